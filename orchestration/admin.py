@@ -1,0 +1,663 @@
+"""Django admin for every domain model.
+
+Sheets and settings are saved through their services, so an edit in admin
+makes a sheet revision or a type-checked setting, as the API does.
+"""
+
+import zoneinfo
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from . import selectors, services
+from .highlighting import highlight_css, highlight_json, highlight_sheet
+from .models import (
+    OrchestrationDetails,
+    Order,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrderLine,
+    OrganizationUnit,
+    OrganizationUnitSet,
+    OrganizationUnitType,
+    Product,
+    Setting,
+    Sheet,
+    SheetRevision,
+    Stock,
+)
+from .services.sheets import REVISED_FIELDS
+from .setting_definitions import DEFINITIONS
+
+
+class DatalistInput(forms.TextInput):
+    """A text input that suggests values but accepts any (an open choice list)."""
+
+    def __init__(self, options: Sequence[str], attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.options = options
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        list_id = f"{(attrs or {}).get('id', name)}_options"
+        html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">', ((o,) for o in self.options))
+        return format_html('{}<datalist id="{}">{}</datalist>', html, list_id, options)
+
+
+def _link(obj: Any, label: str | None = None) -> SafeString | str:
+    if obj is None:
+        return "-"
+    meta = obj._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def _highlighted(html: SafeString) -> SafeString:
+    return format_html(
+        '<style>{}</style><div style="max-width: 100%; overflow: auto">{}</div>',
+        highlight_css(),
+        html,
+    )
+
+
+# --- Organization units, products, stock ---------------------------------
+
+
+class StockInline(admin.TabularInline):
+    model = Stock
+    extra = 0
+    fields = [
+        "product",
+        "organization_unit",
+        "quantity_on_hand",
+        "quantity_reserved",
+        "quantity_available",
+    ]
+    readonly_fields = ["quantity_reserved", "quantity_available"]
+    autocomplete_fields = ["product", "organization_unit"]
+    show_change_link = True
+
+
+class OrganizationUnitForm(forms.ModelForm):
+    class Meta:
+        model = OrganizationUnit
+        fields = "__all__"  # noqa: DJ007 - the admin shows every field
+        widgets = {
+            "type": DatalistInput(OrganizationUnitType.values),
+            "time_zone": DatalistInput(sorted(zoneinfo.available_timezones())),
+        }
+
+
+@admin.register(OrganizationUnitSet)
+class OrganizationUnitSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "member_count"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrganizationUnitSet]:
+        return super().get_queryset(request).annotate(members=Count("organization_units"))
+
+    @admin.display(description="members", ordering="members")
+    def member_count(self, obj: OrganizationUnitSet) -> int:
+        return obj.members  # type: ignore[attr-defined]
+
+
+@admin.register(OrganizationUnit)
+class OrganizationUnitAdmin(admin.ModelAdmin):
+    form = OrganizationUnitForm
+    list_display = [
+        "name",
+        "backend_id",
+        "type",
+        "status",
+        "country_id",
+        "address_city",
+        "time_zone",
+        "active_ship_from_store_tasks",
+    ]
+    list_filter = ["type", "status", "country_id", "sets"]
+    search_fields = ["name", "backend_id", "address_city"]
+    filter_horizontal = ["sets"]
+    readonly_fields = ["active_ship_from_store_tasks", "created_at", "updated_at"]
+    inlines = [StockInline]
+    fieldsets = [
+        (None, {"fields": ["name", "backend_id", "type", "status", "sets"]}),
+        (
+            "Location",
+            {
+                "fields": [
+                    "country_id",
+                    "time_zone",
+                    "address_street",
+                    "address_zip_code",
+                    "address_city",
+                    "address_country_id",
+                    "address_latitude",
+                    "address_longitude",
+                ]
+            },
+        ),
+        (
+            "More",
+            {
+                "fields": [
+                    "custom_fields",
+                    "active_ship_from_store_tasks",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrganizationUnit]:
+        return selectors.organization_unit_list()
+
+    @admin.display(description="active SFS tasks", ordering="active_ship_from_store_tasks")
+    def active_ship_from_store_tasks(self, obj: OrganizationUnit) -> int:
+        return getattr(obj, "active_ship_from_store_tasks", 0)
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["backend_id", "name", "updated_at"]
+    search_fields = ["backend_id", "name"]
+    filter_horizontal = ["replacements"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [StockInline]
+
+
+@admin.register(Stock)
+class StockAdmin(admin.ModelAdmin):
+    list_display = [
+        "product",
+        "organization_unit",
+        "quantity_on_hand",
+        "quantity_reserved",
+        "quantity_available",
+        "updated_at",
+    ]
+    list_filter = ["organization_unit__type", "organization_unit"]
+    search_fields = [
+        "product__backend_id",
+        "product__name",
+        "organization_unit__backend_id",
+        "organization_unit__name",
+    ]
+    list_select_related = ["product", "organization_unit"]
+    autocomplete_fields = ["product", "organization_unit"]
+    # Reservations belong to orchestration; only the counted stock is edited here.
+    readonly_fields = ["quantity_reserved", "quantity_available", "updated_at"]
+
+
+# --- Orders and fulfilments -----------------------------------------------
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    fields = [
+        "product",
+        "quantity",
+        "unit_price",
+        "unit_price_in_tax",
+        "discount_amount",
+        "is_gift_wrapped",
+        "preferred_fulfillment_organization_unit",
+        "status",
+        "quantity_shipped",
+        "quantity_cancelled",
+    ]
+    readonly_fields = ["quantity_shipped", "quantity_cancelled"]
+    autocomplete_fields = ["product", "preferred_fulfillment_organization_unit"]
+    show_change_link = True
+
+
+class OrderFulfillmentInline(admin.TabularInline):
+    model = OrderFulfillment
+    extra = 0
+    fields = [
+        "fulfillment_link",
+        "action",
+        "supplier_organization_unit",
+        "status",
+        "sheet_name",
+        "created_at",
+    ]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "fulfillments (open one to see its lines)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="fulfillment")
+    def fulfillment_link(self, obj: OrderFulfillment) -> SafeString | str:
+        return _link(obj, f"#{obj.pk}")
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "backend_id",
+        "intent",
+        "status",
+        "sold_from_organization_unit",
+        "shipping_city",
+        "line_count",
+        "placed_at",
+    ]
+    list_filter = ["status", "intent", "placed_at"]
+    search_fields = ["backend_id", "customer_email", "shipping_city"]
+    date_hierarchy = "placed_at"
+    autocomplete_fields = ["sold_from_organization_unit", "original_order"]
+    readonly_fields = ["created_at", "updated_at", "created_by"]
+    inlines = [OrderLineInline, OrderFulfillmentInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "backend_id",
+                    "intent",
+                    "status",
+                    "sold_from_organization_unit",
+                    "original_order",
+                    "customer_email",
+                    "currency_id",
+                    "allow_partial_fulfillment",
+                    "placed_at",
+                ]
+            },
+        ),
+        (
+            "Shipping address",
+            {
+                "fields": [
+                    "shipping_street",
+                    "shipping_zip_code",
+                    "shipping_city",
+                    "shipping_country_id",
+                    "shipping_latitude",
+                    "shipping_longitude",
+                    "shipping_is_pickup_point",
+                ]
+            },
+        ),
+        (
+            "Billing address",
+            {
+                "fields": [
+                    "billing_street",
+                    "billing_zip_code",
+                    "billing_city",
+                    "billing_country_id",
+                    "billing_latitude",
+                    "billing_longitude",
+                    "billing_is_pickup_point",
+                ],
+                "classes": ["collapse"],
+            },
+        ),
+        ("More", {"fields": ["custom_fields", "created_at", "updated_at", "created_by"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("sold_from_organization_unit")
+            .annotate(lines_count=Count("lines"))
+        )
+
+    @admin.display(description="lines", ordering="lines_count")
+    def line_count(self, obj: Order) -> int:
+        return obj.lines_count  # type: ignore[attr-defined]
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "order", "product", "quantity", "status"]
+    list_filter = ["status"]
+    search_fields = ["order__backend_id", "product__backend_id"]
+    list_select_related = ["order", "product"]
+    autocomplete_fields = ["order", "product", "preferred_fulfillment_organization_unit"]
+
+
+class OrderFulfillmentLineInline(admin.TabularInline):
+    model = OrderFulfillmentLine
+    extra = 0
+    fields = [
+        "order_line",
+        "product",
+        "quantity",
+        "status",
+        "cancellation_reason",
+        "started_at",
+        "completed_at",
+        "cancelled_at",
+    ]
+    readonly_fields = ["order_line", "product", "quantity"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(OrderFulfillment)
+class OrderFulfillmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "order",
+        "action",
+        "supplier_organization_unit",
+        "status",
+        "sheet_name",
+        "created_at",
+    ]
+    list_filter = ["action", "status"]
+    search_fields = ["order__backend_id", "supplier_organization_unit__backend_id", "sheet_name"]
+    list_select_related = ["order", "supplier_organization_unit"]
+    readonly_fields = [
+        "order",
+        "sheet",
+        "sheet_name",
+        "supplier_organization_unit",
+        "action",
+        "details_link",
+        "data_json",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["orchestration_details", "data"]
+    inlines = [OrderFulfillmentLineInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Fulfilments are made by orchestration, never by hand.
+        return False
+
+    @admin.display(description="orchestration details")
+    def details_link(self, obj: OrderFulfillment) -> SafeString | str:
+        return _link(obj.orchestration_details)
+
+    @admin.display(description="data")
+    def data_json(self, obj: OrderFulfillment) -> SafeString:
+        return _highlighted(highlight_json(obj.data))
+
+
+@admin.register(OrderFulfillmentLine)
+class OrderFulfillmentLineAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "fulfillment",
+        "order_line",
+        "product",
+        "quantity",
+        "status",
+        "cancellation_reason",
+    ]
+    list_filter = ["status", "cancellation_reason"]
+    list_select_related = ["fulfillment", "order_line", "product"]
+    readonly_fields = [
+        "fulfillment",
+        "order_line",
+        "product",
+        "quantity",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "blob"
+    parameter_name = "blob"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("kept", "Kept"), ("expired", "Expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        if self.value() == "kept":
+            return queryset.filter(expires_at__gt=now, purged_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.exclude(expires_at__gt=now, purged_at__isnull=True)
+        return queryset
+
+
+@admin.register(OrchestrationDetails)
+class OrchestrationDetailsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "order", "at", "created_at", "expires_at", "is_kept"]
+    list_filter = [ExpiryFilter]
+    search_fields = ["order__backend_id"]
+    readonly_fields = ["order", "at", "created_at", "expires_at", "purged_at", "blob_json"]
+    exclude = ["blob"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="kept", boolean=True)
+    def is_kept(self, obj: OrchestrationDetails) -> bool:
+        return not obj.is_expired(timezone.now())
+
+    @admin.display(description="blob")
+    def blob_json(self, obj: OrchestrationDetails) -> SafeString | str:
+        if obj.is_expired(timezone.now()):
+            return f"Expired on {obj.expires_at:%Y-%m-%d %H:%M}; the blob is no longer kept."
+        return _highlighted(highlight_json(obj.blob))
+
+
+# --- Sheets -----------------------------------------------------------------
+
+
+class SheetRevisionInline(admin.TabularInline):
+    model = SheetRevision
+    extra = 0
+    fields = ["number", "name", "is_active", "author", "created_at", "comment"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-number"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orchestration.view_sheets")
+
+
+class SheetForm(forms.ModelForm):
+    comment = forms.CharField(
+        required=False, max_length=500, help_text="What changed (kept with the revision)."
+    )
+
+    class Meta:
+        model = Sheet
+        fields = ["fulfillment", "name", "is_active", "source"]
+        widgets = {
+            "source": forms.Textarea(
+                attrs={"rows": 24, "cols": 100, "style": "font-family: monospace"}
+            )
+        }
+
+
+@admin.register(Sheet)
+class SheetAdmin(admin.ModelAdmin):
+    form = SheetForm
+    list_display = [
+        "id",
+        "name",
+        "fulfillment",
+        "is_active",
+        "revision",
+        "updated_by",
+        "updated_at",
+    ]
+    list_display_links = ["id", "name"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "fulfillment"]
+    readonly_fields = [
+        "highlighted_source",
+        "editor_link",
+        "revision",
+        "created_by",
+        "created_at",
+        "updated_by",
+        "updated_at",
+    ]
+    inlines = [SheetRevisionInline]
+    fieldsets = [
+        (None, {"fields": ["name", "fulfillment", "is_active", "revision", "editor_link"]}),
+        ("Source", {"fields": ["highlighted_source", "source", "comment"]}),
+        ("History", {"fields": ["created_by", "created_at", "updated_by", "updated_at"]}),
+    ]
+
+    # EVA's SymphonySheets permissions, not Django's defaults.
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orchestration.view_sheets")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orchestration.create_sheets")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orchestration.edit_sheets")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orchestration.delete_sheets")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or self.has_view_permission(request)
+
+    @admin.display(description="source (highlighted)")
+    def highlighted_source(self, obj: Sheet) -> SafeString | str:
+        if not obj.source:
+            return "-"
+        return _highlighted(highlight_sheet(obj.source))
+
+    @admin.display(description="Suite editor")
+    def editor_link(self, obj: Sheet) -> SafeString | str:
+        try:
+            url = reverse("sheets:sheet-edit", args=[obj.pk])
+        except NoReverseMatch:
+            return "The Suite editor is not installed yet."
+        return format_html('<a href="{}">Open in the Suite editor</a>', url)
+
+    def save_model(
+        self, request: HttpRequest, obj: Sheet, form: forms.ModelForm, change: bool
+    ) -> None:
+        values = {
+            field: form.cleaned_data[field]
+            for field in REVISED_FIELDS
+            if field in form.cleaned_data
+        }
+        comment = form.cleaned_data.get("comment", "")
+        if change:
+            saved = services.sheet_update(sheet=obj, user=request.user, comment=comment, **values)
+        else:
+            saved = services.sheet_create(user=request.user, comment=comment, **values)
+        obj.pk, obj.revision = saved.pk, saved.revision
+
+    def delete_model(self, request: HttpRequest, obj: Sheet) -> None:
+        services.sheet_delete(sheet=obj)
+
+
+@admin.register(SheetRevision)
+class SheetRevisionAdmin(admin.ModelAdmin):
+    list_display = ["sheet", "number", "name", "is_active", "author", "created_at", "comment"]
+    list_filter = ["is_active"]
+    search_fields = ["sheet__name", "fulfillment", "comment"]
+    list_select_related = ["sheet", "author"]
+    readonly_fields = [
+        "sheet",
+        "number",
+        "name",
+        "fulfillment",
+        "is_active",
+        "comment",
+        "author",
+        "created_at",
+        "highlighted_source",
+    ]
+    exclude = ["source"]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orchestration.view_sheets")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="source")
+    def highlighted_source(self, obj: SheetRevision) -> SafeString | str:
+        return _highlighted(highlight_sheet(obj.source)) if obj.source else "-"
+
+
+# --- Settings ---------------------------------------------------------------
+
+
+class SettingForm(forms.ModelForm):
+    name = forms.ChoiceField(choices=[(name, name) for name in sorted(DEFINITIONS)])
+    value = forms.JSONField(
+        required=False,
+        help_text="As JSON: true/false, a number, a quoted string, or null.",
+    )
+
+    class Meta:
+        model = Setting
+        fields = ["name", "value"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        name = cleaned.get("name")
+        if name in DEFINITIONS:
+            problem = DEFINITIONS[name].check(cleaned.get("value"))
+            if problem:
+                self.add_error("value", problem)
+        return cleaned
+
+
+@admin.register(Setting)
+class SettingAdmin(admin.ModelAdmin):
+    form = SettingForm
+    list_display = ["name", "value", "default", "description"]
+    search_fields = ["name"]
+
+    @admin.display(description="default")
+    def default(self, obj: Setting) -> Any:
+        definition = DEFINITIONS.get(obj.name)
+        return definition.default if definition else "(unknown setting)"
+
+    @admin.display(description="meaning")
+    def description(self, obj: Setting) -> str:
+        definition = DEFINITIONS.get(obj.name)
+        return definition.description if definition else ""
+
+    def save_model(
+        self, request: HttpRequest, obj: Setting, form: forms.ModelForm, change: bool
+    ) -> None:
+        saved = services.setting_set(
+            name=form.cleaned_data["name"], value=form.cleaned_data["value"]
+        )
+        obj.pk = saved.pk

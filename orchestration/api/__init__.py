@@ -1,0 +1,1 @@
+"""The REST API: DRF views over services and selectors, documented with OpenAPI."""

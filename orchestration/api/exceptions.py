@@ -1,0 +1,80 @@
+"""One JSON shape for every API error, with a stable code (after DRF's exceptions).
+
+    {"code": "invalid", "message": "lines[1].product: Unknown product 'X'.",
+     "errors": [{"code": "does_not_exist", "message": "...", "field": "lines[1].product"}]}
+
+``code`` is stable for clients to branch on; ``errors`` names every faulty
+field by its path (``lines[1].product``, ``[3].quantity_on_hand``); ``field``
+is null for an error about the request as a whole.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.fields import get_error_detail
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from ..errors import ApplicationError
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def flatten_errors(detail: Any, path: str = "") -> Iterator[dict[str, Any]]:
+    """Walk DRF's nested error detail, yielding one error per message with its path."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if key in ("non_field_errors", "__all__"):
+                yield from flatten_errors(value, path)
+            else:
+                yield from flatten_errors(value, _join(path, str(key)))
+    elif isinstance(detail, list):
+        if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
+            for item in detail:
+                yield from flatten_errors(item, path)
+        else:
+            # A list of nested results (many=True): empty entries were valid.
+            for index, item in enumerate(detail):
+                if item:
+                    yield from flatten_errors(item, _join(path, index))
+    else:
+        code = getattr(detail, "code", None) or "invalid"
+        yield {"code": code, "message": str(detail), "field": path or None}
+
+
+def _body(code: str, message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"code": code, "message": message, "errors": errors}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render ``exc`` as the one error shape; unknown exceptions stay 500s."""
+    if isinstance(exc, ApplicationError):
+        return Response(_body(exc.code, exc.message, exc.errors), status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(get_error_detail(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    # DRF's own handler sets the headers (WWW-Authenticate, Retry-After).
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        errors = list(flatten_errors(exc.detail))
+        first = errors[0] if errors else {"message": "Invalid input.", "field": None}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        response.data = _body("invalid", message, errors)
+    else:
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        response.data = _body(code, str(exc.detail), [])
+    return response

@@ -1,0 +1,39 @@
+"""Who may call what: Django model permissions, and EVA's SymphonySheets ones."""
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
+from rest_framework.request import Request
+
+
+class ModelPermissions(DjangoModelPermissions):
+    """Django's model permissions, with reading guarded by ``view_<model>`` too."""
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+class SymphonySheetsPermission(BasePermission):
+    """``SymphonySheets:View`` to read sheets, ``:Create``, ``:Edit``, ``:Delete`` to write."""
+
+    required = {
+        "GET": "orchestration.view_sheets",
+        "HEAD": "orchestration.view_sheets",
+        "OPTIONS": "orchestration.view_sheets",
+        "POST": "orchestration.create_sheets",
+        "PUT": "orchestration.edit_sheets",
+        "PATCH": "orchestration.edit_sheets",
+        "DELETE": "orchestration.delete_sheets",
+    }
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        permission = self.required.get(request.method or "")
+        return bool(
+            permission
+            and request.user
+            and request.user.is_authenticated
+            and request.user.has_perm(permission)
+        )

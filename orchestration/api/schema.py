@@ -1,0 +1,59 @@
+"""OpenAPI generation that documents the error responses every endpoint can give."""
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from rest_framework import serializers
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    """One problem with a request."""
+
+    code = serializers.CharField(help_text="Stable machine code, e.g. `required`.")
+    message = serializers.CharField()
+    field = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "Path of the input at fault, e.g. `lines[1].product`; null for the whole request."
+        ),
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response."""
+
+    code = serializers.CharField(
+        help_text=(
+            "Stable machine code: `invalid`, `not_authenticated`, `permission_denied`, "
+            "`not_found`, `conflict`, ..."
+        )
+    )
+    message = serializers.CharField()
+    errors = ErrorItemSerializer(many=True)
+
+
+_ERRORS = {
+    "400": "The request is invalid; `errors` names each faulty field.",
+    "401": "No valid credentials were sent.",
+    "403": "The user lacks the permission this needs; nothing was changed.",
+    "404": "No such object (or page).",
+    "406": "The Accept header asks for a format the API cannot give.",
+    "409": "The request clashes with a concurrent change; nothing was changed.",
+    "415": "The body is not JSON.",
+}
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's schema, plus the error shapes on every operation."""
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:  # type: ignore[override]
+        responses = super()._get_response_bodies(direction)
+        codes = ["400", "401", "403", "404", "406"]
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes += ["409", "415"]
+        for code in codes:
+            if code not in responses:
+                response = self._get_response_for_code(ErrorSerializer, code)
+                response["description"] = _ERRORS[code]
+                responses[code] = response
+        return responses

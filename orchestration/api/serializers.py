@@ -1,0 +1,522 @@
+"""Serializers: they validate input and shape output, and hold no business logic.
+
+Organization units and products can be referred to by ID (an integer) or by
+backend ID (a string) wherever an input names one, as integrations know their
+own backend IDs.
+"""
+
+from typing import Any
+
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import (
+    FulfillmentStatus,
+    Order,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrderLine,
+    OrganizationUnit,
+    OrganizationUnitSet,
+    Product,
+    Sheet,
+    SheetRevision,
+    Stock,
+)
+from ..validators import validate_country_id, validate_json_object
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "integer"}, {"type": "string"}],
+        "description": "ID (integer) or backend ID (string).",
+    }
+)
+class BackendReferenceField(serializers.RelatedField):
+    """Input: an object's ID (integer) or backend ID (string). Output: its ID."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown {kind} {value}.",
+        "incorrect_type": "Expected an ID (integer) or a backend ID (string), got {data_type}.",
+    }
+
+    def __init__(self, kind: str, **kwargs: Any) -> None:
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> models.Model:
+        queryset = self.get_queryset()
+        if isinstance(data, bool) or not isinstance(data, (int, str)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        lookup = {"pk": data} if isinstance(data, int) else {"backend_id": data}
+        try:
+            return queryset.get(**lookup)
+        except queryset.model.DoesNotExist:
+            self.fail("does_not_exist", kind=self.kind, value=repr(data))
+        except (TypeError, ValueError, OverflowError):
+            self.fail("does_not_exist", kind=self.kind, value=repr(data))
+        raise AssertionError("unreachable")  # self.fail always raises
+
+    def to_representation(self, value: models.Model) -> int:
+        return value.pk
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object of custom names to values (``CustomFields.X``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validators", [validate_json_object])
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+
+class AddressSerializer(serializers.Serializer):
+    """A postal address with coordinates, stored as ``<prefix>*`` model fields."""
+
+    street = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    zip_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    country_id = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[validate_country_id]
+    )
+    latitude = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    longitude = serializers.FloatField(
+        min_value=-180, max_value=180, required=False, allow_null=True
+    )
+
+    def __init__(self, *, prefix: str, **kwargs: Any) -> None:
+        self.prefix = prefix
+        super().__init__(source="*", **kwargs)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for name, field in fields.items():
+            field.source = f"{self.prefix}{name}"
+        return fields
+
+
+class DeliveryAddressSerializer(AddressSerializer):
+    """An order's shipping or billing address."""
+
+    is_pickup_point = serializers.BooleanField(required=False)
+
+
+class OrganizationUnitSummarySerializer(serializers.ModelSerializer):
+    """The few fields that identify an OU inside another object."""
+
+    class Meta:
+        model = OrganizationUnit
+        fields = ["id", "backend_id", "name", "type"]
+
+
+class ProductSummarySerializer(serializers.ModelSerializer):
+    """The few fields that identify a product inside another object."""
+
+    class Meta:
+        model = Product
+        fields = ["id", "backend_id", "name"]
+
+
+class OrganizationUnitSetSerializer(serializers.ModelSerializer):
+    """A named set of OUs."""
+
+    class Meta:
+        model = OrganizationUnitSet
+        fields = ["id", "name", "description"]
+
+
+class OrganizationUnitSerializer(serializers.ModelSerializer):
+    """A shop, warehouse, supplier, ... with its address and sets."""
+
+    address = AddressSerializer(prefix="address_", required=False)
+    custom_fields = JSONObjectField()
+    sets = serializers.SlugRelatedField(
+        slug_field="name",
+        many=True,
+        required=False,
+        queryset=OrganizationUnitSet.objects.all(),
+        help_text="Names of the OU sets it belongs to (`Supplier.SetNames`).",
+    )
+    active_ship_from_store_tasks = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = OrganizationUnit
+        fields = [
+            "id",
+            "backend_id",
+            "name",
+            "type",
+            "status",
+            "country_id",
+            "time_zone",
+            "address",
+            "custom_fields",
+            "sets",
+            "active_ship_from_store_tasks",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    """A product with its custom content and replacement products."""
+
+    content = JSONObjectField()
+    replacements = BackendReferenceField(
+        "product", many=True, required=False, queryset=Product.objects.all()
+    )
+
+    class Meta:
+        model = Product
+        fields = ["id", "backend_id", "name", "content", "replacements", "created_at", "updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and self.instance in attrs.get("replacements", []):
+            raise serializers.ValidationError({"replacements": "A product cannot replace itself."})
+        return attrs
+
+
+class StockSerializer(serializers.ModelSerializer):
+    """Stock of one product at one OU."""
+
+    organization_unit = OrganizationUnitSummarySerializer(read_only=True)
+    product = ProductSummarySerializer(read_only=True)
+
+    class Meta:
+        model = Stock
+        fields = [
+            "id",
+            "organization_unit",
+            "product",
+            "quantity_on_hand",
+            "quantity_reserved",
+            "quantity_available",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class StockLevelInputSerializer(serializers.Serializer):
+    """One item of a stock upsert: the counted on-hand quantity of a product at an OU."""
+
+    organization_unit = BackendReferenceField(
+        "organization unit", queryset=OrganizationUnit.objects.all()
+    )
+    product = BackendReferenceField("product", queryset=Product.objects.all())
+    quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
+
+
+class StockUpsertResultSerializer(serializers.Serializer):
+    """How many stock rows an upsert created and updated."""
+
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    """One line of a new order."""
+
+    product = BackendReferenceField("product", queryset=Product.objects.all())
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    unit_price = serializers.DecimalField(
+        max_digits=14, decimal_places=4, min_value=0, required=False, default=0
+    )
+    unit_price_in_tax = serializers.DecimalField(
+        max_digits=14, decimal_places=4, min_value=0, required=False, default=0
+    )
+    discount_amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        max_value=0,
+        required=False,
+        default=0,
+        help_text="Zero or negative.",
+    )
+    is_gift_wrapped = serializers.BooleanField(required=False, default=False)
+    preferred_fulfillment_organization_unit = BackendReferenceField(
+        "organization unit",
+        queryset=OrganizationUnit.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+    custom_fields = JSONObjectField(default=dict)
+
+
+class OrderInputSerializer(serializers.ModelSerializer):
+    """A new order with all its lines."""
+
+    sold_from_organization_unit = BackendReferenceField(
+        "organization unit",
+        queryset=OrganizationUnit.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+    shipping_address = DeliveryAddressSerializer(prefix="shipping_")
+    billing_address = DeliveryAddressSerializer(
+        prefix="billing_",
+        required=False,
+        help_text="Left out: the same as the shipping address.",
+    )
+    custom_fields = JSONObjectField(default=dict)
+    lines = OrderLineInputSerializer(many=True, allow_empty=False, max_length=1000)
+
+    class Meta:
+        model = Order
+        fields = [
+            "backend_id",
+            "intent",
+            "sold_from_organization_unit",
+            "customer_email",
+            "currency_id",
+            "allow_partial_fulfillment",
+            "shipping_address",
+            "billing_address",
+            "custom_fields",
+            "placed_at",
+            "lines",
+        ]
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    """An order line as stored, with its totals."""
+
+    product = ProductSummarySerializer(read_only=True)
+    preferred_fulfillment_organization_unit = OrganizationUnitSummarySerializer(
+        read_only=True, allow_null=True
+    )
+    total_amount = serializers.DecimalField(max_digits=20, decimal_places=4, read_only=True)
+    total_amount_in_tax = serializers.DecimalField(max_digits=20, decimal_places=4, read_only=True)
+
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "product",
+            "quantity",
+            "quantity_shipped",
+            "quantity_cancelled",
+            "unit_price",
+            "unit_price_in_tax",
+            "discount_amount",
+            "total_amount",
+            "total_amount_in_tax",
+            "is_gift_wrapped",
+            "preferred_fulfillment_organization_unit",
+            "custom_fields",
+            "status",
+        ]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    """An order as stored, with its lines."""
+
+    sold_from_organization_unit = OrganizationUnitSummarySerializer(read_only=True, allow_null=True)
+    shipping_address = DeliveryAddressSerializer(prefix="shipping_", read_only=True)
+    billing_address = DeliveryAddressSerializer(prefix="billing_", read_only=True)
+    lines = OrderLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "backend_id",
+            "intent",
+            "status",
+            "sold_from_organization_unit",
+            "customer_email",
+            "currency_id",
+            "allow_partial_fulfillment",
+            "shipping_address",
+            "billing_address",
+            "custom_fields",
+            "placed_at",
+            "created_at",
+            "updated_at",
+            "lines",
+        ]
+        read_only_fields = fields
+
+
+class SheetSerializer(serializers.ModelSerializer):
+    """A sheet; writing one stores a new revision."""
+
+    comment = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="What changed, kept with the new revision.",
+    )
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Sheet
+        fields = [
+            "id",
+            "fulfillment",
+            "name",
+            "source",
+            "is_active",
+            "revision",
+            "comment",
+            "created_at",
+            "created_by",
+            "updated_at",
+            "updated_by",
+        ]
+        read_only_fields = ["revision", "created_at", "updated_at"]
+
+
+class SheetRevisionSerializer(serializers.ModelSerializer):
+    """One saved revision of a sheet."""
+
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = SheetRevision
+        fields = [
+            "number",
+            "fulfillment",
+            "name",
+            "source",
+            "is_active",
+            "comment",
+            "author",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class FulfillmentStatusField(serializers.ChoiceField):
+    """A fulfilment status by EVA's name (``InProgress``), not its number."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=[label for _, label in FulfillmentStatus.choices], **kwargs)
+
+    def to_representation(self, value: int) -> str:
+        return FulfillmentStatus(value).label
+
+
+class OrderFulfillmentLineSerializer(serializers.ModelSerializer):
+    """A quantity of one order line in a fulfilment."""
+
+    product = ProductSummarySerializer(read_only=True)
+    status = FulfillmentStatusField(read_only=True)
+    cancellation_reason = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = OrderFulfillmentLine
+        fields = [
+            "id",
+            "order_line",
+            "product",
+            "quantity",
+            "status",
+            "cancellation_reason",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: OrderFulfillmentLine) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # EVA reports "no reason" as NULL, not as an empty string.
+        data["cancellation_reason"] = instance.cancellation_reason or None
+        return data
+
+
+class OrchestrationDetailsSerializer(serializers.Serializer):
+    """The explanation blob of the run that made a fulfilment, if still kept."""
+
+    status = serializers.ChoiceField(
+        choices=["available", "expired", "none"],
+        help_text=(
+            "`available`: `blob` holds the details. `expired`: they were kept "
+            "until `expires_at` and are gone. `none`: the fulfilment was not made "
+            "by an orchestration run."
+        ),
+    )
+    expires_at = serializers.DateTimeField(allow_null=True)
+    message = serializers.CharField()
+    blob = serializers.JSONField(allow_null=True)
+
+
+class OrderFulfillmentSerializer(serializers.ModelSerializer):
+    """A fulfilment: who does what for which lines, and in which state."""
+
+    supplier_organization_unit = OrganizationUnitSummarySerializer(read_only=True, allow_null=True)
+    status = FulfillmentStatusField(read_only=True)
+    lines = OrderFulfillmentLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = OrderFulfillment
+        fields = [
+            "id",
+            "order",
+            "sheet",
+            "sheet_name",
+            "supplier_organization_unit",
+            "action",
+            "status",
+            "data",
+            "lines",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderFulfillmentDetailSerializer(OrderFulfillmentSerializer):
+    """A fulfilment with its orchestration details (``include_orchestration_details``)."""
+
+    orchestration_details = serializers.SerializerMethodField()
+
+    class Meta(OrderFulfillmentSerializer.Meta):
+        fields = [*OrderFulfillmentSerializer.Meta.fields, "orchestration_details"]
+        read_only_fields = fields
+
+    @extend_schema_field(OrchestrationDetailsSerializer)
+    def get_orchestration_details(self, instance: OrderFulfillment) -> dict[str, Any]:
+        state = self.context["orchestration_details"]
+        messages = {
+            "available": "Orchestration details of the run that created this fulfilment.",
+            "expired": (
+                "The orchestration details expired on {:%Y-%m-%d %H:%M %Z} and are no "
+                "longer kept (setting Symphony:OrchestrationDetailsLifetimeInDays)."
+            ),
+            "none": "This fulfilment was not created by an orchestration run.",
+        }
+        message = messages[state.status]
+        if state.status == "expired":
+            message = message.format(state.expires_at)
+        return {
+            "status": state.status,
+            "expires_at": state.expires_at,
+            "message": message,
+            "blob": state.blob,
+        }
+
+
+class SettingSerializer(serializers.Serializer):
+    """A named setting: its type, effective value and default."""
+
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["boolean", "integer", "string"])
+    nullable = serializers.BooleanField()
+    value = serializers.JSONField(allow_null=True)
+    default = serializers.JSONField(allow_null=True)
+    is_default = serializers.BooleanField()
+    description = serializers.CharField()
+
+
+class SettingInputSerializer(serializers.Serializer):
+    """A new value for a setting; its type must match the setting's."""
+
+    value = serializers.JSONField(allow_null=True)

@@ -1,0 +1,379 @@
+"""API views: authenticate, validate with a serializer, call a service or selector.
+
+No business logic lives here; writes go through ``orchestration.services``.
+"""
+
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from .. import selectors, services
+from ..models import (
+    FulfillmentAction,
+    FulfillmentStatus,
+    Order,
+    OrderFulfillment,
+    OrderIntent,
+    OrderStatus,
+    OrganizationUnit,
+    OrganizationUnitSet,
+    Product,
+    Setting,
+    Sheet,
+    Stock,
+)
+from ..setting_definitions import DEFINITIONS
+from . import serializers
+from .permissions import SymphonySheetsPermission
+
+
+class OrganizationUnitFilter(filters.FilterSet):
+    """Filters of the OU list."""
+
+    type = filters.CharFilter()
+    status = filters.CharFilter()
+    country_id = filters.CharFilter()
+    set = filters.CharFilter(field_name="sets__name", label="OU set name")
+
+    class Meta:
+        model = OrganizationUnit
+        fields = ["type", "status", "country_id", "set"]
+
+
+class OrganizationUnitViewSet(viewsets.ModelViewSet):
+    """Organization units: shops, warehouses, suppliers, returns portals, ..."""
+
+    queryset = selectors.organization_unit_list()
+    serializer_class = serializers.OrganizationUnitSerializer
+    filterset_class = OrganizationUnitFilter
+    search_fields = ["name", "backend_id"]
+    ordering_fields = ["id", "name", "backend_id", "type"]
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        with transaction.atomic():
+            serializer.save()
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        with transaction.atomic():
+            serializer.save()
+
+
+class OrganizationUnitSetViewSet(viewsets.ModelViewSet):
+    """Named sets of organization units (``Supplier.SetNames``)."""
+
+    queryset = OrganizationUnitSet.objects.all()
+    serializer_class = serializers.OrganizationUnitSetSerializer
+    search_fields = ["name"]
+    ordering_fields = ["id", "name"]
+
+
+class ProductViewSet(viewsets.ModelViewSet):
+    """Products, their custom content and replacements."""
+
+    queryset = Product.objects.prefetch_related("replacements")
+    serializer_class = serializers.ProductSerializer
+    search_fields = ["backend_id", "name"]
+    ordering_fields = ["id", "backend_id", "name"]
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        with transaction.atomic():
+            serializer.save()
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        with transaction.atomic():
+            serializer.save()
+
+
+class StockFilter(filters.FilterSet):
+    """Filters of the stock list."""
+
+    organization_unit = filters.NumberFilter(field_name="organization_unit_id")
+    organization_unit_backend_id = filters.CharFilter(field_name="organization_unit__backend_id")
+    product = filters.NumberFilter(field_name="product_id")
+    product_backend_id = filters.CharFilter(field_name="product__backend_id")
+    available_at_least = filters.NumberFilter(field_name="quantity_available", lookup_expr="gte")
+
+    class Meta:
+        model = Stock
+        fields = [
+            "organization_unit",
+            "organization_unit_backend_id",
+            "product",
+            "product_backend_id",
+            "available_at_least",
+        ]
+
+
+class StockViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stock per OU and product; counted levels come in through the bulk upsert."""
+
+    queryset = Stock.objects.select_related("organization_unit", "product")
+    serializer_class = serializers.StockSerializer
+    filterset_class = StockFilter
+    ordering_fields = ["id", "quantity_on_hand", "quantity_available", "updated_at"]
+
+    @extend_schema(
+        request=serializers.StockLevelInputSerializer(many=True),
+        responses={200: serializers.StockUpsertResultSerializer},
+        summary="Set the on-hand stock of many products at many OUs at once",
+        description=(
+            "All or nothing. Existing pairs get the new on-hand quantity (their "
+            "reservations are kept); new pairs are created. Up to 10,000 items."
+        ),
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-upsert")
+    def bulk_upsert(self, request: Request) -> Response:
+        # The model permissions checked add_stock (a POST); an upsert also
+        # changes existing rows.
+        if not request.user.has_perm("orchestration.change_stock"):
+            self.permission_denied(
+                request, message="Setting stock needs permission to add and change stock."
+            )
+        serializer = serializers.StockLevelInputSerializer(
+            data=request.data, many=True, max_length=10_000, allow_empty=False
+        )
+        serializer.is_valid(raise_exception=True)
+        result = services.stock_upsert_many(
+            levels=[services.StockLevel(**item) for item in serializer.validated_data]
+        )
+        return Response(serializers.StockUpsertResultSerializer(result).data)
+
+
+class OrderFilter(filters.FilterSet):
+    """Filters of the order list."""
+
+    status = filters.ChoiceFilter(choices=OrderStatus.choices)
+    intent = filters.ChoiceFilter(choices=OrderIntent.choices)
+    backend_id = filters.CharFilter()
+    sold_from_organization_unit = filters.NumberFilter(field_name="sold_from_organization_unit_id")
+    placed_after = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+
+    class Meta:
+        model = Order
+        fields = ["status", "intent", "backend_id", "sold_from_organization_unit"]
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=serializers.OrderInputSerializer,
+        responses={201: serializers.OrderSerializer},
+        summary="Create an order with all its lines",
+    )
+)
+class OrderViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Orders (sales, returns, purchase) and their lines."""
+
+    queryset = selectors.order_list()
+    serializer_class = serializers.OrderSerializer
+    filterset_class = OrderFilter
+    search_fields = ["backend_id", "customer_email"]
+    ordering_fields = ["id", "placed_at", "created_at"]
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = serializers.OrderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        order = services.order_create(
+            lines=fields.pop("lines"),
+            created_by=request.user if request.user.is_authenticated else None,
+            **fields,
+        )
+        order = selectors.order_list().get(pk=order.pk)
+        return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class SheetFilter(filters.FilterSet):
+    """Filters of the sheet list: active or not, and name or ID."""
+
+    is_active = filters.BooleanFilter()
+    name_or_id = filters.CharFilter(method="filter_name_or_id", label="Name or ID")
+
+    class Meta:
+        model = Sheet
+        fields = ["is_active", "name_or_id"]
+
+    def filter_name_or_id(self, queryset: Any, name: str, value: str) -> Any:
+        match = queryset.filter(name__icontains=value) | queryset.filter(
+            fulfillment__icontains=value
+        )
+        if value.isdigit():
+            match = match | queryset.filter(pk=int(value))
+        return match
+
+
+class SheetViewSet(viewsets.ModelViewSet):
+    """Sheets; needs the SymphonySheets permissions (View, Create, Edit, Delete)."""
+
+    queryset = Sheet.objects.select_related("created_by", "updated_by")
+    serializer_class = serializers.SheetSerializer
+    permission_classes = [SymphonySheetsPermission]
+    filterset_class = SheetFilter
+    search_fields = ["name", "fulfillment"]
+    ordering_fields = ["id", "name", "fulfillment", "is_active", "revision", "updated_at"]
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.sheet_create(user=self.request.user, **data)
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.sheet_update(
+            sheet=serializer.instance,
+            user=self.request.user,
+            comment=data.pop("comment", ""),
+            **data,
+        )
+
+    def perform_destroy(self, instance: Sheet) -> None:
+        services.sheet_delete(sheet=instance)
+
+    @extend_schema(responses={200: serializers.SheetRevisionSerializer(many=True)})
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def revisions(self, request: Request, pk: str | None = None) -> Response:
+        """Every saved revision of the sheet, newest first."""
+        sheet = self.get_object()
+        revisions = sheet.revisions.select_related("author").order_by("-number")
+        return Response(serializers.SheetRevisionSerializer(revisions, many=True).data)
+
+
+class FulfillmentFilter(filters.FilterSet):
+    """Filters of the fulfilment list."""
+
+    order = filters.NumberFilter(field_name="order_id")
+    supplier_organization_unit = filters.NumberFilter(field_name="supplier_organization_unit_id")
+    sheet = filters.NumberFilter(field_name="sheet_id")
+    action = filters.ChoiceFilter(choices=FulfillmentAction.choices)
+    status = filters.ChoiceFilter(
+        choices=[(label, label) for _, label in FulfillmentStatus.choices],
+        method="filter_status",
+    )
+
+    class Meta:
+        model = OrderFulfillment
+        fields = ["order", "supplier_organization_unit", "sheet", "action", "status"]
+
+    def filter_status(self, queryset: Any, name: str, value: str) -> Any:
+        codes = {label: code for code, label in FulfillmentStatus.choices}
+        return queryset.filter(status=codes[value])
+
+
+INCLUDE_DETAILS = OpenApiParameter(
+    "include_orchestration_details",
+    bool,
+    description=(
+        "Also return the orchestration details (the explanation blob) of the run "
+        "that created the fulfilment, as EVA's GetOrderFulfillment does."
+    ),
+)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[INCLUDE_DETAILS],
+        responses={200: serializers.OrderFulfillmentDetailSerializer},
+    )
+)
+class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Fulfilments that orchestration created, and their lines."""
+
+    queryset = selectors.fulfillment_list()
+    serializer_class = serializers.OrderFulfillmentSerializer
+    filterset_class = FulfillmentFilter
+    ordering_fields = ["id", "created_at", "status"]
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        fulfillment = self.get_object()
+        raw = request.query_params.get("include_orchestration_details", "false")
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValidationError({"include_orchestration_details": ["Must be true or false."]})
+        if raw.lower() in ("true", "1"):
+            state = selectors.fulfillment_orchestration_details(fulfillment, now=timezone.now())
+            serializer = serializers.OrderFulfillmentDetailSerializer(
+                fulfillment, context={"orchestration_details": state}
+            )
+        else:
+            serializer = serializers.OrderFulfillmentSerializer(fulfillment)
+        return Response(serializer.data)
+
+
+def _setting_data(state: selectors.SettingState) -> dict[str, Any]:
+    definition = state.definition
+    return {
+        "name": definition.name,
+        "type": definition.type_name,
+        "nullable": definition.nullable,
+        "value": state.value,
+        "default": definition.default,
+        "is_default": state.is_default,
+        "description": definition.description,
+    }
+
+
+class SettingViewSet(viewsets.ViewSet):
+    """EVA-style named settings, typed, with defaults."""
+
+    queryset = Setting.objects.all()  # for the model permissions
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    @extend_schema(responses={200: serializers.SettingSerializer(many=True)})
+    def list(self, request: Request) -> Response:
+        """Every known setting with its effective value."""
+        return Response([_setting_data(state) for state in selectors.setting_list()])
+
+    @extend_schema(responses={200: serializers.SettingSerializer})
+    def retrieve(self, request: Request, name: str) -> Response:
+        """One setting."""
+        return Response(_setting_data(self._state(name)))
+
+    @extend_schema(
+        request=serializers.SettingInputSerializer,
+        responses={200: serializers.SettingSerializer},
+    )
+    def update(self, request: Request, name: str) -> Response:
+        """Set a value; it must have the setting's type."""
+        self._state(name)
+        serializer = serializers.SettingInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.setting_set(name=name, value=serializer.validated_data["value"])
+        return Response(_setting_data(self._state(name)))
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, name: str) -> Response:
+        """Forget the stored value: the setting has its default again."""
+        self._state(name)
+        services.setting_reset(name=name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _state(self, name: str) -> selectors.SettingState:
+        if name not in DEFINITIONS:
+            raise Http404
+        return next(state for state in selectors.setting_list() if state.definition.name == name)
+
+
+__all__ = [
+    "FulfillmentViewSet",
+    "OrderViewSet",
+    "OrganizationUnitSetViewSet",
+    "OrganizationUnitViewSet",
+    "ProductViewSet",
+    "SettingViewSet",
+    "SheetViewSet",
+    "StockViewSet",
+]

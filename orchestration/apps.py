@@ -1,0 +1,22 @@
+"""App configuration of the domain app."""
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class OrchestrationConfig(AppConfig):
+    """Organization units, stock, orders, sheets, fulfilments and settings."""
+
+    name = "orchestration"
+    verbose_name = "Order orchestration"
+
+    def ready(self) -> None:
+        # The permissions a group needs exist only after migrate has created
+        # them, so the groups are (re)made then, on every database.
+        post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="roles_ensure")
+
+
+def _ensure_roles(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
+    from .services.roles import roles_ensure
+
+    roles_ensure(using=using)

@@ -1,0 +1,1 @@
+"""Management commands: demo, purge_orchestration_details, ..."""

@@ -1,0 +1,45 @@
+"""The domain model: organization units, products and stock, orders, sheets,
+fulfilments, orchestration details and EVA-style settings."""
+
+from .fulfillments import (
+    CancellationReason,
+    FulfillmentAction,
+    FulfillmentStatus,
+    OrchestrationDetails,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+)
+from .orders import Order, OrderIntent, OrderLine, OrderLineStatus, OrderStatus
+from .organization import (
+    OrganizationUnit,
+    OrganizationUnitSet,
+    OrganizationUnitStatus,
+    OrganizationUnitType,
+    Product,
+    Stock,
+)
+from .settings_store import Setting
+from .sheets import Sheet, SheetRevision
+
+__all__ = [
+    "CancellationReason",
+    "FulfillmentAction",
+    "FulfillmentStatus",
+    "OrchestrationDetails",
+    "Order",
+    "OrderFulfillment",
+    "OrderFulfillmentLine",
+    "OrderIntent",
+    "OrderLine",
+    "OrderLineStatus",
+    "OrderStatus",
+    "OrganizationUnit",
+    "OrganizationUnitSet",
+    "OrganizationUnitStatus",
+    "OrganizationUnitType",
+    "Product",
+    "Setting",
+    "Sheet",
+    "SheetRevision",
+    "Stock",
+]

@@ -1,0 +1,200 @@
+"""What orchestration decided and what became of it: fulfilments, their lines,
+and the orchestration details (the explanation blob) of each run."""
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+
+from .orders import Order, OrderLine
+from .organization import OrganizationUnit, Product
+from .sheets import Sheet
+
+
+class FulfillmentAction(models.TextChoices):
+    """What happens to a shipment; a sheet's ``action``."""
+
+    SHIP_FROM_STORE = "SHIP_FROM_STORE"
+    EXPORT_ORDER = "EXPORT_ORDER"
+    CANCEL = "CANCEL"
+    EXPORT_RETURN_ORDER = "EXPORT_RETURN_ORDER"
+
+
+class FulfillmentStatus(models.IntegerChoices):
+    """EVA's fulfilment (line) statuses, with EVA's numbers and names."""
+
+    NEW = 0, "New"
+    DEACTIVATED = 50, "Deactivated"
+    CANCELLED = 100, "Cancelled"
+    WAITING_FOR_STOCK = 500, "WaitingForStock"
+    WAITING_FOR_PRESALE_SHIPMENT_DATE = 550, "WaitingForPreSaleShipmentDate"
+    PENDING = 600, "Pending"
+    IN_PROGRESS = 900, "InProgress"
+    COMPLETED = 1000, "Completed"
+
+
+# A fulfilment line in one of these still holds (or will take) the stock and
+# the work: the line is not routed again while it is open.
+OPEN_FULFILLMENT_STATUSES = (
+    FulfillmentStatus.NEW,
+    FulfillmentStatus.WAITING_FOR_STOCK,
+    FulfillmentStatus.WAITING_FOR_PRESALE_SHIPMENT_DATE,
+    FulfillmentStatus.PENDING,
+    FulfillmentStatus.IN_PROGRESS,
+)
+
+
+class CancellationReason(models.TextChoices):
+    """Why a fulfilment line was cancelled or deactivated (empty: none given)."""
+
+    OTHER_STORE = "Otherstore", "Otherstore (another store picked it up first)"
+    FULFILLMENT_CANCELLED = (
+        "FulfillmentCancelled",
+        "FulfillmentCancelled (the order line itself was cancelled)",
+    )
+    UNKNOWN = "Unknown", "Unknown (cancelled by someone)"
+    EXPIRED = "Expired", "Expired (the deadline ran out)"
+
+
+class OrchestrationDetails(models.Model):
+    """The explanation blob of one orchestration run of an order.
+
+    Every fulfilment created by the run (one per shop when the task fans out)
+    points here, so they share one blob. The blob is kept until ``expires_at``
+    (setting ``Symphony:OrchestrationDetailsLifetimeInDays``); after that it is
+    purged and only the row remains, so an API client can be told it expired.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="orchestration_details")
+    at = models.DateTimeField(help_text="The clock the run used.")
+    blob = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "orchestration details"
+        verbose_name_plural = "orchestration details"
+
+    def __str__(self) -> str:
+        return f"Orchestration of order {self.order_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    def is_expired(self, now: datetime) -> bool:
+        """Whether the blob is gone, or due to be purged, at ``now``."""
+        return self.purged_at is not None or self.expires_at <= now
+
+
+class OrderFulfillment(models.Model):
+    """One shipment an orchestration run decided: a supplier OU, an action and
+    the order lines (``OrderFulfillmentLine``) it fulfils."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfillments")
+    sheet = models.ForeignKey(
+        Sheet,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="fulfillments",
+    )
+    sheet_name = models.CharField(
+        max_length=200, blank=True, help_text="The sheet's name when it decided."
+    )
+    supplier_organization_unit = models.ForeignKey(
+        OrganizationUnit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="supplied_fulfillments",
+        help_text="Empty for a CANCEL: nothing can fulfil the lines.",
+    )
+    action = models.CharField(max_length=30, choices=FulfillmentAction.choices)
+    status = models.PositiveSmallIntegerField(
+        choices=FulfillmentStatus.choices, default=FulfillmentStatus.NEW
+    )
+    data = models.JSONField(default=dict, blank=True)
+    orchestration_details = models.ForeignKey(
+        OrchestrationDetails,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="fulfillments",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "order fulfillment"
+        indexes = [
+            # "How many open ship-from-store tasks does this shop have?"
+            models.Index(
+                fields=["supplier_organization_unit", "action", "status"],
+                name="fulfillment_supplier_open",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action=FulfillmentAction.CANCEL)
+                | Q(supplier_organization_unit__isnull=False),
+                name="fulfillment_supplier_unless_cancel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        supplier = self.supplier_organization_unit or "no supplier"
+        return f"{self.action} of order {self.order_id} by {supplier}"
+
+
+class OrderFulfillmentLine(models.Model):
+    """A quantity of one order line in one fulfilment, with its own state."""
+
+    fulfillment = models.ForeignKey(
+        OrderFulfillment, on_delete=models.CASCADE, related_name="lines"
+    )
+    order_line = models.ForeignKey(
+        OrderLine, on_delete=models.CASCADE, related_name="fulfillment_lines"
+    )
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="What ships: the ordered product or one of its replacements.",
+    )
+    quantity = models.PositiveIntegerField()
+    status = models.PositiveSmallIntegerField(
+        choices=FulfillmentStatus.choices, default=FulfillmentStatus.NEW
+    )
+    cancellation_reason = models.CharField(
+        max_length=30, choices=CancellationReason.choices, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["fulfillment_id", "id"]
+        verbose_name = "order fulfillment line"
+        indexes = [models.Index(fields=["order_line", "status"], name="fulfillment_line_state")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="fulfillment_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(cancellation_reason="")
+                | Q(
+                    status__in=[
+                        FulfillmentStatus.CANCELLED,
+                        FulfillmentStatus.DEACTIVATED,
+                    ]
+                ),
+                name="fulfillment_line_reason_only_when_ended",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x line {self.order_line_id} ({self.get_status_display()})"

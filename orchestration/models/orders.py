@@ -1,0 +1,197 @@
+"""Orders and their lines: everything a scenario's ``order`` holds, plus status."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..validators import validate_country_id, validate_json_object
+from .organization import (
+    LATITUDE_VALIDATORS,
+    LONGITUDE_VALIDATORS,
+    OrganizationUnit,
+    Product,
+)
+
+MONEY = {"max_digits": 14, "decimal_places": 4}
+
+
+class OrderIntent(models.TextChoices):
+    """What the order is for; a sheet routes only the intents it lists."""
+
+    SALES = "Sales"
+    RETURNS = "Returns"
+    PURCHASE = "Purchase"
+
+
+class OrderStatus(models.TextChoices):
+    """Where the order is in its life."""
+
+    NEW = "New", "New (not orchestrated yet)"
+    WAITING = "Waiting", "Waiting (nothing can fulfil it now)"
+    ROUTED = "Routed", "Routed (fulfilments created)"
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+
+
+class OrderLineStatus(models.TextChoices):
+    """Where one order line is in its life."""
+
+    OPEN = "Open", "Open (to be routed)"
+    IN_FULFILLMENT = "InFulfillment", "In fulfilment"
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+
+
+def _address(prefix: str, label: str) -> dict[str, models.Field]:
+    """The fields of one postal address with coordinates, named ``<prefix>_*``."""
+    return {
+        f"{prefix}_street": models.CharField(f"{label} street", max_length=200, blank=True),
+        f"{prefix}_zip_code": models.CharField(f"{label} zip code", max_length=20, blank=True),
+        f"{prefix}_city": models.CharField(f"{label} city", max_length=100, blank=True),
+        f"{prefix}_country_id": models.CharField(
+            f"{label} country ID", max_length=2, blank=True, validators=[validate_country_id]
+        ),
+        f"{prefix}_latitude": models.FloatField(
+            f"{label} latitude", null=True, blank=True, validators=LATITUDE_VALIDATORS
+        ),
+        f"{prefix}_longitude": models.FloatField(
+            f"{label} longitude", null=True, blank=True, validators=LONGITUDE_VALIDATORS
+        ),
+        f"{prefix}_is_pickup_point": models.BooleanField(
+            f"{label} is a pickup point", default=False
+        ),
+    }
+
+
+ADDRESS_PARTS = (
+    "street",
+    "zip_code",
+    "city",
+    "country_id",
+    "latitude",
+    "longitude",
+    "is_pickup_point",
+)
+
+
+class Order(models.Model):
+    """A customer order (or a return or purchase order) to orchestrate."""
+
+    backend_id = models.CharField(
+        "backend ID",
+        max_length=100,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The order's number in the system that sent it; unique when given.",
+    )
+    intent = models.CharField(max_length=10, choices=OrderIntent.choices, default=OrderIntent.SALES)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    sold_from_organization_unit = models.ForeignKey(
+        OrganizationUnit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sold_orders",
+    )
+    original_order = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="return_orders",
+        help_text="For a return order: the sales order it returns goods of.",
+    )
+    customer_email = models.EmailField(blank=True)
+    currency_id = models.CharField("currency", max_length=3, default="EUR")
+    allow_partial_fulfillment = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text=(
+            "The order's own say on splitting over shipments; empty follows the "
+            "setting Orders:Default:AllowPartialFulfillment."
+        ),
+    )
+    custom_fields = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    placed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        indexes = [models.Index(fields=["status", "intent"], name="order_status_intent")]
+
+    def __str__(self) -> str:
+        return f"Order {self.backend_id or self.pk} ({self.intent}, {self.status})"
+
+
+# Django's own hook for adding fields to a model class: the two addresses share
+# one definition instead of fourteen hand-written fields.
+for _name, _field in {**_address("shipping", "shipping"), **_address("billing", "billing")}.items():
+    Order.add_to_class(_name, _field)
+
+
+class OrderLine(models.Model):
+    """One product and quantity of an order."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField()
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    quantity_cancelled = models.PositiveIntegerField(default=0)
+    unit_price = models.DecimalField(**MONEY, default=Decimal(0))
+    unit_price_in_tax = models.DecimalField(**MONEY, default=Decimal(0))
+    discount_amount = models.DecimalField(
+        **MONEY, default=Decimal(0), help_text="Zero or negative, as in EVA."
+    )
+    is_gift_wrapped = models.BooleanField(default=False)
+    preferred_fulfillment_organization_unit = models.ForeignKey(
+        OrganizationUnit,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="preferred_order_lines",
+    )
+    custom_fields = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    status = models.CharField(
+        max_length=20, choices=OrderLineStatus.choices, default=OrderLineStatus.OPEN
+    )
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="order_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_amount__lte=0),
+                name="order_line_discount_not_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_shipped__lte=F("quantity") - F("quantity_cancelled")),
+                name="order_line_shipped_within_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Line {self.pk}: {self.quantity} x {self.product.backend_id}"
+
+    @property
+    def total_amount(self) -> Decimal:
+        """Ex-tax total before discounts (``OrderLine.TotalAmount``)."""
+        return self.unit_price * self.quantity
+
+    @property
+    def total_amount_in_tax(self) -> Decimal:
+        """In-tax total before discounts (``OrderLine.TotalAmountInTax``)."""
+        return self.unit_price_in_tax * self.quantity

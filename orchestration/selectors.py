@@ -1,0 +1,104 @@
+"""Reads of the domain: querysets the API and admin list from, and typed values.
+
+Later issues add here the selectors that turn ORM rows into the engine's
+frozen dataclasses.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from .models import (
+    FulfillmentAction,
+    OrchestrationDetails,
+    Order,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrganizationUnit,
+    Setting,
+)
+from .models.fulfillments import OPEN_FULFILLMENT_STATUSES
+from .setting_definitions import DEFINITIONS, SettingDefinition
+
+
+def setting_value(name: str) -> Any:
+    """The effective value of a named setting: stored, or else its default."""
+    definition = DEFINITIONS[name]
+    stored = Setting.objects.filter(name=name).values_list("value", flat=True).first()
+    if stored is None or definition.check(stored) is not None:
+        # A value stored before a definition changed type falls back safely.
+        return definition.default
+    return stored
+
+
+@dataclass(frozen=True, slots=True)
+class SettingState:
+    """A setting's definition with its effective value."""
+
+    definition: SettingDefinition
+    value: Any
+    is_default: bool
+
+
+def setting_list() -> list[SettingState]:
+    """Every known setting, in name order, with its effective value."""
+    stored = dict(Setting.objects.values_list("name", "value"))
+    states = []
+    for name in sorted(DEFINITIONS):
+        definition = DEFINITIONS[name]
+        is_default = name not in stored or definition.check(stored[name]) is not None
+        value = definition.default if is_default else stored[name]
+        states.append(SettingState(definition, value, is_default))
+    return states
+
+
+def organization_unit_list() -> QuerySet[OrganizationUnit]:
+    """OUs with their sets and active ship-from-store task count."""
+    return OrganizationUnit.objects.prefetch_related("sets").annotate(
+        active_ship_from_store_tasks=Count(
+            "supplied_fulfillments",
+            filter=Q(
+                supplied_fulfillments__action=FulfillmentAction.SHIP_FROM_STORE,
+                supplied_fulfillments__status__in=OPEN_FULFILLMENT_STATUSES,
+            ),
+        )
+    )
+
+
+def order_list() -> QuerySet[Order]:
+    """Orders with their lines, ready to serialize without extra queries."""
+    return Order.objects.select_related("sold_from_organization_unit").prefetch_related(
+        "lines__product", "lines__preferred_fulfillment_organization_unit"
+    )
+
+
+def fulfillment_list() -> QuerySet[OrderFulfillment]:
+    """Fulfilments with what their serialization needs."""
+    return OrderFulfillment.objects.select_related(
+        "supplier_organization_unit", "sheet"
+    ).prefetch_related(
+        Prefetch("lines", queryset=OrderFulfillmentLine.objects.select_related("product"))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsState:
+    """Whether a fulfilment's orchestration details can be shown, and the blob."""
+
+    status: str  # "available", "expired" or "none"
+    blob: dict[str, Any] | None
+    expires_at: datetime | None
+
+
+def fulfillment_orchestration_details(
+    fulfillment: OrderFulfillment, *, now: datetime
+) -> DetailsState:
+    """The blob that explains ``fulfillment``, unless its lifetime is over."""
+    details: OrchestrationDetails | None = fulfillment.orchestration_details
+    if details is None:
+        return DetailsState("none", None, None)
+    if details.is_expired(now):
+        return DetailsState("expired", None, details.expires_at)
+    return DetailsState("available", details.blob, details.expires_at)

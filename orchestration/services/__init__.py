@@ -1,0 +1,25 @@
+"""Writes of the domain, one module per entity; functions are ``<entity>_<verb>``,
+keyword-only, and run in a transaction."""
+
+from .orchestration_details import orchestration_details_create, orchestration_details_purge
+from .orders import order_create
+from .roles import roles_ensure
+from .settings import setting_reset, setting_set
+from .sheets import sheet_create, sheet_delete, sheet_update
+from .stock import StockLevel, stock_release, stock_reserve, stock_upsert_many
+
+__all__ = [
+    "StockLevel",
+    "orchestration_details_create",
+    "orchestration_details_purge",
+    "order_create",
+    "roles_ensure",
+    "setting_reset",
+    "setting_set",
+    "sheet_create",
+    "sheet_delete",
+    "sheet_update",
+    "stock_release",
+    "stock_reserve",
+    "stock_upsert_many",
+]

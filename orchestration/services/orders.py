@@ -1,0 +1,63 @@
+"""Order writes."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from ..errors import ApplicationError
+from ..models import Order, OrderLine
+
+LINE_FIELDS = frozenset(
+    {
+        "product",
+        "quantity",
+        "unit_price",
+        "unit_price_in_tax",
+        "discount_amount",
+        "is_gift_wrapped",
+        "preferred_fulfillment_organization_unit",
+        "custom_fields",
+    }
+)
+
+
+def order_create(
+    *,
+    lines: Sequence[Mapping[str, Any]],
+    created_by: AbstractBaseUser | None = None,
+    **fields: Any,
+) -> Order:
+    """Create an order with all its lines in one transaction.
+
+    ``fields`` are the order's own fields (intent, addresses, custom fields,
+    ...); each line a mapping of ``LINE_FIELDS``. Either all of it is stored
+    or none of it.
+    """
+    if not lines:
+        raise ApplicationError("An order needs at least one line.", code="required", field="lines")
+    for index, line in enumerate(lines):
+        unknown = set(line) - LINE_FIELDS
+        if unknown:
+            raise ApplicationError(
+                f"Unknown line field {sorted(unknown)[0]!r}.",
+                code="unknown_field",
+                field=f"lines[{index}].{sorted(unknown)[0]}",
+            )
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(created_by=created_by, **fields)
+            OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
+    except IntegrityError as error:
+        if (
+            fields.get("backend_id")
+            and Order.objects.filter(backend_id=fields["backend_id"]).exists()
+        ):
+            raise ApplicationError(
+                f"An order with backend ID {fields['backend_id']!r} already exists.",
+                code="unique",
+                field="backend_id",
+            ) from error
+        raise
+    return order

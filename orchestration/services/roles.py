@@ -1,0 +1,60 @@
+"""The built-in groups of users and the permissions each one has."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+DESIGNERS_GROUP = "Fulfillment designers"
+INTEGRATIONS_GROUP = "Integrations"
+
+_READ_MODELS = (
+    "organizationunit",
+    "organizationunitset",
+    "product",
+    "stock",
+    "order",
+    "orderline",
+    "orderfulfillment",
+    "orderfulfillmentline",
+    "orchestrationdetails",
+    "setting",
+)
+_INTEGRATION_WRITE_MODELS = (
+    "organizationunit",
+    "organizationunitset",
+    "product",
+    "stock",
+    "order",
+    "orderline",
+)
+
+ROLES: dict[str, list[str]] = {
+    # Designers write sheets and must see what the sheets route.
+    DESIGNERS_GROUP: [
+        "view_sheets",
+        "create_sheets",
+        "edit_sheets",
+        "delete_sheets",
+        *(f"view_{model}" for model in _READ_MODELS),
+    ],
+    # Integrations feed master data, stock and orders, and read the outcome.
+    INTEGRATIONS_GROUP: [
+        *(f"view_{model}" for model in _READ_MODELS),
+        *(f"add_{model}" for model in _INTEGRATION_WRITE_MODELS),
+        *(f"change_{model}" for model in _INTEGRATION_WRITE_MODELS),
+    ],
+}
+
+
+def roles_ensure(*, using: str = "default") -> None:
+    """Create the built-in groups and give each exactly its permissions.
+
+    Safe to run any number of times; permissions added to a group by hand are
+    kept.
+    """
+    with transaction.atomic(using=using):
+        for group_name, codenames in ROLES.items():
+            group, _ = Group.objects.using(using).get_or_create(name=group_name)
+            permissions = Permission.objects.using(using).filter(
+                content_type__app_label="orchestration", codename__in=codenames
+            )
+            group.permissions.add(*permissions)

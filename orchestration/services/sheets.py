@@ -1,0 +1,89 @@
+"""Sheet writes; every save is a new revision with its author and comment."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from ..models import Sheet, SheetRevision
+
+REVISED_FIELDS = ("fulfillment", "name", "source", "is_active")
+
+
+def _user_or_none(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    return user if user is not None and user.is_authenticated else None
+
+
+def _revision_record(sheet: Sheet, *, author: AbstractBaseUser | None, comment: str) -> None:
+    SheetRevision.objects.create(
+        sheet=sheet,
+        number=sheet.revision,
+        name=sheet.name,
+        fulfillment=sheet.fulfillment,
+        source=sheet.source,
+        is_active=sheet.is_active,
+        comment=comment,
+        author=author,
+    )
+
+
+def sheet_create(
+    *,
+    fulfillment: str,
+    name: str,
+    source: str = "",
+    is_active: bool = False,
+    user: AbstractBaseUser | None = None,
+    comment: str = "",
+) -> Sheet:
+    """Create a sheet at revision 1."""
+    author = _user_or_none(user)
+    with transaction.atomic():
+        sheet = Sheet.objects.create(
+            fulfillment=fulfillment,
+            name=name,
+            source=source.replace("\r\n", "\n"),
+            is_active=is_active,
+            revision=1,
+            created_by=author,
+            updated_by=author,
+        )
+        _revision_record(sheet, author=author, comment=comment or "Created")
+    return sheet
+
+
+def sheet_update(
+    *,
+    sheet: Sheet,
+    user: AbstractBaseUser | None = None,
+    comment: str = "",
+    **changes: Any,
+) -> Sheet:
+    """Apply ``changes`` (any of ``REVISED_FIELDS``) as a new revision.
+
+    A save that changes nothing makes no revision.
+    """
+    unknown = set(changes) - set(REVISED_FIELDS)
+    if unknown:
+        raise TypeError(f"sheet_update() got unknown fields {sorted(unknown)}")
+    if "source" in changes:
+        changes["source"] = changes["source"].replace("\r\n", "\n")
+    author = _user_or_none(user)
+    with transaction.atomic():
+        # Two designers saving at once must get two revisions, not one lost.
+        locked = Sheet.objects.select_for_update().get(pk=sheet.pk)
+        if all(getattr(locked, field) == value for field, value in changes.items()):
+            return locked
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.revision += 1
+        locked.updated_by = author
+        locked.save()
+        _revision_record(locked, author=author, comment=comment)
+    return locked
+
+
+def sheet_delete(*, sheet: Sheet) -> None:
+    """Delete a sheet and its revisions; fulfilments keep the sheet's name."""
+    with transaction.atomic():
+        sheet.delete()

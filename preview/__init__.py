@@ -1,0 +1,1 @@
+"""The preview browser app (its pages come in a later issue)."""

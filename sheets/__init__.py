@@ -1,0 +1,1 @@
+"""The sheets browser app (its pages come in a later issue)."""
