@@ -1,9 +1,6 @@
 """The order orchestration suite: project settings, the domain app and its API.
 
-Importing the Celery app here makes ``@shared_task`` bind to it whenever Django
-starts, in the web process and in workers alike.
+The Celery app is imported by ``OrchestrationConfig.ready()``, not here, so the
+pure packages ``orchestration.language`` and ``orchestration.engine`` can be
+imported without pulling in Django or Celery.
 """
-
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]

@@ -11,6 +11,9 @@ class OrchestrationConfig(AppConfig):
     verbose_name = "Order orchestration"
 
     def ready(self) -> None:
+        # Binds @shared_task to the configured app in web and worker processes.
+        from . import celery  # noqa: F401
+
         # The permissions a group needs exist only after migrate has created
         # them, so the groups are (re)made then, on every database.
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="roles_ensure")

@@ -56,14 +56,19 @@ def setting_list() -> list[SettingState]:
 
 def organization_unit_list() -> QuerySet[OrganizationUnit]:
     """OUs with their sets and active ship-from-store task count."""
-    return OrganizationUnit.objects.prefetch_related("sets").annotate(
-        active_ship_from_store_tasks=Count(
-            "supplied_fulfillments",
-            filter=Q(
-                supplied_fulfillments__action=FulfillmentAction.SHIP_FROM_STORE,
-                supplied_fulfillments__status__in=OPEN_FULFILLMENT_STATUSES,
-            ),
+    return (
+        OrganizationUnit.objects.prefetch_related("sets")
+        .annotate(
+            active_ship_from_store_tasks=Count(
+                "supplied_fulfillments",
+                filter=Q(
+                    supplied_fulfillments__action=FulfillmentAction.SHIP_FROM_STORE,
+                    supplied_fulfillments__status__in=OPEN_FULFILLMENT_STATUSES,
+                ),
+            )
         )
+        # An aggregate drops Meta.ordering; pages must stay stable.
+        .order_by("name", "id")
     )
 
 

@@ -32,7 +32,7 @@ class SettingDefinition:
             return None if self.nullable else "This setting cannot be empty."
         # bool is an int in Python; JSON keeps them apart, so must this.
         if type(value) is not self.type:
-            return f"Expected a {self.type_name}, got {_json_type(value)}."
+            return f"Expected {_json_type(self.type())}, got {_json_type(value)}."
         if self.minimum is not None and value < self.minimum:
             return f"Must be at least {self.minimum}."
         if self.type is str and not value.strip():

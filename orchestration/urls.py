@@ -14,3 +14,6 @@ urlpatterns = [
     path("sheets/", include("sheets.urls")),
     path("preview/", include("preview.urls")),
 ]
+
+handler404 = "orchestration.views.page_not_found"
+handler500 = "orchestration.views.server_error"

@@ -35,7 +35,10 @@ def flatten_errors(detail: Any, path: str = "") -> Iterator[dict[str, Any]]:
             if key in ("non_field_errors", "__all__"):
                 yield from flatten_errors(value, path)
             else:
-                yield from flatten_errors(value, _join(path, str(key)))
+                # DRF keys the errors of a many=True list by item index.
+                yield from flatten_errors(
+                    value, _join(path, key if isinstance(key, int) else str(key))
+                )
     elif isinstance(detail, list):
         if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
             for item in detail:
@@ -61,9 +64,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(get_error_detail(exc))
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(*exc.args)
     # DRF's own handler sets the headers (WWW-Authenticate, Retry-After).
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):

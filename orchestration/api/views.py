@@ -5,6 +5,7 @@ No business logic lives here; writes go through ``orchestration.services``.
 
 from typing import Any
 
+from django import forms
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
@@ -35,6 +36,19 @@ from ..models import (
 from ..setting_definitions import DEFINITIONS
 from . import serializers
 from .permissions import SymphonySheetsPermission
+
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(filters.NumberFilter):
+    """A filter on an ID: a whole number within the database's integer range."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class OrganizationUnitFilter(filters.FilterSet):
@@ -97,11 +111,11 @@ class ProductViewSet(viewsets.ModelViewSet):
 class StockFilter(filters.FilterSet):
     """Filters of the stock list."""
 
-    organization_unit = filters.NumberFilter(field_name="organization_unit_id")
+    organization_unit = IdFilter(field_name="organization_unit_id")
     organization_unit_backend_id = filters.CharFilter(field_name="organization_unit__backend_id")
-    product = filters.NumberFilter(field_name="product_id")
+    product = IdFilter(field_name="product_id")
     product_backend_id = filters.CharFilter(field_name="product__backend_id")
-    available_at_least = filters.NumberFilter(field_name="quantity_available", lookup_expr="gte")
+    available_at_least = IdFilter(field_name="quantity_available", lookup_expr="gte")
 
     class Meta:
         model = Stock
@@ -155,7 +169,7 @@ class OrderFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=OrderStatus.choices)
     intent = filters.ChoiceFilter(choices=OrderIntent.choices)
     backend_id = filters.CharFilter()
-    sold_from_organization_unit = filters.NumberFilter(field_name="sold_from_organization_unit_id")
+    sold_from_organization_unit = IdFilter(field_name="sold_from_organization_unit_id")
     placed_after = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
     placed_before = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
 
@@ -255,9 +269,9 @@ class SheetViewSet(viewsets.ModelViewSet):
 class FulfillmentFilter(filters.FilterSet):
     """Filters of the fulfilment list."""
 
-    order = filters.NumberFilter(field_name="order_id")
-    supplier_organization_unit = filters.NumberFilter(field_name="supplier_organization_unit_id")
-    sheet = filters.NumberFilter(field_name="sheet_id")
+    order = IdFilter(field_name="order_id")
+    supplier_organization_unit = IdFilter(field_name="supplier_organization_unit_id")
+    sheet = IdFilter(field_name="sheet_id")
     action = filters.ChoiceFilter(choices=FulfillmentAction.choices)
     status = filters.ChoiceFilter(
         choices=[(label, label) for _, label in FulfillmentStatus.choices],

@@ -45,6 +45,15 @@ def order_create(
                 code="unknown_field",
                 field=f"lines[{index}].{sorted(unknown)[0]}",
             )
+    if not any(name.startswith("billing_") for name in fields):
+        # Most orders are billed where they ship to; EVA copies it likewise.
+        fields.update(
+            {
+                f"billing_{name.removeprefix('shipping_')}": value
+                for name, value in fields.items()
+                if name.startswith("shipping_")
+            }
+        )
     try:
         with transaction.atomic():
             order = Order.objects.create(created_by=created_by, **fields)

@@ -1,0 +1,49 @@
+# The two commands of the README:
+#   make run   set everything up and serve the suite on http://127.0.0.1:8000
+#   make test  lint and run the whole test suite
+# Only Python 3.11 and make are needed; everything else goes into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1:8000
+
+.PHONY: run test lint worker beat clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when a requirements file changes.
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py demo
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# pytest exits 5 when it collects no test: make fails then too.
+test: lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+# With CELERY_BROKER_URL set (e.g. redis://127.0.0.1:6379/0): a worker and beat.
+worker: $(VENV)/.installed
+	$(BIN)/celery -A orchestration worker --loglevel=INFO
+
+beat: $(VENV)/.installed
+	$(BIN)/celery -A orchestration beat --loglevel=INFO --scheduler django
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .test-db.sqlite3*

@@ -1,0 +1,26 @@
+"""Project-wide error pages: JSON in the API's error shape under ``/api/``, HTML elsewhere."""
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for a URL that matches no route (the API's own 404s come from DRF)."""
+    if _is_api(request):
+        body = {"code": "not_found", "message": "No such API endpoint or object.", "errors": []}
+        return JsonResponse(body, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """500: the error is logged; the client learns only that it happened."""
+    if _is_api(request):
+        body = {"code": "server_error", "message": "Internal server error.", "errors": []}
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,115 @@
+"""Shared fixtures: users of each role, API clients, and small domain objects."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from rest_framework.test import APIClient
+
+from orchestration.models import OrganizationUnit, Product, Stock
+from orchestration.services.roles import DESIGNERS_GROUP, INTEGRATIONS_GROUP
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Hash test passwords with a fast hasher; PBKDF2 costs half a second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _user(username: str, *, groups: tuple[str, ...] = (), perms: tuple[str, ...] = ()) -> User:
+    user = User.objects.create_user(username=username, password="secret-pass-123")
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    if perms:
+        user.user_permissions.add(
+            *Permission.objects.filter(content_type__app_label="orchestration", codename__in=perms)
+        )
+    return user
+
+
+@pytest.fixture
+def designer(db: Any) -> User:
+    """A member of the built-in "Fulfillment designers" group."""
+    return _user("designer", groups=(DESIGNERS_GROUP,))
+
+
+@pytest.fixture
+def integrator(db: Any) -> User:
+    """A member of the built-in "Integrations" group."""
+    return _user("integrator", groups=(INTEGRATIONS_GROUP,))
+
+
+@pytest.fixture
+def nobody(db: Any) -> User:
+    """A logged-in user without any permission."""
+    return _user("nobody")
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], APIClient]:
+    """An API client authenticated as the given user (or anonymous)."""
+
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def shop(db: Any) -> OrganizationUnit:
+    return OrganizationUnit.objects.create(
+        name="Urk store",
+        backend_id="urk_store",
+        type="Shop",
+        country_id="NL",
+        address_city="Urk",
+        address_latitude=52.6617,
+        address_longitude=5.6014,
+    )
+
+
+@pytest.fixture
+def warehouse(db: Any) -> OrganizationUnit:
+    return OrganizationUnit.objects.create(
+        name="Lelystad warehouse",
+        backend_id="lelystad_warehouse",
+        type="Warehouse",
+        country_id="NL",
+        address_city="Lelystad",
+        address_latitude=52.5185,
+        address_longitude=5.4714,
+    )
+
+
+@pytest.fixture
+def shoe(db: Any) -> Product:
+    return Product.objects.create(backend_id="SHOE", name="Shoes")
+
+
+@pytest.fixture
+def stock_of() -> Callable[..., Stock]:
+    """Make a stock row: ``stock_of(ou, product, on_hand, reserved=0)``."""
+
+    def make(ou: OrganizationUnit, product: Product, on_hand: int, reserved: int = 0) -> Stock:
+        return Stock.objects.create(
+            organization_unit=ou,
+            product=product,
+            quantity_on_hand=on_hand,
+            quantity_reserved=reserved,
+        )
+
+    return make
+
+
+def table_counts() -> dict[str, int]:
+    """Rows in every table of the domain app: to prove a refusal wrote nothing."""
+    from django.apps import apps
+
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_app_config("orchestration").get_models()
+    }

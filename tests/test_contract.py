@@ -1,0 +1,62 @@
+"""Contract test: schemathesis drives every endpoint of the served OpenAPI schema.
+
+Authenticated as a fulfilment designer, whatever it generates (valid or not)
+must never produce a 500, and every response must be one the schema documents:
+its status code, content type and body shape.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def keep_connection() -> Iterator[None]:
+    """Keep the test's transaction open across WSGI calls, as Django's test client does."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def designer_token(designer: Any) -> str:
+    return Token.objects.create(user=designer).key
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_api_honours_its_schema(
+    case: Any, keep_connection: None, designer_token: str, shop: Any, shoe: Any
+) -> None:
+    response = case.call(headers={"Authorization": f"Token {designer_token}"})
+    case.validate_response(response, checks=CHECKS)
