@@ -11,6 +11,8 @@ defaults: SQLite in WAL mode, Celery tasks inline, e-mail to the console.
 - ``DJANGO_DEBUG=1`` turns on debug pages (``make run`` sets it).
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -90,8 +92,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory: tests that reserve stock from several threads need
-    # one database that every connection sees.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # one database that every connection sees. One file per test run, so two
+    # runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"orchestration-test-{os.getpid()}.sqlite3")
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("pool", env.bool("DATABASE_POOL", default=False))
@@ -199,6 +204,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "OrganizationUnitStatusEnum": "orchestration.models.OrganizationUnitStatus",
+        "OrderStatusEnum": "orchestration.models.OrderStatus",
+        "OrderLineStatusEnum": "orchestration.models.OrderLineStatus",
+        # EVA's fulfilment status names (FulfillmentStatus labels).
+        "FulfillmentStatusEnum": [
+            "New",
+            "Deactivated",
+            "Cancelled",
+            "WaitingForStock",
+            "WaitingForPreSaleShipmentDate",
+            "Pending",
+            "InProgress",
+            "Completed",
+        ],
+    },
 }
 
 LOGGING = {

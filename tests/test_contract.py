@@ -60,3 +60,12 @@ def test_api_honours_its_schema(
 ) -> None:
     response = case.call(headers={"Authorization": f"Token {designer_token}"})
     case.validate_response(response, checks=CHECKS)
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path: Any) -> None:
+    """drf-spectacular validates the schema and fails on any generation warning."""
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "/api/orders/" in target.read_text()

@@ -1,0 +1,390 @@
+"""Load the demo retailer (``manage.py demo``): a Dutch fashion chain to click through.
+
+What is loaded is plain data in ``data.py`` plus one ``sheets/<fulfillment>.sheet``
+file per sheet (EVA's example sheets, cleaned up). The loader is idempotent:
+
+- OUs and products are matched on backend ID and refreshed from the data; OU
+  sets by name; set membership and product replacements are only ever added.
+- Stock is upserted to the demo quantities (never below what is reserved).
+- Sheets are matched on their ``fulfillment`` identifier; an existing sheet gets
+  a new revision only when its file changed, and keeps its name and whether it
+  is active, which a designer may have changed on purpose.
+- Orders are matched on backend ID; an existing one is left as it is, since
+  orchestration may have moved it on.
+- The two users are matched on username, and their passwords are set again on
+  every run, so the logins printed at the end always work.
+
+All of it runs in one transaction: a failure leaves nothing half-loaded.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
+from django.db import transaction
+from django.utils import timezone
+
+from .. import services
+from ..models import Order, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet, Stock
+from . import data
+
+SHEETS_DIR = Path(__file__).resolve().parent / "sheets"
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
+COMMENT = "Loaded by manage.py demo"
+# The report lists master data first, then what is built on it, then logins.
+_REPORT_ORDER = (
+    "organization_units",
+    "sets",
+    "products",
+    "stock",
+    "settings",
+    "sheets",
+    "orders",
+    "users",
+)
+
+# The first statement of a sheet, ``fulfillment NAME``, optionally followed by
+# a comment. Keywords are case-insensitive, identifiers are not.
+_FULFILLMENT_STATEMENT = re.compile(
+    r"^(?i:fulfillment)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:(?:#|//).*)?$"
+)
+
+
+class Writer(Protocol):
+    """Where the report goes: a text stream or a command's ``OutputWrapper``."""
+
+    def write(self, text: str, /) -> Any: ...
+
+
+@dataclass(slots=True)
+class Tally:
+    """How many rows of one kind the run created, and how many were already there."""
+
+    label: str
+    existing_means: str
+    created: int = 0
+    existing: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A user the demo can be explored as."""
+
+    username: str
+    password: str
+    role: str
+
+
+@dataclass(slots=True)
+class DemoResult:
+    """What ``demo_load`` did, kind by kind, and the logins it set."""
+
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    sheets_revised: int = 0
+    logins: list[Login] = field(default_factory=list)
+
+    def tally(self, key: str, label: str, existing_means: str) -> Tally:
+        """The tally of ``key``, started on first use."""
+        return self.tallies.setdefault(key, Tally(label, existing_means))
+
+
+def sheet_fulfillment(source: str) -> str | None:
+    """The NAME of a sheet's first statement, ``fulfillment NAME``; None if it has none.
+
+    Blank and comment lines before it are skipped. Only the header is read: the
+    full parser lives in ``orchestration.language``.
+    """
+    for line in source.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "//")):
+            continue
+        match = _FULFILLMENT_STATEMENT.match(stripped)
+        return match.group(1) if match else None
+    return None
+
+
+def sheet_source(fulfillment: str) -> str:
+    """The text of the demo sheet ``fulfillment``, checked to declare that identifier."""
+    path = SHEETS_DIR / f"{fulfillment}.sheet"
+    source = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+    declared = sheet_fulfillment(source)
+    if declared != fulfillment:
+        # The identifier is the sheet's key here and in every fulfilment it
+        # made; a renamed file must not silently become a second sheet.
+        raise ValueError(f"{path.name} starts with `fulfillment {declared}`, not {fulfillment}.")
+    return source
+
+
+def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
+    """Load (or refresh) the demo retailer and write a report to ``stdout``.
+
+    ``password`` is given to both users; without it each user's password is
+    their username. The report is written only after the transaction has
+    committed, so it never claims rows that were rolled back.
+    """
+    result = DemoResult()
+    with transaction.atomic():
+        # The designer joins this group: make sure it exists with its
+        # permissions even where post_migrate has not created it.
+        services.roles_ensure()
+        admin = _users_load(result, password=password)
+        organization_units = _organization_units_load(result)
+        products = _products_load(result)
+        _stock_load(result, organization_units=organization_units, products=products)
+        _settings_load(result)
+        _sheets_load(result, author=admin)
+        _orders_load(result, organization_units=organization_units, products=products, author=admin)
+    _report(result, stdout=stdout)
+    return result
+
+
+def _users_load(result: DemoResult, *, password: str | None) -> AbstractUser:
+    """Create or refresh the demo users; return the superuser, who authors the demo."""
+    tally = result.tally("users", "users", "passwords set again")
+    user_model = get_user_model()
+    superuser = None
+    for spec in data.USERS:
+        user, created = user_model.objects.get_or_create(username=spec.username)
+        user.email = spec.email
+        user.is_active = True
+        # Staff, so the designer can use the admin too (it shows only what
+        # their permissions allow).
+        user.is_staff = True
+        user.is_superuser = spec.is_superuser
+        login_password = password or spec.username
+        user.set_password(login_password)
+        user.save()
+        user.groups.add(*Group.objects.filter(name__in=spec.groups))
+        tally.created += created
+        tally.existing += not created
+        superuser = user if spec.is_superuser else superuser
+        result.logins.append(Login(spec.username, login_password, spec.role))
+    if superuser is None:
+        raise ValueError("data.USERS needs a superuser: the demo's sheets and orders name one.")
+    return superuser
+
+
+def _address_fields(prefix: str, address: data.Address | None) -> dict[str, Any]:
+    if address is None:
+        return {f"{prefix}_{part}": "" for part in ("street", "zip_code", "city", "country_id")} | {
+            f"{prefix}_latitude": None,
+            f"{prefix}_longitude": None,
+        }
+    return {
+        f"{prefix}_street": address.street,
+        f"{prefix}_zip_code": address.zip_code,
+        f"{prefix}_city": address.city,
+        f"{prefix}_country_id": address.country_id,
+        f"{prefix}_latitude": address.latitude,
+        f"{prefix}_longitude": address.longitude,
+    }
+
+
+def _organization_units_load(result: DemoResult) -> dict[str, OrganizationUnit]:
+    set_tally = result.tally("sets", "organization unit sets", "refreshed")
+    sets = {}
+    for set_spec in data.ORGANIZATION_UNIT_SETS:
+        unit_set, created = OrganizationUnitSet.objects.update_or_create(
+            name=set_spec.name, defaults={"description": set_spec.description}
+        )
+        set_tally.created += created
+        set_tally.existing += not created
+        sets[set_spec.name] = unit_set
+
+    tally = result.tally("organization_units", "organization units", "refreshed")
+    units = {}
+    for spec in data.ORGANIZATION_UNITS:
+        unit, created = OrganizationUnit.objects.update_or_create(
+            backend_id=spec.backend_id,
+            defaults={
+                "name": spec.name,
+                "type": spec.type,
+                "status": spec.status,
+                "country_id": "NL",
+                "time_zone": "Europe/Amsterdam",
+                "custom_fields": dict(spec.custom_fields),
+                **_address_fields("address", spec.address),
+            },
+        )
+        # Added, never replaced: sets an OU joined by hand stay.
+        unit.sets.add(*(sets[name] for name in spec.set_names))
+        tally.created += created
+        tally.existing += not created
+        units[spec.backend_id] = unit
+    return units
+
+
+def _products_load(result: DemoResult) -> dict[str, Product]:
+    tally = result.tally("products", "products", "refreshed")
+    products = {}
+    for spec in data.PRODUCTS:
+        product, created = Product.objects.update_or_create(
+            backend_id=spec.backend_id,
+            defaults={"name": spec.name, "content": dict(spec.content)},
+        )
+        tally.created += created
+        tally.existing += not created
+        products[spec.backend_id] = product
+    # Replacements point at products that may come later in the list.
+    for spec in data.PRODUCTS:
+        if spec.replacements:
+            products[spec.backend_id].replacements.add(
+                *(products[backend_id] for backend_id in spec.replacements)
+            )
+    return products
+
+
+def _stock_load(
+    result: DemoResult,
+    *,
+    organization_units: Mapping[str, OrganizationUnit],
+    products: Mapping[str, Product],
+) -> None:
+    tally = result.tally("stock", "stock levels", "reset to the demo quantity")
+    reserved = {
+        (row.organization_unit_id, row.product_id): row.quantity_reserved
+        for row in Stock.objects.filter(
+            organization_unit__in=organization_units.values(), product__in=products.values()
+        ).only("organization_unit_id", "product_id", "quantity_reserved")
+    }
+    levels = []
+    for backend_id, quantities in data.STOCK.items():
+        product = products[backend_id]
+        for ou_backend_id, quantity in zip(data.STOCK_COLUMNS, quantities, strict=True):
+            if quantity is None:
+                continue
+            unit = organization_units[ou_backend_id]
+            # Orders routed since the last run may hold stock; on hand below
+            # that is refused, and one refusal would undo the whole demo.
+            on_hand = max(quantity, reserved.get((unit.pk, product.pk), 0))
+            levels.append(
+                services.StockLevel(
+                    organization_unit=unit, product=product, quantity_on_hand=on_hand
+                )
+            )
+    counts = services.stock_upsert_many(levels=levels)
+    tally.created += counts["created"]
+    tally.existing += counts["updated"]
+
+
+def _settings_load(result: DemoResult) -> None:
+    tally = result.tally("settings", "settings", "set again")
+    stored = set(Setting.objects.filter(name__in=data.SETTINGS).values_list("name", flat=True))
+    for name, value in data.SETTINGS.items():
+        services.setting_set(name=name, value=value)
+        tally.created += name not in stored
+        tally.existing += name in stored
+
+
+def _sheets_load(result: DemoResult, *, author: AbstractUser) -> None:
+    tally = result.tally("sheets", "sheets", "")
+    for spec in data.SHEETS:
+        source = sheet_source(spec.fulfillment)
+        sheet = Sheet.objects.filter(fulfillment=spec.fulfillment).first()
+        if sheet is None:
+            services.sheet_create(
+                fulfillment=spec.fulfillment,
+                name=spec.name,
+                source=source,
+                is_active=spec.is_active,
+                user=author,
+                comment=COMMENT,
+            )
+            tally.created += 1
+            continue
+        tally.existing += 1
+        if sheet.source != source:
+            services.sheet_update(
+                sheet=sheet,
+                source=source,
+                user=author,
+                comment=f"{COMMENT}: {spec.fulfillment}.sheet changed",
+            )
+            result.sheets_revised += 1
+    tally.existing_means = f"{result.sheets_revised} updated from their .sheet file"
+
+
+def _orders_load(
+    result: DemoResult,
+    *,
+    organization_units: Mapping[str, OrganizationUnit],
+    products: Mapping[str, Product],
+    author: AbstractUser,
+) -> None:
+    tally = result.tally("orders", "orders", "left as they are")
+    shelf_prices = {product.backend_id: product.price for product in data.PRODUCTS}
+    now = timezone.now()
+    for spec in data.ORDERS:
+        if Order.objects.filter(backend_id=spec.backend_id).exists():
+            tally.existing += 1
+            continue
+        lines = [
+            {
+                "product": products[line.product],
+                "quantity": line.quantity,
+                "unit_price": _ex_tax(shelf_prices[line.product]),
+                "unit_price_in_tax": shelf_prices[line.product],
+                "discount_amount": line.discount_amount,
+                "is_gift_wrapped": line.is_gift_wrapped,
+                "preferred_fulfillment_organization_unit": (
+                    organization_units[line.preferred_fulfillment_organization_unit]
+                    if line.preferred_fulfillment_organization_unit
+                    else None
+                ),
+                "custom_fields": dict(line.custom_fields),
+            }
+            for line in spec.lines
+        ]
+        services.order_create(
+            lines=lines,
+            created_by=author,
+            backend_id=spec.backend_id,
+            intent=spec.intent,
+            sold_from_organization_unit=organization_units[spec.sold_from],
+            original_order=(
+                Order.objects.get(backend_id=spec.original_order) if spec.original_order else None
+            ),
+            customer_email=spec.customer_email,
+            custom_fields=dict(spec.custom_fields),
+            placed_at=now - timedelta(hours=spec.hours_ago),
+            shipping_is_pickup_point=spec.address.is_pickup_point,
+            **_address_fields("shipping", spec.address),
+            **_address_fields("billing", spec.address),
+        )
+        tally.created += 1
+
+
+def _ex_tax(price_in_tax: Decimal) -> Decimal:
+    # Four decimals, as the model stores them: 79.95 in tax is 66.0744 ex tax.
+    return (price_in_tax / data.VAT_FACTOR).quantize(Decimal("0.0001"))
+
+
+def _report(result: DemoResult, *, stdout: Writer) -> None:
+    tallies = sorted(result.tallies.items(), key=lambda item: _REPORT_ORDER.index(item[0]))
+    width = max(len(tally.label) for _, tally in tallies)
+    lines = ["Demo retailer loaded in one transaction; running it again duplicates nothing."]
+    for _, tally in tallies:
+        lines.append(
+            f"  {tally.label:<{width}}  {tally.created:>3} created, {tally.existing:>3} already "
+            f"there ({tally.existing_means})"
+        )
+    lines += [
+        "",
+        "Start the server with `python manage.py runserver`, then open:",
+        f"  Admin     {ADMIN_URL}",
+        f"  API docs  {API_DOCS_URL}",
+        "Logins (demo passwords, for this machine only):",
+    ]
+    credentials = [f"{login.username} / {login.password}" for login in result.logins]
+    login_width = max(map(len, credentials))
+    for login, credential in zip(result.logins, credentials, strict=True):
+        lines.append(f"  {credential:<{login_width}}  {login.role}")
+    for line in lines:
+        stdout.write(f"{line}\n")

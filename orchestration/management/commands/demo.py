@@ -1,0 +1,20 @@
+"""``manage.py demo``: load a demo retailer in the Netherlands; safe to run again."""
+
+import os
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from ...demo import demo_load
+
+
+class Command(BaseCommand):
+    help = (
+        "Load a demo retailer in the Netherlands: shops, warehouses, products, stock, "
+        "sheets, orders and the users admin and designer. Running it again duplicates "
+        "nothing. Passwords are the usernames unless DEMO_PASSWORD is set."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # An empty DEMO_PASSWORD would lock both users out: treat it as unset.
+        demo_load(stdout=self.stdout, password=os.environ.get("DEMO_PASSWORD") or None)

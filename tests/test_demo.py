@@ -1,0 +1,421 @@
+"""``manage.py demo``: what it loads, that a second run duplicates nothing, the
+logins it prints, and that its sheet files are clean, well-ordered sheets."""
+
+import re
+import shutil
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from orchestration import demo, services
+from orchestration.demo import data
+from orchestration.models import (
+    Order,
+    OrderLine,
+    OrganizationUnit,
+    OrganizationUnitSet,
+    Product,
+    Setting,
+    Sheet,
+    SheetRevision,
+    Stock,
+)
+from orchestration.services.roles import DESIGNERS_GROUP
+from tests.conftest import table_counts
+
+SHEET_FILES = sorted(demo.SHEETS_DIR.glob("*.sheet"))
+SHIP_FROM_STORE_SHOPS = ("1187", "1026", "1155", "1109", "3001", "1220")
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real hasher costs a third of a second per password; these tests set
+    # and check passwords many times.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+
+
+def run_demo() -> str:
+    out = StringIO()
+    call_command("demo", stdout=out)
+    return out.getvalue()
+
+
+# --- What it loads ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demo_loads_the_retailer() -> None:
+    run_demo()
+
+    assert OrganizationUnit.objects.count() == 17
+    assert OrganizationUnit.objects.filter(type="Shop").count() == 12
+    assert OrganizationUnit.objects.filter(type="Warehouse").count() == 2
+    assert OrganizationUnit.objects.filter(type="Shop", status="Closed").count() == 1
+    assert OrganizationUnitSet.objects.count() == 2
+    assert Product.objects.count() == 13
+    assert Stock.objects.count() == 145
+    assert Sheet.objects.count() == 5
+    assert Sheet.objects.filter(is_active=True).count() == 4
+    assert SheetRevision.objects.count() == 5
+    assert Order.objects.count() == 6
+    assert OrderLine.objects.count() == 11
+    assert Setting.objects.get(name="UseOrderOrchestrationForReturnOrders").value is True
+    assert User.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_urk_store_and_lelystad_warehouse_are_where_the_reference_has_them() -> None:
+    run_demo()
+
+    urk = OrganizationUnit.objects.get(backend_id="urk_store")
+    lelystad = OrganizationUnit.objects.get(backend_id="lelystad_warehouse")
+    assert (urk.name, urk.type, urk.address_city) == ("Urk store", "Shop", "Urk")
+    assert (urk.address_latitude, urk.address_longitude) == (52.6617, 5.6014)
+    assert (lelystad.name, lelystad.type, lelystad.address_city) == (
+        "Lelystad warehouse",
+        "Warehouse",
+        "Lelystad",
+    )
+    assert (lelystad.address_latitude, lelystad.address_longitude) == (52.5185, 5.4714)
+
+
+@pytest.mark.django_db
+def test_every_shop_and_warehouse_is_a_dutch_address_with_coordinates() -> None:
+    run_demo()
+
+    for unit in OrganizationUnit.objects.filter(type__in=["Shop", "Warehouse"]):
+        unit.full_clean()
+        assert unit.status in ("Open", "Closed")
+        assert (unit.country_id, unit.address_country_id, unit.time_zone) == (
+            "NL",
+            "NL",
+            "Europe/Amsterdam",
+        )
+        assert unit.address_street and unit.address_zip_code and unit.address_city
+        # Inside the Netherlands' bounding box.
+        assert 50.7 < unit.address_latitude < 53.6
+        assert 3.3 < unit.address_longitude < 7.3
+
+
+@pytest.mark.django_db
+def test_the_sheets_find_the_organization_units_they_name() -> None:
+    run_demo()
+
+    shops = OrganizationUnit.objects.filter(backend_id__in=SHIP_FROM_STORE_SHOPS, type="Shop")
+    assert shops.count() == len(SHIP_FROM_STORE_SHOPS)
+    assert OrganizationUnit.objects.get(backend_id="IBE_Company").type == "Company"
+    assert OrganizationUnit.objects.get(backend_id="returns_portal").type == "ReturnsPortal"
+    printers = OrganizationUnitSet.objects.get(name="PrintSuppliers").organization_units.all()
+    assert {unit.backend_id for unit in printers} == {"1187", "IBE_ZWOLLE"}
+    assert all(unit.custom_fields["PrintingCapable"] is True for unit in printers)
+
+
+@pytest.mark.django_db
+def test_products_have_content_replacements_and_varied_stock() -> None:
+    run_demo()
+
+    gift_card = Product.objects.get(backend_id="TU410980")
+    assert not gift_card.stock.filter(organization_unit__type="Shop").exists()
+    limited = Product.objects.filter(content__is_limited_edition="true")
+    assert {product.backend_id for product in limited} == {"SWT-CABLE-CRM", "SCF-SILK-LTD"}
+    old_boot = Product.objects.get(backend_id="BOOT-CHELSEA-24")
+    assert [p.backend_id for p in old_boot.replacements.all()] == ["BOOT-CHELSEA-25"]
+    assert Stock.objects.filter(quantity_on_hand=0).exists()
+    assert Stock.objects.filter(quantity_on_hand__gte=100).exists()
+
+
+@pytest.mark.django_db
+def test_the_orders_cover_the_interesting_cases() -> None:
+    run_demo()
+
+    orders = {order.backend_id: order for order in Order.objects.all()}
+    assert set(orders) == {f"DEMO-100{n}" for n in range(1, 7)}
+    assert orders["DEMO-1001"].custom_fields == {"Channel": "WEBSHOP"}
+    assert orders["DEMO-1004"].sold_from_organization_unit.backend_id == "IBE_Company"
+    assert orders["DEMO-1005"].shipping_is_pickup_point is True
+    returned = orders["DEMO-1006"]
+    assert returned.intent == "Returns"
+    assert returned.sold_from_organization_unit.backend_id == "returns_portal"
+    assert returned.original_order == orders["DEMO-1001"]
+    assert OrderLine.objects.filter(is_gift_wrapped=True).count() == 1
+    preferred = OrderLine.objects.get(preferred_fulfillment_organization_unit__isnull=False)
+    assert preferred.preferred_fulfillment_organization_unit.backend_id == "3001"
+    for order in orders.values():
+        assert order.shipping_city and order.shipping_latitude and order.shipping_longitude
+        assert order.shipping_country_id == "NL"
+    for line in OrderLine.objects.all():
+        assert line.unit_price > 0
+        # Prices are stored to four decimals, so 21% VAT holds to within that.
+        assert abs(line.unit_price * Decimal("1.21") - line.unit_price_in_tax) < Decimal("0.0002")
+
+
+# --- Idempotence and atomicity --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_second_run_duplicates_nothing() -> None:
+    run_demo()
+    counts = table_counts()
+    revisions = list(SheetRevision.objects.values_list("sheet__fulfillment", "number"))
+
+    output = run_demo()
+
+    assert table_counts() == counts
+    assert list(SheetRevision.objects.values_list("sheet__fulfillment", "number")) == revisions
+    assert set(Sheet.objects.values_list("revision", flat=True)) == {1}
+    assert User.objects.count() == 2
+    assert re.search(r"organization units +0 created, +17 already there", output)
+    assert re.search(r"orders +0 created, +6 already there", output)
+
+
+@pytest.mark.django_db
+def test_a_changed_sheet_file_becomes_one_new_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_demo()
+    sheets_dir = tmp_path / "sheets"
+    shutil.copytree(demo.SHEETS_DIR, sheets_dir)
+    changed = sheets_dir / "WarehouseFulfillment.sheet"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nscore add 1\n", encoding="utf-8")
+    monkeypatch.setattr(demo, "SHEETS_DIR", sheets_dir)
+
+    output = run_demo()
+    run_demo()
+
+    sheet = Sheet.objects.get(fulfillment="WarehouseFulfillment")
+    assert sheet.revision == 2
+    assert sheet.source.endswith("score add 1\n")
+    assert SheetRevision.objects.count() == 6
+    assert "1 updated from their .sheet file" in output
+
+
+@pytest.mark.django_db
+def test_an_existing_order_is_left_as_it_is() -> None:
+    run_demo()
+    Order.objects.filter(backend_id="DEMO-1002").update(status="Routed", customer_email="x@y.nl")
+
+    run_demo()
+
+    order = Order.objects.get(backend_id="DEMO-1002")
+    assert (order.status, order.customer_email) == ("Routed", "x@y.nl")
+
+
+@pytest.mark.django_db
+def test_a_failure_leaves_nothing_half_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = table_counts()
+
+    def refuse(**kwargs: Any) -> None:
+        raise RuntimeError("order service down")
+
+    monkeypatch.setattr(services, "order_create", refuse)
+    with pytest.raises(RuntimeError, match="order service down"):
+        run_demo()
+
+    assert table_counts() == before
+    assert not User.objects.exists()
+
+
+# --- Users and logins -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_designer_may_view_and_edit_sheets() -> None:
+    run_demo()
+
+    designer = User.objects.get(username="designer")
+    assert designer.groups.filter(name=DESIGNERS_GROUP).exists()
+    assert designer.has_perm("orchestration.view_sheets")
+    assert designer.has_perm("orchestration.edit_sheets")
+    assert not designer.is_superuser
+    assert User.objects.get(username="admin").is_superuser
+
+
+@pytest.mark.django_db
+def test_the_printed_logins_work() -> None:
+    output = run_demo()
+
+    assert "http://127.0.0.1:8000/admin/" in output
+    assert "http://127.0.0.1:8000/api/docs/" in output
+    logins = dict(re.findall(r"^  (\w+) / (\S+)  ", output, flags=re.MULTILINE))
+    assert logins == {"admin": "admin", "designer": "designer"}
+    for username, password in logins.items():
+        assert authenticate(username=username, password=password) is not None
+
+
+@pytest.mark.django_db
+def test_every_run_sets_the_passwords_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    run_demo()
+    monkeypatch.setenv("DEMO_PASSWORD", "tulips-in-april")
+
+    output = run_demo()
+
+    assert "admin / tulips-in-april" in output
+    assert "designer / tulips-in-april" in output
+    assert authenticate(username="admin", password="tulips-in-april") is not None
+    assert authenticate(username="designer", password="tulips-in-april") is not None
+    assert authenticate(username="admin", password="admin") is None
+
+    monkeypatch.delenv("DEMO_PASSWORD")
+    run_demo()
+
+    assert authenticate(username="designer", password="designer") is not None
+
+
+# --- The sheet files ----------------------------------------------------------------
+
+STATEMENT_KEYWORDS = {
+    "fulfillment",
+    "action",
+    "option",
+    "scope",
+    "require",
+    "with",
+    "data",
+    "score",
+    "fanout",
+}
+CONTINUATION = re.compile(r"(with\s+reason|when|but\s+continue|else|end)\b", re.IGNORECASE)
+SCOPES = (
+    "Order",
+    "Supplier",
+    "OrderLine",
+    "OrderLineSuppliers",
+    "FulfillmentOptions",
+    "Shipment",
+    "Fanout",
+    "FulfillmentProposition",
+)
+TOKEN = re.compile(
+    r"\$?'[^']*'|\[[^\]]*\]|[A-Za-z_][A-Za-z0-9_.]*|\d+(?:\.\d+)?|<>|<=|>=|[-=<>+*/(),]|\S"
+)
+WORDS = {
+    "when", "then", "else", "end", "and", "or", "not", "in", "contains", "has", "value", "no",
+    "nothing", "null", "true", "false", "as", "with", "reason", "but", "continue", "add",
+}  # fmt: skip
+# Variables the engine provides without a dot (the rest are Order.X, Supplier.X, ...).
+# The top-level names of the property catalogue (the language issue); the real
+# checker replaces this scan once it exists.
+BUILT_IN_VARIABLES = {
+    "SupplierQuantityAvailable",
+    "IsGiftWrapped",
+    "ShipmentCount",
+    "HasExistingFulfillmentLines",
+    "CurrentFulfillmentAttempts",
+    "SupplierCount",
+}
+
+
+def _without_comment(line: str) -> str:
+    in_string = False
+    for index, char in enumerate(line):
+        if char == "'":
+            in_string = not in_string
+        elif not in_string and (char == "#" or line.startswith("//", index)):
+            return line[:index]
+    return line
+
+
+def statements(source: str) -> list[tuple[int, list[str]]]:
+    """The sheet's statements as (first line number, tokens), by the continuation rule."""
+    result: list[tuple[int, list[str]]] = []
+    depth = 0
+    for number, raw in enumerate(source.splitlines(), start=1):
+        line = _without_comment(raw).strip()
+        if not line:
+            continue
+        tokens = TOKEN.findall(line)
+        if depth == 0 and not CONTINUATION.match(line):
+            assert tokens[0].lower() in STATEMENT_KEYWORDS, f"line {number}: {raw!r}"
+            result.append((number, []))
+        else:
+            assert result, f"line {number} continues nothing: {raw!r}"
+        result[-1][1].extend(tokens)
+        depth += tokens.count("(") - tokens.count(")")
+        assert depth >= 0, f"line {number}: unbalanced parenthesis"
+    assert depth == 0, "a parenthesis is still open at the end"
+    return result
+
+
+def test_there_is_one_sheet_file_per_demo_sheet() -> None:
+    assert [path.stem for path in SHEET_FILES] == sorted(sheet.fulfillment for sheet in data.SHEETS)
+
+
+@pytest.mark.parametrize("path", SHEET_FILES, ids=lambda path: path.stem)
+def test_sheet_file_is_clean_text(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+
+    assert not re.search(r"\bPython\b", source)
+    assert not any(line.rstrip().endswith("\\") for line in source.splitlines())
+    assert not set(source) & set("\u2018\u2019\u201c\u201d")
+    # Mojibake of UTF-8 read as another code page (the reference's laptop emoji).
+    assert not re.search("\u03c0\u0178|\u00c3|\u00e2\u20ac|\u03b2\u2020", source)
+    assert "\t" not in source and "\r" not in source
+    assert source.endswith("\n")
+
+
+@pytest.mark.parametrize("path", SHEET_FILES, ids=lambda path: path.stem)
+def test_sheet_file_has_its_header_then_its_scopes_in_order(path: Path) -> None:
+    kinds = [(tokens[0].lower(), tokens[1:]) for _, tokens in statements(path.read_text("utf-8"))]
+
+    assert kinds[0] == ("fulfillment", [path.stem])
+    assert kinds[1][0] == "action"
+    rest = kinds[2:]
+    while rest and rest[0][0] == "option":
+        rest = rest[1:]
+    assert not rest or rest[0][0] == "scope"
+    scopes = [arguments[0] for kind, arguments in rest if kind == "scope"]
+    assert all(scope in SCOPES for scope in scopes)
+    assert [SCOPES.index(scope) for scope in scopes] == sorted({SCOPES.index(s) for s in scopes})
+    assert all(kind not in ("fulfillment", "action", "option") for kind, _ in rest)
+
+
+@pytest.mark.parametrize("path", SHEET_FILES, ids=lambda path: path.stem)
+def test_sheet_file_uses_only_declared_variables(path: Path) -> None:
+    declared: set[str] = set()
+    for number, tokens in statements(path.read_text(encoding="utf-8")):
+        keyword = tokens[0].lower()
+        if keyword in ("fulfillment", "action", "scope"):
+            continue
+        if keyword in ("with", "data", "option"):
+            name, expression = tokens[1].strip("[]"), tokens[3:]
+            assert tokens[2].lower() == "as", f"line {number}: {tokens}"
+        else:
+            name, expression = None, tokens[1:]
+        for token in expression:
+            variable = token.strip("[]")
+            if token.startswith(("'", "$'")) or not re.match(r"[A-Za-z_]", variable):
+                continue
+            if "." in variable or variable.lower() in WORDS:
+                continue
+            assert variable in declared | BUILT_IN_VARIABLES, f"line {number}: {variable}"
+        if name and keyword != "option":
+            declared.add(name)
+
+
+@pytest.mark.django_db
+def test_each_stored_sheet_begins_with_its_own_fulfillment() -> None:
+    run_demo()
+
+    for sheet in Sheet.objects.all():
+        first = statements(sheet.source)[0][1]
+        assert first == ["fulfillment", sheet.fulfillment]
+        assert demo.sheet_fulfillment(sheet.source) == sheet.fulfillment
+    assert Sheet.objects.get(fulfillment="IBE").is_active is False
+    returns = Sheet.objects.get(fulfillment="ReturnOrdersFromReturnPortal").source
+    assert "option OrderIntents as 'Returns'" in returns
+    assert "action CANCEL" in Sheet.objects.get(fulfillment="CancelFallback").source
+
+
+def test_sheet_fulfillment_reads_only_the_first_statement() -> None:
+    assert (
+        demo.sheet_fulfillment("# intro\n\nfulfillment Abc_1 // note\naction CANCEL\n") == "Abc_1"
+    )
+    assert demo.sheet_fulfillment("action CANCEL\nfulfillment Abc\n") is None
+    assert demo.sheet_fulfillment("# nothing here\n") is None
