@@ -83,9 +83,14 @@ class StockInline(admin.TabularInline):
         "quantity_reserved",
         "quantity_available",
     ]
-    readonly_fields = ["quantity_reserved", "quantity_available"]
+    # Counted stock is edited on the stock page, which saves through the
+    # stock service; a plain save here could overwrite a fresh reservation.
+    readonly_fields = ["quantity_on_hand", "quantity_reserved", "quantity_available"]
     autocomplete_fields = ["product", "organization_unit"]
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class OrganizationUnitForm(forms.ModelForm):
@@ -197,6 +202,29 @@ class StockAdmin(admin.ModelAdmin):
     autocomplete_fields = ["product", "organization_unit"]
     # Reservations belong to orchestration; only the counted stock is edited here.
     readonly_fields = ["quantity_reserved", "quantity_available", "updated_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The pair is the row's identity; change the count, not what it counts.
+        pair = ["organization_unit", "product"] if obj is not None else []
+        return [*pair, *self.readonly_fields]
+
+    def save_model(
+        self, request: HttpRequest, obj: Stock, form: forms.ModelForm, change: bool
+    ) -> None:
+        # Only quantity_on_hand is written, conditionally: a reservation made
+        # since the form was loaded is kept, not overwritten.
+        services.stock_upsert_many(
+            levels=[
+                services.StockLevel(
+                    organization_unit=obj.organization_unit_id,
+                    product=obj.product_id,
+                    quantity_on_hand=obj.quantity_on_hand,
+                )
+            ]
+        )
+        obj.pk = Stock.objects.get(
+            organization_unit_id=obj.organization_unit_id, product_id=obj.product_id
+        ).pk
 
 
 # --- Orders and fulfilments -----------------------------------------------
@@ -630,7 +658,7 @@ class SettingForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        name = cleaned.get("name")
+        name = cleaned.get("name") or self.instance.name
         if name in DEFINITIONS:
             problem = DEFINITIONS[name].check(cleaned.get("value"))
             if problem:
@@ -643,6 +671,10 @@ class SettingAdmin(admin.ModelAdmin):
     form = SettingForm
     list_display = ["name", "value", "default", "description"]
     search_fields = ["name"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Renaming would store another setting and leave this one behind.
+        return ["name"] if obj is not None else []
 
     @admin.display(description="default")
     def default(self, obj: Setting) -> Any:

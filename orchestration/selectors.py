@@ -23,16 +23,6 @@ from .models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from .setting_definitions import DEFINITIONS, SettingDefinition
 
 
-def setting_value(name: str) -> Any:
-    """The effective value of a named setting: stored, or else its default."""
-    definition = DEFINITIONS[name]
-    stored = Setting.objects.filter(name=name).values_list("value", flat=True).first()
-    if stored is None or definition.check(stored) is not None:
-        # A value stored before a definition changed type falls back safely.
-        return definition.default
-    return stored
-
-
 @dataclass(frozen=True, slots=True)
 class SettingState:
     """A setting's definition with its effective value."""
@@ -42,16 +32,32 @@ class SettingState:
     is_default: bool
 
 
+def _setting_state(definition: SettingDefinition, stored: list[Any]) -> SettingState:
+    # A value stored before its definition changed type falls back to the default.
+    if not stored or definition.check(stored[0]) is not None:
+        return SettingState(definition, definition.default, True)
+    return SettingState(definition, stored[0], False)
+
+
+def setting_state(name: str) -> SettingState:
+    """One known setting with its effective value (KeyError for an unknown name)."""
+    definition = DEFINITIONS[name]
+    stored = list(Setting.objects.filter(name=name).values_list("value", flat=True)[:1])
+    return _setting_state(definition, stored)
+
+
+def setting_value(name: str) -> Any:
+    """The effective value of a named setting: stored, or else its default."""
+    return setting_state(name).value
+
+
 def setting_list() -> list[SettingState]:
     """Every known setting, in name order, with its effective value."""
     stored = dict(Setting.objects.values_list("name", "value"))
-    states = []
-    for name in sorted(DEFINITIONS):
-        definition = DEFINITIONS[name]
-        is_default = name not in stored or definition.check(stored[name]) is not None
-        value = definition.default if is_default else stored[name]
-        states.append(SettingState(definition, value, is_default))
-    return states
+    return [
+        _setting_state(DEFINITIONS[name], [stored[name]] if name in stored else [])
+        for name in sorted(DEFINITIONS)
+    ]
 
 
 def organization_unit_list() -> QuerySet[OrganizationUnit]:

@@ -20,6 +20,7 @@ class SettingDefinition:
     description: str
     nullable: bool = False
     minimum: int | None = None
+    maximum: int | None = None
 
     @property
     def type_name(self) -> str:
@@ -35,6 +36,8 @@ class SettingDefinition:
             return f"Expected {_json_type(self.type())}, got {_json_type(value)}."
         if self.minimum is not None and value < self.minimum:
             return f"Must be at least {self.minimum}."
+        if self.maximum is not None and value > self.maximum:
+            return f"Must be at most {self.maximum}."
         if self.type is str and not value.strip():
             return "Must not be blank; use null for no value."
         return None
@@ -96,6 +99,8 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             14,
             "How many days the orchestration details (the explanation blob) of a run are kept.",
             minimum=1,
+            # Ten years: beyond that, expiry dates leave the calendar.
+            maximum=3650,
         ),
         SettingDefinition(
             "OrderFulfillment:AllowPartialCancellation",

@@ -106,10 +106,21 @@ def stock_of() -> Callable[..., Stock]:
 
 
 def table_counts() -> dict[str, int]:
-    """Rows in every table of the domain app: to prove a refusal wrote nothing."""
+    """Rows in every table of the domain app."""
     from django.apps import apps
 
     return {
         model._meta.label: model.objects.count()
         for model in apps.get_app_config("orchestration").get_models()
     }
+
+
+def table_rows() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the domain app (and users): a refusal must change none.
+
+    Whole rows, not counts, so an UPDATE that slipped through is caught too.
+    """
+    from django.apps import apps
+
+    models = [*apps.get_app_config("orchestration").get_models(), User, Group]
+    return {model._meta.label: list(model.objects.order_by("pk").values_list()) for model in models}

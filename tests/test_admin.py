@@ -151,3 +151,20 @@ def test_sheets_in_admin_need_symphony_sheets_view(designer) -> None:
     assert client.get(reverse("admin:orchestration_sheet_changelist")).status_code == 403
     assert Sheet.objects.count() == 0
     assert Order.objects.count() == 0
+
+
+def test_saving_stock_in_admin_keeps_a_reservation_made_meanwhile(
+    shop, shoe, stock_of, admin_user
+) -> None:
+    """The admin writes only the counted stock; it never overwrites reservations."""
+    stock = stock_of(shop, shoe, 5, 0)
+    client = Client()
+    client.force_login(admin_user)
+    url = reverse("admin:orchestration_stock_change", args=[stock.pk])
+    assert client.get(url).status_code == 200
+    # An order reserves between the form's load and its save.
+    assert services.stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=2)
+    response = client.post(url, {"quantity_on_hand": "7"})
+    assert response.status_code == 302
+    stock.refresh_from_db()
+    assert (stock.quantity_on_hand, stock.quantity_reserved) == (7, 2)

@@ -20,7 +20,7 @@ from orchestration.models import (
     Sheet,
     Stock,
 )
-from tests.conftest import table_counts
+from tests.conftest import table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +174,7 @@ def test_create_an_order_with_its_lines_in_one_call(client_for, integrator, shoe
 def test_every_invalid_order_is_a_400_naming_the_field(
     client_for, integrator, shoe, shop, change, field, message
 ) -> None:
-    before = table_counts()
+    before = table_rows()
     response = client_for(integrator).post("/api/orders/", _order_body(**change))
     assert response.status_code == 400
     body = response.json()
@@ -183,7 +183,7 @@ def test_every_invalid_order_is_a_400_naming_the_field(
         {"field": e["field"], "message": e["message"]} for e in body["errors"]
     ]
     assert body["message"] == f"{body['errors'][0]['field']}: {body['errors'][0]['message']}"
-    assert table_counts() == before
+    assert table_rows() == before
 
 
 def test_a_body_that_is_not_an_object_is_a_400(client_for, integrator) -> None:
@@ -208,7 +208,7 @@ def test_malformed_json_is_a_400(client_for, integrator) -> None:
 
 def test_a_duplicate_order_backend_id_is_refused(client_for, integrator, shoe) -> None:
     assert client_for(integrator).post("/api/orders/", _order_body()).status_code == 201
-    before = table_counts()
+    before = table_rows()
     response = client_for(integrator).post("/api/orders/", _order_body())
     assert response.status_code == 400
     assert response.json()["errors"] == [
@@ -218,15 +218,15 @@ def test_a_duplicate_order_backend_id_is_refused(client_for, integrator, shoe) -
             "field": "backend_id",
         }
     ]
-    assert table_counts() == before
+    assert table_rows() == before
 
 
 def test_designers_may_read_orders_but_not_create_them(client_for, designer, shoe) -> None:
-    before = table_counts()
+    before = table_rows()
     response = client_for(designer).post("/api/orders/", _order_body())
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
-    assert table_counts() == before
+    assert table_rows() == before
     assert client_for(designer).get("/api/orders/").status_code == 200
 
 
@@ -300,11 +300,11 @@ def test_sheet_writes_need_symphony_sheets_permissions(
     """View-only users, integrators and users without rights get 403, and nothing changes."""
     sheet = services.sheet_create(fulfillment="Existing", name="Existing", source="x")
     for user in (_view_only_user(), integrator, nobody):
-        before = table_counts()
+        before = table_rows()
         response = getattr(client_for(user), method)(path.format(id=sheet.pk), body)
         assert response.status_code == 403, (user, response.json())
         assert response.json()["code"] == "permission_denied"
-        assert table_counts() == before
+        assert table_rows() == before
     sheet.refresh_from_db()
     assert (sheet.name, sheet.revision) == ("Existing", 1)
 
@@ -319,7 +319,7 @@ def test_reading_sheets_needs_the_view_permission(client_for, nobody, integrator
 
 def test_invalid_sheet_input_names_the_field(client_for, designer) -> None:
     services.sheet_create(fulfillment="Taken", name="Taken")
-    before = table_counts()
+    before = table_rows()
     response = client_for(designer).post(
         "/api/sheets/", {"fulfillment": "has space", "name": "", "is_active": "maybe"}
     )
@@ -337,7 +337,7 @@ def test_invalid_sheet_input_names_the_field(client_for, designer) -> None:
             "field": "fulfillment",
         }
     ]
-    assert table_counts() == before
+    assert table_rows() == before
 
 
 # --- Stock ------------------------------------------------------------------
@@ -390,11 +390,22 @@ def test_stock_bulk_upsert_creates_and_updates_keeping_reservations(
         (
             [
                 {"organization_unit": "urk_store", "product": "SHOE", "quantity_on_hand": 9},
-                {"organization_unit": "mars", "product": "SHOE", "quantity_on_hand": -1},
+                {"organization_unit": "mars", "product": 999999, "quantity_on_hand": 1},
             ],
             [
                 ("[1].organization_unit", "Unknown organization unit 'mars'."),
-                ("[1].quantity_on_hand", "Ensure this value is greater than or equal to 0."),
+                ("[1].product", "Unknown product 999999."),
+            ],
+        ),
+        (
+            [
+                {"organization_unit": "urk_store", "product": "SHOE", "quantity_on_hand": -1},
+                {"organization_unit": 0, "product": "", "quantity_on_hand": 1},
+            ],
+            [
+                ("[0].quantity_on_hand", "Ensure this value is greater than or equal to 0."),
+                ("[1].organization_unit", "An ID is a whole number from 1 to 2^63-1."),
+                ("[1].product", "A backend ID may not be empty or longer than 100 characters."),
             ],
         ),
         ([], [(None, "This list may not be empty.")]),
@@ -606,9 +617,120 @@ def test_settings_are_set_type_checked_and_reset(client_for, admin_user) -> None
 
 
 def test_designers_cannot_change_settings(client_for, designer) -> None:
-    before = table_counts()
+    before = table_rows()
     response = client_for(designer).put(
         "/api/settings/Orders:Default:AllowPartialFulfillment/", {"value": True}
     )
     assert response.status_code == 403
-    assert table_counts() == before
+    assert table_rows() == before
+
+
+# --- Inputs that once reached the database unchecked ---------------------------
+
+
+def test_deleting_an_ou_still_referred_to_is_a_409(client_for, admin_user, shop, shoe) -> None:
+    services.order_create(
+        sold_from_organization_unit=shop, lines=[{"product": shoe, "quantity": 1}]
+    )
+    before = table_rows()
+    client = client_for(admin_user)
+    for path in (f"/api/organization-units/{shop.pk}/", f"/api/products/{shoe.pk}/"):
+        response = client.delete(path)
+        assert response.status_code == 409
+        assert response.json()["code"] == "protected"
+    assert response.json()["message"] == "Cannot delete it: order lines still refer to it."
+    assert table_rows() == before
+    unused = services.sheet_create(fulfillment="Unused", name="Unused")
+    assert client.delete(f"/api/sheets/{unused.pk}/").status_code == 204
+
+
+def test_orders_without_a_backend_id_do_not_clash(client_for, integrator, shoe) -> None:
+    client = client_for(integrator)
+    for _ in range(2):
+        response = client.post("/api/orders/", _order_body(backend_id=""))
+        assert response.status_code == 201
+        assert response.json()["backend_id"] is None
+
+
+def test_a_return_order_names_its_sales_order(client_for, integrator, shoe) -> None:
+    client = client_for(integrator)
+    sales = client.post("/api/orders/", _order_body()).json()
+    response = client.post(
+        "/api/orders/", _order_body(backend_id="RET-1", intent="Returns", original_order="WEB-1")
+    )
+    assert response.status_code == 201
+    assert response.json()["original_order"] == sales["id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        ("/api/orders/", {**_order_body(), "custom_fields": {"k": "a\x00"}}, "custom_fields.k"),
+        (
+            "/api/orders/",
+            {**_order_body(), "lines": [{"product": "a\x00", "quantity": 1}]},
+            "lines[0].product",
+        ),
+        (
+            "/api/stock/bulk-upsert/",
+            [{"organization_unit": "x\x00", "product": "SHOE", "quantity_on_hand": 1}],
+            "[0].organization_unit",
+        ),
+    ],
+)
+def test_nul_characters_are_refused_everywhere(client_for, admin_user, shoe, path, body, where):
+    """PostgreSQL cannot store NUL, so no backend accepts it."""
+    before = table_rows()
+    response = client_for(admin_user).post(path, body)
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        f"Text may not contain the NUL character (\\u0000), found at {where}."
+    )
+    assert table_rows() == before
+
+
+def test_nul_in_a_query_string_is_refused(client_for, designer) -> None:
+    response = client_for(designer).get("/api/sheets/", {"name_or_id": "a\x00"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "name_or_id"
+
+
+def test_sheet_filter_on_unusual_digits_is_no_error(client_for, designer) -> None:
+    services.sheet_create(fulfillment="Warehouse", name="Warehouse")
+    for value in ("²", "99999999999999999999999"):
+        response = client_for(designer).get("/api/sheets/", {"name_or_id": value})
+        assert (response.status_code, response.json()["count"]) == (200, 0)
+
+
+def test_dates_outside_the_calendar_are_a_400(client_for, integrator) -> None:
+    response = client_for(integrator).get(
+        "/api/orders/", {"placed_after": "0001-01-01T00:00:00+14:00"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"code": "invalid", "message": "Date and time out of range.", "field": "placed_after"}
+    ]
+
+
+def test_the_details_lifetime_is_bounded(client_for, admin_user) -> None:
+    response = client_for(admin_user).put(
+        "/api/settings/Symphony:OrchestrationDetailsLifetimeInDays/", {"value": 10_000_000}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Must be at most 3650."
+
+
+def test_a_large_stock_upsert_takes_a_fixed_number_of_queries(
+    client_for, integrator, shop, warehouse, django_assert_max_num_queries
+) -> None:
+    from orchestration.models import Product
+
+    Product.objects.bulk_create(Product(backend_id=f"P{i}", name=f"P{i}") for i in range(150))
+    items = [
+        {"organization_unit": ou, "product": f"P{i}", "quantity_on_hand": i}
+        for ou in ("urk_store", "lelystad_warehouse")
+        for i in range(150)
+    ]
+    with django_assert_max_num_queries(12):
+        response = client_for(integrator).post("/api/stock/bulk-upsert/", items)
+    assert response.json() == {"created": 300, "updated": 0}

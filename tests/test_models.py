@@ -220,8 +220,10 @@ def test_sheet_saves_keep_every_revision(designer) -> None:
 
 def test_sheet_fulfillment_identifiers_are_unique() -> None:
     services.sheet_create(fulfillment="Warehouse", name="A")
-    _integrity_error(lambda: services.sheet_create(fulfillment="Warehouse", name="B"))
-    assert Sheet.objects.count() == 1
+    with pytest.raises(ApplicationError, match="'Warehouse' already exists"):
+        services.sheet_create(fulfillment="Warehouse", name="B")
+    assert list(Sheet.objects.values_list("name", flat=True)) == ["A"]
+    assert SheetRevision.objects.count() == 1
 
 
 def test_settings_are_typed_with_defaults() -> None:

@@ -39,11 +39,6 @@ def test_tasks_run_inline_in_eager_mode() -> None:
     assert details.blob is None
 
 
-def test_eager_mode_follows_the_broker_setting() -> None:
-    """No broker configured means inline tasks; a configured broker means a worker."""
-    assert settings.CELERY_TASK_ALWAYS_EAGER is (settings.CELERY_BROKER_URL == "memory://")
-
-
 @pytest.fixture
 def worker() -> Iterator[None]:
     """A real worker thread consuming from the configured broker."""

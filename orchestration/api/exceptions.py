@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
@@ -61,6 +62,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Render ``exc`` as the one error shape; unknown exceptions stay 500s."""
     if isinstance(exc, ApplicationError):
         return Response(_body(exc.code, exc.message, exc.errors), status=exc.status)
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        referrers = (
+            exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        )
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in referrers})
+        message = f"Cannot delete it: {', '.join(kinds)} still refer to it."
+        return Response(_body("protected", message, []), status=409)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(get_error_detail(exc))
     elif isinstance(exc, Http404):

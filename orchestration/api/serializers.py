@@ -62,6 +62,38 @@ class BackendReferenceField(serializers.RelatedField):
         return value.pk
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+            {"type": "string", "minLength": 1, "maxLength": 100},
+        ],
+        "description": "ID (integer) or backend ID (string).",
+    }
+)
+class ReferenceField(serializers.Field):
+    """An ID (integer) or backend ID (string), checked for shape only: the
+    service looks many of them up at once."""
+
+    default_error_messages = {
+        "incorrect_type": "Expected an ID (integer) or a backend ID (string), got {data_type}.",
+        "out_of_range": "An ID is a whole number from 1 to 2^63-1.",
+        "blank": "A backend ID may not be empty or longer than 100 characters.",
+    }
+
+    def to_internal_value(self, data: Any) -> int | str:
+        if isinstance(data, bool) or not isinstance(data, (int, str)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if isinstance(data, int) and not 1 <= data <= 2**63 - 1:
+            self.fail("out_of_range")
+        if isinstance(data, str) and not 0 < len(data) <= 100:
+            self.fail("blank")
+        return data
+
+    def to_representation(self, value: int | str) -> int | str:
+        return value
+
+
 class JSONObjectField(serializers.JSONField):
     """A JSON object of custom names to values (``CustomFields.X``)."""
 
@@ -200,10 +232,8 @@ class StockSerializer(serializers.ModelSerializer):
 class StockLevelInputSerializer(serializers.Serializer):
     """One item of a stock upsert: the counted on-hand quantity of a product at an OU."""
 
-    organization_unit = BackendReferenceField(
-        "organization unit", queryset=OrganizationUnit.objects.all()
-    )
-    product = BackendReferenceField("product", queryset=Product.objects.all())
+    organization_unit = ReferenceField()
+    product = ReferenceField()
     quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
 
 
@@ -259,6 +289,13 @@ class OrderInputSerializer(serializers.ModelSerializer):
         help_text="Left out: the same as the shipping address.",
     )
     custom_fields = JSONObjectField(default=dict)
+    original_order = BackendReferenceField(
+        "order",
+        queryset=Order.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="For a return order: the sales order it returns goods of.",
+    )
     lines = OrderLineInputSerializer(many=True, allow_empty=False, max_length=1000)
 
     class Meta:
@@ -274,8 +311,13 @@ class OrderInputSerializer(serializers.ModelSerializer):
             "billing_address",
             "custom_fields",
             "placed_at",
+            "original_order",
             "lines",
         ]
+
+    def validate_backend_id(self, value: str | None) -> str | None:
+        # An empty backend ID is no backend ID; "" would clash with the next "".
+        return value or None
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
@@ -313,6 +355,8 @@ class OrderSerializer(serializers.ModelSerializer):
     """An order as stored, with its lines."""
 
     sold_from_organization_unit = OrganizationUnitSummarySerializer(read_only=True, allow_null=True)
+    # Empty when none was given, so not declared as an e-mail format.
+    customer_email = serializers.CharField(read_only=True)
     shipping_address = DeliveryAddressSerializer(prefix="shipping_", read_only=True)
     billing_address = DeliveryAddressSerializer(prefix="billing_", read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
@@ -332,6 +376,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "billing_address",
             "custom_fields",
             "placed_at",
+            "original_order",
             "created_at",
             "updated_at",
             "lines",

@@ -3,6 +3,7 @@
 No business logic lives here; writes go through ``orchestration.services``.
 """
 
+import datetime
 from typing import Any
 
 from django import forms
@@ -10,6 +11,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -49,6 +51,25 @@ class IdFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that also exists in UTC (year 1 at +14:00 does not)."""
+
+    def to_python(self, value: Any) -> Any:
+        result = super().to_python(value)
+        if result is not None:
+            try:
+                result.astimezone(datetime.UTC)
+            except OverflowError:
+                raise forms.ValidationError("Date and time out of range.", code="invalid") from None
+        return result
+
+
+class BoundedIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """``IsoDateTimeFilter`` without the overflow at the ends of the calendar."""
+
+    field_class = BoundedIsoDateTimeField
 
 
 class OrganizationUnitFilter(filters.FilterSet):
@@ -170,8 +191,8 @@ class OrderFilter(filters.FilterSet):
     intent = filters.ChoiceFilter(choices=OrderIntent.choices)
     backend_id = filters.CharFilter()
     sold_from_organization_unit = IdFilter(field_name="sold_from_organization_unit_id")
-    placed_after = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    placed_before = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    placed_after = BoundedIsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = BoundedIsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
 
     class Meta:
         model = Order
@@ -226,7 +247,8 @@ class SheetFilter(filters.FilterSet):
         match = queryset.filter(name__icontains=value) | queryset.filter(
             fulfillment__icontains=value
         )
-        if value.isdigit():
+        # isdigit() also accepts '²'; an ID is plain ASCII digits in range.
+        if value.isascii() and value.isdigit() and int(value) <= MAX_ID:
             match = match | queryset.filter(pk=int(value))
         return match
 
@@ -378,7 +400,7 @@ class SettingViewSet(viewsets.ViewSet):
     def _state(self, name: str) -> selectors.SettingState:
         if name not in DEFINITIONS:
             raise Http404
-        return next(state for state in selectors.setting_list() if state.definition.name == name)
+        return selectors.setting_state(name)
 
 
 __all__ = [

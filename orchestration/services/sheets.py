@@ -3,8 +3,9 @@
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from ..errors import ApplicationError
 from ..models import Sheet, SheetRevision
 
 REVISED_FIELDS = ("fulfillment", "name", "source", "is_active")
@@ -38,17 +39,27 @@ def sheet_create(
 ) -> Sheet:
     """Create a sheet at revision 1."""
     author = _user_or_none(user)
-    with transaction.atomic():
-        sheet = Sheet.objects.create(
-            fulfillment=fulfillment,
-            name=name,
-            source=source.replace("\r\n", "\n"),
-            is_active=is_active,
-            revision=1,
-            created_by=author,
-            updated_by=author,
-        )
-        _revision_record(sheet, author=author, comment=comment or "Created")
+    try:
+        with transaction.atomic():
+            sheet = Sheet.objects.create(
+                fulfillment=fulfillment,
+                name=name,
+                source=source.replace("\r\n", "\n"),
+                is_active=is_active,
+                revision=1,
+                created_by=author,
+                updated_by=author,
+            )
+            _revision_record(sheet, author=author, comment=comment or "Created")
+    except IntegrityError as error:
+        # Two designers creating the same identifier at once: the second is told.
+        if Sheet.objects.filter(fulfillment=fulfillment).exists():
+            raise ApplicationError(
+                f"A sheet with fulfillment identifier {fulfillment!r} already exists.",
+                code="unique",
+                field="fulfillment",
+            ) from error
+        raise
     return sheet
 
 

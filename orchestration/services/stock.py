@@ -7,9 +7,10 @@ so concurrent orders can never reserve more than is on hand.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..errors import ApplicationError, ConflictError
@@ -53,81 +54,130 @@ def stock_release(*, organization_unit_id: int, product_id: int, quantity: int) 
         )
 
 
+Reference = int | str  # an ID, or a backend ID
+
+
 @dataclass(frozen=True, slots=True)
 class StockLevel:
     """The counted stock of one product at one OU, as an upsert sets it."""
 
-    organization_unit: OrganizationUnit
-    product: Product
+    organization_unit: Reference
+    product: Reference
     quantity_on_hand: int
+
+
+def _resolve(
+    model: type[OrganizationUnit] | type[Product], references: set[Reference]
+) -> dict[Reference, int]:
+    """Map each ID or backend ID to the ID of an existing row, in one query."""
+    ids = {ref for ref in references if isinstance(ref, int)}
+    backend_ids = {ref for ref in references if isinstance(ref, str)}
+    rows = model.objects.filter(Q(pk__in=ids) | Q(backend_id__in=backend_ids))
+    found: dict[Reference, int] = {}
+    for pk, backend_id in rows.values_list("pk", "backend_id"):
+        if pk in ids:
+            found[pk] = pk
+        if backend_id in backend_ids:
+            found[backend_id] = pk
+    return found
 
 
 def stock_upsert_many(*, levels: Sequence[StockLevel]) -> dict[str, int]:
     """Set the on-hand quantity of many (OU, product) pairs at once.
 
-    Reservations are kept. All or nothing: if any level is invalid (a pair
-    given twice, or on hand below what is already reserved), nothing is
-    written and every fault is reported with its index.
+    Reservations are kept. All or nothing: if any level is invalid (an unknown
+    OU or product, a pair given twice, on hand below what is already reserved),
+    nothing is written and every fault is reported with its index.
     """
-    errors = []
-    seen: dict[tuple[int, int], int] = {}
+    ous = _resolve(OrganizationUnit, {level.organization_unit for level in levels})
+    products = _resolve(Product, {level.product for level in levels})
+    errors: list[dict[str, Any]] = []
+    pairs: dict[tuple[int, int], int] = {}  # (OU ID, product ID) -> index of the level
     for index, level in enumerate(levels):
-        pair = (level.organization_unit.pk, level.product.pk)
-        if pair in seen:
+        ou_id, product_id = ous.get(level.organization_unit), products.get(level.product)
+        if ou_id is None:
             errors.append(
-                {
-                    "code": "duplicate",
-                    "message": (f"Same organization unit and product as item {seen[pair]}."),
-                    "field": f"[{index}]",
-                }
+                _error(
+                    "does_not_exist",
+                    f"Unknown organization unit {level.organization_unit!r}.",
+                    f"[{index}].organization_unit",
+                )
             )
-        seen.setdefault(pair, index)
+        if product_id is None:
+            errors.append(
+                _error(
+                    "does_not_exist", f"Unknown product {level.product!r}.", f"[{index}].product"
+                )
+            )
+        if ou_id is None or product_id is None:
+            continue
+        if (ou_id, product_id) in pairs:
+            errors.append(
+                _error(
+                    "duplicate",
+                    f"Same organization unit and product as item {pairs[ou_id, product_id]}.",
+                    f"[{index}]",
+                )
+            )
+        else:
+            pairs[ou_id, product_id] = index
     with transaction.atomic():
+        # Locked in ID order, and written in pair order below, so two
+        # overlapping upserts queue instead of deadlocking.
         reserved = {
             (row.organization_unit_id, row.product_id): row.quantity_reserved
             for row in Stock.objects.filter(
-                organization_unit__in={level.organization_unit for level in levels},
-                product__in={level.product for level in levels},
-            ).select_for_update()
+                organization_unit__in={ou for ou, _ in pairs},
+                product__in={product for _, product in pairs},
+            )
+            .order_by("pk")
+            .select_for_update()
+            if (row.organization_unit_id, row.product_id) in pairs
         }
-        for index, level in enumerate(levels):
-            pair = (level.organization_unit.pk, level.product.pk)
+        for pair, index in pairs.items():
+            level = levels[index]
             if level.quantity_on_hand < reserved.get(pair, 0):
                 errors.append(
-                    {
-                        "code": "below_reserved",
-                        "message": (
-                            f"{reserved[pair]} units of {level.product.backend_id} are "
-                            f"reserved at {level.organization_unit.backend_id}; on hand "
-                            "cannot be set below that."
-                        ),
-                        "field": f"[{index}].quantity_on_hand",
-                    }
+                    _error(
+                        "below_reserved",
+                        f"{reserved[pair]} units of {level.product} are reserved at "
+                        f"{level.organization_unit}; on hand cannot be set below that.",
+                        f"[{index}].quantity_on_hand",
+                    )
                 )
         if errors:
+            errors.sort(key=lambda error: _index_of(error["field"]))
             raise ApplicationError(errors[0]["message"], code="invalid_stock", errors=errors)
         now = timezone.now()
         try:
             Stock.objects.bulk_create(
                 [
                     Stock(
-                        organization_unit=level.organization_unit,
-                        product=level.product,
-                        quantity_on_hand=level.quantity_on_hand,
+                        organization_unit_id=ou_id,
+                        product_id=product_id,
+                        quantity_on_hand=levels[index].quantity_on_hand,
                         updated_at=now,
                     )
-                    for level in levels
+                    for (ou_id, product_id), index in sorted(pairs.items())
                 ],
                 update_conflicts=True,
                 unique_fields=["organization_unit", "product"],
                 update_fields=["quantity_on_hand", "updated_at"],
             )
         except IntegrityError as error:
-            # SQLite ignores select_for_update: a reservation made between the
-            # check and the write lands here instead.
+            # A pair created by someone else between the lock and the write
+            # and reserved at once lands here; the client may simply retry.
             raise ConflictError(
                 "Stock changed while it was being updated; send the request again.",
                 code="conflict",
             ) from error
-    created = sum(1 for pair in seen if pair not in reserved)
-    return {"created": created, "updated": len(seen) - created}
+    created = sum(1 for pair in pairs if pair not in reserved)
+    return {"created": created, "updated": len(pairs) - created}
+
+
+def _error(code: str, message: str, field: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "field": field}
+
+
+def _index_of(field: str) -> int:
+    return int(field[1 : field.index("]")])
