@@ -1,6 +1,8 @@
-"""``manage.py demo``: what it loads, that a second run duplicates nothing, the
-logins it prints, and that its sheet files are clean, well-ordered sheets."""
+"""``manage.py demo``: what it loads, that a second run duplicates nothing, that
+it leaves existing users' passwords alone, the logins it prints, and that its
+sheet files are clean, well-ordered sheets."""
 
+import dataclasses
 import re
 import shutil
 from decimal import Decimal
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from orchestration import demo, services
@@ -26,6 +28,7 @@ from orchestration.models import (
     SheetRevision,
     Stock,
 )
+from orchestration.models.orders import ADDRESS_PARTS
 from orchestration.services.roles import DESIGNERS_GROUP
 from tests.conftest import table_counts
 
@@ -45,6 +48,11 @@ def run_demo() -> str:
     out = StringIO()
     call_command("demo", stdout=out)
     return out.getvalue()
+
+
+def printed_logins(output: str) -> dict[str, str]:
+    """The ``username / password`` pairs of the report."""
+    return dict(re.findall(r"^  (\w+) / (\S+)  ", output, flags=re.MULTILINE))
 
 
 # --- What it loads ------------------------------------------------------------
@@ -117,6 +125,20 @@ def test_the_sheets_find_the_organization_units_they_name() -> None:
     assert all(unit.custom_fields["PrintingCapable"] is True for unit in printers)
 
 
+def test_a_demo_address_has_exactly_the_model_address_parts() -> None:
+    assert {f.name for f in dataclasses.fields(data.Address)} == set(ADDRESS_PARTS)
+
+
+@pytest.mark.django_db
+def test_an_ou_without_an_address_gets_empty_address_fields() -> None:
+    run_demo()
+
+    portal = OrganizationUnit.objects.get(backend_id="returns_portal")
+    assert (portal.address_street, portal.address_zip_code, portal.address_city) == ("", "", "")
+    assert portal.address_country_id == ""
+    assert (portal.address_latitude, portal.address_longitude) == (None, None)
+
+
 @pytest.mark.django_db
 def test_products_have_content_replacements_and_varied_stock() -> None:
     run_demo()
@@ -150,6 +172,9 @@ def test_the_orders_cover_the_interesting_cases() -> None:
     for order in orders.values():
         assert order.shipping_city and order.shipping_latitude and order.shipping_longitude
         assert order.shipping_country_id == "NL"
+        # Billed where it ships to.
+        for part in ADDRESS_PARTS:
+            assert getattr(order, f"billing_{part}") == getattr(order, f"shipping_{part}")
     for line in OrderLine.objects.all():
         assert line.unit_price > 0
         # Prices are stored to four decimals, so 21% VAT holds to within that.
@@ -238,34 +263,105 @@ def test_the_designer_may_view_and_edit_sheets() -> None:
 
 
 @pytest.mark.django_db
-def test_the_printed_logins_work() -> None:
+def test_a_fresh_database_prints_working_logins() -> None:
     output = run_demo()
 
     assert "http://127.0.0.1:8000/admin/" in output
     assert "http://127.0.0.1:8000/api/docs/" in output
-    logins = dict(re.findall(r"^  (\w+) / (\S+)  ", output, flags=re.MULTILINE))
+    assert "`make run`" in output
+    logins = printed_logins(output)
     assert logins == {"admin": "admin", "designer": "designer"}
     for username, password in logins.items():
         assert authenticate(username=username, password=password) is not None
+    assert "existing user" not in output
 
 
 @pytest.mark.django_db
-def test_every_run_sets_the_passwords_again(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_password_chooses_the_password_of_new_users(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEMO_PASSWORD", "tulips-in-april")
+
+    output = run_demo()
+
+    assert printed_logins(output) == {"admin": "tulips-in-april", "designer": "tulips-in-april"}
+    assert authenticate(username="admin", password="tulips-in-april") is not None
+    assert authenticate(username="designer", password="tulips-in-april") is not None
+    assert authenticate(username="admin", password="admin") is None
+
+
+@pytest.mark.django_db
+def test_a_second_run_still_prints_the_logins_it_created() -> None:
+    run_demo()
+
+    output = run_demo()
+
+    # The passwords were not set again, but they still are the demo's.
+    assert printed_logins(output) == {"admin": "admin", "designer": "designer"}
+    assert re.search(r"users +0 created, +2 already there", output)
+
+
+@pytest.mark.django_db
+def test_an_existing_admin_keeps_its_password_and_flags() -> None:
+    User.objects.create_user("admin", password="shared-db-secret", email="ops@example.com")
+
+    output = run_demo()
+
+    admin = User.objects.get(username="admin")
+    assert authenticate(username="admin", password="shared-db-secret") is not None
+    assert authenticate(username="admin", password="admin") is None
+    assert (admin.is_superuser, admin.is_staff, admin.email) == (False, False, "ops@example.com")
+    assert re.search(r"^  admin \(existing user; password unchanged\)  ", output, re.MULTILINE)
+    # The designer did not exist yet: created, and its login printed.
+    assert printed_logins(output) == {"designer": "designer"}
+    assert authenticate(username="designer", password="designer") is not None
+    # The existing admin still authors the demo's sheets.
+    assert {sheet.created_by for sheet in Sheet.objects.all()} == {admin}
+
+
+@pytest.mark.django_db
+def test_a_changed_demo_password_does_not_reset_existing_users(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     run_demo()
     monkeypatch.setenv("DEMO_PASSWORD", "tulips-in-april")
 
     output = run_demo()
 
-    assert "admin / tulips-in-april" in output
-    assert "designer / tulips-in-april" in output
-    assert authenticate(username="admin", password="tulips-in-april") is not None
-    assert authenticate(username="designer", password="tulips-in-april") is not None
-    assert authenticate(username="admin", password="admin") is None
+    assert printed_logins(output) == {}
+    assert "designer (existing user; password unchanged)" in output
+    assert authenticate(username="designer", password="designer") is not None
+    assert authenticate(username="designer", password="tulips-in-april") is None
 
-    monkeypatch.delenv("DEMO_PASSWORD")
+
+@pytest.mark.django_db
+def test_the_designer_is_put_back_into_its_group() -> None:
+    run_demo()
+    designer = User.objects.get(username="designer")
+    designer.groups.clear()
+    designer.is_staff = False
+    designer.save()
+
     run_demo()
 
-    assert authenticate(username="designer", password="designer") is not None
+    designer = User.objects.get(username="designer")
+    assert designer.groups.filter(name=DESIGNERS_GROUP).exists()
+    assert designer.has_perm("orchestration.edit_sheets")
+    # Only the group is restored; the flags are the user's own business.
+    assert designer.is_staff is False
+
+
+@pytest.mark.django_db
+def test_an_existing_designer_joins_the_group_and_keeps_its_password() -> None:
+    Group.objects.filter(name=DESIGNERS_GROUP).delete()
+    User.objects.create_user("designer", password="my-own")
+
+    output = run_demo()
+
+    designer = User.objects.get(username="designer")
+    assert designer.groups.filter(name=DESIGNERS_GROUP).exists()
+    assert authenticate(username="designer", password="my-own") is not None
+    assert "designer (existing user; password unchanged)" in output
 
 
 # --- The sheet files ----------------------------------------------------------------

@@ -11,8 +11,10 @@ file per sheet (EVA's example sheets, cleaned up). The loader is idempotent:
   is active, which a designer may have changed on purpose.
 - Orders are matched on backend ID; an existing one is left as it is, since
   orchestration may have moved it on.
-- The two users are matched on username, and their passwords are set again on
-  every run, so the logins printed at the end always work.
+- The two users are matched on username. A missing one is created with the demo
+  password; an existing one keeps its password and flags (the database may be
+  shared), except that the designer is put back into its group. The logins
+  printed at the end show a password only where it is the demo password.
 
 All of it runs in one transaction: a failure leaves nothing half-loaded.
 """
@@ -26,12 +28,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from .. import services
 from ..models import Order, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet, Stock
+from ..models.orders import ADDRESS_PARTS
 from . import data
 
 SHEETS_DIR = Path(__file__).resolve().parent / "sheets"
@@ -55,6 +60,8 @@ _REPORT_ORDER = (
 _FULFILLMENT_STATEMENT = re.compile(
     r"^(?i:fulfillment)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:(?:#|//).*)?$"
 )
+# An OU's address is where the OU is: it has no pickup-point flag.
+_OU_ADDRESS_PARTS = tuple(part for part in ADDRESS_PARTS if part != "is_pickup_point")
 
 
 class Writer(Protocol):
@@ -75,16 +82,16 @@ class Tally:
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    """A user the demo can be explored as."""
+    """A user the demo can be explored as; ``password`` is None if it is not the demo's."""
 
     username: str
-    password: str
+    password: str | None
     role: str
 
 
 @dataclass(slots=True)
 class DemoResult:
-    """What ``demo_load`` did, kind by kind, and the logins it set."""
+    """What ``demo_load`` did, kind by kind, and the logins it found or created."""
 
     tallies: dict[str, Tally] = field(default_factory=dict)
     sheets_revised: int = 0
@@ -125,9 +132,10 @@ def sheet_source(fulfillment: str) -> str:
 def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
     """Load (or refresh) the demo retailer and write a report to ``stdout``.
 
-    ``password`` is given to both users; without it each user's password is
-    their username. The report is written only after the transaction has
-    committed, so it never claims rows that were rolled back.
+    ``password`` is given to the users created now; without it each new user's
+    password is their username. Existing users keep theirs. The report is
+    written only after the transaction has committed, so it never claims rows
+    that were rolled back.
     """
     result = DemoResult()
     with transaction.atomic():
@@ -146,45 +154,54 @@ def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
 
 
 def _users_load(result: DemoResult, *, password: str | None) -> AbstractUser:
-    """Create or refresh the demo users; return the superuser, who authors the demo."""
-    tally = result.tally("users", "users", "passwords set again")
+    """Create the missing demo users; return the admin, who authors the demo's rows.
+
+    An existing user keeps its password and flags: DATABASE_URL may point at a
+    shared database, where resetting ``admin`` would hand it to anyone who has
+    read the demo's defaults. Only group membership is added, never removed.
+    """
+    tally = result.tally("users", "users", "passwords and flags left as they are")
     user_model = get_user_model()
     superuser = None
     for spec in data.USERS:
-        user, created = user_model.objects.get_or_create(username=spec.username)
-        user.email = spec.email
-        user.is_active = True
-        # Staff, so the designer can use the admin too (it shows only what
-        # their permissions allow).
-        user.is_staff = True
-        user.is_superuser = spec.is_superuser
-        login_password = password or spec.username
-        user.set_password(login_password)
-        user.save()
+        demo_password = password or spec.username
+        user, created = user_model.objects.get_or_create(
+            username=spec.username,
+            defaults={
+                "email": spec.email,
+                "is_active": True,
+                # Staff, so the designer can use the admin too (it shows only
+                # what their permissions allow).
+                "is_staff": True,
+                "is_superuser": spec.is_superuser,
+                "password": make_password(demo_password),
+            },
+        )
         user.groups.add(*Group.objects.filter(name__in=spec.groups))
         tally.created += created
         tally.existing += not created
         superuser = user if spec.is_superuser else superuser
-        result.logins.append(Login(spec.username, login_password, spec.role))
+        # check_password may rehash with a newer hasher and save: harmless.
+        works = created or user.check_password(demo_password)
+        result.logins.append(Login(spec.username, demo_password if works else None, spec.role))
     if superuser is None:
         raise ValueError("data.USERS needs a superuser: the demo's sheets and orders name one.")
     return superuser
 
 
-def _address_fields(prefix: str, address: data.Address | None) -> dict[str, Any]:
+def _address_fields(
+    model: type[Model], prefix: str, address: data.Address | None, parts: tuple[str, ...]
+) -> dict[str, Any]:
+    """``address`` as ``model``'s ``<prefix>_<part>`` fields; None empties them.
+
+    ``parts`` are names from ``ADDRESS_PARTS``, which ``data.Address`` mirrors.
+    """
     if address is None:
-        return {f"{prefix}_{part}": "" for part in ("street", "zip_code", "city", "country_id")} | {
-            f"{prefix}_latitude": None,
-            f"{prefix}_longitude": None,
+        return {
+            f"{prefix}_{part}": model._meta.get_field(f"{prefix}_{part}").get_default()
+            for part in parts
         }
-    return {
-        f"{prefix}_street": address.street,
-        f"{prefix}_zip_code": address.zip_code,
-        f"{prefix}_city": address.city,
-        f"{prefix}_country_id": address.country_id,
-        f"{prefix}_latitude": address.latitude,
-        f"{prefix}_longitude": address.longitude,
-    }
+    return {f"{prefix}_{part}": getattr(address, part) for part in parts}
 
 
 def _organization_units_load(result: DemoResult) -> dict[str, OrganizationUnit]:
@@ -210,7 +227,7 @@ def _organization_units_load(result: DemoResult) -> dict[str, OrganizationUnit]:
                 "country_id": "NL",
                 "time_zone": "Europe/Amsterdam",
                 "custom_fields": dict(spec.custom_fields),
-                **_address_fields("address", spec.address),
+                **_address_fields(OrganizationUnit, "address", spec.address, _OU_ADDRESS_PARTS),
             },
         )
         # Added, never replaced: sets an OU joined by hand stay.
@@ -266,7 +283,7 @@ def _stock_load(
             on_hand = max(quantity, reserved.get((unit.pk, product.pk), 0))
             levels.append(
                 services.StockLevel(
-                    organization_unit=unit, product=product, quantity_on_hand=on_hand
+                    organization_unit=unit.pk, product=product.pk, quantity_on_hand=on_hand
                 )
             )
     counts = services.stock_upsert_many(levels=levels)
@@ -354,9 +371,9 @@ def _orders_load(
             customer_email=spec.customer_email,
             custom_fields=dict(spec.custom_fields),
             placed_at=now - timedelta(hours=spec.hours_ago),
-            shipping_is_pickup_point=spec.address.is_pickup_point,
-            **_address_fields("shipping", spec.address),
-            **_address_fields("billing", spec.address),
+            # Billed where it ships to: order_create copies the shipping_*
+            # fields to billing_* when none are given.
+            **_address_fields(Order, "shipping", spec.address, ADDRESS_PARTS),
         )
         tally.created += 1
 
@@ -377,12 +394,17 @@ def _report(result: DemoResult, *, stdout: Writer) -> None:
         )
     lines += [
         "",
-        "Start the server with `python manage.py runserver`, then open:",
+        "The suite (started by `make run`, or `python manage.py runserver`):",
         f"  Admin     {ADMIN_URL}",
         f"  API docs  {API_DOCS_URL}",
         "Logins (demo passwords, for this machine only):",
     ]
-    credentials = [f"{login.username} / {login.password}" for login in result.logins]
+    credentials = [
+        f"{login.username} / {login.password}"
+        if login.password is not None
+        else f"{login.username} (existing user; password unchanged)"
+        for login in result.logins
+    ]
     login_width = max(map(len, credentials))
     for login, credential in zip(result.logins, credentials, strict=True):
         lines.append(f"  {credential:<{login_width}}  {login.role}")

@@ -24,7 +24,11 @@ VAT_FACTOR = Decimal("1.21")
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    """A postal address with its coordinates."""
+    """A postal address with its coordinates.
+
+    The attributes are ``orchestration.models.orders.ADDRESS_PARTS``: the loader
+    reads them by those names.
+    """
 
     street: str
     zip_code: str
@@ -105,7 +109,7 @@ class DemoOrder:
 
 @dataclass(frozen=True, slots=True)
 class DemoUser:
-    """A login; its password is the username unless ``DEMO_PASSWORD`` is set."""
+    """A login, created if missing with the username as its password (or ``DEMO_PASSWORD``)."""
 
     username: str
     email: str
