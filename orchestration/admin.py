@@ -672,6 +672,13 @@ class SettingAdmin(admin.ModelAdmin):
     list_display = ["name", "value", "default", "description"]
     search_fields = ["name"]
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        # Settings left at their default have no row: list them all above.
+        context = {"known_settings": selectors.setting_list(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Renaming would store another setting and leave this one behind.
         return ["name"] if obj is not None else []

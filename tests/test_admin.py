@@ -168,3 +168,14 @@ def test_saving_stock_in_admin_keeps_a_reservation_made_meanwhile(
     assert response.status_code == 302
     stock.refresh_from_db()
     assert (stock.quantity_on_hand, stock.quantity_reserved) == (7, 2)
+
+
+def test_setting_admin_lists_every_known_setting_with_its_value(admin_user) -> None:
+    services.setting_set(name="Symphony:OrchestrationDetailsLifetimeInDays", value=30)
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:orchestration_setting_changelist")).content.decode()
+    known = page[page.index('id="known-settings"') : page.index("Stored values")]
+    assert "<code>UseOrderOrchestrationForReturnOrders</code>" in known
+    assert "<strong>30</strong>" in known  # stored, so in bold
+    assert "?name=ShipFromStore%3AFanoutTaskLabel" in known  # unset: a link to set it
