@@ -3,7 +3,7 @@
 #   make test  lint and run the whole test suite
 # Only Python 3.11 and make are needed; everything else goes into .venv.
 
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
