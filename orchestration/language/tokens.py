@@ -129,6 +129,11 @@ class _Reader:
             self.offset += 1
 
 
+def _is_digit(char: str) -> bool:
+    # str.isdigit() also accepts '²' and other digits Decimal cannot read.
+    return "0" <= char <= "9" and char != ""
+
+
 def _is_name_start(char: str) -> bool:
     return char.isalpha() or char == "_"
 
@@ -187,12 +192,12 @@ class Tokenizer:
                 yield self._string(start)
             elif char == "[":
                 yield self._bracketed_variable(start)
-            elif char.isdigit():
-                while reader.peek().isdigit():
+            elif _is_digit(char):
+                while _is_digit(reader.peek()):
                     reader.advance()
-                if reader.peek() == "." and reader.peek(1).isdigit():
+                if reader.peek() == "." and _is_digit(reader.peek(1)):
                     reader.advance()
-                    while reader.peek().isdigit():
+                    while _is_digit(reader.peek()):
                         reader.advance()
                 text = self.source[start[0] : reader.offset]
                 yield self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))

@@ -186,3 +186,11 @@ def test_each_curly_quote_is_reported() -> None:
         (13, "curly quote \u2018 cannot start or end a string"),
         (19, "curly quote \u2019 cannot start or end a string"),
     ]
+
+
+def test_only_ascii_digits_make_numbers() -> None:
+    """'²' passes str.isdigit() but is no number (found by the fuzz run)."""
+    _, diagnostics = tokenize("score add ²")
+    assert [(d.code, d.message) for d in diagnostics] == [
+        (Code.INVALID_CHARACTER, "unexpected character '²'")
+    ]
