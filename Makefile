@@ -15,12 +15,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamps: reinstall only when a requirements file changes.
-$(VENV)/.installed: requirements.txt | $(BIN)/python
+# The project itself is installed in editable mode (no copy) for its entry
+# points, e.g. the Pygments lexer `orchestration-sheet`.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

@@ -1,57 +1,73 @@
 """Server-side highlighting of sheets (and JSON) as HTML, with Pygments.
 
-A regex lexer for now; the language issue replaces it with one driven by the
-language's own tokenizer so the two cannot drift.
+``SheetLexer`` does not re-describe the language with regexes: it runs the
+language's own tokenizer (``orchestration.language.tokens``) and maps each
+token kind to a Pygments token type, so highlighting can never drift from
+the parser. It is registered as the Pygments lexer ``orchestration-sheet``
+(``pygmentize -l orchestration-sheet FILE.sheet``).
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexer import RegexLexer, bygroups, words
+from pygments.lexer import Lexer
 from pygments.lexers.data import JsonLexer
-from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text
+from pygments.token import (
+    Comment,
+    Error,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    _TokenType,
+)
 
-KEYWORDS = (
-    "fulfillment", "action", "option", "scope", "require", "with", "reason", "when",
-    "but", "continue", "data", "as", "score", "add", "fanout", "then", "else", "end",
-    "and", "or", "not", "in", "contains", "has", "value", "no",
-)  # fmt: skip
-CONSTANTS = ("true", "false", "nothing", "null")
+from .language.tokens import TokenKind, tokenize
+
+_CONSTANTS = frozenset({"true", "false", "nothing", "null"})
+_TOKEN_TYPES = {
+    TokenKind.KEYWORD: Keyword,
+    TokenKind.NAME: Name.Variable,
+    TokenKind.VARIABLE: Name.Variable,
+    TokenKind.STRING: String,
+    TokenKind.TEMPLATE: String.Interpol,
+    TokenKind.NUMBER: Number,
+    TokenKind.OPERATOR: Operator,
+    TokenKind.PUNCTUATION: Punctuation,
+    TokenKind.COMMENT: Comment.Single,
+    TokenKind.NEWLINE: Text,
+    TokenKind.ERROR: Error,
+}
 
 
-class SheetLexer(RegexLexer):
-    """Orchestration sheets (EVA's sheet language)."""
+class SheetLexer(Lexer):
+    """Orchestration sheets (EVA's sheet language), from the language's tokenizer."""
 
     name = "Orchestration sheet"
-    aliases = ["orchestration-sheet"]
+    aliases = ["orchestration-sheet", "sheet"]
     filenames = ["*.sheet"]
-    flags = 2  # re.IGNORECASE: keywords are case-insensitive
+    mimetypes = ["text/x-orchestration-sheet"]
 
-    tokens = {
-        "root": [
-            (r"\s+", Text),
-            (r"(#|//).*?$", Comment.Single),
-            (r"\$'", String, "template"),
-            (r"'(\\'|[^'])*'", String),
-            (r"\[[^\]\n]*\]", Name.Variable),
-            (words(CONSTANTS, suffix=r"\b"), Keyword.Constant),
-            (words(KEYWORDS, suffix=r"\b"), Keyword),
-            (r"-?\d+(\.\d+)?", Number),
-            (r"(<>|<=|>=|=|<|>|\+|-|\*|/)", Operator),
-            (r"[(),]", Punctuation),
-            (r"([A-Za-z_][\w]*)(\.)", bygroups(Name.Variable, Punctuation)),
-            (r"[A-Za-z_][\w]*", Name),
-            (r".", Text),
-        ],
-        "template": [
-            (r"'", String, "#pop"),
-            (r"\{[^}]*\}", String.Interpol),
-            (r"[^'{]+", String),
-        ],
-    }
+    def get_tokens_unprocessed(self, text: str) -> Iterator[tuple[int, _TokenType, str]]:
+        tokens, _ = tokenize(text)
+        position = 0
+        for token in tokens:
+            if token.start > position:  # spaces between tokens
+                yield position, Text, text[position : token.start]
+            kind = _TOKEN_TYPES[token.kind]
+            if token.kind is TokenKind.KEYWORD and token.value in _CONSTANTS:
+                kind = Keyword.Constant
+            yield token.start, kind, token.text
+            position = token.end
+        if position < len(text):
+            yield position, Text, text[position:]
 
 
 _FORMATTER = HtmlFormatter(cssclass="highlight", linenos="table")
