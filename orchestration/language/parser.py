@@ -26,6 +26,9 @@ from .tokens import Token, TokenKind, statements, tokenize
 MAX_SOURCE_LENGTH = 1_000_000  # characters
 MAX_STATEMENT_TOKENS = 5_000  # deeper trees would exhaust Python's recursion
 MAX_NESTING = 100  # parentheses and match expressions inside each other
+# Depth of an expression tree (a + b + c is 2 deep). The checker, formatter and
+# compiler recurse over trees, so this keeps them far from Python's limit.
+MAX_EXPRESSION_DEPTH = 200
 
 # How a terminal is named in "expected ..., got ..." messages.
 DISPLAY = {
@@ -383,7 +386,17 @@ class Parser:
         if not self._within_limits(group):
             return None
         result = self._run(group, "statement")
-        return result if isinstance(result, nodes.Statement) else None
+        if not isinstance(result, nodes.Statement):
+            return None
+        if _statement_depth(result) > MAX_EXPRESSION_DEPTH:
+            self._fail(
+                Code.TOO_LARGE,
+                f"this expression is more than {MAX_EXPRESSION_DEPTH} operations deep; "
+                "split it with 'with' names",
+                result.span,
+            )
+            return None
+        return result
 
     def _within_limits(self, group: list[Token]) -> bool:
         first = group[0]
@@ -518,6 +531,44 @@ class Parser:
         if result is None or len(self.diagnostics) > before:
             raise _TemplateFailed
         return result
+
+
+def _children(node: object) -> list[object]:
+    """The nodes directly inside ``node`` (expressions, branches, reasons)."""
+    match node:
+        case nodes.Binary():
+            return [node.left, node.right]
+        case nodes.Unary() | nodes.HasValue():
+            return [node.operand]
+        case nodes.ListExpr():
+            return list(node.items)
+        case nodes.Template():
+            return [part for part in node.parts if isinstance(part, nodes.Expr)]
+        case nodes.Match():
+            inner: list[object] = [node.otherwise] if node.otherwise is not None else []
+            for branch in node.branches:
+                inner += [branch.condition, branch.value]
+            return inner
+        case nodes.Reason():
+            return [node.description] if node.description is not None else []
+        case nodes.Statement():
+            return [
+                getattr(node, name)
+                for name in node.__dataclass_fields__
+                if isinstance(getattr(node, name), (nodes.Expr, nodes.Reason))
+            ]
+    return []
+
+
+def _statement_depth(statement: nodes.Statement) -> int:
+    """How deep the statement's expression trees go, measured without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(statement, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(node))
+    return deepest
 
 
 class _TemplateFailed(Exception):

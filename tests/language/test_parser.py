@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from orchestration.language import nodes
 from orchestration.language.errors import Code, Span
-from orchestration.language.parser import MAX_NESTING, MAX_SOURCE_LENGTH, parse
+from orchestration.language.parser import (
+    MAX_EXPRESSION_DEPTH,
+    MAX_NESTING,
+    MAX_SOURCE_LENGTH,
+    parse,
+)
 
 DEMO_SHEETS = sorted(
     (Path(__file__).resolve().parents[2] / "orchestration/demo/sheets").glob("*.sheet")
@@ -175,10 +180,23 @@ def test_a_sheet_over_the_size_limit_is_a_diagnostic() -> None:
     assert [d.code for d in diagnostics] == [Code.TOO_LARGE]
 
 
-def test_long_chains_parse_without_recursion_errors() -> None:
-    sheet, diagnostics = parse("score add " + " + ".join(["1"] * 2000))
+def test_long_chains_parse_up_to_the_depth_limit() -> None:
+    sheet, diagnostics = parse("score add " + " + ".join(["1"] * 150))
     assert diagnostics == []
     assert isinstance(sheet.statements[0], nodes.ScoreAdd)
+
+
+def test_a_chain_beyond_the_depth_limit_is_a_diagnostic() -> None:
+    sheet, diagnostics = parse("scope Order\nscore add " + " + ".join(["1"] * 2000))
+    assert [(d.code, d.message, d.span.line) for d in diagnostics] == [
+        (
+            Code.TOO_LARGE,
+            f"this expression is more than {MAX_EXPRESSION_DEPTH} operations deep; "
+            "split it with 'with' names",
+            2,
+        )
+    ]
+    assert [type(s).__name__ for s in sheet.statements] == ["Scope"]
 
 
 ALPHABET = st.sampled_from(
