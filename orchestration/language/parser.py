@@ -8,6 +8,7 @@ reported and the rest of the sheet is still parsed (all problems at once).
 ``parse`` never raises on any text: whatever goes wrong is a diagnostic.
 """
 
+import difflib
 import functools
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -97,6 +98,9 @@ OPERATOR_TERMINALS = frozenset(
         "OR",
     }
 )
+STATEMENT_STARTS = [
+    "fulfillment", "action", "option", "scope", "require", "with", "data", "score", "fanout",
+]  # fmt: skip
 STATEMENT_KEYWORDS = "fulfillment, action, option, scope, require, with, data, score add or fanout"
 
 
@@ -455,10 +459,12 @@ class Parser:
             span = token.span
             got = f"'{token.text}'" if token.kind is not TokenKind.STRING else "a string"
             if token is group[0] and start == "statement":
+                close = difflib.get_close_matches(token.text.lower(), STATEMENT_STARTS, n=1)
                 self._fail(
                     Code.INVALID_SYNTAX,
                     f"expected a statement ({STATEMENT_KEYWORDS}), got {got}",
                     span,
+                    f"did you mean '{close[0]}'?" if close else None,
                 )
                 return
         self._fail(Code.INVALID_SYNTAX, f"expected {describe_expected(expected)}, got {got}", span)

@@ -1,0 +1,181 @@
+"""The checker: one exact diagnostic (code, message, line, column, hint) per kind of fault."""
+
+from pathlib import Path
+
+import pytest
+
+from orchestration.language.checker import analyze
+from orchestration.language.errors import Code
+
+HEADER = "fulfillment X\naction CANCEL\n"
+DEMO_SHEETS = sorted(
+    (Path(__file__).resolve().parents[2] / "orchestration/demo/sheets").glob("*.sheet")
+)
+
+
+def problems(source: str) -> list[tuple[str, str, int, int, str | None]]:
+    return [
+        (d.code, d.message, d.span.line, d.span.column, d.hint) for d in analyze(source).diagnostics
+    ]
+
+
+@pytest.mark.parametrize("path", DEMO_SHEETS, ids=lambda path: path.name)
+def test_the_demo_sheets_are_valid(path: Path) -> None:
+    assert problems(path.read_text()) == []
+
+
+def test_a_valid_sheet_yields_its_meaning() -> None:
+    analysis = analyze(
+        "fulfillment Returns\naction 'EXPORT_RETURN_ORDER'\noption OrderIntents as 'Returns'\n"
+        "option allowpartialfulfillment as TRUE\nscope order\nrequire Order.ID has value"
+    )
+    assert analysis.is_valid
+    assert (analysis.fulfillment, analysis.action) == ("Returns", "EXPORT_RETURN_ORDER")
+    assert analysis.options == {"OrderIntents": ("Returns",), "AllowPartialFulfillment": True}
+
+
+CASES = [
+    (
+        "action CANCEL",
+        [(Code.MISSING_FULFILLMENT, "a sheet must begin with 'fulfillment NAME', its unique "
+          "identifier", 1, 1, "e.g. fulfillment ShipFromStore")],
+    ),
+    (
+        "fulfillment X\nscope Order",
+        [(Code.INVALID_ACTION, "a sheet needs an 'action' after its fulfillment line", 1, 1,
+          "one of: SHIP_FROM_STORE, EXPORT_ORDER, CANCEL, EXPORT_RETURN_ORDER")],
+    ),
+    (
+        "fulfillment X\naction SHIP_FROM_STOR",
+        [(Code.INVALID_ACTION, "unknown action 'SHIP_FROM_STOR'", 2, 1,
+          "did you mean SHIP_FROM_STORE?")],
+    ),
+    (
+        HEADER + "option AllowPartialFulfilment as true",
+        [(Code.INVALID_OPTION, "unknown option 'AllowPartialFulfilment'", 3, 1,
+          "did you mean AllowPartialFulfillment?")],
+    ),
+    (
+        HEADER + "option DisableLineSplitting as 'yes'",
+        [(Code.INVALID_OPTION, "option DisableLineSplitting must be true or false", 3, 32, None)],
+    ),
+    (
+        HEADER + "option OrderIntents as 'Sales', 'Gifts'",
+        [(Code.INVALID_OPTION, "option OrderIntents does not know 'Gifts'; use 'Sales', "
+          "'Purchase', 'Returns'", 3, 24, None)],
+    ),
+    (
+        HEADER + "option MaxRetryCountForDeactivatedLines as 1.5",
+        [(Code.INVALID_OPTION, "option MaxRetryCountForDeactivatedLines must be a whole number, "
+          "0 or more", 3, 44, None)],
+    ),
+    (
+        HEADER + "scope Suppliers",
+        [(Code.INVALID_SCOPE_TYPE, "unknown scope 'Suppliers'", 3, 1, "did you mean Supplier?")],
+    ),
+    (
+        HEADER + "scope OrderLine\nscope Supplier",
+        [(Code.INVALID_SCOPE_ORDER, "scope Supplier comes after OrderLine; scopes must come in the "
+          "order Order, Supplier, OrderLine, OrderLineSuppliers, FulfillmentOptions, Shipment, "
+          "Fanout, FulfillmentProposition", 4, 1, None)],
+    ),
+    (
+        HEADER + "scope Order\noption AllowPartialFulfillment as true",
+        [(Code.INVALID_SCOPE_ORDER, "options must come before the first scope", 4, 1, None)],
+    ),
+    (
+        HEADER + "require Order.ID has value",
+        [(Code.INVALID_SCOPE_ORDER, "'require' must be inside a scope; add a 'scope' line above "
+          "it", 3, 1, "e.g. scope Supplier")],
+    ),
+    (
+        HEADER + "scope Order\nrequire [Supplier.Type] = 'Shop'",
+        [(Code.UNKNOWN_VARIABLE, "Supplier.Type cannot be read in scope Order", 4, 9,
+          "it can be read in scope Supplier, OrderLine, FulfillmentOptions, Shipment, Fanout")],
+    ),
+    (
+        HEADER + "scope Supplier\nrequire Supplier.Customfields.PrintingCapable = true",
+        [(Code.UNKNOWN_VARIABLE, "unknown variable 'Supplier.Customfields.PrintingCapable'", 4, 9,
+          "did you mean Supplier.CustomFields.PrintingCapable?")],
+    ),
+    (
+        HEADER + "scope Order\nwith Weekend as 'Sunday'\nrequire 'x' in Weekedn",
+        [(Code.UNKNOWN_VARIABLE, "unknown variable 'Weekedn'", 5, 16, "did you mean Weekend?")],
+    ),
+    (
+        HEADER + "scope Order\nwith A as 1\nwith [A] as 2",
+        [(Code.DUPLICATE_VARIABLE_DECLARATION, "'A' is already declared on line 4", 5, 1,
+          "use another name, or change the first declaration")],
+    ),
+    (
+        HEADER + "scope Order\nwith CurrentFulfillmentAttempts as 2",
+        [(Code.DUPLICATE_VARIABLE_DECLARATION, "'CurrentFulfillmentAttempts' is a built-in "
+          "variable and cannot be declared again", 4, 1, None)],
+    ),
+    (
+        HEADER + "scope Order\nrequire 5",
+        [(Code.INVALID_EXPRESSION_VALUE_TYPE, "the requirement must be true or false, but this is "
+          "a number", 4, 9, None)],
+    ),
+    (
+        HEADER + "scope Order\nrequire [Order.ID] + 'a' > 1",
+        [(Code.INVALID_EXPRESSION_VALUE_TYPE, "cannot use '+' on a number and a string", 4, 9,
+          None)],
+    ),
+    (
+        HEADER + "scope Order\nscore add 'x' when Order.ID > 'a'",
+        [
+            (Code.INVALID_EXPRESSION_VALUE_TYPE, "a score is a number, but this is a string", 4, 11,
+             None),
+            (Code.INVALID_EXPRESSION_VALUE_TYPE, "cannot use '>' on a number and a string", 4, 20,
+             None),
+        ],
+    ),
+    (
+        HEADER + "scope Shipment\nfanout as 3",
+        [(Code.INVALID_SCOPE_TYPE, "'fanout' belongs in scope Fanout, not in scope Shipment", 4, 1,
+          None)],
+    ),
+    (
+        "fulfillment X\naction SHIP_FROM_STORE\nscope Shipment\n"
+        "data [TravelTimeText] as [Supplier.RouteToShippingAddressByBike.TimeText]",
+        [(Code.MISSING_REQUIRED_DATA, "action SHIP_FROM_STORE needs data TravelDistanceText, "
+          "TravelTimeInMinutes, TravelDistanceInKm", 2, 1,
+          "e.g. data [TravelDistanceText] as ... in scope Shipment")],
+    ),
+    (
+        "fulfilment X\naction CANCEL",
+        [
+            (Code.INVALID_SYNTAX, "expected a statement (fulfillment, action, option, scope, "
+             "require, with, data, score add or fanout), got 'fulfilment'", 1, 1,
+             "did you mean 'fulfillment'?"),
+            (Code.MISSING_FULFILLMENT, "a sheet must begin with 'fulfillment NAME', its unique "
+             "identifier", 2, 1, "e.g. fulfillment ShipFromStore"),
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("source", "expected"), CASES, ids=[c[1][0][0] for c in CASES])
+def test_each_fault_is_one_exact_diagnostic(source: str, expected: list[tuple]) -> None:
+    assert problems(source) == expected
+
+
+def test_every_code_the_checker_can_give_is_exercised() -> None:
+    tested = {diagnostic[0] for _, expected in CASES for diagnostic in expected}
+    assert tested >= {
+        Code.MISSING_FULFILLMENT, Code.INVALID_ACTION, Code.INVALID_OPTION,
+        Code.INVALID_SCOPE_TYPE, Code.INVALID_SCOPE_ORDER, Code.UNKNOWN_VARIABLE,
+        Code.DUPLICATE_VARIABLE_DECLARATION, Code.INVALID_EXPRESSION_VALUE_TYPE,
+        Code.MISSING_REQUIRED_DATA, Code.INVALID_SYNTAX,
+    }  # fmt: skip
+
+
+def test_names_are_visible_from_where_they_are_declared() -> None:
+    source = HEADER + "scope Order\nrequire 'x' in Later\nwith Later as 'x'\nrequire 'x' in Later"
+    assert [(p[0], p[2]) for p in problems(source)] == [(Code.UNKNOWN_VARIABLE, 4)]
+
+
+def test_all_problems_of_a_sheet_come_at_once_in_source_order() -> None:
+    source = "fulfillment X\naction NOPE\nscope Nope\nscope Order\nrequire 1\nrequire = 2"
+    assert [p[2] for p in problems(source)] == [2, 3, 5, 6]

@@ -1,0 +1,40 @@
+"""``manage.py checksheet``: problems as FILE:LINE:COL: CODE message, exit status 1."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+
+def run(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        call_command("checksheet", *args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0), capsys.readouterr().out
+    return 0, capsys.readouterr().out
+
+
+def test_a_valid_sheet_prints_nothing_and_exits_0(tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "ok.sheet"
+    sheet.write_text("fulfillment X\naction CANCEL\n")
+    assert run(str(sheet), capsys=capsys) == (0, "")
+
+
+def test_problems_are_listed_with_hints_and_exit_1(tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "bad.sheet"
+    sheet.write_text("fulfillment X\naction CANCEL\nscope Suppliers\n")
+    other = tmp_path / "also.sheet"
+    other.write_bytes(b"fulfillment Y\naction CANCEL\nscope Order\nrequire '\xff'")
+    status, out = run(str(sheet), str(other), capsys=capsys)
+    assert status == 1
+    assert out == (
+        f"{sheet}:3:1: InvalidScopeType unknown scope 'Suppliers'\n"
+        "    did you mean Supplier?\n"
+        f"{other}:4:10: InvalidCharacter the file is not UTF-8 text (byte 0xff)\n"
+    )
+
+
+def test_a_missing_file_is_a_command_error(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="cannot read it"):
+        call_command("checksheet", str(tmp_path / "nope.sheet"))
