@@ -213,6 +213,8 @@ class Tokenizer:
             elif char in PUNCTUATION:
                 reader.advance()
                 yield self._make(TokenKind.PUNCTUATION, PUNCTUATION[char], start)
+            elif char in "\u2018\u201c":
+                yield self._curly_string(start)
             else:
                 reader.advance()
                 token = self._make(TokenKind.ERROR, "ERROR", start)
@@ -222,6 +224,14 @@ class Tokenizer:
                         f"curly quote {char} cannot start or end a string",
                         token,
                         "use straight single quotes: 'text'",
+                    )
+                elif char == "\\":
+                    self._error(
+                        Code.INVALID_CHARACTER,
+                        "unexpected character '\\'",
+                        token,
+                        "sheets have no line-continuation character: a statement goes on when "
+                        "the next line begins with with reason, when, but continue, else or end",
                     )
                 else:
                     shown = repr(char) if not char.isprintable() else f"'{char}'"
@@ -261,6 +271,38 @@ class Tokenizer:
         if is_template:
             return self._make(TokenKind.TEMPLATE, "TEMPLATE", start, "".join(chars))
         return self._make(TokenKind.STRING, "STRING", start, "".join(chars))
+
+    def _curly_string(self, start: tuple[int, int, int]) -> Token:
+        """Curly-quoted text from a word processor: reported, then read as the
+        string it meant, so the rest of the statement is still parsed and checked."""
+        reader = self.reader
+        opening = reader.peek()
+        closing = "\u2019" if opening == "\u2018" else "\u201d"
+        end = self.source.find(closing, reader.offset + 1)
+        newline = self.source.find("\n", reader.offset + 1)
+        reader.advance()
+        opener = self._make(TokenKind.ERROR, "ERROR", start)
+        self._error(
+            Code.INVALID_CHARACTER,
+            f"curly quote {opening} cannot start or end a string",
+            opener,
+            "use straight single quotes: 'text'",
+        )
+        if end < 0 or (0 <= newline < end):
+            return opener
+        while reader.offset < end:
+            reader.advance()
+        before_closing = self._here()
+        reader.advance()
+        closer = self._make(TokenKind.ERROR, "ERROR", before_closing)
+        self._error(
+            Code.INVALID_CHARACTER,
+            f"curly quote {closing} cannot start or end a string",
+            closer,
+            "use straight single quotes: 'text'",
+        )
+        value = self.source[start[0] + 1 : end]
+        return self._make(TokenKind.STRING, "STRING", start, value)
 
     def _bracketed_variable(self, start: tuple[int, int, int]) -> Token:
         reader = self.reader

@@ -194,3 +194,13 @@ def test_only_ascii_digits_make_numbers() -> None:
     assert [(d.code, d.message) for d in diagnostics] == [
         (Code.INVALID_CHARACTER, "unexpected character '²'")
     ]
+
+
+def test_curly_quoted_text_is_reported_then_read_as_a_string() -> None:
+    """So the rest of the statement is still checked (the reference's print example)."""
+    tokens, diagnostics = tokenize("require x = \u2018print\u2019 and y")
+    assert [(t.kind, t.value) for t in tokens[3:5]] == [
+        (TokenKind.STRING, "print"),
+        (TokenKind.KEYWORD, "and"),
+    ]
+    assert len(diagnostics) == 2
