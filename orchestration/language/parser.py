@@ -419,6 +419,8 @@ class Parser:
                 deepest = max(deepest, depth)
             elif token.terminal in ("RPAREN", "END"):
                 depth = max(0, depth - 1)
+        # Prefix operators nest too: '- - - x' is three levels deep.
+        deepest += sum(token.terminal in ("MINUS", "NOT") for token in group)
         if deepest > MAX_NESTING:
             self._fail(
                 Code.TOO_LARGE,

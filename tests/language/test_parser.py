@@ -175,6 +175,13 @@ def test_too_deep_nesting_is_a_diagnostic_not_a_recursion_error() -> None:
     ]
 
 
+@pytest.mark.parametrize("prefix", ["- ", "not "])
+def test_long_runs_of_prefix_operators_are_a_diagnostic(prefix: str) -> None:
+    """Found by the compiler's fuzzing: 900 of them recursed inside lark."""
+    _, diagnostics = parse("require " + prefix * 900 + "a")
+    assert [d.code for d in diagnostics] == [Code.TOO_LARGE]
+
+
 def test_a_sheet_over_the_size_limit_is_a_diagnostic() -> None:
     _, diagnostics = parse("#" * (MAX_SOURCE_LENGTH + 1))
     assert [d.code for d in diagnostics] == [Code.TOO_LARGE]
