@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .checker import analyze
 from .compiler import (
     MISSING,
     Compiled,
@@ -143,12 +144,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     sheet, diagnostics = parse(source)
     assert not diagnostics, diagnostics[0].message
     parse_time = _median_seconds(lambda: parse(source), rounds=9)
+    check_time = _median_seconds(lambda: analyze(source), rounds=9)
     compile_time = _median_seconds(lambda: _compile_sheet("bench", source), rounds=9)
     compile_sheet(source)
     cached_time = _median_seconds(lambda: compile_sheet(source), rounds=9)
     print()
     print(f"A {lines}-line sheet ({len(sheet.statements)} statements), median of 9")
     print(f"{'parse':<26} {parse_time * 1000:>9.1f} ms")
+    print(f"{'parse + check':<26} {check_time * 1000:>9.1f} ms")
     print(f"{'parse + compile':<26} {compile_time * 1000:>9.1f} ms")
     print(f"{'compile_sheet, cached':<26} {cached_time * 1_000_000:>9.1f} µs")
 
