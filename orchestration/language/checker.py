@@ -471,9 +471,11 @@ def check(sheet: nodes.Sheet) -> list[Diagnostic]:
     return sorted(checker.diagnostics, key=lambda d: (d.span.line, d.span.column))
 
 
-def analyze(source: str) -> Analysis:
+def analyze(source: str | bytes) -> Analysis:
     """Parse and check ``source``: the sheet, its meaning and every diagnostic."""
     sheet, diagnostics = parse(source)
+    if isinstance(source, bytes) and diagnostics and not sheet.statements:
+        return Analysis(sheet, tuple(diagnostics))  # not text: nothing to check
     checker = _Checker(sheet)
     checker.run()
     ordered = sorted(

@@ -624,8 +624,25 @@ def _shift(token: Token, line: int, column: int) -> Token:
     )
 
 
-def parse(source: str) -> tuple[nodes.Sheet, list[Diagnostic]]:
-    """Parse a sheet; return its nodes and every syntax diagnostic."""
+def decode(data: bytes) -> tuple[str, list[Diagnostic]]:
+    """Sheet text from bytes, or a diagnostic at the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as error:
+        before = data[: error.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        message = f"the file is not UTF-8 text (byte 0x{data[error.start]:02x})"
+        span = Span(line, column, line, column + 1)
+        return "", [Diagnostic(Code.INVALID_CHARACTER, message, span)]
+
+
+def parse(source: str | bytes) -> tuple[nodes.Sheet, list[Diagnostic]]:
+    """Parse a sheet (text, or UTF-8 bytes); return its nodes and every syntax diagnostic."""
+    if isinstance(source, bytes):
+        source, problems = decode(source)
+        if problems:
+            return nodes.Sheet(()), problems
     parser = Parser(source)
     sheet = parser.parse()
     return sheet, parser.diagnostics

@@ -222,3 +222,12 @@ def test_any_text_gives_nodes_and_diagnostics_never_an_exception(source: str) ->
     assert isinstance(sheet, nodes.Sheet)
     for diagnostic in diagnostics:
         assert diagnostic.span.line >= 1 and diagnostic.span.column >= 1
+
+
+def test_bytes_are_read_as_utf8_or_reported_where_they_are_not() -> None:
+    sheet, diagnostics = parse("fulfillment Café".encode())
+    assert (sheet.statements, diagnostics) == ((nodes.Fulfillment("Café"),), [])
+    _, diagnostics = parse(b"fulfillment X\nscope \xffOrder")
+    assert [(d.code, d.message, d.span) for d in diagnostics] == [
+        (Code.INVALID_CHARACTER, "the file is not UTF-8 text (byte 0xff)", Span(2, 7, 2, 8))
+    ]

@@ -11,20 +11,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...language.checker import analyze
-from ...language.errors import Code, Diagnostic, Span
-
-
-def read_sheet(path: Path) -> tuple[str, list[Diagnostic]]:
-    """The file's text, or a diagnostic saying why it is not readable text."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8"), []
-    except UnicodeDecodeError as error:
-        before = data[: error.start].decode("utf-8", errors="replace")
-        line = before.count("\n") + 1
-        column = len(before) - (before.rfind("\n") + 1) + 1
-        message = f"the file is not UTF-8 text (byte 0x{data[error.start]:02x})"
-        return "", [Diagnostic(Code.INVALID_CHARACTER, message, Span(line, column, line, column))]
 
 
 class Command(BaseCommand):
@@ -44,12 +30,11 @@ class Command(BaseCommand):
         problems = 0
         for path in options["files"]:
             try:
-                source, diagnostics = read_sheet(path)
+                data = path.read_bytes()
             except OSError as error:
                 raise CommandError(f"{path}: cannot read it: {error.strerror}") from error
-            if not diagnostics:
-                analysis = analyze(source)
-                diagnostics = list(analysis.diagnostics)
+            analysis = analyze(data)
+            diagnostics = list(analysis.diagnostics)
             for diagnostic in diagnostics:
                 span = diagnostic.span
                 self.stdout.write(
