@@ -38,3 +38,16 @@ def test_problems_are_listed_with_hints_and_exit_1(tmp_path: Path, capsys) -> No
 def test_a_missing_file_is_a_command_error(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="cannot read it"):
         call_command("checksheet", str(tmp_path / "nope.sheet"))
+
+
+def test_format_prints_the_canonical_source(tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "messy.sheet"
+    sheet.write_text("FULFILLMENT X\nAction   CANCEL\n\n\n\nScope order // why\nREQUIRE  a=1\n")
+    status, out = run("--format", str(sheet), capsys=capsys)
+    assert status == 1  # 'a' is unknown: problems are printed, not the source
+    assert out.startswith(f"{sheet}:7:10: UnknownVariable unknown variable 'a'")
+    sheet.write_text("FULFILLMENT X\nAction   CANCEL\n\n\n\nScope order // why\nREQUIRE  1=1\n")
+    assert run("--format", str(sheet), capsys=capsys) == (
+        0,
+        "fulfillment X\naction CANCEL\n\nscope Order  // why\nrequire 1 = 1\n",
+    )

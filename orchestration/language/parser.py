@@ -10,7 +10,7 @@ reported and the rest of the sheet is still parsed (all problems at once).
 
 import difflib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from lark import Token as LarkToken
 from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import Lexer
 
-from . import nodes
+from . import catalogue, nodes
 from .errors import Code, Diagnostic, Span
 from .tokens import Token, TokenKind, statements, tokenize
 
@@ -98,6 +98,11 @@ OPERATOR_TERMINALS = frozenset(
         "OR",
     }
 )
+# Tokens after which a '-' subtracts rather than negates.
+VALUE_ENDS = frozenset(
+    {"NAME", "VARIABLE", "NUMBER", "STRING", "TEMPLATE", "RPAREN", "TRUE", "FALSE", "NOTHING",
+     "NULL", "END"}
+)  # fmt: skip
 STATEMENT_STARTS = [
     "fulfillment", "action", "option", "scope", "require", "with", "data", "score", "fanout",
 ]  # fmt: skip
@@ -156,6 +161,11 @@ def _lark() -> Lark:
         start=["statement", "expression"],
         propagate_positions=True,
     )
+
+
+def _canonical(name: str, known: Iterable[str]) -> str:
+    lowered = name.lower()
+    return next((spelling for spelling in known if spelling.lower() == lowered), name)
 
 
 def _span(meta: Any) -> Span:
@@ -261,7 +271,8 @@ class _ToNodes(Transformer):
         operand = children[-1]
         # -5 is a number, not an operation on one.
         if isinstance(operand, nodes.Number):
-            return nodes.Number(-operand.value, span=_span(meta))
+            # copy_negate is exact; unary minus would round to 28 digits.
+            return nodes.Number(operand.value.copy_negate(), span=_span(meta))
         return nodes.Unary("-", operand, span=_span(meta))
 
     @v_args(meta=True)
@@ -286,18 +297,22 @@ class _ToNodes(Transformer):
     def fulfillment(self, meta: Any, children: list[Any]) -> nodes.Fulfillment:
         return nodes.Fulfillment(str(children[1]), span=_span(meta))
 
+    # Scope, option and action names are case-insensitive: the nodes hold the
+    # catalogue's spelling (unknown names as written, for the checker to report).
     @v_args(meta=True)
     def action(self, meta: Any, children: list[Any]) -> nodes.Action:
         token = self._token(children[1])
-        return nodes.Action(str(token.value), token.kind is TokenKind.STRING, span=_span(meta))
+        name = _canonical(str(token.value), catalogue.ACTIONS)
+        return nodes.Action(name, token.kind is TokenKind.STRING, span=_span(meta))
 
     @v_args(meta=True)
     def option(self, meta: Any, children: list[Any]) -> nodes.Option:
-        return nodes.Option(str(children[1]), children[3], span=_span(meta))
+        name = _canonical(str(children[1]), catalogue.OPTIONS)
+        return nodes.Option(name, children[3], span=_span(meta))
 
     @v_args(meta=True)
     def scope(self, meta: Any, children: list[Any]) -> nodes.Scope:
-        return nodes.Scope(str(children[1]), span=_span(meta))
+        return nodes.Scope(_canonical(str(children[1]), catalogue.SCOPES), span=_span(meta))
 
     def applies_when(self, children: list[Any]) -> tuple[str, nodes.Expr]:
         return ("applies_when", children[1])
@@ -412,15 +427,31 @@ class Parser:
                 first.span,
             )
             return False
-        depth = deepest = 0
+        # Nesting: parentheses, and matches inside matches. "else when" is one
+        # more arm of the same match; a ')' or 'end' closes what it opened.
+        stack: list[str] = []
+        deepest = 0
+        previous = ""
         for token in group:
-            if token.terminal in ("LPAREN", "WHEN"):
-                depth += 1
-                deepest = max(deepest, depth)
-            elif token.terminal in ("RPAREN", "END"):
-                depth = max(0, depth - 1)
-        # Prefix operators nest too: '- - - x' is three levels deep.
-        deepest += sum(token.terminal in ("MINUS", "NOT") for token in group)
+            if token.terminal == "LPAREN":
+                stack.append("(")
+            elif token.terminal == "WHEN" and previous != "ELSE":
+                stack.append("when")
+            elif token.terminal == "END" and stack and stack[-1] == "when":
+                stack.pop()
+            elif token.terminal == "RPAREN":
+                while stack and stack.pop() != "(":
+                    pass
+            deepest = max(deepest, len(stack))
+            previous = token.terminal
+        # Prefix operators nest too: '- - - x' is three levels deep. A '-' after
+        # a value is subtraction, not a prefix.
+        prefixes = 0
+        for before, token in zip([None, *group], group, strict=False):
+            after_value = before is not None and before.terminal in VALUE_ENDS
+            if token.terminal == "NOT" or (token.terminal == "MINUS" and not after_value):
+                prefixes += 1
+        deepest += prefixes
         if deepest > MAX_NESTING:
             self._fail(
                 Code.TOO_LARGE,
@@ -533,6 +564,8 @@ class Parser:
                 Span(line, column - 1, line, column + 1),
             )
             raise _TemplateFailed
+        if not self._within_limits(shifted):
+            raise _TemplateFailed
         # Offsets must be unique in one parse: make them relative to the whole source.
         before = len(self.diagnostics)
         result = self._run(shifted, "expression")
@@ -586,9 +619,14 @@ class _TemplateFailed(Exception):
 def _matching_brace(text: str, start: int) -> int:
     depth = 0
     quoted = False
+    escaped = False
     for index in range(start, len(text)):
         char = text[index]
-        if char == "'":
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == "'":
             quoted = not quoted
         elif not quoted and char == "{":
             depth += 1

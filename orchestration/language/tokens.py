@@ -244,6 +244,7 @@ class Tokenizer:
         reader.advance(2 if is_template else 1)
         chars: list[str] = []
         depth = 0  # inside {...} of a template, a quote does not end the string
+        quoted = False  # inside a string within {...}: braces do not count
         while True:
             char = reader.peek()
             if char == "":
@@ -259,9 +260,15 @@ class Tokenizer:
                 chars.append(reader.peek(1))
                 reader.advance(2)
                 continue
-            if is_template and char == "{":
+            if depth and quoted and char == "\\" and reader.peek(1):
+                chars.append(char + reader.peek(1))
+                reader.advance(2)
+                continue
+            if depth and char == "'":
+                quoted = not quoted
+            elif is_template and char == "{" and not quoted:
                 depth += 1
-            elif is_template and char == "}" and depth:
+            elif is_template and char == "}" and depth and not quoted:
                 depth -= 1
             elif char == "'" and depth == 0:
                 reader.advance()
@@ -360,7 +367,10 @@ class Tokenizer:
             if self.source[begin : reader.offset].lower() != word:
                 break
         else:
-            return True
+            # "not In.Stock" is not followed by the keyword "in": a dotted name
+            # starts there.
+            if reader.peek() != "." or not _is_name_start(reader.peek(1)):
+                return True
         reader.offset, reader.line, reader.column = saved
         return False
 

@@ -46,7 +46,11 @@ def test_the_demo_sheets_parse_without_diagnostics(path: Path) -> None:
 def test_header_statements() -> None:
     assert only("fulfillment ShipFromStore") == nodes.Fulfillment("ShipFromStore")
     assert only("action 'SHIP_FROM_STORE'") == nodes.Action("SHIP_FROM_STORE")
-    assert only("ACTION Cancel") == nodes.Action("Cancel")
+    # Scope, option and action names are case-insensitive: nodes hold the canonical spelling.
+    assert only("ACTION Cancel") == nodes.Action("CANCEL")
+    assert only("scope fanout") == nodes.Scope("Fanout")
+    assert only("option allowpartialfulfillment as true").name == "AllowPartialFulfillment"
+    assert only("scope Nowhere") == nodes.Scope("Nowhere")
     assert only("option OrderIntents as 'Sales', 'Returns'") == nodes.Option(
         "OrderIntents", nodes.ListExpr((nodes.String("Sales"), nodes.String("Returns")))
     )
