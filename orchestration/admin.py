@@ -522,6 +522,18 @@ class SheetForm(forms.ModelForm):
             )
         }
 
+    def clean(self) -> dict[str, Any]:
+        # The same check the service makes, shown on the form's fields.
+        cleaned = super().clean() or {}
+        if "fulfillment" in cleaned and "source" in cleaned:
+            source = cleaned["source"].replace("\r\n", "\n")
+            for problem in services.sheet_problems(
+                fulfillment=cleaned["fulfillment"], source=source
+            ):
+                hint = f" ({problem['hint']})" if problem.get("hint") else ""
+                self.add_error(problem["field"], f"{problem['message']}{hint}")
+        return cleaned
+
 
 @admin.register(Sheet)
 class SheetAdmin(admin.ModelAdmin):

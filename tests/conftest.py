@@ -105,6 +105,11 @@ def stock_of() -> Callable[..., Stock]:
     return make
 
 
+def sheet_text(fulfillment: str) -> str:
+    """The smallest valid sheet: an identifier and the CANCEL action (it needs no data)."""
+    return f"fulfillment {fulfillment}\naction CANCEL\n"
+
+
 def table_counts() -> dict[str, int]:
     """Rows in every table of the domain app."""
     from django.apps import apps

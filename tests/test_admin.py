@@ -37,7 +37,7 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
     sheet = services.sheet_create(
         fulfillment="ShipFromStore",
         name="Ship from store",
-        source="fulfillment ShipFromStore\naction SHIP_FROM_STORE\n# a comment\n",
+        source="fulfillment ShipFromStore\naction CANCEL\n# a comment\n",
         user=admin_user,
     )
     services.sheet_update(sheet=sheet, user=admin_user, is_active=True, comment="live")
@@ -117,7 +117,7 @@ def test_saving_a_sheet_in_admin_makes_a_revision(populated, admin_user) -> None
             "fulfillment": "ShipFromStore",
             "name": "Ship from store",
             "is_active": "on",
-            "source": "fulfillment ShipFromStore\naction SHIP_FROM_STORE\n",
+            "source": "fulfillment ShipFromStore\naction CANCEL\n",
             "comment": "dropped the comment",
             "revisions-TOTAL_FORMS": "0",
             "revisions-INITIAL_FORMS": "0",
@@ -179,3 +179,25 @@ def test_setting_admin_lists_every_known_setting_with_its_value(admin_user) -> N
     assert "<code>UseOrderOrchestrationForReturnOrders</code>" in known
     assert "<strong>30</strong>" in known  # stored, so in bold
     assert "?name=ShipFromStore%3AFanoutTaskLabel" in known  # unset: a link to set it
+
+
+def test_the_sheet_form_shows_the_checkers_problems(populated, admin_user) -> None:
+    client = Client()
+    client.force_login(admin_user)
+    sheet = populated["sheet"]
+    response = client.post(
+        reverse("admin:orchestration_sheet_change", args=[sheet.pk]),
+        {
+            "fulfillment": "ShipFromStore",
+            "name": "Ship from store",
+            "source": "fulfillment ShipFromStore\naction CANCEL\nscope Suppliers\n",
+            "revisions-TOTAL_FORMS": "0",
+            "revisions-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "line 3, column 1: unknown scope &#x27;Suppliers&#x27; (did you mean Supplier?)" in (
+        response.content.decode()
+    )
+    sheet.refresh_from_db()
+    assert sheet.revision == 2

@@ -20,7 +20,7 @@ from orchestration.models import (
     Sheet,
     Stock,
 )
-from tests.conftest import table_rows
+from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -264,7 +264,11 @@ def test_designers_create_edit_and_delete_sheets_with_revisions(client_for, desi
     client = client_for(designer)
     response = client.post(
         "/api/sheets/",
-        {"fulfillment": "Warehouse", "name": "Warehouse", "source": "fulfillment Warehouse\n"},
+        {
+            "fulfillment": "Warehouse",
+            "name": "Warehouse",
+            "source": "fulfillment Warehouse\naction CANCEL\n",
+        },
     )
     assert response.status_code == 201, response.json()
     sheet = response.json()
@@ -298,7 +302,9 @@ def test_sheet_writes_need_symphony_sheets_permissions(
     client_for, integrator, nobody, method, path, body
 ) -> None:
     """View-only users, integrators and users without rights get 403, and nothing changes."""
-    sheet = services.sheet_create(fulfillment="Existing", name="Existing", source="x")
+    sheet = services.sheet_create(
+        fulfillment="Existing", name="Existing", source=sheet_text("Existing")
+    )
     for user in (_view_only_user(), integrator, nobody):
         before = table_rows()
         response = getattr(client_for(user), method)(path.format(id=sheet.pk), body)
@@ -310,7 +316,9 @@ def test_sheet_writes_need_symphony_sheets_permissions(
 
 
 def test_reading_sheets_needs_the_view_permission(client_for, nobody, integrator) -> None:
-    sheet = services.sheet_create(fulfillment="Existing", name="Existing")
+    sheet = services.sheet_create(
+        fulfillment="Existing", name="Existing", source=sheet_text("Existing")
+    )
     assert client_for(_view_only_user()).get(f"/api/sheets/{sheet.pk}/").status_code == 200
     for user in (nobody, integrator):
         assert client_for(user).get("/api/sheets/").status_code == 403
@@ -318,7 +326,7 @@ def test_reading_sheets_needs_the_view_permission(client_for, nobody, integrator
 
 
 def test_invalid_sheet_input_names_the_field(client_for, designer) -> None:
-    services.sheet_create(fulfillment="Taken", name="Taken")
+    services.sheet_create(fulfillment="Taken", name="Taken", source=sheet_text("Taken"))
     before = table_rows()
     response = client_for(designer).post(
         "/api/sheets/", {"fulfillment": "has space", "name": "", "is_active": "maybe"}
@@ -329,7 +337,9 @@ def test_invalid_sheet_input_names_the_field(client_for, designer) -> None:
         "name": "This field may not be blank.",
         "is_active": "Must be a valid boolean.",
     }
-    response = client_for(designer).post("/api/sheets/", {"fulfillment": "Taken", "name": "T"})
+    response = client_for(designer).post(
+        "/api/sheets/", {"fulfillment": "Taken", "name": "T", "source": sheet_text("Taken")}
+    )
     assert response.json()["errors"] == [
         {
             "code": "unique",
@@ -640,7 +650,7 @@ def test_deleting_an_ou_still_referred_to_is_a_409(client_for, admin_user, shop,
         assert response.json()["code"] == "protected"
     assert response.json()["message"] == "Cannot delete it: order lines still refer to it."
     assert table_rows() == before
-    unused = services.sheet_create(fulfillment="Unused", name="Unused")
+    unused = services.sheet_create(fulfillment="Unused", name="Unused", source=sheet_text("Unused"))
     assert client.delete(f"/api/sheets/{unused.pk}/").status_code == 204
 
 
@@ -696,7 +706,7 @@ def test_nul_in_a_query_string_is_refused(client_for, designer) -> None:
 
 
 def test_sheet_filter_on_unusual_digits_is_no_error(client_for, designer) -> None:
-    services.sheet_create(fulfillment="Warehouse", name="Warehouse")
+    services.sheet_create(fulfillment="Warehouse", name="Warehouse", source=sheet_text("Warehouse"))
     for value in ("²", "99999999999999999999999"):
         response = client_for(designer).get("/api/sheets/", {"name_or_id": value})
         assert (response.status_code, response.json()["count"]) == (200, 0)
@@ -734,3 +744,39 @@ def test_a_large_stock_upsert_takes_a_fixed_number_of_queries(
     with django_assert_max_num_queries(12):
         response = client_for(integrator).post("/api/stock/bulk-upsert/", items)
     assert response.json() == {"created": 300, "updated": 0}
+
+
+def test_a_sheet_with_problems_is_refused_with_every_position(client_for, designer) -> None:
+    before = table_rows()
+    source = (
+        "fulfillment Draft\naction SHIP_FROM_STOR\nscope Supplier\nrequire [Supplier.Tpye] = 1\n"
+    )
+    response = client_for(designer).post(
+        "/api/sheets/", {"fulfillment": "Draft", "name": "Draft", "source": source}
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_sheet"
+    assert body["message"] == "source: line 2, column 1: unknown action 'SHIP_FROM_STOR'"
+    assert [
+        (e["code"], e["line"], e["column"], e["end_column"], e["hint"]) for e in body["errors"]
+    ] == [
+        ("InvalidAction", 2, 1, 22, "did you mean SHIP_FROM_STORE?"),
+        ("UnknownVariable", 4, 9, 24, "did you mean Supplier.Type?"),
+    ]
+    assert table_rows() == before
+
+
+def test_the_source_must_name_the_sheets_fulfillment_identifier(client_for, designer) -> None:
+    response = client_for(designer).post(
+        "/api/sheets/", {"fulfillment": "Other", "name": "Draft", "source": sheet_text("Draft")}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "fulfillment_mismatch",
+            "message": "The source says 'fulfillment Draft', but the sheet's fulfillment "
+            "identifier is 'Other'; they must be the same.",
+            "field": "fulfillment",
+        }
+    ]

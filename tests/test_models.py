@@ -24,8 +24,11 @@ from orchestration.models import (
     SheetRevision,
     Stock,
 )
+from tests.conftest import sheet_text
 
 pytestmark = pytest.mark.django_db
+
+LIVE = "fulfillment ShipFromStore\naction CANCEL\n# live now\n"
 
 
 def _integrity_error(make) -> None:  # type: ignore[no-untyped-def]
@@ -201,27 +204,55 @@ def test_sheet_saves_keep_every_revision(designer) -> None:
     sheet = services.sheet_create(
         fulfillment="ShipFromStore",
         name="SFS",
-        source="fulfillment ShipFromStore\r\n",
+        source="fulfillment ShipFromStore\r\naction CANCEL\r\n",
         user=designer,
     )
-    assert (sheet.revision, sheet.source) == (1, "fulfillment ShipFromStore\n")
+    assert (sheet.revision, sheet.source) == (1, "fulfillment ShipFromStore\naction CANCEL\n")
     sheet = services.sheet_update(
-        sheet=sheet, user=designer, comment="activate", is_active=True, source="x"
+        sheet=sheet, user=designer, comment="activate", is_active=True, source=LIVE
     )
-    unchanged = services.sheet_update(sheet=sheet, user=designer, is_active=True, source="x")
+    unchanged = services.sheet_update(sheet=sheet, user=designer, is_active=True, source=LIVE)
     assert unchanged.revision == sheet.revision == 2
     assert list(
         SheetRevision.objects.filter(sheet=sheet).values_list(
             "number", "is_active", "source", "comment"
         )
-    ) == [(2, True, "x", "activate"), (1, False, "fulfillment ShipFromStore\n", "Created")]
+    ) == [
+        (2, True, LIVE, "activate"),
+        (1, False, "fulfillment ShipFromStore\naction CANCEL\n", "Created"),
+    ]
     assert SheetRevision.objects.get(sheet=sheet, number=2).author == designer
 
 
+def test_a_sheet_that_does_not_check_cleanly_is_never_saved(designer) -> None:
+    sheet = services.sheet_create(fulfillment="Live", name="Live", source=sheet_text("Live"))
+    with pytest.raises(ApplicationError) as refused:
+        services.sheet_update(sheet=sheet, source="fulfillment Live\naction CANCEL\nscope Nope\n")
+    assert refused.value.code == "invalid_sheet"
+    assert refused.value.errors == [
+        {
+            "code": "InvalidScopeType",
+            "message": "line 3, column 1: unknown scope 'Nope'",
+            "field": "source",
+            "line": 3,
+            "column": 1,
+            "end_line": 3,
+            "end_column": 11,
+            "hint": "one of: Order, Supplier, OrderLine, OrderLineSuppliers, FulfillmentOptions, "
+            "Shipment, Fanout, FulfillmentProposition",
+        }
+    ]
+    with pytest.raises(ApplicationError, match="they must be the same"):
+        services.sheet_update(sheet=sheet, fulfillment="Renamed")
+    sheet.refresh_from_db()
+    assert (sheet.revision, sheet.source, sheet.fulfillment) == (1, sheet_text("Live"), "Live")
+    assert SheetRevision.objects.filter(sheet=sheet).count() == 1
+
+
 def test_sheet_fulfillment_identifiers_are_unique() -> None:
-    services.sheet_create(fulfillment="Warehouse", name="A")
+    services.sheet_create(fulfillment="Warehouse", name="A", source=sheet_text("Warehouse"))
     with pytest.raises(ApplicationError, match="'Warehouse' already exists"):
-        services.sheet_create(fulfillment="Warehouse", name="B")
+        services.sheet_create(fulfillment="Warehouse", name="B", source=sheet_text("Warehouse"))
     assert list(Sheet.objects.values_list("name", flat=True)) == ["A"]
     assert SheetRevision.objects.count() == 1
 

@@ -18,6 +18,16 @@ class ErrorItemSerializer(serializers.Serializer):
         ),
     )
 
+    line = serializers.IntegerField(
+        required=False, help_text="For a sheet: the line of the problem (1-based)."
+    )
+    column = serializers.IntegerField(required=False, help_text="... and its column (1-based).")
+    end_line = serializers.IntegerField(required=False)
+    end_column = serializers.IntegerField(
+        required=False, help_text="Just past the end of the faulty text."
+    )
+    hint = serializers.CharField(required=False, allow_null=True)
+
 
 class ErrorSerializer(serializers.Serializer):
     """The body of every error response."""

@@ -5,7 +5,7 @@ from .orchestration_details import orchestration_details_create, orchestration_d
 from .orders import order_create
 from .roles import roles_ensure
 from .settings import setting_reset, setting_set
-from .sheets import sheet_create, sheet_delete, sheet_update
+from .sheets import sheet_create, sheet_delete, sheet_problems, sheet_update
 from .stock import StockLevel, stock_release, stock_reserve, stock_upsert_many
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "setting_set",
     "sheet_create",
     "sheet_delete",
+    "sheet_problems",
     "sheet_update",
     "stock_release",
     "stock_reserve",

@@ -6,9 +6,53 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from ..errors import ApplicationError
+from ..language.checker import analyze
 from ..models import Sheet, SheetRevision
 
 REVISED_FIELDS = ("fulfillment", "name", "source", "is_active")
+
+
+def sheet_problems(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
+    """Every reason the sheet cannot be saved, as API error items with positions.
+
+    A sheet must parse and check cleanly, and its first line must name the
+    same fulfillment identifier as the sheet's ``fulfillment`` field.
+    """
+    analysis = analyze(source)
+    problems: list[dict[str, Any]] = [
+        {
+            "code": str(diagnostic.code),
+            "message": f"line {diagnostic.span.line}, column {diagnostic.span.column}: "
+            f"{diagnostic.message}",
+            "field": "source",
+            "line": diagnostic.span.line,
+            "column": diagnostic.span.column,
+            "end_line": diagnostic.span.end_line,
+            "end_column": diagnostic.span.end_column,
+            "hint": diagnostic.hint,
+        }
+        for diagnostic in analysis.diagnostics
+    ]
+    if analysis.fulfillment is not None and analysis.fulfillment != fulfillment:
+        problems.append(
+            {
+                "code": "fulfillment_mismatch",
+                "message": f"The source says 'fulfillment {analysis.fulfillment}', but the "
+                f"sheet's fulfillment identifier is {fulfillment!r}; they must be the same.",
+                "field": "fulfillment",
+            }
+        )
+    return problems
+
+
+def _refuse_invalid(*, fulfillment: str, source: str) -> None:
+    problems = sheet_problems(fulfillment=fulfillment, source=source)
+    if problems:
+        raise ApplicationError(
+            f"{problems[0]['field']}: {problems[0]['message']}",
+            code="invalid_sheet",
+            errors=problems,
+        )
 
 
 def _user_or_none(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
@@ -37,7 +81,9 @@ def sheet_create(
     user: AbstractBaseUser | None = None,
     comment: str = "",
 ) -> Sheet:
-    """Create a sheet at revision 1."""
+    """Create a sheet at revision 1; refuse one that does not check cleanly."""
+    source = source.replace("\r\n", "\n")
+    _refuse_invalid(fulfillment=fulfillment, source=source)
     author = _user_or_none(user)
     try:
         with transaction.atomic():
@@ -72,7 +118,8 @@ def sheet_update(
 ) -> Sheet:
     """Apply ``changes`` (any of ``REVISED_FIELDS``) as a new revision.
 
-    A save that changes nothing makes no revision.
+    A save that changes nothing makes no revision; a sheet that does not check
+    cleanly is refused.
     """
     unknown = set(changes) - set(REVISED_FIELDS)
     if unknown:
@@ -85,6 +132,11 @@ def sheet_update(
         locked = Sheet.objects.select_for_update().get(pk=sheet.pk)
         if all(getattr(locked, field) == value for field, value in changes.items()):
             return locked
+        if "source" in changes or "fulfillment" in changes:
+            _refuse_invalid(
+                fulfillment=changes.get("fulfillment", locked.fulfillment),
+                source=changes.get("source", locked.source),
+            )
         for field, value in changes.items():
             setattr(locked, field, value)
         locked.revision += 1
