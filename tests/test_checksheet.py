@@ -42,12 +42,28 @@ def test_a_missing_file_is_a_command_error(tmp_path: Path) -> None:
 
 def test_format_prints_the_canonical_source(tmp_path: Path, capsys) -> None:
     sheet = tmp_path / "messy.sheet"
-    sheet.write_text("FULFILLMENT X\nAction   CANCEL\n\n\n\nScope order // why\nREQUIRE  a=1\n")
-    status, out = run("--format", str(sheet), capsys=capsys)
-    assert status == 1  # 'a' is unknown: problems are printed, not the source
-    assert out.startswith(f"{sheet}:7:10: UnknownVariable unknown variable 'a'")
     sheet.write_text("FULFILLMENT X\nAction   CANCEL\n\n\n\nScope order // why\nREQUIRE  1=1\n")
     assert run("--format", str(sheet), capsys=capsys) == (
         0,
         "fulfillment X\naction CANCEL\n\nscope Order  // why\nrequire 1 = 1\n",
     )
+
+
+def test_format_prints_a_sheet_with_problems_and_the_problems_on_stderr(
+    tmp_path: Path, capsys
+) -> None:
+    sheet = tmp_path / "unknown.sheet"
+    sheet.write_text("fulfillment X\naction CANCEL\nscope Order\nrequire  a=1\n")
+    with pytest.raises(SystemExit):
+        call_command("checksheet", "--format", str(sheet))
+    captured = capsys.readouterr()
+    assert captured.out == "fulfillment X\naction CANCEL\n\nscope Order\nrequire a = 1\n"
+    assert captured.err == f"{sheet}:4:10: UnknownVariable unknown variable 'a'\n"
+
+
+def test_format_does_not_print_a_sheet_that_does_not_parse(tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "broken.sheet"
+    sheet.write_text("fulfillment X\naction CANCEL\nscope Order\nrequire = 1\n")
+    with pytest.raises(SystemExit):
+        call_command("checksheet", "--format", str(sheet))
+    assert capsys.readouterr().out == ""

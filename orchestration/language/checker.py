@@ -142,6 +142,12 @@ class _Checker:
 
     def visit_Option(self, statement: nodes.Option) -> None:
         self._header_order(statement, "options")
+        if self.action is None and self.scope is None:
+            self.fail(
+                Code.INVALID_SCOPE_ORDER,
+                "options come after the action line",
+                statement.span,
+            )
         name = OPTION_NAMES.get(statement.name.lower())
         if name is None:
             hint = _closest(statement.name, list(catalogue.OPTIONS))
@@ -221,6 +227,17 @@ class _Checker:
             return
         value_type = self.expression(statement.value)
         key = catalogue.DATA_KEYS.get(statement.name)
+        same_but_case = next(
+            (k for k in catalogue.DATA_KEYS if k.lower() == statement.name.lower()), None
+        )
+        if key is None and same_but_case is not None:
+            # Custom data keys are allowed, but this one is a known key misspelt.
+            self.fail(
+                Code.UNKNOWN_DATA_KEY,
+                f"data '{statement.name}' is not {same_but_case}: data names are case-sensitive",
+                statement.span,
+                f"did you mean {same_but_case}?",
+            )
         if key is not None and not _compatible(key.type, value_type):
             self.fail(
                 Code.INVALID_EXPRESSION_VALUE_TYPE,

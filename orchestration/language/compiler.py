@@ -552,7 +552,12 @@ def _compile_unary(expr: nodes.Unary, depth: int) -> Compiled:
     def negate(context: Context) -> object:
         value = operand(context)
         if type(value) is Decimal:
-            return _DECIMAL.minus(value)
+            try:
+                return _DECIMAL.minus(value)
+            except ArithmeticError:
+                raise EvaluationError(
+                    NUMBER_OUT_OF_RANGE, "the result of '-' is too large a number", expr.span
+                ) from None
         if value is MISSING:
             return MISSING
         raise _type_error(f"'-' needs a number, got {_kind(value)}", expr)

@@ -24,6 +24,7 @@ class Code(StrEnum):
     INVALID_EXPRESSION_VALUE_TYPE = "InvalidExpressionValueType"
     MISSING_FULFILLMENT = "MissingFulfillment"
     MISSING_REQUIRED_DATA = "MissingRequiredData"
+    UNKNOWN_DATA_KEY = "UnknownDataKey"
     TOO_LARGE = "TooLarge"
 
 

@@ -30,6 +30,7 @@ MAX_NESTING = 100  # parentheses and match expressions inside each other
 # Depth of an expression tree (a + b + c is 2 deep). The checker, formatter and
 # compiler recurse over trees, so this keeps them far from Python's limit.
 MAX_EXPRESSION_DEPTH = 200
+MAX_TEMPLATE_DEPTH = 5  # $'{ $'{ ... }' }': each level is parsed inside the one above
 
 # How a terminal is named in "expected ..., got ..." messages.
 DISPLAY = {
@@ -369,6 +370,7 @@ class Parser:
     def __init__(self, source: str) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        self.template_depth = 0
 
     def parse(self) -> nodes.Sheet:
         if len(self.source) > MAX_SOURCE_LENGTH:
@@ -446,12 +448,16 @@ class Parser:
             previous = token.terminal
         # Prefix operators nest too: '- - - x' is three levels deep. A '-' after
         # a value is subtraction, not a prefix.
-        prefixes = 0
+        # Only a run of them nests ('not a and not b' is two runs of one).
+        run = longest = 0
         for before, token in zip([None, *group], group, strict=False):
             after_value = before is not None and before.terminal in VALUE_ENDS
             if token.terminal == "NOT" or (token.terminal == "MINUS" and not after_value):
-                prefixes += 1
-        deepest += prefixes
+                run += 1
+                longest = max(longest, run)
+            else:
+                run = 0
+        deepest += longest
         if deepest > MAX_NESTING:
             self._fail(
                 Code.TOO_LARGE,
@@ -470,7 +476,13 @@ class Parser:
             self._syntax_error(error, group, start)
         except UnexpectedInput as error:  # pragma: no cover - lark's other parse errors
             self._fail(Code.INVALID_SYNTAX, str(error).splitlines()[0], group[0].span)
+        except RecursionError:
+            # A last resort: the limits above should make this unreachable.
+            self._fail(Code.TOO_LARGE, "this statement is nested too deeply", group[0].span)
         except VisitError as error:
+            if isinstance(error.orig_exc, RecursionError):
+                self._fail(Code.TOO_LARGE, "this statement is nested too deeply", group[0].span)
+                return None
             # A template's inner expression failed: it has reported itself.
             if not isinstance(error.orig_exc, _TemplateFailed):
                 raise
@@ -507,40 +519,68 @@ class Parser:
 
     # template strings: $'text {expression} text'
     def _template(self, token: Token) -> nodes.Template:
-        raw = str(token.value)
+        # Walk the source text (not the unescaped value), so positions stay exact
+        # after escapes; literal text is unescaped here.
+        raw = token.text[2:-1]
         parts: list[str | nodes.Expr] = []
         text: list[str] = []
         index = 0
         # Where the content starts in the source: after $'
         line, column = token.span.line, token.span.column + 2
-        while index < len(raw):
-            char = raw[index]
-            if char == "{":
-                close = _matching_brace(raw, index)
-                if close < 0:
-                    self._fail(
-                        Code.INVALID_SYNTAX,
-                        "'{' in a template string is never closed: expected '}'",
-                        Span(line, column, line, column + 1),
-                    )
-                    raise _TemplateFailed
-                if text:
-                    parts.append("".join(text))
-                    text = []
-                parts.append(self._template_expression(raw[index + 1 : close], line, column + 1))
-                for skipped in raw[index : close + 1]:
-                    line, column = (line + 1, 1) if skipped == "\n" else (line, column + 1)
-                index = close + 1
-                continue
-            text.append(char)
-            line, column = (line + 1, 1) if char == "\n" else (line, column + 1)
-            index += 1
+        self.template_depth += 1
+        try:
+            if self.template_depth > MAX_TEMPLATE_DEPTH:
+                self._fail(
+                    Code.TOO_LARGE,
+                    f"template strings are nested more than {MAX_TEMPLATE_DEPTH} deep",
+                    token.span,
+                )
+                raise _TemplateFailed
+            while index < len(raw):
+                char = raw[index]
+                if char == "\\" and raw[index + 1 : index + 2] in ("'", "\\"):
+                    text.append(raw[index + 1])
+                    index += 2
+                    column += 2
+                    continue
+                if char == "{":
+                    close = _matching_brace(raw, index)
+                    if close < 0:
+                        self._fail(
+                            Code.INVALID_SYNTAX,
+                            "'{' in a template string is never closed: expected '}'",
+                            Span(line, column, line, column + 1),
+                        )
+                        raise _TemplateFailed
+                    if text:
+                        parts.append("".join(text))
+                        text = []
+                    inner = raw[index + 1 : close]
+                    parts.append(self._template_expression(inner, line, column + 1))
+                    for skipped in raw[index : close + 1]:
+                        line, column = (line + 1, 1) if skipped == "\n" else (line, column + 1)
+                    index = close + 1
+                    continue
+                text.append(char)
+                line, column = (line + 1, 1) if char == "\n" else (line, column + 1)
+                index += 1
+        finally:
+            self.template_depth -= 1
         if text:
             parts.append("".join(text))
         return nodes.Template(tuple(parts), span=token.span)
 
     def _template_expression(self, inner: str, line: int, column: int) -> nodes.Expr:
         tokens, diagnostics = tokenize(inner)
+        for token in tokens:
+            if token.kind is TokenKind.COMMENT:
+                # The formatter could not keep it: say so rather than lose it.
+                self._fail(
+                    Code.INVALID_SYNTAX,
+                    "a comment cannot stand inside {...} of a template string",
+                    _shift_span(token.span, line, column),
+                )
+                raise _TemplateFailed
         shifted = [
             _shift(token, line, column)
             for token in tokens

@@ -182,7 +182,8 @@ class Tokenizer:
             if char == "\n":
                 reader.advance()
                 yield self._make(TokenKind.NEWLINE, "_NL", start, "\n")
-            elif char in " \t\f\v\u00a0" or (char.isspace() and char != "\n"):
+            elif char in " \t\f\v\u00a0\ufeff" or (char.isspace() and char != "\n"):
+                # \ufeff: the byte-order mark Windows editors put at the start.
                 reader.advance()
             elif char == "#" or (char == "/" and reader.peek(1) == "/"):
                 while reader.peek() not in ("\n", ""):

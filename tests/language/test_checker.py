@@ -179,3 +179,22 @@ def test_names_are_visible_from_where_they_are_declared() -> None:
 def test_all_problems_of_a_sheet_come_at_once_in_source_order() -> None:
     source = "fulfillment X\naction NOPE\nscope Nope\nscope Order\nrequire 1\nrequire = 2"
     assert [p[2] for p in problems(source)] == [2, 3, 5, 6]
+
+
+def test_options_come_after_the_action() -> None:
+    assert problems("fulfillment X\noption AllowPartialFulfillment as true\naction CANCEL") == [
+        (Code.INVALID_SCOPE_ORDER, "options come after the action line", 2, 1, None)
+    ]
+
+
+def test_a_known_data_key_in_the_wrong_case_is_reported() -> None:
+    assert problems(HEADER + "scope Supplier\ndata DeadLineInMinutes as 600") == [
+        (
+            Code.UNKNOWN_DATA_KEY,
+            "data 'DeadLineInMinutes' is not DeadlineInMinutes: data names are case-sensitive",
+            4,
+            1,
+            "did you mean DeadlineInMinutes?",
+        )
+    ]
+    assert problems(HEADER + "scope Supplier\ndata MyOwnKey as 600") == []

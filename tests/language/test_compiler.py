@@ -851,3 +851,15 @@ def test_mapping_context() -> None:
     assert context(("Supplier", "Type")) == "Shop"
     assert context(("X",)) is None
     assert context(("Nope",)) is MISSING
+
+
+def test_negating_a_huge_number_is_an_evaluation_error() -> None:
+    """Found in review: it raised decimal.Overflow."""
+    from orchestration.language.compiler import EvaluationError, compile_expression
+    from orchestration.language.parser import parse as parse_sheet
+
+    sheet, _ = parse_sheet("score add -[X]")
+    compiled = compile_expression(sheet.statements[0].value)
+    with pytest.raises(EvaluationError) as error:
+        compiled(lambda path: 10**1000001)
+    assert error.value.code == "NumberOutOfRange"

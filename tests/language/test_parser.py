@@ -235,3 +235,40 @@ def test_bytes_are_read_as_utf8_or_reported_where_they_are_not() -> None:
     assert [(d.code, d.message, d.span) for d in diagnostics] == [
         (Code.INVALID_CHARACTER, "the file is not UTF-8 text (byte 0xff)", Span(2, 7, 2, 8))
     ]
+
+
+def test_nested_template_strings_are_limited_not_a_crash() -> None:
+    """Found in review: 90 nested $'{...}' recursed until Python gave up."""
+    source = "require true with reason 'a', " + "$'{" * 90 + "1" + "}'" * 90
+    _, diagnostics = parse(source)
+    assert [(d.code, d.message) for d in diagnostics] == [
+        (Code.TOO_LARGE, "template strings are nested more than 5 deep")
+    ]
+
+
+def test_positions_inside_templates_count_escapes_in_the_source() -> None:
+    sheet, _ = parse("require a with reason 'R', $'it\\'s {[Foo]}'")
+    (variable,) = [
+        p for p in sheet.statements[0].reason.description.parts if isinstance(p, nodes.Expr)
+    ]
+    assert variable.span.column == 37  # the escape takes two columns in the source
+    assert sheet.statements[0].reason.description.parts[0] == "it's "
+
+
+def test_a_comment_inside_a_template_expression_is_refused() -> None:
+    _, diagnostics = parse("require a with reason 'R', $'{[X] // note}'")
+    assert [(d.message, d.span.column) for d in diagnostics] == [
+        ("a comment cannot stand inside {...} of a template string", 35)
+    ]
+
+
+def test_flat_runs_of_not_and_negative_numbers_are_not_deep() -> None:
+    _, diagnostics = parse("require " + " and ".join(["not A"] * 120))
+    assert diagnostics == []
+    _, diagnostics = parse("with [l] as " + ", ".join(f"-{i}" for i in range(120)))
+    assert diagnostics == []
+
+
+def test_a_byte_order_mark_is_whitespace() -> None:
+    sheet, diagnostics = parse("\ufefffulfillment X")
+    assert (sheet.statements, diagnostics) == ((nodes.Fulfillment("X"),), [])

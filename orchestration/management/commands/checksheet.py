@@ -2,7 +2,9 @@
 
 Prints ``FILE:LINE:COL: CODE message`` for each problem (its hint on the next
 line, indented) and exits 1 if any sheet has a problem, 0 otherwise. With
-``--format`` it prints each valid sheet's canonical source instead.
+``--format`` it prints each sheet's canonical source instead (problems then go
+to standard error; a sheet with syntax errors is not printed, as its broken
+statements would be lost).
 """
 
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...language.checker import analyze
+from ...language.formatter import format_sheet
+from ...language.parser import parse
 
 
 class Command(BaseCommand):
@@ -34,18 +38,20 @@ class Command(BaseCommand):
             except OSError as error:
                 raise CommandError(f"{path}: cannot read it: {error.strerror}") from error
             analysis = analyze(data)
-            diagnostics = list(analysis.diagnostics)
-            for diagnostic in diagnostics:
+            # With --format the source goes to stdout, so problems go to stderr.
+            out = self.stderr if options["format"] else self.stdout
+            for diagnostic in analysis.diagnostics:
                 span = diagnostic.span
-                self.stdout.write(
+                out.write(
                     f"{path}:{span.line}:{span.column}: {diagnostic.code} {diagnostic.message}"
                 )
                 if diagnostic.hint:
-                    self.stdout.write(f"    {diagnostic.hint}")
-            problems += len(diagnostics)
-            if options["format"] and not diagnostics:
-                from ...language.formatter import format_sheet
-
-                self.stdout.write(format_sheet(analysis.sheet), ending="")
+                    out.write(f"    {diagnostic.hint}")
+            problems += len(analysis.diagnostics)
+            if options["format"]:
+                _, syntax_problems = parse(data)
+                # A sheet that does not parse would lose its broken statements.
+                if not syntax_problems:
+                    self.stdout.write(format_sheet(analysis.sheet), ending="")
         if problems:
             raise SystemExit(1)
