@@ -35,6 +35,7 @@ ORDERING = frozenset({"<", ">", "<=", ">="})
 EQUALITY = frozenset({"=", "<>"})
 MEMBERSHIP = frozenset({"in", "not in", "contains", "not contains"})
 LOGIC = frozenset({"and", "or"})
+MAX_DIAGNOSTICS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +499,12 @@ def analyze(source: str | bytes) -> Analysis:
     ordered = sorted(
         [*diagnostics, *checker.diagnostics], key=lambda d: (d.span.line, d.span.column)
     )
+    if len(ordered) > MAX_DIAGNOSTICS:
+        # Junk text can have a problem per character; nobody reads past the first ones.
+        rest = len(ordered) - MAX_DIAGNOSTICS
+        last = ordered[MAX_DIAGNOSTICS - 1].span
+        ordered = ordered[:MAX_DIAGNOSTICS]
+        ordered.append(Diagnostic(Code.TOO_LARGE, f"{rest:,} more problems are not shown", last))
     return Analysis(
         sheet,
         tuple(ordered),

@@ -198,3 +198,10 @@ def test_a_known_data_key_in_the_wrong_case_is_reported() -> None:
         )
     ]
     assert problems(HEADER + "scope Supplier\ndata MyOwnKey as 600") == []
+
+
+def test_junk_text_gets_at_most_a_thousand_problems_and_a_count_of_the_rest() -> None:
+    found = problems("!" * 1500)
+    assert len(found) == 1001
+    # 1,500 bad characters and the missing fulfillment line: 1,501 problems.
+    assert found[-1][:2] == (Code.TOO_LARGE, "501 more problems are not shown")
