@@ -17,6 +17,7 @@ from django.core.management import call_command
 
 from orchestration import demo, services
 from orchestration.demo import data
+from orchestration.language.checker import analyze
 from orchestration.models import (
     Order,
     OrderLine,
@@ -366,78 +367,6 @@ def test_an_existing_designer_joins_the_group_and_keeps_its_password() -> None:
 
 # --- The sheet files ----------------------------------------------------------------
 
-STATEMENT_KEYWORDS = {
-    "fulfillment",
-    "action",
-    "option",
-    "scope",
-    "require",
-    "with",
-    "data",
-    "score",
-    "fanout",
-}
-CONTINUATION = re.compile(r"(with\s+reason|when|but\s+continue|else|end)\b", re.IGNORECASE)
-SCOPES = (
-    "Order",
-    "Supplier",
-    "OrderLine",
-    "OrderLineSuppliers",
-    "FulfillmentOptions",
-    "Shipment",
-    "Fanout",
-    "FulfillmentProposition",
-)
-TOKEN = re.compile(
-    r"\$?'[^']*'|\[[^\]]*\]|[A-Za-z_][A-Za-z0-9_.]*|\d+(?:\.\d+)?|<>|<=|>=|[-=<>+*/(),]|\S"
-)
-WORDS = {
-    "when", "then", "else", "end", "and", "or", "not", "in", "contains", "has", "value", "no",
-    "nothing", "null", "true", "false", "as", "with", "reason", "but", "continue", "add",
-}  # fmt: skip
-# Variables the engine provides without a dot (the rest are Order.X, Supplier.X, ...).
-# The top-level names of the property catalogue (the language issue); the real
-# checker replaces this scan once it exists.
-BUILT_IN_VARIABLES = {
-    "SupplierQuantityAvailable",
-    "IsGiftWrapped",
-    "ShipmentCount",
-    "HasExistingFulfillmentLines",
-    "CurrentFulfillmentAttempts",
-    "SupplierCount",
-}
-
-
-def _without_comment(line: str) -> str:
-    in_string = False
-    for index, char in enumerate(line):
-        if char == "'":
-            in_string = not in_string
-        elif not in_string and (char == "#" or line.startswith("//", index)):
-            return line[:index]
-    return line
-
-
-def statements(source: str) -> list[tuple[int, list[str]]]:
-    """The sheet's statements as (first line number, tokens), by the continuation rule."""
-    result: list[tuple[int, list[str]]] = []
-    depth = 0
-    for number, raw in enumerate(source.splitlines(), start=1):
-        line = _without_comment(raw).strip()
-        if not line:
-            continue
-        tokens = TOKEN.findall(line)
-        if depth == 0 and not CONTINUATION.match(line):
-            assert tokens[0].lower() in STATEMENT_KEYWORDS, f"line {number}: {raw!r}"
-            result.append((number, []))
-        else:
-            assert result, f"line {number} continues nothing: {raw!r}"
-        result[-1][1].extend(tokens)
-        depth += tokens.count("(") - tokens.count(")")
-        assert depth >= 0, f"line {number}: unbalanced parenthesis"
-    assert depth == 0, "a parenthesis is still open at the end"
-    return result
-
 
 def test_there_is_one_sheet_file_per_demo_sheet() -> None:
     assert [path.stem for path in SHEET_FILES] == sorted(sheet.fulfillment for sheet in data.SHEETS)
@@ -457,42 +386,10 @@ def test_sheet_file_is_clean_text(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", SHEET_FILES, ids=lambda path: path.stem)
-def test_sheet_file_has_its_header_then_its_scopes_in_order(path: Path) -> None:
-    kinds = [(tokens[0].lower(), tokens[1:]) for _, tokens in statements(path.read_text("utf-8"))]
-
-    assert kinds[0] == ("fulfillment", [path.stem])
-    assert kinds[1][0] == "action"
-    rest = kinds[2:]
-    while rest and rest[0][0] == "option":
-        rest = rest[1:]
-    assert not rest or rest[0][0] == "scope"
-    scopes = [arguments[0] for kind, arguments in rest if kind == "scope"]
-    assert all(scope in SCOPES for scope in scopes)
-    assert [SCOPES.index(scope) for scope in scopes] == sorted({SCOPES.index(s) for s in scopes})
-    assert all(kind not in ("fulfillment", "action", "option") for kind, _ in rest)
-
-
-@pytest.mark.parametrize("path", SHEET_FILES, ids=lambda path: path.stem)
-def test_sheet_file_uses_only_declared_variables(path: Path) -> None:
-    declared: set[str] = set()
-    for number, tokens in statements(path.read_text(encoding="utf-8")):
-        keyword = tokens[0].lower()
-        if keyword in ("fulfillment", "action", "scope"):
-            continue
-        if keyword in ("with", "data", "option"):
-            name, expression = tokens[1].strip("[]"), tokens[3:]
-            assert tokens[2].lower() == "as", f"line {number}: {tokens}"
-        else:
-            name, expression = None, tokens[1:]
-        for token in expression:
-            variable = token.strip("[]")
-            if token.startswith(("'", "$'")) or not re.match(r"[A-Za-z_]", variable):
-                continue
-            if "." in variable or variable.lower() in WORDS:
-                continue
-            assert variable in declared | BUILT_IN_VARIABLES, f"line {number}: {variable}"
-        if name and keyword != "option":
-            declared.add(name)
+def test_sheet_file_passes_the_checker_and_names_itself(path: Path) -> None:
+    analysis = analyze(path.read_text(encoding="utf-8"))
+    assert [d.render(path.read_text(encoding="utf-8")) for d in analysis.diagnostics] == []
+    assert analysis.fulfillment == path.stem
 
 
 @pytest.mark.django_db
@@ -500,18 +397,8 @@ def test_each_stored_sheet_begins_with_its_own_fulfillment() -> None:
     run_demo()
 
     for sheet in Sheet.objects.all():
-        first = statements(sheet.source)[0][1]
-        assert first == ["fulfillment", sheet.fulfillment]
-        assert demo.sheet_fulfillment(sheet.source) == sheet.fulfillment
+        assert analyze(sheet.source).fulfillment == sheet.fulfillment
     assert Sheet.objects.get(fulfillment="IBE").is_active is False
     returns = Sheet.objects.get(fulfillment="ReturnOrdersFromReturnPortal").source
     assert "option OrderIntents as 'Returns'" in returns
     assert "action CANCEL" in Sheet.objects.get(fulfillment="CancelFallback").source
-
-
-def test_sheet_fulfillment_reads_only_the_first_statement() -> None:
-    assert (
-        demo.sheet_fulfillment("# intro\n\nfulfillment Abc_1 // note\naction CANCEL\n") == "Abc_1"
-    )
-    assert demo.sheet_fulfillment("action CANCEL\nfulfillment Abc\n") is None
-    assert demo.sheet_fulfillment("# nothing here\n") is None

@@ -19,7 +19,6 @@ file per sheet (EVA's example sheets, cleaned up). The loader is idempotent:
 All of it runs in one transaction: a failure leaves nothing half-loaded.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +34,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from .. import services
+from ..language.checker import analyze
 from ..models import Order, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet, Stock
 from ..models.orders import ADDRESS_PARTS
 from . import data
@@ -57,9 +57,6 @@ _REPORT_ORDER = (
 
 # The first statement of a sheet, ``fulfillment NAME``, optionally followed by
 # a comment. Keywords are case-insensitive, identifiers are not.
-_FULFILLMENT_STATEMENT = re.compile(
-    r"^(?i:fulfillment)\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:(?:#|//).*)?$"
-)
 # An OU's address is where the OU is: it has no pickup-point flag.
 _OU_ADDRESS_PARTS = tuple(part for part in ADDRESS_PARTS if part != "is_pickup_point")
 
@@ -102,26 +99,11 @@ class DemoResult:
         return self.tallies.setdefault(key, Tally(label, existing_means))
 
 
-def sheet_fulfillment(source: str) -> str | None:
-    """The NAME of a sheet's first statement, ``fulfillment NAME``; None if it has none.
-
-    Blank and comment lines before it are skipped. Only the header is read: the
-    full parser lives in ``orchestration.language``.
-    """
-    for line in source.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", "//")):
-            continue
-        match = _FULFILLMENT_STATEMENT.match(stripped)
-        return match.group(1) if match else None
-    return None
-
-
 def sheet_source(fulfillment: str) -> str:
     """The text of the demo sheet ``fulfillment``, checked to declare that identifier."""
     path = SHEETS_DIR / f"{fulfillment}.sheet"
     source = path.read_text(encoding="utf-8").replace("\r\n", "\n")
-    declared = sheet_fulfillment(source)
+    declared = analyze(source).fulfillment
     if declared != fulfillment:
         # The identifier is the sheet's key here and in every fulfilment it
         # made; a renamed file must not silently become a second sheet.
