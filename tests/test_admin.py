@@ -107,21 +107,30 @@ def test_sheet_admin_shows_highlighted_source_and_revisions(populated, admin_use
     assert "live" in page  # the revision's comment, in the revisions inline
 
 
-def test_saving_a_sheet_in_admin_makes_a_revision(populated, admin_user) -> None:
+def _post_sheet(admin_user: Any, sheet: Sheet, **fields: str) -> Any:
+    """Submit the sheet's admin change form with ``fields``."""
     client = Client()
     client.force_login(admin_user)
-    sheet = populated["sheet"]
-    response = client.post(
+    return client.post(
         reverse("admin:orchestration_sheet_change", args=[sheet.pk]),
         {
             "fulfillment": "ShipFromStore",
             "name": "Ship from store",
-            "is_active": "on",
-            "source": "fulfillment ShipFromStore\naction CANCEL\n",
-            "comment": "dropped the comment",
             "revisions-TOTAL_FORMS": "0",
             "revisions-INITIAL_FORMS": "0",
+            **fields,
         },
+    )
+
+
+def test_saving_a_sheet_in_admin_makes_a_revision(populated, admin_user) -> None:
+    sheet = populated["sheet"]
+    response = _post_sheet(
+        admin_user,
+        sheet,
+        is_active="on",
+        source="fulfillment ShipFromStore\naction CANCEL\n",
+        comment="dropped the comment",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     sheet.refresh_from_db()
@@ -182,18 +191,9 @@ def test_setting_admin_lists_every_known_setting_with_its_value(admin_user) -> N
 
 
 def test_the_sheet_form_shows_the_checkers_problems(populated, admin_user) -> None:
-    client = Client()
-    client.force_login(admin_user)
     sheet = populated["sheet"]
-    response = client.post(
-        reverse("admin:orchestration_sheet_change", args=[sheet.pk]),
-        {
-            "fulfillment": "ShipFromStore",
-            "name": "Ship from store",
-            "source": "fulfillment ShipFromStore\naction CANCEL\nscope Suppliers\n",
-            "revisions-TOTAL_FORMS": "0",
-            "revisions-INITIAL_FORMS": "0",
-        },
+    response = _post_sheet(
+        admin_user, sheet, source="fulfillment ShipFromStore\naction CANCEL\nscope Suppliers\n"
     )
     assert response.status_code == 200
     assert "line 3, column 1: unknown scope &#x27;Suppliers&#x27; (did you mean Supplier?)" in (

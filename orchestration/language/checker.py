@@ -27,9 +27,6 @@ from .catalogue import ValueType
 from .errors import Code, Diagnostic, Span
 from .parser import parse
 
-SCOPE_NAMES = {scope.lower(): scope for scope in catalogue.SCOPES}
-OPTION_NAMES = {name.lower(): name for name in catalogue.OPTIONS}
-ACTION_NAMES = {name.lower(): name for name in catalogue.ACTIONS}
 ARITHMETIC = frozenset({"+", "-", "*", "/"})
 ORDERING = frozenset({"<", ">", "<=", ">="})
 EQUALITY = frozenset({"=", "<>"})
@@ -113,6 +110,26 @@ class _Checker:
             return
         self.fulfillment = statement.name
 
+    def _known(
+        self,
+        statement: nodes.Action | nodes.Option | nodes.Scope,
+        kind: str,
+        names: list[str],
+        code: Code,
+    ) -> str | None:
+        """The name if the catalogue knows it (the parser spells known names
+        canonically), else report it with a did-you-mean or the choices."""
+        if statement.name in names:
+            return statement.name
+        hint = _closest(statement.name, names)
+        self.fail(
+            code,
+            f"unknown {kind} '{statement.name}'",
+            statement.span,
+            f"did you mean {hint}?" if hint else "one of: " + ", ".join(names),
+        )
+        return None
+
     def _header_order(self, statement: nodes.Statement, what: str) -> None:
         if self.scope is not None:
             self.fail(
@@ -130,15 +147,7 @@ class _Checker:
                 statement.span,
             )
             return
-        name = ACTION_NAMES.get(statement.name.lower())
-        if name is None:
-            hint = _closest(statement.name, list(catalogue.ACTIONS))
-            self.fail(
-                Code.INVALID_ACTION,
-                f"unknown action '{statement.name}'",
-                statement.span,
-                f"did you mean {hint}?" if hint else "one of: " + ", ".join(catalogue.ACTIONS),
-            )
+        name = self._known(statement, "action", list(catalogue.ACTIONS), Code.INVALID_ACTION)
         self.action = nodes.Action(name or statement.name, statement.quoted, span=statement.span)
 
     def visit_Option(self, statement: nodes.Option) -> None:
@@ -149,15 +158,8 @@ class _Checker:
                 "options come after the action line",
                 statement.span,
             )
-        name = OPTION_NAMES.get(statement.name.lower())
+        name = self._known(statement, "option", list(catalogue.OPTIONS), Code.INVALID_OPTION)
         if name is None:
-            hint = _closest(statement.name, list(catalogue.OPTIONS))
-            self.fail(
-                Code.INVALID_OPTION,
-                f"unknown option '{statement.name}'",
-                statement.span,
-                f"did you mean {hint}?" if hint else "one of: " + ", ".join(catalogue.OPTIONS),
-            )
             return
         spec = catalogue.OPTIONS[name]
         value = _literal(statement.value)
@@ -172,15 +174,8 @@ class _Checker:
         self.options[name] = value
 
     def visit_Scope(self, statement: nodes.Scope) -> None:
-        name = SCOPE_NAMES.get(statement.name.lower())
+        name = self._known(statement, "scope", list(catalogue.SCOPES), Code.INVALID_SCOPE_TYPE)
         if name is None:
-            hint = _closest(statement.name, list(catalogue.SCOPES))
-            self.fail(
-                Code.INVALID_SCOPE_TYPE,
-                f"unknown scope '{statement.name}'",
-                statement.span,
-                f"did you mean {hint}?" if hint else "one of: " + ", ".join(catalogue.SCOPES),
-            )
             return
         index = catalogue.SCOPES.index(name)
         if index <= self.scope_index:
