@@ -1,7 +1,202 @@
-"""The routing engine: pure Python, no Django, DRF or Celery.
+"""The routing engine: a scenario in, the decision and its whole explanation out.
 
-Frozen dataclasses in (OUs, products, stock, sheets, the order, the clock),
-the scored and explained decision out (see the engine issue).
-``tests/test_purity.py`` fails if any module in this package imports a web or
-task framework.
+``route(scenario)`` is the one call everything uses (the Celery task, the
+preview, the API, ``manage.py simulate``): it runs every sheet over the order
+(``evaluate``), searches the best proposition (``search``) and returns a
+``Decision`` whose ``blob`` is EVA's orchestration details (``blob``). Pure
+Python: no Django, no clock but ``scenario.at``. The rules are in
+``docs/routing.md``.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..language.compiler import EvaluationError
+from . import blob as blobs
+from .evaluate import Candidate, Recorder, SheetRun, evaluate_sheet, read_history
+from .model import RETURNS, SALES, Scenario
+from .plan import plan_for
+from .routes import EstimatedBikeRoute, Route, RouteProvider
+from .search import Search, SheetFailed
+from .variables import World
+
+__all__ = ["Decision", "EstimatedBikeRoute", "Route", "RouteProvider", "route"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What orchestration decided: ``blob`` holds it all (``Fulfillments[0]`` wins)."""
+
+    blob: dict[str, Any]
+
+    @property
+    def shipments(self) -> list[dict[str, Any]]:
+        """The winning proposition's shipments, CANCEL included."""
+        return self.blob["Fulfillments"][0]["Shipments"]
+
+
+def _error(run: SheetRun | None, name: str, line: int, column: int, code: str, message: str):
+    return {
+        "Sheet": run.source.name if run else name,
+        "Line": line,
+        "Column": column,
+        "Code": code,
+        "Message": message,
+    }
+
+
+def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) -> Decision:
+    """Decide where the scenario's order goes, and explain why."""
+    world = World(scenario, route_provider)
+    history = read_history(scenario)
+    world.attempts = history.attempts
+    order = scenario.order
+    lines = [line for line in order.lines if history.open[line.id] > 0]
+    open_quantities = {line.id: history.open[line.id] for line in lines}
+    settings = scenario.settings
+    splitting = (
+        order.allow_partial_fulfillment
+        if order.allow_partial_fulfillment is not None
+        else bool(settings.get("Orders:Default:AllowPartialFulfillment", False))
+    )
+    recorder = Recorder()
+    errors: list[dict[str, Any]] = []
+    if order.intent == RETURNS and not settings.get("UseOrderOrchestrationForReturnOrders"):
+        return _default_return(scenario, world, open_quantities, recorder)
+
+    runs: list[SheetRun] = []
+    for position, sheet in enumerate(sorted(scenario.sheets, key=lambda s: s.id)):
+        if not sheet.active:
+            continue
+        plan = plan_for(sheet.source)
+        run = SheetRun(sheet, plan, position)
+        if plan.diagnostics:
+            for diagnostic in plan.diagnostics:
+                span = diagnostic.span
+                errors.append(
+                    _error(
+                        run, "", span.line, span.column, diagnostic.code.value, diagnostic.message
+                    )
+                )
+            continue
+        if order.intent not in plan.intents:
+            recorder.add(
+                sheet=run,
+                scope="Order",
+                reason="OrderIntents",
+                description=(
+                    f"The sheet routes {', '.join(plan.intents)} orders; this is a "
+                    f"{order.intent} order."
+                ),
+                expression=None,
+                line=None,
+            )
+            continue
+        try:
+            evaluate_sheet(world, run, history, lines, recorder, splitting=splitting)
+        except EvaluationError as error:
+            errors.append(_error(run, "", error.line, error.column, error.code, error.message))
+            continue
+        runs.append(run)
+
+    routing = [run for run in runs if run.plan.action != "CANCEL" and not run.rejected]
+    cancel_sheet = next(
+        (run for run in runs if run.plan.action == "CANCEL" and not run.rejected), None
+    )
+    while True:
+        candidates: list[Candidate] = [c for run in routing for c in run.candidates]
+        search = Search(
+            world, lines, open_quantities, candidates, recorder, needs_stock=order.intent == SALES
+        )
+        try:
+            winner = search.run()
+            search.fan_out(winner)
+            break
+        except SheetFailed as failure:
+            error = failure.error
+            errors.append(
+                _error(failure.run, "", error.line, error.column, error.code, error.message)
+            )
+            routing.remove(failure.run)
+    fulfillments = [blobs.fulfillment(p, open_quantities, cancel_sheet) for p in search.best]
+    return Decision(
+        blobs.build(
+            at=scenario.at,
+            fulfillments=fulfillments,
+            candidates=candidates,
+            open_quantities=open_quantities,
+            rejections=recorder.entries,
+            errors=errors,
+            search=search,
+        )
+    )
+
+
+def _default_return(
+    scenario: Scenario, world: World, open_quantities: dict[int, int], recorder: Recorder
+) -> Decision:
+    """Return orders without orchestration: all to the default returns OU."""
+    backend_id = scenario.settings.get("Returns:DefaultOrganizationUnitBackendID")
+    unit = next(
+        (u for u in world.units.values() if backend_id and u.backend_id == backend_id), None
+    )
+    open_lines = {line_id: q for line_id, q in open_quantities.items() if q}
+    if unit is None:
+        recorder.entries.append(
+            {
+                "SupplierID": None,
+                "SupplierName": None,
+                "Sheet": None,
+                "Scope": "Order",
+                "OrderLineID": None,
+                "Reason": "NoReturnsOrganizationUnit",
+                "Description": (
+                    "Return orders are not orchestrated (UseOrderOrchestrationForReturnOrders "
+                    "is off) and Returns:DefaultOrganizationUnitBackendID names no "
+                    "organization unit."
+                ),
+                "Expression": None,
+                "Line": None,
+            }
+        )
+        shipments = [blobs.cancel_shipment(open_lines, None, "No returns organization unit.")]
+    else:
+        shipment = blobs.cancel_shipment(open_lines, None, "")
+        shipment.update(
+            {
+                "FulfillmentAction": "EXPORT_RETURN_ORDER",
+                "Supplier": {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id},
+            }
+        )
+        shipment["ScoreExplanation"]["Description"] = (
+            "Return orders are not orchestrated (UseOrderOrchestrationForReturnOrders is off): "
+            "they go to the default returns organization unit."
+        )
+        shipments = [shipment] if open_lines else []
+    fulfillment = {
+        "Shipments": shipments,
+        "Score": 0.0,
+        "ScoreExplanation": {
+            "Description": "Fulfillment proposition score consists of: 0 from score boosts on "
+            "the Fulfillment Proposition scope and 0 from the shipments in this proposition.",
+            "Expression": None,
+            "PreviousScore": 0.0,
+            "NewScore": 0.0,
+            "DeltaScore": 0.0,
+            "Variables": {},
+            "Boosts": [],
+        },
+    }
+    return Decision(
+        blobs.build(
+            at=scenario.at,
+            fulfillments=[fulfillment],
+            candidates=[],
+            open_quantities=open_quantities,
+            rejections=recorder.entries,
+            errors=[],
+            search=None,
+        )
+    )

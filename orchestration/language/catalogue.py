@@ -590,7 +590,7 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec(
             "MaxRetryCountForDeactivatedLines",
             ValueType.NUMBER,
-            0,
+            1,
             "How many deactivated fulfillment lines a supplier/sheet combination may have for an "
             "order line before the combination is ignored for it.",
         ),

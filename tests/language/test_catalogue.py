@@ -305,7 +305,7 @@ def test_options() -> None:
         "AllowPartialFulfillment": (ValueType.BOOLEAN, False),
         "DisableLineSplitting": (ValueType.BOOLEAN, False),
         "UseReplacementProductsForStock": (ValueType.BOOLEAN, False),
-        "MaxRetryCountForDeactivatedLines": (ValueType.NUMBER, 0),
+        "MaxRetryCountForDeactivatedLines": (ValueType.NUMBER, 1),
         "OrderIntents": (ValueType.STRING_LIST, ("Sales",)),
     }
     assert OPTIONS["OrderIntents"].allowed == ("Sales", "Purchase", "Returns")

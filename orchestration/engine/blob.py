@@ -1,0 +1,303 @@
+"""The orchestration-details blob: the decision and its whole explanation, as JSON.
+
+Keys and nesting are those of EVA's "Blob structure example"
+(``Fulfillments``, ``OrderLines``, ``ValidSuppliers``, ``Rejections``,
+``HasErrors``), plus the scenario format's additions (``Errors``, ``At``,
+CANCEL shipments, the flat rejections) and ours: ``FanoutSuppliers`` and
+``Products`` on shipments, ``Variables`` on every score explanation, ``Boosts``
+under shipment and proposition explanations, and ``Search``. Scores are floats;
+key order is fixed by construction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from .evaluate import Candidate, LineFit, SheetRun, jsonable
+from .plan import Boost
+from .search import Proposition, Search, Shipment
+
+
+def number_text(value: Fraction | float | int) -> str:
+    """A score as people write it: '100', '0.5', '33.333333'."""
+    number = Fraction(value)
+    if number.denominator == 1:
+        return str(number.numerator)
+    return f"{float(number):.6f}".rstrip("0").rstrip(".")
+
+
+def _score(value: Fraction) -> float:
+    return float(value)
+
+
+def boost_explanation(
+    boost: Boost, previous: Fraction, description: str, *, line_id: int | None = None
+) -> dict[str, Any]:
+    """One score explanation: what was added, by which statement, reading what."""
+    delta = Fraction(boost.delta)
+    entry: dict[str, Any] = {}
+    if line_id is not None:
+        entry["OrderLineID"] = line_id
+        entry["Score"] = _score(delta)
+    entry.update(
+        {
+            "Description": description,
+            "Expression": boost.step.text,
+            "PreviousScore": _score(previous),
+            "NewScore": _score(previous + delta),
+            "DeltaScore": _score(delta),
+            "Variables": {name: jsonable(value) for name, value in boost.variables.items()},
+            "Line": boost.step.line,
+        }
+    )
+    return entry
+
+
+def line_explanations(fit: LineFit, *, line_id: int | None = None) -> list[dict[str, Any]]:
+    """The explanations of a line's score at one OU under one sheet, in order."""
+    entries = []
+    score = Fraction(0)
+    for scope, boost in fit.boosts:
+        description = (
+            f"{number_text(boost.delta)} added to score of OrderLine due to a boost in the "
+            f"{scope} scope."
+        )
+        entries.append(boost_explanation(boost, score, description, line_id=line_id))
+        score += Fraction(boost.delta)
+    return entries
+
+
+def _unit(candidate: Candidate) -> dict[str, Any]:
+    unit = candidate.unit
+    return {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id}
+
+
+def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, Any]:
+    candidate = shipment.candidate
+    evaluation = shipment.evaluation
+    lines = []
+    line_total = Fraction(0)
+    data: dict[str, Any] = {}
+    for key, value in candidate.sheet.data.items():
+        data[key] = jsonable(value)
+    for key, value in candidate.data.items():
+        data[key] = jsonable(value)
+    line_data: dict[str, Any] = {}
+    for line_id, q in shipment.quantities:
+        fit = candidate.fits[line_id]
+        share = fit.score * Fraction(q, open_quantities[line_id])
+        line_total += share
+        explanations = line_explanations(fit)
+        if q != open_quantities[line_id]:
+            explanations.append(
+                {
+                    "Description": (
+                        f"{q} of the line's {open_quantities[line_id]} units are in this "
+                        f"shipment, so {number_text(share)} of its score "
+                        f"{number_text(fit.score)} counts here."
+                    ),
+                    "Expression": None,
+                    "PreviousScore": _score(fit.score),
+                    "NewScore": _score(share),
+                    "DeltaScore": _score(share - fit.score),
+                    "Variables": {},
+                    "Line": None,
+                }
+            )
+        entry: dict[str, Any] = {
+            "ID": line_id,
+            "Score": _score(share),
+            "Quantity": q,
+            "ScoreExplanations": explanations,
+        }
+        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
+            entry["Products"] = [
+                {"ID": product, "Quantity": n} for product, n in shipment.products.get(line_id, [])
+            ]
+        lines.append(entry)
+        for key, value in fit.data.items():
+            if key == "TaskLabels":
+                labels = line_data.setdefault(key, [])
+                for label in jsonable(value) or []:
+                    if label not in labels:
+                        labels.append(label)
+            elif key not in line_data:
+                line_data[key] = jsonable(value)
+    data.update(line_data)
+    for key, value in evaluation.data.items():
+        data[key] = jsonable(value)
+    boosts = []
+    score = Fraction(0)
+    for boost in evaluation.boosts:
+        description = (
+            f"{number_text(boost.delta)} added to score of Shipment due to a boost in the "
+            "Shipment scope."
+        )
+        boosts.append(boost_explanation(boost, score, description))
+        score += Fraction(boost.delta)
+    return {
+        "FulfillmentAction": candidate.sheet.plan.action,
+        "Sheet": candidate.sheet.ref,
+        "Supplier": _unit(candidate),
+        "OrderLines": lines,
+        "Score": _score(evaluation.score),
+        "Data": data,
+        "ScoreExplanation": {
+            "Description": (
+                f"Shipment score consists of: {number_text(evaluation.boost_total)} from score "
+                f"boosts on the Shipment scope and {number_text(line_total)} from the "
+                "OrderLines in this shipment"
+            ),
+            "Expression": None,
+            "PreviousScore": 0.0,
+            "NewScore": _score(evaluation.score),
+            "DeltaScore": _score(evaluation.score),
+            "Variables": {},
+            "Boosts": boosts,
+        },
+        "FanoutSuppliers": [_unit(other) for other in shipment.fanout],
+    }
+
+
+def cancel_shipment(
+    cancelled: dict[int, int], sheet: SheetRun | None, description: str
+) -> dict[str, Any]:
+    """The CANCEL shipment holding what nothing can fulfil."""
+    return {
+        "FulfillmentAction": "CANCEL",
+        "Sheet": sheet.ref if sheet else None,
+        "Supplier": None,
+        "OrderLines": [
+            {"ID": line_id, "Score": 0.0, "Quantity": q, "ScoreExplanations": []}
+            for line_id, q in cancelled.items()
+        ],
+        "Score": 0.0,
+        "Data": {},
+        "ScoreExplanation": {
+            "Description": description,
+            "Expression": None,
+            "PreviousScore": 0.0,
+            "NewScore": 0.0,
+            "DeltaScore": 0.0,
+            "Variables": {},
+            "Boosts": [],
+        },
+        "FanoutSuppliers": [],
+    }
+
+
+def fulfillment(
+    proposition: Proposition,
+    open_quantities: dict[int, int],
+    cancel_sheet: SheetRun | None,
+) -> dict[str, Any]:
+    """One proposition as a blob ``Fulfillments`` entry."""
+    shipments = [_shipment(s, open_quantities) for s in proposition.shipments]
+    if proposition.cancelled:
+        shipments.append(
+            cancel_shipment(
+                proposition.cancelled,
+                cancel_sheet,
+                (
+                    f"No organization unit can fulfil these units; {cancel_sheet.source.name} "
+                    "cancels them."
+                    if cancel_sheet
+                    else "No organization unit can fulfil these units now."
+                ),
+            )
+        )
+    own = sum((Fraction(b.delta) for _run, b in proposition.boosts), Fraction(0))
+    from_shipments = proposition.score - own
+    boosts = []
+    score = Fraction(0)
+    for _run, boost in proposition.boosts:
+        description = (
+            f"{number_text(boost.delta)} added to score of FulfillmentProposition due to a "
+            "boost in the FulfillmentProposition scope."
+        )
+        boosts.append(boost_explanation(boost, score, description))
+        score += Fraction(boost.delta)
+    return {
+        "Shipments": shipments,
+        "Score": _score(proposition.score),
+        "ScoreExplanation": {
+            "Description": (
+                f"Fulfillment proposition score consists of: {number_text(own)} from score "
+                "boosts on the Fulfillment Proposition scope and "
+                f"{number_text(from_shipments)} from the shipments in this proposition."
+            ),
+            "Expression": None,
+            "PreviousScore": 0.0,
+            "NewScore": _score(proposition.score),
+            "DeltaScore": _score(proposition.score),
+            "Variables": {},
+            "Boosts": boosts,
+        },
+    }
+
+
+def build(
+    *,
+    at: datetime,
+    fulfillments: list[dict[str, Any]],
+    candidates: list[Candidate],
+    open_quantities: dict[int, int],
+    rejections: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    search: Search | None,
+) -> dict[str, Any]:
+    """The whole blob."""
+    order_lines = []
+    for line_id, q in open_quantities.items():
+        if not q:
+            continue
+        potential = [
+            (c.fits[line_id].score, c.unit.id, c.sheet.order, c)
+            for c in candidates
+            if line_id in c.fits
+        ]
+        potential.sort(key=lambda item: (-item[0], item[1], item[2]))
+        order_lines.append(
+            {
+                "ID": line_id,
+                "PotentialSuppliers": [
+                    {
+                        "OrganizationUnitID": c.unit.id,
+                        "Score": _score(score),
+                        "Sheet": c.sheet.source.name,
+                    }
+                    for score, _id, _order, c in potential
+                ],
+            }
+        )
+    valid = []
+    for candidate in sorted(candidates, key=lambda c: (c.unit.id, c.sheet.order)):
+        explanations = []
+        for line_id, fit in candidate.fits.items():
+            explanations.extend(line_explanations(fit, line_id=line_id))
+        valid.append(
+            {
+                "SupplierID": candidate.unit.id,
+                "SupplierName": candidate.unit.name,
+                "FulfillmentMethod": candidate.sheet.source.name,
+                "Score": _score(candidate.score),
+                "ScoreExplanations": explanations,
+                "FulfillableOrderLineIDs": list(candidate.fits),
+            }
+        )
+    return {
+        "Fulfillments": fulfillments,
+        "OrderLines": order_lines,
+        "ValidSuppliers": valid,
+        "Rejections": rejections,
+        "HasErrors": bool(errors),
+        "Errors": errors,
+        "At": at.isoformat(),
+        "Search": {
+            "Exact": not (search and search.bounds),
+            "Propositions": search.propositions if search else 0,
+            "Bound": "; ".join(search.bounds) if search and search.bounds else None,
+        },
+    }

@@ -1,0 +1,287 @@
+"""A sheet made ready to run: checked, split into scopes, statements compiled.
+
+``plan_for(source)`` parses and checks a sheet once per distinct text (the same
+check as saving one), and gives a ``Plan``: the header (action, options), per
+scope its statements as small runnable records, and the names the sheet reads,
+sorted by what they are about. ``run_block`` runs one scope's statements for one
+candidate, following the rules of ``docs/routing.md`` (``require`` with ``when``
+and ``but continue``, ``with``, ``data``, ``score add``, ``fanout``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..language import nodes
+from ..language.catalogue import OPTIONS
+from ..language.checker import analyze, iter_variables
+from ..language.compiler import (
+    INVALID_EXPRESSION_VALUE_TYPE,
+    MISSING,
+    EvaluationError,
+    canonical_path,
+    compile_sheet,
+)
+from ..language.errors import Diagnostic
+from . import variables as v
+
+REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout"
+
+
+class Values(dict):  # type: ignore[type-arg]
+    """A candidate's values by canonical path; unknown names are MISSING."""
+
+    def __missing__(self, key: object) -> object:
+        return MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One statement, compiled: what it is and what it needs to run."""
+
+    kind: str
+    line: int
+    text: str  # the statement as written, for explanations
+    scope: str
+    value: Any = None  # compiled: the condition, the with/data/score/fanout value
+    applies_when: Any = None
+    reason: str | None = None
+    description: Any = None
+    reason_when: Any = None
+    but_continue: bool = False
+    score_when: Any = None
+    name: str | None = None
+    key: tuple[str, ...] = ()
+    reads: tuple[tuple[str, ...], ...] = ()  # paths the explanation reports
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A checked, compiled sheet."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    action: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, tuple[Step, ...]] = field(default_factory=dict)
+    reads: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+
+    def option(self, name: str) -> Any:
+        """An option's value, or its default."""
+        return self.options.get(name, OPTIONS[name].default)
+
+    @property
+    def partial(self) -> bool:
+        """Whether the sheet may fulfil part of an order."""
+        return bool(self.option("AllowPartialFulfillment"))
+
+    @property
+    def intents(self) -> tuple[str, ...]:
+        """The order intents the sheet routes."""
+        return tuple(self.option("OrderIntents"))
+
+
+def _text(lines: list[str], statement: nodes.Statement) -> str:
+    span = statement.span
+    if span.line == span.end_line:
+        return lines[span.line - 1][span.column - 1 : span.end_column - 1] + "\n"
+    parts = [lines[span.line - 1][span.column - 1 :]]
+    parts.extend(lines[span.line : span.end_line - 1])
+    parts.append(lines[span.end_line - 1][: span.end_column - 1])
+    return "\n".join(parts) + "\n"
+
+
+@functools.lru_cache(maxsize=256)
+def plan_for(source: str) -> Plan:
+    """The plan of a sheet; a sheet with any problem has ``diagnostics`` and no blocks."""
+    analysis = analyze(source)
+    if analysis.diagnostics:
+        return Plan(analysis.diagnostics)
+    compiled = compile_sheet(source)
+    if compiled.diagnostics:  # pragma: no cover - analyze finds everything compile does
+        return Plan(compiled.diagnostics)
+    lines = source.split("\n")
+    blocks: dict[str, list[Step]] = {}
+    scope: str | None = None
+    names: set[str] = set()
+    reads: dict[str, set[tuple[str, ...]]] = {}
+    for index, statement in enumerate(compiled.sheet.statements):
+        expressions = compiled.expressions[index]
+        if isinstance(statement, nodes.Scope):
+            scope = statement.name
+            blocks.setdefault(scope, [])
+            continue
+        if scope is None:
+            continue  # header: fulfillment, action, options (the checker read them)
+        used: list[tuple[str, ...]] = []
+        for name in ("condition", "applies_when", "reason_when", "value", "when"):
+            expr = getattr(statement, name, None)
+            if isinstance(expr, nodes.Expr):
+                used.extend(canonical_path(var.path) for var in iter_variables(expr))
+        reason = getattr(statement, "reason", None)
+        if reason is not None and reason.description is not None:
+            used.extend(canonical_path(var.path) for var in iter_variables(reason.description))
+        for path in used:
+            kind = v.kind_of(path, frozenset(names))
+            reads.setdefault(kind, set()).add(path)
+        common = {
+            "line": statement.span.line,
+            "text": _text(lines, statement),
+            "scope": scope,
+            "reads": tuple(dict.fromkeys(used)),
+        }
+        match statement:
+            case nodes.Require():
+                step = Step(
+                    REQUIRE,
+                    value=expressions["condition"],
+                    applies_when=expressions.get("applies_when"),
+                    reason=reason.code if reason else None,
+                    description=expressions.get("reason_description"),
+                    reason_when=expressions.get("reason_when"),
+                    but_continue=statement.but_continue,
+                    **common,
+                )
+            case nodes.With() | nodes.Data():
+                names.add(statement.name)
+                step = Step(
+                    WITH if isinstance(statement, nodes.With) else DATA,
+                    value=expressions["value"],
+                    name=statement.name,
+                    key=v.path_key(statement.name),
+                    **common,
+                )
+            case nodes.ScoreAdd():
+                step = Step(
+                    SCORE,
+                    value=expressions["value"],
+                    score_when=expressions.get("when"),
+                    **common,
+                )
+            case nodes.Fanout():
+                step = Step(FANOUT, value=expressions["value"], **common)
+            case _:  # pragma: no cover - the checker refuses anything else in a scope
+                continue
+        blocks[scope].append(step)
+    return Plan(
+        (),
+        analysis.action,
+        dict(analysis.options),
+        {name: tuple(steps) for name, steps in blocks.items()},
+        {kind: tuple(sorted(paths)) for kind, paths in reads.items()},
+    )
+
+
+# --- Running a block ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A failed requirement whose reason is to be recorded."""
+
+    step: Step
+    description: str | None
+
+
+@dataclass(slots=True)
+class Boost:
+    """A ``score add`` that added something."""
+
+    step: Step
+    delta: Decimal
+    variables: dict[str, object]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a block did for one candidate."""
+
+    rejected: bool = False
+    stopped: bool = False  # rejected by a line without `but continue`: nothing more runs
+    failures: list[Step] = field(default_factory=list)
+    reasons: list[Rejected] = field(default_factory=list)
+    boosts: list[Boost] = field(default_factory=list)
+    data: dict[str, object] = field(default_factory=dict)
+    fanout: object = None
+
+
+def _truth(value: object, step: Step, what: str) -> bool:
+    if value is True:
+        return True
+    if value is False or value is MISSING:
+        return False
+    raise EvaluationError(
+        INVALID_EXPRESSION_VALUE_TYPE,
+        f"{what} must be true or false, but it is {type(value).__name__}",
+        _span(step),
+    )
+
+
+def _span(step: Step) -> Any:
+    from ..language.errors import Span
+
+    return Span(step.line, 1, step.line, 1 + len(step.text.split("\n", 1)[0]))
+
+
+def snapshot(step: Step, values: Values) -> dict[str, object]:
+    """The values of the names a statement read, for its explanation."""
+    return {".".join(path): values[path] for path in step.reads}
+
+
+def run_block(steps: tuple[Step, ...], values: Values, *, rejected: bool = False) -> Outcome:
+    """Run one scope's statements for one candidate; ``values`` gains its names.
+
+    ``rejected`` is true for a candidate an earlier scope rejected with ``but
+    continue``: its requirements still run (for their reasons) until one
+    without ``but continue`` fails; its scores and data do not.
+    """
+    outcome = Outcome(rejected=rejected)
+    context = values.__getitem__
+    for step in steps:
+        kind = step.kind
+        if kind == REQUIRE:
+            if step.applies_when is not None and not _truth(
+                step.applies_when(context), step, "'when'"
+            ):
+                continue
+            if _truth(step.value(context), step, "the requirement"):
+                continue
+            outcome.rejected = True
+            outcome.failures.append(step)
+            if step.reason is not None and (
+                step.reason_when is None or _truth(step.reason_when(context), step, "'when'")
+            ):
+                description = None
+                if step.description is not None:
+                    text = step.description(context)
+                    description = text if isinstance(text, str) else None
+                outcome.reasons.append(Rejected(step, description))
+            if not step.but_continue:
+                outcome.stopped = True
+                return outcome
+        elif kind == WITH:
+            values[step.key] = step.value(context)
+        elif outcome.rejected:
+            continue  # scores and data of a rejected candidate do not count
+        elif kind == SCORE:
+            if step.score_when is not None and not _truth(step.score_when(context), step, "'when'"):
+                continue
+            delta = step.value(context)
+            if delta is MISSING:
+                continue
+            if type(delta) is not Decimal:
+                raise EvaluationError(
+                    INVALID_EXPRESSION_VALUE_TYPE,
+                    f"a score is a number, but this is {type(delta).__name__}",
+                    _span(step),
+                )
+            outcome.boosts.append(Boost(step, delta, snapshot(step, values)))
+        elif kind == DATA:
+            value = step.value(context)
+            values[step.key] = value
+            outcome.data[step.name] = value  # type: ignore[index]
+        elif kind == FANOUT:
+            outcome.fanout = step.value(context)
+    return outcome

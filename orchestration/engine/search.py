@@ -1,0 +1,531 @@
+"""The search for the best proposition: which shipments, from which OUs, with what.
+
+Propositions are enumerated line by line (``Search.run``): each open line goes
+whole to one candidate, or (with quantity splitting) is split over candidates
+whose sheet may split, or is left for the CANCEL shipment. Branches that cannot
+reach as many units as the best proposition found are cut; nothing else is, so
+the search is exact until ``MAX_PROPOSITIONS`` propositions have been looked at.
+With more than ``EXACT_POOL`` candidates, only the ``POOL_PER_LINE`` best per line
+take part (every candidate's own full shipment is still tried alone). Either
+bound is reported in ``Search.bounds``. The winner rules are in
+``docs/routing.md``: most units, highest score, fewest shipments, lowest IDs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from ..language.compiler import EvaluationError
+from .evaluate import Candidate, Recorder, SheetRun
+from .model import OrderLine
+from .plan import Boost, Values, run_block
+from .variables import World, shipment_values
+
+MAX_PROPOSITIONS = 20_000
+MAX_NODES = 200_000
+EXACT_POOL = 24
+POOL_PER_LINE = 8
+ALTERNATIVES = 4  # runner-up propositions kept for the blob
+
+
+class SheetFailed(Exception):
+    """A sheet failed while evaluating a shipment or proposition."""
+
+    def __init__(self, run: SheetRun, error: EvaluationError) -> None:
+        super().__init__(run.source.name, error)
+        self.run = run
+        self.error = error
+
+
+class _Stop(Exception):
+    """The search bound was reached."""
+
+
+Quantities = tuple[tuple[int, int], ...]  # ((line id, quantity), ...) in line order
+
+
+@dataclass(slots=True)
+class ShipmentEval:
+    """A candidate shipment, run through its sheet's Shipment scope."""
+
+    valid: bool
+    boosts: list[Boost] = field(default_factory=list)
+    data: dict[str, object] = field(default_factory=dict)
+    values: Values | None = None
+    score: Fraction = Fraction(0)  # own boosts plus the lines' (proportional) scores
+    boost_total: Fraction = Fraction(0)
+
+
+@dataclass(slots=True)
+class Shipment:
+    """One shipment of a proposition."""
+
+    candidate: Candidate
+    quantities: Quantities
+    evaluation: ShipmentEval
+    products: dict[int, list[tuple[int, int]]]  # line id -> [(product id, units)]
+    fanout: list[Candidate] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Proposition:
+    """A set of shipments and what is left to cancel, with its score."""
+
+    shipments: list[Shipment]
+    cancelled: dict[int, int]
+    units: int
+    score: Fraction
+    boosts: list[tuple[SheetRun, Boost]]
+    tie: tuple[Any, ...]
+
+    def beats(self, other: Proposition | None) -> bool:
+        """Whether this proposition wins from ``other`` (most units, score, fewest, IDs)."""
+        if other is None:
+            return True
+        if self.units != other.units:
+            return self.units > other.units
+        if self.score != other.score:
+            return self.score > other.score
+        if len(self.shipments) != len(other.shipments):
+            return len(self.shipments) < len(other.shipments)
+        return self.tie < other.tie
+
+
+class Search:
+    """One search over the candidates of every sheet."""
+
+    def __init__(
+        self,
+        world: World,
+        lines: list[OrderLine],
+        open_quantities: dict[int, int],
+        candidates: list[Candidate],
+        recorder: Recorder,
+        *,
+        needs_stock: bool,
+    ) -> None:
+        self.world = world
+        self.lines = lines
+        self.open = open_quantities
+        self.recorder = recorder
+        self.needs_stock = needs_stock
+        for index, candidate in enumerate(candidates):
+            candidate.index = index
+        self.candidates = candidates
+        self.shipment_cache: dict[tuple[int, Quantities], ShipmentEval] = {}
+        self.recorded: set[tuple[Any, ...]] = set()
+        self.propositions = 0
+        self.nodes = 0
+        self.bounds: list[str] = []
+        self.best: list[Proposition] = []  # the winner first, then runners-up
+        self.stock_left: dict[tuple[int, int], int] = {}
+
+    # --- shipments -------------------------------------------------------------------
+
+    def shipment(self, candidate: Candidate, quantities: Quantities) -> ShipmentEval:
+        """Run the Shipment scope for one candidate shipment (once per shipment)."""
+        key = (candidate.index, quantities)
+        found = self.shipment_cache.get(key)
+        if found is not None:
+            return found
+        run = candidate.sheet
+        values = Values(candidate.values)
+        lines = [(candidate.fits[line_id].line, q) for line_id, q in quantities]
+        values.update(shipment_values(lines))
+        try:
+            outcome = run_block(run.plan.blocks.get("Shipment", ()), values)
+        except EvaluationError as error:
+            raise SheetFailed(run, error) from error
+        for item in outcome.reasons:
+            mark = ("shipment", run.source.id, candidate.unit.id, item.step.line)
+            if mark not in self.recorded:
+                self.recorded.add(mark)
+                self.recorder.add(
+                    sheet=run,
+                    scope="Shipment",
+                    reason=item.step.reason,
+                    description=item.description,
+                    expression=item.step.text,
+                    line=item.step.line,
+                    unit=candidate.unit,
+                )
+        if outcome.rejected:
+            evaluation = ShipmentEval(False)
+        else:
+            boost_total = sum((Fraction(b.delta) for b in outcome.boosts), Fraction(0))
+            line_total = sum(
+                (
+                    candidate.fits[line_id].score * Fraction(q, self.open[line_id])
+                    for line_id, q in quantities
+                ),
+                Fraction(0),
+            )
+            evaluation = ShipmentEval(
+                True, outcome.boosts, outcome.data, values, boost_total + line_total, boost_total
+            )
+        self.shipment_cache[key] = evaluation
+        return evaluation
+
+    def full_quantities(self, candidate: Candidate) -> Quantities:
+        """The most a candidate can ship on its own: every line it fits, stock shared."""
+        left: dict[int, int] = {}
+        result = []
+        for line in self.lines:
+            fit = candidate.fits.get(line.id)
+            if fit is None:
+                continue
+            if self.needs_stock:
+                have = left.setdefault(line.product, fit.cap)
+                q = min(fit.cap, have)
+                if not candidate.sheet.splittable and q < self.open[line.id]:
+                    continue
+                left[line.product] = have - q
+            else:
+                q = fit.cap
+            if q:
+                result.append((line.id, q))
+        return tuple(result)
+
+    # --- stock -----------------------------------------------------------------------
+
+    def take(self, candidate: Candidate, line: OrderLine, q: int) -> list[tuple[int, int]] | None:
+        """Reserve ``q`` units of the line's product (then replacements) at the OU."""
+        if not self.needs_stock:
+            return [(line.product, q)]
+        products = [line.product]
+        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
+            products.extend(self.world.products[line.product].replacements)
+        unit = candidate.unit.id
+        stock = self.world.stock
+        left = self.stock_left
+        taken: list[tuple[int, int]] = []
+        need = q
+        for product in products:
+            key = (unit, product)
+            have = left.get(key)
+            if have is None:
+                have = stock.get(key, 0)
+            n = min(have, need)
+            if n:
+                taken.append((product, n))
+                need -= n
+            if not need:
+                break
+        if need:
+            return None
+        for product, n in taken:
+            key = (unit, product)
+            left[key] = left.get(key, stock.get(key, 0)) - n
+        return taken
+
+    def give_back(self, candidate: Candidate, taken: list[tuple[int, int]]) -> None:
+        """Undo ``take``."""
+        if not self.needs_stock:
+            return
+        for product, n in taken:
+            self.stock_left[(candidate.unit.id, product)] += n
+
+    def available(self, candidate: Candidate, line: OrderLine) -> int:
+        """Units of the line the candidate could still take now."""
+        cap = candidate.fits[line.id].cap
+        if not self.needs_stock:
+            return cap
+        products = [line.product]
+        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
+            products.extend(self.world.products[line.product].replacements)
+        unit = candidate.unit.id
+        have = 0
+        for product in products:
+            key = (unit, product)
+            left = self.stock_left.get(key)
+            have += self.world.stock.get(key, 0) if left is None else left
+        return min(cap, have)
+
+    # --- propositions ------------------------------------------------------------------
+
+    def consider(self, parts: list[tuple[Candidate, Quantities, dict[int, list]]]) -> None:
+        """Evaluate one proposition and keep it if it is among the best."""
+        self.propositions += 1
+        shipments = []
+        units = 0
+        score = Fraction(0)
+        covered: dict[int, int] = {}
+        all_lines: list[tuple[OrderLine, int]] = []
+        for candidate, quantities, products in parts:
+            evaluation = self.shipment(candidate, quantities)
+            if not evaluation.valid:
+                return
+            shipments.append(Shipment(candidate, quantities, evaluation, products))
+            score += evaluation.score
+            for line_id, q in quantities:
+                units += q
+                covered[line_id] = covered.get(line_id, 0) + q
+                all_lines.append((candidate.fits[line_id].line, q))
+        boosts: list[tuple[SheetRun, Boost]] = []
+        sheets = sorted(
+            {id(s.candidate.sheet): s.candidate.sheet for s in shipments}.values(),
+            key=lambda run: run.order,
+        )
+        for run in sheets:
+            steps = run.plan.blocks.get("FulfillmentProposition")
+            if steps is None:
+                continue
+            values = Values(run.values)
+            values.update(shipment_values(all_lines, count=len(shipments)))
+            try:
+                outcome = run_block(steps, values)
+            except EvaluationError as error:
+                raise SheetFailed(run, error) from error
+            if outcome.rejected:
+                for step in outcome.failures:
+                    mark = ("proposition", run.source.id, step.line)
+                    if mark not in self.recorded:
+                        self.recorded.add(mark)
+                        reason = next((r for r in outcome.reasons if r.step is step), None)
+                        self.recorder.add(
+                            sheet=run,
+                            scope="FulfillmentProposition",
+                            reason=step.reason if reason else None,
+                            description=reason.description if reason else None,
+                            expression=step.text,
+                            line=step.line,
+                        )
+                return
+            for boost in outcome.boosts:
+                boosts.append((run, boost))
+                score += Fraction(boost.delta)
+        cancelled = {
+            line.id: self.open[line.id] - covered.get(line.id, 0)
+            for line in self.lines
+            if self.open[line.id] - covered.get(line.id, 0) > 0
+        }
+        tie = tuple(
+            sorted(
+                (s.candidate.unit.id, s.candidate.sheet.source.id, s.quantities) for s in shipments
+            )
+        )
+        proposition = Proposition(shipments, cancelled, units, score, boosts, tie)
+        self._keep(proposition)
+
+    def _keep(self, proposition: Proposition) -> None:
+        best = self.best
+        if any(other.tie == proposition.tie for other in best):
+            return  # the same shipments, reached again
+        position = len(best)
+        while position and proposition.beats(best[position - 1]):
+            position -= 1
+        if position <= ALTERNATIVES:
+            best.insert(position, proposition)
+            del best[ALTERNATIVES + 1 :]
+
+    # --- the enumeration ----------------------------------------------------------------
+
+    def run(self) -> Proposition:
+        """Search; return the winner (the empty proposition if nothing can be fulfilled)."""
+        self.consider([])  # everything cancelled: always valid
+        alone = [c for c in self.candidates if not c.partial]
+        pool = [c for c in self.candidates if c.partial]
+        try:
+            for candidate in alone:  # sheets that win alone must fulfil everything
+                self.stock_left = {}
+                self._alone(candidate)
+            self.stock_left = {}
+            estimates = self._estimates(pool)
+            if len(pool) > EXACT_POOL:
+                for candidate in pool:
+                    quantities = self.full_quantities(candidate)
+                    if quantities:
+                        self._single(candidate, quantities)
+                keep: dict[int, Candidate] = {}
+                for line in self.lines:
+                    fitting = [c for c in pool if line.id in c.fits]
+                    fitting.sort(key=lambda c: estimates[c.index])
+                    for candidate in fitting[:POOL_PER_LINE]:
+                        keep[candidate.index] = candidate
+                self.bounds.append(
+                    f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
+                )
+                pool = list(keep.values())
+            pool.sort(key=lambda c: estimates[c.index])
+            self._enumerate(pool)
+        except _Stop:
+            self.bounds.append(f"stopped after {self.propositions:,} propositions")
+        return self.best[0]
+
+    def _alone(self, candidate: Candidate) -> None:
+        parts = []
+        for line in self.lines:
+            fit = candidate.fits.get(line.id)
+            q = self.open[line.id]
+            if fit is None or fit.cap < q:
+                return
+            taken = self.take(candidate, line, q)
+            if taken is None:
+                return
+            parts.append((line.id, q, taken))
+        quantities = tuple((line_id, q) for line_id, q, _t in parts)
+        self.consider([(candidate, quantities, {line_id: t for line_id, _q, t in parts})])
+
+    def _single(self, candidate: Candidate, quantities: Quantities) -> None:
+        self.stock_left = {}
+        products = {}
+        for line_id, q in quantities:
+            taken = self.take(candidate, candidate.fits[line_id].line, q)
+            if taken is None:
+                return
+            products[line_id] = taken
+        self.stock_left = {}
+        self.consider([(candidate, quantities, products)])
+
+    def _estimates(self, pool: list[Candidate]) -> dict[int, tuple[Any, ...]]:
+        """Sort keys: candidates whose own full shipment is biggest and best first."""
+        keys: dict[int, tuple[Any, ...]] = {}
+        for candidate in pool:
+            quantities = self.full_quantities(candidate)
+            evaluation = self.shipment(candidate, quantities) if quantities else None
+            units = sum(q for _l, q in quantities)
+            score = evaluation.score if evaluation and evaluation.valid else Fraction(-(10**30))
+            keys[candidate.index] = (-units, -score, candidate.unit.id, candidate.sheet.order)
+        return keys
+
+    def _enumerate(self, pool: list[Candidate]) -> None:
+        lines = self.lines
+        by_line = [[c for c in pool if line.id in c.fits] for line in lines]
+        most = []
+        for line, fitting in zip(lines, by_line, strict=True):
+            most.append(min(self.open[line.id], sum(c.fits[line.id].cap for c in fitting)))
+        remaining = [sum(most[k:]) for k in range(len(lines) + 1)]
+        chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
+        products: dict[int, dict[int, list]] = {}
+        unit_owner: dict[int, int] = {}  # OU id -> candidate index
+        by_index = {c.index: c for c in pool}
+        state = {"units": 0}
+
+        def assign(candidate: Candidate, line: OrderLine, q: int) -> bool:
+            owner = unit_owner.get(candidate.unit.id)
+            if owner is not None and owner != candidate.index:
+                return False
+            taken = self.take(candidate, line, q)
+            if taken is None:
+                return False
+            unit_owner[candidate.unit.id] = candidate.index
+            chosen.setdefault(candidate.index, {})[line.id] = q
+            products.setdefault(candidate.index, {})[line.id] = taken
+            state["units"] += q
+            return True
+
+        def unassign(candidate: Candidate, line: OrderLine) -> None:
+            q = chosen[candidate.index].pop(line.id)
+            self.give_back(candidate, products[candidate.index].pop(line.id))
+            state["units"] -= q
+            if not chosen[candidate.index]:
+                del chosen[candidate.index]
+                del products[candidate.index]
+                del unit_owner[candidate.unit.id]
+
+        def leaf() -> None:
+            if self.propositions >= MAX_PROPOSITIONS:
+                raise _Stop
+            parts = []
+            for index in sorted(chosen, key=lambda i: by_index[i].unit.id):
+                candidate = by_index[index]
+                quantities = tuple(
+                    (line.id, chosen[index][line.id]) for line in lines if line.id in chosen[index]
+                )
+                parts.append((candidate, quantities, dict(products[index])))
+            self.consider(parts)
+
+        def splits(fitting: list[Candidate], line: OrderLine, need: int, start: int):
+            """Ways to spread up to ``need`` units over splitting candidates (most first)."""
+            for position in range(start, len(fitting)):
+                candidate = fitting[position]
+                owner = unit_owner.get(candidate.unit.id)
+                if owner is not None and owner != candidate.index:
+                    continue
+                most_here = min(self.available(candidate, line), need)
+                for q in range(most_here, 0, -1):
+                    if not assign(candidate, line, q):
+                        continue
+                    yield
+                    if q < need:
+                        yield from splits(fitting, line, need - q, position + 1)
+                    unassign(candidate, line)
+
+        def visit(k: int) -> None:
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise _Stop
+            best = self.best[0]
+            if state["units"] + remaining[k] < best.units:
+                return
+            if k == len(lines):
+                leaf()
+                return
+            line = lines[k]
+            need = self.open[line.id]
+            fitting = by_line[k]
+            ordered = [c for c in fitting if c.index in chosen] + [
+                c for c in fitting if c.index not in chosen
+            ]
+            for candidate in ordered:
+                if candidate.fits[line.id].cap >= need and assign(candidate, line, need):
+                    visit(k + 1)
+                    unassign(candidate, line)
+            splitting = [c for c in ordered if c.sheet.splittable]
+            if splitting:
+                for _ in splits(splitting, line, need, 0):
+                    placed = sum(chosen.get(c.index, {}).get(line.id, 0) for c in splitting)
+                    holders = sum(1 for c in splitting if line.id in chosen.get(c.index, {}))
+                    if holders == 1 and placed == need:
+                        continue  # the same as the whole-line choice above
+                    visit(k + 1)
+            visit(k + 1)  # the line (what is left of it) is not fulfilled
+
+        visit(0)
+
+    # --- fan-out ----------------------------------------------------------------------
+
+    def fan_out(self, proposition: Proposition) -> None:
+        """Pick each shipment's fan-out OUs (``fanout as N`` in the Fanout scope)."""
+        used = {s.candidate.unit.id for s in proposition.shipments}
+        for shipment in proposition.shipments:
+            run = shipment.candidate.sheet
+            steps = run.plan.blocks.get("Fanout")
+            evaluation = shipment.evaluation
+            if steps is None or evaluation.values is None:
+                continue
+            try:
+                outcome = run_block(steps, Values(evaluation.values))
+            except EvaluationError as error:
+                raise SheetFailed(run, error) from error
+            limit = outcome.fanout
+            try:
+                wanted = max(0, int(limit)) if limit is not None and limit is not True else 0
+            except (TypeError, ValueError):
+                wanted = 0
+            if not wanted:
+                continue
+            ranked = []
+            for other in run.candidates:
+                if other is shipment.candidate or other.unit.id in used:
+                    continue
+                if not self._can_ship(other, shipment.quantities):
+                    continue
+                alternative = self.shipment(other, shipment.quantities)
+                if alternative.valid:
+                    ranked.append((-alternative.score, other.unit.id, other))
+            ranked.sort(key=lambda item: item[:2])
+            shipment.fanout = [other for _s, _i, other in ranked[:wanted]]
+
+    def _can_ship(self, candidate: Candidate, quantities: Quantities) -> bool:
+        self.stock_left = {}
+        try:
+            for line_id, q in quantities:
+                fit = candidate.fits.get(line_id)
+                if fit is None or fit.cap < q or self.take(candidate, fit.line, q) is None:
+                    return False
+            return True
+        finally:
+            self.stock_left = {}

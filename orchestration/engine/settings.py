@@ -1,0 +1,113 @@
+"""The EVA-style named settings the suite knows: type, default and meaning.
+
+A setting's value is stored (``models.Setting``) only when it differs from its
+default; ``selectors.setting_value`` reads the effective value. Adding a setting
+means adding one ``SettingDefinition`` below: admin, API and scenarios pick it
+up from here.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDefinition:
+    """One named setting."""
+
+    name: str
+    type: type  # bool, int or str
+    default: Any
+    description: str
+    nullable: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def type_name(self) -> str:
+        """The JSON type a value must have: boolean, integer or string."""
+        return {bool: "boolean", int: "integer", str: "string"}[self.type]
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not valid for this setting, or ``None``."""
+        if value is None:
+            return None if self.nullable else "This setting cannot be empty."
+        # bool is an int in Python; JSON keeps them apart, so must this.
+        if type(value) is not self.type:
+            return f"Expected {_json_type(self.type())}, got {_json_type(value)}."
+        if self.minimum is not None and value < self.minimum:
+            return f"Must be at least {self.minimum}."
+        if self.maximum is not None and value > self.maximum:
+            return f"Must be at most {self.maximum}."
+        if self.type is str and not value.strip():
+            return "Must not be blank; use null for no value."
+        return None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+DEFINITIONS: dict[str, SettingDefinition] = {
+    definition.name: definition
+    for definition in [
+        SettingDefinition(
+            "Orders:Default:AllowPartialFulfillment",
+            bool,
+            False,
+            "Orders may be split over several shipments and a line's quantity "
+            "over several suppliers (quantity splitting), unless the order says "
+            "otherwise.",
+        ),
+        SettingDefinition(
+            "UseOrderOrchestrationForReturnOrders",
+            bool,
+            False,
+            "Route return orders through the sheets whose OrderIntents include "
+            "'Returns'; when off they go to the default returns organization unit.",
+        ),
+        SettingDefinition(
+            "Returns:DefaultOrganizationUnitBackendID",
+            str,
+            None,
+            "Backend ID of the organization unit that receives returns when "
+            "return orders are not orchestrated.",
+            nullable=True,
+        ),
+        SettingDefinition(
+            "ShipFromStore:FanoutTaskLabel",
+            str,
+            None,
+            "When set, this label is added to ship-from-store tasks that were "
+            "fanned out to more than one store.",
+            nullable=True,
+        ),
+        SettingDefinition(
+            "Symphony:OrchestrationDetailsLifetimeInDays",
+            int,
+            14,
+            "How many days the orchestration details (the explanation blob) of a run are kept.",
+            minimum=1,
+            # Ten years: beyond that, expiry dates leave the calendar.
+            maximum=3650,
+        ),
+        SettingDefinition(
+            "OrderFulfillment:AllowPartialCancellation",
+            bool,
+            False,
+            "Allow cancelling part of a fulfilment line's quantity; otherwise "
+            "only whole lines can be cancelled.",
+        ),
+    ]
+}

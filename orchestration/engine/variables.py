@@ -1,0 +1,315 @@
+"""The values sheets read: every catalogue name, computed from the scenario.
+
+A sheet reads a handful of the catalogue's names; ``World`` computes only those
+(``getters`` says, per path, which object it is about and how to get it), and
+caches per OU what every sheet shares (local time, distances, routes). Values are
+what the compiler takes: ``str``, ``bool``, numbers, tuples, or ``MISSING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..language.compiler import MISSING, canonical_path
+from .model import Address, OrderLine, OrganizationUnit, Product, Scenario
+from .routes import EstimatedBikeRoute, Route, RouteProvider, distance_km
+
+# What a path is about, by its first name.
+ORDER, SUPPLIER, LINE, SUPPLIER_LINE, LINE_SUPPLIERS, OPTION, SHIPMENT, NAME = (
+    "order",
+    "supplier",
+    "line",
+    "supplier_line",
+    "line_suppliers",
+    "option",
+    "shipment",
+    "name",
+)
+_KINDS = {
+    "Order": ORDER,
+    "CurrentFulfillmentAttempts": ORDER,
+    "HasExistingFulfillmentLines": ORDER,
+    "Supplier": SUPPLIER,
+    "OrderLine": LINE,
+    "Product": LINE,
+    "IsGiftWrapped": LINE,
+    "SupplierQuantityAvailable": SUPPLIER_LINE,
+    "SupplierCount": LINE_SUPPLIERS,
+    "FulfillmentOption": OPTION,
+    "TotalAmount": SHIPMENT,
+    "TotalAmountInTax": SHIPMENT,
+    "TotalQuantity": SHIPMENT,
+    "LineCount": SHIPMENT,
+    "Shipment": SHIPMENT,
+    "ShipmentCount": SHIPMENT,
+}
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+FULFILLMENT_OPTIONS = ("NormalDelivery", "SameDayDelivery", "PickupDelivery")
+SHIPMENT_TOTALS = ("TotalAmount", "TotalAmountInTax", "TotalQuantity", "LineCount")
+
+
+def kind_of(path: tuple[str, ...], names: frozenset[str]) -> str:
+    """What ``path`` is about; a sheet's own ``with``/``data`` names come first."""
+    if ".".join(path) in names:
+        return NAME
+    return _KINDS.get(path[0], NAME)
+
+
+def plain(value: object) -> object:
+    """A JSON value as the language sees it: lists as tuples, None as MISSING."""
+    if value is None:
+        return MISSING
+    if type(value) is list:
+        return tuple(plain(item) for item in value)
+    return value
+
+
+def _custom(fields: Mapping[str, Any], name: str) -> object:
+    return plain(fields.get(name))
+
+
+def _address(address: Address, name: str) -> object:
+    value = {
+        "Street": address.street,
+        "City": address.city,
+        "ZipCode": address.zip_code,
+        "CountryID": address.country_id,
+        "Latitude": address.latitude,
+        "Longitude": address.longitude,
+        "IsPickupPoint": address.is_pickup_point,
+    }.get(name)
+    return MISSING if value is None else value
+
+
+def _unit(unit: OrganizationUnit | None, name: str) -> object:
+    if unit is None:
+        return MISSING
+    value = {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id, "Type": unit.type}.get(
+        name
+    )
+    return MISSING if value is None else value
+
+
+class World:
+    """One run's scenario, indexed, with the values every sheet shares cached."""
+
+    def __init__(self, scenario: Scenario, route_provider: RouteProvider | None) -> None:
+        self.scenario = scenario
+        self.order = scenario.order
+        self.at: datetime = scenario.at
+        self.units: dict[int, OrganizationUnit] = {u.id: u for u in scenario.organization_units}
+        self.products: dict[int, Product] = {p.id: p for p in scenario.products}
+        self.stock = scenario.stock
+        self.route_provider: RouteProvider = route_provider or EstimatedBikeRoute()
+        self._supplier_cache: dict[tuple[int, tuple[str, ...]], object] = {}
+        self._order_cache: dict[tuple[str, ...], object] = {}
+        self._local: dict[str, datetime] = {}
+        self._routes: dict[int, Route | None] = {}
+        self.attempts = 0
+        self.has_history = bool(scenario.fulfillment_history)
+        self.totals = self._order_totals()
+
+    def _order_totals(self) -> dict[str, Decimal]:
+        lines = self.order.lines
+        total = sum((line.total_amount for line in lines), Decimal(0))
+        in_tax = sum((line.total_amount_in_tax for line in lines), Decimal(0))
+        discount = sum((line.discount_amount for line in lines), Decimal(0))
+        return {
+            "TotalAmount": total,
+            "TotalAmountInTax": in_tax,
+            "NetTotalAmount": total + discount,
+            "NetTotalAmountInTax": in_tax + discount,
+        }
+
+    # --- the order ---------------------------------------------------------------
+
+    def order_value(self, path: tuple[str, ...]) -> object:
+        """An order-level value (cached: it is the same for every sheet)."""
+        try:
+            return self._order_cache[path]
+        except KeyError:
+            value = self._order_cache[path] = self._order_value(path)
+            return value
+
+    def _order_value(self, path: tuple[str, ...]) -> object:
+        order = self.order
+        head = path[0]
+        if head == "CurrentFulfillmentAttempts":
+            return self.attempts
+        if head == "HasExistingFulfillmentLines":
+            return self.has_history
+        if len(path) < 2:
+            return MISSING
+        name = path[1]
+        if name == "ID":
+            return order.id
+        if name == "Intent":
+            return order.intent
+        if name in self.totals and len(path) == 2:
+            return self.totals[name]
+        if name == "ShippingAddress" and len(path) == 3:
+            return _address(order.shipping_address, path[2])
+        if name == "BillingAddress" and len(path) == 3:
+            return _address(order.billing_address, path[2])
+        if name == "SoldFromOrganizationUnit" and len(path) == 3:
+            sold_from = order.sold_from_organization_unit
+            return _unit(self.units.get(sold_from) if sold_from else None, path[2])
+        if name == "CustomFields" and len(path) == 3:
+            return _custom(order.custom_fields, path[2])
+        return MISSING
+
+    # --- a supplier --------------------------------------------------------------
+
+    def supplier_value(self, unit: OrganizationUnit, path: tuple[str, ...]) -> object:
+        """A value of ``Supplier.*`` for ``unit`` (cached per OU: sheets share it)."""
+        key = (unit.id, path)
+        try:
+            return self._supplier_cache[key]
+        except KeyError:
+            value = self._supplier_cache[key] = self._supplier_value(unit, path)
+            return value
+
+    def local_time(self, unit: OrganizationUnit) -> datetime:
+        """The clock in the OU's time zone."""
+        try:
+            return self._local[unit.time_zone]
+        except KeyError:
+            local = self._local[unit.time_zone] = self.at.astimezone(ZoneInfo(unit.time_zone))
+            return local
+
+    def route(self, unit: OrganizationUnit) -> Route | None:
+        """The route from the OU to the shipping address (one provider call per OU)."""
+        if unit.id not in self._routes:
+            self._routes[unit.id] = self.route_provider.route(
+                unit.address, self.order.shipping_address
+            )
+        return self._routes[unit.id]
+
+    def _supplier_value(self, unit: OrganizationUnit, path: tuple[str, ...]) -> object:
+        if len(path) < 2:
+            return MISSING
+        name = path[1]
+        simple = {
+            "ID": unit.id,
+            "Name": unit.name,
+            "BackendID": unit.backend_id,
+            "Type": unit.type,
+            "Status": unit.status,
+            "CountryID": unit.country_id,
+            "ActiveShipFromStoreTasks": unit.active_ship_from_store_tasks,
+            "SetNames": unit.set_names,
+            "DistanceToShippingAddressInKm": None,
+            "DistanceToBillingAddressInKm": None,
+        }
+        if len(path) == 2 and name in simple:
+            if name == "DistanceToShippingAddressInKm":
+                value = distance_km(unit.address, self.order.shipping_address)
+            elif name == "DistanceToBillingAddressInKm":
+                value = distance_km(unit.address, self.order.billing_address)
+            else:
+                value = simple[name]
+            return MISSING if value is None else value
+        if len(path) != 3:
+            return MISSING
+        if name == "Address":
+            return _address(unit.address, path[2])
+        if name == "CustomFields":
+            return _custom(unit.custom_fields, path[2])
+        if name == "LocalTime":
+            local = self.local_time(unit)
+            return {
+                "DayOfWeek": DAYS[local.weekday()],
+                "Hour": local.hour,
+                "Minute": local.minute,
+            }.get(path[2], MISSING)
+        if name == "RouteToShippingAddressByBike":
+            route = self.route(unit)
+            if route is None:
+                return MISSING
+            return {
+                "DistanceText": route.distance_text,
+                "TimeText": route.time_text,
+                "TimeInMinutes": route.time_minutes,
+                "DistanceInKm": route.distance_km,
+            }.get(path[2], MISSING)
+        return MISSING
+
+    # --- a line ------------------------------------------------------------------
+
+    def line_value(self, line: OrderLine, path: tuple[str, ...]) -> object:
+        """A value of ``OrderLine.*``, ``Product.*`` or ``IsGiftWrapped`` for ``line``."""
+        head = path[0]
+        if head == "IsGiftWrapped":
+            return line.is_gift_wrapped
+        if len(path) < 2:
+            return MISSING
+        name = path[1]
+        if head == "Product":
+            product = self.products[line.product]
+            if name == "Content" and len(path) == 3:
+                return _custom(product.content, path[2])
+            value = {"ID": product.id, "BackendID": product.backend_id, "Name": product.name}.get(
+                name
+            )
+            return MISSING if value is None or len(path) != 2 else value
+        if name == "CustomFields" and len(path) == 3:
+            return _custom(line.custom_fields, path[2])
+        if name == "PreferredFulfillmentOrganizationUnit":
+            preferred = line.preferred_fulfillment_organization_unit
+            unit = self.units.get(preferred) if preferred is not None else None
+            if len(path) == 2:
+                return MISSING if unit is None else unit.id
+            return _unit(unit, path[2]) if len(path) == 3 else MISSING
+        if len(path) != 2:
+            return MISSING
+        value = {
+            "ID": line.id,
+            "UnitPrice": line.unit_price,
+            "UnitPriceInTax": line.unit_price_in_tax,
+            "TotalAmount": line.total_amount,
+            "TotalAmountInTax": line.total_amount_in_tax,
+            "NetTotalAmount": line.total_amount + line.discount_amount,
+            "NetTotalAmountInTax": line.total_amount_in_tax + line.discount_amount,
+            "DiscountAmount": line.discount_amount,
+            "QuantityOrdered": line.quantity,
+            "IsGiftWrapped": line.is_gift_wrapped,
+        }.get(name)
+        return MISSING if value is None else value
+
+    def available(self, unit_id: int, product_id: int, *, replacements: bool) -> int:
+        """Available stock of a product at an OU (with its replacements' if asked)."""
+        total = self.stock.get((unit_id, product_id), 0)
+        if replacements:
+            for other in self.products[product_id].replacements:
+                total += self.stock.get((unit_id, other), 0)
+        return total
+
+
+def path_key(name: str) -> tuple[str, ...]:
+    """The canonical (interned) path of a dotted name, as compiled closures look it up."""
+    return canonical_path(tuple(name.split(".")))
+
+
+def shipment_values(
+    lines: list[tuple[OrderLine, int]], *, count: int | None = None
+) -> dict[tuple[str, ...], object]:
+    """The totals of a shipment (or, with ``count``, of a proposition's shipments)."""
+    amount = sum((line.unit_price * q for line, q in lines), Decimal(0))
+    in_tax = sum((line.unit_price_in_tax * q for line, q in lines), Decimal(0))
+    totals: dict[str, object] = {
+        "TotalAmount": amount,
+        "TotalAmountInTax": in_tax,
+        "TotalQuantity": sum(q for _line, q in lines),
+        "LineCount": len({line.id for line, _q in lines}),
+    }
+    values: dict[tuple[str, ...], object] = {}
+    for name, value in totals.items():
+        values[path_key(name)] = value
+        values[path_key("Shipment." + name)] = value
+    if count is not None:
+        values[path_key("ShipmentCount")] = count
+    return values
