@@ -15,14 +15,22 @@ from typing import Any
 
 from ..language.compiler import EvaluationError
 from . import blob as blobs
-from .evaluate import Candidate, Recorder, SheetRun, evaluate_sheet, read_history
-from .model import RETURNS, SALES, Scenario
+from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
+from .model import RETURNS, SALES, OrderLine, Scenario
 from .plan import plan_for
 from .routes import EstimatedBikeRoute, Route, RouteProvider
 from .search import Search, SheetFailed
 from .variables import World
 
-__all__ = ["Decision", "EstimatedBikeRoute", "Route", "RouteProvider", "route"]
+__all__ = [
+    "Decision",
+    "EstimatedBikeRoute",
+    "Prepared",
+    "Route",
+    "RouteProvider",
+    "prepare",
+    "route",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +55,34 @@ def _error(run: SheetRun | None, name: str, line: int, column: int, code: str, m
     }
 
 
-def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) -> Decision:
-    """Decide where the scenario's order goes, and explain why."""
+@dataclass(slots=True)
+class Prepared:
+    """Everything the search starts from: the sheets' candidates and what was recorded."""
+
+    world: World
+    lines: list[OrderLine]
+    open_quantities: dict[int, int]
+    recorder: Recorder
+    errors: list[dict[str, Any]]
+    routing: list[SheetRun]  # sheets that route (not CANCEL, not rejected for the order)
+    cancel_sheet: SheetRun | None
+    needs_stock: bool
+
+    def search(self) -> Search:
+        """A search over the routing sheets' candidates."""
+        candidates = [c for run in self.routing for c in run.candidates]
+        return Search(
+            self.world,
+            self.lines,
+            self.open_quantities,
+            candidates,
+            self.recorder,
+            needs_stock=self.needs_stock,
+        )
+
+
+def prepare(scenario: Scenario, *, route_provider: RouteProvider | None = None) -> Prepared:
+    """Run every sheet's order, supplier and line scopes: the search's starting point."""
     world = World(scenario, route_provider)
     history = read_history(scenario)
     world.attempts = history.attempts
@@ -63,9 +97,6 @@ def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) ->
     )
     recorder = Recorder()
     errors: list[dict[str, Any]] = []
-    if order.intent == RETURNS and not settings.get("UseOrderOrchestrationForReturnOrders"):
-        return _default_return(scenario, world, open_quantities, recorder)
-
     runs: list[SheetRun] = []
     for position, sheet in enumerate(sorted(scenario.sheets, key=lambda s: s.id)):
         if not sheet.active:
@@ -101,15 +132,29 @@ def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) ->
             continue
         runs.append(run)
 
-    routing = [run for run in runs if run.plan.action != "CANCEL" and not run.rejected]
-    cancel_sheet = next(
-        (run for run in runs if run.plan.action == "CANCEL" and not run.rejected), None
+    return Prepared(
+        world,
+        lines,
+        open_quantities,
+        recorder,
+        errors,
+        [run for run in runs if run.plan.action != "CANCEL" and not run.rejected],
+        next((run for run in runs if run.plan.action == "CANCEL" and not run.rejected), None),
+        needs_stock=order.intent == SALES,
     )
+
+
+def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) -> Decision:
+    """Decide where the scenario's order goes, and explain why."""
+    if scenario.order.intent == RETURNS and not scenario.settings.get(
+        "UseOrderOrchestrationForReturnOrders"
+    ):
+        return _default_return(scenario, World(scenario, route_provider))
+    prepared = prepare(scenario, route_provider=route_provider)
+    errors = prepared.errors
+    routing = prepared.routing
     while True:
-        candidates: list[Candidate] = [c for run in routing for c in run.candidates]
-        search = Search(
-            world, lines, open_quantities, candidates, recorder, needs_stock=order.intent == SALES
-        )
+        search = prepared.search()
         try:
             winner = search.run()
             search.fan_out(winner)
@@ -120,24 +165,28 @@ def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) ->
                 _error(failure.run, "", error.line, error.column, error.code, error.message)
             )
             routing.remove(failure.run)
-    fulfillments = [blobs.fulfillment(p, open_quantities, cancel_sheet) for p in search.best]
+    open_quantities = prepared.open_quantities
+    fulfillments = [
+        blobs.fulfillment(p, open_quantities, prepared.cancel_sheet) for p in search.best
+    ]
     return Decision(
         blobs.build(
             at=scenario.at,
             fulfillments=fulfillments,
-            candidates=candidates,
+            candidates=search.candidates,
             open_quantities=open_quantities,
-            rejections=recorder.entries,
+            rejections=prepared.recorder.entries,
             errors=errors,
             search=search,
         )
     )
 
 
-def _default_return(
-    scenario: Scenario, world: World, open_quantities: dict[int, int], recorder: Recorder
-) -> Decision:
+def _default_return(scenario: Scenario, world: World) -> Decision:
     """Return orders without orchestration: all to the default returns OU."""
+    history = read_history(scenario)
+    open_quantities = {line.id: history.open[line.id] for line in scenario.order.lines}
+    recorder = Recorder()
     backend_id = scenario.settings.get("Returns:DefaultOrganizationUnitBackendID")
     unit = next(
         (u for u in world.units.values() if backend_id and u.backend_id == backend_id), None
