@@ -224,6 +224,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+ORCHESTRATION_ROUTE_PROVIDER = env.str("ORCHESTRATION_ROUTE_PROVIDER", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
