@@ -234,7 +234,6 @@ def evaluate_sheet(
     replacements = bool(plan.option("UseReplacementProductsForStock"))
     max_retry = int(plan.option("MaxRetryCountForDeactivatedLines"))
     needs_stock = world.order.intent == SALES
-    supplier_paths = reads.get(v.SUPPLIER, ())
     line_paths = reads.get(v.LINE, ())
     quantity_path = v.path_key("SupplierQuantityAvailable")
     supplier_steps = blocks.get("Supplier", ())
@@ -249,9 +248,7 @@ def evaluate_sheet(
         line_values[line.id] = base
 
     for unit in world.units.values():
-        supplier = Values(values)
-        for path in supplier_paths:
-            supplier[path] = world.supplier_value(unit, path)
+        supplier = Values(values, resolve=world.resolver(unit))
         outcome = run_block(supplier_steps, supplier)
         recorder.outcome(outcome, sheet=run, unit=unit)
         if outcome.stopped:
@@ -262,7 +259,7 @@ def evaluate_sheet(
         if option_steps is not None and not rejected:
             available = []
             for option in FULFILLMENT_OPTIONS:
-                scoped = Values(supplier)
+                scoped = supplier.child()
                 for other in FULFILLMENT_OPTIONS:
                     scoped[v.path_key(f"FulfillmentOption.{other}.IsAvailable")] = other == option
                 result = run_block(option_steps, scoped)
@@ -319,7 +316,7 @@ def evaluate_sheet(
                     )
                 continue
             stock = world.available(unit.id, line.product, replacements=replacements)
-            scoped = Values(supplier)
+            scoped = supplier.child()
             scoped.update(line_values[line.id])
             scoped[quantity_path] = stock
             result = run_block(line_steps, scoped, rejected=rejected)

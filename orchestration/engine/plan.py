@@ -32,10 +32,29 @@ REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout
 
 
 class Values(dict):  # type: ignore[type-arg]
-    """A candidate's values by canonical path; unknown names are MISSING."""
+    """A candidate's values by canonical path; unknown names are MISSING.
 
-    def __missing__(self, key: object) -> object:
-        return MISSING
+    ``resolve``, when set, computes a value the first time a statement reads it
+    (an OU's distance, route, local time): an OU that the first requirement
+    rejects never has its route asked for.
+    """
+
+    __slots__ = ("resolve",)
+
+    def __init__(self, *args: Any, resolve: Any = None) -> None:
+        super().__init__(*args)
+        self.resolve = resolve
+
+    def __missing__(self, key: Any) -> object:
+        resolve = self.resolve
+        if resolve is None:
+            return MISSING
+        value = self[key] = resolve(key)
+        return value
+
+    def child(self) -> Values:
+        """A copy to add a narrower candidate's values to (same resolver)."""
+        return Values(self, resolve=self.resolve)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from .plan import Boost, Values, run_block
 from .variables import World, shipment_values
 
 MAX_PROPOSITIONS = 20_000
+MAX_PROPOSITIONS_BOUNDED = 500  # with a trimmed pool: the best singles are already in
 MAX_NODES = 200_000
 EXACT_POOL = 24
-POOL_PER_LINE = 8
+POOL_PER_LINE = 4
 ALTERNATIVES = 4  # runner-up propositions kept for the blob
 
 
@@ -118,6 +119,8 @@ class Search:
         self.recorded: set[tuple[Any, ...]] = set()
         self.propositions = 0
         self.nodes = 0
+        self.limit = MAX_PROPOSITIONS
+        self.node_limit = MAX_NODES
         self.bounds: list[str] = []
         self.best: list[Proposition] = []  # the winner first, then runners-up
         self.stock_left: dict[tuple[int, int], int] = {}
@@ -131,7 +134,7 @@ class Search:
         if found is not None:
             return found
         run = candidate.sheet
-        values = Values(candidate.values)
+        values = candidate.values.child()
         lines = [(candidate.fits[line_id].line, q) for line_id, q in quantities]
         values.update(shipment_values(lines))
         try:
@@ -348,6 +351,8 @@ class Search:
                     f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
                 )
                 pool = list(keep.values())
+                self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
+                self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
             pool.sort(key=lambda c: estimates[c.index])
             self._enumerate(pool)
         except _Stop:
@@ -426,7 +431,7 @@ class Search:
                 del unit_owner[candidate.unit.id]
 
         def leaf() -> None:
-            if self.propositions >= MAX_PROPOSITIONS:
+            if self.propositions >= self.limit:
                 raise _Stop
             parts = []
             for index in sorted(chosen, key=lambda i: by_index[i].unit.id):
@@ -455,7 +460,7 @@ class Search:
 
         def visit(k: int) -> None:
             self.nodes += 1
-            if self.nodes > MAX_NODES:
+            if self.nodes > self.node_limit:
                 raise _Stop
             best = self.best[0]
             if state["units"] + remaining[k] < best.units:
@@ -497,7 +502,7 @@ class Search:
             if steps is None or evaluation.values is None:
                 continue
             try:
-                outcome = run_block(steps, Values(evaluation.values))
+                outcome = run_block(steps, evaluation.values.child())
             except EvaluationError as error:
                 raise SheetFailed(run, error) from error
             limit = outcome.fanout

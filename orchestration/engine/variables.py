@@ -8,7 +8,8 @@ what the compiler takes: ``str``, ``bool``, numbers, tuples, or ``MISSING``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -72,26 +73,94 @@ def _custom(fields: Mapping[str, Any], name: str) -> object:
     return plain(fields.get(name))
 
 
+_ADDRESS_FIELDS = {
+    "Street": "street",
+    "City": "city",
+    "ZipCode": "zip_code",
+    "CountryID": "country_id",
+    "Latitude": "latitude",
+    "Longitude": "longitude",
+    "IsPickupPoint": "is_pickup_point",
+}
+_UNIT_FIELDS = {"ID": "id", "Name": "name", "BackendID": "backend_id", "Type": "type"}
+
+
 def _address(address: Address, name: str) -> object:
-    value = {
-        "Street": address.street,
-        "City": address.city,
-        "ZipCode": address.zip_code,
-        "CountryID": address.country_id,
-        "Latitude": address.latitude,
-        "Longitude": address.longitude,
-        "IsPickupPoint": address.is_pickup_point,
-    }.get(name)
+    attribute = _ADDRESS_FIELDS.get(name)
+    value = getattr(address, attribute) if attribute else None
     return MISSING if value is None else value
 
 
 def _unit(unit: OrganizationUnit | None, name: str) -> object:
-    if unit is None:
+    attribute = _UNIT_FIELDS.get(name)
+    if unit is None or attribute is None:
         return MISSING
-    value = {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id, "Type": unit.type}.get(
-        name
-    )
+    value = getattr(unit, attribute)
     return MISSING if value is None else value
+
+
+def _or_missing(value: object) -> object:
+    return MISSING if value is None else value
+
+
+# Supplier.X: one small function per name, chosen once per path (``supplier_getter``).
+_SUPPLIER_NAMES: dict[str, Callable[[World, OrganizationUnit], object]] = {
+    "ID": lambda world, unit: unit.id,
+    "Name": lambda world, unit: unit.name,
+    "BackendID": lambda world, unit: _or_missing(unit.backend_id),
+    "Type": lambda world, unit: unit.type,
+    "Status": lambda world, unit: unit.status,
+    "CountryID": lambda world, unit: _or_missing(unit.country_id),
+    "ActiveShipFromStoreTasks": lambda world, unit: unit.active_ship_from_store_tasks,
+    "SetNames": lambda world, unit: unit.set_names,
+    "DistanceToShippingAddressInKm": lambda world, unit: _or_missing(
+        distance_km(unit.address, world.order.shipping_address)
+    ),
+    "DistanceToBillingAddressInKm": lambda world, unit: _or_missing(
+        distance_km(unit.address, world.order.billing_address)
+    ),
+}
+_LOCAL_TIME: dict[str, Callable[[datetime], object]] = {
+    "DayOfWeek": lambda local: DAYS[local.weekday()],
+    "Hour": lambda local: local.hour,
+    "Minute": lambda local: local.minute,
+}
+_ROUTE: dict[str, Callable[[Route], object]] = {
+    "DistanceText": lambda route: route.distance_text,
+    "TimeText": lambda route: route.time_text,
+    "TimeInMinutes": lambda route: route.time_minutes,
+    "DistanceInKm": lambda route: route.distance_km,
+}
+
+
+def _missing(world: World, unit: OrganizationUnit) -> object:
+    return MISSING
+
+
+@functools.lru_cache(maxsize=4096)
+def supplier_getter(path: tuple[str, ...]) -> Callable[[World, OrganizationUnit], object]:
+    """How to get ``Supplier.*`` at ``path`` for an OU: chosen once per path."""
+    if len(path) == 2:
+        return _SUPPLIER_NAMES.get(path[1], _missing)
+    if len(path) != 3:
+        return _missing
+    group, name = path[1], path[2]
+    if group == "Address":
+        return lambda world, unit: _address(unit.address, name)
+    if group == "CustomFields":
+        return lambda world, unit: _custom(unit.custom_fields, name)
+    if group == "LocalTime" and name in _LOCAL_TIME:
+        part = _LOCAL_TIME[name]
+        return lambda world, unit: part(world.local_time(unit))
+    if group == "RouteToShippingAddressByBike" and name in _ROUTE:
+        field = _ROUTE[name]
+
+        def route(world: World, unit: OrganizationUnit) -> object:
+            found = world.route(unit)
+            return MISSING if found is None else field(found)
+
+        return route
+    return _missing
 
 
 class World:
@@ -164,14 +233,24 @@ class World:
 
     # --- a supplier --------------------------------------------------------------
 
+    def resolver(self, unit: OrganizationUnit) -> Callable[[tuple[str, ...]], object]:
+        """Computes ``Supplier.*`` values of ``unit`` on first read (for ``Values``)."""
+
+        def resolve(path: tuple[str, ...]) -> object:
+            if path[0] == "Supplier":
+                return self.supplier_value(unit, path)
+            return MISSING
+
+        return resolve
+
     def supplier_value(self, unit: OrganizationUnit, path: tuple[str, ...]) -> object:
         """A value of ``Supplier.*`` for ``unit`` (cached per OU: sheets share it)."""
         key = (unit.id, path)
-        try:
-            return self._supplier_cache[key]
-        except KeyError:
-            value = self._supplier_cache[key] = self._supplier_value(unit, path)
-            return value
+        cache = self._supplier_cache
+        if key in cache:
+            return cache[key]
+        value = cache[key] = supplier_getter(path)(self, unit)
+        return value
 
     def local_time(self, unit: OrganizationUnit) -> datetime:
         """The clock in the OU's time zone."""
@@ -188,55 +267,6 @@ class World:
                 unit.address, self.order.shipping_address
             )
         return self._routes[unit.id]
-
-    def _supplier_value(self, unit: OrganizationUnit, path: tuple[str, ...]) -> object:
-        if len(path) < 2:
-            return MISSING
-        name = path[1]
-        simple = {
-            "ID": unit.id,
-            "Name": unit.name,
-            "BackendID": unit.backend_id,
-            "Type": unit.type,
-            "Status": unit.status,
-            "CountryID": unit.country_id,
-            "ActiveShipFromStoreTasks": unit.active_ship_from_store_tasks,
-            "SetNames": unit.set_names,
-            "DistanceToShippingAddressInKm": None,
-            "DistanceToBillingAddressInKm": None,
-        }
-        if len(path) == 2 and name in simple:
-            if name == "DistanceToShippingAddressInKm":
-                value = distance_km(unit.address, self.order.shipping_address)
-            elif name == "DistanceToBillingAddressInKm":
-                value = distance_km(unit.address, self.order.billing_address)
-            else:
-                value = simple[name]
-            return MISSING if value is None else value
-        if len(path) != 3:
-            return MISSING
-        if name == "Address":
-            return _address(unit.address, path[2])
-        if name == "CustomFields":
-            return _custom(unit.custom_fields, path[2])
-        if name == "LocalTime":
-            local = self.local_time(unit)
-            return {
-                "DayOfWeek": DAYS[local.weekday()],
-                "Hour": local.hour,
-                "Minute": local.minute,
-            }.get(path[2], MISSING)
-        if name == "RouteToShippingAddressByBike":
-            route = self.route(unit)
-            if route is None:
-                return MISSING
-            return {
-                "DistanceText": route.distance_text,
-                "TimeText": route.time_text,
-                "TimeInMinutes": route.time_minutes,
-                "DistanceInKm": route.distance_km,
-            }.get(path[2], MISSING)
-        return MISSING
 
     # --- a line ------------------------------------------------------------------
 
