@@ -38,7 +38,7 @@ from .model import (
     Scenario,
     SheetSource,
 )
-from .settings import DEFINITIONS
+from .settings import DEFINITIONS, json_kind
 
 FORMAT = 1
 TOP_LEVEL = "(top level)"  # the path of a fault in the document as a whole
@@ -345,23 +345,7 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
-def _describe(value: Any) -> str:
-    """What a JSON value is, for a message: ``a string``, ``null``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float | Decimal):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a Python {type(value).__name__}"
+_describe = json_kind
 
 
 def _resolve(id_: int, known: set[int], what: str, path: str) -> None:

@@ -7,6 +7,7 @@ up from here.
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 
@@ -33,7 +34,7 @@ class SettingDefinition:
             return None if self.nullable else "This setting cannot be empty."
         # bool is an int in Python; JSON keeps them apart, so must this.
         if type(value) is not self.type:
-            return f"Expected {_json_type(self.type())}, got {_json_type(value)}."
+            return f"Expected {json_kind(self.type())}, got {json_kind(value)}."
         if self.minimum is not None and value < self.minimum:
             return f"Must be at least {self.minimum}."
         if self.maximum is not None and value > self.maximum:
@@ -43,12 +44,15 @@ class SettingDefinition:
         return None
 
 
-def _json_type(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a JSON value is, for a message: ``a string``, ``null``, ``a number``."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int):
         return "an integer"
-    if isinstance(value, float):
+    if isinstance(value, float | Decimal):
         return "a number"
     if isinstance(value, str):
         return "a string"
@@ -56,7 +60,7 @@ def _json_type(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return type(value).__name__
+    return f"a Python {type(value).__name__}"
 
 
 DEFINITIONS: dict[str, SettingDefinition] = {
