@@ -434,7 +434,11 @@ STATEMENTS = st.one_of(
         nodes.Scope, st.one_of(HEADER_NAME, st.sampled_from(["Fanout", "Order", "Supplier"]))
     ),
     st.builds(nodes.Action, HEADER_NAME, st.booleans()),
-    st.builds(nodes.Action, ANY_TEXT, st.booleans()),
+    st.builds(
+        nodes.Action,
+        ANY_TEXT.filter(lambda text: text.lower() not in _KNOWN_HEADER_NAMES),
+        st.booleans(),
+    ),
     st.builds(nodes.Fulfillment, NAME),
 )
 SHEETS = st.lists(STATEMENTS, max_size=6).map(lambda statements: nodes.Sheet(tuple(statements)))
