@@ -45,9 +45,9 @@ class Decision:
         return self.blob["Fulfillments"][0]["Shipments"]
 
 
-def _error(run: SheetRun | None, name: str, line: int, column: int, code: str, message: str):
+def _error(run: SheetRun, line: int, column: int, code: str, message: str) -> dict[str, Any]:
     return {
-        "Sheet": run.source.name if run else name,
+        "Sheet": run.source.name,
         "Line": line,
         "Column": column,
         "Code": code,
@@ -107,9 +107,7 @@ def prepare(scenario: Scenario, *, route_provider: RouteProvider | None = None) 
             for diagnostic in plan.diagnostics:
                 span = diagnostic.span
                 errors.append(
-                    _error(
-                        run, "", span.line, span.column, diagnostic.code.value, diagnostic.message
-                    )
+                    _error(run, span.line, span.column, diagnostic.code.value, diagnostic.message)
                 )
             continue
         if order.intent not in plan.intents:
@@ -128,7 +126,7 @@ def prepare(scenario: Scenario, *, route_provider: RouteProvider | None = None) 
         try:
             evaluate_sheet(world, run, history, lines, recorder, splitting=splitting)
         except EvaluationError as error:
-            errors.append(_error(run, "", error.line, error.column, error.code, error.message))
+            errors.append(_error(run, error.line, error.column, error.code, error.message))
             continue
         runs.append(run)
 
@@ -161,9 +159,7 @@ def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) ->
             break
         except SheetFailed as failure:
             error = failure.error
-            errors.append(
-                _error(failure.run, "", error.line, error.column, error.code, error.message)
-            )
+            errors.append(_error(failure.run, error.line, error.column, error.code, error.message))
             routing.remove(failure.run)
     open_quantities = prepared.open_quantities
     fulfillments = [

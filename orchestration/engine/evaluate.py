@@ -31,6 +31,12 @@ from .model import (
 from .plan import Boost, Outcome, Plan, Values, run_block
 from .variables import FULFILLMENT_OPTIONS, World
 
+# FulfillmentOption.X.IsAvailable for each option, looked up once.
+_OPTION_PATHS = tuple(
+    (option, v.path_key(f"FulfillmentOption.{option}.IsAvailable"))
+    for option in FULFILLMENT_OPTIONS
+)
+
 
 @dataclass(slots=True)
 class History:
@@ -260,8 +266,8 @@ def evaluate_sheet(
             available = []
             for option in FULFILLMENT_OPTIONS:
                 scoped = supplier.child()
-                for other in FULFILLMENT_OPTIONS:
-                    scoped[v.path_key(f"FulfillmentOption.{other}.IsAvailable")] = other == option
+                for other, path in _OPTION_PATHS:
+                    scoped[path] = other == option
                 result = run_block(option_steps, scoped)
                 recorder.outcome(result, sheet=run, unit=unit)
                 if not result.rejected:

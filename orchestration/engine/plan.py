@@ -25,7 +25,7 @@ from ..language.compiler import (
     canonical_path,
     compile_sheet,
 )
-from ..language.errors import Diagnostic
+from ..language.errors import Diagnostic, Span
 from . import variables as v
 
 REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout"
@@ -239,8 +239,6 @@ def _truth(value: object, step: Step, what: str) -> bool:
 
 
 def _span(step: Step) -> Any:
-    from ..language.errors import Span
-
     return Span(step.line, 1, step.line, 1 + len(step.text.split("\n", 1)[0]))
 
 

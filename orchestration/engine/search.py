@@ -193,13 +193,18 @@ class Search:
 
     # --- stock -----------------------------------------------------------------------
 
+    def products_for(self, candidate: Candidate, line: OrderLine) -> list[int]:
+        """The products that may ship for a line: its own, then its replacements if allowed."""
+        products = [line.product]
+        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
+            products.extend(self.world.products[line.product].replacements)
+        return products
+
     def take(self, candidate: Candidate, line: OrderLine, q: int) -> list[tuple[int, int]] | None:
         """Reserve ``q`` units of the line's product (then replacements) at the OU."""
         if not self.needs_stock:
             return [(line.product, q)]
-        products = [line.product]
-        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
-            products.extend(self.world.products[line.product].replacements)
+        products = self.products_for(candidate, line)
         unit = candidate.unit.id
         stock = self.world.stock
         left = self.stock_left
@@ -235,9 +240,7 @@ class Search:
         cap = candidate.fits[line.id].cap
         if not self.needs_stock:
             return cap
-        products = [line.product]
-        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
-            products.extend(self.world.products[line.product].replacements)
+        products = self.products_for(candidate, line)
         unit = candidate.unit.id
         have = 0
         for product in products:
