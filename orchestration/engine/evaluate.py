@@ -28,8 +28,8 @@ from .model import (
     Scenario,
     SheetSource,
 )
-from .plan import Boost, Outcome, Plan, Values, run_block
-from .variables import FULFILLMENT_OPTIONS, World
+from .plan import Boost, Outcome, Plan, Step, Values, run_block
+from .variables import FULFILLMENT_OPTIONS, World, group_units
 
 # FulfillmentOption.X.IsAvailable for each option, looked up once.
 _OPTION_PATHS = tuple(
@@ -128,6 +128,11 @@ class SheetRun:
     line_data: dict[int, dict[str, object]] = field(default_factory=dict)
 
     @property
+    def judges(self) -> bool:
+        """Whether the sheet has a FulfillmentProposition scope (it may reject or boost)."""
+        return "FulfillmentProposition" in self.plan.blocks
+
+    @property
     def ref(self) -> dict[str, Any]:
         """``{ID, Name}`` as the blob names a sheet."""
         return {"ID": self.source.id, "Name": self.source.name}
@@ -176,6 +181,8 @@ class Recorder:
         always: bool = False,
     ) -> None:
         """Record the reasons of a block's failed requirements (all of them if ``always``)."""
+        if not always and not outcome.reasons:
+            return
         recorded = {id(item.step) for item in outcome.reasons}
         for item in outcome.reasons:
             self.add(
@@ -206,6 +213,96 @@ class Recorder:
 def _fill(values: Values, paths: tuple[tuple[str, ...], ...], get: Any) -> None:
     for path in paths:
         values[path] = get(path)
+
+
+@dataclass(slots=True)
+class Group:
+    """OUs that read the same values in the Supplier scope's leading statements."""
+
+    ids: set[int]
+    values: Values  # what those statements set and read; misses go to the sheet's values
+    data: dict[str, object] = field(default_factory=dict)
+    boosts: list[Boost] = field(default_factory=list)
+
+    def narrower(self, ids: set[int]) -> Group:
+        """A subgroup (the same values so far, a copy to add to)."""
+        return Group(
+            ids,
+            Values(self.values, resolve=self.values.resolve),
+            dict(self.data),
+            list(self.boosts),
+        )
+
+
+@dataclass(slots=True)
+class Groups:
+    """What the Supplier scope's leading statements decided, per group of OUs."""
+
+    ran: int  # how many leading statements ran per group
+    bases: dict[int, Group]  # OU ID -> its group, for OUs that passed them all
+    stopped: dict[int, tuple[Step, Outcome, Group]]  # OU ID -> the statement that rejected it
+    # OUs rejected with `but continue`: they run the whole scope one by one.
+    single: set[int] = field(default_factory=set)
+
+
+def supplier_groups(world: World, run: SheetRun) -> Groups:
+    """Run the Supplier scope's leading statements once per group of OUs, not per OU.
+
+    The statements in ``plan.supplier_prefix`` read only the order, names and cheap
+    supplier values (``Supplier.Type``, ``Supplier.CountryID``, ...): OUs that share
+    the values a statement reads share its outcome, so ``require [Supplier.Type] =
+    'Shop'`` runs once per type and thousands of OUs that are not shops are
+    rejected without a look each. The outcome is the same as running the statements
+    per OU (``tests/engine/test_groups.py`` compares the two).
+    """
+    base = run.values
+    groups = [Group(set(world.units), Values(resolve=base.__getitem__))]
+    stopped: dict[int, tuple[Step, Outcome, Group]] = {}
+    single: set[int] = set()
+    steps = run.plan.blocks.get("Supplier", ())
+    for ran, step in enumerate(run.plan.supplier_prefix):
+        for path in step.decides:
+            if path[0] != "Supplier":
+                continue
+            refined = []
+            for group in groups:
+                if path in group.values:
+                    refined.append(group)
+                    continue
+                for value, members in _split(world, group.ids, path):
+                    narrower = group.narrower(members)
+                    narrower.values[path] = value
+                    refined.append(narrower)
+            groups = refined
+        kept = []
+        for group in groups:
+            outcome = run_block((step,), group.values)
+            if outcome.stopped:
+                for unit_id in group.ids:
+                    stopped[unit_id] = (steps[ran], outcome, group)
+            elif outcome.rejected:
+                single |= group.ids  # `but continue`: the rest of its story is per OU
+            else:
+                group.data.update(outcome.data)
+                group.boosts.extend(outcome.boosts)
+                kept.append(group)
+        groups = kept
+    bases = {unit_id: group for group in groups for unit_id in group.ids}
+    return Groups(len(run.plan.supplier_prefix), bases, stopped, single)
+
+
+def _split(world: World, ids: set[int], path: tuple[str, ...]) -> list[tuple[object, set[int]]]:
+    """``ids`` by their value at ``path``: from the partition of all OUs (shared by the
+    sheets) when they are many, one by one when they are few."""
+    if len(ids) * 4 < len(world.units):
+        units = world.units
+        return list(group_units(world, (units[unit_id] for unit_id in ids), path).values())
+    found = []
+    for value, members in world.partition(path).values():
+        common = ids & members
+        if common:
+            found.append((value, common))
+    return found
 
 
 def evaluate_sheet(
@@ -246,6 +343,7 @@ def evaluate_sheet(
     option_steps = blocks.get("FulfillmentOptions")
     line_steps = blocks.get("OrderLine", ())
     sheet_id = run.source.id
+    deactivated = history.deactivated
     line_values = {}
     for line in lines:
         base: dict[tuple[str, ...], object] = {}
@@ -253,9 +351,44 @@ def evaluate_sheet(
             base[path] = world.line_value(line, path)
         line_values[line.id] = base
 
+    grouped = supplier_groups(world, run)
+    rest = supplier_steps[grouped.ran :]
+    flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
     for unit in world.units.values():
-        supplier = Values(values, resolve=world.resolver(unit))
-        outcome = run_block(supplier_steps, supplier)
+        group = grouped.bases.get(unit.id)
+        if group is not None:
+            base = flat.get(id(group))
+            if base is None:
+                base = flat[id(group)] = Values(values)
+                base.update(group.values)
+            supplier = Values(base, resolve=world.resolver(unit))
+            outcome = run_block(rest, supplier)
+            if group.boosts or group.data:
+                outcome.boosts[:0] = group.boosts
+                outcome.data = {**group.data, **outcome.data}
+        elif unit.id in grouped.single:
+            supplier = Values(values, resolve=world.resolver(unit))
+            outcome = run_block(supplier_steps, supplier)
+        else:
+            step, outcome, stopped_in = grouped.stopped[unit.id]
+            if outcome.reasons:
+                # The one statement that stopped it; its description may name the OU.
+                description = None
+                if step.description is not None:
+                    context = Values(values, resolve=world.resolver(unit))
+                    context.update(stopped_in.values)
+                    text = step.description(context.__getitem__)
+                    description = text if isinstance(text, str) else None
+                recorder.add(
+                    sheet=run,
+                    scope=step.scope,
+                    reason=step.reason,
+                    description=description,
+                    expression=step.text,
+                    line=step.line,
+                    unit=unit,
+                )
+            continue
         recorder.outcome(outcome, sheet=run, unit=unit)
         if outcome.stopped:
             continue
@@ -286,6 +419,7 @@ def evaluate_sheet(
             boosts += [("FulfillmentOptions", boost) for boost in available[0].boosts]
             data = {**data, **available[0].data}
         fits: dict[int, LineFit] = {}
+        base_score = sum((Fraction(boost.delta) for _s, boost in boosts), Fraction(0))
         for line in lines:
             if (line.id, unit.id) in history.cancelled:
                 if not rejected:
@@ -303,7 +437,7 @@ def evaluate_sheet(
                         order_line=line.id,
                     )
                 continue
-            deactivations = history.deactivated[(line.id, unit.id, sheet_id)]
+            deactivations = deactivated and deactivated[(line.id, unit.id, sheet_id)]
             if deactivations and deactivations >= max_retry:
                 if not rejected:
                     recorder.add(
@@ -322,8 +456,8 @@ def evaluate_sheet(
                     )
                 continue
             stock = world.available(unit.id, line.product, replacements=replacements)
-            scoped = supplier.child()
-            scoped.update(line_values[line.id])
+            # The line's own values; the rest is read through from the supplier's.
+            scoped = Values(line_values[line.id], resolve=supplier.__getitem__)
             scoped[quantity_path] = stock
             result = run_block(line_steps, scoped, rejected=rejected)
             recorder.outcome(result, sheet=run, unit=unit, order_line=line.id)
@@ -347,16 +481,15 @@ def evaluate_sheet(
                     order_line=line.id,
                 )
                 continue
-            fit = LineFit(line, cap, list(boosts), dict(result.data))
-            fit.boosts.extend(("OrderLine", boost) for boost in result.boosts)
+            fit = LineFit(line, cap, list(boosts), result.data, base_score)
+            if result.boosts:
+                fit.boosts.extend(("OrderLine", boost) for boost in result.boosts)
+                fit.score += sum((Fraction(boost.delta) for boost in result.boosts), Fraction(0))
             fits[line.id] = fit
         if fits and not rejected:
             run.candidates.append(Candidate(run, unit, supplier, data, fits))
 
     _line_suppliers(run, lines, line_values, recorder)
-    for candidate in run.candidates:
-        for fit in candidate.fits.values():
-            fit.score = sum((Fraction(boost.delta) for _s, boost in fit.boosts), Fraction(0))
 
 
 def _line_suppliers(
@@ -380,9 +513,11 @@ def _line_suppliers(
             for candidate in holders:
                 del candidate.fits[line.id]
             continue
+        extra = sum((Fraction(boost.delta) for boost in outcome.boosts), Fraction(0))
         for candidate in holders:
             fit = candidate.fits[line.id]
             fit.boosts.extend(("OrderLineSuppliers", boost) for boost in outcome.boosts)
+            fit.score += extra
             fit.data.update(outcome.data)
     run.candidates = [c for c in run.candidates if c.fits]
 

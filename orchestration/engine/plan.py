@@ -10,6 +10,7 @@ and ``but continue``, ``with``, ``data``, ``score add``, ``fanout``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +30,8 @@ from ..language.errors import Diagnostic, Span
 from . import variables as v
 
 REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout"
+# What a statement run once per group of OUs may read: the order, the OU, names.
+GROUPABLE = frozenset({v.ORDER, v.SUPPLIER, v.NAME})
 
 
 class Values(dict):  # type: ignore[type-arg]
@@ -75,6 +78,7 @@ class Step:
     name: str | None = None
     key: tuple[str, ...] = ()
     reads: tuple[tuple[str, ...], ...] = ()  # paths the explanation reports
+    decides: tuple[tuple[str, ...], ...] = ()  # paths the outcome depends on (not the text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,9 @@ class Plan:
     options: dict[str, Any] = field(default_factory=dict)
     blocks: dict[str, tuple[Step, ...]] = field(default_factory=dict)
     reads: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    # The leading Supplier statements that can run once per group of OUs sharing the
+    # values they read (see ``evaluate.supplier_groups``), without their descriptions.
+    supplier_prefix: tuple[Step, ...] = ()
 
     def option(self, name: str) -> Any:
         """An option's value, or its default."""
@@ -139,6 +146,7 @@ def plan_for(source: str) -> Plan:
             expr = getattr(statement, name, None)
             if isinstance(expr, nodes.Expr):
                 used.extend(canonical_path(var.path) for var in iter_variables(expr))
+        decides = tuple(dict.fromkeys(used))
         reason = getattr(statement, "reason", None)
         if reason is not None and reason.description is not None:
             used.extend(canonical_path(var.path) for var in iter_variables(reason.description))
@@ -150,6 +158,7 @@ def plan_for(source: str) -> Plan:
             "text": _text(lines, statement),
             "scope": scope,
             "reads": tuple(dict.fromkeys(used)),
+            "decides": decides,
         }
         match statement:
             case nodes.Require():
@@ -190,7 +199,34 @@ def plan_for(source: str) -> Plan:
         dict(analysis.options),
         {name: tuple(steps) for name, steps in blocks.items()},
         {kind: tuple(sorted(paths)) for kind, paths in reads.items()},
+        _supplier_prefix(blocks.get("Supplier", [])),
     )
+
+
+# Supplier values that differ from OU to OU and cost something to compute: a
+# statement reading one is never run per group.
+_PER_UNIT = frozenset(
+    {
+        ("DistanceToShippingAddressInKm",),
+        ("DistanceToBillingAddressInKm",),
+        ("RouteToShippingAddressByBike",),
+    }
+)
+
+
+def _supplier_prefix(steps: list[Step]) -> tuple[Step, ...]:
+    """The leading statements that read nothing but the order, names and supplier
+    values cheap to compute (no distances, no routes)."""
+    prefix = []
+    for step in steps:
+        if step.kind == FANOUT:
+            break
+        if any(path[0] == "Supplier" and path[1:2] in _PER_UNIT for path in step.decides):
+            break
+        if any(v.kind_of(path, frozenset()) not in GROUPABLE for path in step.decides):
+            break
+        prefix.append(dataclasses.replace(step, description=None))
+    return tuple(prefix)
 
 
 # --- Running a block ----------------------------------------------------------------------

@@ -18,18 +18,32 @@ from .model import Address
 EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
 
 
-def distance_km(origin: Address, destination: Address) -> Decimal | None:
-    """Great-circle (haversine) distance in km, to 3 decimals; None without coordinates."""
-    if None in (origin.latitude, origin.longitude, destination.latitude, destination.longitude):
+def point(address: Address) -> tuple[float, float] | None:
+    """An address's coordinates in radians, or None without them."""
+    if address.latitude is None or address.longitude is None:
         return None
-    lat1, lon1 = math.radians(origin.latitude), math.radians(origin.longitude)
-    lat2, lon2 = math.radians(destination.latitude), math.radians(destination.longitude)
+    return math.radians(float(address.latitude)), math.radians(float(address.longitude))
+
+
+def distance_between(
+    origin: tuple[float, float] | None, destination: tuple[float, float] | None
+) -> Decimal | None:
+    """Great-circle (haversine) distance in km between two ``point``s, to 3 decimals."""
+    if origin is None or destination is None:
+        return None
+    lat1, lon1 = origin
+    lat2, lon2 = destination
     h = (
         math.sin((lat2 - lat1) / 2) ** 2
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     )
     km = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
     return Decimal(f"{km:.3f}")
+
+
+def distance_km(origin: Address, destination: Address) -> Decimal | None:
+    """Great-circle (haversine) distance in km, to 3 decimals; None without coordinates."""
+    return distance_between(point(origin), point(destination))
 
 
 @dataclass(frozen=True, slots=True)

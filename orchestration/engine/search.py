@@ -29,6 +29,9 @@ MAX_NODES = 200_000
 EXACT_POOL = 24
 POOL_PER_LINE = 4
 ALTERNATIVES = 4  # runner-up propositions kept for the blob
+# Float scores decide only when they differ by more than their rounding could;
+# closer than this, the exact fractions are compared.
+_TOLERANCE = 1e-9
 
 
 class SheetFailed(Exception):
@@ -57,6 +60,8 @@ class ShipmentEval:
     values: Values | None = None
     score: Fraction = Fraction(0)  # own boosts plus the lines' (proportional) scores
     boost_total: Fraction = Fraction(0)
+    approx: float = 0.0  # ``score`` as a float: the search compares these first
+    units: int = 0
 
 
 @dataclass(slots=True)
@@ -80,6 +85,7 @@ class Proposition:
     score: Fraction
     boosts: list[tuple[SheetRun, Boost]]
     tie: tuple[Any, ...]
+    approx: float = 0.0  # ``score`` as a float
 
     def beats(self, other: Proposition | None) -> bool:
         """Whether this proposition wins from ``other`` (most units, score, fewest, IDs)."""
@@ -115,6 +121,8 @@ class Search:
         for index, candidate in enumerate(candidates):
             candidate.index = index
         self.candidates = candidates
+        # Whether any sheet has a FulfillmentProposition scope (it may reject or boost).
+        self.judging = any(c.sheet.judges for c in candidates)
         self.shipment_cache: dict[tuple[int, Quantities], ShipmentEval] = {}
         self.recorded: set[tuple[Any, ...]] = set()
         self.propositions = 0
@@ -158,15 +166,21 @@ class Search:
             evaluation = ShipmentEval(False)
         else:
             boost_total = sum((Fraction(b.delta) for b in outcome.boosts), Fraction(0))
-            line_total = sum(
-                (
-                    candidate.fits[line_id].score * Fraction(q, self.open[line_id])
-                    for line_id, q in quantities
-                ),
-                Fraction(0),
-            )
+            score = boost_total
+            for line_id, q in quantities:
+                line_score = candidate.fits[line_id].score
+                if line_score:
+                    wanted = self.open[line_id]
+                    score += line_score if q == wanted else line_score * Fraction(q, wanted)
             evaluation = ShipmentEval(
-                True, outcome.boosts, outcome.data, values, boost_total + line_total, boost_total
+                True,
+                outcome.boosts,
+                outcome.data,
+                values,
+                score,
+                boost_total,
+                float(score),
+                sum(q for _line, q in quantities),
             )
         self.shipment_cache[key] = evaluation
         return evaluation
@@ -254,16 +268,32 @@ class Search:
     def consider(self, parts: list[tuple[Candidate, Quantities, dict[int, list]]]) -> None:
         """Evaluate one proposition and keep it if it is among the best."""
         self.propositions += 1
+        evaluations = []
+        units = 0
+        approx = 0.0
+        for candidate, quantities, _products in parts:
+            evaluation = self.shipment(candidate, quantities)
+            if not evaluation.valid:
+                return
+            evaluations.append(evaluation)
+            approx += evaluation.approx
+            units += evaluation.units
+        best = self.best
+        if not self.judging and len(best) > ALTERNATIVES:
+            # Most leaves cannot enter the kept list: tell without exact arithmetic.
+            last = best[-1]
+            if units < last.units:
+                return
+            if units == last.units and approx < last.approx - _TOLERANCE * (1 + abs(approx)):
+                return
         shipments = []
         units = 0
         score = Fraction(0)
         covered: dict[int, int] = {}
         all_lines: list[tuple[OrderLine, int]] = []
-        for candidate, quantities, products in parts:
-            evaluation = self.shipment(candidate, quantities)
-            if not evaluation.valid:
-                return
-            shipments.append(Shipment(candidate, quantities, evaluation, products))
+        ordered = sorted(zip(parts, evaluations, strict=True), key=lambda p: p[0][0].unit.id)
+        for (candidate, quantities, products), evaluation in ordered:
+            shipments.append(Shipment(candidate, quantities, evaluation, dict(products)))
             score += evaluation.score
             for line_id, q in quantities:
                 units += q
@@ -312,7 +342,7 @@ class Search:
                 (s.candidate.unit.id, s.candidate.sheet.source.id, s.quantities) for s in shipments
             )
         )
-        proposition = Proposition(shipments, cancelled, units, score, boosts, tie)
+        proposition = Proposition(shipments, cancelled, units, score, boosts, tie, float(score))
         self._keep(proposition)
 
     def _keep(self, proposition: Proposition) -> None:
@@ -394,7 +424,7 @@ class Search:
             quantities = self.full_quantities(candidate)
             evaluation = self.shipment(candidate, quantities) if quantities else None
             units = sum(q for _l, q in quantities)
-            score = evaluation.score if evaluation and evaluation.valid else Fraction(-(10**30))
+            score = evaluation.approx if evaluation and evaluation.valid else -1e300
             keys[candidate.index] = (-units, -score, candidate.unit.id, candidate.sheet.order)
         return keys
 
@@ -436,14 +466,9 @@ class Search:
         def leaf() -> None:
             if self.propositions >= self.limit:
                 raise _Stop
-            parts = []
-            for index in sorted(chosen, key=lambda i: by_index[i].unit.id):
-                candidate = by_index[index]
-                quantities = tuple(
-                    (line.id, chosen[index][line.id]) for line in lines if line.id in chosen[index]
-                )
-                parts.append((candidate, quantities, dict(products[index])))
-            self.consider(parts)
+            # A candidate's lines are assigned and taken back last-in first-out, so its
+            # dict is in line order: the shipment's quantities as the cache keys them.
+            self.consider([(by_index[i], tuple(chosen[i].items()), products[i]) for i in chosen])
 
         def splits(fitting: list[Candidate], line: OrderLine, need: int, start: int):
             """Ways to spread up to ``need`` units over splitting candidates (most first)."""

@@ -9,7 +9,7 @@ what the compiler takes: ``str``, ``bool``, numbers, tuples, or ``MISSING``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ..language.compiler import MISSING, canonical_path
 from .model import Address, OrderLine, OrganizationUnit, Product, Scenario
-from .routes import EstimatedBikeRoute, Route, RouteProvider, distance_km
+from .routes import EstimatedBikeRoute, Route, RouteProvider, distance_between, point
 
 # What a path is about, by its first name.
 ORDER, SUPPLIER, LINE, SUPPLIER_LINE, LINE_SUPPLIERS, OPTION, SHIPMENT, NAME = (
@@ -114,10 +114,10 @@ _SUPPLIER_NAMES: dict[str, Callable[[World, OrganizationUnit], object]] = {
     "ActiveShipFromStoreTasks": lambda world, unit: unit.active_ship_from_store_tasks,
     "SetNames": lambda world, unit: unit.set_names,
     "DistanceToShippingAddressInKm": lambda world, unit: _or_missing(
-        distance_km(unit.address, world.order.shipping_address)
+        distance_between(point(unit.address), world.shipping_point)
     ),
     "DistanceToBillingAddressInKm": lambda world, unit: _or_missing(
-        distance_km(unit.address, world.order.billing_address)
+        distance_between(point(unit.address), world.billing_point)
     ),
 }
 _LOCAL_TIME: dict[str, Callable[[datetime], object]] = {
@@ -163,6 +163,29 @@ def supplier_getter(path: tuple[str, ...]) -> Callable[[World, OrganizationUnit]
     return _missing
 
 
+# OU IDs grouped by their value at one path: a key per value -> (the value, the IDs).
+Partition = dict[object, tuple[object, set[int]]]
+
+
+def group_units(
+    world: World, units: Iterable[OrganizationUnit], path: tuple[str, ...]
+) -> Partition:
+    """``units`` by their value at a ``Supplier.*`` path."""
+    getter = supplier_getter(path)
+    groups: Partition = {}
+    for unit in units:
+        value = getter(world, unit)
+        kind = type(value)
+        # Equal is not the same here: True == 1 and Decimal('1.0') == 1 but they
+        # print differently, so a group holds values of one type and one text.
+        key = value if kind is str or kind is int else (kind, repr(value))
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = (value, set())
+        entry[1].add(unit.id)
+    return groups
+
+
 class World:
     """One run's scenario, indexed, with the values every sheet shares cached."""
 
@@ -176,6 +199,9 @@ class World:
         self.route_provider: RouteProvider = route_provider or EstimatedBikeRoute()
         self._supplier_cache: dict[tuple[int, tuple[str, ...]], object] = {}
         self._order_cache: dict[tuple[str, ...], object] = {}
+        self._partitions: dict[tuple[str, ...], Partition] = {}
+        self.shipping_point = point(self.order.shipping_address)
+        self.billing_point = point(self.order.billing_address)
         self._local: dict[str, datetime] = {}
         self._routes: dict[int, Route | None] = {}
         self.attempts = 0
@@ -252,6 +278,15 @@ class World:
         value = cache[key] = supplier_getter(path)(self, unit)
         return value
 
+    def partition(self, path: tuple[str, ...]) -> Partition:
+        """All OUs grouped by their value at a ``Supplier.*`` path (built once per path)."""
+        try:
+            return self._partitions[path]
+        except KeyError:
+            pass
+        found = self._partitions[path] = group_units(self, self.units.values(), path)
+        return found
+
     def local_time(self, unit: OrganizationUnit) -> datetime:
         """The clock in the OU's time zone."""
         try:
@@ -324,22 +359,26 @@ def path_key(name: str) -> tuple[str, ...]:
     return canonical_path(tuple(name.split(".")))
 
 
+_TOTALS = ("TotalAmount", "TotalAmountInTax", "TotalQuantity", "LineCount")
+# Each total under its own name and under ``Shipment.``: the keys, made once.
+_TOTAL_KEYS = tuple((path_key(name), path_key("Shipment." + name)) for name in _TOTALS)
+_SHIPMENT_COUNT = path_key("ShipmentCount")
+
+
 def shipment_values(
     lines: list[tuple[OrderLine, int]], *, count: int | None = None
 ) -> dict[tuple[str, ...], object]:
     """The totals of a shipment (or, with ``count``, of a proposition's shipments)."""
-    amount = sum((line.unit_price * q for line, q in lines), Decimal(0))
-    in_tax = sum((line.unit_price_in_tax * q for line, q in lines), Decimal(0))
-    totals: dict[str, object] = {
-        "TotalAmount": amount,
-        "TotalAmountInTax": in_tax,
-        "TotalQuantity": sum(q for _line, q in lines),
-        "LineCount": len({line.id for line, _q in lines}),
-    }
+    amount = in_tax = Decimal(0)
+    quantity = 0
+    for line, q in lines:
+        amount += line.unit_price * q
+        in_tax += line.unit_price_in_tax * q
+        quantity += q
+    totals = (amount, in_tax, quantity, len({line.id for line, _q in lines}))
     values: dict[tuple[str, ...], object] = {}
-    for name, value in totals.items():
-        values[path_key(name)] = value
-        values[path_key("Shipment." + name)] = value
+    for (plain, scoped), value in zip(_TOTAL_KEYS, totals, strict=True):
+        values[plain] = values[scoped] = value
     if count is not None:
-        values[path_key("ShipmentCount")] = count
+        values[_SHIPMENT_COUNT] = count
     return values

@@ -831,7 +831,12 @@ def _variable_vs_variable(
             first = context(left_path)
             second = context(right_path)
             kind = type(first)
-            if (kind is str or kind is int or kind is bool) and type(second) is kind:
+            if type(second) is kind and (
+                kind is str
+                or kind is int
+                or kind is bool
+                or (kind is Decimal and first.is_finite() and second.is_finite())
+            ):
                 return compare(first, second)
             return slow(first, second)
 
@@ -842,7 +847,11 @@ def _variable_vs_variable(
         first = context(left_path)
         second = context(right_path)
         kind = type(first)
-        if (kind is int or kind is str) and type(second) is kind:
+        if type(second) is kind and (
+            kind is int
+            or kind is str
+            or (kind is Decimal and first.is_finite() and second.is_finite())
+        ):
             return compare(first, second)
         return slow(first, second)
 
