@@ -12,6 +12,7 @@ key order is fixed by construction.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Context, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -19,24 +20,33 @@ from .evaluate import Candidate, LineFit, SheetRun, jsonable
 from .plan import Boost
 from .search import Proposition, Search, Shipment
 
+# Running totals of boosts: a boost has at most 28 digits, so sums at this precision
+# are exact (the same as with fractions, and much cheaper).
+_EXACT = Context(prec=200)
+_ZERO = Decimal(0)
 
-def number_text(value: Fraction | float | int) -> str:
+
+def number_text(value: Fraction | Decimal | float | int) -> str:
     """A score as people write it: '100', '0.5', '33.333333'."""
+    if type(value) is Decimal:
+        if value == value.to_integral_value():
+            return str(int(value))
+        return f"{float(value):.6f}".rstrip("0").rstrip(".")
     number = Fraction(value)
     if number.denominator == 1:
         return str(number.numerator)
     return f"{float(number):.6f}".rstrip("0").rstrip(".")
 
 
-def _score(value: Fraction) -> float:
+def _score(value: Fraction | Decimal) -> float:
     return float(value)
 
 
 def boost_explanation(
-    boost: Boost, previous: Fraction, description: str, *, line_id: int | None = None
+    boost: Boost, previous: Decimal, description: str, *, line_id: int | None = None
 ) -> dict[str, Any]:
     """One score explanation: what was added, by which statement, reading what."""
-    delta = Fraction(boost.delta)
+    delta = boost.delta
     entry: dict[str, Any] = {}
     if line_id is not None:
         entry["OrderLineID"] = line_id
@@ -46,7 +56,7 @@ def boost_explanation(
             "Description": description,
             "Expression": boost.step.text,
             "PreviousScore": _score(previous),
-            "NewScore": _score(previous + delta),
+            "NewScore": _score(_EXACT.add(previous, delta)),
             "DeltaScore": _score(delta),
             "Variables": {name: jsonable(value) for name, value in boost.variables.items()},
             "Line": boost.step.line,
@@ -58,14 +68,14 @@ def boost_explanation(
 def line_explanations(fit: LineFit, *, line_id: int | None = None) -> list[dict[str, Any]]:
     """The explanations of a line's score at one OU under one sheet, in order."""
     entries = []
-    score = Fraction(0)
+    score = _ZERO
     for scope, boost in fit.boosts:
         description = (
             f"{number_text(boost.delta)} added to score of OrderLine due to a boost in the "
             f"{scope} scope."
         )
         entries.append(boost_explanation(boost, score, description, line_id=line_id))
-        score += Fraction(boost.delta)
+        score = _EXACT.add(score, boost.delta)
     return entries
 
 
@@ -129,14 +139,14 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     for key, value in evaluation.data.items():
         data[key] = jsonable(value)
     boosts = []
-    score = Fraction(0)
+    score = _ZERO
     for boost in evaluation.boosts:
         description = (
             f"{number_text(boost.delta)} added to score of Shipment due to a boost in the "
             "Shipment scope."
         )
         boosts.append(boost_explanation(boost, score, description))
-        score += Fraction(boost.delta)
+        score = _EXACT.add(score, boost.delta)
     return {
         "FulfillmentAction": candidate.sheet.plan.action,
         "Sheet": candidate.sheet.ref,
@@ -211,14 +221,14 @@ def fulfillment(
     own = sum((Fraction(b.delta) for _run, b in proposition.boosts), Fraction(0))
     from_shipments = proposition.score - own
     boosts = []
-    score = Fraction(0)
+    score = _ZERO
     for _run, boost in proposition.boosts:
         description = (
             f"{number_text(boost.delta)} added to score of FulfillmentProposition due to a "
             "boost in the FulfillmentProposition scope."
         )
         boosts.append(boost_explanation(boost, score, description))
-        score += Fraction(boost.delta)
+        score = _EXACT.add(score, boost.delta)
     return {
         "Shipments": shipments,
         "Score": _score(proposition.score),

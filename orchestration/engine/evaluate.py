@@ -260,7 +260,9 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
     stopped: dict[int, tuple[Step, Outcome, Group]] = {}
     single: set[int] = set()
     steps = run.plan.blocks.get("Supplier", ())
-    for ran, step in enumerate(run.plan.supplier_prefix):
+    ran = 0
+    for step in run.plan.supplier_prefix:
+        before = groups
         for path in step.decides:
             if path[0] != "Supplier":
                 continue
@@ -274,6 +276,9 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
                     narrower.values[path] = value
                     refined.append(narrower)
             groups = refined
+        if len(groups) > max(16, sum(len(group.ids) for group in groups) // 2):
+            groups = before  # nearly one OU per group: one by one is cheaper from here
+            break
         kept = []
         for group in groups:
             outcome = run_block((step,), group.values)
@@ -287,8 +292,9 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
                 group.boosts.extend(outcome.boosts)
                 kept.append(group)
         groups = kept
+        ran += 1
     bases = {unit_id: group for group in groups for unit_id in group.ids}
-    return Groups(len(run.plan.supplier_prefix), bases, stopped, single)
+    return Groups(ran, bases, stopped, single)
 
 
 def _split(world: World, ids: set[int], path: tuple[str, ...]) -> list[tuple[object, set[int]]]:

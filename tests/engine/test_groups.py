@@ -1,0 +1,155 @@
+"""The Supplier scope's leading statements run per group of OUs, with the same outcome.
+
+``evaluate.supplier_groups`` runs ``require``/``with``/``data``/``score`` statements
+that read only the order, names and cheap supplier values once per group of OUs
+sharing those values. These tests route the same scenarios with the grouping and
+with every OU run one by one (the grouping switched off) and require identical
+blobs: the same winner, the same explanations, the same rejections in the same
+order, descriptions naming each OU included.
+"""
+
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from orchestration.engine import bench, evaluate, route
+from orchestration.engine.model import (
+    Address,
+    Order,
+    OrderLine,
+    OrganizationUnit,
+    Product,
+    Scenario,
+    SheetSource,
+)
+from orchestration.engine.plan import Values
+from orchestration.engine.scenario import load_scenario_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((ROOT / "tests" / "scenarios").glob("*.json")) + sorted(
+    (ROOT.parent / "shared" / "scenarios").glob("*.json")
+)
+
+
+def one_by_one(world: evaluate.World, run: evaluate.SheetRun) -> evaluate.Groups:
+    """No grouping: every OU starts the Supplier scope from its first statement."""
+    group = evaluate.Group(set(world.units), Values(resolve=run.values.__getitem__))
+    return evaluate.Groups(0, dict.fromkeys(world.units, group), {})
+
+
+def both_ways(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
+    grouped = route(scenario).blob
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate, "supplier_groups", one_by_one)
+        single = route(scenario).blob
+    return grouped, single
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda path: path.stem)
+def test_scenarios_decide_the_same_grouped_or_one_by_one(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = load_scenario_text(path.read_text(encoding="utf-8"))
+    grouped, single = both_ways(scenario, monkeypatch)
+    assert grouped == single
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_worlds_decide_the_same_grouped_or_one_by_one(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bench worlds: every sheet template, shops rejected with per-OU descriptions."""
+    scenario = bench.make_scenario(ous=150, lines=3, sheets=8, seed=seed)
+    grouped, single = both_ways(scenario, monkeypatch)
+    assert grouped == single
+    assert any(r["Reason"] == "NotAShop" for r in grouped["Rejections"])
+
+
+def unit(unit_id: int, flag: object, type_: str = "Shop") -> OrganizationUnit:
+    return OrganizationUnit(
+        id=unit_id,
+        name=f"Store {unit_id}",
+        backend_id=f"S{unit_id}",
+        type=type_,
+        country_id="NL",
+        time_zone="Europe/Amsterdam",
+        address=Address(latitude=Decimal("52.1"), longitude=Decimal(f"4.{unit_id}")),
+        custom_fields={"Flag": flag},
+    )
+
+
+SHEET = """\
+fulfillment Flags
+
+action 'EXPORT_ORDER'
+
+scope Supplier
+
+require [Supplier.Type] = 'Shop' with reason 'NotAShop', $'{[Supplier.Name]} is no shop'
+
+with [label] as $'flag {[Supplier.CustomFields.Flag]}'
+
+data [Label] as [label]
+
+data [ExporterName] as 'ARVATO'
+
+require [Supplier.CustomFields.Flag] = true with reason 'NoFlag', $'{[label]}'
+
+score add 5 when [Supplier.CustomFields.Flag] = true
+"""
+
+
+def flags_scenario(flags: list[object]) -> Scenario:
+    shops = [unit(i + 1, flag) for i, flag in enumerate(flags)]
+    units = (*shops, unit(len(flags) + 1, True, type_="Warehouse"))
+    return Scenario(
+        at=bench.AT,
+        order=Order(
+            id=1,
+            lines=(OrderLine(id=1, product=1, quantity=1),),
+            shipping_address=Address(latitude=Decimal("52.37"), longitude=Decimal("4.89")),
+        ),
+        organization_units=units,
+        products=(Product(id=1),),
+        sheets=(SheetSource(id=1, name="Flags", source=SHEET),),
+        stock={(u.id, 1): 1 for u in units},
+    )
+
+
+def test_equal_values_of_another_type_are_not_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """True and 1 (and 1 and 1.0) are equal in Python but not in a sheet: not one group."""
+    scenario = flags_scenario([True, 1, Decimal("1.0"), Decimal("1"), "true", None, True])
+    grouped, single = both_ways(scenario, monkeypatch)
+    assert grouped == single
+
+    reasons = {(r["SupplierID"], r["Reason"], r["Description"]) for r in grouped["Rejections"]}
+    assert reasons == {
+        (2, "NoFlag", "flag 1"),
+        (3, "NoFlag", "flag 1.0"),
+        (4, "NoFlag", "flag 1"),
+        (5, "NoFlag", "flag true"),
+        (6, "NoFlag", "flag "),
+        (8, "NotAShop", "Store 8 is no shop"),
+    }
+    assert sorted(s["SupplierID"] for s in grouped["ValidSuppliers"]) == [1, 7]
+    winner = grouped["Fulfillments"][0]["Shipments"][0]
+    assert winner["Supplier"]["ID"] == 1  # equal scores: the lowest ID
+    assert winner["Data"]["Label"] == "flag true"
+
+
+def test_a_sheet_without_grouping_statements_still_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first statement that reads a distance: nothing is grouped, the outcome is the same."""
+    scenario = flags_scenario([True, True])
+    sheet = scenario.sheets[0]
+    source = sheet.source.replace(
+        "scope Supplier\n",
+        "scope Supplier\n\nrequire [Supplier.DistanceToShippingAddressInKm] < 100\n",
+    )
+    scenario = replace(scenario, sheets=(replace(sheet, source=source),))
+    grouped, single = both_ways(scenario, monkeypatch)
+    assert grouped == single
+    assert sorted(s["SupplierID"] for s in grouped["ValidSuppliers"]) == [1, 2]
