@@ -20,7 +20,7 @@ from typing import Any
 from ..language.compiler import EvaluationError
 from .evaluate import Candidate, Recorder, SheetRun
 from .model import OrderLine
-from .plan import Boost, Values, run_block
+from .plan import Boost, Outcome, Values, run_block
 from .variables import World, shipment_values
 
 MAX_PROPOSITIONS = 20_000
@@ -142,13 +142,16 @@ class Search:
         if found is not None:
             return found
         run = candidate.sheet
-        values = candidate.values.child()
-        lines = [(candidate.fits[line_id].line, q) for line_id, q in quantities]
-        values.update(shipment_values(lines))
-        try:
-            outcome = run_block(run.plan.blocks.get("Shipment", ()), values)
-        except EvaluationError as error:
-            raise SheetFailed(run, error) from error
+        steps = run.plan.blocks.get("Shipment")
+        values = None  # a sheet without a Shipment scope needs them only to fan out
+        if steps:
+            values = self.shipment_values(candidate, quantities)
+            try:
+                outcome = run_block(steps, values)
+            except EvaluationError as error:
+                raise SheetFailed(run, error) from error
+        else:
+            outcome = Outcome()
         for item in outcome.reasons:
             mark = ("shipment", run.source.id, candidate.unit.id, item.step.line)
             if mark not in self.recorded:
@@ -184,6 +187,12 @@ class Search:
             )
         self.shipment_cache[key] = evaluation
         return evaluation
+
+    def shipment_values(self, candidate: Candidate, quantities: Quantities) -> Values:
+        """The values a candidate shipment's statements read: the OU's and its totals."""
+        values = candidate.values.child()
+        values.update(shipment_values([(candidate.fits[i].line, q) for i, q in quantities]))
+        return values
 
     def full_quantities(self, candidate: Candidate) -> Quantities:
         """The most a candidate can ship on its own: every line it fits, stock shared."""
@@ -527,10 +536,13 @@ class Search:
             run = shipment.candidate.sheet
             steps = run.plan.blocks.get("Fanout")
             evaluation = shipment.evaluation
-            if steps is None or evaluation.values is None:
+            if steps is None or not evaluation.valid:
                 continue
+            values = evaluation.values
+            if values is None:
+                values = self.shipment_values(shipment.candidate, shipment.quantities)
             try:
-                outcome = run_block(steps, evaluation.values.child())
+                outcome = run_block(steps, values.child())
             except EvaluationError as error:
                 raise SheetFailed(run, error) from error
             limit = outcome.fanout
