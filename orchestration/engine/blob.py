@@ -12,18 +12,13 @@ key order is fixed by construction.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from .evaluate import Candidate, LineFit, SheetRun, jsonable
-from .plan import Boost
+from .plan import EXACT, ZERO, Boost
 from .search import Proposition, Search, Shipment
-
-# Running totals of boosts: a boost has at most 28 digits, so sums at this precision
-# are exact (the same as with fractions, and much cheaper).
-_EXACT = Context(prec=200)
-_ZERO = Decimal(0)
 
 
 def number_text(value: Fraction | Decimal | float | int) -> str:
@@ -56,7 +51,7 @@ def boost_explanation(
             "Description": description,
             "Expression": boost.step.text,
             "PreviousScore": _score(previous),
-            "NewScore": _score(_EXACT.add(previous, delta)),
+            "NewScore": _score(EXACT.add(previous, delta)),
             "DeltaScore": _score(delta),
             "Variables": {name: jsonable(value) for name, value in boost.variables.items()},
             "Line": boost.step.line,
@@ -68,14 +63,14 @@ def boost_explanation(
 def line_explanations(fit: LineFit, *, line_id: int | None = None) -> list[dict[str, Any]]:
     """The explanations of a line's score at one OU under one sheet, in order."""
     entries = []
-    score = _ZERO
+    score = ZERO
     for scope, boost in fit.boosts:
         description = (
             f"{number_text(boost.delta)} added to score of OrderLine due to a boost in the "
             f"{scope} scope."
         )
         entries.append(boost_explanation(boost, score, description, line_id=line_id))
-        score = _EXACT.add(score, boost.delta)
+        score = EXACT.add(score, boost.delta)
     return entries
 
 
@@ -97,7 +92,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     line_data: dict[str, Any] = {}
     for line_id, q in shipment.quantities:
         fit = candidate.fits[line_id]
-        share = fit.score * Fraction(q, open_quantities[line_id])
+        share = Fraction(fit.score) * Fraction(q, open_quantities[line_id])
         line_total += share
         explanations = line_explanations(fit)
         if q != open_quantities[line_id]:
@@ -111,7 +106,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
                     "Expression": None,
                     "PreviousScore": _score(fit.score),
                     "NewScore": _score(share),
-                    "DeltaScore": _score(share - fit.score),
+                    "DeltaScore": _score(share - Fraction(fit.score)),
                     "Variables": {},
                     "Line": None,
                 }
@@ -139,14 +134,14 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     for key, value in evaluation.data.items():
         data[key] = jsonable(value)
     boosts = []
-    score = _ZERO
+    score = ZERO
     for boost in evaluation.boosts:
         description = (
             f"{number_text(boost.delta)} added to score of Shipment due to a boost in the "
             "Shipment scope."
         )
         boosts.append(boost_explanation(boost, score, description))
-        score = _EXACT.add(score, boost.delta)
+        score = EXACT.add(score, boost.delta)
     return {
         "FulfillmentAction": candidate.sheet.plan.action,
         "Sheet": candidate.sheet.ref,
@@ -221,14 +216,14 @@ def fulfillment(
     own = sum((Fraction(b.delta) for _run, b in proposition.boosts), Fraction(0))
     from_shipments = proposition.score - own
     boosts = []
-    score = _ZERO
+    score = ZERO
     for _run, boost in proposition.boosts:
         description = (
             f"{number_text(boost.delta)} added to score of FulfillmentProposition due to a "
             "boost in the FulfillmentProposition scope."
         )
         boosts.append(boost_explanation(boost, score, description))
-        score = _EXACT.add(score, boost.delta)
+        score = EXACT.add(score, boost.delta)
     return {
         "Shipments": shipments,
         "Score": _score(proposition.score),

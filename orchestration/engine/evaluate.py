@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -28,7 +29,7 @@ from .model import (
     Scenario,
     SheetSource,
 )
-from .plan import Boost, Outcome, Plan, Step, Values, run_block
+from .plan import EXACT, ZERO, Boost, Outcome, Plan, Step, Values, exact_sum, run_block
 from .variables import FULFILLMENT_OPTIONS, World, group_units
 
 # FulfillmentOption.X.IsAvailable for each option, looked up once.
@@ -88,7 +89,7 @@ class LineFit:
     cap: int  # most units this OU can ship of it (stock and open quantity)
     boosts: list[tuple[str, Boost]] = field(default_factory=list)  # (scope, boost)
     data: dict[str, object] = field(default_factory=dict)
-    score: Fraction = Fraction(0)
+    score: Decimal = ZERO  # the sum of its boosts (exact)
 
 
 @dataclass(slots=True)
@@ -108,9 +109,9 @@ class Candidate:
         return self.sheet.plan.partial
 
     @property
-    def score(self) -> Fraction:
+    def score(self) -> Decimal:
         """The supplier's score: the sum of its lines' scores."""
-        return sum((fit.score for fit in self.fits.values()), Fraction(0))
+        return exact_sum(fit.score for fit in self.fits.values())
 
 
 @dataclass(slots=True)
@@ -425,7 +426,7 @@ def evaluate_sheet(
             boosts += [("FulfillmentOptions", boost) for boost in available[0].boosts]
             data = {**data, **available[0].data}
         fits: dict[int, LineFit] = {}
-        base_score = sum((Fraction(boost.delta) for _s, boost in boosts), Fraction(0))
+        base_score = exact_sum(boost.delta for _s, boost in boosts)
         for line in lines:
             if (line.id, unit.id) in history.cancelled:
                 if not rejected:
@@ -490,7 +491,7 @@ def evaluate_sheet(
             fit = LineFit(line, cap, list(boosts), result.data, base_score)
             if result.boosts:
                 fit.boosts.extend(("OrderLine", boost) for boost in result.boosts)
-                fit.score += sum((Fraction(boost.delta) for boost in result.boosts), Fraction(0))
+                fit.score = EXACT.add(base_score, exact_sum(b.delta for b in result.boosts))
             fits[line.id] = fit
         if fits and not rejected:
             run.candidates.append(Candidate(run, unit, supplier, data, fits))
@@ -519,11 +520,11 @@ def _line_suppliers(
             for candidate in holders:
                 del candidate.fits[line.id]
             continue
-        extra = sum((Fraction(boost.delta) for boost in outcome.boosts), Fraction(0))
+        extra = exact_sum(boost.delta for boost in outcome.boosts)
         for candidate in holders:
             fit = candidate.fits[line.id]
             fit.boosts.extend(("OrderLineSuppliers", boost) for boost in outcome.boosts)
-            fit.score += extra
+            fit.score = EXACT.add(fit.score, extra)
             fit.data.update(outcome.data)
     run.candidates = [c for c in run.candidates if c.fits]
 
@@ -538,6 +539,9 @@ def jsonable(value: object) -> object:
         return value
     if isinstance(value, int):
         return value
+    if type(value) is Decimal and value.is_finite():
+        # float(Decimal) rounds correctly, as float(Fraction) does.
+        return int(value) if value == value.to_integral_value() else float(value)
     try:
         number = Fraction(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

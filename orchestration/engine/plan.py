@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from ..language import nodes
@@ -30,6 +31,20 @@ from ..language.errors import Diagnostic, Span
 from . import variables as v
 
 REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout"
+# Sums of boosts: a boost has at most 28 significant digits, so sums at this
+# precision are exact (as fractions would be, at a fraction of the cost).
+EXACT = Context(prec=200)
+ZERO = Decimal(0)
+
+
+def exact_sum(numbers: Iterable[Decimal]) -> Decimal:
+    """The exact sum of Decimal scores."""
+    total = ZERO
+    for number in numbers:
+        total = EXACT.add(total, number)
+    return total
+
+
 # What a statement run once per group of OUs may read: the order, the OU, names.
 GROUPABLE = frozenset({v.ORDER, v.SUPPLIER, v.NAME})
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..language.compiler import EvaluationError
 from .evaluate import Candidate, Recorder, SheetRun
 from .model import OrderLine
-from .plan import Boost, Outcome, Values, run_block
+from .plan import EXACT, Boost, Outcome, Values, exact_sum, run_block
 from .variables import World, shipment_values
 
 MAX_PROPOSITIONS = 20_000
@@ -168,13 +168,19 @@ class Search:
         if outcome.rejected:
             evaluation = ShipmentEval(False)
         else:
-            boost_total = sum((Fraction(b.delta) for b in outcome.boosts), Fraction(0))
-            score = boost_total
+            boosts = exact_sum(b.delta for b in outcome.boosts)
+            whole = boosts  # plus the scores of the lines it ships whole
+            split = Fraction(0)  # plus the shares of the lines it ships part of
             for line_id, q in quantities:
                 line_score = candidate.fits[line_id].score
                 if line_score:
                     wanted = self.open[line_id]
-                    score += line_score if q == wanted else line_score * Fraction(q, wanted)
+                    if q == wanted:
+                        whole = EXACT.add(whole, line_score)
+                    else:
+                        split += Fraction(line_score) * Fraction(q, wanted)
+            boost_total = Fraction(boosts)
+            score = Fraction(whole) + split if split else Fraction(whole)
             evaluation = ShipmentEval(
                 True,
                 outcome.boosts,
