@@ -29,8 +29,21 @@ from .model import (
     Scenario,
     SheetSource,
 )
-from .plan import EXACT, ZERO, Boost, Outcome, Plan, Step, Values, exact_sum, run_block
-from .variables import FULFILLMENT_OPTIONS, World, group_units
+from .plan import (
+    DATA,
+    EXACT,
+    WITH,
+    ZERO,
+    Boost,
+    Outcome,
+    Plan,
+    Rejected,
+    Step,
+    Values,
+    exact_sum,
+    run_block,
+)
+from .variables import FULFILLMENT_OPTIONS, World, group_units, same
 
 # FulfillmentOption.X.IsAvailable for each option, looked up once.
 _OPTION_PATHS = tuple(
@@ -264,9 +277,15 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
     ran = 0
     for step in run.plan.supplier_prefix:
         before = groups
-        for path in step.decides:
-            if path[0] != "Supplier":
-                continue
+        paths = [path for path in step.decides if path[0] == "Supplier"]
+        total = sum(len(group.ids) for group in groups)
+        if total * 4 >= len(world.units) and any(
+            len(world.partition(path)) > max(16, total // 2)
+            for path in paths
+            if groups and path not in groups[0].values
+        ):
+            break  # nearly a value per OU (a name, an ID): one by one is cheaper from here
+        for path in paths:
             refined = []
             for group in groups:
                 if path in group.values:
@@ -277,8 +296,8 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
                     narrower.values[path] = value
                     refined.append(narrower)
             groups = refined
-        if len(groups) > max(16, sum(len(group.ids) for group in groups) // 2):
-            groups = before  # nearly one OU per group: one by one is cheaper from here
+        if len(groups) > max(16, total // 2):
+            groups = before  # as above, found out after splitting
             break
         kept = []
         for group in groups:
@@ -310,6 +329,83 @@ def _split(world: World, ids: set[int], path: tuple[str, ...]) -> list[tuple[obj
         if common:
             found.append((value, common))
     return found
+
+
+class LineOutcomes:
+    """The OrderLine scope's outcomes, shared by (OU, line) pairs that read the same.
+
+    The scope's outcome depends on the line, the stock and ``plan.line_inputs`` (a
+    few supplier values, names): thousands of warehouses with 3 units of a product
+    run ``require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]`` once.
+    A rejection whose description may name the OU is run again for that OU. When
+    the inputs are nearly all different (a name per OU), sharing stops.
+    """
+
+    TRIAL = 200  # lookups before deciding whether sharing pays
+
+    def __init__(self, plan: Plan, line_values: dict[int, dict[tuple[str, ...], object]]) -> None:
+        self.steps = steps = plan.blocks.get("OrderLine", ())
+        local = {step.key for step in steps if step.kind in (WITH, DATA)}
+        # Statements whose description names something per OU: per pair, only the
+        # description is evaluated again, unless it reads the scope's own names
+        # (then the whole scope runs again for the pair).
+        self.redescribe = {id(step) for step in steps if step.describes}
+        self.rerun = {id(step) for step in steps if local.intersection(step.describes)}
+        self.inputs = plan.line_inputs
+        self.line_values = line_values
+        self.quantity_path = v.path_key("SupplierQuantityAvailable")
+        self.cache: dict[tuple[object, ...], Outcome] | None = {}
+        self.lookups = self.hits = 0
+
+    def run(self, line: OrderLine, stock: int, rejected: bool, supplier: Values) -> Outcome:
+        """Run the scope for one pair: the line's own values, the rest read through."""
+        scoped = Values(self.line_values[line.id], resolve=supplier.__getitem__)
+        scoped[self.quantity_path] = stock
+        return run_block(self.steps, scoped, rejected=rejected)
+
+    def described(self, found: Outcome, line: OrderLine, stock: int, supplier: Values) -> Outcome:
+        """``found`` with its reasons' descriptions evaluated for this pair."""
+        scoped = Values(self.line_values[line.id], resolve=supplier.__getitem__)
+        scoped[self.quantity_path] = stock
+        context = scoped.__getitem__
+        reasons = []
+        for item in found.reasons:
+            step = item.step
+            if id(step) in self.redescribe:
+                text = step.description(context)
+                item = Rejected(step, text if isinstance(text, str) else None)
+            reasons.append(item)
+        return Outcome(
+            found.rejected,
+            found.stopped,
+            found.failures,
+            reasons,
+            found.boosts,
+            found.data,
+            found.fanout,
+        )
+
+    def outcome(self, line: OrderLine, stock: int, rejected: bool, supplier: Values) -> Outcome:
+        """The outcome for one (OU, line) pair; treat it as read-only."""
+        cache = self.cache
+        if cache is None:
+            return self.run(line, stock, rejected, supplier)
+        key = (line.id, stock, rejected, *[same(supplier[path]) for path in self.inputs])
+        found = cache.get(key)
+        self.lookups += 1
+        if found is None:
+            found = cache[key] = self.run(line, stock, rejected, supplier)
+        else:
+            self.hits += 1
+            reasons = found.reasons
+            if any(id(item.step) in self.redescribe for item in reasons):
+                if any(id(item.step) in self.rerun for item in reasons):
+                    found = self.run(line, stock, rejected, supplier)
+                else:
+                    found = self.described(found, line, stock, supplier)
+        if self.lookups == self.TRIAL and self.hits * 4 < self.lookups:
+            self.cache = None
+        return found
 
 
 def evaluate_sheet(
@@ -345,10 +441,8 @@ def evaluate_sheet(
     max_retry = int(plan.option("MaxRetryCountForDeactivatedLines"))
     needs_stock = world.order.intent == SALES
     line_paths = reads.get(v.LINE, ())
-    quantity_path = v.path_key("SupplierQuantityAvailable")
     supplier_steps = blocks.get("Supplier", ())
     option_steps = blocks.get("FulfillmentOptions")
-    line_steps = blocks.get("OrderLine", ())
     sheet_id = run.source.id
     deactivated = history.deactivated
     line_values = {}
@@ -358,6 +452,7 @@ def evaluate_sheet(
             base[path] = world.line_value(line, path)
         line_values[line.id] = base
 
+    shared = LineOutcomes(plan, line_values)
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
@@ -463,10 +558,7 @@ def evaluate_sheet(
                     )
                 continue
             stock = world.available(unit.id, line.product, replacements=replacements)
-            # The line's own values; the rest is read through from the supplier's.
-            scoped = Values(line_values[line.id], resolve=supplier.__getitem__)
-            scoped[quantity_path] = stock
-            result = run_block(line_steps, scoped, rejected=rejected)
+            result = shared.outcome(line, stock, rejected, supplier)
             recorder.outcome(result, sheet=run, unit=unit, order_line=line.id)
             if result.rejected:
                 continue
@@ -488,7 +580,7 @@ def evaluate_sheet(
                     order_line=line.id,
                 )
                 continue
-            fit = LineFit(line, cap, list(boosts), result.data, base_score)
+            fit = LineFit(line, cap, list(boosts), dict(result.data), base_score)
             if result.boosts:
                 fit.boosts.extend(("OrderLine", boost) for boost in result.boosts)
                 fit.score = EXACT.add(base_score, exact_sum(b.delta for b in result.boosts))

@@ -94,6 +94,7 @@ class Step:
     key: tuple[str, ...] = ()
     reads: tuple[tuple[str, ...], ...] = ()  # paths the explanation reports
     decides: tuple[tuple[str, ...], ...] = ()  # paths the outcome depends on (not the text)
+    describes: tuple[tuple[str, ...], ...] = ()  # paths the reason's description reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,9 @@ class Plan:
     # The leading Supplier statements that can run once per group of OUs sharing the
     # values they read (see ``evaluate.supplier_groups``), without their descriptions.
     supplier_prefix: tuple[Step, ...] = ()
+    # What the OrderLine scope's outcome depends on besides the line and the stock:
+    # (OU, line) pairs that agree on these share it (see ``evaluate_sheet``).
+    line_inputs: tuple[tuple[str, ...], ...] = ()
 
     def option(self, name: str) -> Any:
         """An option's value, or its default."""
@@ -163,8 +167,12 @@ def plan_for(source: str) -> Plan:
                 used.extend(canonical_path(var.path) for var in iter_variables(expr))
         decides = tuple(dict.fromkeys(used))
         reason = getattr(statement, "reason", None)
+        describes: tuple[tuple[str, ...], ...] = ()
         if reason is not None and reason.description is not None:
-            used.extend(canonical_path(var.path) for var in iter_variables(reason.description))
+            describes = tuple(
+                canonical_path(var.path) for var in iter_variables(reason.description)
+            )
+            used.extend(describes)
         for path in used:
             kind = v.kind_of(path, frozenset(names))
             reads.setdefault(kind, set()).add(path)
@@ -174,6 +182,7 @@ def plan_for(source: str) -> Plan:
             "scope": scope,
             "reads": tuple(dict.fromkeys(used)),
             "decides": decides,
+            "describes": describes,
         }
         match statement:
             case nodes.Require():
@@ -215,6 +224,7 @@ def plan_for(source: str) -> Plan:
         {name: tuple(steps) for name, steps in blocks.items()},
         {kind: tuple(sorted(paths)) for kind, paths in reads.items()},
         _supplier_prefix(blocks.get("Supplier", [])),
+        _line_inputs(blocks.get("OrderLine", [])),
     )
 
 
@@ -227,6 +237,16 @@ _PER_UNIT = frozenset(
         ("RouteToShippingAddressByBike",),
     }
 )
+
+
+def _line_inputs(steps: list[Step]) -> tuple[tuple[str, ...], ...]:
+    """The paths OrderLine statements decide by that are not the line's own."""
+    inputs: dict[tuple[str, ...], None] = {}
+    for step in steps:
+        for path in step.decides:
+            if v.kind_of(path, frozenset()) not in (v.LINE, v.SUPPLIER_LINE):
+                inputs[path] = None
+    return tuple(inputs)
 
 
 def _supplier_prefix(steps: list[Step]) -> tuple[Step, ...]:

@@ -167,6 +167,16 @@ def supplier_getter(path: tuple[str, ...]) -> Callable[[World, OrganizationUnit]
 Partition = dict[object, tuple[object, set[int]]]
 
 
+def same(value: object) -> object:
+    """A key under which only the same values meet.
+
+    Equal is not the same here: True == 1 and Decimal('1.0') == 1, but a sheet
+    tells them apart (and prints them differently).
+    """
+    kind = type(value)
+    return value if kind is str or kind is int else (kind, repr(value))
+
+
 def group_units(
     world: World, units: Iterable[OrganizationUnit], path: tuple[str, ...]
 ) -> Partition:
@@ -175,10 +185,7 @@ def group_units(
     groups: Partition = {}
     for unit in units:
         value = getter(world, unit)
-        kind = type(value)
-        # Equal is not the same here: True == 1 and Decimal('1.0') == 1 but they
-        # print differently, so a group holds values of one type and one text.
-        key = value if kind is str or kind is int else (kind, repr(value))
+        key = same(value)
         entry = groups.get(key)
         if entry is None:
             entry = groups[key] = (value, set())

@@ -1,9 +1,10 @@
-"""The Supplier scope's leading statements run per group of OUs, with the same outcome.
+"""Statements run once for many OUs decide exactly as when run per OU.
 
-``evaluate.supplier_groups`` runs ``require``/``with``/``data``/``score`` statements
-that read only the order, names and cheap supplier values once per group of OUs
-sharing those values. These tests route the same scenarios with the grouping and
-with every OU run one by one (the grouping switched off) and require identical
+``evaluate.supplier_groups`` runs the Supplier scope's leading statements (those
+reading only the order, names and cheap supplier values) once per group of OUs
+sharing those values, and ``evaluate.LineOutcomes`` shares the OrderLine scope's
+outcome between (OU, line) pairs that read the same. These tests route the same
+scenarios with both and with everything run one by one, and require identical
 blobs: the same winner, the same explanations, the same rejections in the same
 order, descriptions naming each OU included.
 """
@@ -43,6 +44,7 @@ def both_ways(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> tuple[dict
     grouped = route(scenario).blob
     with monkeypatch.context() as patch:
         patch.setattr(evaluate, "supplier_groups", one_by_one)
+        patch.setattr(evaluate.LineOutcomes, "outcome", evaluate.LineOutcomes.run)
         single = route(scenario).blob
     return grouped, single
 
@@ -98,6 +100,16 @@ data [ExporterName] as 'ARVATO'
 require [Supplier.CustomFields.Flag] = true with reason 'NoFlag', $'{[label]}'
 
 score add 5 when [Supplier.CustomFields.Flag] = true
+
+scope OrderLine
+
+with [need] as [OrderLine.QuantityOrdered]
+
+require [SupplierQuantityAvailable] >= 1 with reason 'NoStock', \
+$'{[Supplier.Name]} has none'
+
+require [SupplierQuantityAvailable] >= [need] with reason 'Short', \
+$'{[Supplier.Name]} has {[SupplierQuantityAvailable]} of {[need]}'
 """
 
 
@@ -153,3 +165,28 @@ def test_a_sheet_without_grouping_statements_still_routes(
     grouped, single = both_ways(scenario, monkeypatch)
     assert grouped == single
     assert sorted(s["SupplierID"] for s in grouped["ValidSuppliers"]) == [1, 2]
+
+
+def test_shared_line_outcomes_describe_each_ou(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve shops in four stock levels: each rejection names its own shop and stock."""
+    scenario = flags_scenario([True] * 12)
+    stock = {(unit_id, 1): (unit_id - 1) % 4 for unit_id in range(1, 14)}
+    line = replace(scenario.order.lines[0], quantity=2)
+    scenario = replace(scenario, stock=stock, order=replace(scenario.order, lines=(line,)))
+    grouped, single = both_ways(scenario, monkeypatch)
+    assert grouped == single
+
+    reasons = [
+        (r["SupplierID"], r["Reason"], r["Description"])
+        for r in grouped["Rejections"]
+        if r["Scope"] == "OrderLine"
+    ]
+    assert reasons == [
+        (1, "NoStock", "Store 1 has none"),
+        (2, "Short", "Store 2 has 1 of 2"),
+        (5, "NoStock", "Store 5 has none"),
+        (6, "Short", "Store 6 has 1 of 2"),
+        (9, "NoStock", "Store 9 has none"),
+        (10, "Short", "Store 10 has 1 of 2"),
+    ]
+    assert sorted(s["SupplierID"] for s in grouped["ValidSuppliers"]) == [3, 4, 7, 8, 11, 12]
