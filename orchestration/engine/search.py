@@ -124,6 +124,7 @@ class Search:
         # Whether any sheet has a FulfillmentProposition scope (it may reject or boost).
         self.judging = any(c.sheet.judges for c in candidates)
         self.shipment_cache: dict[tuple[int, Quantities], ShipmentEval] = {}
+        self.full: dict[int, Quantities] = {}  # candidate index -> its full shipment
         self.recorded: set[tuple[Any, ...]] = set()
         self.propositions = 0
         self.nodes = 0
@@ -202,6 +203,12 @@ class Search:
 
     def full_quantities(self, candidate: Candidate) -> Quantities:
         """The most a candidate can ship on its own: every line it fits, stock shared."""
+        found = self.full.get(candidate.index)
+        if found is None:
+            found = self.full[candidate.index] = self._full_quantities(candidate)
+        return found
+
+    def _full_quantities(self, candidate: Candidate) -> Quantities:
         left: dict[int, int] = {}
         result = []
         for line in self.lines:
@@ -385,10 +392,17 @@ class Search:
             self.stock_left = {}
             estimates = self._estimates(pool)
             if len(pool) > EXACT_POOL:
-                for candidate in pool:
+                best = self.best
+                # Biggest full shipments first: once the kept list is full, a smaller
+                # one cannot get in, nor can any after it.
+                for candidate in sorted(pool, key=lambda c: estimates[c.index]):
                     quantities = self.full_quantities(candidate)
-                    if quantities:
-                        self._single(candidate, quantities)
+                    if not quantities:
+                        continue
+                    full = len(best) > ALTERNATIVES and not self.judging
+                    if full and sum(q for _line, q in quantities) < best[-1].units:
+                        break
+                    self._single(candidate, quantities)
                 keep: dict[int, Candidate] = {}
                 for line in self.lines:
                     fitting = [c for c in pool if line.id in c.fits]
