@@ -280,9 +280,7 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
         paths = [path for path in step.decides if path[0] == "Supplier"]
         total = sum(len(group.ids) for group in groups)
         if total * 4 >= len(world.units) and any(
-            len(world.partition(path)) > max(16, total // 2)
-            for path in paths
-            if groups and path not in groups[0].values
+            world.varied(path) for path in paths if groups and path not in groups[0].values
         ):
             break  # nearly a value per OU (a name, an ID): one by one is cheaper from here
         for path in paths:
@@ -390,7 +388,10 @@ class LineOutcomes:
         cache = self.cache
         if cache is None:
             return self.run(line, stock, rejected, supplier)
-        key = (line.id, stock, rejected, *[same(supplier[path]) for path in self.inputs])
+        key = (line.id, stock, rejected)
+        for path in self.inputs:
+            value = supplier[path]
+            key += (value if type(value) is str else same(value),)
         found = cache.get(key)
         self.lookups += 1
         if found is None:

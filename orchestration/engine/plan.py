@@ -224,7 +224,7 @@ def plan_for(source: str) -> Plan:
         {name: tuple(steps) for name, steps in blocks.items()},
         {kind: tuple(sorted(paths)) for kind, paths in reads.items()},
         _supplier_prefix(blocks.get("Supplier", [])),
-        _line_inputs(blocks.get("OrderLine", [])),
+        _line_inputs(blocks),
     )
 
 
@@ -239,12 +239,20 @@ _PER_UNIT = frozenset(
 )
 
 
-def _line_inputs(steps: list[Step]) -> tuple[tuple[str, ...], ...]:
-    """The paths OrderLine statements decide by that are not the line's own."""
+def _line_inputs(blocks: dict[str, list[Step]]) -> tuple[tuple[str, ...], ...]:
+    """What OrderLine statements decide by that differs from OU to OU: supplier
+    values and the names the Supplier and FulfillmentOptions scopes set (the
+    order's values and the Order scope's names are the same for every OU)."""
+    per_unit = {
+        step.key
+        for scope in ("Supplier", "FulfillmentOptions")
+        for step in blocks.get(scope, [])
+        if step.kind in (WITH, DATA)
+    }
     inputs: dict[tuple[str, ...], None] = {}
-    for step in steps:
+    for step in blocks.get("OrderLine", []):
         for path in step.decides:
-            if v.kind_of(path, frozenset()) not in (v.LINE, v.SUPPLIER_LINE):
+            if path[0] == "Supplier" or path in per_unit:
                 inputs[path] = None
     return tuple(inputs)
 

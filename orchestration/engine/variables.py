@@ -9,6 +9,7 @@ what the compiler takes: ``str``, ``bool``, numbers, tuples, or ``MISSING``.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -185,7 +186,7 @@ def group_units(
     groups: Partition = {}
     for unit in units:
         value = getter(world, unit)
-        key = same(value)
+        key = value if type(value) is str else same(value)
         entry = groups.get(key)
         if entry is None:
             entry = groups[key] = (value, set())
@@ -207,6 +208,7 @@ class World:
         self._supplier_cache: dict[tuple[int, tuple[str, ...]], object] = {}
         self._order_cache: dict[tuple[str, ...], object] = {}
         self._partitions: dict[tuple[str, ...], Partition] = {}
+        self._varied: dict[tuple[str, ...], bool] = {}
         self.shipping_point = point(self.order.shipping_address)
         self.billing_point = point(self.order.billing_address)
         self._local: dict[str, datetime] = {}
@@ -284,6 +286,17 @@ class World:
             return cache[key]
         value = cache[key] = supplier_getter(path)(self, unit)
         return value
+
+    def varied(self, path: tuple[str, ...]) -> bool:
+        """Whether OUs nearly all differ at a ``Supplier.*`` path (a name, an ID): told
+        from the first 200 OUs, so that no partition is built to find out."""
+        found = self._varied.get(path)
+        if found is None:
+            sample = list(itertools.islice(self.units.values(), 200))
+            getter = supplier_getter(path)
+            distinct = {same(getter(self, unit)) for unit in sample}
+            found = self._varied[path] = len(distinct) > max(16, len(sample) // 2)
+        return found
 
     def partition(self, path: tuple[str, ...]) -> Partition:
         """All OUs grouped by their value at a ``Supplier.*`` path (built once per path)."""

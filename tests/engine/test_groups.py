@@ -101,7 +101,11 @@ require [Supplier.CustomFields.Flag] = true with reason 'NoFlag', $'{[label]}'
 
 score add 5 when [Supplier.CustomFields.Flag] = true
 
+with [far] as [Supplier.DistanceToShippingAddressInKm] > 50
+
 scope OrderLine
+
+score add 3 when [far]
 
 with [need] as [OrderLine.QuantityOrdered]
 
@@ -189,4 +193,7 @@ def test_shared_line_outcomes_describe_each_ou(monkeypatch: pytest.MonkeyPatch) 
         (9, "NoStock", "Store 9 has none"),
         (10, "Short", "Store 10 has 1 of 2"),
     ]
-    assert sorted(s["SupplierID"] for s in grouped["ValidSuppliers"]) == [3, 4, 7, 8, 11, 12]
+    valid = {s["SupplierID"]: s["Score"] for s in grouped["ValidSuppliers"]}
+    # 5 for the flag, 3 more on the line for the shops further than 50 km (a name
+    # the Supplier scope sets per OU: pairs of different OUs do not share it).
+    assert valid == {3: 8.0, 4: 5.0, 7: 5.0, 8: 5.0, 11: 8.0, 12: 8.0}
