@@ -32,6 +32,7 @@ from .model import (
 from .plan import (
     DATA,
     EXACT,
+    REQUIRE,
     WITH,
     ZERO,
     Boost,
@@ -41,6 +42,7 @@ from .plan import (
     Step,
     Values,
     exact_sum,
+    holds,
     run_block,
 )
 from .variables import FULFILLMENT_OPTIONS, World, group_units, same
@@ -259,6 +261,37 @@ class Groups:
     single: set[int] = field(default_factory=set)
 
 
+def _silent_filter(steps: tuple[Step, ...]) -> Step | None:
+    """The first statement if it is a plain ``require`` (no ``when``, no reason, no
+    ``but continue``): an OU it rejects is simply out, without anything to record."""
+    if not steps:
+        return None
+    step = steps[0]
+    if (
+        step.kind != REQUIRE
+        or step.applies_when is not None
+        or step.reason is not None
+        or step.but_continue
+    ):
+        return None
+    return step
+
+
+_ABSENT = object()
+
+
+def _passes(step: Step, base: Values, resolve: Any) -> bool:
+    """Whether ``step`` holds for an OU, read from ``base`` then ``resolve``, without
+    building the OU's values (most OUs fail a sheet's distance filter)."""
+    get = base.get
+
+    def context(path: tuple[str, ...]) -> object:
+        value = get(path, _ABSENT)
+        return resolve(path) if value is _ABSENT else value
+
+    return holds(step, context)
+
+
 def supplier_groups(world: World, run: SheetRun) -> Groups:
     """Run the Supplier scope's leading statements once per group of OUs, not per OU.
 
@@ -456,6 +489,7 @@ def evaluate_sheet(
     shared = LineOutcomes(plan, line_values)
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
+    first = _silent_filter(rest)
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
     for unit in world.units.values():
         group = grouped.bases.get(unit.id)
@@ -464,7 +498,10 @@ def evaluate_sheet(
             if base is None:
                 base = flat[id(group)] = Values(values)
                 base.update(group.values)
-            supplier = Values(base, resolve=world.resolver(unit))
+            resolve = world.resolver(unit)
+            if first is not None and not _passes(first, base, resolve):
+                continue  # rejected without a reason: nothing to record, nothing more
+            supplier = Values(base, resolve=resolve)
             outcome = run_block(rest, supplier)
             if group.boosts or group.data:
                 outcome.boosts[:0] = group.boosts

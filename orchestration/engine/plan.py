@@ -317,6 +317,11 @@ def _truth(value: object, step: Step, what: str) -> bool:
     )
 
 
+def holds(step: Step, context: Any) -> bool:
+    """Whether a ``require`` statement's condition holds (as ``run_block`` judges it)."""
+    return _truth(step.value(context), step, "the requirement")
+
+
 def _span(step: Step) -> Any:
     return Span(step.line, 1, step.line, 1 + len(step.text.split("\n", 1)[0]))
 

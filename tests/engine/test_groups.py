@@ -2,7 +2,8 @@
 
 ``evaluate.supplier_groups`` runs the Supplier scope's leading statements (those
 reading only the order, names and cheap supplier values) once per group of OUs
-sharing those values, and ``evaluate.LineOutcomes`` shares the OrderLine scope's
+sharing those values; a first plain ``require`` after them is tried per OU before
+the OU's values are built; and ``evaluate.LineOutcomes`` shares the OrderLine scope's
 outcome between (OU, line) pairs that read the same. These tests route the same
 scenarios with both and with everything run one by one, and require identical
 blobs: the same winner, the same explanations, the same rejections in the same
@@ -45,6 +46,7 @@ def both_ways(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> tuple[dict
     with monkeypatch.context() as patch:
         patch.setattr(evaluate, "supplier_groups", one_by_one)
         patch.setattr(evaluate.LineOutcomes, "outcome", evaluate.LineOutcomes.run)
+        patch.setattr(evaluate, "_silent_filter", lambda steps: None)
         single = route(scenario).blob
     return grouped, single
 
