@@ -33,6 +33,7 @@ from .models import (
     Sheet,
     SheetRevision,
     Stock,
+    UserPreference,
 )
 from .services.sheets import REVISED_FIELDS
 from .setting_definitions import DEFINITIONS
@@ -542,6 +543,7 @@ class SheetAdmin(admin.ModelAdmin):
         "id",
         "name",
         "fulfillment",
+        "action",
         "is_active",
         "revision",
         "updated_by",
@@ -712,3 +714,9 @@ class SettingAdmin(admin.ModelAdmin):
             name=form.cleaned_data["name"], value=form.cleaned_data["value"]
         )
         obj.pk = saved.pk
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "dark_mode"]
+    search_fields = ["user__username"]

@@ -18,6 +18,9 @@ from .models import (
     OrderFulfillmentLine,
     OrganizationUnit,
     Setting,
+    Sheet,
+    SheetRevision,
+    UserPreference,
 )
 from .models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from .setting_definitions import DEFINITIONS, SettingDefinition
@@ -113,3 +116,66 @@ def fulfillment_orchestration_details(
     if details.is_expired(now):
         return DetailsState("expired", None, details.expires_at)
     return DetailsState("available", details.blob, details.expires_at)
+
+
+# --- Sheets in the Suite ----------------------------------------------------------------
+
+# The overview's sortable columns: what a designer clicks -> the ordering.
+SHEET_SORTS: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "name": ("name", "id"),
+    "fulfillment": ("fulfillment",),
+    "action": ("action", "id"),
+    "active": ("is_active", "id"),
+    "revision": ("revision", "id"),
+    "edited_by": ("updated_by__username", "id"),
+    "edited": ("updated_at", "id"),
+}
+
+
+def sheet_list(
+    *,
+    include_inactive: bool = False,
+    name: str = "",
+    sheet_id: int | None = None,
+    sort: str = "id",
+) -> QuerySet[Sheet]:
+    """Sheets for the overview: active only unless asked, filtered, sorted.
+
+    ``sort`` is a key of ``SHEET_SORTS``, with ``-`` in front for descending;
+    anything else sorts by ID.
+    """
+    sheets = Sheet.objects.select_related("updated_by")
+    if not include_inactive:
+        sheets = sheets.filter(is_active=True)
+    if name:
+        sheets = sheets.filter(Q(name__icontains=name) | Q(fulfillment__icontains=name))
+    if sheet_id is not None:
+        sheets = sheets.filter(pk=sheet_id)
+    descending = sort.startswith("-")
+    fields = SHEET_SORTS.get(sort.lstrip("-"), SHEET_SORTS["id"])
+    return sheets.order_by(*(f"-{field}" if descending else field for field in fields))
+
+
+def sheet_revision_list(sheet: Sheet) -> QuerySet[SheetRevision]:
+    """A sheet's revisions, newest first, with their authors."""
+    return sheet.revisions.select_related("author").order_by("-number")
+
+
+def organization_unit_lookup(query: str, *, limit: int = 20) -> QuerySet[OrganizationUnit]:
+    """OUs whose backend ID, name or ID matches ``query`` (the editor's picker)."""
+    units = OrganizationUnit.objects.all()
+    query = query.strip()
+    if query:
+        match = Q(backend_id__icontains=query) | Q(name__icontains=query)
+        if query.isdigit():
+            match |= Q(pk=int(query))
+        units = units.filter(match)
+    return units.order_by("backend_id", "id")[:limit]
+
+
+def user_prefers_dark(user: Any) -> bool:
+    """Whether the Suite shows ``user`` its dark theme."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return UserPreference.objects.filter(user=user, dark_mode=True).exists()

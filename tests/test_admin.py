@@ -62,6 +62,7 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
         status=FulfillmentStatus.NEW,
     )
     services.setting_set(name="Orders:Default:AllowPartialFulfillment", value=True)
+    services.user_preference_set(user=admin_user, dark_mode=True)
     return {"sheet": sheet, "order": order, "fulfillment": fulfillment}
 
 

@@ -19,7 +19,7 @@ from .organization import (
     Stock,
 )
 from .settings_store import Setting
-from .sheets import Sheet, SheetRevision
+from .sheets import Sheet, SheetRevision, UserPreference
 
 __all__ = [
     "CancellationReason",
@@ -42,4 +42,5 @@ __all__ = [
     "Sheet",
     "SheetRevision",
     "Stock",
+    "UserPreference",
 ]

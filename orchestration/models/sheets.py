@@ -25,6 +25,8 @@ class Sheet(models.Model):
     )
     name = models.CharField(max_length=200)
     source = models.TextField(blank=True)
+    # The source's `action`, kept with every save so that lists need not parse sheets.
+    action = models.CharField(max_length=40, blank=True, editable=False)
     is_active = models.BooleanField(default=False, db_index=True)
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -88,3 +90,18 @@ class SheetRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sheet.name} rev. {self.number}"
+
+
+class UserPreference(models.Model):
+    """What the Suite remembers for a user (dark mode)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suite_preference"
+    )
+    dark_mode = models.BooleanField(default=False)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user}"

@@ -3,9 +3,18 @@ keyword-only, and run in a transaction."""
 
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
 from .orders import order_create
+from .preferences import user_preference_set
 from .roles import roles_ensure
 from .settings import setting_reset, setting_set
-from .sheets import sheet_create, sheet_delete, sheet_problems, sheet_update
+from .sheets import (
+    sheet_create,
+    sheet_delete,
+    sheet_diagnostics,
+    sheet_problems,
+    sheet_restore,
+    sheet_set_active,
+    sheet_update,
+)
 from .stock import StockLevel, stock_release, stock_reserve, stock_upsert_many
 
 __all__ = [
@@ -18,9 +27,13 @@ __all__ = [
     "setting_set",
     "sheet_create",
     "sheet_delete",
+    "sheet_diagnostics",
     "sheet_problems",
+    "sheet_restore",
+    "sheet_set_active",
     "sheet_update",
     "stock_release",
     "stock_reserve",
     "stock_upsert_many",
+    "user_preference_set",
 ]

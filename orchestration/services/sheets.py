@@ -12,18 +12,19 @@ from ..models import Sheet, SheetRevision
 REVISED_FIELDS = ("fulfillment", "name", "source", "is_active")
 
 
-def sheet_problems(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
-    """Every reason the sheet cannot be saved, as API error items with positions.
+def sheet_diagnostics(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
+    """Every problem of a sheet as the editor shows it: code, message, hint, span.
 
     A sheet must parse and check cleanly, and its first line must name the
-    same fulfillment identifier as the sheet's ``fulfillment`` field.
+    same fulfillment identifier as the sheet's ``fulfillment`` field (that
+    problem is reported on the ``fulfillment`` line, or line 1).
     """
+    source = source.replace("\r\n", "\n")
     analysis = analyze(source)
     problems: list[dict[str, Any]] = [
         {
             "code": str(diagnostic.code),
-            "message": f"line {diagnostic.span.line}, column {diagnostic.span.column}: "
-            f"{diagnostic.message}",
+            "message": diagnostic.message,
             "field": "source",
             "line": diagnostic.span.line,
             "column": diagnostic.span.column,
@@ -40,8 +41,25 @@ def sheet_problems(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
                 "message": f"The source says 'fulfillment {analysis.fulfillment}', but the "
                 f"sheet's fulfillment identifier is {fulfillment!r}; they must be the same.",
                 "field": "fulfillment",
+                "line": None,
+                "column": None,
+                "end_line": None,
+                "end_column": None,
+                "hint": None,
             }
         )
+    return problems
+
+
+def sheet_problems(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
+    """Every reason the sheet cannot be saved, as API error items with positions."""
+    problems = []
+    for problem in sheet_diagnostics(fulfillment=fulfillment, source=source):
+        if problem["line"] is None:
+            problems.append({key: problem[key] for key in ("code", "message", "field")})
+        else:
+            position = f"line {problem['line']}, column {problem['column']}: "
+            problems.append({**problem, "message": position + problem["message"]})
     return problems
 
 
@@ -90,7 +108,8 @@ def sheet_create(
             sheet = Sheet.objects.create(
                 fulfillment=fulfillment,
                 name=name,
-                source=source.replace("\r\n", "\n"),
+                source=source,
+                action=analyze(source).action or "",
                 is_active=is_active,
                 revision=1,
                 created_by=author,
@@ -139,6 +158,8 @@ def sheet_update(
             )
         for field, value in changes.items():
             setattr(locked, field, value)
+        if "source" in changes:
+            locked.action = analyze(locked.source).action or ""
         locked.revision += 1
         locked.updated_by = author
         locked.save()
@@ -150,3 +171,31 @@ def sheet_delete(*, sheet: Sheet) -> None:
     """Delete a sheet and its revisions; fulfilments keep the sheet's name."""
     with transaction.atomic():
         sheet.delete()
+
+
+def sheet_set_active(*, sheet: Sheet, active: bool, user: AbstractBaseUser | None = None) -> Sheet:
+    """Activate or deactivate a sheet; recorded as a revision like any other save."""
+    return sheet_update(
+        sheet=sheet, user=user, is_active=active, comment="Activated" if active else "Deactivated"
+    )
+
+
+def sheet_restore(*, sheet: Sheet, number: int, user: AbstractBaseUser | None = None) -> Sheet:
+    """Make an earlier revision's name, identifier and source current, as a new revision.
+
+    Whether the sheet is active is not restored: that stays as it is now.
+    """
+    try:
+        old = sheet.revisions.get(number=number)
+    except SheetRevision.DoesNotExist as error:
+        raise ApplicationError(
+            f"Sheet {sheet.pk} has no revision {number}.", code="not_found", field="revision"
+        ) from error
+    return sheet_update(
+        sheet=sheet,
+        user=user,
+        comment=f"Restored revision {number}",
+        name=old.name,
+        fulfillment=old.fulfillment,
+        source=old.source,
+    )
