@@ -8,7 +8,8 @@ admin.site.site_header = "Order orchestration administration"
 admin.site.site_title = "Order orchestration"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="sheets:overview", permanent=False)),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("orchestration.api.urls", "api"), namespace="api")),
     path("sheets/", include("sheets.urls")),

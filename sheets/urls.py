@@ -1,6 +1,20 @@
-"""URLs of the sheets browser app (its pages come in a later issue)."""
+"""URLs of the Suite's sheet pages (namespace ``sheets``)."""
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "sheets"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("new/", views.create, name="create"),
+    path("check/", views.check, name="check"),
+    path("organization-units/", views.organization_units, name="organization_units"),
+    path("preferences/theme/", views.theme, name="theme"),
+    path("<int:pk>/", views.editor, name="editor"),
+    path("<int:pk>/activate/", views.activate, name="activate"),
+    path("<int:pk>/delete/", views.delete, name="delete"),
+    path("<int:pk>/revisions/", views.revisions, name="revisions"),
+    path("<int:pk>/revisions/diff/", views.diff, name="diff"),
+    path("<int:pk>/revisions/<int:number>/restore/", views.restore, name="restore"),
+]

@@ -1,0 +1,12 @@
+"""What every Suite page's shell needs: the user's theme and the navigation."""
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from orchestration import selectors
+
+
+def suite(request: HttpRequest) -> dict[str, Any]:
+    """``suite_dark``: whether to render the dark theme for this user."""
+    return {"suite_dark": selectors.user_prefers_dark(request.user)}

@@ -1,0 +1,397 @@
+"""The Suite's sheet pages: overview, create, advanced editor, revisions, diff.
+
+Views read through ``orchestration.selectors`` and write through
+``orchestration.services``; each checks its SymphonySheets permission first
+(``access.requires``), so a refused request writes nothing.
+"""
+
+import difflib
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from orchestration import selectors, services
+from orchestration.errors import ApplicationError
+from orchestration.language.catalogue import catalogue_json
+from orchestration.models import Sheet
+from orchestration.sheet_templates import TEMPLATES
+from orchestration.validators import validate_identifier
+
+from .access import CREATE, DELETE, EDIT, NAMES, VIEW, can, requires
+
+PAGE_SIZE = 50
+COLUMNS = (
+    ("id", "ID"),
+    ("name", "Name"),
+    ("fulfillment", "Fulfillment identifier"),
+    ("action", "Action"),
+    ("active", "Active"),
+    ("revision", "Revision"),
+    ("edited_by", "Last edited by"),
+    ("edited", "Last edited"),
+)
+
+
+def _permissions(user: Any) -> dict[str, bool]:
+    return {
+        "can_create": can(user, CREATE),
+        "can_edit": can(user, EDIT),
+        "can_delete": can(user, DELETE),
+    }
+
+
+# --- Overview ---------------------------------------------------------------------------
+
+
+@require_GET
+@requires(VIEW)
+def overview(request: HttpRequest) -> HttpResponse:
+    """The sheets table: active ones by default; filters on the right; sortable; paged."""
+    include_inactive = request.GET.get("inactive") == "1"
+    name = request.GET.get("q", "").strip()
+    raw_id = request.GET.get("id", "").strip()
+    sort = request.GET.get("sort", "id")
+    sheet_id = None
+    id_error = None
+    if raw_id:
+        if raw_id.isdigit():
+            sheet_id = int(raw_id)
+        else:
+            id_error = f"An ID is a whole number; {raw_id!r} is not."
+    sheets = selectors.sheet_list(
+        include_inactive=include_inactive, name=name, sheet_id=sheet_id, sort=sort
+    )
+    page = Paginator(sheets, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    columns = []
+    current = sort.lstrip("-")
+    for key, title in COLUMNS:
+        toggled = query.copy()
+        toggled["sort"] = f"-{key}" if current == key and not sort.startswith("-") else key
+        columns.append(
+            {
+                "key": key,
+                "title": title,
+                "href": "?" + toggled.urlencode(),
+                "order": (
+                    ("descending" if sort.startswith("-") else "ascending")
+                    if current == key
+                    else "none"
+                ),
+            }
+        )
+    return render(
+        request,
+        "sheets/overview.html",
+        {
+            "page": page,
+            "columns": columns,
+            "include_inactive": include_inactive,
+            "name": name,
+            "raw_id": raw_id,
+            "id_error": id_error,
+            "page_query": query.urlencode(),
+            **_permissions(request.user),
+        },
+    )
+
+
+# --- Create -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires(VIEW, CREATE)
+def create(request: HttpRequest) -> HttpResponse:
+    """A new sheet from a template; it opens in the advanced editor, inactive."""
+    values = {"name": "", "fulfillment": "", "template": "ship-from-store"}
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        values = {key: request.POST.get(key, "").strip() for key in values}
+        if not values["name"]:
+            errors["name"] = "Give the sheet a name."
+        try:
+            validate_identifier(values["fulfillment"])
+        except ValidationError as error:
+            errors["fulfillment"] = " ".join(error.messages)
+        template = TEMPLATES.get(values["template"])
+        if template is None:
+            errors["template"] = "Pick one of the templates."
+        if not errors and template is not None:
+            try:
+                sheet = services.sheet_create(
+                    fulfillment=values["fulfillment"],
+                    name=values["name"],
+                    source=template.source(values["fulfillment"]),
+                    user=request.user,
+                    comment=f"Created from the template {template.title}",
+                )
+            except ApplicationError as error:
+                errors[error.field or "name"] = error.message
+            else:
+                messages.success(request, f"Sheet {sheet.name} created. It is not active yet.")
+                return redirect("sheets:editor", pk=sheet.pk)
+        status = 400
+    return render(
+        request,
+        "sheets/create.html",
+        {"values": values, "errors": errors, "templates": TEMPLATES.values()},
+        status=status,
+    )
+
+
+# --- Advanced editor --------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires(VIEW)
+def editor(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sheet's source in CodeMirror; saving stores a new revision."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    values = {"name": sheet.name, "fulfillment": sheet.fulfillment, "source": sheet.source}
+    problems: list[dict[str, Any]] = []
+    confirm_identifier = False
+    status = 200
+    comment = ""
+    if request.method == "POST":
+        if not can(request.user, EDIT):
+            raise PermissionDenied(f"You need the permission {NAMES[EDIT]} to save a sheet.")
+        values = {
+            "name": request.POST.get("name", "").strip(),
+            "fulfillment": request.POST.get("fulfillment", "").strip(),
+            "source": request.POST.get("source", "").replace("\r\n", "\n"),
+        }
+        comment = request.POST.get("comment", "").strip()
+        status = 400
+        renamed = values["fulfillment"] != sheet.fulfillment
+        if not values["name"]:
+            problems.append({"field": "name", "message": "Give the sheet a name."})
+        elif renamed and request.POST.get("confirm_fulfillment") != "1":
+            # Orders already routed by this sheet know it by its identifier.
+            confirm_identifier = True
+        else:
+            try:
+                validate_identifier(values["fulfillment"])
+                saved = services.sheet_update(
+                    sheet=sheet, user=request.user, comment=comment, **values
+                )
+            except ValidationError as error:
+                problems.append({"field": "fulfillment", "message": " ".join(error.messages)})
+            except ApplicationError as error:
+                # A sheet that does not check: its problems as the editor lists them.
+                problems = (
+                    services.sheet_diagnostics(
+                        fulfillment=values["fulfillment"], source=values["source"]
+                    )
+                    if error.code == "invalid_sheet"
+                    else error.errors
+                )
+            else:
+                if saved.revision == sheet.revision:
+                    messages.info(request, "Nothing changed, so no new revision was made.")
+                else:
+                    messages.success(request, f"Saved as revision {saved.revision}.")
+                return redirect("sheets:editor", pk=sheet.pk)
+    if not problems:
+        problems = services.sheet_diagnostics(
+            fulfillment=values["fulfillment"], source=values["source"]
+        )
+    return render(
+        request,
+        "sheets/editor.html",
+        {
+            "sheet": sheet,
+            "values": values,
+            "comment": comment,
+            "problems": problems,
+            "confirm_identifier": confirm_identifier,
+            "catalogue": catalogue_json(),
+            **_permissions(request.user),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@requires(VIEW, json=True)
+def check(request: HttpRequest) -> JsonResponse:
+    """The editor's live diagnostics: ``{"source", "fulfillment"}`` in, problems out."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError) as error:
+        return JsonResponse(
+            {"code": "parse_error", "message": f"The body is not JSON: {error}"}, status=400
+        )
+    source = body.get("source") if isinstance(body, dict) else None
+    fulfillment = body.get("fulfillment", "") if isinstance(body, dict) else None
+    if not isinstance(source, str) or not isinstance(fulfillment, str | None):
+        return JsonResponse(
+            {
+                "code": "invalid",
+                "message": "Send an object with 'source' (a string) and optionally "
+                "'fulfillment' (a string).",
+            },
+            status=400,
+        )
+    problems = services.sheet_diagnostics(fulfillment=fulfillment or "", source=source)
+    if not fulfillment:  # no identifier field to compare with (a draft)
+        problems = [p for p in problems if p["code"] != "fulfillment_mismatch"]
+    for problem in problems:
+        problem["severity"] = "error"
+        if problem["line"] is None:  # about the identifier: shown on the first line
+            problem["line"], problem["column"] = _fulfillment_position(source)
+    return JsonResponse({"problems": problems})
+
+
+def _fulfillment_position(source: str) -> tuple[int, int]:
+    for number, text in enumerate(source.split("\n"), start=1):
+        if text.lstrip().lower().startswith("fulfillment"):
+            return number, len(text) - len(text.lstrip()) + 1
+    return 1, 1
+
+
+@require_GET
+@requires(VIEW, json=True)
+def organization_units(request: HttpRequest) -> JsonResponse:
+    """OUs by backend ID, name or ID: the editor's completions and list picker."""
+    units = selectors.organization_unit_lookup(request.GET.get("q", ""))
+    return JsonResponse(
+        {
+            "results": [
+                {"id": u.pk, "backend_id": u.backend_id, "name": u.name, "type": u.type}
+                for u in units
+            ]
+        }
+    )
+
+
+@require_POST
+@requires(VIEW, EDIT)
+def activate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Activate or deactivate (``active`` = 1 or 0); a revision records it."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    active = request.POST.get("active") == "1"
+    try:
+        services.sheet_set_active(sheet=sheet, active=active, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, f"Not activated: {error.message}")
+    else:
+        messages.success(request, "Sheet activated." if active else "Sheet deactivated.")
+    return redirect(_next(request, reverse("sheets:editor", args=[sheet.pk])))
+
+
+@require_POST
+@requires(VIEW, DELETE)
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a sheet and its revisions (fulfilments keep its name)."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    name = sheet.name
+    services.sheet_delete(sheet=sheet)
+    messages.success(request, f"Sheet {name} deleted.")
+    return redirect("sheets:overview")
+
+
+def _next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
+# --- Revisions --------------------------------------------------------------------------
+
+
+@require_GET
+@requires(VIEW)
+def revisions(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every revision: number, author, date, comment, active at the time; pick two to diff."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    history = list(selectors.sheet_revision_list(sheet))
+    return render(
+        request,
+        "sheets/revisions.html",
+        {"sheet": sheet, "revisions": history, **_permissions(request.user)},
+    )
+
+
+@require_GET
+@requires(VIEW)
+def diff(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two revisions side by side, changes highlighted (``?a=N&b=M``)."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    numbers = []
+    for key in ("a", "b"):
+        raw = request.GET.get(key, "")
+        if not raw.isdigit():
+            messages.error(request, "Pick two revisions to compare.")
+            return redirect("sheets:revisions", pk=sheet.pk)
+        numbers.append(int(raw))
+    found = {r.number: r for r in sheet.revisions.filter(number__in=numbers)}
+    missing = [n for n in numbers if n not in found]
+    if missing:
+        messages.error(request, f"Sheet {sheet.pk} has no revision {missing[0]}.")
+        return redirect("sheets:revisions", pk=sheet.pk)
+    old, new = sorted((found[n] for n in numbers), key=lambda r: r.number)
+    table = difflib.HtmlDiff(tabsize=4).make_table(
+        old.source.split("\n"),
+        new.source.split("\n"),
+        fromdesc=f"Revision {old.number}",
+        todesc=f"Revision {new.number}",
+    )
+    changes = []
+    for label, before, after in (
+        ("Name", old.name, new.name),
+        ("Fulfillment identifier", old.fulfillment, new.fulfillment),
+        ("Active", old.is_active, new.is_active),
+    ):
+        if before != after:
+            changes.append({"label": label, "before": before, "after": after})
+    return render(
+        request,
+        "sheets/diff.html",
+        {
+            "sheet": sheet,
+            "old": old,
+            "new": new,
+            "table": table,
+            "changes": changes,
+            "same_source": old.source == new.source,
+            **_permissions(request.user),
+        },
+    )
+
+
+@require_POST
+@requires(VIEW, EDIT)
+def restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """Make revision ``number`` current again, as a new revision."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    try:
+        saved = services.sheet_restore(sheet=sheet, number=number, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, f"Not restored: {error.message}")
+        return redirect("sheets:revisions", pk=sheet.pk)
+    if saved.revision == sheet.revision:
+        messages.info(request, f"Revision {number} is what the sheet is now; nothing changed.")
+    else:
+        messages.success(request, f"Revision {number} restored as revision {saved.revision}.")
+    return redirect("sheets:editor", pk=sheet.pk)
+
+
+# --- Preferences ------------------------------------------------------------------------
+
+
+@require_POST
+def theme(request: HttpRequest) -> JsonResponse:
+    """Remember dark mode (``dark`` = 1 or 0) for the signed-in user."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"code": "not_authenticated", "message": "Sign in first."}, status=403)
+    dark = request.POST.get("dark") == "1"
+    services.user_preference_set(user=request.user, dark_mode=dark)
+    return JsonResponse({"dark": dark})

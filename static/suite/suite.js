@@ -1,0 +1,38 @@
+/* The Suite shell: the dark-mode toggle (remembered per user) and confirmations. */
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  var toggle = document.getElementById("theme-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      var dark = document.documentElement.getAttribute("data-theme") !== "dark";
+      document.documentElement.setAttribute("data-theme", dark ? "dark" : "light");
+      toggle.setAttribute("aria-pressed", dark ? "true" : "false");
+      document.dispatchEvent(new CustomEvent("suite:theme", { detail: { dark: dark } }));
+      var body = new URLSearchParams({ dark: dark ? "1" : "0" });
+      fetch(toggle.dataset.url, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken() },
+      }).catch(function (error) {
+        console.error("The theme was not saved:", error);
+      });
+    });
+  }
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) {
+        event.preventDefault();
+      }
+    });
+  });
+
+  window.Suite = { csrfToken: csrfToken };
+})();

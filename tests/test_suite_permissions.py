@@ -1,0 +1,194 @@
+"""The permission matrix: every Suite URL and every sheet API endpoint, for every kind of user.
+
+Each request is made by an anonymous visitor, a signed-in user without any
+permission, and users holding exactly one of the SymphonySheets permissions
+(View, View+Create, View+Edit, View+Delete) and all of them (a designer). The
+expected status follows from the permissions an endpoint needs; a refused
+request must leave every row of every table as it was.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from orchestration import services
+from orchestration.models import Sheet
+from tests.conftest import sheet_text, table_rows
+
+pytestmark = pytest.mark.django_db
+
+VIEW, CREATE, EDIT, DELETE = "view_sheets", "create_sheets", "edit_sheets", "delete_sheets"
+
+USERS: dict[str, tuple[str, ...] | None] = {
+    "anonymous": None,
+    "nobody": (),
+    "viewer": (VIEW,),
+    "creator": (VIEW, CREATE),
+    "editor": (VIEW, EDIT),
+    "deleter": (VIEW, DELETE),
+    "designer": (VIEW, CREATE, EDIT, DELETE),
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One request: what it needs, how it is made, and what success looks like."""
+
+    name: str
+    method: str
+    url: Callable[[Sheet], str]
+    needs: tuple[str, ...]
+    data: dict[str, Any] | None = None
+    json_body: Any = None
+    api: bool = False  # the REST API (DRF): 401/403 and JSON
+    page: bool = True  # an HTML page: anonymous visitors are sent to sign in
+    ok: tuple[int, ...] = (200,)
+
+
+def source_of(sheet: Sheet) -> str:
+    return sheet_text(sheet.fulfillment)
+
+
+ENDPOINTS = [
+    Endpoint("overview", "get", lambda s: "/sheets/", (VIEW,)),
+    Endpoint("overview filtered", "get", lambda s: "/sheets/?inactive=1&q=a&sort=-name", (VIEW,)),
+    Endpoint("create form", "get", lambda s: "/sheets/new/", (VIEW, CREATE)),
+    Endpoint(
+        "create",
+        "post",
+        lambda s: "/sheets/new/",
+        (VIEW, CREATE),
+        data={"name": "New", "fulfillment": "NewSheet", "template": "cancel-fallback"},
+        ok=(302,),
+    ),
+    Endpoint("editor", "get", lambda s: f"/sheets/{s.pk}/", (VIEW,)),
+    Endpoint(
+        "save",
+        "post",
+        lambda s: f"/sheets/{s.pk}/",
+        (VIEW, EDIT),
+        data={"name": "Renamed", "fulfillment": "Fallback", "source": sheet_text("Fallback")},
+        ok=(302,),
+    ),
+    Endpoint(
+        "check",
+        "post",
+        lambda s: "/sheets/check/",
+        (VIEW,),
+        json_body={"source": "fulfillment X\naction CANCEL\n", "fulfillment": "X"},
+        page=False,
+    ),
+    Endpoint("OU lookup", "get", lambda s: "/sheets/organization-units/?q=a", (VIEW,), page=False),
+    Endpoint(
+        "activate",
+        "post",
+        lambda s: f"/sheets/{s.pk}/activate/",
+        (VIEW, EDIT),
+        data={"active": "0"},
+        ok=(302,),
+    ),
+    Endpoint("revisions", "get", lambda s: f"/sheets/{s.pk}/revisions/", (VIEW,)),
+    Endpoint("diff", "get", lambda s: f"/sheets/{s.pk}/revisions/diff/?a=1&b=2", (VIEW,)),
+    Endpoint(
+        "restore",
+        "post",
+        lambda s: f"/sheets/{s.pk}/revisions/1/restore/",
+        (VIEW, EDIT),
+        ok=(302,),
+    ),
+    Endpoint("delete", "post", lambda s: f"/sheets/{s.pk}/delete/", (VIEW, DELETE), ok=(302,)),
+    # The sheet API.
+    Endpoint("API list", "get", lambda s: "/api/sheets/", (VIEW,), api=True, page=False),
+    Endpoint("API detail", "get", lambda s: f"/api/sheets/{s.pk}/", (VIEW,), api=True, page=False),
+    Endpoint(
+        "API revisions",
+        "get",
+        lambda s: f"/api/sheets/{s.pk}/revisions/",
+        (VIEW,),
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API create",
+        "post",
+        lambda s: "/api/sheets/",
+        (CREATE,),
+        json_body={"fulfillment": "ApiSheet", "name": "API", "source": sheet_text("ApiSheet")},
+        api=True,
+        page=False,
+        ok=(201,),
+    ),
+    Endpoint(
+        "API update",
+        "patch",
+        lambda s: f"/api/sheets/{s.pk}/",
+        (EDIT,),
+        json_body={"name": "Patched"},
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API delete",
+        "delete",
+        lambda s: f"/api/sheets/{s.pk}/",
+        (DELETE,),
+        api=True,
+        page=False,
+        ok=(204,),
+    ),
+]
+
+
+def make_user(kind: str) -> User | None:
+    perms = USERS[kind]
+    if perms is None:
+        return None
+    user = User.objects.create_user(kind, password="secret-pass-123")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=perms))
+    return user
+
+
+def request(client: Client, endpoint: Endpoint, sheet: Sheet) -> Any:
+    url = endpoint.url(sheet)
+    call = getattr(client, endpoint.method)
+    if endpoint.json_body is not None:
+        return call(url, json.dumps(endpoint.json_body), content_type="application/json")
+    if endpoint.data is not None:
+        return call(url, endpoint.data)
+    return call(url)
+
+
+@pytest.mark.parametrize("kind", list(USERS))
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda endpoint: endpoint.name)
+def test_permission_matrix(endpoint: Endpoint, kind: str) -> None:
+    sheet = services.sheet_create(
+        fulfillment="Fallback", name="Fallback", source=sheet_text("Fallback"), is_active=True
+    )
+    services.sheet_update(sheet=sheet, source=sheet_text("Fallback") + "# two\n", comment="2")
+    user = make_user(kind)
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    before = table_rows()
+
+    response = request(client, endpoint, sheet)
+
+    granted = USERS[kind] is not None and set(endpoint.needs) <= set(USERS[kind] or ())
+    if granted:
+        assert response.status_code in endpoint.ok, response.content[:500]
+        return
+    if user is None and endpoint.page:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+    elif user is None and endpoint.api:
+        assert response.status_code in (401, 403)
+    else:
+        assert response.status_code == 403, response.content[:500]
+        if endpoint.page:
+            assert b"You cannot do this" in response.content
+    assert table_rows() == before, f"{kind} was refused {endpoint.name} but something changed"

@@ -1,0 +1,379 @@
+"""The Suite's sheet pages, server side: overview, create, editor, check, revisions.
+
+Browser behaviour (CodeMirror, markers, dark mode) is in ``tests/browser/``;
+these drive the same pages with Django's test client and check what a user
+would see and what is stored.
+"""
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from orchestration import services
+from orchestration.models import Sheet, UserPreference
+from tests.conftest import sheet_text, table_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def login(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer(db: Any) -> User:
+    """A user with SymphonySheets:View only."""
+    user = User.objects.create_user("viewer", password="secret-pass-123")
+    user.user_permissions.add(Permission.objects.get(codename="view_sheets"))
+    return user
+
+
+def make_sheet(fulfillment: str, *, name: str | None = None, active: bool = True) -> Sheet:
+    return services.sheet_create(
+        fulfillment=fulfillment,
+        name=name or fulfillment,
+        source=sheet_text(fulfillment),
+        is_active=active,
+    )
+
+
+def ids_in(response: Any) -> list[int]:
+    return [int(i) for i in re.findall(r'data-sheet-id="(\d+)"', response.content.decode())]
+
+
+# --- Overview ---------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_sign_in() -> None:
+    response = Client().get(reverse("sheets:overview"))
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/sheets/"
+    page = Client().get(response["Location"])
+    assert page.status_code == 200
+    assert b"<h1>Sign in</h1>" in page.content
+
+
+def test_signing_in_as_a_designer_opens_the_sheets(designer: User) -> None:
+    client = Client()
+    response = client.post(
+        "/accounts/login/?next=/sheets/",
+        {"username": "designer", "password": "secret-pass-123", "next": "/sheets/"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/sheets/"
+    assert client.get("/").url == "/sheets/"
+
+
+def test_overview_shows_active_sheets_only_unless_asked(designer: User) -> None:
+    live = make_sheet("Live", active=True)
+    dormant = make_sheet("Dormant", active=False)
+    client = login(designer)
+
+    assert ids_in(client.get("/sheets/")) == [live.pk]
+    assert ids_in(client.get("/sheets/?inactive=1")) == [live.pk, dormant.pk]
+
+
+def test_overview_filters_by_name_and_by_id(designer: User) -> None:
+    north = make_sheet("ShipNorth", name="Ship from store north")
+    south = make_sheet("ShipSouth", name="Ship from store south")
+    make_sheet("Warehouse", name="Warehouse export")
+    client = login(designer)
+
+    assert ids_in(client.get("/sheets/?q=ship+from")) == [north.pk, south.pk]
+    assert ids_in(client.get("/sheets/?q=shipsouth")) == [south.pk]  # the identifier too
+    assert ids_in(client.get(f"/sheets/?id={south.pk}")) == [south.pk]
+    bad = client.get("/sheets/?id=abc")
+    assert "An ID is a whole number; &#x27;abc&#x27; is not." in bad.content.decode()
+    assert len(ids_in(bad)) == 3
+
+
+def test_overview_sorts_by_any_column_both_ways(designer: User) -> None:
+    b = make_sheet("Bravo", name="Bravo")
+    a = make_sheet("Alpha", name="Alpha")
+    c = make_sheet("Charlie", name="Charlie")
+    client = login(designer)
+
+    assert ids_in(client.get("/sheets/?sort=name")) == [a.pk, b.pk, c.pk]
+    assert ids_in(client.get("/sheets/?sort=-name")) == [c.pk, b.pk, a.pk]
+    assert ids_in(client.get("/sheets/?sort=-id")) == [c.pk, a.pk, b.pk]
+    assert ids_in(client.get("/sheets/?sort=nonsense")) == [b.pk, a.pk, c.pk]
+    # The header links flip the direction of the current column.
+    page = client.get("/sheets/?sort=name").content.decode()
+    assert 'href="?sort=-name"' in page
+    assert 'aria-sort="ascending"' in page
+
+
+def test_overview_pages_through_many_sheets(designer: User) -> None:
+    for number in range(120):
+        Sheet.objects.create(
+            fulfillment=f"S{number:03d}", name=f"S{number:03d}", is_active=True, action="CANCEL"
+        )
+    client = login(designer)
+    first = client.get("/sheets/")
+    assert len(ids_in(first)) == 50
+    assert "Page 1 of 3 (120 sheets)" in first.content.decode()
+    last = client.get("/sheets/?page=3")
+    assert len(ids_in(last)) == 20
+
+
+def test_overview_shows_the_action_and_who_edited(designer: User) -> None:
+    sheet = services.sheet_create(
+        fulfillment="Fallback", name="Fallback", source=sheet_text("Fallback"), user=designer
+    )
+    services.sheet_set_active(sheet=sheet, active=True, user=designer)
+    row = re.search(
+        rf'<tr data-sheet-id="{sheet.pk}">(.*?)</tr>',
+        login(designer).get("/sheets/").content.decode(),
+        re.S,
+    )
+    assert row is not None
+    cells = [
+        re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row[1], re.S)
+    ]
+    assert cells[:7] == [str(sheet.pk), "Fallback", "Fallback", "CANCEL", "Active", "2", "designer"]
+
+
+# --- Create -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "action"),
+    [
+        ("ship-from-store", "SHIP_FROM_STORE"),
+        ("warehouse-export", "EXPORT_ORDER"),
+        ("cancel-fallback", "CANCEL"),
+        ("returns", "EXPORT_RETURN_ORDER"),
+    ],
+)
+def test_create_from_a_template_opens_the_editor(
+    designer: User, template: str, action: str
+) -> None:
+    client = login(designer)
+    response = client.post(
+        "/sheets/new/", {"name": "North", "fulfillment": "NorthStores", "template": template}
+    )
+    sheet = Sheet.objects.get(fulfillment="NorthStores")
+    assert response.status_code == 302
+    assert response["Location"] == f"/sheets/{sheet.pk}/"
+    assert sheet.source.startswith("fulfillment NorthStores") or "\nfulfillment NorthStores\n" in (
+        sheet.source
+    )
+    assert (sheet.name, sheet.action, sheet.is_active, sheet.revision) == (
+        "North",
+        action,
+        False,
+        1,
+    )
+    assert sheet.created_by == designer
+    editor = client.get(response["Location"]).content.decode()
+    assert "It is not active yet." in editor
+    assert '<li class="no-problems">No problems.</li>' in editor
+
+
+def test_create_refuses_bad_input_and_writes_nothing(designer: User) -> None:
+    make_sheet("Taken")
+    client = login(designer)
+    before = table_rows()
+    response = client.post("/sheets/new/", {"name": "", "fulfillment": "9lives", "template": "x"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Give the sheet a name." in page
+    assert "Use letters, digits and underscores, starting with a letter or underscore." in page
+    assert "Pick one of the templates." in page
+    taken = client.post(
+        "/sheets/new/", {"name": "Again", "fulfillment": "Taken", "template": "returns"}
+    )
+    assert taken.status_code == 400
+    assert "A sheet with fulfillment identifier &#x27;Taken&#x27; already exists." in (
+        taken.content.decode()
+    )
+    assert table_rows() == before
+
+
+# --- The advanced editor ------------------------------------------------------------------
+
+
+def test_saving_makes_a_revision_with_the_comment(designer: User) -> None:
+    sheet = make_sheet("Fallback")
+    client = login(designer)
+    source = "fulfillment Fallback\naction CANCEL\n# only when nothing else can\n"
+    response = client.post(
+        f"/sheets/{sheet.pk}/",
+        {"name": "Fallback", "fulfillment": "Fallback", "source": source, "comment": "why"},
+    )
+    assert response.status_code == 302
+    sheet.refresh_from_db()
+    assert (sheet.revision, sheet.source, sheet.updated_by) == (2, source, designer)
+    revision = sheet.revisions.get(number=2)
+    assert (revision.comment, revision.author, revision.source) == ("why", designer, source)
+    assert "Saved as revision 2." in client.get(response["Location"]).content.decode()
+
+
+def test_saving_a_sheet_with_errors_is_refused_and_they_stay_shown(designer: User) -> None:
+    sheet = make_sheet("Fallback")
+    client = login(designer)
+    before = table_rows()
+    broken = "fulfillment Fallback\naction CANCEL\nscope Supplier\nrequire Supplier.Typo = 'Shop'\n"
+    response = client.post(
+        f"/sheets/{sheet.pk}/", {"name": "Fallback", "fulfillment": "Fallback", "source": broken}
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    problem = re.search(
+        r'data-line="4" data-column="9">(.*?)</button> <span class="hint">(.*?)<', page
+    )
+    assert problem is not None
+    assert problem[1] == "Line 4, column 9: unknown variable &#x27;Supplier.Typo&#x27;"
+    assert problem[2] == "did you mean Supplier.Type?"
+    assert "Supplier.Typo = &#x27;Shop&#x27;" in page  # the text is kept, not lost
+    assert table_rows() == before
+
+
+def test_changing_the_identifier_asks_first(designer: User) -> None:
+    sheet = make_sheet("Fallback")
+    client = login(designer)
+    renamed = sheet_text("Fallback2")
+    data = {"name": "Fallback", "fulfillment": "Fallback2", "source": renamed}
+    before = table_rows()
+    asked = client.post(f"/sheets/{sheet.pk}/", data)
+    assert asked.status_code == 400
+    assert "can cause rerouting issues" in asked.content.decode()
+    assert table_rows() == before
+    done = client.post(f"/sheets/{sheet.pk}/", {**data, "confirm_fulfillment": "1"})
+    assert done.status_code == 302
+    sheet.refresh_from_db()
+    assert (sheet.fulfillment, sheet.revision) == ("Fallback2", 2)
+
+
+def test_a_view_only_user_gets_a_read_only_editor_and_cannot_save(viewer: User) -> None:
+    sheet = make_sheet("Fallback")
+    client = login(viewer)
+    page = client.get(f"/sheets/{sheet.pk}/").content.decode()
+    assert "Read-only: you can view this sheet but not change it" in page
+    assert 'data-read-only="true"' in page
+    assert 'id="save"' not in page
+    before = table_rows()
+    refused = client.post(
+        f"/sheets/{sheet.pk}/",
+        {"name": "X", "fulfillment": "Fallback", "source": sheet_text("Fallback")},
+    )
+    assert refused.status_code == 403
+    assert "SymphonySheets:Edit" in refused.content.decode()
+    assert table_rows() == before
+
+
+# --- Live check and OU lookup ---------------------------------------------------------------
+
+
+def test_check_returns_each_problem_with_its_position(designer: User) -> None:
+    client = login(designer)
+    source = "fulfillment Draft\naction CANCEL\nscope Supplier\nrequire Supplier.Typo = 'Shop'\n"
+    response = client.post(
+        "/sheets/check/",
+        json.dumps({"source": source, "fulfillment": "Draft"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    [problem] = response.json()["problems"]
+    assert problem["code"] == "UnknownVariable"
+    assert (problem["line"], problem["column"], problem["end_line"]) == (4, 9, 4)
+    assert problem["end_column"] == 22
+    assert problem["severity"] == "error"
+    assert problem["message"] == "unknown variable 'Supplier.Typo'"
+    assert problem["hint"] == "did you mean Supplier.Type?"
+
+
+def test_check_reports_an_identifier_mismatch_on_the_fulfillment_line(designer: User) -> None:
+    response = login(designer).post(
+        "/sheets/check/",
+        json.dumps({"source": "# note\nfulfillment A\naction CANCEL\n", "fulfillment": "B"}),
+        content_type="application/json",
+    )
+    [problem] = response.json()["problems"]
+    assert (problem["code"], problem["line"], problem["column"]) == ("fulfillment_mismatch", 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{nope", "The body is not JSON"),
+        (b'{"source": 3}', "Send an object with 'source' (a string)"),
+        (b"[1]", "Send an object with 'source' (a string)"),
+    ],
+)
+def test_check_refuses_a_bad_body(designer: User, body: bytes, message: str) -> None:
+    response = login(designer).post("/sheets/check/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert message in response.json()["message"]
+
+
+def test_organization_unit_lookup_finds_by_backend_id_name_or_id(
+    designer: User, shop: Any, warehouse: Any
+) -> None:
+    client = login(designer)
+    found = client.get("/sheets/organization-units/?q=urk").json()["results"]
+    assert found == [
+        {"id": shop.pk, "backend_id": "urk_store", "name": "Urk store", "type": "Shop"}
+    ]
+    by_id = client.get(f"/sheets/organization-units/?q={warehouse.pk}").json()["results"]
+    assert [unit["backend_id"] for unit in by_id] == ["lelystad_warehouse"]
+
+
+# --- Activate, revisions, diff, restore ------------------------------------------------------
+
+
+def test_activation_is_recorded_as_a_revision(designer: User) -> None:
+    sheet = make_sheet("Fallback", active=False)
+    client = login(designer)
+    client.post(f"/sheets/{sheet.pk}/activate/", {"active": "1"})
+    client.post(f"/sheets/{sheet.pk}/activate/", {"active": "0"})
+    history = list(sheet.revisions.order_by("number").values_list("number", "is_active", "comment"))
+    assert history == [(1, False, "Created"), (2, True, "Activated"), (3, False, "Deactivated")]
+
+
+def test_revisions_diff_and_restore(designer: User) -> None:
+    sheet = make_sheet("Fallback")
+    first = sheet.source
+    second = first + "# second thoughts\n"
+    services.sheet_update(sheet=sheet, user=designer, source=second, comment="more")
+    client = login(designer)
+
+    listing = client.get(f"/sheets/{sheet.pk}/revisions/").content.decode()
+    assert re.findall(r'data-revision="(\d+)"', listing) == ["2", "1"]
+    assert "more" in listing
+
+    diff = client.get(f"/sheets/{sheet.pk}/revisions/diff/?a=1&b=2").content.decode()
+    assert "Revision 1" in diff and "Revision 2" in diff
+    assert '<span class="diff_add">#&nbsp;second&nbsp;thoughts</span>' in diff
+
+    response = client.post(f"/sheets/{sheet.pk}/revisions/1/restore/")
+    assert response.status_code == 302
+    sheet.refresh_from_db()
+    assert (sheet.revision, sheet.source) == (3, first)
+    assert sheet.revisions.get(number=3).comment == "Restored revision 1"
+    assert "Revision 1 restored as revision 3." in client.get(response["Location"]).content.decode()
+
+
+def test_diff_of_a_missing_revision_says_so(designer: User) -> None:
+    sheet = make_sheet("Fallback")
+    client = login(designer)
+    response = client.get(f"/sheets/{sheet.pk}/revisions/diff/?a=1&b=9", follow=True)
+    assert f"Sheet {sheet.pk} has no revision 9." in response.content.decode()
+
+
+def test_dark_mode_is_remembered_per_user(designer: User, viewer: User) -> None:
+    client = login(designer)
+    assert client.post("/sheets/preferences/theme/", {"dark": "1"}).json() == {"dark": True}
+    assert UserPreference.objects.get(user=designer).dark_mode is True
+    assert 'data-theme="dark"' in client.get("/sheets/").content.decode()
+    assert 'data-theme="light"' in login(viewer).get("/sheets/").content.decode()
+    client.post("/sheets/preferences/theme/", {"dark": "0"})
+    assert 'data-theme="light"' in client.get("/sheets/").content.decode()
