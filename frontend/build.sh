@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Rebuilds sheets/static/sheets/editor.js (and editor.LICENSES.txt) from
+# frontend/src with the exact versions in package-lock.json. The output is
+# committed: running or testing the Django app needs no Node.
+set -euo pipefail
+cd "$(dirname "$0")"
+npm ci --no-audit --no-fund
+npm run build
