@@ -1,0 +1,142 @@
+"""The advanced editor (CodeMirror 6) in Chromium: live diagnostics, save, read-only, rename."""
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from orchestration import services
+from orchestration.models import Sheet
+
+from .conftest import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = "fulfillment Fallback\naction CANCEL\n"
+BROKEN = START + "scope Supplier\nrequire Supplier.Typo = 'Shop'\n"
+FIXED = START + "scope Supplier\nrequire Supplier.Type = 'Shop'\n"
+
+
+@pytest.fixture
+def sheet(transactional_db: Any) -> Sheet:
+    return services.sheet_create(fulfillment="Fallback", name="Fallback", source=START)
+
+
+def open_editor(page: Page, live_server: Any, sheet: Sheet) -> Any:
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
+    content = page.locator(".cm-content")
+    expect(content).to_be_visible()
+    return content
+
+
+def type_over(page: Page, content: Any, text: str) -> None:
+    """Replace the whole text the way a designer would: select all, type."""
+    content.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    # insert_text: no auto-indent or completion popups interfering with the keystrokes.
+    page.keyboard.insert_text(text)
+
+
+def test_an_error_is_marked_at_its_line_then_fixed_and_saved(
+    designer_user: Any, sign_in: Any, live_server: Any, sheet: Sheet, screenshot: Any
+) -> None:
+    page = sign_in("designer")
+    content = open_editor(page, live_server, sheet)
+    expect(page.locator("#problems")).to_have_text("No problems.")
+
+    type_over(page, content, BROKEN)
+    marker = page.locator(".cm-lintRange-error")
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_text("Supplier.Typo")
+    # The underline is on line 4, and so is the gutter marker.
+    line = page.locator(".cm-line").filter(has=marker)
+    expect(line).to_have_text("require Supplier.Typo = 'Shop'")
+    assert page.locator(".cm-line").all_inner_texts().index("require Supplier.Typo = 'Shop'") == 3
+    expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
+    problem = page.locator("#problems button.problem")
+    expect(problem).to_have_text("Line 4, column 9: unknown variable 'Supplier.Typo'")
+    expect(page.locator("#problems .hint")).to_have_text("did you mean Supplier.Type?")
+
+    marker.hover()
+    tooltip = page.locator(".cm-tooltip-lint")
+    expect(tooltip).to_contain_text("unknown variable 'Supplier.Typo'")
+    expect(tooltip).to_contain_text("did you mean Supplier.Type?")
+    screenshot(page, "editor-light-diagnostic")
+    page.get_by_role("button", name="Dark mode").click()
+    expect(page.locator(".cm-editor")).to_have_css("background-color", "rgb(40, 44, 52)")
+    screenshot(page, "editor-dark-diagnostic")
+
+    # Saving is refused while there are errors; the text and the markers stay.
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".cm-lintRange-error")).to_have_count(1)
+    sheet.refresh_from_db()
+    assert (sheet.revision, sheet.source) == (1, START)
+
+    content = page.locator(".cm-content")
+    type_over(page, content, FIXED)
+    expect(page.locator(".cm-lintRange-error")).to_have_count(0)
+    expect(page.locator("#problems")).to_have_text("No problems.")
+
+    page.get_by_label("Comment for this revision (optional)").fill("only shops")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved as revision 2.")).to_be_visible()
+    sheet.refresh_from_db()
+    assert (sheet.revision, sheet.source) == (2, FIXED)
+    assert sheet.revisions.get(number=2).comment == "only shops"
+
+
+def test_clicking_a_problem_moves_the_cursor_there(
+    designer_user: Any, sign_in: Any, live_server: Any, sheet: Sheet
+) -> None:
+    page = sign_in("designer")
+    content = open_editor(page, live_server, sheet)
+    type_over(page, content, BROKEN)
+    page.locator("#problems button.problem").click()
+    head = page.evaluate("window.sheetEditor.view.state.selection.main.head")
+    assert head == len(START + "scope Supplier\n") + len("require ")
+
+
+def test_changing_the_identifier_asks_before_saving(
+    designer_user: Any, sign_in: Any, live_server: Any, sheet: Sheet
+) -> None:
+    page = sign_in("designer")
+    content = open_editor(page, live_server, sheet)
+    page.get_by_label("Fulfillment identifier").fill("Fallback2")
+    type_over(page, content, START.replace("Fallback", "Fallback2"))
+    expect(page.locator(".cm-lintRange-error")).to_have_count(0)
+
+    messages: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        messages.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_timeout(300)
+    assert len(messages) == 1 and "rerouting issues" in messages[0]
+    sheet.refresh_from_db()
+    assert sheet.fulfillment == "Fallback"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved as revision 2.")).to_be_visible()
+    sheet.refresh_from_db()
+    assert (sheet.fulfillment, sheet.revision) == ("Fallback2", 2)
+
+
+def test_a_view_only_user_cannot_change_or_save(
+    sign_in: Any, live_server: Any, sheet: Sheet
+) -> None:
+    make_user("viewer", perms=("view_sheets",))
+    page = sign_in("viewer")
+    content = open_editor(page, live_server, sheet)
+    expect(page.get_by_text("Read-only: you can view this sheet")).to_be_visible()
+    expect(page.get_by_role("button", name="Save")).to_have_count(0)
+    content.click()
+    page.keyboard.type("# sneaky")
+    assert page.evaluate("window.sheetEditor.getDoc()") == START
+    expect(page.get_by_label("Name")).to_have_attribute("readonly", "")
+    sheet.refresh_from_db()
+    assert sheet.revision == 1
