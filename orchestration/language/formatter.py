@@ -64,6 +64,7 @@ import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import NamedTuple
 
 from . import nodes
@@ -406,6 +407,15 @@ def _match(expr: nodes.Match, *, multiline: bool) -> str:
 
 
 # --- Literals and names ---------------------------------------------------------------
+
+
+def format_literal(value: str | Decimal | bool) -> str:
+    """A value written as the formatter writes literals: ``'it\\'s'``, ``12.5``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return _render(nodes.Number(value)).text
+    return _string(value)
 
 
 def _string(value: str) -> str:

@@ -1,0 +1,442 @@
+"""The visual editor's view of a sheet: scopes, statements in plain words, editable values.
+
+``describe(source)`` turns a sheet into sections (the header, then one per scope)
+of rows, one per statement or comment; each row is a sequence of segments: plain
+words, source code as written, and *slots*, the values a designer may change in
+place (string and number literals, lists of literals, reason codes and
+descriptions, option values). ``apply_edits(source, edits)`` writes new values
+into their slots and changes nothing else: each slot's text is replaced by the
+formatter's rendering of the new value, so comments, layout and every other
+character stay as they were. Adding or removing statements is the advanced
+editor's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from . import nodes
+from .errors import Diagnostic, Span
+from .formatter import format_literal
+from .parser import parse
+
+STRING, NUMBER, LIST, REASON, DESCRIPTION, BOOLEAN = (
+    "string",
+    "number",
+    "list",
+    "reason",
+    "description",
+    "boolean",
+)
+# Lists compared with these open the OU picker: what a picked OU contributes.
+PICKERS = {("Supplier", "BackendID"): "backend_id", ("Supplier", "ID"): "id"}
+_MEMBERSHIP = frozenset({"in", "not in", "contains", "not contains"})
+_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REASON_CODE = re.compile(r"with\s+reason\s+('(?:[^'\\\n]|\\.)*')", re.IGNORECASE)
+
+
+class VisualEditError(ValueError):
+    """A new value that cannot go into its slot; ``slot`` says which."""
+
+    def __init__(self, slot: str, message: str) -> None:
+        super().__init__(f"{slot}: {message}")
+        self.slot = slot
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """An editable value: where it is and what it holds."""
+
+    id: str  # "s1", "s2", ... in source order
+    kind: str  # STRING, NUMBER, LIST, REASON, DESCRIPTION or BOOLEAN
+    value: object  # str, Decimal, bool, or a tuple of str / Decimal for a list
+    start: int  # offsets into the source, end exclusive
+    end: int
+    item_kind: str | None = None  # a list's items: STRING or NUMBER
+    picker: str | None = None  # a list compared with Supplier.BackendID / Supplier.ID
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a row: plain words, code as written, or a slot."""
+
+    text: str = ""
+    code: bool = False
+    slot: Slot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One statement (or a comment on its own line), as the visual editor shows it."""
+
+    line: int
+    kind: str  # the statement's keyword, or "comment"
+    segments: tuple[Segment, ...]
+    comment: str | None = None  # a comment at the end of the statement's line
+
+
+@dataclass(slots=True)
+class Section:
+    """The header (before the first scope) or one scope."""
+
+    title: str
+    scope: str | None
+    rows: list[Row] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Visual:
+    """A sheet for the visual editor, or why it cannot be shown (syntax errors)."""
+
+    sections: tuple[Section, ...]
+    slots: Mapping[str, Slot]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class _Source:
+    """Offsets of spans in the source text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        for line in text.split("\n"):
+            self.starts.append(self.starts[-1] + len(line) + 1)
+
+    def offsets(self, span: Span) -> tuple[int, int]:
+        return (
+            self.starts[span.line - 1] + span.column - 1,
+            self.starts[span.end_line - 1] + span.end_column - 1,
+        )
+
+
+def describe(source: str) -> Visual:
+    """The sheet's sections, rows and slots; a sheet that does not parse has none."""
+    source = source.replace("\r\n", "\n")
+    sheet, diagnostics = parse(source)
+    if diagnostics:
+        return Visual((), {}, tuple(diagnostics))
+    text = _Source(source)
+    builder = _Builder(text)
+    for statement in sheet.statements:
+        builder.statement(statement)
+    builder.number_slots()
+    builder.place_comments(sheet.comments)
+    return Visual(tuple(builder.sections), builder.by_id, ())
+
+
+def apply_edits(source: str, edits: Mapping[str, object]) -> str:
+    """``source`` with each slot in ``edits`` holding its new value; nothing else changes.
+
+    Values come as a form sends them: text for strings, numbers, reason codes,
+    descriptions and booleans ('true'/'false'), a sequence of texts for lists.
+    Raises ``VisualEditError`` naming the slot for an unknown slot or a bad value.
+    """
+    source = source.replace("\r\n", "\n")
+    visual = describe(source)
+    if visual.diagnostics:
+        raise VisualEditError("", "the sheet has syntax errors; fix them in the advanced editor")
+    replacements = []
+    for slot_id, value in edits.items():
+        slot = visual.slots.get(slot_id)
+        if slot is None:
+            raise VisualEditError(slot_id, "no such value in this sheet")
+        rendered = _render(slot, value)
+        if _parsed(slot, value) == slot.value:
+            continue  # the same value: its text stays exactly as written
+        replacements.append((slot.start, slot.end, rendered))
+    for start, end, new in sorted(replacements, reverse=True):
+        source = source[:start] + new + source[end:]
+    return source
+
+
+def _parsed(slot: Slot, value: object) -> object:
+    """The value an (already validated) edit stands for, comparable with ``slot.value``."""
+    if slot.kind == BOOLEAN:
+        return value == "true"
+    if slot.kind == LIST:
+        kind = slot.item_kind
+        return tuple(Decimal(item.strip()) if kind == NUMBER else item for item in value)  # type: ignore[attr-defined, union-attr]
+    if slot.kind == NUMBER:
+        return Decimal(value.strip())  # type: ignore[union-attr]
+    if slot.kind == REASON:
+        return value.strip()  # type: ignore[union-attr]
+    return value
+
+
+def _render(slot: Slot, value: object) -> str:
+    if slot.kind == LIST:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise VisualEditError(slot.id, "a list of values is needed")
+        if not value:
+            raise VisualEditError(slot.id, "a list needs at least one value")
+        kind = slot.item_kind or STRING
+        return ", ".join(_render_scalar(slot.id, kind, item) for item in value)
+    if slot.kind == BOOLEAN:
+        if value not in ("true", "false"):
+            raise VisualEditError(slot.id, "choose true or false")
+        return str(value)
+    if slot.kind == REASON:
+        if not isinstance(value, str) or not _CODE.fullmatch(value.strip()):
+            raise VisualEditError(
+                slot.id,
+                "a reason code is letters, digits and underscores, starting with a letter",
+            )
+        return format_literal(value.strip())
+    return _render_scalar(slot.id, NUMBER if slot.kind == NUMBER else STRING, value)
+
+
+def _render_scalar(slot_id: str, kind: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise VisualEditError(slot_id, "a text value is needed")
+    if kind == NUMBER:
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite():
+            raise VisualEditError(slot_id, f"{value!r} is not a number")
+        return format_literal(number)
+    if "\n" in value or "\r" in value:
+        raise VisualEditError(slot_id, "a text here is a single line")
+    return format_literal(value)
+
+
+# --- Building the sections ------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, text: _Source) -> None:
+        self.text = text
+        self.sections = [Section("Header", None)]
+        self.slots: list[Slot] = []
+        self.by_id: dict[str, Slot] = {}
+        self._pending: list[tuple[int, str, list[object]]] = []  # rows with slot placeholders
+
+    # Slots get their IDs once all are known (source order), so rows hold
+    # placeholders until then.
+    def _slot(self, kind: str, value: object, start: int, end: int, **extra: object) -> Slot:
+        slot = Slot("", kind, value, start, end, **extra)  # type: ignore[arg-type]
+        self.slots.append(slot)
+        return slot
+
+    def number_slots(self) -> None:
+        renamed = {}
+        for number, slot in enumerate(sorted(self.slots, key=lambda s: s.start), start=1):
+            named = Slot(f"s{number}", *_fields(slot)[1:])
+            renamed[id(slot)] = named
+            self.by_id[named.id] = named
+        for section in self.sections:
+            section.rows = [
+                Row(
+                    row.line,
+                    row.kind,
+                    tuple(
+                        Segment(s.text, s.code, renamed[id(s.slot)]) if s.slot else s
+                        for s in row.segments
+                    ),
+                    row.comment,
+                )
+                for row in section.rows
+            ]
+
+    def place_comments(self, comments: tuple[nodes.Comment, ...]) -> None:
+        trailing = {c.line: c.text for c in comments if c.trailing}
+        for section in self.sections:
+            section.rows = [
+                Row(r.line, r.kind, r.segments, trailing.get(r.line)) for r in section.rows
+            ]
+        # A comment on its own line goes before the first statement below it.
+        for comment in (c for c in comments if not c.trailing):
+            placed = False
+            for section in self.sections:
+                for position, row in enumerate(section.rows):
+                    if row.line > comment.line:
+                        section.rows.insert(
+                            position, Row(comment.line, "comment", (Segment(comment.text),))
+                        )
+                        placed = True
+                        break
+                if placed:
+                    break
+            if not placed:
+                self.sections[-1].rows.append(
+                    Row(comment.line, "comment", (Segment(comment.text),))
+                )
+
+    def add(self, line: int, kind: str, segments: list[Segment]) -> None:
+        self.sections[-1].rows.append(Row(line, kind, tuple(segments)))
+
+    def statement(self, statement: nodes.Statement) -> None:
+        line = statement.span.line
+        words = _Words(self)
+        match statement:
+            case nodes.Scope(name=name):
+                self.sections.append(Section(f"Scope {name}", name))
+            case nodes.Fulfillment(name=name):
+                words.plain("Fulfillment identifier ").code(name)
+                words.plain(" (change it in the advanced editor)")
+                self.add(line, "fulfillment", words.segments)
+            case nodes.Action(name=name):
+                words.plain("Action ").code(name)
+                self.add(line, "action", words.segments)
+            case nodes.Option(name=name, value=value):
+                words.plain("Option ").code(name).plain(" is ")
+                if isinstance(value, nodes.Boolean):
+                    start, end = self.text.offsets(value.span)
+                    words.slot(self._slot(BOOLEAN, value.value, start, end))
+                else:
+                    words.expression(value, top=True)
+                self.add(line, "option", words.segments)
+            case nodes.Require():
+                self._require(statement, words)
+                self.add(line, "require", words.segments)
+            case nodes.With(name=name, value=value):
+                words.plain("Let ").code(name).plain(" be ").expression(value, top=True)
+                self.add(line, "with", words.segments)
+            case nodes.Data(name=name, value=value):
+                words.plain("Set data ").code(name).plain(" to ").expression(value, top=True)
+                self.add(line, "data", words.segments)
+            case nodes.ScoreAdd(value=value, when=when):
+                words.plain("Add ").expression(value, top=True).plain(" to the score")
+                if when is not None:
+                    words.plain(" when ").expression(when)
+                self.add(line, "score", words.segments)
+            case nodes.Fanout(value=value):
+                words.plain("Fan out to ").expression(value, top=True).plain(" more OUs")
+                self.add(line, "fanout", words.segments)
+
+    def _require(self, statement: nodes.Require, words: _Words) -> None:
+        words.plain("Require ").expression(statement.condition)
+        if statement.applies_when is not None:
+            words.plain(" when ").expression(statement.applies_when)
+        words.plain(", else reject")
+        reason = statement.reason
+        if reason is not None:
+            start, end = self.text.offsets(reason.span)
+            found = _REASON_CODE.search(self.text.text, start, end)
+            words.plain(" with reason ")
+            if found is not None:
+                words.slot(self._slot(REASON, reason.code, found.start(1), found.end(1)))
+            else:  # pragma: no cover - the parser only makes reasons from this shape
+                words.code(reason.code)
+            description = reason.description
+            if isinstance(description, nodes.String):
+                d_start, d_end = self.text.offsets(description.span)
+                words.plain(": ").slot(self._slot(DESCRIPTION, description.value, d_start, d_end))
+            elif description is not None:
+                words.plain(": ").source(description)
+        if statement.reason_when is not None:
+            words.plain(" (the reason only when ").expression(statement.reason_when).plain(")")
+        if statement.but_continue:
+            words.plain(", but continue with the next lines")
+
+
+def _fields(slot: Slot) -> tuple[object, ...]:
+    return (
+        slot.id,
+        slot.kind,
+        slot.value,
+        slot.start,
+        slot.end,
+        slot.item_kind,
+        slot.picker,
+    )
+
+
+class _Words:
+    """Builds a row's segments: words, code as written, slots inside code."""
+
+    def __init__(self, builder: _Builder) -> None:
+        self.builder = builder
+        self.segments: list[Segment] = []
+
+    def plain(self, text: str) -> _Words:
+        self.segments.append(Segment(text))
+        return self
+
+    def code(self, text: str) -> _Words:
+        self.segments.append(Segment(text, code=True))
+        return self
+
+    def slot(self, slot: Slot) -> _Words:
+        self.segments.append(Segment(slot=slot))
+        return self
+
+    def source(self, expr: nodes.Expr) -> _Words:
+        start, end = self.builder.text.offsets(expr.span)
+        return self.code(self.builder.text.text[start:end])
+
+    def expression(self, expr: nodes.Expr, *, top: bool = False) -> _Words:
+        """The expression as written, its literals (and lists of them) as slots."""
+        start, end = self.builder.text.offsets(expr.span)
+        found = sorted(self._slots(expr, top=top), key=lambda slot: slot.start)
+        position = start
+        for slot in found:
+            if slot.start > position:
+                self.code(self.builder.text.text[position : slot.start])
+            self.slot(slot)
+            position = slot.end
+        if position < end:
+            self.code(self.builder.text.text[position:end])
+        return self
+
+    def _slots(self, expr: nodes.Expr, *, top: bool = False) -> Iterator[Slot]:
+        builder = self.builder
+        offsets = builder.text.offsets
+        if top and isinstance(expr, nodes.ListExpr):
+            listed = _literal_list(expr.items)
+            if listed is not None:
+                start, end = offsets(expr.span)
+                yield builder._slot(LIST, listed[1], start, end, item_kind=listed[0])
+                return
+        match expr:
+            case nodes.String(value=value):
+                yield builder._slot(STRING, value, *offsets(expr.span))
+            case nodes.Number(value=value):
+                yield builder._slot(NUMBER, value, *offsets(expr.span))
+            case nodes.Binary(operator=operator, left=left, right=right) if operator in _MEMBERSHIP:
+                items = right.items if isinstance(right, nodes.ListExpr) else (right,)
+                listed = _literal_list(items)
+                if listed is None:
+                    yield from self._slots(left)
+                    yield from self._slots(right)
+                    return
+                picker = None
+                if isinstance(left, nodes.Variable):
+                    picker = PICKERS.get(left.path)
+                    if picker == "id" and listed[0] != NUMBER:
+                        picker = None
+                    if picker == "backend_id" and listed[0] != STRING:
+                        picker = None
+                yield from self._slots(left)
+                start, end = offsets(right.span)
+                yield builder._slot(LIST, listed[1], start, end, item_kind=listed[0], picker=picker)
+            case nodes.Binary(left=left, right=right):
+                yield from self._slots(left)
+                yield from self._slots(right)
+            case nodes.Unary(operand=operand) | nodes.HasValue(operand=operand):
+                yield from self._slots(operand)
+            case nodes.ListExpr(items=items):
+                for item in items:
+                    yield from self._slots(item)
+            case nodes.Match(branches=branches, otherwise=otherwise):
+                for branch in branches:
+                    yield from self._slots(branch.condition)
+                    yield from self._slots(branch.value)
+                if otherwise is not None:
+                    yield from self._slots(otherwise)
+            case _:
+                return  # variables, templates, booleans, nothing: not edited here
+
+
+def _literal_list(items: tuple[nodes.Expr, ...]) -> tuple[str, tuple[object, ...]] | None:
+    """(item kind, values) when every item is a string, or every item a number."""
+    if items and all(isinstance(item, nodes.String) for item in items):
+        return STRING, tuple(item.value for item in items)  # type: ignore[attr-defined]
+    if items and all(isinstance(item, nodes.Number) for item in items):
+        return NUMBER, tuple(item.value for item in items)  # type: ignore[attr-defined]
+    return None

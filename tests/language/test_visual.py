@@ -1,0 +1,176 @@
+"""The visual editor's model of a sheet: rows in plain words, slots, and edits that change
+nothing but the values edited."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from orchestration.engine.bench import make_sheets
+from orchestration.language.checker import analyze
+from orchestration.language.parser import parse
+from orchestration.language.visual import VisualEditError, apply_edits, describe
+
+DEMO = sorted((Path(__file__).resolve().parents[2] / "orchestration" / "demo" / "sheets").glob("*"))
+SOURCES = [path.read_text(encoding="utf-8") for path in DEMO] + [
+    sheet.source for sheet in make_sheets(4)
+]
+
+SHEET = """\
+# Shops only, near the customer
+fulfillment Nearby
+
+action 'EXPORT_ORDER'
+
+option AllowPartialFulfillment as false
+
+scope Supplier
+
+require [Supplier.Type] = 'Shop' with reason 'NotAShop', 'Only shops ship'
+
+require Supplier.BackendID in 'ams_1', 'ams_2' # the pilot stores
+
+require Supplier.ID not in 7
+
+require [Supplier.DistanceToShippingAddressInKm] < 15 but continue
+
+data ExporterName as 'ARVATO'
+
+data TaskLabels as 'Fragile', 'Gift'
+
+score add 2.50 when Supplier.CountryID in 'NL'
+"""
+
+
+def row_text(row) -> str:
+    return "".join(f"[{s.slot.id}]" if s.slot else s.text for s in row.segments) + (
+        f"  {row.comment}" if row.comment else ""
+    )
+
+
+def test_a_sheet_reads_as_scopes_of_plain_statements() -> None:
+    visual = describe(SHEET)
+    assert [section.title for section in visual.sections] == ["Header", "Scope Supplier"]
+    header, supplier = visual.sections
+    assert [row_text(row) for row in header.rows] == [
+        "# Shops only, near the customer",
+        "Fulfillment identifier Nearby (change it in the advanced editor)",
+        "Action EXPORT_ORDER",
+        "Option AllowPartialFulfillment is [s1]",
+    ]
+    assert [row_text(row) for row in supplier.rows] == [
+        "Require [Supplier.Type] = [s2], else reject with reason [s3]: [s4]",
+        "Require Supplier.BackendID in [s5], else reject  # the pilot stores",
+        "Require Supplier.ID not in [s6], else reject",
+        "Require [Supplier.DistanceToShippingAddressInKm] < [s7], else reject, "
+        "but continue with the next lines",
+        "Set data ExporterName to [s8]",
+        "Set data TaskLabels to [s9]",
+        "Add [s10] to the score when Supplier.CountryID in [s11]",
+    ]
+
+
+def test_slots_know_their_kind_value_and_picker() -> None:
+    slots = describe(SHEET).slots
+    summary = {
+        slot_id: (slot.kind, slot.value, slot.item_kind, slot.picker)
+        for slot_id, slot in slots.items()
+    }
+    assert summary == {
+        "s1": ("boolean", False, None, None),
+        "s2": ("string", "Shop", None, None),
+        "s3": ("reason", "NotAShop", None, None),
+        "s4": ("description", "Only shops ship", None, None),
+        "s5": ("list", ("ams_1", "ams_2"), "string", "backend_id"),
+        "s6": ("list", (Decimal(7),), "number", "id"),
+        "s7": ("number", Decimal(15), None, None),
+        "s8": ("string", "ARVATO", None, None),
+        "s9": ("list", ("Fragile", "Gift"), "string", None),
+        "s10": ("number", Decimal("2.50"), None, None),
+        "s11": ("list", ("NL",), "string", None),
+    }
+
+
+def test_an_edit_changes_that_value_and_nothing_else() -> None:
+    edited = apply_edits(SHEET, {"s5": ["ams_1", "utr_9", "ams_2"], "s7": "12.5"})
+    assert edited == SHEET.replace(
+        "in 'ams_1', 'ams_2' #", "in 'ams_1', 'utr_9', 'ams_2' #"
+    ).replace("< 15 but", "< 12.5 but")
+    assert analyze(edited).diagnostics == ()
+
+
+def test_every_kind_of_value_is_written_as_the_formatter_writes_it() -> None:
+    edited = apply_edits(
+        SHEET,
+        {
+            "s1": "true",
+            "s2": "Shop's",
+            "s3": "NotAStore",
+            "s4": "Only \\ shops",
+            "s6": ["7", "8"],
+            "s9": ["Fragile"],
+            "s10": "-3",
+        },
+    )
+    _sheet, diagnostics = parse(edited)
+    assert diagnostics == []
+    assert "option AllowPartialFulfillment as true\n" in edited
+    assert "= 'Shop\\'s' with reason 'NotAStore', 'Only \\\\ shops'" in edited
+    assert "require Supplier.ID not in 7, 8\n" in edited
+    assert "data TaskLabels as 'Fragile'\n" in edited
+    assert "score add -3 when" in edited
+    again = describe(edited).slots
+    assert (again["s2"].value, again["s4"].value) == ("Shop's", "Only \\ shops")
+
+
+@pytest.mark.parametrize(
+    ("edits", "slot", "message"),
+    [
+        ({"s7": "ten"}, "s7", "'ten' is not a number"),
+        ({"s7": "Infinity"}, "s7", "'Infinity' is not a number"),
+        ({"s6": ["7", "x"]}, "s6", "'x' is not a number"),
+        ({"s5": []}, "s5", "a list needs at least one value"),
+        ({"s5": "ams_1"}, "s5", "a list of values is needed"),
+        ({"s3": "Not a shop"}, "s3", "a reason code is letters, digits and underscores"),
+        ({"s1": "yes"}, "s1", "choose true or false"),
+        ({"s2": "two\nlines"}, "s2", "a text here is a single line"),
+        ({"s99": "x"}, "s99", "no such value in this sheet"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_slot(edits: dict, slot: str, message: str) -> None:
+    with pytest.raises(VisualEditError) as raised:
+        apply_edits(SHEET, edits)
+    assert raised.value.slot == slot
+    assert raised.value.message.startswith(message)
+
+
+def test_a_sheet_with_syntax_errors_has_no_visual_form() -> None:
+    visual = describe("fulfillment X\nrequire (\n")
+    assert visual.sections == ()
+    assert visual.diagnostics
+    with pytest.raises(VisualEditError, match="syntax errors"):
+        apply_edits("fulfillment X\nrequire (\n", {"s1": "x"})
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.split("fulfillment ", 1)[1][:20])
+def test_writing_back_every_value_unchanged_gives_the_same_text(source: str) -> None:
+    """Demo and bench sheets: each slot set to its own value changes not one character
+    (a value that stays the same keeps its text as written, even ``-(-15)``)."""
+    slots = describe(source).slots
+    edits: dict[str, object] = {}
+    for slot_id, slot in slots.items():
+        if slot.kind == "list":
+            edits[slot_id] = [str(item) for item in slot.value]  # type: ignore[attr-defined]
+        elif slot.kind == "boolean":
+            edits[slot_id] = "true" if slot.value else "false"
+        else:
+            edits[slot_id] = str(slot.value)
+    assert apply_edits(source, edits) == source
+
+
+def test_a_value_left_as_it_was_keeps_its_text() -> None:
+    source = "fulfillment X\naction CANCEL\nscope Supplier\nrequire Supplier.ID > -(-15)\n"
+    [slot] = describe(source).slots.values()
+    assert (slot.kind, slot.value) == ("number", Decimal(15))
+    assert apply_edits(source, {slot.id: "15"}) == source
+    assert apply_edits(source, {slot.id: "16"}).endswith("require Supplier.ID > 16\n")
