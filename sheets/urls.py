@@ -12,6 +12,7 @@ urlpatterns = [
     path("organization-units/", views.organization_units, name="organization_units"),
     path("preferences/theme/", views.theme, name="theme"),
     path("<int:pk>/", views.editor, name="editor"),
+    path("<int:pk>/visual/", views.visual_editor, name="visual"),
     path("<int:pk>/activate/", views.activate, name="activate"),
     path("<int:pk>/delete/", views.delete, name="delete"),
     path("<int:pk>/revisions/", views.revisions, name="revisions"),

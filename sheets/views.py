@@ -5,8 +5,10 @@ Views read through ``orchestration.selectors`` and write through
 (``access.requires``), so a refused request writes nothing.
 """
 
+import contextlib
 import difflib
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -19,7 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from orchestration import selectors, services
 from orchestration.errors import ApplicationError
+from orchestration.language import visual
 from orchestration.language.catalogue import catalogue_json
+from orchestration.language.formatter import format_literal
+from orchestration.language.visual import Slot
 from orchestration.models import Sheet
 from orchestration.sheet_templates import TEMPLATES
 from orchestration.validators import validate_identifier
@@ -395,3 +400,148 @@ def theme(request: HttpRequest) -> JsonResponse:
     dark = request.POST.get("dark") == "1"
     services.user_preference_set(user=request.user, dark_mode=dark)
     return JsonResponse({"dark": dark})
+
+
+# --- Visual editor ----------------------------------------------------------------------
+
+
+def _slot_view(slot: Slot, posted: Any, invalid: set[Any]) -> dict[str, Any]:
+    """What the template needs to show one editable value (as typed, if posted)."""
+
+    def text(value: object) -> str:
+        return format_literal(value) if isinstance(value, Decimal) else str(value)
+
+    view: dict[str, Any] = {
+        "id": slot.id,
+        "kind": slot.kind,
+        "name": f"slot-{slot.id}",
+        "invalid": slot.id in invalid,
+    }
+    typed = posted.get(view["name"]) if posted is not None else None
+    if slot.kind == visual.LIST:
+        items = [text(item) for item in slot.value]  # type: ignore[attr-defined]
+        if typed is not None:
+            with contextlib.suppress(ValueError, TypeError):  # not a list: show the stored one
+                items = [str(item) for item in json.loads(typed)]
+        view.update(
+            items=items,
+            json=json.dumps(items),
+            item_kind=slot.item_kind,
+            picker=slot.picker or "",
+        )
+    elif slot.kind == visual.BOOLEAN:
+        view["value"] = typed or ("true" if slot.value else "false")
+    else:
+        view["value"] = typed if typed is not None else text(slot.value)
+        view["size"] = max(4, min(60, len(view["value"]) + 2))
+    return view
+
+
+def _sections_view(
+    sections: tuple[visual.Section, ...], posted: Any, invalid: set[Any]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": section.title,
+            "rows": [
+                {
+                    "line": row.line,
+                    "kind": row.kind,
+                    "comment": row.comment,
+                    "segments": [
+                        {"slot": _slot_view(s.slot, posted, invalid)}
+                        if s.slot
+                        else {"text": s.text, "code": s.code}
+                        for s in row.segments
+                    ],
+                }
+                for row in section.rows
+            ],
+        }
+        for section in sections
+    ]
+
+
+def _edits_from(post: Any, slots: Any) -> dict[str, object]:
+    edits: dict[str, object] = {}
+    for slot_id, slot in slots.items():
+        raw = post.get(f"slot-{slot_id}")
+        if raw is None:
+            continue
+        if slot.kind == visual.LIST:
+            try:
+                items = json.loads(raw)
+            except ValueError as error:
+                raise visual.VisualEditError(slot_id, "the list was not sent as JSON") from error
+            edits[slot_id] = items
+        else:
+            edits[slot_id] = raw
+    return edits
+
+
+@require_http_methods(["GET", "POST"])
+@requires(VIEW)
+def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sheet as scopes of plain statements; values, reasons, options editable in place."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    source = sheet.source
+    errors: list[dict[str, Any]] = []
+    status = 200
+    active = sheet.is_active
+    comment = ""
+    if request.method == "POST":
+        if not can(request.user, EDIT):
+            raise PermissionDenied(f"You need the permission {NAMES[EDIT]} to save a sheet.")
+        status = 400
+        active = request.POST.get("active") == "1"
+        comment = request.POST.get("comment", "").strip()
+        if request.POST.get("revision") != str(sheet.revision):
+            status = 409
+            errors.append(
+                {
+                    "message": f"The sheet was saved by someone else (it is now revision "
+                    f"{sheet.revision}) since you opened it; your changes were not saved. "
+                    "Reload to see the sheet as it is now."
+                }
+            )
+        else:
+            try:
+                source = visual.apply_edits(
+                    sheet.source, _edits_from(request.POST, visual.describe(sheet.source).slots)
+                )
+                saved = services.sheet_update(
+                    sheet=sheet, user=request.user, comment=comment, source=source, is_active=active
+                )
+            except visual.VisualEditError as error:
+                errors.append({"slot": error.slot, "message": error.message})
+            except ApplicationError as error:
+                errors.extend(
+                    services.sheet_diagnostics(fulfillment=sheet.fulfillment, source=source)
+                    if error.code == "invalid_sheet"
+                    else error.errors
+                )
+            else:
+                if saved.revision == sheet.revision:
+                    messages.info(request, "Nothing changed, so no new revision was made.")
+                else:
+                    messages.success(request, f"Saved as revision {saved.revision}.")
+                return redirect("sheets:visual", pk=sheet.pk)
+    # The sheet as stored, with what was typed still in the fields (unless the
+    # sheet changed meanwhile: then its values are shown as they are now).
+    posted = request.POST if request.method == "POST" and status != 409 else None
+    invalid = {error.get("slot") for error in errors}
+    described = visual.describe(sheet.source)
+    return render(
+        request,
+        "sheets/visual.html",
+        {
+            "sheet": sheet,
+            "sections": _sections_view(described.sections, posted, invalid),
+            "diagnostics": described.diagnostics,
+            "errors": errors,
+            "active": active,
+            "comment": comment,
+            **_permissions(request.user),
+        },
+        status=status,
+    )

@@ -92,6 +92,15 @@ ENDPOINTS = [
         data={"active": "0"},
         ok=(302,),
     ),
+    Endpoint("visual editor", "get", lambda s: f"/sheets/{s.pk}/visual/", (VIEW,)),
+    Endpoint(
+        "visual save",
+        "post",
+        lambda s: f"/sheets/{s.pk}/visual/",
+        (VIEW, EDIT),
+        data={"revision": "2", "comment": "off", "active": ""},
+        ok=(302,),
+    ),
     Endpoint("revisions", "get", lambda s: f"/sheets/{s.pk}/revisions/", (VIEW,)),
     Endpoint("diff", "get", lambda s: f"/sheets/{s.pk}/revisions/diff/?a=1&b=2", (VIEW,)),
     Endpoint(

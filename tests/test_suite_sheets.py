@@ -377,3 +377,102 @@ def test_dark_mode_is_remembered_per_user(designer: User, viewer: User) -> None:
     assert 'data-theme="light"' in login(viewer).get("/sheets/").content.decode()
     client.post("/sheets/preferences/theme/", {"dark": "0"})
     assert 'data-theme="light"' in client.get("/sheets/").content.decode()
+
+
+# --- The visual editor ------------------------------------------------------------------
+
+VISUAL = """\
+fulfillment Nearby
+
+action 'EXPORT_ORDER'
+
+scope Order
+
+# only where we deliver
+require [Order.ShippingAddress.CountryID] in 'NL', 'BE'
+
+scope Supplier
+
+require [Supplier.Type] = 'Warehouse' with reason 'NotAWarehouse', 'Only warehouses'
+
+data ExporterName as 'ARVATO'
+"""
+
+
+def visual_sheet() -> Sheet:
+    return services.sheet_create(fulfillment="Nearby", name="Nearby", source=VISUAL)
+
+
+def test_visual_editor_shows_statements_in_plain_words(designer: User) -> None:
+    sheet = visual_sheet()
+    page = login(designer).get(f"/sheets/{sheet.pk}/visual/").content.decode()
+    assert "New statements cannot be added in the visual editor" in page
+    assert re.search(r"<h2[^>]*>Scope Supplier</h2>", page)
+    assert '<span class="comment"># only where we deliver</span>' in page
+    assert '<span class="words">Require </span><code>[Supplier.Type] = </code>' in page
+    assert 'name="slot-s1" value="[&quot;NL&quot;, &quot;BE&quot;]"' in page
+    assert 'aria-label="Reason code"' in page and 'value="NotAWarehouse"' in page
+
+
+def test_visual_edits_change_exactly_those_values(designer: User) -> None:
+    sheet = visual_sheet()
+    client = login(designer)
+    response = client.post(
+        f"/sheets/{sheet.pk}/visual/",
+        {
+            "revision": "1",
+            "active": "1",
+            "comment": "Germany too",
+            "slot-s1": json.dumps(["NL", "DE"]),
+            "slot-s4": "Only our warehouses",
+            "slot-s5": "BONVER",
+        },
+    )
+    assert response.status_code == 302
+    sheet.refresh_from_db()
+    assert sheet.source == VISUAL.replace("'NL', 'BE'", "'NL', 'DE'").replace(
+        "'Only warehouses'", "'Only our warehouses'"
+    ).replace("'ARVATO'", "'BONVER'")
+    assert (sheet.revision, sheet.is_active) == (2, True)
+    assert sheet.revisions.get(number=2).comment == "Germany too"
+    assert "Saved as revision 2." in client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("slot-s1", "[]", "a list needs at least one value"),
+        ("slot-s1", "NL", "the list was not sent as JSON"),
+        ("slot-s3", "Not a code", "a reason code is letters, digits and underscores"),
+    ],
+)
+def test_visual_edits_that_do_not_fit_are_refused(
+    designer: User, field: str, value: str, message: str
+) -> None:
+    sheet = visual_sheet()
+    client = login(designer)
+    before = table_rows()
+    response = client.post(f"/sheets/{sheet.pk}/visual/", {"revision": "1", field: value})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Not saved." in page
+    assert message in page
+    assert table_rows() == before
+
+
+def test_a_visual_save_over_a_newer_revision_is_refused(designer: User) -> None:
+    sheet = visual_sheet()
+    services.sheet_update(sheet=sheet, source=VISUAL + "# someone else\n", comment="meanwhile")
+    client = login(designer)
+    before = table_rows()
+    response = client.post(f"/sheets/{sheet.pk}/visual/", {"revision": "1", "slot-s5": "BONVER"})
+    assert response.status_code == 409
+    assert "it is now revision 2" in response.content.decode()
+    assert table_rows() == before
+
+
+def test_a_sheet_with_syntax_errors_is_not_shown_visually(designer: User) -> None:
+    sheet = Sheet.objects.create(fulfillment="Broken", name="Broken", source="require (\n")
+    page = login(designer).get(f"/sheets/{sheet.pk}/visual/").content.decode()
+    assert "This sheet has syntax errors, so it cannot be shown here." in page
+    assert 'id="visual-form"' not in page
