@@ -273,6 +273,7 @@ def test_designers_create_edit_and_delete_sheets_with_revisions(client_for, desi
     assert response.status_code == 201, response.json()
     sheet = response.json()
     assert (sheet["revision"], sheet["created_by"], sheet["is_active"]) == (1, "designer", False)
+    assert sheet["action"] == "CANCEL"  # read from the source, kept with every save
     response = client.patch(
         f"/api/sheets/{sheet['id']}/", {"is_active": True, "comment": "Go live"}
     )

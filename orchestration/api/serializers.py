@@ -404,6 +404,7 @@ class SheetSerializer(serializers.ModelSerializer):
             "fulfillment",
             "name",
             "source",
+            "action",
             "is_active",
             "revision",
             "comment",
@@ -412,7 +413,7 @@ class SheetSerializer(serializers.ModelSerializer):
             "updated_at",
             "updated_by",
         ]
-        read_only_fields = ["revision", "created_at", "updated_at"]
+        read_only_fields = ["action", "revision", "created_at", "updated_at"]
 
 
 class SheetRevisionSerializer(serializers.ModelSerializer):

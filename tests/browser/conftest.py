@@ -75,6 +75,14 @@ def designer_user(transactional_db: Any) -> User:
 
 
 @pytest.fixture
+def shop_unit(transactional_db: Any) -> Any:
+    """An OU the editor's completions can find by backend ID."""
+    from orchestration.models import OrganizationUnit
+
+    return OrganizationUnit.objects.create(name="Urk store", backend_id="urk_store", type="Shop")
+
+
+@pytest.fixture
 def sign_in(live_server: Any, page: Any) -> Callable[[str], Any]:
     """Sign in through the login form as ``username``; returns the page."""
 

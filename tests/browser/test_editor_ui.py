@@ -140,3 +140,29 @@ def test_a_view_only_user_cannot_change_or_save(
     expect(page.get_by_label("Name")).to_have_attribute("readonly", "")
     sheet.refresh_from_db()
     assert sheet.revision == 1
+
+
+def test_completions_and_hover_docs_come_from_the_catalogue_and_the_ous(
+    designer_user: Any, sign_in: Any, live_server: Any, sheet: Sheet, shop_unit: Any
+) -> None:
+    page = sign_in("designer")
+    content = open_editor(page, live_server, sheet)
+    type_over(page, content, START + "scope Supplier\nrequire Supplier.Ty")
+    page.keyboard.press("Control+Space")
+    options = page.locator(".cm-tooltip-autocomplete li")
+    expect(options.filter(has_text="Supplier.Type")).to_have_count(1)
+    page.keyboard.press("Escape")
+
+    # OU backend IDs inside the list after Supplier.BackendID in, from the server.
+    type_over(page, content, START + "scope Supplier\nrequire Supplier.BackendID in 'urk")
+    page.keyboard.press("Control+Space")
+    choice = options.filter(has_text="urk_store")
+    expect(choice).to_have_count(1)
+    choice.click()
+    expect(page.locator(".cm-content")).to_contain_text("Supplier.BackendID in 'urk_store'")
+
+    # Hover docs: the property's type and description from the catalogue.
+    page.locator(".cm-content").get_by_text("Supplier.BackendID").hover()
+    docs = page.locator(".cm-tooltip-hover")
+    expect(docs).to_contain_text("Supplier.BackendID")
+    expect(docs).to_contain_text("string")
