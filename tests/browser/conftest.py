@@ -98,11 +98,19 @@ def sign_in(live_server: Any, page: Any) -> Callable[[str], Any]:
 
 
 @pytest.fixture
-def screenshot() -> Iterator[Callable[[Any, str], None]]:
-    """Save a screenshot of the page into ``docs/screenshots/NAME.png``."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def screenshot(tmp_path: Path) -> Iterator[Callable[[Any, str], None]]:
+    """Take a screenshot of the page as ``NAME.png``.
+
+    With ``UPDATE_SCREENSHOTS=1`` it goes to ``docs/screenshots/`` (the README's
+    pictures: ``UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/browser``); otherwise
+    to the test's temporary directory, so that a test run leaves the tree clean.
+    """
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
 
     def take(page: Any, name: str) -> None:
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        assert path.stat().st_size > 10_000  # a real picture, not a blank page
 
     yield take
