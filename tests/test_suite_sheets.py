@@ -476,3 +476,22 @@ def test_a_sheet_with_syntax_errors_is_not_shown_visually(designer: User) -> Non
     page = login(designer).get(f"/sheets/{sheet.pk}/visual/").content.decode()
     assert "This sheet has syntax errors, so it cannot be shown here." in page
     assert 'id="visual-form"' not in page
+
+
+def test_bench_suite_times_the_overview_and_leaves_nothing_behind() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    before = table_rows()
+    out = StringIO()
+    call_command("bench", "suite", "--sheets", "60", "--repeat", "1", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "sheets overview with 60 sheets, median of 1 requests"
+    assert [re.sub(r"^\s*[\d.]+ ms  ", "", line) for line in lines[1:]] == [
+        "active sheets, first page (/sheets/)",
+        "all, newest edit first (/sheets/?inactive=1&sort=-edited)",
+        "all, name filter (/sheets/?inactive=1&q=sheet+09&sort=name)",
+        "all, last page (/sheets/?inactive=1&page=1)",
+    ]
+    assert table_rows() == before

@@ -1,9 +1,10 @@
-"""``manage.py bench language|engine``: the benchmarks of the pure packages (no database needed).
+"""``manage.py bench language|engine|suite``: benchmarks, with their figures printed.
 
 ``bench language [CONTEXTS]``: the sheet language (``orchestration.language.bench``).
 ``bench engine [--repeat N] [--quick]``: ``route()`` per order for worlds of growing
 size (``orchestration.engine.bench``); ``--quick`` runs tiny worlds, for tests.
-Later issues add more subjects (preview, orchestration).
+``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
+the test client, in a transaction that is rolled back (nothing is left behind).
 """
 
 from typing import Any
@@ -20,19 +21,26 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("subject", choices=["language", "engine"])
+        parser.add_argument("subject", choices=["language", "engine", "suite"])
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
             "--repeat",
             type=int,
             default=None,
-            help="engine: timed route() calls per configuration (default 20; 2 with --quick)",
+            help="engine: timed route() calls per configuration (default 20; 2 with --quick); "
+            "suite: timed requests per page (default 20)",
+        )
+        parser.add_argument(
+            "--sheets", type=int, default=1_000, help="suite: how many sheets (default 1,000)"
         )
         parser.add_argument(
             "--quick", action="store_true", help="engine: tiny worlds only (for tests)"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["subject"] == "suite":
+            self._suite(options["sheets"], options["repeat"] or 20)
+            return
         if options["subject"] == "engine":
             self._engine(options["repeat"], quick=options["quick"])
             return
@@ -52,3 +60,54 @@ class Command(BaseCommand):
             # One row at a time: the big worlds take a while.
             self.stdout.write(bench.row(bench.run([size], repeat=repeat)[0]))
             self.stdout.flush()
+
+    def _suite(self, sheets: int, repeat: int) -> None:
+        import statistics
+        import time
+
+        from django.conf import settings
+        from django.contrib.auth.models import Group, User
+        from django.db import transaction
+        from django.test import Client
+
+        from ...models import Sheet
+        from ...services.roles import DESIGNERS_GROUP, roles_ensure
+
+        if sheets < 1 or repeat < 1:
+            raise CommandError("--sheets and --repeat must be at least 1")
+        pages = (
+            ("/sheets/", "active sheets, first page"),
+            ("/sheets/?inactive=1&sort=-edited", "all, newest edit first"),
+            ("/sheets/?inactive=1&q=sheet+09&sort=name", "all, name filter"),
+            (f"/sheets/?inactive=1&page={max(1, sheets // 50)}", "all, last page"),
+        )
+        self.stdout.write(f"sheets overview with {sheets:,} sheets, median of {repeat} requests")
+        with transaction.atomic():
+            roles_ensure()
+            user = User.objects.create_user("bench-suite-user")
+            user.groups.add(Group.objects.get(name=DESIGNERS_GROUP))
+            Sheet.objects.bulk_create(
+                Sheet(
+                    fulfillment=f"BenchSheet{number:05d}",
+                    name=f"Sheet {number:05d}",
+                    source=f"fulfillment BenchSheet{number:05d}\naction CANCEL\n",
+                    action="CANCEL",
+                    is_active=number % 3 == 0,
+                    updated_by=user,
+                )
+                for number in range(sheets)
+            )
+            client = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0] if settings.ALLOWED_HOSTS else "")
+            client.force_login(user)
+            for url, what in pages:
+                client.get(url)  # warm: templates compiled, queries prepared
+                times = []
+                for _ in range(repeat):
+                    start = time.perf_counter()
+                    response = client.get(url)
+                    times.append(time.perf_counter() - start)
+                    if response.status_code != 200:
+                        raise CommandError(f"{url} answered {response.status_code}")
+                median = statistics.median(times) * 1000
+                self.stdout.write(f"{median:8.1f} ms  {what} ({url})")
+            transaction.set_rollback(True)  # leave the database as it was
