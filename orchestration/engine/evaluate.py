@@ -303,7 +303,7 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
     per OU (``tests/engine/test_groups.py`` compares the two).
     """
     base = run.values
-    groups = [Group(set(world.units), Values(resolve=base.__getitem__))]
+    groups = [Group(set(world.candidates), Values(resolve=base.__getitem__))]
     stopped: dict[int, tuple[Step, Outcome, Group]] = {}
     single: set[int] = set()
     steps = run.plan.blocks.get("Supplier", ())
@@ -491,7 +491,7 @@ def evaluate_sheet(
     rest = supplier_steps[grouped.ran :]
     first = _silent_filter(rest)
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
-    for unit in world.units.values():
+    for unit in world.candidates.values():
         group = grouped.bases.get(unit.id)
         if group is not None:
             base = flat.get(id(group))

@@ -152,3 +152,6 @@ class Scenario:
     )  # (OU id, product id) -> available
     settings: Mapping[str, Any] = field(default_factory=dict)
     fulfillment_history: tuple[HistoryEntry, ...] = ()
+    # Only these OUs may fulfil (a preview's whitelist); None: any. The others stay
+    # known, e.g. as the order's sold-from OU.
+    candidate_units: frozenset[int] | None = None

@@ -202,6 +202,13 @@ class World:
         self.order = scenario.order
         self.at: datetime = scenario.at
         self.units: dict[int, OrganizationUnit] = {u.id: u for u in scenario.organization_units}
+        allowed = scenario.candidate_units
+        # The OUs the sheets consider: all of them, or a preview's whitelist.
+        self.candidates: dict[int, OrganizationUnit] = (
+            self.units
+            if allowed is None
+            else {unit_id: unit for unit_id, unit in self.units.items() if unit_id in allowed}
+        )
         self.products: dict[int, Product] = {p.id: p for p in scenario.products}
         self.stock = scenario.stock
         self.route_provider: RouteProvider = route_provider or EstimatedBikeRoute()
