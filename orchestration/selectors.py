@@ -4,22 +4,28 @@ Later issues add here the selectors that turn ORM rows into the engine's
 frozen dataclasses.
 """
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from .engine import model as engine_model
 from .models import (
     FulfillmentAction,
+    FulfillmentStatus,
     OrchestrationDetails,
     Order,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrganizationUnit,
+    Product,
     Setting,
     Sheet,
     SheetRevision,
+    Stock,
     UserPreference,
 )
 from .models.fulfillments import OPEN_FULFILLMENT_STATUSES
@@ -179,3 +185,175 @@ def user_prefers_dark(user: Any) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return UserPreference.objects.filter(user=user, dark_mode=True).exists()
+
+
+# --- The engine's view of the database ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SheetDraft:
+    """An unsaved sheet text for a preview: ``sheet_id`` replaces that sheet, None adds one."""
+
+    source: str
+    sheet_id: int | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StockOverride:
+    """A preview's stock: ``quantity`` available at the OU, or that much more or less."""
+
+    organization_unit_id: int
+    product_id: int
+    quantity: int
+    delta: bool = False
+
+
+def _address(row: Any, prefix: str) -> engine_model.Address:
+    def decimal(value: float | None) -> Decimal | None:
+        return None if value is None else Decimal(repr(value))
+
+    return engine_model.Address(
+        street=getattr(row, f"{prefix}_street") or None,
+        city=getattr(row, f"{prefix}_city") or None,
+        zip_code=getattr(row, f"{prefix}_zip_code") or None,
+        country_id=getattr(row, f"{prefix}_country_id") or None,
+        latitude=decimal(getattr(row, f"{prefix}_latitude")),
+        longitude=decimal(getattr(row, f"{prefix}_longitude")),
+        is_pickup_point=bool(getattr(row, f"{prefix}_is_pickup_point", False)),
+    )
+
+
+_HISTORY_STATUS = {
+    FulfillmentStatus.NEW: engine_model.NEW,
+    FulfillmentStatus.IN_PROGRESS: engine_model.IN_PROGRESS,
+    FulfillmentStatus.COMPLETED: engine_model.COMPLETED,
+    FulfillmentStatus.CANCELLED: engine_model.CANCELLED,
+    FulfillmentStatus.DEACTIVATED: engine_model.DEACTIVATED,
+}
+
+
+def order_scenario(
+    order: Order,
+    *,
+    at: datetime,
+    drafts: Sequence[SheetDraft] = (),
+    stock_overrides: Sequence[StockOverride] = (),
+    candidate_units: Collection[int] | None = None,
+    respect_history: bool = True,
+) -> engine_model.Scenario:
+    """Everything the engine needs to route ``order`` at ``at``, read in one go.
+
+    The active sheets (a draft with a sheet's ID replaces it, one without is
+    added), every OU with its sets and open ship-from-store tasks, the products
+    with their replacements, available stock (with any overrides: an absolute
+    quantity, or a delta, never below 0), the effective settings, and, unless
+    ``respect_history`` is off (a clean slate), the order's fulfilment lines.
+    """
+    units = tuple(
+        engine_model.OrganizationUnit(
+            id=unit.pk,
+            name=unit.name,
+            backend_id=unit.backend_id or None,
+            type=unit.type,
+            status=unit.status,
+            country_id=unit.country_id or None,
+            time_zone=unit.time_zone,
+            address=_address(unit, "address"),
+            set_names=tuple(sorted(s.name for s in unit.sets.all())),
+            custom_fields=unit.custom_fields,
+            active_ship_from_store_tasks=unit.active_ship_from_store_tasks,
+        )
+        for unit in organization_unit_list().order_by("id")
+    )
+    products = tuple(
+        engine_model.Product(
+            id=product.pk,
+            name=product.name,
+            backend_id=product.backend_id or None,
+            content=product.content,
+            replacements=tuple(sorted(r.pk for r in product.replacements.all())),
+        )
+        for product in Product.objects.prefetch_related("replacements").order_by("id")
+    )
+    stock = {
+        (unit_id, product_id): max(0, available)
+        for unit_id, product_id, available in Stock.objects.values_list(
+            "organization_unit_id", "product_id", "quantity_available"
+        )
+    }
+    for override in stock_overrides:
+        key = (override.organization_unit_id, override.product_id)
+        base = stock.get(key, 0) if override.delta else 0
+        stock[key] = max(0, base + override.quantity)
+    sheets = {
+        sheet.pk: engine_model.SheetSource(sheet.pk, sheet.name, sheet.source, sheet.is_active)
+        for sheet in Sheet.objects.filter(is_active=True).order_by("id")
+    }
+    added = 0
+    for draft in drafts:
+        if draft.sheet_id is not None:
+            current = Sheet.objects.get(pk=draft.sheet_id)
+            sheets[current.pk] = engine_model.SheetSource(
+                current.pk, draft.name or current.name, draft.source.replace("\r\n", "\n")
+            )
+        else:
+            added += 1
+            # Drafts get IDs no saved sheet has, after every saved one (ties go to lower IDs).
+            draft_id = 10**9 + added
+            sheets[draft_id] = engine_model.SheetSource(
+                draft_id, draft.name or f"Draft {added}", draft.source.replace("\r\n", "\n")
+            )
+    history: tuple[engine_model.HistoryEntry, ...] = ()
+    if respect_history:
+        history = tuple(
+            engine_model.HistoryEntry(
+                order_line=line.order_line_id,
+                organization_unit=line.fulfillment.supplier_organization_unit_id,
+                sheet=line.fulfillment.sheet_id,
+                status=_HISTORY_STATUS[line.status],
+                quantity=line.quantity,
+                cancellation_reason=line.cancellation_reason or None,
+                task=None,
+                attempt=str(line.fulfillment.orchestration_details_id or line.fulfillment_id),
+            )
+            for line in OrderFulfillmentLine.objects.filter(
+                fulfillment__order=order, status__in=list(_HISTORY_STATUS)
+            )
+            .select_related("fulfillment")
+            .order_by("id")
+        )
+    lines = tuple(
+        engine_model.OrderLine(
+            id=line.pk,
+            product=line.product_id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            unit_price_in_tax=line.unit_price_in_tax,
+            discount_amount=line.discount_amount,
+            is_gift_wrapped=line.is_gift_wrapped,
+            preferred_fulfillment_organization_unit=line.preferred_fulfillment_organization_unit_id,
+            custom_fields=line.custom_fields,
+        )
+        for line in order.lines.order_by("id")
+    )
+    return engine_model.Scenario(
+        at=at,
+        order=engine_model.Order(
+            id=order.pk,
+            lines=lines,
+            intent=order.intent,
+            sold_from_organization_unit=order.sold_from_organization_unit_id,
+            shipping_address=_address(order, "shipping"),
+            billing_address=_address(order, "billing"),
+            custom_fields=order.custom_fields,
+            allow_partial_fulfillment=order.allow_partial_fulfillment,
+        ),
+        organization_units=units,
+        products=products,
+        sheets=tuple(sheets.values()),
+        stock=stock,
+        settings={state.definition.name: state.value for state in setting_list()},
+        fulfillment_history=history,
+        candidate_units=None if candidate_units is None else frozenset(candidate_units),
+    )

@@ -37,3 +37,14 @@ class SymphonySheetsPermission(BasePermission):
             and request.user.is_authenticated
             and request.user.has_perm(permission)
         )
+
+
+class SymphonySheetsView(BasePermission):
+    """``SymphonySheets:View`` for any method: reading what sheets would do (the preview)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(
+            request.user
+            and request.user.is_authenticated
+            and request.user.has_perm("orchestration.view_sheets")
+        )

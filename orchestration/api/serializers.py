@@ -5,6 +5,8 @@ backend ID (a string) wherever an input names one, as integrations know their
 own backend IDs.
 """
 
+import datetime
+import zoneinfo
 from typing import Any
 
 from django.db import models
@@ -24,7 +26,7 @@ from ..models import (
     SheetRevision,
     Stock,
 )
-from ..validators import validate_country_id, validate_json_object
+from ..validators import validate_country_id, validate_json_object, validate_time_zone
 
 
 @extend_schema_field(
@@ -566,3 +568,113 @@ class SettingInputSerializer(serializers.Serializer):
     """A new value for a setting; its type must match the setting's."""
 
     value = serializers.JSONField(allow_null=True)
+
+
+# --- Preview ------------------------------------------------------------------------------
+
+
+class PreviewDraftSerializer(serializers.Serializer):
+    """An unsaved sheet text: with ``sheet`` it replaces that sheet, without it is added."""
+
+    sheet = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    source = serializers.CharField(allow_blank=False, trim_whitespace=False, max_length=200_000)
+
+    def validate_sheet(self, value: int | None) -> int | None:
+        if value is not None and not Sheet.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"There is no sheet {value}.")
+        return value
+
+
+class PreviewStockSerializer(serializers.Serializer):
+    """Stock for the preview: an available quantity, or a change to the real one."""
+
+    organization_unit = serializers.IntegerField(min_value=1)
+    product = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+    mode = serializers.ChoiceField(choices=["absolute", "delta"], default="absolute")
+
+    def validate_organization_unit(self, value: int) -> int:
+        if not OrganizationUnit.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"There is no organization unit {value}.")
+        return value
+
+    def validate_product(self, value: int) -> int:
+        if not Product.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"There is no product {value}.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["mode"] == "absolute" and attrs["quantity"] < 0:
+            raise serializers.ValidationError(
+                {"quantity": "An absolute quantity is 0 or more; use mode 'delta' to lower it."}
+            )
+        return attrs
+
+
+class PreviewInputSerializer(serializers.Serializer):
+    """What to preview: a stored order or a hypothetical one, when, and what if."""
+
+    order = serializers.CharField(
+        required=False, max_length=100, help_text="An existing order, by its number (backend ID)."
+    )
+    scenario = serializers.JSONField(
+        required=False,
+        help_text="A hypothetical order as a scenario (../shared/scenario-format.md); "
+        "its own sheets, OUs and stock are used.",
+    )
+    at = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="When to replay it (ISO 8601, e.g. 2026-11-22T14:00). Without an offset "
+        "it is read in time_zone. Default: now (for a scenario: its own time).",
+    )
+    time_zone = serializers.CharField(
+        required=False, default="UTC", validators=[validate_time_zone], max_length=64
+    )
+    drafts = PreviewDraftSerializer(many=True, required=False, default=list)
+    stock = PreviewStockSerializer(many=True, required=False, default=list)
+    organization_units = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Only these OUs may fulfil (a whitelist); omit for all.",
+    )
+    respect_current_fulfillments = serializers.BooleanField(
+        default=True,
+        help_text="Exclude what the order's fulfilments already say (cancelled OUs, lines "
+        "in progress), as recalculation does; false: a clean slate.",
+    )
+
+    def validate_at(self, value: str) -> datetime.datetime:
+        try:
+            return datetime.datetime.fromisoformat(value.strip())
+        except ValueError as error:
+            raise serializers.ValidationError(
+                f"{value!r} is not a date and time (ISO 8601, e.g. 2026-11-22T14:00)."
+            ) from error
+
+    def validate_organization_units(self, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        known = set(OrganizationUnit.objects.filter(pk__in=value).values_list("pk", flat=True))
+        unknown = [unit for unit in value if unit not in known]
+        if unknown:
+            raise serializers.ValidationError(f"There is no organization unit {unknown[0]}.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        at = attrs.get("at")
+        if at is not None and at.tzinfo is None:
+            attrs["at"] = at.replace(tzinfo=zoneinfo.ZoneInfo(attrs["time_zone"]))
+        has_order, has_scenario = "order" in attrs, "scenario" in attrs
+        if has_order == has_scenario:
+            raise serializers.ValidationError(
+                {"order": "Give either an order number or a scenario (one of the two)."}
+            )
+        if has_scenario and (attrs["drafts"] or attrs["stock"] or attrs["organization_units"]):
+            raise serializers.ValidationError(
+                {"scenario": "A scenario brings its own sheets, stock and OUs: change them in it."}
+            )
+        return attrs

@@ -23,6 +23,7 @@ router.register("settings", views.SettingViewSet, "setting")
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("preview/", views.PreviewView.as_view(), name="preview"),
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

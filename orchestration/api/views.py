@@ -4,6 +4,8 @@ No business logic lives here; writes go through ``orchestration.services``.
 """
 
 import datetime
+import json
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 from django import forms
@@ -12,15 +14,24 @@ from django.http import Http404
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
-from .. import selectors, services
+from .. import previews, selectors, services
+from ..engine.scenario import ScenarioError, load_scenario_text
+from ..errors import ApplicationError
 from ..models import (
     FulfillmentAction,
     FulfillmentStatus,
@@ -37,7 +48,7 @@ from ..models import (
 )
 from ..setting_definitions import DEFINITIONS
 from . import serializers
-from .permissions import SymphonySheetsPermission
+from .permissions import SymphonySheetsPermission, SymphonySheetsView
 
 MAX_ID = 2**63 - 1
 
@@ -413,3 +424,70 @@ __all__ = [
     "SheetViewSet",
     "StockViewSet",
 ]
+
+
+_PREVIEW_EXAMPLE = {
+    "order": "ORD-1001",
+    "at": "2026-11-22T14:00",
+    "time_zone": "Europe/Amsterdam",
+    "drafts": [{"sheet": 1, "source": "fulfillment ShipFromStore\n..."}],
+    "stock": [{"organization_unit": 3, "product": 7, "quantity": 0, "mode": "absolute"}],
+    "organization_units": [3, 4, 5],
+    "respect_current_fulfillments": True,
+}
+
+
+class PreviewView(APIView):
+    """What orchestration would do with an order at a moment, and why; writes nothing."""
+
+    permission_classes = [SymphonySheetsView]
+
+    @extend_schema(
+        request=serializers.PreviewInputSerializer,
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Preview the orchestration of an order (or a hypothetical one)",
+        description=(
+            "Runs the engine call that routes real orders, on a stored order (by number) "
+            "or a scenario, at the given time, with what-if changes: draft sheets (one "
+            "with a sheet's ID replaces it, one without is added), stock (absolute or a "
+            "delta), a whitelist of OUs, and whether the order's current fulfilments "
+            "count. Returns the orchestration-details blob (winning proposition first, "
+            "valid suppliers, rejections with reasons, errors). Needs SymphonySheets:View."
+        ),
+        examples=[OpenApiExample("A stored order on a Sunday afternoon", _PREVIEW_EXAMPLE)],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = serializers.PreviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        at = data.get("at")
+        if "scenario" in data:
+            try:
+                scenario = load_scenario_text(json.dumps(data["scenario"]))
+            except ScenarioError as error:
+                path = error.path.removeprefix("$").lstrip(".")
+                raise ApplicationError(
+                    f"scenario.{path}: {error.message}",
+                    field=f"scenario.{path}" if path else "scenario",
+                ) from error
+            if at is not None:
+                scenario = dataclass_replace(scenario, at=at)
+            return Response(previews.preview_scenario(scenario))
+        order = previews.order_by_number(data["order"])
+        blob = previews.preview_order(
+            order,
+            at=at or timezone.now(),
+            drafts=[
+                selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
+                for d in data["drafts"]
+            ],
+            stock_overrides=[
+                selectors.StockOverride(
+                    s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
+                )
+                for s in data["stock"]
+            ],
+            candidate_units=data["organization_units"],
+            respect_history=data["respect_current_fulfillments"],
+        )
+        return Response(blob)

@@ -17,10 +17,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.module_loading import import_string
 
 from ... import engine
 from ...engine.scenario import ScenarioError, load_scenario_text, parse_instant
+from ...previews import route_provider
 
 USAGE_ERROR = 2
 
@@ -84,14 +84,11 @@ def _read_text(path: Path) -> str:
 
 def _route_provider() -> object | None:
     """An instance of the class ``ORCHESTRATION_ROUTE_PROVIDER`` names, or None if unset."""
-    dotted_path = getattr(settings, "ORCHESTRATION_ROUTE_PROVIDER", "")
-    if not dotted_path:
-        return None
     try:
-        provider_class = import_string(dotted_path)
+        return route_provider()
     except ImportError as error:
         raise CommandError(
-            f"ORCHESTRATION_ROUTE_PROVIDER: cannot import {dotted_path!r}: {error}",
+            f"ORCHESTRATION_ROUTE_PROVIDER: cannot import "
+            f"{settings.ORCHESTRATION_ROUTE_PROVIDER!r}: {error}",
             returncode=USAGE_ERROR,
         ) from error
-    return provider_class()

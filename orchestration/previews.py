@@ -1,0 +1,66 @@
+"""What orchestration would do, without doing it: the preview's one engine call.
+
+``preview_order`` routes a stored order as it is (or with what-if changes) at a
+chosen moment; ``preview_scenario`` routes a hypothetical order given as a
+scenario (``../shared/scenario-format.md``). Both call ``engine.route``, the call
+that routes real orders, and write nothing.
+"""
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from . import engine, selectors
+from .engine.model import Scenario
+from .errors import ApplicationError
+from .models import Order
+
+
+def route_provider() -> Any:
+    """An instance of the class ``ORCHESTRATION_ROUTE_PROVIDER`` names, or None if unset.
+
+    Raises ``ImportError`` when the setting names nothing importable.
+    """
+    dotted_path = getattr(settings, "ORCHESTRATION_ROUTE_PROVIDER", "")
+    if not dotted_path:
+        return None
+    return import_string(dotted_path)()
+
+
+def preview_scenario(scenario: Scenario) -> dict[str, Any]:
+    """The blob for a scenario, routed as a real order would be."""
+    return engine.route(scenario, route_provider=route_provider()).blob
+
+
+def preview_order(
+    order: Order,
+    *,
+    at: datetime,
+    drafts: Sequence[selectors.SheetDraft] = (),
+    stock_overrides: Sequence[selectors.StockOverride] = (),
+    candidate_units: Collection[int] | None = None,
+    respect_history: bool = True,
+) -> dict[str, Any]:
+    """The blob for ``order`` at ``at`` with the what-if changes; nothing is written."""
+    scenario = selectors.order_scenario(
+        order,
+        at=at,
+        drafts=drafts,
+        stock_overrides=stock_overrides,
+        candidate_units=candidate_units,
+        respect_history=respect_history,
+    )
+    return preview_scenario(scenario)
+
+
+def order_by_number(number: str) -> Order:
+    """The order with this backend ID (its number), or a 400 naming the field."""
+    try:
+        return Order.objects.get(backend_id=number)
+    except Order.DoesNotExist as error:
+        raise ApplicationError(
+            f"There is no order {number!r}.", code="unknown_order", field="order"
+        ) from error
