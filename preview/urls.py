@@ -1,6 +1,11 @@
-"""URLs of the preview browser app (its pages come in a later issue)."""
+"""URLs of the preview app (namespace ``preview``)."""
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "preview"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.page, name="page"),
+    path("orders/", views.orders, name="orders"),
+]

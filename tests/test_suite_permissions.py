@@ -10,6 +10,7 @@ request must leave every row of every table as it was.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +49,11 @@ class Endpoint:
     api: bool = False  # the REST API (DRF): 401/403 and JSON
     page: bool = True  # an HTML page: anonymous visitors are sent to sign in
     ok: tuple[int, ...] = (200,)
+
+
+# A hypothetical order: previews of it do not depend on the database's orders.
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
+SCENARIO = sorted(SHARED.glob("*.json"))[0].read_text(encoding="utf-8")
 
 
 def source_of(sheet: Sheet) -> str:
@@ -111,6 +117,25 @@ ENDPOINTS = [
         ok=(302,),
     ),
     Endpoint("delete", "post", lambda s: f"/sheets/{s.pk}/delete/", (VIEW, DELETE), ok=(302,)),
+    # The preview (writes nothing for anyone; needs View to run).
+    Endpoint("preview page", "get", lambda s: "/preview/", (VIEW,)),
+    Endpoint(
+        "preview run",
+        "post",
+        lambda s: "/preview/",
+        (VIEW,),
+        data={"scenario": SCENARIO, "run": "1"},
+    ),
+    Endpoint("order lookup", "get", lambda s: "/preview/orders/?q=x", (VIEW,), page=False),
+    Endpoint(
+        "API preview",
+        "post",
+        lambda s: "/api/preview/",
+        (VIEW,),
+        json_body={"scenario": json.loads(SCENARIO)},
+        api=True,
+        page=False,
+    ),
     # The sheet API.
     Endpoint("API list", "get", lambda s: "/api/sheets/", (VIEW,), api=True, page=False),
     Endpoint("API detail", "get", lambda s: f"/api/sheets/{s.pk}/", (VIEW,), api=True, page=False),

@@ -60,6 +60,20 @@
     });
   }
 
+  // The preview gets the text as it is now, saved or not.
+  var previewForm = document.getElementById("preview-draft-form");
+  if (previewForm) {
+    previewForm.addEventListener("submit", function () {
+      document.getElementById("preview-draft-source").value = editor ? editor.getDoc() : textarea.value;
+    });
+  }
+
+  // ?line=N (from a preview's reasons): open the sheet at that line.
+  var line = Number(new URLSearchParams(window.location.search).get("line"));
+  if (editor && line > 0) {
+    editor.gotoLine(line, 1);
+  }
+
   form.addEventListener("submit", function (event) {
     if (editor) {
       textarea.value = editor.getDoc();

@@ -1,0 +1,245 @@
+"""The preview page: replay an order at a chosen time, with what-ifs, and show why.
+
+The form's fields are those of ``POST /api/preview/`` and are checked by the same
+serializer, so the page and the API accept and refuse exactly the same input;
+the result is the blob of ``orchestration.previews`` (the engine call that
+routes real orders), rendered by ``preview/_blob.html``. Nothing is written.
+"""
+
+import json
+import re
+import zoneinfo
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+from rest_framework.exceptions import ValidationError
+
+from orchestration import previews, selectors
+from orchestration.api.exceptions import flatten_errors
+from orchestration.api.serializers import PreviewInputSerializer
+from orchestration.engine.scenario import ScenarioError, load_scenario_text
+from orchestration.errors import ApplicationError
+from orchestration.models import Order, OrganizationUnit, Product, Sheet
+from sheets.access import VIEW, requires
+
+_INDEXED = re.compile(r"^(draft|stock)-(\d+)-(\w+)$")
+
+
+def _input(post: Any) -> dict[str, Any]:
+    """The form's fields as the API's JSON body."""
+    data: dict[str, Any] = {}
+    for name in ("order", "at", "time_zone"):
+        value = post.get(name, "").strip()
+        if value:
+            data[name] = value
+    scenario = post.get("scenario", "").strip()
+    if scenario:
+        data["scenario"] = scenario  # parsed below, with Decimals
+    data["respect_current_fulfillments"] = post.get("respect_current_fulfillments") == "1"
+    units = [value for value in post.getlist("organization_units") if value]
+    if units:
+        data["organization_units"] = units
+    rows: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    for name, value in post.items():
+        match = _INDEXED.match(name)
+        if match:
+            rows[(match[1], int(match[2]))][match[3]] = value
+    drafts, stock = [], []
+    for (kind, _index), row in sorted(rows.items()):
+        if kind == "draft" and row.get("source", "").strip():
+            drafts.append(
+                {
+                    "sheet": row.get("sheet") or None,
+                    "name": row.get("name", ""),
+                    "source": row["source"],
+                }
+            )
+        elif kind == "stock" and any(
+            row.get(k) for k in ("organization_unit", "product", "quantity")
+        ):
+            stock.append(
+                {
+                    key: row.get(key, "")
+                    for key in ("organization_unit", "product", "quantity", "mode")
+                }
+            )
+    if drafts:
+        data["drafts"] = drafts
+    if stock:
+        data["stock"] = stock
+    return data
+
+
+def _run(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate like the API does, then preview. Raises ValidationError / ApplicationError."""
+    scenario_text = data.pop("scenario", None)
+    if scenario_text is not None:
+        data["scenario"] = {}  # a placeholder: the serializer checks the combination
+    serializer = PreviewInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    valid = serializer.validated_data
+    at = valid.get("at")
+    if scenario_text is not None:
+        try:
+            scenario = load_scenario_text(scenario_text)
+        except ScenarioError as error:
+            path = error.path.removeprefix("$").lstrip(".")
+            if not path or path.startswith("line "):  # not JSON: where in the text
+                message = f"{path}: {error.message}" if path else error.message
+                raise ApplicationError(message, field="scenario") from error
+            raise ApplicationError(
+                f"scenario.{path}: {error.message}", field=f"scenario.{path}"
+            ) from error
+        if at is not None:
+            scenario = replace(scenario, at=at)
+        return previews.preview_scenario(scenario)
+    order = previews.order_by_number(valid["order"])
+    return previews.preview_order(
+        order,
+        at=at or timezone.now(),
+        drafts=[
+            selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
+            for d in valid["drafts"]
+        ],
+        stock_overrides=[
+            selectors.StockOverride(
+                s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
+            )
+            for s in valid["stock"]
+        ],
+        candidate_units=valid["organization_units"],
+        respect_history=valid["respect_current_fulfillments"],
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@requires(VIEW)
+def page(request: HttpRequest) -> HttpResponse:
+    """The preview form and, once asked, the decision with its explanation."""
+    source = request.POST if request.method == "POST" else request.GET
+    asked = request.method == "POST" or "order" in request.GET
+    blob = None
+    errors: list[dict[str, Any]] = []
+    status = 200
+    values = _form_values(source, asked)
+    # A POST from the editor's "Preview this draft" only fills in the form.
+    run = (request.method == "POST" and "prefill" not in source) or bool(source.get("order"))
+    if run:
+        try:
+            blob = _run(_input(source))
+        except ValidationError as error:
+            errors = list(flatten_errors(error.detail))
+            status = 400
+        except ApplicationError as error:
+            errors = error.errors
+            status = 400
+    return render(
+        request,
+        "preview/page.html",
+        {
+            "values": values,
+            "errors": errors,
+            "result": _blob_view(blob) if blob is not None else None,
+            "blob_json": json.dumps(blob, indent=2) if blob is not None else "",
+            "orders": Order.objects.order_by("-placed_at").values_list("backend_id", flat=True)[
+                :50
+            ],
+            "sheets": Sheet.objects.order_by("name"),
+            "units": OrganizationUnit.objects.order_by("name").only("id", "name", "backend_id"),
+            "products": Product.objects.order_by("name").only("id", "name", "backend_id"),
+            "time_zones": sorted(zoneinfo.available_timezones()),
+        },
+        status=status,
+    )
+
+
+def _form_values(source: Any, asked: bool) -> dict[str, Any]:
+    local = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(settings.TIME_ZONE))
+    drafts = []
+    stock = []
+    for (kind, _index), row in sorted(_rows(source).items()):
+        (drafts if kind == "draft" else stock).append(row)
+    sheet_id = source.get("sheet", "")
+    if not drafts and sheet_id.isdigit():
+        # From the overview's preview icon: that sheet's saved text as the draft, so an
+        # inactive sheet is previewed as if it were active.
+        sheet = Sheet.objects.filter(pk=int(sheet_id)).first()
+        if sheet is not None:
+            drafts = [{"sheet": str(sheet.pk), "name": "", "source": sheet.source}]
+    return {
+        "order": source.get("order", ""),
+        "scenario": source.get("scenario", ""),
+        "at": source.get("at", "") or local.strftime("%Y-%m-%dT%H:%M"),
+        "time_zone": source.get("time_zone", "") or settings.TIME_ZONE,
+        "respect": source.get("respect_current_fulfillments") == "1" or not asked,
+        "units": {int(v) for v in source.getlist("organization_units") if v.isdigit()},
+        "drafts": drafts or [{"sheet": "", "name": "", "source": ""}],
+        "stock": stock
+        or [{"organization_unit": "", "product": "", "quantity": "", "mode": "absolute"}],
+    }
+
+
+def _rows(source: Any) -> dict[tuple[str, int], dict[str, str]]:
+    rows: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    for name in source:
+        match = _INDEXED.match(name)
+        if match:
+            rows[(match[1], int(match[2]))][match[3]] = source.get(name)
+    return rows
+
+
+def _blob_view(blob: dict[str, Any]) -> dict[str, Any]:
+    """The blob arranged for reading: the winner, who else could, who could not and why."""
+    sheet_ids = dict(Sheet.objects.values_list("name", "id"))
+    excluded: dict[int, dict[str, Any]] = {}
+    whole_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rejection in blob["Rejections"]:
+        entry = {**rejection, "sheet_id": sheet_ids.get(rejection["Sheet"])}
+        if rejection["SupplierID"] is None:
+            whole_order[rejection["Sheet"] or "(no sheet)"].append(entry)
+            continue
+        unit = excluded.setdefault(
+            rejection["SupplierID"],
+            {"id": rejection["SupplierID"], "name": rejection["SupplierName"], "reasons": []},
+        )
+        unit["reasons"].append(entry)
+    valid_ids = {s["SupplierID"] for s in blob["ValidSuppliers"]}
+    winners = (
+        {(s["Supplier"] or {}).get("ID") for s in blob["Fulfillments"][0]["Shipments"]}
+        if blob["Fulfillments"]
+        else set()
+    )
+    return {
+        "winner": blob["Fulfillments"][0] if blob["Fulfillments"] else None,
+        "alternatives": blob["Fulfillments"][1:],
+        "valid": sorted(blob["ValidSuppliers"], key=lambda s: (-s["Score"], s["SupplierID"])),
+        # OUs rejected everywhere: not valid under any sheet and not among the winners.
+        "excluded": sorted(
+            (u for u in excluded.values() if u["id"] not in valid_ids and u["id"] not in winners),
+            key=lambda u: (u["name"] or "", u["id"]),
+        ),
+        "partly": sorted(
+            (u for u in excluded.values() if u["id"] in valid_ids or u["id"] in winners),
+            key=lambda u: (u["name"] or "", u["id"]),
+        ),
+        "whole_order": dict(whole_order),
+        "errors": blob["Errors"],
+        "at": blob["At"],
+        "search": blob.get("Search"),
+        "sheet_ids": sheet_ids,
+    }
+
+
+@require_GET
+@requires(VIEW, json=True)
+def orders(request: HttpRequest) -> JsonResponse:
+    """Order numbers for the autocomplete: the newest that start with (or contain) ``q``."""
+    query = request.GET.get("q", "").strip()
+    found = Order.objects.filter(backend_id__icontains=query).order_by("-placed_at")[:20]
+    return JsonResponse({"results": [{"number": o.backend_id, "intent": o.intent} for o in found]})

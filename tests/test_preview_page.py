@@ -1,0 +1,158 @@
+"""The preview page, server side: the same inputs and refusals as the API, rendered.
+
+Browser behaviour (the OU picker, the editor's "Preview this draft") is in
+``tests/browser/test_preview_ui.py``.
+"""
+
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import Client
+
+from orchestration.models import OrganizationUnit, Sheet
+from tests.conftest import table_rows
+
+pytestmark = pytest.mark.django_db
+
+SUNDAY = {"order": "DEMO-1001", "at": "2026-11-22T10:00", "time_zone": "Europe/Amsterdam"}
+MONDAY = {**SUNDAY, "at": "2026-11-23T10:00"}
+
+
+@pytest.fixture
+def demo(db: Any) -> None:
+    call_command("demo", stdout=StringIO())
+
+
+@pytest.fixture
+def designer(demo: None) -> User:
+    """The demo's designer (a member of "Fulfillment designers")."""
+    return User.objects.get(username="designer")
+
+
+def login(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def winners(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'data-action="(\w+)" data-supplier="([^"]*)"', html)
+
+
+def test_the_winner_changes_between_sunday_and_monday(demo: None, designer: User) -> None:
+    client = login(designer)
+    sunday = client.get("/preview/", SUNDAY)
+    assert sunday.status_code == 200
+    html = sunday.content.decode()
+    assert winners(html) == [("EXPORT_ORDER", "lelystad_warehouse")]
+    amsterdam = OrganizationUnit.objects.get(backend_id="1187")
+    panel = re.search(
+        rf'<section class="card reasons" id="reasons-{amsterdam.pk}".*?</section>', html, re.S
+    )
+    assert panel is not None
+    assert '<code class="reason">ShopNotOpenOnDay</code>' in panel[0]
+    assert "Shop not open on Sunday" in panel[0]
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    assert re.search(rf'href="/sheets/{sheet.pk}/\?line=\d+"', panel[0])  # opens the sheet there
+
+    monday = client.post("/preview/", {**MONDAY, "respect_current_fulfillments": "1", "run": "1"})
+    assert winners(monday.content.decode()) == [("SHIP_FROM_STORE", "1187")]
+
+
+def test_a_stock_change_and_a_draft_on_the_page(demo: None, designer: User) -> None:
+    client = login(designer)
+    amsterdam = OrganizationUnit.objects.get(backend_id="1187")
+    from orchestration.models import Order
+
+    order = Order.objects.get(backend_id="DEMO-1001")
+    form = {**MONDAY, "respect_current_fulfillments": "1", "run": "1"}
+    for index, line in enumerate(order.lines.all()):
+        form[f"stock-{index}-organization_unit"] = str(amsterdam.pk)
+        form[f"stock-{index}-product"] = str(line.product_id)
+        form[f"stock-{index}-quantity"] = "0"
+        form[f"stock-{index}-mode"] = "absolute"
+    before = table_rows()
+    no_stock = client.post("/preview/", form)
+    assert "1187" not in {supplier for _action, supplier in winners(no_stock.content.decode())}
+
+    sheet = Sheet.objects.get(fulfillment="WarehouseFulfillment")
+    drafted = client.post(
+        "/preview/",
+        {
+            **MONDAY,
+            "run": "1",
+            "respect_current_fulfillments": "1",
+            "draft-0-sheet": str(Sheet.objects.get(fulfillment="ShipFromStore").pk),
+            "draft-0-source": "fulfillment ShipFromStore\naction CANCEL\n",
+        },
+    )
+    assert winners(drafted.content.decode())[0][0] == "EXPORT_ORDER"
+    assert sheet.revision == Sheet.objects.get(pk=sheet.pk).revision
+    assert table_rows() == before
+
+
+def test_the_editor_prefills_a_draft_without_running(demo: None, designer: User) -> None:
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    response = login(designer).post(
+        "/preview/",
+        {
+            "prefill": "1",
+            "draft-0-sheet": str(sheet.pk),
+            "draft-0-source": "fulfillment X\n# unsaved\n",
+        },
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="preview-result"' not in html
+    assert "# unsaved" in html
+    assert f'<option value="{sheet.pk}" selected>' in html
+
+
+def test_the_overview_preview_icon_loads_the_sheet_as_a_draft(demo: None, designer: User) -> None:
+    sheet = Sheet.objects.get(fulfillment="IBE")  # inactive in the demo
+    html = login(designer).get(f"/preview/?sheet={sheet.pk}").content.decode()
+    assert 'id="preview-result"' not in html
+    assert "fulfillment IBE" in html
+    overview = login(designer).get("/sheets/?inactive=1").content.decode()
+    assert f'href="/preview/?sheet={sheet.pk}"' in overview
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"order": "NOPE"}, "order", "There is no order &#x27;NOPE&#x27;."),
+        ({"order": "DEMO-1001", "at": "soon"}, "at", "&#x27;soon&#x27; is not a date and time"),
+        (
+            {
+                "order": "DEMO-1001",
+                "stock-0-organization_unit": "999",
+                "stock-0-product": "1",
+                "stock-0-quantity": "1",
+            },
+            "stock[0].organization_unit",
+            "There is no organization unit 999.",
+        ),
+        ({"scenario": "{not json"}, "scenario", "line 1, column 2: not valid JSON"),
+        ({"order": "", "scenario": ""}, "order", "Give either an order number or a scenario"),
+    ],
+)
+def test_bad_input_names_the_field_and_writes_nothing(
+    demo: None, designer: User, form: dict[str, str], field: str, message: str
+) -> None:
+    client = login(designer)
+    before = table_rows()
+    response = client.post("/preview/", {**form, "run": "1"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f"<code>{field}</code>: " in html
+    assert message in html
+    assert table_rows() == before
+
+
+def test_order_numbers_autocomplete(demo: None, designer: User) -> None:
+    found = login(designer).get("/preview/orders/?q=DEMO-100").json()["results"]
+    assert {item["number"] for item in found} == {f"DEMO-100{n}" for n in range(1, 7)}
