@@ -1,0 +1,117 @@
+"""The preview in Chromium, on the demo retailer: time changes the winner, a draft from
+the editor is previewed unsaved, and a stock change moves the order elsewhere."""
+
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from playwright.sync_api import Page, expect
+
+from orchestration.models import Order, OrganizationUnit, Product, Sheet
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def demo(transactional_db: Any) -> None:
+    call_command("demo", stdout=StringIO())
+    designer = User.objects.get(username="designer")
+    designer.set_password(PASSWORD)
+    designer.save()
+
+
+def run_preview(page: Page, *, order: str, at: str) -> None:
+    page.get_by_label("Order number", exact=True).fill(order)
+    page.get_by_label("Date and time").fill(at)
+    page.get_by_label("Time zone").fill("Europe/Amsterdam")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("^Decision at"))).to_be_visible()
+
+
+def winner(page: Page) -> list[tuple[str | None, str | None]]:
+    shipments = page.locator("#winner article.shipment")
+    return [
+        (
+            shipments.nth(i).get_attribute("data-action"),
+            shipments.nth(i).get_attribute("data-supplier"),
+        )
+        for i in range(shipments.count())
+    ]
+
+
+def test_sunday_and_monday_give_different_winners_and_say_why(
+    demo: None, sign_in: Any, live_server: Any, screenshot: Any
+) -> None:
+    page = sign_in("designer")
+    page.get_by_role("link", name="Preview", exact=True).click()
+
+    run_preview(page, order="DEMO-1001", at="2026-11-22T10:00")  # a Sunday
+    assert winner(page) == [("EXPORT_ORDER", "lelystad_warehouse")]
+    page.get_by_label("Search the organization units").fill("Kalverstraat")
+    store = OrganizationUnit.objects.get(backend_id="1187")
+    reasons = page.locator(f"#reasons-{store.pk}")
+    expect(reasons).to_be_visible()
+    expect(reasons.locator("code.reason", has_text="ShopNotOpenOnDay")).to_have_count(1)
+    expect(reasons).to_contain_text("Shop not open on Sunday")
+    screenshot(page, "preview")
+
+    # The reason links to the statement in the sheet.
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    link = reasons.get_by_role("link", name=re.compile(r"Ship from store, line \d+")).first
+    expect(link).to_have_attribute("href", re.compile(rf"/sheets/{sheet.pk}/\?line=\d+"))
+
+    run_preview(page, order="DEMO-1001", at="2026-11-23T10:00")  # the Monday after
+    assert winner(page) == [("SHIP_FROM_STORE", "1187")]
+
+
+def test_a_draft_from_the_editor_is_previewed_without_saving(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
+    expect(page.locator(".cm-content")).to_be_visible()
+    # Turn every shop down in the draft: the warehouse should win.
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text("\nscope Supplier\n\nrequire [Supplier.Type] = 'Nothing'\n")
+    with page.context.expect_page() as opened:
+        page.get_by_role("button", name="Preview this draft").click()
+    preview = opened.value
+    preview.wait_for_load_state()
+    expect(preview.get_by_label("Sheet text")).to_have_value(
+        re.compile("require \\[Supplier.Type\\] = 'Nothing'")
+    )
+    run_preview(preview, order="DEMO-1001", at="2026-11-23T10:00")
+    assert winner(preview) == [("EXPORT_ORDER", "lelystad_warehouse")]
+
+    sheet.refresh_from_db()
+    assert "'Nothing'" not in sheet.source and sheet.revision == 1
+
+
+def test_a_stock_change_moves_the_order(demo: None, sign_in: Any, live_server: Any) -> None:
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/")
+    run_preview(page, order="DEMO-1001", at="2026-11-23T10:00")
+    assert winner(page) == [("SHIP_FROM_STORE", "1187")]
+
+    store = OrganizationUnit.objects.get(backend_id="1187")
+    products = [
+        Product.objects.get(pk=line.product_id)
+        for line in Order.objects.get(backend_id="DEMO-1001").lines.order_by("id")
+    ]
+    page.get_by_text("Stock", exact=True).click()  # open the section
+    for index, product in enumerate(products):
+        if index:
+            page.get_by_role("button", name="Add a stock change").click()
+        page.locator(f"#stock-{index}-ou").select_option(str(store.pk))
+        page.locator(f"#stock-{index}-product").select_option(str(product.pk))
+        page.locator(f"#stock-{index}-quantity").fill("0")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("^Decision at"))).to_be_visible()
+    assert "1187" not in {supplier for _action, supplier in winner(page)}
