@@ -28,7 +28,9 @@ def cancel_sheet(fulfillment: str, *, name: str, active: bool) -> Sheet:
 
 
 def sheet_rows(page: Page) -> list[str]:
-    return page.locator("#sheets tbody tr[data-sheet-id] td:nth-child(2)").all_inner_texts()
+    return page.locator(
+        "#sheets tbody tr[data-sheet-id] td:nth-child(2) > a:first-child"
+    ).all_inner_texts()
 
 
 def test_designer_signs_in_and_filters_the_overview(
