@@ -6,15 +6,18 @@ scenario (``../shared/scenario-format.md``). Both call ``engine.route``, the cal
 that routes real orders, and write nothing.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import engine, selectors
 from .engine.model import Scenario
+from .engine.scenario import ScenarioError, load_scenario_text
 from .errors import ApplicationError
 from .models import Order
 
@@ -64,3 +67,40 @@ def order_by_number(number: str) -> Order:
         raise ApplicationError(
             f"There is no order {number!r}.", code="unknown_order", field="order"
         ) from error
+
+
+def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> dict[str, Any]:
+    """The blob for a checked preview request (``PreviewInputSerializer``'s data).
+
+    ``scenario_text``: the hypothetical order as JSON text (read with exact
+    decimals); a scenario that does not load is a 400 naming its JSON path.
+    """
+    at = valid.get("at")
+    if scenario_text is not None:
+        try:
+            scenario = load_scenario_text(scenario_text)
+        except ScenarioError as error:
+            path = error.path.removeprefix("$").lstrip(".")
+            if not path or path.startswith("line "):  # not JSON: where in the text
+                message = f"{path}: {error.message}" if path else error.message
+                raise ApplicationError(message, field="scenario") from error
+            raise ApplicationError(
+                f"scenario.{path}: {error.message}", field=f"scenario.{path}"
+            ) from error
+        return preview_scenario(scenario if at is None else replace(scenario, at=at))
+    return preview_order(
+        order_by_number(valid["order"]),
+        at=at or timezone.now(),
+        drafts=[
+            selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
+            for d in valid["drafts"]
+        ],
+        stock_overrides=[
+            selectors.StockOverride(
+                s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
+            )
+            for s in valid["stock"]
+        ],
+        candidate_units=valid["organization_units"],
+        respect_history=valid["respect_current_fulfillments"],
+    )

@@ -10,7 +10,6 @@ import json
 import re
 import zoneinfo
 from collections import defaultdict
-from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -20,10 +19,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import ValidationError
 
-from orchestration import previews, selectors
+from orchestration import previews
 from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewInputSerializer
-from orchestration.engine.scenario import ScenarioError, load_scenario_text
 from orchestration.errors import ApplicationError
 from orchestration.models import Order, OrganizationUnit, Product, Sheet
 from sheets.access import VIEW, requires
@@ -83,39 +81,7 @@ def _run(data: dict[str, Any]) -> dict[str, Any]:
         data["scenario"] = {}  # a placeholder: the serializer checks the combination
     serializer = PreviewInputSerializer(data=data)
     serializer.is_valid(raise_exception=True)
-    valid = serializer.validated_data
-    at = valid.get("at")
-    if scenario_text is not None:
-        try:
-            scenario = load_scenario_text(scenario_text)
-        except ScenarioError as error:
-            path = error.path.removeprefix("$").lstrip(".")
-            if not path or path.startswith("line "):  # not JSON: where in the text
-                message = f"{path}: {error.message}" if path else error.message
-                raise ApplicationError(message, field="scenario") from error
-            raise ApplicationError(
-                f"scenario.{path}: {error.message}", field=f"scenario.{path}"
-            ) from error
-        if at is not None:
-            scenario = replace(scenario, at=at)
-        return previews.preview_scenario(scenario)
-    order = previews.order_by_number(valid["order"])
-    return previews.preview_order(
-        order,
-        at=at or timezone.now(),
-        drafts=[
-            selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
-            for d in valid["drafts"]
-        ],
-        stock_overrides=[
-            selectors.StockOverride(
-                s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
-            )
-            for s in valid["stock"]
-        ],
-        candidate_units=valid["organization_units"],
-        respect_history=valid["respect_current_fulfillments"],
-    )
+    return previews.preview(serializer.validated_data, scenario_text=scenario_text)
 
 
 @require_http_methods(["GET", "POST"])

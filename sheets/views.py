@@ -191,14 +191,7 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as error:
                 problems.append({"field": "fulfillment", "message": " ".join(error.messages)})
             except ApplicationError as error:
-                # A sheet that does not check: its problems as the editor lists them.
-                problems = (
-                    services.sheet_diagnostics(
-                        fulfillment=values["fulfillment"], source=values["source"]
-                    )
-                    if error.code == "invalid_sheet"
-                    else error.errors
-                )
+                problems = _refusal(error, values["fulfillment"], values["source"])
             else:
                 if saved.revision == sheet.revision:
                     messages.info(request, "Nothing changed, so no new revision was made.")
@@ -223,6 +216,14 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _refusal(error: ApplicationError, fulfillment: str, source: str) -> list[dict[str, Any]]:
+    """Why a save was refused; for a sheet that does not check, its problems as the
+    editor lists them (message and hint apart, with positions)."""
+    if error.code == "invalid_sheet":
+        return services.sheet_diagnostics(fulfillment=fulfillment, source=source)
+    return error.errors
 
 
 @require_POST
@@ -515,11 +516,7 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
             except visual.VisualEditError as error:
                 errors.append({"slot": error.slot, "message": error.message})
             except ApplicationError as error:
-                errors.extend(
-                    services.sheet_diagnostics(fulfillment=sheet.fulfillment, source=source)
-                    if error.code == "invalid_sheet"
-                    else error.errors
-                )
+                errors.extend(_refusal(error, sheet.fulfillment, source))
             else:
                 if saved.revision == sheet.revision:
                     messages.info(request, "Nothing changed, so no new revision was made.")

@@ -5,7 +5,6 @@ No business logic lives here; writes go through ``orchestration.services``.
 
 import datetime
 import json
-from dataclasses import replace as dataclass_replace
 from typing import Any
 
 from django import forms
@@ -30,8 +29,6 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from .. import previews, selectors, services
-from ..engine.scenario import ScenarioError, load_scenario_text
-from ..errors import ApplicationError
 from ..models import (
     FulfillmentAction,
     FulfillmentStatus,
@@ -460,34 +457,5 @@ class PreviewView(APIView):
         serializer = serializers.PreviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        at = data.get("at")
-        if "scenario" in data:
-            try:
-                scenario = load_scenario_text(json.dumps(data["scenario"]))
-            except ScenarioError as error:
-                path = error.path.removeprefix("$").lstrip(".")
-                raise ApplicationError(
-                    f"scenario.{path}: {error.message}",
-                    field=f"scenario.{path}" if path else "scenario",
-                ) from error
-            if at is not None:
-                scenario = dataclass_replace(scenario, at=at)
-            return Response(previews.preview_scenario(scenario))
-        order = previews.order_by_number(data["order"])
-        blob = previews.preview_order(
-            order,
-            at=at or timezone.now(),
-            drafts=[
-                selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
-                for d in data["drafts"]
-            ],
-            stock_overrides=[
-                selectors.StockOverride(
-                    s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
-                )
-                for s in data["stock"]
-            ],
-            candidate_units=data["organization_units"],
-            respect_history=data["respect_current_fulfillments"],
-        )
-        return Response(blob)
+        scenario = json.dumps(data["scenario"]) if "scenario" in data else None
+        return Response(previews.preview(data, scenario_text=scenario))
