@@ -275,6 +275,20 @@ def test_a_hypothetical_order_as_a_scenario(
     assert found == expected
 
 
+def with_ids(value: Any) -> Any:
+    """``value`` with "OU" and "PRODUCT" replaced by the IDs of a real OU and product
+    (IDs differ between databases: PostgreSQL does not reuse them between tests)."""
+    if value == "OU":
+        return OrganizationUnit.objects.order_by("pk").first().pk  # type: ignore[union-attr]
+    if value == "PRODUCT":
+        return Product.objects.order_by("pk").first().pk  # type: ignore[union-attr]
+    if isinstance(value, dict):
+        return {key: with_ids(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_ids(item) for item in value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
@@ -292,9 +306,9 @@ def test_a_hypothetical_order_as_a_scenario(
         ),
         ({"order": "DEMO-1001", "time_zone": "Mars/Olympus"}, "time_zone", "Mars/Olympus"),
         (
-            {"order": "DEMO-1001", "drafts": [{"sheet": 999, "source": "x"}]},
+            {"order": "DEMO-1001", "drafts": [{"sheet": 987654321, "source": "x"}]},
             "drafts[0].sheet",
-            "There is no sheet 999.",
+            "There is no sheet 987654321.",
         ),
         (
             {"order": "DEMO-1001", "drafts": [{"source": ""}]},
@@ -304,15 +318,15 @@ def test_a_hypothetical_order_as_a_scenario(
         (
             {
                 "order": "DEMO-1001",
-                "stock": [{"organization_unit": 999, "product": 1, "quantity": 1}],
+                "stock": [{"organization_unit": 987654321, "product": "PRODUCT", "quantity": 1}],
             },
             "stock[0].organization_unit",
-            "There is no organization unit 999.",
+            "There is no organization unit 987654321.",
         ),
         (
             {
                 "order": "DEMO-1001",
-                "stock": [{"organization_unit": "x", "product": 1, "quantity": 1}],
+                "stock": [{"organization_unit": "x", "product": "PRODUCT", "quantity": 1}],
             },
             "stock[0].organization_unit",
             "A valid integer is required.",
@@ -320,15 +334,15 @@ def test_a_hypothetical_order_as_a_scenario(
         (
             {
                 "order": "DEMO-1001",
-                "stock": [{"organization_unit": 1, "product": 99999, "quantity": 1}],
+                "stock": [{"organization_unit": "OU", "product": 987654321, "quantity": 1}],
             },
             "stock[0].product",
-            "There is no product 99999.",
+            "There is no product 987654321.",
         ),
         (
             {
                 "order": "DEMO-1001",
-                "stock": [{"organization_unit": 1, "product": 1, "quantity": -1}],
+                "stock": [{"organization_unit": "OU", "product": "PRODUCT", "quantity": -1}],
             },
             "stock[0].quantity",
             "An absolute quantity is 0 or more",
@@ -336,15 +350,17 @@ def test_a_hypothetical_order_as_a_scenario(
         (
             {
                 "order": "DEMO-1001",
-                "stock": [{"organization_unit": 1, "product": 1, "quantity": 1, "mode": "add"}],
+                "stock": [
+                    {"organization_unit": "OU", "product": "PRODUCT", "quantity": 1, "mode": "add"}
+                ],
             },
             "stock[0].mode",
             '"add" is not a valid choice.',
         ),
         (
-            {"order": "DEMO-1001", "organization_units": [999]},
+            {"order": "DEMO-1001", "organization_units": [987654321]},
             "organization_units",
-            "There is no organization unit 999.",
+            "There is no organization unit 987654321.",
         ),
         (
             {"order": "DEMO-1001", "respect_current_fulfillments": "perhaps"},
@@ -353,7 +369,10 @@ def test_a_hypothetical_order_as_a_scenario(
         ),
         ({"scenario": {"at": "2026-11-23T10:00:00Z"}}, "scenario.format", "scenario.format:"),
         (
-            {"scenario": {}, "stock": [{"organization_unit": 1, "product": 1, "quantity": 1}]},
+            {
+                "scenario": {},
+                "stock": [{"organization_unit": "OU", "product": "PRODUCT", "quantity": 1}],
+            },
             "scenario",
             "A scenario brings its own sheets, stock and OUs",
         ),
@@ -363,7 +382,7 @@ def test_bad_input_is_a_400_naming_the_field(
     demo: None, client_for: Any, viewer: User, body: dict[str, Any], field: str, message: str
 ) -> None:
     before = table_rows()
-    response = preview(client_for, viewer, body)
+    response = preview(client_for, viewer, with_ids(body))
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["field"] == field

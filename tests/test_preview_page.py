@@ -129,12 +129,12 @@ def test_the_overview_preview_icon_loads_the_sheet_as_a_draft(demo: None, design
         (
             {
                 "order": "DEMO-1001",
-                "stock-0-organization_unit": "999",
+                "stock-0-organization_unit": "987654321",
                 "stock-0-product": "1",
                 "stock-0-quantity": "1",
             },
             "stock[0].organization_unit",
-            "There is no organization unit 999.",
+            "There is no organization unit 987654321.",
         ),
         ({"scenario": "{not json"}, "scenario", "line 1, column 2: not valid JSON"),
         ({"order": "", "scenario": ""}, "order", "Give either an order number or a scenario"),
