@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from . import selectors, services
 from .highlighting import highlight_css, highlight_json, highlight_sheet
 from .models import (
+    Backtest,
     OrchestrationDetails,
     Order,
     OrderFulfillment,
@@ -720,3 +721,22 @@ class SettingAdmin(admin.ModelAdmin):
 class UserPreferenceAdmin(admin.ModelAdmin):
     list_display = ["user", "dark_mode"]
     search_fields = ["user__username"]
+
+
+@admin.register(Backtest)
+class BacktestAdmin(admin.ModelAdmin):
+    list_display = ["id", "created_at", "created_by", "order_count", "status", "done", "total"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "created_by",
+        "created_at",
+        "finished_at",
+        "drafts",
+        "order_count",
+        "status",
+        "total",
+        "done",
+        "summary",
+        "changes",
+        "error",
+    ]

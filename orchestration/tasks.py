@@ -14,3 +14,14 @@ from .services import orchestration_details_purge
 def orchestration_details_purge_task() -> int:
     """Drop the orchestration details whose lifetime is over (daily, by beat)."""
     return orchestration_details_purge(now=timezone.now())
+
+
+@shared_task(name="orchestration.tasks.backtest_run_task", ignore_result=True)
+def backtest_run_task(backtest_id: int) -> None:
+    """Run a recorded backtest (started by ``services.backtest_start``)."""
+    from .models import Backtest
+    from .services.backtests import backtest_run
+
+    backtest = Backtest.objects.filter(pk=backtest_id).first()
+    if backtest is not None:  # deleted meanwhile: nothing to do
+        backtest_run(backtest=backtest)

@@ -8,4 +8,6 @@ app_name = "preview"
 urlpatterns = [
     path("", views.page, name="page"),
     path("orders/", views.orders, name="orders"),
+    path("backtests/", views.backtest_create, name="backtest_create"),
+    path("backtests/<int:pk>/", views.backtest, name="backtest"),
 ]

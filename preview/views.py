@@ -14,16 +14,16 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import ValidationError
 
-from orchestration import previews
+from orchestration import previews, services
 from orchestration.api.exceptions import flatten_errors
-from orchestration.api.serializers import PreviewInputSerializer
+from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
 from orchestration.errors import ApplicationError
-from orchestration.models import Order, OrganizationUnit, Product, Sheet
+from orchestration.models import Backtest, Order, OrganizationUnit, Product, Sheet
 from sheets.access import VIEW, requires
 
 _INDEXED = re.compile(r"^(draft|stock)-(\d+)-(\w+)$")
@@ -109,20 +109,26 @@ def page(request: HttpRequest) -> HttpResponse:
         request,
         "preview/page.html",
         {
+            **_page_context(),
             "values": values,
             "errors": errors,
             "result": _blob_view(blob) if blob is not None else None,
             "blob_json": json.dumps(blob, indent=2) if blob is not None else "",
-            "orders": Order.objects.order_by("-placed_at").values_list("backend_id", flat=True)[
-                :50
-            ],
-            "sheets": Sheet.objects.order_by("name"),
-            "units": OrganizationUnit.objects.order_by("name").only("id", "name", "backend_id"),
-            "products": Product.objects.order_by("name").only("id", "name", "backend_id"),
-            "time_zones": sorted(zoneinfo.available_timezones()),
         },
         status=status,
     )
+
+
+def _page_context() -> dict[str, Any]:
+    """What the form's lists offer, and the latest backtests to come back to."""
+    return {
+        "orders": Order.objects.order_by("-placed_at").values_list("backend_id", flat=True)[:50],
+        "sheets": Sheet.objects.order_by("name"),
+        "units": OrganizationUnit.objects.order_by("name").only("id", "name", "backend_id"),
+        "products": Product.objects.order_by("name").only("id", "name", "backend_id"),
+        "time_zones": sorted(zoneinfo.available_timezones()),
+        "backtests": Backtest.objects.order_by("-created_at")[:5],
+    }
 
 
 def _form_values(source: Any, asked: bool) -> dict[str, Any]:
@@ -209,3 +215,58 @@ def orders(request: HttpRequest) -> JsonResponse:
     query = request.GET.get("q", "").strip()
     found = Order.objects.filter(backend_id__icontains=query).order_by("-placed_at")[:20]
     return JsonResponse({"results": [{"number": o.backend_id, "intent": o.intent} for o in found]})
+
+
+# --- Backtests ------------------------------------------------------------------------------
+
+
+@require_http_methods(["POST"])
+@requires(VIEW)
+def backtest_create(request: HttpRequest) -> HttpResponse:
+    """Start a backtest of the form's draft sheets over the latest N orders."""
+    drafts = _input(request.POST).get("drafts", [])
+    serializer = PreviewDraftSerializer(data=drafts, many=True)
+    errors: list[dict[str, Any]] = []
+    raw_count = request.POST.get("order_count", "100").strip()
+    if not serializer.is_valid():
+        errors = [{**e, "field": f"drafts{e['field']}"} for e in flatten_errors(serializer.errors)]
+    elif not raw_count.isdigit():
+        errors = [{"field": "order_count", "message": f"{raw_count!r} is not a whole number."}]
+    else:
+        try:
+            backtest = services.backtest_start(
+                user=request.user,
+                drafts=[
+                    {"sheet": d.get("sheet"), "name": d.get("name", ""), "source": d["source"]}
+                    for d in serializer.validated_data
+                ],
+                order_count=int(raw_count),
+            )
+        except ApplicationError as error:
+            errors = error.errors
+        else:
+            return redirect("preview:backtest", pk=backtest.pk)
+    values = _form_values(request.POST, True)
+    return render(
+        request,
+        "preview/page.html",
+        {**_page_context(), "values": values, "errors": errors},
+        status=400,
+    )
+
+
+@require_GET
+@requires(VIEW)
+def backtest(request: HttpRequest, pk: int) -> HttpResponse:
+    """A backtest's progress (the page refreshes itself while it runs) and its result."""
+    found = get_object_or_404(Backtest, pk=pk)
+    sheets = dict(Sheet.objects.values_list("id", "name"))
+    drafts = [
+        {**draft, "replaces": sheets.get(draft.get("sheet")) if draft.get("sheet") else None}
+        for draft in found.drafts
+    ]
+    return render(
+        request,
+        "preview/backtest.html",
+        {"backtest": found, "drafts": drafts, "running": found.status in ("pending", "running")},
+    )

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orchestration import services
 from orchestration.models import (
+    Backtest,
     FulfillmentAction,
     FulfillmentStatus,
     Order,
@@ -63,6 +64,7 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
     )
     services.setting_set(name="Orders:Default:AllowPartialFulfillment", value=True)
     services.user_preference_set(user=admin_user, dark_mode=True)
+    Backtest.objects.create(created_by=admin_user, drafts=[], order_count=1)
     return {"sheet": sheet, "order": order, "fulfillment": fulfillment}
 
 

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from orchestration import services
-from orchestration.models import Sheet
+from orchestration.models import Backtest, Sheet
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -128,6 +128,20 @@ ENDPOINTS = [
     ),
     Endpoint("order lookup", "get", lambda s: "/preview/orders/?q=x", (VIEW,), page=False),
     Endpoint(
+        "backtest start",
+        "post",
+        lambda s: "/preview/backtests/",
+        (VIEW,),
+        data={"draft-0-source": sheet_text("Fallback"), "order_count": "5"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "backtest result",
+        "get",
+        lambda s: f"/preview/backtests/{Backtest.objects.get().pk}/",
+        (VIEW,),
+    ),
+    Endpoint(
         "API preview",
         "post",
         lambda s: "/api/preview/",
@@ -204,6 +218,7 @@ def test_permission_matrix(endpoint: Endpoint, kind: str) -> None:
         fulfillment="Fallback", name="Fallback", source=sheet_text("Fallback"), is_active=True
     )
     services.sheet_update(sheet=sheet, source=sheet_text("Fallback") + "# two\n", comment="2")
+    Backtest.objects.create(drafts=[], order_count=1)
     user = make_user(kind)
     client = Client()
     if user is not None:

@@ -1,6 +1,7 @@
 """The domain model: organization units, products and stock, orders, sheets,
 fulfilments, orchestration details and EVA-style settings."""
 
+from .backtests import Backtest, BacktestStatus
 from .fulfillments import (
     CancellationReason,
     FulfillmentAction,
@@ -22,6 +23,8 @@ from .settings_store import Setting
 from .sheets import Sheet, SheetRevision, UserPreference
 
 __all__ = [
+    "Backtest",
+    "BacktestStatus",
     "CancellationReason",
     "FulfillmentAction",
     "FulfillmentStatus",

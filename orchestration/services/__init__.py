@@ -1,6 +1,7 @@
 """Writes of the domain, one module per entity; functions are ``<entity>_<verb>``,
 keyword-only, and run in a transaction."""
 
+from .backtests import backtest_run, backtest_start
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
 from .orders import order_create
 from .preferences import user_preference_set
@@ -19,6 +20,8 @@ from .stock import StockLevel, stock_release, stock_reserve, stock_upsert_many
 
 __all__ = [
     "StockLevel",
+    "backtest_run",
+    "backtest_start",
     "orchestration_details_create",
     "orchestration_details_purge",
     "order_create",

@@ -1,15 +1,18 @@
 """The preview in Chromium, on the demo retailer: time changes the winner, a draft from
 the editor is previewed unsaved, and a stock change moves the order elsewhere."""
 
+import datetime
 import re
 from io import StringIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
+from orchestration import previews
 from orchestration.models import Order, OrganizationUnit, Product, Sheet
 
 from .conftest import PASSWORD
@@ -115,3 +118,42 @@ def test_a_stock_change_moves_the_order(demo: None, sign_in: Any, live_server: A
     page.get_by_role("button", name="Preview", exact=True).click()
     expect(page.get_by_role("heading", name=re.compile("^Decision at"))).to_be_visible()
     assert "1187" not in {supplier for _action, supplier in winner(page)}
+
+
+def test_a_backtest_lists_exactly_the_orders_a_draft_changes(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    monday = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    for minutes, order in enumerate(Order.objects.order_by("id")):
+        order.placed_at = monday - datetime.timedelta(minutes=minutes)
+        order.save(update_fields=["placed_at"])
+    expected = [
+        order.backend_id
+        for order in Order.objects.order_by("-placed_at", "-id")
+        if "SHIP_FROM_STORE"
+        in {
+            s["FulfillmentAction"]
+            for s in previews.preview_order(order, at=order.placed_at, respect_history=False)[
+                "Fulfillments"
+            ][0]["Shipments"]
+        }
+    ]
+    assert expected
+
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/?sheet={sheet.pk}")
+    draft = page.get_by_label("Sheet text")
+    draft.fill(
+        draft.input_value().replace(
+            "require [Supplier.BackendID] in [AvailableStores]", "require [Supplier.Type] = 'None'"
+        )
+    )
+    page.get_by_label("Latest orders").fill("10")
+    page.get_by_role("button", name="Compare with the active sheets").click()
+    expect(page.locator("#backtest-status")).to_have_text("Done")
+    rows = page.locator("#backtest-changes tbody tr")
+    assert [rows.nth(i).get_attribute("data-order") for i in range(rows.count())] == expected
+    expect(page.locator("#backtest-summary")).to_contain_text(f"{len(expected)} of 6")
+    sheet.refresh_from_db()
+    assert sheet.revision == 1  # the draft was never saved

@@ -1,0 +1,133 @@
+"""Backtests: run the active sheets and the drafts over the latest orders and compare.
+
+Each order is routed twice at its own original order time, on a clean slate (as
+it was when it arrived): with the active sheets, and with the drafts in place.
+Nothing but the backtest's own record is written.
+"""
+
+from collections import Counter
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import previews, selectors
+from ..errors import ApplicationError
+from ..models import Backtest, BacktestStatus, Order
+
+MAX_ORDERS = 10_000
+PROGRESS_EVERY = 10  # orders between progress saves
+
+
+def backtest_start(*, user: Any, drafts: list[dict[str, Any]], order_count: int = 100) -> Backtest:
+    """Record a backtest and start it (a Celery task, after commit)."""
+    if not drafts:
+        raise ApplicationError("A backtest needs at least one draft sheet.", field="drafts")
+    if not 1 <= order_count <= MAX_ORDERS:
+        raise ApplicationError(
+            f"Compare over 1 to {MAX_ORDERS:,} orders, not {order_count}.", field="order_count"
+        )
+    from ..tasks import backtest_run_task
+
+    with transaction.atomic():
+        backtest = Backtest.objects.create(
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            drafts=drafts,
+            order_count=order_count,
+        )
+        transaction.on_commit(lambda: backtest_run_task.delay(backtest.pk))
+    return backtest
+
+
+def _outcome(blob: dict[str, Any]) -> dict[str, Any]:
+    """What a decision comes to: its shipments, cancelled units and score."""
+    winner = blob["Fulfillments"][0] if blob["Fulfillments"] else {"Shipments": [], "Score": 0}
+    shipments = []
+    cancelled = 0
+    for shipment in winner["Shipments"]:
+        lines = {str(line["ID"]): line["Quantity"] for line in shipment["OrderLines"]}
+        if shipment["FulfillmentAction"] == "CANCEL":
+            cancelled += sum(lines.values())
+        supplier = shipment["Supplier"] or {}
+        shipments.append(
+            {
+                "action": shipment["FulfillmentAction"],
+                "supplier": supplier.get("ID"),
+                "supplier_name": supplier.get("Name"),
+                "lines": lines,
+            }
+        )
+    shipments.sort(key=lambda s: (s["action"], s["supplier"] or 0, sorted(s["lines"].items())))
+    return {"shipments": shipments, "cancelled": cancelled, "score": winner["Score"]}
+
+
+def _key(outcome: dict[str, Any]) -> Counter[tuple[Any, ...]]:
+    return Counter(
+        (s["action"], s["supplier"], tuple(sorted(s["lines"].items())))
+        for s in outcome["shipments"]
+    )
+
+
+def backtest_run(*, backtest: Backtest) -> Backtest:
+    """Compare, order by order, saving progress as it goes; the result is kept."""
+    drafts = [
+        selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
+        for d in backtest.drafts
+    ]
+    orders = list(Order.objects.order_by("-placed_at", "-id")[: backtest.order_count])
+    Backtest.objects.filter(pk=backtest.pk).update(
+        status=BacktestStatus.RUNNING, total=len(orders), done=0
+    )
+    totals = {"before": Counter(), "after": Counter()}
+    changes = []
+    try:
+        for position, order in enumerate(orders, start=1):
+            outcomes = {}
+            for side, side_drafts in (("before", ()), ("after", drafts)):
+                blob = previews.preview_order(
+                    order, at=order.placed_at, drafts=side_drafts, respect_history=False
+                )
+                outcomes[side] = outcome = _outcome(blob)
+                totals[side]["cancelled"] += outcome["cancelled"]
+                totals[side]["shipments"] += sum(
+                    1 for s in outcome["shipments"] if s["action"] != "CANCEL"
+                )
+                totals[side]["score"] += outcome["score"]
+            if _key(outcomes["before"]) != _key(outcomes["after"]):
+                changes.append(
+                    {
+                        "order": order.backend_id,
+                        "at": order.placed_at.isoformat(),
+                        "before": outcomes["before"],
+                        "after": outcomes["after"],
+                    }
+                )
+            if position % PROGRESS_EVERY == 0 or position == len(orders):
+                Backtest.objects.filter(pk=backtest.pk).update(done=position)
+    except Exception as error:  # the record says it failed, and why; the worker goes on
+        Backtest.objects.filter(pk=backtest.pk).update(
+            status=BacktestStatus.FAILED,
+            error=f"{type(error).__name__}: {error}",
+            finished_at=timezone.now(),
+        )
+        raise
+    count = len(orders) or 1
+    summary = {
+        "orders": len(orders),
+        "changed": len(changes),
+        "cancelled_before": totals["before"]["cancelled"],
+        "cancelled_after": totals["after"]["cancelled"],
+        "shipments_per_order_before": round(totals["before"]["shipments"] / count, 3),
+        "shipments_per_order_after": round(totals["after"]["shipments"] / count, 3),
+        "average_score_before": round(totals["before"]["score"] / count, 4),
+        "average_score_after": round(totals["after"]["score"] / count, 4),
+    }
+    Backtest.objects.filter(pk=backtest.pk).update(
+        status=BacktestStatus.DONE,
+        summary=summary,
+        changes=changes,
+        done=len(orders),
+        finished_at=timezone.now(),
+    )
+    backtest.refresh_from_db()
+    return backtest
