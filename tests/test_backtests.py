@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from orchestration import previews, services
+from orchestration.celery import app as celery_app
 from orchestration.errors import ApplicationError
 from orchestration.models import Backtest, BacktestStatus, Order, Sheet
 from tests.conftest import table_rows
@@ -24,6 +25,13 @@ from tests.conftest import table_rows
 pytestmark = pytest.mark.django_db
 
 MONDAY = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+
+
+@pytest.fixture(autouse=True)
+def inline_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the backtest's task inline, also when CI points Celery at a real broker
+    (``tests/test_tasks.py`` covers the way to a worker)."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
 
 
 @pytest.fixture

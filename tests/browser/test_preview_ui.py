@@ -13,6 +13,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from orchestration import previews
+from orchestration.celery import app as celery_app
 from orchestration.models import Order, OrganizationUnit, Product, Sheet
 
 from .conftest import PASSWORD
@@ -121,8 +122,10 @@ def test_a_stock_change_moves_the_order(demo: None, sign_in: Any, live_server: A
 
 
 def test_a_backtest_lists_exactly_the_orders_a_draft_changes(
-    demo: None, sign_in: Any, live_server: Any
+    demo: None, sign_in: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Inline, also when CI points Celery at a real broker (test_tasks.py covers workers).
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
     monday = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
     for minutes, order in enumerate(Order.objects.order_by("id")):
         order.placed_at = monday - datetime.timedelta(minutes=minutes)
