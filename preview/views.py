@@ -43,13 +43,8 @@ def _input(post: Any) -> dict[str, Any]:
     units = [value for value in post.getlist("organization_units") if value]
     if units:
         data["organization_units"] = units
-    rows: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-    for name, value in post.items():
-        match = _INDEXED.match(name)
-        if match:
-            rows[(match[1], int(match[2]))][match[3]] = value
     drafts, stock = [], []
-    for (kind, _index), row in sorted(rows.items()):
+    for (kind, _index), row in sorted(_rows(post).items()):
         if kind == "draft" and row.get("source", "").strip():
             drafts.append(
                 {
@@ -158,6 +153,7 @@ def _form_values(source: Any, asked: bool) -> dict[str, Any]:
 
 
 def _rows(source: Any) -> dict[tuple[str, int], dict[str, str]]:
+    """The form's numbered rows: ``draft-0-source`` -> rows[("draft", 0)]["source"]."""
     rows: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
     for name in source:
         match = _INDEXED.match(name)

@@ -129,3 +129,30 @@ def table_rows() -> dict[str, list[tuple[Any, ...]]]:
 
     models = [*apps.get_app_config("orchestration").get_models(), User, Group]
     return {model._meta.label: list(model.objects.order_by("pk").values_list()) for model in models}
+
+
+def demo_orders_placed_before(at: Any) -> None:
+    """Move every order to a minute apart before ``at`` (newest first by ID), so that what
+    routes them does not depend on when the tests run."""
+    import datetime
+
+    from orchestration.models import Order
+
+    for minutes, order in enumerate(Order.objects.order_by("id")):
+        order.placed_at = at - datetime.timedelta(minutes=minutes)
+        order.save(update_fields=["placed_at"])
+
+
+def orders_shipped_from_store() -> list[str]:
+    """The orders (newest first) that the active sheets ship, at least partly, from a store
+    at their own order time on a clean slate, as a backtest routes them."""
+    from orchestration import previews
+    from orchestration.models import Order
+
+    found = []
+    for order in Order.objects.order_by("-placed_at", "-id"):
+        blob = previews.preview_order(order, at=order.placed_at, respect_history=False)
+        actions = {s["FulfillmentAction"] for s in blob["Fulfillments"][0]["Shipments"]}
+        if "SHIP_FROM_STORE" in actions:
+            found.append(order.backend_id)
+    return found

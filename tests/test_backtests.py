@@ -16,11 +16,11 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from orchestration import previews, services
+from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.errors import ApplicationError
-from orchestration.models import Backtest, BacktestStatus, Order, Sheet
-from tests.conftest import table_rows
+from orchestration.models import Backtest, BacktestStatus, Sheet
+from tests.conftest import demo_orders_placed_before, orders_shipped_from_store, table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +37,7 @@ def inline_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def demo(db: Any) -> None:
     call_command("demo", stdout=StringIO())
-    for minutes, order in enumerate(Order.objects.order_by("id")):
-        order.placed_at = MONDAY - datetime.timedelta(minutes=minutes)
-        order.save(update_fields=["placed_at"])
+    demo_orders_placed_before(MONDAY)
 
 
 def no_shops_draft() -> dict[str, Any]:
@@ -52,21 +50,10 @@ def no_shops_draft() -> dict[str, Any]:
     return {"sheet": sheet.pk, "name": "", "source": source}
 
 
-def shipped_from_store() -> list[str]:
-    """The orders whose winner, with the active sheets, ships (partly) from a store."""
-    found = []
-    for order in Order.objects.order_by("-placed_at", "-id"):
-        blob = previews.preview_order(order, at=order.placed_at, respect_history=False)
-        actions = {s["FulfillmentAction"] for s in blob["Fulfillments"][0]["Shipments"]}
-        if "SHIP_FROM_STORE" in actions:
-            found.append(order.backend_id)
-    return found
-
-
 def test_a_backtest_lists_exactly_the_orders_a_draft_changes(
     demo: None, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    expected = shipped_from_store()
+    expected = orders_shipped_from_store()
     assert expected  # the demo has orders that ship from a store on a Monday morning
     sent: list[str] = []
     original = Task.apply_async
@@ -143,7 +130,7 @@ def test_a_backtest_needs_drafts_and_a_sensible_count(
 def test_the_page_starts_a_backtest_and_shows_its_result(
     demo: None, django_capture_on_commit_callbacks: Any
 ) -> None:
-    expected = shipped_from_store()
+    expected = orders_shipped_from_store()
     client = Client()
     client.force_login(User.objects.get(username="designer"))
     draft = no_shops_draft()

@@ -12,9 +12,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from orchestration import previews
 from orchestration.celery import app as celery_app
 from orchestration.models import Order, OrganizationUnit, Product, Sheet
+from tests.conftest import demo_orders_placed_before, orders_shipped_from_store
 
 from .conftest import PASSWORD
 
@@ -126,21 +126,10 @@ def test_a_backtest_lists_exactly_the_orders_a_draft_changes(
 ) -> None:
     # Inline, also when CI points Celery at a real broker (test_tasks.py covers workers).
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-    monday = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
-    for minutes, order in enumerate(Order.objects.order_by("id")):
-        order.placed_at = monday - datetime.timedelta(minutes=minutes)
-        order.save(update_fields=["placed_at"])
-    expected = [
-        order.backend_id
-        for order in Order.objects.order_by("-placed_at", "-id")
-        if "SHIP_FROM_STORE"
-        in {
-            s["FulfillmentAction"]
-            for s in previews.preview_order(order, at=order.placed_at, respect_history=False)[
-                "Fulfillments"
-            ][0]["Shipments"]
-        }
-    ]
+    demo_orders_placed_before(
+        datetime.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    )
+    expected = orders_shipped_from_store()
     assert expected
 
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
