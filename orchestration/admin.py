@@ -23,6 +23,7 @@ from .models import (
     Backtest,
     OrchestrationDetails,
     Order,
+    OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
@@ -293,6 +294,12 @@ class OrderAdmin(admin.ModelAdmin):
     autocomplete_fields = ["sold_from_organization_unit", "original_order"]
     readonly_fields = ["created_at", "updated_at", "created_by"]
     inlines = [OrderLineInline, OrderFulfillmentInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if not change:  # lines are saved by now: route the new order after commit
+            services.order_announce(order=form.instance, user=request.user, via="admin")
+
     fieldsets = [
         (
             None,
@@ -384,6 +391,23 @@ class OrderFulfillmentLineInline(admin.TabularInline):
         return False
 
 
+@admin.register(OrderEvent)
+class OrderEventAdmin(admin.ModelAdmin):
+    """The order timelines, read-only: events are written by the services only."""
+
+    list_display = ["at", "order", "kind", "actor", "message", "webhook_status"]
+    list_filter = ["kind", "webhook_status"]
+    search_fields = ["order__backend_id", "message", "actor"]
+    list_select_related = ["order"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(OrderFulfillment)
 class OrderFulfillmentAdmin(admin.ModelAdmin):
     list_display = [
@@ -395,7 +419,7 @@ class OrderFulfillmentAdmin(admin.ModelAdmin):
         "sheet_name",
         "created_at",
     ]
-    list_filter = ["action", "status"]
+    list_filter = ["action", "status", "export_status", "is_fanout"]
     search_fields = ["order__backend_id", "supplier_organization_unit__backend_id", "sheet_name"]
     list_select_related = ["order", "supplier_organization_unit"]
     readonly_fields = [

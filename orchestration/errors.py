@@ -31,3 +31,9 @@ class ConflictError(ApplicationError):
     """The request clashes with the current state (a concurrent change)."""
 
     status = 409
+
+
+class NotFoundError(ApplicationError):
+    """What the request names does not exist."""
+
+    status = 404

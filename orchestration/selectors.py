@@ -314,7 +314,7 @@ def order_scenario(
                 status=_HISTORY_STATUS[line.status],
                 quantity=line.quantity,
                 cancellation_reason=line.cancellation_reason or None,
-                task=None,
+                task=line.fulfillment.task_key or None,
                 attempt=str(line.fulfillment.orchestration_details_id or line.fulfillment_id),
             )
             for line in OrderFulfillmentLine.objects.filter(

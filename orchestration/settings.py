@@ -160,6 +160,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
+    # Deadlines, waiting orders, due export and webhook retries, lost tasks.
+    "sweep": {"task": "orchestration.tasks.sweep_task", "schedule": 60},
     "purge-expired-orchestration-details": {
         "task": "orchestration.tasks.orchestration_details_purge_task",
         "schedule": 60 * 60 * 24,
@@ -228,6 +230,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 ORCHESTRATION_ROUTE_PROVIDER = env.str("ORCHESTRATION_ROUTE_PROVIDER", default="")
+
+# Where state changes that matter outside (cancellations, shipments, failed
+# exports) are posted as JSON; empty sends none.
+ORCHESTRATION_WEBHOOK_URL = env.str("ORCHESTRATION_WEBHOOK_URL", default="")
+# The exporters a sheet's `data ExporterName` can name: name -> {"class": dotted
+# path, and the exporter's own options}. ORCHESTRATION_EXPORTERS (JSON) replaces
+# the default, which writes each export as a JSON file per warehouse.
+ORCHESTRATION_EXPORTERS = env.json(
+    "ORCHESTRATION_EXPORTERS",
+    default={
+        name: {
+            "class": "orchestration.exporters.FolderExporter",
+            "folder": str(BASE_DIR / "var" / "exports" / name.lower()),
+        }
+        for name in ("ARVATO", "BONVER", "WAREHOUSE")
+    },
+)
 
 LOGGING = {
     "version": 1,

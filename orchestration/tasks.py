@@ -1,7 +1,9 @@
 """Celery tasks: thin wrappers that call a service (HackSoft style).
 
 Each task's work is also a management command, so a worker-less install (the
-embedded default) can run it from cron.
+embedded default) can run it from cron. Every task is safe to run twice: the
+services check state under a lock (orchestration), claim their work with a
+conditional update (exports, webhooks) or are idempotent by nature (purge).
 """
 
 from celery import shared_task
@@ -14,6 +16,38 @@ from .services import orchestration_details_purge
 def orchestration_details_purge_task() -> int:
     """Drop the orchestration details whose lifetime is over (daily, by beat)."""
     return orchestration_details_purge(now=timezone.now())
+
+
+@shared_task(name="orchestration.tasks.order_orchestrate_task", ignore_result=True)
+def order_orchestrate_task(order_id: int) -> None:
+    """Route an order that needs it (sent after commit by ``order_orchestration_request``)."""
+    from .services.orchestration import order_orchestrate
+
+    order_orchestrate(order_id=order_id)
+
+
+@shared_task(name="orchestration.tasks.fulfillment_export_task", ignore_result=True)
+def fulfillment_export_task(fulfillment_id: int) -> None:
+    """Send one pending export to its warehouse (retries are scheduled by the sweep)."""
+    from .services.fulfillments import fulfillment_export
+
+    fulfillment_export(fulfillment_id=fulfillment_id)
+
+
+@shared_task(name="orchestration.tasks.webhook_deliver_task", ignore_result=True)
+def webhook_deliver_task(event_id: int) -> None:
+    """Post one pending timeline event to the webhook receiver."""
+    from .services.events import webhook_deliver
+
+    webhook_deliver(event_id=event_id, now=timezone.now())
+
+
+@shared_task(name="orchestration.tasks.sweep_task")
+def sweep_task() -> dict[str, int]:
+    """Deadlines, waiting orders, lost tasks and due retries (every minute, by beat)."""
+    from .services.sweep import sweep
+
+    return sweep()
 
 
 @shared_task(name="orchestration.tasks.backtest_run_task", ignore_result=True)

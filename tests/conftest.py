@@ -12,6 +12,15 @@ from orchestration.services.roles import DESIGNERS_GROUP, INTEGRATIONS_GROUP
 
 
 @pytest.fixture(autouse=True)
+def _exports_to_a_temporary_folder(settings: Any, tmp_path: Any) -> None:
+    """Exports go to the test's own folder, never into the checkout."""
+    settings.ORCHESTRATION_EXPORTERS = {
+        name: {"class": "orchestration.exporters.FolderExporter", "folder": str(tmp_path / name)}
+        for name in ("ARVATO", "BONVER", "WAREHOUSE")
+    }
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     """Hash test passwords with a fast hasher; PBKDF2 costs half a second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

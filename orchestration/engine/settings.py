@@ -107,6 +107,39 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             maximum=3650,
         ),
         SettingDefinition(
+            "ShipFromStore:DeclineReasons",
+            str,
+            "OutOfStock,Damaged,NotFound,NoCapacity",
+            "Comma-separated reasons a shop may give when it declines a task or "
+            "does not pick every line; a decline without a reason is recorded as Unknown.",
+            nullable=True,
+        ),
+        SettingDefinition(
+            "Orchestration:WaitingRetryIntervalInMinutes",
+            int,
+            15,
+            "How often an order that nothing can fulfil now is tried again (it is "
+            "also tried whenever stock of its products changes).",
+            minimum=1,
+            maximum=10080,
+        ),
+        SettingDefinition(
+            "Export:MaxAttempts",
+            int,
+            5,
+            "How many times an export to a warehouse is tried before it is marked failed.",
+            minimum=1,
+            maximum=50,
+        ),
+        SettingDefinition(
+            "Export:RetryDelayInSeconds",
+            int,
+            60,
+            "The wait before the first retry of a failed export; it doubles at every retry.",
+            minimum=1,
+            maximum=86400,
+        ),
+        SettingDefinition(
             "OrderFulfillment:AllowPartialCancellation",
             bool,
             False,

@@ -2,11 +2,14 @@
 fulfilments, orchestration details and EVA-style settings."""
 
 from .backtests import Backtest, BacktestStatus
+from .events import OrderEvent, WebhookStatus
 from .fulfillments import (
     CancellationReason,
+    ExportStatus,
     FulfillmentAction,
     FulfillmentStatus,
     OrchestrationDetails,
+    OrchestrationOutcome,
     OrderFulfillment,
     OrderFulfillmentLine,
 )
@@ -26,10 +29,13 @@ __all__ = [
     "Backtest",
     "BacktestStatus",
     "CancellationReason",
+    "ExportStatus",
     "FulfillmentAction",
     "FulfillmentStatus",
     "OrchestrationDetails",
+    "OrchestrationOutcome",
     "Order",
+    "OrderEvent",
     "OrderFulfillment",
     "OrderFulfillmentLine",
     "OrderIntent",
@@ -46,4 +52,5 @@ __all__ = [
     "SheetRevision",
     "Stock",
     "UserPreference",
+    "WebhookStatus",
 ]

@@ -3,6 +3,7 @@ and the orchestration details (the explanation blob) of each run."""
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -45,7 +46,11 @@ OPEN_FULFILLMENT_STATUSES = (
 
 
 class CancellationReason(models.TextChoices):
-    """Why a fulfilment line was cancelled or deactivated (empty: none given)."""
+    """EVA's reasons a fulfilment line was cancelled or deactivated (empty: none given).
+
+    A shop declining a task may also give one of the configured decline reasons
+    (setting ``ShipFromStore:DeclineReasons``); those are stored as written.
+    """
 
     OTHER_STORE = "Otherstore", "Otherstore (another store picked it up first)"
     FULFILLMENT_CANCELLED = (
@@ -54,6 +59,24 @@ class CancellationReason(models.TextChoices):
     )
     UNKNOWN = "Unknown", "Unknown (cancelled by someone)"
     EXPIRED = "Expired", "Expired (the deadline ran out)"
+    NOT_SHIPPED = "NotShipped", "NotShipped (the warehouse reported it did not ship it)"
+
+
+class OrchestrationOutcome(models.TextChoices):
+    """What one orchestration run came to."""
+
+    ROUTED = "Routed", "Routed (fulfilments created)"
+    WAITING = "Waiting", "Waiting (nothing can fulfil the open lines now)"
+    NOTHING_OPEN = "NothingOpen", "Nothing open (every line is routed or ended)"
+
+
+class ExportStatus(models.TextChoices):
+    """Where the export of an EXPORT_ORDER fulfilment is."""
+
+    NONE = "", "Not an export"
+    PENDING = "Pending", "Pending (to be sent, or retried at the next attempt time)"
+    EXPORTED = "Exported"
+    FAILED = "Failed", "Failed (every attempt failed; retry it by hand)"
 
 
 class OrchestrationDetails(models.Model):
@@ -66,7 +89,16 @@ class OrchestrationDetails(models.Model):
     """
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="orchestration_details")
+    attempt = models.PositiveIntegerField(
+        default=1, help_text="The order's orchestration run number, from 1; unique per order."
+    )
     at = models.DateTimeField(help_text="The clock the run used.")
+    trigger = models.CharField(
+        max_length=200, blank=True, help_text="Why the order was (re)orchestrated."
+    )
+    outcome = models.CharField(
+        max_length=20, choices=OrchestrationOutcome.choices, default=OrchestrationOutcome.ROUTED
+    )
     blob = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
@@ -76,6 +108,11 @@ class OrchestrationDetails(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "orchestration details"
         verbose_name_plural = "orchestration details"
+        constraints = [
+            # A redelivered task or two workers on the same order can never
+            # store two runs under one number: the second insert fails.
+            models.UniqueConstraint(fields=["order", "attempt"], name="one_run_per_attempt"),
+        ]
 
     def __str__(self) -> str:
         return f"Orchestration of order {self.order_id} at {self.at:%Y-%m-%d %H:%M}"
@@ -113,6 +150,46 @@ class OrderFulfillment(models.Model):
         choices=FulfillmentStatus.choices, default=FulfillmentStatus.NEW
     )
     data = models.JSONField(default=dict, blank=True)
+    # --- Ship-from-store task -----------------------------------------------------------
+    task_key = models.CharField(
+        max_length=32,
+        blank=True,
+        db_index=True,
+        help_text="Groups the copies of one ship-from-store task fanned out to several shops.",
+    )
+    is_fanout = models.BooleanField(
+        default=False, help_text="The task went to more than one shop; the first to start wins."
+    )
+    holds_reservation = models.BooleanField(
+        default=False, help_text="The stock of these lines is reserved at this supplier."
+    )
+    priority = models.IntegerField(default=0, help_text="ShipFromStoreTaskPriority: higher first.")
+    labels = models.JSONField(default=list, blank=True)
+    start_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    pack_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    ship_deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    picked_at = models.DateTimeField(null=True, blank=True)
+    packed_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    carrier = models.CharField(max_length=100, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    # --- Export to a warehouse ----------------------------------------------------------
+    exporter_name = models.CharField(max_length=100, blank=True)
+    export_status = models.CharField(
+        max_length=10, choices=ExportStatus.choices, blank=True, default=ExportStatus.NONE
+    )
+    export_attempts = models.PositiveIntegerField(default=0)
+    export_next_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    export_error = models.TextField(blank=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
     orchestration_details = models.ForeignKey(
         OrchestrationDetails,
         on_delete=models.SET_NULL,
@@ -168,7 +245,9 @@ class OrderFulfillmentLine(models.Model):
         choices=FulfillmentStatus.choices, default=FulfillmentStatus.NEW
     )
     cancellation_reason = models.CharField(
-        max_length=30, choices=CancellationReason.choices, blank=True
+        max_length=50,
+        blank=True,
+        help_text="One of EVA's reasons (CancellationReason) or a configured decline reason.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

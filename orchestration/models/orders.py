@@ -117,6 +117,20 @@ class Order(models.Model):
     )
     custom_fields = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     placed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # --- Orchestration bookkeeping ------------------------------------------------------
+    # Set in the same transaction as whatever makes the order need routing (its
+    # creation, a decline, an expiry, new stock); the orchestration task clears
+    # it. A task that finds it clear has nothing to do: that makes a redelivered
+    # or doubled task harmless.
+    needs_orchestration = models.BooleanField(default=False, db_index=True)
+    orchestration_trigger = models.CharField(max_length=200, blank=True)
+    orchestration_requested_at = models.DateTimeField(null=True, blank=True)
+    orchestration_attempts = models.PositiveIntegerField(
+        default=0, help_text="How many orchestration runs the order has had."
+    )
+    next_orchestration_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When a waiting order is tried again."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(

@@ -3,7 +3,7 @@ keyword-only, and run in a transaction."""
 
 from .backtests import backtest_run, backtest_start
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
-from .orders import order_create
+from .orders import order_announce, order_create
 from .preferences import user_preference_set
 from .roles import roles_ensure
 from .settings import setting_reset, setting_set
@@ -24,6 +24,7 @@ __all__ = [
     "backtest_start",
     "orchestration_details_create",
     "orchestration_details_purge",
+    "order_announce",
     "order_create",
     "roles_ensure",
     "setting_reset",

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 
 from ..models import OrchestrationDetails, Order
 from ..selectors import setting_value
@@ -15,8 +16,13 @@ def orchestration_details_create(
     """Keep the blob of a run until the configured lifetime has passed."""
     days = setting_value("Symphony:OrchestrationDetailsLifetimeInDays")
     with transaction.atomic():
+        last = order.orchestration_details.aggregate(last=Max("attempt"))["last"] or 0
         return OrchestrationDetails.objects.create(
-            order=order, blob=blob, at=at, expires_at=now + timedelta(days=days)
+            order=order,
+            attempt=last + 1,
+            blob=blob,
+            at=at,
+            expires_at=now + timedelta(days=days),
         )
 
 

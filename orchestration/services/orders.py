@@ -5,9 +5,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from ..errors import ApplicationError
 from ..models import Order, OrderLine
+from .events import actor_of, event_record
+from .orchestration import order_orchestration_request
 
 LINE_FIELDS = frozenset(
     {
@@ -58,6 +61,7 @@ def order_create(
         with transaction.atomic():
             order = Order.objects.create(created_by=created_by, **fields)
             OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
+            order_announce(order=order, user=created_by, via="api")
     except IntegrityError as error:
         if (
             fields.get("backend_id")
@@ -70,3 +74,21 @@ def order_create(
             ) from error
         raise
     return order
+
+
+def order_announce(*, order: Order, user: AbstractBaseUser | None, via: str) -> None:
+    """Record a new order on its timeline and have it orchestrated after commit.
+
+    Called in the transaction that created the order (the API, the admin, the demo).
+    """
+    now = timezone.now()
+    lines = order.lines.count()
+    event_record(
+        order=order,
+        kind="order.created",
+        message=f"Order created with {lines} line{'s' if lines != 1 else ''}.",
+        at=now,
+        actor=actor_of(user, via),
+        user=user,
+    )
+    order_orchestration_request(order_id=order.pk, trigger="order created", now=now)

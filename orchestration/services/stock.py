@@ -171,8 +171,23 @@ def stock_upsert_many(*, levels: Sequence[StockLevel]) -> dict[str, int]:
                 "Stock changed while it was being updated; send the request again.",
                 code="conflict",
             ) from error
+        _wake_waiting_orders({product for _, product in pairs}, now)
     created = sum(1 for pair in pairs if pair not in reserved)
     return {"created": created, "updated": len(pairs) - created}
+
+
+def _wake_waiting_orders(products: set[int], now: Any) -> None:
+    """Orders waiting for stock of these products are tried again after this commits."""
+    from ..models import Order
+    from .orchestration import order_orchestration_request
+
+    waiting = (
+        Order.objects.filter(next_orchestration_at__isnull=False, lines__product__in=products)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    for order_id in waiting:
+        order_orchestration_request(order_id=order_id, trigger="stock changed", now=now)
 
 
 def _error(code: str, message: str, field: str) -> dict[str, Any]:
@@ -181,3 +196,23 @@ def _error(code: str, message: str, field: str) -> dict[str, Any]:
 
 def _index_of(field: str) -> int:
     return int(field[1 : field.index("]")])
+
+
+def stock_consume(*, organization_unit_id: int, product_id: int, quantity: int) -> None:
+    """Ship ``quantity`` reserved units: they leave both on hand and reserved."""
+    updated = Stock.objects.filter(
+        organization_unit_id=organization_unit_id,
+        product_id=product_id,
+        quantity_reserved__gte=quantity,
+        quantity_on_hand__gte=quantity,
+    ).update(
+        quantity_on_hand=F("quantity_on_hand") - quantity,
+        quantity_reserved=F("quantity_reserved") - quantity,
+        updated_at=timezone.now(),
+    )
+    if updated != 1:
+        raise ConflictError(
+            f"Cannot ship {quantity} units: fewer are reserved.",
+            code="not_reserved",
+            field="quantity",
+        )

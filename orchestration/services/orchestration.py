@@ -1,0 +1,366 @@
+"""Orchestrating an order: the engine's decision turned into fulfilments.
+
+Whatever makes an order need routing (its creation, a decline, an expiry, a
+partial pick, new stock) calls ``order_orchestration_request`` in its own
+transaction: that sets ``Order.needs_orchestration`` and sends the Celery task
+after commit. The task (``order_orchestrate``) locks the order row, and does
+nothing if the flag is already clear: a redelivered or doubled message is
+harmless. Otherwise it reads a snapshot, calls the engine (the same call as the
+preview), and in one transaction stores the run (``OrchestrationDetails``, unique
+per order and attempt number, so even two runs that got past the lock cannot
+both be stored), the fulfilments, the reservations and the timeline.
+
+Reservations are conditional updates: if stock was taken since the snapshot,
+the transaction rolls back and the run starts over with fresh stock, at most
+``STOCK_RETRIES`` times; after that the order stays flagged for the sweep.
+"""
+
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import engine
+from ..models import (
+    CancellationReason,
+    ExportStatus,
+    FulfillmentAction,
+    FulfillmentStatus,
+    OrchestrationDetails,
+    OrchestrationOutcome,
+    Order,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrderIntent,
+    OrderLine,
+)
+from ..selectors import order_scenario, setting_value
+from .events import customer_notify_cancelled, event_record
+from .progress import order_refresh_status
+from .stock import stock_reserve
+
+logger = logging.getLogger(__name__)
+
+STOCK_RETRIES = 5
+
+
+class StockTaken(Exception):
+    """A reservation failed: someone took the stock since the snapshot."""
+
+
+def order_orchestration_request(*, order_id: int, trigger: str, now: datetime) -> None:
+    """Flag, in the caller's transaction, that the order must be routed (again).
+
+    The orchestration task is sent once the caller's transaction commits, so it
+    always sees the change that asked for it.
+    """
+    Order.objects.filter(pk=order_id).update(
+        needs_orchestration=True,
+        orchestration_trigger=trigger[:200],
+        orchestration_requested_at=now,
+    )
+    order_orchestration_send(order_id=order_id)
+
+
+def order_orchestration_send(*, order_id: int) -> None:
+    """Send the orchestration task for ``order_id`` after the current transaction commits."""
+    from ..tasks import order_orchestrate_task
+
+    transaction.on_commit(lambda: order_orchestrate_task.delay(order_id))
+
+
+def order_orchestrate(
+    *, order_id: int, now: datetime | None = None, route_provider: Any = None
+) -> OrchestrationDetails | None:
+    """Route the order's open lines if it still needs it; return the stored run.
+
+    ``None`` means there was nothing to do (the flag was clear, the order is
+    gone, or nothing is open), or stock kept being taken under our feet, in
+    which case the order stays flagged and the sweep tries again.
+    """
+    if route_provider is None:
+        from ..previews import route_provider as configured
+
+        route_provider = configured()
+    for _ in range(STOCK_RETRIES):
+        try:
+            return _orchestrate_once(order_id, now or timezone.now(), route_provider)
+        except StockTaken:
+            continue
+    logger.warning(
+        "Order %s: stock was taken during %s runs in a row; left for the sweep.",
+        order_id,
+        STOCK_RETRIES,
+    )
+    return None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one run will store, built from the winning proposition."""
+
+    fulfillments: list[OrderFulfillment]
+    lines: list[tuple[int, OrderFulfillmentLine]]  # (index into fulfillments, line)
+    reservations: Counter[tuple[int, int]]  # (OU, product) -> quantity
+    cancelled: Counter[int]  # order line -> quantity the CANCEL sheet cancels
+    uncovered: int  # units nothing can fulfil now and no CANCEL sheet takes
+
+
+def _orchestrate_once(
+    order_id: int, now: datetime, route_provider: Any
+) -> OrchestrationDetails | None:
+    attempt = None
+    try:
+        with transaction.atomic():
+            order = Order.objects.select_for_update().filter(pk=order_id).first()
+            if order is None or not order.needs_orchestration:
+                return None
+            decision = engine.route(order_scenario(order, at=now), route_provider=route_provider)
+            shipments = decision.shipments
+            if not shipments:  # every line is routed or ended already
+                Order.objects.filter(pk=order.pk).update(
+                    needs_orchestration=False, next_orchestration_at=None
+                )
+                return None
+            attempt = order.orchestration_attempts + 1
+            plan = _plan(order, shipments, now)
+            routed = bool(plan.fulfillments) and any(
+                f.action != FulfillmentAction.CANCEL for f in plan.fulfillments
+            )
+            details = OrchestrationDetails.objects.create(
+                order=order,
+                attempt=attempt,
+                at=now,
+                trigger=order.orchestration_trigger,
+                outcome=(
+                    OrchestrationOutcome.ROUTED
+                    if routed or plan.cancelled
+                    else OrchestrationOutcome.WAITING
+                ),
+                blob=decision.blob,
+                expires_at=now
+                + timedelta(days=setting_value("Symphony:OrchestrationDetailsLifetimeInDays")),
+            )
+            for fulfillment in plan.fulfillments:
+                fulfillment.orchestration_details = details
+            OrderFulfillment.objects.bulk_create(plan.fulfillments)
+            lines = []
+            for index, line in plan.lines:
+                line.fulfillment = plan.fulfillments[index]
+                lines.append(line)
+            OrderFulfillmentLine.objects.bulk_create(lines)
+            # Sorted, so two runs reserving the same rows lock them in the same order.
+            for (unit_id, product_id), quantity in sorted(plan.reservations.items()):
+                if not stock_reserve(
+                    organization_unit_id=unit_id, product_id=product_id, quantity=quantity
+                ):
+                    raise StockTaken
+            for line_id, quantity in plan.cancelled.items():
+                OrderLine.objects.filter(pk=line_id).update(
+                    quantity_cancelled=F("quantity_cancelled") + quantity
+                )
+            interval = setting_value("Orchestration:WaitingRetryIntervalInMinutes")
+            Order.objects.filter(pk=order.pk).update(
+                needs_orchestration=False,
+                orchestration_attempts=attempt,
+                next_orchestration_at=(
+                    now + timedelta(minutes=interval) if plan.uncovered else None
+                ),
+            )
+            _record(order, details, plan, now)
+            order_refresh_status(order=order, now=now, actor="system:orchestration")
+            exports = [f.pk for f in plan.fulfillments if f.export_status == ExportStatus.PENDING]
+            if exports:
+                from ..tasks import fulfillment_export_task
+
+                transaction.on_commit(
+                    lambda: [fulfillment_export_task.delay(pk) for pk in exports] and None
+                )
+            return details
+    except IntegrityError:
+        if (
+            attempt is not None
+            and OrchestrationDetails.objects.filter(order_id=order_id, attempt=attempt).exists()
+        ):
+            return None  # another run stored this attempt first: it did the work
+        raise
+
+
+def _number(value: Any) -> Decimal | None:
+    """A sheet's data value as a number, or None when it is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def _minutes_after(now: datetime, value: Any) -> datetime | None:
+    minutes = _number(value)
+    return now + timedelta(minutes=float(minutes)) if minutes is not None else None
+
+
+def _plan(order: Order, shipments: list[dict[str, Any]], now: datetime) -> _Plan:
+    products = dict(order.lines.values_list("pk", "product_id"))
+    fanout_label = setting_value("ShipFromStore:FanoutTaskLabel")
+    plan = _Plan([], [], Counter(), Counter(), 0)
+    sales = order.intent == OrderIntent.SALES
+    for shipment in shipments:
+        action = shipment["FulfillmentAction"]
+        sheet = shipment["Sheet"]
+        order_lines = shipment["OrderLines"]
+        if action == FulfillmentAction.CANCEL:
+            if sheet is None:  # no CANCEL sheet: these units wait for stock
+                plan.uncovered += sum(line["Quantity"] for line in order_lines)
+                continue
+            plan.fulfillments.append(
+                OrderFulfillment(
+                    order=order,
+                    sheet_id=sheet["ID"],
+                    sheet_name=sheet["Name"],
+                    action=action,
+                    status=FulfillmentStatus.CANCELLED,
+                    cancelled_at=now,
+                )
+            )
+            for line in order_lines:
+                plan.cancelled[line["ID"]] += line["Quantity"]
+                plan.lines.append(
+                    (
+                        len(plan.fulfillments) - 1,
+                        OrderFulfillmentLine(
+                            order_line_id=line["ID"],
+                            product_id=products[line["ID"]],
+                            quantity=line["Quantity"],
+                            status=FulfillmentStatus.CANCELLED,
+                            cancellation_reason=CancellationReason.FULFILLMENT_CANCELLED,
+                            cancelled_at=now,
+                        ),
+                    )
+                )
+            continue
+        data = shipment["Data"]
+        supplier = shipment["Supplier"]["ID"]
+        common = {
+            "order": order,
+            "sheet_id": sheet["ID"],
+            "sheet_name": sheet["Name"],
+            "action": action,
+            "data": data,
+        }
+        if action == FulfillmentAction.SHIP_FROM_STORE:
+            shops = [supplier] + [unit["ID"] for unit in shipment["FanoutSuppliers"]]
+            labels = [str(label) for label in data.get("TaskLabels") or []]
+            if len(shops) > 1 and fanout_label and fanout_label not in labels:
+                labels.append(fanout_label)
+            priority = _number(data.get("ShipFromStoreTaskPriority"))
+            key = uuid.uuid4().hex
+            copies = [
+                OrderFulfillment(
+                    **common,
+                    supplier_organization_unit_id=shop,
+                    task_key=key,
+                    is_fanout=len(shops) > 1,
+                    holds_reservation=shop == supplier and sales,
+                    priority=int(priority) if priority is not None else 0,
+                    labels=labels,
+                    start_deadline=_minutes_after(now, data.get("DeadlineInMinutes")),
+                )
+                for shop in shops
+            ]
+        elif action == FulfillmentAction.EXPORT_ORDER:
+            copies = [
+                OrderFulfillment(
+                    **common,
+                    supplier_organization_unit_id=supplier,
+                    holds_reservation=sales,
+                    exporter_name=str(data.get("ExporterName") or ""),
+                    export_status=ExportStatus.PENDING,
+                    export_next_at=now,
+                )
+            ]
+        else:  # EXPORT_RETURN_ORDER: returns need no stock
+            copies = [OrderFulfillment(**common, supplier_organization_unit_id=supplier)]
+        for copy in copies:
+            plan.fulfillments.append(copy)
+            for line in order_lines:
+                shipped = line.get("Products") or [
+                    {"ID": products[line["ID"]], "Quantity": line["Quantity"]}
+                ]
+                for product in shipped:
+                    plan.lines.append(
+                        (
+                            len(plan.fulfillments) - 1,
+                            OrderFulfillmentLine(
+                                order_line_id=line["ID"],
+                                product_id=product["ID"],
+                                quantity=product["Quantity"],
+                            ),
+                        )
+                    )
+                    if copy.holds_reservation:
+                        plan.reservations[supplier, product["ID"]] += product["Quantity"]
+    return plan
+
+
+def _record(order: Order, details: OrchestrationDetails, plan: _Plan, now: datetime) -> None:
+    """The run's timeline entries, and the customer mail for what it cancelled."""
+    parts = []
+    tasks: dict[str, list[OrderFulfillment]] = {}
+    for fulfillment in plan.fulfillments:
+        if fulfillment.task_key:
+            tasks.setdefault(fulfillment.task_key, []).append(fulfillment)
+        elif fulfillment.action != FulfillmentAction.CANCEL:
+            parts.append(f"{fulfillment.action} to {fulfillment.supplier_organization_unit}")
+    for copies in tasks.values():
+        shops = ", ".join(str(c.supplier_organization_unit) for c in copies)
+        parts.append(
+            f"SHIP_FROM_STORE task for {shops}"
+            + (" (fanned out: the first to start it wins)" if len(copies) > 1 else "")
+        )
+    if plan.cancelled:
+        parts.append(f"{sum(plan.cancelled.values())} units cancelled by the CANCEL sheet")
+    if plan.uncovered:
+        parts.append(f"{plan.uncovered} units wait: nothing can fulfil them now")
+    trigger = f" ({details.trigger})" if details.trigger else ""
+    event_record(
+        order=order,
+        kind="orchestration.run",
+        message=f"Orchestration run {details.attempt}{trigger}: " + "; ".join(parts) + ".",
+        at=now,
+        actor="system:orchestration",
+        details=details,
+        data={"attempt": details.attempt, "outcome": details.outcome},
+    )
+    if plan.cancelled:
+        lines = {
+            line.pk: line.product.backend_id or line.product.name
+            for line in order.lines.select_related("product").filter(pk__in=plan.cancelled)
+        }
+        event_record(
+            order=order,
+            kind="lines.cancelled",
+            message="Cancelled because nothing can fulfil them: "
+            + ", ".join(f"{q} x {lines[line]}" for line, q in plan.cancelled.items())
+            + ".",
+            at=now,
+            actor="system:orchestration",
+            details=details,
+            data={
+                "lines": [
+                    {"order_line": line, "quantity": q} for line, q in plan.cancelled.items()
+                ],
+                "reason": CancellationReason.FULFILLMENT_CANCELLED,
+            },
+        )
+        customer_notify_cancelled(
+            order=order, lines=[(lines[line], q) for line, q in plan.cancelled.items()]
+        )

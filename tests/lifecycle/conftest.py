@@ -1,0 +1,83 @@
+"""Fixtures of the fulfilment lifecycle tests: the demo retailer, tasks run inline
+(also when CI points Celery at Redis; the worker path has its own tests), a
+frozen clock, and orders placed through the same service the API uses."""
+
+import io
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+
+from orchestration import services
+from orchestration.celery import app as celery_app
+from orchestration.demo import demo_load
+from orchestration.models import Order, OrganizationUnit, Product
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+# A Monday morning: the demo's shops are open, so ship-from-store wins.
+MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=AMSTERDAM)
+
+
+@pytest.fixture(autouse=True)
+def inline_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def demo(db: Any) -> None:
+    demo_load(stdout=io.StringIO(), password="demo-pass-123")
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """The frozen clock, at MONDAY; ``clock.move_to(...)`` / ``clock.shift(...)`` moves it."""
+    with time_machine.travel(MONDAY, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def staff(demo: None) -> User:
+    return User.objects.get(username="admin")
+
+
+def unit(backend_id: str) -> OrganizationUnit:
+    return OrganizationUnit.objects.get(backend_id=backend_id)
+
+
+@pytest.fixture
+def place(demo: None, clock: Any, django_capture_on_commit_callbacks: Any) -> Callable[..., Order]:
+    """Place an order as the API does, running what is sent after commit (the orchestration)."""
+
+    def place(*products: str, quantity: int = 1, **fields: Any) -> Order:
+        fields.setdefault("sold_from_organization_unit", unit("webshop_nl"))
+        fields.setdefault("customer_email", "sanne.devries@example.com")
+        address = {
+            "shipping_street": "Herengracht 182",
+            "shipping_zip_code": "1016 BR",
+            "shipping_city": "Amsterdam",
+            "shipping_country_id": "NL",
+            "shipping_latitude": 52.3752,
+            "shipping_longitude": 4.8872,
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            order = services.order_create(
+                lines=[
+                    {"product": Product.objects.get(backend_id=p), "quantity": quantity}
+                    for p in products
+                ],
+                **{**address, **fields},
+            )
+        order.refresh_from_db()
+        return order
+
+    return place
+
+
+def run_after_commit(callbacks: Any, action: Callable[[], Any]) -> Any:
+    """Run ``action`` and then whatever it sent after commit (inline)."""
+    with callbacks(execute=True):
+        return action()
