@@ -10,14 +10,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from .engine import model as engine_model
 from .models import (
+    ExportStatus,
     FulfillmentAction,
     FulfillmentStatus,
     OrchestrationDetails,
     Order,
+    OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrganizationUnit,
@@ -356,4 +358,62 @@ def order_scenario(
         settings={state.definition.name: state.value for state in setting_list()},
         fulfillment_history=history,
         candidate_units=None if candidate_units is None else frozenset(candidate_units),
+    )
+
+
+# --- Fulfilment lifecycle ---------------------------------------------------------------
+
+
+def order_timeline(order: Order) -> QuerySet[OrderEvent]:
+    """Every event of the order, oldest first, with who did it and the run it links to."""
+    return (
+        OrderEvent.objects.filter(order=order)
+        .select_related("user", "fulfillment__supplier_organization_unit", "orchestration_details")
+        .order_by("at", "id")
+    )
+
+
+def store_task_list(
+    unit: OrganizationUnit, *, include_finished: bool = False
+) -> QuerySet[OrderFulfillment]:
+    """The ship-from-store tasks of one shop: the open ones first by priority, then deadline.
+
+    Finished tasks (completed, cancelled, deactivated) only when asked for.
+    """
+    tasks = fulfillment_list().filter(
+        supplier_organization_unit=unit, action=FulfillmentAction.SHIP_FROM_STORE
+    )
+    if not include_finished:
+        tasks = tasks.filter(status__in=OPEN_FULFILLMENT_STATUSES)
+    return tasks.select_related("order").order_by(
+        "-priority", F("start_deadline").asc(nulls_last=True), "created_at", "id"
+    )
+
+
+def export_failure_list() -> QuerySet[OrderFulfillment]:
+    """Exports that gave up after their last attempt, newest first: retry them by hand."""
+    return (
+        fulfillment_list()
+        .filter(export_status=ExportStatus.FAILED)
+        .select_related("order")
+        .order_by("-updated_at", "-id")
+    )
+
+
+def order_fulfillments(order: Order) -> QuerySet[OrderFulfillment]:
+    """The order's fulfilments with their lines, oldest first (the order page)."""
+    return (
+        OrderFulfillment.objects.filter(order=order)
+        .select_related(
+            "supplier_organization_unit", "sheet", "orchestration_details", "started_by"
+        )
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=OrderFulfillmentLine.objects.select_related(
+                    "product", "order_line__product"
+                ),
+            )
+        )
+        .order_by("created_at", "id")
     )

@@ -48,3 +48,24 @@ class SymphonySheetsView(BasePermission):
             and request.user.is_authenticated
             and request.user.has_perm("orchestration.view_sheets")
         )
+
+
+def requires_permission(codename: str) -> type[BasePermission]:
+    """A permission class that lets through signed-in users with ``orchestration.<codename>``.
+
+    For actions whose verb is not the model's: starting a task is a POST but
+    changes a fulfilment, so it needs ``change_orderfulfillment``, not ``add_``.
+    """
+
+    class Required(BasePermission):
+        message = f"You need the permission orchestration.{codename} for this."
+
+        def has_permission(self, request: Request, view: Any) -> bool:
+            return bool(
+                request.user
+                and request.user.is_authenticated
+                and request.user.has_perm(f"orchestration.{codename}")
+            )
+
+    Required.__name__ = f"Requires_{codename}"
+    return Required

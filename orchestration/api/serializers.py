@@ -16,6 +16,7 @@ from rest_framework import serializers
 from ..models import (
     FulfillmentStatus,
     Order,
+    OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
@@ -513,10 +514,128 @@ class OrderFulfillmentSerializer(serializers.ModelSerializer):
             "status",
             "data",
             "lines",
+            "task_key",
+            "is_fanout",
+            "holds_reservation",
+            "priority",
+            "labels",
+            "start_deadline",
+            "pack_deadline",
+            "ship_deadline",
+            "started_at",
+            "picked_at",
+            "packed_at",
+            "shipped_at",
+            "carrier",
+            "tracking_number",
+            "exporter_name",
+            "export_status",
+            "export_attempts",
+            "export_next_at",
+            "export_error",
+            "exported_at",
             "created_at",
             "updated_at",
             "completed_at",
             "cancelled_at",
+        ]
+        read_only_fields = fields
+
+
+class LineQuantitySerializer(serializers.Serializer):
+    """A fulfilment line and a quantity of it."""
+
+    id = serializers.IntegerField(help_text="The fulfilment line's ID.")
+    quantity = serializers.IntegerField(min_value=0)
+
+
+def _line_quantities(lines: list[dict[str, int]]) -> dict[int, int]:
+    """``[{id, quantity}]`` as ``{id: quantity}``, refusing a line given twice."""
+    result: dict[int, int] = {}
+    for index, line in enumerate(lines):
+        if line["id"] in result:
+            raise serializers.ValidationError(
+                {"lines": {index: {"id": [f"Line {line['id']} is given twice."]}}}
+            )
+        result[line["id"]] = line["quantity"]
+    return result
+
+
+class PickInputSerializer(serializers.Serializer):
+    """What a shop picked; lines not listed are picked in full."""
+
+    lines = LineQuantitySerializer(
+        many=True,
+        required=False,
+        help_text="Picked quantity per line, for lines not picked in full.",
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Why the rest was not picked: one of the setting ShipFromStore:DeclineReasons.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["picked"] = _line_quantities(attrs.pop("lines", []))
+        return attrs
+
+
+class ShipInputSerializer(serializers.Serializer):
+    """A shipment: carrier and tracking number; a warehouse may list partial quantities."""
+
+    carrier = serializers.CharField(max_length=100)
+    tracking_number = serializers.CharField(max_length=100)
+    lines = LineQuantitySerializer(
+        many=True,
+        required=False,
+        help_text="Exports only: shipped quantity per line, for lines not shipped in full; "
+        "the rest is routed again.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["shipped"] = _line_quantities(attrs.pop("lines", []))
+        return attrs
+
+
+class DeclineInputSerializer(serializers.Serializer):
+    """Why a shop declines a task (Unknown when left out)."""
+
+    reason = serializers.CharField(required=False, allow_blank=True)
+
+
+class CancelLinesInputSerializer(serializers.Serializer):
+    """Fulfilment lines to cancel and how many units of each."""
+
+    lines = LineQuantitySerializer(many=True, allow_empty=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"quantities": _line_quantities(attrs["lines"])}
+
+
+class OrderLineCancelInputSerializer(serializers.Serializer):
+    """How many units of an order line to cancel."""
+
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class OrderEventSerializer(serializers.ModelSerializer):
+    """One entry of an order's timeline."""
+
+    orchestration_run = serializers.IntegerField(
+        source="orchestration_details.attempt", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = OrderEvent
+        fields = [
+            "id",
+            "at",
+            "kind",
+            "message",
+            "actor",
+            "fulfillment",
+            "orchestration_run",
+            "data",
         ]
         read_only_fields = fields
 

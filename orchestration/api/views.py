@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 
 from .. import previews, selectors, services
 from ..models import (
+    ExportStatus,
     FulfillmentAction,
     FulfillmentStatus,
     Order,
@@ -45,9 +46,10 @@ from ..models import (
 )
 from ..setting_definitions import DEFINITIONS
 from . import serializers
-from .permissions import SymphonySheetsPermission, SymphonySheetsView
+from .permissions import SymphonySheetsPermission, SymphonySheetsView, requires_permission
 
 MAX_ID = 2**63 - 1
+CHANGE_FULFILLMENTS = requires_permission("change_orderfulfillment")
 
 
 class IdFilter(filters.NumberFilter):
@@ -109,6 +111,38 @@ class OrganizationUnitViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer: BaseSerializer) -> None:
         with transaction.atomic():
             serializer.save()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "include_finished",
+                bool,
+                description="Also list completed, cancelled and deactivated tasks.",
+            )
+        ],
+        responses={200: serializers.OrderFulfillmentSerializer(many=True)},
+        summary="The ship-from-store tasks of a shop",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[requires_permission("view_orderfulfillment")],
+    )
+    def tasks(self, request: Request, pk: str | None = None) -> Response:
+        """Open tasks first by priority, then by start deadline (the store's work list)."""
+        unit = self.get_object()
+        finished = _boolean(request, "include_finished")
+        page = self.paginate_queryset(selectors.store_task_list(unit, include_finished=finished))
+        return self.get_paginated_response(
+            serializers.OrderFulfillmentSerializer(page, many=True).data
+        )
+
+
+def _boolean(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise ValidationError({name: ["Must be true or false."]})
+    return raw in ("true", "1")
 
 
 class OrganizationUnitSetViewSet(viewsets.ModelViewSet):
@@ -240,6 +274,40 @@ class OrderViewSet(
         order = selectors.order_list().get(pk=order.pk)
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        responses={200: serializers.OrderEventSerializer(many=True)},
+        summary="The order's timeline: every orchestration run and state change",
+    )
+    @action(detail=True, methods=["get"], permission_classes=[requires_permission("view_order")])
+    def timeline(self, request: Request, pk: str | None = None) -> Response:
+        """Oldest first, with who or what did it (a username or ``system:<job>``) and why."""
+        order = self.get_object()
+        page = self.paginate_queryset(selectors.order_timeline(order))
+        return self.get_paginated_response(serializers.OrderEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=serializers.OrderLineCancelInputSerializer,
+        responses={200: serializers.OrderSerializer},
+        summary="Cancel units of an order line itself (nothing is routed again)",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"lines/(?P<line_id>[0-9]+)/cancel",
+        permission_classes=[requires_permission("change_orderline")],
+    )
+    def cancel_line(self, request: Request, pk: str | None = None, line_id: str = "") -> Response:
+        """Its open fulfilment lines are cancelled (FulfillmentCancelled), stock released."""
+        order = self.get_object()
+        if not order.lines.filter(pk=int(line_id)).exists():
+            raise Http404
+        body = serializers.OrderLineCancelInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.order_line_cancel(
+            order_line_id=int(line_id), quantity=body.validated_data["quantity"], user=request.user
+        )
+        return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
+
 
 class SheetFilter(filters.FilterSet):
     """Filters of the sheet list: active or not, and name or ID."""
@@ -307,10 +375,21 @@ class FulfillmentFilter(filters.FilterSet):
         choices=[(label, label) for _, label in FulfillmentStatus.choices],
         method="filter_status",
     )
+    export_status = filters.ChoiceFilter(
+        choices=[(c, c) for c, _ in ExportStatus.choices if c],
+        help_text="Failed: the exports to retry by hand.",
+    )
 
     class Meta:
         model = OrderFulfillment
-        fields = ["order", "supplier_organization_unit", "sheet", "action", "status"]
+        fields = [
+            "order",
+            "supplier_organization_unit",
+            "sheet",
+            "action",
+            "status",
+            "export_status",
+        ]
 
     def filter_status(self, queryset: Any, name: str, value: str) -> Any:
         codes = {label: code for code, label in FulfillmentStatus.choices}
@@ -354,6 +433,72 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         else:
             serializer = serializers.OrderFulfillmentSerializer(fulfillment)
         return Response(serializer.data)
+
+    def _act(self, request: Request, service: Any, body: type[Any] | None = None) -> Response:
+        """Validate ``body``, call ``service`` on this fulfilment, answer with it afterwards."""
+        fulfillment = self.get_object()
+        arguments: dict[str, Any] = {}
+        if body is not None:
+            serializer = body(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            arguments = {k: v for k, v in serializer.validated_data.items() if v not in ("", None)}
+        service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
+        fresh = selectors.fulfillment_list().get(pk=fulfillment.pk)
+        return Response(serializers.OrderFulfillmentSerializer(fresh).data)
+
+    @extend_schema(request=None, summary="A shop starts a ship-from-store task (first start wins)")
+    @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        """409 ``other_store`` when another shop's copy of the task was started first."""
+        return self._act(request, services.fulfillment_start)
+
+    @extend_schema(request=serializers.PickInputSerializer, summary="Record what was picked")
+    @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
+    def pick(self, request: Request, pk: str | None = None) -> Response:
+        """Lines not listed are picked in full; the rest is routed again without this shop."""
+        return self._act(request, services.fulfillment_pick, serializers.PickInputSerializer)
+
+    @extend_schema(request=None, summary="The picked lines are packed")
+    @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
+    def pack(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, services.fulfillment_pack)
+
+    @extend_schema(request=serializers.ShipInputSerializer, summary="Shipped, with tracking")
+    @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
+    def ship(self, request: Request, pk: str | None = None) -> Response:
+        """A shop ships a packed task; a warehouse reports what it shipped of an export."""
+        return self._act(request, services.fulfillment_ship, serializers.ShipInputSerializer)
+
+    @extend_schema(request=serializers.DeclineInputSerializer, summary="A shop declines a task")
+    @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, services.fulfillment_decline, serializers.DeclineInputSerializer)
+
+    @extend_schema(
+        request=serializers.CancelLinesInputSerializer,
+        summary="Cancel fulfilment lines; they are routed again without this supplier",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="cancel-lines",
+        permission_classes=[CHANGE_FULFILLMENTS],
+    )
+    def cancel_lines(self, request: Request, pk: str | None = None) -> Response:
+        """Part of a line only with the setting OrderFulfillment:AllowPartialCancellation."""
+        return self._act(
+            request, services.fulfillment_lines_cancel, serializers.CancelLinesInputSerializer
+        )
+
+    @extend_schema(request=None, summary="Retry a failed export")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="retry-export",
+        permission_classes=[CHANGE_FULFILLMENTS],
+    )
+    def retry_export(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, services.fulfillment_export_retry)
 
 
 def _setting_data(state: selectors.SettingState) -> dict[str, Any]:

@@ -2,6 +2,20 @@
 keyword-only, and run in a transaction."""
 
 from .backtests import backtest_run, backtest_start
+from .fulfillments import (
+    decline_reasons,
+    fulfillment_decline,
+    fulfillment_expire_overdue,
+    fulfillment_export,
+    fulfillment_export_retry,
+    fulfillment_lines_cancel,
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+    order_line_cancel,
+)
+from .orchestration import order_orchestrate, order_orchestration_request
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
 from .orders import order_announce, order_create
 from .preferences import user_preference_set
@@ -22,10 +36,23 @@ __all__ = [
     "StockLevel",
     "backtest_run",
     "backtest_start",
+    "decline_reasons",
+    "fulfillment_decline",
+    "fulfillment_expire_overdue",
+    "fulfillment_export",
+    "fulfillment_export_retry",
+    "fulfillment_lines_cancel",
+    "fulfillment_pack",
+    "fulfillment_pick",
+    "fulfillment_ship",
+    "fulfillment_start",
     "orchestration_details_create",
     "orchestration_details_purge",
     "order_announce",
     "order_create",
+    "order_line_cancel",
+    "order_orchestrate",
+    "order_orchestration_request",
     "roles_ensure",
     "setting_reset",
     "setting_set",

@@ -201,9 +201,9 @@ def _reroute_unless_covered(
 ) -> bool:
     """Route the order again, unless another shop's copy of the task may still take it."""
     if fulfillment.task_key and (
-        OrderFulfillment.objects.filter(
-            task_key=fulfillment.task_key, status=FulfillmentStatus.NEW
-        ).exists()
+        OrderFulfillment.objects.filter(task_key=fulfillment.task_key, status=FulfillmentStatus.NEW)
+        .exclude(pk=fulfillment.pk)
+        .exists()
     ):
         return False
     order_orchestration_request(order_id=order.pk, trigger=trigger, now=now)

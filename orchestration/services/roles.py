@@ -5,6 +5,7 @@ from django.db import transaction
 
 DESIGNERS_GROUP = "Fulfillment designers"
 INTEGRATIONS_GROUP = "Integrations"
+STORE_STAFF_GROUP = "Store staff"
 
 _READ_MODELS = (
     "organizationunit",
@@ -16,6 +17,7 @@ _READ_MODELS = (
     "orderfulfillment",
     "orderfulfillmentline",
     "orchestrationdetails",
+    "orderevent",
     "setting",
 )
 _INTEGRATION_WRITE_MODELS = (
@@ -41,6 +43,23 @@ ROLES: dict[str, list[str]] = {
         *(f"view_{model}" for model in _READ_MODELS),
         *(f"add_{model}" for model in _INTEGRATION_WRITE_MODELS),
         *(f"change_{model}" for model in _INTEGRATION_WRITE_MODELS),
+        # Warehouses report shipments and cancel lines through the API.
+        "change_orderfulfillment",
+    ],
+    # Shops work their ship-from-store tasks: start, pick, pack, ship, decline.
+    STORE_STAFF_GROUP: [
+        *(
+            f"view_{model}"
+            for model in (
+                "organizationunit",
+                "order",
+                "orderline",
+                "orderfulfillment",
+                "orderfulfillmentline",
+                "orderevent",
+            )
+        ),
+        "change_orderfulfillment",
     ],
 }
 
