@@ -30,6 +30,7 @@ WEBHOOK_KINDS = frozenset(
         "fulfillment.shipped",
         "export.failed",
         "order.completed",
+        "order.cancelled",
     }
 )
 WEBHOOK_MAX_ATTEMPTS = 8

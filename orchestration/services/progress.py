@@ -54,7 +54,7 @@ def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
         if status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
             event_record(
                 order=order,
-                kind="order.completed",
+                kind=f"order.{status.lower()}",
                 message=f"The order is {status.lower()}.",
                 at=now,
                 actor=actor,

@@ -2,7 +2,10 @@
 (also when CI points Celery at Redis; the worker path has its own tests), a
 frozen clock, and orders placed through the same service the API uses."""
 
+import http.server
 import io
+import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -81,3 +84,38 @@ def run_after_commit(callbacks: Any, action: Callable[[], Any]) -> Any:
     """Run ``action`` and then whatever it sent after commit (inline)."""
     with callbacks(execute=True):
         return action()
+
+
+class Receiver:
+    """A local HTTP endpoint that answers with the queued status codes (then 200)
+    and keeps every JSON body it got: a warehouse or webhook receiver."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+        self.received: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((self.path, json.loads(body), dict(self.headers)))
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [body for p, body, _ in self.received if p == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.server.shutdown()
