@@ -96,7 +96,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((self.path, json.loads(body), dict(self.headers)))
                 status = receiver.answers.pop(0) if receiver.answers else 200
