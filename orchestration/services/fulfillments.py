@@ -76,7 +76,7 @@ def _lock(fulfillment_id: int) -> tuple[Order, OrderFulfillment]:
         raise NotFoundError(f"There is no fulfilment {fulfillment_id}.", code="not_found")
     order = Order.objects.select_for_update().get(pk=order_id)
     fulfillment = (
-        OrderFulfillment.objects.select_for_update()
+        OrderFulfillment.objects.select_for_update(of=("self",))
         .select_related("supplier_organization_unit")
         .get(pk=fulfillment_id)
     )
@@ -97,7 +97,7 @@ def _require(fulfillment: OrderFulfillment, action: str, verb: str) -> None:
 
 def _open_lines(fulfillment: OrderFulfillment) -> list[OrderFulfillmentLine]:
     return list(
-        fulfillment.lines.select_for_update()
+        fulfillment.lines.select_for_update(of=("self",))
         .filter(status__in=OPEN_FULFILLMENT_STATUSES)
         .select_related("product")
         .order_by("pk")
@@ -189,7 +189,7 @@ def _copies(fulfillment: OrderFulfillment) -> list[OrderFulfillment]:
     if not fulfillment.task_key:
         return [fulfillment]
     return list(
-        OrderFulfillment.objects.select_for_update()
+        OrderFulfillment.objects.select_for_update(of=("self",))
         .select_related("supplier_organization_unit")
         .filter(task_key=fulfillment.task_key)
         .order_by("pk")
@@ -715,7 +715,7 @@ def order_line_cancel(
         )
     left = quantity
     open_lines = (
-        OrderFulfillmentLine.objects.select_for_update()
+        OrderFulfillmentLine.objects.select_for_update(of=("self",))
         .filter(order_line=line, status__in=OPEN_FULFILLMENT_STATUSES)
         .select_related("fulfillment")
         .order_by("-pk")

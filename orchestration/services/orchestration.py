@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -49,6 +49,7 @@ from .stock import stock_reserve
 logger = logging.getLogger(__name__)
 
 STOCK_RETRIES = 5
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 class StockTaken(Exception):
@@ -94,6 +95,11 @@ def order_orchestrate(
             return _orchestrate_once(order_id, now or timezone.now(), route_provider)
         except StockTaken:
             continue
+        except OperationalError as error:
+            # PostgreSQL broke a deadlock or a serialization conflict by
+            # aborting this transaction; it rolled back whole, so run again.
+            if getattr(error.__cause__, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                raise
     logger.warning(
         "Order %s: stock was taken during %s runs in a row; left for the sweep.",
         order_id,

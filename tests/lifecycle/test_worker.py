@@ -1,0 +1,99 @@
+"""The lifecycle through a real Celery worker: over the in-memory broker in
+``make test``, over Redis (and PostgreSQL) when ``.ci/run`` sets
+``CELERY_BROKER_URL`` and ``DATABASE_URL``. Nothing here runs inline: the
+orchestration, the re-routing and the export all happen on the worker."""
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.contrib.auth.models import Group, User
+from rest_framework.test import APIClient
+
+from orchestration.celery import app
+from orchestration.demo import demo_load
+from orchestration.models import ExportStatus, FulfillmentStatus, Order, OrganizationUnit, Product
+from orchestration.services.roles import INTEGRATIONS_GROUP, STORE_STAFF_GROUP
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(app.conf, "task_always_eager", False)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Wait for the worker to have done something (polling, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"The worker did not get to it in {timeout} s: {what}")
+
+
+def client(username: str, group: str) -> APIClient:
+    user = User.objects.create_user(username=username, password="secret-pass-123")
+    user.groups.add(Group.objects.get(name=group))
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+@pytest.mark.django_db(transaction=True)
+def test_order_to_shipment_through_a_real_worker(worker: None) -> None:
+    demo_load(stdout=io.StringIO(), password="demo-pass-123")
+    integration = client("webshop", INTEGRATIONS_GROUP)
+    shop = client("kalverstraat", STORE_STAFF_GROUP)
+    created = integration.post(
+        "/api/orders/",
+        {
+            "backend_id": "WEB-7001",
+            "sold_from_organization_unit": OrganizationUnit.objects.get(backend_id="webshop_nl").pk,
+            "customer_email": "sanne.devries@example.com",
+            "shipping_address": {
+                "street": "Herengracht 182",
+                "city": "Amsterdam",
+                "country_id": "NL",
+                "latitude": 52.3752,
+                "longitude": 4.8872,
+            },
+            "lines": [
+                {"product": Product.objects.get(backend_id="SNK-CANVAS-WHT").pk, "quantity": 1}
+            ],
+        },
+    )
+    assert created.status_code == 201, created.json()
+    order = Order.objects.get(backend_id="WEB-7001")
+
+    # The worker routes it: the clock decides between the shop (open) and the warehouse.
+    first = eventually(lambda: order.fulfillments.first(), "the first orchestration run")
+    if first.action == "SHIP_FROM_STORE":
+        declined = shop.post(f"/api/fulfillments/{first.pk}/decline/", {"reason": "NoCapacity"})
+        assert declined.status_code == 200, declined.json()
+        assert declined.json()["status"] == "Cancelled"
+        export = eventually(
+            lambda: order.fulfillments.filter(action="EXPORT_ORDER").first(),
+            "the re-route after the decline",
+        )
+    else:
+        export = first
+    eventually(
+        lambda: order.fulfillments.filter(
+            pk=export.pk, export_status=ExportStatus.EXPORTED
+        ).exists(),
+        "the export",
+    )
+    shipped = integration.post(
+        f"/api/fulfillments/{export.pk}/ship/", {"carrier": "DHL", "tracking_number": "JV1"}
+    )
+    assert shipped.status_code == 200, shipped.json()
+    assert shipped.json()["status"] == "Completed"
+    order.refresh_from_db()
+    assert order.status == "Completed"
+    assert export.lines.get().status == FulfillmentStatus.COMPLETED
