@@ -18,6 +18,7 @@ the transaction rolls back and the run starts over with fresh stock, at most
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,10 +42,10 @@ from ..models import (
     OrderIntent,
     OrderLine,
 )
-from ..selectors import order_scenario, setting_value
+from ..selectors import order_scenario
 from .events import customer_notify_cancelled, event_record
 from .progress import order_refresh_status
-from .stock import stock_reserve
+from .stock import stock_reserve_many
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class _Plan:
     reservations: Counter[tuple[int, int]]  # (OU, product) -> quantity
     cancelled: Counter[int]  # order line -> quantity the CANCEL sheet cancels
     uncovered: int  # units nothing can fulfil now and no CANCEL sheet takes
+    names: dict[int, str]  # OU ID -> how the timeline names it, from the blob
 
 
 def _orchestrate_once(
@@ -128,7 +130,9 @@ def _orchestrate_once(
             order = Order.objects.select_for_update().filter(pk=order_id).first()
             if order is None or not order.needs_orchestration:
                 return None
-            decision = engine.route(order_scenario(order, at=now), route_provider=route_provider)
+            scenario = order_scenario(order, at=now)
+            settings = scenario.settings
+            decision = engine.route(scenario, route_provider=route_provider)
             shipments = decision.shipments
             if not shipments:  # every line is routed or ended already
                 Order.objects.filter(pk=order.pk).update(
@@ -136,7 +140,8 @@ def _orchestrate_once(
                 )
                 return None
             attempt = order.orchestration_attempts + 1
-            plan = _plan(order, shipments, now)
+            products = {line.id: line.product for line in scenario.order.lines}
+            plan = _plan(order, shipments, now, settings, products)
             routed = bool(plan.fulfillments) and any(
                 f.action != FulfillmentAction.CANCEL for f in plan.fulfillments
             )
@@ -152,7 +157,7 @@ def _orchestrate_once(
                 ),
                 blob=decision.blob,
                 expires_at=now
-                + timedelta(days=setting_value("Symphony:OrchestrationDetailsLifetimeInDays")),
+                + timedelta(days=settings["Symphony:OrchestrationDetailsLifetimeInDays"]),
             )
             for fulfillment in plan.fulfillments:
                 fulfillment.orchestration_details = details
@@ -162,17 +167,13 @@ def _orchestrate_once(
                 line.fulfillment = plan.fulfillments[index]
                 lines.append(line)
             OrderFulfillmentLine.objects.bulk_create(lines)
-            # Sorted, so two runs reserving the same rows lock them in the same order.
-            for (unit_id, product_id), quantity in sorted(plan.reservations.items()):
-                if not stock_reserve(
-                    organization_unit_id=unit_id, product_id=product_id, quantity=quantity
-                ):
-                    raise StockTaken
+            if not stock_reserve_many(quantities=plan.reservations):
+                raise StockTaken
             for line_id, quantity in plan.cancelled.items():
                 OrderLine.objects.filter(pk=line_id).update(
                     quantity_cancelled=F("quantity_cancelled") + quantity
                 )
-            interval = setting_value("Orchestration:WaitingRetryIntervalInMinutes")
+            interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
             Order.objects.filter(pk=order.pk).update(
                 needs_orchestration=False,
                 orchestration_attempts=attempt,
@@ -214,10 +215,15 @@ def _minutes_after(now: datetime, value: Any) -> datetime | None:
     return now + timedelta(minutes=float(minutes)) if minutes is not None else None
 
 
-def _plan(order: Order, shipments: list[dict[str, Any]], now: datetime) -> _Plan:
-    products = dict(order.lines.values_list("pk", "product_id"))
-    fanout_label = setting_value("ShipFromStore:FanoutTaskLabel")
-    plan = _Plan([], [], Counter(), Counter(), 0)
+def _plan(
+    order: Order,
+    shipments: list[dict[str, Any]],
+    now: datetime,
+    settings: Mapping[str, Any],
+    products: Mapping[int, int],
+) -> _Plan:
+    fanout_label = settings.get("ShipFromStore:FanoutTaskLabel")
+    plan = _Plan([], [], Counter(), Counter(), 0, {})
     sales = order.intent == OrderIntent.SALES
     for shipment in shipments:
         action = shipment["FulfillmentAction"]
@@ -255,6 +261,11 @@ def _plan(order: Order, shipments: list[dict[str, Any]], now: datetime) -> _Plan
             continue
         data = shipment["Data"]
         supplier = shipment["Supplier"]["ID"]
+        for unit in (shipment["Supplier"], *shipment["FanoutSuppliers"]):
+            # As OrganizationUnit.__str__ has it, without loading the rows.
+            plan.names[unit["ID"]] = (
+                f"{unit['Name']} ({unit['BackendID']})" if unit["BackendID"] else unit["Name"]
+            )
         common = {
             "order": order,
             "sheet_id": sheet["ID"],
@@ -325,9 +336,11 @@ def _record(order: Order, details: OrchestrationDetails, plan: _Plan, now: datet
         if fulfillment.task_key:
             tasks.setdefault(fulfillment.task_key, []).append(fulfillment)
         elif fulfillment.action != FulfillmentAction.CANCEL:
-            parts.append(f"{fulfillment.action} to {fulfillment.supplier_organization_unit}")
+            parts.append(
+                f"{fulfillment.action} to {plan.names[fulfillment.supplier_organization_unit_id]}"
+            )
     for copies in tasks.values():
-        shops = ", ".join(str(c.supplier_organization_unit) for c in copies)
+        shops = ", ".join(plan.names[c.supplier_organization_unit_id] for c in copies)
         parts.append(
             f"SHIP_FROM_STORE task for {shops}"
             + (" (fanned out: the first to start it wins)" if len(copies) > 1 else "")

@@ -26,6 +26,7 @@ def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
             seen_tasks.add((line_id, task))
         in_fulfilment[line_id] += quantity
     statuses = []
+    changes: dict[str, list[int]] = defaultdict(list)
     for line in OrderLine.objects.filter(order=order):
         remaining = line.quantity - line.quantity_shipped - line.quantity_cancelled
         if remaining <= 0:
@@ -37,8 +38,10 @@ def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
         else:
             status = OrderLineStatus.OPEN
         if status != line.status:
-            OrderLine.objects.filter(pk=line.pk).update(status=status)
+            changes[status].append(line.pk)
         statuses.append(status)
+    for status, line_ids in changes.items():
+        OrderLine.objects.filter(pk__in=line_ids).update(status=status)
     if all(s == OrderLineStatus.CANCELLED for s in statuses):
         status = OrderStatus.CANCELLED
     elif all(s in (OrderLineStatus.COMPLETED, OrderLineStatus.CANCELLED) for s in statuses):
@@ -47,8 +50,8 @@ def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
         status = OrderStatus.ROUTED
     else:
         status = OrderStatus.WAITING
-    current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-    if status != current:
+    # ``order`` is the row the caller locked: its status is current.
+    if status != order.status:
         Order.objects.filter(pk=order.pk).update(status=status)
         order.status = status
         if status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):

@@ -5,11 +5,11 @@ then writes: the database decides in one statement whether enough is available,
 so concurrent orders can never reserve more than is on hand.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -31,6 +31,43 @@ def stock_reserve(*, organization_unit_id: int, product_id: int, quantity: int) 
         quantity_available__gte=quantity,
     ).update(quantity_reserved=F("quantity_reserved") + quantity, updated_at=timezone.now())
     return updated == 1
+
+
+def stock_reserve_many(*, quantities: Mapping[tuple[int, int], int]) -> bool:
+    """Reserve each ``(OU ID, product ID) -> quantity`` in one statement; say whether all were.
+
+    Any pair without enough available leaves its row alone and makes the answer
+    False; the caller then rolls its transaction back, undoing the others too.
+    """
+    items = sorted(quantities.items())
+    if len(items) <= 1:
+        return all(
+            stock_reserve(organization_unit_id=unit, product_id=product, quantity=quantity)
+            for (unit, product), quantity in items
+        )
+    if any(quantity < 1 for _, quantity in items):
+        raise ApplicationError(
+            "The quantity to reserve must be at least 1.",
+            code="invalid_quantity",
+            field="quantity",
+        )
+    table = connection.ops.quote_name(Stock._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s)"] * len(items))
+    # VALUES columns are column1..3 in both SQLite and PostgreSQL. Only the
+    # quoted table name is formatted in; every value is a query parameter.
+    sql = (
+        f"UPDATE {table} SET quantity_reserved = {table}.quantity_reserved + wanted.column3, "  # noqa: S608
+        f"updated_at = %s FROM (VALUES {rows}) AS wanted "
+        f"WHERE {table}.organization_unit_id = wanted.column1 "
+        f"AND {table}.product_id = wanted.column2 "
+        f"AND {table}.quantity_on_hand - {table}.quantity_reserved >= wanted.column3"
+    )
+    params: list[Any] = [timezone.now()]
+    for (unit, product), quantity in items:
+        params += [unit, product, quantity]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == len(items)
 
 
 def stock_release(*, organization_unit_id: int, product_id: int, quantity: int) -> None:

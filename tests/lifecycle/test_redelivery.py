@@ -36,7 +36,7 @@ def test_a_worker_that_dies_mid_task_leaves_nothing_and_the_redelivery_does_it_a
     def die(**kwargs: Any) -> bool:
         raise WorkerLost
 
-    monkeypatch.setattr(orchestration, "stock_reserve", die)
+    monkeypatch.setattr(orchestration, "stock_reserve_many", die)
     with pytest.raises(WorkerLost):  # dies after writing fulfilments, before reserving
         place("SNK-CANVAS-WHT", backend_id="WEB-1")
     order = Order.objects.get(backend_id="WEB-1")

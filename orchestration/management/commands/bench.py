@@ -5,6 +5,7 @@
 size (``orchestration.engine.bench``); ``--quick`` runs tiny worlds, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
+``bench persist|race|pipeline``: the fulfilment lifecycle (``orchestration.lifecycle_bench``).
 """
 
 from typing import Any
@@ -21,7 +22,9 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("subject", choices=["language", "engine", "suite"])
+        parser.add_argument(
+            "subject", choices=["language", "engine", "suite", "persist", "race", "pipeline"]
+        )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
             "--repeat",
@@ -36,8 +39,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--quick", action="store_true", help="engine: tiny worlds only (for tests)"
         )
+        parser.add_argument(
+            "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
+        )
+        parser.add_argument(
+            "--processes", type=int, default=8, help="race: orchestrating processes (8)"
+        )
+        parser.add_argument(
+            "--spawn", type=int, default=2, help="pipeline: Celery workers to start (2)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from ... import lifecycle_bench
+
+        subject = options["subject"]
+        if subject == "persist":
+            lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
+            return
+        if subject == "race":
+            lifecycle_bench.race(options["processes"], options["orders"], self.stdout.write)
+            return
+        if subject == "pipeline":
+            try:
+                lifecycle_bench.pipeline(options["orders"], options["spawn"], self.stdout.write)
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
+            return
         if options["subject"] == "suite":
             self._suite(options["sheets"], options["repeat"] or 20)
             return

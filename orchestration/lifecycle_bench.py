@@ -1,0 +1,261 @@
+"""Benchmarks of the fulfilment lifecycle (``manage.py bench persist|race|pipeline``).
+
+- ``persist``: one orchestration run, stored: a 3-line order over 20 warehouses,
+  through ``order_orchestrate`` (snapshot, engine, fulfilments, reservations,
+  timeline), timed and its SQL queries counted, in a transaction that is rolled
+  back.
+- ``race``: N processes orchestrating M orders that want three times the stock
+  on hand; prints the time taken and checks nothing was reserved beyond stock.
+- ``pipeline``: orders per second from ``order_create`` to stored fulfilments,
+  through real Celery workers (start them yourself, or let ``--spawn N`` do it);
+  needs ``CELERY_BROKER_URL`` (e.g. Redis) and a database the workers share.
+
+``race`` and ``pipeline`` write to the configured database and remove what they
+made afterwards (orders, OUs, products and sheets named ``BENCH-*``).
+"""
+
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+WAREHOUSE_SHEET = """fulfillment BenchWarehouses
+action 'EXPORT_ORDER'
+
+scope Supplier
+require [Supplier.Type] = 'Warehouse'
+data [ExporterName] as 'WAREHOUSE'
+score add 1 when [Supplier.BackendID] = 'BENCH-WH-0'
+
+scope OrderLine
+require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]
+"""
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _network(warehouses: int, products: int, on_hand: int) -> list[Any]:
+    """BENCH-* warehouses with ``on_hand`` of each BENCH-* product, and the sheet."""
+    from .models import OrganizationUnit, Product, Stock
+    from .services import sheet_create
+
+    units = OrganizationUnit.objects.bulk_create(
+        [
+            OrganizationUnit(
+                name=f"Bench warehouse {i}",
+                backend_id=f"BENCH-WH-{i}",
+                type="Warehouse",
+                country_id="NL",
+            )
+            for i in range(warehouses)
+        ]
+    )
+    items = Product.objects.bulk_create(
+        [Product(backend_id=f"BENCH-P-{i}", name=f"Bench product {i}") for i in range(products)]
+    )
+    Stock.objects.bulk_create(
+        [
+            Stock(organization_unit=unit, product=item, quantity_on_hand=on_hand)
+            for unit in units
+            for item in items
+        ]
+    )
+    sheet_create(
+        fulfillment="BenchWarehouses", name="BENCH-sheet", source=WAREHOUSE_SHEET, is_active=True
+    )
+    return items
+
+
+def _orders(items: list[Any], count: int, quantity: int = 1) -> list[int]:
+    from .models import Order, OrderLine
+
+    orders = Order.objects.bulk_create(
+        [Order(backend_id=f"BENCH-O-{i}", needs_orchestration=True) for i in range(count)]
+    )
+    OrderLine.objects.bulk_create(
+        [OrderLine(order=o, product=item, quantity=quantity) for o in orders for item in items]
+    )
+    return [order.pk for order in orders]
+
+
+def _clean() -> None:
+    from .models import Order, OrganizationUnit, Product, Sheet
+
+    with transaction.atomic():
+        Order.objects.filter(backend_id__startswith="BENCH-").delete()
+        Sheet.objects.filter(name="BENCH-sheet").delete()
+        # Fulfilments PROTECT their supplier: they went with the orders above.
+        OrganizationUnit.objects.filter(backend_id__startswith="BENCH-").delete()
+        Product.objects.filter(backend_id__startswith="BENCH-").delete()
+
+
+def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
+    """Time one stored orchestration of a 3-line order over 20 warehouses."""
+    from .services.orchestration import order_orchestrate
+
+    timings: list[float] = []
+    queries: list[int] = []
+    try:
+        with transaction.atomic():
+            items = _network(warehouses=20, products=3, on_hand=10_000)
+            order_ids = _orders(items, repeat + 3)
+            for index, order_id in enumerate(order_ids):
+                with CaptureQueriesContext(connection) as captured:
+                    start = time.perf_counter()
+                    order_orchestrate(order_id=order_id)
+                    elapsed = time.perf_counter() - start
+                if index >= 3:  # the first runs warm the sheet cache
+                    timings.append(elapsed * 1000)
+                    queries.append(len(captured.captured_queries))
+            raise _Rollback
+    except _Rollback:
+        pass
+    result = {
+        "median_ms": statistics.median(timings),
+        "p95_ms": sorted(timings)[int(len(timings) * 0.95) - 1],
+        "queries": statistics.median(queries),
+    }
+    write(
+        f"persist: 3 lines x 20 warehouses, {repeat} runs on {connection.vendor}: "
+        f"median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
+        f"{result['queries']:.0f} SQL queries per run"
+    )
+    return result
+
+
+def _race_worker(queue: Any) -> None:
+    from .services.orchestration import order_orchestrate
+
+    connections.close_all()  # a forked child must not share the parent's socket
+    while True:
+        order_id = queue.get()
+        if order_id is None:
+            break
+        order_orchestrate(order_id=order_id)
+    connections.close_all()
+
+
+def race(processes: int, orders: int, write: Callable[[str], None]) -> dict[str, float]:
+    """``processes`` processes orchestrate ``orders`` 1-unit orders; stock covers a third."""
+    from .models import Order, Stock
+    from .services.orchestration import order_orchestrate
+
+    _clean()
+    on_hand = max(1, orders // 3 // 4)
+    with transaction.atomic():
+        items = _network(warehouses=4, products=1, on_hand=on_hand)
+        order_ids = _orders(items, orders)
+    connections.close_all()
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    for order_id in order_ids:
+        queue.put(order_id)
+    for _ in range(processes):
+        queue.put(None)
+    start = time.perf_counter()
+    workers = [
+        multiprocessing.get_context("fork").Process(target=_race_worker, args=(queue,))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    leftover = list(
+        Order.objects.filter(pk__in=order_ids, needs_orchestration=True).values_list(
+            "pk", flat=True
+        )
+    )
+    for order_id in leftover:  # lost the race five times: the sweep's job
+        order_orchestrate(order_id=order_id)
+    stock = list(
+        Stock.objects.filter(organization_unit__backend_id__startswith="BENCH-").values_list(
+            "quantity_on_hand", "quantity_reserved"
+        )
+    )
+    over = sum(max(0, reserved - on) for on, reserved in stock)
+    reserved = sum(r for _, r in stock)
+    failed = [w.exitcode for w in workers if w.exitcode]
+    write(
+        f"race: {processes} processes, {orders} orders for {sum(on for on, _ in stock)} units "
+        f"on hand, on {connection.vendor}: {elapsed:.1f} s ({orders / elapsed:.0f} orders/s); "
+        f"{reserved} units reserved, {over} beyond stock; {len(leftover)} orders left for the "
+        f"sweep; {len(failed)} processes failed"
+    )
+    _clean()
+    return {"seconds": elapsed, "over": over, "reserved": reserved, "failed": len(failed)}
+
+
+def pipeline(orders: int, spawn: int, write: Callable[[str], None]) -> dict[str, float]:
+    """Orders per second from ``order_create`` to stored fulfilments, through workers."""
+    from django.conf import settings
+
+    from .models import Order
+    from .services import order_create
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        raise RuntimeError("pipeline needs CELERY_BROKER_URL set and real workers")
+    _clean()
+    children = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "orchestration",
+                "worker",
+                "-c",
+                "1",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"bench{i}@%h",
+                "-Q",
+                "celery",
+                "--loglevel",
+                "WARNING",
+            ],
+            env={**os.environ},
+        )
+        for i in range(spawn)
+    ]
+    try:
+        with transaction.atomic():
+            items = _network(warehouses=20, products=3, on_hand=100_000)
+        time.sleep(3 if spawn else 0)  # let spawned workers connect before timing
+        start = time.perf_counter()
+        for number in range(orders):
+            order_create(
+                backend_id=f"BENCH-O-{number}",
+                lines=[{"product": item, "quantity": 1} for item in items],
+            )
+        created = time.perf_counter() - start
+        while Order.objects.filter(
+            backend_id__startswith="BENCH-O-", needs_orchestration=True
+        ).exists():
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
+    write(
+        f"pipeline: {orders} orders of 3 lines over 20 warehouses, "
+        f"{spawn or 'external'} workers, {connection.vendor}, broker "
+        f"{settings.CELERY_BROKER_URL.split('://')[0]}: {elapsed:.1f} s, "
+        f"{orders / elapsed:.0f} orders/s end to end (creating them took {created:.1f} s)"
+    )
+    _clean()
+    return {"seconds": elapsed, "orders_per_second": orders / elapsed}
