@@ -242,9 +242,10 @@ def fulfillment_start(
         )
     lines = _open_lines(fulfillment)
     holder = next((c for c in copies if c.holds_reservation), None)
-    if order.intent == OrderIntent.SALES and holder is not None and holder.pk != fulfillment.pk:
+    if order.intent == OrderIntent.SALES and not fulfillment.holds_reservation:
         # Reserve here before releasing there: if this shop lacks the stock the
-        # whole start is refused and the other shop keeps its reservation.
+        # whole start is refused and the other shop keeps its reservation. (No
+        # holder at all: the shop that held it declined, and released it.)
         wanted: Counter[int] = Counter()
         for line in lines:
             wanted[line.product_id] += line.quantity
@@ -257,12 +258,14 @@ def fulfillment_start(
                 raise ConflictError(
                     "This shop no longer has the stock for this task.", code="insufficient_stock"
                 )
-            stock_release(
-                organization_unit_id=holder.supplier_organization_unit_id,
-                product_id=product_id,
-                quantity=quantity,
-            )
-        OrderFulfillment.objects.filter(pk=holder.pk).update(holds_reservation=False)
+            if holder is not None:
+                stock_release(
+                    organization_unit_id=holder.supplier_organization_unit_id,
+                    product_id=product_id,
+                    quantity=quantity,
+                )
+        if holder is not None:
+            OrderFulfillment.objects.filter(pk=holder.pk).update(holds_reservation=False)
         fulfillment.holds_reservation = True
     OrderFulfillmentLine.objects.filter(pk__in=[line.pk for line in lines]).update(
         status=FulfillmentStatus.IN_PROGRESS, started_at=now, updated_at=now

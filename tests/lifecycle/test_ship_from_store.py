@@ -300,3 +300,26 @@ def test_the_same_task_cannot_be_packed_before_it_is_picked(
     (task,) = tasks(order)
     with pytest.raises(ConflictError, match="Only a picked task that is not packed yet"):
         lifecycle.fulfillment_pack(fulfillment_id=task.pk, user=staff)
+
+
+def test_when_the_reserving_shop_declines_the_next_starter_reserves(
+    place: Callable[..., Order],
+    after_commit: Callable[..., Any],
+    staff: User,
+    always_fan_out: None,
+) -> None:
+    order = place(
+        "HAT-BEANIE-BLK",
+        shipping_city="Delft",
+        shipping_latitude=52.0116,
+        shipping_longitude=4.3571,
+    )
+    den_haag, rotterdam = tasks(order)
+    after_commit(lifecycle.fulfillment_decline, fulfillment_id=den_haag.pk, user=staff)
+    # Rotterdam still has the task: nothing is routed again, and nothing is reserved.
+    assert order.orchestration_details.count() == 1
+    assert (reserved("1109", "HAT-BEANIE-BLK"), reserved("1155", "HAT-BEANIE-BLK")) == (0, 0)
+    after_commit(lifecycle.fulfillment_start, fulfillment_id=rotterdam.pk, user=staff)
+    assert reserved("1155", "HAT-BEANIE-BLK") == 1
+    rotterdam.refresh_from_db()
+    assert (rotterdam.status, rotterdam.holds_reservation) == (FulfillmentStatus.IN_PROGRESS, True)
