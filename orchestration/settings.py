@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "orchestration.apps.OrchestrationConfig",
     "sheets.apps.SheetsConfig",
     "preview.apps.PreviewConfig",
+    "orders.apps.OrdersConfig",
 ]
 
 MIDDLEWARE = [

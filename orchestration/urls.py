@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include(("orchestration.api.urls", "api"), namespace="api")),
     path("sheets/", include("sheets.urls")),
     path("preview/", include("preview.urls")),
+    path("orders/", include("orders.urls")),
 ]
 
 handler404 = "orchestration.views.page_not_found"

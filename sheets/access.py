@@ -27,6 +27,9 @@ NAMES = {
     CREATE: "SymphonySheets:Create",
     EDIT: "SymphonySheets:Edit",
     DELETE: "SymphonySheets:Delete",
+    # The order pages (``orders/``) use Django's model permissions.
+    "orchestration.view_order": "Orders:View",
+    "orchestration.change_orderfulfillment": "Fulfillments:Edit",
 }
 
 View = Callable[..., HttpResponse]
@@ -45,7 +48,7 @@ def requires(*permissions: str, json: bool = False) -> Callable[[View], View]:
                         {"code": "not_authenticated", "message": "Sign in first."}, status=403
                     )
                 return redirect_to_login(request.get_full_path())
-            missing = [NAMES[p] for p in permissions if not user.has_perm(p)]
+            missing = [NAMES.get(p, p) for p in permissions if not user.has_perm(p)]
             if missing:
                 message = f"You need the permission {', '.join(missing)} for this."
                 if json:

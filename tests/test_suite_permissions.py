@@ -2,7 +2,8 @@
 
 Each request is made by an anonymous visitor, a signed-in user without any
 permission, and users holding exactly one of the SymphonySheets permissions
-(View, View+Create, View+Edit, View+Delete) and all of them (a designer). The
+(View, View+Create, View+Edit, View+Delete) and all of them (a designer), an
+order desk (Orders:View) and shop staff (Orders:View and Fulfillments:Edit). The
 expected status follows from the permissions an endpoint needs; a refused
 request must leave every row of every table as it was.
 """
@@ -16,14 +17,31 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
+from django.utils import timezone
 
 from orchestration import services
-from orchestration.models import Backtest, Sheet
+from orchestration.models import (
+    Backtest,
+    ExportStatus,
+    FulfillmentAction,
+    FulfillmentStatus,
+    OrchestrationDetails,
+    Order,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrderLine,
+    OrderStatus,
+    OrganizationUnit,
+    Product,
+    Sheet,
+    Stock,
+)
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
 
 VIEW, CREATE, EDIT, DELETE = "view_sheets", "create_sheets", "edit_sheets", "delete_sheets"
+ORDERS, FULFILL = "view_order", "change_orderfulfillment"
 
 USERS: dict[str, tuple[str, ...] | None] = {
     "anonymous": None,
@@ -33,6 +51,8 @@ USERS: dict[str, tuple[str, ...] | None] = {
     "editor": (VIEW, EDIT),
     "deleter": (VIEW, DELETE),
     "designer": (VIEW, CREATE, EDIT, DELETE),
+    "order desk": (ORDERS,),
+    "shop staff": (ORDERS, FULFILL),
 }
 
 
@@ -150,6 +170,58 @@ ENDPOINTS = [
         api=True,
         page=False,
     ),
+    # The order pages and the shops' tasks (each action on a task at the stage it needs).
+    Endpoint("orders", "get", lambda s: "/orders/?q=ORDER&status=Routed", (ORDERS,)),
+    Endpoint("order", "get", lambda s: f"/orders/{the_order().pk}/", (ORDERS,)),
+    Endpoint("order run", "get", lambda s: f"/orders/{the_order().pk}/runs/1/", (ORDERS,)),
+    Endpoint("shops", "get", lambda s: "/orders/stores/", (ORDERS,)),
+    Endpoint("shop tasks", "get", lambda s: f"{shop_tasks()}?finished=1", (ORDERS,)),
+    Endpoint(
+        "task start",
+        "post",
+        lambda s: f"{shop_tasks()}{task('new')}/start/",
+        (ORDERS, FULFILL),
+        ok=(302,),
+    ),
+    Endpoint(
+        "task pick",
+        "post",
+        lambda s: f"{shop_tasks()}{task('started')}/pick/",
+        (ORDERS, FULFILL),
+        data={"reason": ""},
+        ok=(302,),
+    ),
+    Endpoint(
+        "task pack",
+        "post",
+        lambda s: f"{shop_tasks()}{task('picked')}/pack/",
+        (ORDERS, FULFILL),
+        ok=(302,),
+    ),
+    Endpoint(
+        "task ship",
+        "post",
+        lambda s: f"{shop_tasks()}{task('packed')}/ship/",
+        (ORDERS, FULFILL),
+        data={"carrier": "PostNL", "tracking_number": "3S123"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "task decline",
+        "post",
+        lambda s: f"{shop_tasks()}{task('new')}/decline/",
+        (ORDERS, FULFILL),
+        data={"reason": "Damaged"},
+        ok=(302,),
+    ),
+    Endpoint("failed exports", "get", lambda s: "/orders/export-failures/", (ORDERS,)),
+    Endpoint(
+        "export retry",
+        "post",
+        lambda s: f"/orders/export-failures/{failed_export().pk}/retry/",
+        (ORDERS, FULFILL),
+        ok=(302,),
+    ),
     # The sheet API.
     Endpoint("API list", "get", lambda s: "/api/sheets/", (VIEW,), api=True, page=False),
     Endpoint("API detail", "get", lambda s: f"/api/sheets/{s.pk}/", (VIEW,), api=True, page=False),
@@ -192,11 +264,83 @@ ENDPOINTS = [
 ]
 
 
+def order_world() -> None:
+    """An order with a ship-from-store task at each stage at one shop, and a failed export."""
+    now = timezone.now()
+    shop = OrganizationUnit.objects.create(name="Urk store", backend_id="urk_store", type="Shop")
+    warehouse = OrganizationUnit.objects.create(
+        name="Lelystad", backend_id="lelystad", type="Warehouse"
+    )
+    product = Product.objects.create(backend_id="SHOE", name="Shoes")
+    order = Order.objects.create(backend_id="ORDER-1", status=OrderStatus.ROUTED)
+    line = OrderLine.objects.create(order=order, product=product, quantity=5)
+    # Reserved for the four tasks below, as orchestration leaves it.
+    Stock.objects.create(
+        organization_unit=shop, product=product, quantity_on_hand=10, quantity_reserved=4
+    )
+    OrchestrationDetails.objects.create(order=order, attempt=1, at=now, expires_at=now)
+    stages = {
+        "new": {},
+        "started": {"status": FulfillmentStatus.IN_PROGRESS, "started_at": now},
+        "picked": {"status": FulfillmentStatus.IN_PROGRESS, "started_at": now, "picked_at": now},
+        "packed": {
+            "status": FulfillmentStatus.IN_PROGRESS,
+            "started_at": now,
+            "picked_at": now,
+            "packed_at": now,
+        },
+    }
+    for stage, fields in stages.items():
+        fulfillment = OrderFulfillment.objects.create(
+            order=order,
+            supplier_organization_unit=shop,
+            action=FulfillmentAction.SHIP_FROM_STORE,
+            sheet_name=stage,  # how the endpoints find the task at their stage
+            holds_reservation=True,
+            **fields,
+        )
+        OrderFulfillmentLine.objects.create(
+            fulfillment=fulfillment,
+            order_line=line,
+            product=product,
+            quantity=1,
+            status=fields.get("status", FulfillmentStatus.NEW),
+        )
+    export = OrderFulfillment.objects.create(
+        order=order,
+        supplier_organization_unit=warehouse,
+        action=FulfillmentAction.EXPORT_ORDER,
+        exporter_name="ARVATO",
+        export_status=ExportStatus.FAILED,
+        export_attempts=5,
+        export_error="The warehouse answered 503.",
+    )
+    OrderFulfillmentLine.objects.create(
+        fulfillment=export, order_line=line, product=product, quantity=1
+    )
+
+
+def the_order() -> Order:
+    return Order.objects.get(backend_id="ORDER-1")
+
+
+def shop_tasks() -> str:
+    return f"/orders/stores/{OrganizationUnit.objects.get(backend_id='urk_store').pk}/tasks/"
+
+
+def task(stage: str) -> int:
+    return OrderFulfillment.objects.get(sheet_name=stage).pk
+
+
+def failed_export() -> OrderFulfillment:
+    return OrderFulfillment.objects.get(export_status=ExportStatus.FAILED)
+
+
 def make_user(kind: str) -> User | None:
     perms = USERS[kind]
     if perms is None:
         return None
-    user = User.objects.create_user(kind, password="secret-pass-123")
+    user = User.objects.create_user(kind.replace(" ", "-"), password="secret-pass-123")
     user.user_permissions.add(*Permission.objects.filter(codename__in=perms))
     return user
 
@@ -219,6 +363,7 @@ def test_permission_matrix(endpoint: Endpoint, kind: str) -> None:
     )
     services.sheet_update(sheet=sheet, source=sheet_text("Fallback") + "# two\n", comment="2")
     Backtest.objects.create(drafts=[], order_count=1)
+    order_world()
     user = make_user(kind)
     client = Client()
     if user is not None:

@@ -1,0 +1,1 @@
+"""The orders browser app: orders and their timeline, shops' tasks, failed exports."""

@@ -1,0 +1,21 @@
+"""URLs of the Suite's order pages (namespace ``orders``)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "orders"
+urlpatterns = [
+    path("", views.order_list, name="list"),
+    path("<int:pk>/", views.order_detail, name="detail"),
+    path("<int:pk>/runs/<int:attempt>/", views.run, name="run"),
+    path("stores/", views.store_list, name="stores"),
+    path("stores/<int:unit_id>/tasks/", views.store_tasks, name="tasks"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/start/", views.task_start, name="task_start"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/pick/", views.task_pick, name="task_pick"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/pack/", views.task_pack, name="task_pack"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/ship/", views.task_ship, name="task_ship"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/decline/", views.task_decline, name="task_decline"),
+    path("export-failures/", views.export_failures, name="export_failures"),
+    path("export-failures/<int:pk>/retry/", views.export_retry, name="export_retry"),
+]

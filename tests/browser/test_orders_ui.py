@@ -1,0 +1,116 @@
+"""A shop works a ship-from-store task in Chromium, on the demo retailer: from the
+navigation to its task list, start, pick, pack and ship; the order page then says
+the order is Completed."""
+
+import io
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+from playwright.sync_api import Page, expect
+
+from orchestration import selectors, services
+from orchestration.celery import app as celery_app
+from orchestration.demo import demo_load
+from orchestration.models import FulfillmentAction, Order, OrganizationUnit, Product
+
+from .conftest import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A Monday morning, so the demo's ship-from-store sheet sends the order to a shop.
+MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+
+
+@pytest.fixture
+def monday() -> Iterator[None]:
+    # The clock runs on (tick) so the browser's session and waits behave as usual.
+    with time_machine.travel(MONDAY, tick=True):
+        yield
+
+
+@pytest.fixture
+def shopkeeper(transactional_db: Any, monday: None, monkeypatch: pytest.MonkeyPatch) -> User:
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+    demo_load(stdout=io.StringIO(), password=PASSWORD)
+    return make_user("shopkeeper", perms=("view_order", "change_orderfulfillment"))
+
+
+def place_order() -> Order:
+    """An Amsterdam order: one ship-from-store task at Amsterdam Kalverstraat (1187)."""
+    return services.order_create(
+        backend_id="WEB-7001",
+        sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
+        customer_email="sanne.devries@example.com",
+        shipping_street="Herengracht 182",
+        shipping_zip_code="1016 BR",
+        shipping_city="Amsterdam",
+        shipping_country_id="NL",
+        shipping_latitude=52.3752,
+        shipping_longitude=4.8872,
+        lines=[
+            {"product": Product.objects.get(backend_id=backend_id), "quantity": 1}
+            for backend_id in ("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+        ],
+    )
+
+
+def test_a_shop_starts_picks_packs_and_ships_a_task(
+    shopkeeper: User, sign_in: Any, screenshot: Any
+) -> None:
+    order = place_order()
+    task = order.fulfillments.get(action=FulfillmentAction.SHIP_FROM_STORE)
+
+    page: Page = sign_in("shopkeeper")
+    page.get_by_role("navigation", name="Suite").get_by_role("link", name="Stores").click()
+    expect(page.get_by_role("heading", name="Shops")).to_be_visible()
+    shop_row = page.locator('#shops tr[data-shop="1187"]')
+    # The demo's own orders were routed too (on commit, at the same Monday).
+    open_tasks = selectors.store_task_list(task.supplier_organization_unit).count()
+    assert open_tasks >= 1
+    expect(shop_row.locator("td.open-tasks")).to_have_text(str(open_tasks))
+    shop_row.get_by_role("link", name="Amsterdam Kalverstraat").click()
+
+    card = page.locator(f"#task-{task.pk}")
+    expect(card.get_by_role("heading", name="Order WEB-7001")).to_be_visible()
+    expect(card.locator(".badge.label", has_text="SFS_task")).to_be_visible()
+    screenshot(page, "store-tasks")
+
+    card.get_by_role("button", name="Start").click()
+    expect(page.get_by_role("status")).to_contain_text("You started the task of order WEB-7001")
+    expect(card).to_have_attribute("data-stage", "started")
+
+    # Everything is there: the picked quantities stay as they are.
+    expect(card.get_by_label("Picked of Canvas sneaker, white (1 wanted)")).to_have_value("1")
+    card.get_by_role("button", name="Pick").click()
+    expect(card).to_have_attribute("data-stage", "picked")
+
+    card.get_by_role("button", name="Pack").click()
+    expect(card).to_have_attribute("data-stage", "packed")
+
+    card.get_by_label("Carrier").fill("PostNL")
+    card.get_by_label("Tracking number").fill("3SABCD1234567")
+    card.get_by_role("button", name="Ship").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Order WEB-7001 shipped with PostNL (3SABCD1234567)."
+    )
+    expect(card).to_have_count(0)  # no longer open
+
+    page.get_by_label("Show finished tasks").check()  # applies at once
+    expect(card).to_have_attribute("data-status", "Completed")
+    card.get_by_role("link", name="WEB-7001").click()
+
+    expect(page).to_have_url(re.compile(rf"/orders/{order.pk}/$"))
+    expect(page.locator("#order-status")).to_have_text("Completed")
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text(
+        "Amsterdam Kalverstraat (1187) started the ship-from-store task."
+    )
+    expect(timeline).to_contain_text("shipped 2 units with PostNL (3SABCD1234567).")
+    expect(timeline.get_by_role("link", name="run 1")).to_be_visible()
+    screenshot(page, "order")
