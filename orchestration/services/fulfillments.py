@@ -104,13 +104,17 @@ def _open_lines(fulfillment: OrderFulfillment) -> list[OrderFulfillmentLine]:
     )
 
 
-def _parse_quantities(
-    lines: list[OrderFulfillmentLine], wanted: Mapping[int, int] | None, what: str
-) -> dict[int, int]:
-    """Check a ``{fulfilment line ID: quantity}`` input against the open lines."""
+def _line_quantities(
+    lines: list[OrderFulfillmentLine], wanted: Mapping[int, int], *, minimum: int, what: str
+) -> dict[int, OrderFulfillmentLine]:
+    """Check a ``{fulfilment line ID: quantity}`` input against the open lines.
+
+    Each ID must be an open line of the fulfilment and each quantity between
+    ``minimum`` and the line's quantity; errors name ``lines[i].id`` / ``.quantity``.
+    Returns the named lines by ID.
+    """
     by_id = {line.pk: line for line in lines}
-    result = {line.pk: line.quantity for line in lines}
-    for index, (line_id, quantity) in enumerate((wanted or {}).items()):
+    for index, (line_id, quantity) in enumerate(wanted.items()):
         line = by_id.get(line_id)
         if line is None:
             raise ApplicationError(
@@ -118,14 +122,22 @@ def _parse_quantities(
                 code="invalid_line",
                 field=f"lines[{index}].id",
             )
-        if not 0 <= quantity <= line.quantity:
+        if not minimum <= quantity <= line.quantity:
             raise ApplicationError(
-                f"The quantity {what} must be between 0 and {line.quantity} for line {line_id}.",
+                f"The quantity {what} must be between {minimum} and {line.quantity} "
+                f"for line {line_id}.",
                 code="invalid_quantity",
                 field=f"lines[{index}].quantity",
             )
-        result[line_id] = quantity
-    return result
+    return by_id
+
+
+def _parse_quantities(
+    lines: list[OrderFulfillmentLine], wanted: Mapping[int, int] | None, what: str
+) -> dict[int, int]:
+    """Every open line's quantity: as given in ``wanted``, else the whole line."""
+    _line_quantities(lines, wanted or {}, minimum=0, what=what)
+    return {line.pk: (wanted or {}).get(line.pk, line.quantity) for line in lines}
 
 
 def _end(
@@ -635,22 +647,10 @@ def fulfillment_lines_cancel(
     order, fulfillment = _lock(fulfillment_id)
     if not quantities:
         raise ApplicationError("Name at least one line to cancel.", code="required", field="lines")
-    lines = {line.pk: line for line in _open_lines(fulfillment)}
+    lines = _line_quantities(_open_lines(fulfillment), quantities, minimum=1, what="to cancel")
     partial_allowed = setting_value("OrderFulfillment:AllowPartialCancellation")
     for index, (line_id, quantity) in enumerate(quantities.items()):
-        line = lines.get(line_id)
-        if line is None:
-            raise ApplicationError(
-                f"Fulfilment line {line_id} is not an open line of this fulfilment.",
-                code="invalid_line",
-                field=f"lines[{index}].id",
-            )
-        if not 1 <= quantity <= line.quantity:
-            raise ApplicationError(
-                f"Between 1 and {line.quantity} units of line {line_id} can be cancelled.",
-                code="invalid_quantity",
-                field=f"lines[{index}].quantity",
-            )
+        line = lines[line_id]
         if quantity < line.quantity and not partial_allowed:
             raise ApplicationError(
                 f"Line {line_id} has {line.quantity} units: cancel all of them, or turn on the "

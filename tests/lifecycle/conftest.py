@@ -56,6 +56,7 @@ def place(demo: None, clock: Any, django_capture_on_commit_callbacks: Any) -> Ca
     """Place an order as the API does, running what is sent after commit (the orchestration)."""
 
     def place(*products: str, quantity: int = 1, **fields: Any) -> Order:
+        fields.setdefault("backend_id", f"WEB-{5001 + Order.objects.count()}")
         fields.setdefault("sold_from_organization_unit", unit("webshop_nl"))
         fields.setdefault("customer_email", "sanne.devries@example.com")
         address = {

@@ -150,6 +150,14 @@ def test_partial_cancellation_needs_the_setting(
             "field": "lines[0].quantity",
         }
     ]
+    nothing = warehouse_system.post(url, {"lines": [{"id": line.pk, "quantity": 0}]})
+    assert nothing.json()["errors"] == [
+        {
+            "code": "invalid_quantity",
+            "message": f"The quantity to cancel must be between 1 and 3 for line {line.pk}.",
+            "field": "lines[0].quantity",
+        }
+    ]
     assert table_rows() == before
 
     services.setting_set(name="OrderFulfillment:AllowPartialCancellation", value=True)

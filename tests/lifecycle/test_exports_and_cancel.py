@@ -144,7 +144,7 @@ def test_what_nothing_can_fulfil_is_cancelled_and_the_customer_told(
     assert (boots.quantity_cancelled, boots.status) == (50, "Cancelled")
     (message,) = mail.outbox
     assert message.to == ["sanne.devries@example.com"]
-    assert message.subject == f"Your order {order.pk}: some items cannot be delivered"
+    assert message.subject == f"Your order {order.backend_id}: some items cannot be delivered"
     assert "- 50 x BOOT-CHELSEA-24" in message.body
     assert "<li>50 &times; BOOT-CHELSEA-24</li>" in message.alternatives[0][0]
     event, ended = warehouse_webhook.bodies("/events")

@@ -7,21 +7,16 @@ The fixtures are those of ``tests/lifecycle/conftest.py``, copied: tasks run inl
 the clock is frozen on a Monday morning, orders are placed through the service.
 """
 
-import io
 import re
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from orchestration import services
-from orchestration.celery import app as celery_app
-from orchestration.demo import demo_load
 from orchestration.models import (
     ExportStatus,
     FulfillmentAction,
@@ -29,64 +24,13 @@ from orchestration.models import (
     Order,
     OrderFulfillment,
     OrderStatus,
-    OrganizationUnit,
-    Product,
     Sheet,
 )
 from tests.conftest import table_rows
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=AMSTERDAM)  # the demo's shops are open
+from .conftest import unit
+
 VIEW_ORDER, EDIT_FULFILLMENT = "view_order", "change_orderfulfillment"
-
-
-@pytest.fixture(autouse=True)
-def inline_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
-def demo(db: Any) -> None:
-    demo_load(stdout=io.StringIO(), password="demo-pass-123")
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    with time_machine.travel(MONDAY, tick=False) as traveller:
-        yield traveller
-
-
-def unit(backend_id: str) -> OrganizationUnit:
-    return OrganizationUnit.objects.get(backend_id=backend_id)
-
-
-@pytest.fixture
-def place(demo: None, clock: Any, django_capture_on_commit_callbacks: Any) -> Callable[..., Order]:
-    """Place an order in Amsterdam (unless told otherwise) and orchestrate it, inline."""
-
-    def place(*products: str, **fields: Any) -> Order:
-        address = {
-            "backend_id": f"WEB-{5001 + Order.objects.count()}",
-            "sold_from_organization_unit": unit("webshop_nl"),
-            "customer_email": "sanne.devries@example.com",
-            "shipping_street": "Herengracht 182",
-            "shipping_zip_code": "1016 BR",
-            "shipping_city": "Amsterdam",
-            "shipping_country_id": "NL",
-            "shipping_latitude": 52.3752,
-            "shipping_longitude": 4.8872,
-        }
-        with django_capture_on_commit_callbacks(execute=True):
-            order = services.order_create(
-                lines=[
-                    {"product": Product.objects.get(backend_id=p), "quantity": 1} for p in products
-                ],
-                **{**address, **fields},
-            )
-        order.refresh_from_db()
-        return order
-
-    return place
 
 
 def client_with(username: str, *perms: str) -> Client:
