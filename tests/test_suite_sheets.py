@@ -120,6 +120,9 @@ def test_overview_pages_through_many_sheets(designer: User) -> None:
     first = client.get("/sheets/")
     assert len(ids_in(first)) == 50
     assert "Page 1 of 3 (120 sheets)" in first.content.decode()
+    # The next link keeps the list's filters and sort.
+    sorted_page = client.get("/sheets/?sort=id").content.decode()
+    assert 'href="?sort=id&amp;page=2" rel="next"' in sorted_page
     last = client.get("/sheets/?page=3")
     assert len(ids_in(last)) == 20
 

@@ -175,6 +175,20 @@ def _end(
         )
 
 
+def _cancel_open_lines(fulfillment: OrderFulfillment, reason: str, now: datetime) -> None:
+    """Cancel every open line of the fulfilment with ``reason``, releasing their stock."""
+    for line in _open_lines(fulfillment):
+        _end(
+            fulfillment,
+            line,
+            line.quantity,
+            status=FulfillmentStatus.CANCELLED,
+            reason=reason,
+            now=now,
+        )
+    _settle(fulfillment, now)
+
+
 def _settle(fulfillment: OrderFulfillment, now: datetime, **changes: Any) -> None:
     """Derive the fulfilment's own status from its lines, and save ``changes`` with it."""
     statuses = set(fulfillment.lines.values_list("status", flat=True))
@@ -424,16 +438,7 @@ def fulfillment_decline(
             code="not_declinable",
         )
     reason = _reason(reason)
-    for line in _open_lines(fulfillment):
-        _end(
-            fulfillment,
-            line,
-            line.quantity,
-            status=FulfillmentStatus.CANCELLED,
-            reason=reason,
-            now=now,
-        )
-    _settle(fulfillment, now)
+    _cancel_open_lines(fulfillment, reason, now)
     actor = actor_of(user, "store")
     rerouted = _reroute_unless_covered(
         order, fulfillment, f"{_shop(fulfillment)} declined ({reason})", now
@@ -596,16 +601,7 @@ def _expire(fulfillment_id: int, now: datetime) -> int:
             which = "ship"
     if which is None:  # started, packed or shipped meanwhile
         return 0
-    for line in _open_lines(fulfillment):
-        _end(
-            fulfillment,
-            line,
-            line.quantity,
-            status=FulfillmentStatus.CANCELLED,
-            reason=CancellationReason.EXPIRED,
-            now=now,
-        )
-    _settle(fulfillment, now)
+    _cancel_open_lines(fulfillment, CancellationReason.EXPIRED, now)
     rerouted = _reroute_unless_covered(
         order, fulfillment, f"{_shop(fulfillment)} let the {which} deadline pass", now
     )
