@@ -10,6 +10,10 @@ Python: no Django, no clock but ``scenario.at``. The rules are in
 
 from __future__ import annotations
 
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,8 +146,45 @@ def prepare(scenario: Scenario, *, route_provider: RouteProvider | None = None) 
     )
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a decision is made.
+
+    A route allocates tens of thousands of small objects that live until the
+    blob is built. Each allocation burst makes the collector walk every live
+    object, the whole network included: a third of the time at 10,000 OUs
+    (docs/performance.md). Reference counting still frees what is not cyclic;
+    cycles wait for the next collection after the pause. Nested and concurrent
+    routes (threads) share one pause: the last one out restores the state the
+    first one found.
+    """
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) -> Decision:
     """Decide where the scenario's order goes, and explain why."""
+    with _cyclic_gc_paused():
+        return _route(scenario, route_provider)
+
+
+def _route(scenario: Scenario, route_provider: RouteProvider | None) -> Decision:
     if scenario.order.intent == RETURNS and not scenario.settings.get(
         "UseOrderOrchestrationForReturnOrders"
     ):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ..language.compiler import MISSING
+from ..language.compiler import MISSING, EvaluationError
 from . import variables as v
 from .model import (
     CANCELLED,
@@ -29,6 +29,7 @@ from .model import (
     Scenario,
     SheetSource,
 )
+from .network import is_static
 from .plan import (
     DATA,
     EXACT,
@@ -292,6 +293,30 @@ def _passes(step: Step, base: Values, resolve: Any) -> bool:
     return holds(step, context)
 
 
+def _static_filter(world: World, step: Step, base: Values) -> frozenset[int] | None:
+    """The OUs that pass ``step`` when it reads only values of the OU alone (and no
+    name of the sheet shadows them): computed once per network, then a set lookup
+    per OU instead of a run. None when that does not apply, or when the statement
+    fails for some OU (it then runs per OU, and fails there as it would)."""
+    paths = step.decides
+    if (
+        not paths
+        or step.applies_when is not None
+        or any(path[0] != "Supplier" or not is_static(path) or path in base for path in paths)
+    ):
+        return None
+
+    def build() -> frozenset[int] | None:
+        try:
+            return frozenset(
+                unit.id for unit in world.units.values() if holds(step, world.resolver(unit))
+            )
+        except EvaluationError:
+            return None
+
+    return world.network.passing(step, build)
+
+
 def supplier_groups(world: World, run: SheetRun) -> Groups:
     """Run the Supplier scope's leading statements once per group of OUs, not per OU.
 
@@ -491,6 +516,7 @@ def evaluate_sheet(
     rest = supplier_steps[grouped.ran :]
     first = _silent_filter(rest)
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
+    through: dict[int, frozenset[int] | None] = {}  # id(group) -> who passes `first`
     for unit in world.candidates.values():
         group = grouped.bases.get(unit.id)
         if group is not None:
@@ -498,9 +524,16 @@ def evaluate_sheet(
             if base is None:
                 base = flat[id(group)] = Values(values)
                 base.update(group.values)
+                if first is not None:
+                    through[id(group)] = _static_filter(world, first, base)
+            if first is not None:
+                passing = through[id(group)]
+                if passing is not None:
+                    if unit.id not in passing:
+                        continue  # as below, told once per network
+                elif not _passes(first, base, world.resolver(unit)):
+                    continue  # rejected without a reason: nothing to record, nothing more
             resolve = world.resolver(unit)
-            if first is not None and not _passes(first, base, resolve):
-                continue  # rejected without a reason: nothing to record, nothing more
             supplier = Values(base, resolve=resolve)
             outcome = run_block(rest, supplier)
             if group.boosts or group.data:

@@ -155,3 +155,7 @@ class Scenario:
     # Only these OUs may fulfil (a preview's whitelist); None: any. The others stay
     # known, e.g. as the order's sold-from OU.
     candidate_units: frozenset[int] | None = None
+    # Open ship-from-store tasks per OU ID (``Supplier.ActiveShipFromStoreTasks``), when
+    # the caller counts them apart from the OUs (they change with every order, the OUs
+    # do not: ``engine.network``). None: each OU's own ``active_ship_from_store_tasks``.
+    active_tasks: Mapping[int, int] | None = None

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..language.compiler import MISSING, canonical_path
 from .model import Address, OrderLine, OrganizationUnit, Product, Scenario
+from .network import is_static, network_of
 from .routes import EstimatedBikeRoute, Route, RouteProvider, distance_between, point
 
 # What a path is about, by its first name.
@@ -112,13 +113,13 @@ _SUPPLIER_NAMES: dict[str, Callable[[World, OrganizationUnit], object]] = {
     "Type": lambda world, unit: unit.type,
     "Status": lambda world, unit: unit.status,
     "CountryID": lambda world, unit: _or_missing(unit.country_id),
-    "ActiveShipFromStoreTasks": lambda world, unit: unit.active_ship_from_store_tasks,
+    "ActiveShipFromStoreTasks": lambda world, unit: world.active_tasks(unit),
     "SetNames": lambda world, unit: unit.set_names,
     "DistanceToShippingAddressInKm": lambda world, unit: _or_missing(
-        distance_between(point(unit.address), world.shipping_point)
+        distance_between(world.points[unit.id], world.shipping_point)
     ),
     "DistanceToBillingAddressInKm": lambda world, unit: _or_missing(
-        distance_between(point(unit.address), world.billing_point)
+        distance_between(world.points[unit.id], world.billing_point)
     ),
 }
 _LOCAL_TIME: dict[str, Callable[[datetime], object]] = {
@@ -201,7 +202,10 @@ class World:
         self.scenario = scenario
         self.order = scenario.order
         self.at: datetime = scenario.at
-        self.units: dict[int, OrganizationUnit] = {u.id: u for u in scenario.organization_units}
+        # Indexes and OU-only values shared with other routes over the same network.
+        network = self.network = network_of(scenario)
+        self.units: dict[int, OrganizationUnit] = network.units
+        self.points = network.points
         allowed = scenario.candidate_units
         # The OUs the sheets consider: all of them, or a preview's whitelist.
         self.candidates: dict[int, OrganizationUnit] = (
@@ -209,13 +213,14 @@ class World:
             if allowed is None
             else {unit_id: unit for unit_id, unit in self.units.items() if unit_id in allowed}
         )
-        self.products: dict[int, Product] = {p.id: p for p in scenario.products}
+        self.products: dict[int, Product] = network.products
         self.stock = scenario.stock
+        self._active_tasks = scenario.active_tasks
         self.route_provider: RouteProvider = route_provider or EstimatedBikeRoute()
         self._supplier_cache: dict[tuple[int, tuple[str, ...]], object] = {}
+        self._varied: dict[tuple[str, ...], bool] = {}
         self._order_cache: dict[tuple[str, ...], object] = {}
         self._partitions: dict[tuple[str, ...], Partition] = {}
-        self._varied: dict[tuple[str, ...], bool] = {}
         self.shipping_point = point(self.order.shipping_address)
         self.billing_point = point(self.order.billing_address)
         self._local: dict[str, datetime] = {}
@@ -286,23 +291,39 @@ class World:
         return resolve
 
     def supplier_value(self, unit: OrganizationUnit, path: tuple[str, ...]) -> object:
-        """A value of ``Supplier.*`` for ``unit`` (cached per OU: sheets share it)."""
+        """A value of ``Supplier.*`` for ``unit`` (cached per OU: sheets share it; a
+        value of the OU alone is cached with the network, for later routes too)."""
         key = (unit.id, path)
         cache = self._supplier_cache
         if key in cache:
             return cache[key]
+        if is_static(path):
+            shared = self.network.values
+            if key in shared:
+                value = cache[key] = shared[key]
+                return value
+            value = cache[key] = shared[key] = supplier_getter(path)(self, unit)
+            return value
         value = cache[key] = supplier_getter(path)(self, unit)
         return value
+
+    def active_tasks(self, unit: OrganizationUnit) -> int:
+        """The OU's open ship-from-store tasks: the scenario's count, else the OU's own."""
+        counts = self._active_tasks
+        if counts is None:
+            return unit.active_ship_from_store_tasks
+        return counts.get(unit.id, 0)
 
     def varied(self, path: tuple[str, ...]) -> bool:
         """Whether OUs nearly all differ at a ``Supplier.*`` path (a name, an ID): told
         from the first 200 OUs, so that no partition is built to find out."""
-        found = self._varied.get(path)
+        varied = self.network.varied if is_static(path) else self._varied
+        found = varied.get(path)
         if found is None:
             sample = list(itertools.islice(self.units.values(), 200))
             getter = supplier_getter(path)
             distinct = {same(getter(self, unit)) for unit in sample}
-            found = self._varied[path] = len(distinct) > max(16, len(sample) // 2)
+            found = varied[path] = len(distinct) > max(16, len(sample) // 2)
         return found
 
     def partition(self, path: tuple[str, ...]) -> Partition:
@@ -311,7 +332,11 @@ class World:
             return self._partitions[path]
         except KeyError:
             pass
-        found = self._partitions[path] = group_units(self, self.units.values(), path)
+        if is_static(path):
+            found = self.network.partition(path, lambda units: group_units(self, units, path))
+        else:
+            found = group_units(self, self.units.values(), path)
+        self._partitions[path] = found
         return found
 
     def local_time(self, unit: OrganizationUnit) -> datetime:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.engine import bench, evaluate, route
+from orchestration.engine import bench, evaluate, route, variables
 from orchestration.engine.model import (
     Address,
     Order,
@@ -26,6 +26,7 @@ from orchestration.engine.model import (
     Scenario,
     SheetSource,
 )
+from orchestration.engine.network import Network
 from orchestration.engine.plan import Values
 from orchestration.engine.scenario import load_scenario_text
 
@@ -44,6 +45,8 @@ def one_by_one(world: evaluate.World, run: evaluate.SheetRun) -> evaluate.Groups
 def both_ways(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
     grouped = route(scenario).blob
     with monkeypatch.context() as patch:
+        # Nothing from the network cache either: a new network for each route.
+        patch.setattr(variables, "network_of", lambda s: Network(s.organization_units, s.products))
         patch.setattr(evaluate, "supplier_groups", one_by_one)
         patch.setattr(evaluate.LineOutcomes, "outcome", evaluate.LineOutcomes.run)
         patch.setattr(evaluate, "_silent_filter", lambda steps: None)

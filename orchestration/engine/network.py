@@ -1,0 +1,112 @@
+"""What a route can reuse from the last one: the network's indexes, per snapshot.
+
+The OUs and products change rarely; orders come all the time. Everything the
+engine derives from the OUs and products alone (the indexes by ID, each OU's
+coordinates in radians, the values of ``Supplier.*`` names that depend on the OU
+only, the OUs grouped by such a value) is kept here and shared by every route
+given the *same* ``organization_units`` and ``products`` tuples. The caller
+decides what "the same" means: the orchestration layer keeps one network
+snapshot per process until the network's version changes
+(``orchestration.selectors.network``), a benchmark reuses its scenario. A new
+tuple is a new network: nothing is shared across snapshots, so a stale index
+can never be used.
+
+Kept: the last ``KEEP`` networks, each with a reference to its tuples (so that
+an ``id()`` is never reused while it is a key here).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from .model import OrganizationUnit, Product, Scenario
+from .routes import point
+
+if TYPE_CHECKING:
+    from .variables import Partition
+
+KEEP = 4
+
+# ``Supplier.*`` names whose value depends on the OU alone (not on the order or the
+# clock): they are computed once per network. ``Address.*`` and ``CustomFields.*``
+# are too.
+STATIC_NAMES = frozenset({"ID", "Name", "BackendID", "Type", "Status", "CountryID", "SetNames"})
+STATIC_GROUPS = frozenset({"Address", "CustomFields"})
+
+
+@functools.lru_cache(maxsize=4096)
+def is_static(path: tuple[str, ...]) -> bool:
+    """Whether ``Supplier.*`` at ``path`` depends on the OU alone."""
+    if len(path) == 2:
+        return path[1] in STATIC_NAMES
+    return len(path) == 3 and path[1] in STATIC_GROUPS
+
+
+class Network:
+    """Indexes of one snapshot of OUs and products; read-only once built, except
+    for the caches it fills on first use (each entry computed from the OUs alone)."""
+
+    def __init__(self, units: tuple[OrganizationUnit, ...], products: tuple[Product, ...]) -> None:
+        self.unit_tuple = units  # held so that its id() stays unique while cached
+        self.product_tuple = products
+        self.units: dict[int, OrganizationUnit] = {unit.id: unit for unit in units}
+        self.products: dict[int, Product] = {product.id: product for product in products}
+        self.points = {unit.id: point(unit.address) for unit in units}
+        self.values: dict[tuple[int, tuple[str, ...]], object] = {}
+        self.partitions: dict[tuple[str, ...], Partition] = {}
+        self.varied: dict[tuple[str, ...], bool] = {}
+        # A plain ``require`` that reads only OU-alone values (``[Supplier.BackendID]
+        # contains 'IBE'``): the IDs of the OUs it lets through, per statement. The
+        # statement is kept with its answer so that its id() is not reused meanwhile.
+        self.filters: dict[int, tuple[object, frozenset[int] | None]] = {}
+        self.lock = threading.Lock()
+
+    def partition(
+        self,
+        path: tuple[str, ...],
+        build: Callable[[Iterable[OrganizationUnit]], Partition],
+    ) -> Partition:
+        """All OUs grouped by their value at a static path (built once per network)."""
+        found = self.partitions.get(path)
+        if found is None:
+            found = build(self.units.values())
+            with self.lock:
+                found = self.partitions.setdefault(path, found)
+        return found
+
+    def passing(
+        self, step: object, build: Callable[[], frozenset[int] | None]
+    ) -> frozenset[int] | None:
+        """The OUs a static filter lets through (None: it cannot be told once for all)."""
+        found = self.filters.get(id(step))
+        if found is None or found[0] is not step:
+            found = (step, build())
+            with self.lock:
+                self.filters[id(step)] = found
+        return found[1]
+
+
+_networks: OrderedDict[tuple[int, int], Network] = OrderedDict()
+_lock = threading.Lock()
+
+
+def network_of(scenario: Scenario) -> Network:
+    """The network of ``scenario``'s OUs and products: shared when the tuples are."""
+    units, products = scenario.organization_units, scenario.products
+    key = (id(units), id(products))
+    with _lock:
+        found = _networks.get(key)
+        if found is not None and found.unit_tuple is units and found.product_tuple is products:
+            _networks.move_to_end(key)
+            return found
+    built = Network(units, products)
+    with _lock:
+        _networks[key] = built
+        _networks.move_to_end(key)
+        while len(_networks) > KEEP:
+            _networks.popitem(last=False)
+    return built

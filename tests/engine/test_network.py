@@ -1,0 +1,188 @@
+"""Routes over the same network share its indexes, and decide as if they did not.
+
+``engine.network`` keeps what depends on the OUs and products alone (indexes,
+coordinates, OU-only values, groupings, which OUs a static filter lets through)
+for the next route given the same tuples. These tests route one network many
+times, with different orders and clocks, and require the blob a fresh network
+gives; they also pin the two things that vary per route although they concern an
+OU (its open ship-from-store tasks and the clock), and the garbage collector's
+state around a route.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from orchestration.engine import Route, bench, network, route, variables
+from orchestration.engine.model import Address, OrganizationUnit, Scenario, SheetSource
+from orchestration.engine.network import Network, network_of
+
+
+def fresh(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The blob of ``scenario`` routed over a network built for it alone."""
+    with monkeypatch.context() as patch:
+        patch.setattr(variables, "network_of", lambda s: Network(s.organization_units, s.products))
+        return route(scenario).blob
+
+
+def orders(scenario: Scenario) -> list[Scenario]:
+    """The same network with other orders: elsewhere, later, smaller."""
+    order = scenario.order
+    far = Address(
+        city="Antwerpen",
+        country_id="BE",
+        latitude=Decimal("51.2194"),
+        longitude=Decimal("4.4025"),
+    )
+    return [
+        scenario,
+        replace(scenario, order=replace(order, id=2, shipping_address=far)),
+        replace(scenario, at=scenario.at + timedelta(hours=13)),  # the shops close
+        replace(scenario, order=replace(order, id=3, lines=order.lines[:1])),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_routes_over_one_network_decide_as_over_fresh_ones(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = bench.make_scenario(ous=200, lines=3, sheets=8, seed=seed)
+    for scenario in orders(base) + orders(base):  # twice: the second round reads the cache
+        assert route(scenario).blob == fresh(scenario, monkeypatch)
+    assert network_of(base) is network_of(orders(base)[1])
+
+
+def test_a_new_tuple_of_ous_is_a_new_network() -> None:
+    """Edited OUs come as new tuples: nothing derived from the old ones is used."""
+    scenario = bench.make_scenario(ous=50, lines=2, sheets=4)
+    before = network_of(scenario)
+    renamed = tuple(
+        replace(unit, name=unit.name + " (new)") for unit in scenario.organization_units
+    )
+    edited = replace(scenario, organization_units=renamed)
+    assert network_of(edited) is not before
+    assert network_of(edited).units[renamed[0].id].name.endswith("(new)")
+    names = {r["SupplierName"] for r in route(edited).blob["Rejections"] if r["SupplierName"]}
+    assert names and all(name.endswith("(new)") for name in names)
+
+
+FILTERED = """\
+fulfillment Filtered
+
+action 'EXPORT_ORDER'
+
+scope Supplier
+
+require [Supplier.BackendID] contains 'IBE'
+
+score add 1
+
+data [ExporterName] as 'WMS'
+"""
+
+
+def shop(unit_id: int, backend_id: str | None) -> OrganizationUnit:
+    return OrganizationUnit(id=unit_id, name=f"Store {unit_id}", backend_id=backend_id)
+
+
+def filtered(units: tuple[OrganizationUnit, ...], source: str = FILTERED) -> Scenario:
+    base = bench.make_scenario(ous=1, lines=1, sheets=1)
+    return replace(
+        base,
+        organization_units=units,
+        sheets=(SheetSource(id=1, name="Filtered", source=source),),
+        stock={(unit.id, base.order.lines[0].product): 9 for unit in units},
+        settings={},
+    )
+
+
+def test_a_filter_on_the_ou_alone_lets_the_same_ous_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """40 OUs, a backend ID each (too varied to group): told once, then looked up."""
+    kinds = ("IBE-{}", "WH-{}", None, "x-IBE-{}")
+    units = tuple(
+        shop(i, kinds[i % 4] and kinds[i % 4].format(i))  # type: ignore[union-attr]
+        for i in range(1, 41)
+    )
+    scenario = filtered(units)
+    through = [i for i in range(1, 41) if i % 4 in (0, 3)]
+    for _ in range(2):
+        blob = route(scenario).blob
+        assert [s["SupplierID"] for s in blob["ValidSuppliers"]] == through
+        assert blob["Rejections"] == []  # a plain require records nothing
+        assert blob == fresh(scenario, monkeypatch)
+    ((_step, passing),) = network_of(scenario).filters.values()
+    assert passing == frozenset(through)
+
+
+def test_a_filter_failing_for_one_ou_fails_the_sheet_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A type clash in one OU's value: the sheet is left out with the same error."""
+    source = FILTERED.replace(
+        "[Supplier.BackendID] contains 'IBE'", "[Supplier.CustomFields.N] > 2"
+    )
+    units = (
+        replace(shop(1, "A"), custom_fields={"N": 5}),
+        replace(shop(2, "B"), custom_fields={"N": "five"}),
+    )
+    scenario = filtered(units, source)
+    blob = route(scenario).blob
+    assert blob == fresh(scenario, monkeypatch)
+    assert [(e["Sheet"], e["Line"]) for e in blob["Errors"]] == [("Filtered", 7)]
+
+
+def test_open_tasks_are_read_per_route_not_with_the_network() -> None:
+    source = FILTERED.replace(
+        "[Supplier.BackendID] contains 'IBE'", "[Supplier.ActiveShipFromStoreTasks] < 3"
+    )
+    units = (replace(shop(1, "A"), active_ship_from_store_tasks=5), shop(2, "B"))
+    scenario = filtered(units, source)
+    assert [s["SupplierID"] for s in route(scenario).blob["ValidSuppliers"]] == [2]
+    counted = replace(scenario, active_tasks={1: 0, 2: 7})
+    assert [s["SupplierID"] for s in route(counted).blob["ValidSuppliers"]] == [1]
+    busy = replace(scenario, active_tasks={1: 2, 2: 2})
+    assert [s["SupplierID"] for s in route(busy).blob["ValidSuppliers"]] == [1, 2]
+
+
+class Watching:
+    """A route provider that notes whether the garbage collector runs meanwhile."""
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def route(self, origin: Address, destination: Address) -> Route | None:
+        self.seen.append(gc.isenabled())
+        return Route(Decimal("1.000"), 4)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_pauses_during_a_route_and_comes_back_as_it_was(
+    enabled: bool,
+) -> None:
+    scenario = bench.make_scenario(ous=30, lines=2, sheets=4)
+    provider = Watching()
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        route(scenario, route_provider=provider)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert provider.seen and not any(provider.seen)
+
+
+def test_only_the_last_few_networks_are_kept() -> None:
+    scenarios = [bench.make_scenario(ous=5, lines=1, sheets=1, seed=seed) for seed in range(6)]
+    for scenario in scenarios:
+        network_of(scenario)
+    kept = {id(n.unit_tuple) for n in network._networks.values()}
+    assert len(network._networks) == network.KEEP
+    assert id(scenarios[-1].organization_units) in kept
+    assert id(scenarios[0].organization_units) not in kept
