@@ -33,10 +33,6 @@ def number_text(value: Fraction | Decimal | float | int) -> str:
     return f"{float(number):.6f}".rstrip("0").rstrip(".")
 
 
-def _score(value: Fraction | Decimal) -> float:
-    return float(value)
-
-
 def boost_explanation(
     boost: Boost, previous: Decimal, description: str, *, line_id: int | None = None
 ) -> dict[str, Any]:
@@ -45,14 +41,14 @@ def boost_explanation(
     entry: dict[str, Any] = {}
     if line_id is not None:
         entry["OrderLineID"] = line_id
-        entry["Score"] = _score(delta)
+        entry["Score"] = float(delta)
     entry.update(
         {
             "Description": description,
             "Expression": boost.step.text,
-            "PreviousScore": _score(previous),
-            "NewScore": _score(EXACT.add(previous, delta)),
-            "DeltaScore": _score(delta),
+            "PreviousScore": float(previous),
+            "NewScore": float(EXACT.add(previous, delta)),
+            "DeltaScore": float(delta),
             "Variables": {name: jsonable(value) for name, value in boost.variables.items()},
             "Line": boost.step.line,
         }
@@ -60,16 +56,38 @@ def boost_explanation(
     return entry
 
 
-def line_explanations(fit: LineFit, *, line_id: int | None = None) -> list[dict[str, Any]]:
-    """The explanations of a line's score at one OU under one sheet, in order."""
+def line_explanations(
+    fit: LineFit,
+    *,
+    line_id: int | None = None,
+    memo: dict[tuple[int, Decimal, str], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The explanations of a line's score at one OU under one sheet, in order.
+
+    ``memo`` (one per blob) holds explanations already written: an OU's Order and
+    Supplier boosts count on each of its lines with the same previous score, and
+    are explained once, then copied (each line has its own dicts).
+    """
     entries = []
     score = ZERO
     for scope, boost in fit.boosts:
-        description = (
-            f"{number_text(boost.delta)} added to score of OrderLine due to a boost in the "
-            f"{scope} scope."
-        )
-        entries.append(boost_explanation(boost, score, description, line_id=line_id))
+        key = (id(boost), score, scope)
+        found = memo.get(key) if memo is not None else None
+        if found is None:
+            description = (
+                f"{number_text(boost.delta)} added to score of OrderLine due to a boost in "
+                f"the {scope} scope."
+            )
+            found = boost_explanation(boost, score, description, line_id=line_id)
+            if memo is not None:
+                memo[key] = found
+            entries.append(found)
+        else:
+            entry = dict(found)
+            if line_id is not None:
+                entry["OrderLineID"] = line_id
+            entry["Variables"] = dict(found["Variables"])
+            entries.append(entry)
         score = EXACT.add(score, boost.delta)
     return entries
 
@@ -104,20 +122,20 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
                         f"{number_text(fit.score)} counts here."
                     ),
                     "Expression": None,
-                    "PreviousScore": _score(fit.score),
-                    "NewScore": _score(share),
-                    "DeltaScore": _score(share - Fraction(fit.score)),
+                    "PreviousScore": float(fit.score),
+                    "NewScore": float(share),
+                    "DeltaScore": float(share - Fraction(fit.score)),
                     "Variables": {},
                     "Line": None,
                 }
             )
         entry: dict[str, Any] = {
             "ID": line_id,
-            "Score": _score(share),
+            "Score": float(share),
             "Quantity": q,
             "ScoreExplanations": explanations,
         }
-        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
+        if candidate.sheet.replacements:
             entry["Products"] = [
                 {"ID": product, "Quantity": n} for product, n in shipment.products.get(line_id, [])
             ]
@@ -147,7 +165,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
         "Sheet": candidate.sheet.ref,
         "Supplier": _unit(candidate),
         "OrderLines": lines,
-        "Score": _score(evaluation.score),
+        "Score": float(evaluation.score),
         "Data": data,
         "ScoreExplanation": {
             "Description": (
@@ -157,8 +175,8 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
             ),
             "Expression": None,
             "PreviousScore": 0.0,
-            "NewScore": _score(evaluation.score),
-            "DeltaScore": _score(evaluation.score),
+            "NewScore": float(evaluation.score),
+            "DeltaScore": float(evaluation.score),
             "Variables": {},
             "Boosts": boosts,
         },
@@ -226,7 +244,7 @@ def fulfillment(
         score = EXACT.add(score, boost.delta)
     return {
         "Shipments": shipments,
-        "Score": _score(proposition.score),
+        "Score": float(proposition.score),
         "ScoreExplanation": {
             "Description": (
                 f"Fulfillment proposition score consists of: {number_text(own)} from score "
@@ -235,8 +253,8 @@ def fulfillment(
             ),
             "Expression": None,
             "PreviousScore": 0.0,
-            "NewScore": _score(proposition.score),
-            "DeltaScore": _score(proposition.score),
+            "NewScore": float(proposition.score),
+            "DeltaScore": float(proposition.score),
             "Variables": {},
             "Boosts": boosts,
         },
@@ -270,7 +288,7 @@ def build(
                 "PotentialSuppliers": [
                     {
                         "OrganizationUnitID": c.unit.id,
-                        "Score": _score(score),
+                        "Score": float(score),
                         "Sheet": c.sheet.source.name,
                     }
                     for score, _id, _order, c in potential
@@ -278,16 +296,17 @@ def build(
             }
         )
     valid = []
+    memo: dict[tuple[int, Decimal, str], dict[str, Any]] = {}
     for candidate in sorted(candidates, key=lambda c: (c.unit.id, c.sheet.order)):
         explanations = []
         for line_id, fit in candidate.fits.items():
-            explanations.extend(line_explanations(fit, line_id=line_id))
+            explanations.extend(line_explanations(fit, line_id=line_id, memo=memo))
         valid.append(
             {
                 "SupplierID": candidate.unit.id,
                 "SupplierName": candidate.unit.name,
                 "FulfillmentMethod": candidate.sheet.source.name,
-                "Score": _score(candidate.score),
+                "Score": float(candidate.score),
                 "ScoreExplanations": explanations,
                 "FulfillableOrderLineIDs": list(candidate.fits),
             }

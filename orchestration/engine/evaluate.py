@@ -141,6 +141,7 @@ class SheetRun:
     data: dict[str, object] = field(default_factory=dict)
     rejected: bool = False
     splittable: bool = False
+    replacements: bool = False  # option UseReplacementProductsForStock
     candidates: list[Candidate] = field(default_factory=list)
     line_data: dict[int, dict[str, object]] = field(default_factory=dict)
 
@@ -496,7 +497,7 @@ def evaluate_sheet(
     if plan.action == "CANCEL":
         return  # a CANCEL sheet only decides whether it applies to the order
     run.splittable = splitting and plan.partial and not plan.option("DisableLineSplitting")
-    replacements = bool(plan.option("UseReplacementProductsForStock"))
+    replacements = run.replacements = bool(plan.option("UseReplacementProductsForStock"))
     max_retry = int(plan.option("MaxRetryCountForDeactivatedLines"))
     needs_stock = world.order.intent == SALES
     line_paths = reads.get(v.LINE, ())

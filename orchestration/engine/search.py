@@ -14,13 +14,14 @@ bound is reported in ``Search.bounds``. The winner rules are in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from ..language.compiler import EvaluationError
 from .evaluate import Candidate, Recorder, SheetRun
 from .model import OrderLine
-from .plan import EXACT, Boost, Outcome, Values, exact_sum, run_block
+from .plan import EXACT, ZERO, Boost, Outcome, Values, exact_sum, run_block
 from .variables import World, shipment_values
 
 MAX_PROPOSITIONS = 20_000
@@ -58,10 +59,25 @@ class ShipmentEval:
     boosts: list[Boost] = field(default_factory=list)
     data: dict[str, object] = field(default_factory=dict)
     values: Values | None = None
-    score: Fraction = Fraction(0)  # own boosts plus the lines' (proportional) scores
-    boost_total: Fraction = Fraction(0)
+    # The score, exact, in two parts: its own boosts plus the lines it ships whole,
+    # and the shares of the lines it ships part of. Most shipments are never
+    # compared exactly, so the Fraction is made only when asked for.
+    whole: Decimal = ZERO
+    split: Fraction | None = None
+    boost_sum: Decimal = ZERO
     approx: float = 0.0  # ``score`` as a float: the search compares these first
     units: int = 0
+
+    @property
+    def score(self) -> Fraction:
+        """Own boosts plus the lines' (proportional) scores."""
+        whole = Fraction(self.whole)
+        return whole + self.split if self.split else whole
+
+    @property
+    def boost_total(self) -> Fraction:
+        """The Shipment scope's boosts."""
+        return Fraction(self.boost_sum)
 
 
 @dataclass(slots=True)
@@ -180,16 +196,15 @@ class Search:
                         whole = EXACT.add(whole, line_score)
                     else:
                         split += Fraction(line_score) * Fraction(q, wanted)
-            boost_total = Fraction(boosts)
-            score = Fraction(whole) + split if split else Fraction(whole)
             evaluation = ShipmentEval(
                 True,
                 outcome.boosts,
                 outcome.data,
                 values,
-                score,
-                boost_total,
-                float(score),
+                whole,
+                split or None,
+                boosts,
+                float(Fraction(whole) + split) if split else float(whole),
                 sum(q for _line, q in quantities),
             )
         self.shipment_cache[key] = evaluation
@@ -232,7 +247,7 @@ class Search:
     def products_for(self, candidate: Candidate, line: OrderLine) -> list[int]:
         """The products that may ship for a line: its own, then its replacements if allowed."""
         products = [line.product]
-        if candidate.sheet.plan.option("UseReplacementProductsForStock"):
+        if candidate.sheet.replacements:
             products.extend(self.world.products[line.product].replacements)
         return products
 
@@ -537,15 +552,24 @@ class Search:
                     unassign(candidate, line)
             splitting = [c for c in ordered if c.sheet.splittable]
             if splitting:
+                line_id = line.id
                 for _ in splits(splitting, line, need, 0):
-                    placed = sum(chosen.get(c.index, {}).get(line.id, 0) for c in splitting)
-                    holders = sum(1 for c in splitting if line.id in chosen.get(c.index, {}))
-                    if holders == 1 and placed == need:
+                    held = [
+                        chosen[c.index][line_id]
+                        for c in splitting
+                        if c.index in chosen and line_id in chosen[c.index]
+                    ]
+                    if len(held) == 1 and held[0] == need:
                         continue  # the same as the whole-line choice above
                     visit(k + 1)
             visit(k + 1)  # the line (what is left of it) is not fulfilled
 
-        visit(0)
+        try:
+            visit(0)
+        finally:
+            # The nested functions call each other (and themselves) through cells:
+            # emptying them breaks that cycle, so the search is freed when it ends.
+            visit = splits = leaf = assign = unassign = None  # type: ignore[assignment]
 
     # --- fan-out ----------------------------------------------------------------------
 
