@@ -21,6 +21,7 @@ from . import selectors, services
 from .highlighting import highlight_css, highlight_json, highlight_sheet
 from .models import (
     Backtest,
+    NetworkVersion,
     OrchestrationDetails,
     Order,
     OrderEvent,
@@ -405,6 +406,23 @@ class OrderEventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(NetworkVersion)
+class NetworkVersionAdmin(admin.ModelAdmin):
+    """The network's token, read-only: it changes by itself whenever an OU, set,
+    product, sheet or setting does (workers then read the network again)."""
+
+    list_display = ["token", "changed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

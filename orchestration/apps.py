@@ -13,6 +13,10 @@ class OrchestrationConfig(AppConfig):
     def ready(self) -> None:
         # Binds @shared_task to the configured app in web and worker processes.
         from . import celery  # noqa: F401
+        from .network import connect
+
+        # Each process keeps a snapshot of the network; changes give it a new token.
+        connect()
 
         # The permissions a group needs exist only after migrate has created
         # them, so the groups are (re)made then, on every database.

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -39,13 +40,10 @@ require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]
 """
 
 
-class _Rollback(Exception):
-    pass
-
-
 def _network(warehouses: int, products: int, on_hand: int) -> list[Any]:
     """BENCH-* warehouses with ``on_hand`` of each BENCH-* product, and the sheet."""
     from .models import OrganizationUnit, Product, Stock
+    from .network import network_changed
     from .services import sheet_create
 
     units = OrganizationUnit.objects.bulk_create(
@@ -72,6 +70,7 @@ def _network(warehouses: int, products: int, on_hand: int) -> list[Any]:
     sheet_create(
         fulfillment="BenchWarehouses", name="BENCH-sheet", source=WAREHOUSE_SHEET, is_active=True
     )
+    network_changed()  # bulk_create sends no signals
     return items
 
 
@@ -104,21 +103,33 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
 
     timings: list[float] = []
     queries: list[int] = []
+    # Committed first, as real orders are: each run is then its own transaction,
+    # and the queries counted are exactly those a worker sends (no savepoints).
+    _clean()
     try:
         with transaction.atomic():
             items = _network(warehouses=20, products=3, on_hand=10_000)
             order_ids = _orders(items, repeat + 3)
-            for index, order_id in enumerate(order_ids):
-                with CaptureQueriesContext(connection) as captured:
-                    start = time.perf_counter()
-                    order_orchestrate(order_id=order_id)
-                    elapsed = time.perf_counter() - start
-                if index >= 3:  # the first runs warm the sheet cache
-                    timings.append(elapsed * 1000)
-                    queries.append(len(captured.captured_queries))
-            raise _Rollback
-    except _Rollback:
-        pass
+        # What the run hands on after commit (the export to the warehouse) is a
+        # message for another worker: sent, not run, here.
+        sent = mock.patch("orchestration.tasks.fulfillment_export_task.delay")
+        for index, order_id in enumerate(order_ids):
+            with sent, CaptureQueriesContext(connection) as captured:
+                start = time.perf_counter()
+                order_orchestrate(order_id=order_id)
+                elapsed = time.perf_counter() - start
+            if index >= 3:  # the first runs warm the sheet cache and the network snapshot
+                timings.append(elapsed * 1000)
+                # Statements sent; the transaction's BEGIN and COMMIT are not counted.
+                queries.append(
+                    sum(
+                        1
+                        for query in captured.captured_queries
+                        if query["sql"].split(" ", 1)[0] not in ("BEGIN", "COMMIT")
+                    )
+                )
+    finally:
+        _clean()
     result = {
         "median_ms": statistics.median(timings),
         "p95_ms": sorted(timings)[int(len(timings) * 0.95) - 1],
@@ -127,7 +138,7 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
     write(
         f"persist: 3 lines x 20 warehouses, {repeat} runs on {connection.vendor}: "
         f"median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
-        f"{result['queries']:.0f} SQL queries per run"
+        f"{result['queries']:.0f} SQL statements per run (plus BEGIN and COMMIT)"
     )
     return result
 

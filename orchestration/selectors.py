@@ -22,8 +22,8 @@ from .models import (
     OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
+    OrderLine,
     OrganizationUnit,
-    Product,
     Setting,
     Sheet,
     SheetRevision,
@@ -235,6 +235,9 @@ _HISTORY_STATUS = {
 }
 
 
+_UNREAD = object()
+
+
 def order_scenario(
     order: Order,
     *,
@@ -243,55 +246,44 @@ def order_scenario(
     stock_overrides: Sequence[StockOverride] = (),
     candidate_units: Collection[int] | None = None,
     respect_history: bool = True,
+    network_token: Any = _UNREAD,
+    lines: Sequence[OrderLine] | None = None,
 ) -> engine_model.Scenario:
-    """Everything the engine needs to route ``order`` at ``at``, read in one go.
+    """Everything the engine needs to route ``order`` at ``at``.
 
-    The active sheets (a draft with a sheet's ID replaces it, one without is
-    added), every OU with its sets and open ship-from-store tasks, the products
-    with their replacements, available stock (with any overrides: an absolute
-    quantity, or a delta, never below 0), the effective settings, and, unless
+    The network (OUs with their sets, products with their replacements, the active
+    sheets, the effective settings) comes from this process's snapshot, read again
+    only when ``network_token`` (read by the caller, or here) changed
+    (``orchestration.network``). A draft with a sheet's ID replaces it, one without
+    is added. Read per order: the available stock of the order's products and their
+    replacements (with any overrides: an absolute quantity, or a delta, never below
+    0), the shops' open ship-from-store tasks when a sheet reads them, and, unless
     ``respect_history`` is off (a clean slate), the order's fulfilment lines.
+    ``lines`` are the order's lines when the caller has them already.
     """
-    units = tuple(
-        engine_model.OrganizationUnit(
-            id=unit.pk,
-            name=unit.name,
-            backend_id=unit.backend_id or None,
-            type=unit.type,
-            status=unit.status,
-            country_id=unit.country_id or None,
-            time_zone=unit.time_zone,
-            address=_address(unit, "address"),
-            set_names=tuple(sorted(s.name for s in unit.sets.all())),
-            custom_fields=unit.custom_fields,
-            active_ship_from_store_tasks=unit.active_ship_from_store_tasks,
-        )
-        for unit in organization_unit_list().order_by("id")
-    )
-    products = tuple(
-        engine_model.Product(
-            id=product.pk,
-            name=product.name,
-            backend_id=product.backend_id or None,
-            content=product.content,
-            replacements=tuple(sorted(r.pk for r in product.replacements.all())),
-        )
-        for product in Product.objects.prefetch_related("replacements").order_by("id")
-    )
+    from .network import network_snapshot, reads_active_tasks
+    from .network import network_token as current_token
+
+    network = network_snapshot(current_token() if network_token is _UNREAD else network_token)
+    if lines is None:
+        lines = list(order.lines.order_by("id"))
+    wanted = {line.product_id for line in lines}
+    by_id = {product.id: product for product in network.products}
+    for product_id in list(wanted):
+        product = by_id.get(product_id)
+        if product is not None:
+            wanted.update(product.replacements)
     stock = {
         (unit_id, product_id): max(0, available)
-        for unit_id, product_id, available in Stock.objects.values_list(
-            "organization_unit_id", "product_id", "quantity_available"
-        )
+        for unit_id, product_id, available in Stock.objects.filter(
+            product_id__in=sorted(wanted)
+        ).values_list("organization_unit_id", "product_id", "quantity_available")
     }
     for override in stock_overrides:
         key = (override.organization_unit_id, override.product_id)
         base = stock.get(key, 0) if override.delta else 0
         stock[key] = max(0, base + override.quantity)
-    sheets = {
-        sheet.pk: engine_model.SheetSource(sheet.pk, sheet.name, sheet.source, sheet.is_active)
-        for sheet in Sheet.objects.filter(is_active=True).order_by("id")
-    }
+    sheets = {sheet.id: sheet for sheet in network.sheets}
     added = 0
     for draft in drafts:
         if draft.sheet_id is not None:
@@ -306,6 +298,17 @@ def order_scenario(
             sheets[draft_id] = engine_model.SheetSource(
                 draft_id, draft.name or f"Draft {added}", draft.source.replace("\r\n", "\n")
             )
+    active_tasks = None
+    if reads_active_tasks(tuple(sheets.values())):
+        active_tasks = dict(
+            OrderFulfillment.objects.filter(
+                action=FulfillmentAction.SHIP_FROM_STORE,
+                status__in=OPEN_FULFILLMENT_STATUSES,
+            )
+            .values("supplier_organization_unit_id")
+            .annotate(count=Count("id"))
+            .values_list("supplier_organization_unit_id", "count")
+        )
     history: tuple[engine_model.HistoryEntry, ...] = ()
     if respect_history:
         history = tuple(
@@ -325,7 +328,7 @@ def order_scenario(
             .select_related("fulfillment")
             .order_by("id")
         )
-    lines = tuple(
+    order_lines = tuple(
         engine_model.OrderLine(
             id=line.pk,
             product=line.product_id,
@@ -337,13 +340,13 @@ def order_scenario(
             preferred_fulfillment_organization_unit=line.preferred_fulfillment_organization_unit_id,
             custom_fields=line.custom_fields,
         )
-        for line in order.lines.order_by("id")
+        for line in lines
     )
     return engine_model.Scenario(
         at=at,
         order=engine_model.Order(
             id=order.pk,
-            lines=lines,
+            lines=order_lines,
             intent=order.intent,
             sold_from_organization_unit=order.sold_from_organization_unit_id,
             shipping_address=_address(order, "shipping"),
@@ -351,13 +354,14 @@ def order_scenario(
             custom_fields=order.custom_fields,
             allow_partial_fulfillment=order.allow_partial_fulfillment,
         ),
-        organization_units=units,
-        products=products,
+        organization_units=network.units,
+        products=network.products,
         sheets=tuple(sheets.values()),
         stock=stock,
-        settings={state.definition.name: state.value for state in setting_list()},
+        settings=network.settings,
         fulfillment_history=history,
         candidate_units=None if candidate_units is None else frozenset(candidate_units),
+        active_tasks=active_tasks,
     )
 
 

@@ -13,6 +13,7 @@ from .fulfillments import (
     OrderFulfillment,
     OrderFulfillmentLine,
 )
+from .network import NetworkVersion
 from .orders import Order, OrderIntent, OrderLine, OrderLineStatus, OrderStatus
 from .organization import (
     OrganizationUnit,
@@ -32,6 +33,7 @@ __all__ = [
     "ExportStatus",
     "FulfillmentAction",
     "FulfillmentStatus",
+    "NetworkVersion",
     "OrchestrationDetails",
     "OrchestrationOutcome",
     "Order",

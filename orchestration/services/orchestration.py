@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from .. import engine
@@ -34,6 +34,7 @@ from ..models import (
     ExportStatus,
     FulfillmentAction,
     FulfillmentStatus,
+    NetworkVersion,
     OrchestrationDetails,
     OrchestrationOutcome,
     Order,
@@ -44,7 +45,7 @@ from ..models import (
 )
 from ..selectors import order_scenario
 from .events import customer_notify_cancelled, event_record
-from .progress import order_refresh_status
+from .progress import order_and_lines_update, order_status_changed, order_statuses
 from .stock import stock_reserve_many
 
 logger = logging.getLogger(__name__)
@@ -127,10 +128,17 @@ def _orchestrate_once(
     attempt = None
     try:
         with transaction.atomic():
-            order = Order.objects.select_for_update().filter(pk=order_id).first()
+            order, order_lines = _lock(order_id)
             if order is None or not order.needs_orchestration:
                 return None
-            scenario = order_scenario(order, at=now)
+            scenario = order_scenario(
+                order,
+                at=now,
+                network_token=order.network_token,
+                lines=order_lines,
+                # Fulfilments come only from runs: before the first, there is no history.
+                respect_history=order.orchestration_attempts > 0,
+            )
             settings = scenario.settings
             decision = engine.route(scenario, route_provider=route_provider)
             shipments = decision.shipments
@@ -173,16 +181,26 @@ def _orchestrate_once(
                 OrderLine.objects.filter(pk=line_id).update(
                     quantity_cancelled=F("quantity_cancelled") + quantity
                 )
+            for line in order_lines:  # as the update above left them
+                line.quantity_cancelled += plan.cancelled.get(line.pk, 0)
+            # The statuses follow from what is known already: the history the engine
+            # was given and what this run stores. Nothing is read again.
+            status, line_statuses = order_statuses(order_lines, _in_fulfilment(scenario, plan))
             interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
-            Order.objects.filter(pk=order.pk).update(
-                needs_orchestration=False,
-                orchestration_attempts=attempt,
-                next_orchestration_at=(
-                    now + timedelta(minutes=interval) if plan.uncovered else None
-                ),
+            order_and_lines_update(
+                order_id=order.pk,
+                fields={
+                    "needs_orchestration": False,
+                    "orchestration_attempts": attempt,
+                    "next_orchestration_at": (
+                        now + timedelta(minutes=interval) if plan.uncovered else None
+                    ),
+                    "status": status,
+                },
+                line_statuses=line_statuses,
             )
             _record(order, details, plan, now)
-            order_refresh_status(order=order, now=now, actor="system:orchestration")
+            order_status_changed(order=order, status=status, now=now, actor="system:orchestration")
             exports = [f.pk for f in plan.fulfillments if f.export_status == ExportStatus.PENDING]
             if exports:
                 from ..tasks import fulfillment_export_task
@@ -198,6 +216,61 @@ def _orchestrate_once(
         ):
             return None  # another run stored this attempt first: it did the work
         raise
+
+
+def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> Counter[int]:
+    """Units of each order line in an open fulfilment once this run is stored (the
+    copies of a fanned-out task count once), as ``order_refresh_status`` counts them."""
+    counted: Counter[int] = Counter()
+    seen: set[tuple[int, str]] = set()
+    for entry in scenario.fulfillment_history:
+        if entry.status not in (engine.model.NEW, engine.model.IN_PROGRESS):
+            continue
+        if entry.task:
+            if (entry.order_line, entry.task) in seen:
+                continue
+            seen.add((entry.order_line, entry.task))
+        counted[entry.order_line] += entry.quantity
+    for index, line in plan.lines:
+        fulfillment = plan.fulfillments[index]
+        if fulfillment.status != FulfillmentStatus.NEW:
+            continue  # a CANCEL sheet's lines
+        if fulfillment.task_key:
+            if (line.order_line_id, fulfillment.task_key) in seen:
+                continue
+            seen.add((line.order_line_id, fulfillment.task_key))
+        counted[line.order_line_id] += line.quantity
+    return counted
+
+
+def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:
+    """Lock the order; read it, its lines and the network's token in one query.
+
+    The lines are read joined to their order and lock only the order's row, which
+    is what every writer of an order locks first.
+    """
+    token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
+    lines = list(
+        OrderLine.objects.select_related("order")
+        .select_for_update(of=("order",))
+        .annotate(network_token=token)
+        .filter(order_id=order_id)
+        .order_by("id")
+    )
+    if lines:
+        order = lines[0].order
+        order.network_token = lines[0].network_token
+        for line in lines:
+            line.order = order  # one object, as order.lines would give
+        return order, lines
+    # An order without lines (nothing to route), or no order at all.
+    found = (
+        Order.objects.select_for_update(of=("self",))
+        .annotate(network_token=token)
+        .filter(pk=order_id)
+        .first()
+    )
+    return found, []
 
 
 def _number(value: Any) -> Decimal | None:

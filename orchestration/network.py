@@ -1,0 +1,151 @@
+"""The network snapshot each process keeps between orders.
+
+Routing an order reads the whole network: every OU with its sets, every product
+with its replacements, the active sheets and the settings. That changes a few
+times a day; orders come all the time. So each process keeps one snapshot, tagged
+with the token of ``NetworkVersion`` it was read under, and reads the network
+again only when the token in the database differs. Handing the engine the *same*
+tuples of OUs and products also lets it keep its own indexes of them between
+routes (``engine/network.py``).
+
+The token changes (to a new random value) whenever one of those rows is saved or
+deleted, or a set or replacement is added or removed: the signal receivers below.
+Code that changes them without signals (``bulk_create``, ``QuerySet.update``) must
+call ``network_changed()`` itself; the project's own code does. A token is never
+reused, so a snapshot read inside a transaction that was then rolled back can
+never be taken for the network after the rollback.
+
+Not part of the snapshot, read per order: stock, the order and its history, and
+the shops' open ship-from-store tasks (only when a sheet reads
+``Supplier.ActiveShipFromStoreTasks``).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from .engine import model as engine_model
+from .models import NetworkVersion, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSnapshot:
+    """What routing reads of the network, as the engine takes it."""
+
+    token: str | None
+    units: tuple[engine_model.OrganizationUnit, ...]
+    products: tuple[engine_model.Product, ...]
+    sheets: tuple[engine_model.SheetSource, ...]  # the active ones, by ID
+    settings: Mapping[str, Any]
+
+
+_lock = threading.Lock()
+_snapshot: NetworkSnapshot | None = None
+
+
+def network_token() -> str | None:
+    """The network's current token (None if the row is missing, e.g. after a flush)."""
+    return NetworkVersion.objects.filter(pk=1).values_list("token", flat=True).first()
+
+
+def network_changed(**_signal: Any) -> None:
+    """Give the network a new token (in the caller's transaction)."""
+    token = uuid.uuid4().hex
+    if not NetworkVersion.objects.filter(pk=1).update(token=token):
+        with transaction.atomic():  # the row went missing (a flushed test database)
+            NetworkVersion.objects.update_or_create(pk=1, defaults={"token": token})
+
+
+def network_snapshot(token: str | None) -> NetworkSnapshot:
+    """The network as of ``token`` (read just before, in the caller's transaction):
+    this process's snapshot if it has that token, otherwise read now and kept.
+
+    Without a token (no version row) nothing is kept: every call reads the network.
+    """
+    global _snapshot
+    found = _snapshot
+    if token is not None and found is not None and found.token == token:
+        return found
+    built = _read(token)
+    if token is not None:
+        with _lock:
+            _snapshot = built
+    return built
+
+
+def network_forget() -> None:
+    """Drop this process's snapshot (tests; the token check makes it unnecessary)."""
+    global _snapshot
+    with _lock:
+        _snapshot = None
+
+
+def _address(row: Any) -> engine_model.Address:
+    from .selectors import _address as address
+
+    return address(row, "address")
+
+
+def _read(token: str | None) -> NetworkSnapshot:
+    from .selectors import setting_list
+
+    units = tuple(
+        engine_model.OrganizationUnit(
+            id=unit.pk,
+            name=unit.name,
+            backend_id=unit.backend_id or None,
+            type=unit.type,
+            status=unit.status,
+            country_id=unit.country_id or None,
+            time_zone=unit.time_zone,
+            address=_address(unit),
+            set_names=tuple(sorted(s.name for s in unit.sets.all())),
+            custom_fields=unit.custom_fields,
+        )
+        for unit in OrganizationUnit.objects.prefetch_related("sets").order_by("id")
+    )
+    products = tuple(
+        engine_model.Product(
+            id=product.pk,
+            name=product.name,
+            backend_id=product.backend_id or None,
+            content=product.content,
+            replacements=tuple(sorted(r.pk for r in product.replacements.all())),
+        )
+        for product in Product.objects.prefetch_related("replacements").order_by("id")
+    )
+    sheets = tuple(
+        engine_model.SheetSource(sheet.pk, sheet.name, sheet.source, sheet.is_active)
+        for sheet in Sheet.objects.filter(is_active=True).order_by("id")
+    )
+    settings = MappingProxyType({state.definition.name: state.value for state in setting_list()})
+    return NetworkSnapshot(token, units, products, sheets, settings)
+
+
+def reads_active_tasks(sheets: tuple[engine_model.SheetSource, ...]) -> bool:
+    """Whether a sheet may read ``Supplier.ActiveShipFromStoreTasks`` (then the open
+    tasks are counted for the order; a mention in a comment costs only that count)."""
+    return any("ActiveShipFromStoreTasks" in sheet.source for sheet in sheets)
+
+
+def connect() -> None:
+    """Change the token whenever routing's view of the network changes."""
+    for model in (OrganizationUnit, OrganizationUnitSet, Product, Sheet, Setting):
+        uid = f"network_changed_{model.__name__}"
+        post_save.connect(network_changed, sender=model, dispatch_uid=uid + "_save")
+        post_delete.connect(network_changed, sender=model, dispatch_uid=uid + "_delete")
+    for through in (OrganizationUnit.sets.through, Product.replacements.through):
+        m2m_changed.connect(_links_changed, sender=through, dispatch_uid=f"network_{through}")
+
+
+def _links_changed(action: str, **_signal: Any) -> None:
+    if action.startswith("post_"):
+        network_changed()

@@ -1,0 +1,172 @@
+"""The network snapshot a process keeps between orders (``orchestration.network``).
+
+Orders are routed against a snapshot of the OUs, products, sheets and settings
+that is read again only when the network's token changes. These tests change
+each part of the network the way users do (admin, API, services all save rows)
+and check that the next order sees the change; that an unchanged network is not
+read again; and that a run stores its order with the statements it needs and no
+more (the persist benchmark's figure, docs/performance.md).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orchestration import services
+from orchestration.models import (
+    FulfillmentAction,
+    NetworkVersion,
+    Order,
+    OrganizationUnitSet,
+    Product,
+    Setting,
+    Sheet,
+)
+from orchestration.network import network_changed, network_snapshot, network_token
+
+from .conftest import unit
+
+
+def winner(order: Order) -> str:
+    (fulfillment,) = order.fulfillments.exclude(action=FulfillmentAction.CANCEL).select_related(
+        "supplier_organization_unit"
+    )
+    return fulfillment.supplier_organization_unit.backend_id
+
+
+def token() -> str:
+    return NetworkVersion.objects.get(pk=1).token
+
+
+@pytest.mark.django_db
+def test_every_change_routing_reads_gives_the_network_a_new_token(demo: None) -> None:
+    seen = {token()}
+
+    def changed() -> None:
+        now = token()
+        assert now not in seen
+        seen.add(now)
+
+    shop = unit("1187")
+    shop.name = "Amsterdam Centraal"
+    shop.save()
+    changed()
+    printers = OrganizationUnitSet.objects.create(name="Printers")
+    changed()
+    shop.sets.add(printers)
+    changed()
+    shop.sets.remove(printers)
+    changed()
+    product = Product.objects.get(backend_id="SNK-CANVAS-WHT")
+    other = Product.objects.get(backend_id="SCF-WOOL-RED")
+    product.replacements.add(other)
+    changed()
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    services.sheet_update(sheet=sheet, source=sheet.source + "\n")
+    changed()
+    Setting.objects.create(name="ShipFromStore:FanoutTaskLabel", value="fanned")
+    changed()
+    printers.delete()
+    changed()
+    network_changed()  # what code that bulk-writes calls
+    changed()
+
+
+@pytest.mark.django_db
+def test_an_unchanged_network_is_not_read_again(demo: None) -> None:
+    first = network_snapshot(network_token())
+    with CaptureQueriesContext(connection) as captured:
+        again = network_snapshot(network_token())
+    assert again is first
+    assert len(captured.captured_queries) == 1  # the token
+    assert {u.id for u in first.units} == set(unit.pk for unit in type(unit("1187")).objects.all())
+
+
+@pytest.mark.django_db
+def test_without_a_token_nothing_is_kept(demo: None) -> None:
+    NetworkVersion.objects.all().delete()
+    assert network_token() is None
+    assert network_snapshot(None) is not network_snapshot(None)
+    network_changed()  # recreates the row
+    assert network_token() is not None
+
+
+def test_the_next_order_sees_a_shop_closed_since_the_last(
+    place: Callable[..., Order],
+) -> None:
+    assert winner(place("SNK-CANVAS-WHT")) == "1187"
+    shop = unit("1187")
+    shop.status = "Closed"
+    shop.save()
+    assert winner(place("SNK-CANVAS-WHT")) != "1187"
+
+
+def test_the_next_order_sees_a_sheet_edited_since_the_last(
+    place: Callable[..., Order],
+) -> None:
+    assert winner(place("SNK-CANVAS-WHT")) == "1187"
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    services.sheet_update(
+        sheet=sheet,
+        source=sheet.source.replace("scope Supplier\n", "scope Supplier\n\nrequire false\n", 1),
+    )
+    assert winner(place("SNK-CANVAS-WHT")) not in ("1187", "")
+    assert Order.objects.latest("pk").fulfillments.get().action == FulfillmentAction.EXPORT_ORDER
+
+
+def test_open_tasks_are_counted_per_order_when_a_sheet_reads_them(
+    place: Callable[..., Order],
+) -> None:
+    """A shop with an open task is full under ``< 1``: the next order goes elsewhere."""
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    services.sheet_update(
+        sheet=sheet,
+        source=sheet.source.replace(
+            "scope Supplier\n",
+            "scope Supplier\n\nrequire [Supplier.ActiveShipFromStoreTasks] < 1\n",
+            1,
+        ),
+    )
+    assert winner(place("SNK-CANVAS-WHT")) == "1187"
+    assert winner(place("SNK-CANVAS-WHT")) != "1187"
+
+
+def test_a_run_reads_and_writes_each_thing_once(
+    place: Callable[..., Order], django_capture_on_commit_callbacks: Any
+) -> None:
+    """Lock with lines and token, stock of its products, the shops' open tasks (the
+    demo's sheet reads them), the run, fulfilments, their lines, reservations,
+    statuses with the order, the timeline: the network is not read, nothing twice."""
+    from orchestration.services.orchestration import order_orchestrate
+
+    place("SNK-CANVAS-WHT")  # warms the snapshot
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED", "HAT-BEANIE-BLK")
+    order.fulfillments.all().delete()
+    order.orchestration_details.all().delete()
+    order.lines.update(status="Open")
+    Order.objects.filter(pk=order.pk).update(
+        needs_orchestration=True, orchestration_attempts=0, status="Waiting"
+    )
+    with CaptureQueriesContext(connection) as captured:
+        order_orchestrate(order_id=order.pk)
+    statements = [
+        q["sql"].split(" ", 1)[0]
+        for q in captured.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    pg = connection.vendor == "postgresql"
+    assert statements == [
+        "SELECT",  # the order's lines, their order locked, the network token
+        "SELECT",  # stock of its products
+        "SELECT",  # open ship-from-store tasks per shop
+        "INSERT",  # the run
+        "INSERT",  # fulfilments
+        "INSERT",  # their lines
+        "UPDATE",  # reservations, all in one
+        *(["WITH"] if pg else ["UPDATE", "UPDATE"]),  # line statuses, the order
+        "INSERT",  # the timeline
+    ]
+    assert Order.objects.get(pk=order.pk).status == "Routed"
