@@ -88,14 +88,8 @@ def network_forget() -> None:
         _snapshot = None
 
 
-def _address(row: Any) -> engine_model.Address:
-    from .selectors import _address as address
-
-    return address(row, "address")
-
-
 def _read(token: str | None) -> NetworkSnapshot:
-    from .selectors import setting_list
+    from .selectors import _address, setting_list
 
     units = tuple(
         engine_model.OrganizationUnit(
@@ -106,7 +100,7 @@ def _read(token: str | None) -> NetworkSnapshot:
             status=unit.status,
             country_id=unit.country_id or None,
             time_zone=unit.time_zone,
-            address=_address(unit),
+            address=_address(unit, "address"),
             set_names=tuple(sorted(s.name for s in unit.sets.all())),
             custom_fields=unit.custom_fields,
         )

@@ -15,6 +15,7 @@ the transaction rolls back and the run starts over with fresh stock, at most
 ``STOCK_RETRIES`` times; after that the order stays flagged for the sweep.
 """
 
+import itertools
 import logging
 import uuid
 from collections import Counter
@@ -45,7 +46,12 @@ from ..models import (
 )
 from ..selectors import order_scenario
 from .events import customer_notify_cancelled, event_record
-from .progress import order_and_lines_update, order_status_changed, order_statuses
+from .progress import (
+    order_and_lines_update,
+    order_status_changed,
+    order_statuses,
+    units_in_fulfilment,
+)
 from .stock import stock_reserve_many
 
 logger = logging.getLogger(__name__)
@@ -218,29 +224,21 @@ def _orchestrate_once(
         raise
 
 
-def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> Counter[int]:
-    """Units of each order line in an open fulfilment once this run is stored (the
-    copies of a fanned-out task count once), as ``order_refresh_status`` counts them."""
-    counted: Counter[int] = Counter()
-    seen: set[tuple[int, str]] = set()
-    for entry in scenario.fulfillment_history:
-        if entry.status not in (engine.model.NEW, engine.model.IN_PROGRESS):
-            continue
-        if entry.task:
-            if (entry.order_line, entry.task) in seen:
-                continue
-            seen.add((entry.order_line, entry.task))
-        counted[entry.order_line] += entry.quantity
-    for index, line in plan.lines:
-        fulfillment = plan.fulfillments[index]
-        if fulfillment.status != FulfillmentStatus.NEW:
-            continue  # a CANCEL sheet's lines
-        if fulfillment.task_key:
-            if (line.order_line_id, fulfillment.task_key) in seen:
-                continue
-            seen.add((line.order_line_id, fulfillment.task_key))
-        counted[line.order_line_id] += line.quantity
-    return counted
+def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, int]:
+    """Units of each order line in an open fulfilment once this run is stored, counted
+    as ``order_refresh_status`` counts them, from the history and the plan."""
+    history = (
+        (entry.order_line, entry.quantity, entry.task)
+        for entry in scenario.fulfillment_history
+        if entry.status in (engine.model.NEW, engine.model.IN_PROGRESS)
+    )
+    planned = (
+        (line.order_line_id, line.quantity, plan.fulfillments[index].task_key or None)
+        for index, line in plan.lines
+        # Not a CANCEL sheet's lines: they are stored cancelled.
+        if plan.fulfillments[index].status == FulfillmentStatus.NEW
+    )
+    return units_in_fulfilment(itertools.chain(history, planned))
 
 
 def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:

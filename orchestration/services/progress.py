@@ -6,7 +6,7 @@ from the quantities (ordered, shipped, cancelled, in an open fulfilment).
 """
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,24 +19,34 @@ from .events import event_record
 
 def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
     """Recompute the statuses of ``order`` and its lines; return the order's status."""
-    in_fulfilment: dict[int, int] = defaultdict(int)
+    in_fulfilment = units_in_fulfilment(
+        OrderFulfillmentLine.objects.filter(
+            fulfillment__order=order, status__in=OPEN_FULFILLMENT_STATUSES
+        ).values_list("order_line_id", "quantity", "fulfillment__task_key")
+    )
+    status, changes = order_statuses(list(OrderLine.objects.filter(order=order)), in_fulfilment)
+    # ``order`` is the row the caller locked: its status is current.
+    order_and_lines_update(
+        order_id=order.pk,
+        fields={"status": status} if status != order.status else {},
+        line_statuses=changes,
+    )
+    order_status_changed(order=order, status=status, now=now, actor=actor)
+    return status
+
+
+def units_in_fulfilment(open_lines: Iterable[tuple[int, int, str | None]]) -> dict[int, int]:
+    """Units per order line in open fulfilment lines ``(order line, quantity, task
+    key)``: the copies of a fanned-out task count once."""
+    counted: dict[int, int] = defaultdict(int)
     seen_tasks: set[tuple[int, str]] = set()
-    for line_id, quantity, task in OrderFulfillmentLine.objects.filter(
-        fulfillment__order=order, status__in=OPEN_FULFILLMENT_STATUSES
-    ).values_list("order_line_id", "quantity", "fulfillment__task_key"):
-        if task:  # the copies of a fanned-out task count once
+    for line_id, quantity, task in open_lines:
+        if task:
             if (line_id, task) in seen_tasks:
                 continue
             seen_tasks.add((line_id, task))
-        in_fulfilment[line_id] += quantity
-    status, changes = order_statuses(list(OrderLine.objects.filter(order=order)), in_fulfilment)
-    for line_status, line_ids in changes.items():
-        OrderLine.objects.filter(pk__in=line_ids).update(status=line_status)
-    # ``order`` is the row the caller locked: its status is current.
-    if status != order.status:
-        Order.objects.filter(pk=order.pk).update(status=status)
-    order_status_changed(order=order, status=status, now=now, actor=actor)
-    return status
+        counted[line_id] += quantity
+    return counted
 
 
 def order_statuses(
@@ -73,17 +83,18 @@ def order_statuses(
 def order_and_lines_update(
     *, order_id: int, fields: Mapping[str, Any], line_statuses: Mapping[str, list[int]]
 ) -> None:
-    """Store the order's ``fields`` and its lines' new statuses.
+    """Store the order's ``fields`` (if any) and its lines' new statuses.
 
     On PostgreSQL in one statement (the lines' update is a data-modifying CTE of
     the order's, which PostgreSQL always runs to completion); elsewhere one update
     per table. The orchestration run's writes are counted: this saves one.
     """
     pairs = [(line_id, status) for status, ids in line_statuses.items() for line_id in ids]
-    if connection.vendor != "postgresql" or not pairs:
+    if connection.vendor != "postgresql" or not pairs or not fields:
         for status, line_ids in line_statuses.items():
             OrderLine.objects.filter(pk__in=line_ids).update(status=status)
-        Order.objects.filter(pk=order_id).update(**fields)
+        if fields:
+            Order.objects.filter(pk=order_id).update(**fields)
         return
     meta = Order._meta
     columns = []
