@@ -135,11 +135,12 @@ class OrganizationUnitAdmin(admin.ModelAdmin):
     ]
     list_filter = ["type", "status", "country_id", "sets"]
     search_fields = ["name", "backend_id", "address_city"]
-    filter_horizontal = ["sets"]
+    filter_horizontal = ["sets", "staff"]
     readonly_fields = ["active_ship_from_store_tasks", "created_at", "updated_at"]
     inlines = [StockInline]
     fieldsets = [
         (None, {"fields": ["name", "backend_id", "type", "status", "sets"]}),
+        ("Staff", {"fields": ["staff"]}),
         (
             "Location",
             {

@@ -37,3 +37,9 @@ class NotFoundError(ApplicationError):
     """What the request names does not exist."""
 
     status = 404
+
+
+class ForbiddenError(ApplicationError):
+    """The user may not do this to what the request names (it is not theirs to work)."""
+
+    status = 403

@@ -96,6 +96,57 @@ def order_list() -> QuerySet[Order]:
     )
 
 
+# --- Who sees and works which organization unit's fulfilments --------------------
+
+EVERY_ORGANIZATION_UNIT = "orchestration.work_every_organization_unit"
+
+
+def works_everywhere(user: Any) -> bool:
+    """Whether ``user`` sees and works every OU's fulfilments (superusers, the
+    designers' and integrations' roles); everyone else only their own OUs'."""
+    return bool(user.is_authenticated and user.has_perm(EVERY_ORGANIZATION_UNIT))
+
+
+def user_works_at(user: Any, unit_id: int | None) -> bool:
+    """Whether ``user`` may see and work the fulfilments of OU ``unit_id``."""
+    if works_everywhere(user):
+        return True
+    return bool(
+        user.is_authenticated
+        and unit_id is not None
+        and OrganizationUnit.staff.through.objects.filter(
+            organizationunit_id=unit_id, user_id=user.pk
+        ).exists()
+    )
+
+
+def fulfillments_visible(
+    user: Any, fulfillments: QuerySet[OrderFulfillment]
+) -> QuerySet[OrderFulfillment]:
+    """``fulfillments`` narrowed to the OUs ``user`` works at, unless they work everywhere."""
+    if works_everywhere(user):
+        return fulfillments
+    return fulfillments.filter(supplier_organization_unit__staff=user.pk)
+
+
+def orders_visible(user: Any, orders: QuerySet[Order]) -> QuerySet[Order]:
+    """``orders`` narrowed to those with a fulfilment at an OU ``user`` works at (the
+    orders of their tasks), unless they work everywhere."""
+    if works_everywhere(user):
+        return orders
+    mine = OrderFulfillment.objects.filter(supplier_organization_unit__staff=user.pk)
+    return orders.filter(pk__in=mine.values("order_id"))
+
+
+def organization_units_visible(
+    user: Any, units: QuerySet[OrganizationUnit]
+) -> QuerySet[OrganizationUnit]:
+    """``units`` narrowed to those ``user`` works at, unless they work everywhere."""
+    if works_everywhere(user):
+        return units
+    return units.filter(staff=user.pk)
+
+
 def fulfillment_list() -> QuerySet[OrderFulfillment]:
     """Fulfilments with what their serialization needs."""
     return OrderFulfillment.objects.select_related(

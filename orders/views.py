@@ -16,6 +16,7 @@ from dataclasses import field as dataclass_field
 from datetime import datetime
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -207,7 +208,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
     """Every order, newest first; search by number or e-mail, filter by status; paged."""
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
-    orders = selectors.order_list().order_by("-placed_at", "-id")
+    orders = selectors.orders_visible(request.user, selectors.order_list()).order_by(
+        "-placed_at", "-id"
+    )
     if query:
         orders = orders.filter(Q(backend_id__icontains=query) | Q(customer_email__icontains=query))
     if status in OrderStatus.values:
@@ -226,7 +229,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": OrderStatus.choices,
             "page_query": params.urlencode(),
-            "failed_exports": selectors.export_failure_list().count(),
+            "failed_exports": selectors.fulfillments_visible(
+                request.user, selectors.export_failure_list()
+            ).count(),
         },
     )
 
@@ -235,7 +240,12 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @requires(VIEW_ORDERS)
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An order: its lines, its fulfilments grouped by task, its runs and its timeline."""
-    order = get_object_or_404(Order.objects.select_related("sold_from_organization_unit"), pk=pk)
+    order = get_object_or_404(
+        selectors.orders_visible(
+            request.user, Order.objects.select_related("sold_from_organization_unit")
+        ),
+        pk=pk,
+    )
     now = timezone.now()
     return render(
         request,
@@ -258,7 +268,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(VIEW_ORDERS)
 def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
     """One orchestration run of an order, explained as the preview explains a decision."""
-    order = get_object_or_404(Order, pk=pk)
+    order = get_object_or_404(selectors.orders_visible(request.user, Order.objects.all()), pk=pk)
     details = get_object_or_404(OrchestrationDetails, order=order, attempt=attempt)
     now = timezone.now()
     expired = details.is_expired(now)
@@ -293,7 +303,9 @@ def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
 def store_list(request: HttpRequest) -> HttpResponse:
     """The shops, each with its number of open ship-from-store tasks."""
     query = request.GET.get("q", "").strip()
-    shops = selectors.organization_unit_list().filter(type=OrganizationUnitType.SHOP)
+    shops = selectors.organization_units_visible(
+        request.user, selectors.organization_unit_list().filter(type=OrganizationUnitType.SHOP)
+    )
     if query:
         shops = shops.filter(
             Q(name__icontains=query)
@@ -307,8 +319,15 @@ def store_list(request: HttpRequest) -> HttpResponse:
 @requires(VIEW_ORDERS)
 def store_tasks(request: HttpRequest, unit_id: int) -> HttpResponse:
     """A shop's ship-from-store tasks: the open ones, or all of them when asked."""
+    return _tasks_page(request, _unit_worked_by(request, unit_id))
+
+
+def _unit_worked_by(request: HttpRequest, unit_id: int) -> OrganizationUnit:
+    """The OU, if the user works there (403 otherwise: its tasks are its staff's)."""
     unit = get_object_or_404(OrganizationUnit, pk=unit_id)
-    return _tasks_page(request, unit)
+    if not selectors.user_works_at(request.user, unit.pk):
+        raise PermissionDenied(f"You do not work at {unit}: only its staff see its tasks.")
+    return unit
 
 
 def _list_query(request: HttpRequest) -> str:
@@ -355,7 +374,7 @@ Action = Callable[[HttpRequest, OrderFulfillment], str]
 
 def _act(request: HttpRequest, unit_id: int, pk: int, name: str, action: Action) -> HttpResponse:
     """Run a store action on one of the shop's tasks; on refusal show the list again."""
-    unit = get_object_or_404(OrganizationUnit, pk=unit_id)
+    unit = _unit_worked_by(request, unit_id)
     task = get_object_or_404(
         OrderFulfillment.objects.select_related("order"),
         pk=pk,
@@ -505,7 +524,8 @@ def export_failures(request: HttpRequest) -> HttpResponse:
 
 
 def _failures_page(request: HttpRequest, refusal: Refusal | None = None) -> HttpResponse:
-    page = Paginator(selectors.export_failure_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    failures = selectors.fulfillments_visible(request.user, selectors.export_failure_list())
+    page = Paginator(failures, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "orders/export_failures.html",

@@ -76,7 +76,7 @@ def test_demo_loads_the_retailer() -> None:
     assert Order.objects.count() == 6
     assert OrderLine.objects.count() == 11
     assert Setting.objects.get(name="UseOrderOrchestrationForReturnOrders").value is True
-    assert User.objects.count() == 2
+    assert User.objects.count() == 3
 
 
 @pytest.mark.django_db
@@ -196,7 +196,7 @@ def test_a_second_run_duplicates_nothing() -> None:
     assert table_counts() == counts
     assert list(SheetRevision.objects.values_list("sheet__fulfillment", "number")) == revisions
     assert set(Sheet.objects.values_list("revision", flat=True)) == {1}
-    assert User.objects.count() == 2
+    assert User.objects.count() == 3
     assert re.search(r"organization units +0 created, +17 already there", output)
     assert re.search(r"orders +0 created, +6 already there", output)
 
@@ -271,10 +271,17 @@ def test_a_fresh_database_prints_working_logins() -> None:
     assert "http://127.0.0.1:8000/api/docs/" in output
     assert "`make run`" in output
     logins = printed_logins(output)
-    assert logins == {"admin": "admin", "designer": "designer"}
+    assert logins == {"admin": "admin", "designer": "designer", "kalverstraat": "kalverstraat"}
     for username, password in logins.items():
         assert authenticate(username=username, password=password) is not None
     assert "existing user" not in output
+    # The store staff member works at the Kalverstraat shop only, and not in the admin.
+    shop = User.objects.get(username="kalverstraat")
+    assert list(shop.organization_units.values_list("backend_id", flat=True)) == ["1187"]
+    assert (shop.is_staff, list(shop.groups.values_list("name", flat=True))) == (
+        False,
+        ["Store staff"],
+    )
 
 
 @pytest.mark.django_db
@@ -285,7 +292,9 @@ def test_demo_password_chooses_the_password_of_new_users(
 
     output = run_demo()
 
-    assert printed_logins(output) == {"admin": "tulips-in-april", "designer": "tulips-in-april"}
+    assert printed_logins(output) == dict.fromkeys(
+        ("admin", "designer", "kalverstraat"), "tulips-in-april"
+    )
     assert authenticate(username="admin", password="tulips-in-april") is not None
     assert authenticate(username="designer", password="tulips-in-april") is not None
     assert authenticate(username="admin", password="admin") is None
@@ -298,8 +307,12 @@ def test_a_second_run_still_prints_the_logins_it_created() -> None:
     output = run_demo()
 
     # The passwords were not set again, but they still are the demo's.
-    assert printed_logins(output) == {"admin": "admin", "designer": "designer"}
-    assert re.search(r"users +0 created, +2 already there", output)
+    assert printed_logins(output) == {
+        "admin": "admin",
+        "designer": "designer",
+        "kalverstraat": "kalverstraat",
+    }
+    assert re.search(r"users +0 created, +3 already there", output)
 
 
 @pytest.mark.django_db
@@ -314,7 +327,7 @@ def test_an_existing_admin_keeps_its_password_and_flags() -> None:
     assert (admin.is_superuser, admin.is_staff, admin.email) == (False, False, "ops@example.com")
     assert re.search(r"^  admin \(existing user; password unchanged\)  ", output, re.MULTILINE)
     # The designer did not exist yet: created, and its login printed.
-    assert printed_logins(output) == {"designer": "designer"}
+    assert printed_logins(output) == {"designer": "designer", "kalverstraat": "kalverstraat"}
     assert authenticate(username="designer", password="designer") is not None
     # The existing admin still authors the demo's sheets.
     assert {sheet.created_by for sheet in Sheet.objects.all()} == {admin}

@@ -3,7 +3,9 @@
 Each request is made by an anonymous visitor, a signed-in user without any
 permission, and users holding exactly one of the SymphonySheets permissions
 (View, View+Create, View+Edit, View+Delete) and all of them (a designer), an
-order desk (Orders:View) and shop staff (Orders:View and Fulfillments:Edit). The
+order desk (Orders:View, working for every organization unit) and shop staff
+(Orders:View and Fulfillments:Edit, on the staff of the OUs the order's fulfilments
+go to; tests/lifecycle/test_staff_scope.py covers staff of other OUs). The
 expected status follows from the permissions an endpoint needs; a refused
 request must leave every row of every table as it was.
 """
@@ -342,6 +344,12 @@ def make_user(kind: str) -> User | None:
         return None
     user = User.objects.create_user(kind.replace(" ", "-"), password="secret-pass-123")
     user.user_permissions.add(*Permission.objects.filter(codename__in=perms))
+    if kind == "order desk":
+        user.user_permissions.add(Permission.objects.get(codename="work_every_organization_unit"))
+    if kind == "shop staff":
+        user.organization_units.add(
+            *OrganizationUnit.objects.filter(supplied_fulfillments__isnull=False).distinct()
+        )
     return user
 
 

@@ -29,6 +29,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from .. import previews, selectors, services
+from ..errors import ForbiddenError
 from ..models import (
     ExportStatus,
     FulfillmentAction,
@@ -131,6 +132,11 @@ class OrganizationUnitViewSet(viewsets.ModelViewSet):
     def tasks(self, request: Request, pk: str | None = None) -> Response:
         """Open tasks first by priority, then by start deadline (the store's work list)."""
         unit = self.get_object()
+        if not selectors.user_works_at(request.user, unit.pk):
+            raise ForbiddenError(
+                f"You do not work at {unit}: only its staff see its tasks.",
+                code="not_your_organization_unit",
+            )
         finished = _boolean(request, "include_finished")
         page = self.paginate_queryset(selectors.store_task_list(unit, include_finished=finished))
         return self.get_paginated_response(
@@ -261,6 +267,10 @@ class OrderViewSet(
     filterset_class = OrderFilter
     search_fields = ["backend_id", "customer_email"]
     ordering_fields = ["id", "placed_at", "created_at"]
+
+    def get_queryset(self) -> Any:
+        """Store staff see the orders of their own OUs' fulfilments only."""
+        return selectors.orders_visible(self.request.user, super().get_queryset())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = serializers.OrderInputSerializer(data=request.data)
@@ -419,6 +429,10 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.OrderFulfillmentSerializer
     filterset_class = FulfillmentFilter
     ordering_fields = ["id", "created_at", "status"]
+
+    def get_queryset(self) -> Any:
+        """Store staff see their own OUs' fulfilments only."""
+        return selectors.fulfillments_visible(self.request.user, super().get_queryset())
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fulfillment = self.get_object()

@@ -11,7 +11,7 @@ file per sheet (EVA's example sheets, cleaned up). The loader is idempotent:
   is active, which a designer may have changed on purpose.
 - Orders are matched on backend ID; an existing one is left as it is, since
   orchestration may have moved it on.
-- The two users are matched on username. A missing one is created with the demo
+- The users are matched on username. A missing one is created with the demo
   password; an existing one keeps its password and flags (the database may be
   shared), except that the designer is put back into its group. The logins
   printed at the end show a password only where it is the demo password.
@@ -126,6 +126,7 @@ def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
         services.roles_ensure()
         admin = _users_load(result, password=password)
         organization_units = _organization_units_load(result)
+        _staff_load(organization_units)
         products = _products_load(result)
         _stock_load(result, organization_units=organization_units, products=products)
         _settings_load(result)
@@ -154,7 +155,7 @@ def _users_load(result: DemoResult, *, password: str | None) -> AbstractUser:
                 "is_active": True,
                 # Staff, so the designer can use the admin too (it shows only
                 # what their permissions allow).
-                "is_staff": True,
+                "is_staff": spec.is_staff,
                 "is_superuser": spec.is_superuser,
                 "password": make_password(demo_password),
             },
@@ -218,6 +219,16 @@ def _organization_units_load(result: DemoResult) -> dict[str, OrganizationUnit]:
         tally.existing += not created
         units[spec.backend_id] = unit
     return units
+
+
+def _staff_load(units: Mapping[str, OrganizationUnit]) -> None:
+    """The demo users who work at OUs; added, never removed (as the groups)."""
+    users = get_user_model().objects.in_bulk(
+        [spec.username for spec in data.USERS if spec.works_at], field_name="username"
+    )
+    for spec in data.USERS:
+        for backend_id in spec.works_at:
+            units[backend_id].staff.add(users[spec.username])
 
 
 def _products_load(result: DemoResult) -> dict[str, Product]:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..models import OrderIntent, OrganizationUnitStatus, OrganizationUnitType
-from ..services.roles import DESIGNERS_GROUP
+from ..services.roles import DESIGNERS_GROUP, STORE_STAFF_GROUP
 
 # Dutch standard VAT: an in-tax price is the ex-tax price times this.
 VAT_FACTOR = Decimal("1.21")
@@ -116,6 +116,8 @@ class DemoUser:
     role: str
     is_superuser: bool = False
     groups: tuple[str, ...] = ()
+    works_at: tuple[str, ...] = ()  # backend IDs of the OUs that list them as staff
+    is_staff: bool = True  # may sign in to the admin (it shows what their permissions allow)
 
 
 ORGANIZATION_UNIT_SETS = (
@@ -473,4 +475,13 @@ ORDERS = (
 USERS = (
     DemoUser("admin", "admin@example.com", "superuser", is_superuser=True),
     DemoUser("designer", "designer@example.com", DESIGNERS_GROUP, groups=(DESIGNERS_GROUP,)),
+    # Works the ship-from-store tasks of the Kalverstraat shop, and sees no other shop's.
+    DemoUser(
+        "kalverstraat",
+        "kalverstraat@example.com",
+        f"{STORE_STAFF_GROUP} at 1187",
+        groups=(STORE_STAFF_GROUP,),
+        works_at=("1187",),
+        is_staff=False,
+    ),
 )

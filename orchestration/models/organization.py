@@ -1,5 +1,6 @@
 """Organization units (shops, warehouses, ...), their sets, products and stock."""
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -93,12 +94,28 @@ class OrganizationUnit(models.Model):
     sets = models.ManyToManyField(
         OrganizationUnitSet, blank=True, related_name="organization_units"
     )
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="organization_units",
+        help_text=(
+            "Who works here: they see and work this unit's fulfilments. Users with the "
+            "permission 'Can see and work the fulfilments of every organization unit' "
+            "need not be listed."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "id"]
         verbose_name = "organization unit"
+        permissions = [
+            (
+                "work_every_organization_unit",
+                "Can see and work the fulfilments of every organization unit",
+            )
+        ]
         indexes = [models.Index(fields=["type", "status"], name="ou_type_status")]
         constraints = [
             models.CheckConstraint(

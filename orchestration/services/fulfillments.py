@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..errors import ApplicationError, ConflictError, NotFoundError
+from ..errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
 from ..exporters import ExportError, exporter_for
 from ..models import (
     CancellationReason,
@@ -34,7 +34,7 @@ from ..models import (
     OrderLine,
 )
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
-from ..selectors import setting_value
+from ..selectors import setting_value, user_works_at
 from .events import actor_of, event_record
 from .orchestration import order_orchestration_request
 from .progress import order_refresh_status
@@ -65,8 +65,11 @@ def _reason(reason: str | None) -> str:
     return reason
 
 
-def _lock(fulfillment_id: int) -> tuple[Order, OrderFulfillment]:
-    """Lock the fulfilment's order, then the fulfilment; 404 if there is none."""
+def _lock(
+    fulfillment_id: int, user: AbstractBaseUser | None = None
+) -> tuple[Order, OrderFulfillment]:
+    """Lock the fulfilment's order, then the fulfilment; 404 if there is none, 403 if
+    ``user`` does not work at its supplier (``None`` is the system itself)."""
     order_id = (
         OrderFulfillment.objects.filter(pk=fulfillment_id)
         .values_list("order_id", flat=True)
@@ -80,6 +83,11 @@ def _lock(fulfillment_id: int) -> tuple[Order, OrderFulfillment]:
         .select_related("supplier_organization_unit")
         .get(pk=fulfillment_id)
     )
+    if user is not None and not user_works_at(user, fulfillment.supplier_organization_unit_id):
+        raise ForbiddenError(
+            f"You do not work at {_shop(fulfillment)}: only its staff can work its fulfilments.",
+            code="not_your_organization_unit",
+        )
     return order, fulfillment
 
 
@@ -252,7 +260,7 @@ def fulfillment_start(
 ) -> OrderFulfillment:
     """A shop starts a ship-from-store task; its copies at other shops are deactivated."""
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     _require(fulfillment, FulfillmentAction.SHIP_FROM_STORE, "started")
     copies = _copies(fulfillment)
     if fulfillment.status != FulfillmentStatus.NEW:
@@ -347,7 +355,7 @@ def fulfillment_pick(
     What was not picked is cancelled with ``reason`` and routed again without this shop.
     """
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     _require(fulfillment, FulfillmentAction.SHIP_FROM_STORE, "picked")
     if fulfillment.status != FulfillmentStatus.IN_PROGRESS or fulfillment.picked_at:
         raise ConflictError(
@@ -392,7 +400,7 @@ def fulfillment_pack(
 ) -> OrderFulfillment:
     """The shop packed the picked lines; the ship deadline starts."""
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     _require(fulfillment, FulfillmentAction.SHIP_FROM_STORE, "packed")
     if (
         fulfillment.status != FulfillmentStatus.IN_PROGRESS
@@ -430,7 +438,7 @@ def fulfillment_decline(
 ) -> OrderFulfillment:
     """A shop declines a task: its lines are cancelled and routed again without it."""
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     _require(fulfillment, FulfillmentAction.SHIP_FROM_STORE, "declined")
     if fulfillment.status not in (FulfillmentStatus.NEW, FulfillmentStatus.IN_PROGRESS):
         raise ConflictError(
@@ -479,7 +487,7 @@ def fulfillment_ship(
     shipped in full); the rest is cancelled (NotShipped) and routed again.
     """
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     for field, value in (("carrier", carrier), ("tracking_number", tracking_number)):
         if not value or not value.strip():
             raise ApplicationError(
@@ -640,7 +648,7 @@ def fulfillment_lines_cancel(
     when the setting ``OrderFulfillment:AllowPartialCancellation`` is on.
     """
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     if not quantities:
         raise ApplicationError("Name at least one line to cancel.", code="required", field="lines")
     lines = _line_quantities(_open_lines(fulfillment), quantities, minimum=1, what="to cancel")
@@ -910,7 +918,7 @@ def fulfillment_export_retry(
 ) -> OrderFulfillment:
     """Try a failed export again, with a fresh set of attempts."""
     now = now or timezone.now()
-    order, fulfillment = _lock(fulfillment_id)
+    order, fulfillment = _lock(fulfillment_id, user)
     if fulfillment.export_status != ExportStatus.FAILED:
         raise ConflictError("Only a failed export can be retried.", code="not_failed")
     OrderFulfillment.objects.filter(pk=fulfillment.pk).update(

@@ -37,6 +37,8 @@ ROLES: dict[str, list[str]] = {
         "edit_sheets",
         "delete_sheets",
         *(f"view_{model}" for model in _READ_MODELS),
+        # They read what every OU was given (their write permissions stop them acting).
+        "work_every_organization_unit",
     ],
     # Integrations feed master data, stock and orders, and read the outcome.
     INTEGRATIONS_GROUP: [
@@ -45,8 +47,10 @@ ROLES: dict[str, list[str]] = {
         *(f"change_{model}" for model in _INTEGRATION_WRITE_MODELS),
         # Warehouses report shipments and cancel lines through the API.
         "change_orderfulfillment",
+        "work_every_organization_unit",
     ],
-    # Shops work their ship-from-store tasks: start, pick, pack, ship, decline.
+    # Shops work their ship-from-store tasks: start, pick, pack, ship, decline; each
+    # member only at the OUs that list them as staff (OrganizationUnit.staff).
     STORE_STAFF_GROUP: [
         *(
             f"view_{model}"

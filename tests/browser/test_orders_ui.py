@@ -38,7 +38,10 @@ def monday() -> Iterator[None]:
 def shopkeeper(transactional_db: Any, monday: None, monkeypatch: pytest.MonkeyPatch) -> User:
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
     demo_load(stdout=io.StringIO(), password=PASSWORD)
-    return make_user("shopkeeper", perms=("view_order", "change_orderfulfillment"))
+    # Works at the Kalverstraat shop (1187), where the order's task goes.
+    shopkeeper = make_user("shopkeeper", perms=("view_order", "change_orderfulfillment"))
+    OrganizationUnit.objects.get(backend_id="1187").staff.add(shopkeeper)
+    return shopkeeper
 
 
 def place_order() -> Order:

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from orchestration import services
 from orchestration.models import FulfillmentStatus, Order, OrderFulfillment, Stock
-from orchestration.services.roles import INTEGRATIONS_GROUP, STORE_STAFF_GROUP
+from orchestration.services.roles import INTEGRATIONS_GROUP
 
 from ..conftest import table_rows
 from .conftest import unit
@@ -28,7 +28,10 @@ def client_of(username: str, group: str | None) -> APIClient:
 
 @pytest.fixture
 def shop_staff(demo: None) -> APIClient:
-    return client_of("kalverstraat", STORE_STAFF_GROUP)
+    """The demo's store staff member, who works at the Kalverstraat shop (1187) only."""
+    client = APIClient()
+    client.force_authenticate(User.objects.get(username="kalverstraat"))
+    return client
 
 
 @pytest.fixture
@@ -54,7 +57,16 @@ def test_a_shop_lists_its_tasks(shop_staff: APIClient, task: OrderFulfillment) -
     assert listed["data"]["TravelDistanceText"] == "1.9 km"
     assert listed["start_deadline"] == "2026-11-23T20:00:00+01:00"
     other = shop_staff.get(f"/api/organization-units/{unit('1026').pk}/tasks/")
-    assert other.json()["results"] == []
+    assert other.status_code == 403
+    assert other.json()["errors"] == [
+        {
+            "code": "not_your_organization_unit",
+            "message": (
+                "You do not work at Utrecht Oudegracht (1026): only its staff see its tasks."
+            ),
+            "field": None,
+        }
+    ]
     bad = shop_staff.get(f"/api/organization-units/{unit('1187').pk}/tasks/?include_finished=yes")
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "include_finished"

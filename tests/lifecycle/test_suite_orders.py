@@ -31,6 +31,7 @@ from tests.conftest import table_rows
 from .conftest import unit
 
 VIEW_ORDER, EDIT_FULFILLMENT = "view_order", "change_orderfulfillment"
+EVERY_UNIT = "work_every_organization_unit"
 
 
 def client_with(username: str, *perms: str) -> Client:
@@ -45,7 +46,14 @@ def client_with(username: str, *perms: str) -> Client:
 
 @pytest.fixture
 def shop_staff(demo: None) -> Client:
-    return client_with("kalverstraat", VIEW_ORDER, EDIT_FULFILLMENT)
+    """The demo's store staff member (Kalverstraat, 1187), here also working at the
+    Den Haag and Rotterdam shops that the fan-out tests offer tasks to."""
+    user = User.objects.get(username="kalverstraat")
+    for backend_id in ("1109", "1155"):
+        unit(backend_id).staff.add(user)
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture
@@ -268,7 +276,7 @@ def test_without_fulfillments_edit_the_shop_gets_403_and_nothing_changes(
     place: Callable[..., Order],
 ) -> None:
     task = the_task(place("SNK-CANVAS-WHT", "SCF-WOOL-RED"))
-    viewer = client_with("viewer", VIEW_ORDER)
+    viewer = client_with("viewer", VIEW_ORDER, EVERY_UNIT)
     before = table_rows()
 
     refused = viewer.post(tasks_url(task, "start"))
@@ -308,8 +316,9 @@ def test_a_run_is_explained_until_its_details_expire(
 
 
 def test_a_failed_export_is_listed_and_retried(
-    place: Callable[..., Order], shop_staff: Client, post: Callable[..., Any]
+    place: Callable[..., Order], post: Callable[..., Any]
 ) -> None:
+    operations = client_with("operations", VIEW_ORDER, EDIT_FULFILLMENT, EVERY_UNIT)
     # Shops do not ship to pickup points: the warehouse does.
     order = place(
         "JKT-RAIN-OLV",
@@ -326,33 +335,33 @@ def test_a_failed_export_is_listed_and_retried(
         export_error="https://wms.example/ answered 503 Service Unavailable.",
     )
 
-    listed = shop_staff.get("/orders/export-failures/")
+    listed = operations.get("/orders/export-failures/")
     row = re.search(rf'<tr id="export-{export.pk}".*?</tr>', listed.content.decode(), re.S)
     assert row is not None
     assert "answered 503 Service Unavailable." in row[0] and "<td>5</td>" in row[0]
-    assert "Failed exports (1)" in text(shop_staff.get("/orders/"))
+    assert "Failed exports (1)" in text(operations.get("/orders/"))
 
-    retried = post(shop_staff, f"/orders/export-failures/{export.pk}/retry/")
+    retried = post(operations, f"/orders/export-failures/{export.pk}/retry/")
     assert retried.status_code == 302
-    page = text(shop_staff.get("/orders/export-failures/"))
+    page = text(operations.get("/orders/export-failures/"))
     # Sent after commit: here after the view answered, without a worker within it.
     assert f"The export of order {order.backend_id} to ARVATO is queued." in page
     assert "No failed exports." in page
     export.refresh_from_db()
     assert export.export_status == ExportStatus.EXPORTED
-    detail = text(shop_staff.get(f"/orders/{order.pk}/"))
+    detail = text(operations.get(f"/orders/{order.pk}/"))
     assert "EXPORT_ORDER Lelystad" in detail
     assert "Export Exported to ARVATO, 1 attempt" in detail
     assert "Export to ARVATO retried by hand." in detail  # the timeline
 
-    again = post(shop_staff, f"/orders/export-failures/{export.pk}/retry/")
+    again = post(operations, f"/orders/export-failures/{export.pk}/retry/")
     assert again.status_code == 409
     assert "Only a failed export can be retried." in text(again)
 
 
 def test_the_navigation_leads_to_orders_and_shops(place: Callable[..., Order]) -> None:
     order = place("SNK-CANVAS-WHT")
-    client = client_with("desk", VIEW_ORDER)
+    client = client_with("desk", VIEW_ORDER, EVERY_UNIT)
     html = client.get(f"/orders/{order.pk}/").content.decode()
     assert '<a href="/orders/" aria-current="page">Orders</a>' in html
     assert '<a href="/orders/stores/" >Stores</a>' in html
