@@ -100,6 +100,19 @@ class OrchestrationDetails(models.Model):
         max_length=20, choices=OrchestrationOutcome.choices, default=OrchestrationOutcome.ROUTED
     )
     blob = models.JSONField(null=True, blank=True)
+    units_waiting = models.PositiveIntegerField(
+        default=0, help_text="Units nothing could fulfil at this run, left to wait for stock."
+    )
+    repeats = models.PositiveIntegerField(
+        default=1,
+        help_text=(
+            "Waiting runs in a row with this same outcome, folded into this one; its "
+            "time and details are the last's."
+        ),
+    )
+    first_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first of the folded runs was (repeats > 1)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
     purged_at = models.DateTimeField(null=True, blank=True)

@@ -39,6 +39,7 @@ from ..models import (
     OrchestrationDetails,
     OrchestrationOutcome,
     Order,
+    OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderIntent,
@@ -156,6 +157,10 @@ def _orchestrate_once(
             attempt = order.orchestration_attempts + 1
             products = {line.id: line.product for line in scenario.order.lines}
             plan = _plan(order, shipments, now, settings, products)
+            if not plan.fulfillments and plan.uncovered and order.orchestration_attempts:
+                folded = _fold_waiting(order, decision.blob, plan, now, settings)
+                if folded is not None:
+                    return folded
             routed = bool(plan.fulfillments) and any(
                 f.action != FulfillmentAction.CANCEL for f in plan.fulfillments
             )
@@ -170,6 +175,7 @@ def _orchestrate_once(
                     else OrchestrationOutcome.WAITING
                 ),
                 blob=decision.blob,
+                units_waiting=plan.uncovered,
                 expires_at=now
                 + timedelta(days=settings["Symphony:OrchestrationDetailsLifetimeInDays"]),
             )
@@ -222,6 +228,47 @@ def _orchestrate_once(
         ):
             return None  # another run stored this attempt first: it did the work
         raise
+
+
+def _fold_waiting(
+    order: Order, blob: Any, plan: _Plan, now: datetime, settings: Mapping[str, Any]
+) -> OrchestrationDetails | None:
+    """Fold a run that only waits into the order's last run, if that one waited for as
+    many units too; return it, or None to store the run as a new one.
+
+    Nothing changed in between (no fulfilment was made, none came back to be routed:
+    either would change what waits), so a new run would only repeat the last one: a
+    retry every 15 minutes for a day would be 96 runs and 96 timeline entries. The
+    last run keeps its number and timeline entry, counts the repeat, and takes this
+    run's time and details (the explanation of the latest decision).
+    """
+    last = (
+        OrchestrationDetails.objects.filter(order=order, attempt=order.orchestration_attempts)
+        .defer("blob")
+        .first()
+    )
+    if (
+        last is None
+        or last.outcome != OrchestrationOutcome.WAITING
+        or last.units_waiting != plan.uncovered
+    ):
+        return None
+    last.first_at = last.first_at or last.at
+    last.at = now
+    last.repeats += 1
+    last.blob = blob
+    last.purged_at = None
+    last.expires_at = now + timedelta(days=settings["Symphony:OrchestrationDetailsLifetimeInDays"])
+    last.save(update_fields=["first_at", "at", "repeats", "blob", "purged_at", "expires_at"])
+    OrderEvent.objects.filter(orchestration_details=last, kind="orchestration.run").update(
+        message=_run_message(last, plan),
+        data={"attempt": last.attempt, "outcome": last.outcome, "repeats": last.repeats},
+    )
+    interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
+    Order.objects.filter(pk=order.pk).update(
+        needs_orchestration=False, next_orchestration_at=now + timedelta(minutes=interval)
+    )
+    return last
 
 
 def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, int]:
@@ -399,8 +446,8 @@ def _plan(
     return plan
 
 
-def _record(order: Order, details: OrchestrationDetails, plan: _Plan, now: datetime) -> None:
-    """The run's timeline entries, and the customer mail for what it cancelled."""
+def _run_message(details: OrchestrationDetails, plan: _Plan) -> str:
+    """How the timeline tells a run: what it made, cancelled and left waiting."""
     parts = []
     tasks: dict[str, list[OrderFulfillment]] = {}
     for fulfillment in plan.fulfillments:
@@ -421,10 +468,23 @@ def _record(order: Order, details: OrchestrationDetails, plan: _Plan, now: datet
     if plan.uncovered:
         parts.append(f"{plan.uncovered} units wait: nothing can fulfil them now")
     trigger = f" ({details.trigger})" if details.trigger else ""
+    message = f"Orchestration run {details.attempt}{trigger}: " + "; ".join(parts) + "."
+    if details.repeats > 1 and details.first_at is not None:
+        first, last = timezone.localtime(details.first_at), timezone.localtime(details.at)
+        until = f"{last:%H:%M}" if first.date() == last.date() else f"{last:%Y-%m-%d %H:%M}"
+        message += (
+            f" Tried {details.repeats} times from {first:%Y-%m-%d %H:%M} to {until}, "
+            "each time with this outcome."
+        )
+    return message
+
+
+def _record(order: Order, details: OrchestrationDetails, plan: _Plan, now: datetime) -> None:
+    """The run's timeline entries, and the customer mail for what it cancelled."""
     event_record(
         order=order,
         kind="orchestration.run",
-        message=f"Orchestration run {details.attempt}{trigger}: " + "; ".join(parts) + ".",
+        message=_run_message(details, plan),
         at=now,
         actor="system:orchestration",
         details=details,

@@ -2,12 +2,15 @@
 shipment report), the CANCEL sheet (customer mail, webhook event), and orders
 that wait for stock."""
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
+from django.test import Client
 
 from orchestration import selectors, services
 from orchestration.models import (
@@ -167,12 +170,35 @@ def test_without_a_cancel_sheet_the_order_waits_until_stock_arrives(
     assert order.events.get(kind="orchestration.run").message == (
         "Orchestration run 1 (order created): 12 units wait: nothing can fulfil them now."
     )
-    # The periodic retry finds nothing new...
-    clock.shift(timedelta(minutes=15))
-    with django_capture_on_commit_callbacks(execute=True):
-        assert sweep()["waiting"] == 1
+    # The periodic retries find nothing new: folded into run 1, not stored again.
+    for _retry in range(2):
+        clock.shift(timedelta(minutes=15))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweep()["waiting"] == 1
     order.refresh_from_db()
-    assert (order.status, order.orchestration_attempts) == (OrderStatus.WAITING, 2)
+    assert (order.status, order.orchestration_attempts) == (OrderStatus.WAITING, 1)
+    assert order.next_orchestration_at.isoformat() == "2026-11-23T09:45:00+00:00"
+    run = order.orchestration_details.get()
+    assert (run.repeats, run.first_at.isoformat(), run.at.isoformat()) == (
+        3,
+        "2026-11-23T09:00:00+00:00",
+        "2026-11-23T09:30:00+00:00",
+    )
+    assert run.expires_at.isoformat() == "2026-12-07T09:30:00+00:00"  # kept from the last
+    (told,) = order.events.filter(kind="orchestration.run")
+    assert told.message == (
+        "Orchestration run 1 (order created): 12 units wait: nothing can fulfil them now. "
+        "Tried 3 times from 2026-11-23 10:00 to 10:30, each time with this outcome."
+    )
+    assert told.data == {"attempt": 1, "outcome": "Waiting", "repeats": 3}
+    suite = Client()
+    suite.force_login(User.objects.get(username="admin"))
+    html = suite.get(f"/orders/{order.pk}/runs/1/").content.decode()
+    repeated = re.search(r'<dd id="run-repeats">(.*?)</dd>', html)
+    assert repeated is not None
+    assert re.sub(r"<[^>]+>", "", repeated[1]) == (
+        "3 runs in a row waited for the same units, from 2026-11-23 10:00; this is the last of them"
+    )
     # ...new stock at the warehouse wakes it at once.
     with django_capture_on_commit_callbacks(execute=True):
         services.stock_upsert_many(
@@ -182,4 +208,5 @@ def test_without_a_cancel_sheet_the_order_waits_until_stock_arrives(
     assert (order.status, order.next_orchestration_at) == (OrderStatus.ROUTED, None)
     export = order.fulfillments.get()
     assert export.supplier_organization_unit.backend_id == "lelystad_warehouse"
-    assert order.orchestration_details.get(attempt=3).trigger == "stock changed"
+    assert order.orchestration_details.get(attempt=2).trigger == "stock changed"
+    assert order.orchestration_details.get(attempt=2).repeats == 1
