@@ -57,8 +57,38 @@ def event_record(
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
     """Add one entry to an order's timeline (and the webhook outbox, for its kinds)."""
+    event = event_build(
+        order=order,
+        kind=kind,
+        message=message,
+        at=at,
+        actor=actor,
+        user=user,
+        fulfillment=fulfillment,
+        details=details,
+        data=data,
+    )
+    event.save(force_insert=True)
+    event_stored(event)
+    return event
+
+
+def event_build(
+    *,
+    order: Order | int,
+    kind: str,
+    message: str,
+    at: datetime,
+    actor: str,
+    user: AbstractBaseUser | None = None,
+    fulfillment: OrderFulfillment | None = None,
+    details: OrchestrationDetails | None = None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """The timeline entry ``event_record`` stores, not saved yet: whoever stores it
+    another way calls ``event_stored`` after."""
     webhook = kind in WEBHOOK_KINDS and bool(settings.ORCHESTRATION_WEBHOOK_URL)
-    event = OrderEvent.objects.create(
+    return OrderEvent(
         order_id=order if isinstance(order, int) else order.pk,
         kind=kind,
         message=message,
@@ -71,9 +101,12 @@ def event_record(
         webhook_status=WebhookStatus.PENDING if webhook else WebhookStatus.NONE,
         webhook_next_at=at if webhook else None,
     )
-    if webhook:
+
+
+def event_stored(event: OrderEvent) -> None:
+    """A stored entry for the webhook goes out once the transaction commits."""
+    if event.webhook_status == WebhookStatus.PENDING:
         _send_after_commit([event.pk])
-    return event
 
 
 def _send_after_commit(event_ids: list[int]) -> None:

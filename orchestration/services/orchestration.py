@@ -15,18 +15,19 @@ the transaction rolls back and the run starts over with fresh stock, at most
 ``STOCK_RETRIES`` times; after that the order stays flagged for the sweep.
 """
 
+import functools
 import itertools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import F, Subquery
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F, Field, Subquery
 from django.utils import timezone
 
 from .. import engine
@@ -46,14 +47,16 @@ from ..models import (
     OrderLine,
 )
 from ..selectors import order_scenario
-from .events import customer_notify_cancelled, event_record
+from .events import customer_notify_cancelled, event_build, event_record, event_stored
 from .progress import (
     order_and_lines_update,
+    order_and_lines_update_sql,
     order_status_changed,
     order_statuses,
     units_in_fulfilment,
 )
-from .stock import stock_reserve_many
+from .statement import Statement, insert_sql, row_of
+from .stock import stock_reserve_many, stock_reserve_sql
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +167,7 @@ def _orchestrate_once(
             routed = bool(plan.fulfillments) and any(
                 f.action != FulfillmentAction.CANCEL for f in plan.fulfillments
             )
-            details = OrchestrationDetails.objects.create(
+            details = OrchestrationDetails(
                 order=order,
                 attempt=attempt,
                 at=now,
@@ -179,39 +182,29 @@ def _orchestrate_once(
                 expires_at=now
                 + timedelta(days=settings["Symphony:OrchestrationDetailsLifetimeInDays"]),
             )
-            for fulfillment in plan.fulfillments:
-                fulfillment.orchestration_details = details
-            OrderFulfillment.objects.bulk_create(plan.fulfillments)
-            lines = []
-            for index, line in plan.lines:
-                line.fulfillment = plan.fulfillments[index]
-                lines.append(line)
-            OrderFulfillmentLine.objects.bulk_create(lines)
-            if not stock_reserve_many(quantities=plan.reservations):
-                raise StockTaken
-            for line_id, quantity in plan.cancelled.items():
-                OrderLine.objects.filter(pk=line_id).update(
-                    quantity_cancelled=F("quantity_cancelled") + quantity
-                )
-            for line in order_lines:  # as the update above left them
+            for line in order_lines:  # as this run leaves them
                 line.quantity_cancelled += plan.cancelled.get(line.pk, 0)
             # The statuses follow from what is known already: the history the engine
             # was given and what this run stores. Nothing is read again.
             status, line_statuses = order_statuses(order_lines, _in_fulfilment(scenario, plan))
             interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
-            order_and_lines_update(
-                order_id=order.pk,
-                fields={
-                    "needs_orchestration": False,
-                    "orchestration_attempts": attempt,
-                    "next_orchestration_at": (
-                        now + timedelta(minutes=interval) if plan.uncovered else None
-                    ),
-                    "status": status,
-                },
-                line_statuses=line_statuses,
+            order_fields = {
+                "needs_orchestration": False,
+                "orchestration_attempts": attempt,
+                "next_orchestration_at": (
+                    now + timedelta(minutes=interval) if plan.uncovered else None
+                ),
+                "status": status,
+            }
+            # A run that cancels lines (rare) also mails and sends webhooks: the
+            # ORM writes it. Any other run, on PostgreSQL, is one statement.
+            store = (
+                _store_at_once
+                if connection.vendor == "postgresql" and not plan.cancelled
+                else _store
             )
-            _record(order, details, plan, now)
+            if not store(order, details, plan, order_fields, line_statuses, now):
+                raise StockTaken
             order_status_changed(order=order, status=status, now=now, actor="system:orchestration")
             exports = [f.pk for f in plan.fulfillments if f.export_status == ExportStatus.PENDING]
             if exports:
@@ -228,6 +221,111 @@ def _orchestrate_once(
         ):
             return None  # another run stored this attempt first: it did the work
         raise
+
+
+def _store(
+    order: Order,
+    details: OrchestrationDetails,
+    plan: _Plan,
+    order_fields: Mapping[str, Any],
+    line_statuses: Mapping[str, list[int]],
+    now: datetime,
+) -> bool:
+    """Store the run statement by statement; False if stock was taken meanwhile."""
+    details.save(force_insert=True)
+    for fulfillment in plan.fulfillments:
+        fulfillment.orchestration_details = details
+    OrderFulfillment.objects.bulk_create(plan.fulfillments)
+    lines = []
+    for index, line in plan.lines:
+        line.fulfillment = plan.fulfillments[index]
+        lines.append(line)
+    OrderFulfillmentLine.objects.bulk_create(lines)
+    if not stock_reserve_many(quantities=plan.reservations):
+        return False
+    for line_id, quantity in plan.cancelled.items():
+        OrderLine.objects.filter(pk=line_id).update(
+            quantity_cancelled=F("quantity_cancelled") + quantity
+        )
+    order_and_lines_update(order_id=order.pk, fields=order_fields, line_statuses=line_statuses)
+    _record(order, details, plan, now)
+    return True
+
+
+def _store_at_once(
+    order: Order,
+    details: OrchestrationDetails,
+    plan: _Plan,
+    order_fields: Mapping[str, Any],
+    line_statuses: Mapping[str, list[int]],
+    now: datetime,
+) -> bool:
+    """PostgreSQL: store the run as ``_store`` does (minus cancelled lines), in one
+    statement instead of six; False if stock was taken meanwhile.
+
+    The run's details, its fulfilments (with IDs taken up front, which their lines
+    point at), the lines, the reservations, the statuses and the timeline entry are
+    the CTEs of one ``WITH``: one round trip to the server, not six.
+    """
+    statement = Statement()
+    sql, params = insert_sql(OrchestrationDetails, [details])
+    statement.add("run_details", f"{sql} RETURNING id", params)
+    count = len(plan.fulfillments)
+    if count:
+        statement.ids("run_ids", OrderFulfillment, count)
+        for number, fulfillment in enumerate(plan.fulfillments, 1):
+            fulfillment.pk = row_of("run_ids", number)
+            fulfillment.orchestration_details_id = row_of("run_details")
+        statement.add("run_fulfillments", *insert_sql(OrderFulfillment, plan.fulfillments))
+        lines = []
+        for index, line in plan.lines:
+            line.fulfillment_id = row_of("run_ids", index + 1)
+            lines.append(line)
+        statement.add("run_lines", *insert_sql(OrderFulfillmentLine, lines))
+    reservations = sorted(plan.reservations.items())
+    if reservations:
+        sql, params = stock_reserve_sql(items=reservations)
+        statement.add("run_stock", f"{sql} RETURNING 1", params)
+    updates = order_and_lines_update_sql(
+        order_id=order.pk, fields=order_fields, line_statuses=line_statuses
+    )
+    for number, (sql, params) in enumerate(updates):
+        statement.add(f"run_update_{number}", sql, params)
+    event = event_build(
+        order=order,
+        kind="orchestration.run",
+        message=_run_message(details, plan),
+        at=now,
+        actor="system:orchestration",
+        data={"attempt": details.attempt, "outcome": details.outcome},
+    )
+    event.orchestration_details_id = row_of("run_details")
+    sql, params = insert_sql(OrderEvent, [event])
+    statement.add("run_event", f"{sql} RETURNING id", params)
+    details_id, reserved, ids, event_id = statement.execute(
+        [
+            "(SELECT id FROM run_details)",
+            "(SELECT count(*) FROM run_stock)" if reservations else "0",
+            "(SELECT array_agg(id ORDER BY n) FROM run_ids)" if count else "NULL",
+            "(SELECT id FROM run_event)",
+        ]
+    )
+    if reserved != len(reservations):
+        return False  # the caller rolls the statement back with the rest
+    # The objects as bulk_create would leave them.
+    details.pk = details_id
+    details._state.adding = False
+    for fulfillment, pk in zip(plan.fulfillments, ids or (), strict=True):
+        fulfillment.pk = pk
+        fulfillment.orchestration_details = details
+        fulfillment._state.adding = False
+    for index, line in plan.lines:
+        line.fulfillment = plan.fulfillments[index]
+    event.pk = event_id
+    event.orchestration_details = details
+    event._state.adding = False
+    event_stored(event)
+    return True
 
 
 def _fold_waiting(
@@ -294,6 +392,73 @@ def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:
     The lines are read joined to their order and lock only the order's row, which
     is what every writer of an order locks first.
     """
+    if connection.vendor == "postgresql":
+        sql, line_fields, order_fields = _lock_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [order_id])
+            rows = cursor.fetchall()
+        if rows:
+            split = len(line_fields)
+            order = _from_row(Order, order_fields, rows[0][split:-1])
+            order.network_token = rows[0][-1]
+            lines = []
+            for row in rows:
+                line = _from_row(OrderLine, line_fields, row[:split])
+                line.order = order  # one object, as order.lines would give
+                lines.append(line)
+            return order, lines
+    else:
+        lines = _lock_lines(order_id)
+        if lines:
+            return lines[0].order, lines
+    # An order without lines (nothing to route), or no order at all.
+    token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
+    found = (
+        Order.objects.select_for_update(of=("self",))
+        .annotate(network_token=token)
+        .filter(pk=order_id)
+        .first()
+    )
+    return found, []
+
+
+@functools.cache
+def _lock_sql() -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
+    """PostgreSQL: the lock query ``_lock_lines`` sends, written once per process.
+
+    Django takes about 2 ms to compile that query, three times what PostgreSQL
+    takes to run it, and the run sends it for every order.
+    """
+    quote = connection.ops.quote_name
+    line_fields = tuple(OrderLine._meta.concrete_fields)
+    order_fields = tuple(Order._meta.concrete_fields)
+    columns = ", ".join(
+        [f"l.{quote(f.column)}" for f in line_fields]
+        + [f"o.{quote(f.column)}" for f in order_fields]
+    )
+    # Quoted names only are formatted in; the order's ID is the one parameter.
+    token = f"(SELECT token FROM {quote(NetworkVersion._meta.db_table)} WHERE id = 1)"  # noqa: S608
+    sql = (
+        f"SELECT {columns}, {token} FROM {quote(OrderLine._meta.db_table)} l "  # noqa: S608
+        f"JOIN {quote(Order._meta.db_table)} o ON o.id = l.order_id "
+        "WHERE l.order_id = %s ORDER BY l.id FOR UPDATE OF o"
+    )
+    return sql, line_fields, order_fields
+
+
+def _from_row(model: type[Any], fields: tuple[Field, ...], values: Sequence[Any]) -> Any:
+    """A model instance from its concrete fields' column values, as a query gives it."""
+    converted = [
+        field.from_db_value(value, None, connection)
+        if value is not None and hasattr(field, "from_db_value")
+        else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _lock_lines(order_id: int) -> list[OrderLine]:
+    """The order's lines joined to their order, whose row is locked, and the token."""
     token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
     lines = list(
         OrderLine.objects.select_related("order")
@@ -307,15 +472,7 @@ def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:
         order.network_token = lines[0].network_token
         for line in lines:
             line.order = order  # one object, as order.lines would give
-        return order, lines
-    # An order without lines (nothing to route), or no order at all.
-    found = (
-        Order.objects.select_for_update(of=("self",))
-        .annotate(network_token=token)
-        .filter(pk=order_id)
-        .first()
-    )
-    return found, []
+    return lines
 
 
 def _number(value: Any) -> Decimal | None:

@@ -89,33 +89,57 @@ def order_and_lines_update(
     the order's, which PostgreSQL always runs to completion); elsewhere one update
     per table. The orchestration run's writes are counted: this saves one.
     """
-    pairs = [(line_id, status) for status, ids in line_statuses.items() for line_id in ids]
-    if connection.vendor != "postgresql" or not pairs or not fields:
+    if connection.vendor != "postgresql" or not line_statuses or not fields:
         for status, line_ids in line_statuses.items():
             OrderLine.objects.filter(pk__in=line_ids).update(status=status)
         if fields:
             Order.objects.filter(pk=order_id).update(**fields)
         return
-    meta = Order._meta
-    columns = []
-    params: list[Any] = []
-    for name, value in fields.items():
-        field = meta.get_field(name)
-        columns.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
-    line_table = connection.ops.quote_name(OrderLine._meta.db_table)
-    cases = " ".join("WHEN %s THEN %s" for _pair in pairs)
-    line_params: list[Any] = [value for pair in pairs for value in pair]
-    ids = ", ".join("%s" for _pair in pairs)
-    # Only quoted names and placeholders are interpolated; the values are parameters.
-    sql = (
-        f"WITH lines AS (UPDATE {line_table} SET status = CASE id {cases} END "  # noqa: S608
-        f"WHERE id IN ({ids}) RETURNING 1) "
-        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {', '.join(columns)} "
-        "WHERE id = %s"
+    (lines_sql, lines_params), (order_sql, order_params) = order_and_lines_update_sql(
+        order_id=order_id, fields=fields, line_statuses=line_statuses
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*line_params, *(line_id for line_id, _s in pairs), *params, order_id])
+        cursor.execute(f"WITH lines AS ({lines_sql}) {order_sql}", [*lines_params, *order_params])
+
+
+def order_and_lines_update_sql(
+    *, order_id: int, fields: Mapping[str, Any], line_statuses: Mapping[str, list[int]]
+) -> list[tuple[str, list[Any]]]:
+    """PostgreSQL: the ``UPDATE`` of the lines' statuses (if any change) and the one of
+    the order's ``fields`` (if any), for the CTEs of one statement."""
+    statements = []
+    pairs = [(line_id, status) for status, ids in line_statuses.items() for line_id in ids]
+    if pairs:
+        line_table = connection.ops.quote_name(OrderLine._meta.db_table)
+        cases = " ".join("WHEN %s THEN %s" for _pair in pairs)
+        ids = ", ".join("%s" for _pair in pairs)
+        statements.append(
+            (
+                # Only quoted names and placeholders are formatted in; values are parameters.
+                f"UPDATE {line_table} SET status = CASE id {cases} END "  # noqa: S608
+                f"WHERE id IN ({ids})",
+                [
+                    *(value for pair in pairs for value in pair),
+                    *(line_id for line_id, _status in pairs),
+                ],
+            )
+        )
+    if fields:
+        meta = Order._meta
+        columns = []
+        params: list[Any] = []
+        for name, value in fields.items():
+            field = meta.get_field(name)
+            columns.append(f"{connection.ops.quote_name(field.column)} = %s")
+            params.append(field.get_db_prep_save(value, connection))
+        statements.append(
+            (
+                f"UPDATE {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
+                f"SET {', '.join(columns)} WHERE id = %s",
+                [*params, order_id],
+            )
+        )
+    return statements
 
 
 def order_status_changed(*, order: Order, status: str, now: datetime, actor: str) -> None:

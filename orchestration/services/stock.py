@@ -45,6 +45,15 @@ def stock_reserve_many(*, quantities: Mapping[tuple[int, int], int]) -> bool:
             stock_reserve(organization_unit_id=unit, product_id=product, quantity=quantity)
             for (unit, product), quantity in items
         )
+    sql, params = stock_reserve_sql(items=items)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == len(items)
+
+
+def stock_reserve_sql(*, items: list[tuple[tuple[int, int], int]]) -> tuple[str, list[Any]]:
+    """The one ``UPDATE`` that reserves each ``((OU ID, product ID), quantity)`` where
+    enough is available; it changes one row per item that could be reserved."""
     if any(quantity < 1 for _, quantity in items):
         raise ApplicationError(
             "The quantity to reserve must be at least 1.",
@@ -65,9 +74,7 @@ def stock_reserve_many(*, quantities: Mapping[tuple[int, int], int]) -> bool:
     params: list[Any] = [timezone.now()]
     for (unit, product), quantity in items:
         params += [unit, product, quantity]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == len(items)
+    return sql, params
 
 
 def stock_release(*, organization_unit_id: int, product_id: int, quantity: int) -> None:

@@ -145,6 +145,8 @@ def test_two_shops_starting_at_the_same_moment_one_wins() -> None:
     assert [c.supplier_organization_unit.backend_id for c in copies] == ["1109", "1155"]
     staff = User.objects.create_user(username="shops", password="secret-pass-123")
     staff.groups.add(Group.objects.get(name=STORE_STAFF_GROUP))
+    for copy in copies:  # works at both shops, so that only the race decides
+        copy.supplier_organization_unit.staff.add(staff)
     barrier = threading.Barrier(2)
     reserved = sum(Stock.objects.values_list("quantity_reserved", flat=True))
 

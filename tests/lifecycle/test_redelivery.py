@@ -36,8 +36,9 @@ def test_a_worker_that_dies_mid_task_leaves_nothing_and_the_redelivery_does_it_a
     def die(**kwargs: Any) -> bool:
         raise WorkerLost
 
-    monkeypatch.setattr(orchestration, "stock_reserve_many", die)
-    with pytest.raises(WorkerLost):  # dies after writing fulfilments, before reserving
+    # Called once the run's writes are sent and before they are committed.
+    monkeypatch.setattr(orchestration, "order_status_changed", die)
+    with pytest.raises(WorkerLost):  # dies after writing everything, before the commit
         place("SNK-CANVAS-WHT", backend_id="WEB-1")
     order = Order.objects.get(backend_id="WEB-1")
     assert (order.needs_orchestration, order.fulfillments.count()) == (True, 0)
