@@ -1,0 +1,175 @@
+"""A real Celery worker process for ``test_worker_killed.py``, which kills it with SIGKILL.
+
+``python -m tests.lifecycle.killable_worker --queue Q --side-queue S --journal J [--hang M]``
+runs one worker (prefork with one child, or solo) on queue ``Q`` with the project's settings
+(DATABASE_URL and CELERY_BROKER_URL come from the environment the test gives it). With
+``--hang`` the orchestration stops at the COMMIT that would finish its run: it writes to
+``M`` what the open transaction holds and then waits, so the test can kill it exactly there.
+That is the moment that matters for idempotency: everything of the run (its details,
+fulfilments, reservations, statuses) is written, and none of it may survive the kill. Each
+task a worker starts is appended to the journal ``J``, so the test sees who ran what, and
+whether as a redelivery.
+
+The broker settings let a worker hand out again, after ``--visibility-timeout`` seconds (an
+hour by default), a message another worker took and never acknowledged, and keep this
+test's keys apart from anything else in the same Redis database (other runs, other workers).
+"""
+
+import argparse
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# Long enough to never end on its own during a test; the test kills the worker first.
+HANG_SECONDS = 600
+ORCHESTRATE_TASK = "orchestration.tasks.order_orchestrate_task"
+
+
+def transport_options(queue: str, visibility_timeout: float = 3600) -> dict[str, Any]:
+    """Kombu's Redis options of a worker on ``queue``; the test reads the same keys."""
+    return {
+        # This worker's sweep hands out again any message of the queue that a worker (this
+        # one included) took this many seconds ago and has not acknowledged.
+        "visibility_timeout": visibility_timeout,
+        # Sweep every second (by default a sweep scans Redis only every 10 x 10 s).
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+        # The unacked bookkeeping is one hash per Redis database by default; a private
+        # one keeps this worker from redelivering other workers' messages, and theirs ours.
+        "unacked_key": f"{queue}.unacked",
+        "unacked_index_key": f"{queue}.unacked_index",
+        "unacked_mutex_key": f"{queue}.unacked_mutex",
+    }
+
+
+def _wait_for_parent_to_die(seconds: float) -> None:
+    """Wait up to ``seconds`` while this process's parent lives; exit once it is gone."""
+    parent = os.getppid()
+    deadline = time.monotonic() + seconds
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _exit_with_parent() -> None:
+    """Stop when the test process is gone, so a worker is never left holding database locks."""
+    threading.Thread(target=_wait_for_parent_to_die, args=(float("inf"),), daemon=True).start()
+
+
+def _hang_before_commit(marker: Path) -> None:
+    """Make the worker stop for good at the COMMIT that would finish the order's run.
+
+    That is the first commit after which the order has fulfilments and no longer needs
+    routing. Every earlier commit goes through, so a run that commits part of its work
+    before the end is caught with that part visible. The hook sits at the commit, not in
+    the service, so it does not depend on how the orchestration writes its rows.
+    """
+    from celery.signals import task_prerun
+    from django.db import connections
+    from django.db.models import Sum
+
+    from orchestration.models import OrchestrationDetails, Order, OrderFulfillment, Stock
+
+    routing: list[int] = []  # the order the running orchestration task routes
+
+    @task_prerun.connect(weak=False)
+    def watch(task: Any, args: Any, kwargs: Any, **extra: Any) -> None:
+        if task.name == ORCHESTRATE_TASK:
+            routing[:] = [args[0] if args else kwargs["order_id"]]
+
+    database = type(connections["default"])
+    commit = database.commit
+
+    def finishes_the_run() -> bool:
+        finished = Order.objects.filter(needs_orchestration=False, fulfillments__isnull=False)
+        return bool(routing) and finished.filter(pk=routing[0]).exists()
+
+    def commit_or_hang(connection: Any) -> None:
+        if finishes_the_run():
+            # Seen from inside the open transaction: what the kill is about to throw away.
+            order = Order.objects.get(pk=routing[0])
+            written = {
+                "order": order.pk,
+                "needs_orchestration": order.needs_orchestration,
+                "attempts": list(
+                    OrchestrationDetails.objects.filter(order=order).values_list(
+                        "attempt", flat=True
+                    )
+                ),
+                "fulfillments": OrderFulfillment.objects.filter(order=order).count(),
+                "units_reserved": Stock.objects.aggregate(units=Sum("quantity_reserved"))["units"],
+            }
+            # Written whole, then renamed: the test never reads half a file.
+            partial = marker.with_suffix(".partial")
+            partial.write_text(json.dumps(written))
+            partial.replace(marker)
+            # In the pool's child process: its parent is the worker, killed with it.
+            _wait_for_parent_to_die(HANG_SECONDS)
+        commit(connection)
+
+    database.commit = commit_or_hang
+
+
+def _journal_deliveries(journal: Path, label: str) -> None:
+    """Append a line per task this worker starts: which worker, which task, redelivered or not."""
+    from celery.signals import task_prerun
+
+    @task_prerun.connect(weak=False)
+    def record(task_id: str, task: Any, **kwargs: Any) -> None:
+        redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+        with journal.open("a") as lines:
+            lines.write(json.dumps([label, task.name, task_id, redelivered]) + "\n")
+
+
+def main() -> None:
+    """Parse the arguments, prepare the process as asked, and run the worker until killed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queue", required=True, help="the only queue to consume")
+    parser.add_argument("--side-queue", required=True, help="where tasks this worker sends go")
+    parser.add_argument("--journal", type=Path, required=True, help="file of started tasks")
+    parser.add_argument("--label", default="worker", help="this worker's name in the journal")
+    parser.add_argument("--hang", type=Path, help="stop at the orchestration's commit; marker")
+    parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork")
+    parser.add_argument("--visibility-timeout", type=float, default=3600)
+    args = parser.parse_args()
+
+    _exit_with_parent()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
+    import django
+
+    django.setup()
+    from orchestration.celery import app
+
+    if args.hang:
+        _hang_before_commit(args.hang)
+    _journal_deliveries(args.journal, args.label)
+    app.conf.broker_transport_options = {
+        **app.conf.broker_transport_options,
+        **transport_options(args.queue, args.visibility_timeout),
+    }
+    # What the orchestration sends after commit (exports) goes to a queue nobody consumes,
+    # where the test counts it, rather than to the default queue other workers listen on.
+    app.conf.task_default_queue = args.side_queue
+    # No pidbox: other tests' broadcasts cannot reach this worker, nor its keys linger.
+    app.conf.worker_enable_remote_control = False
+    app.worker_main(
+        [
+            "worker",
+            f"--pool={args.pool}",
+            "--concurrency=1",
+            f"--queues={args.queue}",
+            f"--hostname={args.label}-{args.queue}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
