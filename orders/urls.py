@@ -17,5 +17,13 @@ urlpatterns = [
     path("stores/<int:unit_id>/tasks/<int:pk>/ship/", views.task_ship, name="task_ship"),
     path("stores/<int:unit_id>/tasks/<int:pk>/decline/", views.task_decline, name="task_decline"),
     path("export-failures/", views.export_failures, name="export_failures"),
+    path("<int:pk>/return/", views.return_create, name="return_create"),
+    path("<int:pk>/return-form/", views.return_form, name="return_form"),
+    path("<int:pk>/return-form.pdf", views.return_form_pdf, name="return_form_pdf"),
+    path(
+        "<int:pk>/fulfillments/<int:fulfillment_pk>/receive/",
+        views.return_receive,
+        name="return_receive",
+    ),
     path("export-failures/<int:pk>/retry/", views.export_retry, name="export_retry"),
 ]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -35,16 +36,21 @@ from orchestration.models import (
     Order,
     OrderFulfillment,
     OrderFulfillmentLine,
+    OrderIntent,
     OrderStatus,
     OrganizationUnit,
     OrganizationUnitType,
+    ReturnCondition,
 )
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES
+from orchestration.returns import qr_svg, return_document_context
+from orchestration.returns import return_form_pdf as return_form_pdf_bytes
 from preview.views import _blob_view
 from sheets.access import VIEW as SHEETS_VIEW
 from sheets.access import can, requires
 
 VIEW_ORDERS = "orchestration.view_order"
+ADD_ORDERS = "orchestration.add_order"
 EDIT_FULFILLMENTS = "orchestration.change_orderfulfillment"
 PAGE_SIZE = 50
 LIFETIME_SETTING = "Symphony:OrchestrationDetailsLifetimeInDays"
@@ -90,6 +96,11 @@ class FulfillmentRow:
     pick_lines: list[PickLine]
     reasons: list[str]
     deadlines: list[Deadline]
+
+    @property
+    def open_lines(self) -> list[OrderFulfillmentLine]:
+        """Lines still to be done (for a return: still to arrive)."""
+        return [line for line in self.lines if line.status in OPEN_FULFILLMENT_STATUSES]
 
     @property
     def stage_label(self) -> str:
@@ -258,6 +269,12 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "runs": order.orchestration_details.defer("blob").order_by("attempt"),
             "events": selectors.order_timeline(order),
             "now": now,
+            "return_orders": order.return_orders.order_by("pk"),
+            "can_return": order.intent == "Sales"
+            and can(request.user, ADD_ORDERS)
+            and any(services.returnable_quantities(order).values()),
+            "can_edit": can(request.user, EDIT_FULFILLMENTS),
+            "conditions": ReturnCondition.choices,
             # The preview needs SymphonySheets:View, which shop staff do not have.
             "can_preview": can(request.user, SHEETS_VIEW),
         },
@@ -572,3 +589,139 @@ def export_retry(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"The export of order {number} to {target} is queued.")
     return redirect("orders:export_failures")
+
+
+# --- Returns ----------------------------------------------------------------------------
+
+
+def _return_order(request: HttpRequest, pk: int) -> Order:
+    return get_object_or_404(
+        selectors.orders_visible(request.user, Order.objects.all()),
+        pk=pk,
+        intent=OrderIntent.RETURNS,
+    )
+
+
+@require_GET
+@requires(VIEW_ORDERS)
+def return_form(request: HttpRequest, pk: int) -> HttpResponse:
+    """The printable return form (the same model as the mail and the PDF)."""
+    order = _return_order(request, pk)
+    context = return_document_context(order)
+    return render(
+        request,
+        "orchestration/returns/form.html",
+        {
+            **context,
+            "qr_svg": qr_svg(context["ReturnCode"]),
+            "pdf_url": reverse("orders:return_form_pdf", args=[order.pk]),
+        },
+    )
+
+
+@require_GET
+@requires(VIEW_ORDERS)
+def return_form_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The return form as a PDF, as mailed to the customer."""
+    order = _return_order(request, pk)
+    context = return_document_context(order)
+    response = HttpResponse(return_form_pdf_bytes(context), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="return-form-{context["ReturnCode"]}.pdf"'
+    return response
+
+
+@dataclass(frozen=True)
+class ReturnLineRow:
+    """A line of the sales order on the return page, with what may come back."""
+
+    line: Any
+    returnable: int
+    quantity: str
+    reason: str
+
+
+@requires(VIEW_ORDERS, ADD_ORDERS)
+def return_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Create a return order from a sales order's shipped lines: how many and why."""
+    order = get_object_or_404(
+        selectors.orders_visible(request.user, Order.objects.all()),
+        pk=pk,
+        intent=OrderIntent.SALES,
+    )
+    returnable = services.returnable_quantities(order)
+    lines = list(order.lines.select_related("product").order_by("pk"))
+    refusal: ApplicationError | None = None
+    if request.method == "POST":
+        chosen = []
+        for line in lines:
+            raw = request.POST.get(f"quantity-{line.pk}", "0").strip() or "0"
+            quantity = int(raw) if raw.isdigit() else -1
+            if quantity:
+                chosen.append(
+                    {
+                        "order_line": line.pk,
+                        "quantity": quantity,
+                        "reason": request.POST.get(f"reason-{line.pk}", ""),
+                    }
+                )
+        try:
+            created = services.return_order_create(
+                original_order_id=order.pk, lines=chosen, user=request.user
+            )
+        except ApplicationError as error:
+            refusal = error
+        else:
+            messages.success(
+                request,
+                f"Return order {_number(created)} created; its form goes to "
+                f"{order.customer_email or 'the customer'} once it is routed.",
+            )
+            return redirect("orders:detail", created.pk)
+    rows = [
+        ReturnLineRow(
+            line=line,
+            returnable=max(returnable.get(line.pk, 0), 0),
+            quantity=request.POST.get(f"quantity-{line.pk}", "0"),
+            reason=request.POST.get(f"reason-{line.pk}", ""),
+        )
+        for line in lines
+    ]
+    return render(
+        request,
+        "orders/return_create.html",
+        {
+            "order": order,
+            "number": _number(order),
+            "rows": rows,
+            "reasons": services.return_reasons(),
+            "refusal": refusal,
+        },
+        status=200 if refusal is None else refusal.status,
+    )
+
+
+@require_POST
+@requires(VIEW_ORDERS, EDIT_FULFILLMENTS)
+def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpResponse:
+    """The receiving OU registers what arrived of a return, line by line."""
+    order = _return_order(request, pk)
+    fulfillment = get_object_or_404(OrderFulfillment, pk=fulfillment_pk, order=order)
+    lines = []
+    for line in fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES).order_by("pk"):
+        raw = request.POST.get(f"received-{line.pk}", "0").strip() or "0"
+        quantity = int(raw) if raw.isdigit() else -1
+        if quantity:
+            lines.append(
+                {
+                    "id": line.pk,
+                    "quantity": quantity,
+                    "condition": request.POST.get(f"condition-{line.pk}", ""),
+                }
+            )
+    try:
+        services.return_receive(fulfillment_id=fulfillment.pk, lines=lines, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect(f"{reverse('orders:detail', args=[order.pk])}#fulfillment-{fulfillment.pk}")
+    messages.success(request, f"Arrival registered at {fulfillment.supplier_organization_unit}.")
+    return redirect(f"{reverse('orders:detail', args=[order.pk])}#fulfillment-{fulfillment.pk}")

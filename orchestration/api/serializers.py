@@ -23,6 +23,7 @@ from ..models import (
     OrganizationUnit,
     OrganizationUnitSet,
     Product,
+    ReturnCondition,
     Sheet,
     SheetRevision,
     Stock,
@@ -350,6 +351,8 @@ class OrderLineSerializer(serializers.ModelSerializer):
             "preferred_fulfillment_organization_unit",
             "custom_fields",
             "status",
+            "original_line",
+            "return_reason",
         ]
         read_only_fields = fields
 
@@ -610,6 +613,49 @@ class CancelLinesInputSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         return {"quantities": _line_quantities(attrs["lines"])}
+
+
+class ReturnLineInputSerializer(serializers.Serializer):
+    """One line of a sales order to take back."""
+
+    order_line = serializers.IntegerField(help_text="The sales order line's ID.")
+    quantity = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, help_text="One of the setting Returns:Reasons."
+    )
+
+
+class ReturnOrderInputSerializer(serializers.Serializer):
+    """A return order from a sales order: which lines, how many, and why."""
+
+    backend_id = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text="Left out: the sales order's number with -R1, -R2, ...",
+    )
+    sold_from_organization_unit = BackendReferenceField(
+        "organization unit",
+        queryset=OrganizationUnit.objects.all(),
+        required=False,
+        help_text="Where the return is made; left out: the returns portal.",
+    )
+    lines = ReturnLineInputSerializer(many=True, allow_empty=False)
+
+
+class ReceiveLineInputSerializer(serializers.Serializer):
+    """Units of a return's fulfilment line that arrived, and in which state."""
+
+    id = serializers.IntegerField(help_text="The fulfilment line's ID.")
+    quantity = serializers.IntegerField(min_value=1)
+    condition = serializers.ChoiceField(
+        choices=ReturnCondition.choices, help_text="Only Sellable units go back into stock."
+    )
+
+
+class ReceiveInputSerializer(serializers.Serializer):
+    """What arrived of a return; a line may be listed once per condition."""
+
+    lines = ReceiveLineInputSerializer(many=True, allow_empty=False)
 
 
 class OrderLineCancelInputSerializer(serializers.Serializer):

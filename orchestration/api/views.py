@@ -318,6 +318,27 @@ class OrderViewSet(
         )
         return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
 
+    @extend_schema(
+        request=serializers.ReturnOrderInputSerializer,
+        responses={201: serializers.OrderSerializer},
+        summary="Create a return order from this sales order",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[requires_permission("add_order")])
+    def returns(self, request: Request, pk: str | None = None) -> Response:
+        """Never more of a line than was shipped and is not on a return already: a 400
+        names the line (``lines[i].quantity``) and nothing is written. The return order
+        is orchestrated like any order (intent Returns)."""
+        order = self.get_object()
+        body = serializers.ReturnOrderInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        created = services.return_order_create(
+            original_order_id=order.pk, user=request.user, **body.validated_data
+        )
+        return Response(
+            serializers.OrderSerializer(selectors.order_list().get(pk=created.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
 
 class SheetFilter(filters.FilterSet):
     """Filters of the sheet list: active or not, and name or ID."""
@@ -503,6 +524,16 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         return self._act(
             request, services.fulfillment_lines_cancel, serializers.CancelLinesInputSerializer
         )
+
+    @extend_schema(
+        request=serializers.ReceiveInputSerializer,
+        summary="The receiving OU registers what arrived of a return, and its condition",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
+    def receive(self, request: Request, pk: str | None = None) -> Response:
+        """Sellable units go back into stock; a ``return.received`` event (webhook)
+        carries the amounts to refund."""
+        return self._act(request, services.return_receive, serializers.ReceiveInputSerializer)
 
     @extend_schema(request=None, summary="Retry a failed export")
     @action(

@@ -90,6 +90,14 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             nullable=True,
         ),
         SettingDefinition(
+            "Returns:Reasons",
+            str,
+            "TooSmall,TooLarge,NotAsDescribed,Damaged,ChangedMind,Other",
+            "Comma-separated reasons a customer may give for returning a line; empty "
+            "lets any reason (or none) through.",
+            nullable=True,
+        ),
+        SettingDefinition(
             "ShipFromStore:FanoutTaskLabel",
             str,
             None,

@@ -12,6 +12,7 @@ from .fulfillments import (
     OrchestrationOutcome,
     OrderFulfillment,
     OrderFulfillmentLine,
+    ReturnCondition,
 )
 from .network import NetworkVersion
 from .orders import Order, OrderIntent, OrderLine, OrderLineStatus, OrderStatus
@@ -49,6 +50,7 @@ __all__ = [
     "OrganizationUnitStatus",
     "OrganizationUnitType",
     "Product",
+    "ReturnCondition",
     "Setting",
     "Sheet",
     "SheetRevision",

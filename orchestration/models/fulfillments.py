@@ -62,6 +62,14 @@ class CancellationReason(models.TextChoices):
     NOT_SHIPPED = "NotShipped", "NotShipped (the warehouse reported it did not ship it)"
 
 
+class ReturnCondition(models.TextChoices):
+    """In which state a returned unit arrived; only Sellable units go back into stock."""
+
+    SELLABLE = "Sellable"
+    DAMAGED = "Damaged"
+    DEFECTIVE = "Defective"
+
+
 class OrchestrationOutcome(models.TextChoices):
     """What one orchestration run came to."""
 
@@ -261,6 +269,12 @@ class OrderFulfillmentLine(models.Model):
         max_length=50,
         blank=True,
         help_text="One of EVA's reasons (CancellationReason) or a configured decline reason.",
+    )
+    condition = models.CharField(
+        max_length=20,
+        choices=ReturnCondition.choices,
+        blank=True,
+        help_text="A received return line: in which state its units arrived.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

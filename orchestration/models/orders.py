@@ -180,6 +180,17 @@ class OrderLine(models.Model):
     status = models.CharField(
         max_length=20, choices=OrderLineStatus.choices, default=OrderLineStatus.OPEN
     )
+    original_line = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="returned_by",
+        help_text="For a return order's line: the sales order line it takes back.",
+    )
+    return_reason = models.CharField(
+        max_length=50, blank=True, help_text="Why the customer returns it (Returns:Reasons)."
+    )
 
     class Meta:
         ordering = ["order_id", "id"]

@@ -14,11 +14,13 @@ from .fulfillments import (
     fulfillment_ship,
     fulfillment_start,
     order_line_cancel,
+    return_receive,
 )
 from .orchestration import order_orchestrate, order_orchestration_request
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
 from .orders import order_announce, order_create
 from .preferences import user_preference_set
+from .returns import return_order_create, return_reasons, returnable_quantities
 from .roles import roles_ensure
 from .settings import setting_reset, setting_set
 from .sheets import (
@@ -53,6 +55,10 @@ __all__ = [
     "order_line_cancel",
     "order_orchestrate",
     "order_orchestration_request",
+    "return_order_create",
+    "return_reasons",
+    "return_receive",
+    "returnable_quantities",
     "roles_ensure",
     "setting_reset",
     "setting_set",

@@ -31,6 +31,8 @@ WEBHOOK_KINDS = frozenset(
         "export.failed",
         "order.completed",
         "order.cancelled",
+        # For the payment system: what came back, in which state, and its amount.
+        "return.received",
     }
 )
 WEBHOOK_MAX_ATTEMPTS = 8

@@ -11,8 +11,9 @@ history (a shop that cancelled never gets those lines again).
 """
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -32,13 +33,15 @@ from ..models import (
     OrderFulfillmentLine,
     OrderIntent,
     OrderLine,
+    ReturnCondition,
 )
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ..selectors import setting_value, user_works_at
 from .events import actor_of, event_record
 from .orchestration import order_orchestration_request
 from .progress import order_refresh_status
-from .stock import stock_consume, stock_release, stock_reserve
+from .returns import return_documents_send
+from .stock import stock_consume, stock_release, stock_reserve, stock_restock
 
 # How long a worker may hold an export before another may try it.
 EXPORT_LEASE = timedelta(minutes=5)
@@ -156,11 +159,13 @@ def _end(
     status: int,
     reason: str,
     now: datetime,
+    **extra: Any,
 ) -> None:
-    """End ``quantity`` units of ``line`` (all of it, or split off), releasing their stock."""
+    """End ``quantity`` units of ``line`` (all of it, or split off), releasing their stock;
+    ``extra`` are more fields of the ended units (a received return's condition)."""
     if quantity <= 0:
         return
-    ended = {"status": status, "cancellation_reason": reason}
+    ended = {"status": status, "cancellation_reason": reason, **extra}
     ended["cancelled_at" if status == FulfillmentStatus.CANCELLED else "updated_at"] = now
     if quantity == line.quantity:
         OrderFulfillmentLine.objects.filter(pk=line.pk).update(**ended)
@@ -841,16 +846,25 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
         "order", "supplier_organization_unit"
     ).get(pk=fulfillment_id)
     error = ""
+    returns = fulfillment.action == FulfillmentAction.EXPORT_RETURN_ORDER
     try:
-        exporter_for(fulfillment.exporter_name).send(
-            export_payload(fulfillment), idempotency_key=f"fulfillment-{fulfillment.pk}"
-        )
+        if returns:  # what a return order exports: its documents, to the customer
+            return_documents_send(fulfillment)
+        else:
+            exporter_for(fulfillment.exporter_name).send(
+                export_payload(fulfillment), idempotency_key=f"fulfillment-{fulfillment.pk}"
+            )
     except ExportError as failure:
         error = str(failure)
     with transaction.atomic():
         Order.objects.select_for_update().get(pk=fulfillment.order_id)
         attempts = fulfillment.export_attempts + 1
-        target = f"{fulfillment.exporter_name or '(no exporter)'} for {_shop(fulfillment)}"
+        target = (
+            f"the customer {fulfillment.order.customer_email or '(no address)'} "
+            f"(return documents for {_shop(fulfillment)})"
+            if returns
+            else f"{fulfillment.exporter_name or '(no exporter)'} for {_shop(fulfillment)}"
+        )
         if not error:
             OrderFulfillment.objects.filter(pk=fulfillment.pk).update(
                 export_status=ExportStatus.EXPORTED,
@@ -937,4 +951,138 @@ def fulfillment_export_retry(
 
     transaction.on_commit(lambda: fulfillment_export_task.delay(fulfillment.pk))
     fulfillment.refresh_from_db()
+    return fulfillment
+
+
+@transaction.atomic
+def return_receive(
+    *,
+    fulfillment_id: int,
+    lines: Sequence[Mapping[str, Any]],
+    user: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> OrderFulfillment:
+    """The receiving OU registers what arrived of a return: each of ``lines`` a
+    fulfilment line ``id``, a ``quantity`` and the ``condition`` it came in (the same
+    line may be listed once per condition).
+
+    Sellable units go back into the OU's stock (which wakes orders waiting for
+    them); the return order's lines count what came back; a ``return.received``
+    event (a webhook, for the payment system to refund) lists every unit with its
+    condition and amount. Refused, with nothing written, for a line that is not
+    open on this return, an unknown condition, or more than the line expects.
+    """
+    now = now or timezone.now()
+    order, fulfillment = _lock(fulfillment_id, user)
+    _require(fulfillment, FulfillmentAction.EXPORT_RETURN_ORDER, "received")
+    if not lines:
+        raise ApplicationError(
+            "Name at least one line that arrived.", code="required", field="lines"
+        )
+    open_lines = {line.pk: line for line in _open_lines(fulfillment)}
+    totals: Counter[int] = Counter()
+    for index, item in enumerate(lines):
+        if item["id"] not in open_lines:
+            raise ApplicationError(
+                f"Fulfilment line {item['id']} is not a line of this return still to arrive.",
+                code="invalid_line",
+                field=f"lines[{index}].id",
+            )
+        if item["condition"] not in ReturnCondition.values:
+            raise ApplicationError(
+                f"Unknown condition {item['condition']!r}; use one of "
+                f"{', '.join(ReturnCondition.values)}.",
+                code="invalid_condition",
+                field=f"lines[{index}].condition",
+            )
+        if item["quantity"] < 1:
+            raise ApplicationError(
+                "Receive at least 1 unit.",
+                code="invalid_quantity",
+                field=f"lines[{index}].quantity",
+            )
+        totals[item["id"]] += item["quantity"]
+        expected = open_lines[item["id"]].quantity
+        if totals[item["id"]] > expected:
+            raise ApplicationError(
+                f"Line {item['id']} expects {expected} units; {totals[item['id']]} received "
+                "is more than that.",
+                code="too_many",
+                field=f"lines[{index}].quantity",
+            )
+    order_lines = {
+        line.pk: line
+        for line in OrderLine.objects.filter(
+            pk__in={line.order_line_id for line in open_lines.values()}
+        ).select_related("product")
+    }
+    received: Counter[int] = Counter()
+    restock: Counter[int] = Counter()
+    refund = Decimal(0)
+    described = []
+    for item in lines:
+        line = open_lines[item["id"]]
+        _end(
+            fulfillment,
+            line,
+            item["quantity"],
+            status=FulfillmentStatus.COMPLETED,
+            reason="",
+            now=now,
+            condition=item["condition"],
+            completed_at=now,
+        )
+        received[line.order_line_id] += item["quantity"]
+        if item["condition"] == ReturnCondition.SELLABLE:
+            restock[line.product_id] += item["quantity"]
+        order_line = order_lines[line.order_line_id]
+        amount = order_line.unit_price_in_tax * item["quantity"]
+        refund += amount
+        described.append(
+            {
+                "order_line": order_line.pk,
+                "original_line": order_line.original_line_id,
+                "product": order_line.product.backend_id,
+                "quantity": item["quantity"],
+                "condition": item["condition"],
+                "amount": str(amount),
+            }
+        )
+    for line_id, quantity in received.items():
+        # A return order's line is done when its units are back: counted as shipped.
+        OrderLine.objects.filter(pk=line_id).update(
+            quantity_shipped=F("quantity_shipped") + quantity
+        )
+    _settle(fulfillment, now)
+    for product_id, quantity in sorted(restock.items()):
+        stock_restock(
+            organization_unit_id=fulfillment.supplier_organization_unit_id,
+            product_id=product_id,
+            quantity=quantity,
+            now=now,
+        )
+    actor = actor_of(user, "store")
+    summary = ", ".join(
+        f"{line['quantity']} x {line['product']} {line['condition']}" for line in described
+    )
+    restocked = sum(restock.values())
+    event_record(
+        order=order,
+        kind="return.received",
+        message=f"Received at {_shop(fulfillment)}: {summary}; "
+        f"{restocked} units back in stock; {refund} {order.currency_id} to refund.",
+        at=now,
+        actor=actor,
+        user=user,
+        fulfillment=fulfillment,
+        data={
+            "return_order": order.pk,
+            "original_order": order.original_order_id,
+            "organization_unit": fulfillment.supplier_organization_unit.backend_id,
+            "lines": described,
+            "refund_amount": str(refund),
+            "currency": order.currency_id,
+        },
+    )
+    order_refresh_status(order=order, now=now, actor=actor)
     return fulfillment

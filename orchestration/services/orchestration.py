@@ -543,8 +543,9 @@ def _plan(
             )
         common = {
             "order": order,
-            "sheet_id": sheet["ID"],
-            "sheet_name": sheet["Name"],
+            # No sheet: a return sent to the default returns OU (orchestration off).
+            "sheet_id": sheet["ID"] if sheet else None,
+            "sheet_name": sheet["Name"] if sheet else "",
             "action": action,
             "data": data,
         }
@@ -579,8 +580,15 @@ def _plan(
                     export_next_at=now,
                 )
             ]
-        else:  # EXPORT_RETURN_ORDER: returns need no stock
-            copies = [OrderFulfillment(**common, supplier_organization_unit_id=supplier)]
+        else:  # EXPORT_RETURN_ORDER: no stock; its documents go out through the export queue
+            copies = [
+                OrderFulfillment(
+                    **common,
+                    supplier_organization_unit_id=supplier,
+                    export_status=ExportStatus.PENDING,
+                    export_next_at=now,
+                )
+            ]
         for copy in copies:
             plan.fulfillments.append(copy)
             for line in order_lines:

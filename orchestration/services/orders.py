@@ -22,6 +22,9 @@ LINE_FIELDS = frozenset(
         "is_gift_wrapped",
         "preferred_fulfillment_organization_unit",
         "custom_fields",
+        # A return order's lines (services.returns.return_order_create).
+        "original_line",
+        "return_reason",
     }
 )
 

@@ -220,6 +220,21 @@ def stock_upsert_many(*, levels: Sequence[StockLevel]) -> dict[str, int]:
     return {"created": created, "updated": len(pairs) - created}
 
 
+def stock_restock(*, organization_unit_id: int, product_id: int, quantity: int, now: Any) -> None:
+    """Put ``quantity`` units back on hand at the OU (a sellable return), and try the
+    orders waiting for that product again after commit."""
+    stock, created = Stock.objects.select_for_update().get_or_create(
+        organization_unit_id=organization_unit_id,
+        product_id=product_id,
+        defaults={"quantity_on_hand": quantity},
+    )
+    if not created:
+        Stock.objects.filter(pk=stock.pk).update(
+            quantity_on_hand=F("quantity_on_hand") + quantity, updated_at=now
+        )
+    _wake_waiting_orders({product_id}, now)
+
+
 def _wake_waiting_orders(products: set[int], now: Any) -> None:
     """Orders waiting for stock of these products are tried again after this commits."""
     from ..models import Order
