@@ -140,9 +140,12 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not env.bool("DJANGO_STATIC_MANIFEST", default=False)
 
 # --- E-mail -----------------------------------------------------------------
+# By default each mail is a file in var/mail/ (the return forms carry a PDF, which
+# would flood a console); point DJANGO_EMAIL_BACKEND at SMTP in production.
 EMAIL_BACKEND = env.str(
-    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"
 )
+EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="orders@localhost")
 
 # --- Celery -----------------------------------------------------------------

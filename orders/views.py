@@ -722,6 +722,8 @@ def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpRe
         services.return_receive(fulfillment_id=fulfillment.pk, lines=lines, user=request.user)
     except ApplicationError as error:
         messages.error(request, error.message)
-        return redirect(f"{reverse('orders:detail', args=[order.pk])}#fulfillment-{fulfillment.pk}")
-    messages.success(request, f"Arrival registered at {fulfillment.supplier_organization_unit}.")
+    else:
+        messages.success(
+            request, f"Arrival registered at {fulfillment.supplier_organization_unit}."
+        )
     return redirect(f"{reverse('orders:detail', args=[order.pk])}#fulfillment-{fulfillment.pk}")

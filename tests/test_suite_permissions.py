@@ -31,6 +31,7 @@ from orchestration.models import (
     Order,
     OrderFulfillment,
     OrderFulfillmentLine,
+    OrderIntent,
     OrderLine,
     OrderStatus,
     OrganizationUnit,
@@ -224,6 +225,28 @@ ENDPOINTS = [
         (ORDERS, FULFILL),
         ok=(302,),
     ),
+    Endpoint(
+        "return create form",
+        "get",
+        lambda s: f"/orders/{the_order().pk}/return/",
+        (ORDERS, "add_order"),
+    ),
+    Endpoint("return form", "get", lambda s: f"/orders/{the_return().pk}/return-form/", (ORDERS,)),
+    Endpoint(
+        "return form PDF", "get", lambda s: f"/orders/{the_return().pk}/return-form.pdf", (ORDERS,)
+    ),
+    Endpoint(
+        "return receive",
+        "post",
+        lambda s: (
+            f"/orders/{the_return().pk}/fulfillments/{the_return().fulfillments.get().pk}/receive/"
+        ),
+        (ORDERS, FULFILL),
+        # No line named: the service refuses with a message on the order page (a
+        # redirect); what matters here is who gets that far.
+        data={"received-0": "0"},
+        ok=(302,),
+    ),
     # The sheet API.
     Endpoint("API list", "get", lambda s: "/api/sheets/", (VIEW,), api=True, page=False),
     Endpoint("API detail", "get", lambda s: f"/api/sheets/{s.pk}/", (VIEW,), api=True, page=False),
@@ -320,6 +343,34 @@ def order_world() -> None:
     OrderFulfillmentLine.objects.create(
         fulfillment=export, order_line=line, product=product, quantity=1
     )
+    # A return of one of its units, its documents sent, on its way to the warehouse.
+    returned = Order.objects.create(
+        backend_id="ORDER-1-R1",
+        intent=OrderIntent.RETURNS,
+        original_order=order,
+        status=OrderStatus.ROUTED,
+    )
+    returned_line = OrderLine.objects.create(
+        order=returned, product=product, quantity=1, original_line=line
+    )
+    documents = OrderFulfillment.objects.create(
+        order=returned,
+        supplier_organization_unit=warehouse,
+        action=FulfillmentAction.EXPORT_RETURN_ORDER,
+        status=FulfillmentStatus.IN_PROGRESS,
+        export_status=ExportStatus.EXPORTED,
+    )
+    OrderFulfillmentLine.objects.create(
+        fulfillment=documents,
+        order_line=returned_line,
+        product=product,
+        quantity=1,
+        status=FulfillmentStatus.IN_PROGRESS,
+    )
+
+
+def the_return() -> Order:
+    return Order.objects.get(backend_id="ORDER-1-R1")
 
 
 def the_order() -> Order:
