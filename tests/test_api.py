@@ -1,6 +1,6 @@
 """The REST API as integrators and designers use it: outcomes, exact errors, permissions."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -721,6 +721,25 @@ def test_dates_outside_the_calendar_are_a_400(client_for, integrator) -> None:
     assert response.json()["errors"] == [
         {"code": "invalid", "message": "Date and time out of range.", "field": "placed_after"}
     ]
+
+
+def test_a_date_with_an_offset_beyond_postgresqls_range_filters_as_the_same_instant(
+    client_for, integrator
+) -> None:
+    """ISO 8601 allows offsets up to -23:59, PostgreSQL only to -15:59 (this was a 500
+    there, found by the contract tests): the filter compares the instant, in UTC."""
+    Order.objects.create(backend_id="EARLY", placed_at=datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    Order.objects.create(backend_id="LATE", placed_at=datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    # 2026-11-23T09:00-23:56 is 2026-11-24T08:56 UTC.
+    response = client_for(integrator).get(
+        "/api/orders/", {"placed_before": "2026-11-23T09:00:00-23:56"}
+    )
+    assert response.status_code == 200
+    assert [o["backend_id"] for o in response.json()["results"]] == ["LATE", "EARLY"]
+    response = client_for(integrator).get(
+        "/api/orders/", {"placed_after": "2026-11-23T09:00:00-23:56"}
+    )
+    assert [o["backend_id"] for o in response.json()["results"]] == []
 
 
 def test_the_details_lifetime_is_bounded(client_for, admin_user) -> None:

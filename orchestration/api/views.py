@@ -65,13 +65,17 @@ class IdFilter(filters.NumberFilter):
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time that also exists in UTC (year 1 at +14:00 does not)."""
+    """An ISO 8601 date-time that also exists in UTC (year 1 at +14:00 does not).
+
+    Given on as UTC: ISO 8601 allows offsets up to ±23:59, PostgreSQL only up to
+    ±15:59, and the same instant in UTC is always within both.
+    """
 
     def to_python(self, value: Any) -> Any:
         result = super().to_python(value)
         if result is not None:
             try:
-                result.astimezone(datetime.UTC)
+                return result.astimezone(datetime.UTC)
             except OverflowError:
                 raise forms.ValidationError("Date and time out of range.", code="invalid") from None
         return result
