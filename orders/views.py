@@ -602,6 +602,13 @@ def _return_order(request: HttpRequest, pk: int) -> Order:
     )
 
 
+def _posted_quantity(request: HttpRequest, name: str) -> int:
+    """A quantity field of a posted form: empty is 0, anything but digits -1 (which the
+    service refuses with its own message, naming the line)."""
+    raw = request.POST.get(name, "").strip() or "0"
+    return int(raw) if raw.isdigit() else -1
+
+
 @require_GET
 @requires(VIEW_ORDERS)
 def return_form(request: HttpRequest, pk: int) -> HttpResponse:
@@ -654,8 +661,7 @@ def return_create(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         chosen = []
         for line in lines:
-            raw = request.POST.get(f"quantity-{line.pk}", "0").strip() or "0"
-            quantity = int(raw) if raw.isdigit() else -1
+            quantity = _posted_quantity(request, f"quantity-{line.pk}")
             if quantity:
                 chosen.append(
                     {
@@ -708,8 +714,7 @@ def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpRe
     fulfillment = get_object_or_404(OrderFulfillment, pk=fulfillment_pk, order=order)
     lines = []
     for line in fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES).order_by("pk"):
-        raw = request.POST.get(f"received-{line.pk}", "0").strip() or "0"
-        quantity = int(raw) if raw.isdigit() else -1
+        quantity = _posted_quantity(request, f"received-{line.pk}")
         if quantity:
             lines.append(
                 {
