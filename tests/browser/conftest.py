@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 
+from orchestration import services
+from orchestration.models import Order, OrganizationUnit, Product
 from orchestration.services.roles import DESIGNERS_GROUP
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses
@@ -114,3 +116,23 @@ def screenshot(tmp_path: Path) -> Iterator[Callable[[Any, str], None]]:
         assert path.stat().st_size > 10_000  # a real picture, not a blank page
 
     yield take
+
+
+def amsterdam_order(backend_id: str, lines: dict[str, int]) -> Order:
+    """A web order to Herengracht, Amsterdam, of ``lines`` (product backend ID ->
+    quantity): on the demo retailer, a ship-from-store task at Kalverstraat (1187)."""
+    return services.order_create(
+        backend_id=backend_id,
+        sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
+        customer_email="sanne.devries@example.com",
+        shipping_street="Herengracht 182",
+        shipping_zip_code="1016 BR",
+        shipping_city="Amsterdam",
+        shipping_country_id="NL",
+        shipping_latitude=52.3752,
+        shipping_longitude=4.8872,
+        lines=[
+            {"product": Product.objects.get(backend_id=product), "quantity": quantity}
+            for product, quantity in lines.items()
+        ],
+    )

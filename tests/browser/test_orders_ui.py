@@ -14,12 +14,12 @@ import time_machine
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from orchestration import selectors, services
+from orchestration import selectors
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
-from orchestration.models import FulfillmentAction, Order, OrganizationUnit, Product
+from orchestration.models import FulfillmentAction, Order, OrganizationUnit
 
-from .conftest import PASSWORD, make_user
+from .conftest import PASSWORD, amsterdam_order, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,21 +46,7 @@ def shopkeeper(transactional_db: Any, monday: None, monkeypatch: pytest.MonkeyPa
 
 def place_order() -> Order:
     """An Amsterdam order: one ship-from-store task at Amsterdam Kalverstraat (1187)."""
-    return services.order_create(
-        backend_id="WEB-7001",
-        sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
-        customer_email="sanne.devries@example.com",
-        shipping_street="Herengracht 182",
-        shipping_zip_code="1016 BR",
-        shipping_city="Amsterdam",
-        shipping_country_id="NL",
-        shipping_latitude=52.3752,
-        shipping_longitude=4.8872,
-        lines=[
-            {"product": Product.objects.get(backend_id=backend_id), "quantity": 1}
-            for backend_id in ("SNK-CANVAS-WHT", "SCF-WOOL-RED")
-        ],
-    )
+    return amsterdam_order("WEB-7001", {"SNK-CANVAS-WHT": 1, "SCF-WOOL-RED": 1})
 
 
 def test_a_shop_starts_picks_packs_and_ships_a_task(

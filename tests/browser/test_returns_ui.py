@@ -18,9 +18,9 @@ from playwright.sync_api import Page, expect
 from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
-from orchestration.models import Order, OrganizationUnit, Product, Stock
+from orchestration.models import Order, Stock
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, amsterdam_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,18 +34,7 @@ def shipped_order(transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
     with time_machine.travel(MONDAY, tick=True):
         demo_load(stdout=io.StringIO(), password=PASSWORD)
         admin = User.objects.get(username="admin")
-        order = services.order_create(
-            backend_id="WEB-7002",
-            sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
-            customer_email="sanne.devries@example.com",
-            shipping_street="Herengracht 182",
-            shipping_zip_code="1016 BR",
-            shipping_city="Amsterdam",
-            shipping_country_id="NL",
-            shipping_latitude=52.3752,
-            shipping_longitude=4.8872,
-            lines=[{"product": Product.objects.get(backend_id="SNK-CANVAS-WHT"), "quantity": 2}],
-        )
+        order = amsterdam_order("WEB-7002", {"SNK-CANVAS-WHT": 2})
         task = order.fulfillments.get()
         services.fulfillment_start(fulfillment_id=task.pk, user=admin)
         services.fulfillment_pick(fulfillment_id=task.pk, user=admin)
