@@ -167,6 +167,11 @@ def test_the_orders_cover_the_interesting_cases() -> None:
     assert returned.intent == "Returns"
     assert returned.sold_from_organization_unit.backend_id == "returns_portal"
     assert returned.original_order == orders["DEMO-1001"]
+    (returned_line,) = returned.lines.all()
+    assert returned_line.return_reason == "TooSmall"
+    assert returned_line.original_line == orders["DEMO-1001"].lines.get(
+        product__backend_id="SNK-CANVAS-WHT"
+    )
     assert OrderLine.objects.filter(is_gift_wrapped=True).count() == 1
     preferred = OrderLine.objects.get(preferred_fulfillment_organization_unit__isnull=False)
     assert preferred.preferred_fulfillment_organization_unit.backend_id == "3001"

@@ -335,6 +335,9 @@ def _orders_load(
         if Order.objects.filter(backend_id=spec.backend_id).exists():
             tally.existing += 1
             continue
+        original = (
+            Order.objects.get(backend_id=spec.original_order) if spec.original_order else None
+        )
         lines = [
             {
                 "product": products[line.product],
@@ -349,6 +352,12 @@ def _orders_load(
                     else None
                 ),
                 "custom_fields": dict(line.custom_fields),
+                "return_reason": line.return_reason,
+                "original_line": (
+                    original.lines.filter(product=products[line.product]).first()
+                    if original
+                    else None
+                ),
             }
             for line in spec.lines
         ]
@@ -358,9 +367,7 @@ def _orders_load(
             backend_id=spec.backend_id,
             intent=spec.intent,
             sold_from_organization_unit=organization_units[spec.sold_from],
-            original_order=(
-                Order.objects.get(backend_id=spec.original_order) if spec.original_order else None
-            ),
+            original_order=original,
             customer_email=spec.customer_email,
             custom_fields=dict(spec.custom_fields),
             placed_at=now - timedelta(hours=spec.hours_ago),

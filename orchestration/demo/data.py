@@ -90,6 +90,9 @@ class DemoOrderLine:
     is_gift_wrapped: bool = False
     preferred_fulfillment_organization_unit: str | None = None
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    # A return order's line: why it comes back (it takes back the original
+    # order's line of the same product).
+    return_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +470,7 @@ ORDERS = (
         original_order="DEMO-1001",
         customer_email="sanne.devries@example.com",
         address=_AMSTERDAM_CUSTOMER,
-        lines=(DemoOrderLine("SNK-CANVAS-WHT"),),
+        lines=(DemoOrderLine("SNK-CANVAS-WHT", return_reason="TooSmall"),),
         hours_ago=1,
     ),
 )
