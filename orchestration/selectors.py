@@ -4,12 +4,14 @@ Later issues add here the selectors that turn ORM rows into the engine's
 frozen dataclasses.
 """
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from .engine import model as engine_model
@@ -289,6 +291,23 @@ _HISTORY_STATUS = {
 _UNREAD = object()
 
 
+@functools.cache
+def _stock_sql(vendor: str, count: int) -> str:
+    """The available stock of ``count`` products (the parameters), in the order the
+    ORM would give it: written once per backend and count, as the ORM takes about
+    half a millisecond to compile it and every orchestration run reads it."""
+    quote = connection.ops.quote_name
+    unit, product, available = (
+        quote(Stock._meta.get_field(name).column)
+        for name in ("organization_unit", "product", "quantity_available")
+    )
+    # Quoted names and placeholders only; the product IDs are parameters.
+    return (
+        f"SELECT {unit}, {product}, {available} FROM {quote(Stock._meta.db_table)} "  # noqa: S608
+        f"WHERE {product} IN ({', '.join(['%s'] * count) or 'NULL'}) ORDER BY {unit}, {product}"
+    )
+
+
 def order_scenario(
     order: Order,
     *,
@@ -324,12 +343,12 @@ def order_scenario(
         product = by_id.get(product_id)
         if product is not None:
             wanted.update(product.replacements)
-    stock = {
-        (unit_id, product_id): max(0, available)
-        for unit_id, product_id, available in Stock.objects.filter(
-            product_id__in=sorted(wanted)
-        ).values_list("organization_unit_id", "product_id", "quantity_available")
-    }
+    with connection.cursor() as cursor:
+        cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
+        stock = {
+            (unit_id, product_id): max(0, available)
+            for unit_id, product_id, available in cursor.fetchall()
+        }
     for override in stock_overrides:
         key = (override.organization_unit_id, override.product_id)
         base = stock.get(key, 0) if override.delta else 0
