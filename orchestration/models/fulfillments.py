@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .fields import CompressedJSONField
 from .orders import Order, OrderLine
 from .organization import OrganizationUnit, Product
 from .sheets import Sheet
@@ -107,7 +108,8 @@ class OrchestrationDetails(models.Model):
     outcome = models.CharField(
         max_length=20, choices=OrchestrationOutcome.choices, default=OrchestrationOutcome.ROUTED
     )
-    blob = models.JSONField(null=True, blank=True)
+    # Compressed: written on every run, read whole, never queried inside.
+    blob = CompressedJSONField(null=True, blank=True)
     units_waiting = models.PositiveIntegerField(
         default=0, help_text="Units nothing could fulfil at this run, left to wait for stock."
     )
