@@ -325,13 +325,19 @@ class Search:
                 return
         shipments = []
         units = 0
-        score = Fraction(0)
+        # The score is summed exactly in its two parts (as ``ShipmentEval`` keeps
+        # them), and made a Fraction once: Fraction arithmetic per shipment was a
+        # tenth of a route's time.
+        whole = ZERO
+        split: Fraction | None = None
         covered: dict[int, int] = {}
         all_lines: list[tuple[OrderLine, int]] = []
         ordered = sorted(zip(parts, evaluations, strict=True), key=lambda p: p[0][0].unit.id)
         for (candidate, quantities, products), evaluation in ordered:
             shipments.append(Shipment(candidate, quantities, evaluation, dict(products)))
-            score += evaluation.score
+            whole = EXACT.add(whole, evaluation.whole)
+            if evaluation.split:
+                split = evaluation.split if split is None else split + evaluation.split
             for line_id, q in quantities:
                 units += q
                 covered[line_id] = covered.get(line_id, 0) + q
@@ -368,7 +374,7 @@ class Search:
                 return
             for boost in outcome.boosts:
                 boosts.append((run, boost))
-                score += Fraction(boost.delta)
+                whole = EXACT.add(whole, boost.delta)
         cancelled = {
             line.id: self.open[line.id] - covered.get(line.id, 0)
             for line in self.lines
@@ -379,6 +385,7 @@ class Search:
                 (s.candidate.unit.id, s.candidate.sheet.source.id, s.quantities) for s in shipments
             )
         )
+        score = Fraction(whole) + split if split else Fraction(whole)
         proposition = Proposition(shipments, cancelled, units, score, boosts, tie, float(score))
         self._keep(proposition)
 
