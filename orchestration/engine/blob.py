@@ -101,7 +101,10 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     candidate = shipment.candidate
     evaluation = shipment.evaluation
     lines = []
-    line_total = Fraction(0)
+    # Summed as the search sums them: Decimal for lines shipped whole (the usual
+    # case), a Fraction only for the shares of lines split over shipments.
+    whole_lines = ZERO
+    split_lines: Fraction | None = None
     data: dict[str, Any] = {}
     for key, value in candidate.sheet.data.items():
         data[key] = jsonable(value)
@@ -110,10 +113,14 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     line_data: dict[str, Any] = {}
     for line_id, q in shipment.quantities:
         fit = candidate.fits[line_id]
-        share = Fraction(fit.score) * Fraction(q, open_quantities[line_id])
-        line_total += share
         explanations = line_explanations(fit)
-        if q != open_quantities[line_id]:
+        if q == open_quantities[line_id]:
+            whole_lines = EXACT.add(whole_lines, fit.score)
+            share_float = float(fit.score)
+        else:
+            share = Fraction(fit.score) * Fraction(q, open_quantities[line_id])
+            split_lines = share if split_lines is None else split_lines + share
+            share_float = float(share)
             explanations.append(
                 {
                     "Description": (
@@ -123,7 +130,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
                     ),
                     "Expression": None,
                     "PreviousScore": float(fit.score),
-                    "NewScore": float(share),
+                    "NewScore": share_float,
                     "DeltaScore": float(share - Fraction(fit.score)),
                     "Variables": {},
                     "Line": None,
@@ -131,7 +138,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
             )
         entry: dict[str, Any] = {
             "ID": line_id,
-            "Score": float(share),
+            "Score": share_float,
             "Quantity": q,
             "ScoreExplanations": explanations,
         }
@@ -151,6 +158,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     data.update(line_data)
     for key, value in evaluation.data.items():
         data[key] = jsonable(value)
+    line_total = Fraction(whole_lines) + split_lines if split_lines else whole_lines
     boosts = []
     score = ZERO
     for boost in evaluation.boosts:
@@ -165,18 +173,18 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
         "Sheet": candidate.sheet.ref,
         "Supplier": _unit(candidate),
         "OrderLines": lines,
-        "Score": float(evaluation.score),
+        "Score": evaluation.approx,  # float(evaluation.score), made without a Fraction
         "Data": data,
         "ScoreExplanation": {
             "Description": (
-                f"Shipment score consists of: {number_text(evaluation.boost_total)} from score "
+                f"Shipment score consists of: {number_text(evaluation.boost_sum)} from score "
                 f"boosts on the Shipment scope and {number_text(line_total)} from the "
                 "OrderLines in this shipment"
             ),
             "Expression": None,
             "PreviousScore": 0.0,
-            "NewScore": float(evaluation.score),
-            "DeltaScore": float(evaluation.score),
+            "NewScore": evaluation.approx,
+            "DeltaScore": evaluation.approx,
             "Variables": {},
             "Boosts": boosts,
         },

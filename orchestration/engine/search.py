@@ -187,7 +187,7 @@ class Search:
         else:
             boosts = exact_sum(b.delta for b in outcome.boosts)
             whole = boosts  # plus the scores of the lines it ships whole
-            split = Fraction(0)  # plus the shares of the lines it ships part of
+            split: Fraction | None = None  # plus the shares of the lines it ships part of
             for line_id, q in quantities:
                 line_score = candidate.fits[line_id].score
                 if line_score:
@@ -195,7 +195,8 @@ class Search:
                     if q == wanted:
                         whole = EXACT.add(whole, line_score)
                     else:
-                        split += Fraction(line_score) * Fraction(q, wanted)
+                        share = Fraction(line_score) * Fraction(q, wanted)
+                        split = share if split is None else split + share
             evaluation = ShipmentEval(
                 True,
                 outcome.boosts,
