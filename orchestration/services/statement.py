@@ -98,11 +98,17 @@ def _insert_columns(
 
 def _plain_attname(field: Field) -> str | None:
     """The attribute ``pre_save`` returns unchanged, or None if it may change it."""
-    if type(field).pre_save is Field.pre_save:
+    pre_save = type(field).pre_save
+    if pre_save is Field.pre_save:
         return field.attname
-    if isinstance(field, models.DateField) and not (field.auto_now or field.auto_now_add):
-        return field.attname  # DateField.pre_save only sets auto_now(_add) values
+    # Django's date fields' pre_save only sets auto_now(_add) values; a subclass
+    # with its own pre_save keeps it.
+    if pre_save in _DATE_PRE_SAVES and not (field.auto_now or field.auto_now_add):
+        return field.attname
     return None
+
+
+_DATE_PRE_SAVES = (models.DateField.pre_save, models.DateTimeField.pre_save)
 
 
 def _converter(field: Field) -> Converter | None:
