@@ -10,6 +10,7 @@ import io
 import json
 import zlib
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -125,3 +126,23 @@ def test_migration_0009_converts_every_blob_and_back() -> None:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_compressed_text_is_the_json_modules_compact_text() -> None:
+    # Written by orjson for speed: byte for byte what json.dumps wrote before, for
+    # what a blob holds (nested dicts and lists, non-ASCII text, floats, integer keys).
+    value = {**BLOB, "Note": "Zoë's café → Gent", "Scores": [0.1, 2.5, -3.0, 1 / 3], 7: True}
+    written = zlib.decompress(json_compress(value))
+    assert written == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    # A float with an exponent is spelled differently, and reads back the same.
+    tiny = {"Score": 1e-7, "Huge": 1e16}
+    assert zlib.decompress(json_compress(tiny)) == b'{"Score":1e-7,"Huge":1e+16}'
+    assert json.loads(zlib.decompress(json_compress(tiny))) == tiny
+
+
+def test_values_orjson_refuses_are_written_by_the_json_module() -> None:
+    big = {"Quantity": 2**70}
+    assert json_compress(big) == zlib.compress(b'{"Quantity":1180591620717411303424}', 1)
+    assert json.loads(zlib.decompress(json_compress(big))) == big
+    with pytest.raises(TypeError, match="Object of type Decimal is not JSON serializable"):
+        json_compress({"Price": Decimal("1.50")})
