@@ -31,7 +31,7 @@ from orchestration.models import (
     OrganizationUnit,
     Product,
 )
-from orchestration.services.statement import _insert_columns, insert_sql
+from orchestration.services.statement import _insert_columns, bind, insert_sql
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -158,3 +158,47 @@ def test_values_the_quick_path_does_not_know_are_left_to_django() -> None:
         ValueError, match=re.escape("Field 'attempt' expected a number but got 'four'.")
     ):
         insert_sql(OrchestrationDetails, [bad])
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the write statement is PostgreSQL's; .ci/run runs this with DATABASE_URL set",
+)
+@pytest.mark.django_db
+@time_machine.travel(AT, tick=False)
+def test_the_statement_binds_values_as_psycopg_binds_them() -> None:
+    # Every kind of value a run's statement carries, as insert_sql converts them,
+    # and text that needs quoting: the bytes sent must be psycopg's own.
+    order = Order.objects.create(backend_id="O3")
+    details = OrchestrationDetails(
+        order=order,
+        attempt=2,
+        at=AT,
+        trigger="Declined by O'Neill's \\ 100% shop; DROP TABLE x; --",
+        outcome=OrchestrationOutcome.ROUTED,
+        blob={"Zoë": [1, 2.5, None, True]},
+        units_waiting=0,
+        expires_at=AT + timedelta(days=14),
+    )
+    event = OrderEvent(
+        order=order,
+        kind="orchestration.run",
+        message="Ünïcode — and a newline\nand a tab\t",
+        at=AT,
+        actor="system:orchestration",
+        data={"attempt": 2, "quote": "it's"},
+    )
+    sql, params = insert_sql(OrchestrationDetails, [details])
+    more_sql, more_params = insert_sql(OrderEvent, [event])
+    sql = f"WITH a AS ({sql} RETURNING id), b AS ({more_sql} RETURNING id) SELECT 1"
+    params = [*params, *more_params, -1, 2**40, False]
+    sql = sql.replace("SELECT 1", "SELECT %s, %s, %s")
+    with connection.cursor() as cursor:
+        expected = cursor.cursor.mogrify(sql, params)
+        assert bind(cursor.cursor, sql, params) == expected
+        # And the server takes it: the rows go in.
+        cursor.execute(bind(cursor.cursor, sql, params))
+        assert cursor.fetchone() == (-1, 2**40, False)
+    assert OrchestrationDetails.objects.get(order=order).trigger == details.trigger
+    assert OrchestrationDetails.objects.get(order=order).blob == {"Zoë": [1, 2.5, None, True]}
+    assert OrderEvent.objects.get(order=order).message == event.message
