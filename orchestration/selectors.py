@@ -26,6 +26,7 @@ from .models import (
     OrderFulfillmentLine,
     OrderLine,
     OrganizationUnit,
+    Product,
     Setting,
     Sheet,
     SheetRevision,
@@ -308,6 +309,31 @@ def _stock_sql(vendor: str, count: int) -> str:
     )
 
 
+@functools.cache
+def order_stock_sql() -> str:
+    """The available stock of the products of an order's lines and of their
+    replacements (the order's ID is its two parameters), as ``order_scenario``
+    reads it: for a caller that sends it with the query reading the lines."""
+    quote = connection.ops.quote_name
+    unit, product, available = (
+        quote(Stock._meta.get_field(name).column)
+        for name in ("organization_unit", "product", "quantity_available")
+    )
+    lines = quote(OrderLine._meta.db_table)
+    through = Product.replacements.through._meta
+    source, target = (
+        quote(through.get_field(name).column) for name in ("from_product", "to_product")
+    )
+    # Quoted names and placeholders only; the order's ID is the parameter.
+    return (
+        f"SELECT {unit}, {product}, {available} FROM {quote(Stock._meta.db_table)} "  # noqa: S608
+        f"WHERE {product} IN (SELECT product_id FROM {lines} WHERE order_id = %s "
+        f"UNION SELECT r.{target} FROM {quote(through.db_table)} r "
+        f"JOIN {lines} l ON l.product_id = r.{source} WHERE l.order_id = %s) "
+        f"ORDER BY {unit}, {product}"
+    )
+
+
 def order_scenario(
     order: Order,
     *,
@@ -318,6 +344,7 @@ def order_scenario(
     respect_history: bool = True,
     network_token: Any = _UNREAD,
     lines: Sequence[OrderLine] | None = None,
+    stock_rows: Sequence[tuple[int, int, int]] | None = None,
 ) -> engine_model.Scenario:
     """Everything the engine needs to route ``order`` at ``at``.
 
@@ -329,7 +356,9 @@ def order_scenario(
     replacements (with any overrides: an absolute quantity, or a delta, never below
     0), the shops' open ship-from-store tasks when a sheet reads them, and, unless
     ``respect_history`` is off (a clean slate), the order's fulfilment lines.
-    ``lines`` are the order's lines when the caller has them already.
+    ``lines`` are the order's lines when the caller has them already, and
+    ``stock_rows`` the available stock of their products and replacements, as
+    (OU, product, quantity), when the caller read it with them (``order_stock_sql``).
     """
     from .network import network_snapshot, reads_active_tasks
     from .network import network_token as current_token
@@ -343,12 +372,13 @@ def order_scenario(
         product = by_id.get(product_id)
         if product is not None:
             wanted.update(product.replacements)
-    with connection.cursor() as cursor:
-        cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
-        stock = {
-            (unit_id, product_id): max(0, available)
-            for unit_id, product_id, available in cursor.fetchall()
-        }
+    if stock_rows is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
+            stock_rows = cursor.fetchall()
+    stock = {
+        (unit_id, product_id): max(0, available) for unit_id, product_id, available in stock_rows
+    }
     for override in stock_overrides:
         key = (override.organization_unit_id, override.product_id)
         base = stock.get(key, 0) if override.delta else 0

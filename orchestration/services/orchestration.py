@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Field, Subquery
 from django.utils import timezone
@@ -46,7 +47,7 @@ from ..models import (
     OrderIntent,
     OrderLine,
 )
-from ..selectors import order_scenario
+from ..selectors import order_scenario, order_stock_sql
 from .events import customer_notify_cancelled, event_build, event_record, event_stored
 from .progress import (
     order_and_lines_update,
@@ -138,7 +139,7 @@ def _orchestrate_once(
     attempt = None
     try:
         with transaction.atomic():
-            order, order_lines = _lock(order_id)
+            order, order_lines, stock_rows = _lock(order_id)
             if order is None or not order.needs_orchestration:
                 return None
             scenario = order_scenario(
@@ -146,6 +147,7 @@ def _orchestrate_once(
                 at=now,
                 network_token=order.network_token,
                 lines=order_lines,
+                stock_rows=stock_rows,
                 # Fulfilments come only from runs: before the first, there is no history.
                 respect_history=order.orchestration_attempts > 0,
             )
@@ -386,17 +388,31 @@ def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, in
     return units_in_fulfilment(itertools.chain(history, planned))
 
 
-def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:
-    """Lock the order; read it, its lines and the network's token in one query.
+def _lock(
+    order_id: int,
+) -> tuple[Order | None, list[OrderLine], list[tuple[int, int, int]] | None]:
+    """Lock the order; read it, its lines and the network's token in one query,
+    and on PostgreSQL the stock the run needs in the same round trip.
 
     The lines are read joined to their order and lock only the order's row, which
-    is what every writer of an order locks first.
+    is what every writer of an order locks first. The stock is read by a second
+    statement sent with the first (so after the lock is held, in a snapshot of its
+    own as any statement's); None where it was not read, for ``order_scenario``
+    to read.
     """
     if connection.vendor == "postgresql":
         sql, line_fields, order_fields = _lock_sql()
+        stock_rows = None
         with connection.cursor() as cursor:
-            cursor.execute(sql, [order_id])
-            rows = cursor.fetchall()
+            if isinstance(cursor.cursor, psycopg.ClientCursor):
+                # Client-side binding sends both statements as one simple query.
+                cursor.execute(f"{sql}; {order_stock_sql()}", [order_id] * 3)
+                rows = cursor.fetchall()
+                cursor.nextset()
+                stock_rows = cursor.fetchall()
+            else:
+                cursor.execute(sql, [order_id])
+                rows = cursor.fetchall()
         if rows:
             split = len(line_fields)
             order = _from_row(Order, order_fields, rows[0][split:-1])
@@ -406,11 +422,11 @@ def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:
                 line = _from_row(OrderLine, line_fields, row[:split])
                 line.order = order  # one object, as order.lines would give
                 lines.append(line)
-            return order, lines
+            return order, lines, stock_rows
     else:
         lines = _lock_lines(order_id)
         if lines:
-            return lines[0].order, lines
+            return lines[0].order, lines, None
     # An order without lines (nothing to route), or no order at all.
     token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
     found = (
@@ -419,7 +435,7 @@ def _lock(order_id: int) -> tuple[Order | None, list[OrderLine]]:
         .filter(pk=order_id)
         .first()
     )
-    return found, []
+    return found, [], None
 
 
 @functools.cache

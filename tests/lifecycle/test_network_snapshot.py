@@ -164,8 +164,12 @@ def test_a_run_reads_and_writes_each_thing_once(
         "SELECT",  # open ship-from-store tasks per shop
     ]
     if connection.vendor == "postgresql":
-        # Every write of the run in one statement.
-        assert statements == [*reads, "WITH"]
+        # The stock is read in the lock's round trip (two statements, one query
+        # string), and every write of the run is one statement.
+        assert statements == ["SELECT", "SELECT", "WITH"]
+        lock = next(q["sql"] for q in captured.captured_queries if "FOR UPDATE" in q["sql"])
+        assert "FOR UPDATE OF o; SELECT" in lock
+        assert '"orchestration_stock"' in lock.split("FOR UPDATE OF o; ", 1)[1]
         (write,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH")]
         tables = re.findall(r"(INSERT INTO|UPDATE) \"(\w+)\"", write)
         assert tables == [
@@ -189,3 +193,63 @@ def test_a_run_reads_and_writes_each_thing_once(
             "INSERT",  # the timeline
         ]
     assert Order.objects.get(pk=order.pk).status == "Routed"
+
+
+REPLACING_SHEET = """fulfillment Replacing
+action 'EXPORT_ORDER'
+option UseReplacementProductsForStock as true
+
+scope Supplier
+require [Supplier.Type] = 'Warehouse'
+data [ExporterName] as 'WAREHOUSE'
+score add 50 when [Supplier.BackendID] = 'RPL-WH-A'
+
+scope OrderLine
+require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]
+"""
+
+
+@pytest.mark.django_db
+def test_the_stock_read_with_the_lock_counts_replacements(
+    clock: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # On PostgreSQL the run reads stock with the lock, by SQL of its own: the
+    # replacements it counts must be the products' own, and only theirs.
+    from orchestration.models import OrganizationUnit, Stock
+    from orchestration.services.orchestration import order_orchestrate
+
+    a, b = (
+        OrganizationUnit.objects.create(
+            name=f"Warehouse {x}", backend_id=f"RPL-WH-{x}", type="Warehouse", country_id="NL"
+        )
+        for x in "AB"
+    )
+    shoes, new_model, other = (
+        Product.objects.create(backend_id=f"RPL-{n}", name=n) for n in ("SHOE", "SHOE-V2", "HAT")
+    )
+    shoes.replacements.add(new_model)
+    other.replacements.add(shoes)  # a replacement the other way: not counted for shoes
+    Stock.objects.bulk_create(
+        [
+            Stock(organization_unit=a, product=shoes, quantity_on_hand=1),
+            Stock(organization_unit=a, product=new_model, quantity_on_hand=1),
+            Stock(organization_unit=a, product=other, quantity_on_hand=5),
+            Stock(organization_unit=b, product=shoes, quantity_on_hand=2),
+        ]
+    )
+    services.sheet_create(
+        fulfillment="Replacing", name="Replacing", source=REPLACING_SHEET, is_active=True
+    )
+    network_changed()  # bulk_create sends no signals
+    with django_capture_on_commit_callbacks(execute=False):
+        order = services.order_create(backend_id="RPL-1", lines=[{"product": shoes, "quantity": 2}])
+        order_orchestrate(order_id=order.pk)
+    # Warehouse A's one pair and one of the new model make two: boosted A ships both.
+    fulfillment = order.fulfillments.get()
+    assert fulfillment.supplier_organization_unit == a
+    assert sorted((line.product.backend_id, line.quantity) for line in fulfillment.lines.all()) == [
+        ("RPL-SHOE", 1),
+        ("RPL-SHOE-V2", 1),
+    ]
+    assert Stock.objects.get(organization_unit=a, product=new_model).quantity_reserved == 1
+    assert Stock.objects.get(organization_unit=a, product=other).quantity_reserved == 0
