@@ -318,12 +318,17 @@ class Search:
             units += evaluation.units
         best = self.best
         if not self.judging and len(best) > ALTERNATIVES:
-            # Most leaves cannot enter the kept list: tell without exact arithmetic.
+            # Most leaves cannot enter the kept list: tell without building them.
             last = best[-1]
             if units < last.units:
                 return
-            if units == last.units and approx < last.approx - _TOLERANCE * (1 + abs(approx)):
-                return
+            if units == last.units:
+                if approx < last.approx - _TOLERANCE * (1 + abs(approx)):
+                    return
+                if approx <= last.approx + _TOLERANCE * (1 + abs(approx)) and not self._beats(
+                    parts, evaluations, last
+                ):
+                    return  # as close as rounding allows, and it loses exactly
         shipments = []
         units = 0
         # The score is summed exactly in its two parts (as ``ShipmentEval`` keeps
@@ -389,6 +394,32 @@ class Search:
         score = Fraction(whole) + split if split else Fraction(whole)
         proposition = Proposition(shipments, cancelled, units, score, boosts, tie, float(score))
         self._keep(proposition)
+
+    def _beats(
+        self,
+        parts: list[tuple[Candidate, Quantities, dict[int, list]]],
+        evaluations: list[ShipmentEval],
+        last: Proposition,
+    ) -> bool:
+        """Whether the proposition of ``parts`` beats ``last``, which has as many
+        units: ``Proposition.beats`` on the score, the number of shipments and the
+        tie, worked out without building the proposition (no FulfillmentProposition
+        scope judges it, or this is not asked)."""
+        whole = ZERO
+        split: Fraction | None = None
+        for evaluation in evaluations:
+            whole = EXACT.add(whole, evaluation.whole)
+            if evaluation.split:
+                split = evaluation.split if split is None else split + evaluation.split
+        score = Fraction(whole) + split if split else Fraction(whole)
+        if score != last.score:
+            return score > last.score
+        if len(parts) != len(last.shipments):
+            return len(parts) < len(last.shipments)
+        tie = tuple(
+            sorted((c.unit.id, c.sheet.source.id, quantities) for c, quantities, _p in parts)
+        )
+        return tie < last.tie
 
     def _keep(self, proposition: Proposition) -> None:
         best = self.best

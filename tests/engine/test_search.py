@@ -234,3 +234,40 @@ def test_search_finds_what_brute_force_finds(scenario: Scenario) -> None:
         if s["FulfillmentAction"] != "CANCEL"
     ]
     assert sorted(winner) == sorted((s.candidate.unit.id, s.quantities) for s in expected.shipments)
+
+
+def test_a_score_above_the_kept_ones_by_less_than_a_float_shows_still_wins() -> None:
+    # Six warehouses ship the order alone; the last one scores 1 + 1e-20 and the
+    # others 1: as floats the six are equal, exactly the last is ahead. It is
+    # considered after the kept list is full, so the quick rejection of losers must
+    # decide exactly, not by the float.
+    units = tuple(
+        OrganizationUnit(id=i, name=f"WH{i}", backend_id=f"wh{i}", type="Warehouse")
+        for i in range(1, 7)
+    )
+    source = (
+        "fulfillment Warehouses\naction EXPORT_ORDER\n"
+        "scope Supplier\ndata ExporterName as 'WAREHOUSE'\n"
+        "score add 1\nscore add 0.00000000000000000001 when Supplier.ID = 6\n"
+    )
+    scenario = Scenario(
+        at=AT,
+        order=Order(id=1, lines=(OrderLine(id=10, product=1, quantity=1),)),
+        organization_units=units,
+        products=(Product(id=1, name="P1"),),
+        sheets=(SheetSource(id=1, name="Warehouses", source=source),),
+        stock={(unit.id, 1): 1 for unit in units},
+    )
+    winner = prepare(scenario).search().run()
+    assert [s.candidate.unit.id for s in winner.shipments] == [6]
+    assert winner.score == 1 + Decimal("1e-20")
+    # And the runners-up, equal among themselves, in the order of their IDs.
+    search = prepare(scenario).search()
+    search.run()
+    assert [[s.candidate.unit.id for s in p.shipments] for p in search.best] == [
+        [6],
+        [1],
+        [2],
+        [3],
+        [4],
+    ]
