@@ -4,14 +4,16 @@
   through ``order_orchestrate`` (snapshot, engine, fulfilments, reservations,
   timeline), timed and its SQL queries counted, in a transaction that is rolled
   back.
+- ``tasks``: the count of open ship-from-store tasks per shop that a run reads
+  for a sheet reading them, among N tasks mostly finished.
 - ``race``: N processes orchestrating M orders that want three times the stock
   on hand; prints the time taken and checks nothing was reserved beyond stock.
 - ``pipeline``: orders per second from ``order_create`` to stored fulfilments,
   through real Celery workers (start them yourself, or let ``--spawn N`` do it);
   needs ``CELERY_BROKER_URL`` (e.g. Redis) and a database the workers share.
 
-``race`` and ``pipeline`` write to the configured database and remove what they
-made afterwards (orders, OUs, products and sheets named ``BENCH-*``).
+``tasks``, ``race`` and ``pipeline`` write to the configured database and remove
+what they made afterwards (orders, OUs, products and sheets named ``BENCH-*``).
 """
 
 import multiprocessing
@@ -193,6 +195,79 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
         f"median {result['median_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
         f"{result['queries']:.0f} SQL statements in {result['round_trips']:.0f} round trips "
         "per run (plus BEGIN and COMMIT)"
+    )
+    return result
+
+
+def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[str, float]:
+    """Time the count of open ship-from-store tasks per shop that a run reads when a
+    sheet reads ``Supplier.ActiveShipFromStoreTasks``, with ``fulfillments`` tasks
+    over 50 shops of which one in 1,500 is open (the rest completed, as in a
+    retailer's history)."""
+    from .models import (
+        FulfillmentAction,
+        FulfillmentStatus,
+        Order,
+        OrderFulfillment,
+        OrganizationUnit,
+    )
+    from .selectors import shop_open_task_counts
+
+    _clean()
+    order = None
+    try:
+        with transaction.atomic():
+            shops = OrganizationUnit.objects.bulk_create(
+                [
+                    OrganizationUnit(
+                        name=f"Bench shop {i}", backend_id=f"BENCH-SHOP-{i}", type="Shop"
+                    )
+                    for i in range(50)
+                ]
+            )
+            order = Order.objects.create(backend_id="BENCH-O-TASKS")
+            opened = 0
+            for first in range(0, fulfillments, 5_000):
+                batch = []
+                for number in range(first, min(first + 5_000, fulfillments)):
+                    is_open = number % 1_500 == 0
+                    opened += is_open
+                    batch.append(
+                        OrderFulfillment(
+                            order=order,
+                            sheet_name="BENCH",
+                            action=FulfillmentAction.SHIP_FROM_STORE,
+                            status=FulfillmentStatus.NEW
+                            if is_open
+                            else FulfillmentStatus.COMPLETED,
+                            supplier_organization_unit=shops[number % 50],
+                            task_key=f"{number:032x}",
+                        )
+                    )
+                OrderFulfillment.objects.bulk_create(batch)
+        _vacuum()
+        timings = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            counts = shop_open_task_counts()
+            timings.append((time.perf_counter() - start) * 1000)
+    finally:
+        if order is not None:
+            # Straight to SQL: the ORM would load every fulfilment to cascade.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {OrderFulfillment._meta.db_table} WHERE order_id = %s",  # noqa: S608
+                    [order.pk],
+                )
+        _clean()
+    found = sum(counts.values())
+    if found != opened:
+        raise RuntimeError(f"counted {found} open tasks, {opened} were made")
+    result = {"median_ms": statistics.median(timings), "open": found}
+    write(
+        f"tasks: open ship-from-store tasks per shop among {fulfillments:,} tasks "
+        f"({found} open, 50 shops), {repeat} counts on {connection.vendor}: "
+        f"median {result['median_ms']:.2f} ms"
     )
     return result
 

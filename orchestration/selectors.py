@@ -334,6 +334,25 @@ def order_stock_sql() -> str:
     )
 
 
+def shop_open_task_counts() -> dict[int, int]:
+    """Open ship-from-store tasks per OU (``Supplier.ActiveShipFromStoreTasks``), for
+    the OUs that have any.
+
+    Read for every order a sheet reading it routes, so it seeks the open statuses
+    in ``fulfillment_open_tasks``: its cost follows the open tasks, not every task
+    ever made (``bench tasks``).
+    """
+    return dict(
+        OrderFulfillment.objects.filter(
+            action=FulfillmentAction.SHIP_FROM_STORE,
+            status__in=OPEN_FULFILLMENT_STATUSES,
+        )
+        .values("supplier_organization_unit_id")
+        .annotate(count=Count("id"))
+        .values_list("supplier_organization_unit_id", "count")
+    )
+
+
 def order_scenario(
     order: Order,
     *,
@@ -400,15 +419,7 @@ def order_scenario(
             )
     active_tasks = None
     if reads_active_tasks(tuple(sheets.values())):
-        active_tasks = dict(
-            OrderFulfillment.objects.filter(
-                action=FulfillmentAction.SHIP_FROM_STORE,
-                status__in=OPEN_FULFILLMENT_STATUSES,
-            )
-            .values("supplier_organization_unit_id")
-            .annotate(count=Count("id"))
-            .values_list("supplier_organization_unit_id", "count")
-        )
+        active_tasks = shop_open_task_counts()
     history: tuple[engine_model.HistoryEntry, ...] = ()
     if respect_history:
         history = tuple(

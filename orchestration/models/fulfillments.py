@@ -229,10 +229,17 @@ class OrderFulfillment(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "order fulfillment"
         indexes = [
-            # "How many open ship-from-store tasks does this shop have?"
+            # "How many open ship-from-store tasks does each shop have?", asked for
+            # every order a sheet reading ActiveShipFromStoreTasks routes, and a
+            # shop's open task list. Action and status first: both backends seek
+            # to each open status and read the open tasks only, not every task ever
+            # made (300,000 fulfilments: 32 ms a count on PostgreSQL and 28 ms on
+            # SQLite with the shop first, 1.4 and 0.7 ms with this one). Not a
+            # partial index: SQLite uses one only when a query spells its condition
+            # with the same literals, and Django sends parameters.
             models.Index(
-                fields=["supplier_organization_unit", "action", "status"],
-                name="fulfillment_supplier_open",
+                fields=["action", "status", "supplier_organization_unit"],
+                name="fulfillment_open_tasks",
             ),
         ]
         constraints = [

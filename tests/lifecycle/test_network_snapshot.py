@@ -253,3 +253,44 @@ def test_the_stock_read_with_the_lock_counts_replacements(
     ]
     assert Stock.objects.get(organization_unit=a, product=new_model).quantity_reserved == 1
     assert Stock.objects.get(organization_unit=a, product=other).quantity_reserved == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_tasks_counts_the_open_tasks_and_leaves_nothing_behind() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from orchestration.models import OrderFulfillment, OrganizationUnit
+
+    out = StringIO()
+    call_command("bench", "tasks", "--fulfillments", "3001", "--repeat", "2", stdout=out)
+    # One in 1,500 open: tasks 0, 1,500 and 3,000.
+    assert re.fullmatch(
+        r"tasks: open ship-from-store tasks per shop among 3,001 tasks \(3 open, 50 shops\), "
+        r"2 counts on \w+: median [\d.]+ ms\n",
+        out.getvalue(),
+    )
+    assert not OrderFulfillment.objects.exists()
+    assert not OrganizationUnit.objects.filter(backend_id__startswith="BENCH-").exists()
+    assert not Order.objects.filter(backend_id__startswith="BENCH-").exists()
+
+
+@pytest.mark.django_db
+def test_open_tasks_are_counted_per_shop_and_finished_ones_are_not(
+    place: Callable[..., Order],
+) -> None:
+    from orchestration.models import FulfillmentStatus, OrderFulfillment
+    from orchestration.selectors import shop_open_task_counts
+
+    place("SNK-CANVAS-WHT")
+    tasks = OrderFulfillment.objects.filter(action=FulfillmentAction.SHIP_FROM_STORE)
+    assert tasks.exists()
+    expected: dict[int, int] = {}
+    for task in tasks:
+        expected[task.supplier_organization_unit_id] = (
+            expected.get(task.supplier_organization_unit_id, 0) + 1
+        )
+    assert shop_open_task_counts() == expected
+    tasks.update(status=FulfillmentStatus.COMPLETED)
+    assert shop_open_task_counts() == {}

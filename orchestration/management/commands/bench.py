@@ -5,7 +5,9 @@
 size (``orchestration.engine.bench``); ``--quick`` runs tiny worlds, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
-``bench persist|race|pipeline``: the fulfilment lifecycle (``orchestration.lifecycle_bench``).
+``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
+(``orchestration.lifecycle_bench``); ``bench tasks [--fulfillments N]`` counts open
+ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 """
 
 from typing import Any
@@ -23,7 +25,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "subject", choices=["language", "engine", "suite", "persist", "race", "pipeline"]
+            "subject",
+            choices=["language", "engine", "suite", "persist", "tasks", "race", "pipeline"],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
@@ -43,6 +46,12 @@ class Command(BaseCommand):
             "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
         )
         parser.add_argument(
+            "--fulfillments",
+            type=int,
+            default=300_000,
+            help="tasks: how many ship-from-store tasks (300,000)",
+        )
+        parser.add_argument(
             "--processes", type=int, default=8, help="race: orchestrating processes (8)"
         )
         parser.add_argument(
@@ -55,6 +64,11 @@ class Command(BaseCommand):
         subject = options["subject"]
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
+            return
+        if subject == "tasks":
+            lifecycle_bench.tasks(
+                options["fulfillments"], options["repeat"] or 30, self.stdout.write
+            )
             return
         if subject == "race":
             lifecycle_bench.race(options["processes"], options["orders"], self.stdout.write)
