@@ -292,21 +292,27 @@ _HISTORY_STATUS = {
 _UNREAD = object()
 
 
-@functools.cache
-def _stock_sql(vendor: str, count: int) -> str:
-    """The available stock of ``count`` products (the parameters), in the order the
-    ORM would give it: written once per backend and count, as the ORM takes about
-    half a millisecond to compile it and every orchestration run reads it."""
+def _stock_select(products: str) -> str:
+    """The available stock of the products ``products`` (SQL giving their IDs), in
+    the order the ORM would give it."""
     quote = connection.ops.quote_name
     unit, product, available = (
         quote(Stock._meta.get_field(name).column)
         for name in ("organization_unit", "product", "quantity_available")
     )
-    # Quoted names and placeholders only; the product IDs are parameters.
+    # Quoted names and the caller's placeholders only; values are parameters.
     return (
         f"SELECT {unit}, {product}, {available} FROM {quote(Stock._meta.db_table)} "  # noqa: S608
-        f"WHERE {product} IN ({', '.join(['%s'] * count) or 'NULL'}) ORDER BY {unit}, {product}"
+        f"WHERE {product} IN ({products}) ORDER BY {unit}, {product}"
     )
+
+
+@functools.cache
+def _stock_sql(vendor: str, count: int) -> str:
+    """The available stock of ``count`` products (the parameters): written once per
+    backend and count, as the ORM takes about half a millisecond to compile it and
+    every orchestration run reads it."""
+    return _stock_select(", ".join(["%s"] * count) or "NULL")
 
 
 @functools.cache
@@ -315,22 +321,16 @@ def order_stock_sql() -> str:
     replacements (the order's ID is its two parameters), as ``order_scenario``
     reads it: for a caller that sends it with the query reading the lines."""
     quote = connection.ops.quote_name
-    unit, product, available = (
-        quote(Stock._meta.get_field(name).column)
-        for name in ("organization_unit", "product", "quantity_available")
-    )
     lines = quote(OrderLine._meta.db_table)
     through = Product.replacements.through._meta
     source, target = (
         quote(through.get_field(name).column) for name in ("from_product", "to_product")
     )
     # Quoted names and placeholders only; the order's ID is the parameter.
-    return (
-        f"SELECT {unit}, {product}, {available} FROM {quote(Stock._meta.db_table)} "  # noqa: S608
-        f"WHERE {product} IN (SELECT product_id FROM {lines} WHERE order_id = %s "
+    return _stock_select(
+        f"SELECT product_id FROM {lines} WHERE order_id = %s "  # noqa: S608
         f"UNION SELECT r.{target} FROM {quote(through.db_table)} r "
-        f"JOIN {lines} l ON l.product_id = r.{source} WHERE l.order_id = %s) "
-        f"ORDER BY {unit}, {product}"
+        f"JOIN {lines} l ON l.product_id = r.{source} WHERE l.order_id = %s"
     )
 
 

@@ -406,7 +406,7 @@ def _lock(
         with connection.cursor() as cursor:
             if isinstance(cursor.cursor, psycopg.ClientCursor):
                 # Client-side binding sends both statements as one simple query.
-                cursor.execute(f"{sql}; {order_stock_sql()}", [order_id] * 3)
+                cursor.execute(_lock_and_stock_sql(), [order_id] * 3)
                 rows = cursor.fetchall()
                 cursor.nextset()
                 stock_rows = cursor.fetchall()
@@ -460,6 +460,12 @@ def _lock_sql() -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
         "WHERE l.order_id = %s ORDER BY l.id FOR UPDATE OF o"
     )
     return sql, line_fields, order_fields
+
+
+@functools.cache
+def _lock_and_stock_sql() -> str:
+    """The lock query and the stock query as one query string, written once."""
+    return f"{_lock_sql()[0]}; {order_stock_sql()}"
 
 
 def _from_row(model: type[Any], fields: tuple[Field, ...], values: Sequence[Any]) -> Any:
