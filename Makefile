@@ -1,14 +1,16 @@
 # The two commands of the README:
 #   make run   set everything up and serve the suite on http://127.0.0.1:8000
 #   make test  lint and run the whole test suite
-# Only Python 3.11 and make are needed; everything else goes into .venv.
+# Only Python 3.11 and make are needed; everything else goes into .venv, but
+# for the Chromium the browser tests drive, which `make test` installs with
+# apt when it runs as root on Debian/Ubuntu and asks for otherwise.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint worker beat clean
+.PHONY: run test lint browser worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +39,21 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The browser tests drive the system's Chromium (never `playwright install`):
+# installed here when missing and we may (root with apt), else we stop at once.
+CHROMIUM_HINT := make test needs Chromium for the browser tests: install it (Debian/Ubuntu: sudo apt-get install chromium) and run make test again
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| { echo "$(CHROMIUM_HINT)" >&2; exit 1; }; \
+	else \
+		echo "$(CHROMIUM_HINT)" >&2; exit 1; \
+	fi
+
 # pytest exits 5 when it collects no test: make fails then too.
-test: lint
+test: browser lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 

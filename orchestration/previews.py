@@ -2,7 +2,7 @@
 
 ``preview_order`` routes a stored order as it is (or with what-if changes) at a
 chosen moment; ``preview_scenario`` routes a hypothetical order given as a
-scenario (``../shared/scenario-format.md``). Both call ``engine.route``, the call
+scenario (``docs/scenario-format.md``). Both call ``engine.route``, the call
 that routes real orders, and write nothing.
 """
 

@@ -27,13 +27,13 @@ from orchestration.models import (
     Sheet,
 )
 from tests.conftest import table_rows
+from tests.sources import LINE_SPLITTING, SHARED_SCENARIO_COPIES
 
 pytestmark = pytest.mark.django_db
 
 MONDAY = "2026-11-23T10:00"
 SUNDAY = "2026-11-22T10:00"
 AMSTERDAM = "Europe/Amsterdam"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
 
 
 @pytest.fixture
@@ -250,7 +250,7 @@ def test_current_fulfilments_count_unless_a_clean_slate_is_asked(
     assert winners(clean)[0][:2] == ("SHIP_FROM_STORE", "1187")
 
 
-@pytest.mark.parametrize("path", sorted(SHARED.glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SHARED_SCENARIO_COPIES, ids=lambda p: p.stem)
 def test_a_hypothetical_order_as_a_scenario(
     db: Any, client_for: Any, viewer: User, path: Path
 ) -> None:
@@ -391,7 +391,7 @@ def test_bad_input_is_a_400_naming_the_field(
 
 
 def test_the_scenario_error_names_its_json_path(db: Any, client_for: Any, viewer: User) -> None:
-    data = json.loads(sorted(SHARED.glob("*.json"))[0].read_text(encoding="utf-8"))
+    data = json.loads(LINE_SPLITTING.read_text(encoding="utf-8"))
     data["order"]["lines"][0]["product"] = 987654
     response = preview(client_for, viewer, {"scenario": data})
     assert response.status_code == 400

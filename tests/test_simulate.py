@@ -19,9 +19,9 @@ from django.core.management.base import CommandError
 
 from orchestration.engine.model import Address
 from orchestration.engine.routes import Route
+from tests.sources import LINE_SPLITTING
 
 ROOT = Path(__file__).resolve().parent.parent
-LINE_SPLITTING = ROOT.parent / "shared" / "scenarios" / "line-splitting.json"
 BLOB_KEYS = (
     "Fulfillments",
     "OrderLines",

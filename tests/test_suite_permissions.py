@@ -13,7 +13,6 @@ request must leave every row of every table as it was.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +39,7 @@ from orchestration.models import (
     Stock,
 )
 from tests.conftest import sheet_text, table_rows
+from tests.sources import LINE_SPLITTING
 
 pytestmark = pytest.mark.django_db
 
@@ -75,8 +75,7 @@ class Endpoint:
 
 
 # A hypothetical order: previews of it do not depend on the database's orders.
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
-SCENARIO = sorted(SHARED.glob("*.json"))[0].read_text(encoding="utf-8")
+SCENARIO = LINE_SPLITTING.read_text(encoding="utf-8")
 
 
 def source_of(sheet: Sheet) -> str:

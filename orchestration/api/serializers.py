@@ -785,7 +785,7 @@ class PreviewInputSerializer(serializers.Serializer):
     )
     scenario = serializers.JSONField(
         required=False,
-        help_text="A hypothetical order as a scenario (../shared/scenario-format.md); "
+        help_text="A hypothetical order as a scenario (docs/scenario-format.md); "
         "its own sheets, OUs and stock are used.",
     )
     at = serializers.CharField(

@@ -1,6 +1,6 @@
 """What the engine takes in: one order and the world it is routed in, as frozen dataclasses.
 
-These are the dataclass form of the scenario format (``../shared/scenario-format.md``):
+These are the dataclass form of the scenario format (``docs/scenario-format.md``):
 ``scenario.load_scenario`` builds them from JSON, the Django side builds them from
 the database, and ``route`` (``orchestration.engine``) takes them and nothing else.
 Money is ``Decimal``; the clock is an aware ``datetime`` passed in, never read.

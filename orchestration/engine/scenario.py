@@ -1,6 +1,6 @@
 """Scenario files: JSON in, the engine's frozen dataclasses out, and back.
 
-A scenario holds everything one orchestration run needs (``../shared/scenario-format.md``).
+A scenario holds everything one orchestration run needs (``docs/scenario-format.md``).
 ``load_scenario`` checks already-parsed JSON strictly and builds a ``model.Scenario``;
 ``load_scenario_text`` parses the text first (numbers as ``Decimal``). The first fault
 found raises ``ScenarioError``, naming its JSON path::

@@ -29,11 +29,9 @@ from orchestration.engine.model import (
 from orchestration.engine.network import Network
 from orchestration.engine.plan import Values
 from orchestration.engine.scenario import load_scenario_text
+from tests.sources import OWN_SCENARIOS
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((ROOT / "tests" / "scenarios").glob("*.json")) + sorted(
-    (ROOT.parent / "shared" / "scenarios").glob("*.json")
-)
+SCENARIOS = sorted(OWN_SCENARIOS.glob("*.json"))
 
 
 def one_by_one(world: evaluate.World, run: evaluate.SheetRun) -> evaluate.Groups:

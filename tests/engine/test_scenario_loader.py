@@ -11,7 +11,6 @@ import pickle
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,10 +32,8 @@ from orchestration.engine.scenario import (
     load_scenario_text,
     parse_instant,
 )
+from tests.sources import LINE_SPLITTING
 
-LINE_SPLITTING = (
-    Path(__file__).resolve().parents[3] / "shared" / "scenarios" / "line-splitting.json"
-)
 DELETE = object()
 
 

@@ -1,9 +1,9 @@
 """Every scenario file is decided as its ``expect`` says.
 
-The scenarios are the shared ones (``../shared/scenarios/``) and the project's own
-(``tests/scenarios/``, one routing rule of ``docs/routing.md`` each). Each is run
-through ``manage.py simulate`` in-process and its blob compared with ``expect``
-exactly as ``../shared/tools/check_scenarios.py`` compares them:
+The scenarios are the project's own (``tests/scenarios/``: one routing rule of
+``docs/routing.md`` each, and copies of the shared ones, see ``tests/sources.py``).
+Each is run through ``manage.py simulate`` in-process and its blob compared with
+``expect`` exactly as ``../shared/tools/check_scenarios.py`` compares them:
 
 - the shipments of the winning proposition (``Fulfillments[0].Shipments``) as a
   multiset of (FulfillmentAction, Supplier.ID, {order line ID: quantity}), all
@@ -12,15 +12,12 @@ exactly as ``../shared/tools/check_scenarios.py`` compares them:
   Rejections (those with a SupplierID and a Reason);
 - ``no_rejection_reasons``: {OU id: [codes]} that must not.
 
-The tool itself is run too, as a subprocess from the project's root.
+The tool itself is run by ``tests/test_shared_copies.py`` when ``../shared`` is there.
 """
 
 import collections
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +25,9 @@ import pytest
 from django.core.management import call_command
 
 from orchestration.language.checker import analyze
+from tests.sources import OWN_SCENARIOS
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_SCENARIOS = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
-OWN_SCENARIOS = ROOT / "tests" / "scenarios"
-SHARED_FILES = sorted(SHARED_SCENARIOS.glob("*.json"))
 OWN_FILES = sorted(OWN_SCENARIOS.glob("*.json"))
-ALL_FILES = SHARED_FILES + OWN_FILES
 MIN_OWN_FILES = 30
 
 ShipmentKey = tuple[str, int | None, tuple[tuple[str, int], ...]]
@@ -124,11 +117,6 @@ def read(path: Path) -> dict[str, Any]:
 # --- The scenario files are there -------------------------------------------------------
 
 
-def test_shared_scenarios_are_there() -> None:
-    """The shared scenarios sit beside the project; without them nothing is compared."""
-    assert SHARED_FILES, f"no scenario files in {SHARED_SCENARIOS}"
-
-
 def test_own_scenarios_are_there() -> None:
     """The project keeps a scenario per routing rule of docs/routing.md."""
     assert len(OWN_FILES) >= MIN_OWN_FILES, [path.name for path in OWN_FILES]
@@ -145,7 +133,7 @@ def test_scenario_states_what_it_expects(path: Path) -> None:
     assert set(expect) <= {"note", "shipments", "rejection_reasons", "no_rejection_reasons"}
 
 
-@pytest.mark.parametrize("path", ALL_FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", OWN_FILES, ids=lambda path: path.name)
 def test_scenario_sheets_pass_the_checker_or_the_note_says_why(path: Path) -> None:
     """A sheet with problems is only there on purpose: the note names each problem's code."""
     scenario = read(path)
@@ -160,27 +148,10 @@ def test_scenario_sheets_pass_the_checker_or_the_note_says_why(path: Path) -> No
 # --- Each scenario is decided as expected ---------------------------------------------
 
 
-@pytest.mark.parametrize("path", ALL_FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", OWN_FILES, ids=lambda path: path.name)
 def test_scenario_is_decided_as_expected(path: Path) -> None:
     """The winning proposition and the rejection reasons are those of ``expect``."""
     expect = read(path)["expect"]
     blob = simulate(path)
     problems = problems_with(blob, expect)
     assert not problems, explain(blob, expect, problems)
-
-
-def test_check_scenarios_tool_passes() -> None:
-    """../shared/tools/check_scenarios.py, run from the project's root, finds no failure."""
-    python_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": python_dir + os.pathsep + os.environ.get("PATH", "")}
-    run = subprocess.run(
-        [sys.executable, "../shared/tools/check_scenarios.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = run.stdout.strip().splitlines()
-    assert lines, f"no output; stderr: {run.stderr[-2000:]}"
-    assert lines[-1].endswith(" 0 failed"), run.stdout[-4000:] + run.stderr[-2000:]

@@ -23,10 +23,10 @@ from orchestration.language.catalogue import (
 )
 from orchestration.language.parser import parse
 from orchestration.language.tokens import KEYWORDS
+from tests.sources import REFERENCE_EXCERPT
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SHEETS = sorted((ROOT / "orchestration/demo/sheets").glob("*.sheet"))
-REFERENCE = ROOT.parent / "shared/reference/004_ea9b540a23819934.txt"
 
 ORDER_LEVEL = ("Order.ID", "Order.TotalAmountInTax", "CurrentFulfillmentAttempts")
 
@@ -279,9 +279,8 @@ def test_every_name_in_the_reference_snippets_is_known_in_its_scope(source: str)
     assert unknown_names(source) == []
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="the shared reference is not beside the project")
 def test_every_variable_the_reference_names_is_in_the_catalogue() -> None:
-    text = REFERENCE.read_text()
+    text = REFERENCE_EXCERPT.read_text(encoding="utf-8")
     declared = set(re.findall(r"\b(?:with|data) \[?(\w+)\]? as\b", text))
     bracketed = set(re.findall(r"\[([A-Za-z_][\w.]*)\]", text))
     roots = "Order|OrderLine|Orderline|Supplier|Product|FulfillmentOption|Shipment"

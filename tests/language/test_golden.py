@@ -1,7 +1,7 @@
 """Golden tests: every sheet and snippet of the EVA reference, with its exact diagnostics.
 
 ``golden/NN-name.sheet`` holds one sheet or snippet of the reference chapter
-(/work/shared/reference/004_*.txt), in order of appearance, copied as written;
+(``../shared/reference/004_*.txt``), in order of appearance, copied as written;
 fragments are wrapped in ``fulfillment Snippet`` / ``action CANCEL`` and the
 scope the reference puts them in (the comment at the top of each file says
 which). ``golden/NN-name.expected`` holds what ``manage.py checksheet`` prints

@@ -1,8 +1,9 @@
-"""The sheets of the shared scenarios (../shared/scenarios/*.json) are valid sheets.
+"""The sheets of the shared scenarios are valid sheets.
 
-Deciding each scenario as its ``expect`` says needs the routing engine and
-``manage.py simulate`` (the engine issue); until then this checks the part that
-is the language's: every sheet in them passes the checker.
+The shared scenarios (``../shared/scenarios/*.json``) are copied into
+``tests/scenarios/`` (see ``tests/sources.py``); deciding each as its ``expect``
+says is ``tests/engine/test_scenarios.py``'s. This checks the language's part:
+every sheet in them passes the checker without a single diagnostic.
 """
 
 import json
@@ -11,13 +12,10 @@ from pathlib import Path
 import pytest
 
 from orchestration.language.checker import analyze
-
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
-FILES = sorted(SCENARIOS.glob("*.json"))
+from tests.sources import SHARED_SCENARIO_COPIES
 
 
-@pytest.mark.skipif(not FILES, reason="the shared scenarios are not beside the project")
-@pytest.mark.parametrize("path", FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", SHARED_SCENARIO_COPIES, ids=lambda path: path.name)
 def test_every_scenario_sheet_passes_the_checker(path: Path) -> None:
     sheets = json.loads(path.read_text(encoding="utf-8"))["sheets"]
     assert sheets

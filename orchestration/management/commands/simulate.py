@@ -1,6 +1,6 @@
 """``manage.py simulate SCENARIO.json [--at ISO] [--pretty]``: route a scenario, no database.
 
-Loads a scenario file (``../shared/scenario-format.md``), routes its order with
+Loads a scenario file (``docs/scenario-format.md``), routes its order with
 the engine and prints the orchestration details (the blob) as JSON. ``--at``
 overrides the scenario's clock. A file that cannot be read, is not JSON or breaks
 the format exits with status 2 and one line on standard error naming the fault's
