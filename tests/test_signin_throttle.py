@@ -11,11 +11,22 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_failures_counted() -> Iterator[None]:
+    """Counts start at zero, and none are left for the next test: a Redis cache (with
+    CACHE_URL) outlives a test's transaction."""
+    cache.clear()
+    yield
+    cache.clear()
+
 
 PASSWORD = "secret-pass-123"
 NOON = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # 12:00 in Amsterdam
