@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint browser worker beat clean
+.PHONY: run test lint browser secret-key worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml | $
 	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+# With DJANGO_DEBUG off the settings refuse to start without DJANGO_SECRET_KEY: give
+# this checkout a key of its own, written once into the git-ignored .env (which the
+# settings read), unless the environment or .env already has one.
+secret-key:
+	@if [ -z "$$DJANGO_SECRET_KEY" ] && ! grep -Eqs '^[[:space:]]*(export[[:space:]]+)?DJANGO_SECRET_KEY=' .env; then \
+	  if [ -s .env ] && [ -n "$$(tail -c 1 .env)" ]; then echo >> .env; fi; \
+	  echo "DJANGO_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env; \
+	  echo "Wrote a new DJANGO_SECRET_KEY into .env"; \
+	fi
+
+run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py demo
@@ -53,7 +63,7 @@ browser:
 	fi
 
 # pytest exits 5 when it collects no test: make fails then too.
-test: browser lint
+test: browser lint secret-key
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 

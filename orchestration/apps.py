@@ -22,6 +22,14 @@ class OrchestrationConfig(AppConfig):
         # them, so the groups are (re)made then, on every database.
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="roles_ensure")
 
+        # Sign-in throttling counts failures wherever authenticate() reports them.
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from .signin import on_user_logged_in, on_user_login_failed
+
+        user_login_failed.connect(on_user_login_failed, dispatch_uid="signin_failed")
+        user_logged_in.connect(on_user_logged_in, dispatch_uid="signin_succeeded")
+
 
 def _ensure_roles(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     from .services.roles import roles_ensure

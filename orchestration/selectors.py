@@ -7,12 +7,14 @@ frozen dataclasses.
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet
+from rest_framework.authtoken.models import Token
 
 from .engine import model as engine_model
 from .models import (
@@ -241,6 +243,21 @@ def user_prefers_dark(user: Any) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return UserPreference.objects.filter(user=user, dark_mode=True).exists()
+
+
+def api_token_lifetime() -> timedelta:
+    """How long an API token works after it was made (``API_TOKEN_TTL_HOURS``)."""
+    return timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+
+
+def api_token_expires_at(token: Token) -> datetime:
+    """When ``token`` stops working."""
+    return token.created + api_token_lifetime()
+
+
+def api_token_of(user: Any) -> Token | None:
+    """The API token of ``user``, expired or not; None if it has none."""
+    return Token.objects.filter(user=user).first()
 
 
 # --- The engine's view of the database ------------------------------------------------------

@@ -9,6 +9,12 @@ defaults: SQLite in WAL mode, Celery tasks inline, e-mail to the console.
 - ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` switches to a real broker;
   tasks then go to a worker (``CELERY_TASK_ALWAYS_EAGER`` defaults to off).
 - ``DJANGO_DEBUG=1`` turns on debug pages (``make run`` sets it).
+
+With ``DJANGO_DEBUG`` off, ``DJANGO_SECRET_KEY`` must be set: the settings refuse
+to load without it rather than sign sessions with a key everyone knows.
+``make run`` and ``make test`` write a generated one into ``.env``. Production's
+whole environment, every variable read here with its default, is in
+``docs/deployment.md``.
 """
 
 import os
@@ -16,20 +22,46 @@ import tempfile
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The file's values never override the environment's.
+environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str(
-    "DJANGO_SECRET_KEY",
-    # Only good for a laptop; `manage.py check --deploy` says so.
-    default="django-insecure-local-development-key-change-me-in-production",
-)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY (e.g. to the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`) "
+            "or DJANGO_DEBUG=1; `make run` and `make test` write one into .env."
+        )
+    # Debug pages only, on a laptop; `manage.py check --deploy` says so.
+    SECRET_KEY = "django-insecure-local-development-key-change-me-in-production"  # noqa: S105
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS ----------------------------------------------------------------------
+# Off by default, so `make run` serves plain HTTP; docs/deployment.md lists the
+# production values, with which `manage.py check --deploy` reports nothing.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+# A load balancer checks health over plain HTTP: never redirect it.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
+# Behind a TLS proxy: "HTTP_X_FORWARDED_PROTO,https" (the header the proxy sets, and
+# its value for HTTPS). Set it only if the proxy always sets or strips that header.
+SECURE_PROXY_SSL_HEADER = env.tuple("DJANGO_SECURE_PROXY_SSL_HEADER", default=None)
+# How many proxies in front of the server append to X-Forwarded-For: 0 trusts no
+# such header (the client is REMOTE_ADDR); 1 for one nginx. Sign-in throttling
+# counts failures per client address with it.
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -103,8 +135,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("pool", env.bool("DATABASE_POOL", default=False))
+    # A server that does not answer fails a request (and /healthz) in seconds, not minutes.
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ------------------------------------------------------------------------
+# Sign-in throttling keeps its counts here, so every web process must see the same
+# cache: Redis with CACHE_URL=redis://host:6379/1, else a table in the database
+# (made by `migrate`). Never a per-process memory cache: with several gunicorn
+# workers each would count failures on its own.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://orchestration_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -113,6 +156,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Sign-in throttling (orchestration/signin.py): after this many failed sign-ins for
+# one user name, or from one client address, within SIGNIN_LOCKOUT_MINUTES, the
+# Suite's and the admin's login pages and POST /api/auth/token/ answer 429 for
+# SIGNIN_LOCKOUT_MINUTES, even to the right password. An address gets more tries
+# than a user name: an office behind one address holds many users.
+SIGNIN_FAILURES_PER_USER = env.int("SIGNIN_FAILURES_PER_USER", default=5)
+SIGNIN_FAILURES_PER_ADDRESS = env.int("SIGNIN_FAILURES_PER_ADDRESS", default=20)
+SIGNIN_LOCKOUT_MINUTES = env.int("SIGNIN_LOCKOUT_MINUTES", default=15)
 LOGIN_REDIRECT_URL = "sheets:overview"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -177,7 +228,7 @@ REST_FRAMEWORK = {
     # Token first: an anonymous API call then gets 401 with WWW-Authenticate
     # rather than the 403 that session authentication alone would give.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orchestration.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["orchestration.api.permissions.ModelPermissions"],
@@ -198,7 +249,13 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Amounts go out as JSON numbers, as clients send them.
     "COERCE_DECIMAL_TO_STRING": False,
+    "NUM_PROXIES": NUM_PROXIES,
 }
+# An API token stops working this many hours after it was made (30 days by
+# default); POST /api/auth/token/ then gives a new one.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=720)
+# The OpenAPI schema, Swagger UI and ReDoc: for signed-in users only, unless set.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order orchestration API",
     "DESCRIPTION": (
@@ -212,6 +269,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge image from the public validator: every asset comes from this server.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "status"; name each enum after its model.

@@ -1,14 +1,23 @@
-"""Top-level URLs: the Suite apps, Django admin and the REST API."""
+"""Top-level URLs: the Suite apps, Django admin, the REST API and the health check."""
 
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from . import account, health
+from .signin import throttle_sign_in
 
 admin.site.site_header = "Order orchestration administration"
 admin.site.site_title = "Order orchestration"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="sheets:overview", permanent=False)),
+    path("healthz", health.healthz, name="healthz"),
+    # The two login pages, throttled (orchestration/signin.py); before the includes.
+    path("accounts/login/", throttle_sign_in(LoginView.as_view()), name="login"),
+    path("admin/login/", throttle_sign_in(admin.site.login)),
+    path("accounts/api-token/", account.api_token, name="api-token"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(("orchestration.api.urls", "api"), namespace="api")),

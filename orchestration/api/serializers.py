@@ -843,3 +843,17 @@ class PreviewInputSerializer(serializers.Serializer):
                 {"scenario": "A scenario brings its own sheets, stock and OUs: change them in it."}
             )
         return attrs
+
+
+class SignInSerializer(serializers.Serializer):
+    """``POST /api/auth/token/``: the credentials of a user."""
+
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class ApiTokenSerializer(serializers.Serializer):
+    """An API token: send it as ``Authorization: Token <token>`` until ``expires_at``."""
+
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()

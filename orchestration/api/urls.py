@@ -6,10 +6,10 @@ from drf_spectacular.views import (
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .auth import ApiDocsPermission, TokenView, docs_page
 
 router = DefaultRouter()
 router.register("organization-units", views.OrganizationUnitViewSet, "organization-unit")
@@ -24,8 +24,18 @@ router.register("settings", views.SettingViewSet, "setting")
 urlpatterns = [
     path("", include(router.urls)),
     path("preview/", views.PreviewView.as_view(), name="preview"),
-    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("docs/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path(
+        "schema/", SpectacularAPIView.as_view(permission_classes=[ApiDocsPermission]), name="schema"
+    ),
+    path(
+        "docs/",
+        docs_page(SpectacularSwaggerView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
+    path(
+        "docs/redoc/",
+        docs_page(SpectacularRedocView.as_view(url_name="api:schema")),
+        name="redoc",
+    ),
 ]

@@ -33,9 +33,12 @@ from .sheets import (
     sheet_update,
 )
 from .stock import StockLevel, stock_release, stock_reserve, stock_upsert_many
+from .tokens import api_token_obtain, api_token_revoke
 
 __all__ = [
     "StockLevel",
+    "api_token_obtain",
+    "api_token_revoke",
     "backtest_run",
     "backtest_start",
     "decline_reasons",
