@@ -294,7 +294,13 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ["backend_id", "customer_email", "shipping_city"]
     date_hierarchy = "placed_at"
     autocomplete_fields = ["sold_from_organization_unit", "original_order"]
-    readonly_fields = ["created_at", "updated_at", "created_by"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "created_by",
+        "orchestration_failures",
+        "orchestration_error",
+    ]
     inlines = [OrderLineInline, OrderFulfillmentInline]
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -349,6 +355,8 @@ class OrderAdmin(admin.ModelAdmin):
             },
         ),
         ("More", {"fields": ["custom_fields", "created_at", "updated_at", "created_by"]}),
+        # Retry a failed orchestration from the Suite's order page or the API.
+        ("Orchestration", {"fields": ["orchestration_failures", "orchestration_error"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:

@@ -214,6 +214,26 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A broker outage: a committed write still answers success (services/sending.py logs a
+# warning and the sweep sends the task later), but first the send must give up quickly,
+# or the request waits on it. Celery's defaults: 4 s per connection attempt and 3
+# publish retries; and a Redis broker that accepts the connection but never answers
+# blocks a send for minutes (no socket timeout). With these defaults a send gives up
+# in about 2 s when the broker hangs, and at once when nothing listens on its port.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis: connecting, and each read or write once connected (RabbitMQ uses the above).
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    # One more try rides out a dropped connection (the pool's socket was closed);
+    # more would only make a request wait through an outage the sweep covers anyway.
+    "max_retries": env.int("CELERY_TASK_PUBLISH_MAX_RETRIES", default=1),
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 CELERY_BEAT_SCHEDULE = {
     # Deadlines, waiting orders, due export and webhook retries, lost tasks.
     "sweep": {"task": "orchestration.tasks.sweep_task", "schedule": 60},

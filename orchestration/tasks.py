@@ -52,10 +52,7 @@ def sweep_task() -> dict[str, int]:
 
 @shared_task(name="orchestration.tasks.backtest_run_task", ignore_result=True)
 def backtest_run_task(backtest_id: int) -> None:
-    """Run a recorded backtest (started by ``services.backtest_start``)."""
-    from .models import Backtest
-    from .services.backtests import backtest_run
+    """Run a recorded backtest (started by ``services.backtest_start``) still pending."""
+    from .services.backtests import backtest_run_pending
 
-    backtest = Backtest.objects.filter(pk=backtest_id).first()
-    if backtest is not None:  # deleted meanwhile: nothing to do
-        backtest_run(backtest=backtest)
+    backtest_run_pending(backtest_id=backtest_id)

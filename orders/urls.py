@@ -9,6 +9,11 @@ urlpatterns = [
     path("", views.order_list, name="list"),
     path("<int:pk>/", views.order_detail, name="detail"),
     path("<int:pk>/runs/<int:attempt>/", views.run, name="run"),
+    path(
+        "<int:pk>/retry-orchestration/",
+        views.order_retry_orchestration,
+        name="retry_orchestration",
+    ),
     path("stores/", views.store_list, name="stores"),
     path("stores/<int:unit_id>/tasks/", views.store_tasks, name="tasks"),
     path("stores/<int:unit_id>/tasks/<int:pk>/start/", views.task_start, name="task_start"),

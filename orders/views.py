@@ -51,6 +51,7 @@ from sheets.access import can, requires
 
 VIEW_ORDERS = "orchestration.view_order"
 ADD_ORDERS = "orchestration.add_order"
+EDIT_ORDERS = "orchestration.change_order"
 EDIT_FULFILLMENTS = "orchestration.change_orderfulfillment"
 PAGE_SIZE = 50
 LIFETIME_SETTING = "Symphony:OrchestrationDetailsLifetimeInDays"
@@ -274,11 +275,38 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and can(request.user, ADD_ORDERS)
             and any(services.returnable_quantities(order).values()),
             "can_edit": can(request.user, EDIT_FULFILLMENTS),
+            "can_retry": order.status == OrderStatus.ORCHESTRATION_FAILED
+            and can(request.user, EDIT_ORDERS),
             "conditions": ReturnCondition.choices,
             # The preview needs SymphonySheets:View, which shop staff do not have.
             "can_preview": can(request.user, SHEETS_VIEW),
         },
     )
+
+
+@require_POST
+@requires(VIEW_ORDERS, EDIT_ORDERS)
+def order_retry_orchestration(request: HttpRequest, pk: int) -> HttpResponse:
+    """Orchestrate again an order whose orchestration failed, once the cause is fixed."""
+    order = get_object_or_404(selectors.orders_visible(request.user, Order.objects.all()), pk=pk)
+    try:
+        services.order_orchestration_retry(order_id=order.pk, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        # Without a worker the run happened on commit, inside the call: say how it went.
+        order.refresh_from_db()
+        if order.orchestration_failures:
+            messages.error(
+                request,
+                f"Order {_number(order)} failed again ({order.orchestration_error}); "
+                "it is tried again within a few minutes.",
+            )
+        elif order.needs_orchestration:
+            messages.success(request, f"Order {_number(order)} is queued for orchestration.")
+        else:
+            messages.success(request, f"Order {_number(order)} was orchestrated again.")
+    return redirect("orders:detail", order.pk)
 
 
 @require_GET

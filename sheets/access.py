@@ -29,6 +29,7 @@ NAMES = {
     DELETE: "SymphonySheets:Delete",
     # The order pages (``orders/``) use Django's model permissions.
     "orchestration.view_order": "Orders:View",
+    "orchestration.change_order": "Orders:Edit",
     "orchestration.change_orderfulfillment": "Fulfillments:Edit",
 }
 

@@ -383,6 +383,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "custom_fields",
             "placed_at",
             "original_order",
+            "orchestration_failures",
+            "orchestration_error",
             "created_at",
             "updated_at",
             "lines",

@@ -323,6 +323,24 @@ class OrderViewSet(
         return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
 
     @extend_schema(
+        request=None,
+        responses={200: serializers.OrderSerializer},
+        summary="Retry an order whose orchestration failed (status OrchestrationFailed)",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="retry-orchestration",
+        permission_classes=[requires_permission("change_order")],
+    )
+    def retry_orchestration(self, request: Request, pk: str | None = None) -> Response:
+        """Once the cause is fixed: the failure count starts again and the order is
+        orchestrated again. 409 ``not_failed`` for an order that did not fail."""
+        order = self.get_object()
+        services.order_orchestration_retry(order_id=order.pk, user=request.user)
+        return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
+
+    @extend_schema(
         request=serializers.ReturnOrderInputSerializer,
         responses={201: serializers.OrderSerializer},
         summary="Create a return order from this sales order",

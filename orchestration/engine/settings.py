@@ -132,6 +132,16 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             maximum=10080,
         ),
         SettingDefinition(
+            "Orchestration:MaxAttempts",
+            int,
+            5,
+            "How many orchestration runs in a row may fail with an error (a bug, a route "
+            "provider that is down) before the order is set OrchestrationFailed, for a "
+            "person to retry once the cause is fixed.",
+            minimum=1,
+            maximum=50,
+        ),
+        SettingDefinition(
             "Export:MaxAttempts",
             int,
             5,

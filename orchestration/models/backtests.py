@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class BacktestStatus(models.TextChoices):
@@ -20,6 +21,9 @@ class Backtest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its task was last sent: a backtest still pending long after that was lost
+    # on the way to a worker (a broker outage), and the sweep sends it again.
+    requested_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     # [{"sheet": id or null, "name": str, "source": str}]: what replaces or joins the active sheets.
     drafts = models.JSONField(default=list)

@@ -34,6 +34,9 @@ class OrderStatus(models.TextChoices):
     ROUTED = "Routed", "Routed (fulfilments created)"
     COMPLETED = "Completed"
     CANCELLED = "Cancelled"
+    # Not derived from the lines: set when orchestration kept failing with an error
+    # (Orchestration:MaxAttempts times in a row), kept until a person retries it.
+    ORCHESTRATION_FAILED = "OrchestrationFailed", "Orchestration failed (retry it by hand)"
 
 
 class OrderLineStatus(models.TextChoices):
@@ -130,6 +133,14 @@ class Order(models.Model):
     )
     next_orchestration_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When a waiting order is tried again."
+    )
+    orchestration_failures = models.PositiveIntegerField(
+        default=0,
+        help_text="Orchestration runs in a row that failed with an error (reset by a run "
+        "that succeeds and by a retry by hand).",
+    )
+    orchestration_error = models.TextField(
+        blank=True, help_text="The error of the last failed run: its type and message."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

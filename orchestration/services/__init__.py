@@ -16,7 +16,11 @@ from .fulfillments import (
     order_line_cancel,
     return_receive,
 )
-from .orchestration import order_orchestrate, order_orchestration_request
+from .orchestration import (
+    order_orchestrate,
+    order_orchestration_request,
+    order_orchestration_retry,
+)
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
 from .orders import order_announce, order_create
 from .preferences import user_preference_set
@@ -58,6 +62,7 @@ __all__ = [
     "order_line_cancel",
     "order_orchestrate",
     "order_orchestration_request",
+    "order_orchestration_retry",
     "return_order_create",
     "return_reasons",
     "return_receive",

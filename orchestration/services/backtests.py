@@ -3,9 +3,15 @@
 Each order is routed twice at its own original order time, on a clean slate (as
 it was when it arrived): with the active sheets, and with the drafts in place.
 Nothing but the backtest's own record is written.
+
+A backtest is recorded ``pending`` and its task sent after commit. A task lost on
+the way (a broker outage) is sent again by the sweep (``backtests_resend``); the
+task claims the backtest (pending to running, a conditional update) before it runs
+it, so a message that arrives twice runs it once.
 """
 
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -14,6 +20,7 @@ from django.utils import timezone
 from .. import previews, selectors
 from ..errors import ApplicationError
 from ..models import Backtest, BacktestStatus, Order
+from .sending import task_send, task_send_on_commit
 
 MAX_ORDERS = 10_000
 PROGRESS_EVERY = 10  # orders between progress saves
@@ -35,8 +42,35 @@ def backtest_start(*, user: Any, drafts: list[dict[str, Any]], order_count: int 
             drafts=drafts,
             order_count=order_count,
         )
-        transaction.on_commit(lambda: backtest_run_task.delay(backtest.pk))
+        task_send_on_commit(task=backtest_run_task, ids=[backtest.pk], noun="backtest")
     return backtest
+
+
+def backtest_run_pending(*, backtest_id: int) -> Backtest | None:
+    """Run the backtest if it is still pending (the task's entry); None if it was
+    claimed already (by an earlier copy of its message) or deleted."""
+    if not Backtest.objects.filter(pk=backtest_id, status=BacktestStatus.PENDING).update(
+        status=BacktestStatus.RUNNING
+    ):
+        return None
+    return backtest_run(backtest=Backtest.objects.get(pk=backtest_id))
+
+
+def backtests_resend(*, now: datetime, lost_after: timedelta, limit: int) -> int:
+    """Send again the task of each backtest still pending ``lost_after`` after it was
+    sent (for the sweep); return how many were sent."""
+    from ..tasks import backtest_run_task
+
+    lost = list(
+        Backtest.objects.filter(status=BacktestStatus.PENDING, requested_at__lte=now - lost_after)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = task_send(task=backtest_run_task, ids=lost, noun="backtest")
+    Backtest.objects.filter(pk__in=lost[:sent], status=BacktestStatus.PENDING).update(
+        requested_at=now
+    )
+    return sent
 
 
 def _outcome(blob: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 
 from ..http import DeliveryError, post_json
 from ..models import OrchestrationDetails, Order, OrderEvent, OrderFulfillment, WebhookStatus
+from .sending import task_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ WEBHOOK_KINDS = frozenset(
         "order.cancelled",
         # For the payment system: what came back, in which state, and its amount.
         "return.received",
+        # Orchestration gave up on the order after an error: a person must look.
+        "orchestration.failed",
     }
 )
 WEBHOOK_MAX_ATTEMPTS = 8
@@ -114,11 +117,7 @@ def event_stored(event: OrderEvent) -> None:
 def _send_after_commit(event_ids: list[int]) -> None:
     from ..tasks import webhook_deliver_task
 
-    def send() -> None:
-        for event_id in event_ids:
-            webhook_deliver_task.delay(event_id)
-
-    transaction.on_commit(send)
+    task_send_on_commit(task=webhook_deliver_task, ids=event_ids, noun="order event")
 
 
 def webhook_payload(event: OrderEvent) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .events import actor_of, event_record
 from .orchestration import order_orchestration_request
 from .progress import order_refresh_status
 from .returns import return_documents_send
+from .sending import task_send_on_commit
 from .stock import stock_consume, stock_release, stock_reserve, stock_restock
 
 # How long a worker may hold an export before another may try it.
@@ -949,7 +950,7 @@ def fulfillment_export_retry(
     )
     from ..tasks import fulfillment_export_task
 
-    transaction.on_commit(lambda: fulfillment_export_task.delay(fulfillment.pk))
+    task_send_on_commit(task=fulfillment_export_task, ids=[fulfillment.pk], noun="fulfillment")
     fulfillment.refresh_from_db()
     return fulfillment
 

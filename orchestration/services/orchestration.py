@@ -27,11 +27,13 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Field, Subquery
 from django.utils import timezone
 
 from .. import engine
+from ..errors import ConflictError, NotFoundError
 from ..models import (
     CancellationReason,
     ExportStatus,
@@ -46,22 +48,33 @@ from ..models import (
     OrderFulfillmentLine,
     OrderIntent,
     OrderLine,
+    OrderStatus,
 )
-from ..selectors import order_scenario, order_stock_sql
-from .events import customer_notify_cancelled, event_build, event_record, event_stored
+from ..selectors import order_scenario, order_stock_sql, setting_value
+from .events import (
+    actor_of,
+    customer_notify_cancelled,
+    event_build,
+    event_record,
+    event_stored,
+)
 from .progress import (
     order_and_lines_update,
     order_and_lines_update_sql,
+    order_derived_statuses,
     order_status_changed,
     order_statuses,
     units_in_fulfilment,
 )
+from .sending import task_send_on_commit
 from .statement import Statement, insert_sql, row_of
 from .stock import stock_reserve_many, stock_reserve_sql
 
 logger = logging.getLogger(__name__)
 
 STOCK_RETRIES = 5
+# How much of an error's message the order and its timeline keep; the log has it all.
+ERROR_LENGTH = 1000
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
@@ -73,21 +86,27 @@ def order_orchestration_request(*, order_id: int, trigger: str, now: datetime) -
     """Flag, in the caller's transaction, that the order must be routed (again).
 
     The orchestration task is sent once the caller's transaction commits, so it
-    always sees the change that asked for it.
+    always sees the change that asked for it. An order whose orchestration failed
+    (``OrchestrationFailed``) is left for a person: nothing is flagged or sent.
     """
-    Order.objects.filter(pk=order_id).update(
-        needs_orchestration=True,
-        orchestration_trigger=trigger[:200],
-        orchestration_requested_at=now,
+    if order_orchestration_flag(order_ids=[order_id], trigger=trigger, now=now):
+        from ..tasks import order_orchestrate_task
+
+        task_send_on_commit(task=order_orchestrate_task, ids=[order_id], noun="order")
+
+
+def order_orchestration_flag(*, order_ids: Sequence[int], trigger: str, now: datetime) -> int:
+    """Flag the orders for orchestration without sending anything (the caller sends);
+    return how many were flagged (those not ``OrchestrationFailed``)."""
+    return (
+        Order.objects.filter(pk__in=order_ids)
+        .exclude(status=OrderStatus.ORCHESTRATION_FAILED)
+        .update(
+            needs_orchestration=True,
+            orchestration_trigger=trigger[:200],
+            orchestration_requested_at=now,
+        )
     )
-    order_orchestration_send(order_id=order_id)
-
-
-def order_orchestration_send(*, order_id: int) -> None:
-    """Send the orchestration task for ``order_id`` after the current transaction commits."""
-    from ..tasks import order_orchestrate_task
-
-    transaction.on_commit(lambda: order_orchestrate_task.delay(order_id))
 
 
 def order_orchestrate(
@@ -97,28 +116,140 @@ def order_orchestrate(
 
     ``None`` means there was nothing to do (the flag was clear, the order is
     gone, or nothing is open), or stock kept being taken under our feet, in
-    which case the order stays flagged and the sweep tries again.
-    """
-    if route_provider is None:
-        from ..previews import route_provider as configured
+    which case the order stays flagged and the sweep tries again, or the run
+    failed with an error (``_failure_record``).
 
-        route_provider = configured()
-    for _ in range(STOCK_RETRIES):
-        try:
-            return _orchestrate_once(order_id, now or timezone.now(), route_provider)
-        except StockTaken:
-            continue
-        except OperationalError as error:
-            # PostgreSQL broke a deadlock or a serialization conflict by
-            # aborting this transaction; it rolled back whole, so run again.
-            if getattr(error.__cause__, "sqlstate", None) not in RETRYABLE_SQLSTATES:
-                raise
+    An unexpected error (anything but stock taken, a deadlock, or the database
+    being unreachable) is the order's own: retried like stock taken, but counted,
+    and after ``Orchestration:MaxAttempts`` runs in a row the order is
+    ``OrchestrationFailed`` until a person retries it (``order_orchestration_retry``).
+    It never propagates: a request that committed the order answers success.
+    """
+    try:
+        if route_provider is None:
+            from ..previews import route_provider as configured
+
+            route_provider = configured()
+        for _ in range(STOCK_RETRIES):
+            try:
+                return _orchestrate_once(order_id, now or timezone.now(), route_provider)
+            except StockTaken:
+                continue
+            except OperationalError as error:
+                # PostgreSQL broke a deadlock or a serialization conflict by
+                # aborting this transaction; it rolled back whole, so run again.
+                if getattr(error.__cause__, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+    except (OperationalError, InterfaceError):
+        raise  # the database is unreachable or overloaded: an outage, not this order's fault
+    except Exception as error:
+        # The run's transaction has rolled back; the failure is written in its own.
+        logger.exception("Order %s: orchestration failed with an unexpected error.", order_id)
+        _failure_record(order_id, error, now or timezone.now())
+        return None
     logger.warning(
         "Order %s: stock was taken during %s runs in a row; left for the sweep.",
         order_id,
         STOCK_RETRIES,
     )
     return None
+
+
+def _failure_record(order_id: int, error: Exception, now: datetime) -> None:
+    """Count a run that failed with ``error``, on the order and its timeline; after
+    ``Orchestration:MaxAttempts`` in a row, set it ``OrchestrationFailed`` (a webhook
+    event) and stop retrying it. Until then it stays flagged, so the sweep sends it
+    again (``LOST_AFTER``)."""
+    described = _describe(error)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        if order is None or not order.needs_orchestration:
+            return  # deleted, or another run routed it meanwhile
+        failures = order.orchestration_failures + 1
+        limit = setting_value("Orchestration:MaxAttempts")
+        fields: dict[str, Any] = {
+            "orchestration_failures": failures,
+            "orchestration_error": described,
+        }
+        data = {"failures": failures, "max_attempts": limit, "error": described}
+        if failures >= limit:
+            fields.update(
+                status=OrderStatus.ORCHESTRATION_FAILED,
+                needs_orchestration=False,
+                next_orchestration_at=None,
+            )
+            event_record(
+                order=order,
+                kind="orchestration.failed",
+                message=f"Orchestration failed {failures} times in a row and was given up: "
+                f"{described} Retry it once the cause is fixed.",
+                at=now,
+                actor="system:orchestration",
+                data=data,
+            )
+        else:
+            event_record(
+                order=order,
+                kind="orchestration.retrying",
+                message=f"Orchestration failed (attempt {failures} of {limit}): {described} "
+                "It is tried again within a few minutes.",
+                at=now,
+                actor="system:orchestration",
+                data=data,
+            )
+        Order.objects.filter(pk=order_id).update(**fields)
+
+
+def _describe(error: Exception) -> str:
+    """How the order and its timeline name an error: its type and message, cut short
+    (the log has the traceback)."""
+    try:
+        message = str(error)
+    except Exception:  # an exception whose message cannot even be made
+        message = "(no message)"
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return text if len(text) <= ERROR_LENGTH else text[: ERROR_LENGTH - 1] + "…"
+
+
+@transaction.atomic
+def order_orchestration_retry(
+    *, order_id: int, user: AbstractBaseUser | None, now: datetime | None = None
+) -> Order:
+    """A person retries an order whose orchestration failed, once its cause is fixed:
+    the failure count starts again, the status is the one its lines give, and the order
+    is orchestrated again (after commit). Refused (409 ``not_failed``), changing
+    nothing, for any other order."""
+    now = now or timezone.now()
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFoundError(f"There is no order {order_id}.", code="not_found")
+    if order.status != OrderStatus.ORCHESTRATION_FAILED:
+        raise ConflictError(
+            f"Only an order whose orchestration failed can be retried; this one is {order.status}.",
+            code="not_failed",
+        )
+    status, line_statuses = order_derived_statuses(order=order)
+    if not order.orchestration_attempts and status == OrderStatus.WAITING:
+        status = OrderStatus.NEW  # never routed yet
+    order_and_lines_update(
+        order_id=order.pk,
+        fields={"status": status, "orchestration_failures": 0, "orchestration_error": ""},
+        line_statuses=line_statuses,
+    )
+    event_record(
+        order=order,
+        kind="orchestration.retry",
+        message=f"Orchestration retried by hand after it failed: {order.orchestration_error}",
+        at=now,
+        actor=actor_of(user, "api"),
+        user=user,
+        data={"error": order.orchestration_error},
+    )
+    order_orchestration_request(
+        order_id=order.pk, trigger="retried by hand after orchestration failed", now=now
+    )
+    order.refresh_from_db()
+    return order
 
 
 @dataclass(slots=True)
@@ -156,7 +287,9 @@ def _orchestrate_once(
             shipments = decision.shipments
             if not shipments:  # every line is routed or ended already
                 Order.objects.filter(pk=order.pk).update(
-                    needs_orchestration=False, next_orchestration_at=None
+                    needs_orchestration=False,
+                    next_orchestration_at=None,
+                    **_failures_cleared(order),
                 )
                 return None
             attempt = order.orchestration_attempts + 1
@@ -197,6 +330,7 @@ def _orchestrate_once(
                     now + timedelta(minutes=interval) if plan.uncovered else None
                 ),
                 "status": status,
+                **_failures_cleared(order),
             }
             # A run that cancels lines (rare) also mails and sends webhooks: the
             # ORM writes it. Any other run, on PostgreSQL, is one statement.
@@ -212,9 +346,7 @@ def _orchestrate_once(
             if exports:
                 from ..tasks import fulfillment_export_task
 
-                transaction.on_commit(
-                    lambda: [fulfillment_export_task.delay(pk) for pk in exports] and None
-                )
+                task_send_on_commit(task=fulfillment_export_task, ids=exports, noun="fulfillment")
             return details
     except IntegrityError:
         if (
@@ -223,6 +355,13 @@ def _orchestrate_once(
         ):
             return None  # another run stored this attempt first: it did the work
         raise
+
+
+def _failures_cleared(order: Order) -> dict[str, Any]:
+    """The fields that forget earlier failed runs, if any: this run got through."""
+    if order.orchestration_failures or order.orchestration_error:
+        return {"orchestration_failures": 0, "orchestration_error": ""}
+    return {}
 
 
 def _store(
@@ -366,7 +505,9 @@ def _fold_waiting(
     )
     interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
     Order.objects.filter(pk=order.pk).update(
-        needs_orchestration=False, next_orchestration_at=now + timedelta(minutes=interval)
+        needs_orchestration=False,
+        next_orchestration_at=now + timedelta(minutes=interval),
+        **_failures_cleared(order),
     )
     return last
 

@@ -3,6 +3,11 @@
 Statuses are never set by hand: every lifecycle service calls
 ``order_refresh_status`` at the end of its transaction, so they always follow
 from the quantities (ordered, shipped, cancelled, in an open fulfilment).
+
+One exception: ``OrchestrationFailed`` says orchestration gave up on the order, which
+its lines cannot tell. It stays while the rest of the order moves on (a shop ships
+what it was given), so the failure stays visible until a person retries it, unless
+the order ends (completed or cancelled), when nothing is left to route.
 """
 
 from collections import defaultdict
@@ -16,15 +21,14 @@ from ..models import Order, OrderFulfillmentLine, OrderLine, OrderLineStatus, Or
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from .events import event_record
 
+ENDED = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED})
+
 
 def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
     """Recompute the statuses of ``order`` and its lines; return the order's status."""
-    in_fulfilment = units_in_fulfilment(
-        OrderFulfillmentLine.objects.filter(
-            fulfillment__order=order, status__in=OPEN_FULFILLMENT_STATUSES
-        ).values_list("order_line_id", "quantity", "fulfillment__task_key")
-    )
-    status, changes = order_statuses(list(OrderLine.objects.filter(order=order)), in_fulfilment)
+    status, changes = order_derived_statuses(order=order)
+    if order.status == OrderStatus.ORCHESTRATION_FAILED and status not in ENDED:
+        status = order.status
     # ``order`` is the row the caller locked: its status is current.
     order_and_lines_update(
         order_id=order.pk,
@@ -33,6 +37,17 @@ def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
     )
     order_status_changed(order=order, status=status, now=now, actor=actor)
     return status
+
+
+def order_derived_statuses(*, order: Order) -> tuple[str, dict[str, list[int]]]:
+    """The statuses of ``order`` and its lines as their quantities have them, read
+    from the database: as ``order_statuses`` gives them."""
+    in_fulfilment = units_in_fulfilment(
+        OrderFulfillmentLine.objects.filter(
+            fulfillment__order=order, status__in=OPEN_FULFILLMENT_STATUSES
+        ).values_list("order_line_id", "quantity", "fulfillment__task_key")
+    )
+    return order_statuses(list(OrderLine.objects.filter(order=order)), in_fulfilment)
 
 
 def units_in_fulfilment(open_lines: Iterable[tuple[int, int, str | None]]) -> dict[int, int]:
@@ -148,7 +163,7 @@ def order_status_changed(*, order: Order, status: str, now: datetime, actor: str
     if status == order.status:
         return
     order.status = status
-    if status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+    if status in ENDED:
         event_record(
             order=order,
             kind=f"order.{status.lower()}",

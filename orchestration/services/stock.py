@@ -238,15 +238,19 @@ def stock_restock(*, organization_unit_id: int, product_id: int, quantity: int, 
 def _wake_waiting_orders(products: set[int], now: Any) -> None:
     """Orders waiting for stock of these products are tried again after this commits."""
     from ..models import Order
-    from .orchestration import order_orchestration_request
+    from ..tasks import order_orchestrate_task
+    from .orchestration import order_orchestration_flag
+    from .sending import task_send_on_commit
 
-    waiting = (
+    waiting = list(
         Order.objects.filter(next_orchestration_at__isnull=False, lines__product__in=products)
         .values_list("pk", flat=True)
         .distinct()
     )
-    for order_id in waiting:
-        order_orchestration_request(order_id=order_id, trigger="stock changed", now=now)
+    if waiting:
+        # One batch: with the broker down, its first refusal leaves the rest to the sweep.
+        order_orchestration_flag(order_ids=waiting, trigger="stock changed", now=now)
+        task_send_on_commit(task=order_orchestrate_task, ids=waiting, noun="order")
 
 
 def _error(code: str, message: str, field: str) -> dict[str, Any]:

@@ -3,61 +3,74 @@
 Everything time-driven happens here rather than in long-delayed tasks, which a
 broker may lose or a deploy may drop: deadlines that passed, waiting orders due
 for another try, orchestration messages that never arrived, exports and webhook
-events due for a retry. Each item is handled in its own transaction.
+events due for a retry, backtests whose task never arrived. Each item is handled
+in its own transaction.
+
+This is also how work catches up after a broker outage: a write that could not
+send its task left the work flagged (``services/sending.py``). While the broker is
+still down, sending stops at the first refusal and the rest waits for the next sweep.
 """
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from ..models import ExportStatus, Order, OrderFulfillment
+from .backtests import backtests_resend
 from .events import webhooks_due
 from .fulfillments import fulfillment_expire_overdue
-from .orchestration import order_orchestration_request, order_orchestration_send
+from .orchestration import order_orchestration_flag
+from .sending import task_send
 
-# An orchestration asked for this long ago and still not run was lost: send it again.
+# An orchestration (or a backtest) asked for this long ago and still not run was
+# lost: send it again. Longer than a busy worker's queue normally takes, so that a
+# message merely waiting is seldom doubled (a doubled one finds nothing to do).
 LOST_AFTER = timedelta(minutes=2)
 BATCH = 500
 
 
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Run every time-driven job once; return how many items each touched."""
-    from ..tasks import fulfillment_export_task, webhook_deliver_task
+    """Run every time-driven job once; return how many items each touched (sent, for
+    the resends)."""
+    from ..tasks import fulfillment_export_task, order_orchestrate_task, webhook_deliver_task
 
     now = now or timezone.now()
     expired = fulfillment_expire_overdue(now=now)
-    waiting = 0
-    for order_id in Order.objects.filter(
-        next_orchestration_at__lte=now, needs_orchestration=False
-    ).values_list("pk", flat=True)[:BATCH]:
-        with transaction.atomic():
-            order_orchestration_request(
-                order_id=order_id, trigger="retry: the order was waiting for stock", now=now
-            )
-        waiting += 1
-    lost = 0
-    for order_id in Order.objects.filter(
-        needs_orchestration=True, orchestration_requested_at__lte=now - LOST_AFTER
-    ).values_list("pk", flat=True)[:BATCH]:
-        with transaction.atomic():
-            Order.objects.filter(pk=order_id).update(orchestration_requested_at=now)
-            order_orchestration_send(order_id=order_id)
-        lost += 1
+    due = list(
+        Order.objects.filter(next_orchestration_at__lte=now, needs_orchestration=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    order_orchestration_flag(
+        order_ids=due, trigger="retry: the order was waiting for stock", now=now
+    )
+    waiting = task_send(task=order_orchestrate_task, ids=due, noun="order")
+    lost = list(
+        Order.objects.filter(
+            needs_orchestration=True, orchestration_requested_at__lte=now - LOST_AFTER
+        )
+        .order_by("pk")  # oldest first
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    resent = task_send(task=order_orchestrate_task, ids=lost, noun="order")
+    # Those sent are due again LOST_AFTER from now; those the broker refused, at the
+    # next sweep.
+    Order.objects.filter(pk__in=lost[:resent], needs_orchestration=True).update(
+        orchestration_requested_at=now
+    )
     exports = list(
         OrderFulfillment.objects.filter(
             export_status=ExportStatus.PENDING, export_next_at__lte=now
         ).values_list("pk", flat=True)[:BATCH]
     )
-    for fulfillment_id in exports:
-        fulfillment_export_task.delay(fulfillment_id)
-    webhooks = webhooks_due(now=now)
-    for event_id in webhooks:
-        webhook_deliver_task.delay(event_id)
+    exported = task_send(task=fulfillment_export_task, ids=exports, noun="fulfillment")
+    webhooks = task_send(task=webhook_deliver_task, ids=webhooks_due(now=now), noun="order event")
+    backtests = backtests_resend(now=now, lost_after=LOST_AFTER, limit=BATCH)
     return {
         "expired": expired,
         "waiting": waiting,
-        "resent": lost,
-        "exports": len(exports),
-        "webhooks": len(webhooks),
+        "resent": resent,
+        "exports": exported,
+        "webhooks": webhooks,
+        "backtests": backtests,
     }

@@ -1,0 +1,441 @@
+"""A broker outage never fails a write that was committed.
+
+With the broker unreachable (a Redis URL on a closed port, or a listener that never
+answers), every write that sends a task after commit (an order by the API, the
+admin or a return; an export retried by hand; a webhook event; a backtest; the
+worker's own export after a run) still answers its success status, everything it
+wrote is there, a warning names the task and the object, and the sweep sends the
+task again once the broker is back. Tasks then run inline (eager mode, as with no
+broker), so each test also sees the work get done.
+
+The database commits for real here (transactional tests): the task is sent by the
+commit inside the request, as in production, where the send used to raise after the
+commit and turn the answer into a 500.
+"""
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from orchestration import services
+from orchestration.celery import app as celery_app
+from orchestration.models import (
+    Backtest,
+    BacktestStatus,
+    ExportStatus,
+    Order,
+    OrderEvent,
+    OrderFulfillment,
+    OrderStatus,
+    Product,
+    Sheet,
+    WebhookStatus,
+)
+from orchestration.services.backtests import backtest_run_pending
+from orchestration.services.sweep import LOST_AFTER, sweep
+from orchestration.tasks import order_orchestrate_task
+
+from .conftest import Receiver, unit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CLOSED_PORT = "redis://127.0.0.1:1/0"
+SENDING = "orchestration.services.sending"
+PICKUP_POINT = {  # shops do not ship to pickup points: the warehouse exports it
+    "shipping_city": "Rotterdam",
+    "shipping_latitude": 51.9225,
+    "shipping_longitude": 4.4792,
+    "shipping_is_pickup_point": True,
+}
+ORDER = {
+    "backend_id": "WEB-7001",
+    "sold_from_organization_unit": "webshop_nl",
+    "customer_email": "sanne.devries@example.com",
+    "shipping_address": {
+        "street": "Herengracht 182",
+        "zip_code": "1016 BR",
+        "city": "Amsterdam",
+        "country_id": "NL",
+        "latitude": 52.3752,
+        "longitude": 4.8872,
+    },
+    "lines": [{"product": "SNK-CANVAS-WHT", "quantity": 1}],
+}
+
+
+class Broker:
+    """The Celery app's broker: switched to an unreachable one (tasks are then sent,
+    not run inline) and back (tasks run inline again), each time with a fresh
+    connection pool so the next send connects to the URL now set."""
+
+    def __init__(self) -> None:
+        self.environment = os.environ.get("CELERY_BROKER_URL")
+        self.url = celery_app.conf["broker_url"]
+        self.eager = celery_app.conf.task_always_eager
+
+    def down(self, url: str = CLOSED_PORT) -> None:
+        # The environment variable wins over the setting (as .ci/run sets it).
+        os.environ["CELERY_BROKER_URL"] = url
+        celery_app.conf["broker_url"] = url
+        celery_app.conf.task_always_eager = False
+        self._fresh_pool()
+
+    def up(self) -> None:
+        if self.environment is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = self.environment
+        celery_app.conf["broker_url"] = self.url
+        celery_app.conf.task_always_eager = True
+        self._fresh_pool()
+
+    def _fresh_pool(self) -> None:
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    switch = Broker()
+    yield switch
+    switch.up()
+    celery_app.conf.task_always_eager = switch.eager
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == SENDING]
+
+
+def assert_warned(caplog: pytest.LogCaptureFixture, task: str, subject: str) -> None:
+    """Exactly one warning, naming the task and the object it was for."""
+    (message,) = warnings(caplog)
+    assert message.startswith(f"Broker unreachable: {task} not sent for {subject} (")
+    assert message.endswith("); the sweep sends it again.")
+
+
+def later() -> Any:
+    """When the sweep first resends what was asked for now."""
+    return timezone.now() + LOST_AFTER
+
+
+@pytest.fixture
+def api(staff: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def suite(staff: User) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_an_order_posted_while_the_broker_is_down_is_created_and_orchestrated_later(
+    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = api.post("/api/orders/", ORDER, format="json")
+
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(backend_id="WEB-7001")
+    assert response.json()["id"] == order.pk
+    assert [(line.product.backend_id, line.quantity) for line in order.lines.all()] == [
+        ("SNK-CANVAS-WHT", 1)
+    ]
+    assert list(order.events.values_list("kind", flat=True)) == ["order.created"]
+    assert (order.status, order.needs_orchestration) == (OrderStatus.NEW, True)
+    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+
+    # Before LOST_AFTER the sweep leaves it alone: its message may still be on its way.
+    broker.up()
+    assert sweep(now=later() - timedelta(seconds=1))["resent"] == 0
+    assert sweep(now=later())["resent"] == 1
+    order.refresh_from_db()
+    assert (order.status, order.needs_orchestration) == (OrderStatus.ROUTED, False)
+    assert order.fulfillments.count() == 1
+
+
+def test_an_order_posted_while_the_broker_hangs_is_answered_without_waiting_on_it(
+    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that takes the connection and never answers: without socket timeouts
+    the send, and the request, would wait for minutes (the test's timeout)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # connections queue in the backlog; nothing ever answers
+        broker.down(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        with caplog.at_level(logging.WARNING, logger=SENDING):
+            response = api.post("/api/orders/", ORDER, format="json")
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(backend_id="WEB-7001")
+    assert order.needs_orchestration
+    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+
+
+def test_an_order_added_in_admin_while_the_broker_is_down_is_saved_and_orchestrated_later(
+    demo: None, clock: Any, broker: Broker, suite: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker.down()
+    form = {
+        "backend_id": "ADMIN-1",
+        "intent": "Sales",
+        "status": "New",
+        "sold_from_organization_unit": unit("webshop_nl").pk,
+        "currency_id": "EUR",
+        "allow_partial_fulfillment": "unknown",
+        "placed_at_0": "2026-11-23",
+        "placed_at_1": "10:00:00",
+        "shipping_city": "Amsterdam",
+        "shipping_country_id": "NL",
+        "shipping_latitude": "52.3752",
+        "shipping_longitude": "4.8872",
+        "custom_fields": "{}",
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "0",
+        "lines-0-product": Product.objects.get(backend_id="SNK-CANVAS-WHT").pk,
+        "lines-0-quantity": "1",
+        "lines-0-unit_price": "0",
+        "lines-0-unit_price_in_tax": "0",
+        "lines-0-discount_amount": "0",
+        "lines-0-status": "Open",
+        "fulfillments-TOTAL_FORMS": "0",
+        "fulfillments-INITIAL_FORMS": "0",
+    }
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = suite.post("/admin/orchestration/order/add/", form)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    order = Order.objects.get(backend_id="ADMIN-1")
+    assert [(line.product.backend_id, line.quantity) for line in order.lines.all()] == [
+        ("SNK-CANVAS-WHT", 1)
+    ]
+    assert order.needs_orchestration
+    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+    broker.up()
+    assert sweep(now=later())["resent"] == 1
+    order.refresh_from_db()
+    assert (order.status, order.fulfillments.count()) == (OrderStatus.ROUTED, 1)
+
+
+@pytest.fixture
+def shipped(place: Callable[..., Order], staff: User) -> Order:
+    """A sales order of 2 sneakers, shipped by the Kalverstraat shop (broker up)."""
+    order = place("SNK-CANVAS-WHT", quantity=2)
+    task = order.fulfillments.get()
+    services.fulfillment_start(fulfillment_id=task.pk, user=staff)
+    services.fulfillment_pick(fulfillment_id=task.pk, user=staff)
+    services.fulfillment_pack(fulfillment_id=task.pk, user=staff)
+    services.fulfillment_ship(
+        fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1"
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.COMPLETED
+    return order
+
+
+def test_a_return_posted_while_the_broker_is_down_is_created_and_routed_later(
+    shipped: Order, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    line = shipped.lines.get()
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = api.post(
+            f"/api/orders/{shipped.pk}/returns/",
+            {"lines": [{"order_line": line.pk, "quantity": 1, "reason": "TooSmall"}]},
+            format="json",
+        )
+
+    assert response.status_code == 201, response.content
+    returned = Order.objects.get(original_order=shipped)
+    assert response.json()["id"] == returned.pk
+    assert [(r.original_line_id, r.quantity) for r in returned.lines.all()] == [(line.pk, 1)]
+    assert (returned.needs_orchestration, returned.fulfillments.count()) == (True, 0)
+    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {returned.pk}")
+    broker.up()
+    assert sweep(now=later())["resent"] == 1
+    returned.refresh_from_db()
+    assert (returned.needs_orchestration, returned.fulfillments.count()) == (False, 1)
+
+
+def test_a_return_made_in_the_suite_while_the_broker_is_down_is_created(
+    shipped: Order, broker: Broker, suite: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    line = shipped.lines.get()
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = suite.post(
+            f"/orders/{shipped.pk}/return/",
+            {f"quantity-{line.pk}": "1", f"reason-{line.pk}": "TooSmall"},
+        )
+    returned = Order.objects.get(original_order=shipped)
+    assert (response.status_code, response["Location"]) == (302, f"/orders/{returned.pk}/")
+    assert returned.needs_orchestration
+    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {returned.pk}")
+
+
+def test_an_export_made_by_a_worker_while_the_broker_is_down_is_sent_by_the_sweep(
+    place: Callable[..., Order],
+    broker: Broker,
+    receiver: Receiver,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker routes an order (its message got through before the outage) and
+    cannot send the export task after its commit: the sweep sends it."""
+    settings.ORCHESTRATION_EXPORTERS = {
+        "ARVATO": {"class": "orchestration.exporters.WebhookExporter", "url": receiver.url}
+    }
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        order = place("JKT-RAIN-OLV", **PICKUP_POINT)  # the order's own send fails too
+        caplog.clear()
+        order_orchestrate_task(order.pk)  # what the worker runs
+
+    export = OrderFulfillment.objects.get(order=order)
+    assert (export.export_status, export.export_attempts) == (ExportStatus.PENDING, 0)
+    assert_warned(caplog, "orchestration.tasks.fulfillment_export_task", f"fulfillment {export.pk}")
+    broker.up()
+    assert sweep(now=timezone.now())["exports"] == 1
+    export.refresh_from_db()
+    assert export.export_status == ExportStatus.EXPORTED
+    assert len(receiver.received) == 1
+
+
+def test_an_export_retried_while_the_broker_is_down_is_queued_and_sent_by_the_sweep(
+    place: Callable[..., Order],
+    broker: Broker,
+    receiver: Receiver,
+    settings: Any,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.ORCHESTRATION_EXPORTERS = {
+        "ARVATO": {"class": "orchestration.exporters.WebhookExporter", "url": receiver.url}
+    }
+    services.setting_set(name="Export:MaxAttempts", value=1)
+    receiver.answers = [503]
+    export = place("JKT-RAIN-OLV", **PICKUP_POINT).fulfillments.get()
+    export.refresh_from_db()
+    assert export.export_status == ExportStatus.FAILED
+
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = api.post(f"/api/fulfillments/{export.pk}/retry-export/")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["export_status"] == ExportStatus.PENDING
+    export.refresh_from_db()
+    assert (export.export_status, export.export_attempts) == (ExportStatus.PENDING, 0)
+    assert export.events.filter(kind="export.retry").count() == 1
+    assert_warned(caplog, "orchestration.tasks.fulfillment_export_task", f"fulfillment {export.pk}")
+    broker.up()
+    assert sweep(now=timezone.now())["exports"] == 1
+    export.refresh_from_db()
+    assert export.export_status == ExportStatus.EXPORTED
+
+
+def test_a_webhook_event_recorded_while_the_broker_is_down_is_delivered_by_the_sweep(
+    place: Callable[..., Order],
+    broker: Broker,
+    receiver: Receiver,
+    settings: Any,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.ORCHESTRATION_WEBHOOK_URL = receiver.url + "/events"
+    order = place("SNK-CANVAS-WHT")
+    line = order.lines.get()
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = api.post(
+            f"/api/orders/{order.pk}/lines/{line.pk}/cancel/", {"quantity": 1}, format="json"
+        )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == OrderStatus.CANCELLED
+    events = OrderEvent.objects.filter(order=order, kind__in=["lines.cancelled", "order.cancelled"])
+    assert [(e.kind, e.webhook_status) for e in events.order_by("pk")] == [
+        ("lines.cancelled", WebhookStatus.PENDING),
+        ("order.cancelled", WebhookStatus.PENDING),
+    ]
+    assert [message[: message.index(" (")] for message in warnings(caplog)] == [
+        f"Broker unreachable: orchestration.tasks.webhook_deliver_task not sent for "
+        f"order event {event.pk}"
+        for event in events.order_by("pk")
+    ]
+    assert receiver.bodies("/events") == []
+    broker.up()
+    assert sweep(now=timezone.now())["webhooks"] == 2
+    assert set(events.values_list("webhook_status", flat=True)) == {WebhookStatus.SENT}
+    assert [body["kind"] for body in receiver.bodies("/events")] == [
+        "lines.cancelled",
+        "order.cancelled",
+    ]
+
+
+def test_a_backtest_started_while_the_broker_is_down_is_kept_and_run_by_the_sweep(
+    demo: None, clock: Any, broker: Broker, suite: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        response = suite.post(
+            "/preview/backtests/",
+            {"draft-0-sheet": str(sheet.pk), "draft-0-source": sheet.source, "order_count": "3"},
+        )
+
+    backtest = Backtest.objects.get()
+    assert (response.status_code, response["Location"]) == (
+        302,
+        f"/preview/backtests/{backtest.pk}/",
+    )
+    assert (backtest.status, backtest.order_count) == (BacktestStatus.PENDING, 3)
+    assert backtest.drafts == [{"sheet": sheet.pk, "name": "", "source": sheet.source}]
+    assert_warned(caplog, "orchestration.tasks.backtest_run_task", f"backtest {backtest.pk}")
+    broker.up()
+    assert sweep(now=later() - timedelta(seconds=1))["backtests"] == 0
+    assert sweep(now=later())["backtests"] == 1
+    backtest.refresh_from_db()
+    assert (backtest.status, backtest.done) == (BacktestStatus.DONE, 3)
+    # The first message arrives after all (it was only late): it finds the backtest
+    # claimed, and leaves it and its result alone.
+    finished = (backtest.finished_at, backtest.summary)
+    assert backtest_run_pending(backtest_id=backtest.pk) is None
+    backtest.refresh_from_db()
+    assert (backtest.status, backtest.finished_at, backtest.summary) == (
+        BacktestStatus.DONE,
+        *finished,
+    )
+
+
+def test_the_sweep_stops_sending_at_the_first_refusal_and_leaves_the_rest_flagged(
+    place: Callable[..., Order], broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the broker still down, each further send would only wait as long again."""
+    broker.down()
+    first, second = place("SNK-CANVAS-WHT"), place("SCF-WOOL-RED")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        assert sweep(now=later())["resent"] == 0
+    (message,) = warnings(caplog)
+    assert message.startswith(
+        "Broker unreachable: orchestration.tasks.order_orchestrate_task not sent for "
+        f"orders {first.pk}, {second.pk} ("
+    )
+    assert Order.objects.filter(needs_orchestration=True).count() == 2
+    # Not sent, so due again at the next sweep, a minute later, when the broker is back.
+    broker.up()
+    assert sweep(now=later() + timedelta(minutes=1))["resent"] == 2
+    assert Order.objects.filter(needs_orchestration=True).count() == 0
