@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orchestration', '0010_open_tasks_index'),
+        ('orchestration', '0011_cache_table'),
     ]
 
     operations = [
