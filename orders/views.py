@@ -244,6 +244,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
             "failed_exports": selectors.fulfillments_visible(
                 request.user, selectors.export_failure_list()
             ).count(),
+            "failed_orchestrations": selectors.orders_visible(request.user, Order.objects.all())
+            .filter(status=OrderStatus.ORCHESTRATION_FAILED)
+            .count(),
         },
     )
 

@@ -13,6 +13,13 @@ both be stored), the fulfilments, the reservations and the timeline.
 Reservations are conditional updates: if stock was taken since the snapshot,
 the transaction rolls back and the run starts over with fresh stock, at most
 ``STOCK_RETRIES`` times; after that the order stays flagged for the sweep.
+
+Any other error in a run (a bug, a route provider that is down) is the order's,
+never the caller's: the run rolls back, the failure is counted in a transaction
+of its own, and the order stays flagged for the sweep, until
+``Orchestration:MaxAttempts`` failures in a row make it ``OrchestrationFailed``:
+then nothing sends it again until a person retries it (``order_orchestration_retry``).
+A poison order is neither resent forever nor able to fail the request that stored it.
 """
 
 import functools

@@ -254,6 +254,11 @@ def test_failed_orders_are_listed_by_the_api_and_the_suite_filter(
     ) in page
     every = suite.get("/orders/").content.decode()
     assert set(re.findall(r'data-order-id="(\d+)"', every)) >= {str(failed.pk), str(routed.pk)}
+    # The list leads to them.
+    assert (
+        '<a class="button danger" id="failed-orchestrations" '
+        'href="/orders/?status=OrchestrationFailed">Failed orchestrations (1)</a>'
+    ) in every
 
 
 def test_the_order_page_shows_the_failure_and_a_retry_button_to_who_may_retry(
