@@ -68,10 +68,10 @@ test: browser lint secret-key
 	$(BIN)/pytest
 
 # With CELERY_BROKER_URL set (e.g. redis://127.0.0.1:6379/0): a worker and beat.
-worker: $(VENV)/.installed
+worker: $(VENV)/.installed secret-key
 	$(BIN)/celery -A orchestration worker --loglevel=INFO
 
-beat: $(VENV)/.installed
+beat: $(VENV)/.installed secret-key
 	$(BIN)/celery -A orchestration beat --loglevel=INFO --scheduler django
 
 clean:
