@@ -7,9 +7,11 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import MultiPartParser
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import serializers, views
+from .parsers import LimitedFormParser, StrictJSONParser
 
 router = DefaultRouter()
 router.register("organization-units", views.OrganizationUnitViewSet, "organization-unit")
@@ -24,7 +26,16 @@ router.register("settings", views.SettingViewSet, "setting")
 urlpatterns = [
     path("", include(router.urls)),
     path("preview/", views.PreviewView.as_view(), name="preview"),
-    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path(
+        "auth/token/",
+        # DRF's view brings its own parsers and serializer: ours, with the API's limits
+        # (on form bodies too) and refusing unknown fields.
+        ObtainAuthToken.as_view(
+            parser_classes=(StrictJSONParser, LimitedFormParser, MultiPartParser),
+            serializer_class=serializers.AuthTokenSerializer,
+        ),
+        name="auth-token",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("docs/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
