@@ -481,6 +481,8 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
             serializer = body(data=request.data)
             serializer.is_valid(raise_exception=True)
             arguments = {k: v for k, v in serializer.validated_data.items() if v not in ("", None)}
+        elif request.data:  # an action without a body: whatever is sent is not for it
+            serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
         fresh = selectors.fulfillment_list().get(pk=fulfillment.pk)
         return Response(serializers.OrderFulfillmentSerializer(fresh).data)
