@@ -11,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from orchestration.api.parsers import MAX_JSON_DEPTH, nesting_exceeds, refused_text
-from orchestration.models import OrderLine, Product
+from orchestration.models import OrderLine, OrganizationUnit, Product
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -207,6 +207,31 @@ def test_a_body_over_the_upload_limit_is_a_413_and_nothing_is_written(
     assert table_rows() == before
     body["content"]["note"] = "x" * 900
     assert client_for(admin_user).post("/api/products/", body).status_code == 201
+
+
+def test_the_largest_stock_upsert_the_api_takes_is_not_too_large(
+    client_for: Any, admin_user: Any
+) -> None:
+    """10,000 items (the upsert's limit) with 100-character backend IDs: 2.7 MB."""
+    OrganizationUnit.objects.bulk_create(
+        OrganizationUnit(name=f"OU {i}", backend_id=f"{i:o>100}", type="Shop", country_id="NL")
+        for i in range(100)
+    )
+    Product.objects.bulk_create(Product(name=f"P {i}", backend_id=f"{i:p>100}") for i in range(100))
+    body = [
+        {
+            "organization_unit": f"{i:o>100}",
+            "product": f"{j:p>100}",
+            "quantity_on_hand": 2_000_000_000,
+        }
+        for i in range(100)
+        for j in range(100)
+    ]
+    # Above Django's default limit of 2.5 MiB, however compactly it is written.
+    assert len(json.dumps(body, separators=(",", ":"))) > 2.5 * 1024 * 1024
+    response = client_for(admin_user).post("/api/stock/bulk-upsert/", body)
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"created": 10_000, "updated": 0}
 
 
 @pytest.mark.parametrize("content_type", ["json", "form"])
