@@ -21,6 +21,7 @@ from . import selectors, services
 from .highlighting import highlight_css, highlight_json, highlight_sheet
 from .models import (
     Backtest,
+    IdempotencyKey,
     NetworkVersion,
     OrchestrationDetails,
     Order,
@@ -791,3 +792,21 @@ class BacktestAdmin(admin.ModelAdmin):
         "changes",
         "error",
     ]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """The API's idempotency keys, read-only (the API writes them; the daily purge drops
+    them after 24 hours). Deleting one lets its key create an order again."""
+
+    list_display = ["key", "user", "created_at", "response_status", "locked_at"]
+    list_filter = ["response_status"]
+    search_fields = ["key", "user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

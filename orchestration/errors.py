@@ -43,3 +43,9 @@ class ForbiddenError(ApplicationError):
     """The user may not do this to what the request names (it is not theirs to work)."""
 
     status = 403
+
+
+class UnprocessableError(ApplicationError):
+    """The request is well-formed but cannot be done as sent (an idempotency key reused)."""
+
+    status = 422

@@ -9,13 +9,16 @@ conditional update (exports, webhooks) or are idempotent by nature (purge).
 from celery import shared_task
 from django.utils import timezone
 
-from .services import orchestration_details_purge
+from .services import idempotency_keys_purge, orchestration_details_purge
 
 
 @shared_task(name="orchestration.tasks.orchestration_details_purge_task")
 def orchestration_details_purge_task() -> int:
-    """Drop the orchestration details whose lifetime is over (daily, by beat)."""
-    return orchestration_details_purge(now=timezone.now())
+    """Drop the orchestration details whose lifetime is over, and the API's idempotency
+    keys older than 24 hours (daily, by beat); return how many details were dropped."""
+    now = timezone.now()
+    idempotency_keys_purge(now=now)
+    return orchestration_details_purge(now=now)
 
 
 @shared_task(name="orchestration.tasks.order_orchestrate_task", ignore_result=True)

@@ -65,6 +65,10 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
     services.setting_set(name="Orders:Default:AllowPartialFulfillment", value=True)
     services.user_preference_set(user=admin_user, dark_mode=True)
     Backtest.objects.create(created_by=admin_user, drafts=[], order_count=1)
+    claim = services.idempotency_key_claim(
+        user=admin_user, key="retry-1", request_hash="0" * 64, now=now
+    )
+    services.idempotency_key_complete(claim=claim, status=201, body={"id": order.pk})
     return {"sheet": sheet, "order": order, "fulfillment": fulfillment}
 
 

@@ -67,4 +67,6 @@ def test_a_real_worker_purges_expired_orchestration_details(worker: None) -> Non
 def test_the_purge_also_runs_as_a_command(capsys: pytest.CaptureFixture[str]) -> None:
     _expired_details()
     call_command("purge_orchestration_details")
-    assert capsys.readouterr().out == "Purged 1 expired orchestration details.\n"
+    assert capsys.readouterr().out == (
+        "Purged 1 expired orchestration details.\nPurged 0 expired idempotency keys.\n"
+    )

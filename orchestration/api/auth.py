@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +30,7 @@ from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..signin import Lockout, client_address, signin_lockout, signin_succeeded
+from .parsers import LimitedFormParser, StrictJSONParser
 from .schema import ErrorSerializer
 from .serializers import ApiTokenSerializer, SignInSerializer
 
@@ -49,6 +51,9 @@ class SignInLocked(exceptions.Throttled):
 
 class TokenView(APIView):
     """Get (``POST``) or revoke (``DELETE``) your API token."""
+
+    # JSON, or a form as DRF's own token view takes: each within the API's limits.
+    parser_classes = (StrictJSONParser, LimitedFormParser, MultiPartParser)
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         # Signing in reads the body only: a stale token in a header must not stop it.

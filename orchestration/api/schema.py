@@ -1,9 +1,14 @@
-"""OpenAPI generation that documents the error responses every endpoint can give."""
+"""OpenAPI generation that documents the error responses every endpoint can give, and
+that a request body may hold no field but those it lists (``additionalProperties: false``:
+the API refuses any other, see ``serializers.RefuseUnwrittenFieldsMixin``)."""
 
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import force_instance
 from rest_framework import serializers
+
+from .serializers import RefuseUnwrittenFieldsMixin
 
 
 class ErrorItemSerializer(serializers.Serializer):
@@ -49,6 +54,7 @@ _ERRORS = {
     "404": "No such object (or page).",
     "406": "The Accept header asks for a format the API cannot give.",
     "409": "The request clashes with a concurrent change; nothing was changed.",
+    "413": "The body is larger than `DATA_UPLOAD_MAX_MEMORY_SIZE`; nothing was changed.",
     "415": "The body is not JSON.",
 }
 
@@ -60,10 +66,18 @@ class AutoSchema(SpectacularAutoSchema):
         responses = super()._get_response_bodies(direction)
         codes = ["400", "401", "403", "404", "406"]
         if self.method in ("POST", "PUT", "PATCH"):
-            codes += ["409", "415"]
+            codes += ["409", "413", "415"]
         for code in codes:
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code)
                 response["description"] = _ERRORS[code]
                 responses[code] = response
         return responses
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(
+            force_instance(serializer), RefuseUnwrittenFieldsMixin
+        ):
+            schema["additionalProperties"] = False
+        return schema

@@ -3,10 +3,18 @@
 Organization units and products can be referred to by ID (an integer) or by
 backend ID (a string) wherever an input names one, as integrations know their
 own backend IDs.
+
+Every serializer here derives from ``Serializer`` or ``ModelSerializer`` below, which
+refuse a field the serializer does not write, at any depth (``lines[2].colour``): an
+unknown one (a typo such as ``active`` for ``is_active`` would otherwise be dropped
+silently, and the object written without it) and a read-only one (``id``,
+``created_at``: as Stripe does, rather than ignoring what the client meant to set).
 """
 
 import datetime
+import difflib
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import models
@@ -29,6 +37,59 @@ from ..models import (
     Stock,
 )
 from ..validators import validate_country_id, validate_json_object, validate_time_zone
+
+# Close matches are looked up for this many unknown fields of an object at most: a body
+# of a hundred thousand unknown keys is refused as fast as one with a single typo.
+MAX_SUGGESTIONS = 10
+
+
+class RefuseUnwrittenFieldsMixin:
+    """Refuse, with a 400 naming each, the fields of an input object that the serializer
+    does not write: ``unknown_field`` (with the closest known name, if any) and
+    ``read_only_field``. Nested serializers and lists of them use it too, so the
+    error paths go as deep as the input does (``lines[2].colour``)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        refused = self._unwritten_fields(data) if isinstance(data, Mapping) else {}
+        try:
+            value = super().to_internal_value(data)  # type: ignore[misc]
+        except serializers.ValidationError as error:
+            if refused and isinstance(error.detail, dict):
+                raise serializers.ValidationError({**refused, **error.detail}) from None
+            raise
+        if refused:
+            raise serializers.ValidationError(refused)
+        return value
+
+    def _unwritten_fields(self, data: Mapping[str, Any]) -> dict[str, list[Any]]:
+        fields = self.fields  # type: ignore[attr-defined]
+        writable = [name for name, field in fields.items() if not field.read_only]
+        refused: dict[str, list[Any]] = {}
+        for name in data:
+            if name in writable:
+                continue
+            if name in fields:
+                refused[name] = [
+                    serializers.ErrorDetail(
+                        "This field is read-only; leave it out.", code="read_only_field"
+                    )
+                ]
+                continue
+            message = "Unknown field."
+            if len(refused) < MAX_SUGGESTIONS:
+                close = difflib.get_close_matches(str(name), writable, n=1)
+                if close:
+                    message = f"Unknown field; did you mean '{close[0]}'?"
+            refused[name] = [serializers.ErrorDetail(message, code="unknown_field")]
+        return refused
+
+
+class Serializer(RefuseUnwrittenFieldsMixin, serializers.Serializer):
+    """DRF's ``Serializer``, refusing fields it does not write."""
+
+
+class ModelSerializer(RefuseUnwrittenFieldsMixin, serializers.ModelSerializer):
+    """DRF's ``ModelSerializer``, refusing fields it does not write."""
 
 
 @extend_schema_field(
@@ -107,7 +168,7 @@ class JSONObjectField(serializers.JSONField):
         super().__init__(**kwargs)
 
 
-class AddressSerializer(serializers.Serializer):
+class AddressSerializer(Serializer):
     """A postal address with coordinates, stored as ``<prefix>*`` model fields."""
 
     street = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -138,7 +199,7 @@ class DeliveryAddressSerializer(AddressSerializer):
     is_pickup_point = serializers.BooleanField(required=False)
 
 
-class OrganizationUnitSummarySerializer(serializers.ModelSerializer):
+class OrganizationUnitSummarySerializer(ModelSerializer):
     """The few fields that identify an OU inside another object."""
 
     class Meta:
@@ -146,7 +207,7 @@ class OrganizationUnitSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "backend_id", "name", "type"]
 
 
-class ProductSummarySerializer(serializers.ModelSerializer):
+class ProductSummarySerializer(ModelSerializer):
     """The few fields that identify a product inside another object."""
 
     class Meta:
@@ -154,7 +215,7 @@ class ProductSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "backend_id", "name"]
 
 
-class OrganizationUnitSetSerializer(serializers.ModelSerializer):
+class OrganizationUnitSetSerializer(ModelSerializer):
     """A named set of OUs."""
 
     class Meta:
@@ -162,7 +223,7 @@ class OrganizationUnitSetSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description"]
 
 
-class OrganizationUnitSerializer(serializers.ModelSerializer):
+class OrganizationUnitSerializer(ModelSerializer):
     """A shop, warehouse, supplier, ... with its address and sets."""
 
     address = AddressSerializer(prefix="address_", required=False)
@@ -195,7 +256,7 @@ class OrganizationUnitSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(ModelSerializer):
     """A product with its custom content and replacement products."""
 
     content = JSONObjectField()
@@ -213,7 +274,7 @@ class ProductSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class StockSerializer(serializers.ModelSerializer):
+class StockSerializer(ModelSerializer):
     """Stock of one product at one OU."""
 
     organization_unit = OrganizationUnitSummarySerializer(read_only=True)
@@ -233,7 +294,7 @@ class StockSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StockLevelInputSerializer(serializers.Serializer):
+class StockLevelInputSerializer(Serializer):
     """One item of a stock upsert: the counted on-hand quantity of a product at an OU."""
 
     organization_unit = ReferenceField()
@@ -241,14 +302,14 @@ class StockLevelInputSerializer(serializers.Serializer):
     quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
 
 
-class StockUpsertResultSerializer(serializers.Serializer):
+class StockUpsertResultSerializer(Serializer):
     """How many stock rows an upsert created and updated."""
 
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
 
 
-class OrderLineInputSerializer(serializers.Serializer):
+class OrderLineInputSerializer(Serializer):
     """One line of a new order."""
 
     product = BackendReferenceField("product", queryset=Product.objects.all())
@@ -277,7 +338,7 @@ class OrderLineInputSerializer(serializers.Serializer):
     custom_fields = JSONObjectField(default=dict)
 
 
-class OrderInputSerializer(serializers.ModelSerializer):
+class OrderInputSerializer(ModelSerializer):
     """A new order with all its lines."""
 
     sold_from_organization_unit = BackendReferenceField(
@@ -324,7 +385,7 @@ class OrderInputSerializer(serializers.ModelSerializer):
         return value or None
 
 
-class OrderLineSerializer(serializers.ModelSerializer):
+class OrderLineSerializer(ModelSerializer):
     """An order line as stored, with its totals."""
 
     product = ProductSummarySerializer(read_only=True)
@@ -357,7 +418,7 @@ class OrderLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(ModelSerializer):
     """An order as stored, with its lines."""
 
     sold_from_organization_unit = OrganizationUnitSummarySerializer(read_only=True, allow_null=True)
@@ -392,7 +453,7 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SheetSerializer(serializers.ModelSerializer):
+class SheetSerializer(ModelSerializer):
     """A sheet; writing one stores a new revision."""
 
     comment = serializers.CharField(
@@ -424,7 +485,7 @@ class SheetSerializer(serializers.ModelSerializer):
         read_only_fields = ["action", "revision", "created_at", "updated_at"]
 
 
-class SheetRevisionSerializer(serializers.ModelSerializer):
+class SheetRevisionSerializer(ModelSerializer):
     """One saved revision of a sheet."""
 
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -454,7 +515,7 @@ class FulfillmentStatusField(serializers.ChoiceField):
         return FulfillmentStatus(value).label
 
 
-class OrderFulfillmentLineSerializer(serializers.ModelSerializer):
+class OrderFulfillmentLineSerializer(ModelSerializer):
     """A quantity of one order line in a fulfilment."""
 
     product = ProductSummarySerializer(read_only=True)
@@ -484,7 +545,7 @@ class OrderFulfillmentLineSerializer(serializers.ModelSerializer):
         return data
 
 
-class OrchestrationDetailsSerializer(serializers.Serializer):
+class OrchestrationDetailsSerializer(Serializer):
     """The explanation blob of the run that made a fulfilment, if still kept."""
 
     status = serializers.ChoiceField(
@@ -500,7 +561,7 @@ class OrchestrationDetailsSerializer(serializers.Serializer):
     blob = serializers.JSONField(allow_null=True)
 
 
-class OrderFulfillmentSerializer(serializers.ModelSerializer):
+class OrderFulfillmentSerializer(ModelSerializer):
     """A fulfilment: who does what for which lines, and in which state."""
 
     supplier_organization_unit = OrganizationUnitSummarySerializer(read_only=True, allow_null=True)
@@ -547,7 +608,7 @@ class OrderFulfillmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class LineQuantitySerializer(serializers.Serializer):
+class LineQuantitySerializer(Serializer):
     """A fulfilment line and a quantity of it."""
 
     id = serializers.IntegerField(help_text="The fulfilment line's ID.")
@@ -566,7 +627,7 @@ def _line_quantities(lines: list[dict[str, int]]) -> dict[int, int]:
     return result
 
 
-class PickInputSerializer(serializers.Serializer):
+class PickInputSerializer(Serializer):
     """What a shop picked; lines not listed are picked in full."""
 
     lines = LineQuantitySerializer(
@@ -585,7 +646,7 @@ class PickInputSerializer(serializers.Serializer):
         return attrs
 
 
-class ShipInputSerializer(serializers.Serializer):
+class ShipInputSerializer(Serializer):
     """A shipment: carrier and tracking number; a warehouse may list partial quantities."""
 
     carrier = serializers.CharField(max_length=100)
@@ -602,13 +663,17 @@ class ShipInputSerializer(serializers.Serializer):
         return attrs
 
 
-class DeclineInputSerializer(serializers.Serializer):
+class NoInputSerializer(Serializer):
+    """The body of an action that takes none: empty, or an object without fields."""
+
+
+class DeclineInputSerializer(Serializer):
     """Why a shop declines a task (Unknown when left out)."""
 
     reason = serializers.CharField(required=False, allow_blank=True)
 
 
-class CancelLinesInputSerializer(serializers.Serializer):
+class CancelLinesInputSerializer(Serializer):
     """Fulfilment lines to cancel and how many units of each."""
 
     lines = LineQuantitySerializer(many=True, allow_empty=False)
@@ -617,7 +682,7 @@ class CancelLinesInputSerializer(serializers.Serializer):
         return {"quantities": _line_quantities(attrs["lines"])}
 
 
-class ReturnLineInputSerializer(serializers.Serializer):
+class ReturnLineInputSerializer(Serializer):
     """One line of a sales order to take back."""
 
     order_line = serializers.IntegerField(help_text="The sales order line's ID.")
@@ -627,7 +692,7 @@ class ReturnLineInputSerializer(serializers.Serializer):
     )
 
 
-class ReturnOrderInputSerializer(serializers.Serializer):
+class ReturnOrderInputSerializer(Serializer):
     """A return order from a sales order: which lines, how many, and why."""
 
     backend_id = serializers.CharField(
@@ -644,7 +709,7 @@ class ReturnOrderInputSerializer(serializers.Serializer):
     lines = ReturnLineInputSerializer(many=True, allow_empty=False)
 
 
-class ReceiveLineInputSerializer(serializers.Serializer):
+class ReceiveLineInputSerializer(Serializer):
     """Units of a return's fulfilment line that arrived, and in which state."""
 
     id = serializers.IntegerField(help_text="The fulfilment line's ID.")
@@ -654,19 +719,19 @@ class ReceiveLineInputSerializer(serializers.Serializer):
     )
 
 
-class ReceiveInputSerializer(serializers.Serializer):
+class ReceiveInputSerializer(Serializer):
     """What arrived of a return; a line may be listed once per condition."""
 
     lines = ReceiveLineInputSerializer(many=True, allow_empty=False)
 
 
-class OrderLineCancelInputSerializer(serializers.Serializer):
+class OrderLineCancelInputSerializer(Serializer):
     """How many units of an order line to cancel."""
 
     quantity = serializers.IntegerField(min_value=1)
 
 
-class OrderEventSerializer(serializers.ModelSerializer):
+class OrderEventSerializer(ModelSerializer):
     """One entry of an order's timeline."""
 
     orchestration_run = serializers.IntegerField(
@@ -719,7 +784,7 @@ class OrderFulfillmentDetailSerializer(OrderFulfillmentSerializer):
         }
 
 
-class SettingSerializer(serializers.Serializer):
+class SettingSerializer(Serializer):
     """A named setting: its type, effective value and default."""
 
     name = serializers.CharField()
@@ -731,7 +796,7 @@ class SettingSerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
-class SettingInputSerializer(serializers.Serializer):
+class SettingInputSerializer(Serializer):
     """A new value for a setting; its type must match the setting's."""
 
     value = serializers.JSONField(allow_null=True)
@@ -740,7 +805,7 @@ class SettingInputSerializer(serializers.Serializer):
 # --- Preview ------------------------------------------------------------------------------
 
 
-class PreviewDraftSerializer(serializers.Serializer):
+class PreviewDraftSerializer(Serializer):
     """An unsaved sheet text: with ``sheet`` it replaces that sheet, without it is added."""
 
     sheet = serializers.IntegerField(required=False, allow_null=True, min_value=1)
@@ -753,7 +818,7 @@ class PreviewDraftSerializer(serializers.Serializer):
         return value
 
 
-class PreviewStockSerializer(serializers.Serializer):
+class PreviewStockSerializer(Serializer):
     """Stock for the preview: an available quantity, or a change to the real one."""
 
     organization_unit = serializers.IntegerField(min_value=1)
@@ -779,7 +844,7 @@ class PreviewStockSerializer(serializers.Serializer):
         return attrs
 
 
-class PreviewInputSerializer(serializers.Serializer):
+class PreviewInputSerializer(Serializer):
     """What to preview: a stored order or a hypothetical one, when, and what if."""
 
     order = serializers.CharField(
@@ -847,14 +912,14 @@ class PreviewInputSerializer(serializers.Serializer):
         return attrs
 
 
-class SignInSerializer(serializers.Serializer):
+class SignInSerializer(Serializer):
     """``POST /api/auth/token/``: the credentials of a user."""
 
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
-class ApiTokenSerializer(serializers.Serializer):
+class ApiTokenSerializer(Serializer):
     """An API token: send it as ``Authorization: Token <token>`` until ``expires_at``."""
 
     token = serializers.CharField()

@@ -47,6 +47,12 @@ from ..models import (
 )
 from ..setting_definitions import DEFINITIONS
 from . import serializers
+from .idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    KEY_REUSED_RESPONSE,
+    REPLAYED_PARAMETER,
+    idempotent,
+)
 from .permissions import SymphonySheetsPermission, SymphonySheetsView, requires_permission
 
 MAX_ID = 2**63 - 1
@@ -254,7 +260,8 @@ class OrderFilter(filters.FilterSet):
 @extend_schema_view(
     create=extend_schema(
         request=serializers.OrderInputSerializer,
-        responses={201: serializers.OrderSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_PARAMETER],
+        responses={201: serializers.OrderSerializer, 422: KEY_REUSED_RESPONSE},
         summary="Create an order with all its lines",
     )
 )
@@ -277,6 +284,9 @@ class OrderViewSet(
         return selectors.orders_visible(self.request.user, super().get_queryset())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request: Request) -> Response:
         serializer = serializers.OrderInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
@@ -337,12 +347,15 @@ class OrderViewSet(
         """Once the cause is fixed: the failure count starts again and the order is
         orchestrated again. 409 ``not_failed`` for an order that did not fail."""
         order = self.get_object()
+        if request.data:  # it takes no body: whatever is sent is not for it
+            serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         services.order_orchestration_retry(order_id=order.pk, user=request.user)
         return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
 
     @extend_schema(
         request=serializers.ReturnOrderInputSerializer,
-        responses={201: serializers.OrderSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_PARAMETER],
+        responses={201: serializers.OrderSerializer, 422: KEY_REUSED_RESPONSE},
         summary="Create a return order from this sales order",
     )
     @action(detail=True, methods=["post"], permission_classes=[requires_permission("add_order")])
@@ -351,6 +364,9 @@ class OrderViewSet(
         names the line (``lines[i].quantity``) and nothing is written. The return order
         is orchestrated like any order (intent Returns)."""
         order = self.get_object()
+        return idempotent(request, lambda: self._create_return(request, order))
+
+    def _create_return(self, request: Request, order: Order) -> Response:
         body = serializers.ReturnOrderInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         created = services.return_order_create(
@@ -499,6 +515,8 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
             serializer = body(data=request.data)
             serializer.is_valid(raise_exception=True)
             arguments = {k: v for k, v in serializer.validated_data.items() if v not in ("", None)}
+        elif request.data:  # an action without a body: whatever is sent is not for it
+            serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
         fresh = selectors.fulfillment_list().get(pk=fulfillment.pk)
         return Response(serializers.OrderFulfillmentSerializer(fresh).data)

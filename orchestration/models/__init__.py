@@ -1,5 +1,5 @@
 """The domain model: organization units, products and stock, orders, sheets,
-fulfilments, orchestration details and EVA-style settings."""
+fulfilments, orchestration details, EVA-style settings and the API's idempotency keys."""
 
 from .backtests import Backtest, BacktestStatus
 from .events import OrderEvent, WebhookStatus
@@ -14,6 +14,7 @@ from .fulfillments import (
     OrderFulfillmentLine,
     ReturnCondition,
 )
+from .idempotency import IdempotencyKey
 from .network import NetworkVersion
 from .orders import Order, OrderIntent, OrderLine, OrderLineStatus, OrderStatus
 from .organization import (
@@ -34,6 +35,7 @@ __all__ = [
     "ExportStatus",
     "FulfillmentAction",
     "FulfillmentStatus",
+    "IdempotencyKey",
     "NetworkVersion",
     "OrchestrationDetails",
     "OrchestrationOutcome",

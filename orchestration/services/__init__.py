@@ -16,6 +16,12 @@ from .fulfillments import (
     order_line_cancel,
     return_receive,
 )
+from .idempotency import (
+    idempotency_key_claim,
+    idempotency_key_complete,
+    idempotency_key_release,
+    idempotency_keys_purge,
+)
 from .orchestration import (
     order_orchestrate,
     order_orchestration_request,
@@ -55,6 +61,10 @@ __all__ = [
     "fulfillment_pick",
     "fulfillment_ship",
     "fulfillment_start",
+    "idempotency_key_claim",
+    "idempotency_key_complete",
+    "idempotency_key_release",
+    "idempotency_keys_purge",
     "orchestration_details_create",
     "orchestration_details_purge",
     "order_announce",

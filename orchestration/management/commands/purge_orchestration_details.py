@@ -1,19 +1,24 @@
-"""``manage.py purge_orchestration_details``: drop expired orchestration details."""
+"""``manage.py purge_orchestration_details``: drop expired orchestration details (and the
+API's idempotency keys older than 24 hours), as the daily beat job does."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from ...services import orchestration_details_purge
+from ...services import idempotency_keys_purge, orchestration_details_purge
 
 
 class Command(BaseCommand):
     help = (
         "Drop the orchestration details (explanation blobs) whose lifetime "
-        "(Symphony:OrchestrationDetailsLifetimeInDays) is over."
+        "(Symphony:OrchestrationDetailsLifetimeInDays) is over, and idempotency keys "
+        "older than 24 hours."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        purged = orchestration_details_purge(now=timezone.now())
+        now = timezone.now()
+        purged = orchestration_details_purge(now=now)
         self.stdout.write(f"Purged {purged} expired orchestration details.")
+        keys = idempotency_keys_purge(now=now)
+        self.stdout.write(f"Purged {keys} expired idempotency keys.")

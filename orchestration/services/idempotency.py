@@ -1,0 +1,147 @@
+"""Idempotency keys: a client retrying a POST gets the first response, not a second order.
+
+A client that sends ``Idempotency-Key: <key>`` with ``POST /api/orders/`` or
+``POST /api/orders/{id}/returns/`` may send the same request again (after a timeout,
+a dropped connection, a 5xx) without creating a second order. The contract, after
+Stripe's:
+
+- Keys are per user and kept ``KEY_LIFETIME`` (24 hours) from their first use; after
+  that a key is new again (and the daily purge deletes it).
+- The same key with the same request (method, path and body) gets the first response
+  again, status and body, without doing anything (the API marks it
+  ``Idempotent-Replayed: true``).
+- The same key with another request is a ``422 idempotency_key_reused``: the client
+  has a bug (one key for two orders), and guessing which one it meant would be wrong.
+- While the first request runs, the same key is a ``409 idempotency_key_in_use``:
+  retry later. The first request claims the key in a transaction of its own before
+  it starts (a unique (user, key) constraint: of two requests at once, one inserts the
+  row and the other finds it), and stores its response in the transaction that
+  writes the order: both are committed, or neither.
+- Only a success is kept. A refused request (any 4xx) or a failed one (5xx) writes
+  nothing, so it gives its key back: the client may fix the body and send it again
+  with the same key. (Stripe keeps some refusals; here a refusal writes nothing, the
+  key included.)
+- A claim whose process died before it finished (the order's transaction was rolled
+  back with it) is taken over by a retry after ``IN_FLIGHT_LEASE``. A request that
+  was taken over cannot store its response (its ``attempt`` changed) and rolls back,
+  so a key never makes two orders, even when a request outlives its lease.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from ..errors import ConflictError, UnprocessableError
+from ..models import IdempotencyKey
+
+# Stripe's lifetime: long enough for any client's retries, short enough to keep few rows.
+KEY_LIFETIME = timedelta(hours=24)
+# Far longer than any request runs (gunicorn kills a worker after its timeout, 30 s by
+# default): a claim this old without a response was left by a process that died.
+IN_FLIGHT_LEASE = timedelta(minutes=5)
+# Stripe's limit; a UUID (36 characters) is what most clients send.
+MAX_KEY_LENGTH = 255
+
+HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """A key this request holds (``replay`` false) or one that already has its response."""
+
+    key: IdempotencyKey
+    attempt: int
+    replay: bool
+
+
+def idempotency_key_claim(
+    *, user: AbstractBaseUser, key: str, request_hash: str, now: datetime
+) -> IdempotencyClaim:
+    """Claim ``key`` for a request (committed at once, so a concurrent request sees it), or
+    return the response it already has.
+
+    Raises ``UnprocessableError`` (422) when the key was first used with another request,
+    ``ConflictError`` (409) while that request still runs.
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = IdempotencyKey.objects.create(
+                    user=user, key=key, request_hash=request_hash, created_at=now, locked_at=now
+                )
+            return IdempotencyClaim(key=row, attempt=row.attempt, replay=False)
+        except IntegrityError:
+            pass  # the key is known: decide by what it holds
+        row = IdempotencyKey.objects.select_for_update().get(user=user, key=key)
+        if row.created_at <= now - KEY_LIFETIME:
+            return _claim_again(row, request_hash=request_hash, now=now, created=True)
+        if row.request_hash != request_hash:
+            raise UnprocessableError(
+                f"The idempotency key {key!r} was first used with another request (another "
+                "body or endpoint) in the last 24 hours; send a new key with a new request.",
+                code="idempotency_key_reused",
+                field=HEADER,
+            )
+        if row.response_status is not None:
+            return IdempotencyClaim(key=row, attempt=row.attempt, replay=True)
+        if row.locked_at is not None and row.locked_at > now - IN_FLIGHT_LEASE:
+            raise ConflictError(
+                f"A request with the idempotency key {key!r} is still being processed; "
+                "send it again once that one has finished.",
+                code="idempotency_key_in_use",
+                field=HEADER,
+            )
+        return _claim_again(row, request_hash=request_hash, now=now, created=False)
+
+
+def _claim_again(
+    row: IdempotencyKey, *, request_hash: str, now: datetime, created: bool
+) -> IdempotencyClaim:
+    """Take over a key that expired (``created``: it starts its 24 hours again) or whose
+    request died."""
+    row.attempt += 1
+    row.locked_at = now
+    fields = ["attempt", "locked_at"]
+    if created:
+        row.request_hash, row.created_at = request_hash, now
+        row.response_status, row.response_body = None, None
+        fields += ["request_hash", "created_at", "response_status", "response_body"]
+    row.save(update_fields=fields)
+    return IdempotencyClaim(key=row, attempt=row.attempt, replay=False)
+
+
+def idempotency_key_complete(*, claim: IdempotencyClaim, status: int, body: Any) -> None:
+    """Store the response of the claimed request; call it in the transaction that did the
+    work, so the work and the stored response are committed together.
+
+    Raises ``ConflictError`` when the claim was taken over meanwhile (the request ran past
+    ``IN_FLIGHT_LEASE``): the work must then roll back, as the retry does it.
+    """
+    stored = IdempotencyKey.objects.filter(
+        pk=claim.key.pk, attempt=claim.attempt, response_status__isnull=True
+    ).update(response_status=status, response_body=body, locked_at=None)
+    if not stored:
+        raise ConflictError(
+            f"The request with the idempotency key {claim.key.key!r} took too long and was "
+            "taken over by a retry; nothing was written by this one.",
+            code="idempotency_key_in_use",
+            field=HEADER,
+        )
+
+
+def idempotency_key_release(*, claim: IdempotencyClaim) -> None:
+    """Give the key back after a refused or failed request (it wrote nothing)."""
+    with transaction.atomic():
+        IdempotencyKey.objects.filter(
+            pk=claim.key.pk, attempt=claim.attempt, response_status__isnull=True
+        ).delete()
+
+
+def idempotency_keys_purge(*, now: datetime) -> int:
+    """Delete the keys older than ``KEY_LIFETIME``; return how many (daily, by beat)."""
+    with transaction.atomic():
+        deleted, _ = IdempotencyKey.objects.filter(created_at__lte=now - KEY_LIFETIME).delete()
+    return deleted
