@@ -1,6 +1,7 @@
-"""App configuration of the domain app."""
+"""App configuration of the domain app, and of the admin with the suite's admin site."""
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 from django.db.models.signals import post_migrate
 
 
@@ -21,6 +22,12 @@ class OrchestrationConfig(AppConfig):
         # The permissions a group needs exist only after migrate has created
         # them, so the groups are (re)made then, on every database.
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="roles_ensure")
+
+
+class SuiteAdminConfig(AdminConfig):
+    """Django's admin, its default site the suite's (``orchestration/admin_site.py``)."""
+
+    default_site = "orchestration.admin_site.SuiteAdminSite"
 
 
 def _ensure_roles(sender: AppConfig, using: str = "default", **kwargs: object) -> None:

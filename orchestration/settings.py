@@ -32,7 +32,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the suite's site (orchestration/admin_site.py).
+    "orchestration.apps.SuiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -62,7 +63,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "orchestration.middleware.RefuseNulInApiQueryMiddleware",
+    "orchestration.middleware.RefuseNulInRequestMiddleware",
+    "orchestration.middleware.RefuseIntegerOverflowMiddleware",
 ]
 
 ROOT_URLCONF = "orchestration.urls"
