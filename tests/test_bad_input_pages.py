@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client, RequestFactory
 
 from orchestration import services
-from orchestration.models import Backtest, OrganizationUnit, Sheet
+from orchestration.models import Backtest, OrganizationUnit, Product, Sheet
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -216,6 +216,42 @@ def test_an_empty_to_field_in_the_admin_means_the_primary_key(superuser: User, v
 
     assert response.status_code == 200
     assert "Urk" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "selected", ["%C2%B2", FIVE_THOUSAND_DIGITS, "abc"], ids=["superscript", "5000 digits", "text"]
+)
+def test_an_admin_action_on_a_malformed_id_is_a_400_and_nothing_is_deleted(
+    superuser: User, selected: str
+) -> None:
+    OrganizationUnit.objects.create(name="Urk", backend_id="urk", type="Shop")
+    client = client_for(superuser)
+    before = table_rows()
+
+    response = client.post(
+        "/admin/orchestration/organizationunit/",
+        f"action=delete_selected&index=0&post=yes&_selected_action={selected}",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 400
+    assert "This request cannot be answered" in response.content.decode()
+    assert table_rows() == before
+
+
+def test_an_api_order_line_of_5000_digits_is_not_found(integrator: User, shoe: Product) -> None:
+    order = services.order_create(lines=[{"product": shoe, "quantity": 1}], backend_id="WEB-1")
+    client = Client(raise_request_exception=False)
+    client.force_login(integrator)
+
+    response = client.post(
+        f"/api/orders/{order.pk}/lines/{FIVE_THOUSAND_DIGITS}/cancel/",
+        {"quantity": 1},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
 
 
 # --- Sheets: ?id= and ?a=&b= ----------------------------------------------------------------
