@@ -21,8 +21,8 @@ Integers past 64 bits
 SQLite stores integers in 64 bits, and Python's ``sqlite3`` raises ``OverflowError``
 when it binds a larger one; PostgreSQL compares it as a numeric and finds nothing.
 Django guards plain lookups on integer fields, but not related lookups, ``__in`` lists
-or model-choice fields: ``/admin/orchestration/stock/?organization_unit=1e20`` (written
-out), an admin action on such an ID, a form's many-to-many choice. Rather than chase
+or model-choice fields: ``/admin/orchestration/stock/?organization_unit=`` with 20
+digits, an admin action on such an ID, a form's many-to-many choice. Rather than chase
 each filter, a number no row can hold is answered 400 wherever it was bound.
 """
 
