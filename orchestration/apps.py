@@ -1,6 +1,7 @@
-"""App configuration of the domain app."""
+"""App configuration of the domain app, and of the admin with the suite's admin site."""
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 from django.db.models.signals import post_migrate
 
 
@@ -29,6 +30,12 @@ class OrchestrationConfig(AppConfig):
 
         user_login_failed.connect(on_user_login_failed, dispatch_uid="signin_failed")
         user_logged_in.connect(on_user_logged_in, dispatch_uid="signin_succeeded")
+
+
+class SuiteAdminConfig(AdminConfig):
+    """Django's admin, its default site the suite's (``orchestration/admin_site.py``)."""
+
+    default_site = "orchestration.admin_site.SuiteAdminSite"
 
 
 def _ensure_roles(sender: AppConfig, using: str = "default", **kwargs: object) -> None:

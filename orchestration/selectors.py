@@ -37,6 +37,7 @@ from .models import (
 )
 from .models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from .setting_definitions import DEFINITIONS, SettingDefinition
+from .validators import parse_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +233,9 @@ def organization_unit_lookup(query: str, *, limit: int = 20) -> QuerySet[Organiz
     query = query.strip()
     if query:
         match = Q(backend_id__icontains=query) | Q(name__icontains=query)
-        if query.isdigit():
-            match |= Q(pk=int(query))
+        pk = parse_id(query)
+        if pk is not None:
+            match |= Q(pk=pk)
         units = units.filter(match)
     return units.order_by("backend_id", "id")[:limit]
 

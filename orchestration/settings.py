@@ -64,7 +64,8 @@ SECURE_PROXY_SSL_HEADER = env.tuple("DJANGO_SECURE_PROXY_SSL_HEADER", default=No
 NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the suite's site (orchestration/admin_site.py).
+    "orchestration.apps.SuiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -94,7 +95,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "orchestration.middleware.RefuseNulInApiQueryMiddleware",
+    "orchestration.middleware.RefuseNulInRequestMiddleware",
+    "orchestration.middleware.RefuseIntegerOverflowMiddleware",
 ]
 
 ROOT_URLCONF = "orchestration.urls"

@@ -26,5 +26,6 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
 ]
 
+handler400 = "orchestration.views.bad_request"
 handler404 = "orchestration.views.page_not_found"
 handler500 = "orchestration.views.server_error"

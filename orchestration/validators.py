@@ -1,4 +1,4 @@
-"""Field validators shared by models and serializers."""
+"""Field validators shared by models and serializers, and the bounds of an ID."""
 
 import functools
 import re
@@ -7,6 +7,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+
+# The largest primary key a BigAutoField holds; a larger number names no row (and a
+# database cannot compare it with one on every backend).
+MAX_ID = 2**63 - 1
+# Digits of MAX_ID: longer text is not an ID, and int() refuses more than 4,300 digits.
+MAX_ID_DIGITS = len(str(MAX_ID))
 
 validate_country_id = RegexValidator(
     r"^[A-Z]{2}$", "Enter a two-letter ISO 3166 country code in capitals, e.g. NL."
@@ -40,3 +46,16 @@ def validate_json_object(value: Any) -> None:
     """Custom fields and product content are JSON objects, never lists or scalars."""
     if not isinstance(value, dict):
         raise ValidationError("Expected a JSON object of names to values.", code="not_an_object")
+
+
+def parse_id(text: str) -> int | None:
+    """``text`` as a primary key (ASCII digits, 1 to ``MAX_ID``), or None if it is not one.
+
+    ``str.isdigit()`` is no test for this: it accepts "²", which ``int()`` refuses, and
+    ``int()`` refuses more than 4,300 digits; both were 500s.
+    """
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None

@@ -10,6 +10,15 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400 that Django raises itself (too many fields, a disallowed host, a broken form
+    upload); the details stay in the log, as Django's own handler keeps them."""
+    if _is_api(request):
+        body = {"code": "bad_request", "message": "The request is malformed.", "errors": []}
+        return JsonResponse(body, status=400)
+    return defaults.bad_request(request, exception)
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404 for a URL that matches no route (the API's own 404s come from DRF)."""
     if _is_api(request):

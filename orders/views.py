@@ -49,6 +49,8 @@ from preview.views import _blob_view
 from sheets.access import VIEW as SHEETS_VIEW
 from sheets.access import can, requires
 
+from .forms import QuantitiesForm
+
 VIEW_ORDERS = "orchestration.view_order"
 ADD_ORDERS = "orchestration.add_order"
 EDIT_ORDERS = "orchestration.change_order"
@@ -461,7 +463,6 @@ def task_start(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
     return _act(request, unit_id, pk, "start", start)
 
 
-_PICKED = re.compile(r"^picked-(\d+)$")
 _LINE_FIELD = re.compile(r"^lines\[(\d+)\]")
 
 
@@ -471,18 +472,13 @@ def task_pick(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
     """What the shop picked, per line; what it did not pick is routed again elsewhere."""
 
     def pick(request: HttpRequest, task: OrderFulfillment) -> str:
-        picked: dict[int, int] = {}
-        for name, raw in request.POST.items():
-            match = _PICKED.match(name)
-            if match is None:
-                continue
-            if not raw.strip().isdigit():
-                raise ApplicationError(
-                    f"{raw.strip() or 'Nothing'} is not a number of units: give 0 or more.",
-                    code="invalid_quantity",
-                    field=name,
-                )
-            picked[int(match[1])] = int(raw.strip())
+        form = QuantitiesForm(request.POST, prefix="picked")
+        malformed = form.malformed()
+        if malformed is not None:
+            raise ApplicationError(
+                malformed.message, code="invalid_quantity", field=malformed.field
+            )
+        picked = form.quantities()
         # Read before picking: the service splits the lines it cancels.
         before = dict(
             task.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES).values_list("pk", "quantity")
@@ -633,13 +629,6 @@ def _return_order(request: HttpRequest, pk: int) -> Order:
     )
 
 
-def _posted_quantity(request: HttpRequest, name: str) -> int:
-    """A quantity field of a posted form: empty is 0, anything but digits -1 (which the
-    service refuses with its own message, naming the line)."""
-    raw = request.POST.get(name, "").strip() or "0"
-    return int(raw) if raw.isdigit() else -1
-
-
 @require_GET
 @requires(VIEW_ORDERS)
 def return_form(request: HttpRequest, pk: int) -> HttpResponse:
@@ -690,18 +679,29 @@ def return_create(request: HttpRequest, pk: int) -> HttpResponse:
     lines = list(order.lines.select_related("product").order_by("pk"))
     refusal: ApplicationError | None = None
     if request.method == "POST":
-        chosen = []
-        for line in lines:
-            quantity = _posted_quantity(request, f"quantity-{line.pk}")
-            if quantity:
-                chosen.append(
-                    {
-                        "order_line": line.pk,
-                        "quantity": quantity,
-                        "reason": request.POST.get(f"reason-{line.pk}", ""),
-                    }
-                )
+        form = QuantitiesForm(
+            request.POST,
+            prefix="quantity",
+            line_ids=[line.pk for line in lines],
+            blank_is_zero=True,
+        )
         try:
+            malformed = form.malformed()
+            if malformed is not None:
+                raise ApplicationError(
+                    f"Line {malformed.line_id}: {malformed.message}",
+                    code="invalid_quantity",
+                    field=malformed.field,
+                )
+            chosen = [
+                {
+                    "order_line": line_id,
+                    "quantity": quantity,
+                    "reason": request.POST.get(f"reason-{line_id}", ""),
+                }
+                for line_id, quantity in form.quantities().items()
+                if quantity
+            ]
             created = services.return_order_create(
                 original_order_id=order.pk, lines=chosen, user=request.user
             )
@@ -743,18 +743,31 @@ def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpRe
     """The receiving OU registers what arrived of a return, line by line."""
     order = _return_order(request, pk)
     fulfillment = get_object_or_404(OrderFulfillment, pk=fulfillment_pk, order=order)
-    lines = []
-    for line in fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES).order_by("pk"):
-        quantity = _posted_quantity(request, f"received-{line.pk}")
-        if quantity:
-            lines.append(
-                {
-                    "id": line.pk,
-                    "quantity": quantity,
-                    "condition": request.POST.get(f"condition-{line.pk}", ""),
-                }
-            )
+    form = QuantitiesForm(
+        request.POST,
+        prefix="received",
+        line_ids=fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True),
+        blank_is_zero=True,
+    )
     try:
+        malformed = form.malformed()
+        if malformed is not None:
+            raise ApplicationError(
+                f"Line {malformed.line_id}: {malformed.message}",
+                code="invalid_quantity",
+                field=malformed.field,
+            )
+        lines = [
+            {
+                "id": line_id,
+                "quantity": quantity,
+                "condition": request.POST.get(f"condition-{line_id}", ""),
+            }
+            for line_id, quantity in form.quantities().items()
+            if quantity
+        ]
         services.return_receive(fulfillment_id=fulfillment.pk, lines=lines, user=request.user)
     except ApplicationError as error:
         messages.error(request, error.message)

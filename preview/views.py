@@ -24,9 +24,14 @@ from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
 from orchestration.errors import ApplicationError
 from orchestration.models import Backtest, Order, OrganizationUnit, Product, Sheet
+from orchestration.validators import parse_id
 from sheets.access import VIEW, requires
 
-_INDEXED = re.compile(r"^(draft|stock)-(\d+)-(\w+)$")
+from .forms import BacktestForm, PrefillForm
+
+# The form numbers its rows from 0; an index of more than 9 digits is no row of it (and
+# int() refuses more than 4,300 digits).
+_INDEXED = re.compile(r"^(draft|stock)-([0-9]{1,9})-(\w+)$")
 
 
 def _input(post: Any) -> dict[str, Any]:
@@ -88,6 +93,10 @@ def page(request: HttpRequest) -> HttpResponse:
     blob = None
     errors: list[dict[str, Any]] = []
     status = 200
+    prefill = PrefillForm(source)
+    if not prefill.is_valid():
+        errors = [{"field": "sheet", "message": prefill.errors["sheet"][0]}]
+        status = 400
     values = _form_values(source, asked)
     # A POST from the editor's "Preview this draft" only fills in the form.
     run = (request.method == "POST" and "prefill" not in source) or bool(source.get("order"))
@@ -95,10 +104,10 @@ def page(request: HttpRequest) -> HttpResponse:
         try:
             blob = _run(_input(source))
         except ValidationError as error:
-            errors = list(flatten_errors(error.detail))
+            errors += flatten_errors(error.detail)
             status = 400
         except ApplicationError as error:
-            errors = error.errors
+            errors += error.errors
             status = 400
     return render(
         request,
@@ -132,11 +141,12 @@ def _form_values(source: Any, asked: bool) -> dict[str, Any]:
     stock = []
     for (kind, _index), row in sorted(_rows(source).items()):
         (drafts if kind == "draft" else stock).append(row)
-    sheet_id = source.get("sheet", "")
-    if not drafts and sheet_id.isdigit():
+    prefill = PrefillForm(source)
+    sheet_id = prefill.cleaned_data["sheet"] if prefill.is_valid() else None
+    if not drafts and sheet_id is not None:
         # From the overview's preview icon: that sheet's saved text as the draft, so an
         # inactive sheet is previewed as if it were active.
-        sheet = Sheet.objects.filter(pk=int(sheet_id)).first()
+        sheet = Sheet.objects.filter(pk=sheet_id).first()
         if sheet is not None:
             drafts = [{"sheet": str(sheet.pk), "name": "", "source": sheet.source}]
     return {
@@ -145,7 +155,8 @@ def _form_values(source: Any, asked: bool) -> dict[str, Any]:
         "at": source.get("at", "") or local.strftime("%Y-%m-%dT%H:%M"),
         "time_zone": source.get("time_zone", "") or settings.TIME_ZONE,
         "respect": source.get("respect_current_fulfillments") == "1" or not asked,
-        "units": {int(v) for v in source.getlist("organization_units") if v.isdigit()},
+        # Only which boxes are ticked: a run's serializer names a malformed ID.
+        "units": {parse_id(v) for v in source.getlist("organization_units")} - {None},
         "drafts": drafts or [{"sheet": "", "name": "", "source": ""}],
         "stock": stock
         or [{"organization_unit": "", "product": "", "quantity": "", "mode": "absolute"}],
@@ -223,11 +234,11 @@ def backtest_create(request: HttpRequest) -> HttpResponse:
     drafts = _input(request.POST).get("drafts", [])
     serializer = PreviewDraftSerializer(data=drafts, many=True)
     errors: list[dict[str, Any]] = []
-    raw_count = request.POST.get("order_count", "100").strip()
+    count = BacktestForm({"order_count": request.POST.get("order_count", "100")})
     if not serializer.is_valid():
         errors = [{**e, "field": f"drafts{e['field']}"} for e in flatten_errors(serializer.errors)]
-    elif not raw_count.isdigit():
-        errors = [{"field": "order_count", "message": f"{raw_count!r} is not a whole number."}]
+    elif count_error := count.count_error():
+        errors = [{"field": "order_count", "message": count_error}]
     else:
         try:
             backtest = services.backtest_start(
@@ -236,7 +247,7 @@ def backtest_create(request: HttpRequest) -> HttpResponse:
                     {"sheet": d.get("sheet"), "name": d.get("name", ""), "source": d["source"]}
                     for d in serializer.validated_data
                 ],
-                order_count=int(raw_count),
+                order_count=count.cleaned_data["order_count"],
             )
         except ApplicationError as error:
             errors = error.errors

@@ -8,5 +8,8 @@ from orchestration import selectors
 
 
 def suite(request: HttpRequest) -> dict[str, Any]:
-    """``suite_dark``: whether to render the dark theme for this user."""
-    return {"suite_dark": selectors.user_prefers_dark(request.user)}
+    """``suite_dark``: whether to render the dark theme for this user.
+
+    An error page can be rendered before the authentication middleware has run (a 400
+    for a disallowed host): then there is no ``request.user`` and the light theme."""
+    return {"suite_dark": selectors.user_prefers_dark(getattr(request, "user", None))}

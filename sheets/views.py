@@ -30,6 +30,7 @@ from orchestration.sheet_templates import TEMPLATES
 from orchestration.validators import validate_identifier
 
 from .access import CREATE, DELETE, EDIT, NAMES, VIEW, can, requires
+from .forms import RevisionPairForm, SheetFilterForm
 
 PAGE_SIZE = 50
 COLUMNS = (
@@ -63,13 +64,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("q", "").strip()
     raw_id = request.GET.get("id", "").strip()
     sort = request.GET.get("sort", "id")
-    sheet_id = None
-    id_error = None
-    if raw_id:
-        if raw_id.isdigit():
-            sheet_id = int(raw_id)
-        else:
-            id_error = f"An ID is a whole number; {raw_id!r} is not."
+    filters = SheetFilterForm(request.GET)
+    id_error = filters.id_error()
+    sheet_id = None if id_error else filters.cleaned_data["id"]
     sheets = selectors.sheet_list(
         include_inactive=include_inactive, name=name, sheet_id=sheet_id, sort=sort
     )
@@ -331,13 +328,12 @@ def revisions(request: HttpRequest, pk: int) -> HttpResponse:
 def diff(request: HttpRequest, pk: int) -> HttpResponse:
     """Two revisions side by side, changes highlighted (``?a=N&b=M``)."""
     sheet = get_object_or_404(Sheet, pk=pk)
-    numbers = []
-    for key in ("a", "b"):
-        raw = request.GET.get(key, "")
-        if not raw.isdigit():
-            messages.error(request, "Pick two revisions to compare.")
-            return redirect("sheets:revisions", pk=sheet.pk)
-        numbers.append(int(raw))
+    pair = RevisionPairForm(request.GET)
+    refusal = pair.refusal()
+    if refusal:
+        messages.error(request, refusal)
+        return redirect("sheets:revisions", pk=sheet.pk)
+    numbers = [pair.cleaned_data["a"], pair.cleaned_data["b"]]
     found = {r.number: r for r in sheet.revisions.filter(number__in=numbers)}
     missing = [n for n in numbers if n not in found]
     if missing:
