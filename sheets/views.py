@@ -18,8 +18,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import ParseError
 
 from orchestration import selectors, services
+from orchestration.api.parsers import parse_json
 from orchestration.errors import ApplicationError
 from orchestration.language import visual
 from orchestration.language.catalogue import catalogue_json
@@ -227,12 +229,10 @@ def _refusal(error: ApplicationError, fulfillment: str, source: str) -> list[dic
 @requires(VIEW, json=True)
 def check(request: HttpRequest) -> JsonResponse:
     """The editor's live diagnostics: ``{"source", "fulfillment"}`` in, problems out."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError) as error:
-        return JsonResponse(
-            {"code": "parse_error", "message": f"The body is not JSON: {error}"}, status=400
-        )
+    try:  # under the API's limits: nesting depth, NUL and lone surrogates
+        body = parse_json(request.body or b"{}")
+    except ParseError as error:
+        return JsonResponse({"code": "parse_error", "message": str(error.detail)}, status=400)
     source = body.get("source") if isinstance(body, dict) else None
     fulfillment = body.get("fulfillment", "") if isinstance(body, dict) else None
     if not isinstance(source, str) or not isinstance(fulfillment, str | None):
@@ -418,8 +418,8 @@ def _slot_view(slot: Slot, posted: Any, invalid: set[Any]) -> dict[str, Any]:
     if slot.kind == visual.LIST:
         items = [text(item) for item in slot.value]  # type: ignore[attr-defined]
         if typed is not None:
-            with contextlib.suppress(ValueError, TypeError):  # not a list: show the stored one
-                items = [str(item) for item in json.loads(typed)]
+            with contextlib.suppress(ParseError, TypeError):  # not a list: show the stored one
+                items = [str(item) for item in parse_json(typed.encode(errors="replace"))]
         view.update(
             items=items,
             json=json.dumps(items),
@@ -467,8 +467,8 @@ def _edits_from(post: Any, slots: Any) -> dict[str, object]:
             continue
         if slot.kind == visual.LIST:
             try:
-                items = json.loads(raw)
-            except ValueError as error:
+                items = parse_json(raw.encode(errors="replace"))
+            except ParseError as error:
                 raise visual.VisualEditError(slot_id, "the list was not sent as JSON") from error
             edits[slot_id] = items
         else:

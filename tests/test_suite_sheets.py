@@ -307,7 +307,13 @@ def test_check_reports_an_identifier_mismatch_on_the_fulfillment_line(designer: 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"{nope", "The body is not JSON"),
+        (b"{nope", "JSON parse error - Expecting property name enclosed in double quotes"),
+        pytest.param(
+            b"[" * 5000 + b"]" * 5000,
+            "JSON parse error - nested deeper than 64 arrays and objects.",
+            id="nested-5000-deep",
+        ),
+        (b'{"source": "\\ud800"}', "lone surrogate"),
         (b'{"source": 3}', "Send an object with 'source' (a string)"),
         (b"[1]", "Send an object with 'source' (a string)"),
     ],
@@ -446,6 +452,12 @@ def test_visual_edits_change_exactly_those_values(designer: User) -> None:
     [
         ("slot-s1", "[]", "a list needs at least one value"),
         ("slot-s1", "NL", "the list was not sent as JSON"),
+        pytest.param(
+            "slot-s1",
+            "[" * 5000 + "]" * 5000,
+            "the list was not sent as JSON",
+            id="nested-5000-deep",
+        ),
         ("slot-s3", "Not a code", "a reason code is letters, digits and underscores"),
     ],
 )
