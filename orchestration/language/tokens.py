@@ -28,6 +28,7 @@ from decimal import Decimal
 from enum import Enum
 
 from .errors import Code, Diagnostic, Span
+from .lines import normalize
 
 
 class TokenKind(Enum):
@@ -146,7 +147,7 @@ class Tokenizer:
     """Turns sheet source into tokens and diagnostics."""
 
     def __init__(self, source: str) -> None:
-        self.source = source.replace("\r\n", "\n").replace("\r", "\n")
+        self.source = normalize(source)  # positions are counted in this text (lines.py)
         self.reader = _Reader(self.source)
         self.diagnostics: list[Diagnostic] = []
 

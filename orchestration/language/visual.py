@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from . import nodes
-from .errors import Diagnostic, Span
+from .errors import Diagnostic
 from .formatter import format_literal
+from .lines import LineTable, normalize
 from .parser import parse
 
 STRING, NUMBER, LIST, REASON, DESCRIPTION, BOOLEAN = (
@@ -97,29 +98,17 @@ class Visual:
     diagnostics: tuple[Diagnostic, ...]
 
 
-class _Source:
-    """Offsets of spans in the source text."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.starts = [0]
-        for line in text.split("\n"):
-            self.starts.append(self.starts[-1] + len(line) + 1)
-
-    def offsets(self, span: Span) -> tuple[int, int]:
-        return (
-            self.starts[span.line - 1] + span.column - 1,
-            self.starts[span.end_line - 1] + span.end_column - 1,
-        )
-
-
 def describe(source: str) -> Visual:
-    """The sheet's sections, rows and slots; a sheet that does not parse has none."""
-    source = source.replace("\r\n", "\n")
+    """The sheet's sections, rows and slots; a sheet that does not parse has none.
+
+    Slot offsets are in ``lines.normalize(source)``, the text the tokenizer counts
+    positions in (every line break ``\n``).
+    """
+    source = normalize(source)
     sheet, diagnostics = parse(source)
     if diagnostics:
         return Visual((), {}, tuple(diagnostics))
-    text = _Source(source)
+    text = LineTable(source)
     builder = _Builder(text)
     for statement in sheet.statements:
         builder.statement(statement)
@@ -134,8 +123,9 @@ def apply_edits(source: str, edits: Mapping[str, object]) -> str:
     Values come as a form sends them: text for strings, numbers, reason codes,
     descriptions and booleans ('true'/'false'), a sequence of texts for lists.
     Raises ``VisualEditError`` naming the slot for an unknown slot or a bad value.
+    Line breaks come back as ``\n`` (``lines.normalize``).
     """
-    source = source.replace("\r\n", "\n")
+    source = normalize(source)
     visual = describe(source)
     if visual.diagnostics:
         raise VisualEditError("", "the sheet has syntax errors; fix them in the advanced editor")
@@ -209,7 +199,7 @@ def _render_scalar(slot_id: str, kind: str, value: object) -> str:
 
 
 class _Builder:
-    def __init__(self, text: _Source) -> None:
+    def __init__(self, text: LineTable) -> None:
         self.text = text
         self.sections = [Section("Header", None)]
         self.slots: list[Slot] = []
