@@ -18,7 +18,8 @@ visual editor). This module holds them to it:
   numbers of thousands of digits, thousands of statements.
 - ``examine(source)`` runs one input through check (``analyze``), compile
   (``compile_sheet``), format (``format_source``) and the visual editor
-  (``describe``, ``apply_edits``), plus any extra stages given (the engine's plan).
+  (``describe``, ``apply_edits``), plus any extra stages given for sheets that check
+  clean (the engine's plan, which stops at the check for the others).
   An exception escaping any of them is a *crash*. A broken promise is a *failure*:
   formatting twice changes the text again, the formatted text does not parse or
   means something else, a clean sheet's formatted text has problems, a visual edit
@@ -234,8 +235,9 @@ def _examine(source: str, stages: Sequence[Stage], examination: _Examination) ->
                 fail("visual", f"an edited {slot.kind} does not parse: {first}")
             elif len(shown.slots) != len(visual.slots):
                 fail("visual", f"an edited {slot.kind} changed the number of values")
-    for name, function in stages:
-        _call(name, function, source)
+    if analysis.is_valid:  # a sheet with problems stops at the check in every stage
+        for name, function in stages:
+            _call(name, function, source)
 
 
 def _flat(statements: tuple[nodes.Statement, ...]) -> list[object]:
