@@ -144,6 +144,17 @@ def test_a_worker_that_dies_is_replaced_and_its_input_counted_as_a_crash(
     assert dict(figures.faults) == {"crash in examine: the worker process died (exit code 3)": 2}
 
 
+def test_a_stage_over_the_time_limit_in_a_worker_is_a_hang_and_the_run_goes_on(
+    corpus: list[str],
+) -> None:
+    clean = clean_inputs(corpus, 2)
+    figures = fuzz.run(
+        seed=SEED, count=clean[-1] + 1, corpus=corpus, stages=(("spin", spin),), timeout=0.3
+    )
+    assert (figures.inputs, figures.hangs, figures.crashes) == (clean[-1] + 1, 2, 0)
+    assert dict(figures.faults) == {"hang in spin: over 0.3 s of CPU time": 2}
+
+
 def test_lone_surrogates_survive_writing_and_reading(tmp_path: Path) -> None:
     path = tmp_path / "input.sheet"
     path.write_bytes("a\ud800b".encode("utf-8", "surrogatepass"))
