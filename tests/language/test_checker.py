@@ -205,3 +205,19 @@ def test_junk_text_gets_at_most_a_thousand_problems_and_a_count_of_the_rest() ->
     assert len(found) == 1001
     # 1,500 bad characters and the missing fulfillment line: 1,501 problems.
     assert found[-1][:2] == (Code.TOO_LARGE, "501 more problems are not shown")
+
+
+def test_a_name_of_thousands_of_parts_gets_its_did_you_mean_without_recursion() -> None:
+    """Found while hunting recursion for issue 18: the did-you-mean walked the parts of
+    a name recursively, and a declared name of 3,000 parts read with one letter more
+    raised RecursionError out of the checker."""
+    name = ".".join(["a"] * 3_000)
+    source = (
+        f"fulfillment X\naction CANCEL\nscope Order\nwith [{name}] as 1\nrequire [{name}x] = 1\n"
+    )
+    (diagnostic,) = analyze(source).diagnostics
+    assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
+        Code.UNKNOWN_VARIABLE,
+        f"unknown variable '{name}x'",
+        f"did you mean {name}?",
+    )
