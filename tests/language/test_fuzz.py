@@ -5,6 +5,7 @@ run of a million inputs); a run of 2,000 inputs of a fixed seed is part of the s
 """
 
 import os
+import re
 import time
 from io import StringIO
 from pathlib import Path
@@ -67,18 +68,20 @@ def test_the_inputs_meet_every_variant(corpus: list[str]) -> None:
     def share(test: object) -> int:
         return sum(1 for text in inputs if test(text))  # type: ignore[operator]
 
-    assert share(lambda text: "\r" in text and "\r\n" not in text) >= 20
-    assert share(lambda text: "\r\n" in text) >= 20
-    assert share(lambda text: "\ufeff" in text) >= 20
-    assert share(lambda text: "\x00" in text) >= 10
-    assert share(lambda text: any("\ud800" <= char <= "\udfff" for char in text)) >= 10
-    assert share(lambda text: any(ord(char) > 0xFFFF for char in text)) >= 10
-    assert share(lambda text: any(char in "\u200e\u200f\u202e\u2067" for char in text)) >= 10
-    assert share(lambda text: "\u2028" in text or "\x85" in text or "\x0b" in text) >= 10
-    assert share(lambda text: "((((((((((" in text or "not not not not" in text) >= 10
-    assert share(lambda text: len(max(text.split("\n"), key=len, default="")) > 5_000) >= 5
-    assert share(lambda text: text.count("\n") > 500) >= 2
-    assert share(lambda text: text.startswith("fulfillment")) >= 200
+    # Seed 18 meets each of them this often in its first 2,000 inputs (at least half of it).
+    assert share(lambda text: "\r" in text and "\r\n" not in text) >= 97
+    assert share(lambda text: "\r\n" in text) >= 120
+    assert share(lambda text: "\ufeff" in text) >= 43
+    assert share(lambda text: "\x00" in text) >= 15
+    assert share(lambda text: any("\ud800" <= char <= "\udfff" for char in text)) >= 43
+    assert share(lambda text: any(ord(char) > 0xFFFF for char in text)) >= 110
+    assert share(lambda text: any(char in "\u200e\u200f\u202e\u2067" for char in text)) >= 44
+    assert share(lambda text: "\u2028" in text or "\x85" in text or "\x0b" in text) >= 43
+    assert share(lambda text: "((((((((((" in text or "not not not not" in text) >= 13
+    assert share(lambda text: len(max(text.split("\n"), key=len, default="")) > 5_000) >= 22
+    assert share(lambda text: text.count("\n") > 500) >= 4
+    assert share(lambda text: re.search(r"(?:\w+\.){100}", text) is not None) >= 3
+    assert share(lambda text: text.startswith("fulfillment")) >= 560
 
 
 def boom(source: str) -> None:
