@@ -232,6 +232,11 @@ def test_the_preview_stock_form_has_the_stock_limit(
     response = page.post("/preview/", form)
     assert response.status_code == 400
     assert message in response.content.decode()
+    # The form's field says so too, before anything is sent.
+    assert (
+        f'name="stock-0-quantity" id="stock-0-quantity" value="{quantity}" min="-2000000000" '
+        'max="2000000000" step="1"'
+    ) in response.content.decode()
 
 
 def test_the_preview_stock_form_takes_a_change_up_to_the_stock_limit(
