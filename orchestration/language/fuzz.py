@@ -16,7 +16,7 @@ visual editor). This module holds them to it:
   outside the BMP, right-to-left and zero-width marks, the separators
   ``str.splitlines`` breaks at, very long lines and names (names of thousands of
   parts too), nesting thousands deep, numbers of thousands of digits, thousands of
-  statements.
+  statements, names and comments.
 - ``examine(source)`` runs one input through check (``analyze``), compile
   (``compile_sheet``), format (``format_source``) and the visual editor
   (``describe``, ``apply_edits``), plus any extra stages given for sheets that check
@@ -678,18 +678,32 @@ def _variant(rng: random.Random, text: str, corpus: Sequence[str]) -> str:
             value = rng.choice(values)
             return text[: value.start()] + number + text[value.end() :]
         return text + f"\nscope Order\nscore add {number}\n"
-    if pick < 0.97:  # another sheet appended, or the bytes read back as another encoding
+    if pick < 0.965:  # another sheet appended, or the bytes read back as another encoding
         if rng.random() < 0.5:
             return text + "\n" + rng.choice(corpus)
         encoded = text.encode("utf-8", "surrogatepass")
         return encoded.decode(rng.choice(("latin-1", "cp1252", "utf-16-le")), "replace")
-    if pick < 0.98:  # a name of many parts, declared and then read misspelt or below a wildcard
+    if pick < 0.975:  # a name of many parts, declared and then read misspelt or below a wildcard
         name = ".".join(
             rng.choice(("a", "Order", "x_1")) for _ in range(int(10 ** rng.uniform(1, 3.7)))
         )
         read = rng.choice((name + "x", name[:-1], "Order.CustomFields." + name))
         return text + f"\nscope Order\nwith [{name}] as 1\nrequire [{read}] = 1\n"
-    if pick < 0.99:  # a very long line: a comment, a string, a name or a number
+    if pick < 0.98:  # hundreds to thousands of names declared, each read misspelt
+        count = int(10 ** rng.uniform(2, 3.3))
+        return (
+            "fulfillment X\naction CANCEL\nscope Order\n"
+            + "".join(f"with count{i}x as {i}\n" for i in range(count))
+            + "".join(f"require count{i} = 1\n" for i in range(count))
+        )
+    if pick < 0.985:  # thousands of statements, and twice as many comments on lines of their own
+        count = int(10 ** rng.uniform(2, 3.6))
+        return (
+            "fulfillment X\naction CANCEL\nscope Order\n"
+            + "score add 1\n" * count
+            + "# a note\n" * (2 * count)
+        )
+    if pick < 0.993:  # a very long line: a comment, a string, a name or a number
         length = int(10 ** rng.uniform(3, 5.4))
         long = rng.choice(("# " + "x" * length, "'" + "y" * length + "'", "Z" * length))
         lines = text.split("\n")

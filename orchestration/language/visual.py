@@ -14,6 +14,7 @@ editor's job.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -138,9 +139,13 @@ def apply_edits(source: str, edits: Mapping[str, object]) -> str:
         if _parsed(slot, value) == slot.value:
             continue  # the same value: its text stays exactly as written
         replacements.append((slot.start, slot.end, rendered))
-    for start, end, new in sorted(replacements, reverse=True):
-        source = source[:start] + new + source[end:]
-    return source
+    pieces = []  # joined once: a form may change a thousand values of a long sheet
+    position = 0
+    for start, end, new in sorted(replacements):
+        pieces += [source[position:start], new]
+        position = end
+    pieces.append(source[position:])
+    return "".join(pieces)
 
 
 def _parsed(slot: Slot, value: object) -> object:
@@ -239,23 +244,26 @@ class _Builder:
             section.rows = [
                 Row(r.line, r.kind, r.segments, trailing.get(r.line)) for r in section.rows
             ]
-        # A comment on its own line goes before the first statement below it.
+        # A comment on its own line goes before the first statement below it, found by
+        # bisection (rows are in line order): a sheet may have thousands of each.
+        rows = [(s, r) for s, section in enumerate(self.sections) for r in range(len(section.rows))]
+        lines = [self.sections[s].rows[r].line for s, r in rows]
+        before: dict[tuple[int, int], list[Row]] = {}
+        after_all: list[Row] = []
         for comment in (c for c in comments if not c.trailing):
-            placed = False
-            for section in self.sections:
-                for position, row in enumerate(section.rows):
-                    if row.line > comment.line:
-                        section.rows.insert(
-                            position, Row(comment.line, "comment", (Segment(comment.text),))
-                        )
-                        placed = True
-                        break
-                if placed:
-                    break
-            if not placed:
-                self.sections[-1].rows.append(
-                    Row(comment.line, "comment", (Segment(comment.text),))
-                )
+            row = Row(comment.line, "comment", (Segment(comment.text),))
+            position = bisect_right(lines, comment.line)
+            if position < len(rows):
+                before.setdefault(rows[position], []).append(row)
+            else:
+                after_all.append(row)
+        for s, section in enumerate(self.sections):
+            placed: list[Row] = []
+            for r, row in enumerate(section.rows):
+                placed.extend(before.get((s, r), ()))
+                placed.append(row)
+            section.rows = placed
+        self.sections[-1].rows.extend(after_all)
 
     def add(self, line: int, kind: str, segments: list[Segment]) -> None:
         self.sections[-1].rows.append(Row(line, kind, tuple(segments)))

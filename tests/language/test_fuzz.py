@@ -80,7 +80,9 @@ def test_the_inputs_meet_every_variant(corpus: list[str]) -> None:
     assert share(lambda text: "((((((((((" in text or "not not not not" in text) >= 13
     assert share(lambda text: len(max(text.split("\n"), key=len, default="")) > 5_000) >= 22
     assert share(lambda text: text.count("\n") > 500) >= 4
-    assert share(lambda text: re.search(r"(?:\w+\.){100}", text) is not None) >= 3
+    assert share(lambda text: re.search(r"(?:\w+\.){100}", text) is not None) >= 2
+    assert share(lambda text: text.count("with count") >= 100) >= 2
+    assert share(lambda text: text.count("# a note") >= 200) >= 1
     assert share(lambda text: text.startswith("fulfillment")) >= 560
 
 
