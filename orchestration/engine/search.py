@@ -2,9 +2,12 @@
 
 Propositions are enumerated line by line (``Search.run``): each open line goes
 whole to one candidate, or (with quantity splitting) is split over candidates
-whose sheet may split, or is left for the CANCEL shipment. Branches that cannot
-reach as many units as the best proposition found are cut; nothing else is, so
-the search is exact until ``MAX_PROPOSITIONS`` propositions have been looked at.
+whose sheet may split, or is left for the CANCEL shipment, depth first with
+explicit stacks (no recursion per line or per candidate: an order may have
+thousands of lines). Branches that cannot reach as many units as the best
+proposition found are cut; nothing else is, so the search is exact until
+``MAX_PROPOSITIONS`` propositions have been looked at, or ``MAX_SHIPMENT_LINES``
+order lines have gone through Shipment scopes (what bounds long orders).
 With more than ``EXACT_POOL`` candidates, only the ``POOL_PER_LINE`` best per line
 take part (every candidate's own full shipment is still tried alone). Either
 bound is reported in ``Search.bounds``. The winner rules are in
