@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from . import selectors, services
 from .highlighting import highlight_css, highlight_json, highlight_sheet
+from .language.lines import normalize
 from .models import (
     Backtest,
     IdempotencyKey,
@@ -580,7 +581,7 @@ class SheetForm(forms.ModelForm):
         # The same check the service makes, shown on the form's fields.
         cleaned = super().clean() or {}
         if "fulfillment" in cleaned and "source" in cleaned:
-            source = cleaned["source"].replace("\r\n", "\n")
+            source = normalize(cleaned["source"])
             for problem in services.sheet_problems(
                 fulfillment=cleaned["fulfillment"], source=source
             ):

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet
 from rest_framework.authtoken.models import Token
 
 from .engine import model as engine_model
+from .language.lines import normalize
 from .models import (
     ExportStatus,
     FulfillmentAction,
@@ -427,14 +428,14 @@ def order_scenario(
         if draft.sheet_id is not None:
             current = Sheet.objects.get(pk=draft.sheet_id)
             sheets[current.pk] = engine_model.SheetSource(
-                current.pk, draft.name or current.name, draft.source.replace("\r\n", "\n")
+                current.pk, draft.name or current.name, normalize(draft.source)
             )
         else:
             added += 1
             # Drafts get IDs no saved sheet has, after every saved one (ties go to lower IDs).
             draft_id = 10**9 + added
             sheets[draft_id] = engine_model.SheetSource(
-                draft_id, draft.name or f"Draft {added}", draft.source.replace("\r\n", "\n")
+                draft_id, draft.name or f"Draft {added}", normalize(draft.source)
             )
     active_tasks = None
     if reads_active_tasks(tuple(sheets.values())):

@@ -22,6 +22,7 @@ from rest_framework.exceptions import ValidationError
 from orchestration import previews, services
 from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
+from orchestration.engine.limits import STOCK_QUANTITY
 from orchestration.errors import ApplicationError
 from orchestration.models import Backtest, Order, OrganizationUnit, Product, Sheet
 from orchestration.validators import parse_id
@@ -132,6 +133,7 @@ def _page_context() -> dict[str, Any]:
         "products": Product.objects.order_by("name").only("id", "name", "backend_id"),
         "time_zones": sorted(zoneinfo.available_timezones()),
         "backtests": Backtest.objects.order_by("-created_at")[:5],
+        "stock_limit": STOCK_QUANTITY.maximum,  # either way: the same limit as the API's
     }
 
 

@@ -26,6 +26,7 @@ from orchestration.errors import ApplicationError
 from orchestration.language import visual
 from orchestration.language.catalogue import catalogue_json
 from orchestration.language.formatter import format_literal
+from orchestration.language.lines import normalize
 from orchestration.language.visual import Slot
 from orchestration.models import Sheet
 from orchestration.sheet_templates import TEMPLATES
@@ -171,7 +172,7 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
         values = {
             "name": request.POST.get("name", "").strip(),
             "fulfillment": request.POST.get("fulfillment", "").strip(),
-            "source": request.POST.get("source", "").replace("\r\n", "\n"),
+            "source": normalize(request.POST.get("source", "")),
         }
         comment = request.POST.get("comment", "").strip()
         status = 400

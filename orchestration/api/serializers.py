@@ -21,6 +21,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..engine import limits
 from ..models import (
     FulfillmentStatus,
     Order,
@@ -294,12 +295,22 @@ class StockSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+def limited_integer(
+    limit: limits.Limit, *, minimum: int, **kwargs: Any
+) -> serializers.IntegerField:
+    """An integer of at most ``limit`` (``engine.limits``), refused in the limit's words."""
+    messages = {"max_value": limit.message(), **kwargs.pop("error_messages", {})}
+    return serializers.IntegerField(
+        min_value=minimum, max_value=limit.maximum, error_messages=messages, **kwargs
+    )
+
+
 class StockLevelInputSerializer(Serializer):
     """One item of a stock upsert: the counted on-hand quantity of a product at an OU."""
 
     organization_unit = ReferenceField()
     product = ReferenceField()
-    quantity_on_hand = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
+    quantity_on_hand = limited_integer(limits.STOCK_QUANTITY, minimum=0)
 
 
 class StockUpsertResultSerializer(Serializer):
@@ -313,7 +324,7 @@ class OrderLineInputSerializer(Serializer):
     """One line of a new order."""
 
     product = BackendReferenceField("product", queryset=Product.objects.all())
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
     unit_price = serializers.DecimalField(
         max_digits=14, decimal_places=4, min_value=0, required=False, default=0
     )
@@ -361,7 +372,12 @@ class OrderInputSerializer(ModelSerializer):
         allow_null=True,
         help_text="For a return order: the sales order it returns goods of.",
     )
-    lines = OrderLineInputSerializer(many=True, allow_empty=False, max_length=1000)
+    lines = OrderLineInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=limits.ORDER_LINES.maximum,
+        error_messages={"max_length": limits.ORDER_LINES.message()},
+    )
 
     class Meta:
         model = Order
@@ -612,7 +628,7 @@ class LineQuantitySerializer(Serializer):
     """A fulfilment line and a quantity of it."""
 
     id = serializers.IntegerField(help_text="The fulfilment line's ID.")
-    quantity = serializers.IntegerField(min_value=0)
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=0)
 
 
 def _line_quantities(lines: list[dict[str, int]]) -> dict[int, int]:
@@ -686,7 +702,7 @@ class ReturnLineInputSerializer(Serializer):
     """One line of a sales order to take back."""
 
     order_line = serializers.IntegerField(help_text="The sales order line's ID.")
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
     reason = serializers.CharField(
         required=False, allow_blank=True, help_text="One of the setting Returns:Reasons."
     )
@@ -706,14 +722,19 @@ class ReturnOrderInputSerializer(Serializer):
         required=False,
         help_text="Where the return is made; left out: the returns portal.",
     )
-    lines = ReturnLineInputSerializer(many=True, allow_empty=False)
+    lines = ReturnLineInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=limits.ORDER_LINES.maximum,
+        error_messages={"max_length": limits.ORDER_LINES.message()},
+    )
 
 
 class ReceiveLineInputSerializer(Serializer):
     """Units of a return's fulfilment line that arrived, and in which state."""
 
     id = serializers.IntegerField(help_text="The fulfilment line's ID.")
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
     condition = serializers.ChoiceField(
         choices=ReturnCondition.choices, help_text="Only Sellable units go back into stock."
     )
@@ -728,7 +749,7 @@ class ReceiveInputSerializer(Serializer):
 class OrderLineCancelInputSerializer(Serializer):
     """How many units of an order line to cancel."""
 
-    quantity = serializers.IntegerField(min_value=1)
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
 
 
 class OrderEventSerializer(ModelSerializer):
@@ -823,7 +844,11 @@ class PreviewStockSerializer(Serializer):
 
     organization_unit = serializers.IntegerField(min_value=1)
     product = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+    quantity = limited_integer(
+        limits.STOCK_QUANTITY,
+        minimum=-limits.STOCK_QUANTITY.maximum,
+        error_messages={"min_value": limits.STOCK_QUANTITY.message()[:-1] + ", either way."},
+    )
     mode = serializers.ChoiceField(choices=["absolute", "delta"], default="absolute")
 
     def validate_organization_unit(self, value: int) -> int:

@@ -28,6 +28,7 @@ from ..language.compiler import (
     compile_sheet,
 )
 from ..language.errors import Diagnostic, Span
+from ..language.lines import split_lines
 from . import variables as v
 
 REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout"
@@ -147,7 +148,7 @@ def plan_for(source: str) -> Plan:
     compiled = compile_sheet(source)
     if compiled.diagnostics:  # pragma: no cover - analyze finds everything compile does
         return Plan(compiled.diagnostics)
-    lines = source.split("\n")
+    lines = split_lines(source)  # as the tokenizer counts them: spans index these
     blocks: dict[str, list[Step]] = {}
     scope: str | None = None
     names: set[str] = set()

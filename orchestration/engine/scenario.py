@@ -8,6 +8,10 @@ found raises ``ScenarioError``, naming its JSON path::
     order.lines[1].product: unknown product 7
     organization_units[2].time_zone: unknown time zone 'Europe/Nowhere'
 
+Quantities and the number of lines have the limits of ``limits.py``, the API's own::
+
+    order.lines[0].quantity: at most 1,000,000 units per order line, got 1000001
+
 ``dump_scenario`` is the inverse: ``load_scenario(dump_scenario(s)) == s``. Its
 numbers are ``Decimal`` where the scenario's are, as ``load_scenario_text`` makes them.
 """
@@ -24,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .limits import LINE_QUANTITY, ORDER_LINES, STOCK_QUANTITY, Limit
 from .model import (
     CANCELLATION_REASONS,
     HISTORY_STATUSES,
@@ -389,13 +394,15 @@ def _nullable(check: Check) -> Check:
     return nullable
 
 
-def _integer(minimum: int | None = None) -> Check:
+def _integer(minimum: int | None = None, limit: Limit | None = None) -> Check:
     def integer(value: Any, path: str) -> int:
         # bool is an int in Python; JSON keeps them apart, so must this.
         if type(value) is not int:
             raise _WrongType(path, "an integer", value)
         if minimum is not None and value < minimum:
             raise ScenarioError(path, f"must be at least {minimum}, got {value}")
+        if limit is not None and value > limit.maximum:
+            raise ScenarioError(path, f"{limit.refusal}, got {value}")
         return value
 
     return integer
@@ -591,7 +598,7 @@ def _stock(value: Any, path: str) -> tuple[int, int, int]:
         {
             "organization_unit": _ID,
             "product": _ID,
-            "quantity_available": (_integer(minimum=0), _REQUIRED),
+            "quantity_available": (_integer(minimum=0, limit=STOCK_QUANTITY), _REQUIRED),
         },
     )
     return fields["organization_unit"], fields["product"], fields["quantity_available"]
@@ -620,7 +627,7 @@ def _order_line(value: Any, path: str) -> OrderLine:
             {
                 "id": _ID,
                 "product": _ID,
-                "quantity": (_integer(minimum=1), _REQUIRED),
+                "quantity": (_integer(minimum=1, limit=LINE_QUANTITY), _REQUIRED),
                 "unit_price": (_number, Decimal(0)),
                 "unit_price_in_tax": (_number, Decimal(0)),
                 "discount_amount": (_non_positive, Decimal(0)),
@@ -633,6 +640,8 @@ def _order_line(value: Any, path: str) -> OrderLine:
 
 
 def _order_lines(value: Any, path: str) -> tuple[OrderLine, ...]:
+    if isinstance(value, list) and len(value) > ORDER_LINES.maximum:
+        raise ScenarioError(path, f"{ORDER_LINES.refusal}, got {len(value):,}")
     lines = _list_of(_order_line)(value, path)
     if not lines:
         raise ScenarioError(path, "an order needs at least one line")
@@ -668,7 +677,7 @@ def _history_entry(value: Any, path: str) -> HistoryEntry:
                 "organization_unit": _OPTIONAL_ID,
                 "sheet": _OPTIONAL_ID,
                 "status": (_one_of("status", HISTORY_STATUSES), _REQUIRED),
-                "quantity": (_integer(minimum=1), _REQUIRED),
+                "quantity": (_integer(minimum=1, limit=LINE_QUANTITY), _REQUIRED),
                 "cancellation_reason": (
                     _one_of("cancellation reason", CANCELLATION_REASONS),
                     None,

@@ -2,9 +2,12 @@
 
 Propositions are enumerated line by line (``Search.run``): each open line goes
 whole to one candidate, or (with quantity splitting) is split over candidates
-whose sheet may split, or is left for the CANCEL shipment. Branches that cannot
-reach as many units as the best proposition found are cut; nothing else is, so
-the search is exact until ``MAX_PROPOSITIONS`` propositions have been looked at.
+whose sheet may split, or is left for the CANCEL shipment, depth first with
+explicit stacks (no recursion per line or per candidate: an order may have
+thousands of lines). Branches that cannot reach as many units as the best
+proposition found are cut; nothing else is, so the search is exact until
+``MAX_PROPOSITIONS`` propositions have been looked at, or ``MAX_SHIPMENT_LINES``
+order lines have gone through Shipment scopes (what bounds long orders).
 With more than ``EXACT_POOL`` candidates, only the ``POOL_PER_LINE`` best per line
 take part (every candidate's own full shipment is still tried alone). Either
 bound is reported in ``Search.bounds``. The winner rules are in
@@ -13,6 +16,7 @@ bound is reported in ``Search.bounds``. The winner rules are in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -27,6 +31,12 @@ from .variables import World, shipment_values
 MAX_PROPOSITIONS = 20_000
 MAX_PROPOSITIONS_BOUNDED = 500  # with a trimmed pool: the best singles are already in
 MAX_NODES = 200_000
+# Order lines run through the Shipment scope while combining (each new shipment
+# counts its lines): a proposition of a 5,000-line order costs thousands of times
+# one of a 5-line order, so a search of long orders stops on this bound long
+# before 20,000 propositions (which took minutes at 5,000 lines), in a few seconds.
+# 20,000 propositions of two 25-line shipments stay within it.
+MAX_SHIPMENT_LINES = 1_000_000
 EXACT_POOL = 24
 POOL_PER_LINE = 4
 ALTERNATIVES = 4  # runner-up propositions kept for the blob
@@ -46,6 +56,9 @@ class SheetFailed(Exception):
 
 class _Stop(Exception):
     """The search bound was reached."""
+
+
+_DONE = object()  # what ``next`` returns from a spent choice iterator
 
 
 Quantities = tuple[tuple[int, int], ...]  # ((line id, quantity), ...) in line order
@@ -144,6 +157,7 @@ class Search:
         self.recorded: set[tuple[Any, ...]] = set()
         self.propositions = 0
         self.nodes = 0
+        self.shipment_lines = 0  # lines of the shipments run through the Shipment scope
         self.limit = MAX_PROPOSITIONS
         self.node_limit = MAX_NODES
         self.bounds: list[str] = []
@@ -158,6 +172,7 @@ class Search:
         found = self.shipment_cache.get(key)
         if found is not None:
             return found
+        self.shipment_lines += len(quantities)
         run = candidate.sheet
         steps = run.plan.blocks.get("Shipment")
         values = None  # a sheet without a Shipment scope needs them only to fan out
@@ -472,7 +487,10 @@ class Search:
             pool.sort(key=lambda c: estimates[c.index])
             self._enumerate(pool)
         except _Stop:
-            self.bounds.append(f"stopped after {self.propositions:,} propositions")
+            stopped = f"stopped after {self.propositions:,} propositions"
+            if self.shipment_lines > MAX_SHIPMENT_LINES:
+                stopped += f" ({self.shipment_lines:,} shipment lines)"
+            self.bounds.append(stopped)
         return self.best[0]
 
     def _alone(self, candidate: Candidate) -> None:
@@ -517,7 +535,9 @@ class Search:
         most = []
         for line, fitting in zip(lines, by_line, strict=True):
             most.append(min(self.open[line.id], sum(c.fits[line.id].cap for c in fitting)))
-        remaining = [sum(most[k:]) for k in range(len(lines) + 1)]
+        remaining = [0] * (len(lines) + 1)  # the most units lines k.. can still add
+        for k in range(len(lines) - 1, -1, -1):
+            remaining[k] = remaining[k + 1] + most[k]
         chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
         products: dict[int, dict[int, list]] = {}
         unit_owner: dict[int, int] = {}  # OU id -> candidate index
@@ -547,14 +567,18 @@ class Search:
                 del unit_owner[candidate.unit.id]
 
         def leaf() -> None:
-            if self.propositions >= self.limit:
+            if self.propositions >= self.limit or self.shipment_lines > MAX_SHIPMENT_LINES:
                 raise _Stop
             # A candidate's lines are assigned and taken back last-in first-out, so its
             # dict is in line order: the shipment's quantities as the cache keys them.
             self.consider([(by_index[i], tuple(chosen[i].items()), products[i]) for i in chosen])
 
-        def splits(fitting: list[Candidate], line: OrderLine, need: int, start: int):
-            """Ways to spread up to ``need`` units over splitting candidates (most first)."""
+        def spreads(
+            fitting: list[Candidate], line: OrderLine, need: int, start: int
+        ) -> Iterator[tuple[int, int]]:
+            """One candidate's share of a spread: each way to give it some of ``need``
+            units (most first), applied while the caller holds it, and the units left
+            for the candidates after it (``(need left, next position)``)."""
             for position in range(start, len(fitting)):
                 candidate = fitting[position]
                 owner = unit_owner.get(candidate.unit.id)
@@ -564,21 +588,28 @@ class Search:
                 for q in range(most_here, 0, -1):
                     if not assign(candidate, line, q):
                         continue
-                    yield
-                    if q < need:
-                        yield from splits(fitting, line, need - q, position + 1)
+                    yield need - q, position + 1
                     unassign(candidate, line)
 
-        def visit(k: int) -> None:
-            self.nodes += 1
-            if self.nodes > self.node_limit:
-                raise _Stop
-            best = self.best[0]
-            if state["units"] + remaining[k] < best.units:
-                return
-            if k == len(lines):
-                leaf()
-                return
+        def splits(fitting: list[Candidate], line: OrderLine, need: int) -> Iterator[None]:
+            """Ways to spread up to ``need`` units over splitting candidates (most first),
+            each applied while the caller holds it. Depth first over the candidates with
+            an explicit stack (one entry per candidate holding a share), not recursion:
+            a line may have thousands of suppliers."""
+            stack = [spreads(fitting, line, need, 0)]
+            while stack:
+                step = next(stack[-1], None)
+                if step is None:
+                    stack.pop()
+                    continue
+                yield
+                left, position = step
+                if left:
+                    stack.append(spreads(fitting, line, left, position))
+
+        def choices(k: int) -> Iterator[None]:
+            """The ways to settle line ``k``, each applied while the caller holds it: whole
+            to one candidate, spread over splitting ones, or not fulfilled."""
             line = lines[k]
             need = self.open[line.id]
             fitting = by_line[k]
@@ -587,12 +618,12 @@ class Search:
             ]
             for candidate in ordered:
                 if candidate.fits[line.id].cap >= need and assign(candidate, line, need):
-                    visit(k + 1)
+                    yield
                     unassign(candidate, line)
             splitting = [c for c in ordered if c.sheet.splittable]
             if splitting:
                 line_id = line.id
-                for _ in splits(splitting, line, need, 0):
+                for _ in splits(splitting, line, need):
                     held = [
                         chosen[c.index][line_id]
                         for c in splitting
@@ -600,15 +631,40 @@ class Search:
                     ]
                     if len(held) == 1 and held[0] == need:
                         continue  # the same as the whole-line choice above
-                    visit(k + 1)
-            visit(k + 1)  # the line (what is left of it) is not fulfilled
+                    yield
+            yield  # the line (what is left of it) is not fulfilled
 
+        def enter(k: int) -> Iterator[None] | None:
+            """Arrive at line ``k`` with lines ``0..k-1`` settled: the ways on from here,
+            or None at a leaf or where no way on can beat the best."""
+            self.nodes += 1
+            if self.nodes > self.node_limit:
+                raise _Stop
+            if state["units"] + remaining[k] < self.best[0].units:
+                return None
+            if k == len(lines):
+                leaf()
+                return None
+            return choices(k)
+
+        # Depth first over the lines with an explicit stack (the entry at position k
+        # holds line k's choice), not recursion: an order may have thousands of lines.
+        stack: list[Iterator[None]] = []
         try:
-            visit(0)
+            first = enter(0)
+            if first is not None:
+                stack.append(first)
+            while stack:
+                if next(stack[-1], _DONE) is _DONE:
+                    stack.pop()
+                    continue
+                deeper = enter(len(stack))
+                if deeper is not None:
+                    stack.append(deeper)
         finally:
-            # The nested functions call each other (and themselves) through cells:
-            # emptying them breaks that cycle, so the search is freed when it ends.
-            visit = splits = leaf = assign = unassign = None  # type: ignore[assignment]
+            for pending in reversed(stack):
+                pending.close()
+            stack.clear()
 
     # --- fan-out ----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ product content, whose names only the data knows.
 
 import difflib
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -525,17 +525,36 @@ def _candidates(nodes: list[_Node], part: str) -> list[str]:
 
 
 def _resolve(nodes: list[_Node], parts: list[str]) -> list[str] | None:
-    """The known path closest to ``parts`` below any of ``nodes``, name by name."""
-    if not parts:
-        return [] if any(node.is_leaf for node in nodes) else None
-    if any(node.is_wildcard for node in nodes):
-        return parts  # any name below a wildcard is known as written
-    for name in _candidates(nodes, parts[0]):
-        children = [node.children[name] for node in nodes if name in node.children]
-        rest = _resolve(children, parts[1:])
-        if rest is not None:
-            return [name, *rest]
-    return None
+    """The known path closest to ``parts`` below any of ``nodes``, name by name.
+
+    Depth first over the names, each level's candidates in order, with an explicit
+    stack: a sheet may declare and read a name of thousands of parts.
+    """
+    chosen: list[str] = []  # the names taken so far, one per level
+    stack: list[tuple[list[_Node], Iterator[str]]] = []  # per level: its nodes, candidates left
+    level = nodes
+    while True:
+        depth = len(chosen)
+        if depth == len(parts):
+            if any(node.is_leaf for node in level):
+                return chosen
+        elif any(node.is_wildcard for node in level):
+            return chosen + parts[depth:]  # any name below a wildcard is known as written
+        else:
+            stack.append((level, iter(_candidates(level, parts[depth]))))
+        # The next candidate of the deepest level that has one left.
+        while stack:
+            above, candidates = stack[-1]
+            name = next(candidates, None)
+            if name is None:
+                stack.pop()
+                continue
+            del chosen[len(stack) - 1 :]
+            chosen.append(name)
+            level = [node.children[name] for node in above if name in node.children]
+            break
+        else:
+            return None
 
 
 def suggest(path: str, *, scope: str | None, extra_names: Iterable[str] = ()) -> str | None:

@@ -33,6 +33,12 @@ EQUALITY = frozenset({"=", "<>"})
 MEMBERSHIP = frozenset({"in", "not in", "contains", "not contains"})
 LOGIC = frozenset({"and", "or"})
 MAX_DIAGNOSTICS = 1_000
+# A did-you-mean compares an unknown name with each name it could mean (the sheet's own
+# and the catalogue's). A sheet's hints stop after this many comparisons (about a second
+# in all), so text of thousands of declared and unknown names cannot make a save take
+# minutes: the quadratic cost of hinting every unknown name against every declared one
+# (2,000 of each took 17 s).
+MAX_HINT_COMPARISONS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class _Checker:
         self.fulfillment: str | None = None
         self.action: nodes.Action | None = None
         self.options: dict[str, object] = {}
+        self.hint_budget = MAX_HINT_COMPARISONS  # see MAX_HINT_COMPARISONS
 
     def fail(self, code: Code, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -422,7 +429,11 @@ class _Checker:
                     f"it can be read in scope {where}",
                 )
             return prop.type
-        hint = catalogue.suggest(name, scope=self.scope, extra_names=self.declared)
+        hint = None
+        comparisons = len(self.declared) + len(catalogue.PROPERTIES)
+        if comparisons <= self.hint_budget:
+            self.hint_budget -= comparisons
+            hint = catalogue.suggest(name, scope=self.scope, extra_names=self.declared)
         self.fail(
             Code.UNKNOWN_VARIABLE,
             f"unknown variable '{name}'",

@@ -8,6 +8,8 @@ on ``code``, people read ``message``.
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .lines import split_lines
+
 
 class Code(StrEnum):
     """Stable codes of sheet diagnostics (EVA's ParseSheet codes, and our own)."""
@@ -53,7 +55,7 @@ class Diagnostic:
 
     def render(self, source: str) -> str:
         """``line L, column C: message``, the source line and a caret under the fault."""
-        lines = source.split("\n")
+        lines = split_lines(source)
         text = lines[self.span.line - 1] if 0 < self.span.line <= len(lines) else ""
         width = (
             self.span.end_column - self.span.column

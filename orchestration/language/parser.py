@@ -432,19 +432,24 @@ class Parser:
             )
             return False
         # Nesting: parentheses, and matches inside matches. "else when" is one
-        # more arm of the same match; a ')' or 'end' closes what it opened.
+        # more arm of the same match; a ')' or 'end' closes what it opened. A match
+        # in parentheses, "(when ...)", is one level, not two: the formatter writes a
+        # match inside another in parentheses, and its text must parse as the
+        # original did.
         stack: list[str] = []
         deepest = 0
         previous = ""
         for token in group:
             if token.terminal == "LPAREN":
                 stack.append("(")
+            elif token.terminal == "WHEN" and previous == "LPAREN":
+                stack[-1] = "(when"  # closed by its ')', as a '(' is
             elif token.terminal == "WHEN" and previous != "ELSE":
                 stack.append("when")
             elif token.terminal == "END" and stack and stack[-1] == "when":
                 stack.pop()
             elif token.terminal == "RPAREN":
-                while stack and stack.pop() != "(":
+                while stack and stack.pop() not in ("(", "(when"):
                     pass
             deepest = max(deepest, len(stack))
             previous = token.terminal

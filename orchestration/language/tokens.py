@@ -22,12 +22,14 @@ The tokenizer never raises: a character it cannot read becomes an ``ERROR``
 token and a diagnostic, and tokenizing goes on.
 """
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
 from .errors import Code, Diagnostic, Span
+from .lines import normalize
 
 
 class TokenKind(Enum):
@@ -85,6 +87,8 @@ PUNCTUATION = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA"}
 
 # Curly quotes come from word processors; say so instead of "unexpected character".
 _CURLY_QUOTES = "\u2018\u2019\u201c\u201d"
+_STRING_SPECIAL = re.compile(r"['\\]")  # what ends a plain run of a string's text
+_VARIABLE_END = re.compile(r"[\]\n]")  # what ends a bracketed variable
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,20 +122,32 @@ class _Reader:
         return self.source[index] if index < len(self.source) else ""
 
     def advance(self, count: int = 1) -> None:
-        for _ in range(count):
-            if self.offset >= len(self.source):
-                return
-            if self.source[self.offset] == "\n":
-                self.line += 1
-                self.column = 1
-            else:
-                self.column += 1
-            self.offset += 1
+        # Whole runs at once: comments, strings and names can be 100,000 characters long.
+        start = self.offset
+        end = min(start + count, len(self.source))
+        if end <= start:
+            return
+        newlines = self.source.count("\n", start, end)
+        if newlines:
+            self.line += newlines
+            self.column = end - self.source.rfind("\n", start, end)
+        else:
+            self.column += end - start
+        self.offset = end
+
+    def skip_to(self, end: int) -> None:
+        """Advance to offset ``end`` (at most the end of the source)."""
+        self.advance(end - self.offset)
 
 
 def _is_digit(char: str) -> bool:
     # str.isdigit() also accepts '²' and other digits Decimal cannot read.
     return "0" <= char <= "9" and char != ""
+
+
+def _is_space(char: str) -> bool:
+    # \ufeff: the byte-order mark Windows editors put at the start.
+    return char in " \t\f\v\u00a0\ufeff" or (char.isspace() and char != "\n")
 
 
 def _is_name_start(char: str) -> bool:
@@ -146,7 +162,7 @@ class Tokenizer:
     """Turns sheet source into tokens and diagnostics."""
 
     def __init__(self, source: str) -> None:
-        self.source = source.replace("\r\n", "\n").replace("\r", "\n")
+        self.source = normalize(source)  # positions are counted in this text (lines.py)
         self.reader = _Reader(self.source)
         self.diagnostics: list[Diagnostic] = []
 
@@ -182,24 +198,23 @@ class Tokenizer:
             if char == "\n":
                 reader.advance()
                 yield self._make(TokenKind.NEWLINE, "_NL", start, "\n")
-            elif char in " \t\f\v\u00a0\ufeff" or (char.isspace() and char != "\n"):
-                # \ufeff: the byte-order mark Windows editors put at the start.
-                reader.advance()
+            elif _is_space(char):
+                end = reader.offset + 1
+                while end < len(self.source) and _is_space(self.source[end]):
+                    end += 1
+                reader.skip_to(end)  # a run of spaces at once
             elif char == "#" or (char == "/" and reader.peek(1) == "/"):
-                while reader.peek() not in ("\n", ""):
-                    reader.advance()
+                end = self.source.find("\n", reader.offset)
+                reader.skip_to(len(self.source) if end < 0 else end)
                 yield self._make(TokenKind.COMMENT, "COMMENT", start)
             elif char == "'" or (char == "$" and reader.peek(1) == "'"):
                 yield self._string(start)
             elif char == "[":
                 yield self._bracketed_variable(start)
             elif _is_digit(char):
-                while _is_digit(reader.peek()):
-                    reader.advance()
+                reader.skip_to(self._digits_end(reader.offset))
                 if reader.peek() == "." and _is_digit(reader.peek(1)):
-                    reader.advance()
-                    while _is_digit(reader.peek()):
-                        reader.advance()
+                    reader.skip_to(self._digits_end(reader.offset + 1))
                 text = self.source[start[0] : reader.offset]
                 yield self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))
             elif _is_name_start(char):
@@ -239,6 +254,14 @@ class Tokenizer:
                     self._error(Code.INVALID_CHARACTER, f"unexpected character {shown}", token)
                 yield token
 
+    def _digits_end(self, offset: int) -> int:
+        """Where the run of digits 0-9 from ``offset`` ends."""
+        source = self.source
+        end = len(source)
+        while offset < end and "0" <= source[offset] <= "9":
+            offset += 1
+        return offset
+
     def _string(self, start: tuple[int, int, int]) -> Token:
         reader = self.reader
         is_template = reader.peek() == "$"
@@ -247,6 +270,13 @@ class Tokenizer:
         depth = 0  # inside {...} of a template, a quote does not end the string
         quoted = False  # inside a string within {...}: braces do not count
         while True:
+            if not is_template:
+                # Plain text up to the next quote or backslash, at once.
+                special = _STRING_SPECIAL.search(self.source, reader.offset)
+                end = len(self.source) if special is None else special.start()
+                if end > reader.offset:
+                    chars.append(self.source[reader.offset : end])
+                    reader.skip_to(end)
             char = reader.peek()
             if char == "":
                 kind = TokenKind.TEMPLATE if is_template else TokenKind.STRING
@@ -315,8 +345,8 @@ class Tokenizer:
     def _bracketed_variable(self, start: tuple[int, int, int]) -> Token:
         reader = self.reader
         reader.advance()
-        while reader.peek() not in ("]", "\n", ""):
-            reader.advance()
+        found = _VARIABLE_END.search(self.source, reader.offset)
+        reader.skip_to(len(self.source) if found is None else found.start())
         if reader.peek() != "]":
             token = self._make(TokenKind.ERROR, "ERROR", start)
             self._error(Code.INVALID_SYNTAX, "expected ']' to close the variable", token)
@@ -340,10 +370,19 @@ class Tokenizer:
 
     def _word(self, start: tuple[int, int, int]) -> Token:
         reader = self.reader
-        while _is_name_char(reader.peek()) or (
-            reader.peek() == "." and _is_name_start(reader.peek(1))
-        ):
-            reader.advance()
+        source = self.source
+        end = len(source)
+        offset = reader.offset
+        # A name character, or a dot before a name's first character (no line breaks).
+        while offset < end:
+            char = source[offset]
+            if _is_name_char(char) or (
+                char == "." and offset + 1 < end and _is_name_start(source[offset + 1])
+            ):
+                offset += 1
+            else:
+                break
+        reader.skip_to(offset)
         text = self.source[start[0] : reader.offset]
         lowered = text.lower()
         for words, terminal in COMPOUND_KEYWORDS:

@@ -14,13 +14,15 @@ editor's job.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from . import nodes
-from .errors import Diagnostic, Span
+from .errors import Diagnostic
 from .formatter import format_literal
+from .lines import LineTable, normalize
 from .parser import parse
 
 STRING, NUMBER, LIST, REASON, DESCRIPTION, BOOLEAN = (
@@ -97,29 +99,17 @@ class Visual:
     diagnostics: tuple[Diagnostic, ...]
 
 
-class _Source:
-    """Offsets of spans in the source text."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.starts = [0]
-        for line in text.split("\n"):
-            self.starts.append(self.starts[-1] + len(line) + 1)
-
-    def offsets(self, span: Span) -> tuple[int, int]:
-        return (
-            self.starts[span.line - 1] + span.column - 1,
-            self.starts[span.end_line - 1] + span.end_column - 1,
-        )
-
-
 def describe(source: str) -> Visual:
-    """The sheet's sections, rows and slots; a sheet that does not parse has none."""
-    source = source.replace("\r\n", "\n")
+    """The sheet's sections, rows and slots; a sheet that does not parse has none.
+
+    Slot offsets are in ``lines.normalize(source)``, the text the tokenizer counts
+    positions in (every line break ``\n``).
+    """
+    source = normalize(source)
     sheet, diagnostics = parse(source)
     if diagnostics:
         return Visual((), {}, tuple(diagnostics))
-    text = _Source(source)
+    text = LineTable(source)
     builder = _Builder(text)
     for statement in sheet.statements:
         builder.statement(statement)
@@ -134,8 +124,9 @@ def apply_edits(source: str, edits: Mapping[str, object]) -> str:
     Values come as a form sends them: text for strings, numbers, reason codes,
     descriptions and booleans ('true'/'false'), a sequence of texts for lists.
     Raises ``VisualEditError`` naming the slot for an unknown slot or a bad value.
+    Line breaks come back as ``\n`` (``lines.normalize``).
     """
-    source = source.replace("\r\n", "\n")
+    source = normalize(source)
     visual = describe(source)
     if visual.diagnostics:
         raise VisualEditError("", "the sheet has syntax errors; fix them in the advanced editor")
@@ -148,9 +139,13 @@ def apply_edits(source: str, edits: Mapping[str, object]) -> str:
         if _parsed(slot, value) == slot.value:
             continue  # the same value: its text stays exactly as written
         replacements.append((slot.start, slot.end, rendered))
-    for start, end, new in sorted(replacements, reverse=True):
-        source = source[:start] + new + source[end:]
-    return source
+    pieces = []  # joined once: a form may change a thousand values of a long sheet
+    position = 0
+    for start, end, new in sorted(replacements):
+        pieces += [source[position:start], new]
+        position = end
+    pieces.append(source[position:])
+    return "".join(pieces)
 
 
 def _parsed(slot: Slot, value: object) -> object:
@@ -209,7 +204,7 @@ def _render_scalar(slot_id: str, kind: str, value: object) -> str:
 
 
 class _Builder:
-    def __init__(self, text: _Source) -> None:
+    def __init__(self, text: LineTable) -> None:
         self.text = text
         self.sections = [Section("Header", None)]
         self.slots: list[Slot] = []
@@ -249,23 +244,26 @@ class _Builder:
             section.rows = [
                 Row(r.line, r.kind, r.segments, trailing.get(r.line)) for r in section.rows
             ]
-        # A comment on its own line goes before the first statement below it.
+        # A comment on its own line goes before the first statement below it, found by
+        # bisection (rows are in line order): a sheet may have thousands of each.
+        rows = [(s, r) for s, section in enumerate(self.sections) for r in range(len(section.rows))]
+        lines = [self.sections[s].rows[r].line for s, r in rows]
+        before: dict[tuple[int, int], list[Row]] = {}
+        after_all: list[Row] = []
         for comment in (c for c in comments if not c.trailing):
-            placed = False
-            for section in self.sections:
-                for position, row in enumerate(section.rows):
-                    if row.line > comment.line:
-                        section.rows.insert(
-                            position, Row(comment.line, "comment", (Segment(comment.text),))
-                        )
-                        placed = True
-                        break
-                if placed:
-                    break
-            if not placed:
-                self.sections[-1].rows.append(
-                    Row(comment.line, "comment", (Segment(comment.text),))
-                )
+            row = Row(comment.line, "comment", (Segment(comment.text),))
+            position = bisect_right(lines, comment.line)
+            if position < len(rows):
+                before.setdefault(rows[position], []).append(row)
+            else:
+                after_all.append(row)
+        for s, section in enumerate(self.sections):
+            placed: list[Row] = []
+            for r, row in enumerate(section.rows):
+                placed.extend(before.get((s, r), ()))
+                placed.append(row)
+            section.rows = placed
+        self.sections[-1].rows.extend(after_all)
 
     def add(self, line: int, kind: str, segments: list[Segment]) -> None:
         self.sections[-1].rows.append(Row(line, kind, tuple(segments)))

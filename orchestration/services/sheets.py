@@ -1,4 +1,10 @@
-"""Sheet writes; every save is a new revision with its author and comment."""
+"""Sheet writes; every save is a new revision with its author and comment.
+
+Sources are stored with every line break written ``\n`` (``language.lines``:
+``\r\n`` and a lone ``\r`` become ``\n``), the text the tokenizer counts lines
+and columns in, so a diagnostic's position, the visual editor's slots and the
+stored text agree whatever editor or browser the sheet came from.
+"""
 
 from typing import Any
 
@@ -7,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from ..errors import ApplicationError
 from ..language.checker import analyze
+from ..language.lines import normalize
 from ..models import Sheet, SheetRevision
 
 REVISED_FIELDS = ("fulfillment", "name", "source", "is_active")
@@ -19,7 +26,7 @@ def sheet_diagnostics(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
     same fulfillment identifier as the sheet's ``fulfillment`` field (that
     problem is reported on the ``fulfillment`` line, or line 1).
     """
-    source = source.replace("\r\n", "\n")
+    source = normalize(source)
     analysis = analyze(source)
     problems: list[dict[str, Any]] = [
         {
@@ -100,7 +107,7 @@ def sheet_create(
     comment: str = "",
 ) -> Sheet:
     """Create a sheet at revision 1; refuse one that does not check cleanly."""
-    source = source.replace("\r\n", "\n")
+    source = normalize(source)
     _refuse_invalid(fulfillment=fulfillment, source=source)
     author = _user_or_none(user)
     try:
@@ -144,7 +151,7 @@ def sheet_update(
     if unknown:
         raise TypeError(f"sheet_update() got unknown fields {sorted(unknown)}")
     if "source" in changes:
-        changes["source"] = changes["source"].replace("\r\n", "\n")
+        changes["source"] = normalize(changes["source"])
     author = _user_or_none(user)
     with transaction.atomic():
         # Two designers saving at once must get two revisions, not one lost.

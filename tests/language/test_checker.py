@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.language.checker import analyze
+from orchestration.language import catalogue
+from orchestration.language.checker import MAX_DIAGNOSTICS, MAX_HINT_COMPARISONS, analyze
 from orchestration.language.errors import Code
 
 HEADER = "fulfillment X\naction CANCEL\n"
@@ -205,3 +206,37 @@ def test_junk_text_gets_at_most_a_thousand_problems_and_a_count_of_the_rest() ->
     assert len(found) == 1001
     # 1,500 bad characters and the missing fulfillment line: 1,501 problems.
     assert found[-1][:2] == (Code.TOO_LARGE, "501 more problems are not shown")
+
+
+def test_a_name_of_thousands_of_parts_gets_its_did_you_mean_without_recursion() -> None:
+    """Found while hunting recursion for issue 18: the did-you-mean walked the parts of
+    a name recursively, and a declared name of 3,000 parts read with one letter more
+    raised RecursionError out of the checker."""
+    name = ".".join(["a"] * 3_000)
+    source = (
+        f"fulfillment X\naction CANCEL\nscope Order\nwith [{name}] as 1\nrequire [{name}x] = 1\n"
+    )
+    (diagnostic,) = analyze(source).diagnostics
+    assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
+        Code.UNKNOWN_VARIABLE,
+        f"unknown variable '{name}x'",
+        f"did you mean {name}?",
+    )
+
+
+def test_did_you_mean_hints_stop_after_a_bounded_number_of_comparisons() -> None:
+    """Found while hunting for hangs for issue 18: every unknown name was compared with
+    every declared one, and 2,000 of each took 17 s to check (a save, through the API).
+    The first unknown names still get their hint; once MAX_HINT_COMPARISONS comparisons
+    are spent, the rest are reported without one."""
+    names = 2_000
+    source = (
+        "fulfillment X\naction CANCEL\nscope Order\n"
+        + "".join(f"with count{i}x as 1\n" for i in range(names))
+        + "".join(f"require count{i} = 1\n" for i in range(names))
+    )
+    unknown = [d for d in analyze(source).diagnostics if d.code is Code.UNKNOWN_VARIABLE]
+    hinted = MAX_HINT_COMPARISONS // (names + len(catalogue.PROPERTIES))
+    assert [d.hint for d in unknown[:hinted]] == [f"did you mean count{i}x?" for i in range(hinted)]
+    assert {d.hint for d in unknown[hinted:]} == {None}
+    assert len(unknown) == MAX_DIAGNOSTICS  # and "1,000 more problems are not shown"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from orchestration.language import catalogue, nodes
 from orchestration.language.formatter import format_sheet, format_source
-from orchestration.language.parser import parse
+from orchestration.language.parser import MAX_NESTING, parse
 from orchestration.language.tokens import KEYWORDS
 
 DEMO_SHEETS = sorted(
@@ -506,3 +506,18 @@ def test_random_layouts_keep_every_comment_in_order(source: str) -> None:
     formatted = round_trip(source)
     assert "\n\n\n" not in formatted and not formatted.startswith("\n")
     assert formatted == "" or (formatted.endswith("\n") and not formatted.endswith("\n\n"))
+
+
+def test_matches_nested_up_to_the_limit_format_to_text_that_parses() -> None:
+    """Found by ``manage.py fuzz_sheets``: the formatter writes a match inside another in
+    parentheses, and the parser counted '(' and 'when' as two levels of nesting, so 57
+    nested matches (within the limit of 100) formatted to text over the limit."""
+    depth = MAX_NESTING
+    source = "scope Order\nscore add " + "when true then " * depth + "1\n"
+    formatted = round_trip(source)
+    assert "(when true then " * (depth - 1) in formatted
+    assert parse("scope Order\nscore add " + "when true then " * (depth + 1) + "1")[1] != []
+    _, diagnostics = parse("scope Order\nscore add " + "(when true then " * (depth + 1) + "1")
+    assert [d.message for d in diagnostics] == [
+        f"expressions are nested more than {MAX_NESTING} levels deep"
+    ]
