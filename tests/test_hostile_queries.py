@@ -143,6 +143,7 @@ def path_values(route: Route) -> dict[str, str]:
         "orders:detail": {"pk": run.order_id},
         "orders:run": {"pk": run.order_id, "attempt": run.attempt},
         "orders:return_create": {"pk": run.order_id},
+        "orders:retry_orchestration": {"pk": run.order_id},
         "orders:return_form": {"pk": returned.pk},
         "orders:return_form_pdf": {"pk": returned.pk},
         "orders:return_receive": {"pk": returned.pk, "fulfillment_pk": fulfillment.pk},
