@@ -85,7 +85,7 @@ BATCH = 200
 # Inputs written to the folder per distinct fault (the same exception at the same place):
 # a fault hit by thousands of inputs needs a few of them to be reproduced, not all.
 KEPT_PER_FAULT = 5
-# Texts kept in a run's figures for the slowest inputs.
+# How many of the slowest inputs a run's figures name.
 SLOWEST_KEPT = 5
 
 Stage = tuple[str, Callable[[str], object]]
@@ -139,10 +139,14 @@ class _Examination:
 
     def call(self, stage: str, function: Callable[..., Any], *args: Any) -> Any:
         began = time.process_time()
-        if self.limit:
-            signal.setitimer(signal.ITIMER_PROF, self.limit)
         try:
-            return function(*args)
+            if self.limit:
+                signal.setitimer(signal.ITIMER_PROF, self.limit)
+            try:
+                return function(*args)
+            finally:  # disarmed inside: a timer firing just as the stage ends is a hang too
+                if self.limit:
+                    signal.setitimer(signal.ITIMER_PROF, 0)
         except _Refused:
             raise
         except StageTimeout:
@@ -154,8 +158,6 @@ class _Examination:
             self.problems.append(Problem("crash", stage, message, traceback.format_exc(limit=12)))
             raise _Crashed from error
         finally:
-            if self.limit:
-                signal.setitimer(signal.ITIMER_PROF, 0)
             spent = time.process_time() - began
             if spent > self.slowest[0]:
                 self.slowest = (spent, stage)

@@ -12,6 +12,7 @@ from orchestration.language.errors import Code, Span
 from orchestration.language.parser import (
     MAX_EXPRESSION_DEPTH,
     MAX_NESTING,
+    MAX_SHEET_TOKENS,
     MAX_SOURCE_LENGTH,
     parse,
 )
@@ -272,3 +273,23 @@ def test_flat_runs_of_not_and_negative_numbers_are_not_deep() -> None:
 def test_a_byte_order_mark_is_whitespace() -> None:
     sheet, diagnostics = parse("\ufefffulfillment X")
     assert (sheet.statements, diagnostics) == ((nodes.Fulfillment("X"),), [])
+
+
+def test_a_sheet_over_the_token_limit_is_a_diagnostic_at_the_first_token_too_many() -> None:
+    """Found for issue 18: 200,000 characters of short statements are 84,000 tokens, and
+    the visual editor took 4.3 s over them (a hang by the fuzzer's measure, 5 s)."""
+    line = "score add 1 + 2 * (3 - 4)\n"  # 10 tokens: 'score add' is one
+    statements = MAX_SHEET_TOKENS // 10  # and 2 of 'scope Order': 2 too many
+    source = "scope Order\n" + line * statements
+    assert len(source) < MAX_SOURCE_LENGTH
+    sheet, diagnostics = parse(source)
+    assert sheet.statements == ()
+    assert [(d.code, d.message, d.span) for d in diagnostics] == [
+        (
+            Code.TOO_LARGE,
+            "the sheet has 30,002 tokens (names, values, operators); at most 30,000 are allowed",
+            Span(statements + 1, 24, statements + 1, 25),  # the '4' of the last line
+        )
+    ]
+    sheet, diagnostics = parse("scope Order\n" + line * (statements - 1) + "# and comments\n")
+    assert (len(sheet.statements), diagnostics) == (statements, [])
