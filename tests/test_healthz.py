@@ -18,7 +18,14 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_with_tasks_inline_the_broker_is_inline_and_counts_as_up() -> None:
+def inline_tasks(settings: Any) -> None:
+    """The embedded default, whatever broker the test run itself was given."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_BROKER_URL = "memory://"
+
+
+def test_with_tasks_inline_the_broker_is_inline_and_counts_as_up(settings: Any) -> None:
+    inline_tasks(settings)
     response = Client().get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "broker": "inline"}
@@ -46,7 +53,11 @@ def test_an_unreachable_broker_is_a_503_naming_it(scheme: str, settings: Any) ->
     assert response.json() == {"status": "unavailable", "database": "ok", "broker": "unreachable"}
 
 
-def test_a_broken_database_is_a_503_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_database_is_a_503_naming_it(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    inline_tasks(settings)
+
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection to server at 10.0.0.9 failed: secret detail")
 
