@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from django import forms
 
+from orchestration.errors import ApplicationError
 from orchestration.validators import parse_id
 
 # Quantities are PositiveIntegerFields: 2^31-1 is the most every database stores.
@@ -73,6 +74,17 @@ class QuantitiesForm(forms.Form):
     def quantities(self) -> dict[int, int]:
         """Each line's quantity by line ID, in the order posted (call after ``is_valid``)."""
         return {line_id: self.cleaned_data[name] or 0 for line_id, name in self.names.items()}
+
+    def checked_quantities(self, *, name_the_line: bool = True) -> dict[int, int]:
+        """``quantities()``, or the first malformed field as an ``ApplicationError``
+        (``invalid_quantity``, naming the field; the message names the line if asked)."""
+        malformed = self.malformed()
+        if malformed is not None:
+            message = malformed.message
+            if name_the_line and malformed.line_id is not None:
+                message = f"Line {malformed.line_id}: {message}"
+            raise ApplicationError(message, code="invalid_quantity", field=malformed.field)
+        return self.quantities()
 
     def malformed(self) -> Malformed | None:
         """The first malformed field, in the order posted; None if there is none."""

@@ -473,12 +473,7 @@ def task_pick(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
 
     def pick(request: HttpRequest, task: OrderFulfillment) -> str:
         form = QuantitiesForm(request.POST, prefix="picked")
-        malformed = form.malformed()
-        if malformed is not None:
-            raise ApplicationError(
-                malformed.message, code="invalid_quantity", field=malformed.field
-            )
-        picked = form.quantities()
+        picked = form.checked_quantities(name_the_line=False)
         # Read before picking: the service splits the lines it cancels.
         before = dict(
             task.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES).values_list("pk", "quantity")
@@ -686,20 +681,13 @@ def return_create(request: HttpRequest, pk: int) -> HttpResponse:
             blank_is_zero=True,
         )
         try:
-            malformed = form.malformed()
-            if malformed is not None:
-                raise ApplicationError(
-                    f"Line {malformed.line_id}: {malformed.message}",
-                    code="invalid_quantity",
-                    field=malformed.field,
-                )
             chosen = [
                 {
                     "order_line": line_id,
                     "quantity": quantity,
                     "reason": request.POST.get(f"reason-{line_id}", ""),
                 }
-                for line_id, quantity in form.quantities().items()
+                for line_id, quantity in form.checked_quantities().items()
                 if quantity
             ]
             created = services.return_order_create(
@@ -752,20 +740,13 @@ def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpRe
         blank_is_zero=True,
     )
     try:
-        malformed = form.malformed()
-        if malformed is not None:
-            raise ApplicationError(
-                f"Line {malformed.line_id}: {malformed.message}",
-                code="invalid_quantity",
-                field=malformed.field,
-            )
         lines = [
             {
                 "id": line_id,
                 "quantity": quantity,
                 "condition": request.POST.get(f"condition-{line_id}", ""),
             }
-            for line_id, quantity in form.quantities().items()
+            for line_id, quantity in form.checked_quantities().items()
             if quantity
         ]
         services.return_receive(fulfillment_id=fulfillment.pk, lines=lines, user=request.user)
