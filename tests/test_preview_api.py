@@ -433,3 +433,33 @@ def test_a_preview_writes_nothing_and_sends_no_task(
     assert response.status_code == 200
     assert table_rows() == before
     assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"organization_units": [2**64]}, "organization_units[0]"),
+        (
+            {"stock": [{"organization_unit": 2**64, "product": 1, "quantity": 1}]},
+            "stock[0].organization_unit",
+        ),
+        (
+            {"stock": [{"organization_unit": 1, "product": 2**70, "quantity": 1}]},
+            "stock[0].product",
+        ),
+        (
+            {"drafts": [{"sheet": 2**63, "source": "fulfillment X\naction CANCEL\n"}]},
+            "drafts[0].sheet",
+        ),
+    ],
+)
+def test_an_id_past_64_bits_is_the_fields_own_400_and_nothing_is_written(
+    db: Any, client_for: Any, viewer: User, body: dict[str, Any], field: str
+) -> None:
+    """SQLite raised OverflowError (a 500) on such an ID; PostgreSQL found nothing."""
+    before = table_rows()
+    response = preview(client_for, viewer, {"order": "DEMO-1001", **body})
+    assert response.status_code == 400
+    errors = {error["field"]: error["message"] for error in response.json()["errors"]}
+    assert errors[field] == "No object has an ID this large."
+    assert table_rows() == before

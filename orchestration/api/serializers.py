@@ -37,7 +37,7 @@ from ..models import (
     SheetRevision,
     Stock,
 )
-from ..validators import validate_country_id, validate_json_object, validate_time_zone
+from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
 
 # Close matches are looked up for this many unknown fields of an object at most: a body
 # of a hundred thousand unknown keys is refused as fast as one with a single typo.
@@ -302,6 +302,17 @@ def limited_integer(
     messages = {"max_value": limit.message(), **kwargs.pop("error_messages", {})}
     return serializers.IntegerField(
         min_value=minimum, max_value=limit.maximum, error_messages=messages, **kwargs
+    )
+
+
+def id_field(**kwargs: Any) -> serializers.IntegerField:
+    """A primary key: 1 to ``MAX_ID`` (a 64-bit column; SQLite raises OverflowError on
+    more, PostgreSQL finds nothing), so a larger number is the field's own 400."""
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        error_messages={"max_value": "No object has an ID this large."},
+        **kwargs,
     )
 
 
@@ -627,7 +638,7 @@ class OrderFulfillmentSerializer(ModelSerializer):
 class LineQuantitySerializer(Serializer):
     """A fulfilment line and a quantity of it."""
 
-    id = serializers.IntegerField(help_text="The fulfilment line's ID.")
+    id = id_field(help_text="The fulfilment line's ID.")
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=0)
 
 
@@ -701,7 +712,7 @@ class CancelLinesInputSerializer(Serializer):
 class ReturnLineInputSerializer(Serializer):
     """One line of a sales order to take back."""
 
-    order_line = serializers.IntegerField(help_text="The sales order line's ID.")
+    order_line = id_field(help_text="The sales order line's ID.")
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
     reason = serializers.CharField(
         required=False, allow_blank=True, help_text="One of the setting Returns:Reasons."
@@ -733,7 +744,7 @@ class ReturnOrderInputSerializer(Serializer):
 class ReceiveLineInputSerializer(Serializer):
     """Units of a return's fulfilment line that arrived, and in which state."""
 
-    id = serializers.IntegerField(help_text="The fulfilment line's ID.")
+    id = id_field(help_text="The fulfilment line's ID.")
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
     condition = serializers.ChoiceField(
         choices=ReturnCondition.choices, help_text="Only Sellable units go back into stock."
@@ -829,7 +840,7 @@ class SettingInputSerializer(Serializer):
 class PreviewDraftSerializer(Serializer):
     """An unsaved sheet text: with ``sheet`` it replaces that sheet, without it is added."""
 
-    sheet = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    sheet = id_field(required=False, allow_null=True)
     name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     source = serializers.CharField(allow_blank=False, trim_whitespace=False, max_length=200_000)
 
@@ -842,8 +853,8 @@ class PreviewDraftSerializer(Serializer):
 class PreviewStockSerializer(Serializer):
     """Stock for the preview: an available quantity, or a change to the real one."""
 
-    organization_unit = serializers.IntegerField(min_value=1)
-    product = serializers.IntegerField(min_value=1)
+    organization_unit = id_field()
+    product = id_field()
     quantity = limited_integer(
         limits.STOCK_QUANTITY,
         minimum=-limits.STOCK_QUANTITY.maximum,
@@ -892,7 +903,7 @@ class PreviewInputSerializer(Serializer):
     drafts = PreviewDraftSerializer(many=True, required=False, default=list)
     stock = PreviewStockSerializer(many=True, required=False, default=list)
     organization_units = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=id_field(),
         required=False,
         allow_null=True,
         default=None,
