@@ -28,18 +28,16 @@ each filter, a number no row can hold is answered 400 wherever it was bound.
 
 from collections.abc import Callable, Iterable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from .views import api_error, is_api_request
 
 NUL = "\x00"
 NUL_MESSAGE = "Text may not contain the NUL character (\\u0000)."
 # Bodies of these types are form fields (request.POST); others (JSON, XML, files) are
 # left to the view that reads them.
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
 
 
 def _nul_parameter(parameters: Iterable[tuple[str, list[str]]]) -> str | None:
@@ -66,7 +64,7 @@ class RefuseNulInRequestMiddleware:
         where = "query string"
         if (
             name is None
-            and not _is_api(request)
+            and not is_api_request(request)
             and request.method == "POST"
             and request.content_type in FORM_CONTENT_TYPES
         ):
@@ -75,15 +73,14 @@ class RefuseNulInRequestMiddleware:
         if name is None:
             return self.get_response(request)
         field = _printable(name)
-        if _is_api(request):
-            body = {
-                "code": "invalid",
-                "message": f"{field}: {NUL_MESSAGE}",
-                "errors": [
-                    {"code": "null_characters_not_allowed", "message": NUL_MESSAGE, "field": field}
-                ],
-            }
-            return JsonResponse(body, status=400)
+        if is_api_request(request):
+            return api_error(
+                400,
+                "invalid",
+                NUL_MESSAGE,
+                item_code="null_characters_not_allowed",
+                field=field,
+            )
         return render(
             request,
             "400.html",
@@ -115,13 +112,6 @@ class RefuseIntegerOverflowMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not (isinstance(exception, OverflowError) and SQLITE_INTEGER_OVERFLOW in str(exception)):
             return None
-        if _is_api(request):
-            body = {
-                "code": "invalid",
-                "message": INTEGER_OVERFLOW_MESSAGE,
-                "errors": [
-                    {"code": "max_value", "message": INTEGER_OVERFLOW_MESSAGE, "field": None}
-                ],
-            }
-            return JsonResponse(body, status=400)
+        if is_api_request(request):
+            return api_error(400, "invalid", INTEGER_OVERFLOW_MESSAGE, item_code="max_value")
         return render(request, "400.html", {"message": INTEGER_OVERFLOW_MESSAGE}, status=400)

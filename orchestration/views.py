@@ -6,30 +6,40 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether ``request`` is for the REST API, which answers in its JSON error shape."""
     return request.path.startswith("/api/")
+
+
+def api_error(
+    status: int, code: str, message: str, *, item_code: str | None = None, field: str | None = None
+) -> JsonResponse:
+    """The API's error shape (``docs/api.md``) outside DRF: with an item in ``errors``
+    when ``item_code`` is given (``message`` then says what is wrong with ``field``)."""
+    errors = []
+    if item_code is not None:
+        errors.append({"code": item_code, "message": message, "field": field})
+    shown = f"{field}: {message}" if field else message
+    return JsonResponse({"code": code, "message": shown, "errors": errors}, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """400 that Django raises itself (too many fields, a disallowed host, a broken form
     upload); the details stay in the log, as Django's own handler keeps them."""
-    if _is_api(request):
-        body = {"code": "bad_request", "message": "The request is malformed.", "errors": []}
-        return JsonResponse(body, status=400)
+    if is_api_request(request):
+        return api_error(400, "bad_request", "The request is malformed.")
     return defaults.bad_request(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404 for a URL that matches no route (the API's own 404s come from DRF)."""
-    if _is_api(request):
-        body = {"code": "not_found", "message": "No such API endpoint or object.", "errors": []}
-        return JsonResponse(body, status=404)
+    if is_api_request(request):
+        return api_error(404, "not_found", "No such API endpoint or object.")
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """500: the error is logged; the client learns only that it happened."""
-    if _is_api(request):
-        body = {"code": "server_error", "message": "Internal server error.", "errors": []}
-        return JsonResponse(body, status=500)
+    if is_api_request(request):
+        return api_error(500, "server_error", "Internal server error.")
     return defaults.server_error(request)
