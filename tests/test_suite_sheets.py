@@ -475,6 +475,24 @@ def test_visual_edits_that_do_not_fit_are_refused(
     assert table_rows() == before
 
 
+def test_a_visual_edit_the_parser_would_refuse_is_refused_naming_its_line(
+    designer: User,
+) -> None:
+    deep = VISUAL + "\ndata [Limit] as " + "(" * 100 + "1" + ")" * 100 + "\n"
+    sheet = services.sheet_create(fulfillment="Nearby", name="Nearby", source=deep)
+    client = login(designer)
+    before = table_rows()
+    response = client.post(f"/sheets/{sheet.pk}/visual/", {"revision": "1", "slot-s6": "-2"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Not saved." in page
+    assert (
+        "the value on line 16 cannot go here: the sheet would not parse with it "
+        "(expressions are nested more than 100 levels deep)"
+    ) in page
+    assert table_rows() == before
+
+
 def test_a_visual_save_over_a_newer_revision_is_refused(designer: User) -> None:
     sheet = visual_sheet()
     services.sheet_update(sheet=sheet, source=VISUAL + "# someone else\n", comment="meanwhile")

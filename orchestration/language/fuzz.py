@@ -57,6 +57,7 @@ from typing import Any
 from . import catalogue, nodes
 from .checker import analyze, check
 from .compiler import compile_sheet
+from .errors import Code
 from .formatter import format_sheet, format_source
 from .lines import LineTable, normalize
 from .parser import MAX_SOURCE_LENGTH, parse
@@ -230,7 +231,11 @@ def _examine(source: str, stages: Sequence[Stage], examination: _Examination) ->
         try:
             edited = _call("visual", _refusal_or_edit, source, {slot.id: value})
         except _Refused as refusal:
-            fail("visual", f"a valid edit of a {slot.kind} was refused: {refusal.message}")
+            # A valid value may still take the sheet past a limit of the parser (a
+            # negative number inside the deepest nesting it takes): refusing it, with
+            # the parser's reason, is the promise kept.
+            if not refusal.too_large:
+                fail("visual", f"a valid edit of a {slot.kind} was refused: {refusal.message}")
         else:
             shown = _call("visual", describe, edited)
             if shown.diagnostics:
@@ -267,16 +272,18 @@ def _flat(statements: tuple[nodes.Statement, ...]) -> list[object]:
 class _Refused(Exception):
     """``apply_edits`` refused an edit (a failure of a valid edit, not a crash)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, too_large: bool) -> None:
         super().__init__(message)
         self.message = message
+        self.too_large = too_large  # the edited sheet would be past a parser's limit
 
 
 def _refusal_or_edit(source: str, edits: dict[str, object]) -> str:
     try:
         return apply_edits(source, edits)
     except VisualEditError as error:
-        raise _Refused(error.message) from error
+        too_large = error.diagnostic is not None and error.diagnostic.code is Code.TOO_LARGE
+        raise _Refused(error.message, too_large=too_large) from error
 
 
 # --- The corpus --------------------------------------------------------------------------

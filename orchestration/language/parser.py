@@ -739,12 +739,33 @@ def decode(data: bytes) -> tuple[str, list[Diagnostic]]:
         return "", [Diagnostic(Code.INVALID_CHARACTER, message, span)]
 
 
+# One text is read several times in a row: a save checks, compiles and plans it, the
+# editor checks and describes it, the fuzzer puts it through every reader. The last
+# few parses are kept, by text: the nodes are frozen and each caller gets its own list
+# of the (frozen) diagnostics, so sharing them is safe. A few, as a sheet's nodes may
+# take megabytes (MAX_SHEET_TOKENS bounds them).
+PARSES_KEPT = 8
+
+
 def parse(source: str | bytes) -> tuple[nodes.Sheet, list[Diagnostic]]:
-    """Parse a sheet (text, or UTF-8 bytes); return its nodes and every syntax diagnostic."""
+    """Parse a sheet (text, or UTF-8 bytes); return its nodes and every syntax diagnostic.
+
+    The last ``PARSES_KEPT`` texts' results are kept; ``parse.cache_clear()`` drops them
+    (a benchmark of parsing clears it before each round).
+    """
     if isinstance(source, bytes):
         source, problems = decode(source)
         if problems:
             return nodes.Sheet(()), problems
+    sheet, diagnostics = _parse_text(source)
+    return sheet, list(diagnostics)
+
+
+@functools.lru_cache(maxsize=PARSES_KEPT)
+def _parse_text(source: str) -> tuple[nodes.Sheet, tuple[Diagnostic, ...]]:
     parser = Parser(source)
     sheet = parser.parse()
-    return sheet, parser.diagnostics
+    return sheet, tuple(parser.diagnostics)
+
+
+parse.cache_clear = _parse_text.cache_clear  # type: ignore[attr-defined]

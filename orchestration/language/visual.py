@@ -41,12 +41,18 @@ _REASON_CODE = re.compile(r"with\s+reason\s+('(?:[^'\\\n]|\\.)*')", re.IGNORECAS
 
 
 class VisualEditError(ValueError):
-    """A new value that cannot go into its slot; ``slot`` says which."""
+    """A new value that cannot go into its slot; ``slot`` says which.
 
-    def __init__(self, slot: str, message: str) -> None:
+    ``diagnostic`` is set when the value is fine on its own but the sheet would no
+    longer parse with it (it takes the sheet past one of the parser's limits, such as
+    ``MAX_NESTING``): the parser's diagnostic, positioned in the edited text.
+    """
+
+    def __init__(self, slot: str, message: str, diagnostic: Diagnostic | None = None) -> None:
         super().__init__(f"{slot}: {message}")
         self.slot = slot
         self.message = message
+        self.diagnostic = diagnostic
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +129,12 @@ def apply_edits(source: str, edits: Mapping[str, object]) -> str:
 
     Values come as a form sends them: text for strings, numbers, reason codes,
     descriptions and booleans ('true'/'false'), a sequence of texts for lists.
-    Raises ``VisualEditError`` naming the slot for an unknown slot or a bad value.
+    Raises ``VisualEditError`` naming the slot for an unknown slot or a bad value,
+    and for a value that is fine on its own but would leave a sheet that does not
+    parse: a negative number (``-12.5`` is a minus applied to ``12.5``) one level
+    inside the deepest nesting the parser takes, a long text or list that takes the
+    sheet past its length or token limit. The edited text is parsed once to find out,
+    so what this returns always parses.
     Line breaks come back as ``\n`` (``lines.normalize``).
     """
     source = normalize(source)
@@ -138,14 +149,42 @@ def apply_edits(source: str, edits: Mapping[str, object]) -> str:
         rendered = _render(slot, value)
         if _parsed(slot, value) == slot.value:
             continue  # the same value: its text stays exactly as written
-        replacements.append((slot.start, slot.end, rendered))
+        replacements.append((slot.start, slot.end, rendered, slot_id))
     pieces = []  # joined once: a form may change a thousand values of a long sheet
-    position = 0
-    for start, end, new in sorted(replacements):
+    placed = []  # (start, end) of each new value in the edited text, and its slot
+    position = length = 0
+    for start, end, new, slot_id in sorted(replacements):
         pieces += [source[position:start], new]
+        length += start - position
+        placed.append((length, length + len(new), slot_id))
+        length += len(new)
         position = end
     pieces.append(source[position:])
-    return "".join(pieces)
+    edited = "".join(pieces)
+    if replacements:
+        _, diagnostics = parse(edited)
+        if diagnostics:
+            raise _unparsable(edited, placed, diagnostics[0])
+    return edited
+
+
+def _unparsable(
+    edited: str, placed: list[tuple[int, int, str]], diagnostic: Diagnostic
+) -> VisualEditError:
+    """The refusal of edits that leave a sheet the parser refuses: it names the slot
+    whose new value the parser stopped in (or the last one before that place, as the
+    fault may show only after the value), the line the value is on and the parser's
+    reason."""
+    offset = LineTable(edited).offsets(diagnostic.span)[0]
+    before = [entry for entry in placed if entry[0] <= offset] or placed[:1]
+    start, _, slot_id = before[-1]
+    line = edited.count("\n", 0, start) + 1
+    return VisualEditError(
+        slot_id,
+        f"the value on line {line} cannot go here: the sheet would not parse with it "
+        f"({diagnostic.message})",
+        diagnostic,
+    )
 
 
 def _parsed(slot: Slot, value: object) -> object:

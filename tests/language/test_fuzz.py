@@ -57,6 +57,17 @@ def test_a_slice_of_the_fuzzer_finds_no_crash_failure_or_hang(
     assert figures.written == []
 
 
+def test_a_visual_edit_past_the_nesting_limit_is_refused_and_the_promise_kept(
+    corpus: list[str],
+) -> None:
+    """Input 103,067 of the run of a million: a value in exactly 100 parentheses, which
+    the fuzzer's edit (``-12.50``, a minus more) took one level past the parser's limit.
+    The visual editor wrote text the parser refused; now it refuses the edit."""
+    source = fuzz.generate(SEED, 103_067, corpus)
+    assert "(" * 100 + "1" + ")" * 100 in source
+    assert fuzz.examine(source, (("plan", plan_for),)) == []
+
+
 def test_inputs_are_made_again_from_their_seed_and_index(corpus: list[str]) -> None:
     assert fuzz.generate(SEED, 123, corpus) == fuzz.generate(SEED, 123, corpus)
     assert fuzz.generate(SEED, 123, corpus) != fuzz.generate(SEED + 1, 123, corpus)

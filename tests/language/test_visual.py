@@ -145,6 +145,47 @@ def test_bad_values_are_refused_naming_the_slot(edits: dict, slot: str, message:
     assert raised.value.message.startswith(message)
 
 
+DEEPEST = "fulfillment Deep\nscope Supplier\ndata [Limit] as " + "(" * 100 + "1" + ")" * 100 + "\n"
+
+
+def test_a_negative_number_inside_the_deepest_nesting_is_refused_naming_its_line() -> None:
+    """``-12.5`` is a minus applied to ``12.5``: one level more than the 100 the parser
+    takes around the ``1`` it replaces (found by the fuzzer: seed 18, input 103,067)."""
+    assert not parse(DEEPEST)[1]
+    with pytest.raises(VisualEditError) as raised:
+        apply_edits(DEEPEST, {"s1": "-12.5"})
+    assert raised.value.slot == "s1"
+    assert raised.value.message == (
+        "the value on line 3 cannot go here: the sheet would not parse with it "
+        "(expressions are nested more than 100 levels deep)"
+    )
+    assert raised.value.diagnostic is not None
+    assert raised.value.diagnostic.code.name == "TOO_LARGE"
+    # the same value without the minus fits, and the text stays as written elsewhere
+    assert apply_edits(DEEPEST, {"s1": "12.5"}) == DEEPEST.replace("(1)", "(12.5)")
+
+
+def test_a_text_that_takes_the_sheet_past_its_length_is_refused_naming_the_slot() -> None:
+    with pytest.raises(VisualEditError) as raised:
+        apply_edits(SHEET, {"s2": "x" * 200_000})
+    assert raised.value.slot == "s2"
+    assert raised.value.message == (
+        "the value on line 10 cannot go here: the sheet would not parse with it "
+        "(the sheet has 200,485 characters; at most 200,000 are allowed)"
+    )
+
+
+def test_every_edit_apply_edits_returns_parses() -> None:
+    """Of several edits at once, the one the parser stopped in is named."""
+    source = DEEPEST + "data [Other] as 'a'\n"
+    with pytest.raises(VisualEditError) as raised:
+        apply_edits(source, {"s2": "b", "s1": "-1"})
+    assert raised.value.slot == "s1"
+    assert apply_edits(source, {"s2": "b", "s1": "2"}) == DEEPEST.replace("(1)", "(2)") + (
+        "data [Other] as 'b'\n"
+    )
+
+
 def test_a_sheet_with_syntax_errors_has_no_visual_form() -> None:
     visual = describe("fulfillment X\nrequire (\n")
     assert visual.sections == ()
