@@ -611,8 +611,11 @@ def evaluate_sheet(
                         order_line=line.id,
                     )
                 continue
+            # "the number of deactivated OrderFulfillmentLines that are allowed to exist
+            # for a supplier/sheet combination before that combination is ignored":
+            # max_retry of them may exist, one more and the pair is ignored.
             deactivations = deactivated and deactivated[(line.id, unit.id, sheet_id)]
-            if deactivations and deactivations >= max_retry:
+            if deactivations and deactivations > max_retry:
                 if not rejected:
                     recorder.add(
                         sheet=run,
