@@ -54,6 +54,8 @@ _OPTION_PATHS = tuple(
     for option in FULFILLMENT_OPTIONS
 )
 
+_QUANTITY_ORDERED = v.path_key("OrderLine.QuantityOrdered")
+
 
 @dataclass(slots=True)
 class History:
@@ -505,11 +507,14 @@ def evaluate_sheet(
     option_steps = blocks.get("FulfillmentOptions")
     sheet_id = run.source.id
     deactivated = history.deactivated
+    # Quantity splitting: a line the sheet may split is treated "as if it were multiple
+    # orderlines all containing a single item", so its lines' scopes read a quantity of 1.
+    single = _QUANTITY_ORDERED if run.splittable else None
     line_values = {}
     for line in lines:
         base: dict[tuple[str, ...], object] = {}
         for path in line_paths:
-            base[path] = world.line_value(line, path)
+            base[path] = 1 if path == single else world.line_value(line, path)
         line_values[line.id] = base
 
     shared = LineOutcomes(plan, line_values)

@@ -332,7 +332,13 @@ _LINE_PROPERTIES: list[Property] = [
         _LINE,
         "The discount given on the order line: 0 without a discount, otherwise negative.",
     ),
-    Property("OrderLine.QuantityOrdered", _N, _LINE, "How many units of the product were ordered."),
+    Property(
+        "OrderLine.QuantityOrdered",
+        _N,
+        _LINE,
+        "How many units of the product were ordered; 1 under a sheet that may split the line "
+        "(quantity splitting treats it as that many lines of a single item).",
+    ),
     Property("OrderLine.IsGiftWrapped", _B, _LINE, "Whether the order line is to be gift-wrapped."),
     Property(
         "OrderLine.PreferredFulfillmentOrganizationUnit",

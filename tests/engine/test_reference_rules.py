@@ -98,3 +98,72 @@ def test_deactivations_under_another_sheet_do_not_count() -> None:
     other_sheet = tuple(dataclasses.replace(entry, sheet=99) for entry in history)
     blob = route(dataclasses.replace(scenario, fulfillment_history=other_sheet)).blob
     assert winners(blob) == [(1, {1: 1})]
+
+
+# --- Quantity splitting: a split-allowed line is read as single items -----------------
+
+SPLIT = "quantity-splitting-line-read-as-single-items.json"
+PARTIAL = "option AllowPartialFulfillment as true\n"
+
+
+def splitting_variant(*, setting: bool, order_flag: bool | None, options: str) -> Scenario:
+    scenario = load(SPLIT)
+    [sheet] = scenario.sheets
+    source = sheet.source.replace(PARTIAL, options)
+    return dataclasses.replace(
+        scenario,
+        settings={"Orders:Default:AllowPartialFulfillment": setting},
+        order=dataclasses.replace(scenario.order, allow_partial_fulfillment=order_flag),
+        sheets=(dataclasses.replace(sheet, source=source),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "order_flag", "options", "split"),
+    [
+        (True, None, PARTIAL, True),
+        (False, True, PARTIAL, True),
+        (False, None, PARTIAL, False),
+        (True, False, PARTIAL, False),
+        (True, None, "", False),
+        (True, None, PARTIAL + "option DisableLineSplitting as true\n", False),
+        (True, None, PARTIAL + "option DisableLineSplitting as false\n", True),
+    ],
+)
+def test_a_line_is_read_as_single_items_exactly_when_the_sheet_may_split_it(
+    setting: bool, order_flag: bool | None, options: str, split: bool
+) -> None:
+    """Two shops hold 2 shoes each; the line asks 4; the sheet requires
+    [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]."""
+    blob = route(splitting_variant(setting=setting, order_flag=order_flag, options=options)).blob
+    if split:
+        assert winners(blob) == [(1, {1: 2}), (2, {1: 2})]
+        assert (reasons_at(blob, 1), reasons_at(blob, 2)) == ([], [])
+    else:
+        assert winners(blob) == [(None, {1: 4})]
+        assert (reasons_at(blob, 1), reasons_at(blob, 2)) == (["NoStock"], ["NoStock"])
+    assert reasons_at(blob, 3) == ["NoStock"]
+
+
+def test_the_order_line_scopes_read_a_quantity_of_one_and_the_shipment_the_whole_line() -> None:
+    scenario = load(SPLIT)
+    [sheet] = scenario.sheets
+    source = sheet.source.replace(
+        "score add 100\n", "score add [OrderLine.QuantityOrdered]\n"
+    ).replace(
+        "scope Shipment\n",
+        "scope OrderLineSuppliers\nscore add 10 * [OrderLine.QuantityOrdered]\n\n"
+        "scope Shipment\nscore add [TotalQuantity]\n",
+    )
+    blob = route(
+        dataclasses.replace(scenario, sheets=(dataclasses.replace(sheet, source=source),))
+    ).blob
+    shipment = blob["Fulfillments"][0]["Shipments"][0]
+    [line] = shipment["OrderLines"]
+    read = [(e["Expression"], e["Variables"]) for e in line["ScoreExplanations"]]
+    assert read[:2] == [
+        ("score add [OrderLine.QuantityOrdered]\n", {"OrderLine.QuantityOrdered": 1}),
+        ("score add 10 * [OrderLine.QuantityOrdered]\n", {"OrderLine.QuantityOrdered": 1}),
+    ]
+    [boost] = shipment["ScoreExplanation"]["Boosts"]
+    assert (line["Quantity"], boost["Variables"]) == (2, {"TotalQuantity": 2})
