@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
+
+# Net amounts are computed as a sheet computes (the language's 28 significant digits,
+# half-even), so a sheet's own 100 - 10 / 1.21 gives the same number.
+AMOUNTS = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 SALES, RETURNS, PURCHASE = "Sales", "Returns", "Purchase"
 INTENTS = (SALES, RETURNS, PURCHASE)
@@ -103,6 +107,27 @@ class OrderLine:
     def total_amount_in_tax(self) -> Decimal:
         """In-tax, before discounts."""
         return self.unit_price_in_tax * self.quantity
+
+    @property
+    def discount_amount_ex_tax(self) -> Decimal:
+        """The discount without tax. ``discount_amount`` is in tax, like the order's
+        other amounts; without tax it is that at the line's own rate (ex-tax total over
+        in-tax total: 10 at 21% is 10 / 1.21). A line with no in-tax total has no rate
+        to take off: its discount is as given."""
+        in_tax = self.total_amount_in_tax
+        if not in_tax:
+            return self.discount_amount
+        return AMOUNTS.divide(AMOUNTS.multiply(self.discount_amount, self.total_amount), in_tax)
+
+    @property
+    def net_total_amount(self) -> Decimal:
+        """Ex-tax, after discounts: the ex-tax total less the discount without tax."""
+        return AMOUNTS.add(self.total_amount, self.discount_amount_ex_tax)
+
+    @property
+    def net_total_amount_in_tax(self) -> Decimal:
+        """In-tax, after discounts: the in-tax total less the discount."""
+        return AMOUNTS.add(self.total_amount_in_tax, self.discount_amount)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..language.compiler import MISSING, canonical_path
-from .model import Address, OrderLine, OrganizationUnit, Product, Scenario
+from .model import AMOUNTS, Address, OrderLine, OrganizationUnit, Product, Scenario
 from .network import is_static, network_of
 from .routes import EstimatedBikeRoute, Route, RouteProvider, distance_between, point
 
@@ -231,15 +231,21 @@ class World:
 
     def _order_totals(self) -> dict[str, Decimal]:
         lines = self.order.lines
-        total = sum((line.total_amount for line in lines), Decimal(0))
-        in_tax = sum((line.total_amount_in_tax for line in lines), Decimal(0))
-        discount = sum((line.discount_amount for line in lines), Decimal(0))
-        return {
-            "TotalAmount": total,
-            "TotalAmountInTax": in_tax,
-            "NetTotalAmount": total + discount,
-            "NetTotalAmountInTax": in_tax + discount,
+        totals = {
+            "TotalAmount": Decimal(0),
+            "TotalAmountInTax": Decimal(0),
+            "NetTotalAmount": Decimal(0),
+            "NetTotalAmountInTax": Decimal(0),
         }
+        for line in lines:  # the sums of the lines' own (see OrderLine)
+            for name, amount in (
+                ("TotalAmount", line.total_amount),
+                ("TotalAmountInTax", line.total_amount_in_tax),
+                ("NetTotalAmount", line.net_total_amount),
+                ("NetTotalAmountInTax", line.net_total_amount_in_tax),
+            ):
+                totals[name] = AMOUNTS.add(totals[name], amount)
+        return totals
 
     # --- the order ---------------------------------------------------------------
 
@@ -389,8 +395,8 @@ class World:
             "UnitPriceInTax": line.unit_price_in_tax,
             "TotalAmount": line.total_amount,
             "TotalAmountInTax": line.total_amount_in_tax,
-            "NetTotalAmount": line.total_amount + line.discount_amount,
-            "NetTotalAmountInTax": line.total_amount_in_tax + line.discount_amount,
+            "NetTotalAmount": line.net_total_amount,
+            "NetTotalAmountInTax": line.net_total_amount_in_tax,
             "DiscountAmount": line.discount_amount,
             "QuantityOrdered": line.quantity,
             "IsGiftWrapped": line.is_gift_wrapped,

@@ -188,13 +188,15 @@ _ORDER: list[Property] = [
         "Order.NetTotalAmount",
         _N,
         _EVERY_SCOPE,
-        "The order's effective total amount (ex-tax), after discounts.",
+        "The order's effective total amount (ex-tax), after discounts: the sum of its lines' "
+        "NetTotalAmount.",
     ),
     Property(
         "Order.NetTotalAmountInTax",
         _N,
         _EVERY_SCOPE,
-        "The order's effective total amount (in-tax), after discounts.",
+        "The order's effective total amount (in-tax), after discounts: the sum of its lines' "
+        "NetTotalAmountInTax.",
     ),
     Property(
         "Order.CustomFields.*",
@@ -318,19 +320,22 @@ _LINE_PROPERTIES: list[Property] = [
         "OrderLine.NetTotalAmount",
         _N,
         _LINE,
-        "The effective total amount for the order line (ex-tax), after discounts.",
+        "The effective total amount for the order line (ex-tax), after discounts: TotalAmount "
+        "less the discount without tax (at the line's own rate: 100 - 10 / 1.21 at 21%).",
     ),
     Property(
         "OrderLine.NetTotalAmountInTax",
         _N,
         _LINE,
-        "The effective total amount for the order line (in-tax), after discounts.",
+        "The effective total amount for the order line (in-tax), after discounts: "
+        "TotalAmountInTax plus DiscountAmount.",
     ),
     Property(
         "OrderLine.DiscountAmount",
         _N,
         _LINE,
-        "The discount given on the order line: 0 without a discount, otherwise negative.",
+        "The discount given on the order line, in tax like the prices: 0 without a discount, "
+        "otherwise negative.",
     ),
     Property(
         "OrderLine.QuantityOrdered",

@@ -5,13 +5,18 @@ sentence and varies the one thing the rule is about.
 """
 
 import dataclasses
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from orchestration.engine import route
-from orchestration.engine.model import HistoryEntry, Scenario
+from orchestration.engine.model import HistoryEntry, OrderLine, Scenario
+from orchestration.engine.plan import plan_for
 from orchestration.engine.scenario import load_scenario_text
+from orchestration.engine.variables import World, path_key, shipment_values
+from orchestration.language import catalogue
+from orchestration.language.compiler import MISSING
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -167,3 +172,96 @@ def test_the_order_line_scopes_read_a_quantity_of_one_and_the_shipment_the_whole
     ]
     [boost] = shipment["ScoreExplanation"]["Boosts"]
     assert (line["Quantity"], boost["Variables"]) == (2, {"TotalQuantity": 2})
+
+
+# --- Amounts: the discount is given in tax ------------------------------------------
+
+DISCOUNT = "discount-in-tax-taken-off-without-tax.json"
+# 100 - 10 / 1.21 as a sheet computes it (28 significant digits, half-even).
+NET_EX_TAX = Decimal("91.73553719008264462809917355")
+
+
+def two_line_order() -> Scenario:
+    """Two shoes at 50 (60.50 in tax) with a discount of 10, and a scarf at 20 (24.20)."""
+    scenario = load(DISCOUNT)
+    [shoes] = scenario.order.lines
+    scarf = OrderLine(2, shoes.product, 1, Decimal("20.0"), Decimal("24.2"))
+    assert (shoes.quantity, shoes.unit_price, shoes.unit_price_in_tax) == (2, 50, Decimal("60.5"))
+    assert shoes.discount_amount == -10
+    return dataclasses.replace(
+        scenario, order=dataclasses.replace(scenario.order, lines=(shoes, scarf))
+    )
+
+
+PRICES = {
+    "OrderLine.UnitPrice": (Decimal(50), Decimal(20)),
+    "OrderLine.UnitPriceInTax": (Decimal("60.5"), Decimal("24.2")),
+    "OrderLine.TotalAmount": (Decimal(100), Decimal(20)),
+    "OrderLine.TotalAmountInTax": (Decimal(121), Decimal("24.2")),
+    "OrderLine.DiscountAmount": (Decimal(-10), Decimal(0)),
+    "OrderLine.NetTotalAmount": (NET_EX_TAX, Decimal(20)),
+    "OrderLine.NetTotalAmountInTax": (Decimal(111), Decimal("24.2")),
+    "Order.TotalAmount": Decimal(120),
+    "Order.TotalAmountInTax": Decimal("145.2"),
+    "Order.NetTotalAmount": NET_EX_TAX + 20,
+    "Order.NetTotalAmountInTax": Decimal("135.2"),
+    # A shipment's amounts are of the units in it, before discounts.
+    "TotalAmount": Decimal(120),
+    "TotalAmountInTax": Decimal("145.2"),
+    "Shipment.TotalAmount": Decimal(120),
+    "Shipment.TotalAmountInTax": Decimal("145.2"),
+}
+
+
+def test_every_price_property_of_the_catalogue_is_covered_here() -> None:
+    prices = {p.path for p in catalogue.PROPERTIES if "Amount" in p.path or "Price" in p.path}
+    assert prices == set(PRICES)
+
+
+@pytest.mark.parametrize("name", sorted(PRICES))
+def test_each_price_property_has_its_amount(name: str) -> None:
+    scenario = two_line_order()
+    world = World(scenario, None)
+    path = path_key(name)
+    expected = PRICES[name]
+    if name.startswith("OrderLine."):
+        found = tuple(world.line_value(line, path) for line in scenario.order.lines)
+    elif name.startswith("Order."):
+        found = world.order_value(path)
+    else:
+        shipment = [(line, line.quantity) for line in scenario.order.lines]
+        found = shipment_values(shipment)[path]
+    assert found == expected
+
+
+def test_the_ex_tax_net_amount_is_what_a_sheet_computes_from_the_in_tax_discount() -> None:
+    source = "fulfillment X\naction CANCEL\nscope Order\nwith N as 100 - 10 / 1.21\n"
+    [step] = plan_for(source).blocks["Order"]
+    assert step.value(lambda path: MISSING) == NET_EX_TAX
+
+
+@pytest.mark.parametrize(
+    ("unit_price", "unit_price_in_tax", "discount", "net", "net_in_tax"),
+    [
+        ("50", "60.5", "-10", NET_EX_TAX, "111"),  # 21% tax: 10 in tax is 8.26... without
+        ("50", "50", "-10", "90", "90"),  # no tax: the discount is the same either way
+        ("50", "54.5", "0", "100", "109"),  # no discount
+        ("0", "0", "-5", "-5", "-5"),  # no amount to take a rate from: as given
+    ],
+)
+def test_the_discount_is_taken_off_the_ex_tax_total_at_the_lines_own_rate(
+    unit_price: str, unit_price_in_tax: str, discount: str, net: Decimal | str, net_in_tax: str
+) -> None:
+    line = OrderLine(1, 1, 2, Decimal(unit_price), Decimal(unit_price_in_tax), Decimal(discount))
+    assert (line.net_total_amount, line.net_total_amount_in_tax) == (
+        Decimal(net),
+        Decimal(net_in_tax),
+    )
+
+
+def test_an_order_scope_requirement_on_the_ex_tax_net_amount_routes_the_order() -> None:
+    blob = route(load(DISCOUNT)).blob
+    assert winners(blob) == [(1, {1: 2})]
+    assert blob["Errors"] == []
+    found = [(r["SupplierID"], r["Reason"]) for r in blob["Rejections"]]
+    assert found == [(2, "NotEnoughStockForWholeLine")]  # one shoe: no sheet requirement failed
