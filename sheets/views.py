@@ -252,6 +252,10 @@ def check(request: HttpRequest) -> JsonResponse:
         problem["severity"] = "error"
         if problem["line"] is None:  # about the identifier: shown on the first line
             problem["line"], problem["column"] = _fulfillment_position(source)
+    warnings = services.sheet_warnings(source=source)
+    for warning in warnings:
+        warning["severity"] = "warning"
+    problems += warnings  # after the errors, which refuse a save; warnings do not
     return JsonResponse({"problems": problems})
 
 

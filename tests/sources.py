@@ -7,7 +7,10 @@ into ``tests/``:
 - the shared scenarios, into ``tests/scenarios/`` beside the project's own
   (``SHARED_SCENARIO_COPIES``);
 - the lines of EVA's orchestration chapter that name a variable, into
-  ``tests/reference/`` (``REFERENCE_EXCERPT``, made by ``reference_excerpt``).
+  ``tests/reference/`` (``REFERENCE_EXCERPT``, made by ``reference_excerpt``);
+- every sheet and snippet of that chapter, into ``tests/language/golden/``
+  (``GOLDEN_SHEETS``: our header comments and, for a fragment, the lines that wrap
+  it into a sheet, then the reference's text; ``golden_reference_part`` takes it out).
 
 ``tests/test_shared_copies.py`` checks that each copy still matches its
 original, and runs ``../shared/tools/check_scenarios.py``, only when
@@ -41,3 +44,40 @@ _NAMES_A_VARIABLE = re.compile(
 def reference_excerpt(text: str) -> str:
     """The lines of the reference that name a variable, in order, one per line."""
     return "".join(line + "\n" for line in text.splitlines() if _NAMES_A_VARIABLE.search(line))
+
+
+# The reference's sheets and snippets, each with a header of ours (test_golden.py).
+GOLDEN_SHEETS = ROOT / "tests" / "language" / "golden"
+_WRAPPED = re.compile(r"# fragment, wrapped in: (.*)$")
+_WRAPPER_LINE = ("fulfillment ", "action ", "scope ")
+
+
+def golden_reference_part(copy: str) -> str:
+    """The reference's text in a golden copy: what follows its header (and, for a
+    fragment, the wrapper lines the header names)."""
+    lines = copy.splitlines()
+    for index, line in enumerate(lines):
+        wrapped = _WRAPPED.match(line)
+        if wrapped:
+            wrapper = [w.strip() for w in wrapped.group(1).split(",")]
+            wrapper = [w for w in wrapper if w.startswith(_WRAPPER_LINE)]
+            start = index + 1
+            while lines[start].startswith("#"):
+                start += 1
+            if [line.strip() for line in lines[start : start + len(wrapper)]] != wrapper:
+                raise ValueError(f"the wrapper lines are not {wrapper}")
+            return "\n".join(lines[start + len(wrapper) :])
+        if line.startswith("# copied whole"):
+            return "\n".join(lines[index + 1 :])
+    raise ValueError("no '# fragment, wrapped in:' or '# copied whole' header")
+
+
+def is_reference_text(part: str, reference: str) -> bool:
+    """Whether ``part`` is a run of the reference's lines (blank lines and trailing
+    spaces aside), or one line found within a line of its prose."""
+    wanted = [line.rstrip() for line in part.splitlines() if line.strip()]
+    lines = [line.rstrip() for line in reference.splitlines() if line.strip()]
+    if len(wanted) == 1 and any(wanted[0] in line for line in lines):
+        return True
+    size = len(wanted)
+    return any(lines[at : at + size] == wanted for at in range(len(lines) - size + 1))

@@ -67,3 +67,31 @@ def test_format_does_not_print_a_sheet_that_does_not_parse(tmp_path: Path, capsy
     with pytest.raises(SystemExit):
         call_command("checksheet", "--format", str(sheet))
     assert capsys.readouterr().out == ""
+
+
+LIST_IN = "fulfillment X\naction CANCEL\nscope Supplier\nrequire [Supplier.SetNames] in 'P'\n"
+
+
+def test_a_warning_is_printed_and_the_sheet_still_passes(tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "sets.sheet"
+    sheet.write_text(LIST_IN)
+    assert run(str(sheet), capsys=capsys) == (
+        0,
+        f"{sheet}:4:9: ListIn warning: [Supplier.SetNames] is a list: 'in' asks whether one "
+        "of its items is in the right side; 'contains' says so\n"
+        "    write [Supplier.SetNames] contains 'P'\n",
+    )
+
+
+def test_fix_prints_the_canonical_source_with_what_the_warnings_suggest(
+    tmp_path: Path, capsys
+) -> None:
+    sheet = tmp_path / "sets.sheet"
+    sheet.write_text(LIST_IN)
+    call_command("checksheet", "--fix", str(sheet))
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "fulfillment X\naction CANCEL\n\nscope Supplier\nrequire [Supplier.SetNames] contains 'P'\n"
+    )
+    assert "ListIn warning:" in captured.err
+    assert sheet.read_text() == LIST_IN  # printed, the file is not changed

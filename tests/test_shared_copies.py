@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.sources import (
+    GOLDEN_SHEETS,
     OWN_SCENARIOS,
     REFERENCE,
     REFERENCE_EXCERPT,
     ROOT,
     SHARED,
     SHARED_SCENARIO_NAMES,
+    golden_reference_part,
+    is_reference_text,
     reference_excerpt,
 )
 
@@ -39,6 +42,15 @@ def test_every_shared_scenario_has_an_identical_copy() -> None:
 def test_the_reference_excerpt_holds_every_line_of_the_reference_naming_a_variable() -> None:
     expected = reference_excerpt(REFERENCE.read_text(encoding="utf-8"))
     assert REFERENCE_EXCERPT.read_text(encoding="utf-8") == expected
+
+
+def test_each_golden_sheet_is_the_references_text_under_our_header() -> None:
+    reference = REFERENCE.read_text(encoding="utf-8")
+    copies = sorted(GOLDEN_SHEETS.glob("*.sheet"))
+    assert copies
+    for path in copies:
+        part = golden_reference_part(path.read_text(encoding="utf-8"))
+        assert is_reference_text(part, reference), path.name
 
 
 def test_check_scenarios_tool_passes() -> None:

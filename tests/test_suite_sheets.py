@@ -294,6 +294,38 @@ def test_check_returns_each_problem_with_its_position(designer: User) -> None:
     assert problem["hint"] == "did you mean Supplier.Type?"
 
 
+def test_check_lists_a_warning_after_the_errors_with_its_severity(designer: User) -> None:
+    source = (
+        "fulfillment Draft\naction CANCEL\nscope Supplier\n"
+        "require [Supplier.SetNames] in 'PrintSuppliers'\nrequire Supplier.Typo = 'Shop'\n"
+    )
+    response = login(designer).post(
+        "/sheets/check/",
+        json.dumps({"source": source, "fulfillment": "Draft"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    found = [
+        (p["code"], p["severity"], p["line"], p["column"], p["hint"])
+        for p in response.json()["problems"]
+    ]
+    assert found == [
+        ("UnknownVariable", "error", 5, 9, "did you mean Supplier.Type?"),
+        ("ListIn", "warning", 4, 9, "write [Supplier.SetNames] contains 'PrintSuppliers'"),
+    ]
+
+
+def test_a_sheet_with_only_a_warning_is_saved(designer: User) -> None:
+    source = (
+        "fulfillment Printing\naction CANCEL\nscope Supplier\n"
+        "require [Supplier.SetNames] in 'PrintSuppliers'\n"
+    )
+    sheet = services.sheet_create(
+        fulfillment="Printing", name="Printing", source=source, user=designer
+    )
+    assert Sheet.objects.get(pk=sheet.pk).source == source
+
+
 def test_check_reports_an_identifier_mismatch_on_the_fulfillment_line(designer: User) -> None:
     response = login(designer).post(
         "/sheets/check/",

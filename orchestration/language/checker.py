@@ -16,15 +16,24 @@ Checks, in the order of the sheet:
   did-you-mean hint; no name declared twice.
 - Types where they are known: a condition must be true or false, arithmetic
   needs numbers, ``<``/``>`` need two numbers or two strings.
+
+Warnings (``Analysis.warnings``) are not problems: the sheet is valid and runs as
+written, but reads otherwise than it works. One so far: a list on the left of
+``in`` (the reference's own ``[Supplier.SetNames] in 'PrintSuppliers'``), which
+means "one of its items is in", is better written with ``contains``;
+``Analysis.rewrites`` holds that rewrite for the formatter (``format_sheet(...,
+rewrites=...)``, ``checksheet --fix``).
 """
 
 import difflib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import catalogue, nodes
 from .catalogue import ValueType
 from .errors import Code, Diagnostic, Span
+from .formatter import format_expression
 from .parser import parse
 
 ARITHMETIC = frozenset({"+", "-", "*", "/"})
@@ -39,6 +48,9 @@ MAX_DIAGNOSTICS = 1_000
 # and unknown names cannot make a save take minutes: hinting every unknown name against
 # every declared one took 17 s for 2,000 of each. A sheet of 50 names gets over 100.
 MAX_HINT_COMPARISONS = 20_000
+# The last word of a name written in CamelCase (Label in AmazonLabel), for a did-you-mean
+# when no name is spelt close to it.
+_LAST_WORD = re.compile(r"[A-Z][a-z0-9]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,9 @@ class Analysis:
     fulfillment: str | None = None
     action: str | None = None
     options: dict[str, object] = field(default_factory=dict)
+    warnings: tuple[Diagnostic, ...] = ()
+    # id() of an expression of ``sheet`` -> what the formatter may write instead.
+    rewrites: dict[int, nodes.Expr] = field(default_factory=dict)
 
     @property
     def is_valid(self) -> bool:
@@ -75,6 +90,8 @@ class _Checker:
         self.action: nodes.Action | None = None
         self.options: dict[str, object] = {}
         self.hint_budget = MAX_HINT_COMPARISONS  # see MAX_HINT_COMPARISONS
+        self.warnings: list[Diagnostic] = []
+        self.rewrites: dict[int, nodes.Expr] = {}
 
     def fail(self, code: Code, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -405,7 +422,43 @@ class _Checker:
             known = {left, right} - {ValueType.ANY}
             if len(known) > 1 or known & {ValueType.BOOLEAN, ValueType.STRING_LIST}:
                 self._clash(expr, left, right)
+        if expr.operator in ("in", "not in") and left is ValueType.STRING_LIST:
+            self._list_in(expr, right)
         return ValueType.BOOLEAN
+
+    def _list_in(self, expr: nodes.Binary, right: ValueType) -> None:
+        """``[Supplier.SetNames] in 'PrintSuppliers'``: valid (one of the list's items
+        is in the right side), but ``contains`` says it; rewritten when the right side
+        is one value."""
+        contains = "contains" if expr.operator == "in" else "not contains"
+        left_text = format_expression(expr.left)
+        rewrite: nodes.Expr | None = None
+        if right in (ValueType.STRING, ValueType.NUMBER, ValueType.BOOLEAN):
+            rewrite = nodes.Binary(contains, expr.left, expr.right, span=expr.span)
+        elif isinstance(expr.right, nodes.ListExpr) and all(
+            isinstance(item, nodes.String | nodes.Number | nodes.Boolean)
+            for item in expr.right.items
+        ):
+            # in 'A', 'B': contains 'A' or contains 'B'; not in: not contains ... and ...
+            join = "or" if expr.operator == "in" else "and"
+            for item in expr.right.items:
+                test = nodes.Binary(contains, expr.left, item, span=expr.span)
+                rewrite = test if rewrite is None else nodes.Binary(join, rewrite, test)
+        if rewrite is not None:
+            self.rewrites[id(expr)] = rewrite
+            hint = f"write {format_expression(rewrite)}"
+        else:
+            hint = f"write {left_text} {contains} X for one value X"
+        self.warnings.append(
+            Diagnostic(
+                Code.LIST_IN,
+                f"{left_text} is a list: '{expr.operator}' asks whether "
+                + ("none" if expr.operator == "not in" else "one")
+                + f" of its items is in the right side; '{contains}' says so",
+                expr.span,
+                hint,
+            )
+        )
 
     def _clash(self, expr: nodes.Binary, left: ValueType, right: ValueType) -> None:
         self.fail(
@@ -434,6 +487,7 @@ class _Checker:
         if comparisons <= self.hint_budget:
             self.hint_budget -= comparisons
             hint = catalogue.suggest(name, scope=self.scope, extra_names=self.declared)
+            hint = hint or _same_last_word(name, self.declared)
         self.fail(
             Code.UNKNOWN_VARIABLE,
             f"unknown variable '{name}'",
@@ -441,6 +495,21 @@ class _Checker:
             f"did you mean {hint}?" if hint else None,
         )
         return ValueType.ANY
+
+
+def _same_last_word(name: str, declared: dict[str, tuple[int, ValueType]]) -> str | None:
+    """When no spelling is close: the one name of the sheet's own that ends in the same
+    word (the reference's ``data TaskLabels as AmazonLabel`` under ``with PopupLabel``)."""
+    last = _LAST_WORD.search(name)
+    if "." in name or last is None or last.start() == 0:
+        return None
+    word = last.group()
+    found = [
+        other
+        for other in declared
+        if other != name and "." not in other and other.endswith(word) and other != word
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def _compatible(wanted: ValueType, actual: ValueType) -> bool:
@@ -517,6 +586,8 @@ def analyze(source: str | bytes) -> Analysis:
         checker.fulfillment,
         checker.action.name if checker.action else None,
         checker.options,
+        tuple(checker.warnings),
+        checker.rewrites,
     )
 
 

@@ -39,8 +39,11 @@ Semantics (the reference says to test missing values with ``has value``)
       a single value on the right counts as a one-item list. ``L contains x`` /
       ``not contains``: the list L has the item x, or the string L has the
       substring x. A missing x (or L) is in nothing and contains nothing, and the
-      ``not`` forms are the exact negations. A list where one value is needed
-      (left of ``in``, right of ``contains``) is a type error.
+      ``not`` forms are the exact negations. A list on the left of ``in`` is in
+      L when one of its items is (the reference writes ``[Supplier.SetNames] in
+      'PrintSuppliers'``; the checker warns and suggests ``contains``), so an
+      empty list is in nothing. A list on the right of ``contains`` is a type
+      error.
     - ``and``/``or`` short-circuit and take ``true``/``false``; a missing value
       counts as false (as do ``not`` and a ``when`` condition of a match); any
       other value is a type error. They always return ``True`` or ``False``.
@@ -367,7 +370,11 @@ def _compare(op: str, left: object, right: object, node: nodes.Binary) -> bool:
 
 def _in(left: object, right: object, node: nodes.Binary) -> bool:
     if type(left) is tuple:
-        raise _type_error(f"'{node.operator}' needs a single value on its left, got a list", node)
+        # The reference's own `[Supplier.SetNames] in 'PrintSuppliers'`: a list on the
+        # left is in the right when one of its items is (the checker warns, suggesting
+        # `contains`).
+        items = right if type(right) is tuple else (right,)
+        return any(_has_item(items, item) for item in left)
     if left is MISSING:
         return False
     if type(right) is tuple:

@@ -28,6 +28,8 @@ class Code(StrEnum):
     MISSING_REQUIRED_DATA = "MissingRequiredData"
     UNKNOWN_DATA_KEY = "UnknownDataKey"
     TOO_LARGE = "TooLarge"
+    # Warnings: the sheet works, but says it in a way that reads otherwise.
+    LIST_IN = "ListIn"
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,19 +59,20 @@ number literal is written ``-5``, which reads back as the number -5 (the
 parser folds it), with the same meaning.
 """
 
+import dataclasses
 import functools
 import itertools
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import nodes
 from .parser import parse
 from .tokens import COMPOUND_KEYWORDS, TokenKind, tokenize
 
-__all__ = ["format_sheet", "format_source", "format_statement"]
+__all__ = ["format_expression", "format_sheet", "format_source", "format_statement"]
 
 INDENT = "    "  # before the `else` lines of a multi-line match
 COMMENT_GAP = "  "  # between code and a comment after it
@@ -105,17 +106,56 @@ class _Text(NamedTuple):
     open_tail: bool = False
 
 
-def format_source(source: str) -> str | None:
-    """Parse ``source`` and return its canonical form, or None if it has syntax errors."""
+def format_source(source: str, *, fix: bool = False) -> str | None:
+    """Parse ``source`` and return its canonical form, or None if it has syntax errors.
+
+    With ``fix``, what the checker's warnings suggest is written instead
+    (``Analysis.rewrites``: ``[Supplier.SetNames] in 'X'`` becomes ``... contains 'X'``).
+    """
     sheet, diagnostics = parse(source)
     if diagnostics:
         return None
+    if fix:
+        from .checker import analyze  # the checker formats its hints with this module
+
+        analysis = analyze(source)
+        return format_sheet(analysis.sheet, rewrites=analysis.rewrites)
     return format_sheet(sheet)
 
 
-def format_sheet(sheet: nodes.Sheet) -> str:
-    """The canonical source of ``sheet``, with its comments (see the module docstring)."""
+def format_sheet(sheet: nodes.Sheet, *, rewrites: Mapping[int, nodes.Expr] | None = None) -> str:
+    """The canonical source of ``sheet``, with its comments (see the module docstring).
+
+    ``rewrites`` (``Analysis.rewrites`` of this very ``sheet``: ``id()`` of one of its
+    expressions -> the expression to write instead) are written in their place.
+    """
+    if rewrites:
+        sheet = _rewritten(sheet, rewrites)
     return _Layout(sheet).render()
+
+
+def format_expression(expr: nodes.Expr) -> str:
+    """One expression's canonical source (as at the top of a ``require``)."""
+    return _value(expr)
+
+
+def _rewritten(node: Any, rewrites: Mapping[int, nodes.Expr]) -> Any:
+    """``node`` with the expressions ``rewrites`` names replaced (a copy where needed)."""
+    found = rewrites.get(id(node))
+    if found is not None:
+        return found
+    if type(node) is tuple:
+        items = tuple(_rewritten(item, rewrites) for item in node)
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return node
+    changes = {}
+    for spec in dataclasses.fields(node):
+        value = getattr(node, spec.name)
+        new = _rewritten(value, rewrites)
+        if new is not value:
+            changes[spec.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
 
 
 # --- Layout: statements, comments and blank lines ---------------------------------

@@ -87,8 +87,32 @@ PUNCTUATION = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA"}
 
 # Curly quotes come from word processors; say so instead of "unexpected character".
 _CURLY_QUOTES = "\u2018\u2019\u201c\u201d"
+# A curly quote whose UTF-8 bytes were read in a Western or Greek code page, as the
+# reference writes its own curly-quoted 'print' (beta, euro sign, small tilde before
+# it): the quote each stands for. Read as that quote, then as the string it meant.
+_GARBLED_QUOTES = {
+    prefix + tail: quote
+    for prefix in ("\u00e2\u20ac", "\u03b2\u20ac")
+    for tail, quote in (
+        ("\u02dc", "\u2018"),
+        ("\u2122", "\u2019"),
+        ("\u0153", "\u201c"),
+        ("\u009d", "\u201d"),
+    )
+}
+_GARBLE_STARTS = "\u00e2\u03b2"
+# The ways a closing quote is written: itself, or garbled.
+_CLOSERS = {
+    quote: (quote, *(text for text, meant in _GARBLED_QUOTES.items() if meant == quote))
+    for quote in ("\u2019", "\u201d")
+}
 _STRING_SPECIAL = re.compile(r"['\\]")  # what ends a plain run of a string's text
 _VARIABLE_END = re.compile(r"[\]\n]")  # what ends a bracketed variable
+
+
+def _shown(quote: str, written: str) -> str:
+    """A curly quote as a message names it, and how it is written when garbled."""
+    return quote if written == quote else f"{quote} (written {written})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +241,10 @@ class Tokenizer:
                     reader.skip_to(self._digits_end(reader.offset + 1))
                 text = self.source[start[0] : reader.offset]
                 yield self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))
+            elif char in _GARBLE_STARTS and _GARBLED_QUOTES.get(
+                self.source[reader.offset : reader.offset + 3]
+            ) in ("\u2018", "\u201c"):
+                yield self._curly_string(start)  # an opening quote, garbled
             elif _is_name_start(char):
                 yield self._word(start)
             elif self.source.startswith(("<>", "<=", ">="), reader.offset):
@@ -314,15 +342,24 @@ class Tokenizer:
         """Curly-quoted text from a word processor: reported, then read as the
         string it meant, so the rest of the statement is still parsed and checked."""
         reader = self.reader
-        opening = reader.peek()
+        source = self.source
+        written = source[reader.offset : reader.offset + 3]
+        opening = _GARBLED_QUOTES.get(written) or reader.peek()
+        width = 3 if written in _GARBLED_QUOTES else 1
         closing = "\u2019" if opening == "\u2018" else "\u201d"
-        end = self.source.find(closing, reader.offset + 1)
-        newline = self.source.find("\n", reader.offset + 1)
-        reader.advance()
+        ends = [
+            (at, len(text))
+            for text in _CLOSERS[closing]
+            if (at := source.find(text, reader.offset + width)) >= 0
+        ]
+        end, end_width = min(ends) if ends else (-1, 1)
+        newline = source.find("\n", reader.offset + 1)
+        for _ in range(width):
+            reader.advance()
         opener = self._make(TokenKind.ERROR, "ERROR", start)
         self._error(
             Code.INVALID_CHARACTER,
-            f"curly quote {opening} cannot start or end a string",
+            f"curly quote {_shown(opening, opener.text)} cannot start or end a string",
             opener,
             "use straight single quotes: 'text'",
         )
@@ -331,15 +368,16 @@ class Tokenizer:
         while reader.offset < end:
             reader.advance()
         before_closing = self._here()
-        reader.advance()
+        for _ in range(end_width):
+            reader.advance()
         closer = self._make(TokenKind.ERROR, "ERROR", before_closing)
         self._error(
             Code.INVALID_CHARACTER,
-            f"curly quote {closing} cannot start or end a string",
+            f"curly quote {_shown(closing, closer.text)} cannot start or end a string",
             closer,
             "use straight single quotes: 'text'",
         )
-        value = self.source[start[0] + 1 : end]
+        value = source[start[0] + width : end]
         return self._make(TokenKind.STRING, "STRING", start, value)
 
     def _bracketed_variable(self, start: tuple[int, int, int]) -> Token:

@@ -41,6 +41,7 @@ from .sheets import (
     sheet_restore,
     sheet_set_active,
     sheet_update,
+    sheet_warnings,
 )
 from .stock import StockLevel, stock_release, stock_reserve, stock_upsert_many
 from .tokens import api_token_obtain, api_token_revoke
@@ -87,6 +88,7 @@ __all__ = [
     "sheet_restore",
     "sheet_set_active",
     "sheet_update",
+    "sheet_warnings",
     "stock_release",
     "stock_reserve",
     "stock_upsert_many",

@@ -58,6 +58,24 @@ def sheet_diagnostics(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
     return problems
 
 
+def sheet_warnings(*, source: str) -> list[dict[str, Any]]:
+    """What the checker warns about in a sheet that is otherwise valid (never a reason
+    to refuse a save), in the shape of ``sheet_diagnostics``."""
+    return [
+        {
+            "code": str(warning.code),
+            "message": warning.message,
+            "field": "source",
+            "line": warning.span.line,
+            "column": warning.span.column,
+            "end_line": warning.span.end_line,
+            "end_column": warning.span.end_column,
+            "hint": warning.hint,
+        }
+        for warning in analyze(normalize(source)).warnings
+    ]
+
+
 def sheet_problems(*, fulfillment: str, source: str) -> list[dict[str, Any]]:
     """Every reason the sheet cannot be saved, as API error items with positions."""
     problems = []

@@ -267,3 +267,76 @@ def test_the_hints_of_a_sheet_compare_at_most_max_hint_comparisons_names(
     )
     analyze(source)
     assert 0 < sum(compared) <= 20_000
+
+
+# --- Warnings: valid, but reads otherwise than it works ------------------------------
+
+SET_NAMES = HEADER + "scope Supplier\nrequire [Supplier.SetNames] in 'PrintSuppliers'\n"
+
+
+def warnings(source: str) -> list[tuple[str, str, int, int, str | None]]:
+    return [
+        (w.code, w.message, w.span.line, w.span.column, w.hint) for w in analyze(source).warnings
+    ]
+
+
+def test_a_list_in_one_value_as_the_reference_writes_it_is_valid_with_a_warning() -> None:
+    analysis = analyze(SET_NAMES)
+    assert analysis.diagnostics == () and analysis.is_valid
+    assert warnings(SET_NAMES) == [
+        (
+            Code.LIST_IN,
+            "[Supplier.SetNames] is a list: 'in' asks whether one of its items is in the "
+            "right side; 'contains' says so",
+            4,
+            9,
+            "write [Supplier.SetNames] contains 'PrintSuppliers'",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "message_part", "hint"),
+    [
+        (
+            "[Supplier.SetNames] not in 'A'",
+            "'not in' asks whether none of its items is in the right side; 'not contains'",
+            "write [Supplier.SetNames] not contains 'A'",
+        ),
+        (
+            "[Supplier.SetNames] in 'A', 'B'",
+            "'in' asks whether one of its items",
+            "write [Supplier.SetNames] contains 'A' or [Supplier.SetNames] contains 'B'",
+        ),
+        (
+            "[Supplier.SetNames] not in 'A', 'B'",
+            "'not in' asks whether none",
+            "write [Supplier.SetNames] not contains 'A' and [Supplier.SetNames] not contains 'B'",
+        ),
+        (
+            "[Supplier.SetNames] in [Supplier.CustomFields.Sets]",
+            "'in' asks whether one",
+            "write [Supplier.SetNames] contains X for one value X",
+        ),
+    ],
+)
+def test_each_list_in_gets_the_contains_it_means(
+    condition: str, message_part: str, hint: str
+) -> None:
+    source = HEADER + "scope Supplier\nrequire " + condition + "\n"
+    [(code, message, line, column, found_hint)] = warnings(source)
+    assert (code, line, column, found_hint) == (Code.LIST_IN, 4, 9, hint)
+    assert message_part in message
+    assert analyze(source).diagnostics == ()
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "[Supplier.BackendID] in 'A', 'B'",  # one value in a list: what 'in' is for
+        "[Supplier.SetNames] contains 'A'",
+        "[Supplier.CustomFields.Sets] in 'A'",  # not known to be a list
+    ],
+)
+def test_membership_as_meant_gets_no_warning(condition: str) -> None:
+    assert warnings(HEADER + "scope Supplier\nrequire " + condition + "\n") == []

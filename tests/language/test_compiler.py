@@ -165,6 +165,26 @@ CASES = [
     ("[Supplier.BackendID] contains 'IBE'", {}, False),
     ("[Supplier.BackendID] not contains 'IBE'", {}, True),
     ("[Supplier.BackendID] not contains 'IBE'", {"Supplier.BackendID": "IBE"}, False),
+    # A list left of `in` (the reference's `[Supplier.SetNames] in 'PrintSuppliers'`):
+    # in the right side when one of its items is.
+    (
+        "[Supplier.SetNames] in 'PrintSuppliers'",
+        {"Supplier.SetNames": ["A", "PrintSuppliers"]},
+        True,
+    ),
+    ("[Supplier.SetNames] in 'PrintSuppliers'", {"Supplier.SetNames": ["A"]}, False),
+    ("[Supplier.SetNames] in 'PrintSuppliers'", {"Supplier.SetNames": []}, False),
+    ("[Supplier.SetNames] not in 'PrintSuppliers'", {"Supplier.SetNames": []}, True),
+    (
+        "[Supplier.SetNames] not in 'PrintSuppliers'",
+        {"Supplier.SetNames": ["PrintSuppliers"]},
+        False,
+    ),
+    ("[Supplier.SetNames] in 'B', 'C'", {"Supplier.SetNames": ["A", "C"]}, True),
+    ("[Supplier.SetNames] in 'B', 'C'", {"Supplier.SetNames": ["A", "D"]}, False),
+    ("[L] in 2", {"L": ["2", 1]}, False),
+    ("[L] in 1", {"L": ["2", 1]}, True),
+    ("[L] in true", {"L": [1]}, False),
     ("[L] contains 1", {"L": [1, 2]}, True),
     ("[L] contains 1", {"L": [True]}, False),
     ("[L] contains [X]", {"L": "abc", "X": "b"}, True),
@@ -324,13 +344,6 @@ ERRORS = [
         {"L": [1]},
         "InvalidExpressionValueType",
         "'<' needs two numbers or two strings, got a list and a number",
-        0,
-    ),
-    (
-        "[L] in 'a'",
-        {"L": ["a"]},
-        "InvalidExpressionValueType",
-        "'in' needs a single value on its left, got a list",
         0,
     ),
     (

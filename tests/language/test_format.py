@@ -521,3 +521,26 @@ def test_matches_nested_up_to_the_limit_format_to_text_that_parses() -> None:
     assert [d.message for d in diagnostics] == [
         f"expressions are nested more than {MAX_NESTING} levels deep"
     ]
+
+
+def test_fix_writes_contains_where_the_checker_warns_of_a_list_in() -> None:
+    source = (
+        "fulfillment X\naction CANCEL\nscope OrderLine\n"
+        "# the reference's example\n"
+        "require [Supplier.SetNames] in 'PrintSuppliers' when [OrderLine.ID] > 0\n"
+        "with reason 'NoPrinting'  // why\n"
+        "require true and [Supplier.SetNames] not in 'A', 'B'\n"
+        "require [Supplier.BackendID] in 'A', 'B'\n"
+    )
+    fixed = format_source(source, fix=True)
+    assert fixed == (
+        "fulfillment X\naction CANCEL\n\nscope OrderLine\n"
+        "# the reference's example\n"
+        "require [Supplier.SetNames] contains 'PrintSuppliers' when [OrderLine.ID] > 0 "
+        "with reason 'NoPrinting'  // why\n"
+        "require true and ([Supplier.SetNames] not contains 'A' and "
+        "[Supplier.SetNames] not contains 'B')\n"
+        "require [Supplier.BackendID] in 'A', 'B'\n"
+    )
+    assert format_source(fixed, fix=True) == fixed
+    assert "[Supplier.SetNames] in 'PrintSuppliers'" in (format_source(source) or "")

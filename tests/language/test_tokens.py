@@ -188,6 +188,42 @@ def test_each_curly_quote_is_reported() -> None:
     ]
 
 
+CURLY_HINT = "use straight single quotes: 'text'"
+
+
+@pytest.mark.parametrize(
+    ("written", "opening", "closing", "closing_end"),
+    [
+        # The reference's own: the opening quote's UTF-8 bytes read as Greek, a real closer.
+        ("\u03b2\u20ac\u02dcprint\u2019", "\u2018 (written \u03b2\u20ac\u02dc)", "\u2019", 22),
+        # Read as Western (cp1252): both quotes garbled, double quotes.
+        (
+            "\u00e2\u20ac\u0153print\u00e2\u20ac\u009d",
+            "\u201c (written \u00e2\u20ac\u0153)",
+            "\u201d (written \u00e2\u20ac\u009d)",
+            24,
+        ),
+    ],
+)
+def test_a_curly_quote_garbled_by_another_code_page_is_read_as_the_quote_it_was(
+    written: str, opening: str, closing: str, closing_end: int
+) -> None:
+    tokens, diagnostics = tokenize("require x = " + written + " and y")
+    assert [(t.kind, t.value) for t in tokens[3:5]] == [
+        (TokenKind.STRING, "print"),
+        (TokenKind.KEYWORD, "and"),
+    ]
+    assert [(d.span.column, d.span.end_column, d.message, d.hint) for d in diagnostics] == [
+        (13, 16, f"curly quote {opening} cannot start or end a string", CURLY_HINT),
+        (21, closing_end, f"curly quote {closing} cannot start or end a string", CURLY_HINT),
+    ]
+
+
+def test_a_greek_word_is_still_a_name() -> None:
+    tokens, diagnostics = tokenize("require \u03b2eta = 1")
+    assert (tokens[1].kind, tokens[1].value, diagnostics) == (TokenKind.NAME, "\u03b2eta", [])
+
+
 def test_only_ascii_digits_make_numbers() -> None:
     """'²' passes str.isdigit() but is no number (found by the fuzz run)."""
     _, diagnostics = tokenize("score add ²")
