@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration.language import catalogue, nodes
+from orchestration.language.checker import analyze
 from orchestration.language.formatter import format_sheet, format_source
 from orchestration.language.parser import MAX_NESTING, parse
 from orchestration.language.tokens import KEYWORDS
@@ -544,3 +545,22 @@ def test_fix_writes_contains_where_the_checker_warns_of_a_list_in() -> None:
     )
     assert format_source(fixed, fix=True) == fixed
     assert "[Supplier.SetNames] in 'PrintSuppliers'" in (format_source(source) or "")
+
+
+GOLDEN_SHEETS = sorted((Path(__file__).resolve().parent / "golden").glob("*.sheet"))
+
+
+@pytest.mark.parametrize("path", DEMO_SHEETS + GOLDEN_SHEETS, ids=lambda path: path.name)
+def test_fixing_keeps_the_meaning_and_leaves_no_warning(path: Path) -> None:
+    """Only the warned expressions change; a sheet without warnings formats as without fix."""
+    source = path.read_text(encoding="utf-8")
+    fixed = format_source(source, fix=True)
+    if fixed is None:  # syntax errors: not formatted either way
+        assert format_source(source) is None
+        return
+    before, after = analyze(source), analyze(fixed)
+    assert after.warnings == ()
+    assert [d.code for d in after.diagnostics] == [d.code for d in before.diagnostics]
+    if not before.warnings:
+        assert fixed == format_source(source)
+    assert format_source(fixed, fix=True) == fixed

@@ -159,7 +159,9 @@ def test_the_whole_ship_from_store_flow(
         "Rotterdam Lijnbaan (1155) started this task first; it is no longer yours."
     )
 
-    # It picks the hat but not the sweater: the sweater is routed again without it.
+    # It picks the hat but not the sweater: the sweater is routed again without it, and
+    # Den Haag, which lost one fan-out race for it, is offered it again (the default
+    # MaxRetryCountForDeactivatedLines 1: one Deactivated line may exist).
     sweater = rotterdam.lines.get(order_line__product__backend_id="SWT-MERINO-NAVY")
     after_commit(
         lifecycle.fulfillment_pick,
@@ -172,7 +174,7 @@ def test_the_whole_ship_from_store_flow(
     assert (sweater.status, sweater.cancellation_reason) == (FulfillmentStatus.CANCELLED, "Damaged")
     assert reserved("1155", "SWT-MERINO-NAVY") == 0
     rerouted = list(order.fulfillments.filter(status__in=OPEN).exclude(pk=rotterdam.pk))
-    assert rerouted and "1155" not in [f.supplier_organization_unit.backend_id for f in rerouted]
+    assert [f.supplier_organization_unit.backend_id for f in rerouted] == ["1109"]
     assert {line.order_line.product.backend_id for f in rerouted for line in f.lines.all()} == {
         "SWT-MERINO-NAVY"
     }
@@ -205,8 +207,7 @@ def test_the_whole_ship_from_store_flow(
         "orchestration.run",
         "fulfillment.started",
         "fulfillment.picked",
-        "orchestration.run",
-        "export.sent",  # the sweater went to the warehouse
+        "orchestration.run",  # the sweater went back to Den Haag
         "fulfillment.packed",
         "fulfillment.shipped",
     ]
