@@ -6,10 +6,12 @@ example ("this ensures SDD is not available for Shop 1 and 2"), does no same-day
 delivery. So normal delivery and pickup go to shop A, same-day delivery to shop B.
 """
 
+import re
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.test import Client
 
 from orchestration import engine
 from orchestration.models import Order, OrganizationUnit, Product, Sheet, Stock
@@ -441,3 +443,87 @@ def test_the_model_offers_exactly_the_options_the_engine_knows() -> None:
     from orchestration.models import FulfillmentOption
 
     assert tuple(FulfillmentOption.values) == FULFILLMENT_OPTIONS
+
+
+# --- The Suite: the order page and the preview's what-if ---------------------------------
+
+
+@pytest.fixture
+def same_day_order(world: dict[str, Any]) -> Order:
+    order = Order.objects.create(
+        backend_id="WEB-3",
+        requested_fulfillment_option="SameDayDelivery",
+        shipping_city="Amsterdam",
+        shipping_latitude=52.358,
+        shipping_longitude=4.868,
+    )
+    order.lines.create(product=world["shoe"], quantity=1)
+    return order
+
+
+def page_winners(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'data-action="(\w+)" data-supplier="([^"]*)"', html)
+
+
+def test_the_order_page_shows_the_delivery_option_the_order_asks_for(
+    designer, same_day_order
+) -> None:
+    client = Client()
+    client.force_login(designer)
+    html = client.get(f"/orders/{same_day_order.pk}/").content.decode()
+    assert re.search(
+        r'<dd id="requested-fulfillment-option">Same-day delivery '
+        r'<span class="muted">\(SameDayDelivery\)</span></dd>',
+        html,
+    )
+    Order.objects.filter(pk=same_day_order.pk).update(requested_fulfillment_option="")
+    html = client.get(f"/orders/{same_day_order.pk}/").content.decode()
+    assert '<dd id="requested-fulfillment-option">any</dd>' in html
+
+
+@pytest.mark.parametrize(
+    ("choice", "winner"),
+    [
+        ("", "shop_b"),
+        ("none", "shop_a"),
+        ("NormalDelivery", "shop_a"),
+        ("SameDayDelivery", "shop_b"),
+    ],
+)
+def test_the_preview_page_asks_what_if_the_order_asked_for_another_option(
+    designer, same_day_order, choice, winner
+) -> None:
+    client = Client()
+    client.force_login(designer)
+    form = {
+        "order": "WEB-3",
+        "at": AT,
+        "time_zone": "Europe/Amsterdam",
+        "respect_current_fulfillments": "1",
+        "requested_fulfillment_option": choice,
+        "run": "1",
+    }
+    before = table_rows()
+    response = client.post("/preview/", form)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert page_winners(html) == [("EXPORT_ORDER", winner)]
+    select = re.search(r'<select name="requested_fulfillment_option".*?</select>', html, re.S)
+    assert select is not None
+    assert re.findall(r'<option value="([^"]*)" selected>', select[0]) == [choice]
+    assert table_rows() == before
+
+
+def test_an_unknown_option_on_the_preview_page_is_named_and_nothing_runs(
+    designer, same_day_order
+) -> None:
+    client = Client()
+    client.force_login(designer)
+    form = {"order": "WEB-3", "requested_fulfillment_option": "Sameday", "run": "1"}
+    response = client.post("/preview/", form)
+    assert response.status_code == 400
+    assert (
+        "<li><code>requested_fulfillment_option</code>: Unknown delivery option "
+        "&quot;Sameday&quot;; expected one of NormalDelivery, SameDayDelivery, PickupDelivery.</li>"
+    ) in response.content.decode()
+    assert page_winners(response.content.decode()) == []
