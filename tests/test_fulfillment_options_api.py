@@ -527,3 +527,31 @@ def test_an_unknown_option_on_the_preview_page_is_named_and_nothing_runs(
         "&quot;Sameday&quot;; expected one of NormalDelivery, SameDayDelivery, PickupDelivery.</li>"
     ) in response.content.decode()
     assert page_winners(response.content.decode()) == []
+
+
+def test_bench_options_times_the_endpoint_on_the_demo_and_leaves_nothing_behind() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    before = table_rows()
+    out = StringIO()
+    call_command("bench", "options", "--repeat", "3", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "POST /api/fulfillment-options/ on the demo network, 3 baskets (seed 19, 1-3 lines)"
+    )
+    assert re.fullmatch(
+        r"request  median +[\d.]+ ms  p95 +[\d.]+ ms  max +[\d.]+ ms  \(target p95 <= 50 ms\)",
+        lines[1],
+    )
+    assert re.fullmatch(
+        r"engine   median +[\d.]+ ms  p95 +[\d.]+ ms  \(engine.fulfillment_options: 3 routes\)",
+        lines[2],
+    )
+    assert re.fullmatch(
+        r"offered  NormalDelivery \d+%, PickupDelivery \d+%, SameDayDelivery \d+%; "
+        r"same-day by other suppliers than normal delivery: \d+%",
+        lines[3],
+    )
+    assert table_rows() == before
