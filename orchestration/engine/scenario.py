@@ -319,18 +319,21 @@ class _DuplicateKeyDict(dict):
 
 
 def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``' object hook: a dict that remembers a key given twice."""
+    """``json.loads``' object hook: a dict that remembers a key given twice.
+
+    A comment may be given twice (``"_": "first line"``, ``"_": "second line"``).
+    """
     result = dict(pairs)
     if len(result) == len(pairs):
         return result
-    marked = _DuplicateKeyDict(result)
     seen: set[str] = set()
     for key, _ in pairs:
-        if key in seen:
+        if key in seen and not _is_comment(key):
+            marked = _DuplicateKeyDict(result)
             marked.duplicate = key
-            break
+            return marked
         seen.add(key)
-    return marked
+    return result
 
 
 def _join(path: str, key: str) -> str:

@@ -801,3 +801,12 @@ def test_the_requested_fulfillment_option_loads_and_round_trips(option: str | No
 
 def test_an_order_without_a_requested_option_asks_for_none() -> None:
     assert load_scenario(valid()).order.requested_fulfillment_option is None
+
+
+def test_a_comment_may_be_given_twice_but_another_key_may_not() -> None:
+    text = json.dumps(valid())[:-1] + ', "_": "first line", "_": "second line"}'
+    assert load_scenario_text(text) == load_scenario(valid())
+    twice = json.dumps(valid())[:-1] + ', "_": "a comment", "format": 1}'
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text(twice)
+    assert str(caught.value) == "format: duplicate key"
