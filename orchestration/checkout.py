@@ -80,7 +80,9 @@ def _unit(ref: Mapping[str, Any], units: Mapping[int, Any]) -> dict[str, Any]:
     return {"id": unit.id, "name": unit.name, "backend_id": unit.backend_id}
 
 
-def _shipment(shipment: Mapping[str, Any], at: datetime, units: Mapping[int, Any]) -> dict:
+def _shipment(
+    shipment: Mapping[str, Any], at: datetime, units: Mapping[int, Any]
+) -> dict[str, Any]:
     data = shipment["Data"]
     deadlines = {key: _number(data.get(name)) for key, name in DEADLINES.items()}
     minutes = deadlines["deadline_in_minutes"]

@@ -372,7 +372,13 @@ def test_an_order_that_asks_for_no_option_reads_null(client_for, integrator, wor
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("Sameday", '"Sameday"'), ("", '""'), (1, "1"), (["PickupDelivery"], '["PickupDelivery"]')],
+    [
+        ("Sameday", '"Sameday"'),
+        ("", '""'),
+        (1, "1"),
+        (["PickupDelivery"], '["PickupDelivery"]'),
+        ("x" * 100, '"' + "x" * 56 + "..."),  # 60 characters at most
+    ],
 )
 def test_an_unknown_delivery_option_is_a_400_naming_the_field_and_the_allowed_values(
     client_for, integrator, world, value, shown

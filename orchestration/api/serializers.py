@@ -163,6 +163,9 @@ class ReferenceField(serializers.Field):
 
 
 _OPTION_NAMES = ", ".join(FulfillmentOption.values)
+# An unknown option is shown in its error up to this many characters: enough to spot
+# a typo, not a megabyte echoed back.
+MAX_SHOWN_INPUT = 60
 
 
 class FulfillmentOptionField(serializers.ChoiceField):
@@ -177,10 +180,12 @@ class FulfillmentOptionField(serializers.ChoiceField):
         super().__init__(choices=FulfillmentOption.choices, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid_choice", input=json.dumps(data))
-        if data not in FulfillmentOption.values:
-            self.fail("invalid_choice", input=json.dumps(data))
+        if not isinstance(data, str) or data not in FulfillmentOption.values:
+            # As JSON, so the client sees what it sent: "Sameday", "", 1, ["PickupDelivery"].
+            shown = json.dumps(data, ensure_ascii=False)
+            if len(shown) > MAX_SHOWN_INPUT:
+                shown = shown[: MAX_SHOWN_INPUT - 3] + "..."
+            self.fail("invalid_choice", input=shown)
         return data
 
     def to_representation(self, value: Any) -> str | None:
