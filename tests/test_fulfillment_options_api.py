@@ -401,6 +401,24 @@ def test_an_unknown_delivery_option_is_a_400_naming_the_field_and_the_allowed_va
     assert table_rows() == before
 
 
+@pytest.mark.parametrize(
+    ("option", "shop"),
+    [("SameDayDelivery", "shop_b"), ("NormalDelivery", "shop_a"), (None, "shop_a")],
+)
+def test_an_order_created_through_the_api_is_routed_as_it_asks(
+    client_for, integrator, world, django_capture_on_commit_callbacks, option, shop
+) -> None:
+    """The real path: the API stores the option, orchestration reads it into the scenario."""
+    body = {**ORDER, "requested_fulfillment_option": option}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(integrator).post("/api/orders/", body, format="json")
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get(backend_id="WEB-1")
+    assert [f.supplier_organization_unit.backend_id for f in order.fulfillments.order_by("id")] == [
+        shop
+    ]
+
+
 def winner(blob: dict[str, Any]) -> list[str]:
     return [s["Supplier"]["BackendID"] for s in blob["Fulfillments"][0]["Shipments"]]
 
