@@ -76,7 +76,6 @@ def run(requests: int, write: Callable[[str], Any]) -> dict[str, float]:
     from . import engine
     from .models import Product
 
-    figures: dict[str, float] = {}
     with transaction.atomic():
         call_command("demo", stdout=StringIO())
         user = User.objects.create_user("bench-options-user")
