@@ -292,7 +292,7 @@ class OrderAdmin(admin.ModelAdmin):
         "line_count",
         "placed_at",
     ]
-    list_filter = ["status", "intent", "placed_at"]
+    list_filter = ["status", "intent", "requested_fulfillment_option", "placed_at"]
     search_fields = ["backend_id", "customer_email", "shipping_city"]
     date_hierarchy = "placed_at"
     autocomplete_fields = ["sold_from_organization_unit", "original_order"]
@@ -323,6 +323,7 @@ class OrderAdmin(admin.ModelAdmin):
                     "customer_email",
                     "currency_id",
                     "allow_partial_fulfillment",
+                    "requested_fulfillment_option",
                     "placed_at",
                 ]
             },

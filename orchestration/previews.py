@@ -1,9 +1,9 @@
 """What orchestration would do, without doing it: the preview's one engine call.
 
-``preview_order`` routes a stored order as it is (or with what-if changes) at a
-chosen moment; ``preview_scenario`` routes a hypothetical order given as a
-scenario (``docs/scenario-format.md``). Both call ``engine.route``, the call
-that routes real orders, and write nothing.
+``preview_order`` routes a stored order as it is (or with what-if changes, the
+delivery option it asks for among them) at a chosen moment; ``preview_scenario``
+routes a hypothetical order given as a scenario (``docs/scenario-format.md``).
+Both call ``engine.route``, the call that routes real orders, and write nothing.
 """
 
 from collections.abc import Collection, Mapping, Sequence
@@ -38,6 +38,14 @@ def preview_scenario(scenario: Scenario) -> dict[str, Any]:
     return engine.route(scenario, route_provider=route_provider()).blob
 
 
+def asking_for(scenario: Scenario, option: str | None) -> Scenario:
+    """``scenario`` with its order asking for the delivery ``option`` (None: any)."""
+    return replace(scenario, order=replace(scenario.order, requested_fulfillment_option=option))
+
+
+AS_ASKED = "as asked"  # the what-if default: the delivery option the order asks for
+
+
 def preview_order(
     order: Order,
     *,
@@ -46,6 +54,7 @@ def preview_order(
     stock_overrides: Sequence[selectors.StockOverride] = (),
     candidate_units: Collection[int] | None = None,
     respect_history: bool = True,
+    fulfillment_option: str | None = AS_ASKED,
 ) -> dict[str, Any]:
     """The blob for ``order`` at ``at`` with the what-if changes; nothing is written."""
     scenario = selectors.order_scenario(
@@ -56,6 +65,8 @@ def preview_order(
         candidate_units=candidate_units,
         respect_history=respect_history,
     )
+    if fulfillment_option != AS_ASKED:
+        scenario = asking_for(scenario, fulfillment_option)
     return preview_scenario(scenario)
 
 
@@ -76,6 +87,7 @@ def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> di
     decimals); a scenario that does not load is a 400 naming its JSON path.
     """
     at = valid.get("at")
+    option = valid.get("requested_fulfillment_option", AS_ASKED)
     if scenario_text is not None:
         try:
             scenario = load_scenario_text(scenario_text)
@@ -87,7 +99,9 @@ def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> di
             raise ApplicationError(
                 f"scenario.{path}: {error.message}", field=f"scenario.{path}"
             ) from error
-        return preview_scenario(scenario if at is None else replace(scenario, at=at))
+        if at is not None:
+            scenario = replace(scenario, at=at)
+        return preview_scenario(scenario if option == AS_ASKED else asking_for(scenario, option))
     return preview_order(
         order_by_number(valid["order"]),
         at=at or timezone.now(),
@@ -103,4 +117,5 @@ def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> di
         ],
         candidate_units=valid["organization_units"],
         respect_history=valid["respect_current_fulfillments"],
+        fulfillment_option=option,
     )

@@ -17,6 +17,7 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet
 from rest_framework.authtoken.models import Token
 
 from .engine import model as engine_model
+from .errors import ApplicationError
 from .language.lines import normalize
 from .models import (
     ExportStatus,
@@ -484,6 +485,7 @@ def order_scenario(
             billing_address=_address(order, "billing"),
             custom_fields=order.custom_fields,
             allow_partial_fulfillment=order.allow_partial_fulfillment,
+            requested_fulfillment_option=order.requested_fulfillment_option or None,
         ),
         organization_units=network.units,
         products=network.products,
@@ -493,6 +495,77 @@ def order_scenario(
         fulfillment_history=history,
         candidate_units=None if candidate_units is None else frozenset(candidate_units),
         active_tasks=active_tasks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BasketLine:
+    """A line of a checkout's basket: a product (ID or backend ID) and how many."""
+
+    product: int | str
+    quantity: int
+
+
+# The order ID of a basket's scenario: no stored order has it (IDs start at 1).
+BASKET_ORDER_ID = 0
+
+
+def basket_scenario(
+    lines: Sequence[BasketLine],
+    *,
+    at: datetime,
+    shipping_address: engine_model.Address,
+    custom_fields: dict[str, Any] | None = None,
+) -> engine_model.Scenario:
+    """Everything the engine needs to route a basket that is not an order yet (a checkout).
+
+    As ``order_scenario`` reads it for a stored order: the network snapshot, the
+    available stock of the basket's products and their replacements, the shops' open
+    tasks when a sheet reads them; no history. The lines are numbered from 1 in the
+    basket's order; the order's ID is ``BASKET_ORDER_ID``. Reads only. A product the
+    network does not have is a 400 naming its line (``lines[2].product``).
+    """
+    from .network import network_snapshot, network_token, reads_active_tasks
+
+    network = network_snapshot(network_token())
+    by_id = {product.id: product for product in network.products}
+    by_backend_id = {product.backend_id: product for product in network.products}
+    product_ids = []
+    for index, line in enumerate(lines):
+        found = (by_id if isinstance(line.product, int) else by_backend_id).get(line.product)
+        if found is None:
+            raise ApplicationError(
+                f"Unknown product {line.product!r}.",
+                code="does_not_exist",
+                field=f"lines[{index}].product",
+            )
+        product_ids.append(found.id)
+    wanted = set(product_ids)
+    for product_id in list(wanted):
+        product = by_id.get(product_id)
+        if product is not None:
+            wanted.update(product.replacements)
+    with connection.cursor() as cursor:
+        cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
+        stock = {(unit, product): max(0, available) for unit, product, available in cursor}
+    return engine_model.Scenario(
+        at=at,
+        order=engine_model.Order(
+            id=BASKET_ORDER_ID,
+            lines=tuple(
+                engine_model.OrderLine(id=number, product=product, quantity=line.quantity)
+                for number, (product, line) in enumerate(zip(product_ids, lines, strict=True), 1)
+            ),
+            shipping_address=shipping_address,
+            billing_address=shipping_address,
+            custom_fields=custom_fields or {},
+        ),
+        organization_units=network.units,
+        products=network.products,
+        sheets=network.sheets,
+        stock=stock,
+        settings=network.settings,
+        active_tasks=shop_open_task_counts() if reads_active_tasks(network.sheets) else None,
     )
 
 

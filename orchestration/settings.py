@@ -307,6 +307,7 @@ SPECTACULAR_SETTINGS = {
         "OrganizationUnitStatusEnum": "orchestration.models.OrganizationUnitStatus",
         "OrderStatusEnum": "orchestration.models.OrderStatus",
         "OrderLineStatusEnum": "orchestration.models.OrderLineStatus",
+        "FulfillmentOptionEnum": "orchestration.models.FulfillmentOption",
         # EVA's fulfilment status names (FulfillmentStatus labels).
         "FulfillmentStatusEnum": [
             "New",

@@ -24,7 +24,14 @@ from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
 from orchestration.engine.limits import STOCK_QUANTITY
 from orchestration.errors import ApplicationError
-from orchestration.models import Backtest, Order, OrganizationUnit, Product, Sheet
+from orchestration.models import (
+    Backtest,
+    FulfillmentOption,
+    Order,
+    OrganizationUnit,
+    Product,
+    Sheet,
+)
 from orchestration.validators import parse_id
 from sheets.access import VIEW, requires
 
@@ -33,6 +40,8 @@ from .forms import BacktestForm, PrefillForm
 # The form numbers its rows from 0; an index of more than 9 digits is no row of it (and
 # int() refuses more than 4,300 digits).
 _INDEXED = re.compile(r"^(draft|stock)-([0-9]{1,9})-(\w+)$")
+# The delivery option what-if: the form's value for "asks for no option".
+NO_OPTION = "none"
 
 
 def _input(post: Any) -> dict[str, Any]:
@@ -46,6 +55,9 @@ def _input(post: Any) -> dict[str, Any]:
     if scenario:
         data["scenario"] = scenario  # parsed below, with Decimals
     data["respect_current_fulfillments"] = post.get("respect_current_fulfillments") == "1"
+    option = post.get("requested_fulfillment_option", "").strip()
+    if option:  # empty: the option the order asks for; "none": no option
+        data["requested_fulfillment_option"] = None if option == NO_OPTION else option
     units = [value for value in post.getlist("organization_units") if value]
     if units:
         data["organization_units"] = units
@@ -134,6 +146,8 @@ def _page_context() -> dict[str, Any]:
         "time_zones": sorted(zoneinfo.available_timezones()),
         "backtests": Backtest.objects.order_by("-created_at")[:5],
         "stock_limit": STOCK_QUANTITY.maximum,  # either way: the same limit as the API's
+        "fulfillment_options": FulfillmentOption.choices,
+        "no_option": NO_OPTION,
     }
 
 
@@ -157,6 +171,7 @@ def _form_values(source: Any, asked: bool) -> dict[str, Any]:
         "at": source.get("at", "") or local.strftime("%Y-%m-%dT%H:%M"),
         "time_zone": source.get("time_zone", "") or settings.TIME_ZONE,
         "respect": source.get("respect_current_fulfillments") == "1" or not asked,
+        "fulfillment_option": source.get("requested_fulfillment_option", ""),
         # Only which boxes are ticked: a run's serializer names a malformed ID.
         "units": {parse_id(v) for v in source.getlist("organization_units")} - {None},
         "drafts": drafts or [{"sheet": "", "name": "", "source": ""}],

@@ -40,6 +40,7 @@ WRITE_ENDPOINTS = [
     ("post", "/api/organization-units/"),
     ("put", "/api/organization-units/{ou}/"),
     ("patch", "/api/organization-units/{ou}/"),
+    ("post", "/api/fulfillment-options/"),
     ("post", "/api/preview/"),
     ("post", "/api/products/"),
     ("put", "/api/products/{product}/"),

@@ -163,6 +163,15 @@ def test_the_orders_cover_the_interesting_cases() -> None:
     assert orders["DEMO-1001"].custom_fields == {"Channel": "WEBSHOP"}
     assert orders["DEMO-1004"].sold_from_organization_unit.backend_id == "IBE_Company"
     assert orders["DEMO-1005"].shipping_is_pickup_point is True
+    # Some orders ask for a delivery option at checkout; the others for none.
+    assert {number: order.requested_fulfillment_option for number, order in orders.items()} == {
+        "DEMO-1001": "SameDayDelivery",
+        "DEMO-1002": "",
+        "DEMO-1003": "",
+        "DEMO-1004": "NormalDelivery",
+        "DEMO-1005": "",
+        "DEMO-1006": "",
+    }
     returned = orders["DEMO-1006"]
     assert returned.intent == "Returns"
     assert returned.sold_from_organization_unit.backend_id == "returns_portal"

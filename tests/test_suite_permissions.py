@@ -172,6 +172,18 @@ ENDPOINTS = [
         api=True,
         page=False,
     ),
+    Endpoint(
+        "API fulfillment options",
+        "post",
+        lambda s: "/api/fulfillment-options/",
+        (VIEW,),
+        json_body={
+            "lines": [{"product": "SHOE", "quantity": 1}],
+            "shipping_address": {"city": "Urk", "latitude": 52.66, "longitude": 5.6},
+        },
+        api=True,
+        page=False,
+    ),
     # The order pages and the shops' tasks (each action on a task at the stage it needs).
     Endpoint("orders", "get", lambda s: "/orders/?q=ORDER&status=Routed", (ORDERS,)),
     Endpoint("order", "get", lambda s: f"/orders/{the_order().pk}/", (ORDERS,)),

@@ -13,6 +13,7 @@ silently, and the object written without it) and a read-only one (``id``,
 
 import datetime
 import difflib
+import json
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from rest_framework import serializers
 
 from ..engine import limits
 from ..models import (
+    FulfillmentOption,
     FulfillmentStatus,
     Order,
     OrderEvent,
@@ -158,6 +160,36 @@ class ReferenceField(serializers.Field):
 
     def to_representation(self, value: int | str) -> int | str:
         return value
+
+
+_OPTION_NAMES = ", ".join(FulfillmentOption.values)
+# An unknown option is shown in its error up to this many characters: enough to spot
+# a typo, not a megabyte echoed back.
+MAX_SHOWN_INPUT = 60
+
+
+class FulfillmentOptionField(serializers.ChoiceField):
+    """A delivery option of the FulfillmentOptions scope (``NormalDelivery``, ...), or null
+    for none; an unknown one is refused naming the allowed values. Stored as "" for none."""
+
+    default_error_messages = {
+        "invalid_choice": f"Unknown delivery option {{input}}; expected one of {_OPTION_NAMES}.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=FulfillmentOption.choices, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or data not in FulfillmentOption.values:
+            # As JSON, so the client sees what it sent: "Sameday", "", 1, ["PickupDelivery"].
+            shown = json.dumps(data, ensure_ascii=False)
+            if len(shown) > MAX_SHOWN_INPUT:
+                shown = shown[: MAX_SHOWN_INPUT - 3] + "..."
+            self.fail("invalid_choice", input=shown)
+        return data
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
 
 
 class JSONObjectField(serializers.JSONField):
@@ -375,6 +407,11 @@ class OrderInputSerializer(ModelSerializer):
         required=False,
         help_text="Left out: the same as the shipping address.",
     )
+    requested_fulfillment_option = FulfillmentOptionField(
+        required=False,
+        allow_null=True,
+        help_text="The delivery option the customer chose; null or left out: any.",
+    )
     custom_fields = JSONObjectField(default=dict)
     original_order = BackendReferenceField(
         "order",
@@ -399,6 +436,7 @@ class OrderInputSerializer(ModelSerializer):
             "customer_email",
             "currency_id",
             "allow_partial_fulfillment",
+            "requested_fulfillment_option",
             "shipping_address",
             "billing_address",
             "custom_fields",
@@ -406,6 +444,9 @@ class OrderInputSerializer(ModelSerializer):
             "original_order",
             "lines",
         ]
+
+    def validate_requested_fulfillment_option(self, value: str | None) -> str:
+        return value or ""  # stored as "" for none
 
     def validate_backend_id(self, value: str | None) -> str | None:
         # An empty backend ID is no backend ID; "" would clash with the next "".
@@ -453,6 +494,7 @@ class OrderSerializer(ModelSerializer):
     customer_email = serializers.CharField(read_only=True)
     shipping_address = DeliveryAddressSerializer(prefix="shipping_", read_only=True)
     billing_address = DeliveryAddressSerializer(prefix="billing_", read_only=True)
+    requested_fulfillment_option = FulfillmentOptionField(read_only=True, allow_null=True)
     lines = OrderLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -466,6 +508,7 @@ class OrderSerializer(ModelSerializer):
             "customer_email",
             "currency_id",
             "allow_partial_fulfillment",
+            "requested_fulfillment_option",
             "shipping_address",
             "billing_address",
             "custom_fields",
@@ -914,6 +957,12 @@ class PreviewInputSerializer(Serializer):
         help_text="Exclude what the order's fulfilments already say (cancelled OUs, lines "
         "in progress), as recalculation does; false: a clean slate.",
     )
+    requested_fulfillment_option = FulfillmentOptionField(
+        required=False,
+        allow_null=True,
+        help_text="What if the order asked for this delivery option (null: for none); left "
+        "out: the one it asks for.",
+    )
 
     def validate_at(self, value: str) -> datetime.datetime:
         try:
@@ -946,6 +995,122 @@ class PreviewInputSerializer(Serializer):
                 {"scenario": "A scenario brings its own sheets, stock and OUs: change them in it."}
             )
         return attrs
+
+
+# --- Delivery options at checkout --------------------------------------------------------
+
+
+class BasketLineSerializer(Serializer):
+    """One line of a basket: a product and how many."""
+
+    product = ReferenceField(help_text="The product's ID (integer) or backend ID (string).")
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
+
+
+class BasketAddressSerializer(Serializer):
+    """Where the basket would ship to."""
+
+    street = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    zip_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    country_id = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, validators=[validate_country_id]
+    )
+    latitude = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    longitude = serializers.FloatField(
+        min_value=-180, max_value=180, required=False, allow_null=True
+    )
+    is_pickup_point = serializers.BooleanField(required=False, default=False)
+
+
+class FulfillmentOptionsInputSerializer(Serializer):
+    """``POST /api/fulfillment-options/``: a basket, where it ships to and when."""
+
+    lines = BasketLineSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=limits.ORDER_LINES.maximum,
+        error_messages={"max_length": limits.ORDER_LINES.message()},
+    )
+    shipping_address = BasketAddressSerializer()
+    at = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="When the customer checks out (ISO 8601, e.g. 2026-11-22T14:00). Without "
+        "an offset it is read in time_zone. Default: now.",
+    )
+    time_zone = serializers.CharField(
+        required=False, default="UTC", validators=[validate_time_zone], max_length=64
+    )
+    custom_fields = JSONObjectField(
+        default=dict, help_text="The order's custom fields, as the sheets read them."
+    )
+
+    def validate_at(self, value: str) -> datetime.datetime:
+        try:
+            return datetime.datetime.fromisoformat(value.strip())
+        except ValueError as error:
+            raise serializers.ValidationError(
+                f"{value!r} is not a date and time (ISO 8601, e.g. 2026-11-22T14:00)."
+            ) from error
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        at = attrs.get("at")
+        if at is not None and at.tzinfo is None:
+            attrs["at"] = at.replace(tzinfo=zoneinfo.ZoneInfo(attrs["time_zone"]))
+        return attrs
+
+
+class OptionSupplierSerializer(Serializer):
+    """An organization unit that would fulfil a shipment."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    backend_id = serializers.CharField(allow_null=True)
+
+
+class OptionLineSerializer(Serializer):
+    """Units of a basket line, by its index in the request (``lines[0]`` is 0)."""
+
+    line = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+
+
+class OptionShipmentSerializer(Serializer):
+    """A shipment the winning proposition makes under a delivery option."""
+
+    action = serializers.CharField(help_text="SHIP_FROM_STORE, EXPORT_ORDER, ...")
+    sheet = serializers.CharField(help_text="The sheet that routes it, by name.")
+    supplier = OptionSupplierSerializer()
+    fanout_suppliers = OptionSupplierSerializer(many=True)
+    lines = OptionLineSerializer(many=True)
+    deadline_in_minutes = serializers.FloatField(
+        allow_null=True, help_text="The sheet's DeadlineInMinutes, if it sets a number."
+    )
+    pack_deadline_in_minutes = serializers.FloatField(allow_null=True)
+    ship_deadline_in_minutes = serializers.FloatField(allow_null=True)
+    start_deadline = serializers.DateTimeField(
+        allow_null=True, help_text="at + DeadlineInMinutes: when the first deadline passes."
+    )
+    data = serializers.DictField(help_text="Everything the sheets set for the shipment.")
+
+
+class FulfillmentOptionSerializer(Serializer):
+    """One delivery option: whether it can be offered, and who would ship what."""
+
+    option = serializers.ChoiceField(choices=FulfillmentOption.choices)
+    available = serializers.BooleanField(
+        help_text="Every unit ships under this option (nothing left unfulfilled)."
+    )
+    shipments = OptionShipmentSerializer(many=True)
+    unfulfilled = OptionLineSerializer(many=True)
+
+
+class FulfillmentOptionsSerializer(Serializer):
+    """The delivery options of a basket at a moment."""
+
+    at = serializers.DateTimeField()
+    options = FulfillmentOptionSerializer(many=True)
 
 
 class SignInSerializer(Serializer):

@@ -24,6 +24,9 @@ router.register("settings", views.SettingViewSet, "setting")
 urlpatterns = [
     path("", include(router.urls)),
     path("preview/", views.PreviewView.as_view(), name="preview"),
+    path(
+        "fulfillment-options/", views.FulfillmentOptionsView.as_view(), name="fulfillment-options"
+    ),
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path(
         "schema/", SpectacularAPIView.as_view(permission_classes=[ApiDocsPermission]), name="schema"

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from .. import previews, selectors, services
+from .. import checkout, previews, selectors, services
 from ..errors import ForbiddenError
 from ..models import (
     ExportStatus,
@@ -690,3 +690,51 @@ class PreviewView(APIView):
         data = serializer.validated_data
         scenario = json.dumps(data["scenario"]) if "scenario" in data else None
         return Response(previews.preview(data, scenario_text=scenario))
+
+
+_OPTIONS_EXAMPLE = {
+    "lines": [{"product": "SNK-CANVAS-WHT", "quantity": 1}, {"product": 7, "quantity": 2}],
+    "shipping_address": {
+        "street": "Herengracht 182",
+        "zip_code": "1016 BR",
+        "city": "Amsterdam",
+        "country_id": "NL",
+        "latitude": 52.3752,
+        "longitude": 4.8872,
+    },
+    "at": "2026-11-20T12:00",
+    "time_zone": "Europe/Amsterdam",
+}
+
+
+class FulfillmentOptionsView(APIView):
+    """The delivery options a webshop can offer for a basket; writes nothing."""
+
+    permission_classes = [SymphonySheetsView]
+
+    @extend_schema(
+        request=serializers.FulfillmentOptionsInputSerializer,
+        responses={200: serializers.FulfillmentOptionsSerializer},
+        summary="Delivery options for a basket at checkout",
+        description=(
+            "For a basket (products and quantities), a shipping address and a moment, "
+            "each delivery option (NormalDelivery, SameDayDelivery, PickupDelivery): "
+            "whether every unit can ship when the order asks for it, the suppliers that "
+            "would fulfil it (the winning proposition, fan-out included) and the deadline "
+            "data the sheets set. Computed by the engine call that routes real orders, "
+            "once per option; nothing is written. Needs SymphonySheets:View."
+        ),
+        examples=[OpenApiExample("A basket to Amsterdam at noon", _OPTIONS_EXAMPLE)],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = serializers.FulfillmentOptionsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return Response(
+            checkout.fulfillment_options(
+                [selectors.BasketLine(line["product"], line["quantity"]) for line in data["lines"]],
+                at=data.get("at") or timezone.now(),
+                shipping_address=data["shipping_address"],
+                custom_fields=data["custom_fields"],
+            )
+        )

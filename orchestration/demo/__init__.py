@@ -370,6 +370,7 @@ def _orders_load(
             original_order=original,
             customer_email=spec.customer_email,
             custom_fields=dict(spec.custom_fields),
+            requested_fulfillment_option=spec.requested_fulfillment_option,
             placed_at=now - timedelta(hours=spec.hours_ago),
             # Billed where it ships to: order_create copies the shipping_*
             # fields to billing_* when none are given.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..models import OrderIntent, OrganizationUnitStatus, OrganizationUnitType
+from ..models import FulfillmentOption, OrderIntent, OrganizationUnitStatus, OrganizationUnitType
 from ..services.roles import DESIGNERS_GROUP, STORE_STAFF_GROUP
 
 # Dutch standard VAT: an in-tax price is the ex-tax price times this.
@@ -108,6 +108,8 @@ class DemoOrder:
     intent: str = OrderIntent.SALES
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     original_order: str | None = None
+    # The delivery option the customer chose at checkout; "" for none.
+    requested_fulfillment_option: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +409,8 @@ ORDERS = (
         customer_email="sanne.devries@example.com",
         address=_AMSTERDAM_CUSTOMER,
         custom_fields={"Channel": "WEBSHOP"},
+        # Kalverstraat does same-day delivery (the ship-from-store sheet's FulfillmentOptions).
+        requested_fulfillment_option=FulfillmentOption.SAME_DAY_DELIVERY,
         lines=(DemoOrderLine("SNK-CANVAS-WHT"), DemoOrderLine("SCF-WOOL-RED")),
         hours_ago=30,
     ),
@@ -444,6 +448,7 @@ ORDERS = (
         sold_from="IBE_Company",
         customer_email="lucas.mulder@example.com",
         address=Address("Assendorperstraat 50", "8012 DJ", "Zwolle", 52.5060, 6.0940),
+        requested_fulfillment_option=FulfillmentOption.NORMAL_DELIVERY,
         lines=(
             DemoOrderLine(
                 "TSH-PRINT-WHT", quantity=2, custom_fields={"CustomizationType": "Print"}

@@ -1,7 +1,8 @@
 """The routing engine: a scenario in, the decision and its whole explanation out.
 
 ``route(scenario)`` is the one call everything uses (the Celery task, the
-preview, the API, ``manage.py simulate``): it runs every sheet over the order
+preview, the API, ``manage.py simulate``; ``fulfillment_options`` asks it once
+per delivery option for a checkout page): it runs every sheet over the order
 (``evaluate``), searches the best proposition (``search``) and returns a
 ``Decision`` whose ``blob`` is EVA's orchestration details (``blob``). Pure
 Python: no Django, no clock but ``scenario.at``. The rules are in
@@ -21,6 +22,7 @@ from ..language.compiler import EvaluationError
 from . import blob as blobs
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
+from .options import OptionOutcome, fulfillment_options
 from .plan import plan_for
 from .routes import EstimatedBikeRoute, Route, RouteProvider
 from .search import Search, SheetFailed
@@ -29,9 +31,11 @@ from .variables import World
 __all__ = [
     "Decision",
     "EstimatedBikeRoute",
+    "OptionOutcome",
     "Prepared",
     "Route",
     "RouteProvider",
+    "fulfillment_options",
     "prepare",
     "route",
 ]

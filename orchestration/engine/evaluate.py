@@ -505,6 +505,7 @@ def evaluate_sheet(
     line_paths = reads.get(v.LINE, ())
     supplier_steps = blocks.get("Supplier", ())
     option_steps = blocks.get("FulfillmentOptions")
+    requested = world.order.requested_fulfillment_option
     sheet_id = run.source.id
     deactivated = history.deactivated
     # Quantity splitting: a line the sheet may split is treated "as if it were multiple
@@ -576,7 +577,8 @@ def evaluate_sheet(
         data = outcome.data
         if option_steps is not None and not rejected:
             available = []
-            for option in FULFILLMENT_OPTIONS:
+            # An order that asks for an option runs only that combination past the scope.
+            for option in (requested,) if requested is not None else FULFILLMENT_OPTIONS:
                 scoped = supplier.child()
                 for other, path in _OPTION_PATHS:
                     scoped[path] = other == option
@@ -588,8 +590,13 @@ def evaluate_sheet(
                 recorder.add(
                     sheet=run,
                     scope="FulfillmentOptions",
-                    reason="NoFulfillmentOption",
-                    description="No fulfilment option is available at this organization unit.",
+                    reason="NoFulfillmentOption"
+                    if requested is None
+                    else "RequestedFulfillmentOptionRejected",
+                    description="No fulfilment option is available at this organization unit."
+                    if requested is None
+                    else f"The order asks for {requested}, which this sheet rejects at "
+                    f"{unit.name}.",
                     expression=None,
                     line=None,
                     unit=unit,

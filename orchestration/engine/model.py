@@ -142,6 +142,9 @@ class Order:
     billing_address: Address = field(default_factory=Address)
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     allow_partial_fulfillment: bool | None = None
+    # The delivery option the customer chose (``variables.FULFILLMENT_OPTIONS``); None: any. A
+    # supplier whose sheet rejects it in the FulfillmentOptions scope cannot fulfil.
+    requested_fulfillment_option: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

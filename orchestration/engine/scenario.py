@@ -8,6 +8,12 @@ found raises ``ScenarioError``, naming its JSON path::
     order.lines[1].product: unknown product 7
     organization_units[2].time_zone: unknown time zone 'Europe/Nowhere'
 
+Keys beginning with ``_`` are comments wherever the format names the keys (every
+object but the data objects ``custom_fields`` and ``content``, whose keys are the
+names sheets read): they are ignored, and any other key the format does not know is
+still refused with its path. ``fulfillment_history[].sheet`` names a sheet by ID or
+by name.
+
 Quantities and the number of lines have the limits of ``limits.py``, the API's own::
 
     order.lines[0].quantity: at most 1,000,000 units per order line, got 1000001
@@ -22,6 +28,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -44,9 +51,11 @@ from .model import (
     SheetSource,
 )
 from .settings import DEFINITIONS, json_kind
+from .variables import FULFILLMENT_OPTIONS
 
 FORMAT = 1
 TOP_LEVEL = "(top level)"  # the path of a fault in the document as a whole
+COMMENT = "_"  # a key beginning with it is a comment: people annotate what they write
 
 Check = Callable[[Any, str], Any]
 
@@ -139,7 +148,7 @@ def load_scenario(data: object) -> Scenario:
                 "organization unit",
                 f"order.lines[{index}].preferred_fulfillment_organization_unit",
             )
-    history = top["fulfillment_history"]
+    history = list(top["fulfillment_history"])
     for index, entry in enumerate(history):
         path = f"fulfillment_history[{index}]"
         _resolve(entry.order_line, line_ids, "order line", f"{path}.order_line")
@@ -147,7 +156,9 @@ def load_scenario(data: object) -> Scenario:
             _resolve(
                 entry.organization_unit, ou_ids, "organization unit", f"{path}.organization_unit"
             )
-        if entry.sheet is not None:
+        if isinstance(entry.sheet, str):
+            history[index] = replace(entry, sheet=_sheet_named(entry.sheet, sheets, path))
+        elif entry.sheet is not None:
             _resolve(entry.sheet, sheet_ids, "sheet", f"{path}.sheet")
     return Scenario(
         at=top["at"],
@@ -157,8 +168,23 @@ def load_scenario(data: object) -> Scenario:
         sheets=sheets,
         stock=MappingProxyType(stock),
         settings=top["settings"],
-        fulfillment_history=history,
+        fulfillment_history=tuple(history),
     )
+
+
+def _sheet_named(name: str, sheets: Iterable[SheetSource], path: str) -> int:
+    """The ID of the one sheet called ``name`` (exactly, as the Suite shows it)."""
+    ids = [sheet.id for sheet in sheets if sheet.name == name]
+    if len(ids) == 1:
+        return ids[0]
+    if ids:
+        raise ScenarioError(
+            f"{path}.sheet",
+            f"{len(ids)} sheets are named {name!r} (IDs {', '.join(map(str, ids))}); "
+            "name the sheet by its ID",
+        )
+    names = [sheet.name for sheet in sheets]
+    raise ScenarioError(f"{path}.sheet", f"unknown sheet {name!r}" + _did_you_mean(name, names))
 
 
 def parse_instant(text: object, path: str = "at") -> datetime:
@@ -240,6 +266,7 @@ def _dump_order(order: Order) -> dict[str, Any]:
         "billing_address": _dump_address(order.billing_address),
         "custom_fields": _thaw(order.custom_fields),
         "allow_partial_fulfillment": order.allow_partial_fulfillment,
+        "requested_fulfillment_option": order.requested_fulfillment_option,
         "lines": [
             {
                 "id": line.id,
@@ -292,18 +319,21 @@ class _DuplicateKeyDict(dict):
 
 
 def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``' object hook: a dict that remembers a key given twice."""
+    """``json.loads``' object hook: a dict that remembers a key given twice.
+
+    A comment may be given twice (``"_": "first line"``, ``"_": "second line"``).
+    """
     result = dict(pairs)
     if len(result) == len(pairs):
         return result
-    marked = _DuplicateKeyDict(result)
     seen: set[str] = set()
     for key, _ in pairs:
-        if key in seen:
+        if key in seen and not _is_comment(key):
+            marked = _DuplicateKeyDict(result)
             marked.duplicate = key
-            break
+            return marked
         seen.add(key)
-    return marked
+    return result
 
 
 def _join(path: str, key: str) -> str:
@@ -326,11 +356,11 @@ def _read(value: Any, path: str, spec: Mapping[str, tuple[Check | None, Any]]) -
     """Check the object at ``path`` key by key: ``spec`` maps each key to (check, default).
 
     A check of None means the key is accepted and ignored; a default of ``_REQUIRED``
-    means the key must be there.
+    means the key must be there. A key beginning with ``COMMENT`` is a comment: ignored.
     """
     data = _object(value, path)
     for key in data:
-        if key not in spec:
+        if key not in spec and not _is_comment(key):
             raise ScenarioError(_join(path, key), "unknown key" + _did_you_mean(key, spec))
     fields = {}
     for key, (check, default) in spec.items():
@@ -342,6 +372,10 @@ def _read(value: Any, path: str, spec: Mapping[str, tuple[Check | None, Any]]) -
         elif check is not None:
             fields[key] = default
     return fields
+
+
+def _is_comment(key: object) -> bool:
+    return isinstance(key, str) and key.startswith(COMMENT)
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -462,6 +496,16 @@ def _one_of(what: str, choices: tuple[str | None, ...]) -> Check:
     return one_of
 
 
+def _id_or_name(value: Any, path: str) -> int | str:
+    """An ID (an integer) or a name (a string, resolved once everything is read)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return _integer()(value, path)
+    except _WrongType:
+        raise _WrongType(path, "an integer (an ID) or a string (a name)", value) from None
+
+
 def _time_zone(value: Any, path: str) -> str:
     _string(value, path)
     try:
@@ -515,6 +559,8 @@ def _json_object(value: Any, path: str) -> Mapping[str, Any]:
 def _settings(value: Any, path: str) -> Mapping[str, Any]:
     settings = {}
     for name, setting in _fields(value, path):
+        if _is_comment(name):
+            continue
         setting_path = _join(path, name)
         definition = DEFINITIONS.get(name)
         if definition is None:
@@ -661,6 +707,10 @@ def _order(value: Any, path: str) -> Order:
                 "billing_address": (_address, Address()),
                 "custom_fields": _CUSTOM_FIELDS,
                 "allow_partial_fulfillment": (_nullable(_boolean), None),
+                "requested_fulfillment_option": (
+                    _one_of("fulfillment option", (*FULFILLMENT_OPTIONS, None)),
+                    None,
+                ),
                 "lines": (_order_lines, _REQUIRED),
             },
         )
@@ -675,7 +725,7 @@ def _history_entry(value: Any, path: str) -> HistoryEntry:
             {
                 "order_line": _ID,
                 "organization_unit": _OPTIONAL_ID,
-                "sheet": _OPTIONAL_ID,
+                "sheet": (_nullable(_id_or_name), None),
                 "status": (_one_of("status", HISTORY_STATUSES), _REQUIRED),
                 "quantity": (_integer(minimum=1, limit=LINE_QUANTITY), _REQUIRED),
                 "cancellation_reason": (

@@ -16,7 +16,14 @@ from .fulfillments import (
 )
 from .idempotency import IdempotencyKey
 from .network import NetworkVersion
-from .orders import Order, OrderIntent, OrderLine, OrderLineStatus, OrderStatus
+from .orders import (
+    FulfillmentOption,
+    Order,
+    OrderIntent,
+    OrderLine,
+    OrderLineStatus,
+    OrderStatus,
+)
 from .organization import (
     OrganizationUnit,
     OrganizationUnitSet,
@@ -34,6 +41,7 @@ __all__ = [
     "CancellationReason",
     "ExportStatus",
     "FulfillmentAction",
+    "FulfillmentOption",
     "FulfillmentStatus",
     "IdempotencyKey",
     "NetworkVersion",

@@ -39,6 +39,14 @@ class OrderStatus(models.TextChoices):
     ORCHESTRATION_FAILED = "OrchestrationFailed", "Orchestration failed (retry it by hand)"
 
 
+class FulfillmentOption(models.TextChoices):
+    """The delivery options of the sheets' FulfillmentOptions scope (EVA's names)."""
+
+    NORMAL_DELIVERY = "NormalDelivery", "Normal delivery"
+    SAME_DAY_DELIVERY = "SameDayDelivery", "Same-day delivery"
+    PICKUP_DELIVERY = "PickupDelivery", "Pickup"
+
+
 class OrderLineStatus(models.TextChoices):
     """Where one order line is in its life."""
 
@@ -116,6 +124,16 @@ class Order(models.Model):
         help_text=(
             "The order's own say on splitting over shipments; empty follows the "
             "setting Orders:Default:AllowPartialFulfillment."
+        ),
+    )
+    requested_fulfillment_option = models.CharField(
+        "requested delivery option",
+        max_length=20,
+        choices=FulfillmentOption.choices,
+        blank=True,
+        help_text=(
+            "The delivery option the customer chose; empty: any. A supplier whose sheet "
+            "rejects it in the FulfillmentOptions scope cannot fulfil the order."
         ),
     )
     custom_fields = models.JSONField(default=dict, blank=True, validators=[validate_json_object])

@@ -409,8 +409,43 @@ def test_the_valid_scenario_loads() -> None:
         ("fulfillment_history[0].sheet", 9, "fulfillment_history[0].sheet: unknown sheet 9"),
         (
             "fulfillment_history[0].sheet",
-            "Ship",
-            "fulfillment_history[0].sheet: expected an integer or null, got a string",
+            "Shpi",
+            "fulfillment_history[0].sheet: unknown sheet 'Shpi'; did you mean 'Ship'?",
+        ),
+        (
+            "fulfillment_history[0].sheet",
+            "ship",
+            "fulfillment_history[0].sheet: unknown sheet 'ship'; did you mean 'Ship'?",
+        ),
+        (
+            "fulfillment_history[0].sheet",
+            True,
+            "fulfillment_history[0].sheet: expected an integer (an ID) or a string (a name) "
+            "or null, got a boolean",
+        ),
+        (
+            "order.requested_fulfillment_option",
+            "SameDay",
+            "order.requested_fulfillment_option: unknown fulfillment option 'SameDay'; "
+            "expected NormalDelivery, SameDayDelivery, PickupDelivery or null",
+        ),
+        (
+            "order.requested_fulfillment_option",
+            1,
+            "order.requested_fulfillment_option: expected a string or null, got an integer",
+        ),
+        # A misspelt key is still refused with its path; only a leading _ makes a comment.
+        (
+            "order.lines[0].unit_prise",
+            1,
+            "order.lines[0].unit_prise: unknown key; did you mean 'unit_price'?",
+        ),
+        ("order.comment_", "x", "order.comment_: unknown key"),
+        (
+            "settings.Orders:Default:AllowPartialFulfilment",
+            True,
+            "settings.Orders:Default:AllowPartialFulfilment: unknown setting; did you mean "
+            "'Orders:Default:AllowPartialFulfillment'?",
         ),
     ],
     ids=lambda value: value if isinstance(value, str) and " " not in value else None,
@@ -683,3 +718,95 @@ def test_custom_fields_nested_too_deeply_are_a_fault_not_a_crash() -> None:
     for _ in range(5_000):
         deep = [deep]
     assert fault(with_("order.custom_fields", {"deep": deep})) == "(top level): nested too deeply"
+
+
+# --- Scenario files as people write them: comments and sheets by name ------------------
+
+
+def commented() -> dict[str, Any]:
+    """``valid()`` with a comment (a key beginning with _) in every object the format names."""
+    data = valid()
+    objects = [
+        data,
+        data["settings"],
+        data["organization_units"][1],
+        data["organization_units"][1]["address"],
+        data["products"][0],
+        data["stock"][0],
+        data["sheets"][0],
+        data["order"],
+        data["order"]["lines"][1],
+        data["fulfillment_history"][0],
+        data["expect"],
+    ]
+    for number, target in enumerate(objects):
+        target[f"_comment{number}"] = {"any": ["JSON", 1, None]}
+    data["order"]["_"] = "a lone underscore is a comment too"
+    return data
+
+
+def test_keys_beginning_with_an_underscore_are_comments_and_change_nothing() -> None:
+    assert load_scenario(commented()) == load_scenario(valid())
+
+
+def test_comments_are_ignored_in_the_text_form_too() -> None:
+    text = json.dumps(commented())
+    assert load_scenario_text(text) == load_scenario(valid())
+
+
+def test_an_underscore_key_in_custom_fields_is_data_a_sheet_can_read() -> None:
+    """Custom fields and product content are the sheets' data, not the format's keys."""
+    data = with_("order.custom_fields", {"_Channel": "web"})
+    data["products"][0]["content"] = {"_Size": 42}
+    scenario = load_scenario(data)
+    assert dict(scenario.order.custom_fields) == {"_Channel": "web"}
+    assert dict(scenario.products[0].content) == {"_Size": 42}
+
+
+def test_a_misspelt_key_beside_comments_is_still_refused_with_its_path() -> None:
+    data = commented()
+    data["order"]["lines"][1]["quantiy"] = 2
+    assert fault(data) == "order.lines[1].quantiy: unknown key; did you mean 'quantity'?"
+
+
+def test_the_history_names_its_sheet_by_name() -> None:
+    data = with_("fulfillment_history[0].sheet", "Warehouse")
+    data["sheets"].append(
+        {"id": 7, "name": "Warehouse", "source": "fulfillment W\naction CANCEL\n"}
+    )
+    assert load_scenario(data).fulfillment_history[0].sheet == 7
+
+
+def test_a_sheet_name_shared_by_two_sheets_is_refused() -> None:
+    data = with_("fulfillment_history[0].sheet", "Ship")
+    data["sheets"].append({"id": 7, "name": "Ship", "source": "fulfillment W\naction CANCEL\n"})
+    assert fault(data) == (
+        "fulfillment_history[0].sheet: 2 sheets are named 'Ship' (IDs 1, 7); "
+        "name the sheet by its ID"
+    )
+
+
+def test_a_sheet_named_by_name_dumps_as_its_id_and_round_trips() -> None:
+    scenario = load_scenario(with_("fulfillment_history[0].sheet", "Ship"))
+    assert scenario == load_scenario(valid())
+    assert dump_scenario(scenario)["fulfillment_history"][0]["sheet"] == 1
+
+
+@pytest.mark.parametrize("option", ["NormalDelivery", "SameDayDelivery", "PickupDelivery", None])
+def test_the_requested_fulfillment_option_loads_and_round_trips(option: str | None) -> None:
+    scenario = load_scenario(with_("order.requested_fulfillment_option", option))
+    assert scenario.order.requested_fulfillment_option == option
+    assert load_scenario(dump_scenario(scenario)) == scenario
+
+
+def test_an_order_without_a_requested_option_asks_for_none() -> None:
+    assert load_scenario(valid()).order.requested_fulfillment_option is None
+
+
+def test_a_comment_may_be_given_twice_but_another_key_may_not() -> None:
+    text = json.dumps(valid())[:-1] + ', "_": "first line", "_": "second line"}'
+    assert load_scenario_text(text) == load_scenario(valid())
+    twice = json.dumps(valid())[:-1] + ', "_": "a comment", "format": 1}'
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text(twice)
+    assert str(caught.value) == "format: duplicate key"

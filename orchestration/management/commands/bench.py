@@ -5,6 +5,9 @@
 size (``orchestration.engine.bench``); ``--quick`` runs tiny worlds, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
+``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
+network, N baskets (200), in a transaction that is rolled back
+(``orchestration.options_bench``).
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
 (``orchestration.lifecycle_bench``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
@@ -26,7 +29,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "subject",
-            choices=["language", "engine", "suite", "persist", "tasks", "race", "pipeline"],
+            choices=[
+                "language",
+                "engine",
+                "suite",
+                "persist",
+                "tasks",
+                "race",
+                "pipeline",
+                "options",
+            ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
@@ -62,6 +74,14 @@ class Command(BaseCommand):
         from ... import lifecycle_bench
 
         subject = options["subject"]
+        if subject == "options":
+            from ... import options_bench
+
+            repeat = options["repeat"] or options_bench.REQUESTS
+            if repeat < 1:
+                raise CommandError("--repeat must be at least 1")
+            options_bench.run(repeat, self.stdout.write)
+            return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
             return

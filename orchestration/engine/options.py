@@ -1,0 +1,87 @@
+"""Delivery options at checkout: where an order would go under each option, and whether it can.
+
+The FulfillmentOptions scope "allows you to reject fulfillment options for a
+supplier": EVA finds the possible suppliers, then "all possible fulfillment
+options for those suppliers", and runs each "fulfillment option and supplier
+combination" past the scope (the reference, ``docs/routing.md``). An order that
+asks for an option can only go to suppliers whose sheet keeps that option.
+
+``fulfillment_options(scenario)`` answers a checkout page's question, "which
+delivery options can I offer for this basket, and who would fulfil each?", with
+the call that routes real orders: ``route`` on the scenario with its order asking
+for each option in turn. When no active sheet has a FulfillmentOptions scope, no
+option can be rejected and one route answers for all three. Pure, as ``route``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .plan import plan_for
+from .variables import FULFILLMENT_OPTIONS
+
+if TYPE_CHECKING:
+    from . import Decision
+    from .model import Scenario
+    from .routes import RouteProvider
+
+
+@dataclass(frozen=True, slots=True)
+class OptionOutcome:
+    """The decision for the order asking for ``option``."""
+
+    option: str
+    decision: Decision
+
+    @property
+    def shipments(self) -> list[dict[str, Any]]:
+        """The winning proposition's shipments that ship (CANCEL left out)."""
+        return [s for s in self.decision.shipments if s["FulfillmentAction"] != "CANCEL"]
+
+    @property
+    def unfulfilled(self) -> dict[int, int]:
+        """Order line ID -> units no supplier can ship under this option (CANCEL)."""
+        left: dict[int, int] = {}
+        for shipment in self.decision.shipments:
+            if shipment["FulfillmentAction"] == "CANCEL":
+                for line in shipment["OrderLines"]:
+                    left[line["ID"]] = left.get(line["ID"], 0) + line["Quantity"]
+        return left
+
+    @property
+    def available(self) -> bool:
+        """Whether the option can be offered: something ships and nothing is left over."""
+        return bool(self.shipments) and not self.unfulfilled
+
+
+def options_matter(scenario: Scenario) -> bool:
+    """Whether an active sheet has a FulfillmentOptions scope (so an option can be rejected)."""
+    return any(
+        "FulfillmentOptions" in plan_for(sheet.source).blocks
+        for sheet in scenario.sheets
+        if sheet.active
+    )
+
+
+def fulfillment_options(
+    scenario: Scenario, *, route_provider: RouteProvider | None = None
+) -> list[OptionOutcome]:
+    """The decision for each delivery option (``FULFILLMENT_OPTIONS`` order), as ``route``
+    makes it for the scenario's order asking for that option."""
+    from . import route  # the package's one routing call (it imports this module's siblings)
+
+    order = scenario.order
+    if not options_matter(scenario):
+        decision = route(scenario, route_provider=route_provider)
+        return [OptionOutcome(option, decision) for option in FULFILLMENT_OPTIONS]
+    return [
+        OptionOutcome(
+            option,
+            route(
+                replace(scenario, order=replace(order, requested_fulfillment_option=option)),
+                route_provider=route_provider,
+            ),
+        )
+        for option in FULFILLMENT_OPTIONS
+    ]
