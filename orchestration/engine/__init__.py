@@ -231,8 +231,9 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             candidates=search.candidates,
             open_quantities=open_quantities,
             rejections=prepared.recorder.entries,
-            errors=errors,
+            errors=errors + blobs.supplier_errors(prepared.recorder.failed),
             search=search,
+            unexplained=blobs.dropped(prepared.recorder.dropped, prepared.world),
         )
     )
 

@@ -5,20 +5,34 @@ Keys and nesting are those of EVA's "Blob structure example"
 ``HasErrors``), plus the scenario format's additions (``Errors``, ``At``,
 CANCEL shipments, the flat rejections) and ours: ``FanoutSuppliers`` and
 ``Products`` on shipments, ``Variables`` on every score explanation, ``Boosts``
-under shipment and proposition explanations, and ``Search``. Scores are floats;
-key order is fixed by construction.
+under shipment and proposition explanations, ``Dropped`` (every supplier a
+sheet dropped without a reason, by the statement that dropped it), per-supplier
+``Errors``, and ``Search``. Scores are floats; key order is fixed by construction.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from .evaluate import Candidate, LineFit, SheetRun, jsonable
-from .plan import EXACT, ZERO, Boost
+from ..language.compiler import MISSING, EvaluationError
+from .evaluate import Candidate, Drop, Failure, LineFit, SheetRun, jsonable
+from .plan import EXACT, ZERO, Boost, Step, Values, run_block
 from .search import Proposition, Search, Shipment
+from .variables import World
+
+# ``Dropped`` lists each (supplier, statement, order line) with the values read up
+# to this many; past it (thousands of OUs, each dropped by a distance filter) it
+# is summarised per statement and order line: how many, which OUs, the range of
+# each number read. At 1,000 OUs x 4 sheets the list keeps the stored blob within
+# twice its compressed size without it (docs/performance.md).
+DROPPED_LISTED = 5_000
+# Errors of one statement listed one supplier each up to this many; the rest of
+# that statement's suppliers are named in one more entry (``SupplierIDs``).
+ERRORS_LISTED = 50
 
 
 def number_text(value: Fraction | Decimal | float | int) -> str:
@@ -278,6 +292,7 @@ def build(
     rejections: list[dict[str, Any]],
     errors: list[dict[str, Any]],
     search: Search | None,
+    unexplained: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole blob."""
     order_lines = []
@@ -332,4 +347,148 @@ def build(
             "Propositions": search.propositions if search else 0,
             "Bound": "; ".join(search.bounds) if search and search.bounds else None,
         },
+        "Dropped": unexplained or {"Statements": [], "Suppliers": []},
     }
+
+
+_ABSENT = object()
+
+
+def _reader(world: World, unit_id: int, step: Step, values: Values) -> Any:
+    """How to read, for a dropped supplier, the names its statement read: what the
+    statement ran with, else the OU's own (cached) value."""
+    get = values.get
+
+    def read(path: tuple[str, ...]) -> object:
+        value = get(path, _ABSENT)
+        if value is _ABSENT:
+            if path[0] == "Supplier":
+                return world.supplier_value(world.units[unit_id], path)
+            return values[path]
+        return value
+
+    return read
+
+
+def _line_names(run: SheetRun, step: Step, values: Values) -> None:
+    """Set the OrderLine scope's ``with`` names a dropping statement read (the scope's
+    outcomes are shared between OUs, its values are not kept)."""
+    steps = run.plan.blocks.get("OrderLine", ())
+    names = {other.key for other in steps if other.key}
+    if not names.intersection(step.reads):
+        return
+    before = steps[: steps.index(step)] if step in steps else ()
+    with contextlib.suppress(EvaluationError):  # it ran without an error before
+        run_block(before, values)
+
+
+def dropped(drops: list[Drop], world: World | None) -> dict[str, Any]:
+    """``Dropped``: the statements that dropped suppliers without a reason, each once,
+    and per supplier (or, past ``DROPPED_LISTED``, per statement and order line) what
+    dropped it and the values it read, in the order of the statement's ``Reads``."""
+    statements: list[dict[str, Any]] = []
+    index: dict[tuple[int, int], int] = {}
+    listed = len(drops) <= DROPPED_LISTED
+    rows: list[list[Any]] = []
+    summary: dict[tuple[int, int | None], dict[str, Any]] = {}
+    for run, unit, step, line_id, values in drops:
+        key = (run.order, id(step))
+        position = index.get(key)
+        if position is None:
+            position = index[key] = len(statements)
+            statements.append(
+                {
+                    "Sheet": run.ref,
+                    "Scope": step.scope,
+                    "Line": step.line,
+                    "Column": step.column,
+                    "Expression": step.text,
+                    "Reads": [".".join(path) for path in step.reads],
+                }
+            )
+        if world is None:  # pragma: no cover - a route always has its world
+            read_values: list[object] = [None] * len(step.reads)
+        else:
+            if step.scope == "OrderLine":
+                _line_names(run, step, values)
+            read = _reader(world, unit.id, step, values)
+            read_values = [jsonable(read(path)) for path in step.reads]
+        if listed:
+            rows.append([unit.id, position, line_id, read_values])
+            continue
+        group = summary.get((position, line_id))
+        if group is None:
+            group = summary[(position, line_id)] = {
+                "Statement": position,
+                "OrderLineID": line_id,
+                "Count": 0,
+                "SupplierIDs": [],
+                "Ranges": [None] * len(read_values),
+            }
+        group["Count"] += 1
+        group["SupplierIDs"].append(unit.id)
+        ranges = group["Ranges"]
+        for slot, value in enumerate(read_values):
+            if type(value) in (int, float):
+                found = ranges[slot]
+                if found is None:
+                    ranges[slot] = [value, value]
+                elif value < found[0]:
+                    found[0] = value
+                elif value > found[1]:
+                    found[1] = value
+    if listed:
+        return {"Statements": statements, "Suppliers": rows}
+    return {"Statements": statements, "Summary": list(summary.values())}
+
+
+def supplier_errors(failed: list[Failure]) -> list[dict[str, Any]]:
+    """``Errors`` entries for statements that failed for one supplier (it was rejected
+    for that sheet, the sheet ran on): where, what, and the values the statement read."""
+    entries: list[dict[str, Any]] = []
+    more: dict[tuple[int, int], dict[str, Any]] = {}
+    counts: dict[tuple[int, int], int] = {}
+    for run, unit, line_id, error in failed:
+        step = error.step
+        key = (run.order, id(step))
+        count = counts[key] = counts.get(key, 0) + 1
+        if count > ERRORS_LISTED:
+            rest = more.get(key)
+            if rest is None:
+                rest = more[key] = {
+                    "Sheet": run.source.name,
+                    "Line": error.line,
+                    "Column": error.column,
+                    "Code": error.code,
+                    "Message": f"the same statement failed for more organization units: "
+                    f"{error.message}",
+                    "SupplierID": None,
+                    "SupplierName": None,
+                    "Scope": step.scope,
+                    "OrderLineID": None,
+                    "Expression": step.text,
+                    "Variables": {},
+                    "SupplierIDs": [],
+                }
+                entries.append(rest)
+            rest["SupplierIDs"].append(unit.id)
+            continue
+        entries.append(
+            {
+                "Sheet": run.source.name,
+                "Line": error.line,
+                "Column": error.column,
+                "Code": error.code,
+                "Message": error.message,
+                "SupplierID": unit.id,
+                "SupplierName": unit.name,
+                "Scope": step.scope,
+                "OrderLineID": line_id,
+                "Expression": step.text,
+                "Variables": {
+                    name: (None if value is MISSING else jsonable(value))
+                    for name, value in error.values.items()
+                },
+            }
+        )
+    return entries
