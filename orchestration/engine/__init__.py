@@ -21,7 +21,7 @@ from ..language.compiler import EvaluationError
 from . import blob as blobs
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
-from .plan import plan_for
+from .plan import StatementFailed, plan_for
 from .routes import EstimatedBikeRoute, Route, RouteProvider
 from .search import Search, SheetFailed
 from .variables import World
@@ -140,7 +140,10 @@ def prepare(scenario: Scenario, *, route_provider: RouteProvider | None = None) 
         try:
             evaluate_sheet(world, run, history, lines, recorder, splitting=splitting)
         except EvaluationError as error:
-            errors.append(_error(run, error.line, error.column, error.code, error.message))
+            entry = _error(run, error.line, error.column, error.code, error.message)
+            if isinstance(error, StatementFailed):  # the Order (or OrderLineSuppliers) scope
+                entry.update(blobs.statement_error(error))
+            errors.append(entry)
             continue
         runs.append(run)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..language.compiler import MISSING, EvaluationError
 from .evaluate import Candidate, Drop, Failure, LineFit, SheetRun, jsonable
-from .plan import EXACT, ZERO, Boost, Step, Values, run_block
+from .plan import EXACT, ZERO, Boost, StatementFailed, Step, Values, run_block
 from .search import Proposition, Search, Shipment
 from .variables import World
 
@@ -442,6 +442,26 @@ def dropped(drops: list[Drop], world: World | None) -> dict[str, Any]:
     return {"Statements": statements, "Summary": list(summary.values())}
 
 
+def _variables(error: StatementFailed) -> dict[str, Any]:
+    return {
+        name: (None if value is MISSING else jsonable(value))
+        for name, value in error.values.items()
+    }
+
+
+def statement_error(error: StatementFailed) -> dict[str, Any]:
+    """What an ``Errors`` entry of a sheet left out adds for an evaluation error:
+    the scope, the statement and the values it read (no supplier: the order's)."""
+    return {
+        "SupplierID": None,
+        "SupplierName": None,
+        "Scope": error.step.scope,
+        "OrderLineID": None,
+        "Expression": error.step.text,
+        "Variables": _variables(error),
+    }
+
+
 def supplier_errors(failed: list[Failure]) -> list[dict[str, Any]]:
     """``Errors`` entries for statements that failed for one supplier (it was rejected
     for that sheet, the sheet ran on): where, what, and the values the statement read."""
@@ -485,10 +505,7 @@ def supplier_errors(failed: list[Failure]) -> list[dict[str, Any]]:
                 "Scope": step.scope,
                 "OrderLineID": line_id,
                 "Expression": step.text,
-                "Variables": {
-                    name: (None if value is MISSING else jsonable(value))
-                    for name, value in error.values.items()
-                },
+                "Variables": _variables(error),
             }
         )
     return entries
