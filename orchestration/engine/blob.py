@@ -26,9 +26,10 @@ from .variables import World
 
 # ``Dropped`` lists each (supplier, statement, order line) with the values read up
 # to this many; past it (thousands of OUs, each dropped by a distance filter) it
-# is summarised per statement and order line: how many, which OUs, the range of
-# each number read. At 1,000 OUs x 4 sheets the list keeps the stored blob within
-# twice its compressed size without it (docs/performance.md).
+# is summarised per statement and order line: how many, which OUs, the values the
+# first of them read. At 1,000 OUs x 4 sheets (2,278 entries) the list keeps the
+# stored blob within twice its compressed size without it (docs/performance.md),
+# and reading each dropped OU's values stays a few milliseconds.
 DROPPED_LISTED = 5_000
 # Errors of one statement listed one supplier each up to this many; the rest of
 # that statement's suppliers are named in one more entry (``SupplierIDs``).
@@ -352,22 +353,7 @@ def build(
 
 
 _ABSENT = object()
-
-
-def _reader(world: World, unit_id: int, step: Step, values: Values) -> Any:
-    """How to read, for a dropped supplier, the names its statement read: what the
-    statement ran with, else the OU's own (cached) value."""
-    get = values.get
-
-    def read(path: tuple[str, ...]) -> object:
-        value = get(path, _ABSENT)
-        if value is _ABSENT:
-            if path[0] == "Supplier":
-                return world.supplier_value(world.units[unit_id], path)
-            return values[path]
-        return value
-
-    return read
+_PLAIN = (str, int, bool)
 
 
 def _line_names(run: SheetRun, step: Step, values: Values) -> None:
@@ -382,15 +368,23 @@ def _line_names(run: SheetRun, step: Step, values: Values) -> None:
         run_block(before, values)
 
 
-def dropped(drops: list[Drop], world: World | None) -> dict[str, Any]:
+def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
     """``Dropped``: the statements that dropped suppliers without a reason, each once,
-    and per supplier (or, past ``DROPPED_LISTED``, per statement and order line) what
-    dropped it and the values it read, in the order of the statement's ``Reads``."""
+    and per supplier what dropped it and the values it read (in the order of the
+    statement's ``Reads``); past ``DROPPED_LISTED``, per statement and order line:
+    how many and which OUs, with the values the first of them read.
+
+    A value is read from what the statement ran with, else it is the OU's own
+    (cached by the run). OUs that ran a statement with the same values (a group,
+    ``evaluate.supplier_groups``) share one list of values, read once.
+    """
     statements: list[dict[str, Any]] = []
     index: dict[tuple[int, int], int] = {}
     listed = len(drops) <= DROPPED_LISTED
     rows: list[list[Any]] = []
     summary: dict[tuple[int, int | None], dict[str, Any]] = {}
+    shared: dict[tuple[int, int], list[Any]] = {}  # (id(values), statement) -> values read
+    supplier_value = world.supplier_value
     for run, unit, step, line_id, values in drops:
         key = (run.order, id(step))
         position = index.get(key)
@@ -406,37 +400,41 @@ def dropped(drops: list[Drop], world: World | None) -> dict[str, Any]:
                     "Reads": [".".join(path) for path in step.reads],
                 }
             )
-        if world is None:  # pragma: no cover - a route always has its world
-            read_values: list[object] = [None] * len(step.reads)
-        else:
+        if not listed:
+            group = summary.get((position, line_id))
+            if group is not None:
+                group["Count"] += 1
+                group["SupplierIDs"].append(unit.id)
+                continue
+        memo = (id(values), position)
+        read = shared.get(memo)
+        if read is None:
             if step.scope == "OrderLine":
                 _line_names(run, step, values)
-            read = _reader(world, unit.id, step, values)
-            read_values = [jsonable(read(path)) for path in step.reads]
+            read = []
+            own = False  # whether a value is the OU's own (not shared with its group)
+            get = values.get
+            for path in step.reads:
+                value = get(path, _ABSENT)
+                if value is _ABSENT:
+                    if path[0] == "Supplier":
+                        own = True
+                        value = supplier_value(unit, path)
+                    else:
+                        value = values[path]
+                read.append(value if type(value) in _PLAIN else jsonable(value))
+            if not own:
+                shared[memo] = read
         if listed:
-            rows.append([unit.id, position, line_id, read_values])
-            continue
-        group = summary.get((position, line_id))
-        if group is None:
-            group = summary[(position, line_id)] = {
+            rows.append([unit.id, position, line_id, read])
+        else:
+            summary[(position, line_id)] = {
                 "Statement": position,
                 "OrderLineID": line_id,
-                "Count": 0,
-                "SupplierIDs": [],
-                "Ranges": [None] * len(read_values),
+                "Count": 1,
+                "SupplierIDs": [unit.id],
+                "First": read,
             }
-        group["Count"] += 1
-        group["SupplierIDs"].append(unit.id)
-        ranges = group["Ranges"]
-        for slot, value in enumerate(read_values):
-            if type(value) in (int, float):
-                found = ranges[slot]
-                if found is None:
-                    ranges[slot] = [value, value]
-                elif value < found[0]:
-                    found[0] = value
-                elif value > found[1]:
-                    found[1] = value
     if listed:
         return {"Statements": statements, "Suppliers": rows}
     return {"Statements": statements, "Summary": list(summary.values())}
