@@ -221,7 +221,16 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             break
         except SheetFailed as failure:
             error = failure.error
-            errors.append(_error(failure.run, error.line, error.column, error.code, error.message))
+            candidate = failure.candidate
+            if candidate is not None and isinstance(error, StatementFailed):
+                # A Shipment or Fanout statement failed for one supplier: it alone is out.
+                prepared.recorder.fail(error, sheet=failure.run, unit=candidate.unit)
+                failure.run.candidates.remove(candidate)
+                continue
+            entry = _error(failure.run, error.line, error.column, error.code, error.message)
+            if isinstance(error, StatementFailed):
+                entry.update(blobs.statement_error(error))
+            errors.append(entry)
             routing.remove(failure.run)
     open_quantities = prepared.open_quantities
     fulfillments = [

@@ -211,3 +211,20 @@ def test_every_ou_a_routing_sheet_does_not_keep_is_explained(seed: int) -> None:
     ]
     assert unexplained == []
     assert len(blob["Dropped"]["Suppliers"]) > len(scenario.organization_units)
+
+
+def test_a_shipment_scope_error_rejects_that_supplier_and_the_search_runs_again() -> None:
+    blob = scenario_blob("shipment-error-rejects-only-that-supplier.json")
+    [error] = blob["Errors"]
+    assert (error["SupplierID"], error["Scope"], error["Line"], error["Variables"]) == (
+        1,
+        "Shipment",
+        15,
+        {"Supplier.CustomFields.PackingMinutes": 0},
+    )
+    assert [(v["SupplierID"], v["FulfillmentMethod"]) for v in blob["ValidSuppliers"]] == [
+        (2, "Ship from store"),
+        (3, "Warehouse"),
+    ]
+    [shipment] = blob["Fulfillments"][0]["Shipments"]
+    assert shipment["Supplier"]["ID"] == 2
