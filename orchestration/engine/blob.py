@@ -385,9 +385,12 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
     summary: dict[tuple[int, int | None], dict[str, Any]] = {}
     shared: dict[tuple[int, int], list[Any]] = {}  # (id(values), statement) -> values read
     supplier_value = world.supplier_value
+    last_run = last_step = position = None
     for run, unit, step, line_id, values in drops:
-        key = (run.order, id(step))
-        position = index.get(key)
+        if step is not last_step or run is not last_run:  # drops come in runs of one
+            last_run, last_step = run, step
+            key = (run.order, id(step))
+            position = index.get(key)
         if position is None:
             position = index[key] = len(statements)
             statements.append(

@@ -734,10 +734,11 @@ def evaluate_sheet(
             recorder.outcome(result, sheet=run, unit=unit, order_line=line.id)
             if result.rejected:
                 if not rejected:
-                    scoped = shared.scoped(line, stock, supplier)
-                    recorder.outcome_dropped(
-                        result, scoped, sheet=run, unit=unit, order_line=line.id
-                    )
+                    step = result.failures[0]
+                    reasons = result.reasons
+                    if not reasons or reasons[0].step is not step:  # else in Rejections
+                        scoped = shared.scoped(line, stock, supplier)
+                        drop((run, unit, step, line.id, scoped))
                 continue
             wanted = history.open[line.id]
             cap = min(wanted, stock) if needs_stock else wanted
