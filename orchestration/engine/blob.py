@@ -383,7 +383,11 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
     listed = len(drops) <= DROPPED_LISTED
     rows: list[list[Any]] = []
     summary: dict[tuple[int, int | None], dict[str, Any]] = {}
-    shared: dict[tuple[int, int], list[Any]] = {}  # (id(values), statement) -> values read
+    # id(values) -> the values read: a values object is dropped by one statement (a
+    # group's by the statement that stopped it, an OU's by its first failure).
+    shared: dict[int, list[Any]] = {}
+    shared_get = shared.get
+    add_row = rows.append
     supplier_value = world.supplier_value
     last_run = last_step = position = None
     for run, unit, step, line_id, values in drops:
@@ -409,8 +413,8 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
                 group["Count"] += 1
                 group["SupplierIDs"].append(unit.id)
                 continue
-        memo = (id(values), position)
-        read = shared.get(memo)
+        memo = id(values)
+        read = shared_get(memo)
         if read is None:
             if step.scope == "OrderLine":
                 _line_names(run, step, values)
@@ -429,7 +433,7 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
             if not own:
                 shared[memo] = read
         if listed:
-            rows.append([unit.id, position, line_id, read])
+            add_row([unit.id, position, line_id, read])
         else:
             summary[(position, line_id)] = {
                 "Statement": position,
