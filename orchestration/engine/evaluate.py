@@ -492,7 +492,10 @@ class LineOutcomes:
         for item in found.reasons:
             step = item.step
             if id(step) in self.redescribe:
-                text = step.description(context)
+                try:
+                    text = step.description(context)
+                except EvaluationError as error:  # as run_block would have raised it
+                    raise statement_failed(error, step, scoped) from error
                 item = Rejected(step, text if isinstance(text, str) else None)
             reasons.append(item)
         return Outcome(
@@ -637,7 +640,12 @@ def evaluate_sheet(
                 if step.description is not None:
                     context = Values(values, resolve=world.resolver(unit))
                     context.update(stopped_in.values)
-                    text = step.description(context.__getitem__)
+                    try:
+                        text = step.description(context.__getitem__)
+                    except EvaluationError as error:  # as run_block would have raised it
+                        failure = statement_failed(error, step, context)
+                        recorder.fail(failure, sheet=run, unit=unit)
+                        continue
                     description = text if isinstance(text, str) else None
                 recorder.add(
                     sheet=run,

@@ -228,3 +228,41 @@ def test_a_shipment_scope_error_rejects_that_supplier_and_the_search_runs_again(
     ]
     [shipment] = blob["Fulfillments"][0]["Shipments"]
     assert shipment["Supplier"]["ID"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            "scope Supplier\nrequire [Supplier.Type] = 'Warehouse' with reason 'NotWarehouse', "
+            "$'{10 / [Supplier.CustomFields.PackingCapacity]}'\n\nscope OrderLine\nscore add 100\n",
+            5,
+        ),
+        (
+            "scope Supplier\nrequire [Supplier.Type] = 'Shop'\n\nscope OrderLine\n"
+            "require [SupplierQuantityAvailable] > 100 with reason 'Few', "
+            "$'{10 / [Supplier.CustomFields.PackingCapacity]}'\nscore add 100\n",
+            8,
+        ),
+    ],
+    ids=["supplier-scope", "orderline-scope"],
+)
+def test_a_reason_description_that_fails_for_one_ou_is_that_ous_error(body: str, line: int) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["organization_units"][0]["custom_fields"] = {"PackingCapacity": 0}
+        shipment = data["sheets"][0]["source"].split("scope Shipment")[1]
+        data["sheets"][0]["source"] = (
+            "fulfillment ShipFromStore\naction SHIP_FROM_STORE\n\n"
+            + body
+            + "\nscope Shipment"
+            + shipment
+        )
+
+    blob = scenario_blob(
+        "supplier-custom-field-of-wrong-type-rejects-only-that-supplier.json", change
+    )
+    assert [(e["SupplierID"], e["Line"], e["Code"]) for e in blob["Errors"]] == [
+        (1, line, "DivisionByZero")
+    ]
+    # Shop 2's description still reads its own capacity (10 / 5).
+    assert [(r["SupplierID"], r["Description"]) for r in blob["Rejections"]] == [(2, "2")]
