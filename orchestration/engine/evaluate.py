@@ -12,8 +12,8 @@ itself with the values it read (``Recorder.dropped``, kept as tuples and turned
 into the blob's ``Dropped`` once, by ``blob.dropped``). An expression that fails
 for one supplier (a division by zero, a type clash) rejects that supplier for
 that sheet only and is recorded as an error (``Recorder.failed``); only an error
-in the Order scope (or OrderLineSuppliers, which reads no supplier) leaves the
-whole sheet out.
+in a scope run for no single supplier (Order, OrderLineSuppliers, and in the
+search FulfillmentProposition) leaves the whole sheet out.
 """
 
 from __future__ import annotations
