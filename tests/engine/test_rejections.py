@@ -266,3 +266,19 @@ def test_a_reason_description_that_fails_for_one_ou_is_that_ous_error(body: str,
     ]
     # Shop 2's description still reads its own capacity (10 / 5).
     assert [(r["SupplierID"], r["Description"]) for r in blob["Rejections"]] == [(2, "2")]
+
+
+def test_a_fanout_error_for_the_winner_rejects_it_and_the_next_best_ships() -> None:
+    def change(data: dict[str, Any]) -> None:
+        source = data["sheets"][0]["source"]
+        source = source.replace("score add 60 / [Supplier.CustomFields.PackingMinutes]\n", "")
+        data["sheets"][0]["source"] = (
+            source + "\nscope Fanout\nfanout as 20 / [Supplier.CustomFields.PackingMinutes]\n"
+        )
+
+    blob = scenario_blob("shipment-error-rejects-only-that-supplier.json", change)
+    assert [(e["SupplierID"], e["Scope"], e["Code"], e["Variables"]) for e in blob["Errors"]] == [
+        (1, "Fanout", "DivisionByZero", {"Supplier.CustomFields.PackingMinutes": 0})
+    ]
+    [shipment] = blob["Fulfillments"][0]["Shipments"]
+    assert shipment["Supplier"]["ID"] == 2
