@@ -225,3 +225,25 @@ def test_an_error_for_one_ou_is_shown_beside_that_ou_and_the_sheet_runs_on(
         rf'<tr class="dropped">[^<]*<td><a href="/sheets/{sheet.pk}/\?line={line}"', html
     )
     assert table_rows() == before
+
+
+def test_summarised_drops_still_give_each_ou_its_statement(
+    demo: None, designer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``DROPPED_LISTED`` the blob keeps counts and OU IDs per statement: each OU is
+    still listed with the statement that dropped it, its values said not to be kept."""
+    from orchestration.engine import blob as blobs
+
+    listed = login(designer).get("/preview/", MONDAY).content.decode()
+    monkeypatch.setattr(blobs, "DROPPED_LISTED", 1)
+    summarised = login(designer).get("/preview/", MONDAY).content.decode()
+
+    def panels(html: str) -> set[str]:
+        return set(re.findall(r'<section class="card reasons" id="reasons-(\d+)"', html))
+
+    assert panels(summarised) == panels(listed)
+    assert len(re.findall(r'<tr class="dropped">', summarised)) == len(
+        re.findall(r'<tr class="dropped">', listed)
+    )
+    assert "not kept (too many OUs)" in summarised
+    assert "not kept (too many OUs)" not in listed
