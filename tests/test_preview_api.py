@@ -178,6 +178,52 @@ def test_a_draft_with_errors_is_left_out_and_listed(
     assert winners(blob)[0][:2] == ("SHIP_FROM_STORE", "1187")
 
 
+def test_a_draft_failing_for_one_ou_leaves_out_only_that_ou_and_names_it(
+    demo: None, client_for: Any, viewer: User
+) -> None:
+    amsterdam = OrganizationUnit.objects.get(backend_id="1187")
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    source = sheet.source.replace(
+        "scope OrderLine\n",
+        f"scope OrderLine\nscore add 1 / ([Supplier.ID] - {amsterdam.pk})\n",
+        1,
+    )
+    line = 1 + source.splitlines().index(f"score add 1 / ([Supplier.ID] - {amsterdam.pk})")
+    before = table_rows()
+    response = preview(
+        client_for,
+        viewer,
+        {
+            "order": "DEMO-1001",
+            "at": MONDAY,
+            "time_zone": AMSTERDAM,
+            "drafts": [{"sheet": sheet.pk, "source": source}],
+        },
+    )
+    assert response.status_code == 200
+    blob = response.json()
+    assert blob["HasErrors"] is True
+    assert [
+        (e["Sheet"], e["SupplierID"], e["Scope"], e["Line"], e["Code"], e["Variables"])
+        for e in blob["Errors"]
+    ] == [
+        (
+            sheet.name,
+            amsterdam.pk,
+            "OrderLine",
+            line,
+            "DivisionByZero",
+            {"Supplier.ID": amsterdam.pk},
+        )
+    ]
+    assert ("SHIP_FROM_STORE", "1187") not in [w[:2] for w in winners(blob)]
+    # The sheet ran on for every other OU: its statements dropped them one by one.
+    dropped = blob["Dropped"]
+    names = {s["Sheet"]["Name"] for s in dropped["Statements"]}
+    assert sheet.name in names
+    assert table_rows() == before
+
+
 def test_a_stock_override_changes_the_winner(demo: None, client_for: Any, viewer: User) -> None:
     amsterdam = OrganizationUnit.objects.get(backend_id="1187")
     order = Order.objects.get(backend_id="DEMO-1001")

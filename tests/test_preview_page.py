@@ -156,3 +156,94 @@ def test_bad_input_names_the_field_and_writes_nothing(
 def test_order_numbers_autocomplete(demo: None, designer: User) -> None:
     found = login(designer).get("/preview/orders/?q=DEMO-100").json()["results"]
     assert {item["number"] for item in found} == {f"DEMO-100{n}" for n in range(1, 7)}
+
+
+def test_who_could_not_covers_an_ou_dropped_without_a_reason_with_the_values_it_read(
+    demo: None, designer: User
+) -> None:
+    """The distance requirement of the demo's ship-from-store sheet has no reason: a shop
+    it drops is still listed, with the statement, a link to its line and the distance."""
+    html = login(designer).get("/preview/", MONDAY).content.decode()
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    line = 1 + sheet.source.splitlines().index(
+        "require [Supplier.DistanceToShippingAddressInKm] < [radiusLimit]"
+    )
+    rows = re.findall(r'<tr class="dropped">(.*?)</tr>', html, re.S)
+    by_distance = [row for row in rows if f"/sheets/{sheet.pk}/?line={line}" in row]
+    assert by_distance, "no OU dropped by the distance requirement is listed"
+    assert all(
+        "<code>Supplier.DistanceToShippingAddressInKm</code> = " in row for row in by_distance
+    )
+    assert all("<code>radiusLimit</code> = " in row for row in by_distance)
+    # Every OU that is in no winning shipment and valid under no sheet has its panel.
+    panels = set(re.findall(r'<section class="card reasons" id="reasons-(\d+)"', html))
+    assert {str(pk) for pk in OrganizationUnit.objects.values_list("pk", flat=True)} - panels <= {
+        supplier for _a, supplier in winners(html)
+    } | set(re.findall(r"\(ID (\d+)\)</span></td><td>", html))
+
+
+def test_an_error_for_one_ou_is_shown_beside_that_ou_and_the_sheet_runs_on(
+    demo: None, designer: User
+) -> None:
+    amsterdam = OrganizationUnit.objects.get(backend_id="1187")
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    source = sheet.source.replace(
+        "scope OrderLine\n",
+        f"scope OrderLine\nscore add 1 / ([Supplier.ID] - {amsterdam.pk})\n",
+        1,
+    )
+    assert source != sheet.source
+    client = login(designer)
+    before = table_rows()
+    response = client.post(
+        "/preview/",
+        {
+            **MONDAY,
+            "run": "1",
+            "respect_current_fulfillments": "1",
+            "draft-0-sheet": str(sheet.pk),
+            "draft-0-source": source,
+        },
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    panel = re.search(
+        rf'<section class="card reasons" id="reasons-{amsterdam.pk}".*?</section>', html, re.S
+    )
+    assert panel is not None
+    assert '<tr class="error" data-error="DivisionByZero">' in panel[0]
+    assert "division by zero: the right side of &#x27;/&#x27; is 0" in panel[0]
+    assert f"<code>Supplier.ID</code> = {amsterdam.pk}" in panel[0]
+    assert 'id="supplier-errors"' in html
+    assert 'id="sheet-errors"' not in html  # the sheet was not left out
+    assert ("SHIP_FROM_STORE", "1187") not in winners(html)
+    # The sheet ran on for the other OUs: its distance requirement still dropped shops.
+    line = 1 + source.splitlines().index(
+        "require [Supplier.DistanceToShippingAddressInKm] < [radiusLimit]"
+    )
+    assert re.search(
+        rf'<tr class="dropped">[^<]*<td><a href="/sheets/{sheet.pk}/\?line={line}"', html
+    )
+    assert table_rows() == before
+
+
+def test_summarised_drops_still_give_each_ou_its_statement(
+    demo: None, designer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``DROPPED_LISTED`` the blob keeps counts and OU IDs per statement: each OU is
+    still listed with the statement that dropped it, its values said not to be kept."""
+    from orchestration.engine import blob as blobs
+
+    listed = login(designer).get("/preview/", MONDAY).content.decode()
+    monkeypatch.setattr(blobs, "DROPPED_LISTED", 1)
+    summarised = login(designer).get("/preview/", MONDAY).content.decode()
+
+    def panels(html: str) -> set[str]:
+        return set(re.findall(r'<section class="card reasons" id="reasons-(\d+)"', html))
+
+    assert panels(summarised) == panels(listed)
+    assert len(re.findall(r'<tr class="dropped">', summarised)) == len(
+        re.findall(r'<tr class="dropped">', listed)
+    )
+    assert "not kept (too many OUs)" in summarised
+    assert "not kept (too many OUs)" not in listed

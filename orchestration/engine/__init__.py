@@ -23,7 +23,7 @@ from . import blob as blobs
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
 from .options import OptionOutcome, fulfillment_options
-from .plan import plan_for
+from .plan import StatementFailed, plan_for
 from .routes import EstimatedBikeRoute, Route, RouteProvider
 from .search import Search, SheetFailed
 from .variables import World
@@ -144,7 +144,10 @@ def prepare(scenario: Scenario, *, route_provider: RouteProvider | None = None) 
         try:
             evaluate_sheet(world, run, history, lines, recorder, splitting=splitting)
         except EvaluationError as error:
-            errors.append(_error(run, error.line, error.column, error.code, error.message))
+            entry = _error(run, error.line, error.column, error.code, error.message)
+            if isinstance(error, StatementFailed):  # the Order (or OrderLineSuppliers) scope
+                entry.update(blobs.statement_error(error))
+            errors.append(entry)
             continue
         runs.append(run)
 
@@ -222,7 +225,16 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             break
         except SheetFailed as failure:
             error = failure.error
-            errors.append(_error(failure.run, error.line, error.column, error.code, error.message))
+            candidate = failure.candidate
+            if candidate is not None and isinstance(error, StatementFailed):
+                # A Shipment or Fanout statement failed for one supplier: it alone is out.
+                prepared.recorder.fail(error, sheet=failure.run, unit=candidate.unit)
+                failure.run.candidates.remove(candidate)
+                continue
+            entry = _error(failure.run, error.line, error.column, error.code, error.message)
+            if isinstance(error, StatementFailed):
+                entry.update(blobs.statement_error(error))
+            errors.append(entry)
             routing.remove(failure.run)
     open_quantities = prepared.open_quantities
     fulfillments = [
@@ -235,8 +247,9 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             candidates=search.candidates,
             open_quantities=open_quantities,
             rejections=prepared.recorder.entries,
-            errors=errors,
+            errors=errors + blobs.supplier_errors(prepared.recorder.failed),
             search=search,
+            unexplained=blobs.dropped(prepared.recorder.dropped, prepared.world),
         )
     )
 

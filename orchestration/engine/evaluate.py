@@ -5,6 +5,15 @@ OrderLineSuppliers scopes of one sheet (see ``docs/routing.md``) and returns the
 candidates (sheet, OU) with, per line they can fulfil, how many units at most and
 the line's score with its explanations; plus the rejections to record. The
 Shipment, Fanout and FulfillmentProposition scopes run later, in the search.
+
+Every supplier a sheet drops is explained: by the reason of the statement that
+dropped it (``Rejections``, the reference's shape), or else by that statement
+itself with the values it read (``Recorder.dropped``, kept as tuples and turned
+into the blob's ``Dropped`` once, by ``blob.dropped``). An expression that fails
+for one supplier (a division by zero, a type clash) rejects that supplier for
+that sheet only and is recorded as an error (``Recorder.failed``); only an error
+in a scope run for no single supplier (Order, OrderLineSuppliers, and in the
+search FulfillmentProposition) leaves the whole sheet out.
 """
 
 from __future__ import annotations
@@ -40,11 +49,13 @@ from .plan import (
     Outcome,
     Plan,
     Rejected,
+    StatementFailed,
     Step,
     Values,
     exact_sum,
     holds,
     run_block,
+    statement_failed,
 )
 from .variables import FULFILLMENT_OPTIONS, World, group_units, same
 
@@ -158,11 +169,50 @@ class SheetRun:
         return {"ID": self.source.id, "Name": self.source.name}
 
 
+# A supplier dropped by a statement that recorded no reason: (sheet, OU, statement,
+# order line ID or None, the values the statement ran with). Kept as a tuple in
+# the run (thousands of OUs fail a distance filter); ``blob.dropped`` reads the
+# values and writes the entries once.
+Drop = tuple["SheetRun", OrganizationUnit, Step, int | None, Values]
+# A supplier rejected because a statement failed for it: (sheet, OU, order line
+# ID or None, the error with its statement and the values it read).
+Failure = tuple["SheetRun", OrganizationUnit, int | None, StatementFailed]
+
+
 class Recorder:
-    """Collects the rejections of a run, as blob entries."""
+    """Collects the rejections of a run: reasons as blob entries, the rest as tuples."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
+        self.dropped: list[Drop] = []
+        self.failed: list[Failure] = []
+
+    def outcome_dropped(
+        self,
+        outcome: Outcome,
+        values: Values,
+        *,
+        sheet: SheetRun,
+        unit: OrganizationUnit,
+        order_line: int | None = None,
+    ) -> None:
+        """Record the statement that rejected a candidate when it gave no reason
+        (a reason is recorded in ``entries`` by ``outcome``)."""
+        step = outcome.failures[0]
+        reasons = outcome.reasons
+        if not reasons or reasons[0].step is not step:
+            self.dropped.append((sheet, unit, step, order_line, values))
+
+    def fail(
+        self,
+        error: StatementFailed,
+        *,
+        sheet: SheetRun,
+        unit: OrganizationUnit,
+        order_line: int | None = None,
+    ) -> None:
+        """Record a statement that failed for one supplier (it is rejected)."""
+        self.failed.append((sheet, unit, order_line, error))
 
     def add(
         self,
@@ -263,6 +313,8 @@ class Groups:
     stopped: dict[int, tuple[Step, Outcome, Group]]  # OU ID -> the statement that rejected it
     # OUs rejected with `but continue`: they run the whole scope one by one.
     single: set[int] = field(default_factory=set)
+    # OU ID -> the error of a statement that failed for its group (it is rejected).
+    failed: dict[int, StatementFailed] = field(default_factory=dict)
 
 
 def _silent_filter(steps: tuple[Step, ...]) -> Step | None:
@@ -333,6 +385,7 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
     base = run.values
     groups = [Group(set(world.candidates), Values(resolve=base.__getitem__))]
     stopped: dict[int, tuple[Step, Outcome, Group]] = {}
+    failed: dict[int, StatementFailed] = {}
     single: set[int] = set()
     steps = run.plan.blocks.get("Supplier", ())
     ran = 0
@@ -360,7 +413,12 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
             break
         kept = []
         for group in groups:
-            outcome = run_block((step,), group.values)
+            try:
+                outcome = run_block((step,), group.values)
+            except StatementFailed as error:
+                for unit_id in group.ids:
+                    failed[unit_id] = error  # an error of the OUs' values: theirs alone
+                continue
             if outcome.stopped:
                 for unit_id in group.ids:
                     stopped[unit_id] = (steps[ran], outcome, group)
@@ -373,7 +431,7 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
         groups = kept
         ran += 1
     bases = {unit_id: group for group in groups for unit_id in group.ids}
-    return Groups(ran, bases, stopped, single)
+    return Groups(ran, bases, stopped, single, failed)
 
 
 def _split(world: World, ids: set[int], path: tuple[str, ...]) -> list[tuple[object, set[int]]]:
@@ -416,11 +474,16 @@ class LineOutcomes:
         self.cache: dict[tuple[object, ...], Outcome] | None = {}
         self.lookups = self.hits = 0
 
-    def run(self, line: OrderLine, stock: int, rejected: bool, supplier: Values) -> Outcome:
-        """Run the scope for one pair: the line's own values, the rest read through."""
+    def scoped(self, line: OrderLine, stock: int, supplier: Values) -> Values:
+        """The values the scope runs with for one pair: the line's own, the rest read
+        through (its ``with`` names are set when it runs)."""
         scoped = Values(self.line_values[line.id], resolve=supplier.__getitem__)
         scoped[self.quantity_path] = stock
-        return run_block(self.steps, scoped, rejected=rejected)
+        return scoped
+
+    def run(self, line: OrderLine, stock: int, rejected: bool, supplier: Values) -> Outcome:
+        """Run the scope for one pair: the line's own values, the rest read through."""
+        return run_block(self.steps, self.scoped(line, stock, supplier), rejected=rejected)
 
     def described(self, found: Outcome, line: OrderLine, stock: int, supplier: Values) -> Outcome:
         """``found`` with its reasons' descriptions evaluated for this pair."""
@@ -431,7 +494,10 @@ class LineOutcomes:
         for item in found.reasons:
             step = item.step
             if id(step) in self.redescribe:
-                text = step.description(context)
+                try:
+                    text = step.description(context)
+                except EvaluationError as error:  # as run_block would have raised it
+                    raise statement_failed(error, step, scoped) from error
                 item = Rejected(step, text if isinstance(text, str) else None)
             reasons.append(item)
         return Outcome(
@@ -481,8 +547,9 @@ def evaluate_sheet(
 ) -> None:
     """Run the order, supplier and line scopes of ``run``'s sheet; fill its candidates.
 
-    Raises ``EvaluationError`` when an expression fails: the caller leaves the
-    sheet out.
+    Raises ``EvaluationError`` when an expression of the Order (or
+    OrderLineSuppliers) scope fails: the caller leaves the sheet out. One that
+    fails for a supplier rejects that supplier only (``recorder.failed``).
     """
     plan = run.plan
     reads = plan.reads
@@ -511,6 +578,7 @@ def evaluate_sheet(
     # Quantity splitting: a line the sheet may split is treated "as if it were multiple
     # orderlines all containing a single item", so its lines' scopes read a quantity of 1.
     single = _QUANTITY_ORDERED if run.splittable else None
+    drop = recorder.dropped.append
     line_values = {}
     for line in lines:
         base: dict[tuple[str, ...], object] = {}
@@ -537,18 +605,39 @@ def evaluate_sheet(
                 passing = through[id(group)]
                 if passing is not None:
                     if unit.id not in passing:
+                        drop((run, unit, first, None, base))
                         continue  # as below, told once per network
-                elif not _passes(first, base, world.resolver(unit)):
-                    continue  # rejected without a reason: nothing to record, nothing more
+                else:
+                    try:
+                        passed = _passes(first, base, world.resolver(unit))
+                    except EvaluationError as error:
+                        context = Values(base, resolve=world.resolver(unit))
+                        failure = statement_failed(error, first, context)
+                        recorder.fail(failure, sheet=run, unit=unit)
+                        continue
+                    if not passed:
+                        drop((run, unit, first, None, base))
+                        continue  # rejected without a reason: nothing more to run
             resolve = world.resolver(unit)
             supplier = Values(base, resolve=resolve)
-            outcome = run_block(rest, supplier)
+            try:
+                outcome = run_block(rest, supplier)
+            except StatementFailed as error:
+                recorder.fail(error, sheet=run, unit=unit)
+                continue
             if group.boosts or group.data:
                 outcome.boosts[:0] = group.boosts
                 outcome.data = {**group.data, **outcome.data}
         elif unit.id in grouped.single:
             supplier = Values(values, resolve=world.resolver(unit))
-            outcome = run_block(supplier_steps, supplier)
+            try:
+                outcome = run_block(supplier_steps, supplier)
+            except StatementFailed as error:
+                recorder.fail(error, sheet=run, unit=unit)
+                continue
+        elif unit.id in grouped.failed:
+            recorder.fail(grouped.failed[unit.id], sheet=run, unit=unit)
+            continue
         else:
             step, outcome, stopped_in = grouped.stopped[unit.id]
             if outcome.reasons:
@@ -557,7 +646,12 @@ def evaluate_sheet(
                 if step.description is not None:
                     context = Values(values, resolve=world.resolver(unit))
                     context.update(stopped_in.values)
-                    text = step.description(context.__getitem__)
+                    try:
+                        text = step.description(context.__getitem__)
+                    except EvaluationError as error:  # as run_block would have raised it
+                        failure = statement_failed(error, step, context)
+                        recorder.fail(failure, sheet=run, unit=unit)
+                        continue
                     description = text if isinstance(text, str) else None
                 recorder.add(
                     sheet=run,
@@ -568,24 +662,32 @@ def evaluate_sheet(
                     line=step.line,
                     unit=unit,
                 )
+            else:
+                drop((run, unit, step, None, stopped_in.values))
             continue
         recorder.outcome(outcome, sheet=run, unit=unit)
+        rejected = outcome.rejected
+        if rejected:
+            recorder.outcome_dropped(outcome, supplier, sheet=run, unit=unit)
         if outcome.stopped:
             continue
-        rejected = outcome.rejected
         boosts = order_boosts + [("Supplier", boost) for boost in outcome.boosts]
         data = outcome.data
         if option_steps is not None and not rejected:
             available = []
             # An order that asks for an option runs only that combination past the scope.
-            for option in (requested,) if requested is not None else FULFILLMENT_OPTIONS:
-                scoped = supplier.child()
-                for other, path in _OPTION_PATHS:
-                    scoped[path] = other == option
-                result = run_block(option_steps, scoped)
-                recorder.outcome(result, sheet=run, unit=unit)
-                if not result.rejected:
-                    available.append(result)
+            try:
+                for option in (requested,) if requested is not None else FULFILLMENT_OPTIONS:
+                    scoped = supplier.child()
+                    for other, path in _OPTION_PATHS:
+                        scoped[path] = other == option
+                    result = run_block(option_steps, scoped)
+                    recorder.outcome(result, sheet=run, unit=unit)
+                    if not result.rejected:
+                        available.append(result)
+            except StatementFailed as error:
+                recorder.fail(error, sheet=run, unit=unit)
+                continue
             if not available:
                 recorder.add(
                     sheet=run,
@@ -606,6 +708,7 @@ def evaluate_sheet(
             data = {**data, **available[0].data}
         fits: dict[int, LineFit] = {}
         base_score = exact_sum(boost.delta for _s, boost in boosts)
+        failure: StatementFailed | None = None
         for line in lines:
             if (line.id, unit.id) in history.cancelled:
                 if not rejected:
@@ -645,9 +748,20 @@ def evaluate_sheet(
                     )
                 continue
             stock = world.available(unit.id, line.product, replacements=replacements)
-            result = shared.outcome(line, stock, rejected, supplier)
+            try:
+                result = shared.outcome(line, stock, rejected, supplier)
+            except StatementFailed as error:
+                failure = error
+                recorder.fail(error, sheet=run, unit=unit, order_line=line.id)
+                break
             recorder.outcome(result, sheet=run, unit=unit, order_line=line.id)
             if result.rejected:
+                if not rejected:
+                    step = result.failures[0]
+                    reasons = result.reasons
+                    if not reasons or reasons[0].step is not step:  # else in Rejections
+                        scoped = shared.scoped(line, stock, supplier)
+                        drop((run, unit, step, line.id, scoped))
                 continue
             wanted = history.open[line.id]
             cap = min(wanted, stock) if needs_stock else wanted
@@ -672,7 +786,7 @@ def evaluate_sheet(
                 fit.boosts.extend(("OrderLine", boost) for boost in result.boosts)
                 fit.score = EXACT.add(base_score, exact_sum(b.delta for b in result.boosts))
             fits[line.id] = fit
-        if fits and not rejected:
+        if fits and not rejected and failure is None:
             run.candidates.append(Candidate(run, unit, supplier, data, fits))
 
     _line_suppliers(run, lines, line_values, recorder)

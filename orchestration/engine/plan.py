@@ -96,6 +96,7 @@ class Step:
     reads: tuple[tuple[str, ...], ...] = ()  # paths the explanation reports
     decides: tuple[tuple[str, ...], ...] = ()  # paths the outcome depends on (not the text)
     describes: tuple[tuple[str, ...], ...] = ()  # paths the reason's description reads
+    column: int = 1  # where the statement starts on its line, for explanations
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,7 @@ def plan_for(source: str) -> Plan:
             reads.setdefault(kind, set()).add(path)
         common = {
             "line": statement.span.line,
+            "column": statement.span.column,
             "text": _text(lines, statement),
             "scope": scope,
             "reads": tuple(dict.fromkeys(used)),
@@ -332,58 +334,94 @@ def snapshot(step: Step, values: Values) -> dict[str, object]:
     return {".".join(path): values[path] for path in step.reads}
 
 
+class StatementFailed(EvaluationError):
+    """An ``EvaluationError`` with the statement it happened in and the values it read.
+
+    ``run_block`` raises it, so a caller can confine the error to one candidate
+    (``evaluate_sheet`` rejects that supplier for that sheet only) and explain it.
+    """
+
+    def __init__(self, error: EvaluationError, step: Step, values: dict[str, object]) -> None:
+        super().__init__(error.code, error.message, error.span)
+        self.step = step
+        self.values = values
+
+
+def statement_failed(error: EvaluationError, step: Step, values: Values) -> StatementFailed:
+    """``error`` with the statement it happened in and the values that statement read."""
+    if isinstance(error, StatementFailed):
+        return error
+    read: dict[str, object] = {}
+    for path in step.reads:
+        try:
+            read[".".join(path)] = values[path]
+        except EvaluationError:  # pragma: no cover - reading a name does not evaluate
+            read[".".join(path)] = MISSING
+    return StatementFailed(error, step, read)
+
+
 def run_block(steps: tuple[Step, ...], values: Values, *, rejected: bool = False) -> Outcome:
     """Run one scope's statements for one candidate; ``values`` gains its names.
 
     ``rejected`` is true for a candidate an earlier scope rejected with ``but
     continue``: its requirements still run (for their reasons) until one
-    without ``but continue`` fails; its scores and data do not.
+    without ``but continue`` fails; its scores and data do not. An expression
+    that fails raises ``StatementFailed`` (an ``EvaluationError``) naming the
+    statement and the values it read.
     """
     outcome = Outcome(rejected=rejected)
     context = values.__getitem__
-    for step in steps:
-        kind = step.kind
-        if kind == REQUIRE:
-            if step.applies_when is not None and not _truth(
-                step.applies_when(context), step, "'when'"
-            ):
-                continue
-            if _truth(step.value(context), step, "the requirement"):
-                continue
-            outcome.rejected = True
-            outcome.failures.append(step)
-            if step.reason is not None and (
-                step.reason_when is None or _truth(step.reason_when(context), step, "'when'")
-            ):
-                description = None
-                if step.description is not None:
-                    text = step.description(context)
-                    description = text if isinstance(text, str) else None
-                outcome.reasons.append(Rejected(step, description))
-            if not step.but_continue:
-                outcome.stopped = True
-                return outcome
-        elif kind == WITH:
-            values[step.key] = step.value(context)
-        elif outcome.rejected:
-            continue  # scores and data of a rejected candidate do not count
-        elif kind == SCORE:
-            if step.score_when is not None and not _truth(step.score_when(context), step, "'when'"):
-                continue
-            delta = step.value(context)
-            if delta is MISSING:
-                continue
-            if type(delta) is not Decimal:
-                raise EvaluationError(
-                    INVALID_EXPRESSION_VALUE_TYPE,
-                    f"a score is a number, but this is {type(delta).__name__}",
-                    _span(step),
-                )
-            outcome.boosts.append(Boost(step, delta, snapshot(step, values)))
-        elif kind == DATA:
-            value = step.value(context)
-            values[step.key] = value
-            outcome.data[step.name] = value  # type: ignore[index]
-        elif kind == FANOUT:
-            outcome.fanout = step.value(context)
+    step = None
+    try:
+        for step in steps:
+            kind = step.kind
+            if kind == REQUIRE:
+                if step.applies_when is not None and not _truth(
+                    step.applies_when(context), step, "'when'"
+                ):
+                    continue
+                if _truth(step.value(context), step, "the requirement"):
+                    continue
+                outcome.rejected = True
+                outcome.failures.append(step)
+                if step.reason is not None and (
+                    step.reason_when is None or _truth(step.reason_when(context), step, "'when'")
+                ):
+                    description = None
+                    if step.description is not None:
+                        text = step.description(context)
+                        description = text if isinstance(text, str) else None
+                    outcome.reasons.append(Rejected(step, description))
+                if not step.but_continue:
+                    outcome.stopped = True
+                    return outcome
+            elif kind == WITH:
+                values[step.key] = step.value(context)
+            elif outcome.rejected:
+                continue  # scores and data of a rejected candidate do not count
+            elif kind == SCORE:
+                if step.score_when is not None and not _truth(
+                    step.score_when(context), step, "'when'"
+                ):
+                    continue
+                delta = step.value(context)
+                if delta is MISSING:
+                    continue
+                if type(delta) is not Decimal:
+                    raise EvaluationError(
+                        INVALID_EXPRESSION_VALUE_TYPE,
+                        f"a score is a number, but this is {type(delta).__name__}",
+                        _span(step),
+                    )
+                outcome.boosts.append(Boost(step, delta, snapshot(step, values)))
+            elif kind == DATA:
+                value = step.value(context)
+                values[step.key] = value
+                outcome.data[step.name] = value  # type: ignore[index]
+            elif kind == FANOUT:
+                outcome.fanout = step.value(context)
+    except EvaluationError as error:
+        if step is None or isinstance(error, StatementFailed):
+            raise
+        raise statement_failed(error, step, values) from error
     return outcome

@@ -46,12 +46,16 @@ _TOLERANCE = 1e-9
 
 
 class SheetFailed(Exception):
-    """A sheet failed while evaluating a shipment or proposition."""
+    """A sheet failed while evaluating a shipment or proposition; ``candidate`` is the
+    supplier when the scope ran for one (Shipment, Fanout): only it is rejected."""
 
-    def __init__(self, run: SheetRun, error: EvaluationError) -> None:
+    def __init__(
+        self, run: SheetRun, error: EvaluationError, candidate: Candidate | None = None
+    ) -> None:
         super().__init__(run.source.name, error)
         self.run = run
         self.error = error
+        self.candidate = candidate
 
 
 class _Stop(Exception):
@@ -181,7 +185,7 @@ class Search:
             try:
                 outcome = run_block(steps, values)
             except EvaluationError as error:
-                raise SheetFailed(run, error) from error
+                raise SheetFailed(run, error, candidate) from error
         else:
             outcome = Outcome()
         for item in outcome.reasons:
@@ -683,7 +687,7 @@ class Search:
             try:
                 outcome = run_block(steps, values.child())
             except EvaluationError as error:
-                raise SheetFailed(run, error) from error
+                raise SheetFailed(run, error, shipment.candidate) from error
             limit = outcome.fanout
             try:
                 wanted = max(0, int(limit)) if limit is not None and limit is not True else 0

@@ -84,6 +84,7 @@ def test_the_reference_blob_example() -> None:
         "Errors",
         "At",
         "Search",
+        "Dropped",
     ]
     winner = blob["Fulfillments"][0]
     [shipment] = winner["Shipments"]

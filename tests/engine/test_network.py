@@ -121,10 +121,10 @@ def test_a_filter_on_the_ou_alone_lets_the_same_ous_through(
     assert passing == frozenset(through)
 
 
-def test_a_filter_failing_for_one_ou_fails_the_sheet_as_before(
+def test_a_filter_failing_for_one_ou_rejects_that_ou_alone_as_when_run_one_by_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A type clash in one OU's value: the sheet is left out with the same error."""
+    """A type clash in one OU's value: that OU is rejected with the same error, grouped or not."""
     source = FILTERED.replace(
         "[Supplier.BackendID] contains 'IBE'", "[Supplier.CustomFields.N] > 2"
     )
@@ -135,7 +135,10 @@ def test_a_filter_failing_for_one_ou_fails_the_sheet_as_before(
     scenario = filtered(units, source)
     blob = route(scenario).blob
     assert blob == fresh(scenario, monkeypatch)
-    assert [(e["Sheet"], e["Line"]) for e in blob["Errors"]] == [("Filtered", 7)]
+    assert [(e["Sheet"], e["SupplierID"], e["Line"]) for e in blob["Errors"]] == [
+        ("Filtered", 2, 7)
+    ]
+    assert [c["SupplierID"] for c in blob["ValidSuppliers"]] == [1]
 
 
 def test_open_tasks_are_read_per_route_not_with_the_network() -> None:

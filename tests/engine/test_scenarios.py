@@ -10,7 +10,11 @@ Each is run through ``manage.py simulate`` in-process and its blob compared with
   CANCEL shipments counted as one;
 - ``rejection_reasons``: {OU id: [codes]} that must appear among that OU's
   Rejections (those with a SupplierID and a Reason);
-- ``no_rejection_reasons``: {OU id: [codes]} that must not.
+- ``no_rejection_reasons``: {OU id: [codes]} that must not;
+- ``errors`` (ours): the blob's ``Errors`` exactly, as a multiset of
+  ``{sheet, supplier, line, column, code}`` (``supplier`` null for a sheet's error);
+- ``dropped_by`` (ours): {OU id: ["<sheet name>:<line>"]}, exactly the statements
+  that dropped that OU without a reason (the blob's ``Dropped``).
 
 The tool itself is run by ``tests/test_shared_copies.py`` when ``../shared`` is there.
 """
@@ -71,6 +75,27 @@ def reasons_of(blob: dict[str, Any]) -> dict[str, set[str]]:
     return found
 
 
+def errors_of(blob: dict[str, Any]) -> collections.Counter[tuple[Any, ...]]:
+    """The blob's Errors as (sheet, supplier, line, column, code)."""
+    return collections.Counter(
+        (e["Sheet"], e.get("SupplierID"), e["Line"], e["Column"], e["Code"])
+        for e in blob.get("Errors", [])
+    )
+
+
+def dropped_of(blob: dict[str, Any]) -> dict[str, set[str]]:
+    """{OU id (as text): {"<sheet name>:<line>"}} of the statements that dropped it."""
+    dropped = blob.get("Dropped", {})
+    statements = [f"{s['Sheet']['Name']}:{s['Line']}" for s in dropped.get("Statements", [])]
+    found: dict[str, set[str]] = collections.defaultdict(set)
+    for supplier, statement, _line, _values in dropped.get("Suppliers", []):
+        found[str(supplier)].add(statements[statement])
+    for group in dropped.get("Summary", []):
+        for supplier in group["SupplierIDs"]:
+            found[str(supplier)].add(statements[group["Statement"]])
+    return found
+
+
 def problems_with(blob: dict[str, Any], expect: dict[str, Any]) -> list[str]:
     """Where the blob differs from ``expect``; empty when it is decided as expected."""
     if not blob.get("Fulfillments"):
@@ -86,6 +111,22 @@ def problems_with(blob: dict[str, Any], expect: dict[str, Any]) -> list[str]:
     for ou, codes in expect.get("no_rejection_reasons", {}).items():
         if set(codes) & found.get(ou, set()):
             problems.append(f"OU {ou}: must not have reasons {codes}")
+    if "errors" in expect:
+        got_errors = errors_of(blob)
+        want_errors = collections.Counter(
+            (e["sheet"], e["supplier"], e["line"], e["column"], e["code"]) for e in expect["errors"]
+        )
+        if got_errors != want_errors:
+            problems.append(
+                f"errors {sorted(got_errors.items(), key=str)} but expected "
+                f"{sorted(want_errors.items(), key=str)}"
+            )
+    dropped = dropped_of(blob)
+    for ou, statements in expect.get("dropped_by", {}).items():
+        if set(statements) != dropped.get(ou, set()):
+            problems.append(
+                f"OU {ou}: dropped by {sorted(dropped.get(ou, set()))}, expected {statements}"
+            )
     return problems
 
 
@@ -130,7 +171,14 @@ def test_scenario_states_what_it_expects(path: Path) -> None:
     expect = scenario["expect"]
     assert isinstance(expect.get("note"), str) and expect["note"].strip()
     assert isinstance(expect.get("shipments"), list)
-    known = {"note", "shipments", "rejection_reasons", "no_rejection_reasons"}
+    known = {
+        "note",
+        "shipments",
+        "rejection_reasons",
+        "no_rejection_reasons",
+        "errors",
+        "dropped_by",
+    }
     assert {key for key in expect if not key.startswith("_")} <= known  # _: a comment
 
 
