@@ -149,6 +149,19 @@ class _Bounds:
     approx: list[float]  # the same, as floats
     caps: list[list[tuple[int, int]]]  # per line: (cap, candidate index), biggest first
     flat: bool  # every score is 0: every proposition scores 0
+    approx_constants: dict[int, float]  # ``constants`` as floats
+    open: dict[int, int]  # line id -> its open quantity
+    shares: dict[tuple[int, int], float] = field(default_factory=dict)  # per unit
+    current: float = 0.0  # the score of what is chosen, as a float
+    size: float = 0.0  # the sum of the sizes of what ``current`` added and took off
+
+    def share(self, candidate: Candidate, line_id: int) -> float:
+        """A unit's share of the line's score at ``candidate``, as a float."""
+        key = (candidate.index, line_id)
+        found = self.shares.get(key)
+        if found is None:
+            found = self.shares[key] = float(candidate.fits[line_id].score) / self.open[line_id]
+        return found
 
 
 _NOTHING = (ZERO, 0, 1)  # no extra score: see ``Search._cut``
@@ -205,6 +218,7 @@ class Search:
         self.limit = MAX_PROPOSITIONS
         self.node_limit = MAX_NODES
         self.bounds: list[str] = []
+        self.trimmed = False  # only the best candidates per line are combined
         self.best: list[Proposition] = []  # the winner first, then runners-up
         self.stock_left: dict[tuple[int, int], int] = {}
 
@@ -568,7 +582,15 @@ class Search:
         flat = not any(constants.values()) and not any(
             fit.score for c in pool for fit in c.fits.values()
         )
-        return _Bounds(constants, exact, [float(x) for x in exact], caps, flat)
+        return _Bounds(
+            constants,
+            exact,
+            [float(x) for x in exact],
+            caps,
+            flat,
+            {index: float(value) for index, value in constants.items()},
+            self.open,
+        )
 
     def _cut(
         self,
@@ -598,21 +620,13 @@ class Search:
         if bounds.flat:
             return self._too_many(k, bounds, members, by_index, most)
         top, left, wanted = extra
+        # The score so far as a float (kept up by ``assign``), with the size of what
+        # it summed: its rounding error is far below the margin.
         approx = bounds.approx[k] + (float(top) * left / wanted if left else 0.0)
-        size = abs(approx) + abs(best.approx)
-        open_ = self.open
-        for index, lines in chosen.items():
-            candidate = by_index[index]
-            constant = float(bounds.constants[index])
-            approx += constant
-            size += abs(constant)
-            fits = candidate.fits
-            for line_id, q in lines.items():
-                share = float(fits[line_id].score) * q / open_[line_id]
-                approx += share
-                size += abs(share)
+        size = abs(approx) + abs(best.approx) + bounds.size
+        approx += bounds.current
         if members is not chosen:
-            constant = float(bounds.constants[joining])  # type: ignore[index]
+            constant = bounds.approx_constants[joining]  # type: ignore[index]
             approx += constant
             size += abs(constant)
         margin = _TOLERANCE * (1 + size)
@@ -623,18 +637,21 @@ class Search:
         # As close as rounding allows: decide exactly.
         whole = ZERO
         split = bounds.exact[k]
-        if left:
+        if left == wanted:
+            whole = top
+        elif left:
             split += Fraction(top) * Fraction(left, wanted)
+        open_ = self.open
         for index, lines in chosen.items():
             candidate = by_index[index]
             whole = EXACT.add(whole, bounds.constants[index])
             fits = candidate.fits
             for line_id, q in lines.items():
-                wanted = open_[line_id]
-                if q == wanted:
+                line_open = open_[line_id]
+                if q == line_open:
                     whole = EXACT.add(whole, fits[line_id].score)
                 else:
-                    split += Fraction(fits[line_id].score) * Fraction(q, wanted)
+                    split += Fraction(fits[line_id].score) * Fraction(q, line_open)
         if members is not chosen:
             whole = EXACT.add(whole, bounds.constants[joining])  # type: ignore[index]
         score = Fraction(whole) + split
@@ -724,6 +741,7 @@ class Search:
                     f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
                 )
                 pool = list(keep.values())
+                self.trimmed = True
                 self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
                 self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
             else:
@@ -793,7 +811,11 @@ class Search:
         unit_owner: dict[int, int] = {}  # OU id -> candidate index
         by_index = {c.index: c for c in pool}
         state = {"units": 0}
-        bounds = self._score_bounds(pool, by_line)
+        # The bounds serve the exact search. A trimmed pool's search is bounded by a
+        # budget of propositions instead: cuts would only make it spend that budget
+        # on more, costlier nodes (sheets that score every shipment make more
+        # shipments score more, and the score bound weak).
+        bounds = None if self.trimmed else self._score_bounds(pool, by_line)
 
         def assign(candidate: Candidate, line: OrderLine, q: int) -> bool:
             owner = unit_owner.get(candidate.unit.id)
@@ -802,6 +824,12 @@ class Search:
             taken = self.take(candidate, line, q)
             if taken is None:
                 return False
+            if bounds is not None:
+                change = bounds.share(candidate, line.id) * q
+                if owner is None:
+                    change += bounds.approx_constants[candidate.index]
+                bounds.current += change
+                bounds.size += abs(change)
             unit_owner[candidate.unit.id] = candidate.index
             chosen.setdefault(candidate.index, {})[line.id] = q
             products.setdefault(candidate.index, {})[line.id] = taken
@@ -812,10 +840,17 @@ class Search:
             q = chosen[candidate.index].pop(line.id)
             self.give_back(candidate, products[candidate.index].pop(line.id))
             state["units"] -= q
+            change = 0.0
             if not chosen[candidate.index]:
                 del chosen[candidate.index]
                 del products[candidate.index]
                 del unit_owner[candidate.unit.id]
+                if bounds is not None:
+                    change = bounds.approx_constants[candidate.index]
+            if bounds is not None:
+                change += bounds.share(candidate, line.id) * q
+                bounds.current -= change
+                bounds.size += abs(change)
 
         def leaf() -> None:
             if self.propositions >= self.limit or self.shipment_lines > MAX_SHIPMENT_LINES:
@@ -930,10 +965,28 @@ class Search:
                 c for c in fitting if c.index not in chosen
             ]
             for candidate in ordered:
-                if candidate.fits[line.id].cap >= need and assign(candidate, line, need):
+                fit = candidate.fits[line.id]
+                if fit.cap < need:
+                    continue
+                if bounds is not None and self._cut(
+                    k + 1,
+                    state["units"] + need + remaining[k + 1],
+                    bounds,
+                    chosen,
+                    by_index,
+                    most,
+                    (fit.score, need, need),
+                    candidate.index,
+                ):
+                    continue  # whole here, the line cannot help beat the best
+                if assign(candidate, line, need):
                     yield
                     unassign(candidate, line)
             splitting = [c for c in ordered if c.sheet.splittable]
+            if bounds is not None:
+                # Best line scores first: then once the candidates from a position on
+                # cannot beat the best, none after them can (``spreads`` stops there).
+                splitting.sort(key=lambda c: -c.fits[line.id].score)
             if splitting:
                 line_id = line.id
                 for _ in splits(splitting, line, need, k):
