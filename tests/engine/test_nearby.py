@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.engine import evaluate, nearby, route, variables
+from orchestration.engine import nearby, route, variables
 from orchestration.engine.model import (
     Address,
     Order,
@@ -24,6 +24,7 @@ from orchestration.engine.model import (
     SheetSource,
 )
 from orchestration.engine.network import Network
+from orchestration.engine.plan import Values, plan_for
 from orchestration.engine.routes import distance_between, point
 
 AT = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -154,9 +155,16 @@ def test_ous_far_north_or_south_are_never_measured(monkeypatch: pytest.MonkeyPat
 
 
 def test_other_forms_are_left_to_the_statement() -> None:
-    world = variables.World(_scenario("require 1 = 1"), None)
-    step = evaluate.plan_for(
-        "fulfillment X\naction SHIP_FROM_STORE\nscope Supplier\n"
-        "require [Supplier.DistanceToShippingAddressInKm] > 10\n"
-    ).blocks["Supplier"][0]
-    assert nearby.passing(world, step, evaluate.Values(), {}) is None
+    for requirement in (
+        "require [Supplier.DistanceToShippingAddressInKm] > 10",
+        "require [Supplier.DistanceToShippingAddressInKm] < 10 or [radius] > 5",
+        "require [Supplier.DistanceToShippingAddressInKm] < [Supplier.ID]",
+        "require 10 > [Supplier.DistanceToShippingAddressInKm]",
+    ):
+        scenario = _scenario(requirement)
+        plan = plan_for(scenario.sheets[0].source)
+        assert plan.diagnostics == (), requirement
+        step = plan.blocks["Supplier"][2]
+        assert step.text.startswith(requirement)
+        world = variables.World(scenario, None)
+        assert nearby.passing(world, step, Values(), {}) is None, requirement
