@@ -145,12 +145,17 @@ class _Bounds:
     """What ``Search._cut`` bounds a branch's score with."""
 
     constants: dict[int, Decimal]  # candidate index -> its Shipment scope's score
-    exact: list[Fraction]  # k -> the most lines k.. (and new shipments) can add
+    exact: list[Fraction]  # k -> the most the line scores of lines k.. can add
     approx: list[float]  # the same, as floats
     caps: list[list[tuple[int, int]]]  # per line: (cap, candidate index), biggest first
     flat: bool  # every score is 0: every proposition scores 0
     approx_constants: dict[int, float]  # ``constants`` as floats
     open: dict[int, int]  # line id -> its open quantity
+    # n -> the most n new shipments' Shipment scores can add (the best n), exact and
+    # as floats; a new shipment ships a unit at least, so n is at most the units left.
+    tops: list[Fraction]
+    approx_tops: list[float]
+    units_after: list[int]  # k -> the open units of lines k..
     shares: dict[tuple[int, int], float] = field(default_factory=dict)  # per unit
     current: float = 0.0  # the score of what is chosen, as a float
     size: float = 0.0  # the sum of the sizes of what ``current`` added and took off
@@ -568,13 +573,10 @@ class Search:
         for value in positive:
             tops.append(tops[-1] + value)
         exact = [Fraction(0)] * (len(lines) + 1)
-        for k in range(len(lines) - 1, -1, -1):
-            exact[k] = exact[k + 1] + line_bounds[k]
         units_after = [0] * (len(lines) + 1)
         for k in range(len(lines) - 1, -1, -1):
+            exact[k] = exact[k + 1] + line_bounds[k]
             units_after[k] = units_after[k + 1] + self.open[lines[k].id]
-        for k in range(len(lines) + 1):
-            exact[k] += tops[min(len(positive), units_after[k])]
         caps = [
             sorted(((c.fits[line.id].cap, c.index) for c in fitting), reverse=True)
             for line, fitting in zip(lines, by_line, strict=True)
@@ -590,6 +592,9 @@ class Search:
             flat,
             {index: float(value) for index, value in constants.items()},
             self.open,
+            tops,
+            [float(x) for x in tops],
+            units_after,
         )
 
     def _cut(
@@ -602,13 +607,15 @@ class Search:
         most: list[int],
         extra: tuple[Decimal, int, int] = _NOTHING,
         joining: int | None = None,
+        spare: int = 0,
     ) -> bool:
         """Whether no completion of this branch can beat the best: lines before ``k``
         are settled as in ``chosen`` (but for the line being spread, which can still
         add at most ``extra``: a score per line times units of the line's open
         quantity), lines ``k..`` are open, and at most ``units``
         can be shipped in all; ``joining``, a candidate about to ship part of the
-        line being spread, counts as chosen. Cut when that is no more units than the
+        line being spread, counts as chosen, and ``spare`` units of that line may
+        still go to new shipments. Cut when that is no more units than the
         best and the score bound is below the best's, or equal with more shipments
         than it has."""
         best = self.best[0]
@@ -622,7 +629,10 @@ class Search:
         top, left, wanted = extra
         # The score so far as a float (kept up by ``assign``), with the size of what
         # it summed: its rounding error is far below the margin.
-        approx = bounds.approx[k] + (float(top) * left / wanted if left else 0.0)
+        new = min(len(bounds.tops) - 1, bounds.units_after[k] + spare)
+        approx = bounds.approx[k] + bounds.approx_tops[new]
+        if left:
+            approx += float(top) * left / wanted
         size = abs(approx) + abs(best.approx) + bounds.size
         approx += bounds.current
         if members is not chosen:
@@ -636,7 +646,7 @@ class Search:
             return False
         # As close as rounding allows: decide exactly.
         whole = ZERO
-        split = bounds.exact[k]
+        split = bounds.exact[k] + bounds.tops[new]
         if left == wanted:
             whole = top
         elif left:
@@ -887,6 +897,8 @@ class Search:
                         by_index,
                         most,
                         reach,
+                        None,
+                        reach[1],
                     ):
                         return  # whatever they add cannot beat the best
                 candidate = fitting[position]
@@ -905,6 +917,7 @@ class Search:
                         most,
                         reach,
                         candidate.index,
+                        reach[1],
                     )
                 ):
                     continue  # a new shipment: not with what it and those after it add
@@ -923,6 +936,8 @@ class Search:
                             by_index,
                             most,
                             (top, left, wanted),
+                            None,
+                            left,
                         ):
                             unassign(candidate, line)
                             continue

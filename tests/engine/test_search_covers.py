@@ -114,3 +114,43 @@ def test_split_lines_over_20_warehouses_go_to_the_fewest_that_cover_them(seed: i
             taken[(shipment["Supplier"]["ID"], products[line["ID"]])] += line["Quantity"]
     assert shipped == {line.id: line.quantity for line in scenario.order.lines}
     assert all(q <= scenario.stock.get(key, 0) for key, q in taken.items())
+
+
+def test_a_line_spread_over_shipments_that_each_score_is_not_cut_short() -> None:
+    # Found by the brute-force comparison while the bounds were written: a score
+    # per shipment (Shipment scope) makes two shipments of one unit score 2, one of
+    # two units 1. The units a spread has yet to place may open new shipments, so
+    # the bound on a spread counts their Shipment scores too.
+    shipment = (
+        "scope Shipment\ndata TravelDistanceText as 'x'\ndata TravelTimeText as 'x'\n"
+        "data TravelTimeInMinutes as 1\ndata TravelDistanceInKm as 1\n"
+    )
+    source = (
+        "fulfillment Stores\naction SHIP_FROM_STORE\noption AllowPartialFulfillment as true\n"
+        "scope Supplier\nrequire Supplier.Type = 'Shop'\n" + shipment + "score add 1\n"
+    )
+    units = tuple(
+        OrganizationUnit(id=i, name=f"Shop {i}", backend_id=f"s{i}", type="Shop")
+        for i in range(1, 4)
+    )
+    scenario = Scenario(
+        at=AT,
+        order=Order(id=1, lines=(OrderLine(id=10, product=1, quantity=2),)),
+        organization_units=units,
+        products=(Product(id=1, name="P1"),),
+        sheets=(SheetSource(id=1, name="Stores", source=source),),
+        stock={(1, 1): 2, (2, 1): 2, (3, 1): 1},
+        settings={"Orders:Default:AllowPartialFulfillment": True},
+    )
+    blob = route(scenario).blob
+
+    assert blob["Search"]["Exact"] is True
+    shipments = blob["Fulfillments"][0]["Shipments"]
+    assert [
+        (s["Supplier"]["ID"], [(x["ID"], x["Quantity"]) for x in s["OrderLines"]])
+        for s in shipments
+    ] == [
+        (1, [(10, 1)]),
+        (2, [(10, 1)]),
+    ]
+    assert blob["Fulfillments"][0]["Score"] == 2
