@@ -158,6 +158,8 @@ class _Bounds:
     units_after: list[int]  # k -> the open units of lines k..
     shares: dict[tuple[int, int], float] = field(default_factory=dict)  # per unit
     current: float = 0.0  # the score of what is chosen, as a float
+    whole: Decimal = ZERO  # the same exactly: its constants and whole lines' scores,
+    split: Fraction | None = None  # and its shares of split lines
     size: float = 0.0  # the sum of the sizes of what ``current`` added and took off
 
     def share(self, candidate: Candidate, line_id: int) -> float:
@@ -169,6 +171,7 @@ class _Bounds:
         return found
 
 
+_SHORT_LINES = 32  # lines ``Search._too_many`` looks ahead at
 _NOTHING = (ZERO, 0, 1)  # no extra score: see ``Search._cut``
 _SHIPMENT_KINDS = frozenset({v.SHIPMENT, v.LINE, v.SUPPLIER_LINE, v.LINE_SUPPLIERS, v.OPTION})
 
@@ -644,24 +647,16 @@ class Search:
             return True
         if approx > best.approx + margin:
             return False
-        # As close as rounding allows: decide exactly.
-        whole = ZERO
+        # As close as rounding allows: decide exactly (the exact score so far is
+        # kept up by ``assign`` too: recomputing it here was quadratic in the lines).
+        whole = bounds.whole
         split = bounds.exact[k] + bounds.tops[new]
+        if bounds.split:
+            split += bounds.split
         if left == wanted:
-            whole = top
+            whole = EXACT.add(whole, top)
         elif left:
             split += Fraction(top) * Fraction(left, wanted)
-        open_ = self.open
-        for index, lines in chosen.items():
-            candidate = by_index[index]
-            whole = EXACT.add(whole, bounds.constants[index])
-            fits = candidate.fits
-            for line_id, q in lines.items():
-                line_open = open_[line_id]
-                if q == line_open:
-                    whole = EXACT.add(whole, fits[line_id].score)
-                else:
-                    split += Fraction(fits[line_id].score) * Fraction(q, line_open)
         if members is not chosen:
             whole = EXACT.add(whole, bounds.constants[joining])  # type: ignore[index]
         score = Fraction(whole) + split
@@ -689,7 +684,10 @@ class Search:
         if shipments > count:
             return True
         more = 0
-        for j in range(k, len(self.lines)):
+        # A lower bound from the next lines only is still one: at most
+        # ``_SHORT_LINES`` of them are looked at (each cut would be linear in the
+        # lines of a long order otherwise).
+        for j in range(k, min(len(self.lines), k + _SHORT_LINES)):
             line_id = self.lines[j].id
             short = most[j]
             for index in chosen:
@@ -868,8 +866,17 @@ class Search:
                 change = bounds.share(candidate, line.id) * q
                 if owner is None:
                     change += bounds.approx_constants[candidate.index]
+                    bounds.whole = EXACT.add(bounds.whole, bounds.constants[candidate.index])
                 bounds.current += change
                 bounds.size += abs(change)
+                score = candidate.fits[line.id].score
+                if score:
+                    wanted = self.open[line.id]
+                    if q == wanted:
+                        bounds.whole = EXACT.add(bounds.whole, score)
+                    else:
+                        share = Fraction(score) * Fraction(q, wanted)
+                        bounds.split = share if bounds.split is None else bounds.split + share
             unit_owner[candidate.unit.id] = candidate.index
             chosen.setdefault(candidate.index, {})[line.id] = q
             products.setdefault(candidate.index, {})[line.id] = taken
@@ -887,10 +894,18 @@ class Search:
                 del unit_owner[candidate.unit.id]
                 if bounds is not None:
                     change = bounds.approx_constants[candidate.index]
+                    bounds.whole = EXACT.subtract(bounds.whole, bounds.constants[candidate.index])
             if bounds is not None:
                 change += bounds.share(candidate, line.id) * q
                 bounds.current -= change
                 bounds.size += abs(change)
+                score = candidate.fits[line.id].score
+                if score:
+                    wanted = self.open[line.id]
+                    if q == wanted:
+                        bounds.whole = EXACT.subtract(bounds.whole, score)
+                    else:
+                        bounds.split -= Fraction(score) * Fraction(q, wanted)  # type: ignore[operator]
 
         def leaf() -> None:
             if self.propositions >= self.limit or self.shipment_lines > MAX_SHIPMENT_LINES:

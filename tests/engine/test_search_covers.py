@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.engine import route
+from orchestration.engine import route, search
 from orchestration.engine.model import (
     Address,
     Order,
@@ -154,3 +154,33 @@ def test_a_line_spread_over_shipments_that_each_score_is_not_cut_short() -> None
         (2, [(10, 1)]),
     ]
     assert blob["Fulfillments"][0]["Score"] == 2
+
+
+def test_where_no_score_bound_holds_a_long_order_still_stops_on_shipment_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A Shipment score that reads the shipment's contents turns the score bound off
+    # (it could grow with any line added): the search prunes by units only and
+    # stops on ``MAX_SHIPMENT_LINES`` (made small here), as it did before the bounds.
+    monkeypatch.setattr(search, "MAX_SHIPMENT_LINES", 2_000)
+    source = (
+        "fulfillment Stores\naction EXPORT_ORDER\noption AllowPartialFulfillment as true\n"
+        "scope Supplier\ndata ExporterName as 'W'\n"
+        "scope Shipment\nscore add 1 when TotalQuantity > 3\n"
+    )
+    units = tuple(OrganizationUnit(id=i, name=f"WH {i}", type="Warehouse") for i in (1, 2))
+    lines = tuple(OrderLine(id=100 + i, product=1, quantity=1) for i in range(60))
+    scenario = Scenario(
+        at=AT,
+        order=Order(id=1, lines=lines),
+        organization_units=units,
+        products=(Product(id=1, name="P1"),),
+        sheets=(SheetSource(id=1, name="Stores", source=source),),
+        stock={(1, 1): 60, (2, 1): 60},
+        settings={"Orders:Default:AllowPartialFulfillment": True},
+    )
+    found = route(scenario).blob["Search"]
+
+    assert found["Exact"] is False
+    assert found["Bound"].startswith("stopped after ")
+    assert found["Bound"].endswith(" shipment lines)")
