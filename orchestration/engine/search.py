@@ -159,7 +159,8 @@ class _Bounds:
     shares: dict[tuple[int, int], float] = field(default_factory=dict)  # per unit
     current: float = 0.0  # the score of what is chosen, as a float
     whole: Decimal = ZERO  # the same exactly: its constants and whole lines' scores,
-    split: Fraction | None = None  # and its shares of split lines
+    # and its shares of lines it ships part of: (candidate index, line id) -> units
+    split: dict[tuple[int, int], int] = field(default_factory=dict)
     size: float = 0.0  # the sum of the sizes of what ``current`` added and took off
 
     def share(self, candidate: Candidate, line_id: int) -> float:
@@ -548,15 +549,17 @@ class Search:
         line_bounds: list[Fraction] = []
         for line, fitting in zip(lines, by_line, strict=True):
             need = self.open[line.id]
-            best = Fraction(0)  # the line may be left unfulfilled
-            # Whole to one candidate.
+            # Times ``need``, in Decimals (exact sums): whole to one candidate, or
+            # spread over splitting candidates, best scores first (a fractional
+            # knapsack on units, each at most its cap); never below 0 (the line may
+            # be left unfulfilled).
+            best = ZERO
             for candidate in fitting:
                 fit = candidate.fits[line.id]
                 if fit.cap >= need and fit.score > best:
-                    best = Fraction(fit.score)
-            # Spread over splitting candidates: best scores first (a fractional
-            # knapsack on units, each at most its cap).
-            spread = Fraction(0)
+                    best = fit.score
+            best = EXACT.multiply(best, need)
+            spread = ZERO
             left = need
             ranked = sorted(
                 (c.fits[line.id].score, c.fits[line.id].cap)
@@ -566,9 +569,9 @@ class Search:
             while ranked and left:
                 score, cap = ranked.pop()
                 take = min(cap, left)
-                spread += Fraction(score) * Fraction(take, need)
+                spread = EXACT.add(spread, EXACT.multiply(score, take))
                 left -= take
-            line_bounds.append(max(best, spread))
+            line_bounds.append(Fraction(max(best, spread)) / need)
         # New shipments: each ships at least a unit, so at most as many as the units
         # left; their Shipment scores, the best first.
         positive = sorted((Fraction(c) for c in constants.values() if c > 0), reverse=True)
@@ -651,8 +654,9 @@ class Search:
         # kept up by ``assign`` too: recomputing it here was quadratic in the lines).
         whole = bounds.whole
         split = bounds.exact[k] + bounds.tops[new]
-        if bounds.split:
-            split += bounds.split
+        for (index, line_id), q in bounds.split.items():
+            score = by_index[index].fits[line_id].score
+            split += Fraction(score) * Fraction(q, self.open[line_id])
         if left == wanted:
             whole = EXACT.add(whole, top)
         elif left:
@@ -871,12 +875,10 @@ class Search:
                 bounds.size += abs(change)
                 score = candidate.fits[line.id].score
                 if score:
-                    wanted = self.open[line.id]
-                    if q == wanted:
+                    if q == self.open[line.id]:
                         bounds.whole = EXACT.add(bounds.whole, score)
                     else:
-                        share = Fraction(score) * Fraction(q, wanted)
-                        bounds.split = share if bounds.split is None else bounds.split + share
+                        bounds.split[(candidate.index, line.id)] = q
             unit_owner[candidate.unit.id] = candidate.index
             chosen.setdefault(candidate.index, {})[line.id] = q
             products.setdefault(candidate.index, {})[line.id] = taken
@@ -901,11 +903,10 @@ class Search:
                 bounds.size += abs(change)
                 score = candidate.fits[line.id].score
                 if score:
-                    wanted = self.open[line.id]
-                    if q == wanted:
+                    if q == self.open[line.id]:
                         bounds.whole = EXACT.subtract(bounds.whole, score)
                     else:
-                        bounds.split -= Fraction(score) * Fraction(q, wanted)  # type: ignore[operator]
+                        del bounds.split[(candidate.index, line.id)]
 
         def leaf() -> None:
             if self.propositions >= self.limit or self.shipment_lines > MAX_SHIPMENT_LINES:
