@@ -71,8 +71,8 @@ def test_bench_allocation_quick_prints_a_row_per_sheet_every_route_exact() -> No
 
     lines = out.getvalue().splitlines()
     assert lines[0] == ("route() per order, 5 orders of 3 lines, 20 warehouses, 50 products")
-    assert lines[1].split() == ["sheet", "median", "p95", "exact", "shipments"]
-    pattern = re.compile(r"(\w+)\s+[\d.]+ ms\s+[\d.]+ ms\s+(\d+)%\s+([\d.]+)")
+    assert lines[1].split() == ["sheet", "median", "p95", "exact", "shipments", "cpu", "median"]
+    pattern = re.compile(r"(\w+)\s+[\d.]+ ms\s+[\d.]+ ms\s+(\d+)%\s+([\d.]+)\s+[\d.]+ ms")
     rows = [pattern.fullmatch(line) for line in lines[2:5]]
     assert all(rows), lines[2:5]
     assert [row[1] for row in rows] == ["single", "whole", "split"]
