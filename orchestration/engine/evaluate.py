@@ -25,6 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..language.compiler import MISSING, EvaluationError
+from . import nearby
 from . import variables as v
 from .model import (
     CANCELLED,
@@ -592,6 +593,7 @@ def evaluate_sheet(
     first = _silent_filter(rest)
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
     through: dict[int, frozenset[int] | None] = {}  # id(group) -> who passes `first`
+    near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
     for unit in world.candidates.values():
         group = grouped.bases.get(unit.id)
         if group is not None:
@@ -600,7 +602,10 @@ def evaluate_sheet(
                 base = flat[id(group)] = Values(values)
                 base.update(group.values)
                 if first is not None:
-                    through[id(group)] = _static_filter(world, first, base)
+                    passing = _static_filter(world, first, base)
+                    if passing is None:  # a distance filter: the OUs near enough
+                        passing = nearby.passing(world, first, base, near)
+                    through[id(group)] = passing
             if first is not None:
                 passing = through[id(group)]
                 if passing is not None:

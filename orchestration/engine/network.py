@@ -64,6 +64,7 @@ class Network:
         # statement is kept with its answer so that its id() is not reused meanwhile.
         self.filters: dict[int, tuple[object, frozenset[int] | None]] = {}
         self.lock = threading.Lock()
+        self._by_latitude: tuple[list[float], list[int], list[int]] | None = None
 
     def partition(
         self,
@@ -76,6 +77,21 @@ class Network:
             found = build(self.units.values())
             with self.lock:
                 found = self.partitions.setdefault(path, found)
+        return found
+
+    def by_latitude(self) -> tuple[list[float], list[int], list[int]]:
+        """The OUs with coordinates by latitude (radians, and their IDs, in the same
+        order), and the IDs of those without (for ``nearby``)."""
+        found = self._by_latitude
+        if found is None:
+            placed = sorted(
+                (place[0], unit_id) for unit_id, place in self.points.items() if place is not None
+            )
+            found = self._by_latitude = (
+                [latitude for latitude, _id in placed],
+                [unit_id for _latitude, unit_id in placed],
+                [unit_id for unit_id, place in self.points.items() if place is None],
+            )
         return found
 
     def passing(

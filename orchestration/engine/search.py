@@ -4,10 +4,20 @@ Propositions are enumerated line by line (``Search.run``): each open line goes
 whole to one candidate, or (with quantity splitting) is split over candidates
 whose sheet may split, or is left for the CANCEL shipment, depth first with
 explicit stacks (no recursion per line or per candidate: an order may have
-thousands of lines). Branches that cannot reach as many units as the best
-proposition found are cut; nothing else is, so the search is exact until
-``MAX_PROPOSITIONS`` propositions have been looked at, or ``MAX_SHIPMENT_LINES``
-order lines have gone through Shipment scopes (what bounds long orders).
+thousands of lines). Each candidate's own full shipment is tried first (single-
+supplier answers set the bar early). A branch is cut only when no completion of
+it can beat the best proposition found, on what the winner rule orders by
+(``Search._cut``): fewer units reachable; as many, and an upper bound on the
+score below the best's (the score so far, plus per open line the most its
+candidates' line scores could add, plus the best Shipment-scope scores of as
+many new shipments as units are left); or the score bound equal and more
+shipments needed than the best has (or as many, and a higher lowest ID). The
+score bound is used only where it holds: no FulfillmentProposition scope, and
+no Shipment-scope score that reads the shipment's contents. A spread of a line
+over splitting candidates is cut the same way, share by share. So the search
+is exact until ``MAX_PROPOSITIONS`` propositions have been looked at, or
+``MAX_SHIPMENT_LINES`` order lines have gone through Shipment scopes (what bounds
+long orders).
 With more than ``EXACT_POOL`` candidates, only the ``POOL_PER_LINE`` best per line
 take part (every candidate's own full shipment is still tried alone). Either
 bound is reported in ``Search.bounds``. The winner rules are in
@@ -16,16 +26,17 @@ bound is reported in ``Search.bounds``. The winner rules are in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from ..language.compiler import EvaluationError
+from . import variables as v
 from .evaluate import Candidate, Recorder, SheetRun
 from .model import OrderLine
-from .plan import EXACT, ZERO, Boost, Outcome, Values, exact_sum, run_block
+from .plan import DATA, EXACT, SCORE, WITH, ZERO, Boost, Outcome, Step, Values, exact_sum, run_block
 from .variables import World, shipment_values
 
 MAX_PROPOSITIONS = 20_000
@@ -133,6 +144,61 @@ class Proposition:
         return self.tie < other.tie
 
 
+@dataclass(slots=True)
+class _Bounds:
+    """What ``Search._cut`` bounds a branch's score with."""
+
+    constants: dict[int, Decimal]  # candidate index -> its Shipment scope's score
+    exact: list[Fraction]  # k -> the most the line scores of lines k.. can add
+    approx: list[float]  # the same, as floats
+    caps: list[list[tuple[int, int]]]  # per line: (cap, candidate index), biggest first
+    flat: bool  # every score is 0: every proposition scores 0
+    approx_constants: dict[int, float]  # ``constants`` as floats
+    open: dict[int, int]  # line id -> its open quantity
+    # n -> the most n new shipments' Shipment scores can add (the best n), exact and
+    # as floats; a new shipment ships a unit at least, so n is at most the units left.
+    tops: list[Fraction]
+    approx_tops: list[float]
+    units_after: list[int]  # k -> the open units of lines k..
+    shares: dict[tuple[int, int], float] = field(default_factory=dict)  # per unit
+    current: float = 0.0  # the score of what is chosen, as a float
+    whole: Decimal = ZERO  # the same exactly: its constants and whole lines' scores,
+    # and its shares of lines it ships part of: (candidate index, line id) -> units
+    split: dict[tuple[int, int], int] = field(default_factory=dict)
+    size: float = 0.0  # the sum of the sizes of what ``current`` added and took off
+
+    def share(self, candidate: Candidate, line_id: int) -> float:
+        """A unit's share of the line's score at ``candidate``, as a float."""
+        key = (candidate.index, line_id)
+        found = self.shares.get(key)
+        if found is None:
+            found = self.shares[key] = float(candidate.fits[line_id].score) / self.open[line_id]
+        return found
+
+
+_SHORT_LINES = 32  # lines ``Search._too_many`` looks ahead at
+_NOTHING = (ZERO, 0, 1)  # no extra score: see ``Search._cut``
+_SHIPMENT_KINDS = frozenset({v.SHIPMENT, v.LINE, v.SUPPLIER_LINE, v.LINE_SUPPLIERS, v.OPTION})
+
+
+def _reads_shipment(steps: tuple[Step, ...]) -> bool:
+    """Whether a score statement of a Shipment scope may read the shipment's contents
+    (its totals, directly or through the scope's own names)."""
+    tainted: set[tuple[str, ...]] = set()
+    for step in steps:
+        reads = any(
+            path in tainted or v.kind_of(path, frozenset()) in _SHIPMENT_KINDS
+            for path in step.decides
+        )
+        if not reads:
+            continue
+        if step.kind == SCORE:
+            return True
+        if step.kind in (WITH, DATA):
+            tainted.add(step.key)
+    return False
+
+
 class Search:
     """One search over the candidates of every sheet."""
 
@@ -165,6 +231,7 @@ class Search:
         self.limit = MAX_PROPOSITIONS
         self.node_limit = MAX_NODES
         self.bounds: list[str] = []
+        self.trimmed = False  # only the best candidates per line are combined
         self.best: list[Proposition] = []  # the winner first, then runners-up
         self.stock_left: dict[tuple[int, int], int] = {}
 
@@ -451,6 +518,210 @@ class Search:
             best.insert(position, proposition)
             del best[ALTERNATIVES + 1 :]
 
+    # --- bounds -----------------------------------------------------------------------
+
+    def _shipment_constant(self, candidate: Candidate) -> Decimal | None:
+        """The Shipment scope's score for every shipment of ``candidate``, when it is
+        the same for all of them (no score statement reads the shipment's totals);
+        None when it may differ (then no score bound is used)."""
+        steps = candidate.sheet.plan.blocks.get("Shipment")
+        if not steps or not any(step.kind == SCORE for step in steps):
+            return ZERO
+        if _reads_shipment(steps):
+            return None
+        quantities = self.full_quantities(candidate)
+        if not quantities:
+            return ZERO  # it ships nothing: never opened
+        evaluation = self.shipment(candidate, quantities)
+        return evaluation.boost_sum if evaluation.valid else None
+
+    def _score_bounds(
+        self, pool: list[Candidate], by_line: list[list[Candidate]]
+    ) -> _Bounds | None:
+        """Upper bounds on the score the lines from ``k`` on can still add, or None
+        when none can be given (a FulfillmentProposition scope judges, or a
+        Shipment scope scores by the shipment's contents)."""
+        if self.judging:
+            return None
+        constants: dict[int, Decimal] = {}
+        for candidate in pool:
+            constant = self._shipment_constant(candidate)
+            if constant is None:
+                return None
+            constants[candidate.index] = constant
+        lines = self.lines
+        line_bounds: list[Fraction] = []
+        for line, fitting in zip(lines, by_line, strict=True):
+            need = self.open[line.id]
+            # Times ``need``, in Decimals (exact sums): whole to one candidate, or
+            # spread over splitting candidates, best scores first (a fractional
+            # knapsack on units, each at most its cap); never below 0 (the line may
+            # be left unfulfilled).
+            best = ZERO
+            for candidate in fitting:
+                fit = candidate.fits[line.id]
+                if fit.cap >= need and fit.score > best:
+                    best = fit.score
+            best = EXACT.multiply(best, need)
+            spread = ZERO
+            left = need
+            ranked = sorted(
+                (c.fits[line.id].score, c.fits[line.id].cap)
+                for c in fitting
+                if c.sheet.splittable and c.fits[line.id].score > 0
+            )
+            while ranked and left:
+                score, cap = ranked.pop()
+                take = min(cap, left)
+                spread = EXACT.add(spread, EXACT.multiply(score, take))
+                left -= take
+            line_bounds.append(Fraction(max(best, spread)) / need)
+        # New shipments: each ships at least a unit, so at most as many as the units
+        # left; their Shipment scores, the best first.
+        positive = sorted((Fraction(c) for c in constants.values() if c > 0), reverse=True)
+        tops = [Fraction(0)]
+        for value in positive:
+            tops.append(tops[-1] + value)
+        exact = [Fraction(0)] * (len(lines) + 1)
+        units_after = [0] * (len(lines) + 1)
+        for k in range(len(lines) - 1, -1, -1):
+            exact[k] = exact[k + 1] + line_bounds[k]
+            units_after[k] = units_after[k + 1] + self.open[lines[k].id]
+        caps = [
+            sorted(((c.fits[line.id].cap, c.index) for c in fitting), reverse=True)
+            for line, fitting in zip(lines, by_line, strict=True)
+        ]
+        flat = not any(constants.values()) and not any(
+            fit.score for c in pool for fit in c.fits.values()
+        )
+        return _Bounds(
+            constants,
+            exact,
+            [float(x) for x in exact],
+            caps,
+            flat,
+            {index: float(value) for index, value in constants.items()},
+            self.open,
+            tops,
+            [float(x) for x in tops],
+            units_after,
+        )
+
+    def _cut(
+        self,
+        k: int,
+        units: int,
+        bounds: _Bounds,
+        chosen: dict[int, dict[int, int]],
+        by_index: dict[int, Candidate],
+        most: list[int],
+        extra: tuple[Decimal, int, int] = _NOTHING,
+        joining: int | None = None,
+        spare: int = 0,
+    ) -> bool:
+        """Whether no completion of this branch can beat the best: lines before ``k``
+        are settled as in ``chosen`` (but for the line being spread, which can still
+        add at most ``extra``: a score per line times units of the line's open
+        quantity), lines ``k..`` are open, and at most ``units``
+        can be shipped in all; ``joining``, a candidate about to ship part of the
+        line being spread, counts as chosen, and ``spare`` units of that line may
+        still go to new shipments. Cut when that is no more units than the
+        best and the score bound is below the best's, or equal with more shipments
+        than it has."""
+        best = self.best[0]
+        if units != best.units:
+            return units < best.units
+        members: Collection[int] = chosen
+        if joining is not None and joining not in chosen:
+            members = {*chosen, joining}
+        if bounds.flat:
+            return self._too_many(k, bounds, members, by_index, most)
+        top, left, wanted = extra
+        # The score so far as a float (kept up by ``assign``), with the size of what
+        # it summed: its rounding error is far below the margin.
+        new = min(len(bounds.tops) - 1, bounds.units_after[k] + spare)
+        approx = bounds.approx[k] + bounds.approx_tops[new]
+        if left:
+            approx += float(top) * left / wanted
+        size = abs(approx) + abs(best.approx) + bounds.size
+        approx += bounds.current
+        if members is not chosen:
+            constant = bounds.approx_constants[joining]  # type: ignore[index]
+            approx += constant
+            size += abs(constant)
+        margin = _TOLERANCE * (1 + size)
+        if approx < best.approx - margin:
+            return True
+        if approx > best.approx + margin:
+            return False
+        # As close as rounding allows: decide exactly (the exact score so far is
+        # kept up by ``assign`` too: recomputing it here was quadratic in the lines).
+        whole = bounds.whole
+        split = bounds.exact[k] + bounds.tops[new]
+        for (index, line_id), q in bounds.split.items():
+            score = by_index[index].fits[line_id].score
+            split += Fraction(score) * Fraction(q, self.open[line_id])
+        if left == wanted:
+            whole = EXACT.add(whole, top)
+        elif left:
+            split += Fraction(top) * Fraction(left, wanted)
+        if members is not chosen:
+            whole = EXACT.add(whole, bounds.constants[joining])  # type: ignore[index]
+        score = Fraction(whole) + split
+        if score != best.score:
+            return score < best.score
+        return self._too_many(k, bounds, members, by_index, most)
+
+    def _too_many(
+        self,
+        k: int,
+        bounds: _Bounds,
+        chosen: Collection[int],
+        by_index: dict[int, Candidate],
+        most: list[int],
+    ) -> bool:
+        """At best a tie with the best on units and score: whether the branch needs
+        more shipments than the best has (or as many, and loses on the lowest ID)."""
+        best = self.best[0]
+        # Fewest shipments decides. Every line from
+        # ``k`` on must then ship its most; one the chosen OUs cannot fill needs another.
+        # ``k`` on must then ship its most: what the chosen OUs cannot hold needs at
+        # least as many more OUs as the biggest holders of the rest.
+        count = len(best.shipments)
+        shipments = len(chosen)
+        if shipments > count:
+            return True
+        more = 0
+        # A lower bound from the next lines only is still one: at most
+        # ``_SHORT_LINES`` of them are looked at (each cut would be linear in the
+        # lines of a long order otherwise).
+        for j in range(k, min(len(self.lines), k + _SHORT_LINES)):
+            line_id = self.lines[j].id
+            short = most[j]
+            for index in chosen:
+                fit = by_index[index].fits.get(line_id)
+                if fit is not None:
+                    short -= fit.cap
+            needed = 0
+            if short > 0:
+                for cap, index in bounds.caps[j]:
+                    if index in chosen:
+                        continue
+                    needed += 1
+                    short -= cap
+                    if short <= 0 or shipments + needed > count:
+                        break
+            if needed > more:
+                more = needed
+                if shipments + more > count:
+                    return True
+        if shipments + more < count or not chosen:
+            return False
+        # As many shipments at best: the lowest IDs decide, the first one before all.
+        # None of the chosen can go; a new one may come in only below them.
+        lowest = min(by_index[index].unit.id for index in chosen)
+        return more == 0 and lowest > best.tie[0][0]
+
     # --- the enumeration ----------------------------------------------------------------
 
     def run(self) -> Proposition:
@@ -486,8 +757,17 @@ class Search:
                     f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
                 )
                 pool = list(keep.values())
+                self.trimmed = True
                 self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
                 self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
+            else:
+                # Single-supplier answers first: each candidate's own full shipment
+                # (cheap, and usually near the winner) sets the bar the bounds below
+                # cut against before the enumeration opens a branch.
+                for candidate in sorted(pool, key=lambda c: estimates[c.index]):
+                    quantities = self.full_quantities(candidate)
+                    if quantities:
+                        self._single(candidate, quantities)
             pool.sort(key=lambda c: estimates[c.index])
             self._enumerate(pool)
         except _Stop:
@@ -525,13 +805,43 @@ class Search:
     def _estimates(self, pool: list[Candidate]) -> dict[int, tuple[Any, ...]]:
         """Sort keys: candidates whose own full shipment is biggest and best first."""
         keys: dict[int, tuple[Any, ...]] = {}
+        inert: dict[int, bool] = {}  # id(sheet run) -> its Shipment scope only sets data
         for candidate in pool:
             quantities = self.full_quantities(candidate)
-            evaluation = self.shipment(candidate, quantities) if quantities else None
             units = sum(q for _l, q in quantities)
-            score = evaluation.approx if evaluation and evaluation.valid else -1e300
+            run = candidate.sheet
+            quiet = inert.get(id(run))
+            if quiet is None:
+                steps = run.plan.blocks.get("Shipment", ())
+                quiet = inert[id(run)] = all(step.kind in (WITH, DATA) for step in steps)
+            if not quantities:
+                score = -1e300
+            elif quiet:
+                # Neither rejects nor scores: the lines' scores are the score, and the
+                # scope runs only for the shipments that get into a proposition (at
+                # 10,000 OUs, half the search's time went to running it here).
+                score = self._line_score(candidate, quantities)
+            else:
+                evaluation = self.shipment(candidate, quantities)
+                score = evaluation.approx if evaluation.valid else -1e300
             keys[candidate.index] = (-units, -score, candidate.unit.id, candidate.sheet.order)
         return keys
+
+    def _line_score(self, candidate: Candidate, quantities: Quantities) -> float:
+        """A shipment's score without Shipment-scope boosts, as a float (as
+        ``ShipmentEval.approx``)."""
+        whole = ZERO
+        split: Fraction | None = None
+        for line_id, q in quantities:
+            line_score = candidate.fits[line_id].score
+            if line_score:
+                wanted = self.open[line_id]
+                if q == wanted:
+                    whole = EXACT.add(whole, line_score)
+                else:
+                    share = Fraction(line_score) * Fraction(q, wanted)
+                    split = share if split is None else split + share
+        return float(Fraction(whole) + split) if split else float(whole)
 
     def _enumerate(self, pool: list[Candidate]) -> None:
         lines = self.lines
@@ -547,6 +857,11 @@ class Search:
         unit_owner: dict[int, int] = {}  # OU id -> candidate index
         by_index = {c.index: c for c in pool}
         state = {"units": 0}
+        # The bounds serve the exact search. A trimmed pool's search is bounded by a
+        # budget of propositions instead: cuts would only make it spend that budget
+        # on more, costlier nodes (sheets that score every shipment make more
+        # shipments score more, and the score bound weak).
+        bounds = None if self.trimmed else self._score_bounds(pool, by_line)
 
         def assign(candidate: Candidate, line: OrderLine, q: int) -> bool:
             owner = unit_owner.get(candidate.unit.id)
@@ -555,6 +870,19 @@ class Search:
             taken = self.take(candidate, line, q)
             if taken is None:
                 return False
+            if bounds is not None:
+                change = bounds.share(candidate, line.id) * q
+                if owner is None:
+                    change += bounds.approx_constants[candidate.index]
+                    bounds.whole = EXACT.add(bounds.whole, bounds.constants[candidate.index])
+                bounds.current += change
+                bounds.size += abs(change)
+                score = candidate.fits[line.id].score
+                if score:
+                    if q == self.open[line.id]:
+                        bounds.whole = EXACT.add(bounds.whole, score)
+                    else:
+                        bounds.split[(candidate.index, line.id)] = q
             unit_owner[candidate.unit.id] = candidate.index
             chosen.setdefault(candidate.index, {})[line.id] = q
             products.setdefault(candidate.index, {})[line.id] = taken
@@ -565,10 +893,24 @@ class Search:
             q = chosen[candidate.index].pop(line.id)
             self.give_back(candidate, products[candidate.index].pop(line.id))
             state["units"] -= q
+            change = 0.0
             if not chosen[candidate.index]:
                 del chosen[candidate.index]
                 del products[candidate.index]
                 del unit_owner[candidate.unit.id]
+                if bounds is not None:
+                    change = bounds.approx_constants[candidate.index]
+                    bounds.whole = EXACT.subtract(bounds.whole, bounds.constants[candidate.index])
+            if bounds is not None:
+                change += bounds.share(candidate, line.id) * q
+                bounds.current -= change
+                bounds.size += abs(change)
+                score = candidate.fits[line.id].score
+                if score:
+                    if q == self.open[line.id]:
+                        bounds.whole = EXACT.subtract(bounds.whole, score)
+                    else:
+                        del bounds.split[(candidate.index, line.id)]
 
         def leaf() -> None:
             if self.propositions >= self.limit or self.shipment_lines > MAX_SHIPMENT_LINES:
@@ -578,29 +920,96 @@ class Search:
             self.consider([(by_index[i], tuple(chosen[i].items()), products[i]) for i in chosen])
 
         def spreads(
-            fitting: list[Candidate], line: OrderLine, need: int, start: int
+            fitting: list[Candidate],
+            line: OrderLine,
+            need: int,
+            start: int,
+            after: list[tuple[int, Decimal]] | None,
+            k: int,
         ) -> Iterator[tuple[int, int]]:
             """One candidate's share of a spread: each way to give it some of ``need``
             units (most first), applied while the caller holds it, and the units left
-            for the candidates after it (``(need left, next position)``)."""
+            for the candidates after it (``(need left, next position)``). With
+            ``after`` (per position, the units and the best line score the
+            candidates from there on can add), a share after which the spread and
+            the lines after it cannot beat the best is not offered."""
+            wanted = self.open[line.id]
             for position in range(start, len(fitting)):
+                reach = (ZERO, 0, wanted)  # what the candidates from here on can add
+                if after is not None and bounds is not None:
+                    room, top = after[position]
+                    reach = (top, min(need, room), wanted)
+                    if self._cut(
+                        k + 1,
+                        state["units"] + reach[1] + remaining[k + 1],
+                        bounds,
+                        chosen,
+                        by_index,
+                        most,
+                        reach,
+                        None,
+                        reach[1],
+                    ):
+                        return  # whatever they add cannot beat the best
                 candidate = fitting[position]
                 owner = unit_owner.get(candidate.unit.id)
                 if owner is not None and owner != candidate.index:
                     continue
+                if (
+                    owner is None
+                    and bounds is not None
+                    and self._cut(
+                        k + 1,
+                        state["units"] + reach[1] + remaining[k + 1],
+                        bounds,
+                        chosen,
+                        by_index,
+                        most,
+                        reach,
+                        candidate.index,
+                        reach[1],
+                    )
+                ):
+                    continue  # a new shipment: not with what it and those after it add
                 most_here = min(self.available(candidate, line), need)
                 for q in range(most_here, 0, -1):
                     if not assign(candidate, line, q):
                         continue
+                    if after is not None and bounds is not None:
+                        room, top = after[position + 1]
+                        left = min(need - q, room)
+                        if self._cut(
+                            k + 1,
+                            state["units"] + left + remaining[k + 1],
+                            bounds,
+                            chosen,
+                            by_index,
+                            most,
+                            (top, left, wanted),
+                            None,
+                            left,
+                        ):
+                            unassign(candidate, line)
+                            continue
                     yield need - q, position + 1
                     unassign(candidate, line)
 
-        def splits(fitting: list[Candidate], line: OrderLine, need: int) -> Iterator[None]:
+        def splits(fitting: list[Candidate], line: OrderLine, need: int, k: int) -> Iterator[None]:
             """Ways to spread up to ``need`` units over splitting candidates (most first),
             each applied while the caller holds it. Depth first over the candidates with
             an explicit stack (one entry per candidate holding a share), not recursion:
             a line may have thousands of suppliers."""
-            stack = [spreads(fitting, line, need, 0)]
+            after: list[tuple[int, Decimal]] | None = None
+            if bounds is not None:
+                # From each position on: the units the candidates there could add at
+                # most, and their best score for the line (none below 0: a unit may
+                # also stay unfulfilled).
+                after = [(0, ZERO)] * (len(fitting) + 1)
+                for position in range(len(fitting) - 1, -1, -1):
+                    fit = fitting[position].fits[line.id]
+                    room, top = after[position + 1]
+                    after[position] = (room + fit.cap, max(top, fit.score))
+            stack = [spreads(fitting, line, need, 0, after, k)]
             while stack:
                 step = next(stack[-1], None)
                 if step is None:
@@ -609,7 +1018,7 @@ class Search:
                 yield
                 left, position = step
                 if left:
-                    stack.append(spreads(fitting, line, left, position))
+                    stack.append(spreads(fitting, line, left, position, after, k))
 
         def choices(k: int) -> Iterator[None]:
             """The ways to settle line ``k``, each applied while the caller holds it: whole
@@ -621,13 +1030,31 @@ class Search:
                 c for c in fitting if c.index not in chosen
             ]
             for candidate in ordered:
-                if candidate.fits[line.id].cap >= need and assign(candidate, line, need):
+                fit = candidate.fits[line.id]
+                if fit.cap < need:
+                    continue
+                if bounds is not None and self._cut(
+                    k + 1,
+                    state["units"] + need + remaining[k + 1],
+                    bounds,
+                    chosen,
+                    by_index,
+                    most,
+                    (fit.score, need, need),
+                    candidate.index,
+                ):
+                    continue  # whole here, the line cannot help beat the best
+                if assign(candidate, line, need):
                     yield
                     unassign(candidate, line)
             splitting = [c for c in ordered if c.sheet.splittable]
+            if bounds is not None:
+                # Best line scores first: then once the candidates from a position on
+                # cannot beat the best, none after them can (``spreads`` stops there).
+                splitting.sort(key=lambda c: -c.fits[line.id].score)
             if splitting:
                 line_id = line.id
-                for _ in splits(splitting, line, need):
+                for _ in splits(splitting, line, need, k):
                     held = [
                         chosen[c.index][line_id]
                         for c in splitting
@@ -645,6 +1072,10 @@ class Search:
             if self.nodes > self.node_limit:
                 raise _Stop
             if state["units"] + remaining[k] < self.best[0].units:
+                return None
+            if bounds is not None and self._cut(
+                k, state["units"] + remaining[k], bounds, chosen, by_index, most
+            ):
                 return None
             if k == len(lines):
                 leaf()

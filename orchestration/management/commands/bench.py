@@ -3,6 +3,10 @@
 ``bench language [CONTEXTS]``: the sheet language (``orchestration.language.bench``).
 ``bench engine [--repeat N] [--quick]``: ``route()`` per order for worlds of growing
 size (``orchestration.engine.bench``); ``--quick`` runs tiny worlds, for tests.
+``bench allocation [--quick]``: 200 orders of 3 lines over 20 warehouses, routed with
+three sheets (one warehouse ships all; lines whole but spread; lines may split), per
+sheet ms per order, exact share and shipments per order against the targets
+(``orchestration.engine.allocation_bench``); ``--quick`` routes 5 orders, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
@@ -21,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 class Command(BaseCommand):
     help = (
         "Run a benchmark and print its figures: bench language [CONTEXTS], "
-        "bench engine [--repeat N] [--quick]"
+        "bench engine [--repeat N] [--quick], bench allocation [--quick]"
     )
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
@@ -32,6 +36,7 @@ class Command(BaseCommand):
             choices=[
                 "language",
                 "engine",
+                "allocation",
                 "suite",
                 "persist",
                 "tasks",
@@ -52,7 +57,9 @@ class Command(BaseCommand):
             "--sheets", type=int, default=1_000, help="suite: how many sheets (default 1,000)"
         )
         parser.add_argument(
-            "--quick", action="store_true", help="engine: tiny worlds only (for tests)"
+            "--quick",
+            action="store_true",
+            help="engine: tiny worlds only; allocation: 5 orders (for tests)",
         )
         parser.add_argument(
             "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
@@ -105,6 +112,9 @@ class Command(BaseCommand):
         if options["subject"] == "engine":
             self._engine(options["repeat"], quick=options["quick"])
             return
+        if options["subject"] == "allocation":
+            self._allocation(quick=options["quick"])
+            return
         from ...language import bench
 
         bench.main([str(options["contexts"])])
@@ -121,6 +131,18 @@ class Command(BaseCommand):
             # One row at a time: the big worlds take a while.
             self.stdout.write(bench.row(bench.run([size], repeat=repeat)[0]))
             self.stdout.flush()
+
+    def _allocation(self, *, quick: bool) -> None:
+        from ...engine import allocation_bench as bench
+
+        world = bench.make_world(orders=bench.QUICK_ORDERS if quick else bench.ORDERS)
+        self.stdout.write(bench.header(len(world.orders)))
+        results = []
+        for sheet, _source in bench.SHEETS:
+            results.append(bench.run(world, sheet))
+            self.stdout.write(bench.row(results[-1]))
+            self.stdout.flush()
+        self.stdout.write(bench.verdict(results))
 
     def _suite(self, sheets: int, repeat: int) -> None:
         import statistics
