@@ -417,12 +417,11 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
             try:
                 outcome = run_block((step,), group.values)
             except StatementFailed as error:
-                for unit_id in group.ids:
-                    failed[unit_id] = error  # an error of the OUs' values: theirs alone
+                # An error of the OUs' values: theirs alone.
+                failed.update(dict.fromkeys(group.ids, error))
                 continue
             if outcome.stopped:
-                for unit_id in group.ids:
-                    stopped[unit_id] = (steps[ran], outcome, group)
+                stopped.update(dict.fromkeys(group.ids, (steps[ran], outcome, group)))
             elif outcome.rejected:
                 single |= group.ids  # `but continue`: the rest of its story is per OU
             else:
@@ -431,7 +430,9 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
                 kept.append(group)
         groups = kept
         ran += 1
-    bases = {unit_id: group for group in groups for unit_id in group.ids}
+    bases: dict[int, Group] = {}
+    for group in groups:
+        bases.update(dict.fromkeys(group.ids, group))
     return Groups(ran, bases, stopped, single, failed)
 
 
@@ -473,6 +474,9 @@ class LineOutcomes:
         self.line_values = line_values
         self.quantity_path = v.path_key("SupplierQuantityAvailable")
         self.cache: dict[tuple[object, ...], Outcome] | None = {}
+        # (statement, the values its description reads) -> the text: an OU without
+        # stock of three lines is told "only has 0" once, not three times.
+        self.texts: dict[tuple[object, ...], object] = {}
         self.lookups = self.hits = 0
 
     def scoped(self, line: OrderLine, stock: int, supplier: Values) -> Values:
@@ -496,7 +500,10 @@ class LineOutcomes:
             step = item.step
             if id(step) in self.redescribe:
                 try:
-                    text = step.description(context)
+                    key = (id(step), *[same(context(path)) for path in step.describes])
+                    text = self.texts.get(key, _ABSENT)
+                    if text is _ABSENT:
+                        text = self.texts[key] = step.description(context)
                 except EvaluationError as error:  # as run_block would have raised it
                     raise statement_failed(error, step, scoped) from error
                 item = Rejected(step, text if isinstance(text, str) else None)
@@ -527,7 +534,11 @@ class LineOutcomes:
         else:
             self.hits += 1
             reasons = found.reasons
-            if any(id(item.step) in self.redescribe for item in reasons):
+            if (
+                reasons
+                and self.redescribe
+                and any(id(item.step) in self.redescribe for item in reasons)
+            ):
                 if any(id(item.step) in self.rerun for item in reasons):
                     found = self.run(line, stock, rejected, supplier)
                 else:
@@ -580,6 +591,9 @@ def evaluate_sheet(
     # orderlines all containing a single item", so its lines' scopes read a quantity of 1.
     single = _QUANTITY_ORDERED if run.splittable else None
     drop = recorder.dropped.append
+    cancelled = history.cancelled
+    stock_of = world.stock.get
+    line_products = [(line, line.id, line.product) for line in lines]
     line_values = {}
     for line in lines:
         base: dict[tuple[str, ...], object] = {}
@@ -594,20 +608,23 @@ def evaluate_sheet(
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
     through: dict[int, frozenset[int] | None] = {}  # id(group) -> who passes `first`
     near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
+    group_of = grouped.bases.get
+    single_ids, failed_ids, stopped_ids = grouped.single, grouped.failed, grouped.stopped
     for unit in world.candidates.values():
-        group = grouped.bases.get(unit.id)
+        group = group_of(unit.id)
         if group is not None:
-            base = flat.get(id(group))
+            key = id(group)
+            base = flat.get(key)
             if base is None:
-                base = flat[id(group)] = Values(values)
+                base = flat[key] = Values(values)
                 base.update(group.values)
                 if first is not None:
                     passing = _static_filter(world, first, base)
                     if passing is None:  # a distance filter: the OUs near enough
                         passing = nearby.passing(world, first, base, near)
-                    through[id(group)] = passing
+                    through[key] = passing
             if first is not None:
-                passing = through[id(group)]
+                passing = through[key]
                 if passing is not None:
                     if unit.id not in passing:
                         drop((run, unit, first, None, base))
@@ -633,18 +650,18 @@ def evaluate_sheet(
             if group.boosts or group.data:
                 outcome.boosts[:0] = group.boosts
                 outcome.data = {**group.data, **outcome.data}
-        elif unit.id in grouped.single:
+        elif unit.id in single_ids:
             supplier = Values(values, resolve=world.resolver(unit))
             try:
                 outcome = run_block(supplier_steps, supplier)
             except StatementFailed as error:
                 recorder.fail(error, sheet=run, unit=unit)
                 continue
-        elif unit.id in grouped.failed:
-            recorder.fail(grouped.failed[unit.id], sheet=run, unit=unit)
+        elif unit.id in failed_ids:
+            recorder.fail(failed_ids[unit.id], sheet=run, unit=unit)
             continue
         else:
-            step, outcome, stopped_in = grouped.stopped[unit.id]
+            step, outcome, stopped_in = stopped_ids[unit.id]
             if outcome.reasons:
                 # The one statement that stopped it; its description may name the OU.
                 description = None
@@ -670,7 +687,8 @@ def evaluate_sheet(
             else:
                 drop((run, unit, step, None, stopped_in.values))
             continue
-        recorder.outcome(outcome, sheet=run, unit=unit)
+        if outcome.reasons:
+            recorder.outcome(outcome, sheet=run, unit=unit)
         rejected = outcome.rejected
         if rejected:
             recorder.outcome_dropped(outcome, supplier, sheet=run, unit=unit)
@@ -714,8 +732,9 @@ def evaluate_sheet(
         fits: dict[int, LineFit] = {}
         base_score = exact_sum(boost.delta for _s, boost in boosts)
         failure: StatementFailed | None = None
-        for line in lines:
-            if (line.id, unit.id) in history.cancelled:
+        unit_id = unit.id
+        for line, line_id, product in line_products:
+            if cancelled and (line_id, unit_id) in cancelled:
                 if not rejected:
                     recorder.add(
                         sheet=run,
@@ -752,14 +771,19 @@ def evaluate_sheet(
                         order_line=line.id,
                     )
                 continue
-            stock = world.available(unit.id, line.product, replacements=replacements)
+            stock = (
+                world.available(unit_id, product, replacements=True)
+                if replacements
+                else stock_of((unit_id, product), 0)
+            )
             try:
                 result = shared.outcome(line, stock, rejected, supplier)
             except StatementFailed as error:
                 failure = error
-                recorder.fail(error, sheet=run, unit=unit, order_line=line.id)
+                recorder.fail(error, sheet=run, unit=unit, order_line=line_id)
                 break
-            recorder.outcome(result, sheet=run, unit=unit, order_line=line.id)
+            if result.reasons:
+                recorder.outcome(result, sheet=run, unit=unit, order_line=line_id)
             if result.rejected:
                 if not rejected:
                     step = result.failures[0]

@@ -342,10 +342,21 @@ class Search:
         """Reserve ``q`` units of the line's product (then replacements) at the OU."""
         if not self.needs_stock:
             return [(line.product, q)]
-        products = self.products_for(candidate, line)
-        unit = candidate.unit.id
         stock = self.world.stock
         left = self.stock_left
+        if not candidate.sheet.replacements:  # the line's own product only (most sheets)
+            if not q:
+                return []
+            key = (candidate.unit.id, line.product)
+            have = left.get(key)
+            if have is None:
+                have = stock.get(key, 0)
+            if have < q:
+                return None
+            left[key] = have - q
+            return [(line.product, q)]
+        products = self.products_for(candidate, line)
+        unit = candidate.unit.id
         taken: list[tuple[int, int]] = []
         need = q
         for product in products:

@@ -195,6 +195,22 @@ def group_units(
     return groups
 
 
+# The key under which the network keeps its OUs grouped by time zone.
+_TIME_ZONE = ("Supplier", "#TimeZone")
+
+
+def _by_time_zone(units: Iterable[OrganizationUnit]) -> Partition:
+    """OU IDs by time zone, in the order OUs first have it: (the first's ID, all IDs)."""
+    zones: Partition = {}
+    for unit in units:
+        entry = zones.get(unit.time_zone)
+        if entry is None:
+            zones[unit.time_zone] = (unit.id, {unit.id})
+        else:
+            entry[1].add(unit.id)
+    return zones
+
+
 class World:
     """One run's scenario, indexed, with the values every sheet shares cached."""
 
@@ -340,10 +356,30 @@ class World:
             pass
         if is_static(path):
             found = self.network.partition(path, lambda units: group_units(self, units, path))
+        elif len(path) == 3 and path[1] == "LocalTime":
+            found = self._local_time_partition(path)
         else:
             found = group_units(self, self.units.values(), path)
         self._partitions[path] = found
         return found
+
+    def _local_time_partition(self, path: tuple[str, ...]) -> Partition:
+        """``partition`` for ``Supplier.LocalTime.*``: the value depends on the OU's
+        time zone alone, so it is read once per time zone (the OUs grouped by time
+        zone once per network), not once per OU; values in the order OUs first have them."""
+        zones = self.network.partition(_TIME_ZONE, _by_time_zone)
+        getter = supplier_getter(path)
+        units = self.units
+        groups: Partition = {}
+        for first, members in zones.values():
+            value = getter(self, units[first])  # type: ignore[index]
+            key = value if type(value) is str else same(value)
+            entry = groups.get(key)
+            if entry is None:
+                groups[key] = (value, set(members))
+            else:
+                entry[1].update(members)
+        return groups
 
     def local_time(self, unit: OrganizationUnit) -> datetime:
         """The clock in the OU's time zone."""

@@ -1,0 +1,100 @@
+"""The engine's speed-ups change no decision and no word of its explanation.
+
+The blobs of generated bench worlds (``bench.make_scenario``: every sheet template,
+thousands of rejections, reasons with per-OU descriptions, ``Dropped``) are compared
+with the SHA-256 of their canonical JSON as the code before the speed-ups of issue 19
+(``docs/performance.md``) wrote them. A change that means to alter the blob updates
+these digests, saying why in its commit: print them with ``digest(world)``.
+"""
+
+import hashlib
+import json
+from dataclasses import replace
+
+import pytest
+
+from orchestration.engine import bench, route, variables
+from orchestration.engine.model import Scenario, SheetSource
+from tests.engine.test_groups import both_ways
+
+# (OUs, lines, sheets, seed) -> the blob's digest before the speed-ups.
+DIGESTS = {
+    (50, 4, 4, 3): "93fc4a66d6429f23",
+    (100, 5, 4, 0): "39025411b7faf47b",
+    (300, 3, 8, 1): "ca0e750b0d042d48",
+    (300, 3, 8, 2): "a9cce09691c0e293",
+    (1000, 1, 4, 0): "0de228257c022d2f",
+    (1000, 5, 4, 0): "115581fc48435422",
+    (1000, 5, 8, 0): "3d6def393e7ec3e3",
+}
+
+
+def digest(world: tuple[int, int, int, int]) -> str:
+    ous, lines, sheets, seed = world
+    blob = route(bench.make_scenario(ous=ous, lines=lines, sheets=sheets, seed=seed)).blob
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("world", sorted(DIGESTS), ids=lambda w: "x".join(map(str, w)))
+def test_generated_worlds_get_the_same_blob_as_before_the_speed_ups(
+    world: tuple[int, int, int, int],
+) -> None:
+    assert digest(world) == DIGESTS[world]
+
+
+LOCAL_HOURS = """\
+fulfillment OpenShops
+
+action 'EXPORT_ORDER'
+
+scope Supplier
+
+data [ExporterName] as 'ARVATO'
+
+require [Supplier.LocalTime.Hour] >= 10 with reason 'Closed', \
+$'{[Supplier.Name]} opens at 10, it is {[Supplier.LocalTime.Hour]}'
+
+require [Supplier.LocalTime.DayOfWeek] <> 'Sunday'
+
+scope OrderLine
+
+require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]
+"""
+
+
+def test_local_time_read_per_time_zone_decides_as_per_ou(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Supplier.LocalTime.*`` is grouped per time zone, not per OU: OUs in four
+    zones (two of them at the same hour) are rejected and described each."""
+    scenario = bench.make_scenario(ous=120, lines=2, sheets=1, seed=5)
+    zones = ("Europe/Amsterdam", "Europe/London", "America/New_York", "Africa/Lagos")
+    units = tuple(
+        replace(unit, time_zone=zones[index % len(zones)])
+        for index, unit in enumerate(scenario.organization_units)
+    )
+    scenario = Scenario(
+        at=scenario.at,
+        order=scenario.order,
+        organization_units=units,
+        products=scenario.products,
+        sheets=(SheetSource(1, "OpenShops", LOCAL_HOURS),),
+        stock=scenario.stock,
+        settings=scenario.settings,
+    )
+    zoned: list[tuple[str, ...]] = []
+    original = variables.World._local_time_partition
+
+    def spy(world: variables.World, path: tuple[str, ...]) -> variables.Partition:
+        zoned.append(path)
+        return original(world, path)
+
+    monkeypatch.setattr(variables.World, "_local_time_partition", spy)
+    grouped, single = both_ways(scenario, monkeypatch)
+    assert grouped == single
+    assert ("Supplier", "LocalTime", "Hour") in zoned
+    closed = [r for r in grouped["Rejections"] if r["Reason"] == "Closed"]
+    # 14:00 in Amsterdam and Lagos; 13:00 in London; 08:00 in New York: closed.
+    assert len(closed) == len(units[2::4])
+    assert closed[0]["Description"] == f"{units[2].name} opens at 10, it is 8"
