@@ -429,7 +429,11 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
                         value = supplier_value(unit, path)
                     else:
                         value = values[path]
-                read.append(value if type(value) in _PLAIN else jsonable(value))
+                if type(value) is Decimal and value.is_finite():  # as jsonable, inline
+                    value = int(value) if value == value.to_integral_value() else float(value)
+                elif type(value) not in _PLAIN:
+                    value = jsonable(value)
+                read.append(value)
             if not own:
                 shared[memo] = read
         if listed:

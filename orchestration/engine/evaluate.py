@@ -254,19 +254,27 @@ class Recorder:
         """Record the reasons of a block's failed requirements (all of them if ``always``)."""
         if not always and not outcome.reasons:
             return
-        recorded = {id(item.step) for item in outcome.reasons}
+        append = self.entries.append
+        name = sheet.source.name
+        supplier_id = unit.id if unit else None
+        supplier_name = unit.name if unit else None
         for item in outcome.reasons:
-            self.add(
-                sheet=sheet,
-                scope=item.step.scope,
-                reason=item.step.reason,
-                description=item.description,
-                expression=item.step.text,
-                line=item.step.line,
-                unit=unit,
-                order_line=order_line,
+            step = item.step
+            append(  # as ``add`` writes it, without the call per entry
+                {
+                    "SupplierID": supplier_id,
+                    "SupplierName": supplier_name,
+                    "Sheet": name,
+                    "Scope": step.scope,
+                    "OrderLineID": order_line,
+                    "Reason": step.reason,
+                    "Description": item.description,
+                    "Expression": step.text,
+                    "Line": step.line,
+                }
             )
         if always:
+            recorded = {id(item.step) for item in outcome.reasons}
             for step in outcome.failures:
                 if id(step) not in recorded:
                     self.add(
@@ -523,16 +531,20 @@ class LineOutcomes:
         cache = self.cache
         if cache is None:
             return self.run(line, stock, rejected, supplier)
-        key = (line.id, stock, rejected)
-        for path in self.inputs:
-            value = supplier[path]
-            key += (value if type(value) is str else same(value),)
+        key: tuple[object, ...] = (line.id, stock, rejected)
+        if self.inputs:
+            for path in self.inputs:
+                value = supplier[path]
+                key += (value if type(value) is str else same(value),)
         found = cache.get(key)
-        self.lookups += 1
+        trying = self.lookups < self.TRIAL  # counted until sharing is judged
+        if trying:
+            self.lookups += 1
         if found is None:
             found = cache[key] = self.run(line, stock, rejected, supplier)
         else:
-            self.hits += 1
+            if trying:
+                self.hits += 1
             reasons = found.reasons
             if (
                 reasons
@@ -543,7 +555,7 @@ class LineOutcomes:
                     found = self.run(line, stock, rejected, supplier)
                 else:
                     found = self.described(found, line, stock, supplier)
-        if self.lookups == self.TRIAL and self.hits * 4 < self.lookups:
+        if trying and self.lookups == self.TRIAL and self.hits * 4 < self.lookups:
             self.cache = None
         return found
 
