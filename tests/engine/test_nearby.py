@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from orchestration.engine import blob as blobs
 from orchestration.engine import nearby, route, variables
 from orchestration.engine.model import (
     Address,
@@ -135,7 +136,11 @@ def test_the_limit_sits_between_the_ous_near_it() -> None:
     ]
 
 
-def test_ous_far_north_or_south_are_never_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ous_far_north_or_south_are_not_measured_to_decide_only_to_explain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The decision measures only the OUs in the latitude band; ``Dropped`` then says
+    how far each OU it left out is (issue 19: every rejection with the values read)."""
     scenario = _scenario("require [Supplier.DistanceToShippingAddressInKm] < 10")
     measured: list[int] = []
     original = variables.World.supplier_value
@@ -146,12 +151,22 @@ def test_ous_far_north_or_south_are_never_measured(monkeypatch: pytest.MonkeyPat
         return original(world, unit, path)
 
     monkeypatch.setattr(variables.World, "supplier_value", spy)
-    blob = route(scenario).blob
-
+    real_dropped = blobs.dropped
+    with monkeypatch.context() as patch:
+        patch.setattr(blobs, "dropped", lambda drops, world: {})
+        decided = route(scenario).blob
     # 10.019 km north (4) and farther (6, 7, 9) are out by latitude alone; 20 is
     # at the customer's latitude (measured: 41 km east) and 21 has no coordinates.
     assert sorted(set(measured)) == [1, 2, 3, 5, 8, 20, 21]
-    assert sorted(s["SupplierID"] for s in blob["ValidSuppliers"]) == [1, 2, 8]
+    assert sorted(s["SupplierID"] for s in decided["ValidSuppliers"]) == [1, 2, 8]
+
+    assert blobs.dropped is real_dropped
+    measured.clear()
+    explained = route(scenario).blob
+    assert explained["ValidSuppliers"] == decided["ValidSuppliers"]
+    far = {row[0]: row[3] for row in explained["Dropped"]["Suppliers"] if row[0] in (4, 6, 7, 9)}
+    assert sorted(far) == [4, 6, 7, 9]
+    assert far[4] == [10.019]
 
 
 def test_other_forms_are_left_to_the_statement() -> None:
