@@ -14,6 +14,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from orchestration import engine
+from orchestration.celery import app as celery_app
 from orchestration.models import Order, OrganizationUnit, Product, Sheet, Stock
 from tests.conftest import table_rows
 
@@ -406,9 +407,18 @@ def test_an_unknown_delivery_option_is_a_400_naming_the_field_and_the_allowed_va
     [("SameDayDelivery", "shop_b"), ("NormalDelivery", "shop_a"), (None, "shop_a")],
 )
 def test_an_order_created_through_the_api_is_routed_as_it_asks(
-    client_for, integrator, world, django_capture_on_commit_callbacks, option, shop
+    client_for,
+    integrator,
+    world,
+    django_capture_on_commit_callbacks,
+    monkeypatch: pytest.MonkeyPatch,
+    option,
+    shop,
 ) -> None:
-    """The real path: the API stores the option, orchestration reads it into the scenario."""
+    """The real path: the API stores the option, orchestration reads it into the scenario.
+    The task runs inline, also when CI points Celery at a real broker (a worker would
+    route the order in its own process after the test has looked)."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
     body = {**ORDER, "requested_fulfillment_option": option}
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(integrator).post("/api/orders/", body, format="json")
