@@ -75,6 +75,39 @@ def test_sunday_and_monday_give_different_winners_and_say_why(
     assert winner(page) == [("SHIP_FROM_STORE", "1187")]
 
 
+def test_a_shop_dropped_without_a_reason_says_by_which_line_and_how_far_it_is(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    """Issue 19: the distance requirement of the demo's ship-from-store sheet has no
+    reason, yet a shop it drops is explained beside that shop, linked to the line."""
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    line = 1 + sheet.source.splitlines().index(
+        "require [Supplier.DistanceToShippingAddressInKm] < [radiusLimit]"
+    )
+    page = sign_in("designer")
+    page.get_by_role("link", name="Preview", exact=True).click()
+    run_preview(page, order="DEMO-1001", at="2026-11-23T10:00")
+
+    href = f"/sheets/{sheet.pk}/?line={line}"
+    found = re.search(
+        rf'<section class="card reasons" id="reasons-(\d+)"(?:(?!</section>).)*?'
+        rf'<tr class="dropped">[^<]*<td><a href="{re.escape(href)}"',
+        page.content(),
+        re.S,
+    )
+    assert found, "no shop dropped by the distance requirement is explained"
+    shop = OrganizationUnit.objects.get(pk=int(found[1]))
+    page.get_by_label("Search the organization units").fill(shop.name)
+    reasons = page.locator(f"#reasons-{shop.pk}")
+    expect(reasons).to_be_visible()
+    row = reasons.locator("tr.dropped", has=page.locator(f'a[href="{href}"]'))
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("Supplier.DistanceToShippingAddressInKm")
+    expect(row).to_contain_text("radiusLimit")
+    row.locator(f'a[href="{href}"]').click()
+    expect(page).to_have_url(re.compile(rf"/sheets/{sheet.pk}/\?line={line}$"))
+
+
 def test_a_draft_from_the_editor_is_previewed_without_saving(
     demo: None, sign_in: Any, live_server: Any
 ) -> None:
