@@ -5,7 +5,7 @@ frozen dataclasses.
 """
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -374,6 +374,25 @@ def shop_open_task_counts() -> dict[int, int]:
     )
 
 
+def _available_stock(
+    by_id: Mapping[int, engine_model.Product],
+    product_ids: Collection[int],
+    rows: Sequence[tuple[int, int, int]] | None = None,
+) -> dict[tuple[int, int], int]:
+    """The available stock, never below 0, of ``product_ids`` and their replacements,
+    by (OU, product): read here, or from ``rows`` the caller read already."""
+    if rows is None:
+        wanted = set(product_ids)
+        for product_id in product_ids:
+            product = by_id.get(product_id)
+            if product is not None:
+                wanted.update(product.replacements)
+        with connection.cursor() as cursor:
+            cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
+            rows = cursor.fetchall()
+    return {(unit_id, product_id): max(0, available) for unit_id, product_id, available in rows}
+
+
 def order_scenario(
     order: Order,
     *,
@@ -406,19 +425,8 @@ def order_scenario(
     network = network_snapshot(current_token() if network_token is _UNREAD else network_token)
     if lines is None:
         lines = list(order.lines.order_by("id"))
-    wanted = {line.product_id for line in lines}
     by_id = {product.id: product for product in network.products}
-    for product_id in list(wanted):
-        product = by_id.get(product_id)
-        if product is not None:
-            wanted.update(product.replacements)
-    if stock_rows is None:
-        with connection.cursor() as cursor:
-            cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
-            stock_rows = cursor.fetchall()
-    stock = {
-        (unit_id, product_id): max(0, available) for unit_id, product_id, available in stock_rows
-    }
+    stock = _available_stock(by_id, {line.product_id for line in lines}, stock_rows)
     for override in stock_overrides:
         key = (override.organization_unit_id, override.product_id)
         base = stock.get(key, 0) if override.delta else 0
@@ -540,14 +548,7 @@ def basket_scenario(
                 field=f"lines[{index}].product",
             )
         product_ids.append(found.id)
-    wanted = set(product_ids)
-    for product_id in list(wanted):
-        product = by_id.get(product_id)
-        if product is not None:
-            wanted.update(product.replacements)
-    with connection.cursor() as cursor:
-        cursor.execute(_stock_sql(connection.vendor, len(wanted)), sorted(wanted))
-        stock = {(unit, product): max(0, available) for unit, product, available in cursor}
+    stock = _available_stock(by_id, product_ids)
     return engine_model.Scenario(
         at=at,
         order=engine_model.Order(

@@ -165,3 +165,13 @@ def orders_shipped_from_store() -> list[str]:
         if "SHIP_FROM_STORE" in actions:
             found.append(order.backend_id)
     return found
+
+
+def divides_by_zero_at(source: str, unit_id: int) -> tuple[str, str]:
+    """``source`` (a sheet with an OrderLine scope) with a score that divides by zero
+    for the OU ``unit_id`` alone, and that statement's text: an evaluation error for
+    one supplier (issue 19)."""
+    statement = f"score add 1 / ([Supplier.ID] - {unit_id})"
+    failing = source.replace("scope OrderLine\n", f"scope OrderLine\n{statement}\n", 1)
+    assert failing != source, "the sheet has no OrderLine scope"
+    return failing, statement

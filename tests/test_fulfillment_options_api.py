@@ -179,9 +179,9 @@ def test_products_are_named_by_id_or_backend_id(client_for, viewer, world) -> No
     ]
 
 
-def test_the_options_come_from_the_routing_call_once_per_option(
-    client_for, viewer, world, monkeypatch
-) -> None:
+@pytest.fixture
+def route_calls(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The option each call of the engine's routing asked for, in order."""
     calls: list[str | None] = []
     route = engine.route
 
@@ -190,25 +190,23 @@ def test_the_options_come_from_the_routing_call_once_per_option(
         return route(scenario, **kwargs)
 
     monkeypatch.setattr(engine, "route", counted)
+    return calls
+
+
+def test_the_options_come_from_the_routing_call_once_per_option(
+    client_for, viewer, world, route_calls
+) -> None:
     assert ask(client_for, viewer, basket()).status_code == 200
-    assert calls == ["NormalDelivery", "SameDayDelivery", "PickupDelivery"]
+    assert route_calls == ["NormalDelivery", "SameDayDelivery", "PickupDelivery"]
 
 
 def test_without_a_fulfillment_options_scope_one_route_answers_for_every_option(
-    client_for, viewer, world, monkeypatch
+    client_for, viewer, world, route_calls
 ) -> None:
     Sheet.objects.update(source=SHEET.split("scope FulfillmentOptions")[0])
-    calls: list[str | None] = []
-    route = engine.route
-
-    def counted(scenario: Any, **kwargs: Any) -> Any:
-        calls.append(scenario.order.requested_fulfillment_option)
-        return route(scenario, **kwargs)
-
-    monkeypatch.setattr(engine, "route", counted)
     response = ask(client_for, viewer, basket())
     assert response.status_code == 200
-    assert calls == [None]
+    assert route_calls == [None]
     suppliers = [o["shipments"][0]["supplier"]["backend_id"] for o in response.json()["options"]]
     assert suppliers == ["shop_a", "shop_a", "shop_a"]
 

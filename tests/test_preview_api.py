@@ -26,7 +26,7 @@ from orchestration.models import (
     Product,
     Sheet,
 )
-from tests.conftest import table_rows
+from tests.conftest import divides_by_zero_at, table_rows
 from tests.sources import LINE_SPLITTING, SHARED_SCENARIO_COPIES
 
 pytestmark = pytest.mark.django_db
@@ -183,12 +183,8 @@ def test_a_draft_failing_for_one_ou_leaves_out_only_that_ou_and_names_it(
 ) -> None:
     amsterdam = OrganizationUnit.objects.get(backend_id="1187")
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    source = sheet.source.replace(
-        "scope OrderLine\n",
-        f"scope OrderLine\nscore add 1 / ([Supplier.ID] - {amsterdam.pk})\n",
-        1,
-    )
-    line = 1 + source.splitlines().index(f"score add 1 / ([Supplier.ID] - {amsterdam.pk})")
+    source, statement = divides_by_zero_at(sheet.source, amsterdam.pk)
+    line = 1 + source.splitlines().index(statement)
     before = table_rows()
     response = preview(
         client_for,

@@ -201,8 +201,8 @@ class JSONObjectField(serializers.JSONField):
         super().__init__(**kwargs)
 
 
-class AddressSerializer(Serializer):
-    """A postal address with coordinates, stored as ``<prefix>*`` model fields."""
+class AddressFieldsSerializer(Serializer):
+    """A postal address with coordinates: the fields every address in the API has."""
 
     street = serializers.CharField(max_length=200, required=False, allow_blank=True)
     zip_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
@@ -214,6 +214,10 @@ class AddressSerializer(Serializer):
     longitude = serializers.FloatField(
         min_value=-180, max_value=180, required=False, allow_null=True
     )
+
+
+class AddressSerializer(AddressFieldsSerializer):
+    """A postal address with coordinates, stored as ``<prefix>*`` model fields."""
 
     def __init__(self, *, prefix: str, **kwargs: Any) -> None:
         self.prefix = prefix
@@ -1007,19 +1011,9 @@ class BasketLineSerializer(Serializer):
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
 
 
-class BasketAddressSerializer(Serializer):
+class BasketAddressSerializer(AddressFieldsSerializer):
     """Where the basket would ship to."""
 
-    street = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    zip_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    country_id = serializers.CharField(
-        max_length=2, required=False, allow_blank=True, validators=[validate_country_id]
-    )
-    latitude = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
-    longitude = serializers.FloatField(
-        min_value=-180, max_value=180, required=False, allow_null=True
-    )
     is_pickup_point = serializers.BooleanField(required=False, default=False)
 
 

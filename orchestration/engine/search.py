@@ -272,17 +272,7 @@ class Search:
             evaluation = ShipmentEval(False)
         else:
             boosts = exact_sum(b.delta for b in outcome.boosts)
-            whole = boosts  # plus the scores of the lines it ships whole
-            split: Fraction | None = None  # plus the shares of the lines it ships part of
-            for line_id, q in quantities:
-                line_score = candidate.fits[line_id].score
-                if line_score:
-                    wanted = self.open[line_id]
-                    if q == wanted:
-                        whole = EXACT.add(whole, line_score)
-                    else:
-                        share = Fraction(line_score) * Fraction(q, wanted)
-                        split = share if split is None else split + share
+            whole, split = self._line_parts(candidate, quantities, boosts)
             evaluation = ShipmentEval(
                 True,
                 outcome.boosts,
@@ -841,7 +831,14 @@ class Search:
     def _line_score(self, candidate: Candidate, quantities: Quantities) -> float:
         """A shipment's score without Shipment-scope boosts, as a float (as
         ``ShipmentEval.approx``)."""
-        whole = ZERO
+        whole, split = self._line_parts(candidate, quantities, ZERO)
+        return float(Fraction(whole) + split) if split else float(whole)
+
+    def _line_parts(
+        self, candidate: Candidate, quantities: Quantities, whole: Decimal
+    ) -> tuple[Decimal, Fraction | None]:
+        """``whole`` plus the scores of the lines a shipment ships whole, and the
+        shares of the lines it ships part of (``None`` for none)."""
         split: Fraction | None = None
         for line_id, q in quantities:
             line_score = candidate.fits[line_id].score
@@ -852,7 +849,7 @@ class Search:
                 else:
                     share = Fraction(line_score) * Fraction(q, wanted)
                     split = share if split is None else split + share
-        return float(Fraction(whole) + split) if split else float(whole)
+        return whole, split
 
     def _enumerate(self, pool: list[Candidate]) -> None:
         lines = self.lines
