@@ -117,7 +117,8 @@ class LineFit:
 
     line: OrderLine
     cap: int  # most units this OU can ship of it (stock and open quantity)
-    boosts: list[tuple[str, Boost]] = field(default_factory=list)  # (scope, boost)
+    # (scope, boost), and the data: shared with other fits, never changed in place.
+    boosts: list[tuple[str, Boost]] = field(default_factory=list)
     data: dict[str, object] = field(default_factory=dict)
     score: Decimal = ZERO  # the sum of its boosts (exact)
 
@@ -381,6 +382,21 @@ def _static_filter(world: World, step: Step, base: Values) -> frozenset[int] | N
     return world.network.passing(step, build)
 
 
+def _static_texts(
+    world: World, step: Step, *names: dict[tuple[str, ...], object]
+) -> dict[int, object] | None:
+    """Where ``step``'s description reads only values of the OU alone (and no name
+    the sheet set shadows them): its texts by OU, kept with the network, so that
+    "Supplier X is not a shop" is written once per OU, not once per order."""
+    paths = step.describes
+    if any(
+        path[0] != "Supplier" or not is_static(path) or any(path in found for found in names)
+        for path in paths
+    ):
+        return None
+    return world.network.texts_of(step)
+
+
 def supplier_groups(world: World, run: SheetRun) -> Groups:
     """Run the Supplier scope's leading statements once per group of OUs, not per OU.
 
@@ -617,6 +633,10 @@ def evaluate_sheet(
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
     first = _silent_filter(rest)
+    # An OU a passing set lets through has passed ``first``: the rest runs from after it.
+    after_first = rest[1:]
+    # id(statement) -> its descriptions by OU, when they read only OU-alone values.
+    static_texts: dict[int, dict[int, object] | None] = {}
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
     through: dict[int, frozenset[int] | None] = {}  # id(group) -> who passes `first`
     near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
@@ -635,12 +655,14 @@ def evaluate_sheet(
                     if passing is None:  # a distance filter: the OUs near enough
                         passing = nearby.passing(world, first, base, near)
                     through[key] = passing
+            steps = rest
             if first is not None:
                 passing = through[key]
                 if passing is not None:
                     if unit.id not in passing:
                         drop((run, unit, first, None, base))
                         continue  # as below, told once per network
+                    steps = after_first
                 else:
                     try:
                         passed = _passes(first, base, world.resolver(unit))
@@ -655,7 +677,7 @@ def evaluate_sheet(
             resolve = world.resolver(unit)
             supplier = Values(base, resolve=resolve)
             try:
-                outcome = run_block(rest, supplier)
+                outcome = run_block(steps, supplier)
             except StatementFailed as error:
                 recorder.fail(error, sheet=run, unit=unit)
                 continue
@@ -678,14 +700,23 @@ def evaluate_sheet(
                 # The one statement that stopped it; its description may name the OU.
                 description = None
                 if step.description is not None:
-                    context = Values(values, resolve=world.resolver(unit))
-                    context.update(stopped_in.values)
-                    try:
-                        text = step.description(context.__getitem__)
-                    except EvaluationError as error:  # as run_block would have raised it
-                        failure = statement_failed(error, step, context)
-                        recorder.fail(failure, sheet=run, unit=unit)
-                        continue
+                    texts = static_texts.get(id(step), _ABSENT)
+                    if texts is _ABSENT:
+                        texts = static_texts[id(step)] = _static_texts(
+                            world, step, values, stopped_in.values
+                        )
+                    text = _ABSENT if texts is None else texts.get(unit.id, _ABSENT)
+                    if text is _ABSENT:
+                        context = Values(values, resolve=world.resolver(unit))
+                        context.update(stopped_in.values)
+                        try:
+                            text = step.description(context.__getitem__)
+                        except EvaluationError as error:  # as run_block would have raised it
+                            failure = statement_failed(error, step, context)
+                            recorder.fail(failure, sheet=run, unit=unit)
+                            continue
+                        if texts is not None:
+                            texts[unit.id] = text
                     description = text if isinstance(text, str) else None
                 recorder.add(
                     sheet=run,
@@ -822,11 +853,18 @@ def evaluate_sheet(
                     order_line=line.id,
                 )
                 continue
-            fit = LineFit(line, cap, list(boosts), dict(result.data), base_score)
+            # A fit's boosts and data are shared with the OU's other lines (and the
+            # cached outcome) until a later scope adds to them: it replaces them then.
             if result.boosts:
-                fit.boosts.extend(("OrderLine", boost) for boost in result.boosts)
-                fit.score = EXACT.add(base_score, exact_sum(b.delta for b in result.boosts))
-            fits[line.id] = fit
+                fits[line_id] = LineFit(
+                    line,
+                    cap,
+                    boosts + [("OrderLine", boost) for boost in result.boosts],
+                    result.data,
+                    EXACT.add(base_score, exact_sum(b.delta for b in result.boosts)),
+                )
+            else:
+                fits[line_id] = LineFit(line, cap, boosts, result.data, base_score)
         if fits and not rejected and failure is None:
             run.candidates.append(Candidate(run, unit, supplier, data, fits))
 
@@ -855,11 +893,15 @@ def _line_suppliers(
                 del candidate.fits[line.id]
             continue
         extra = exact_sum(boost.delta for boost in outcome.boosts)
+        added = [("OrderLineSuppliers", boost) for boost in outcome.boosts]
         for candidate in holders:
             fit = candidate.fits[line.id]
-            fit.boosts.extend(("OrderLineSuppliers", boost) for boost in outcome.boosts)
-            fit.score = EXACT.add(fit.score, extra)
-            fit.data.update(outcome.data)
+            # New lists and dicts: a fit shares its own with others (``evaluate_sheet``).
+            if added:
+                fit.boosts = fit.boosts + added
+                fit.score = EXACT.add(fit.score, extra)
+            if outcome.data:
+                fit.data = {**fit.data, **outcome.data}
     run.candidates = [c for c in run.candidates if c.fits]
 
 

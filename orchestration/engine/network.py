@@ -63,6 +63,9 @@ class Network:
         # contains 'IBE'``): the IDs of the OUs it lets through, per statement. The
         # statement is kept with its answer so that its id() is not reused meanwhile.
         self.filters: dict[int, tuple[object, frozenset[int] | None]] = {}
+        # A reason's description that reads only OU-alone values ("Supplier {[Supplier.
+        # Name]} is not a shop"), per statement: OU ID -> its text (kept with the step).
+        self.texts: dict[int, tuple[object, dict[int, object]]] = {}
         self.lock = threading.Lock()
         self._by_latitude: tuple[list[float], list[int], list[int]] | None = None
 
@@ -103,6 +106,17 @@ class Network:
             found = (step, build())
             with self.lock:
                 self.filters[id(step)] = found
+        return found[1]
+
+
+    def texts_of(self, step: object) -> dict[int, object]:
+        """The descriptions of ``step`` told so far, by OU ID (filled by the caller,
+        only for descriptions that read nothing but OU-alone values)."""
+        found = self.texts.get(id(step))
+        if found is None or found[0] is not step:
+            found = (step, {})
+            with self.lock:
+                self.texts[id(step)] = found
         return found[1]
 
 

@@ -199,6 +199,23 @@ def _reads_shipment(steps: tuple[Step, ...]) -> bool:
     return False
 
 
+def _same_for_every_shipment(steps: tuple[Step, ...]) -> bool:
+    """Whether a Shipment scope does the same for every shipment of one candidate:
+    none of its statements (their conditions, values, explanations or descriptions)
+    reads the shipment's contents, directly or through the scope's own names. Then
+    it runs once per candidate, not once per shipment the search tries."""
+    tainted: set[tuple[str, ...]] = set()
+    for step in steps:
+        if any(
+            path in tainted or v.kind_of(path, frozenset()) in _SHIPMENT_KINDS
+            for path in (*step.decides, *step.reads, *step.describes)
+        ):
+            if step.kind not in (WITH, DATA):
+                return False
+            tainted.add(step.key)
+    return not tainted
+
+
 class Search:
     """One search over the candidates of every sheet."""
 
@@ -234,6 +251,10 @@ class Search:
         self.trimmed = False  # only the best candidates per line are combined
         self.best: list[Proposition] = []  # the winner first, then runners-up
         self.stock_left: dict[tuple[int, int], int] = {}
+        # id(sheet run) -> whether its Shipment scope is the same for every shipment;
+        # candidate index -> that scope's outcome (read-only), for those sheets.
+        self.same_scope: dict[int, bool] = {}
+        self.scope_outcomes: dict[int, Outcome] = {}
 
     # --- shipments -------------------------------------------------------------------
 
@@ -246,13 +267,22 @@ class Search:
         self.shipment_lines += len(quantities)
         run = candidate.sheet
         steps = run.plan.blocks.get("Shipment")
-        values = None  # a sheet without a Shipment scope needs them only to fan out
+        values = None  # without a scope of its own, a shipment needs them only to fan out
         if steps:
-            values = self.shipment_values(candidate, quantities)
-            try:
-                outcome = run_block(steps, values)
-            except EvaluationError as error:
-                raise SheetFailed(run, error, candidate) from error
+            same = self.same_scope.get(id(run))
+            if same is None:
+                same = self.same_scope[id(run)] = _same_for_every_shipment(steps)
+            outcome = self.scope_outcomes.get(candidate.index) if same else None
+            if outcome is None:
+                scoped = self.shipment_values(candidate, quantities)
+                try:
+                    outcome = run_block(steps, scoped)
+                except EvaluationError as error:
+                    raise SheetFailed(run, error, candidate) from error
+                if same:
+                    self.scope_outcomes[candidate.index] = outcome
+                else:
+                    values = scoped
         else:
             outcome = Outcome()
         for item in outcome.reasons:
@@ -288,10 +318,14 @@ class Search:
         return evaluation
 
     def shipment_values(self, candidate: Candidate, quantities: Quantities) -> Values:
-        """The values a candidate shipment's statements read: the OU's and its totals."""
-        values = candidate.values.child()
-        values.update(shipment_values([(candidate.fits[i].line, q) for i, q in quantities]))
-        return values
+        """The values a candidate shipment's statements read: its totals, then the OU's
+        (read through, not copied: what one shipment resolves, such as the route, the
+        candidate's other shipments find)."""
+        fits = candidate.fits
+        return Values(
+            shipment_values([(fits[i].line, q) for i, q in quantities]),
+            resolve=candidate.values.__getitem__,
+        )
 
     def full_quantities(self, candidate: Candidate) -> Quantities:
         """The most a candidate can ship on its own: every line it fits, stock shared."""
@@ -1122,7 +1156,15 @@ class Search:
                 continue
             values = evaluation.values
             if values is None:
+                # Not kept (no Shipment scope, or one that is the same for every
+                # shipment): made again, with the names that scope sets.
                 values = self.shipment_values(shipment.candidate, shipment.quantities)
+                shipment_steps = run.plan.blocks.get("Shipment")
+                if shipment_steps:
+                    try:
+                        run_block(shipment_steps, values)
+                    except EvaluationError as error:  # pragma: no cover - it ran before
+                        raise SheetFailed(run, error, shipment.candidate) from error
             try:
                 outcome = run_block(steps, values.child())
             except EvaluationError as error:
