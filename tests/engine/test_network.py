@@ -189,3 +189,83 @@ def test_only_the_last_few_networks_are_kept() -> None:
     assert len(network._networks) == network.KEEP
     assert id(scenarios[-1].organization_units) in kept
     assert id(scenarios[0].organization_units) not in kept
+
+
+DESCRIBED = """\
+fulfillment {name}
+
+action 'EXPORT_ORDER'
+
+scope Supplier
+
+require [Supplier.Type] = 'Warehouse' with reason 'NotAWarehouse', {text}
+
+data [ExporterName] as 'WMS'
+"""
+
+
+def described(text: str) -> Scenario:
+    units = (
+        OrganizationUnit(id=1, name="Depot", type="Warehouse"),
+        OrganizationUnit(id=2, name="Store Delft", type="Shop"),
+        OrganizationUnit(id=3, name="Store Gouda", type="Shop"),
+    )
+    scenario = filtered(units)
+    return replace(
+        scenario,
+        sheets=(
+            SheetSource(
+                id=1, name="Described", source=DESCRIBED.format(name="Described", text=text)
+            ),
+        ),
+    )
+
+
+def descriptions(scenario: Scenario) -> list[tuple[int, str]]:
+    return [(r["SupplierID"], r["Description"]) for r in route(scenario).blob["Rejections"]]
+
+
+def test_a_description_of_the_ou_alone_is_written_once_per_network_and_follows_a_renamed_ou() -> (
+    None
+):
+    scenario = described("$'{[Supplier.Name]} is not a warehouse'")
+    expected = [(2, "Store Delft is not a warehouse"), (3, "Store Gouda is not a warehouse")]
+    assert descriptions(scenario) == expected
+    assert descriptions(scenario) == expected  # the second route reads the network's texts
+    (texts,) = [texts for _step, texts in network_of(scenario).texts.values()]
+    assert texts == {2: "Store Delft is not a warehouse", 3: "Store Gouda is not a warehouse"}
+    renamed = replace(
+        scenario,
+        organization_units=tuple(
+            replace(unit, name=unit.name.replace("Store", "Shop"))
+            for unit in scenario.organization_units
+        ),
+    )
+    assert descriptions(renamed) == [
+        (2, "Shop Delft is not a warehouse"),
+        (3, "Shop Gouda is not a warehouse"),
+    ]
+
+
+def test_a_description_that_also_reads_the_order_is_written_again_for_each_order() -> None:
+    scenario = described("$'{[Supplier.Name]} cannot ship to {[Order.ShippingAddress.City]}'")
+    elsewhere = replace(
+        scenario,
+        order=replace(
+            scenario.order,
+            id=2,
+            shipping_address=replace(scenario.order.shipping_address, city="Utrecht"),
+        ),
+    )
+    city = scenario.order.shipping_address.city
+    assert city != "Utrecht"
+    assert descriptions(scenario) == [
+        (2, f"Store Delft cannot ship to {city}"),
+        (3, f"Store Gouda cannot ship to {city}"),
+    ]
+    assert descriptions(elsewhere) == [
+        (2, "Store Delft cannot ship to Utrecht"),
+        (3, "Store Gouda cannot ship to Utrecht"),
+    ]
+    assert network_of(scenario) is network_of(elsewhere)
+    assert not any(texts for _step, texts in network_of(scenario).texts.values())
