@@ -108,7 +108,6 @@ class Network:
                 self.filters[id(step)] = found
         return found[1]
 
-
     def texts_of(self, step: object) -> dict[int, object]:
         """The descriptions of ``step`` told so far, by OU ID (filled by the caller,
         only for descriptions that read nothing but OU-alone values)."""
