@@ -199,9 +199,16 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, f"Saved as revision {saved.revision}.")
                 return redirect("sheets:editor", pk=sheet.pk)
     if not problems:
+        # The source's own problems, as the live check lists them: errors, then
+        # warnings (a saved sheet can have those), so the first render already
+        # shows what the check will show once the editor has loaded.
         problems = services.sheet_diagnostics(
             fulfillment=values["fulfillment"], source=values["source"]
         )
+        for problem in problems:
+            problem["severity"] = "error"
+        for warning in services.sheet_warnings(source=values["source"]):
+            problems.append({**warning, "severity": "warning"})
     return render(
         request,
         "sheets/editor.html",

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from django.utils.html import escape
 from playwright.sync_api import Page, expect
 
 from orchestration import services
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 START = "fulfillment Fallback\naction CANCEL\n"
 BROKEN = START + "scope Supplier\nrequire Supplier.Typo = 'Shop'\n"
 FIXED = START + "scope Supplier\nrequire Supplier.Type = 'Shop'\n"
+WARNED = START + "scope Supplier\nrequire [Supplier.SetNames] in 'PrintSuppliers'\n"
 
 
 @pytest.fixture
@@ -84,6 +86,54 @@ def test_an_error_is_marked_at_its_line_then_fixed_and_saved(
     sheet.refresh_from_db()
     assert (sheet.revision, sheet.source) == (2, FIXED)
     assert sheet.revisions.get(number=2).comment == "only shops"
+
+
+def test_a_saved_sheet_with_a_warning_lists_it_on_the_first_load(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    """A sheet that saved with a warning only (membership of a list written with ``in``)
+    lists the warning as soon as the page loads, before any typing and before the
+    editor's own check has answered; the check then shows the same, and marks it."""
+    source = WARNED.replace("Fallback", "Warned")
+    warned = services.sheet_create(fulfillment="Warned", name="Warned", source=source)
+    assert warned.revision == 1  # a warning never refuses a save
+    text = (
+        "Line 4, column 9: [Supplier.SetNames] is a list: 'in' asks whether one of its "
+        "items is in the right side; 'contains' says so"
+    )
+    hint = "write [Supplier.SetNames] contains 'PrintSuppliers'"
+    page = sign_in("designer")
+
+    # The page as served: the warning is in it.
+    checks: list[str] = []
+    page.route("**/sheets/check/", lambda route: (checks.append(route.request.url), route.abort()))
+    response = page.goto(f"{live_server.url}/sheets/{warned.pk}/")
+    assert response is not None
+    assert (
+        f'<li data-severity="warning" data-code="ListIn"><button type="button" '
+        f'class="problem" data-line="4" data-column="9">{escape(text)}</button> '
+        f'<span class="hint">{escape(hint)}</span></li>'
+    ) in response.text()
+    # Shown without the editor's check (refused here), and without typing.
+    expect(page.locator(".cm-content")).to_be_visible()
+    expect(page.locator("#problems li")).to_have_count(1)
+    expect(page.locator("#problems button.problem")).to_have_text(text)
+    expect(page.locator("#problems .hint")).to_have_text(hint)
+    page.wait_for_timeout(1000)  # past the check's 400 ms delay: it was asked, and refused
+    assert checks
+    expect(page.locator("#problems button.problem")).to_have_text(text)
+
+    # With the check answering, the list stays the same and the editor marks the warning.
+    page.unroute("**/sheets/check/")
+    with page.expect_response("**/sheets/check/") as checked:
+        page.reload()
+    assert checked.value.ok
+    expect(page.locator(".cm-lintRange-warning")).to_have_count(1)
+    expect(page.locator("#problems li")).to_have_count(1)
+    expect(page.locator("#problems li[data-severity=warning] button.problem")).to_have_text(text)
+    expect(page.locator("#problems .hint")).to_have_text(hint)
+    warned.refresh_from_db()
+    assert warned.revision == 1
 
 
 def test_clicking_a_problem_moves_the_cursor_there(

@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.template.defaultfilters import floatformat
 from playwright.sync_api import Page, expect
 
+from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.models import Order, OrganizationUnit, Product, Sheet
-from tests.conftest import demo_orders_placed_before, orders_shipped_from_store
+from tests.conftest import demo_orders_placed_before, divides_by_zero_at, orders_shipped_from_store
 
 from .conftest import PASSWORD
 
@@ -106,6 +108,76 @@ def test_a_shop_dropped_without_a_reason_says_by_which_line_and_how_far_it_is(
     expect(row).to_contain_text("radiusLimit")
     row.locator(f'a[href="{href}"]').click()
     expect(page).to_have_url(re.compile(rf"/sheets/{sheet.pk}/\?line={line}$"))
+
+
+def test_a_statement_that_fails_for_one_ou_is_shown_beside_it_and_the_sheet_runs_on(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    """Issue 19 part 2: a saved score that divides by zero at Lelystad alone rejects
+    Lelystad under the warehouse sheet only. The preview shows the error beside Lelystad
+    (its message and column, the statement, the value it read, a link that opens the
+    sheet at that line), and the sheet still runs for Venlo, valid under it, which wins."""
+    lelystad = OrganizationUnit.objects.get(backend_id="lelystad_warehouse")
+    venlo = OrganizationUnit.objects.get(backend_id="venlo_warehouse")
+    sheet = Sheet.objects.get(fulfillment="WarehouseFulfillment")
+    source, statement = divides_by_zero_at(sheet.source, lelystad.pk)
+    services.sheet_update(sheet=sheet, source=source, comment="Prefer the nearer warehouse")
+    line = 1 + source.splitlines().index(statement)
+    order_lines = [
+        order_line.pk
+        for order_line in Order.objects.get(backend_id="DEMO-1001").lines.order_by("pk")
+    ]
+    page = sign_in("designer")
+    page.get_by_role("link", name="Preview", exact=True).click()
+    run_preview(page, order="DEMO-1001", at="2026-11-22T10:00")  # a Sunday: no shop is open
+
+    # The sheet was not left out: Venlo is valid under it, Lelystad is not, and Venlo wins.
+    assert winner(page) == [("EXPORT_ORDER", "venlo_warehouse")]
+    expect(page.locator("#sheet-errors")).to_have_count(0)
+    expect(page.locator("#supplier-errors")).to_have_text(
+        "A statement failed for 1 organization unit: each is left out of that sheet only, "
+        'and the error is shown beside it under "Who could not, and why".'
+    )
+    # Venlo's score is what the failing statement adds elsewhere: 1 / (its ID - Lelystad's)
+    # for each of the order's lines.
+    score = floatformat(len(order_lines) / (venlo.pk - lelystad.pk), "-4")
+    valid = page.locator("#valid-suppliers tbody tr")
+    expect(valid).to_have_count(1)
+    expect(valid.locator("td")).to_have_text(
+        [
+            f"Venlo warehouse (ID {venlo.pk})",
+            "Warehouse fulfillment",
+            score,
+            ", ".join(map(str, order_lines)),
+        ]
+    )
+
+    # Beside Lelystad: the error, where it is, what the statement read.
+    page.get_by_label("Search the organization units").fill("Lelystad")
+    reasons = page.locator(f"#reasons-{lelystad.pk}")
+    expect(reasons).to_be_visible()
+    row = reasons.locator("tr.error")
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-error", "DivisionByZero")
+    expect(row.locator("td")).to_have_text(
+        [
+            f"Warehouse fulfillment, line {line}",
+            "OrderLine",
+            str(order_lines[0]),
+            "error DivisionByZero",
+            "division by zero: the right side of '/' is 0 (column 11); "
+            "the OU is left out of this sheet only",
+            f"score add 1 / ([Supplier.ID] - {lelystad.pk})",
+            f"Supplier.ID = {lelystad.pk}",
+        ]
+    )
+
+    # The link opens the sheet with the cursor on the failing statement.
+    link = row.get_by_role("link", name=f"Warehouse fulfillment, line {line}")
+    expect(link).to_have_attribute("href", f"/sheets/{sheet.pk}/?line={line}")
+    link.click()
+    expect(page).to_have_url(re.compile(rf"/sheets/{sheet.pk}/\?line={line}$"))
+    expect(page.locator(".cm-activeLine")).to_have_text(statement)
 
 
 def test_a_draft_from_the_editor_is_previewed_without_saving(
