@@ -91,7 +91,10 @@ class EstimatedBikeRoute:
 
     def route(self, origin: Address, destination: Address) -> Route | None:
         """The estimated route, or None when either end has no coordinates."""
-        crow = distance_km(origin, destination)
+        return self.from_distance(distance_km(origin, destination))
+
+    def from_distance(self, crow: Decimal | None) -> Route | None:
+        """The estimated route of a great-circle distance (``distance_km``'s), or None."""
         if crow is None:
             return None
         km = (crow * self.detour_factor).quantize(Decimal("0.001"))

@@ -26,6 +26,7 @@ bound is reported in ``Search.bounds``. The winner rules are in
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -254,6 +255,10 @@ class Search:
         # id(sheet run) -> whether its Shipment scope is the same for every shipment;
         # candidate index -> that scope's outcome (read-only), for those sheets.
         self.same_scope: dict[int, bool] = {}
+        # For ``_ranked``: candidate index -> units of its own full shipment; id(sheet
+        # run) -> whether its Shipment scope only sets data (neither rejects nor scores).
+        self.units_of: dict[int, int] = {}
+        self.inert: dict[int, bool] = {}
         self.scope_outcomes: dict[int, Outcome] = {}
 
     # --- shipments -------------------------------------------------------------------
@@ -335,22 +340,26 @@ class Search:
         return found
 
     def _full_quantities(self, candidate: Candidate) -> Quantities:
-        left: dict[int, int] = {}
+        # A candidate's fits are in line order (``evaluate_sheet`` adds them so).
+        fits = candidate.fits
+        if not self.needs_stock:
+            return tuple((line_id, fit.cap) for line_id, fit in fits.items() if fit.cap)
+        open_quantities = self.open
+        whole_only = not candidate.sheet.splittable
+        left: dict[int, int] = {}  # product -> units left for the lines after
         result = []
-        for line in self.lines:
-            fit = candidate.fits.get(line.id)
-            if fit is None:
+        for line_id, fit in fits.items():
+            product = fit.line.product
+            cap = fit.cap
+            have = left.get(product)
+            if have is None:
+                have = left[product] = cap
+            q = cap if cap < have else have
+            if whole_only and q < open_quantities[line_id]:
                 continue
-            if self.needs_stock:
-                have = left.setdefault(line.product, fit.cap)
-                q = min(fit.cap, have)
-                if not candidate.sheet.splittable and q < self.open[line.id]:
-                    continue
-                left[line.product] = have - q
-            else:
-                q = fit.cap
+            left[product] = have - q
             if q:
-                result.append((line.id, q))
+                result.append((line_id, q))
         return tuple(result)
 
     # --- stock -----------------------------------------------------------------------
@@ -769,12 +778,12 @@ class Search:
                 self.stock_left = {}
                 self._alone(candidate)
             self.stock_left = {}
-            estimates = self._estimates(pool)
+            estimates: dict[int, tuple[Any, ...]] = {}
             if len(pool) > EXACT_POOL:
                 best = self.best
                 # Biggest full shipments first: once the kept list is full, a smaller
                 # one cannot get in, nor can any after it.
-                for candidate in sorted(pool, key=lambda c: estimates[c.index]):
+                for candidate in self._ranked(pool, estimates):
                     quantities = self.full_quantities(candidate)
                     if not quantities:
                         continue
@@ -785,13 +794,15 @@ class Search:
                 keep: dict[int, Candidate] = {}
                 for line in self.lines:
                     fitting = [c for c in pool if line.id in c.fits]
-                    fitting.sort(key=lambda c: estimates[c.index])
-                    for candidate in fitting[:POOL_PER_LINE]:
+                    for candidate in itertools.islice(
+                        self._ranked(fitting, estimates), POOL_PER_LINE
+                    ):
                         keep[candidate.index] = candidate
                 self.bounds.append(
                     f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
                 )
                 pool = list(keep.values())
+                self._greedy(pool)
                 self.trimmed = True
                 self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
                 self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
@@ -799,7 +810,7 @@ class Search:
                 # Single-supplier answers first: each candidate's own full shipment
                 # (cheap, and usually near the winner) sets the bar the bounds below
                 # cut against before the enumeration opens a branch.
-                for candidate in sorted(pool, key=lambda c: estimates[c.index]):
+                for candidate in self._ranked(pool, estimates):
                     quantities = self.full_quantities(candidate)
                     if quantities:
                         self._single(candidate, quantities)
@@ -837,30 +848,126 @@ class Search:
         self.stock_left = {}
         self.consider([(candidate, quantities, products)])
 
-    def _estimates(self, pool: list[Candidate]) -> dict[int, tuple[Any, ...]]:
-        """Sort keys: candidates whose own full shipment is biggest and best first."""
-        keys: dict[int, tuple[Any, ...]] = {}
-        inert: dict[int, bool] = {}  # id(sheet run) -> its Shipment scope only sets data
+    def _greedy(self, pool: list[Candidate]) -> None:
+        """Propose what a unit-by-unit choice gives: each open unit, line by line, to
+        the candidate it adds most to (its line's score per unit, plus the Shipment
+        scope's score when that candidate ships nothing yet); a sheet that may not
+        split a line takes it whole. Then what the same choice gives without the
+        Shipment scores (fewer, fuller shipments). ``consider`` judges both as any
+        other proposition: this only proposes, early, what the enumeration of a
+        trimmed pool (budgeted, line by line from the first) may not reach."""
+        constants: dict[int, float] = {}
         for candidate in pool:
-            quantities = self.full_quantities(candidate)
-            units = sum(q for _l, q in quantities)
-            run = candidate.sheet
-            quiet = inert.get(id(run))
-            if quiet is None:
-                steps = run.plan.blocks.get("Shipment", ())
-                quiet = inert[id(run)] = all(step.kind in (WITH, DATA) for step in steps)
-            if not quantities:
-                score = -1e300
-            elif quiet:
-                # Neither rejects nor scores: the lines' scores are the score, and the
-                # scope runs only for the shipments that get into a proposition (at
-                # 10,000 OUs, half the search's time went to running it here).
-                score = self._line_score(candidate, quantities)
+            constant = self._shipment_constant(candidate)
+            constants[candidate.index] = float(constant) if constant is not None else 0.0
+        for use_constants in (True, False):
+            self.stock_left = {}
+            chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
+            products: dict[int, dict[int, list[tuple[int, int]]]] = {}
+            owner: dict[int, int] = {}  # OU id -> candidate index
+            by_index = {c.index: c for c in pool}
+            for line in self.lines:
+                line_id = line.id
+                wanted = self.open[line_id]
+                need = wanted
+                fitting = [c for c in pool if line_id in c.fits]
+                while need:
+                    best: tuple[float, int, int] | None = None  # (value, -OU id, -sheet)
+                    pick: Candidate | None = None
+                    best_q = 0
+                    for candidate in fitting:
+                        index = candidate.index
+                        taken_by = owner.get(candidate.unit.id)
+                        if taken_by is not None and taken_by != index:
+                            continue
+                        fit = candidate.fits[line_id]
+                        if candidate.sheet.splittable:  # a unit at a time
+                            q = 1 if self.available(candidate, line) else 0
+                        elif need == wanted and self.available(candidate, line) >= need:
+                            q = need  # the whole line, or nothing
+                        else:
+                            continue
+                        if not q:
+                            continue
+                        value = float(fit.score) * q / wanted
+                        if use_constants and index not in chosen:
+                            value += constants[index]
+                        key = (value, -candidate.unit.id, -candidate.sheet.order)
+                        if best is None or key > best:
+                            best, best_q, pick = key, q, candidate
+                    if pick is None:
+                        break  # what is left of the line stays unfulfilled
+                    taken = self.take(pick, line, best_q)
+                    if taken is None:  # pragma: no cover - ``available`` said it could
+                        break
+                    index = pick.index
+                    owner[pick.unit.id] = index
+                    lines_of = chosen.setdefault(index, {})
+                    lines_of[line_id] = lines_of.get(line_id, 0) + best_q
+                    parts = products.setdefault(index, {})
+                    merged = dict(parts.get(line_id, []))
+                    for product, n in taken:
+                        merged[product] = merged.get(product, 0) + n
+                    parts[line_id] = list(merged.items())
+                    need -= best_q
+            self.stock_left = {}
+            if chosen:
+                self.consider(
+                    [
+                        (by_index[index], tuple(lines.items()), products[index])
+                        for index, lines in chosen.items()
+                    ]
+                )
+
+    def _ranked(
+        self, candidates: list[Candidate], keys: dict[int, tuple[Any, ...]]
+    ) -> Iterator[Candidate]:
+        """``candidates`` best first: whose own full shipment is biggest, then best
+        (``_estimate``). As sorting them all by their keys would, but lazily: a key's
+        score is worked out only for the sizes of shipment reached (keys, by
+        candidate index, are kept for the next call). Of thousands of candidates, the
+        search asks for the first few."""
+        levels: dict[int, list[Candidate]] = {}
+        units_of = self.units_of
+        for candidate in candidates:
+            units = units_of.get(candidate.index)
+            if units is None:
+                units = units_of[candidate.index] = sum(
+                    q for _line, q in self.full_quantities(candidate)
+                )
+            level = levels.get(units)
+            if level is None:
+                levels[units] = [candidate]
             else:
-                evaluation = self.shipment(candidate, quantities)
-                score = evaluation.approx if evaluation.valid else -1e300
-            keys[candidate.index] = (-units, -score, candidate.unit.id, candidate.sheet.order)
-        return keys
+                level.append(candidate)
+        for units in sorted(levels, reverse=True):
+            level = levels[units]
+            for candidate in level:
+                if candidate.index not in keys:
+                    keys[candidate.index] = self._estimate(candidate, units)
+            level.sort(key=lambda c: keys[c.index])
+            yield from level
+
+    def _estimate(self, candidate: Candidate, units: int) -> tuple[Any, ...]:
+        """A candidate's sort key: its own full shipment's units, then its score."""
+        inert = self.inert
+        quantities = self.full_quantities(candidate)
+        run = candidate.sheet
+        quiet = inert.get(id(run))
+        if quiet is None:
+            steps = run.plan.blocks.get("Shipment", ())
+            quiet = inert[id(run)] = all(step.kind in (WITH, DATA) for step in steps)
+        if not quantities:
+            score = -1e300
+        elif quiet:
+            # Neither rejects nor scores: the lines' scores are the score, and the
+            # scope runs only for the shipments that get into a proposition (at
+            # 10,000 OUs, half the search's time went to running it here).
+            score = self._line_score(candidate, quantities)
+        else:
+            evaluation = self.shipment(candidate, quantities)
+            score = evaluation.approx if evaluation.valid else -1e300
+        return (-units, -score, candidate.unit.id, candidate.sheet.order)
 
     def _line_score(self, candidate: Candidate, quantities: Quantities) -> float:
         """A shipment's score without Shipment-scope boosts, as a float (as
@@ -873,16 +980,28 @@ class Search:
     ) -> tuple[Decimal, Fraction | None]:
         """``whole`` plus the scores of the lines a shipment ships whole, and the
         shares of the lines it ships part of (``None`` for none)."""
-        split: Fraction | None = None
+        fits = candidate.fits
+        open_quantities = self.open
+        # The shares of lines shipped in part, summed exactly per open quantity (line
+        # score x units, in Decimals) and divided once each: fewer Fractions.
+        shares: dict[int, Decimal] | None = None
         for line_id, q in quantities:
-            line_score = candidate.fits[line_id].score
+            line_score = fits[line_id].score
             if line_score:
-                wanted = self.open[line_id]
+                wanted = open_quantities[line_id]
                 if q == wanted:
                     whole = EXACT.add(whole, line_score)
                 else:
-                    share = Fraction(line_score) * Fraction(q, wanted)
-                    split = share if split is None else split + share
+                    share = EXACT.multiply(line_score, q)
+                    if shares is None:
+                        shares = {wanted: share}
+                    else:
+                        shares[wanted] = EXACT.add(shares.get(wanted, ZERO), share)
+        if shares is None:
+            return whole, None
+        split = Fraction(0)
+        for wanted, total in shares.items():
+            split += Fraction(total) / wanted
         return whole, split
 
     def _enumerate(self, pool: list[Candidate]) -> None:

@@ -391,11 +391,19 @@ class World:
 
     def route(self, unit: OrganizationUnit) -> Route | None:
         """The route from the OU to the shipping address (one provider call per OU)."""
-        if unit.id not in self._routes:
-            self._routes[unit.id] = self.route_provider.route(
-                unit.address, self.order.shipping_address
-            )
-        return self._routes[unit.id]
+        routes = self._routes
+        if unit.id not in routes:
+            provider = self.route_provider
+            if type(provider) is EstimatedBikeRoute:
+                # The estimate from the OU's distance, as ``route`` would measure it
+                # (the same points), measured once for both names.
+                crow = self.supplier_value(unit, _SHIPPING_DISTANCE)
+                routes[unit.id] = provider.from_distance(
+                    None if crow is MISSING else crow  # type: ignore[arg-type]
+                )
+            else:
+                routes[unit.id] = provider.route(unit.address, self.order.shipping_address)
+        return routes[unit.id]
 
     # --- a line ------------------------------------------------------------------
 
@@ -453,6 +461,7 @@ def path_key(name: str) -> tuple[str, ...]:
     return canonical_path(tuple(name.split(".")))
 
 
+_SHIPPING_DISTANCE = path_key("Supplier.DistanceToShippingAddressInKm")
 _TOTALS = ("TotalAmount", "TotalAmountInTax", "TotalQuantity", "LineCount")
 # Each total under its own name and under ``Shipment.``: the keys, made once.
 _TOTAL_KEYS = tuple((path_key(name), path_key("Shipment." + name)) for name in _TOTALS)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestration.engine import bench, route
+import pytest
+
+from orchestration.engine import bench, route, search
 from orchestration.engine.model import OrganizationUnit, Scenario, SheetSource
 from orchestration.engine.plan import plan_for
 from orchestration.engine.search import _same_for_every_shipment
@@ -96,3 +98,64 @@ def test_a_shipment_requirement_on_its_totals_is_judged_for_each_shipment() -> N
     assert [
         (s["Supplier"]["ID"], [line["Quantity"] for line in s["OrderLines"]]) for s in shipments
     ] == [(1, [1]), (2, [2])]
+
+
+SPREAD = """\
+fulfillment Shops
+
+action 'SHIP_FROM_STORE'
+
+option AllowPartialFulfillment as true
+
+scope Supplier
+
+require [Supplier.Type] = 'Shop'
+
+scope Shipment
+
+data [TravelDistanceText] as '1 km'
+data [TravelTimeText] as '4 minutes'
+data [TravelTimeInMinutes] as 4
+data [TravelDistanceInKm] as 1
+
+# every shipment a shop makes is worth 100: the more shops, the better
+score add 100
+"""
+
+
+def test_a_trimmed_search_proposes_each_unit_where_it_adds_most_before_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """30 shops (more than the exact search takes), two lines of 3 units, each shop
+    holding 3 of both. The 4 best shops per line are combined; with a budget of one
+    proposition after the singles, only the unit-by-unit proposal reaches the answer
+    that ships from all 4 of them (400 from shipments) rather than from one (100)."""
+    monkeypatch.setattr(search, "MAX_PROPOSITIONS_BOUNDED", 1)
+    base = bench.make_scenario(ous=1, lines=2, sheets=1)
+    units = tuple(
+        OrganizationUnit(id=unit_id, name=f"Store {unit_id}", type="Shop")
+        for unit_id in range(1, 31)
+    )
+    lines = tuple(replace(line, quantity=3) for line in base.order.lines)
+    scenario = replace(
+        base,
+        order=replace(base.order, lines=lines, allow_partial_fulfillment=True),
+        organization_units=units,
+        sheets=(SheetSource(id=1, name="Shops", source=SPREAD),),
+        stock={(unit.id, line.product): 3 for unit in units for line in lines},
+        settings={},
+    )
+    blob = route(scenario).blob
+    assert blob["Search"]["Exact"] is False
+    winner = blob["Fulfillments"][0]
+    assert winner["Score"] == 400
+    assert [
+        (s["Supplier"]["ID"], [(line["ID"], line["Quantity"]) for line in s["OrderLines"]])
+        for s in winner["Shipments"]
+    ] == [
+        (1, [(lines[0].id, 1), (lines[1].id, 2)]),  # ties go to the lowest ID
+        (2, [(lines[0].id, 1)]),
+        (3, [(lines[0].id, 1)]),
+        (4, [(lines[1].id, 1)]),
+    ]
+    assert [f["Score"] for f in blob["Fulfillments"][1:]] == [100] * 4  # the singles
