@@ -486,7 +486,12 @@ class LineOutcomes:
 
     TRIAL = 200  # lookups before deciding whether sharing pays
 
-    def __init__(self, plan: Plan, line_values: dict[int, dict[tuple[str, ...], object]]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        line_values: dict[int, dict[tuple[str, ...], object]],
+        world: World | None = None,
+    ) -> None:
         self.steps = steps = plan.blocks.get("OrderLine", ())
         local = {step.key for step in steps if step.kind in (WITH, DATA)}
         # Statements whose description names something per OU: per pair, only the
@@ -501,6 +506,19 @@ class LineOutcomes:
         # (statement, the values its description reads) -> the text: an OU without
         # stock of three lines is told "only has 0" once, not three times.
         self.texts: dict[tuple[object, ...], object] = {}
+        # Statements whose description reads only the stock and values of the OU alone
+        # ("Supplier X only has 0 stock available"): their texts are kept with the
+        # network, by (OU, stock), for every order after this one (``Network.texts_of``).
+        named = {step.key for block in plan.blocks.values() for step in block if step.key}
+        self.kept: dict[int, dict[Any, object]] = {}
+        if world is not None:
+            for step in steps:
+                if step.describes and all(
+                    path not in named
+                    and (path == self.quantity_path or (path[0] == "Supplier" and is_static(path)))
+                    for path in step.describes
+                ):
+                    self.kept[id(step)] = world.network.texts_of(step)
         self.lookups = self.hits = 0
 
     def scoped(self, line: OrderLine, stock: int, supplier: Values) -> Values:
@@ -514,15 +532,25 @@ class LineOutcomes:
         """Run the scope for one pair: the line's own values, the rest read through."""
         return run_block(self.steps, self.scoped(line, stock, supplier), rejected=rejected)
 
-    def described(self, found: Outcome, line: OrderLine, stock: int, supplier: Values) -> Outcome:
+    def described(
+        self, found: Outcome, line: OrderLine, stock: int, supplier: Values, unit_id: int
+    ) -> Outcome:
         """``found`` with its reasons' descriptions evaluated for this pair."""
-        scoped = Values(self.line_values[line.id], resolve=supplier.__getitem__)
-        scoped[self.quantity_path] = stock
-        context = scoped.__getitem__
+        scoped = None
         reasons = []
         for item in found.reasons:
             step = item.step
             if id(step) in self.redescribe:
+                kept = self.kept.get(id(step))
+                if kept is not None:
+                    text = kept.get((unit_id, stock), _ABSENT)
+                    if text is not _ABSENT:
+                        reasons.append(Rejected(step, text if isinstance(text, str) else None))
+                        continue
+                if scoped is None:
+                    scoped = Values(self.line_values[line.id], resolve=supplier.__getitem__)
+                    scoped[self.quantity_path] = stock
+                context = scoped.__getitem__
                 try:
                     key = (id(step), *[same(context(path)) for path in step.describes])
                     text = self.texts.get(key, _ABSENT)
@@ -530,6 +558,8 @@ class LineOutcomes:
                         text = self.texts[key] = step.description(context)
                 except EvaluationError as error:  # as run_block would have raised it
                     raise statement_failed(error, step, scoped) from error
+                if kept is not None:
+                    kept[(unit_id, stock)] = text
                 item = Rejected(step, text if isinstance(text, str) else None)
             reasons.append(item)
         return Outcome(
@@ -542,7 +572,9 @@ class LineOutcomes:
             found.fanout,
         )
 
-    def outcome(self, line: OrderLine, stock: int, rejected: bool, supplier: Values) -> Outcome:
+    def outcome(
+        self, line: OrderLine, stock: int, rejected: bool, supplier: Values, unit_id: int
+    ) -> Outcome:
         """The outcome for one (OU, line) pair; treat it as read-only."""
         cache = self.cache
         if cache is None:
@@ -570,7 +602,7 @@ class LineOutcomes:
                 if any(id(item.step) in self.rerun for item in reasons):
                     found = self.run(line, stock, rejected, supplier)
                 else:
-                    found = self.described(found, line, stock, supplier)
+                    found = self.described(found, line, stock, supplier, unit_id)
         if trying and self.lookups == self.TRIAL and self.hits * 4 < self.lookups:
             self.cache = None
         return found
@@ -629,7 +661,7 @@ def evaluate_sheet(
             base[path] = 1 if path == single else world.line_value(line, path)
         line_values[line.id] = base
 
-    shared = LineOutcomes(plan, line_values)
+    shared = LineOutcomes(plan, line_values, world)
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
     first = _silent_filter(rest)
@@ -820,7 +852,7 @@ def evaluate_sheet(
                 else stock_of((unit_id, product), 0)
             )
             try:
-                result = shared.outcome(line, stock, rejected, supplier)
+                result = shared.outcome(line, stock, rejected, supplier, unit_id)
             except StatementFailed as error:
                 failure = error
                 recorder.fail(error, sheet=run, unit=unit, order_line=line_id)

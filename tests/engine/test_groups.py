@@ -27,7 +27,7 @@ from orchestration.engine.model import (
     SheetSource,
 )
 from orchestration.engine.network import Network
-from orchestration.engine.plan import Values
+from orchestration.engine.plan import Outcome, Values
 from orchestration.engine.scenario import load_scenario_text
 from tests.sources import OWN_SCENARIOS
 
@@ -40,13 +40,25 @@ def one_by_one(world: evaluate.World, run: evaluate.SheetRun) -> evaluate.Groups
     return evaluate.Groups(0, dict.fromkeys(world.units, group), {})
 
 
+def run_for_the_pair(
+    self: evaluate.LineOutcomes,
+    line: OrderLine,
+    stock: int,
+    rejected: bool,
+    supplier: Values,
+    unit_id: int,
+) -> Outcome:
+    """``LineOutcomes.outcome`` without sharing: the scope run for every pair."""
+    return self.run(line, stock, rejected, supplier)
+
+
 def both_ways(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
     grouped = route(scenario).blob
     with monkeypatch.context() as patch:
         # Nothing from the network cache either: a new network for each route.
         patch.setattr(variables, "network_of", lambda s: Network(s.organization_units, s.products))
         patch.setattr(evaluate, "supplier_groups", one_by_one)
-        patch.setattr(evaluate.LineOutcomes, "outcome", evaluate.LineOutcomes.run)
+        patch.setattr(evaluate.LineOutcomes, "outcome", run_for_the_pair)
         patch.setattr(evaluate, "_silent_filter", lambda steps: None)
         single = route(scenario).blob
     return grouped, single

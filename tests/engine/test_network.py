@@ -269,3 +269,53 @@ def test_a_description_that_also_reads_the_order_is_written_again_for_each_order
     ]
     assert network_of(scenario) is network_of(elsewhere)
     assert not any(texts for _step, texts in network_of(scenario).texts.values())
+
+
+NO_STOCK = """\
+fulfillment Described
+
+action 'EXPORT_ORDER'
+
+scope Supplier
+
+data [ExporterName] as 'WMS'
+
+scope OrderLine
+
+require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered] with reason 'NoStock', \
+$'{[Supplier.Name]} only has {[SupplierQuantityAvailable]}'
+"""
+
+
+def test_a_stock_description_kept_with_the_network_says_the_stock_of_each_order() -> None:
+    """Texts are kept by (OU, stock): the same OU with other stock is told its own."""
+    units = tuple(
+        OrganizationUnit(id=unit_id, name=f"Store {unit_id}", type="Warehouse")
+        for unit_id in range(1, 8)
+    )
+    empty = filtered(units, NO_STOCK)
+    line = empty.order.lines[0]
+    empty = replace(
+        empty,
+        order=replace(empty.order, lines=(replace(line, quantity=3),)),
+        stock={(1, line.product): 3},
+    )
+    nothing = [(unit_id, f"Store {unit_id} only has 0") for unit_id in range(2, 8)]
+    assert descriptions(empty) == nothing
+    some = replace(
+        empty,
+        stock={(1, line.product): 3}
+        | {(unit_id, line.product): unit_id // 2 - 1 for unit_id in range(2, 8)},
+    )
+    assert descriptions(some) == [
+        (2, "Store 2 only has 0"),
+        (3, "Store 3 only has 0"),
+        (4, "Store 4 only has 1"),
+        (5, "Store 5 only has 1"),
+        (6, "Store 6 only has 2"),
+        (7, "Store 7 only has 2"),
+    ]
+    assert descriptions(empty) == nothing
+    (texts,) = [texts for _step, texts in network_of(empty).texts.values() if texts]
+    assert texts[(5, 1)] == "Store 5 only has 1"
+    assert texts[(5, 0)] == "Store 5 only has 0"
