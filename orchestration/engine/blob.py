@@ -75,18 +75,20 @@ def line_explanations(
     fit: LineFit,
     *,
     line_id: int | None = None,
-    memo: dict[tuple[int, Decimal, str], dict[str, Any]] | None = None,
+    memo: dict[tuple[int, str], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The explanations of a line's score at one OU under one sheet, in order.
 
-    ``memo`` (one per blob) holds explanations already written: an OU's Order and
-    Supplier boosts count on each of its lines with the same previous score, and
-    are explained once, then copied (each line has its own dicts).
+    ``memo`` (one per blob, only with ``line_id``) holds explanations already
+    written, by boost: an OU's Order and Supplier boosts count on each of its lines,
+    a shared OrderLine boost on many OUs' lines; each is explained once, then copied
+    with its own line and running score (its ``Variables`` are shared: read-only).
     """
     entries = []
     score = ZERO
     for scope, boost in fit.boosts:
-        key = (id(boost), score, scope)
+        new_score = EXACT.add(score, boost.delta)
+        key = (id(boost), scope)
         found = memo.get(key) if memo is not None else None
         if found is None:
             description = (
@@ -98,12 +100,13 @@ def line_explanations(
                 memo[key] = found
             entries.append(found)
         else:
+            # What depends on the boost alone is copied; the running score is its own.
             entry = dict(found)
-            if line_id is not None:
-                entry["OrderLineID"] = line_id
-            entry["Variables"] = dict(found["Variables"])
+            entry["OrderLineID"] = line_id
+            entry["PreviousScore"] = float(score)
+            entry["NewScore"] = float(new_score)
             entries.append(entry)
-        score = EXACT.add(score, boost.delta)
+        score = new_score
     return entries
 
 
@@ -320,7 +323,7 @@ def build(
             }
         )
     valid = []
-    memo: dict[tuple[int, Decimal, str], dict[str, Any]] = {}
+    memo: dict[tuple[int, str], dict[str, Any]] = {}
     for candidate in sorted(candidates, key=lambda c: (c.unit.id, c.sheet.order)):
         explanations = []
         for line_id, fit in candidate.fits.items():
