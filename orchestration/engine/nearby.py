@@ -31,7 +31,7 @@ from .routes import EARTH_RADIUS_KM
 from .variables import World, path_key
 
 _FORM = re.compile(
-    r"require\s+\[?Supplier\.(DistanceTo(?:Shipping|Billing)AddressInKm)\]?\s*<=?\s*"
+    r"require\s+\[?Supplier\.(DistanceTo(?:Shipping|Billing)AddressInKm)\]?\s*(<=?)\s*"
     r"(\[[A-Za-z_]\w*\]|[A-Za-z_]\w*|\d+(?:\.\d+)?)"
 )
 # Distances are rounded to 3 decimals (``routes.distance_between``): an OU this much
@@ -49,7 +49,7 @@ def passing(
     match = _FORM.fullmatch(step.text.strip())
     if match is None:
         return None
-    name, limit_text = match.groups()
+    name, operator, limit_text = match.groups()
     if limit_text[0].isdigit():
         limit: object = Decimal(limit_text)
     else:
@@ -70,9 +70,23 @@ def passing(
         high = bisect_right(latitudes, origin[0] + width)
         units = world.units
         kept = []
+        path = path_key("Supplier." + name)
+        distance_of = world.supplier_value
+        # Two finite Decimals compare as the statement compares them (``compiler``'s
+        # ordering of same-typed values): no run of the statement per OU. Anything
+        # else (no coordinates, a whole-number limit) runs it.
+        plain = type(limit) is Decimal and limit.is_finite() and path not in base
+        strict = operator == "<"
         try:
             for unit_id in (*ids[low:high], *unplaced):
-                if _holds(step, base, world.resolver(units[unit_id])):
+                unit = units[unit_id]
+                if plain:
+                    distance = distance_of(unit, path)
+                    if type(distance) is Decimal and distance.is_finite():
+                        if distance < limit if strict else distance <= limit:  # type: ignore[operator]
+                            kept.append(unit_id)
+                        continue
+                if _holds(step, base, world.resolver(unit)):
                     kept.append(unit_id)
             found = frozenset(kept)
         except EvaluationError:
