@@ -13,6 +13,7 @@ sheet dropped without a reason, by the statement that dropped it), per-supplier
 from __future__ import annotations
 
 import contextlib
+import operator
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -287,6 +288,9 @@ def fulfillment(
     }
 
 
+_first = operator.itemgetter(0)
+
+
 def build(
     *,
     at: datetime,
@@ -299,16 +303,14 @@ def build(
     unexplained: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole blob."""
+    # By OU, then sheet: the order of ``ValidSuppliers``, and of equal scores below.
+    ordered = sorted(candidates, key=lambda c: (c.unit.id, c.sheet.order))
     order_lines = []
     for line_id, q in open_quantities.items():
         if not q:
             continue
-        potential = [
-            (c.fits[line_id].score, c.unit.id, c.sheet.order, c)
-            for c in candidates
-            if line_id in c.fits
-        ]
-        potential.sort(key=lambda item: (-item[0], item[1], item[2]))
+        potential = [(c.fits[line_id].score, c) for c in ordered if line_id in c.fits]
+        potential.sort(key=_first, reverse=True)  # best first; stable: ties stay by OU
         order_lines.append(
             {
                 "ID": line_id,
@@ -318,13 +320,13 @@ def build(
                         "Score": float(score),
                         "Sheet": c.sheet.source.name,
                     }
-                    for score, _id, _order, c in potential
+                    for score, c in potential
                 ],
             }
         )
     valid = []
     memo: dict[tuple[int, str], dict[str, Any]] = {}
-    for candidate in sorted(candidates, key=lambda c: (c.unit.id, c.sheet.order)):
+    for candidate in ordered:
         explanations = []
         for line_id, fit in candidate.fits.items():
             explanations.extend(line_explanations(fit, line_id=line_id, memo=memo))
