@@ -325,6 +325,9 @@ class Groups:
     single: set[int] = field(default_factory=set)
     # OU ID -> the error of a statement that failed for its group (it is rejected).
     failed: dict[int, StatementFailed] = field(default_factory=dict)
+    # OU ID -> (the statement, the values it read) for OUs a statement stopped without
+    # a reason: nothing to do for them but note the drop (thousands of non-shops).
+    silent: dict[int, tuple[Step, Values]] = field(default_factory=dict)
 
 
 def _silent_filter(steps: tuple[Step, ...]) -> Step | None:
@@ -410,6 +413,7 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
     base = run.values
     groups = [Group(set(world.candidates), Values(resolve=base.__getitem__))]
     stopped: dict[int, tuple[Step, Outcome, Group]] = {}
+    silent: dict[int, tuple[Step, Values]] = {}
     failed: dict[int, StatementFailed] = {}
     single: set[int] = set()
     steps = run.plan.blocks.get("Supplier", ())
@@ -445,7 +449,10 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
                 failed.update(dict.fromkeys(group.ids, error))
                 continue
             if outcome.stopped:
-                stopped.update(dict.fromkeys(group.ids, (steps[ran], outcome, group)))
+                if outcome.reasons:
+                    stopped.update(dict.fromkeys(group.ids, (steps[ran], outcome, group)))
+                else:
+                    silent.update(dict.fromkeys(group.ids, (steps[ran], group.values)))
             elif outcome.rejected:
                 single |= group.ids  # `but continue`: the rest of its story is per OU
             else:
@@ -457,7 +464,7 @@ def supplier_groups(world: World, run: SheetRun) -> Groups:
     bases: dict[int, Group] = {}
     for group in groups:
         bases.update(dict.fromkeys(group.ids, group))
-    return Groups(ran, bases, stopped, single, failed)
+    return Groups(ran, bases, stopped, single, failed, silent)
 
 
 def _split(world: World, ids: set[int], path: tuple[str, ...]) -> list[tuple[object, set[int]]]:
@@ -674,27 +681,34 @@ def evaluate_sheet(
     near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
     group_of = grouped.bases.get
     single_ids, failed_ids, stopped_ids = grouped.single, grouped.failed, grouped.stopped
+    # Each group's values, and who passes ``first`` (told once per group); the OUs it
+    # drops join those a leading statement dropped: one lookup each in the loop below.
+    silent = grouped.silent  # (this run's own: added to here)
+    for group in {id(group): group for group in grouped.bases.values()}.values():
+        key = id(group)
+        base = flat[key] = Values(values)
+        base.update(group.values)
+        if first is not None:
+            passing = _static_filter(world, first, base)
+            if passing is None:  # a distance filter: the OUs near enough
+                passing = nearby.passing(world, first, base, near)
+            through[key] = passing
+            if passing is not None:
+                silent.update(dict.fromkeys(group.ids - passing, (first, base)))
+    silent_get = silent.get
     for unit in world.candidates.values():
+        dropped_by = silent_get(unit.id)
+        if dropped_by is not None:
+            drop((run, unit, dropped_by[0], None, dropped_by[1]))
+            continue  # rejected without a reason: nothing more to run
         group = group_of(unit.id)
         if group is not None:
             key = id(group)
-            base = flat.get(key)
-            if base is None:
-                base = flat[key] = Values(values)
-                base.update(group.values)
-                if first is not None:
-                    passing = _static_filter(world, first, base)
-                    if passing is None:  # a distance filter: the OUs near enough
-                        passing = nearby.passing(world, first, base, near)
-                    through[key] = passing
+            base = flat[key]
             steps = rest
             if first is not None:
-                passing = through[key]
-                if passing is not None:
-                    if unit.id not in passing:
-                        drop((run, unit, first, None, base))
-                        continue  # as below, told once per network
-                    steps = after_first
+                if through[key] is not None:
+                    steps = after_first  # it passed (the others are in ``silent``)
                 else:
                     try:
                         passed = _passes(first, base, world.resolver(unit))
@@ -727,40 +741,38 @@ def evaluate_sheet(
             recorder.fail(failed_ids[unit.id], sheet=run, unit=unit)
             continue
         else:
-            step, outcome, stopped_in = stopped_ids[unit.id]
-            if outcome.reasons:
-                # The one statement that stopped it; its description may name the OU.
-                description = None
-                if step.description is not None:
-                    texts = static_texts.get(id(step), _ABSENT)
-                    if texts is _ABSENT:
-                        texts = static_texts[id(step)] = _static_texts(
-                            world, step, values, stopped_in.values
-                        )
-                    text = _ABSENT if texts is None else texts.get(unit.id, _ABSENT)
-                    if text is _ABSENT:
-                        context = Values(values, resolve=world.resolver(unit))
-                        context.update(stopped_in.values)
-                        try:
-                            text = step.description(context.__getitem__)
-                        except EvaluationError as error:  # as run_block would have raised it
-                            failure = statement_failed(error, step, context)
-                            recorder.fail(failure, sheet=run, unit=unit)
-                            continue
-                        if texts is not None:
-                            texts[unit.id] = text
-                    description = text if isinstance(text, str) else None
-                recorder.add(
-                    sheet=run,
-                    scope=step.scope,
-                    reason=step.reason,
-                    description=description,
-                    expression=step.text,
-                    line=step.line,
-                    unit=unit,
-                )
-            else:
-                drop((run, unit, step, None, stopped_in.values))
+            # Stopped by a statement with a reason (those without are in ``silent``):
+            # that reason; its description may name the OU.
+            step, _outcome, stopped_in = stopped_ids[unit.id]
+            description = None
+            if step.description is not None:
+                texts = static_texts.get(id(step), _ABSENT)
+                if texts is _ABSENT:
+                    texts = static_texts[id(step)] = _static_texts(
+                        world, step, values, stopped_in.values
+                    )
+                text = _ABSENT if texts is None else texts.get(unit.id, _ABSENT)
+                if text is _ABSENT:
+                    context = Values(values, resolve=world.resolver(unit))
+                    context.update(stopped_in.values)
+                    try:
+                        text = step.description(context.__getitem__)
+                    except EvaluationError as error:  # as run_block would have raised it
+                        failure = statement_failed(error, step, context)
+                        recorder.fail(failure, sheet=run, unit=unit)
+                        continue
+                    if texts is not None:
+                        texts[unit.id] = text
+                description = text if isinstance(text, str) else None
+            recorder.add(
+                sheet=run,
+                scope=step.scope,
+                reason=step.reason,
+                description=description,
+                expression=step.text,
+                line=step.line,
+                unit=unit,
+            )
             continue
         if outcome.reasons:
             recorder.outcome(outcome, sheet=run, unit=unit)
