@@ -481,6 +481,10 @@ def _split(world: World, ids: set[int], path: tuple[str, ...]) -> list[tuple[obj
     return found
 
 
+_DESCRIBE = object()  # ``LineOutcomes``: a shared outcome's descriptions are told again
+_RERUN = object()  # ... or its scope runs again, for each pair
+
+
 class LineOutcomes:
     """The OrderLine scope's outcomes, shared by (OU, line) pairs that read the same.
 
@@ -509,7 +513,8 @@ class LineOutcomes:
         self.inputs = plan.line_inputs
         self.line_values = line_values
         self.quantity_path = v.path_key("SupplierQuantityAvailable")
-        self.cache: dict[tuple[object, ...], Outcome] | None = {}
+        # (line, stock, rejected, inputs...) -> (the outcome, what another pair redoes)
+        self.cache: dict[tuple[object, ...], tuple[Outcome, object]] | None = {}
         # (statement, the values its description reads) -> the text: an OU without
         # stock of three lines is told "only has 0" once, not three times.
         self.texts: dict[tuple[object, ...], object] = {}
@@ -591,28 +596,34 @@ class LineOutcomes:
             for path in self.inputs:
                 value = supplier[path]
                 key += (value if type(value) is str else same(value),)
-        found = cache.get(key)
+        entry = cache.get(key)
         trying = self.lookups < self.TRIAL  # counted until sharing is judged
         if trying:
             self.lookups += 1
-        if found is None:
-            found = cache[key] = self.run(line, stock, rejected, supplier)
+        if entry is None:
+            found = self.run(line, stock, rejected, supplier)
+            cache[key] = (found, self._redo(found))
         else:
             if trying:
                 self.hits += 1
-            reasons = found.reasons
-            if (
-                reasons
-                and self.redescribe
-                and any(id(item.step) in self.redescribe for item in reasons)
-            ):
-                if any(id(item.step) in self.rerun for item in reasons):
-                    found = self.run(line, stock, rejected, supplier)
-                else:
-                    found = self.described(found, line, stock, supplier, unit_id)
+            found, redo = entry
+            if redo is _RERUN:
+                found = self.run(line, stock, rejected, supplier)
+            elif redo is _DESCRIBE:
+                found = self.described(found, line, stock, supplier, unit_id)
         if trying and self.lookups == self.TRIAL and self.hits * 4 < self.lookups:
             self.cache = None
         return found
+
+    def _redo(self, found: Outcome) -> object:
+        """What a shared outcome needs for another pair: nothing, its descriptions
+        told again (``_DESCRIBE``), or the scope run again (``_RERUN``)."""
+        reasons = found.reasons
+        if not reasons or not any(id(item.step) in self.redescribe for item in reasons):
+            return None
+        if any(id(item.step) in self.rerun for item in reasons):
+            return _RERUN
+        return _DESCRIBE
 
 
 def evaluate_sheet(
