@@ -217,6 +217,11 @@ def _same_for_every_shipment(steps: tuple[Step, ...]) -> bool:
     return not tainted
 
 
+def _with(chosen: dict[int, dict[int, int]], joining: int | None, joins: bool) -> Collection[int]:
+    """The chosen candidates' indexes, with ``joining`` when it ``joins`` them."""
+    return {*chosen, joining} if joins else chosen  # type: ignore[arg-type]
+
+
 class Search:
     """One search over the candidates of every sheet."""
 
@@ -675,11 +680,9 @@ class Search:
         best = self.best[0]
         if units != best.units:
             return units < best.units
-        members: Collection[int] = chosen
-        if joining is not None and joining not in chosen:
-            members = {*chosen, joining}
+        joins = joining is not None and joining not in chosen
         if bounds.flat:
-            return self._too_many(k, bounds, members, by_index, most)
+            return self._too_many(k, bounds, _with(chosen, joining, joins), by_index, most)
         top, left, wanted = extra
         # The score so far as a float (kept up by ``assign``), with the size of what
         # it summed: its rounding error is far below the margin.
@@ -689,7 +692,7 @@ class Search:
             approx += float(top) * left / wanted
         size = abs(approx) + abs(best.approx) + bounds.size
         approx += bounds.current
-        if members is not chosen:
+        if joins:
             constant = bounds.approx_constants[joining]  # type: ignore[index]
             approx += constant
             size += abs(constant)
@@ -709,12 +712,12 @@ class Search:
             whole = EXACT.add(whole, top)
         elif left:
             split += Fraction(top) * Fraction(left, wanted)
-        if members is not chosen:
+        if joins:
             whole = EXACT.add(whole, bounds.constants[joining])  # type: ignore[index]
         score = Fraction(whole) + split
         if score != best.score:
             return score < best.score
-        return self._too_many(k, bounds, members, by_index, most)
+        return self._too_many(k, bounds, _with(chosen, joining, joins), by_index, most)
 
     def _too_many(
         self,
@@ -959,6 +962,9 @@ class Search:
             quiet = inert[id(run)] = all(step.kind in (WITH, DATA) for step in steps)
         if not quantities:
             score = -1e300
+        elif not run.plan.blocks.get("Shipment"):
+            # No Shipment scope: its shipment is cheap, and the search asks for it next.
+            score = self.shipment(candidate, quantities).approx
         elif quiet:
             # Neither rejects nor scores: the lines' scores are the score, and the
             # scope runs only for the shipments that get into a proposition (at
