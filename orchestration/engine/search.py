@@ -795,10 +795,13 @@ class Search:
                         break
                     self._single(candidate, quantities)
                 keep: dict[int, Candidate] = {}
+                fitting: dict[int, list[Candidate]] = {line.id: [] for line in self.lines}
+                for candidate in pool:  # per line, in the pool's order
+                    for line_id in candidate.fits:
+                        fitting[line_id].append(candidate)
                 for line in self.lines:
-                    fitting = [c for c in pool if line.id in c.fits]
                     for candidate in itertools.islice(
-                        self._ranked(fitting, estimates), POOL_PER_LINE
+                        self._ranked(fitting[line.id], estimates), POOL_PER_LINE
                     ):
                         keep[candidate.index] = candidate
                 self.bounds.append(
