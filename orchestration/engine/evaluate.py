@@ -39,7 +39,7 @@ from .model import (
     Scenario,
     SheetSource,
 )
-from .network import is_static
+from .network import TEXTS_KEPT, is_static
 from .plan import (
     DATA,
     EXACT,
@@ -570,7 +570,7 @@ class LineOutcomes:
                         text = self.texts[key] = step.description(context)
                 except EvaluationError as error:  # as run_block would have raised it
                     raise statement_failed(error, step, scoped) from error
-                if kept is not None:
+                if kept is not None and len(kept) < TEXTS_KEPT:
                     kept[(unit_id, stock)] = text
                 item = Rejected(step, text if isinstance(text, str) else None)
             reasons.append(item)
@@ -772,7 +772,7 @@ def evaluate_sheet(
                         failure = statement_failed(error, step, context)
                         recorder.fail(failure, sheet=run, unit=unit)
                         continue
-                    if texts is not None:
+                    if texts is not None and len(texts) < TEXTS_KEPT:
                         texts[unit.id] = text
                 description = text if isinstance(text, str) else None
             recorder.add(

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from .variables import Partition
 
 KEEP = 4
+# Descriptions kept per statement (``Network.texts_of``): by OU, or by (OU, stock) for
+# a line's "only has n" text, which a long-lived snapshot could see thousands of stock
+# levels of. Past this many (about 10 MB of text) a statement's are not kept any more
+# (written per order, as without the cache).
+TEXTS_KEPT = 100_000
 
 # ``Supplier.*`` names whose value depends on the OU alone (not on the order or the
 # clock): they are computed once per network. ``Address.*`` and ``CustomFields.*``
@@ -109,8 +114,9 @@ class Network:
         return found[1]
 
     def texts_of(self, step: object) -> dict[int, object]:
-        """The descriptions of ``step`` told so far, by OU ID (filled by the caller,
-        only for descriptions that read nothing but OU-alone values)."""
+        """The descriptions of ``step`` told so far, by OU ID or (OU ID, stock) (filled
+        by the caller, only for descriptions that read nothing but OU-alone values and
+        the stock, up to ``TEXTS_KEPT``)."""
         found = self.texts.get(id(step))
         if found is None or found[0] is not step:
             found = (step, {})

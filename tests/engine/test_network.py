@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.engine import Route, bench, network, route, variables
+from orchestration.engine import Route, bench, evaluate, network, route, variables
 from orchestration.engine.model import Address, OrganizationUnit, Scenario, SheetSource
 from orchestration.engine.network import Network, network_of
 
@@ -319,3 +319,22 @@ def test_a_stock_description_kept_with_the_network_says_the_stock_of_each_order(
     (texts,) = [texts for _step, texts in network_of(empty).texts.values() if texts]
     assert texts[(5, 1)] == "Store 5 only has 1"
     assert texts[(5, 0)] == "Store 5 only has 0"
+
+
+def test_kept_descriptions_stop_at_their_limit_and_are_written_per_order_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long-lived snapshot keeps at most ``TEXTS_KEPT`` texts per statement."""
+    monkeypatch.setattr(evaluate, "TEXTS_KEPT", 2)
+    scenario = described("$'{[Supplier.Name]} is not a warehouse'")
+    units = scenario.organization_units + tuple(
+        OrganizationUnit(id=unit_id, name=f"Store {unit_id}", type="Shop") for unit_id in (4, 5)
+    )
+    scenario = replace(scenario, organization_units=units)
+    expected = [
+        (unit_id, units[unit_id - 1].name + " is not a warehouse") for unit_id in (2, 3, 4, 5)
+    ]
+    assert descriptions(scenario) == expected
+    assert descriptions(scenario) == expected
+    (texts,) = [texts for _step, texts in network_of(scenario).texts.values()]
+    assert texts == {2: "Store Delft is not a warehouse", 3: "Store Gouda is not a warehouse"}
