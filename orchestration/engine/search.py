@@ -264,6 +264,9 @@ class Search:
         # run) -> whether its Shipment scope only sets data (neither rejects nor scores).
         self.units_of: dict[int, int] = {}
         self.inert: dict[int, bool] = {}
+        # Shipments of sheets without a Shipment scope that ``_estimate`` worked out
+        # before the search asked for them (moved to ``shipment_cache`` when it does).
+        self.prepared: dict[tuple[int, Quantities], ShipmentEval] = {}
         self.scope_outcomes: dict[int, Outcome] = {}
 
     # --- shipments -------------------------------------------------------------------
@@ -275,6 +278,10 @@ class Search:
         if found is not None:
             return found
         self.shipment_lines += len(quantities)
+        found = self.prepared.pop(key, None)
+        if found is not None:  # worked out by ``_estimate`` (no Shipment scope)
+            self.shipment_cache[key] = found
+            return found
         run = candidate.sheet
         steps = run.plan.blocks.get("Shipment")
         values = None  # without a scope of its own, a shipment needs them only to fan out
@@ -308,24 +315,33 @@ class Search:
                     line=item.step.line,
                     unit=candidate.unit,
                 )
-        if outcome.rejected:
-            evaluation = ShipmentEval(False)
-        else:
-            boosts = exact_sum(b.delta for b in outcome.boosts)
-            whole, split = self._line_parts(candidate, quantities, boosts)
-            evaluation = ShipmentEval(
-                True,
-                outcome.boosts,
-                outcome.data,
-                values,
-                whole,
-                split or None,
-                boosts,
-                float(Fraction(whole) + split) if split else float(whole),
-                sum(q for _line, q in quantities),
-            )
+        evaluation = self._evaluation(candidate, quantities, outcome, values)
         self.shipment_cache[key] = evaluation
         return evaluation
+
+    def _evaluation(
+        self,
+        candidate: Candidate,
+        quantities: Quantities,
+        outcome: Outcome,
+        values: Values | None,
+    ) -> ShipmentEval:
+        """A shipment's evaluation from its Shipment scope's outcome."""
+        if outcome.rejected:
+            return ShipmentEval(False)
+        boosts = exact_sum(b.delta for b in outcome.boosts)
+        whole, split = self._line_parts(candidate, quantities, boosts)
+        return ShipmentEval(
+            True,
+            outcome.boosts,
+            outcome.data,
+            values,
+            whole,
+            split or None,
+            boosts,
+            float(Fraction(whole) + split) if split else float(whole),
+            sum(q for _line, q in quantities),
+        )
 
     def shipment_values(self, candidate: Candidate, quantities: Quantities) -> Values:
         """The values a candidate shipment's statements read: its totals, then the OU's
@@ -782,6 +798,15 @@ class Search:
                 self._alone(candidate)
             self.stock_left = {}
             estimates: dict[int, tuple[Any, ...]] = {}
+            # Candidates whose Shipment scope may reject or score have it run on their
+            # full shipment now, in the pool's order, as ranking all of them would (its
+            # rejections and errors are recorded whatever the ranking reaches); the
+            # others are ranked lazily (``_ranked``), which has no other effect.
+            for candidate in pool:
+                if not self._quiet(candidate.sheet):
+                    units = sum(q for _line, q in self.full_quantities(candidate))
+                    self.units_of[candidate.index] = units
+                    estimates[candidate.index] = self._estimate(candidate, units)
             if len(pool) > EXACT_POOL:
                 best = self.best
                 # Biggest full shipments first: once the kept list is full, a smaller
@@ -954,20 +979,32 @@ class Search:
             level.sort(key=lambda c: keys[c.index])
             yield from level
 
-    def _estimate(self, candidate: Candidate, units: int) -> tuple[Any, ...]:
-        """A candidate's sort key: its own full shipment's units, then its score."""
-        inert = self.inert
-        quantities = self.full_quantities(candidate)
-        run = candidate.sheet
-        quiet = inert.get(id(run))
+    def _quiet(self, run: SheetRun) -> bool:
+        """Whether a sheet's Shipment scope (if any) only sets names and data: it
+        neither rejects nor scores a shipment."""
+        quiet = self.inert.get(id(run))
         if quiet is None:
             steps = run.plan.blocks.get("Shipment", ())
-            quiet = inert[id(run)] = all(step.kind in (WITH, DATA) for step in steps)
+            quiet = self.inert[id(run)] = all(step.kind in (WITH, DATA) for step in steps)
+        return quiet
+
+    def _estimate(self, candidate: Candidate, units: int) -> tuple[Any, ...]:
+        """A candidate's sort key: its own full shipment's units, then its score."""
+        quantities = self.full_quantities(candidate)
+        run = candidate.sheet
+        quiet = self._quiet(run)
         if not quantities:
             score = -1e300
         elif not run.plan.blocks.get("Shipment"):
-            # No Shipment scope: its shipment is cheap, and the search asks for it next.
-            score = self.shipment(candidate, quantities).approx
+            # No Shipment scope: the shipment is worked out here (nothing runs), kept
+            # for when the search asks for it (``shipment`` then counts its lines).
+            key = (candidate.index, quantities)
+            evaluation = self.shipment_cache.get(key) or self.prepared.get(key)
+            if evaluation is None:
+                evaluation = self.prepared[key] = self._evaluation(
+                    candidate, quantities, Outcome(), None
+                )
+            score = evaluation.approx
         elif quiet:
             # Neither rejects nor scores: the lines' scores are the score, and the
             # scope runs only for the shipments that get into a proposition (at
@@ -989,28 +1026,16 @@ class Search:
     ) -> tuple[Decimal, Fraction | None]:
         """``whole`` plus the scores of the lines a shipment ships whole, and the
         shares of the lines it ships part of (``None`` for none)."""
-        fits = candidate.fits
-        open_quantities = self.open
-        # The shares of lines shipped in part, summed exactly per open quantity (line
-        # score x units, in Decimals) and divided once each: fewer Fractions.
-        shares: dict[int, Decimal] | None = None
+        split: Fraction | None = None
         for line_id, q in quantities:
-            line_score = fits[line_id].score
+            line_score = candidate.fits[line_id].score
             if line_score:
-                wanted = open_quantities[line_id]
+                wanted = self.open[line_id]
                 if q == wanted:
                     whole = EXACT.add(whole, line_score)
                 else:
-                    share = EXACT.multiply(line_score, q)
-                    if shares is None:
-                        shares = {wanted: share}
-                    else:
-                        shares[wanted] = EXACT.add(shares.get(wanted, ZERO), share)
-        if shares is None:
-            return whole, None
-        split = Fraction(0)
-        for wanted, total in shares.items():
-            split += Fraction(total) / wanted
+                    share = Fraction(line_score) * Fraction(q, wanted)
+                    split = share if split is None else split + share
         return whole, split
 
     def _enumerate(self, pool: list[Candidate]) -> None:

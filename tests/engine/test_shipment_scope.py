@@ -159,3 +159,128 @@ def test_a_trimmed_search_proposes_each_unit_where_it_adds_most_before_its_budge
         (4, [(lines[1].id, 1)]),
     ]
     assert [f["Score"] for f in blob["Fulfillments"][1:]] == [100] * 4  # the singles
+
+
+SHIPMENT_DATA = """\
+scope Shipment
+
+data [TravelDistanceText] as '1 km'
+data [TravelTimeText] as '4 minutes'
+data [TravelTimeInMinutes] as 4
+data [TravelDistanceInKm] as 1
+"""
+
+SHIPMENT_SAYS = (
+    """\
+fulfillment Shops
+
+action 'SHIP_FROM_STORE'
+
+option AllowPartialFulfillment as true
+
+scope Supplier
+
+require [Supplier.Type] = 'Shop'
+
+"""
+    + SHIPMENT_DATA
+    + "\n{statement}\n"
+)
+
+
+def tiers(statement: str, shops: int) -> Scenario:
+    """``shops`` shops: 1-10 can ship 3 units of the order, 11-20 two, the rest one."""
+    base = bench.make_scenario(ous=1, lines=2, sheets=1)
+    first, second = base.order.lines
+    first, second = replace(first, quantity=2), replace(second, quantity=1)
+    units = tuple(
+        OrganizationUnit(id=unit_id, name=f"Store {unit_id}", type="Shop")
+        for unit_id in range(1, shops + 1)
+    )
+    stock = {}
+    for unit in units:
+        stock[(unit.id, first.product)] = 2 if unit.id <= 20 else 1
+        if unit.id <= 10:
+            stock[(unit.id, second.product)] = 1
+    return replace(
+        base,
+        order=replace(base.order, lines=(first, second), allow_partial_fulfillment=True),
+        organization_units=units,
+        sheets=(SheetSource(id=1, name="Shops", source=SHIPMENT_SAYS.format(statement=statement)),),
+        stock=stock,
+        settings={},
+    )
+
+
+def test_a_shipment_rejection_of_a_candidate_the_ranking_never_reaches_is_recorded() -> None:
+    """30 candidates (the pool is trimmed): store 25, among the smallest, is ranked
+    last, and still told why its shipment is refused."""
+    blob = route(tiers("require [Supplier.ID] <> 25 with reason 'Banned', 'Not 25'", 30)).blob
+    assert blob["Search"]["Bound"].startswith("30 candidates")
+    shipments = [r for r in blob["Rejections"] if r["Scope"] == "Shipment"]
+    assert [(r["SupplierID"], r["Reason"], r["Description"]) for r in shipments] == [
+        (25, "Banned", "Not 25")
+    ]
+
+
+def test_a_shipment_error_of_a_candidate_the_ranking_never_reaches_leaves_it_out() -> None:
+    """25 candidates: store 25's shipment divides by zero, so it is left out before
+    the search, and the 24 left are searched exactly."""
+    blob = route(tiers("score add 10 / ([Supplier.ID] - 25)", 25)).blob
+    assert [(e["SupplierID"], e["Code"], e["Scope"]) for e in blob["Errors"]] == [
+        (25, "DivisionByZero", "Shipment")
+    ]
+    assert blob["Search"] == {"Exact": True, "Propositions": 26, "Bound": None}
+    assert 25 not in [s["SupplierID"] for s in blob["ValidSuppliers"]]
+
+
+def test_shipment_rejections_are_recorded_in_the_order_of_the_candidates() -> None:
+    scenario = tiers("require [Supplier.ID] = 3 with reason 'OnlyThree', 'Only 3'", 3)
+    first = scenario.order.lines[0]
+    scenario = replace(
+        scenario,
+        order=replace(scenario.order, lines=(first,)),
+        stock={(1, first.product): 1, (2, first.product): 2, (3, first.product): 2},
+    )
+    blob = route(scenario).blob
+    assert [(r["SupplierID"], r["Reason"]) for r in blob["Rejections"]] == [
+        (1, "OnlyThree"),
+        (2, "OnlyThree"),
+    ]
+    assert [s["Supplier"]["ID"] for s in blob["Fulfillments"][0]["Shipments"]] == [3]
+
+
+def test_shares_of_lines_shipped_in_part_are_summed_exactly_whatever_their_sizes() -> None:
+    """Two sheets at one shop ship half of two lines; one adds 1E-72 to a line whose
+    other line scores 1E+168. Exactly, that one is better (by half of 1E-72)."""
+    big = " * ".join(["1000000000000000000000000"] * 7)  # 1E+168
+    tiny = " * ".join(["0.000000000000000000000001"] * 3)  # 1E-72
+
+    def sheet(name: str, extra: str) -> str:
+        return (
+            f"fulfillment {name}\n\naction 'SHIP_FROM_STORE'\n\n"
+            "option AllowPartialFulfillment as true\n\n"
+            "scope Supplier\n\nrequire [Supplier.Type] = 'Shop'\n\n"
+            f"scope OrderLine\n\nscore add {big} when [OrderLine.ID] = 1\n{extra}\n\n"
+            + SHIPMENT_DATA
+        )
+
+    base = bench.make_scenario(ous=1, lines=2, sheets=1)
+    first, second = base.order.lines
+    first, second = replace(first, id=1, quantity=2), replace(second, id=2, quantity=2)
+    shop = OrganizationUnit(id=7, name="Store 7", type="Shop")
+    scenario = replace(
+        base,
+        order=replace(base.order, lines=(first, second), allow_partial_fulfillment=True),
+        organization_units=(shop,),
+        sheets=(
+            SheetSource(id=1, name="Plain", source=sheet("Plain", "")),
+            SheetSource(
+                id=2, name="Tiny", source=sheet("Tiny", f"score add {tiny} when [OrderLine.ID] = 2")
+            ),
+        ),
+        stock={(7, first.product): 1, (7, second.product): 1},
+        settings={},
+    )
+    fulfillments = route(scenario).blob["Fulfillments"]
+    assert [f["Shipments"][0]["Sheet"]["Name"] for f in fulfillments[:2]] == ["Tiny", "Plain"]
