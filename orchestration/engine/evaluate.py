@@ -137,7 +137,7 @@ class Candidate:
     @property
     def partial(self) -> bool:
         """Whether the sheet may fulfil part of an order (and so combine)."""
-        return self.sheet.plan.partial
+        return self.sheet.partial
 
     @property
     def score(self) -> Decimal:
@@ -159,6 +159,10 @@ class SheetRun:
     replacements: bool = False  # option UseReplacementProductsForStock
     candidates: list[Candidate] = field(default_factory=list)
     line_data: dict[int, dict[str, object]] = field(default_factory=dict)
+    partial: bool = field(init=False)  # option AllowPartialFulfillment, read once
+
+    def __post_init__(self) -> None:
+        self.partial = self.plan.partial
 
     @property
     def judges(self) -> bool:
@@ -683,29 +687,40 @@ def evaluate_sheet(
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
     first = _silent_filter(rest)
-    # An OU a passing set lets through has passed ``first``: the rest runs from after it.
-    after_first = rest[1:]
+    # The plain requirements the rest starts with (``first`` and those right after it):
+    # each told once per group by a passing set where it can be (an OU-alone filter, a
+    # distance filter); an OU that passed those runs the rest from after them.
+    filters: list[Step] = []
+    for step in rest:
+        if _silent_filter((step,)) is None:
+            break
+        filters.append(step)
     # id(statement) -> its descriptions by OU, when they read only OU-alone values.
     static_texts: dict[int, dict[int, object] | None] = {}
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
-    through: dict[int, frozenset[int] | None] = {}  # id(group) -> who passes `first`
+    through: dict[int, int] = {}  # id(group) -> how many of ``filters`` sets told
     near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
     group_of = grouped.bases.get
     single_ids, failed_ids, stopped_ids = grouped.single, grouped.failed, grouped.stopped
-    # Each group's values, and who passes ``first`` (told once per group); the OUs it
-    # drops join those a leading statement dropped: one lookup each in the loop below.
+    # Each group's values, and who passes its filters (told once per group); the OUs a
+    # filter drops join those a leading statement dropped: one lookup each below.
     silent = grouped.silent  # (this run's own: added to here)
     for group in {id(group): group for group in grouped.bases.values()}.values():
         key = id(group)
         base = flat[key] = Values(values)
         base.update(group.values)
-        if first is not None:
-            passing = _static_filter(world, first, base)
+        remaining: set[int] | frozenset[int] = group.ids
+        told = 0
+        for step in filters:
+            passing = _static_filter(world, step, base)
             if passing is None:  # a distance filter: the OUs near enough
-                passing = nearby.passing(world, first, base, near)
-            through[key] = passing
-            if passing is not None:
-                silent.update(dict.fromkeys(group.ids - passing, (first, base)))
+                passing = nearby.passing(world, step, base, near)
+            if passing is None:
+                break  # run per OU from this one on
+            silent.update(dict.fromkeys(remaining - passing, (step, base)))
+            remaining = remaining & passing
+            told += 1
+        through[key] = told
     silent_get = silent.get
     for unit in world.candidates.values():
         dropped_by = silent_get(unit.id)
@@ -716,21 +731,19 @@ def evaluate_sheet(
         if group is not None:
             key = id(group)
             base = flat[key]
-            steps = rest
-            if first is not None:
-                if through[key] is not None:
-                    steps = after_first  # it passed (the others are in ``silent``)
-                else:
-                    try:
-                        passed = _passes(first, base, world.resolver(unit))
-                    except EvaluationError as error:
-                        context = Values(base, resolve=world.resolver(unit))
-                        failure = statement_failed(error, first, context)
-                        recorder.fail(failure, sheet=run, unit=unit)
-                        continue
-                    if not passed:
-                        drop((run, unit, first, None, base))
-                        continue  # rejected without a reason: nothing more to run
+            told = through[key]
+            steps = rest[told:]  # it passed the filters told (the others are in ``silent``)
+            if first is not None and not told:  # ``first`` could not be told by a set
+                try:
+                    passed = _passes(first, base, world.resolver(unit))
+                except EvaluationError as error:
+                    context = Values(base, resolve=world.resolver(unit))
+                    failure = statement_failed(error, first, context)
+                    recorder.fail(failure, sheet=run, unit=unit)
+                    continue
+                if not passed:
+                    drop((run, unit, first, None, base))
+                    continue  # rejected without a reason: nothing more to run
             resolve = world.resolver(unit)
             supplier = Values(base, resolve=resolve)
             try:

@@ -790,8 +790,10 @@ class Search:
     def run(self) -> Proposition:
         """Search; return the winner (the empty proposition if nothing can be fulfilled)."""
         self.consider([])  # everything cancelled: always valid
-        alone = [c for c in self.candidates if not c.partial]
-        pool = [c for c in self.candidates if c.partial]
+        alone: list[Candidate] = []
+        pool: list[Candidate] = []
+        for candidate in self.candidates:
+            (pool if candidate.sheet.partial else alone).append(candidate)
         try:
             for candidate in alone:  # sheets that win alone must fulfil everything
                 self.stock_left = {}

@@ -338,3 +338,44 @@ def test_kept_descriptions_stop_at_their_limit_and_are_written_per_order_after(
     assert descriptions(scenario) == expected
     (texts,) = [texts for _step, texts in network_of(scenario).texts.values()]
     assert texts == {2: "Store Delft is not a warehouse", 3: "Store Gouda is not a warehouse"}
+
+
+def test_filters_one_after_another_drop_each_ou_by_the_first_it_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two plain filters of OU-alone values after the grouped statements: each is told
+    by a set once per network, and an OU is dropped by the first one it fails, as when
+    every OU runs them one by one."""
+    source = FILTERED.replace(
+        "require [Supplier.BackendID] contains 'IBE'\n",
+        "require [Supplier.BackendID] contains 'IBE'\n\nrequire [Supplier.CountryID] = 'NL'\n",
+    )
+    kinds = ("IBE-{}", "WH-{}", None, "x-IBE-{}")
+    units = tuple(
+        replace(
+            shop(i, kinds[i % 4] and kinds[i % 4].format(i)),  # type: ignore[union-attr]
+            country_id="NL" if i % 3 else "BE",
+        )
+        for i in range(1, 41)
+    )
+    scenario = filtered(units, source)
+    blob = route(scenario).blob
+    ibe = [i for i in range(1, 41) if i % 4 in (0, 3)]
+    assert [s["SupplierID"] for s in blob["ValidSuppliers"]] == [i for i in ibe if i % 3]
+    statements = [s["Expression"].strip() for s in blob["Dropped"]["Statements"]]
+    assert statements == [
+        "require [Supplier.BackendID] contains 'IBE'",
+        "require [Supplier.CountryID] = 'NL'",
+    ]
+    by_statement = [
+        [row[0] for row in blob["Dropped"]["Suppliers"] if row[1] == position]
+        for position in range(2)
+    ]
+    assert by_statement == [
+        [i for i in range(1, 41) if i not in ibe],
+        [i for i in ibe if not i % 3],
+    ]
+    assert blob == fresh(scenario, monkeypatch)
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate, "_static_filter", lambda world, step, base: None)
+        assert route(scenario).blob == blob  # run per OU: the same drops, in the same order
