@@ -247,6 +247,33 @@ class Recorder:
             }
         )
 
+    def reasons(
+        self,
+        reasons: list[Rejected],
+        sheet_name: str,
+        supplier_id: int | None,
+        supplier_name: str | None,
+        order_line: int | None,
+    ) -> None:
+        """Record failed requirements' reasons (as ``add`` writes an entry, without the
+        call per entry: per (OU, line) this is the OrderLine scope's hot path)."""
+        append = self.entries.append
+        for item in reasons:
+            step = item.step
+            append(
+                {
+                    "SupplierID": supplier_id,
+                    "SupplierName": supplier_name,
+                    "Sheet": sheet_name,
+                    "Scope": step.scope,
+                    "OrderLineID": order_line,
+                    "Reason": step.reason,
+                    "Description": item.description,
+                    "Expression": step.text,
+                    "Line": step.line,
+                }
+            )
+
     def outcome(
         self,
         outcome: Outcome,
@@ -259,25 +286,13 @@ class Recorder:
         """Record the reasons of a block's failed requirements (all of them if ``always``)."""
         if not always and not outcome.reasons:
             return
-        append = self.entries.append
-        name = sheet.source.name
-        supplier_id = unit.id if unit else None
-        supplier_name = unit.name if unit else None
-        for item in outcome.reasons:
-            step = item.step
-            append(  # as ``add`` writes it, without the call per entry
-                {
-                    "SupplierID": supplier_id,
-                    "SupplierName": supplier_name,
-                    "Sheet": name,
-                    "Scope": step.scope,
-                    "OrderLineID": order_line,
-                    "Reason": step.reason,
-                    "Description": item.description,
-                    "Expression": step.text,
-                    "Line": step.line,
-                }
-            )
+        self.reasons(
+            outcome.reasons,
+            sheet.source.name,
+            unit.id if unit else None,
+            unit.name if unit else None,
+            order_line,
+        )
         if always:
             recorded = {id(item.step) for item in outcome.reasons}
             for step in outcome.failures:
@@ -684,6 +699,10 @@ def evaluate_sheet(
         line_values[line.id] = base
 
     shared = LineOutcomes(plan, line_values, world)
+    record_reasons = recorder.reasons
+    sheet_name = run.source.name
+    # id(an OrderLine outcome's boosts) -> (them, tagged with the scope, their sum)
+    tagged: dict[int, tuple[list[Boost], list[tuple[str, Boost]], Decimal]] = {}
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
     first = _silent_filter(rest)
@@ -894,7 +913,7 @@ def evaluate_sheet(
                 recorder.fail(error, sheet=run, unit=unit, order_line=line_id)
                 break
             if result.reasons:
-                recorder.outcome(result, sheet=run, unit=unit, order_line=line_id)
+                record_reasons(result.reasons, sheet_name, unit_id, unit.name, line_id)
             if result.rejected:
                 if not rejected:
                     step = result.failures[0]
@@ -923,13 +942,19 @@ def evaluate_sheet(
                 continue
             # A fit's boosts and data are shared with the OU's other lines (and the
             # cached outcome) until a later scope adds to them: it replaces them then.
-            if result.boosts:
+            line_boosts = result.boosts
+            if line_boosts:
+                # Tagged and summed once per list of boosts (shared outcomes share it;
+                # the entry holds the list, so its id is not reused meanwhile).
+                found = tagged.get(id(line_boosts))
+                if found is None or found[0] is not line_boosts:
+                    found = tagged[id(line_boosts)] = (
+                        line_boosts,
+                        [("OrderLine", boost) for boost in line_boosts],
+                        exact_sum(b.delta for b in line_boosts),
+                    )
                 fits[line_id] = LineFit(
-                    line,
-                    cap,
-                    boosts + [("OrderLine", boost) for boost in result.boosts],
-                    result.data,
-                    EXACT.add(base_score, exact_sum(b.delta for b in result.boosts)),
+                    line, cap, boosts + found[1], result.data, EXACT.add(base_score, found[2])
                 )
             else:
                 fits[line_id] = LineFit(line, cap, boosts, result.data, base_score)

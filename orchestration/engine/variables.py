@@ -176,7 +176,11 @@ def same(value: object) -> object:
     tells them apart (and prints them differently).
     """
     kind = type(value)
-    return value if kind is str or kind is int else (kind, repr(value))
+    if kind is str or kind is int:
+        return value
+    if kind is tuple and all(type(item) is str for item in value):  # type: ignore[attr-defined]
+        return value  # a list of texts (``SetNames``): equal only to the same texts
+    return (kind, repr(value))
 
 
 def group_units(
