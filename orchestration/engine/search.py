@@ -286,9 +286,7 @@ class Search:
         steps = run.plan.blocks.get("Shipment")
         values = None  # without a scope of its own, a shipment needs them only to fan out
         if steps:
-            same = self.same_scope.get(id(run))
-            if same is None:
-                same = self.same_scope[id(run)] = _same_for_every_shipment(steps)
+            same = self._same_scope(run, steps)
             outcome = self.scope_outcomes.get(candidate.index) if same else None
             if outcome is None:
                 scoped = self.shipment_values(candidate, quantities)
@@ -342,6 +340,13 @@ class Search:
             float(Fraction(whole) + split) if split else float(whole),
             sum(q for _line, q in quantities),
         )
+
+    def _same_scope(self, run: SheetRun, steps: tuple[Step, ...]) -> bool:
+        """Whether ``run``'s Shipment scope (``steps``) is the same for every shipment."""
+        same = self.same_scope.get(id(run))
+        if same is None:
+            same = self.same_scope[id(run)] = _same_for_every_shipment(steps)
+        return same
 
     def shipment_values(self, candidate: Candidate, quantities: Quantities) -> Values:
         """The values a candidate shipment's statements read: its totals, then the OU's
@@ -888,7 +893,18 @@ class Search:
         split a line takes it whole. Then what the same choice gives without the
         Shipment scores (fewer, fuller shipments). ``consider`` judges both as any
         other proposition: this only proposes, early, what the enumeration of a
-        trimmed pool (budgeted, line by line from the first) may not reach."""
+        trimmed pool (budgeted, line by line from the first) may not reach.
+
+        Only where proposing cannot change anything but the propositions: no
+        FulfillmentProposition scope (one failing on a proposal would leave its whole
+        sheet out) and no Shipment scope that reads the shipment (one refusing or
+        failing on a proposed shipment would drop an OU the search kept)."""
+        if self.judging:
+            return  # a FulfillmentProposition scope could fail on it: the whole sheet out
+        for candidate in pool:
+            steps = candidate.sheet.plan.blocks.get("Shipment")
+            if steps and not self._same_scope(candidate.sheet, steps):
+                return  # its shipments could fail or be refused where the search's are not
         constants: dict[int, float] = {}
         for candidate in pool:
             constant = self._shipment_constant(candidate)
@@ -945,12 +961,18 @@ class Search:
                     need -= best_q
             self.stock_left = {}
             if chosen:
-                self.consider(
-                    [
-                        (by_index[index], tuple(lines.items()), products[index])
-                        for index, lines in chosen.items()
-                    ]
-                )
+                try:
+                    self.consider(
+                        [
+                            (by_index[index], tuple(lines.items()), products[index])
+                            for index, lines in chosen.items()
+                        ]
+                    )
+                except SheetFailed:
+                    # A proposal, not a branch the search had to take: an error of a
+                    # Shipment scope (the same for each of the OU's shipments) is met
+                    # where the search meets that OU's shipments, as without it.
+                    continue
 
     def _ranked(
         self, candidates: list[Candidate], keys: dict[int, tuple[Any, ...]]

@@ -284,3 +284,52 @@ def test_shares_of_lines_shipped_in_part_are_summed_exactly_whatever_their_sizes
     )
     fulfillments = route(scenario).blob["Fulfillments"]
     assert [f["Shipments"][0]["Sheet"]["Name"] for f in fulfillments[:2]] == ["Tiny", "Plain"]
+
+
+def no_greedy(monkeypatch: pytest.MonkeyPatch, scenario: Scenario) -> dict:
+    """The blob without the unit-by-unit proposal."""
+    with monkeypatch.context() as patch:
+        patch.setattr(search.Search, "_greedy", lambda self, pool: None)
+        return route(scenario).blob
+
+
+def test_no_unit_by_unit_proposal_where_a_proposition_scope_could_fail_on_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A FulfillmentProposition scope that divides by zero for 7 shipments: proposing
+    one would leave the whole ship-from-store sheet out (the winner falls from 399.99
+    to 80); the search decides as it does without proposals."""
+    scenario = bench.make_scenario(ous=600, lines=8, sheets=2, seed=0)
+    judged = "\nscope FulfillmentProposition\n\nscore add 1 / ([ShipmentCount] - 7)\n"
+    scenario = replace(
+        scenario,
+        sheets=tuple(
+            replace(sheet, source=sheet.source + judged) if sheet.name == "ShipFromStore" else sheet
+            for sheet in scenario.sheets
+        ),
+    )
+    blob = route(scenario).blob
+    assert blob["Errors"] == []
+    assert round(blob["Fulfillments"][0]["Score"], 2) == 399.99
+    assert blob == no_greedy(monkeypatch, scenario)
+
+
+def test_no_unit_by_unit_proposal_where_a_shipment_scope_reads_the_shipment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Warehouse shipments of exactly 2 units divide by zero: proposed shipments would
+    drop warehouses the search keeps. The same suppliers fail as without proposals."""
+    scenario = bench.make_scenario(ous=200, lines=8, sheets=2, seed=1)
+    failing = SHIPMENT_DATA + "score add 10 / ([Shipment.TotalQuantity] - 2)\n"
+    scenario = replace(
+        scenario,
+        sheets=tuple(
+            replace(sheet, source=sheet.source + "\n" + failing)
+            if "scope Shipment" not in sheet.source
+            else sheet
+            for sheet in scenario.sheets
+        ),
+    )
+    blob = route(scenario).blob
+    assert len([e for e in blob["Errors"] if e["SupplierID"] is not None]) == 15
+    assert blob == no_greedy(monkeypatch, scenario)
