@@ -395,6 +395,9 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
     add_row = rows.append
     supplier_value = world.supplier_value
     last_run = last_step = position = None
+    group: dict[str, Any] | None = None
+    last_position: int | None = -1
+    last_line: int | None = -1
     for run, unit, step, line_id, values in drops:
         if step is not last_step or run is not last_run:  # drops come in runs of one
             last_run, last_step = run, step
@@ -413,7 +416,9 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
                 }
             )
         if not listed:
-            group = summary.get((position, line_id))
+            if position != last_position or line_id != last_line:  # else the same group
+                last_position, last_line = position, line_id
+                group = summary.get((position, line_id))
             if group is not None:
                 group["Count"] += 1
                 group["SupplierIDs"].append(unit.id)
@@ -444,7 +449,7 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
         if listed:
             add_row([unit.id, position, line_id, read])
         else:
-            summary[(position, line_id)] = {
+            group = summary[(position, line_id)] = {
                 "Statement": position,
                 "OrderLineID": line_id,
                 "Count": 1,

@@ -16,6 +16,7 @@ from typing import Protocol
 from .model import Address
 
 EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
+_METRE = Decimal("0.001")  # in km: what route lengths are rounded to
 
 
 def point(address: Address) -> tuple[float, float] | None:
@@ -97,6 +98,6 @@ class EstimatedBikeRoute:
         """The estimated route of a great-circle distance (``distance_km``'s), or None."""
         if crow is None:
             return None
-        km = (crow * self.detour_factor).quantize(Decimal("0.001"))
+        km = (crow * self.detour_factor).quantize(_METRE)
         minutes = math.ceil(km / self.speed_kmh * 60)
         return Route(km, minutes)
