@@ -52,6 +52,20 @@ def preview(client_for: Any, user: User | None, body: dict[str, Any]) -> Any:
     return client_for(user).post("/api/preview/", body, format="json")
 
 
+def preview_draft(client_for: Any, user: User, sheet: Sheet, source: str) -> Any:
+    """DEMO-1001 previewed on Monday in Amsterdam with ``source`` in place of ``sheet``."""
+    return preview(
+        client_for,
+        user,
+        {
+            "order": "DEMO-1001",
+            "at": MONDAY,
+            "time_zone": AMSTERDAM,
+            "drafts": [{"sheet": sheet.pk, "source": source}],
+        },
+    )
+
+
 def winners(blob: dict[str, Any]) -> list[tuple[str, str | None, list[tuple[int, int]]]]:
     return [
         (
@@ -112,16 +126,7 @@ def test_a_draft_replaces_its_sheet_without_saving_it(
     )
     assert draft != sheet.source
     before = table_rows()
-    response = preview(
-        client_for,
-        viewer,
-        {
-            "order": "DEMO-1001",
-            "at": MONDAY,
-            "time_zone": AMSTERDAM,
-            "drafts": [{"sheet": sheet.pk, "source": draft}],
-        },
-    )
+    response = preview_draft(client_for, viewer, sheet, draft)
     assert winners(response.json())[0][:2] == ("EXPORT_ORDER", "lelystad_warehouse")
     assert table_rows() == before
 
@@ -186,16 +191,7 @@ def test_a_draft_failing_for_one_ou_leaves_out_only_that_ou_and_names_it(
     source, statement = divides_by_zero_at(sheet.source, amsterdam.pk)
     line = 1 + source.splitlines().index(statement)
     before = table_rows()
-    response = preview(
-        client_for,
-        viewer,
-        {
-            "order": "DEMO-1001",
-            "at": MONDAY,
-            "time_zone": AMSTERDAM,
-            "drafts": [{"sheet": sheet.pk, "source": source}],
-        },
-    )
+    response = preview_draft(client_for, viewer, sheet, source)
     assert response.status_code == 200
     blob = response.json()
     assert blob["HasErrors"] is True

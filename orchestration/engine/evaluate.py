@@ -389,7 +389,7 @@ def _static_filter(world: World, step: Step, base: Values) -> frozenset[int] | N
     if (
         not paths
         or step.applies_when is not None
-        or any(path[0] != "Supplier" or not is_static(path) or path in base for path in paths)
+        or any(not is_static(path) or path in base for path in paths)
     ):
         return None
 
@@ -411,10 +411,7 @@ def _static_texts(
     the sheet set shadows them): its texts by OU, kept with the network, so that
     "Supplier X is not a shop" is written once per OU, not once per order."""
     paths = step.describes
-    if any(
-        path[0] != "Supplier" or not is_static(path) or any(path in found for found in names)
-        for path in paths
-    ):
+    if any(not is_static(path) or any(path in found for found in names) for path in paths):
         return None
     return world.network.texts_of(step)
 
@@ -520,7 +517,7 @@ class LineOutcomes:
         self,
         plan: Plan,
         line_values: dict[int, dict[tuple[str, ...], object]],
-        world: World | None = None,
+        world: World,
     ) -> None:
         self.steps = steps = plan.blocks.get("OrderLine", ())
         local = {step.key for step in steps if step.kind in (WITH, DATA)}
@@ -542,14 +539,12 @@ class LineOutcomes:
         # network, by (OU, stock), for every order after this one (``Network.texts_of``).
         named = {step.key for block in plan.blocks.values() for step in block if step.key}
         self.kept: dict[int, dict[Any, object]] = {}
-        if world is not None:
-            for step in steps:
-                if step.describes and all(
-                    path not in named
-                    and (path == self.quantity_path or (path[0] == "Supplier" and is_static(path)))
-                    for path in step.describes
-                ):
-                    self.kept[id(step)] = world.network.texts_of(step)
+        for step in steps:
+            if step.describes and all(
+                path not in named and (path == self.quantity_path or is_static(path))
+                for path in step.describes
+            ):
+                self.kept[id(step)] = world.network.texts_of(step)
         self.lookups = self.hits = 0
 
     def scoped(self, line: OrderLine, stock: int, supplier: Values) -> Values:
@@ -705,15 +700,15 @@ def evaluate_sheet(
     tagged: dict[int, tuple[list[Boost], list[tuple[str, Boost]], Decimal]] = {}
     grouped = supplier_groups(world, run)
     rest = supplier_steps[grouped.ran :]
-    first = _silent_filter(rest)
-    # The plain requirements the rest starts with (``first`` and those right after it):
-    # each told once per group by a passing set where it can be (an OU-alone filter, a
-    # distance filter); an OU that passed those runs the rest from after them.
+    # The plain requirements the rest starts with: each told once per group by a
+    # passing set where it can be (an OU-alone filter, a distance filter); an OU that
+    # passed those runs the rest from after them.
     filters: list[Step] = []
     for step in rest:
         if _silent_filter((step,)) is None:
             break
         filters.append(step)
+    first = filters[0] if filters else None
     # id(statement) -> its descriptions by OU, when they read only OU-alone values.
     static_texts: dict[int, dict[int, object] | None] = {}
     flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's

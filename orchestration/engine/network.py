@@ -21,7 +21,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .model import OrganizationUnit, Product, Scenario
 from .routes import point
@@ -45,7 +45,9 @@ STATIC_GROUPS = frozenset({"Address", "CustomFields"})
 
 @functools.lru_cache(maxsize=4096)
 def is_static(path: tuple[str, ...]) -> bool:
-    """Whether ``Supplier.*`` at ``path`` depends on the OU alone."""
+    """Whether ``path`` is a ``Supplier.*`` value that depends on the OU alone."""
+    if path[0] != "Supplier":
+        return False
     if len(path) == 2:
         return path[1] in STATIC_NAMES
     return len(path) == 3 and path[1] in STATIC_GROUPS
@@ -106,22 +108,24 @@ class Network:
         self, step: object, build: Callable[[], frozenset[int] | None]
     ) -> frozenset[int] | None:
         """The OUs a static filter lets through (None: it cannot be told once for all)."""
-        found = self.filters.get(id(step))
-        if found is None or found[0] is not step:
-            found = (step, build())
-            with self.lock:
-                self.filters[id(step)] = found
-        return found[1]
+        return self._for_step(self.filters, step, build)
 
     def texts_of(self, step: object) -> dict[int, object]:
         """The descriptions of ``step`` told so far, by OU ID or (OU ID, stock) (filled
         by the caller, only for descriptions that read nothing but OU-alone values and
         the stock, up to ``TEXTS_KEPT``)."""
-        found = self.texts.get(id(step))
+        return self._for_step(self.texts, step, dict)
+
+    def _for_step(
+        self, table: dict[int, tuple[object, Any]], step: object, make: Callable[[], Any]
+    ) -> Any:
+        """``table``'s entry for ``step``, made on first use; kept with the statement
+        so that its id() is not reused while the entry lives."""
+        found = table.get(id(step))
         if found is None or found[0] is not step:
-            found = (step, {})
+            found = (step, make())
             with self.lock:
-                self.texts[id(step)] = found
+                table[id(step)] = found
         return found[1]
 
 

@@ -1138,6 +1138,23 @@ class Search:
             # dict is in line order: the shipment's quantities as the cache keys them.
             self.consider([(by_index[i], tuple(chosen[i].items()), products[i]) for i in chosen])
 
+        def cut_spread(k: int, reach: tuple[Decimal, int, int], joining: int | None) -> bool:
+            """``_cut`` for line ``k`` being spread: its splitting candidates can still
+            add at most ``reach`` (score per unit, units, of the open quantity), and
+            ``joining``, when given, would be a new shipment."""
+            assert bounds is not None
+            return self._cut(
+                k + 1,
+                state["units"] + reach[1] + remaining[k + 1],
+                bounds,
+                chosen,
+                by_index,
+                most,
+                reach,
+                joining,
+                reach[1],
+            )
+
         def spreads(
             fitting: list[Candidate],
             line: OrderLine,
@@ -1158,37 +1175,13 @@ class Search:
                 if after is not None and bounds is not None:
                     room, top = after[position]
                     reach = (top, min(need, room), wanted)
-                    if self._cut(
-                        k + 1,
-                        state["units"] + reach[1] + remaining[k + 1],
-                        bounds,
-                        chosen,
-                        by_index,
-                        most,
-                        reach,
-                        None,
-                        reach[1],
-                    ):
+                    if cut_spread(k, reach, None):
                         return  # whatever they add cannot beat the best
                 candidate = fitting[position]
                 owner = unit_owner.get(candidate.unit.id)
                 if owner is not None and owner != candidate.index:
                     continue
-                if (
-                    owner is None
-                    and bounds is not None
-                    and self._cut(
-                        k + 1,
-                        state["units"] + reach[1] + remaining[k + 1],
-                        bounds,
-                        chosen,
-                        by_index,
-                        most,
-                        reach,
-                        candidate.index,
-                        reach[1],
-                    )
-                ):
+                if owner is None and bounds is not None and cut_spread(k, reach, candidate.index):
                     continue  # a new shipment: not with what it and those after it add
                 most_here = min(self.available(candidate, line), need)
                 for q in range(most_here, 0, -1):
@@ -1197,17 +1190,7 @@ class Search:
                     if after is not None and bounds is not None:
                         room, top = after[position + 1]
                         left = min(need - q, room)
-                        if self._cut(
-                            k + 1,
-                            state["units"] + left + remaining[k + 1],
-                            bounds,
-                            chosen,
-                            by_index,
-                            most,
-                            (top, left, wanted),
-                            None,
-                            left,
-                        ):
+                        if cut_spread(k, (top, left, wanted), None):
                             unassign(candidate, line)
                             continue
                     yield need - q, position + 1

@@ -35,30 +35,41 @@ def shops(source: str, quantity: int) -> Scenario:
     )
 
 
-FANNED_OUT = """\
-fulfillment Shops
-
-action 'SHIP_FROM_STORE'
-
-scope Supplier
-
-require [Supplier.Type] = 'Shop'
-
+# What a ship-from-store sheet's Shipment scope must set (``MissingRequiredData``).
+SHIPMENT_DATA = """\
 scope Shipment
 
 data [TravelDistanceText] as '1 km'
 data [TravelTimeText] as '4 minutes'
 data [TravelTimeInMinutes] as 4
 data [TravelDistanceInKm] as 1
-
-with [extra] as 2
-
-score add 5
-
-scope Fanout
-
-fanout as [extra]
 """
+
+
+def shops_sheet(
+    shipment: str, *, name: str = "Shops", partial: bool = True, lines: str = "", more: str = ""
+) -> str:
+    """A ship-from-store sheet over shops: an OrderLine scope's ``lines``, then the
+    Shipment scope's data and its statements ``shipment``, then ``more`` scopes."""
+    option = "option AllowPartialFulfillment as true\n\n" if partial else ""
+    line_scope = f"scope OrderLine\n\n{lines}\n" if lines else ""
+    return (
+        f"fulfillment {name}\n\naction 'SHIP_FROM_STORE'\n\n{option}"
+        "scope Supplier\n\nrequire [Supplier.Type] = 'Shop'\n\n"
+        f"{line_scope}{SHIPMENT_DATA}\n{shipment}{more}"
+    )
+
+
+FANNED_OUT = shops_sheet(
+    "with [extra] as 2\n\nscore add 5\n",
+    partial=False,
+    more="\nscope Fanout\n\nfanout as [extra]\n",
+)
+AT_MOST_TWO = shops_sheet(
+    "require [TotalQuantity] <= 2 with reason 'TooBig', 'A shop ships at most 2 units'\n"
+)
+# every shipment a shop makes is worth 100: the more shops, the better
+SPREAD = shops_sheet("score add 100\n")
 
 
 def test_a_fan_out_reads_the_names_a_shipment_scope_run_once_per_candidate_sets() -> None:
@@ -69,28 +80,6 @@ def test_a_fan_out_reads_the_names_a_shipment_scope_run_once_per_candidate_sets(
     assert [unit["ID"] for unit in shipment["FanoutSuppliers"]] == [2, 3]
 
 
-AT_MOST_TWO = """\
-fulfillment Shops
-
-action 'SHIP_FROM_STORE'
-
-option AllowPartialFulfillment as true
-
-scope Supplier
-
-require [Supplier.Type] = 'Shop'
-
-scope Shipment
-
-data [TravelDistanceText] as '1 km'
-data [TravelTimeText] as '4 minutes'
-data [TravelTimeInMinutes] as 4
-data [TravelDistanceInKm] as 1
-
-require [TotalQuantity] <= 2 with reason 'TooBig', 'A shop ships at most 2 units'
-"""
-
-
 def test_a_shipment_requirement_on_its_totals_is_judged_for_each_shipment() -> None:
     plan = plan_for(AT_MOST_TWO)
     assert not _same_for_every_shipment(plan.blocks["Shipment"])
@@ -98,29 +87,6 @@ def test_a_shipment_requirement_on_its_totals_is_judged_for_each_shipment() -> N
     assert [
         (s["Supplier"]["ID"], [line["Quantity"] for line in s["OrderLines"]]) for s in shipments
     ] == [(1, [1]), (2, [2])]
-
-
-SPREAD = """\
-fulfillment Shops
-
-action 'SHIP_FROM_STORE'
-
-option AllowPartialFulfillment as true
-
-scope Supplier
-
-require [Supplier.Type] = 'Shop'
-
-scope Shipment
-
-data [TravelDistanceText] as '1 km'
-data [TravelTimeText] as '4 minutes'
-data [TravelTimeInMinutes] as 4
-data [TravelDistanceInKm] as 1
-
-# every shipment a shop makes is worth 100: the more shops, the better
-score add 100
-"""
 
 
 def test_a_trimmed_search_proposes_each_unit_where_it_adds_most_before_its_budget(
@@ -161,33 +127,6 @@ def test_a_trimmed_search_proposes_each_unit_where_it_adds_most_before_its_budge
     assert [f["Score"] for f in blob["Fulfillments"][1:]] == [100] * 4  # the singles
 
 
-SHIPMENT_DATA = """\
-scope Shipment
-
-data [TravelDistanceText] as '1 km'
-data [TravelTimeText] as '4 minutes'
-data [TravelTimeInMinutes] as 4
-data [TravelDistanceInKm] as 1
-"""
-
-SHIPMENT_SAYS = (
-    """\
-fulfillment Shops
-
-action 'SHIP_FROM_STORE'
-
-option AllowPartialFulfillment as true
-
-scope Supplier
-
-require [Supplier.Type] = 'Shop'
-
-"""
-    + SHIPMENT_DATA
-    + "\n{statement}\n"
-)
-
-
 def tiers(statement: str, shops: int) -> Scenario:
     """``shops`` shops: 1-10 can ship 3 units of the order, 11-20 two, the rest one."""
     base = bench.make_scenario(ous=1, lines=2, sheets=1)
@@ -206,7 +145,7 @@ def tiers(statement: str, shops: int) -> Scenario:
         base,
         order=replace(base.order, lines=(first, second), allow_partial_fulfillment=True),
         organization_units=units,
-        sheets=(SheetSource(id=1, name="Shops", source=SHIPMENT_SAYS.format(statement=statement)),),
+        sheets=(SheetSource(id=1, name="Shops", source=shops_sheet(statement + "\n")),),
         stock=stock,
         settings={},
     )
@@ -257,12 +196,8 @@ def test_shares_of_lines_shipped_in_part_are_summed_exactly_whatever_their_sizes
     tiny = " * ".join(["0.000000000000000000000001"] * 3)  # 1E-72
 
     def sheet(name: str, extra: str) -> str:
-        return (
-            f"fulfillment {name}\n\naction 'SHIP_FROM_STORE'\n\n"
-            "option AllowPartialFulfillment as true\n\n"
-            "scope Supplier\n\nrequire [Supplier.Type] = 'Shop'\n\n"
-            f"scope OrderLine\n\nscore add {big} when [OrderLine.ID] = 1\n{extra}\n\n"
-            + SHIPMENT_DATA
+        return shops_sheet(
+            "", name=name, lines=f"score add {big} when [OrderLine.ID] = 1\n{extra}\n"
         )
 
     base = bench.make_scenario(ous=1, lines=2, sheets=1)
