@@ -256,7 +256,7 @@ def test_a_whitelist_limits_who_may_fulfil(demo: None, client_for: Any, viewer: 
     assert {s["SupplierID"] for s in blob["ValidSuppliers"]} <= {venlo.pk}
 
 
-def test_current_fulfilments_count_unless_a_clean_slate_is_asked(
+def test_current_fulfillments_count_unless_a_clean_slate_is_asked(
     demo: None, client_for: Any, viewer: User
 ) -> None:
     order = Order.objects.get(backend_id="DEMO-1001")

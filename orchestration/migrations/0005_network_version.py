@@ -14,7 +14,7 @@ def first_token(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orchestration', '0004_fulfilment_lifecycle'),
+        ('orchestration', '0004_fulfillment_lifecycle'),
     ]
 
     operations = [

@@ -71,7 +71,7 @@ from .progress import (
     order_derived_statuses,
     order_status_changed,
     order_statuses,
-    units_in_fulfilment,
+    units_in_fulfillment,
 )
 from .sending import task_send_on_commit
 from .statement import Statement, insert_sql, row_of
@@ -328,7 +328,7 @@ def _orchestrate_once(
                 line.quantity_cancelled += plan.cancelled.get(line.pk, 0)
             # The statuses follow from what is known already: the history the engine
             # was given and what this run stores. Nothing is read again.
-            status, line_statuses = order_statuses(order_lines, _in_fulfilment(scenario, plan))
+            status, line_statuses = order_statuses(order_lines, _in_fulfillment(scenario, plan))
             interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
             order_fields = {
                 "needs_orchestration": False,
@@ -519,7 +519,7 @@ def _fold_waiting(
     return last
 
 
-def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, int]:
+def _in_fulfillment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, int]:
     """Units of each order line in an open fulfilment once this run is stored, counted
     as ``order_refresh_status`` counts them, from the history and the plan."""
     history = (
@@ -533,7 +533,7 @@ def _in_fulfilment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, in
         # Not a CANCEL sheet's lines: they are stored cancelled.
         if plan.fulfillments[index].status == FulfillmentStatus.NEW
     )
-    return units_in_fulfilment(itertools.chain(history, planned))
+    return units_in_fulfillment(itertools.chain(history, planned))
 
 
 def _lock(

@@ -42,15 +42,15 @@ def order_refresh_status(*, order: Order, now: datetime, actor: str) -> str:
 def order_derived_statuses(*, order: Order) -> tuple[str, dict[str, list[int]]]:
     """The statuses of ``order`` and its lines as their quantities have them, read
     from the database: as ``order_statuses`` gives them."""
-    in_fulfilment = units_in_fulfilment(
+    in_fulfillment = units_in_fulfillment(
         OrderFulfillmentLine.objects.filter(
             fulfillment__order=order, status__in=OPEN_FULFILLMENT_STATUSES
         ).values_list("order_line_id", "quantity", "fulfillment__task_key")
     )
-    return order_statuses(list(OrderLine.objects.filter(order=order)), in_fulfilment)
+    return order_statuses(list(OrderLine.objects.filter(order=order)), in_fulfillment)
 
 
-def units_in_fulfilment(open_lines: Iterable[tuple[int, int, str | None]]) -> dict[int, int]:
+def units_in_fulfillment(open_lines: Iterable[tuple[int, int, str | None]]) -> dict[int, int]:
     """Units per order line in open fulfilment lines ``(order line, quantity, task
     key)``: the copies of a fanned-out task count once."""
     counted: dict[int, int] = defaultdict(int)
@@ -65,7 +65,7 @@ def units_in_fulfilment(open_lines: Iterable[tuple[int, int, str | None]]) -> di
 
 
 def order_statuses(
-    lines: list[OrderLine], in_fulfilment: Mapping[int, int]
+    lines: list[OrderLine], in_fulfillment: Mapping[int, int]
 ) -> tuple[str, dict[str, list[int]]]:
     """The order's status and the lines whose status changes (by new status), from
     their quantities; ``lines`` get their new statuses, the caller stores them
@@ -78,7 +78,7 @@ def order_statuses(
             status = (
                 OrderLineStatus.COMPLETED if line.quantity_shipped else OrderLineStatus.CANCELLED
             )
-        elif in_fulfilment.get(line.pk):
+        elif in_fulfillment.get(line.pk):
             status = OrderLineStatus.IN_FULFILLMENT
         else:
             status = OrderLineStatus.OPEN

@@ -10,7 +10,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from orchestration.engine import allocation_bench as bench
+from orchestration.benchmarks import allocation as bench
 from orchestration.engine import route
 from orchestration.language.checker import analyze
 

@@ -12,15 +12,17 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from orchestration.engine import bench, route
+from orchestration.benchmarks import engine as bench
+from orchestration.benchmarks import worlds
+from orchestration.engine import route
 from orchestration.language.checker import analyze
 
 
 def test_same_seed_gives_an_equal_scenario() -> None:
     """The generator is deterministic: same arguments, equal scenario; another seed differs."""
-    first = bench.make_scenario(ous=60, lines=4, sheets=8, seed=3)
-    again = bench.make_scenario(ous=60, lines=4, sheets=8, seed=3)
-    other = bench.make_scenario(ous=60, lines=4, sheets=8, seed=4)
+    first = worlds.make_scenario(ous=60, lines=4, sheets=8, seed=3)
+    again = worlds.make_scenario(ous=60, lines=4, sheets=8, seed=3)
+    other = worlds.make_scenario(ous=60, lines=4, sheets=8, seed=4)
 
     assert first == again
     assert first != other
@@ -28,7 +30,7 @@ def test_same_seed_gives_an_equal_scenario() -> None:
 
 def test_world_has_the_requested_size_and_shape() -> None:
     """OUs mostly shops and warehouses in NL/BE, one product per line plus some, 60 % no stock."""
-    scenario = bench.make_scenario(ous=1_000, lines=5, sheets=4)
+    scenario = worlds.make_scenario(ous=1_000, lines=5, sheets=4)
 
     units = scenario.organization_units
     assert len(units) == 1_000
@@ -36,7 +38,7 @@ def test_world_has_the_requested_size_and_shape() -> None:
     types = Counter(unit.type for unit in units)
     assert 0.65 < types["Shop"] / 1_000 < 0.75
     assert 0.20 < types["Warehouse"] / 1_000 < 0.30
-    assert set(types) <= {"Shop", "Warehouse", *bench.OTHER_TYPES}
+    assert set(types) <= {"Shop", "Warehouse", *worlds.OTHER_TYPES}
     assert {unit.time_zone for unit in units} == {"Europe/Amsterdam"}
     assert {unit.country_id for unit in units} == {"NL", "BE"}
     assert len({unit.address.city for unit in units}) > 20
@@ -61,7 +63,7 @@ def test_world_has_the_requested_size_and_shape() -> None:
 
 def test_sheets_cycle_through_the_templates_and_pass_the_checker() -> None:
     """Every generated sheet has no diagnostic; 8 sheets are each template twice, distinct."""
-    sheets = bench.make_sheets(8)
+    sheets = worlds.make_sheets(8)
 
     assert [sheet.id for sheet in sheets] == list(range(1, 9))
     assert [sheet.name for sheet in sheets] == [
@@ -81,7 +83,7 @@ def test_sheets_cycle_through_the_templates_and_pass_the_checker() -> None:
         assert analyze(sheet.source).diagnostics == ()
 
 
-@pytest.mark.parametrize("template", bench.TEMPLATES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("template", worlds.TEMPLATES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("variant", range(5))
 def test_every_template_variant_passes_the_checker(template, variant: int) -> None:
     """Every variant of every template checks clean (the generator asserts it as well)."""
@@ -90,7 +92,7 @@ def test_every_template_variant_passes_the_checker(template, variant: int) -> No
 
 def test_generated_order_routes_without_errors() -> None:
     """The engine runs every sheet of a small world and ships something."""
-    decision = route(bench.make_scenario(ous=40, lines=3, sheets=4))
+    decision = route(worlds.make_scenario(ous=40, lines=3, sheets=4))
 
     assert decision.blob["HasErrors"] is False
     assert decision.blob["Errors"] == []

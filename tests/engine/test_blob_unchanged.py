@@ -1,6 +1,6 @@
 """The engine's speed-ups change no decision and no word of its explanation.
 
-The blobs of generated bench worlds (``bench.make_scenario``: every sheet template,
+The blobs of generated bench worlds (``worlds.make_scenario``: every sheet template,
 thousands of rejections, reasons with per-OU descriptions, ``Dropped``) are compared
 with the SHA-256 of their canonical JSON as the code before the speed-ups of issue 19
 (``docs/performance.md``) wrote them. A change that means to alter the blob updates
@@ -18,7 +18,8 @@ from dataclasses import replace
 
 import pytest
 
-from orchestration.engine import bench, route, variables
+from orchestration.benchmarks import worlds
+from orchestration.engine import route, variables
 from orchestration.engine.model import Scenario, SheetSource
 from tests.engine.test_groups import both_ways
 
@@ -36,7 +37,7 @@ DIGESTS = {
 
 def digest(world: tuple[int, int, int, int]) -> str:
     ous, lines, sheets, seed = world
-    blob = route(bench.make_scenario(ous=ous, lines=lines, sheets=sheets, seed=seed)).blob
+    blob = route(worlds.make_scenario(ous=ous, lines=lines, sheets=sheets, seed=seed)).blob
     text = json.dumps(blob, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -73,7 +74,7 @@ def test_local_time_read_per_time_zone_decides_as_per_ou(
 ) -> None:
     """``Supplier.LocalTime.*`` is grouped per time zone, not per OU: OUs in four
     zones (two of them at the same hour) are rejected and described each."""
-    scenario = bench.make_scenario(ous=120, lines=2, sheets=1, seed=5)
+    scenario = worlds.make_scenario(ous=120, lines=2, sheets=1, seed=5)
     zones = ("Europe/Amsterdam", "Europe/London", "America/New_York", "Africa/Lagos")
     units = tuple(
         replace(unit, time_zone=zones[index % len(zones)])

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.engine import bench, evaluate, route, variables
+from orchestration.benchmarks import worlds
+from orchestration.engine import evaluate, route, variables
 from orchestration.engine.model import (
     Address,
     Order,
@@ -78,7 +79,7 @@ def test_generated_worlds_decide_the_same_grouped_or_one_by_one(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bench worlds: every sheet template, shops rejected with per-OU descriptions."""
-    scenario = bench.make_scenario(ous=150, lines=3, sheets=8, seed=seed)
+    scenario = worlds.make_scenario(ous=150, lines=3, sheets=8, seed=seed)
     grouped, single = both_ways(scenario, monkeypatch)
     assert grouped == single
     assert any(r["Reason"] == "NotAShop" for r in grouped["Rejections"])
@@ -136,7 +137,7 @@ def flags_scenario(flags: list[object]) -> Scenario:
     shops = [unit(i + 1, flag) for i, flag in enumerate(flags)]
     units = (*shops, unit(len(flags) + 1, True, type_="Warehouse"))
     return Scenario(
-        at=bench.AT,
+        at=worlds.AT,
         order=Order(
             id=1,
             lines=(OrderLine(id=1, product=1, quantity=1),),

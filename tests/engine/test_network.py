@@ -18,7 +18,8 @@ from decimal import Decimal
 
 import pytest
 
-from orchestration.engine import Route, bench, evaluate, network, route, variables
+from orchestration.benchmarks import worlds
+from orchestration.engine import Route, evaluate, network, route, variables
 from orchestration.engine.model import Address, OrganizationUnit, Scenario, SheetSource
 from orchestration.engine.network import Network, network_of
 
@@ -51,7 +52,7 @@ def orders(scenario: Scenario) -> list[Scenario]:
 def test_routes_over_one_network_decide_as_over_fresh_ones(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = bench.make_scenario(ous=200, lines=3, sheets=8, seed=seed)
+    base = worlds.make_scenario(ous=200, lines=3, sheets=8, seed=seed)
     for scenario in orders(base) + orders(base):  # twice: the second round reads the cache
         assert route(scenario).blob == fresh(scenario, monkeypatch)
     assert network_of(base) is network_of(orders(base)[1])
@@ -59,7 +60,7 @@ def test_routes_over_one_network_decide_as_over_fresh_ones(
 
 def test_a_new_tuple_of_ous_is_a_new_network() -> None:
     """Edited OUs come as new tuples: nothing derived from the old ones is used."""
-    scenario = bench.make_scenario(ous=50, lines=2, sheets=4)
+    scenario = worlds.make_scenario(ous=50, lines=2, sheets=4)
     before = network_of(scenario)
     renamed = tuple(
         replace(unit, name=unit.name + " (new)") for unit in scenario.organization_units
@@ -91,7 +92,7 @@ def shop(unit_id: int, backend_id: str | None) -> OrganizationUnit:
 
 
 def filtered(units: tuple[OrganizationUnit, ...], source: str = FILTERED) -> Scenario:
-    base = bench.make_scenario(ous=1, lines=1, sheets=1)
+    base = worlds.make_scenario(ous=1, lines=1, sheets=1)
     return replace(
         base,
         organization_units=units,
@@ -169,7 +170,7 @@ class Watching:
 def test_the_garbage_collector_pauses_during_a_route_and_comes_back_as_it_was(
     enabled: bool,
 ) -> None:
-    scenario = bench.make_scenario(ous=30, lines=2, sheets=4)
+    scenario = worlds.make_scenario(ous=30, lines=2, sheets=4)
     provider = Watching()
     was = gc.isenabled()
     try:
@@ -182,7 +183,7 @@ def test_the_garbage_collector_pauses_during_a_route_and_comes_back_as_it_was(
 
 
 def test_only_the_last_few_networks_are_kept() -> None:
-    scenarios = [bench.make_scenario(ous=5, lines=1, sheets=1, seed=seed) for seed in range(6)]
+    scenarios = [worlds.make_scenario(ous=5, lines=1, sheets=1, seed=seed) for seed in range(6)]
     for scenario in scenarios:
         network_of(scenario)
     kept = {id(n.unit_tuple) for n in network._networks.values()}

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from orchestration.engine import bench, route
+from orchestration.benchmarks import worlds
 from orchestration.engine import blob as blobs
+from orchestration.engine import route
 from orchestration.engine.scenario import load_scenario
 from tests.sources import OWN_SCENARIOS
 
@@ -191,7 +192,7 @@ def test_past_the_error_limit_the_other_suppliers_are_named_in_one_entry(
 def test_every_ou_a_routing_sheet_does_not_keep_is_explained(seed: int) -> None:
     """In generated worlds, each (routing sheet, OU) is valid, or a Rejection, a Dropped
     entry or an Errors entry names that OU under that sheet."""
-    scenario = bench.make_scenario(ous=300, lines=3, sheets=4, seed=seed)
+    scenario = worlds.make_scenario(ous=300, lines=3, sheets=4, seed=seed)
     blob = route(scenario).blob
     valid = {(v["FulfillmentMethod"], v["SupplierID"]) for v in blob["ValidSuppliers"]}
     explained = {(r["Sheet"], r["SupplierID"]) for r in blob["Rejections"]}

@@ -12,14 +12,15 @@ from dataclasses import replace
 
 import pytest
 
-from orchestration.engine import bench, route, search
+from orchestration.benchmarks import worlds
+from orchestration.engine import route, search
 from orchestration.engine.model import OrganizationUnit, Scenario, SheetSource
 from orchestration.engine.plan import plan_for
 from orchestration.engine.search import _same_for_every_shipment
 
 
 def shops(source: str, quantity: int) -> Scenario:
-    base = bench.make_scenario(ous=1, lines=1, sheets=1)
+    base = worlds.make_scenario(ous=1, lines=1, sheets=1)
     units = tuple(
         OrganizationUnit(id=unit_id, name=f"Store {unit_id}", type="Shop")
         for unit_id in range(1, 5)
@@ -97,7 +98,7 @@ def test_a_trimmed_search_proposes_each_unit_where_it_adds_most_before_its_budge
     proposition after the singles, only the unit-by-unit proposal reaches the answer
     that ships from all 4 of them (400 from shipments) rather than from one (100)."""
     monkeypatch.setattr(search, "MAX_PROPOSITIONS_BOUNDED", 1)
-    base = bench.make_scenario(ous=1, lines=2, sheets=1)
+    base = worlds.make_scenario(ous=1, lines=2, sheets=1)
     units = tuple(
         OrganizationUnit(id=unit_id, name=f"Store {unit_id}", type="Shop")
         for unit_id in range(1, 31)
@@ -129,7 +130,7 @@ def test_a_trimmed_search_proposes_each_unit_where_it_adds_most_before_its_budge
 
 def tiers(statement: str, shops: int) -> Scenario:
     """``shops`` shops: 1-10 can ship 3 units of the order, 11-20 two, the rest one."""
-    base = bench.make_scenario(ous=1, lines=2, sheets=1)
+    base = worlds.make_scenario(ous=1, lines=2, sheets=1)
     first, second = base.order.lines
     first, second = replace(first, quantity=2), replace(second, quantity=1)
     units = tuple(
@@ -200,7 +201,7 @@ def test_shares_of_lines_shipped_in_part_are_summed_exactly_whatever_their_sizes
             "", name=name, lines=f"score add {big} when [OrderLine.ID] = 1\n{extra}\n"
         )
 
-    base = bench.make_scenario(ous=1, lines=2, sheets=1)
+    base = worlds.make_scenario(ous=1, lines=2, sheets=1)
     first, second = base.order.lines
     first, second = replace(first, id=1, quantity=2), replace(second, id=2, quantity=2)
     shop = OrganizationUnit(id=7, name="Store 7", type="Shop")
@@ -234,7 +235,7 @@ def test_no_unit_by_unit_proposal_where_a_proposition_scope_could_fail_on_it(
     """A FulfillmentProposition scope that divides by zero for 7 shipments: proposing
     one would leave the whole ship-from-store sheet out (the winner falls from 399.99
     to 80); the search decides as it does without proposals."""
-    scenario = bench.make_scenario(ous=600, lines=8, sheets=2, seed=0)
+    scenario = worlds.make_scenario(ous=600, lines=8, sheets=2, seed=0)
     judged = "\nscope FulfillmentProposition\n\nscore add 1 / ([ShipmentCount] - 7)\n"
     scenario = replace(
         scenario,
@@ -254,7 +255,7 @@ def test_no_unit_by_unit_proposal_where_a_shipment_scope_reads_the_shipment(
 ) -> None:
     """Warehouse shipments of exactly 2 units divide by zero: proposed shipments would
     drop warehouses the search keeps. The same suppliers fail as without proposals."""
-    scenario = bench.make_scenario(ous=200, lines=8, sheets=2, seed=1)
+    scenario = worlds.make_scenario(ous=200, lines=8, sheets=2, seed=1)
     failing = SHIPMENT_DATA + "score add 10 / ([Shipment.TotalQuantity] - 2)\n"
     scenario = replace(
         scenario,

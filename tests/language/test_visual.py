@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.engine.bench import make_sheets
+from orchestration.benchmarks.worlds import make_sheets
 from orchestration.language import fuzz
 from orchestration.language.checker import analyze
 from orchestration.language.parser import parse

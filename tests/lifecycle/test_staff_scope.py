@@ -54,7 +54,7 @@ def text(response: Any) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
 
 
-def test_the_api_shows_store_staff_their_own_shops_fulfilments_and_orders(
+def test_the_api_shows_store_staff_their_own_shops_fulfillments_and_orders(
     two_orders: tuple[OrderFulfillment, OrderFulfillment],
 ) -> None:
     mine, theirs = two_orders

@@ -232,7 +232,7 @@ def committed(order: Order) -> tuple[bool, int, list[int], int]:
     )
 
 
-def test_a_worker_killed_mid_task_ends_with_exactly_one_set_of_fulfilments(
+def test_a_worker_killed_mid_task_ends_with_exactly_one_set_of_fulfillments(
     broker: Broker, workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     demo_load(stdout=io.StringIO(), password="demo-pass-123")

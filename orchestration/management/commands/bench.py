@@ -1,25 +1,39 @@
 """``manage.py bench language|engine|suite``: benchmarks, with their figures printed.
 
-``bench language [CONTEXTS]``: the sheet language (``orchestration.language.bench``).
+``bench language [CONTEXTS]``: the sheet language (``orchestration.benchmarks.language``).
 ``bench engine [--repeat N] [--quick]``: ``route()`` per order for worlds of growing
-size (``orchestration.engine.bench``); ``--quick`` runs tiny worlds, for tests.
+size (``orchestration.benchmarks.engine``); ``--quick`` runs tiny worlds, for tests.
 ``bench allocation [--quick]``: 200 orders of 3 lines over 20 warehouses, routed with
 three sheets (one warehouse ships all; lines whole but spread; lines may split), per
 sheet ms per order, exact share and shipments per order against the targets
-(``orchestration.engine.allocation_bench``); ``--quick`` routes 5 orders, for tests.
+(``orchestration.benchmarks.allocation``); ``--quick`` routes 5 orders, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
-(``orchestration.options_bench``).
+(``orchestration.benchmarks.options``).
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
-(``orchestration.lifecycle_bench``); ``bench tasks [--fulfillments N]`` counts open
+(``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 """
 
+import statistics
+import time
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.test import Client
+
+from ...benchmarks import allocation as allocation_bench
+from ...benchmarks import engine as engine_bench
+from ...benchmarks import language as language_bench
+from ...benchmarks import lifecycle as lifecycle_bench
+from ...benchmarks import options as options_bench
+from ...models import Sheet
+from ...services.roles import DESIGNERS_GROUP, roles_ensure
 
 
 class Command(BaseCommand):
@@ -78,12 +92,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from ... import lifecycle_bench
-
         subject = options["subject"]
         if subject == "options":
-            from ... import options_bench
-
             repeat = options["repeat"] or options_bench.REQUESTS
             if repeat < 1:
                 raise CommandError("--repeat must be at least 1")
@@ -115,13 +125,10 @@ class Command(BaseCommand):
         if options["subject"] == "allocation":
             self._allocation(quick=options["quick"])
             return
-        from ...language import bench
-
-        bench.main([str(options["contexts"])])
+        language_bench.main([str(options["contexts"])])
 
     def _engine(self, repeat: int | None, *, quick: bool) -> None:
-        from ...engine import bench
-
+        bench = engine_bench
         if repeat is None:
             repeat = bench.QUICK_REPEAT if quick else bench.REPEAT
         if repeat < 1:
@@ -133,8 +140,7 @@ class Command(BaseCommand):
             self.stdout.flush()
 
     def _allocation(self, *, quick: bool) -> None:
-        from ...engine import allocation_bench as bench
-
+        bench = allocation_bench
         world = bench.make_world(orders=bench.QUICK_ORDERS if quick else bench.ORDERS)
         self.stdout.write(bench.header(len(world.orders)))
         results = []
@@ -145,16 +151,6 @@ class Command(BaseCommand):
         self.stdout.write(bench.verdict(results))
 
     def _suite(self, sheets: int, repeat: int) -> None:
-        import statistics
-        import time
-
-        from django.conf import settings
-        from django.contrib.auth.models import Group, User
-        from django.db import transaction
-        from django.test import Client
-
-        from ...models import Sheet
-        from ...services.roles import DESIGNERS_GROUP, roles_ensure
 
         if sheets < 1 or repeat < 1:
             raise CommandError("--sheets and --repeat must be at least 1")

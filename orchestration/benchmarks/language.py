@@ -1,6 +1,6 @@
 """Benchmark of the sheet language: compiled predicate throughput and sheet parse time.
 
-Run ``python -m orchestration.language.bench [CONTEXTS]``. It evaluates a few
+Run ``python -m orchestration.benchmarks.language [CONTEXTS]``. It evaluates a few
 typical predicates over CONTEXTS (default 100,000) generated contexts, each
 timed with ``time.perf_counter`` (best of several rounds, so a busy machine
 hurts less), next to a hand-written closure doing the same test as the floor
@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .checker import analyze
-from .compiler import (
+from ..language.checker import analyze
+from ..language.compiler import (
     MISSING,
     Compiled,
     Context,
@@ -28,7 +28,7 @@ from .compiler import (
     compile_sheet,
     mapping_context,
 )
-from .parser import parse
+from ..language.parser import parse
 
 PREDICATES: dict[str, str] = {
     "variable = string": "[Supplier.Type] = 'Shop'",

@@ -33,10 +33,18 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from ..engine import route
+from ..engine.model import (
+    Address,
+    Order,
+    OrderLine,
+    OrganizationUnit,
+    Product,
+    Scenario,
+    SheetSource,
+)
 from ..language.checker import analyze
-from . import route
-from .bench import percentile
-from .model import Address, Order, OrderLine, OrganizationUnit, Product, Scenario, SheetSource
+from .engine import percentile
 
 WAREHOUSES = 20
 PRODUCTS = 50

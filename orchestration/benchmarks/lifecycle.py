@@ -28,6 +28,23 @@ from unittest import mock
 
 from django.db import connection, connections, transaction
 
+from ..models import (
+    FulfillmentAction,
+    FulfillmentStatus,
+    Order,
+    OrderFulfillment,
+    OrderLine,
+    OrganizationUnit,
+    Product,
+    Sheet,
+    Stock,
+)
+from ..network import network_changed
+from ..selectors import shop_open_task_counts
+from ..services.orchestration import order_orchestrate
+from ..services.orders import order_create
+from ..services.sheets import sheet_create
+
 WAREHOUSE_SHEET = """fulfillment BenchWarehouses
 action 'EXPORT_ORDER'
 
@@ -43,9 +60,6 @@ require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]
 
 def _network(warehouses: int, products: int, on_hand: int) -> list[Any]:
     """BENCH-* warehouses with ``on_hand`` of each BENCH-* product, and the sheet."""
-    from .models import OrganizationUnit, Product, Stock
-    from .network import network_changed
-    from .services import sheet_create
 
     units = OrganizationUnit.objects.bulk_create(
         [
@@ -76,7 +90,6 @@ def _network(warehouses: int, products: int, on_hand: int) -> list[Any]:
 
 
 def _orders(items: list[Any], count: int, quantity: int = 1) -> list[int]:
-    from .models import Order, OrderLine
 
     orders = Order.objects.bulk_create(
         [Order(backend_id=f"BENCH-O-{i}", needs_orchestration=True) for i in range(count)]
@@ -88,7 +101,6 @@ def _orders(items: list[Any], count: int, quantity: int = 1) -> list[int]:
 
 
 def _clean() -> None:
-    from .models import Order, OrganizationUnit, Product, Sheet
 
     with transaction.atomic():
         Order.objects.filter(backend_id__startswith="BENCH-").delete()
@@ -150,7 +162,6 @@ def _vacuum() -> None:
 
 def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
     """Time one stored orchestration of a 3-line order over 20 warehouses."""
-    from .services.orchestration import order_orchestrate
 
     timings: list[float] = []
     queries: list[int] = []
@@ -204,14 +215,6 @@ def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[
     sheet reads ``Supplier.ActiveShipFromStoreTasks``, with ``fulfillments`` tasks
     over 50 shops of which one in 1,500 is open (the rest completed, as in a
     retailer's history)."""
-    from .models import (
-        FulfillmentAction,
-        FulfillmentStatus,
-        Order,
-        OrderFulfillment,
-        OrganizationUnit,
-    )
-    from .selectors import shop_open_task_counts
 
     _clean()
     order = None
@@ -273,7 +276,6 @@ def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[
 
 
 def _race_worker(queue: Any) -> None:
-    from .services.orchestration import order_orchestrate
 
     connections.close_all()  # a forked child must not share the parent's socket
     while True:
@@ -286,8 +288,6 @@ def _race_worker(queue: Any) -> None:
 
 def race(processes: int, orders: int, write: Callable[[str], None]) -> dict[str, float]:
     """``processes`` processes orchestrate ``orders`` 1-unit orders; stock covers a third."""
-    from .models import Order, Stock
-    from .services.orchestration import order_orchestrate
 
     _clean()
     on_hand = max(1, orders // 3 // 4)
@@ -338,9 +338,6 @@ def race(processes: int, orders: int, write: Callable[[str], None]) -> dict[str,
 def pipeline(orders: int, spawn: int, write: Callable[[str], None]) -> dict[str, float]:
     """Orders per second from ``order_create`` to stored fulfilments, through workers."""
     from django.conf import settings
-
-    from .models import Order
-    from .services import order_create
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         raise RuntimeError("pipeline needs CELERY_BROKER_URL set and real workers")

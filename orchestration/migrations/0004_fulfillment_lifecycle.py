@@ -19,6 +19,10 @@ def number_runs(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Renamed from the British spelling (one spelling in identifiers: issue 20). A
+    # database that applied it under the old name counts this one as applied.
+    replaces = [("orchestration", "0004_fulfilment_lifecycle")]
+
 
     dependencies = [
         ('orchestration', '0003_backtest'),
