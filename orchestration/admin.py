@@ -40,6 +40,7 @@ from .models import (
     Stock,
     UserPreference,
 )
+from .permissions import CREATE_SHEETS, DELETE_SHEETS, EDIT_SHEETS, VIEW_SHEETS
 from .services.sheets import REVISED_FIELDS
 from .setting_definitions import DEFINITIONS
 
@@ -561,7 +562,7 @@ class SheetRevisionInline(admin.TabularInline):
         return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("orchestration.view_sheets")
+        return request.user.has_perm(VIEW_SHEETS)
 
 
 class SheetForm(forms.ModelForm):
@@ -625,16 +626,16 @@ class SheetAdmin(admin.ModelAdmin):
 
     # EVA's SymphonySheets permissions, not Django's defaults.
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("orchestration.view_sheets")
+        return request.user.has_perm(VIEW_SHEETS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("orchestration.create_sheets")
+        return request.user.has_perm(CREATE_SHEETS)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("orchestration.edit_sheets")
+        return request.user.has_perm(EDIT_SHEETS)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("orchestration.delete_sheets")
+        return request.user.has_perm(DELETE_SHEETS)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return super().has_module_permission(request) or self.has_view_permission(request)
@@ -692,7 +693,7 @@ class SheetRevisionAdmin(admin.ModelAdmin):
     exclude = ["source"]
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("orchestration.view_sheets")
+        return request.user.has_perm(VIEW_SHEETS)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

@@ -38,6 +38,7 @@ from .models import (
     UserPreference,
 )
 from .models.fulfillments import OPEN_FULFILLMENT_STATUSES
+from .permissions import WORK_EVERY_ORGANIZATION_UNIT
 from .setting_definitions import DEFINITIONS, SettingDefinition
 from .validators import parse_id
 
@@ -106,13 +107,11 @@ def order_list() -> QuerySet[Order]:
 
 # --- Who sees and works which organization unit's fulfilments --------------------
 
-EVERY_ORGANIZATION_UNIT = "orchestration.work_every_organization_unit"
-
 
 def works_everywhere(user: Any) -> bool:
     """Whether ``user`` sees and works every OU's fulfilments (superusers, the
     designers' and integrations' roles); everyone else only their own OUs'."""
-    return bool(user.is_authenticated and user.has_perm(EVERY_ORGANIZATION_UNIT))
+    return bool(user.is_authenticated and user.has_perm(WORK_EVERY_ORGANIZATION_UNIT))
 
 
 def user_works_at(user: Any, unit_id: int | None) -> bool:

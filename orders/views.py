@@ -43,18 +43,24 @@ from orchestration.models import (
     ReturnCondition,
 )
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES
+from orchestration.permissions import (
+    ADD_ORDER,
+    CHANGE_FULFILLMENT,
+    CHANGE_ORDER,
+    VIEW_ORDER,
+    VIEW_SHEETS,
+)
 from orchestration.returns import qr_svg, return_document_context
 from orchestration.returns import return_form_pdf as return_form_pdf_bytes
 from preview.views import _blob_view
-from sheets.access import VIEW as SHEETS_VIEW
 from sheets.access import can, requires
 
 from .forms import QuantitiesForm
 
-VIEW_ORDERS = "orchestration.view_order"
-ADD_ORDERS = "orchestration.add_order"
-EDIT_ORDERS = "orchestration.change_order"
-EDIT_FULFILLMENTS = "orchestration.change_orderfulfillment"
+VIEW_ORDERS = VIEW_ORDER
+ADD_ORDERS = ADD_ORDER
+EDIT_ORDERS = CHANGE_ORDER
+EDIT_FULFILLMENTS = CHANGE_FULFILLMENT
 PAGE_SIZE = 50
 LIFETIME_SETTING = "Symphony:OrchestrationDetailsLifetimeInDays"
 
@@ -284,7 +290,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and can(request.user, EDIT_ORDERS),
             "conditions": ReturnCondition.choices,
             # The preview needs SymphonySheets:View, which shop staff do not have.
-            "can_preview": can(request.user, SHEETS_VIEW),
+            "can_preview": can(request.user, VIEW_SHEETS),
         },
     )
 

@@ -32,8 +32,9 @@ from orchestration.models import (
     Product,
     Sheet,
 )
+from orchestration.permissions import VIEW_SHEETS
 from orchestration.validators import parse_id
-from sheets.access import VIEW, requires
+from sheets.access import requires
 
 from .forms import BacktestForm, PrefillForm
 
@@ -98,7 +99,7 @@ def _run(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def page(request: HttpRequest) -> HttpResponse:
     """The preview form and, once asked, the decision with its explanation."""
     source = request.POST if request.method == "POST" else request.GET
@@ -311,7 +312,7 @@ def _blob_view(blob: dict[str, Any]) -> dict[str, Any]:
 
 
 @require_GET
-@requires(VIEW, json=True)
+@requires(VIEW_SHEETS, json=True)
 def orders(request: HttpRequest) -> JsonResponse:
     """Order numbers for the autocomplete: the newest that start with (or contain) ``q``."""
     query = request.GET.get("q", "").strip()
@@ -323,7 +324,7 @@ def orders(request: HttpRequest) -> JsonResponse:
 
 
 @require_http_methods(["POST"])
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def backtest_create(request: HttpRequest) -> HttpResponse:
     """Start a backtest of the form's draft sheets over the latest N orders."""
     drafts = _input(request.POST).get("drafts", [])
@@ -358,7 +359,7 @@ def backtest_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def backtest(request: HttpRequest, pk: int) -> HttpResponse:
     """A backtest's progress (the page refreshes itself while it runs) and its result."""
     found = get_object_or_404(Backtest, pk=pk)

@@ -15,23 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-VIEW, CREATE, EDIT, DELETE = (
-    "orchestration.view_sheets",
-    "orchestration.create_sheets",
-    "orchestration.edit_sheets",
-    "orchestration.delete_sheets",
-)
-# What the permission is called where EVA users look for it.
-NAMES = {
-    VIEW: "SymphonySheets:View",
-    CREATE: "SymphonySheets:Create",
-    EDIT: "SymphonySheets:Edit",
-    DELETE: "SymphonySheets:Delete",
-    # The order pages (``orders/``) use Django's model permissions.
-    "orchestration.view_order": "Orders:View",
-    "orchestration.change_order": "Orders:Edit",
-    "orchestration.change_orderfulfillment": "Fulfillments:Edit",
-}
+from orchestration.permissions import display_name
 
 View = Callable[..., HttpResponse]
 
@@ -49,7 +33,7 @@ def requires(*permissions: str, json: bool = False) -> Callable[[View], View]:
                         {"code": "not_authenticated", "message": "Sign in first."}, status=403
                     )
                 return redirect_to_login(request.get_full_path())
-            missing = [NAMES.get(p, p) for p in permissions if not user.has_perm(p)]
+            missing = [display_name(p) for p in permissions if not user.has_perm(p)]
             if missing:
                 message = f"You need the permission {', '.join(missing)} for this."
                 if json:

@@ -29,10 +29,17 @@ from orchestration.language.formatter import format_literal
 from orchestration.language.lines import normalize
 from orchestration.language.visual import Slot
 from orchestration.models import Sheet
+from orchestration.permissions import (
+    CREATE_SHEETS,
+    DELETE_SHEETS,
+    EDIT_SHEETS,
+    VIEW_SHEETS,
+    display_name,
+)
 from orchestration.sheet_templates import TEMPLATES
 from orchestration.validators import validate_identifier
 
-from .access import CREATE, DELETE, EDIT, NAMES, VIEW, can, requires
+from .access import can, requires
 from .forms import RevisionPairForm, SheetFilterForm
 
 PAGE_SIZE = 50
@@ -50,9 +57,9 @@ COLUMNS = (
 
 def _permissions(user: Any) -> dict[str, bool]:
     return {
-        "can_create": can(user, CREATE),
-        "can_edit": can(user, EDIT),
-        "can_delete": can(user, DELETE),
+        "can_create": can(user, CREATE_SHEETS),
+        "can_edit": can(user, EDIT_SHEETS),
+        "can_delete": can(user, DELETE_SHEETS),
     }
 
 
@@ -60,7 +67,7 @@ def _permissions(user: Any) -> dict[str, bool]:
 
 
 @require_GET
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def overview(request: HttpRequest) -> HttpResponse:
     """The sheets table: active ones by default; filters on the right; sortable; paged."""
     include_inactive = request.GET.get("inactive") == "1"
@@ -113,7 +120,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@requires(VIEW, CREATE)
+@requires(VIEW_SHEETS, CREATE_SHEETS)
 def create(request: HttpRequest) -> HttpResponse:
     """A new sheet from a template; it opens in the advanced editor, inactive."""
     values = {"name": "", "fulfillment": "", "template": "ship-from-store"}
@@ -157,7 +164,7 @@ def create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def editor(request: HttpRequest, pk: int) -> HttpResponse:
     """The sheet's source in CodeMirror; saving stores a new revision."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -167,8 +174,10 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     comment = ""
     if request.method == "POST":
-        if not can(request.user, EDIT):
-            raise PermissionDenied(f"You need the permission {NAMES[EDIT]} to save a sheet.")
+        if not can(request.user, EDIT_SHEETS):
+            raise PermissionDenied(
+                f"You need the permission {display_name(EDIT_SHEETS)} to save a sheet."
+            )
         values = {
             "name": request.POST.get("name", "").strip(),
             "fulfillment": request.POST.get("fulfillment", "").strip(),
@@ -234,7 +243,7 @@ def _refusal(error: ApplicationError, fulfillment: str, source: str) -> list[dic
 
 
 @require_POST
-@requires(VIEW, json=True)
+@requires(VIEW_SHEETS, json=True)
 def check(request: HttpRequest) -> JsonResponse:
     """The editor's live diagnostics: ``{"source", "fulfillment"}`` in, problems out."""
     try:  # under the API's limits: nesting depth, NUL and lone surrogates
@@ -274,7 +283,7 @@ def _fulfillment_position(source: str) -> tuple[int, int]:
 
 
 @require_GET
-@requires(VIEW, json=True)
+@requires(VIEW_SHEETS, json=True)
 def organization_units(request: HttpRequest) -> JsonResponse:
     """OUs by backend ID, name or ID: the editor's completions and list picker."""
     units = selectors.organization_unit_lookup(request.GET.get("q", ""))
@@ -289,7 +298,7 @@ def organization_units(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
-@requires(VIEW, EDIT)
+@requires(VIEW_SHEETS, EDIT_SHEETS)
 def activate(request: HttpRequest, pk: int) -> HttpResponse:
     """Activate or deactivate (``active`` = 1 or 0); a revision records it."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -304,7 +313,7 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@requires(VIEW, DELETE)
+@requires(VIEW_SHEETS, DELETE_SHEETS)
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete a sheet and its revisions (fulfilments keep its name)."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -323,7 +332,7 @@ def _next(request: HttpRequest, default: str) -> str:
 
 
 @require_GET
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def revisions(request: HttpRequest, pk: int) -> HttpResponse:
     """Every revision: number, author, date, comment, active at the time; pick two to diff."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -336,7 +345,7 @@ def revisions(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def diff(request: HttpRequest, pk: int) -> HttpResponse:
     """Two revisions side by side, changes highlighted (``?a=N&b=M``)."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -382,7 +391,7 @@ def diff(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@requires(VIEW, EDIT)
+@requires(VIEW_SHEETS, EDIT_SHEETS)
 def restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """Make revision ``number`` current again, as a new revision."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -489,7 +498,7 @@ def _edits_from(post: Any, slots: Any) -> dict[str, object]:
 
 
 @require_http_methods(["GET", "POST"])
-@requires(VIEW)
+@requires(VIEW_SHEETS)
 def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
     """The sheet as scopes of plain statements; values, reasons, options editable in place."""
     sheet = get_object_or_404(Sheet, pk=pk)
@@ -499,8 +508,10 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
     active = sheet.is_active
     comment = ""
     if request.method == "POST":
-        if not can(request.user, EDIT):
-            raise PermissionDenied(f"You need the permission {NAMES[EDIT]} to save a sheet.")
+        if not can(request.user, EDIT_SHEETS):
+            raise PermissionDenied(
+                f"You need the permission {display_name(EDIT_SHEETS)} to save a sheet."
+            )
         status = 400
         active = request.POST.get("active") == "1"
         comment = request.POST.get("comment", "").strip()

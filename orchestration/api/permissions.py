@@ -5,6 +5,8 @@ from typing import Any
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
+from ..permissions import CREATE_SHEETS, DELETE_SHEETS, EDIT_SHEETS, VIEW_SHEETS, codename_of
+
 
 class ModelPermissions(DjangoModelPermissions):
     """Django's model permissions, with reading guarded by ``view_<model>`` too."""
@@ -20,13 +22,13 @@ class SymphonySheetsPermission(BasePermission):
     """``SymphonySheets:View`` to read sheets, ``:Create``, ``:Edit``, ``:Delete`` to write."""
 
     required = {
-        "GET": "orchestration.view_sheets",
-        "HEAD": "orchestration.view_sheets",
-        "OPTIONS": "orchestration.view_sheets",
-        "POST": "orchestration.create_sheets",
-        "PUT": "orchestration.edit_sheets",
-        "PATCH": "orchestration.edit_sheets",
-        "DELETE": "orchestration.delete_sheets",
+        "GET": VIEW_SHEETS,
+        "HEAD": VIEW_SHEETS,
+        "OPTIONS": VIEW_SHEETS,
+        "POST": CREATE_SHEETS,
+        "PUT": EDIT_SHEETS,
+        "PATCH": EDIT_SHEETS,
+        "DELETE": DELETE_SHEETS,
     }
 
     def has_permission(self, request: Request, view: Any) -> bool:
@@ -44,28 +46,25 @@ class SymphonySheetsView(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(
-            request.user
-            and request.user.is_authenticated
-            and request.user.has_perm("orchestration.view_sheets")
+            request.user and request.user.is_authenticated and request.user.has_perm(VIEW_SHEETS)
         )
 
 
-def requires_permission(codename: str) -> type[BasePermission]:
-    """A permission class that lets through signed-in users with ``orchestration.<codename>``.
+def requires_permission(permission: str) -> type[BasePermission]:
+    """A permission class that lets through signed-in users with ``permission`` (a
+    full name from ``orchestration.permissions``).
 
     For actions whose verb is not the model's: starting a task is a POST but
     changes a fulfilment, so it needs ``change_orderfulfillment``, not ``add_``.
     """
 
     class Required(BasePermission):
-        message = f"You need the permission orchestration.{codename} for this."
+        message = f"You need the permission {permission} for this."
 
         def has_permission(self, request: Request, view: Any) -> bool:
             return bool(
-                request.user
-                and request.user.is_authenticated
-                and request.user.has_perm(f"orchestration.{codename}")
+                request.user and request.user.is_authenticated and request.user.has_perm(permission)
             )
 
-    Required.__name__ = f"Requires_{codename}"
+    Required.__name__ = f"Requires_{codename_of(permission)}"
     return Required

@@ -45,6 +45,15 @@ from ..models import (
     Sheet,
     Stock,
 )
+from ..permissions import (
+    ADD_ORDER,
+    CHANGE_FULFILLMENT,
+    CHANGE_ORDER,
+    CHANGE_ORDER_LINE,
+    CHANGE_STOCK,
+    VIEW_FULFILLMENT,
+    VIEW_ORDER,
+)
 from ..setting_definitions import DEFINITIONS
 from . import serializers
 from .idempotency import (
@@ -56,7 +65,7 @@ from .idempotency import (
 from .permissions import SymphonySheetsPermission, SymphonySheetsView, requires_permission
 
 MAX_ID = 2**63 - 1
-CHANGE_FULFILLMENTS = requires_permission("change_orderfulfillment")
+CHANGE_FULFILLMENTS = requires_permission(CHANGE_FULFILLMENT)
 
 
 class IdFilter(filters.NumberFilter):
@@ -137,7 +146,7 @@ class OrganizationUnitViewSet(viewsets.ModelViewSet):
     @action(
         detail=True,
         methods=["get"],
-        permission_classes=[requires_permission("view_orderfulfillment")],
+        permission_classes=[requires_permission(VIEW_FULFILLMENT)],
     )
     def tasks(self, request: Request, pk: str | None = None) -> Response:
         """Open tasks first by priority, then by start deadline (the store's work list)."""
@@ -228,7 +237,7 @@ class StockViewSet(viewsets.ReadOnlyModelViewSet):
     def bulk_upsert(self, request: Request) -> Response:
         # The model permissions checked add_stock (a POST); an upsert also
         # changes existing rows.
-        if not request.user.has_perm("orchestration.change_stock"):
+        if not request.user.has_perm(CHANGE_STOCK):
             self.permission_denied(
                 request, message="Setting stock needs permission to add and change stock."
             )
@@ -302,7 +311,7 @@ class OrderViewSet(
         responses={200: serializers.OrderEventSerializer(many=True)},
         summary="The order's timeline: every orchestration run and state change",
     )
-    @action(detail=True, methods=["get"], permission_classes=[requires_permission("view_order")])
+    @action(detail=True, methods=["get"], permission_classes=[requires_permission(VIEW_ORDER)])
     def timeline(self, request: Request, pk: str | None = None) -> Response:
         """Oldest first, with who or what did it (a username or ``system:<job>``) and why."""
         order = self.get_object()
@@ -319,7 +328,7 @@ class OrderViewSet(
         methods=["post"],
         # At most 19 digits (2^63-1): int() refuses more than 4,300, a 500 before.
         url_path=r"lines/(?P<line_id>[0-9]{1,19})/cancel",
-        permission_classes=[requires_permission("change_orderline")],
+        permission_classes=[requires_permission(CHANGE_ORDER_LINE)],
     )
     def cancel_line(self, request: Request, pk: str | None = None, line_id: str = "") -> Response:
         """Its open fulfilment lines are cancelled (FulfillmentCancelled), stock released."""
@@ -342,7 +351,7 @@ class OrderViewSet(
         detail=True,
         methods=["post"],
         url_path="retry-orchestration",
-        permission_classes=[requires_permission("change_order")],
+        permission_classes=[requires_permission(CHANGE_ORDER)],
     )
     def retry_orchestration(self, request: Request, pk: str | None = None) -> Response:
         """Once the cause is fixed: the failure count starts again and the order is
@@ -359,7 +368,7 @@ class OrderViewSet(
         responses={201: serializers.OrderSerializer, 422: KEY_REUSED_RESPONSE},
         summary="Create a return order from this sales order",
     )
-    @action(detail=True, methods=["post"], permission_classes=[requires_permission("add_order")])
+    @action(detail=True, methods=["post"], permission_classes=[requires_permission(ADD_ORDER)])
     def returns(self, request: Request, pk: str | None = None) -> Response:
         """Never more of a line than was shipped and is not on a return already: a 400
         names the line (``lines[i].quantity``) and nothing is written. The return order

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from ..permissions import ORGANIZATION_UNIT_PERMISSIONS
 from ..validators import (
     validate_backend_id,
     validate_country_id,
@@ -110,12 +111,7 @@ class OrganizationUnit(models.Model):
     class Meta:
         ordering = ["name", "id"]
         verbose_name = "organization unit"
-        permissions = [
-            (
-                "work_every_organization_unit",
-                "Can see and work the fulfilments of every organization unit",
-            )
-        ]
+        permissions = ORGANIZATION_UNIT_PERMISSIONS
         indexes = [models.Index(fields=["type", "status"], name="ou_type_status")]
         constraints = [
             models.CheckConstraint(

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from ..permissions import SHEET_PERMISSIONS
 from ..validators import validate_identifier
 
 
@@ -51,12 +52,7 @@ class Sheet(models.Model):
         # EVA's permission names; Django's add/change/delete/view are not used
         # for sheets, so the admin and the API check exactly these.
         default_permissions = ()
-        permissions = [
-            ("view_sheets", "SymphonySheets:View"),
-            ("create_sheets", "SymphonySheets:Create"),
-            ("edit_sheets", "SymphonySheets:Edit"),
-            ("delete_sheets", "SymphonySheets:Delete"),
-        ]
+        permissions = SHEET_PERMISSIONS
 
     def __str__(self) -> str:
         return f"{self.name} ({self.fulfillment}, rev. {self.revision})"

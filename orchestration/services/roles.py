@@ -3,6 +3,17 @@
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from ..permissions import (
+    APP_LABEL,
+    CHANGE_FULFILLMENT,
+    CREATE_SHEETS,
+    DELETE_SHEETS,
+    EDIT_SHEETS,
+    VIEW_SHEETS,
+    WORK_EVERY_ORGANIZATION_UNIT,
+    codename_of,
+)
+
 DESIGNERS_GROUP = "Fulfillment designers"
 INTEGRATIONS_GROUP = "Integrations"
 STORE_STAFF_GROUP = "Store staff"
@@ -32,13 +43,13 @@ _INTEGRATION_WRITE_MODELS = (
 ROLES: dict[str, list[str]] = {
     # Designers write sheets and must see what the sheets route.
     DESIGNERS_GROUP: [
-        "view_sheets",
-        "create_sheets",
-        "edit_sheets",
-        "delete_sheets",
+        *(
+            codename_of(permission)
+            for permission in (VIEW_SHEETS, CREATE_SHEETS, EDIT_SHEETS, DELETE_SHEETS)
+        ),
         *(f"view_{model}" for model in _READ_MODELS),
         # They read what every OU was given (their write permissions stop them acting).
-        "work_every_organization_unit",
+        codename_of(WORK_EVERY_ORGANIZATION_UNIT),
     ],
     # Integrations feed master data, stock and orders, and read the outcome.
     INTEGRATIONS_GROUP: [
@@ -46,8 +57,8 @@ ROLES: dict[str, list[str]] = {
         *(f"add_{model}" for model in _INTEGRATION_WRITE_MODELS),
         *(f"change_{model}" for model in _INTEGRATION_WRITE_MODELS),
         # Warehouses report shipments and cancel lines through the API.
-        "change_orderfulfillment",
-        "work_every_organization_unit",
+        codename_of(CHANGE_FULFILLMENT),
+        codename_of(WORK_EVERY_ORGANIZATION_UNIT),
     ],
     # Shops work their ship-from-store tasks: start, pick, pack, ship, decline; each
     # member only at the OUs that list them as staff (OrganizationUnit.staff).
@@ -63,7 +74,7 @@ ROLES: dict[str, list[str]] = {
                 "orderevent",
             )
         ),
-        "change_orderfulfillment",
+        codename_of(CHANGE_FULFILLMENT),
     ],
 }
 
@@ -78,6 +89,6 @@ def roles_ensure(*, using: str = "default") -> None:
         for group_name, codenames in ROLES.items():
             group, _ = Group.objects.using(using).get_or_create(name=group_name)
             permissions = Permission.objects.using(using).filter(
-                content_type__app_label="orchestration", codename__in=codenames
+                content_type__app_label=APP_LABEL, codename__in=codenames
             )
             group.permissions.add(*permissions)
