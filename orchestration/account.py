@@ -12,7 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from . import selectors, services
+from orchestration.selectors.accounts import api_token_expires_at, api_token_of
+
+from .services.tokens import api_token_obtain, api_token_revoke
 
 
 @login_required
@@ -22,18 +24,18 @@ def api_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "create":
-            services.api_token_obtain(user=request.user)
+            api_token_obtain(user=request.user)
             messages.success(request, "Your API token is ready.")
         elif action == "revoke":
-            if services.api_token_revoke(user=request.user):
+            if api_token_revoke(user=request.user):
                 messages.success(request, "Your API token is revoked; it no longer works.")
             else:
                 messages.info(request, "You had no API token.")
         else:
             messages.error(request, "Choose to create or to revoke the token.")
         return redirect("api-token")
-    token = selectors.api_token_of(request.user)
-    expires_at = selectors.api_token_expires_at(token) if token is not None else None
+    token = api_token_of(request.user)
+    expires_at = api_token_expires_at(token) if token is not None else None
     return render(
         request,
         "registration/api_token.html",

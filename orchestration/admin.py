@@ -17,8 +17,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from . import selectors, services
-from .highlighting import highlight_css, highlight_json, highlight_sheet
+from orchestration.selectors.organization import organization_unit_list
+from orchestration.selectors.settings import setting_list
+
+from .integrations.highlighting import highlight_css, highlight_json, highlight_sheet
 from .language.lines import normalize
 from .models import (
     Backtest,
@@ -41,7 +43,16 @@ from .models import (
     UserPreference,
 )
 from .permissions import CREATE_SHEETS, DELETE_SHEETS, EDIT_SHEETS, VIEW_SHEETS
-from .services.sheets import REVISED_FIELDS
+from .services.orders import order_announce
+from .services.settings import setting_set
+from .services.sheets import (
+    REVISED_FIELDS,
+    sheet_create,
+    sheet_delete,
+    sheet_problems,
+    sheet_update,
+)
+from .services.stock import StockLevel, stock_upsert_many
 from .setting_definitions import DEFINITIONS
 
 
@@ -173,7 +184,7 @@ class OrganizationUnitAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OrganizationUnit]:
-        return selectors.organization_unit_list()
+        return organization_unit_list()
 
     @admin.display(description="active SFS tasks", ordering="active_ship_from_store_tasks")
     def active_ship_from_store_tasks(self, obj: OrganizationUnit) -> int:
@@ -221,9 +232,9 @@ class StockAdmin(admin.ModelAdmin):
     ) -> None:
         # Only quantity_on_hand is written, conditionally: a reservation made
         # since the form was loaded is kept, not overwritten.
-        services.stock_upsert_many(
+        stock_upsert_many(
             levels=[
-                services.StockLevel(
+                StockLevel(
                     organization_unit=obj.organization_unit_id,
                     product=obj.product_id,
                     quantity_on_hand=obj.quantity_on_hand,
@@ -309,7 +320,7 @@ class OrderAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         if not change:  # lines are saved by now: route the new order after commit
-            services.order_announce(order=form.instance, user=request.user, via="admin")
+            order_announce(order=form.instance, user=request.user, via="admin")
 
     fieldsets = [
         (
@@ -584,9 +595,7 @@ class SheetForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if "fulfillment" in cleaned and "source" in cleaned:
             source = normalize(cleaned["source"])
-            for problem in services.sheet_problems(
-                fulfillment=cleaned["fulfillment"], source=source
-            ):
+            for problem in sheet_problems(fulfillment=cleaned["fulfillment"], source=source):
                 hint = f" ({problem['hint']})" if problem.get("hint") else ""
                 self.add_error(problem["field"], f"{problem['message']}{hint}")
         return cleaned
@@ -664,13 +673,13 @@ class SheetAdmin(admin.ModelAdmin):
         }
         comment = form.cleaned_data.get("comment", "")
         if change:
-            saved = services.sheet_update(sheet=obj, user=request.user, comment=comment, **values)
+            saved = sheet_update(sheet=obj, user=request.user, comment=comment, **values)
         else:
-            saved = services.sheet_create(user=request.user, comment=comment, **values)
+            saved = sheet_create(user=request.user, comment=comment, **values)
         obj.pk, obj.revision = saved.pk, saved.revision
 
     def delete_model(self, request: HttpRequest, obj: Sheet) -> None:
-        services.sheet_delete(sheet=obj)
+        sheet_delete(sheet=obj)
 
 
 @admin.register(SheetRevision)
@@ -746,7 +755,7 @@ class SettingAdmin(admin.ModelAdmin):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:
         # Settings left at their default have no row: list them all above.
-        context = {"known_settings": selectors.setting_list(), **(extra_context or {})}
+        context = {"known_settings": setting_list(), **(extra_context or {})}
         return super().changelist_view(request, extra_context=context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -766,9 +775,7 @@ class SettingAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: Setting, form: forms.ModelForm, change: bool
     ) -> None:
-        saved = services.setting_set(
-            name=form.cleaned_data["name"], value=form.cleaned_data["value"]
-        )
+        saved = setting_set(name=form.cleaned_data["name"], value=form.cleaned_data["value"])
         obj.pk = saved.pk
 
 

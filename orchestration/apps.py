@@ -14,7 +14,7 @@ class OrchestrationConfig(AppConfig):
     def ready(self) -> None:
         # Binds @shared_task to the configured app in web and worker processes.
         from . import celery  # noqa: F401
-        from .network import connect
+        from .selectors.network import connect
 
         # Each process keeps a snapshot of the network; changes give it a new token.
         connect()

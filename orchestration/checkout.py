@@ -1,7 +1,7 @@
 """Delivery options at checkout: which can a webshop offer for a basket, and who would ship it.
 
 ``fulfillment_options`` builds the scenario of a basket that is not an order yet
-(``selectors.basket_scenario``: the network snapshot and the basket's stock),
+(``basket_scenario``: the network snapshot and the basket's stock),
 asks the engine for the decision under each delivery option
 (``engine.fulfillment_options``: the call that routes real orders, once per
 option) and shapes the answer for ``POST /api/fulfillment-options/``. Nothing is
@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from . import engine, selectors
+from orchestration.selectors.scenario import BasketLine, basket_scenario
+
+from . import engine
 from .engine.model import Address
-from .previews import route_provider
+from .integrations.routes import route_provider
 
 # The deadline data a sheet may set per shipment (docs/lifecycle.md), reported as numbers.
 DEADLINES = {
@@ -33,7 +35,7 @@ DEADLINES = {
 
 
 def fulfillment_options(
-    lines: Sequence[selectors.BasketLine],
+    lines: Sequence[BasketLine],
     *,
     at: datetime,
     shipping_address: Mapping[str, Any],
@@ -49,9 +51,7 @@ def fulfillment_options(
         longitude=_decimal(shipping_address.get("longitude")),
         is_pickup_point=bool(shipping_address.get("is_pickup_point", False)),
     )
-    scenario = selectors.basket_scenario(
-        lines, at=at, shipping_address=address, custom_fields=custom_fields
-    )
+    scenario = basket_scenario(lines, at=at, shipping_address=address, custom_fields=custom_fields)
     units = {unit.id: unit for unit in scenario.organization_units}
     outcomes = engine.fulfillment_options(scenario, route_provider=route_provider())
     return {

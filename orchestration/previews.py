@@ -11,26 +11,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from . import engine, selectors
+from orchestration.selectors.scenario import SheetDraft, StockOverride, order_scenario
+
+from . import engine
 from .engine.model import Scenario
 from .engine.scenario import ScenarioError, load_scenario_text
 from .errors import ApplicationError
+from .integrations.routes import route_provider
 from .models import Order
-
-
-def route_provider() -> Any:
-    """An instance of the class ``ORCHESTRATION_ROUTE_PROVIDER`` names, or None if unset.
-
-    Raises ``ImportError`` when the setting names nothing importable.
-    """
-    dotted_path = getattr(settings, "ORCHESTRATION_ROUTE_PROVIDER", "")
-    if not dotted_path:
-        return None
-    return import_string(dotted_path)()
 
 
 def preview_scenario(scenario: Scenario) -> dict[str, Any]:
@@ -50,14 +40,14 @@ def preview_order(
     order: Order,
     *,
     at: datetime,
-    drafts: Sequence[selectors.SheetDraft] = (),
-    stock_overrides: Sequence[selectors.StockOverride] = (),
+    drafts: Sequence[SheetDraft] = (),
+    stock_overrides: Sequence[StockOverride] = (),
     candidate_units: Collection[int] | None = None,
     respect_history: bool = True,
     fulfillment_option: str | None = AS_ASKED,
 ) -> dict[str, Any]:
     """The blob for ``order`` at ``at`` with the what-if changes; nothing is written."""
-    scenario = selectors.order_scenario(
+    scenario = order_scenario(
         order,
         at=at,
         drafts=drafts,
@@ -106,13 +96,10 @@ def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> di
         order_by_number(valid["order"]),
         at=at or timezone.now(),
         drafts=[
-            selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
-            for d in valid["drafts"]
+            SheetDraft(d["source"], d.get("sheet"), d.get("name", "")) for d in valid["drafts"]
         ],
         stock_overrides=[
-            selectors.StockOverride(
-                s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
-            )
+            StockOverride(s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta")
             for s in valid["stock"]
         ],
         candidate_units=valid["organization_units"],

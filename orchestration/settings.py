@@ -334,7 +334,7 @@ ORCHESTRATION_EXPORTERS = env.json(
     "ORCHESTRATION_EXPORTERS",
     default={
         name: {
-            "class": "orchestration.exporters.FolderExporter",
+            "class": "orchestration.integrations.exporters.FolderExporter",
             "folder": str(BASE_DIR / "var" / "exports" / name.lower()),
         }
         for name in ("ARVATO", "BONVER", "WAREHOUSE")

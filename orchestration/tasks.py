@@ -9,13 +9,14 @@ conditional update (exports, webhooks) or are idempotent by nature (purge).
 from celery import shared_task
 from django.utils import timezone
 
-from .services import idempotency_keys_purge, orchestration_details_purge
-
 
 @shared_task(name="orchestration.tasks.orchestration_details_purge_task")
 def orchestration_details_purge_task() -> int:
     """Drop the orchestration details whose lifetime is over, and the API's idempotency
     keys older than 24 hours (daily, by beat); return how many details were dropped."""
+    from .services.idempotency import idempotency_keys_purge
+    from .services.orchestration_details import orchestration_details_purge
+
     now = timezone.now()
     idempotency_keys_purge(now=now)
     return orchestration_details_purge(now=now)

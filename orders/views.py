@@ -26,8 +26,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestration import selectors, services
+from orchestration import services
 from orchestration.errors import ApplicationError
+from orchestration.integrations.return_documents import qr_svg, return_document_context
+from orchestration.integrations.return_documents import return_form_pdf as return_form_pdf_bytes
 from orchestration.models import (
     ExportStatus,
     FulfillmentAction,
@@ -50,8 +52,20 @@ from orchestration.permissions import (
     VIEW_ORDER,
     VIEW_SHEETS,
 )
-from orchestration.returns import qr_svg, return_document_context
-from orchestration.returns import return_form_pdf as return_form_pdf_bytes
+from orchestration.selectors.fulfillments import (
+    export_failure_list,
+    fulfillments_visible,
+    order_fulfillments,
+    store_task_list,
+)
+from orchestration.selectors.orders import order_list as listed_orders
+from orchestration.selectors.orders import order_timeline, orders_visible
+from orchestration.selectors.organization import (
+    organization_unit_list,
+    organization_units_visible,
+    user_works_at,
+)
+from orchestration.selectors.settings import setting_value
 from preview.views import _blob_view
 from sheets.access import can, requires
 
@@ -228,9 +242,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
     """Every order, newest first; search by number or e-mail, filter by status; paged."""
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
-    orders = selectors.orders_visible(request.user, selectors.order_list()).order_by(
-        "-placed_at", "-id"
-    )
+    orders = orders_visible(request.user, listed_orders()).order_by("-placed_at", "-id")
     if query:
         orders = orders.filter(Q(backend_id__icontains=query) | Q(customer_email__icontains=query))
     if status in OrderStatus.values:
@@ -249,10 +261,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": OrderStatus.choices,
             "page_query": params.urlencode(),
-            "failed_exports": selectors.fulfillments_visible(
-                request.user, selectors.export_failure_list()
-            ).count(),
-            "failed_orchestrations": selectors.orders_visible(request.user, Order.objects.all())
+            "failed_exports": fulfillments_visible(request.user, export_failure_list()).count(),
+            "failed_orchestrations": orders_visible(request.user, Order.objects.all())
             .filter(status=OrderStatus.ORCHESTRATION_FAILED)
             .count(),
         },
@@ -264,9 +274,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An order: its lines, its fulfilments grouped by task, its runs and its timeline."""
     order = get_object_or_404(
-        selectors.orders_visible(
-            request.user, Order.objects.select_related("sold_from_organization_unit")
-        ),
+        orders_visible(request.user, Order.objects.select_related("sold_from_organization_unit")),
         pk=pk,
     )
     now = timezone.now()
@@ -277,9 +285,9 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "order": order,
             "number": _number(order),
             "lines": order.lines.select_related("product").order_by("pk"),
-            "groups": _groups(list(selectors.order_fulfillments(order)), now),
+            "groups": _groups(list(order_fulfillments(order)), now),
             "runs": order.orchestration_details.defer("blob").order_by("attempt"),
-            "events": selectors.order_timeline(order),
+            "events": order_timeline(order),
             "now": now,
             "return_orders": order.return_orders.order_by("pk"),
             "can_return": order.intent == "Sales"
@@ -299,7 +307,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(VIEW_ORDERS, EDIT_ORDERS)
 def order_retry_orchestration(request: HttpRequest, pk: int) -> HttpResponse:
     """Orchestrate again an order whose orchestration failed, once the cause is fixed."""
-    order = get_object_or_404(selectors.orders_visible(request.user, Order.objects.all()), pk=pk)
+    order = get_object_or_404(orders_visible(request.user, Order.objects.all()), pk=pk)
     try:
         services.order_orchestration_retry(order_id=order.pk, user=request.user)
     except ApplicationError as error:
@@ -324,7 +332,7 @@ def order_retry_orchestration(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(VIEW_ORDERS)
 def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
     """One orchestration run of an order, explained as the preview explains a decision."""
-    order = get_object_or_404(selectors.orders_visible(request.user, Order.objects.all()), pk=pk)
+    order = get_object_or_404(orders_visible(request.user, Order.objects.all()), pk=pk)
     details = get_object_or_404(OrchestrationDetails, order=order, attempt=attempt)
     now = timezone.now()
     expired = details.is_expired(now)
@@ -340,7 +348,7 @@ def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
             "number": _number(order),
             "details": details,
             "expired": expired,
-            "lifetime": selectors.setting_value(LIFETIME_SETTING),
+            "lifetime": setting_value(LIFETIME_SETTING),
             "lifetime_setting": LIFETIME_SETTING,
             "result": _blob_view(blob) if blob else None,
             "blob_json": json.dumps(blob, indent=2) if blob else "",
@@ -359,8 +367,8 @@ def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
 def store_list(request: HttpRequest) -> HttpResponse:
     """The shops, each with its number of open ship-from-store tasks."""
     query = request.GET.get("q", "").strip()
-    shops = selectors.organization_units_visible(
-        request.user, selectors.organization_unit_list().filter(type=OrganizationUnitType.SHOP)
+    shops = organization_units_visible(
+        request.user, organization_unit_list().filter(type=OrganizationUnitType.SHOP)
     )
     if query:
         shops = shops.filter(
@@ -381,7 +389,7 @@ def store_tasks(request: HttpRequest, unit_id: int) -> HttpResponse:
 def _unit_worked_by(request: HttpRequest, unit_id: int) -> OrganizationUnit:
     """The OU, if the user works there (403 otherwise: its tasks are its staff's)."""
     unit = get_object_or_404(OrganizationUnit, pk=unit_id)
-    if not selectors.user_works_at(request.user, unit.pk):
+    if not user_works_at(request.user, unit.pk):
         raise PermissionDenied(f"You do not work at {unit}: only its staff see its tasks.")
     return unit
 
@@ -400,9 +408,9 @@ def _tasks_page(
     request: HttpRequest, unit: OrganizationUnit, refusal: Refusal | None = None
 ) -> HttpResponse:
     finished = request.GET.get("finished") == "1"
-    page = Paginator(
-        selectors.store_task_list(unit, include_finished=finished), PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    page = Paginator(store_task_list(unit, include_finished=finished), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     now = timezone.now()
     rows = [_row(task, now, refusal) for task in page]
     refused_elsewhere = refusal is not None and all(row.item.pk != refusal.task for row in rows)
@@ -569,7 +577,7 @@ def export_failures(request: HttpRequest) -> HttpResponse:
 
 
 def _failures_page(request: HttpRequest, refusal: Refusal | None = None) -> HttpResponse:
-    failures = selectors.fulfillments_visible(request.user, selectors.export_failure_list())
+    failures = fulfillments_visible(request.user, export_failure_list())
     page = Paginator(failures, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -624,7 +632,7 @@ def export_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _return_order(request: HttpRequest, pk: int) -> Order:
     return get_object_or_404(
-        selectors.orders_visible(request.user, Order.objects.all()),
+        orders_visible(request.user, Order.objects.all()),
         pk=pk,
         intent=OrderIntent.RETURNS,
     )
@@ -672,7 +680,7 @@ class ReturnLineRow:
 def return_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Create a return order from a sales order's shipped lines: how many and why."""
     order = get_object_or_404(
-        selectors.orders_visible(request.user, Order.objects.all()),
+        orders_visible(request.user, Order.objects.all()),
         pk=pk,
         intent=OrderIntent.SALES,
     )

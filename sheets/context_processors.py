@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from orchestration import selectors
+from orchestration.selectors.accounts import user_prefers_dark
 
 
 def suite(request: HttpRequest) -> dict[str, Any]:
@@ -12,4 +12,4 @@ def suite(request: HttpRequest) -> dict[str, Any]:
 
     An error page can be rendered before the authentication middleware has run (a 400
     for a disallowed host): then there is no ``request.user`` and the light theme."""
-    return {"suite_dark": selectors.user_prefers_dark(getattr(request, "user", None))}
+    return {"suite_dark": user_prefers_dark(getattr(request, "user", None))}

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ParseError
 
-from orchestration import selectors, services
+from orchestration import services
 from orchestration.api.parsers import parse_json
 from orchestration.errors import ApplicationError
 from orchestration.language import visual
@@ -36,6 +36,8 @@ from orchestration.permissions import (
     VIEW_SHEETS,
     display_name,
 )
+from orchestration.selectors.organization import organization_unit_lookup
+from orchestration.selectors.sheets import sheet_list, sheet_revision_list
 from orchestration.sheet_templates import TEMPLATES
 from orchestration.validators import validate_identifier
 
@@ -77,9 +79,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     filters = SheetFilterForm(request.GET)
     id_error = filters.id_error()
     sheet_id = None if id_error else filters.cleaned_data["id"]
-    sheets = selectors.sheet_list(
-        include_inactive=include_inactive, name=name, sheet_id=sheet_id, sort=sort
-    )
+    sheets = sheet_list(include_inactive=include_inactive, name=name, sheet_id=sheet_id, sort=sort)
     page = Paginator(sheets, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -286,7 +286,7 @@ def _fulfillment_position(source: str) -> tuple[int, int]:
 @requires(VIEW_SHEETS, json=True)
 def organization_units(request: HttpRequest) -> JsonResponse:
     """OUs by backend ID, name or ID: the editor's completions and list picker."""
-    units = selectors.organization_unit_lookup(request.GET.get("q", ""))
+    units = organization_unit_lookup(request.GET.get("q", ""))
     return JsonResponse(
         {
             "results": [
@@ -336,7 +336,7 @@ def _next(request: HttpRequest, default: str) -> str:
 def revisions(request: HttpRequest, pk: int) -> HttpResponse:
     """Every revision: number, author, date, comment, active at the time; pick two to diff."""
     sheet = get_object_or_404(Sheet, pk=pk)
-    history = list(selectors.sheet_revision_list(sheet))
+    history = list(sheet_revision_list(sheet))
     return render(
         request,
         "sheets/revisions.html",

@@ -15,7 +15,10 @@ from orchestration.services.roles import DESIGNERS_GROUP, INTEGRATIONS_GROUP
 def _exports_to_a_temporary_folder(settings: Any, tmp_path: Any) -> None:
     """Exports go to the test's own folder, never into the checkout."""
     settings.ORCHESTRATION_EXPORTERS = {
-        name: {"class": "orchestration.exporters.FolderExporter", "folder": str(tmp_path / name)}
+        name: {
+            "class": "orchestration.integrations.exporters.FolderExporter",
+            "folder": str(tmp_path / name),
+        }
         for name in ("ARVATO", "BONVER", "WAREHOUSE")
     }
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from orchestration import services
+from orchestration.api import idempotency as api_idempotency
+from orchestration.api import views as api_views
 from orchestration.errors import ConflictError
 from orchestration.models import IdempotencyKey, Order, OrderLine
 from orchestration.tasks import orchestration_details_purge_task
@@ -136,7 +138,7 @@ def test_a_second_request_while_the_first_runs_is_a_409(
         during.append(_post(client, _order()))
         return create(**kwargs)
 
-    monkeypatch.setattr(services, "order_create", create_while_retried)
+    monkeypatch.setattr(api_views, "order_create", create_while_retried)
     first = _post(client, _order())
     assert first.status_code == 201
     (retry,) = during
@@ -153,7 +155,7 @@ def test_a_second_request_while_the_first_runs_is_a_409(
         ],
     }
     assert Order.objects.count() == 1
-    monkeypatch.setattr(services, "order_create", create)
+    monkeypatch.setattr(api_views, "order_create", create)
     assert _post(client, _order())["Idempotent-Replayed"] == "true"
 
 
@@ -172,7 +174,7 @@ def test_a_failed_request_gives_its_key_back(
     def broken(**kwargs: Any) -> Order:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "order_create", broken)
+    monkeypatch.setattr(api_views, "order_create", broken)
     with pytest.raises(RuntimeError):
         _post(client, _order())
     assert not IdempotencyKey.objects.exists()
@@ -186,8 +188,8 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(
     def killed(**kwargs: Any) -> Order:
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "order_create", killed)
-    monkeypatch.setattr(services, "idempotency_key_release", lambda **kwargs: None)
+    monkeypatch.setattr(api_views, "order_create", killed)
+    monkeypatch.setattr(api_idempotency, "idempotency_key_release", lambda **kwargs: None)
     with pytest.raises(SystemExit):
         _post(client, _order())
     monkeypatch.undo()

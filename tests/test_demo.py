@@ -15,7 +15,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
-from orchestration import demo, services
+from orchestration import demo
 from orchestration.demo import data
 from orchestration.language.checker import analyze
 from orchestration.models import (
@@ -254,7 +254,7 @@ def test_a_failure_leaves_nothing_half_loaded(monkeypatch: pytest.MonkeyPatch) -
     def refuse(**kwargs: Any) -> None:
         raise RuntimeError("order service down")
 
-    monkeypatch.setattr(services, "order_create", refuse)
+    monkeypatch.setattr(demo, "order_create", refuse)
     with pytest.raises(RuntimeError, match="order service down"):
         run_demo()
 

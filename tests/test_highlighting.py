@@ -6,7 +6,7 @@ import pytest
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String
 
-from orchestration.highlighting import SheetLexer, highlight_sheet
+from orchestration.integrations.highlighting import SheetLexer, highlight_sheet
 
 DEMO_SHEETS = sorted(
     (Path(__file__).resolve().parent.parent / "orchestration/demo/sheets").glob("*.sheet")

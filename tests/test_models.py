@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from orchestration import selectors, services
+from orchestration import services
 from orchestration.errors import ApplicationError, ConflictError
 from orchestration.models import (
     FulfillmentAction,
@@ -24,6 +24,8 @@ from orchestration.models import (
     SheetRevision,
     Stock,
 )
+from orchestration.selectors.fulfillments import fulfillment_orchestration_details
+from orchestration.selectors.settings import setting_value
 from tests.conftest import sheet_text
 
 pytestmark = pytest.mark.django_db
@@ -259,9 +261,9 @@ def test_sheet_fulfillment_identifiers_are_unique() -> None:
 
 def test_settings_are_typed_with_defaults() -> None:
     name = "Symphony:OrchestrationDetailsLifetimeInDays"
-    assert selectors.setting_value(name) == 14
+    assert setting_value(name) == 14
     services.setting_set(name=name, value=3)
-    assert selectors.setting_value(name) == 3
+    assert setting_value(name) == 3
     with pytest.raises(ApplicationError, match=re.escape("Expected an integer, got a boolean.")):
         services.setting_set(name=name, value=True)
     with pytest.raises(ApplicationError, match=re.escape("Must be at least 1.")):
@@ -269,7 +271,7 @@ def test_settings_are_typed_with_defaults() -> None:
     with pytest.raises(ApplicationError, match=re.escape("Unknown setting 'Nope'.")):
         services.setting_set(name="Nope", value=1)
     services.setting_reset(name=name)
-    assert selectors.setting_value(name) == 14
+    assert setting_value(name) == 14
 
 
 def test_orchestration_details_expire_after_their_lifetime(shop) -> None:
@@ -286,11 +288,11 @@ def test_orchestration_details_expire_after_their_lifetime(shop) -> None:
         orchestration_details=details,
     )
     assert details.expires_at == now + timedelta(days=2)
-    state = selectors.fulfillment_orchestration_details(fulfillment, now=now + timedelta(days=1))
+    state = fulfillment_orchestration_details(fulfillment, now=now + timedelta(days=1))
     assert (state.status, state.blob) == ("available", {"HasErrors": False})
     # Past the lifetime it is hidden even before the purge job has run.
     later = now + timedelta(days=2, seconds=1)
-    assert selectors.fulfillment_orchestration_details(fulfillment, now=later).status == "expired"
+    assert fulfillment_orchestration_details(fulfillment, now=later).status == "expired"
     assert services.orchestration_details_purge(now=later) == 1
     assert services.orchestration_details_purge(now=later) == 0
     details.refresh_from_db()

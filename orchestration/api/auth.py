@@ -28,7 +28,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
+from orchestration.selectors.accounts import api_token_expires_at
+
+from ..services.tokens import api_token_obtain, api_token_revoke
 from ..signin import Lockout, client_address, signin_lockout, signin_succeeded
 from .parsers import LimitedFormParser, StrictJSONParser
 from .schema import ErrorSerializer
@@ -97,13 +99,13 @@ class TokenView(APIView):
                 "Unable to log in with provided credentials.", code="authorization"
             )
         signin_succeeded(username=user.get_username())
-        token = services.api_token_obtain(user=user)
-        body = {"token": token.key, "expires_at": selectors.api_token_expires_at(token)}
+        token = api_token_obtain(user=user)
+        body = {"token": token.key, "expires_at": api_token_expires_at(token)}
         return Response(ApiTokenSerializer(body).data)
 
     @extend_schema(operation_id="auth_token_destroy", request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
-        services.api_token_revoke(user=request.user)
+        api_token_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from .. import selectors
+from orchestration.selectors.accounts import api_token_expires_at
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
@@ -19,7 +19,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         user, token = super().authenticate_credentials(key)
-        if selectors.api_token_expires_at(token) <= timezone.now():
+        if api_token_expires_at(token) <= timezone.now():
             raise AuthenticationFailed(
                 "The token expired; get a new one from POST /api/auth/token/.",
                 code="token_expired",

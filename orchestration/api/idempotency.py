@@ -20,9 +20,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import services
 from ..errors import ApplicationError
-from ..services.idempotency import HEADER, MAX_KEY_LENGTH
+from ..services.idempotency import (
+    HEADER,
+    MAX_KEY_LENGTH,
+    idempotency_key_claim,
+    idempotency_key_complete,
+    idempotency_key_release,
+)
 from .schema import ErrorSerializer
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -78,7 +83,7 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
     raw = request.headers.get(HEADER)
     if raw is None or not request.user.is_authenticated:
         return handler()
-    claim = services.idempotency_key_claim(
+    claim = idempotency_key_claim(
         user=request.user,
         key=_checked_key(raw),
         request_hash=_request_hash(request),
@@ -94,14 +99,14 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
         with transaction.atomic():
             response = handler()
             if 200 <= response.status_code < 300:
-                services.idempotency_key_complete(
+                idempotency_key_complete(
                     claim=claim, status=response.status_code, body=_json(response.data)
                 )
     except BaseException:
-        services.idempotency_key_release(claim=claim)
+        idempotency_key_release(claim=claim)
         raise
     if not 200 <= response.status_code < 300:
-        services.idempotency_key_release(claim=claim)
+        idempotency_key_release(claim=claim)
     return response
 
 

@@ -28,7 +28,18 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from .. import checkout, previews, selectors, services
+from orchestration.selectors.fulfillments import (
+    fulfillment_list,
+    fulfillment_orchestration_details,
+    fulfillments_visible,
+    store_task_list,
+)
+from orchestration.selectors.orders import order_list, order_timeline, orders_visible
+from orchestration.selectors.organization import organization_unit_list, user_works_at
+from orchestration.selectors.scenario import BasketLine
+from orchestration.selectors.settings import SettingState, setting_list, setting_state
+
+from .. import checkout, previews
 from ..errors import ForbiddenError
 from ..models import (
     ExportStatus,
@@ -54,6 +65,23 @@ from ..permissions import (
     VIEW_FULFILLMENT,
     VIEW_ORDER,
 )
+from ..services.fulfillments import (
+    fulfillment_decline,
+    fulfillment_export_retry,
+    fulfillment_lines_cancel,
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+    order_line_cancel,
+    return_receive,
+)
+from ..services.orchestration import order_orchestration_retry
+from ..services.orders import order_create
+from ..services.returns import return_order_create
+from ..services.settings import setting_reset, setting_set
+from ..services.sheets import sheet_create, sheet_delete, sheet_update
+from ..services.stock import StockLevel, stock_upsert_many
 from ..setting_definitions import DEFINITIONS
 from . import serializers
 from .idempotency import (
@@ -118,7 +146,7 @@ class OrganizationUnitFilter(filters.FilterSet):
 class OrganizationUnitViewSet(viewsets.ModelViewSet):
     """Organization units: shops, warehouses, suppliers, returns portals, ..."""
 
-    queryset = selectors.organization_unit_list()
+    queryset = organization_unit_list()
     serializer_class = serializers.OrganizationUnitSerializer
     filterset_class = OrganizationUnitFilter
     search_fields = ["name", "backend_id"]
@@ -151,13 +179,13 @@ class OrganizationUnitViewSet(viewsets.ModelViewSet):
     def tasks(self, request: Request, pk: str | None = None) -> Response:
         """Open tasks first by priority, then by start deadline (the store's work list)."""
         unit = self.get_object()
-        if not selectors.user_works_at(request.user, unit.pk):
+        if not user_works_at(request.user, unit.pk):
             raise ForbiddenError(
                 f"You do not work at {unit}: only its staff see its tasks.",
                 code="not_your_organization_unit",
             )
         finished = _boolean(request, "include_finished")
-        page = self.paginate_queryset(selectors.store_task_list(unit, include_finished=finished))
+        page = self.paginate_queryset(store_task_list(unit, include_finished=finished))
         return self.get_paginated_response(
             serializers.OrderFulfillmentSerializer(page, many=True).data
         )
@@ -245,8 +273,8 @@ class StockViewSet(viewsets.ReadOnlyModelViewSet):
             data=request.data, many=True, max_length=10_000, allow_empty=False
         )
         serializer.is_valid(raise_exception=True)
-        result = services.stock_upsert_many(
-            levels=[services.StockLevel(**item) for item in serializer.validated_data]
+        result = stock_upsert_many(
+            levels=[StockLevel(**item) for item in serializer.validated_data]
         )
         return Response(serializers.StockUpsertResultSerializer(result).data)
 
@@ -282,7 +310,7 @@ class OrderViewSet(
 ):
     """Orders (sales, returns, purchase) and their lines."""
 
-    queryset = selectors.order_list()
+    queryset = order_list()
     serializer_class = serializers.OrderSerializer
     filterset_class = OrderFilter
     search_fields = ["backend_id", "customer_email"]
@@ -290,7 +318,7 @@ class OrderViewSet(
 
     def get_queryset(self) -> Any:
         """Store staff see the orders of their own OUs' fulfilments only."""
-        return selectors.orders_visible(self.request.user, super().get_queryset())
+        return orders_visible(self.request.user, super().get_queryset())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return idempotent(request, lambda: self._create(request))
@@ -299,12 +327,12 @@ class OrderViewSet(
         serializer = serializers.OrderInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
-        order = services.order_create(
+        order = order_create(
             lines=fields.pop("lines"),
             created_by=request.user if request.user.is_authenticated else None,
             **fields,
         )
-        order = selectors.order_list().get(pk=order.pk)
+        order = order_list().get(pk=order.pk)
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -315,7 +343,7 @@ class OrderViewSet(
     def timeline(self, request: Request, pk: str | None = None) -> Response:
         """Oldest first, with who or what did it (a username or ``system:<job>``) and why."""
         order = self.get_object()
-        page = self.paginate_queryset(selectors.order_timeline(order))
+        page = self.paginate_queryset(order_timeline(order))
         return self.get_paginated_response(serializers.OrderEventSerializer(page, many=True).data)
 
     @extend_schema(
@@ -337,10 +365,10 @@ class OrderViewSet(
             raise Http404
         body = serializers.OrderLineCancelInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.order_line_cancel(
+        order_line_cancel(
             order_line_id=int(line_id), quantity=body.validated_data["quantity"], user=request.user
         )
-        return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
+        return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)
 
     @extend_schema(
         request=None,
@@ -359,8 +387,8 @@ class OrderViewSet(
         order = self.get_object()
         if request.data:  # it takes no body: whatever is sent is not for it
             serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
-        services.order_orchestration_retry(order_id=order.pk, user=request.user)
-        return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
+        order_orchestration_retry(order_id=order.pk, user=request.user)
+        return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)
 
     @extend_schema(
         request=serializers.ReturnOrderInputSerializer,
@@ -379,11 +407,11 @@ class OrderViewSet(
     def _create_return(self, request: Request, order: Order) -> Response:
         body = serializers.ReturnOrderInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        created = services.return_order_create(
+        created = return_order_create(
             original_order_id=order.pk, user=request.user, **body.validated_data
         )
         return Response(
-            serializers.OrderSerializer(selectors.order_list().get(pk=created.pk)).data,
+            serializers.OrderSerializer(order_list().get(pk=created.pk)).data,
             status=status.HTTP_201_CREATED,
         )
 
@@ -420,11 +448,11 @@ class SheetViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         data = dict(serializer.validated_data)
-        serializer.instance = services.sheet_create(user=self.request.user, **data)
+        serializer.instance = sheet_create(user=self.request.user, **data)
 
     def perform_update(self, serializer: BaseSerializer) -> None:
         data = dict(serializer.validated_data)
-        serializer.instance = services.sheet_update(
+        serializer.instance = sheet_update(
             sheet=serializer.instance,
             user=self.request.user,
             comment=data.pop("comment", ""),
@@ -432,7 +460,7 @@ class SheetViewSet(viewsets.ModelViewSet):
         )
 
     def perform_destroy(self, instance: Sheet) -> None:
-        services.sheet_delete(sheet=instance)
+        sheet_delete(sheet=instance)
 
     @extend_schema(responses={200: serializers.SheetRevisionSerializer(many=True)})
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
@@ -494,14 +522,14 @@ INCLUDE_DETAILS = OpenApiParameter(
 class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     """Fulfilments that orchestration created, and their lines."""
 
-    queryset = selectors.fulfillment_list()
+    queryset = fulfillment_list()
     serializer_class = serializers.OrderFulfillmentSerializer
     filterset_class = FulfillmentFilter
     ordering_fields = ["id", "created_at", "status"]
 
     def get_queryset(self) -> Any:
         """Store staff see their own OUs' fulfilments only."""
-        return selectors.fulfillments_visible(self.request.user, super().get_queryset())
+        return fulfillments_visible(self.request.user, super().get_queryset())
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fulfillment = self.get_object()
@@ -509,7 +537,7 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         if raw.lower() not in ("true", "false", "1", "0"):
             raise ValidationError({"include_orchestration_details": ["Must be true or false."]})
         if raw.lower() in ("true", "1"):
-            state = selectors.fulfillment_orchestration_details(fulfillment, now=timezone.now())
+            state = fulfillment_orchestration_details(fulfillment, now=timezone.now())
             serializer = serializers.OrderFulfillmentDetailSerializer(
                 fulfillment, context={"orchestration_details": state}
             )
@@ -528,36 +556,36 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         elif request.data:  # an action without a body: whatever is sent is not for it
             serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
-        fresh = selectors.fulfillment_list().get(pk=fulfillment.pk)
+        fresh = fulfillment_list().get(pk=fulfillment.pk)
         return Response(serializers.OrderFulfillmentSerializer(fresh).data)
 
     @extend_schema(request=None, summary="A shop starts a ship-from-store task (first start wins)")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """409 ``other_store`` when another shop's copy of the task was started first."""
-        return self._act(request, services.fulfillment_start)
+        return self._act(request, fulfillment_start)
 
     @extend_schema(request=serializers.PickInputSerializer, summary="Record what was picked")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def pick(self, request: Request, pk: str | None = None) -> Response:
         """Lines not listed are picked in full; the rest is routed again without this shop."""
-        return self._act(request, services.fulfillment_pick, serializers.PickInputSerializer)
+        return self._act(request, fulfillment_pick, serializers.PickInputSerializer)
 
     @extend_schema(request=None, summary="The picked lines are packed")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def pack(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, services.fulfillment_pack)
+        return self._act(request, fulfillment_pack)
 
     @extend_schema(request=serializers.ShipInputSerializer, summary="Shipped, with tracking")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def ship(self, request: Request, pk: str | None = None) -> Response:
         """A shop ships a packed task; a warehouse reports what it shipped of an export."""
-        return self._act(request, services.fulfillment_ship, serializers.ShipInputSerializer)
+        return self._act(request, fulfillment_ship, serializers.ShipInputSerializer)
 
     @extend_schema(request=serializers.DeclineInputSerializer, summary="A shop declines a task")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def decline(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, services.fulfillment_decline, serializers.DeclineInputSerializer)
+        return self._act(request, fulfillment_decline, serializers.DeclineInputSerializer)
 
     @extend_schema(
         request=serializers.CancelLinesInputSerializer,
@@ -571,9 +599,7 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def cancel_lines(self, request: Request, pk: str | None = None) -> Response:
         """Part of a line only with the setting OrderFulfillment:AllowPartialCancellation."""
-        return self._act(
-            request, services.fulfillment_lines_cancel, serializers.CancelLinesInputSerializer
-        )
+        return self._act(request, fulfillment_lines_cancel, serializers.CancelLinesInputSerializer)
 
     @extend_schema(
         request=serializers.ReceiveInputSerializer,
@@ -583,7 +609,7 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     def receive(self, request: Request, pk: str | None = None) -> Response:
         """Sellable units go back into stock; a ``return.received`` event (webhook)
         carries the amounts to refund."""
-        return self._act(request, services.return_receive, serializers.ReceiveInputSerializer)
+        return self._act(request, return_receive, serializers.ReceiveInputSerializer)
 
     @extend_schema(request=None, summary="Retry a failed export")
     @action(
@@ -593,10 +619,10 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         permission_classes=[CHANGE_FULFILLMENTS],
     )
     def retry_export(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, services.fulfillment_export_retry)
+        return self._act(request, fulfillment_export_retry)
 
 
-def _setting_data(state: selectors.SettingState) -> dict[str, Any]:
+def _setting_data(state: SettingState) -> dict[str, Any]:
     definition = state.definition
     return {
         "name": definition.name,
@@ -619,7 +645,7 @@ class SettingViewSet(viewsets.ViewSet):
     @extend_schema(responses={200: serializers.SettingSerializer(many=True)})
     def list(self, request: Request) -> Response:
         """Every known setting with its effective value."""
-        return Response([_setting_data(state) for state in selectors.setting_list()])
+        return Response([_setting_data(state) for state in setting_list()])
 
     @extend_schema(responses={200: serializers.SettingSerializer})
     def retrieve(self, request: Request, name: str) -> Response:
@@ -635,20 +661,20 @@ class SettingViewSet(viewsets.ViewSet):
         self._state(name)
         serializer = serializers.SettingInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.setting_set(name=name, value=serializer.validated_data["value"])
+        setting_set(name=name, value=serializer.validated_data["value"])
         return Response(_setting_data(self._state(name)))
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, name: str) -> Response:
         """Forget the stored value: the setting has its default again."""
         self._state(name)
-        services.setting_reset(name=name)
+        setting_reset(name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def _state(self, name: str) -> selectors.SettingState:
+    def _state(self, name: str) -> SettingState:
         if name not in DEFINITIONS:
             raise Http404
-        return selectors.setting_state(name)
+        return setting_state(name)
 
 
 __all__ = [
@@ -741,7 +767,7 @@ class FulfillmentOptionsView(APIView):
         data = serializer.validated_data
         return Response(
             checkout.fulfillment_options(
-                [selectors.BasketLine(line["product"], line["quantity"]) for line in data["lines"]],
+                [BasketLine(line["product"], line["quantity"]) for line in data["lines"]],
                 at=data.get("at") or timezone.now(),
                 shipping_address=data["shipping_address"],
                 custom_fields=data["custom_fields"],

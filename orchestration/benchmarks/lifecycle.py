@@ -39,8 +39,8 @@ from ..models import (
     Sheet,
     Stock,
 )
-from ..network import network_changed
-from ..selectors import shop_open_task_counts
+from ..selectors.network import network_changed
+from ..selectors.scenario import shop_open_task_counts
 from ..services.orchestration import order_orchestrate
 from ..services.orders import order_create
 from ..services.sheets import sheet_create

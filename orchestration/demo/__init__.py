@@ -33,10 +33,14 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from .. import services
 from ..language.checker import analyze
 from ..models import Order, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet, Stock
 from ..models.orders import ADDRESS_PARTS
+from ..services.orders import order_create
+from ..services.roles import roles_ensure
+from ..services.settings import setting_set
+from ..services.sheets import sheet_create, sheet_update
+from ..services.stock import StockLevel, stock_upsert_many
 from . import data
 
 SHEETS_DIR = Path(__file__).resolve().parent / "sheets"
@@ -123,7 +127,7 @@ def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
     with transaction.atomic():
         # The designer joins this group: make sure it exists with its
         # permissions even where post_migrate has not created it.
-        services.roles_ensure()
+        roles_ensure()
         admin = _users_load(result, password=password)
         organization_units = _organization_units_load(result)
         _staff_load(organization_units)
@@ -275,11 +279,9 @@ def _stock_load(
             # that is refused, and one refusal would undo the whole demo.
             on_hand = max(quantity, reserved.get((unit.pk, product.pk), 0))
             levels.append(
-                services.StockLevel(
-                    organization_unit=unit.pk, product=product.pk, quantity_on_hand=on_hand
-                )
+                StockLevel(organization_unit=unit.pk, product=product.pk, quantity_on_hand=on_hand)
             )
-    counts = services.stock_upsert_many(levels=levels)
+    counts = stock_upsert_many(levels=levels)
     tally.created += counts["created"]
     tally.existing += counts["updated"]
 
@@ -288,7 +290,7 @@ def _settings_load(result: DemoResult) -> None:
     tally = result.tally("settings", "settings", "set again")
     stored = set(Setting.objects.filter(name__in=data.SETTINGS).values_list("name", flat=True))
     for name, value in data.SETTINGS.items():
-        services.setting_set(name=name, value=value)
+        setting_set(name=name, value=value)
         tally.created += name not in stored
         tally.existing += name in stored
 
@@ -299,7 +301,7 @@ def _sheets_load(result: DemoResult, *, author: AbstractUser) -> None:
         source = sheet_source(spec.fulfillment)
         sheet = Sheet.objects.filter(fulfillment=spec.fulfillment).first()
         if sheet is None:
-            services.sheet_create(
+            sheet_create(
                 fulfillment=spec.fulfillment,
                 name=spec.name,
                 source=source,
@@ -311,7 +313,7 @@ def _sheets_load(result: DemoResult, *, author: AbstractUser) -> None:
             continue
         tally.existing += 1
         if sheet.source != source:
-            services.sheet_update(
+            sheet_update(
                 sheet=sheet,
                 source=source,
                 user=author,
@@ -361,7 +363,7 @@ def _orders_load(
             }
             for line in spec.lines
         ]
-        services.order_create(
+        order_create(
             lines=lines,
             created_by=author,
             backend_id=spec.backend_id,

@@ -15,18 +15,18 @@ import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..language.compiler import EvaluationError
 from . import blob as blobs
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
-from .options import OptionOutcome, fulfillment_options
+from .options import OptionOutcome, options_matter
 from .plan import StatementFailed, plan_for
 from .routes import EstimatedBikeRoute, Route, RouteProvider
 from .search import Search, SheetFailed
-from .variables import World
+from .variables import FULFILLMENT_OPTIONS, World
 
 __all__ = [
     "Decision",
@@ -321,3 +321,24 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
             search=None,
         )
     )
+
+
+def fulfillment_options(
+    scenario: Scenario, *, route_provider: RouteProvider | None = None
+) -> list[OptionOutcome]:
+    """The decision for each delivery option (``FULFILLMENT_OPTIONS`` order), as ``route``
+    makes it for the scenario's order asking for that option."""
+    order = scenario.order
+    if not options_matter(scenario):
+        decision = route(scenario, route_provider=route_provider)
+        return [OptionOutcome(option, decision) for option in FULFILLMENT_OPTIONS]
+    return [
+        OptionOutcome(
+            option,
+            route(
+                replace(scenario, order=replace(order, requested_fulfillment_option=option)),
+                route_provider=route_provider,
+            ),
+        )
+        for option in FULFILLMENT_OPTIONS
+    ]

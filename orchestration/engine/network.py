@@ -7,7 +7,7 @@ only, the OUs grouped by such a value) is kept here and shared by every route
 given the *same* ``organization_units`` and ``products`` tuples. The caller
 decides what "the same" means: the orchestration layer keeps one network
 snapshot per process until the network's version changes
-(``orchestration.network``), a benchmark reuses its scenario. A new
+(``orchestration.selectors.network``), a benchmark reuses its scenario. A new
 tuple is a new network: nothing is shared across snapshots, so a stale index
 can never be used.
 

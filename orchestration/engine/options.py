@@ -6,7 +6,8 @@ options for those suppliers", and runs each "fulfillment option and supplier
 combination" past the scope (the reference, ``docs/routing.md``). An order that
 asks for an option can only go to suppliers whose sheet keeps that option.
 
-``fulfillment_options(scenario)`` answers a checkout page's question, "which
+``fulfillment_options(scenario)`` (in the package, beside ``route``) answers a
+checkout page's question, "which
 delivery options can I offer for this basket, and who would fulfil each?", with
 the call that routes real orders: ``route`` on the scenario with its order asking
 for each option in turn. When no active sheet has a FulfillmentOptions scope, no
@@ -15,16 +16,14 @@ option can be rejected and one route answers for all three. Pure, as ``route``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .plan import plan_for
-from .variables import FULFILLMENT_OPTIONS
 
 if TYPE_CHECKING:
     from . import Decision
     from .model import Scenario
-    from .routes import RouteProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,26 +61,3 @@ def options_matter(scenario: Scenario) -> bool:
         for sheet in scenario.sheets
         if sheet.active
     )
-
-
-def fulfillment_options(
-    scenario: Scenario, *, route_provider: RouteProvider | None = None
-) -> list[OptionOutcome]:
-    """The decision for each delivery option (``FULFILLMENT_OPTIONS`` order), as ``route``
-    makes it for the scenario's order asking for that option."""
-    from . import route  # the package's one routing call (it imports this module's siblings)
-
-    order = scenario.order
-    if not options_matter(scenario):
-        decision = route(scenario, route_provider=route_provider)
-        return [OptionOutcome(option, decision) for option in FULFILLMENT_OPTIONS]
-    return [
-        OptionOutcome(
-            option,
-            route(
-                replace(scenario, order=replace(order, requested_fulfillment_option=option)),
-                route_provider=route_provider,
-            ),
-        )
-        for option in FULFILLMENT_OPTIONS
-    ]

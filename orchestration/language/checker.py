@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from . import catalogue, nodes
 from .catalogue import ValueType
 from .errors import Code, Diagnostic, Span
-from .formatter import format_expression
+from .formatter import format_expression, format_sheet
 from .parser import parse
 
 ARITHMETIC = frozenset({"+", "-", "*", "/"})
@@ -614,3 +614,13 @@ def iter_variables(expr: nodes.Expr) -> Iterator[nodes.Variable]:
                 yield from iter_variables(branch.value)
             if expr.otherwise is not None:
                 yield from iter_variables(expr.otherwise)
+
+
+def fixed_source(source: str) -> str | None:
+    """``source`` in its canonical form with what the checker's warnings suggest
+    written instead (``Analysis.rewrites``: ``[Supplier.SetNames] in 'X'`` becomes
+    ``... contains 'X'``); None if it has syntax errors."""
+    if parse(source)[1]:
+        return None
+    analysis = analyze(source)
+    return format_sheet(analysis.sheet, rewrites=analysis.rewrites)

@@ -106,20 +106,14 @@ class _Text(NamedTuple):
     open_tail: bool = False
 
 
-def format_source(source: str, *, fix: bool = False) -> str | None:
+def format_source(source: str) -> str | None:
     """Parse ``source`` and return its canonical form, or None if it has syntax errors.
 
-    With ``fix``, what the checker's warnings suggest is written instead
-    (``Analysis.rewrites``: ``[Supplier.SetNames] in 'X'`` becomes ``... contains 'X'``).
+    ``checker.fixed_source`` also writes what the checker's warnings suggest.
     """
     sheet, diagnostics = parse(source)
     if diagnostics:
         return None
-    if fix:
-        from .checker import analyze  # the checker formats its hints with this module
-
-        analysis = analyze(source)
-        return format_sheet(analysis.sheet, rewrites=analysis.rewrites)
     return format_sheet(sheet)
 
 

@@ -1,7 +1,7 @@
 """The network's version: one row whose token changes whenever what routing reads
 of the network (OUs and their sets, products and replacements, sheets, settings)
 changes. Workers keep a snapshot of the network per process and compare tokens
-(``orchestration.network``)."""
+(``orchestration.selectors.network``)."""
 
 from django.db import models
 

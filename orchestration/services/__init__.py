@@ -22,12 +22,9 @@ from .idempotency import (
     idempotency_key_release,
     idempotency_keys_purge,
 )
-from .orchestration import (
-    order_orchestrate,
-    order_orchestration_request,
-    order_orchestration_retry,
-)
+from .orchestration import order_orchestrate, order_orchestration_retry
 from .orchestration_details import orchestration_details_create, orchestration_details_purge
+from .orchestration_requests import order_orchestration_request
 from .orders import order_announce, order_create
 from .preferences import user_preference_set
 from .returns import return_order_create, return_reasons, returnable_quantities

@@ -17,9 +17,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import previews, selectors
+from orchestration.selectors.scenario import SheetDraft
+
+from .. import previews
 from ..errors import ApplicationError
 from ..models import Backtest, BacktestStatus, Order
+from ..tasks import backtest_run_task
 from .sending import task_send, task_send_on_commit
 
 MAX_ORDERS = 10_000
@@ -34,8 +37,6 @@ def backtest_start(*, user: Any, drafts: list[dict[str, Any]], order_count: int 
         raise ApplicationError(
             f"Compare over 1 to {MAX_ORDERS:,} orders, not {order_count}.", field="order_count"
         )
-    from ..tasks import backtest_run_task
-
     with transaction.atomic():
         backtest = Backtest.objects.create(
             created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -59,8 +60,6 @@ def backtest_run_pending(*, backtest_id: int) -> Backtest | None:
 def backtests_resend(*, now: datetime, lost_after: timedelta, limit: int) -> int:
     """Send again the task of each backtest still pending ``lost_after`` after it was
     sent (for the sweep); return how many were sent."""
-    from ..tasks import backtest_run_task
-
     lost = list(
         Backtest.objects.filter(status=BacktestStatus.PENDING, requested_at__lte=now - lost_after)
         .order_by("pk")
@@ -104,10 +103,7 @@ def _key(outcome: dict[str, Any]) -> Counter[tuple[Any, ...]]:
 
 def backtest_run(*, backtest: Backtest) -> Backtest:
     """Compare, order by order, saving progress as it goes; the result is kept."""
-    drafts = [
-        selectors.SheetDraft(d["source"], d.get("sheet"), d.get("name", ""))
-        for d in backtest.drafts
-    ]
+    drafts = [SheetDraft(d["source"], d.get("sheet"), d.get("name", "")) for d in backtest.drafts]
     orders = list(Order.objects.order_by("-placed_at", "-id")[: backtest.order_count])
     Backtest.objects.filter(pk=backtest.pk).update(
         status=BacktestStatus.RUNNING, total=len(orders), done=0

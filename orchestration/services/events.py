@@ -18,8 +18,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from ..http import DeliveryError, post_json
+from ..integrations.http import DeliveryError, post_json
 from ..models import OrchestrationDetails, Order, OrderEvent, OrderFulfillment, WebhookStatus
+from ..tasks import webhook_deliver_task
 from .sending import task_send_on_commit
 
 logger = logging.getLogger(__name__)
@@ -115,8 +116,6 @@ def event_stored(event: OrderEvent) -> None:
 
 
 def _send_after_commit(event_ids: list[int]) -> None:
-    from ..tasks import webhook_deliver_task
-
     task_send_on_commit(task=webhook_deliver_task, ids=event_ids, noun="order event")
 
 

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
-from ..exporters import ExportError, exporter_for
+from ..integrations.exporters import ExportError, exporter_for
 from ..models import (
     CancellationReason,
     ExportStatus,
@@ -36,9 +36,10 @@ from ..models import (
     ReturnCondition,
 )
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
-from ..selectors import setting_value, user_works_at
+from ..selectors.organization import user_works_at
+from ..selectors.settings import setting_value
 from .events import actor_of, event_record
-from .orchestration import order_orchestration_request
+from .orchestration_requests import order_orchestration_request
 from .progress import order_refresh_status
 from .returns import return_documents_send
 from .sending import task_send_on_commit

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from .. import engine
 from ..errors import ConflictError, NotFoundError
+from ..integrations.routes import route_provider as configured_route_provider
 from ..models import (
     CancellationReason,
     ExportStatus,
@@ -57,7 +58,9 @@ from ..models import (
     OrderLine,
     OrderStatus,
 )
-from ..selectors import order_scenario, order_stock_sql, setting_value
+from ..selectors.scenario import order_scenario, order_stock_sql
+from ..selectors.settings import setting_value
+from ..tasks import fulfillment_export_task
 from .events import (
     actor_of,
     customer_notify_cancelled,
@@ -65,6 +68,7 @@ from .events import (
     event_record,
     event_stored,
 )
+from .orchestration_requests import order_orchestration_request
 from .progress import (
     order_and_lines_update,
     order_and_lines_update_sql,
@@ -89,33 +93,6 @@ class StockTaken(Exception):
     """A reservation failed: someone took the stock since the snapshot."""
 
 
-def order_orchestration_request(*, order_id: int, trigger: str, now: datetime) -> None:
-    """Flag, in the caller's transaction, that the order must be routed (again).
-
-    The orchestration task is sent once the caller's transaction commits, so it
-    always sees the change that asked for it. An order whose orchestration failed
-    (``OrchestrationFailed``) is left for a person: nothing is flagged or sent.
-    """
-    if order_orchestration_flag(order_ids=[order_id], trigger=trigger, now=now):
-        from ..tasks import order_orchestrate_task
-
-        task_send_on_commit(task=order_orchestrate_task, ids=[order_id], noun="order")
-
-
-def order_orchestration_flag(*, order_ids: Sequence[int], trigger: str, now: datetime) -> int:
-    """Flag the orders for orchestration without sending anything (the caller sends);
-    return how many were flagged (those not ``OrchestrationFailed``)."""
-    return (
-        Order.objects.filter(pk__in=order_ids)
-        .exclude(status=OrderStatus.ORCHESTRATION_FAILED)
-        .update(
-            needs_orchestration=True,
-            orchestration_trigger=trigger[:200],
-            orchestration_requested_at=now,
-        )
-    )
-
-
 def order_orchestrate(
     *, order_id: int, now: datetime | None = None, route_provider: Any = None
 ) -> OrchestrationDetails | None:
@@ -134,9 +111,7 @@ def order_orchestrate(
     """
     try:
         if route_provider is None:
-            from ..previews import route_provider as configured
-
-            route_provider = configured()
+            route_provider = configured_route_provider()
         for _ in range(STOCK_RETRIES):
             try:
                 return _orchestrate_once(order_id, now or timezone.now(), route_provider)
@@ -351,8 +326,6 @@ def _orchestrate_once(
             order_status_changed(order=order, status=status, now=now, actor="system:orchestration")
             exports = [f.pk for f in plan.fulfillments if f.export_status == ExportStatus.PENDING]
             if exports:
-                from ..tasks import fulfillment_export_task
-
                 task_send_on_commit(task=fulfillment_export_task, ids=exports, noun="fulfillment")
             return details
     except IntegrityError:

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from ..models import OrchestrationDetails, Order
-from ..selectors import setting_value
+from ..selectors.settings import setting_value
 
 
 def orchestration_details_create(

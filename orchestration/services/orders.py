@@ -10,7 +10,7 @@ from django.utils import timezone
 from ..errors import ApplicationError
 from ..models import Order, OrderLine
 from .events import actor_of, event_record
-from .orchestration import order_orchestration_request
+from .orchestration_requests import order_orchestration_request
 
 LINE_FIELDS = frozenset(
     {

@@ -26,7 +26,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ..errors import ApplicationError, NotFoundError
-from ..exporters import ExportError
+from ..integrations.exporters import ExportError
+from ..integrations.return_documents import return_code, return_document_context, return_form_pdf
 from ..models import (
     Order,
     OrderFulfillment,
@@ -35,8 +36,7 @@ from ..models import (
     OrganizationUnit,
     OrganizationUnitType,
 )
-from ..returns import return_code, return_document_context, return_form_pdf
-from ..selectors import setting_value
+from ..selectors.settings import setting_value
 from .events import actor_of, event_record
 from .orders import order_create
 

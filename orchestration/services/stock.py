@@ -14,7 +14,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..errors import ApplicationError, ConflictError
-from ..models import OrganizationUnit, Product, Stock
+from ..models import Order, OrganizationUnit, Product, Stock
+from ..tasks import order_orchestrate_task
+from .orchestration_requests import order_orchestration_flag
+from .sending import task_send_on_commit
 
 
 def stock_reserve(*, organization_unit_id: int, product_id: int, quantity: int) -> bool:
@@ -237,11 +240,6 @@ def stock_restock(*, organization_unit_id: int, product_id: int, quantity: int, 
 
 def _wake_waiting_orders(products: set[int], now: Any) -> None:
     """Orders waiting for stock of these products are tried again after this commits."""
-    from ..models import Order
-    from ..tasks import order_orchestrate_task
-    from .orchestration import order_orchestration_flag
-    from .sending import task_send_on_commit
-
     waiting = list(
         Order.objects.filter(next_orchestration_at__isnull=False, lines__product__in=products)
         .values_list("pk", flat=True)

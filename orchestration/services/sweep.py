@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from ..models import ExportStatus, Order, OrderFulfillment
+from ..tasks import fulfillment_export_task, order_orchestrate_task, webhook_deliver_task
 from .backtests import backtests_resend
 from .events import webhooks_due
 from .fulfillments import fulfillment_expire_overdue
-from .orchestration import order_orchestration_flag
+from .orchestration_requests import order_orchestration_flag
 from .sending import task_send
 
 # An orchestration (or a backtest) asked for this long ago and still not run was
@@ -32,8 +33,6 @@ BATCH = 500
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Run every time-driven job once; return how many items each touched (sent, for
     the resends)."""
-    from ..tasks import fulfillment_export_task, order_orchestrate_task, webhook_deliver_task
-
     now = now or timezone.now()
     expired = fulfillment_expire_overdue(now=now)
     due = list(

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from ..selectors import api_token_lifetime
+from ..selectors.accounts import api_token_lifetime
 
 
 def api_token_obtain(*, user: Any, now: datetime | None = None) -> Token:

@@ -14,10 +14,10 @@ import time_machine
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from orchestration import selectors
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
 from orchestration.models import FulfillmentAction, Order, OrganizationUnit
+from orchestration.selectors.fulfillments import store_task_list
 
 from .conftest import PASSWORD, amsterdam_order, make_user
 
@@ -60,7 +60,7 @@ def test_a_shop_starts_picks_packs_and_ships_a_task(
     expect(page.get_by_role("heading", name="Shops")).to_be_visible()
     shop_row = page.locator('#shops tr[data-shop="1187"]')
     # The demo's own orders were routed too (on commit, at the same Monday).
-    open_tasks = selectors.store_task_list(task.supplier_organization_unit).count()
+    open_tasks = store_task_list(task.supplier_organization_unit).count()
     assert open_tasks >= 1
     expect(shop_row.locator("td.open-tasks")).to_have_text(str(open_tasks))
     shop_row.get_by_role("link", name="Amsterdam Kalverstraat").click()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration.language import catalogue, nodes
-from orchestration.language.checker import analyze
+from orchestration.language.checker import analyze, fixed_source
 from orchestration.language.formatter import format_sheet, format_source
 from orchestration.language.parser import MAX_NESTING, parse
 from orchestration.language.tokens import KEYWORDS
@@ -533,7 +533,7 @@ def test_fix_writes_contains_where_the_checker_warns_of_a_list_in() -> None:
         "require true and [Supplier.SetNames] not in 'A', 'B'\n"
         "require [Supplier.BackendID] in 'A', 'B'\n"
     )
-    fixed = format_source(source, fix=True)
+    fixed = fixed_source(source)
     assert fixed == (
         "fulfillment X\naction CANCEL\n\nscope OrderLine\n"
         "# the reference's example\n"
@@ -543,7 +543,7 @@ def test_fix_writes_contains_where_the_checker_warns_of_a_list_in() -> None:
         "[Supplier.SetNames] not contains 'B')\n"
         "require [Supplier.BackendID] in 'A', 'B'\n"
     )
-    assert format_source(fixed, fix=True) == fixed
+    assert fixed_source(fixed) == fixed
     assert "[Supplier.SetNames] in 'PrintSuppliers'" in (format_source(source) or "")
 
 
@@ -554,7 +554,7 @@ GOLDEN_SHEETS = sorted((Path(__file__).resolve().parent / "golden").glob("*.shee
 def test_fixing_keeps_the_meaning_and_leaves_no_warning(path: Path) -> None:
     """Only the warned expressions change; a sheet without warnings formats as without fix."""
     source = path.read_text(encoding="utf-8")
-    fixed = format_source(source, fix=True)
+    fixed = fixed_source(source)
     if fixed is None:  # syntax errors: not formatted either way
         assert format_source(source) is None
         return
@@ -563,4 +563,4 @@ def test_fixing_keeps_the_meaning_and_leaves_no_warning(path: Path) -> None:
     assert [d.code for d in after.diagnostics] == [d.code for d in before.diagnostics]
     if not before.warnings:
         assert fixed == format_source(source)
-    assert format_source(fixed, fix=True) == fixed
+    assert fixed_source(fixed) == fixed

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.language.checker import analyze
-from orchestration.language.formatter import format_source
+from orchestration.language.checker import analyze, fixed_source
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SHEETS = sorted(GOLDEN.glob("*.sheet"))
@@ -79,7 +78,7 @@ def test_a_reference_sheet_has_no_error_but_the_references_own_each_with_its_men
 
 def test_the_reference_set_names_example_fixed_checks_without_a_warning() -> None:
     source = (GOLDEN / "14-custom-fields-print-suppliers.sheet").read_text(encoding="utf-8")
-    fixed = format_source(source, fix=True)
+    fixed = fixed_source(source)
     assert fixed is not None
     assert "require [Supplier.SetNames] contains 'PrintSuppliers' when" in fixed
     analysis = analyze(fixed)

@@ -295,7 +295,10 @@ def test_an_export_made_by_a_worker_while_the_broker_is_down_is_sent_by_the_swee
     """The worker routes an order (its message got through before the outage) and
     cannot send the export task after its commit: the sweep sends it."""
     settings.ORCHESTRATION_EXPORTERS = {
-        "ARVATO": {"class": "orchestration.exporters.WebhookExporter", "url": receiver.url}
+        "ARVATO": {
+            "class": "orchestration.integrations.exporters.WebhookExporter",
+            "url": receiver.url,
+        }
     }
     broker.down()
     with caplog.at_level(logging.WARNING, logger=SENDING):
@@ -322,7 +325,10 @@ def test_an_export_retried_while_the_broker_is_down_is_queued_and_sent_by_the_sw
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings.ORCHESTRATION_EXPORTERS = {
-        "ARVATO": {"class": "orchestration.exporters.WebhookExporter", "url": receiver.url}
+        "ARVATO": {
+            "class": "orchestration.integrations.exporters.WebhookExporter",
+            "url": receiver.url,
+        }
     }
     services.setting_set(name="Export:MaxAttempts", value=1)
     receiver.answers = [503]

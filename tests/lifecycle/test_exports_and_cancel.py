@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
-from orchestration import selectors, services
+from orchestration import services
 from orchestration.models import (
     ExportStatus,
     FulfillmentAction,
@@ -22,6 +22,7 @@ from orchestration.models import (
     Sheet,
     Stock,
 )
+from orchestration.selectors.fulfillments import export_failure_list
 from orchestration.services.sweep import sweep
 
 from .conftest import Receiver
@@ -37,7 +38,10 @@ PICKUP_POINT = {  # shops do not ship to pickup points: the warehouse does
 @pytest.fixture
 def warehouse_webhook(settings: Any, receiver: Receiver) -> Receiver:
     settings.ORCHESTRATION_EXPORTERS = {
-        "ARVATO": {"class": "orchestration.exporters.WebhookExporter", "url": receiver.url + "/wms"}
+        "ARVATO": {
+            "class": "orchestration.integrations.exporters.WebhookExporter",
+            "url": receiver.url + "/wms",
+        }
     }
     settings.ORCHESTRATION_WEBHOOK_URL = receiver.url + "/events"
     return receiver
@@ -73,7 +77,7 @@ def test_a_failing_export_is_retried_then_fails_visibly_then_succeeds_on_retry(
         sweep()
     export.refresh_from_db()
     assert (export.export_status, export.export_attempts) == (ExportStatus.FAILED, 3)
-    assert [f.pk for f in selectors.export_failure_list()] == [export.pk]
+    assert [f.pk for f in export_failure_list()] == [export.pk]
     (failed,) = warehouse_webhook.bodies("/events")
     assert (failed["kind"], failed["order"]["id"]) == ("export.failed", order.pk)
     assert len(warehouse_webhook.bodies("/wms")) == 3
@@ -95,7 +99,7 @@ def test_a_failing_export_is_retried_then_fails_visibly_then_succeeds_on_retry(
         if path == "/wms"
     }
     assert keys == {f"fulfillment-{export.pk}"}
-    assert selectors.export_failure_list().count() == 0
+    assert export_failure_list().count() == 0
 
 
 def test_a_warehouse_reports_a_partial_shipment_and_the_rest_is_routed_again(
@@ -210,3 +214,18 @@ def test_without_a_cancel_sheet_the_order_waits_until_stock_arrives(
     assert export.supplier_organization_unit.backend_id == "lelystad_warehouse"
     assert order.orchestration_details.get(attempt=2).trigger == "stock changed"
     assert order.orchestration_details.get(attempt=2).repeats == 1
+
+
+def test_an_exporter_configured_under_its_path_before_the_move_still_loads(
+    settings: Any, tmp_path: Any
+) -> None:
+    """``orchestration.exporters.X`` (before issue 20) names the same class as
+    ``orchestration.integrations.exporters.X``: an install's settings keep working."""
+    from orchestration.integrations.exporters import FolderExporter, exporter_for
+
+    settings.ORCHESTRATION_EXPORTERS = {
+        "OLD": {"class": "orchestration.exporters.FolderExporter", "folder": str(tmp_path)}
+    }
+    exporter = exporter_for("OLD")
+    assert type(exporter) is FolderExporter
+    assert exporter.name == "OLD"

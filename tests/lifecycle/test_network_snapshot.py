@@ -1,4 +1,4 @@
-"""The network snapshot a process keeps between orders (``orchestration.network``).
+"""The network snapshot a process keeps between orders (``orchestration.selectors.network``).
 
 Orders are routed against a snapshot of the OUs, products, sheets and settings
 that is read again only when the network's token changes. These tests change
@@ -26,7 +26,7 @@ from orchestration.models import (
     Setting,
     Sheet,
 )
-from orchestration.network import network_changed, network_snapshot, network_token
+from orchestration.selectors.network import network_changed, network_snapshot, network_token
 
 from .conftest import unit
 
@@ -281,7 +281,7 @@ def test_open_tasks_are_counted_per_shop_and_finished_ones_are_not(
     place: Callable[..., Order],
 ) -> None:
     from orchestration.models import FulfillmentStatus, OrderFulfillment
-    from orchestration.selectors import shop_open_task_counts
+    from orchestration.selectors.scenario import shop_open_task_counts
 
     place("SNK-CANVAS-WHT")
     tasks = OrderFulfillment.objects.filter(action=FulfillmentAction.SHIP_FROM_STORE)

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from orchestration import services
 from orchestration.errors import ApplicationError
+from orchestration.integrations.return_documents import return_document_context
 from orchestration.models import (
     FulfillmentAction,
     FulfillmentStatus,
@@ -24,7 +25,6 @@ from orchestration.models import (
     OrderLine,
     Stock,
 )
-from orchestration.returns import return_document_context
 
 from ..conftest import table_rows
 from .conftest import Receiver, unit

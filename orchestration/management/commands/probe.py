@@ -105,7 +105,7 @@ class Command(BaseCommand):
                     ORCHESTRATION_WEBHOOK_URL="",
                     ORCHESTRATION_EXPORTERS={
                         name: {
-                            "class": "orchestration.exporters.FolderExporter",
+                            "class": "orchestration.integrations.exporters.FolderExporter",
                             "folder": f"{folder}/{name}",
                         }
                         for name in ("ARVATO", "BONVER", "WAREHOUSE")

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import engine
 from ...engine.scenario import ScenarioError, load_scenario_text, parse_instant
-from ...previews import route_provider
+from ...integrations.routes import route_provider
 
 USAGE_ERROR = 2
 

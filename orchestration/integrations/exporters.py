@@ -79,6 +79,17 @@ class FolderExporter(Exporter):
             raise ExportError(f"Could not write to {folder}: {error.strerror}.") from error
 
 
+# Where the exporters were before they moved to ``integrations`` (issue 20): a path
+# configured then names the same class now.
+_MOVED_FROM = "orchestration.exporters."
+
+
+def _current_path(dotted_path: str) -> str:
+    if dotted_path.startswith(_MOVED_FROM):
+        return __name__ + "." + dotted_path.removeprefix(_MOVED_FROM)
+    return dotted_path
+
+
 def exporter_for(name: str) -> Exporter:
     """The configured exporter called ``name``; ``ExportError`` if there is none."""
     config = settings.ORCHESTRATION_EXPORTERS.get(name)
@@ -89,7 +100,7 @@ def exporter_for(name: str) -> Exporter:
         )
     options = dict(config)
     try:
-        cls = import_string(options.pop("class"))
+        cls = import_string(_current_path(options.pop("class")))
     except (KeyError, ImportError) as error:
         raise ExportError(f"Exporter {name} has no usable class: {error}.") from error
     return cls(name, **options)

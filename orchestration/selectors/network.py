@@ -26,14 +26,34 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .engine import model as engine_model
-from .models import NetworkVersion, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet
+from ..engine import model as engine_model
+from ..models import NetworkVersion, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet
+from .settings import setting_list
+
+
+def address(row: Any, prefix: str) -> engine_model.Address:
+    """The engine's ``Address`` of a row's ``<prefix>_street``, ``_city``, ... fields
+    (an OU's or an order's): blanks as None, coordinates as exact Decimals."""
+
+    def decimal(value: float | None) -> Decimal | None:
+        return None if value is None else Decimal(repr(value))
+
+    return engine_model.Address(
+        street=getattr(row, f"{prefix}_street") or None,
+        city=getattr(row, f"{prefix}_city") or None,
+        zip_code=getattr(row, f"{prefix}_zip_code") or None,
+        country_id=getattr(row, f"{prefix}_country_id") or None,
+        latitude=decimal(getattr(row, f"{prefix}_latitude")),
+        longitude=decimal(getattr(row, f"{prefix}_longitude")),
+        is_pickup_point=bool(getattr(row, f"{prefix}_is_pickup_point", False)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +109,6 @@ def network_forget() -> None:
 
 
 def _read(token: str | None) -> NetworkSnapshot:
-    from .selectors import _address, setting_list
-
     units = tuple(
         engine_model.OrganizationUnit(
             id=unit.pk,
@@ -100,7 +118,7 @@ def _read(token: str | None) -> NetworkSnapshot:
             status=unit.status,
             country_id=unit.country_id or None,
             time_zone=unit.time_zone,
-            address=_address(unit, "address"),
+            address=address(unit, "address"),
             set_names=tuple(sorted(s.name for s in unit.sets.all())),
             custom_fields=unit.custom_fields,
         )

@@ -29,7 +29,7 @@ from pygments.token import (
     _TokenType,
 )
 
-from .language.tokens import TokenKind, tokenize
+from ..language.tokens import TokenKind, tokenize
 
 _CONSTANTS = frozenset({"true", "false", "nothing", "null"})
 _TOKEN_TYPES = {

@@ -21,7 +21,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from .models import (
+from ..models import (
     FulfillmentAction,
     FulfillmentStatus,
     Order,

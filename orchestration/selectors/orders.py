@@ -1,0 +1,40 @@
+"""Orders as the API and the Suite list them, and what a user may see."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ..models import (
+    Order,
+    OrderEvent,
+    OrderFulfillment,
+)
+from .organization import works_everywhere
+
+
+def order_list() -> QuerySet[Order]:
+    """Orders with their lines, ready to serialize without extra queries."""
+    return Order.objects.select_related("sold_from_organization_unit").prefetch_related(
+        "lines__product", "lines__preferred_fulfillment_organization_unit"
+    )
+
+
+def orders_visible(user: Any, orders: QuerySet[Order]) -> QuerySet[Order]:
+    """``orders`` narrowed to those with a fulfilment at an OU ``user`` works at (the
+    orders of their tasks), unless they work everywhere."""
+    if works_everywhere(user):
+        return orders
+    mine = OrderFulfillment.objects.filter(supplier_organization_unit__staff=user.pk)
+    return orders.filter(pk__in=mine.values("order_id"))
+
+
+# --- Fulfilment lifecycle ---------------------------------------------------------------
+
+
+def order_timeline(order: Order) -> QuerySet[OrderEvent]:
+    """Every event of the order, oldest first, with who did it and the run it links to."""
+    return (
+        OrderEvent.objects.filter(order=order)
+        .select_related("user", "fulfillment__supplier_organization_unit", "orchestration_details")
+        .order_by("at", "id")
+    )

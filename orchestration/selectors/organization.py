@@ -1,0 +1,75 @@
+"""Organization units, and who sees and works which one's fulfillments."""
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from ..models import (
+    FulfillmentAction,
+    OrganizationUnit,
+)
+from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
+from ..permissions import WORK_EVERY_ORGANIZATION_UNIT
+from ..validators import parse_id
+
+
+def organization_unit_list() -> QuerySet[OrganizationUnit]:
+    """OUs with their sets and active ship-from-store task count."""
+    return (
+        OrganizationUnit.objects.prefetch_related("sets")
+        .annotate(
+            active_ship_from_store_tasks=Count(
+                "supplied_fulfillments",
+                filter=Q(
+                    supplied_fulfillments__action=FulfillmentAction.SHIP_FROM_STORE,
+                    supplied_fulfillments__status__in=OPEN_FULFILLMENT_STATUSES,
+                ),
+            )
+        )
+        # An aggregate drops Meta.ordering; pages must stay stable.
+        .order_by("name", "id")
+    )
+
+
+# --- Who sees and works which organization unit's fulfilments --------------------
+
+
+def works_everywhere(user: Any) -> bool:
+    """Whether ``user`` sees and works every OU's fulfilments (superusers, the
+    designers' and integrations' roles); everyone else only their own OUs'."""
+    return bool(user.is_authenticated and user.has_perm(WORK_EVERY_ORGANIZATION_UNIT))
+
+
+def user_works_at(user: Any, unit_id: int | None) -> bool:
+    """Whether ``user`` may see and work the fulfilments of OU ``unit_id``."""
+    if works_everywhere(user):
+        return True
+    return bool(
+        user.is_authenticated
+        and unit_id is not None
+        and OrganizationUnit.staff.through.objects.filter(
+            organizationunit_id=unit_id, user_id=user.pk
+        ).exists()
+    )
+
+
+def organization_units_visible(
+    user: Any, units: QuerySet[OrganizationUnit]
+) -> QuerySet[OrganizationUnit]:
+    """``units`` narrowed to those ``user`` works at, unless they work everywhere."""
+    if works_everywhere(user):
+        return units
+    return units.filter(staff=user.pk)
+
+
+def organization_unit_lookup(query: str, *, limit: int = 20) -> QuerySet[OrganizationUnit]:
+    """OUs whose backend ID, name or ID matches ``query`` (the editor's picker)."""
+    units = OrganizationUnit.objects.all()
+    query = query.strip()
+    if query:
+        match = Q(backend_id__icontains=query) | Q(name__icontains=query)
+        pk = parse_id(query)
+        if pk is not None:
+            match |= Q(pk=pk)
+        units = units.filter(match)
+    return units.order_by("backend_id", "id")[:limit]

@@ -1,0 +1,51 @@
+"""Sheets and their revisions in the Suite."""
+
+from django.db.models import Q, QuerySet
+
+from ..models import (
+    Sheet,
+    SheetRevision,
+)
+
+# --- Sheets in the Suite ----------------------------------------------------------------
+
+# The overview's sortable columns: what a designer clicks -> the ordering.
+SHEET_SORTS: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "name": ("name", "id"),
+    "fulfillment": ("fulfillment",),
+    "action": ("action", "id"),
+    "active": ("is_active", "id"),
+    "revision": ("revision", "id"),
+    "edited_by": ("updated_by__username", "id"),
+    "edited": ("updated_at", "id"),
+}
+
+
+def sheet_list(
+    *,
+    include_inactive: bool = False,
+    name: str = "",
+    sheet_id: int | None = None,
+    sort: str = "id",
+) -> QuerySet[Sheet]:
+    """Sheets for the overview: active only unless asked, filtered, sorted.
+
+    ``sort`` is a key of ``SHEET_SORTS``, with ``-`` in front for descending;
+    anything else sorts by ID.
+    """
+    sheets = Sheet.objects.select_related("updated_by")
+    if not include_inactive:
+        sheets = sheets.filter(is_active=True)
+    if name:
+        sheets = sheets.filter(Q(name__icontains=name) | Q(fulfillment__icontains=name))
+    if sheet_id is not None:
+        sheets = sheets.filter(pk=sheet_id)
+    descending = sort.startswith("-")
+    fields = SHEET_SORTS.get(sort.lstrip("-"), SHEET_SORTS["id"])
+    return sheets.order_by(*(f"-{field}" if descending else field for field in fields))
+
+
+def sheet_revision_list(sheet: Sheet) -> QuerySet[SheetRevision]:
+    """A sheet's revisions, newest first, with their authors."""
+    return sheet.revisions.select_related("author").order_by("-number")
