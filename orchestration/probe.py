@@ -38,6 +38,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from django.contrib.auth.models import Group, User
+
+from . import models
+from .models import OrganizationUnit
+from .services.roles import DESIGNERS_GROUP, INTEGRATIONS_GROUP, STORE_STAFF_GROUP, roles_ensure
+from .setting_definitions import DEFINITIONS
+
 # How much of a request's body and of an exception the report repeats.
 EXCERPT = 160
 SCRIPT = '<script>alert("probe")</script>'
@@ -758,11 +765,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def users_for_roles() -> dict[str, Any]:
     """A user for each role, made in the current database (anonymous is None); store
     staff work at every shop, so that their tasks are theirs to work."""
-    from django.contrib.auth.models import Group, User
-
-    from .models import OrganizationUnit
-    from .services.roles import DESIGNERS_GROUP, INTEGRATIONS_GROUP, STORE_STAFF_GROUP, roles_ensure
-
     roles_ensure()
 
     def user(name: str, group: str | None = None) -> User:
@@ -794,7 +796,6 @@ KINDS = (
 
 def database_ids(limit: int = 20) -> dict[str, list[str]]:
     """Up to ``limit`` IDs of each kind in the current database."""
-    from . import models
 
     def ids(queryset: Any, field_name: str = "pk") -> list[str]:
         return [str(value) for value in queryset.values_list(field_name, flat=True)[:limit]]
@@ -831,8 +832,6 @@ def database_ids(limit: int = 20) -> dict[str, list[str]]:
 def guessed_ids(limit: int = 20) -> dict[str, list[str]]:
     """IDs for a server whose database the probe cannot read: 1 to ``limit`` of each
     kind, and the settings the suite defines."""
-    from .setting_definitions import DEFINITIONS
-
     numbers = [str(number) for number in range(1, limit + 1)]
     return {kind: numbers for kind in KINDS} | {"setting": list(DEFINITIONS)}
 

@@ -10,6 +10,7 @@ with its request; it exits with an error if there was one.
 """
 
 import io
+import logging
 import secrets
 import sys
 import tempfile
@@ -17,8 +18,16 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.test.utils import (
+    override_settings,
+    setup_test_environment,
+    teardown_test_environment,
+)
 
 from ... import probe
+from ...celery import app as celery_app
+from ...demo import demo_load
 
 
 class Command(BaseCommand):
@@ -83,18 +92,6 @@ class Command(BaseCommand):
         )
 
     def _through_test_client(self, options: dict[str, Any]) -> probe.Report:
-        import logging
-
-        from django.db import connection
-        from django.test.utils import (
-            override_settings,
-            setup_test_environment,
-            teardown_test_environment,
-        )
-
-        from ...celery import app as celery_app
-        from ...demo import demo_load
-
         original = connection.settings_dict["NAME"]
         if connection.vendor != "sqlite":  # SQLite's test database is already a temporary file
             connection.settings_dict.setdefault("TEST", {})["NAME"] = f"probe_{original}"

@@ -6,7 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from ...services import idempotency_keys_purge, orchestration_details_purge
+from ...services.idempotency import idempotency_keys_purge
+from ...services.orchestration_details import orchestration_details_purge
 
 
 class Command(BaseCommand):
