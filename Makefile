@@ -45,9 +45,13 @@ run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py demo
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
+# mypy twice: the language and the engine at --strict, then the whole configured
+# project ([tool.mypy] in pyproject.toml) at the default level with the Django and DRF plugins.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict orchestration/language orchestration/engine
+	$(BIN)/mypy
 
 # The browser tests drive the system's Chromium (never `playwright install`):
 # installed here when missing and we may (root with apt), else we stop at once.

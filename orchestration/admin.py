@@ -280,7 +280,8 @@ class OrderFulfillmentInline(admin.TabularInline):
         "sheet_name",
         "created_at",
     ]
-    readonly_fields = fields
+    # fields is a flat list of names here, as readonly_fields takes (mypy sees the base's type).
+    readonly_fields = fields  # type: ignore[assignment]
     can_delete = False
     verbose_name_plural = "fulfillments (open one to see its lines)"
 
@@ -320,7 +321,8 @@ class OrderAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         if not change:  # lines are saved by now: route the new order after commit
-            order_announce(order=form.instance, user=request.user, via="admin")
+            # The admin lets in only staff users: never AnonymousUser.
+            order_announce(order=form.instance, user=request.user, via="admin")  # type: ignore[arg-type]
 
     fieldsets = [
         (
@@ -562,7 +564,8 @@ class SheetRevisionInline(admin.TabularInline):
     model = SheetRevision
     extra = 0
     fields = ["number", "name", "is_active", "author", "created_at", "comment"]
-    readonly_fields = fields
+    # fields is a flat list of names here, as readonly_fields takes (mypy sees the base's type).
+    readonly_fields = fields  # type: ignore[assignment]
     can_delete = False
     ordering = ["-number"]
 

@@ -53,7 +53,8 @@ def broker_status() -> str:
             transport_options={"socket_timeout": BROKER_TIMEOUT_SECONDS},
         ) as broker:
             # No retry: the load balancer asks again soon enough.
-            broker.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
+            # kombu takes seconds as a float; celery-types says int.
+            broker.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)  # type: ignore[arg-type]
             broker.default_channel  # noqa: B018 - opening a channel is the check
     except Exception:
         logger.warning("Health check: the broker does not answer.", exc_info=True)

@@ -356,8 +356,8 @@ def json_body(schema: dict[str, Any] | None, world: World, rng: random.Random) -
         real = world.ids.get(PLAUSIBLE_IDS.get(name, ""))
         if not real:
             return None
-        value = rng.choice(real)
-        value = int(value) if value.isdigit() else value
+        picked = rng.choice(real)
+        value = int(picked) if picked.isdigit() else picked
         return [value] if name == "organization_units" else value
 
     base = example(schema, world.components, sample) if schema else {}
@@ -444,9 +444,9 @@ def form_body(
     roll = rng.random()
     if roll < 0.6:
         chosen = {name: rng.choice(HOSTILE_TEXT) for name in names}
-        body = "&".join(f"{quote(name)}={value}" for name, value in chosen.items())
+        text = "&".join(f"{quote(name)}={value}" for name, value in chosen.items())
         target = rng.choice(names) if names else "-"
-        return body.encode(), "application/x-www-form-urlencoded", f"form, {target} hostile"
+        return text.encode(), "application/x-www-form-urlencoded", f"form, {target} hostile"
     if roll < 0.7:
         boundary = "probe-boundary"
         parts = [
@@ -544,7 +544,7 @@ def requests(
         if roll < 0.45 and world.operations:
             method, path, schema = rng.choice(world.operations)
             body, what = json_body(schema, world, rng)
-            content_type = "application/json"
+            content_type: str | None = "application/json"
             if rng.random() < 0.08:
                 content_type = rng.choice(
                     ["text/plain", "application/xml", "application/x-www-form-urlencoded"]

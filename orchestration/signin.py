@@ -33,7 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.forms import UsernameField
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -151,11 +151,13 @@ def lockout_response(request: HttpRequest, lockout: Lockout) -> HttpResponse:
     return response
 
 
-def throttle_sign_in(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def throttle_sign_in(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Wrap a login page's view: a POST during a lockout gets the lockout page."""
 
     @functools.wraps(view)
-    def throttled(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def throttled(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method == "POST":
             # Cleaned as the login form cleans it, so that "name " counts as "name".
             username = UsernameField().to_python(request.POST.get("username"))

@@ -86,7 +86,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return response
     if isinstance(exc, exceptions.ValidationError):
         errors = list(flatten_errors(exc.detail))
-        first = errors[0] if errors else {"message": "Invalid input.", "field": None}
+        first: dict[str, Any] = (
+            errors[0] if errors else {"message": "Invalid input.", "field": None}
+        )
         message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         response.data = _body("invalid", message, errors)
     else:

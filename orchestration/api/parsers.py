@@ -23,7 +23,9 @@ from django.conf import settings
 from django.http import QueryDict
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import FormParser, JSONParser, get_encoding
+
+# get_encoding is DRF's, missing from its stubs.
+from rest_framework.parsers import FormParser, JSONParser, get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils import json
 
 # Far deeper than any body the API defines (an order is four levels: the order, its

@@ -2,7 +2,7 @@
 that a request body may hold no field but those it lists (``additionalProperties: false``:
 the API refuses any other, see ``serializers.RefuseUnwrittenFieldsMixin``)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import force_instance
@@ -44,7 +44,8 @@ class ErrorSerializer(serializers.Serializer):
         )
     )
     message = serializers.CharField()
-    errors = ErrorItemSerializer(many=True)
+    # The body's field named errors (this serializer only documents it): not .errors.
+    errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]
 
 
 _ERRORS = {
@@ -62,7 +63,9 @@ _ERRORS = {
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema, plus the error shapes on every operation."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:  # type: ignore[override]
+    def _get_response_bodies(
+        self, direction: Literal["request", "response"] = "response"
+    ) -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         codes = ["400", "401", "403", "404", "406"]
         if self.method in ("POST", "PUT", "PATCH"):

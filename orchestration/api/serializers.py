@@ -16,11 +16,13 @@ import difflib
 import json
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import PKOnlyObject
 
 from ..engine import limits
 from ..models import (
@@ -40,6 +42,9 @@ from ..models import (
     Stock,
 )
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Close matches are looked up for this many unknown fields of an object at most: a body
 # of a hundred thousand unknown keys is refused as fast as one with a single typo.
@@ -114,7 +119,8 @@ class BackendReferenceField(serializers.RelatedField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> models.Model:
-        queryset = self.get_queryset()
+        # Every BackendReferenceField is given a queryset.
+        queryset: QuerySet[Any] = self.get_queryset()  # type: ignore[assignment]
         if isinstance(data, bool) or not isinstance(data, (int, str)):
             self.fail("incorrect_type", data_type=type(data).__name__)
         lookup = {"pk": data} if isinstance(data, int) else {"backend_id": data}
@@ -126,7 +132,7 @@ class BackendReferenceField(serializers.RelatedField):
             self.fail("does_not_exist", kind=self.kind, value=repr(data))
         raise AssertionError("unreachable")  # self.fail always raises
 
-    def to_representation(self, value: models.Model) -> int:
+    def to_representation(self, value: models.Model | PKOnlyObject) -> int:
         return value.pk
 
 
@@ -188,7 +194,8 @@ class FulfillmentOptionField(serializers.ChoiceField):
             self.fail("invalid_choice", input=shown)
         return data
 
-    def to_representation(self, value: Any) -> str | None:
+    # None for no option: the API's null, where DRF's Field says str.
+    def to_representation(self, value: Any) -> str | None:  # type: ignore[override]
         return value or None
 
 
@@ -372,18 +379,27 @@ class OrderLineInputSerializer(Serializer):
 
     product = BackendReferenceField("product", queryset=Product.objects.all())
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
+    # The defaults: DRF takes any value; 0 as the API has always given (stubs: a Decimal).
     unit_price = serializers.DecimalField(
-        max_digits=14, decimal_places=4, min_value=0, required=False, default=0
+        max_digits=14,
+        decimal_places=4,
+        min_value=0,
+        required=False,
+        default=0,  # type: ignore[arg-type]
     )
     unit_price_in_tax = serializers.DecimalField(
-        max_digits=14, decimal_places=4, min_value=0, required=False, default=0
+        max_digits=14,
+        decimal_places=4,
+        min_value=0,
+        required=False,
+        default=0,  # type: ignore[arg-type]
     )
     discount_amount = serializers.DecimalField(
         max_digits=14,
         decimal_places=4,
         max_value=0,
         required=False,
-        default=0,
+        default=0,  # type: ignore[arg-type]
         help_text="Zero or negative.",
     )
     is_gift_wrapped = serializers.BooleanField(required=False, default=False)
@@ -424,7 +440,8 @@ class OrderInputSerializer(ModelSerializer):
         allow_null=True,
         help_text="For a return order: the sales order it returns goods of.",
     )
-    lines = OrderLineInputSerializer(
+    # many=True makes a ListSerializer, which takes max_length (the stubs do not see it).
+    lines = OrderLineInputSerializer(  # type: ignore[call-arg]
         many=True,
         allow_empty=False,
         max_length=limits.ORDER_LINES.maximum,
@@ -537,8 +554,12 @@ class SheetSerializer(ModelSerializer):
         max_length=500,
         help_text="What changed, kept with the new revision.",
     )
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    updated_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = Sheet
@@ -562,7 +583,9 @@ class SheetSerializer(ModelSerializer):
 class SheetRevisionSerializer(ModelSerializer):
     """One saved revision of a sheet."""
 
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = SheetRevision
@@ -585,7 +608,8 @@ class FulfillmentStatusField(serializers.ChoiceField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=[label for _, label in FulfillmentStatus.choices], **kwargs)
 
-    def to_representation(self, value: int) -> str:
+    # The model stores the status as its number, where DRF's ChoiceField says str.
+    def to_representation(self, value: int) -> str:  # type: ignore[override]
         return FulfillmentStatus(value).label
 
 
@@ -695,7 +719,8 @@ def _line_quantities(lines: list[dict[str, int]]) -> dict[int, int]:
     for index, line in enumerate(lines):
         if line["id"] in result:
             raise serializers.ValidationError(
-                {"lines": {index: {"id": [f"Line {line['id']} is given twice."]}}}
+                # DRF keys a list's items by index, as its own ListSerializer does.
+                {"lines": {index: {"id": [f"Line {line['id']} is given twice."]}}}  # type: ignore[dict-item]
             )
         result[line["id"]] = line["quantity"]
     return result
@@ -780,7 +805,8 @@ class ReturnOrderInputSerializer(Serializer):
         required=False,
         help_text="Where the return is made; left out: the returns portal.",
     )
-    lines = ReturnLineInputSerializer(
+    # many=True makes a ListSerializer, which takes max_length (the stubs do not see it).
+    lines = ReturnLineInputSerializer(  # type: ignore[call-arg]
         many=True,
         allow_empty=False,
         max_length=limits.ORDER_LINES.maximum,
@@ -889,7 +915,8 @@ class PreviewDraftSerializer(Serializer):
 
     sheet = id_field(required=False, allow_null=True)
     name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    source = serializers.CharField(allow_blank=False, trim_whitespace=False, max_length=200_000)
+    # A field called source, not DRF's Field.source (the attribute it reads).
+    source = serializers.CharField(allow_blank=False, trim_whitespace=False, max_length=200_000)  # type: ignore[assignment]
 
     def validate_sheet(self, value: int | None) -> int | None:
         if value is not None and not Sheet.objects.filter(pk=value).exists():
@@ -1020,7 +1047,8 @@ class BasketAddressSerializer(AddressFieldsSerializer):
 class FulfillmentOptionsInputSerializer(Serializer):
     """``POST /api/fulfillment-options/``: a basket, where it ships to and when."""
 
-    lines = BasketLineSerializer(
+    # many=True makes a ListSerializer, which takes max_length (the stubs do not see it).
+    lines = BasketLineSerializer(  # type: ignore[call-arg]
         many=True,
         allow_empty=False,
         max_length=limits.ORDER_LINES.maximum,
@@ -1086,7 +1114,8 @@ class OptionShipmentSerializer(Serializer):
     start_deadline = serializers.DateTimeField(
         allow_null=True, help_text="at + DeadlineInMinutes: when the first deadline passes."
     )
-    data = serializers.DictField(help_text="Everything the sheets set for the shipment.")
+    # A field named data (this serializer only documents the response): not Serializer.data.
+    data = serializers.DictField(help_text="Everything the sheets set for the shipment.")  # type: ignore[assignment]
 
 
 class FulfillmentOptionSerializer(Serializer):

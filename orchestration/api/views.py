@@ -269,7 +269,8 @@ class StockViewSet(viewsets.ReadOnlyModelViewSet):
             self.permission_denied(
                 request, message="Setting stock needs permission to add and change stock."
             )
-        serializer = serializers.StockLevelInputSerializer(
+        # many=True makes a ListSerializer, which takes max_length (the stubs do not see it).
+        serializer = serializers.StockLevelInputSerializer(  # type: ignore[call-arg]
             data=request.data, many=True, max_length=10_000, allow_empty=False
         )
         serializer.is_valid(raise_exception=True)
@@ -366,7 +367,9 @@ class OrderViewSet(
         body = serializers.OrderLineCancelInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         order_line_cancel(
-            order_line_id=int(line_id), quantity=body.validated_data["quantity"], user=request.user
+            order_line_id=int(line_id),
+            quantity=body.validated_data["quantity"],
+            user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
         )
         return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)
 
@@ -387,7 +390,7 @@ class OrderViewSet(
         order = self.get_object()
         if request.data:  # it takes no body: whatever is sent is not for it
             serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
-        order_orchestration_retry(order_id=order.pk, user=request.user)
+        order_orchestration_retry(order_id=order.pk, user=request.user)  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
         return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)
 
     @extend_schema(
@@ -408,7 +411,9 @@ class OrderViewSet(
         body = serializers.ReturnOrderInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         created = return_order_create(
-            original_order_id=order.pk, user=request.user, **body.validated_data
+            original_order_id=order.pk,
+            user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
+            **body.validated_data,
         )
         return Response(
             serializers.OrderSerializer(order_list().get(pk=created.pk)).data,
@@ -453,7 +458,7 @@ class SheetViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer: BaseSerializer) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = sheet_update(
-            sheet=serializer.instance,
+            sheet=serializer.instance,  # type: ignore[arg-type]  # an update has its Sheet
             user=self.request.user,
             comment=data.pop("comment", ""),
             **data,
@@ -536,6 +541,7 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         raw = request.query_params.get("include_orchestration_details", "false")
         if raw.lower() not in ("true", "false", "1", "0"):
             raise ValidationError({"include_orchestration_details": ["Must be true or false."]})
+        serializer: serializers.OrderFulfillmentSerializer
         if raw.lower() in ("true", "1"):
             state = fulfillment_orchestration_details(fulfillment, now=timezone.now())
             serializer = serializers.OrderFulfillmentDetailSerializer(

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -140,7 +140,7 @@ def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
     return result
 
 
-def _users_load(result: DemoResult, *, password: str | None) -> AbstractUser:
+def _users_load(result: DemoResult, *, password: str | None) -> User:
     """Create the missing demo users; return the admin, who authors the demo's rows.
 
     An existing user keeps its password and flags: DATABASE_URL may point at a
@@ -185,7 +185,8 @@ def _address_fields(
     """
     if address is None:
         return {
-            f"{prefix}_{part}": model._meta.get_field(f"{prefix}_{part}").get_default()
+            # Concrete fields (django-stubs also allows a reverse relation).
+            f"{prefix}_{part}": model._meta.get_field(f"{prefix}_{part}").get_default()  # type: ignore[union-attr]
             for part in parts
         }
     return {f"{prefix}_{part}": getattr(address, part) for part in parts}
@@ -295,7 +296,7 @@ def _settings_load(result: DemoResult) -> None:
         tally.existing += name in stored
 
 
-def _sheets_load(result: DemoResult, *, author: AbstractUser) -> None:
+def _sheets_load(result: DemoResult, *, author: User) -> None:
     tally = result.tally("sheets", "sheets", "")
     for spec in data.SHEETS:
         source = sheet_source(spec.fulfillment)
@@ -328,7 +329,7 @@ def _orders_load(
     *,
     organization_units: Mapping[str, OrganizationUnit],
     products: Mapping[str, Product],
-    author: AbstractUser,
+    author: User,
 ) -> None:
     tally = result.tally("orders", "orders", "left as they are")
     shelf_prices = {product.backend_id: product.price for product in data.PRODUCTS}

@@ -367,7 +367,7 @@ STOCK_COLUMNS = (
     "lelystad_warehouse",
     "venlo_warehouse",
 )
-_ = None
+_: None = None
 STOCK: dict[str, tuple[int | None, ...]] = {
     "SNK-CANVAS-WHT": (6, 3, 4, 0, 2, 5, 2, 1, 2, 3, 2, 1, 120, 60),
     "SNK-CANVAS-BLK": (4, 0, 3, 2, 1, 2, 1, 0, 1, 2, 0, 3, 95, 40),

@@ -50,7 +50,8 @@ class Decision:
     @property
     def shipments(self) -> list[dict[str, Any]]:
         """The winning proposition's shipments, CANCEL included."""
-        return self.blob["Fulfillments"][0]["Shipments"]
+        shipments: list[dict[str, Any]] = self.blob["Fulfillments"][0]["Shipments"]
+        return shipments
 
 
 def _error(run: SheetRun, line: int, column: int, code: str, message: str) -> dict[str, Any]:

@@ -169,7 +169,8 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
         for key, value in fit.data.items():
             if key == "TaskLabels":
                 labels = line_data.setdefault(key, [])
-                for label in jsonable(value) or []:
+                # TaskLabels is a list of strings (a sheet's list, made jsonable).
+                for label in jsonable(value) or []:  # type: ignore[attr-defined]
                     if label not in labels:
                         labels.append(label)
             elif key not in line_data:

@@ -719,6 +719,12 @@ def evaluate_sheet(
     # Each group's values, and who passes its filters (told once per group); the OUs a
     # filter drops join those a leading statement dropped: one lookup each below.
     silent = grouped.silent  # (this run's own: added to here)
+    # Declarations only (no code): an OU outside every group has None for ``group``;
+    # ``failure`` is the statement that failed on one of an OU's lines, if one did;
+    # ``texts`` a statement's entry in ``static_texts``.
+    group: Group | None
+    failure: StatementFailed | None
+    texts: dict[int, object] | None
     for group in {id(group): group for group in grouped.bases.values()}.values():
         key = id(group)
         base = flat[key] = Values(values)
@@ -784,7 +790,8 @@ def evaluate_sheet(
             step, _outcome, stopped_in = stopped_ids[unit.id]
             description = None
             if step.description is not None:
-                texts = static_texts.get(id(step), _ABSENT)
+                # _ABSENT (not in static_texts yet) is replaced at once below.
+                texts = static_texts.get(id(step), _ABSENT)  # type: ignore[arg-type]
                 if texts is _ABSENT:
                     texts = static_texts[id(step)] = _static_texts(
                         world, step, values, stopped_in.values
@@ -856,7 +863,7 @@ def evaluate_sheet(
             data = {**data, **available[0].data}
         fits: dict[int, LineFit] = {}
         base_score = exact_sum(boost.delta for _s, boost in boosts)
-        failure: StatementFailed | None = None
+        failure = None
         unit_id = unit.id
         for line, line_id, product in line_products:
             if cancelled and (line_id, unit_id) in cancelled:
@@ -1007,7 +1014,7 @@ def jsonable(value: object) -> object:
         # float(Decimal) rounds correctly, as float(Fraction) does.
         return int(value) if value == value.to_integral_value() else float(value)
     try:
-        number = Fraction(value)  # type: ignore[arg-type]
+        number = Fraction(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return str(value)
     return int(number) if number.denominator == 1 else float(number)

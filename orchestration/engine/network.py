@@ -21,13 +21,15 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from .model import OrganizationUnit, Product, Scenario
 from .routes import point
 
 if TYPE_CHECKING:
     from .variables import Partition
+
+_T = TypeVar("_T")
 
 KEEP = 4
 # Descriptions kept per statement (``Network.texts_of``): by OU, or by (OU, stock) for
@@ -62,7 +64,9 @@ class Network:
         self.product_tuple = products
         self.units: dict[int, OrganizationUnit] = {unit.id: unit for unit in units}
         self.products: dict[int, Product] = {product.id: product for product in products}
-        self.points = {unit.id: point(unit.address) for unit in units}
+        self.points: dict[int, tuple[float, float] | None] = {
+            unit.id: point(unit.address) for unit in units
+        }
         self.values: dict[tuple[int, tuple[str, ...]], object] = {}
         self.partitions: dict[tuple[str, ...], Partition] = {}
         self.varied: dict[tuple[str, ...], bool] = {}
@@ -117,8 +121,8 @@ class Network:
         return self._for_step(self.texts, step, dict)
 
     def _for_step(
-        self, table: dict[int, tuple[object, Any]], step: object, make: Callable[[], Any]
-    ) -> Any:
+        self, table: dict[int, tuple[object, _T]], step: object, make: Callable[[], _T]
+    ) -> _T:
         """``table``'s entry for ``step``, made on first use; kept with the statement
         so that its id() is not reused while the entry lives."""
         found = table.get(id(step))

@@ -15,7 +15,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from ..language import nodes
 from ..language.catalogue import OPTIONS
@@ -99,6 +99,18 @@ class Step:
     column: int = 1  # where the statement starts on its line, for explanations
 
 
+class _StepCommon(TypedDict):
+    """The fields every kind of ``Step`` gets alike (``plan_for`` builds them once)."""
+
+    line: int
+    column: int
+    text: str
+    scope: str
+    reads: tuple[tuple[str, ...], ...]
+    decides: tuple[tuple[str, ...], ...]
+    describes: tuple[tuple[str, ...], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A checked, compiled sheet."""
@@ -178,7 +190,7 @@ def plan_for(source: str) -> Plan:
         for path in used:
             kind = v.kind_of(path, frozenset(names))
             reads.setdefault(kind, set()).add(path)
-        common = {
+        common: _StepCommon = {
             "line": statement.span.line,
             "column": statement.span.column,
             "text": _text(lines, statement),

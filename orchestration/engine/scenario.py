@@ -312,7 +312,7 @@ def _thaw(value: Any) -> Any:
 _REQUIRED = object()
 
 
-class _DuplicateKeyDict(dict):
+class _DuplicateKeyDict(dict[str, Any]):
     """A JSON object in which ``duplicate`` was given twice (the last value is kept)."""
 
     duplicate: str
@@ -428,7 +428,7 @@ def _nullable(check: Check) -> Check:
     return nullable
 
 
-def _integer(minimum: int | None = None, limit: Limit | None = None) -> Check:
+def _integer(minimum: int | None = None, limit: Limit | None = None) -> Callable[[Any, str], int]:
     def integer(value: Any, path: str) -> int:
         # bool is an int in Python; JSON keeps them apart, so must this.
         if type(value) is not int:
@@ -507,13 +507,13 @@ def _id_or_name(value: Any, path: str) -> int | str:
 
 
 def _time_zone(value: Any, path: str) -> str:
-    _string(value, path)
+    name = _string(value, path)
     try:
-        ZoneInfo(value)
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         # OSError: a directory of the database ("Europe"); ValueError: not a key at all.
-        raise ScenarioError(path, f"unknown time zone {value!r}") from None
-    return value
+        raise ScenarioError(path, f"unknown time zone {name!r}") from None
+    return name
 
 
 def _format(value: Any, path: str) -> int:
@@ -578,7 +578,7 @@ def _settings(value: Any, path: str) -> Mapping[str, Any]:
 _ID = (_integer(), _REQUIRED)
 _OPTIONAL_ID = (_nullable(_integer()), None)
 _OPTIONAL_STRING = (_nullable(_string), None)
-_CUSTOM_FIELDS = (_json_object, MappingProxyType({}))
+_CUSTOM_FIELDS: tuple[Check, Mapping[str, Any]] = (_json_object, MappingProxyType({}))
 
 
 def _address(value: Any, path: str) -> Address:

@@ -27,7 +27,7 @@ bound is reported in ``Search.bounds``. The winner rules are in
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -459,7 +459,9 @@ class Search:
 
     # --- propositions ------------------------------------------------------------------
 
-    def consider(self, parts: list[tuple[Candidate, Quantities, dict[int, list]]]) -> None:
+    def consider(
+        self, parts: list[tuple[Candidate, Quantities, dict[int, list[tuple[int, int]]]]]
+    ) -> None:
         """Evaluate one proposition and keep it if it is among the best."""
         self.propositions += 1
         evaluations = []
@@ -553,7 +555,7 @@ class Search:
 
     def _beats(
         self,
-        parts: list[tuple[Candidate, Quantities, dict[int, list]]],
+        parts: list[tuple[Candidate, Quantities, dict[int, list[tuple[int, int]]]]],
         evaluations: list[ShipmentEval],
         last: Proposition,
     ) -> bool:
@@ -735,9 +737,9 @@ class Search:
             split += Fraction(top) * Fraction(left, wanted)
         if joins:
             whole = EXACT.add(whole, bounds.constants[joining])  # type: ignore[index]
-        score = Fraction(whole) + split
-        if score != best.score:
-            return score < best.score
+        bound = Fraction(whole) + split
+        if bound != best.score:
+            return bound < best.score
         return self._too_many(k, bounds, _with(chosen, joining, joins), by_index, most)
 
     def _too_many(
@@ -1072,7 +1074,7 @@ class Search:
         for k in range(len(lines) - 1, -1, -1):
             remaining[k] = remaining[k + 1] + most[k]
         chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
-        products: dict[int, dict[int, list]] = {}
+        products: dict[int, dict[int, list[tuple[int, int]]]] = {}
         unit_owner: dict[int, int] = {}  # OU id -> candidate index
         by_index = {c.index: c for c in pool}
         state = {"units": 0}
@@ -1222,7 +1224,7 @@ class Search:
                 if left:
                     stack.append(spreads(fitting, line, left, position, after, k))
 
-        def choices(k: int) -> Iterator[None]:
+        def choices(k: int) -> Generator[None, None, None]:
             """The ways to settle line ``k``, each applied while the caller holds it: whole
             to one candidate, spread over splitting ones, or not fulfilled."""
             line = lines[k]
@@ -1267,7 +1269,7 @@ class Search:
                     yield
             yield  # the line (what is left of it) is not fulfilled
 
-        def enter(k: int) -> Iterator[None] | None:
+        def enter(k: int) -> Generator[None, None, None] | None:
             """Arrive at line ``k`` with lines ``0..k-1`` settled: the ways on from here,
             or None at a leaf or where no way on can beat the best."""
             self.nodes += 1
@@ -1286,7 +1288,7 @@ class Search:
 
         # Depth first over the lines with an explicit stack (the entry at position k
         # holds line k's choice), not recursion: an order may have thousands of lines.
-        stack: list[Iterator[None]] = []
+        stack: list[Generator[None, None, None]] = []
         try:
             first = enter(0)
             if first is not None:
@@ -1331,7 +1333,8 @@ class Search:
                 raise SheetFailed(run, error, shipment.candidate) from error
             limit = outcome.fanout
             try:
-                wanted = max(0, int(limit)) if limit is not None and limit is not True else 0
+                # A sheet's value: what int() refuses is caught below.
+                wanted = max(0, int(limit)) if limit is not None and limit is not True else 0  # type: ignore[call-overload]
             except (TypeError, ValueError):
                 wanted = 0
             if not wanted:

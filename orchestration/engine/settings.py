@@ -32,8 +32,10 @@ class SettingDefinition:
         """Return why ``value`` is not valid for this setting, or ``None``."""
         if value is None:
             return None if self.nullable else "This setting cannot be empty."
-        # bool is an int in Python; JSON keeps them apart, so must this.
-        if type(value) is not self.type:
+        # bool is an int in Python; JSON keeps them apart, so must this. (Through a
+        # local, so mypy does not narrow ``value`` to the declared ``type``'s object.)
+        kind = type(value)
+        if kind is not self.type:
             return f"Expected {json_kind(self.type())}, got {json_kind(value)}."
         if self.minimum is not None and value < self.minimum:
             return f"Must be at least {self.minimum}."

@@ -225,7 +225,7 @@ class World:
         # Indexes and OU-only values shared with other routes over the same network.
         network = self.network = network_of(scenario)
         self.units: dict[int, OrganizationUnit] = network.units
-        self.points = network.points
+        self.points: dict[int, tuple[float, float] | None] = network.points
         allowed = scenario.candidate_units
         # The OUs the sheets consider: all of them, or a preview's whitelist.
         self.candidates: dict[int, OrganizationUnit] = (
@@ -241,8 +241,8 @@ class World:
         self._varied: dict[tuple[str, ...], bool] = {}
         self._order_cache: dict[tuple[str, ...], object] = {}
         self._partitions: dict[tuple[str, ...], Partition] = {}
-        self.shipping_point = point(self.order.shipping_address)
-        self.billing_point = point(self.order.billing_address)
+        self.shipping_point: tuple[float, float] | None = point(self.order.shipping_address)
+        self.billing_point: tuple[float, float] | None = point(self.order.billing_address)
         self._local: dict[str, datetime] = {}
         self._routes: dict[int, Route | None] = {}
         self.attempts = 0
@@ -423,9 +423,11 @@ class World:
             product = self.products[line.product]
             if name == "Content" and len(path) == 3:
                 return _custom(product.content, path[2])
-            value = {"ID": product.id, "BackendID": product.backend_id, "Name": product.name}.get(
-                name
-            )
+            value: object = {
+                "ID": product.id,
+                "BackendID": product.backend_id,
+                "Name": product.name,
+            }.get(name)
             return MISSING if value is None or len(path) != 2 else value
         if name == "CustomFields" and len(path) == 3:
             return _custom(line.custom_fields, path[2])

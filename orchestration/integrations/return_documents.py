@@ -60,9 +60,9 @@ def return_document_context(order: Order) -> dict[str, Any]:
     first line's, the OU nearly every return goes to. Before the order is routed
     both are None.
     """
-    units: dict[int, OrganizationUnit] = {}
-    for line in _return_lines(order):  # newest first: a line re-routed takes its last OU
-        units.setdefault(line.order_line_id, line.fulfillment.supplier_organization_unit)
+    units: dict[int, OrganizationUnit | None] = {}
+    for routed in _return_lines(order):  # newest first: a line re-routed takes its last OU
+        units.setdefault(routed.order_line_id, routed.fulfillment.supplier_organization_unit)
     lines = []
     for line in order.lines.select_related("product", "original_line").order_by("pk"):
         lines.append(
@@ -94,11 +94,12 @@ def return_document_context(order: Order) -> dict[str, Any]:
         ),
         "Customer": {
             "Email": order.customer_email,
+            # The address fields are added by Order.add_to_class: mypy does not see them.
             "Address": {
-                "Street": order.shipping_street,
-                "ZipCode": order.shipping_zip_code,
-                "City": order.shipping_city,
-                "CountryID": order.shipping_country_id,
+                "Street": order.shipping_street,  # type: ignore[attr-defined]
+                "ZipCode": order.shipping_zip_code,  # type: ignore[attr-defined]
+                "City": order.shipping_city,  # type: ignore[attr-defined]
+                "CountryID": order.shipping_country_id,  # type: ignore[attr-defined]
             },
         },
         "ReturnOrganizationUnit": root,

@@ -28,6 +28,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from .tokens import COMPOUND_KEYWORDS, KEYWORDS
 
@@ -727,7 +728,7 @@ def _keywords() -> list[str]:
     return sorted(words)
 
 
-def catalogue_json() -> dict:
+def catalogue_json() -> dict[str, Any]:
     """The whole catalogue as plain JSON data, for the editor's completions and hover docs."""
     return {
         "scopes": list(SCOPES),

@@ -345,6 +345,11 @@ _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,
 }
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "<>": operator.ne,
+    **_ORDERINGS,
+}
 _FLIPPED = {"=": "=", "<>": "<>", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 
 
@@ -378,7 +383,7 @@ def _in(left: object, right: object, node: nodes.Binary) -> bool:
     if left is MISSING:
         return False
     if type(right) is tuple:
-        return _has_item(right, left)  # type: ignore[arg-type]
+        return _has_item(right, left)
     return _equal(left, right)  # one value is a one-item list
 
 
@@ -796,7 +801,7 @@ def _variable_vs_literal(
     # literal, provided the literal is itself that float's shortest repr: the
     # shortest repr is strictly increasing in the float.
     assert isinstance(literal, Decimal)
-    compare = {"=": operator.eq, "<>": operator.ne, **_ORDERINGS}[op]
+    compare = _COMPARISONS[op]
     whole = literal.adjusted() < 30 and literal == literal.to_integral_value()
     as_int: object = int(literal) if whole else literal
     as_float = float(literal)
@@ -807,7 +812,8 @@ def _variable_vs_literal(
         kind = type(raw)
         if kind is int:
             return compare(raw, as_int)
-        if kind is float and float_exact and raw - raw == 0.0:  # finite
+        # raw is a float here (kind is float); mypy does not narrow through the local kind.
+        if kind is float and float_exact and raw - raw == 0.0:  # type: ignore[operator]
             return compare(raw, as_float)
         return slow(raw)
 
@@ -831,7 +837,7 @@ def _variable_vs_variable(
         return _compare(op, _normalise(first, left), _normalise(second, right), expr)
 
     if op in ("=", "<>"):
-        compare = operator.eq if op == "=" else operator.ne
+        compare: Callable[[Any, Any], bool] = operator.eq if op == "=" else operator.ne
 
         # Two values of the same exact type among these: == on them is _equal.
         def equal_variables(context: Context) -> bool:
@@ -842,7 +848,8 @@ def _variable_vs_variable(
                 kind is str
                 or kind is int
                 or kind is bool
-                or (kind is Decimal and first.is_finite() and second.is_finite())
+                # Decimals here (kind is Decimal); mypy does not narrow through the local kind.
+                or (kind is Decimal and first.is_finite() and second.is_finite())  # type: ignore[attr-defined]
             ):
                 return compare(first, second)
             return slow(first, second)
@@ -857,7 +864,8 @@ def _variable_vs_variable(
         if type(second) is kind and (
             kind is int
             or kind is str
-            or (kind is Decimal and first.is_finite() and second.is_finite())
+            # Decimals here (kind is Decimal); mypy does not narrow through the local kind.
+            or (kind is Decimal and first.is_finite() and second.is_finite())  # type: ignore[attr-defined]
         ):
             return compare(first, second)
         return slow(first, second)

@@ -10,7 +10,7 @@ reported and the rest of the sheet is still parsed (all problems at once).
 
 import difflib
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,7 @@ class _TokenFeed(Lexer):
     def __init__(self, lexer_conf: Any) -> None:
         pass
 
-    def lex(self, data: Any, *args: Any) -> Iterator[LarkToken]:  # type: ignore[override]
+    def lex(self, data: Any, *args: Any) -> Iterator[LarkToken]:
         for token in data:
             yield LarkToken(
                 token.terminal,
@@ -181,16 +181,19 @@ def _span(meta: Any) -> Span:
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-class _ToNodes(Transformer):
+class _ToNodes(Transformer[LarkToken, Any]):
     """Builds frozen nodes from lark's tree, bottom-up."""
 
-    def __init__(self, by_offset: dict[int, Token], parse_template: Any) -> None:
+    def __init__(
+        self, by_offset: dict[int, Token], parse_template: Callable[[Token], nodes.Template]
+    ) -> None:
         super().__init__()
         self.by_offset = by_offset
         self.parse_template = parse_template
 
     def _token(self, lark_token: LarkToken) -> Token:
-        return self.by_offset[lark_token.start_pos]
+        # _TokenFeed.lex gives every token its start_pos.
+        return self.by_offset[lark_token.start_pos]  # type: ignore[index]
 
     # expressions
     @v_args(meta=True)
@@ -346,7 +349,7 @@ class _ToNodes(Transformer):
 
     @v_args(meta=True)
     def require(self, meta: Any, children: list[Any]) -> nodes.Require:
-        parts = dict(child for child in children[2:] if isinstance(child, tuple))
+        parts: dict[str, Any] = dict(child for child in children[2:] if isinstance(child, tuple))
         return nodes.Require(children[1], **parts, span=_span(meta))
 
     def target(self, children: list[Any]) -> tuple[str, bool]:
@@ -494,7 +497,7 @@ class Parser:
     def _run(self, group: list[Token], start: str) -> Any:
         by_offset = {token.start: token for token in group}
         try:
-            tree = _lark().parse(group, start=start)  # type: ignore[arg-type]
+            tree = _lark().parse(group, start=start)
             return _ToNodes(by_offset, self._template).transform(tree)
         except UnexpectedToken as error:
             self._syntax_error(error, group, start)
@@ -632,7 +635,7 @@ class Parser:
             raise _TemplateFailed
         # Offsets must be unique in one parse: make them relative to the whole source.
         before = len(self.diagnostics)
-        result = self._run(shifted, "expression")
+        result: nodes.Expr | None = self._run(shifted, "expression")
         if result is None or len(self.diagnostics) > before:
             raise _TemplateFailed
         return result

@@ -34,7 +34,10 @@ STRING, NUMBER, LIST, REASON, DESCRIPTION, BOOLEAN = (
     "boolean",
 )
 # Lists compared with these open the OU picker: what a picked OU contributes.
-PICKERS = {("Supplier", "BackendID"): "backend_id", ("Supplier", "ID"): "id"}
+PICKERS: dict[tuple[str, ...], str] = {
+    ("Supplier", "BackendID"): "backend_id",
+    ("Supplier", "ID"): "id",
+}
 _MEMBERSHIP = frozenset({"in", "not in", "contains", "not contains"})
 _CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REASON_CODE = re.compile(r"with\s+reason\s+('(?:[^'\\\n]|\\.)*')", re.IGNORECASE)
@@ -189,15 +192,16 @@ def _unparsable(
 
 def _parsed(slot: Slot, value: object) -> object:
     """The value an (already validated) edit stands for, comparable with ``slot.value``."""
+    # The ignores below: _render has checked value is a str (a list of str for a LIST).
     if slot.kind == BOOLEAN:
         return value == "true"
     if slot.kind == LIST:
         kind = slot.item_kind
-        return tuple(Decimal(item.strip()) if kind == NUMBER else item for item in value)  # type: ignore[attr-defined, union-attr]
+        return tuple(Decimal(item.strip()) if kind == NUMBER else item for item in value)  # type: ignore[attr-defined]
     if slot.kind == NUMBER:
-        return Decimal(value.strip())  # type: ignore[union-attr]
+        return Decimal(value.strip())  # type: ignore[attr-defined]
     if slot.kind == REASON:
-        return value.strip()  # type: ignore[union-attr]
+        return value.strip()  # type: ignore[attr-defined]
     return value
 
 
@@ -372,7 +376,7 @@ class _Builder:
             words.plain(", but continue with the next lines")
 
 
-def _fields(slot: Slot) -> tuple[object, ...]:
+def _fields(slot: Slot) -> tuple[str, str, object, int, int, str | None, str | None]:
     return (
         slot.id,
         slot.kind,

@@ -59,6 +59,9 @@ class CompressedJSONField(models.BinaryField):
     """
 
     description = "A JSON value, stored compressed"
+    # For django-stubs: the value in Python is any JSON value, not bytes (annotations only).
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("editable", False)
@@ -69,7 +72,8 @@ class CompressedJSONField(models.BinaryField):
     ) -> Any:
         if value is None:
             return None
-        return connection.Database.Binary(json_compress(value))
+        # Every backend has its DB-API module as ``Database`` (not in django-stubs).
+        return connection.Database.Binary(json_compress(value))  # type: ignore[attr-defined]
 
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
         if value is None:

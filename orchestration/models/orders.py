@@ -1,6 +1,7 @@
 """Orders and their lines: everything a scenario's ``order`` holds, plus status."""
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import models
@@ -15,7 +16,13 @@ from .organization import (
     Product,
 )
 
-MONEY = {"max_digits": 14, "decimal_places": 4}
+
+class _Money(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: _Money = {"max_digits": 14, "decimal_places": 4}
 
 
 class OrderIntent(models.TextChoices):

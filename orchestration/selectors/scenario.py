@@ -49,7 +49,7 @@ class StockOverride:
     delta: bool = False
 
 
-_HISTORY_STATUS = {
+_HISTORY_STATUS: dict[int, str] = {
     FulfillmentStatus.NEW: engine_model.NEW,
     FulfillmentStatus.IN_PROGRESS: engine_model.IN_PROGRESS,
     FulfillmentStatus.COMPLETED: engine_model.COMPLETED,
@@ -66,7 +66,8 @@ def _stock_select(products: str) -> str:
     the order the ORM would give it."""
     quote = connection.ops.quote_name
     unit, product, available = (
-        quote(Stock._meta.get_field(name).column)
+        # Concrete fields, each with a column (django-stubs also allows a reverse relation).
+        quote(Stock._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
         for name in ("organization_unit", "product", "quantity_available")
     )
     # Quoted names and the caller's placeholders only; values are parameters.
@@ -93,7 +94,9 @@ def order_stock_sql() -> str:
     lines = quote(OrderLine._meta.db_table)
     through = Product.replacements.through._meta
     source, target = (
-        quote(through.get_field(name).column) for name in ("from_product", "to_product")
+        # Concrete fields, each with a column (django-stubs also allows a reverse relation).
+        quote(through.get_field(name).column)  # type: ignore[union-attr, arg-type]
+        for name in ("from_product", "to_product")
     )
     # Quoted names and placeholders only; the order's ID is the parameter.
     return _stock_select(
@@ -283,7 +286,11 @@ def basket_scenario(
     by_backend_id = {product.backend_id: product for product in network.products}
     product_ids = []
     for index, line in enumerate(lines):
-        found = (by_id if isinstance(line.product, int) else by_backend_id).get(line.product)
+        found = (
+            by_id.get(line.product)
+            if isinstance(line.product, int)
+            else by_backend_id.get(line.product)
+        )
         if found is None:
             raise ApplicationError(
                 f"Unknown product {line.product!r}.",

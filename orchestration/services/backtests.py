@@ -74,7 +74,9 @@ def backtests_resend(*, now: datetime, lost_after: timedelta, limit: int) -> int
 
 def _outcome(blob: dict[str, Any]) -> dict[str, Any]:
     """What a decision comes to: its shipments, cancelled units and score."""
-    winner = blob["Fulfillments"][0] if blob["Fulfillments"] else {"Shipments": [], "Score": 0}
+    winner: dict[str, Any] = (
+        blob["Fulfillments"][0] if blob["Fulfillments"] else {"Shipments": [], "Score": 0}
+    )
     shipments = []
     cancelled = 0
     for shipment in winner["Shipments"]:
@@ -108,7 +110,7 @@ def backtest_run(*, backtest: Backtest) -> Backtest:
     Backtest.objects.filter(pk=backtest.pk).update(
         status=BacktestStatus.RUNNING, total=len(orders), done=0
     )
-    totals = {"before": Counter(), "after": Counter()}
+    totals: dict[str, Counter[str]] = {"before": Counter(), "after": Counter()}
     changes = []
     try:
         for position, order in enumerate(orders, start=1):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -43,7 +43,7 @@ WEBHOOK_MAX_ATTEMPTS = 8
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 
-def actor_of(user: AbstractBaseUser | None, system: str) -> str:
+def actor_of(user: AbstractBaseUser | AnonymousUser | None, system: str) -> str:
     """How the timeline names who did something: the username, or ``system:<job>``."""
     if user is not None and user.is_authenticated:
         return user.get_username()
@@ -57,7 +57,7 @@ def event_record(
     message: str,
     at: datetime,
     actor: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     fulfillment: OrderFulfillment | None = None,
     details: OrchestrationDetails | None = None,
     data: dict[str, Any] | None = None,
@@ -86,7 +86,7 @@ def event_build(
     message: str,
     at: datetime,
     actor: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     fulfillment: OrderFulfillment | None = None,
     details: OrchestrationDetails | None = None,
     data: dict[str, Any] | None = None,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from ..errors import ConflictError, UnprocessableError
@@ -58,7 +58,7 @@ class IdempotencyClaim:
 
 
 def idempotency_key_claim(
-    *, user: AbstractBaseUser, key: str, request_hash: str, now: datetime
+    *, user: User, key: str, request_hash: str, now: datetime
 ) -> IdempotencyClaim:
     """Claim ``key`` for a request (committed at once, so a concurrent request sees it), or
     return the response it already has.

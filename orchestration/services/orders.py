@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ LINE_FIELDS = frozenset(
 def order_create(
     *,
     lines: Sequence[Mapping[str, Any]],
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     **fields: Any,
 ) -> Order:
     """Create an order with all its lines in one transaction.
@@ -79,7 +79,7 @@ def order_create(
     return order
 
 
-def order_announce(*, order: Order, user: AbstractBaseUser | None, via: str) -> None:
+def order_announce(*, order: Order, user: User | None, via: str) -> None:
     """Record a new order on its timeline and have it orchestrated after commit.
 
     Called in the transaction that created the order (the API, the admin, the demo).

@@ -145,8 +145,9 @@ def order_and_lines_update_sql(
         params: list[Any] = []
         for name, value in fields.items():
             field = meta.get_field(name)
-            columns.append(f"{connection.ops.quote_name(field.column)} = %s")
-            params.append(field.get_db_prep_save(value, connection))
+            # Concrete fields, each with a column (django-stubs also allows a reverse relation).
+            columns.append(f"{connection.ops.quote_name(field.column)} = %s")  # type: ignore[union-attr, arg-type]
+            params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
         statements.append(
             (
                 f"UPDATE {connection.ops.quote_name(meta.db_table)} "  # noqa: S608

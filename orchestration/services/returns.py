@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Sum
@@ -68,7 +68,7 @@ def return_order_create(
     *,
     original_order_id: int,
     lines: Sequence[Mapping[str, Any]],
-    user: AbstractBaseUser | None,
+    user: User | None,
     sold_from_organization_unit: OrganizationUnit | None = None,
     backend_id: str | None = None,
     now: datetime | None = None,

@@ -8,7 +8,7 @@ stored text agree whatever editor or browser the sheet came from.
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 
 from ..errors import ApplicationError
@@ -98,11 +98,11 @@ def _refuse_invalid(*, fulfillment: str, source: str) -> None:
         )
 
 
-def _user_or_none(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+def _user_or_none(user: User | AnonymousUser | None) -> User | None:
     return user if user is not None and user.is_authenticated else None
 
 
-def _revision_record(sheet: Sheet, *, author: AbstractBaseUser | None, comment: str) -> None:
+def _revision_record(sheet: Sheet, *, author: User | None, comment: str) -> None:
     SheetRevision.objects.create(
         sheet=sheet,
         number=sheet.revision,
@@ -121,7 +121,7 @@ def sheet_create(
     name: str,
     source: str = "",
     is_active: bool = False,
-    user: AbstractBaseUser | None = None,
+    user: User | AnonymousUser | None = None,
     comment: str = "",
 ) -> Sheet:
     """Create a sheet at revision 1; refuse one that does not check cleanly."""
@@ -156,7 +156,7 @@ def sheet_create(
 def sheet_update(
     *,
     sheet: Sheet,
-    user: AbstractBaseUser | None = None,
+    user: User | AnonymousUser | None = None,
     comment: str = "",
     **changes: Any,
 ) -> Sheet:
@@ -198,14 +198,16 @@ def sheet_delete(*, sheet: Sheet) -> None:
         sheet.delete()
 
 
-def sheet_set_active(*, sheet: Sheet, active: bool, user: AbstractBaseUser | None = None) -> Sheet:
+def sheet_set_active(
+    *, sheet: Sheet, active: bool, user: User | AnonymousUser | None = None
+) -> Sheet:
     """Activate or deactivate a sheet; recorded as a revision like any other save."""
     return sheet_update(
         sheet=sheet, user=user, is_active=active, comment="Activated" if active else "Deactivated"
     )
 
 
-def sheet_restore(*, sheet: Sheet, number: int, user: AbstractBaseUser | None = None) -> Sheet:
+def sheet_restore(*, sheet: Sheet, number: int, user: User | AnonymousUser | None = None) -> Sheet:
     """Make an earlier revision's name, identifier and source current, as a new revision.
 
     Whether the sheet is active is not restored: that stays as it is now.

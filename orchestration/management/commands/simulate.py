@@ -82,7 +82,7 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _route_provider() -> object | None:
+def _route_provider() -> engine.RouteProvider | None:
     """An instance of the class ``ORCHESTRATION_ROUTE_PROVIDER`` names, or None if unset."""
     try:
         return route_provider()
