@@ -50,7 +50,7 @@ run: $(VENV)/.installed secret-key
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict orchestration/language orchestration/engine
+	$(BIN)/mypy --strict orchestration/language orchestration/engine orchestration/benchmarks/worlds.py
 	$(BIN)/mypy
 
 # The browser tests drive the system's Chromium (never `playwright install`):

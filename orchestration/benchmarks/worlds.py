@@ -414,7 +414,7 @@ def make_scenario(*, ous: int, lines: int, sheets: int, seed: int = 0) -> Scenar
     extra = max(2, lines // 2)
     products = []
     for product_id in range(1, lines + extra + 1):
-        replacements = ()
+        replacements: tuple[int, ...] = ()
         if product_id <= lines and rng.random() < 0.3:
             replacements = (lines + rng.randrange(1, extra + 1),)
         products.append(

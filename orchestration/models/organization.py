@@ -111,7 +111,7 @@ class OrganizationUnit(models.Model):
     class Meta:
         ordering = ["name", "id"]
         verbose_name = "organization unit"
-        permissions = ORGANIZATION_UNIT_PERMISSIONS
+        permissions = [*ORGANIZATION_UNIT_PERMISSIONS]
         indexes = [models.Index(fields=["type", "status"], name="ou_type_status")]
         constraints = [
             models.CheckConstraint(

@@ -52,7 +52,7 @@ class Sheet(models.Model):
         # EVA's permission names; Django's add/change/delete/view are not used
         # for sheets, so the admin and the API check exactly these.
         default_permissions = ()
-        permissions = SHEET_PERMISSIONS
+        permissions = [*SHEET_PERMISSIONS]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.fulfillment}, rev. {self.revision})"
