@@ -1021,7 +1021,9 @@ class _Source:
         return isinstance(other, _Source) and other.digest == self.digest
 
 
-def _compile_sheet(digest: str, source: str) -> CompiledSheet:
+def compile_sheet_uncached(digest: str, source: str) -> CompiledSheet:
+    """Parse and compile ``source`` now, without the cache ``compile_sheet`` keeps
+    (``digest`` names the result); for measuring what a first compile costs."""
     sheet, diagnostics = parse(source)
     problems = list(diagnostics)
     expressions: dict[int, Mapping[str, Compiled]] = {}
@@ -1047,7 +1049,7 @@ def _compile_sheet(digest: str, source: str) -> CompiledSheet:
 @functools.lru_cache(maxsize=256)
 def _compile_sheet_cached(key: _Source) -> CompiledSheet:
     assert key.text is not None
-    result = _compile_sheet(key.digest, key.text)
+    result = compile_sheet_uncached(key.digest, key.text)
     # The cache keeps this key: without its text it keeps only the digest alive.
     key.text = None
     return result
