@@ -23,6 +23,7 @@ from typing import Any
 from orchestration.selectors.scenario import BasketLine, basket_scenario
 
 from . import engine
+from .engine.decision import Shipment, Supplier
 from .engine.model import Address
 from .integrations.routes import route_provider
 
@@ -75,26 +76,24 @@ def _decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value))
 
 
-def _unit(ref: Mapping[str, Any], units: Mapping[int, Any]) -> dict[str, Any]:
-    unit = units[ref["ID"]]
+def _unit(supplier: Supplier | None, units: Mapping[int, Any]) -> dict[str, Any]:
+    assert supplier is not None  # only shipments that ship are shown
+    unit = units[supplier.id]
     return {"id": unit.id, "name": unit.name, "backend_id": unit.backend_id}
 
 
-def _shipment(
-    shipment: Mapping[str, Any], at: datetime, units: Mapping[int, Any]
-) -> dict[str, Any]:
-    data = shipment["Data"]
+def _shipment(shipment: Shipment, at: datetime, units: Mapping[int, Any]) -> dict[str, Any]:
+    data = shipment.data
     deadlines = {key: _number(data.get(name)) for key, name in DEADLINES.items()}
     minutes = deadlines["deadline_in_minutes"]
     return {
-        "action": shipment["FulfillmentAction"],
-        "sheet": shipment["Sheet"]["Name"],
-        "supplier": _unit(shipment["Supplier"], units),
-        "fanout_suppliers": [_unit(other, units) for other in shipment["FanoutSuppliers"]],
+        "action": shipment.action,
+        "sheet": shipment.sheet_name,
+        "supplier": _unit(shipment.supplier, units),
+        "fanout_suppliers": [_unit(other, units) for other in shipment.fanout],
         # Lines by their index in the basket (lines[0] is 0), as the errors name them.
         "lines": [
-            {"line": line["ID"] - 1, "quantity": line["Quantity"]}
-            for line in shipment["OrderLines"]
+            {"line": line.order_line_id - 1, "quantity": line.quantity} for line in shipment.lines
         ],
         **deadlines,
         "start_deadline": _after(at, minutes),

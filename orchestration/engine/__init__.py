@@ -20,38 +20,16 @@ from typing import Any
 
 from ..language.compiler import EvaluationError
 from . import blob as blobs
+from .decision import CANCEL, Decision, Shipment, ShipmentLine, Supplier, decision_shipments
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
 from .options import OptionOutcome, options_matter
 from .plan import StatementFailed, plan_for
-from .routes import EstimatedBikeRoute, Route, RouteProvider
+from .routes import RouteProvider
 from .search import Search, SheetFailed
 from .variables import FULFILLMENT_OPTIONS, World
 
-__all__ = [
-    "Decision",
-    "EstimatedBikeRoute",
-    "OptionOutcome",
-    "Prepared",
-    "Route",
-    "RouteProvider",
-    "fulfillment_options",
-    "prepare",
-    "route",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What orchestration decided: ``blob`` holds it all (``Fulfillments[0]`` wins)."""
-
-    blob: dict[str, Any]
-
-    @property
-    def shipments(self) -> list[dict[str, Any]]:
-        """The winning proposition's shipments, CANCEL included."""
-        shipments: list[dict[str, Any]] = self.blob["Fulfillments"][0]["Shipments"]
-        return shipments
+__all__ = ["Prepared", "fulfillment_options", "prepare", "route"]
 
 
 def _error(run: SheetRun, line: int, column: int, code: str, message: str) -> dict[str, Any]:
@@ -242,6 +220,7 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
         blobs.fulfillment(p, open_quantities, prepared.cancel_sheet) for p in search.best
     ]
     return Decision(
+        decision_shipments(search.best[0], prepared.cancel_sheet),
         blobs.build(
             at=scenario.at,
             fulfillments=fulfillments,
@@ -251,7 +230,7 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             errors=errors + blobs.supplier_errors(prepared.recorder.failed),
             search=search,
             unexplained=blobs.dropped(prepared.recorder.dropped, prepared.world),
-        )
+        ),
     )
 
 
@@ -284,6 +263,7 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
             }
         )
         shipments = [blobs.cancel_shipment(open_lines, None, "No returns organization unit.")]
+        typed = (_default_return_shipment(CANCEL, None, open_lines, scenario),)
     else:
         shipment = blobs.cancel_shipment(open_lines, None, "")
         shipment.update(
@@ -297,6 +277,12 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
             "they go to the default returns organization unit."
         )
         shipments = [shipment] if open_lines else []
+        supplier = Supplier(unit.id, unit.name, unit.backend_id)
+        typed = (
+            (_default_return_shipment("EXPORT_RETURN_ORDER", supplier, open_lines, scenario),)
+            if open_lines
+            else ()
+        )
     fulfillment = {
         "Shipments": shipments,
         "Score": 0.0,
@@ -312,6 +298,7 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
         },
     }
     return Decision(
+        typed,
         blobs.build(
             at=scenario.at,
             fulfillments=[fulfillment],
@@ -320,7 +307,27 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
             rejections=recorder.entries,
             errors=[],
             search=None,
-        )
+        ),
+    )
+
+
+def _default_return_shipment(
+    action: str, supplier: Supplier | None, open_lines: dict[int, int], scenario: Scenario
+) -> Shipment:
+    """The one shipment of a return order that is not orchestrated."""
+    products = {line.id: line.product for line in scenario.order.lines}
+    return Shipment(
+        action=action,
+        sheet_id=None,
+        sheet_name=None,
+        supplier=supplier,
+        lines=tuple(
+            ShipmentLine(line_id, q, () if supplier is None else ((products[line_id], q),))
+            for line_id, q in open_lines.items()
+        ),
+        data={},
+        fanout=(),
+        score=0.0,
     )
 
 

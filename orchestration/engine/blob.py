@@ -116,6 +116,33 @@ def _unit(candidate: Candidate) -> dict[str, Any]:
     return {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id}
 
 
+def shipment_data(shipment: Shipment) -> dict[str, Any]:
+    """A shipment's ``Data``: the sheet's, the Supplier scope's, each line's (task
+    labels merged, else the first line's value), then the Shipment scope's; later
+    keys win. Made jsonable: the blob and the typed decision both take it."""
+    candidate = shipment.candidate
+    data: dict[str, Any] = {}
+    for key, value in candidate.sheet.data.items():
+        data[key] = jsonable(value)
+    for key, value in candidate.data.items():
+        data[key] = jsonable(value)
+    line_data: dict[str, Any] = {}
+    for line_id, _q in shipment.quantities:
+        for key, value in candidate.fits[line_id].data.items():
+            if key == "TaskLabels":
+                labels = line_data.setdefault(key, [])
+                # TaskLabels is a list of strings (a sheet's list, made jsonable).
+                for label in jsonable(value) or []:  # type: ignore[attr-defined]
+                    if label not in labels:
+                        labels.append(label)
+            elif key not in line_data:
+                line_data[key] = jsonable(value)
+    data.update(line_data)
+    for key, value in shipment.evaluation.data.items():
+        data[key] = jsonable(value)
+    return data
+
+
 def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, Any]:
     candidate = shipment.candidate
     evaluation = shipment.evaluation
@@ -124,12 +151,6 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
     # case), a Fraction only for the shares of lines split over shipments.
     whole_lines = ZERO
     split_lines: Fraction | None = None
-    data: dict[str, Any] = {}
-    for key, value in candidate.sheet.data.items():
-        data[key] = jsonable(value)
-    for key, value in candidate.data.items():
-        data[key] = jsonable(value)
-    line_data: dict[str, Any] = {}
     for line_id, q in shipment.quantities:
         fit = candidate.fits[line_id]
         explanations = line_explanations(fit)
@@ -166,18 +187,6 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
                 {"ID": product, "Quantity": n} for product, n in shipment.products.get(line_id, [])
             ]
         lines.append(entry)
-        for key, value in fit.data.items():
-            if key == "TaskLabels":
-                labels = line_data.setdefault(key, [])
-                # TaskLabels is a list of strings (a sheet's list, made jsonable).
-                for label in jsonable(value) or []:  # type: ignore[attr-defined]
-                    if label not in labels:
-                        labels.append(label)
-            elif key not in line_data:
-                line_data[key] = jsonable(value)
-    data.update(line_data)
-    for key, value in evaluation.data.items():
-        data[key] = jsonable(value)
     line_total = Fraction(whole_lines) + split_lines if split_lines else whole_lines
     boosts = []
     score = ZERO
@@ -194,7 +203,7 @@ def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, 
         "Supplier": _unit(candidate),
         "OrderLines": lines,
         "Score": evaluation.approx,  # float(evaluation.score), made without a Fraction
-        "Data": data,
+        "Data": shipment_data(shipment),
         "ScoreExplanation": {
             "Description": (
                 f"Shipment score consists of: {number_text(evaluation.boost_sum)} from score "

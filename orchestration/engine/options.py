@@ -17,12 +17,12 @@ option can be rejected and one route answers for all three. Pure, as ``route``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .decision import Decision, Shipment
 from .plan import plan_for
 
 if TYPE_CHECKING:
-    from . import Decision
     from .model import Scenario
 
 
@@ -34,19 +34,14 @@ class OptionOutcome:
     decision: Decision
 
     @property
-    def shipments(self) -> list[dict[str, Any]]:
+    def shipments(self) -> tuple[Shipment, ...]:
         """The winning proposition's shipments that ship (CANCEL left out)."""
-        return [s for s in self.decision.shipments if s["FulfillmentAction"] != "CANCEL"]
+        return self.decision.shipping
 
     @property
     def unfulfilled(self) -> dict[int, int]:
         """Order line ID -> units no supplier can ship under this option (CANCEL)."""
-        left: dict[int, int] = {}
-        for shipment in self.decision.shipments:
-            if shipment["FulfillmentAction"] == "CANCEL":
-                for line in shipment["OrderLines"]:
-                    left[line["ID"]] = left.get(line["ID"], 0) + line["Quantity"]
-        return left
+        return self.decision.unfulfilled
 
     @property
     def available(self) -> bool:

@@ -19,9 +19,10 @@ from decimal import Decimal
 import pytest
 
 from orchestration.benchmarks import worlds
-from orchestration.engine import Route, evaluate, network, route, variables
+from orchestration.engine import evaluate, network, route, variables
 from orchestration.engine.model import Address, OrganizationUnit, Scenario, SheetSource
 from orchestration.engine.network import Network, network_of
+from orchestration.engine.routes import Route
 
 
 def fresh(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> dict:
