@@ -5,6 +5,7 @@ No business logic lives here; writes go through ``orchestration.services``.
 
 import datetime
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -44,6 +45,17 @@ from ..models import (
     Setting,
     Sheet,
     Stock,
+)
+from ..services.fulfillments.cancellations import fulfillment_lines_cancel, order_line_cancel
+from ..services.fulfillments.common import LineError
+from ..services.fulfillments.exports import fulfillment_export_retry
+from ..services.fulfillments.receiving import return_receive
+from ..services.fulfillments.steps import (
+    fulfillment_decline,
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
 )
 from ..setting_definitions import DEFINITIONS
 from . import serializers
@@ -328,7 +340,7 @@ class OrderViewSet(
             raise Http404
         body = serializers.OrderLineCancelInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.order_line_cancel(
+        order_line_cancel(
             order_line_id=int(line_id), quantity=body.validated_data["quantity"], user=request.user
         )
         return Response(serializers.OrderSerializer(selectors.order_list().get(pk=order.pk)).data)
@@ -518,7 +530,10 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
             arguments = {k: v for k, v in serializer.validated_data.items() if v not in ("", None)}
         elif request.data:  # an action without a body: whatever is sent is not for it
             serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
-        service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
+        try:
+            service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
+        except LineError as error:
+            raise error.at(_line_field(error, arguments)) from None
         fresh = selectors.fulfillment_list().get(pk=fulfillment.pk)
         return Response(serializers.OrderFulfillmentSerializer(fresh).data)
 
@@ -526,29 +541,29 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """409 ``other_store`` when another shop's copy of the task was started first."""
-        return self._act(request, services.fulfillment_start)
+        return self._act(request, fulfillment_start)
 
     @extend_schema(request=serializers.PickInputSerializer, summary="Record what was picked")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def pick(self, request: Request, pk: str | None = None) -> Response:
         """Lines not listed are picked in full; the rest is routed again without this shop."""
-        return self._act(request, services.fulfillment_pick, serializers.PickInputSerializer)
+        return self._act(request, fulfillment_pick, serializers.PickInputSerializer)
 
     @extend_schema(request=None, summary="The picked lines are packed")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def pack(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, services.fulfillment_pack)
+        return self._act(request, fulfillment_pack)
 
     @extend_schema(request=serializers.ShipInputSerializer, summary="Shipped, with tracking")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def ship(self, request: Request, pk: str | None = None) -> Response:
         """A shop ships a packed task; a warehouse reports what it shipped of an export."""
-        return self._act(request, services.fulfillment_ship, serializers.ShipInputSerializer)
+        return self._act(request, fulfillment_ship, serializers.ShipInputSerializer)
 
     @extend_schema(request=serializers.DeclineInputSerializer, summary="A shop declines a task")
     @action(detail=True, methods=["post"], permission_classes=[CHANGE_FULFILLMENTS])
     def decline(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, services.fulfillment_decline, serializers.DeclineInputSerializer)
+        return self._act(request, fulfillment_decline, serializers.DeclineInputSerializer)
 
     @extend_schema(
         request=serializers.CancelLinesInputSerializer,
@@ -562,9 +577,7 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def cancel_lines(self, request: Request, pk: str | None = None) -> Response:
         """Part of a line only with the setting OrderFulfillment:AllowPartialCancellation."""
-        return self._act(
-            request, services.fulfillment_lines_cancel, serializers.CancelLinesInputSerializer
-        )
+        return self._act(request, fulfillment_lines_cancel, serializers.CancelLinesInputSerializer)
 
     @extend_schema(
         request=serializers.ReceiveInputSerializer,
@@ -574,7 +587,7 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     def receive(self, request: Request, pk: str | None = None) -> Response:
         """Sellable units go back into stock; a ``return.received`` event (webhook)
         carries the amounts to refund."""
-        return self._act(request, services.return_receive, serializers.ReceiveInputSerializer)
+        return self._act(request, return_receive, serializers.ReceiveInputSerializer)
 
     @extend_schema(request=None, summary="Retry a failed export")
     @action(
@@ -584,7 +597,26 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
         permission_classes=[CHANGE_FULFILLMENTS],
     )
     def retry_export(self, request: Request, pk: str | None = None) -> Response:
-        return self._act(request, services.fulfillment_export_retry)
+        return self._act(request, fulfillment_export_retry)
+
+
+def _line_field(error: LineError, arguments: Mapping[str, Any]) -> str:
+    """Where the body's ``lines`` holds the line a service refused: ``lines[i].<part>``.
+
+    The services name a line by its ID (and which of its listings); the body lists
+    them in order, as ``{line ID: quantity}`` once validated (pick, ship, cancel) or
+    as received units (receive, a line once per condition).
+    """
+    listed: list[int] = []
+    for name in ("picked", "shipped", "quantities"):
+        if name in arguments:
+            listed = list(arguments[name])
+    if "lines" in arguments:
+        listed = [units.line_id for units in arguments["lines"]]
+    places = [index for index, line_id in enumerate(listed) if line_id == error.line_id]
+    if error.listing >= len(places):  # not a line of the body: the list as a whole
+        return "lines"
+    return f"lines[{places[error.listing]}].{error.part}"
 
 
 def _setting_data(state: selectors.SettingState) -> dict[str, Any]:

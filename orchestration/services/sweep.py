@@ -18,7 +18,7 @@ from django.utils import timezone
 from ..models import ExportStatus, Order, OrderFulfillment
 from .backtests import backtests_resend
 from .events import webhooks_due
-from .fulfillments import fulfillment_expire_overdue
+from .fulfillments.cancellations import fulfillment_expire_overdue
 from .orchestration import order_orchestration_flag
 from .sending import task_send
 
