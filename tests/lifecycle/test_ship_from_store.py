@@ -20,6 +20,7 @@ from orchestration.models import (
     Stock,
 )
 from orchestration.services.fulfillments.steps import (
+    Picked,
     fulfillment_decline,
     fulfillment_pack,
     fulfillment_pick,
@@ -167,13 +168,14 @@ def test_the_whole_ship_from_store_flow(
     # Den Haag, which lost one fan-out race for it, is offered it again (the default
     # MaxRetryCountForDeactivatedLines 1: one Deactivated line may exist).
     sweater = rotterdam.lines.get(order_line__product__backend_id="SWT-MERINO-NAVY")
-    after_commit(
+    picked = after_commit(
         fulfillment_pick,
         fulfillment_id=rotterdam.pk,
         user=staff,
         picked={sweater.pk: 0},
         reason="Damaged",
     )
+    assert picked == Picked(fulfillment_id=rotterdam.pk, picked=1, missing=1, reason="Damaged")
     sweater.refresh_from_db()
     assert (sweater.status, sweater.cancellation_reason) == (FulfillmentStatus.CANCELLED, "Damaged")
     assert reserved("1155", "SWT-MERINO-NAVY") == 0
