@@ -33,7 +33,7 @@ def order_orchestrate_task(order_id: int) -> None:
 @shared_task(name="orchestration.tasks.fulfillment_export_task", ignore_result=True)
 def fulfillment_export_task(fulfillment_id: int) -> None:
     """Send one pending export to its warehouse (retries are scheduled by the sweep)."""
-    from .services.fulfillments import fulfillment_export
+    from .services.fulfillments.exports import fulfillment_export
 
     fulfillment_export(fulfillment_id=fulfillment_id)
 

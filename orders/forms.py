@@ -1,4 +1,5 @@
-"""Forms of the order pages: the quantities a shop or a returns desk types per line.
+"""Forms of the order pages: every POST they take that carries fields (pick, ship,
+decline, return, arrival), with the limits of the model columns the values go to.
 
 The pick, return and arrival forms post one number per line, named
 ``<prefix>-<line ID>`` (``picked-12``, ``quantity-12``, ``received-12``). Each is parsed
@@ -6,7 +7,13 @@ by Django's ``IntegerField`` with bounds, never by ``str.isdigit()`` and ``int()
 passes ``isdigit()`` and ``int()`` refuses it, ``int()`` refuses more than 4,300 digits,
 and a number past the column's range no database stores; all three were 500s. A
 malformed number is the form's error, naming its field; whether a line may be named
-and how many of its units are left is the service's to say.
+and how many of its units are left is the service's to say. Text (a carrier, a reason,
+a condition) is taken as typed, not stripped, and no longer than its column: which
+values are allowed (the configured reasons, the conditions) is the service's to say,
+with its own message.
+
+A form's refusal is an ``ApplicationError`` naming the form's field, as the pages show
+a service's refusal; ``field_of`` names the field of a line a service refused by ID.
 """
 
 import re
@@ -16,12 +23,53 @@ from typing import Any, NamedTuple
 from django import forms
 
 from orchestration.errors import ApplicationError
+from orchestration.models import OrderFulfillment, OrderFulfillmentLine, OrderLine
 from orchestration.validators import parse_id
 
 # Quantities are PositiveIntegerFields: 2^31-1 is the most every database stores.
 MAX_QUANTITY = 2**31 - 1
 # How much of a malformed value an error message repeats.
 SHOWN_CHARACTERS = 20
+
+
+def _max_length(model: Any, name: str) -> int:
+    """The length of the model's column ``name``: the most a text field may hold."""
+    length: int = model._meta.get_field(name).max_length
+    return length
+
+
+CARRIER_LENGTH = _max_length(OrderFulfillment, "carrier")
+TRACKING_NUMBER_LENGTH = _max_length(OrderFulfillment, "tracking_number")
+DECLINE_REASON_LENGTH = _max_length(OrderFulfillmentLine, "cancellation_reason")
+CONDITION_LENGTH = _max_length(OrderFulfillmentLine, "condition")
+RETURN_REASON_LENGTH = _max_length(OrderLine, "return_reason")
+
+
+def _text(label: str, max_length: int) -> forms.CharField:
+    """An optional text field, taken as typed (a service says what is allowed)."""
+    return forms.CharField(label=label, required=False, strip=False, max_length=max_length)
+
+
+class OrderPageForm(forms.Form):
+    """A form of the order pages: its first error as an ``ApplicationError``, and what
+    was typed, to show again after a refusal."""
+
+    def checked(self) -> dict[str, Any]:
+        """The cleaned data, or the first field's error as an ``ApplicationError``
+        (code ``invalid``, naming the field and, in the message, its label)."""
+        if self.is_valid():
+            return self.cleaned_data
+        name = next(name for name in self.fields if name in self.errors)
+        label = self.fields[name].label or name
+        raise ApplicationError(f"{label}: {self.errors[name][0]}", field=name)
+
+    def typed(self) -> dict[str, str]:
+        """Every posted value as typed, by name (the CSRF token left out)."""
+        return {
+            name: str(self.data.get(name, ""))
+            for name in self.data
+            if name != "csrfmiddlewaretoken"
+        }
 
 
 class Malformed(NamedTuple):
@@ -33,7 +81,7 @@ class Malformed(NamedTuple):
     message: str
 
 
-class QuantitiesForm(forms.Form):
+class QuantitiesForm(OrderPageForm):
     """One quantity per line, from 0 to ``MAX_QUANTITY``, posted as ``<prefix>-<line ID>``.
 
     ``line_ids`` lists the lines the form shows; without it every posted field named
@@ -75,6 +123,16 @@ class QuantitiesForm(forms.Form):
         """Each line's quantity by line ID, in the order posted (call after ``is_valid``)."""
         return {line_id: self.cleaned_data[name] or 0 for line_id, name in self.names.items()}
 
+    def field_of(self, line_id: int) -> str:
+        """The name of the field that carries the line's quantity."""
+        return self.names.get(line_id, f"{self.prefix_name}-{line_id}")
+
+    def checked(self) -> dict[str, Any]:
+        """The cleaned data: a malformed quantity first (``checked_quantities``), then
+        the other fields' errors."""
+        self.checked_quantities()
+        return super().checked()
+
     def checked_quantities(self, *, name_the_line: bool = True) -> dict[int, int]:
         """``quantities()``, or the first malformed field as an ``ApplicationError``
         (``invalid_quantity``, naming the field; the message names the line if asked)."""
@@ -92,9 +150,10 @@ class QuantitiesForm(forms.Form):
             name = self.unknown_names[0]
             digits = _shown(name.removeprefix(f"{self.prefix_name}-"))
             return Malformed(None, name, f"Line {digits} is not an open line here.")
-        if self.is_valid():
+        faulty = [(i, n) for i, n in self.names.items() if n in self.errors]
+        if not faulty:
             return None
-        line_id, name = next((i, n) for i, n in self.names.items() if n in self.errors)
+        line_id, name = faulty[0]
         shown = _shown(str(self.data.get(name, "")).strip())
         codes = {error.code for error in self.errors.as_data()[name]}
         if "max_value" in codes:
@@ -106,3 +165,62 @@ class QuantitiesForm(forms.Form):
 def _shown(raw: str) -> str:
     """``raw`` as an error message repeats it: its first characters."""
     return raw if len(raw) <= SHOWN_CHARACTERS else f"{raw[:SHOWN_CHARACTERS]}…"
+
+
+class PickForm(QuantitiesForm):
+    """What a shop picked: ``picked-<line ID>`` for the lines not picked in full (left
+    out: picked in full), and the reason for what was not picked."""
+
+    reason = _text("Reason", DECLINE_REASON_LENGTH)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data, prefix="picked")
+
+
+class ShipForm(OrderPageForm):
+    """A packed task's carrier and tracking number (the service requires both)."""
+
+    carrier = _text("Carrier", CARRIER_LENGTH)
+    tracking_number = _text("Tracking number", TRACKING_NUMBER_LENGTH)
+
+
+class DeclineForm(OrderPageForm):
+    """Why a shop gives a task back (empty: Unknown)."""
+
+    reason = _text("Reason", DECLINE_REASON_LENGTH)
+
+
+class ReturnForm(QuantitiesForm):
+    """A return from a sales order: per line ``quantity-<line ID>`` (empty: 0) and
+    ``reason-<line ID>``."""
+
+    def __init__(self, data: Mapping[str, Any], *, line_ids: Iterable[int]) -> None:
+        line_ids = list(line_ids)
+        super().__init__(data, prefix="quantity", line_ids=line_ids, blank_is_zero=True)
+        for line_id in line_ids:
+            self.fields[f"reason-{line_id}"] = _text(
+                f"Reason for line {line_id}", RETURN_REASON_LENGTH
+            )
+
+    def reason(self, line_id: int) -> str:
+        """The reason given for the line (call after ``checked``)."""
+        reason: str = self.cleaned_data[f"reason-{line_id}"]
+        return reason
+
+
+class ReceiveForm(QuantitiesForm):
+    """What arrived of a return: per open line ``received-<line ID>`` (empty: 0) and
+    the ``condition-<line ID>`` it came in."""
+
+    def __init__(self, data: Mapping[str, Any], *, line_ids: Iterable[int]) -> None:
+        line_ids = list(line_ids)
+        super().__init__(data, prefix="received", line_ids=line_ids, blank_is_zero=True)
+        for line_id in line_ids:
+            self.fields[f"condition-{line_id}"] = _text(
+                f"Condition of line {line_id}", CONDITION_LENGTH
+            )
+
+    def condition(self, line_id: int) -> str:
+        """The condition given for the line (call after ``checked``)."""
+        condition: str = self.cleaned_data[f"condition-{line_id}"]
+        return condition

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import shops, views
 
 app_name = "orders"
 urlpatterns = [
@@ -14,13 +14,13 @@ urlpatterns = [
         views.order_retry_orchestration,
         name="retry_orchestration",
     ),
-    path("stores/", views.store_list, name="stores"),
-    path("stores/<int:unit_id>/tasks/", views.store_tasks, name="tasks"),
-    path("stores/<int:unit_id>/tasks/<int:pk>/start/", views.task_start, name="task_start"),
-    path("stores/<int:unit_id>/tasks/<int:pk>/pick/", views.task_pick, name="task_pick"),
-    path("stores/<int:unit_id>/tasks/<int:pk>/pack/", views.task_pack, name="task_pack"),
-    path("stores/<int:unit_id>/tasks/<int:pk>/ship/", views.task_ship, name="task_ship"),
-    path("stores/<int:unit_id>/tasks/<int:pk>/decline/", views.task_decline, name="task_decline"),
+    path("stores/", shops.store_list, name="stores"),
+    path("stores/<int:unit_id>/tasks/", shops.store_tasks, name="tasks"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/start/", shops.task_start, name="task_start"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/pick/", shops.task_pick, name="task_pick"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/pack/", shops.task_pack, name="task_pack"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/ship/", shops.task_ship, name="task_ship"),
+    path("stores/<int:unit_id>/tasks/<int:pk>/decline/", shops.task_decline, name="task_decline"),
     path("export-failures/", views.export_failures, name="export_failures"),
     path("<int:pk>/return/", views.return_create, name="return_create"),
     path("<int:pk>/return-form/", views.return_form, name="return_form"),

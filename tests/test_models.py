@@ -24,6 +24,7 @@ from orchestration.models import (
     SheetRevision,
     Stock,
 )
+from orchestration.models.fulfillments import TaskStage
 from orchestration.selectors.fulfillments import fulfillment_orchestration_details
 from orchestration.selectors.settings import setting_value
 from tests.conftest import sheet_text
@@ -297,3 +298,44 @@ def test_orchestration_details_expire_after_their_lifetime(shop) -> None:
     assert services.orchestration_details_purge(now=later) == 0
     details.refresh_from_db()
     assert (details.blob, details.purged_at) == (None, later)
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "steps", "stage"),
+    [
+        (FulfillmentAction.SHIP_FROM_STORE, FulfillmentStatus.NEW, (), TaskStage.NEW),
+        (FulfillmentAction.SHIP_FROM_STORE, FulfillmentStatus.IN_PROGRESS, (), TaskStage.STARTED),
+        (
+            FulfillmentAction.SHIP_FROM_STORE,
+            FulfillmentStatus.IN_PROGRESS,
+            ("picked_at",),
+            TaskStage.PICKED,
+        ),
+        (
+            FulfillmentAction.SHIP_FROM_STORE,
+            FulfillmentStatus.IN_PROGRESS,
+            ("picked_at", "packed_at"),
+            TaskStage.PACKED,
+        ),
+        (
+            FulfillmentAction.SHIP_FROM_STORE,
+            FulfillmentStatus.COMPLETED,
+            ("picked_at", "packed_at", "shipped_at"),
+            TaskStage.FINISHED,
+        ),
+        (FulfillmentAction.SHIP_FROM_STORE, FulfillmentStatus.DEACTIVATED, (), TaskStage.FINISHED),
+        (FulfillmentAction.SHIP_FROM_STORE, FulfillmentStatus.CANCELLED, (), TaskStage.FINISHED),
+        (FulfillmentAction.EXPORT_ORDER, FulfillmentStatus.NEW, (), TaskStage.OTHER),
+        (FulfillmentAction.EXPORT_RETURN_ORDER, FulfillmentStatus.IN_PROGRESS, (), TaskStage.OTHER),
+    ],
+)
+def test_a_tasks_stage_follows_its_status_and_steps(
+    action: str, status: int, steps: tuple[str, ...], stage: TaskStage
+) -> None:
+    """One state machine: New, Started, Picked, Packed, then Finished; no stage but Other
+    for a fulfilment no shop works."""
+    now = timezone.now()
+    fulfillment = OrderFulfillment(action=action, status=status)
+    for step in steps:
+        setattr(fulfillment, step, now)
+    assert fulfillment.stage == stage

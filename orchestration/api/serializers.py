@@ -41,6 +41,7 @@ from ..models import (
     SheetRevision,
     Stock,
 )
+from ..services.fulfillments.receiving import ReceivedUnits
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
 
 if TYPE_CHECKING:
@@ -828,6 +829,15 @@ class ReceiveInputSerializer(Serializer):
     """What arrived of a return; a line may be listed once per condition."""
 
     lines = ReceiveLineInputSerializer(many=True, allow_empty=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["lines"] = [
+            ReceivedUnits(
+                line_id=line["id"], quantity=line["quantity"], condition=line["condition"]
+            )
+            for line in attrs["lines"]
+        ]
+        return attrs
 
 
 class OrderLineCancelInputSerializer(Serializer):

@@ -5,6 +5,7 @@ No business logic lives here; writes go through ``orchestration.services``.
 
 import datetime
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -65,16 +66,16 @@ from ..permissions import (
     VIEW_FULFILLMENT,
     VIEW_ORDER,
 )
-from ..services.fulfillments import (
+from ..services.fulfillments.cancellations import fulfillment_lines_cancel, order_line_cancel
+from ..services.fulfillments.common import LineError
+from ..services.fulfillments.exports import fulfillment_export_retry
+from ..services.fulfillments.receiving import return_receive
+from ..services.fulfillments.steps import (
     fulfillment_decline,
-    fulfillment_export_retry,
-    fulfillment_lines_cancel,
     fulfillment_pack,
     fulfillment_pick,
     fulfillment_ship,
     fulfillment_start,
-    order_line_cancel,
-    return_receive,
 )
 from ..services.orchestration import order_orchestration_retry
 from ..services.orders import order_create
@@ -561,7 +562,10 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
             arguments = {k: v for k, v in serializer.validated_data.items() if v not in ("", None)}
         elif request.data:  # an action without a body: whatever is sent is not for it
             serializers.NoInputSerializer(data=request.data).is_valid(raise_exception=True)
-        service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
+        try:
+            service(fulfillment_id=fulfillment.pk, user=request.user, **arguments)
+        except LineError as error:
+            raise error.at(_line_field(error, arguments)) from None
         fresh = fulfillment_list().get(pk=fulfillment.pk)
         return Response(serializers.OrderFulfillmentSerializer(fresh).data)
 
@@ -626,6 +630,25 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def retry_export(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, fulfillment_export_retry)
+
+
+def _line_field(error: LineError, arguments: Mapping[str, Any]) -> str:
+    """Where the body's ``lines`` holds the line a service refused: ``lines[i].<part>``.
+
+    The services name a line by its ID (and which of its listings); the body lists
+    them in order, as ``{line ID: quantity}`` once validated (pick, ship, cancel) or
+    as received units (receive, a line once per condition).
+    """
+    listed: list[int] = []
+    for name in ("picked", "shipped", "quantities"):
+        if name in arguments:
+            listed = list(arguments[name])
+    if "lines" in arguments:
+        listed = [units.line_id for units in arguments["lines"]]
+    places = [index for index, line_id in enumerate(listed) if line_id == error.line_id]
+    if error.listing >= len(places):  # not a line of the body: the list as a whole
+        return "lines"
+    return f"lines[{places[error.listing]}].{error.part}"
 
 
 def _setting_data(state: SettingState) -> dict[str, Any]:

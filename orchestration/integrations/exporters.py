@@ -5,7 +5,7 @@ setting ``ORCHESTRATION_EXPORTERS`` maps each name to a class and its options.
 Two are shipped: ``WebhookExporter`` (JSON over HTTP) and ``FolderExporter``
 (a JSON file per export in a folder a warehouse system picks up). An exporter
 either returns (the warehouse has it) or raises ``ExportError``; retrying is
-the caller's business (``services.fulfillments.fulfillment_export``).
+the caller's business (``services.fulfillments.exports.fulfillment_export``).
 """
 
 import json

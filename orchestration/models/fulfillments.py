@@ -46,6 +46,23 @@ OPEN_FULFILLMENT_STATUSES = (
 )
 
 
+class TaskStage(models.TextChoices):
+    """Where a ship-from-store task is, and so what its shop may do next.
+
+    The one state machine of a task, derived from its status and its step times:
+    ``New`` (start it), ``Started`` (pick), ``Picked`` (pack), ``Packed`` (ship), then
+    ``Finished`` (shipped, declined, cancelled, expired or taken by another shop).
+    A fulfilment no shop works (an export, a cancel, a return) is ``Other``.
+    """
+
+    NEW = "new"
+    STARTED = "started"
+    PICKED = "picked"
+    PACKED = "packed"
+    FINISHED = "finished"
+    OTHER = "other"
+
+
 class CancellationReason(models.TextChoices):
     """EVA's reasons a fulfilment line was cancelled or deactivated (empty: none given).
 
@@ -253,6 +270,23 @@ class OrderFulfillment(models.Model):
     def __str__(self) -> str:
         supplier = self.supplier_organization_unit or "no supplier"
         return f"{self.action} of order {self.order_id} by {supplier}"
+
+    @property
+    def stage(self) -> TaskStage:
+        """Where the ship-from-store task is (``TaskStage``): the services allow each
+        step only at its stage, and the pages offer only that step."""
+        if self.action != FulfillmentAction.SHIP_FROM_STORE:
+            return TaskStage.OTHER
+        if self.status == FulfillmentStatus.NEW:
+            return TaskStage.NEW
+        if self.status == FulfillmentStatus.IN_PROGRESS:
+            if not self.picked_at:
+                return TaskStage.STARTED
+            if not self.packed_at:
+                return TaskStage.PICKED
+            if not self.shipped_at:
+                return TaskStage.PACKED
+        return TaskStage.FINISHED
 
 
 class OrderFulfillmentLine(models.Model):

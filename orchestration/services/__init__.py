@@ -1,21 +1,8 @@
 """Writes of the domain, one module per entity; functions are ``<entity>_<verb>``,
-keyword-only, and run in a transaction."""
+keyword-only, and run in a transaction. The fulfilment services (package ``fulfillments``)
+are not re-exported here: import them from their modules."""
 
 from .backtests import backtest_run, backtest_start
-from .fulfillments import (
-    decline_reasons,
-    fulfillment_decline,
-    fulfillment_expire_overdue,
-    fulfillment_export,
-    fulfillment_export_retry,
-    fulfillment_lines_cancel,
-    fulfillment_pack,
-    fulfillment_pick,
-    fulfillment_ship,
-    fulfillment_start,
-    order_line_cancel,
-    return_receive,
-)
 from .idempotency import (
     idempotency_key_claim,
     idempotency_key_complete,
@@ -49,16 +36,6 @@ __all__ = [
     "api_token_revoke",
     "backtest_run",
     "backtest_start",
-    "decline_reasons",
-    "fulfillment_decline",
-    "fulfillment_expire_overdue",
-    "fulfillment_export",
-    "fulfillment_export_retry",
-    "fulfillment_lines_cancel",
-    "fulfillment_pack",
-    "fulfillment_pick",
-    "fulfillment_ship",
-    "fulfillment_start",
     "idempotency_key_claim",
     "idempotency_key_complete",
     "idempotency_key_release",
@@ -67,13 +44,11 @@ __all__ = [
     "orchestration_details_purge",
     "order_announce",
     "order_create",
-    "order_line_cancel",
     "order_orchestrate",
     "order_orchestration_request",
     "order_orchestration_retry",
     "return_order_create",
     "return_reasons",
-    "return_receive",
     "returnable_quantities",
     "roles_ensure",
     "setting_reset",

@@ -11,7 +11,7 @@ queue like a warehouse export, but what it "exports" is the return documents: th
 form (HTML and PDF with the return code as a QR code) mailed to the customer
 (``return_documents_send``), with the same retries and list of failures. The
 receiving OU registers what arrived and in which condition
-(``services.fulfillments.return_receive``).
+(``services.fulfillments.receiving.return_receive``).
 """
 
 from collections.abc import Mapping, Sequence

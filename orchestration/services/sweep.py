@@ -19,7 +19,7 @@ from ..models import ExportStatus, Order, OrderFulfillment
 from ..tasks import fulfillment_export_task, order_orchestrate_task, webhook_deliver_task
 from .backtests import backtests_resend
 from .events import webhooks_due
-from .fulfillments import fulfillment_expire_overdue
+from .fulfillments.cancellations import fulfillment_expire_overdue
 from .orchestration_requests import order_orchestration_flag
 from .sending import task_send
 

@@ -15,10 +15,15 @@ import time_machine
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
 from orchestration.models import Order, Stock
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
 
 from .conftest import PASSWORD, amsterdam_order
 
@@ -36,10 +41,10 @@ def shipped_order(transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
         admin = User.objects.get(username="admin")
         order = amsterdam_order("WEB-7002", {"SNK-CANVAS-WHT": 2})
         task = order.fulfillments.get()
-        services.fulfillment_start(fulfillment_id=task.pk, user=admin)
-        services.fulfillment_pick(fulfillment_id=task.pk, user=admin)
-        services.fulfillment_pack(fulfillment_id=task.pk, user=admin)
-        services.fulfillment_ship(
+        fulfillment_start(fulfillment_id=task.pk, user=admin)
+        fulfillment_pick(fulfillment_id=task.pk, user=admin)
+        fulfillment_pack(fulfillment_id=task.pk, user=admin)
+        fulfillment_ship(
             fulfillment_id=task.pk, user=admin, carrier="PostNL", tracking_number="3S1"
         )
         yield order

@@ -41,6 +41,12 @@ from orchestration.models import (
     WebhookStatus,
 )
 from orchestration.services.backtests import backtest_run_pending
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
 from orchestration.services.sweep import LOST_AFTER, sweep
 from orchestration.tasks import order_orchestrate_task
 
@@ -234,12 +240,10 @@ def shipped(place: Callable[..., Order], staff: User) -> Order:
     """A sales order of 2 sneakers, shipped by the Kalverstraat shop (broker up)."""
     order = place("SNK-CANVAS-WHT", quantity=2)
     task = order.fulfillments.get()
-    services.fulfillment_start(fulfillment_id=task.pk, user=staff)
-    services.fulfillment_pick(fulfillment_id=task.pk, user=staff)
-    services.fulfillment_pack(fulfillment_id=task.pk, user=staff)
-    services.fulfillment_ship(
-        fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1"
-    )
+    fulfillment_start(fulfillment_id=task.pk, user=staff)
+    fulfillment_pick(fulfillment_id=task.pk, user=staff)
+    fulfillment_pack(fulfillment_id=task.pk, user=staff)
+    fulfillment_ship(fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1")
     order.refresh_from_db()
     assert order.status == OrderStatus.COMPLETED
     return order

@@ -23,6 +23,8 @@ from orchestration.models import (
     Stock,
 )
 from orchestration.selectors.fulfillments import export_failure_list
+from orchestration.services.fulfillments.exports import fulfillment_export_retry
+from orchestration.services.fulfillments.steps import fulfillment_ship
 from orchestration.services.sweep import sweep
 
 from .conftest import Receiver
@@ -83,7 +85,7 @@ def test_a_failing_export_is_retried_then_fails_visibly_then_succeeds_on_retry(
     assert len(warehouse_webhook.bodies("/wms")) == 3
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfillment_export_retry(fulfillment_id=export.pk, user=None)
+        fulfillment_export_retry(fulfillment_id=export.pk, user=None)
     export.refresh_from_db()
     assert (export.export_status, export.status) == (
         ExportStatus.EXPORTED,
@@ -112,7 +114,7 @@ def test_a_warehouse_reports_a_partial_shipment_and_the_rest_is_routed_again(
         organization_unit__backend_id="lelystad_warehouse", product__backend_id="HAT-BEANIE-BLK"
     ).quantity_on_hand
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfillment_ship(
+        fulfillment_ship(
             fulfillment_id=export.pk,
             user=None,
             carrier="DHL",

@@ -33,6 +33,12 @@ from orchestration.models import (
     WebhookStatus,
 )
 from orchestration.services import orchestration
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
 from orchestration.services.sweep import LOST_AFTER, sweep
 
 from ..conftest import table_rows
@@ -389,18 +395,16 @@ def test_a_failed_order_stays_failed_while_the_shop_ships_what_it_has(
         raise KeyError("ShipFromStore")
 
     monkeypatch.setattr(orchestration, "order_scenario", crash)
-    services.fulfillment_start(fulfillment_id=task.pk, user=staff)
-    services.fulfillment_pick(fulfillment_id=task.pk, user=staff, picked={scarf.pk: 0})
+    fulfillment_start(fulfillment_id=task.pk, user=staff)
+    fulfillment_pick(fulfillment_id=task.pk, user=staff, picked={scarf.pk: 0})
     order.refresh_from_db()
     assert (order.status, order.orchestration_error) == (
         OrderStatus.ORCHESTRATION_FAILED,
         "KeyError: 'ShipFromStore'",
     )
 
-    services.fulfillment_pack(fulfillment_id=task.pk, user=staff)
-    services.fulfillment_ship(
-        fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1"
-    )
+    fulfillment_pack(fulfillment_id=task.pk, user=staff)
+    fulfillment_ship(fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1")
     task.refresh_from_db()
     assert task.status == FulfillmentStatus.COMPLETED
     order.refresh_from_db()

@@ -25,6 +25,13 @@ from orchestration.models import (
     OrderLine,
     Stock,
 )
+from orchestration.services.fulfillments.receiving import ReceivedUnits, return_receive
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
 
 from ..conftest import table_rows
 from .conftest import Receiver, unit
@@ -38,10 +45,10 @@ def shipped(
     order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED", quantity=2)
     task = order.fulfillments.get()
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfillment_start(fulfillment_id=task.pk, user=staff)
-        services.fulfillment_pick(fulfillment_id=task.pk, user=staff)
-        services.fulfillment_pack(fulfillment_id=task.pk, user=staff)
-        services.fulfillment_ship(
+        fulfillment_start(fulfillment_id=task.pk, user=staff)
+        fulfillment_pick(fulfillment_id=task.pk, user=staff)
+        fulfillment_pack(fulfillment_id=task.pk, user=staff)
+        fulfillment_ship(
             fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1"
         )
     order.refresh_from_db()
@@ -369,10 +376,12 @@ def test_only_the_receiving_ous_staff_may_register_the_arrival(
     shop = User.objects.get(username="kalverstraat")  # staff of 1187, not of Lelystad
     before = table_rows()
     with pytest.raises(ApplicationError) as refused:
-        services.return_receive(
+        return_receive(
             fulfillment_id=fulfillment.pk,
             user=shop,
-            lines=[{"id": fulfillment.lines.get().pk, "quantity": 1, "condition": "Sellable"}],
+            lines=[
+                ReceivedUnits(line_id=fulfillment.lines.get().pk, quantity=1, condition="Sellable")
+            ],
         )
     assert refused.value.message == (
         "You do not work at Lelystad warehouse (lelystad_warehouse): only its staff can "

@@ -19,7 +19,14 @@ from orchestration.models import (
     Sheet,
     Stock,
 )
-from orchestration.services import fulfillments as lifecycle
+from orchestration.services.fulfillments.steps import (
+    Picked,
+    fulfillment_decline,
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
 from orchestration.services.sweep import sweep
 
 OPEN = (FulfillmentStatus.NEW, FulfillmentStatus.IN_PROGRESS)
@@ -101,9 +108,7 @@ def test_a_declined_task_is_routed_again_without_the_shop(
 ) -> None:
     order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
     (first,) = tasks(order)
-    after_commit(
-        lifecycle.fulfillment_decline, fulfillment_id=first.pk, user=staff, reason="OutOfStock"
-    )
+    after_commit(fulfillment_decline, fulfillment_id=first.pk, user=staff, reason="OutOfStock")
     first.refresh_from_db()
     assert first.status == FulfillmentStatus.CANCELLED
     assert set(first.lines.values_list("status", "cancellation_reason")) == {
@@ -146,7 +151,7 @@ def test_the_whole_ship_from_store_flow(
     # the task is deactivated at the other shop.
     den_haag, rotterdam = fanned
     clock.shift(timedelta(minutes=5))
-    after_commit(lifecycle.fulfillment_start, fulfillment_id=rotterdam.pk, user=staff)
+    after_commit(fulfillment_start, fulfillment_id=rotterdam.pk, user=staff)
     den_haag.refresh_from_db()
     assert den_haag.status == FulfillmentStatus.DEACTIVATED
     assert set(den_haag.lines.values_list("status", "cancellation_reason")) == {
@@ -154,7 +159,7 @@ def test_the_whole_ship_from_store_flow(
     }
     assert (reserved("1155", "HAT-BEANIE-BLK"), reserved("1109", "HAT-BEANIE-BLK")) == (1, 0)
     with pytest.raises(ConflictError) as refused:
-        lifecycle.fulfillment_start(fulfillment_id=den_haag.pk, user=staff)
+        fulfillment_start(fulfillment_id=den_haag.pk, user=staff)
     assert str(refused.value) == (
         "Rotterdam Lijnbaan (1155) started this task first; it is no longer yours."
     )
@@ -163,13 +168,14 @@ def test_the_whole_ship_from_store_flow(
     # Den Haag, which lost one fan-out race for it, is offered it again (the default
     # MaxRetryCountForDeactivatedLines 1: one Deactivated line may exist).
     sweater = rotterdam.lines.get(order_line__product__backend_id="SWT-MERINO-NAVY")
-    after_commit(
-        lifecycle.fulfillment_pick,
+    picked = after_commit(
+        fulfillment_pick,
         fulfillment_id=rotterdam.pk,
         user=staff,
         picked={sweater.pk: 0},
         reason="Damaged",
     )
+    assert picked == Picked(fulfillment_id=rotterdam.pk, picked=1, missing=1, reason="Damaged")
     sweater.refresh_from_db()
     assert (sweater.status, sweater.cancellation_reason) == (FulfillmentStatus.CANCELLED, "Damaged")
     assert reserved("1155", "SWT-MERINO-NAVY") == 0
@@ -183,9 +189,9 @@ def test_the_whole_ship_from_store_flow(
     on_hand = Stock.objects.get(
         organization_unit__backend_id="1155", product__backend_id="HAT-BEANIE-BLK"
     ).quantity_on_hand
-    after_commit(lifecycle.fulfillment_pack, fulfillment_id=rotterdam.pk, user=staff)
+    after_commit(fulfillment_pack, fulfillment_id=rotterdam.pk, user=staff)
     after_commit(
-        lifecycle.fulfillment_ship,
+        fulfillment_ship,
         fulfillment_id=rotterdam.pk,
         user=staff,
         carrier="PostNL",
@@ -219,7 +225,7 @@ def test_an_unknown_decline_reason_is_refused_and_nothing_changes(
     order = place("SNK-CANVAS-WHT")
     (task,) = tasks(order)
     with pytest.raises(ApplicationError) as refused:
-        lifecycle.fulfillment_decline(fulfillment_id=task.pk, user=staff, reason="Lazy")
+        fulfillment_decline(fulfillment_id=task.pk, user=staff, reason="Lazy")
     assert str(refused.value) == (
         "Unknown reason 'Lazy'; use one of OutOfStock, Damaged, NotFound, NoCapacity, Unknown "
         "(setting ShipFromStore:DeclineReasons)."
@@ -234,7 +240,7 @@ def test_a_decline_without_a_reason_is_unknown(
 ) -> None:
     order = place("SNK-CANVAS-WHT")
     (task,) = tasks(order)
-    after_commit(lifecycle.fulfillment_decline, fulfillment_id=task.pk, user=staff)
+    after_commit(fulfillment_decline, fulfillment_id=task.pk, user=staff)
     assert set(task.lines.values_list("cancellation_reason", flat=True)) == {"Unknown"}
 
 
@@ -267,7 +273,7 @@ def test_a_started_task_not_packed_in_time_expires(
 ) -> None:
     order = place("SNK-CANVAS-WHT")
     (task,) = tasks(order)
-    lifecycle.fulfillment_start(fulfillment_id=task.pk, user=staff)
+    fulfillment_start(fulfillment_id=task.pk, user=staff)
     task.refresh_from_db()
     assert task.pack_deadline.isoformat() == "2026-11-23T09:10:00+00:00"  # PackDeadline 10
     clock.shift(timedelta(minutes=10))
@@ -281,13 +287,11 @@ def test_a_started_task_not_packed_in_time_expires(
 def test_ship_needs_a_carrier_and_tracking_number(place: Callable[..., Order], staff: User) -> None:
     order = place("SNK-CANVAS-WHT")
     (task,) = tasks(order)
-    lifecycle.fulfillment_start(fulfillment_id=task.pk, user=staff)
-    lifecycle.fulfillment_pick(fulfillment_id=task.pk, user=staff)
-    lifecycle.fulfillment_pack(fulfillment_id=task.pk, user=staff)
+    fulfillment_start(fulfillment_id=task.pk, user=staff)
+    fulfillment_pick(fulfillment_id=task.pk, user=staff)
+    fulfillment_pack(fulfillment_id=task.pk, user=staff)
     with pytest.raises(ApplicationError) as refused:
-        lifecycle.fulfillment_ship(
-            fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number=" "
-        )
+        fulfillment_ship(fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number=" ")
     assert (refused.value.field, str(refused.value)) == (
         "tracking_number",
         "A shipment needs a tracking number.",
@@ -300,7 +304,7 @@ def test_the_same_task_cannot_be_packed_before_it_is_picked(
     order = place("SNK-CANVAS-WHT")
     (task,) = tasks(order)
     with pytest.raises(ConflictError, match="Only a picked task that is not packed yet"):
-        lifecycle.fulfillment_pack(fulfillment_id=task.pk, user=staff)
+        fulfillment_pack(fulfillment_id=task.pk, user=staff)
 
 
 def test_when_the_reserving_shop_declines_the_next_starter_reserves(
@@ -316,11 +320,11 @@ def test_when_the_reserving_shop_declines_the_next_starter_reserves(
         shipping_longitude=4.3571,
     )
     den_haag, rotterdam = tasks(order)
-    after_commit(lifecycle.fulfillment_decline, fulfillment_id=den_haag.pk, user=staff)
+    after_commit(fulfillment_decline, fulfillment_id=den_haag.pk, user=staff)
     # Rotterdam still has the task: nothing is routed again, and nothing is reserved.
     assert order.orchestration_details.count() == 1
     assert (reserved("1109", "HAT-BEANIE-BLK"), reserved("1155", "HAT-BEANIE-BLK")) == (0, 0)
-    after_commit(lifecycle.fulfillment_start, fulfillment_id=rotterdam.pk, user=staff)
+    after_commit(fulfillment_start, fulfillment_id=rotterdam.pk, user=staff)
     assert reserved("1155", "HAT-BEANIE-BLK") == 1
     rotterdam.refresh_from_db()
     assert (rotterdam.status, rotterdam.holds_reservation) == (FulfillmentStatus.IN_PROGRESS, True)

@@ -12,9 +12,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.errors import ForbiddenError
 from orchestration.models import Order, OrderFulfillment
+from orchestration.services.fulfillments.steps import fulfillment_start
 
 from ..conftest import table_rows
 from .conftest import unit
@@ -95,9 +95,7 @@ def test_the_service_itself_refuses_a_user_who_does_not_work_there(
     _mine, theirs = two_orders
     before = table_rows()
     with pytest.raises(ForbiddenError) as refused:
-        services.fulfillment_start(
-            fulfillment_id=theirs.pk, user=User.objects.get(username="kalverstraat")
-        )
+        fulfillment_start(fulfillment_id=theirs.pk, user=User.objects.get(username="kalverstraat"))
     assert (refused.value.status, refused.value.code, refused.value.message) == (
         403,
         "not_your_organization_unit",
@@ -105,7 +103,7 @@ def test_the_service_itself_refuses_a_user_who_does_not_work_there(
     )
     assert table_rows() == before
     # The system (no user) and the superuser may.
-    services.fulfillment_start(fulfillment_id=theirs.pk, user=User.objects.get(username="admin"))
+    fulfillment_start(fulfillment_id=theirs.pk, user=User.objects.get(username="admin"))
 
 
 def test_the_suite_lists_only_the_staffs_shops_and_refuses_the_others(

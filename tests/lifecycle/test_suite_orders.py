@@ -368,3 +368,23 @@ def test_the_navigation_leads_to_orders_and_shops(place: Callable[..., Order]) -
     stores = client.get("/orders/stores/").content.decode()
     assert '<a href="/orders/stores/" aria-current="page">Stores</a>' in stores
     assert "/admin/orchestration/order/" not in stores
+
+
+def test_a_carrier_longer_than_its_column_is_refused_at_its_field_and_nothing_changes(
+    place: Callable[..., Order], shop_staff: Client, post: Callable[..., Any]
+) -> None:
+    task = the_task(place("SNK-CANVAS-WHT"))
+    for step in ("start", "pick", "pack"):
+        assert post(shop_staff, tasks_url(task, step)).status_code == 302
+    before = table_rows()
+
+    refused = post(
+        shop_staff, tasks_url(task, "ship"), {"carrier": "P" * 101, "tracking_number": "3S1"}
+    )
+
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "Carrier: Ensure this value has at most 100 characters (it has 101)." in html
+    field = re.search(r'<input type="text" name="carrier"[^>]*>', html)
+    assert field is not None and 'aria-invalid="true"' in field[0]
+    assert table_rows() == before

@@ -16,6 +16,12 @@ from django.test import Client
 
 from orchestration import services
 from orchestration.models import FulfillmentAction, Order, OrderFulfillment
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
 from tests.conftest import table_rows
 
 FIVE_THOUSAND_DIGITS = "9" * 5000
@@ -38,7 +44,7 @@ def started(
     order = place("SNK-CANVAS-WHT")
     task = order.fulfillments.get(action=FulfillmentAction.SHIP_FROM_STORE)
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfillment_start(fulfillment_id=task.pk, user=staff)
+        fulfillment_start(fulfillment_id=task.pk, user=staff)
     return task
 
 
@@ -97,10 +103,10 @@ def shipped(
     order = place("SNK-CANVAS-WHT", quantity=2)
     task = order.fulfillments.get()
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfillment_start(fulfillment_id=task.pk, user=staff)
-        services.fulfillment_pick(fulfillment_id=task.pk, user=staff)
-        services.fulfillment_pack(fulfillment_id=task.pk, user=staff)
-        services.fulfillment_ship(
+        fulfillment_start(fulfillment_id=task.pk, user=staff)
+        fulfillment_pick(fulfillment_id=task.pk, user=staff)
+        fulfillment_pack(fulfillment_id=task.pk, user=staff)
+        fulfillment_ship(
             fulfillment_id=task.pk, user=staff, carrier="PostNL", tracking_number="3S1"
         )
     return order

@@ -1,0 +1,210 @@
+"""Exports: what leaves the house for a fulfilment another system works, a warehouse's
+order (``EXPORT_ORDER``) or a return's documents to the customer (``EXPORT_RETURN_ORDER``).
+
+An export is sent at most once at a time: a worker claims it with a conditional update
+(a lease of ``EXPORT_LEASE``) before sending, outside any transaction, and records the
+outcome under the order's lock. A failure is retried with a doubling delay until
+``Export:MaxAttempts``; then the export is Failed until a person retries it. What the
+warehouse reports back (shipped, not shipped) is ``steps.fulfillment_ship``.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from ...errors import ConflictError
+from ...integrations.exporters import ExportError, exporter_for
+from ...models import (
+    ExportStatus,
+    FulfillmentAction,
+    FulfillmentStatus,
+    Order,
+    OrderFulfillment,
+)
+from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES
+from ...selectors.settings import setting_value
+from ...tasks import fulfillment_export_task
+from ..events import actor_of, event_record
+from ..returns import return_documents_send
+from ..sending import task_send_on_commit
+from .common import lock_fulfillment, shop_name
+
+# How long a worker may hold an export before another may try it.
+EXPORT_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ExportRetried:
+    """A failed export set to be sent again, with a fresh set of attempts."""
+
+    fulfillment_id: int
+
+
+def export_payload(fulfillment: OrderFulfillment) -> dict[str, Any]:
+    """What a warehouse gets: the fulfilment, its lines and where they go."""
+    order = fulfillment.order
+    unit = fulfillment.supplier_organization_unit
+    return {
+        "fulfillment": fulfillment.pk,
+        "exporter": fulfillment.exporter_name,
+        "warehouse": {"id": unit.pk, "backend_id": unit.backend_id, "name": unit.name},
+        "order": {
+            "id": order.pk,
+            "backend_id": order.backend_id,
+            "customer_email": order.customer_email,
+            "shipping_address": {
+                part: getattr(order, f"shipping_{part}")
+                for part in ("street", "zip_code", "city", "country_id")
+            },
+        },
+        "lines": [
+            {
+                "id": line.pk,
+                "order_line": line.order_line_id,
+                "product": line.product.backend_id,
+                "quantity": line.quantity,
+            }
+            for line in fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES)
+            .select_related("product")
+            .order_by("pk")
+        ],
+        "data": fulfillment.data,
+    }
+
+
+def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> bool:
+    """Send a pending export to its warehouse once; say whether it got there.
+
+    The export is claimed first (a conditional update), so two workers never
+    send it at the same time. A failure schedules the next attempt after a
+    delay that doubles each time (``Export:RetryDelayInSeconds``); after
+    ``Export:MaxAttempts`` the export is Failed and listed for a person to retry.
+    """
+    now = now or timezone.now()
+    claimed = OrderFulfillment.objects.filter(
+        pk=fulfillment_id, export_status=ExportStatus.PENDING, export_next_at__lte=now
+    ).update(export_next_at=now + EXPORT_LEASE)
+    if not claimed:
+        return False
+    fulfillment = OrderFulfillment.objects.select_related(
+        "order", "supplier_organization_unit"
+    ).get(pk=fulfillment_id)
+    error = ""
+    returns = fulfillment.action == FulfillmentAction.EXPORT_RETURN_ORDER
+    try:
+        if returns:  # what a return order exports: its documents, to the customer
+            return_documents_send(fulfillment)
+        else:
+            exporter_for(fulfillment.exporter_name).send(
+                export_payload(fulfillment), idempotency_key=f"fulfillment-{fulfillment.pk}"
+            )
+    except ExportError as failure:
+        error = str(failure)
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=fulfillment.order_id)
+        target = (
+            f"the customer {fulfillment.order.customer_email or '(no address)'} "
+            f"(return documents for {shop_name(fulfillment)})"
+            if returns
+            else f"{fulfillment.exporter_name or '(no exporter)'} for {shop_name(fulfillment)}"
+        )
+        if not error:
+            _record_sent(fulfillment, target, now)
+            return True
+        _record_failed(fulfillment, target, error, now)
+    return False
+
+
+def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> None:
+    """The export got there: Exported, and its lines InProgress at the warehouse."""
+    attempts = fulfillment.export_attempts + 1
+    OrderFulfillment.objects.filter(pk=fulfillment.pk).update(
+        export_status=ExportStatus.EXPORTED,
+        export_attempts=attempts,
+        export_next_at=None,
+        export_error="",
+        exported_at=now,
+        status=FulfillmentStatus.IN_PROGRESS,
+        updated_at=now,
+    )
+    fulfillment.lines.filter(status=FulfillmentStatus.NEW).update(
+        status=FulfillmentStatus.IN_PROGRESS, started_at=now, updated_at=now
+    )
+    event_record(
+        order=fulfillment.order,
+        kind="export.sent",
+        message=f"Exported to {target} (attempt {attempts}).",
+        at=now,
+        actor="system:export",
+        fulfillment=fulfillment,
+    )
+
+
+def _record_failed(fulfillment: OrderFulfillment, target: str, error: str, now: datetime) -> None:
+    """The export failed: try again after a doubling delay, or give up at the last attempt."""
+    attempts = fulfillment.export_attempts + 1
+    if attempts >= setting_value("Export:MaxAttempts"):
+        OrderFulfillment.objects.filter(pk=fulfillment.pk).update(
+            export_status=ExportStatus.FAILED,
+            export_attempts=attempts,
+            export_next_at=None,
+            export_error=error,
+            updated_at=now,
+        )
+        event_record(
+            order=fulfillment.order,
+            kind="export.failed",
+            message=f"Export to {target} failed {attempts} times and was given up: {error} "
+            "Retry it from the list of failed exports.",
+            at=now,
+            actor="system:export",
+            fulfillment=fulfillment,
+            data={"attempts": attempts, "error": error},
+        )
+        return
+    delay = setting_value("Export:RetryDelayInSeconds") * 2 ** (attempts - 1)
+    OrderFulfillment.objects.filter(pk=fulfillment.pk).update(
+        export_attempts=attempts,
+        export_next_at=now + timedelta(seconds=delay),
+        export_error=error,
+        updated_at=now,
+    )
+    event_record(
+        order=fulfillment.order,
+        kind="export.retrying",
+        message=f"Export to {target} failed (attempt {attempts}): {error} "
+        f"Next attempt in {delay} seconds.",
+        at=now,
+        actor="system:export",
+        fulfillment=fulfillment,
+        data={"attempts": attempts, "error": error},
+    )
+
+
+@transaction.atomic
+def fulfillment_export_retry(
+    *, fulfillment_id: int, user: AbstractBaseUser | None, now: datetime | None = None
+) -> ExportRetried:
+    """Try a failed export again, with a fresh set of attempts."""
+    now = now or timezone.now()
+    order, fulfillment = lock_fulfillment(fulfillment_id, user)
+    if fulfillment.export_status != ExportStatus.FAILED:
+        raise ConflictError("Only a failed export can be retried.", code="not_failed")
+    OrderFulfillment.objects.filter(pk=fulfillment.pk).update(
+        export_status=ExportStatus.PENDING, export_attempts=0, export_next_at=now, updated_at=now
+    )
+    event_record(
+        order=order,
+        kind="export.retry",
+        message=f"Export to {fulfillment.exporter_name} retried by hand.",
+        at=now,
+        actor=actor_of(user, "api"),
+        user=user,
+        fulfillment=fulfillment,
+    )
+    task_send_on_commit(task=fulfillment_export_task, ids=[fulfillment.pk], noun="fulfillment")
+    return ExportRetried(fulfillment_id=fulfillment.pk)
