@@ -45,7 +45,7 @@ from orchestration.models import (
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from orchestration.returns import qr_svg, return_document_context
 from orchestration.returns import return_form_pdf as return_form_pdf_bytes
-from preview.views import _blob_view
+from preview.presenters import blob_view
 from sheets.access import VIEW as SHEETS_VIEW
 from sheets.access import can, requires
 
@@ -336,7 +336,7 @@ def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
             "expired": expired,
             "lifetime": selectors.setting_value(LIFETIME_SETTING),
             "lifetime_setting": LIFETIME_SETTING,
-            "result": _blob_view(blob) if blob else None,
+            "result": blob_view(blob) if blob else None,
             "blob_json": json.dumps(blob, indent=2) if blob else "",
             "fulfillments": details.fulfillments.select_related("supplier_organization_unit"),
             "previous": max((a for a in attempts if a < attempt), default=None),

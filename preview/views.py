@@ -36,6 +36,7 @@ from orchestration.validators import parse_id
 from sheets.access import VIEW, requires
 
 from .forms import BacktestForm, PrefillForm
+from .presenters import blob_view
 
 # The form numbers its rows from 0; an index of more than 9 digits is no row of it (and
 # int() refuses more than 4,300 digits).
@@ -129,7 +130,7 @@ def page(request: HttpRequest) -> HttpResponse:
             **_page_context(),
             "values": values,
             "errors": errors,
-            "result": _blob_view(blob) if blob is not None else None,
+            "result": blob_view(blob) if blob is not None else None,
             "blob_json": json.dumps(blob, indent=2) if blob is not None else "",
         },
         status=status,
@@ -188,126 +189,6 @@ def _rows(source: Any) -> dict[tuple[str, int], dict[str, str]]:
         if match:
             rows[(match[1], int(match[2]))][match[3]] = source.get(name)
     return rows
-
-
-def _dropped(blob: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """(OU ID, entry) for each OU a sheet dropped without a reason (``Dropped``), as
-    the rows of ``_reasons.html``: the statement, and the values it read."""
-    dropped = blob.get("Dropped") or {}
-    statements = dropped.get("Statements", [])
-    found = []
-
-    def entry(statement: dict[str, Any], line_id: int | None, values: Any) -> dict[str, Any]:
-        return {
-            "Sheet": statement["Sheet"]["Name"],
-            "Scope": statement["Scope"],
-            "OrderLineID": line_id,
-            "Reason": None,
-            "Description": None,
-            "Expression": statement["Expression"],
-            "Line": statement["Line"],
-            "values_read": list(zip(statement["Reads"], values, strict=True))
-            if values is not None
-            else None,
-        }
-
-    for unit_id, position, line_id, values in dropped.get("Suppliers", []):
-        found.append((unit_id, entry(statements[position], line_id, values)))
-    for group in dropped.get("Summary", []):  # thousands: the first OU's values only
-        statement = statements[group["Statement"]]
-        for index, unit_id in enumerate(group["SupplierIDs"]):
-            values = group["First"] if index == 0 else None
-            found.append((unit_id, entry(statement, group["OrderLineID"], values)))
-    return found
-
-
-def _supplier_errors(blob: dict[str, Any]) -> list[tuple[int, str | None, dict[str, Any]]]:
-    """(OU ID, name, entry) for each error that rejected one OU for one sheet."""
-    found = []
-    for error in blob["Errors"]:
-        entry = {
-            "Sheet": error["Sheet"],
-            "Scope": error.get("Scope"),
-            "OrderLineID": error.get("OrderLineID"),
-            "Reason": None,
-            "Description": None,
-            "Expression": error.get("Expression"),
-            "Line": error["Line"],
-            "error": error,
-            "values_read": list((error.get("Variables") or {}).items()),
-        }
-        if error.get("SupplierID") is not None:
-            found.append((error["SupplierID"], error.get("SupplierName"), entry))
-        for unit_id in error.get("SupplierIDs", []):  # past ERRORS_LISTED: no values
-            found.append((unit_id, None, {**entry, "values_read": None}))
-    return found
-
-
-def _blob_view(blob: dict[str, Any]) -> dict[str, Any]:
-    """The blob arranged for reading: the winner, who else could, who could not and why.
-
-    "Who could not" covers every OU a sheet dropped: by its reason (``Rejections``),
-    by the statement that dropped it and the values it read (``Dropped``), or by the
-    error of a statement for it (``Errors`` naming a supplier).
-    """
-    sheet_ids = dict(Sheet.objects.values_list("name", "id"))
-    excluded: dict[int, dict[str, Any]] = {}
-    whole_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
-
-    def unit(unit_id: int, name: str | None) -> dict[str, Any]:
-        found = excluded.setdefault(unit_id, {"id": unit_id, "name": name, "reasons": []})
-        found["name"] = found["name"] or name
-        return found
-
-    for rejection in blob["Rejections"]:
-        entry = {**rejection, "sheet_id": sheet_ids.get(rejection["Sheet"])}
-        if rejection["SupplierID"] is None:
-            whole_order[rejection["Sheet"] or "(no sheet)"].append(entry)
-            continue
-        unit(rejection["SupplierID"], rejection["SupplierName"])["reasons"].append(entry)
-    for unit_id, name, entry in _supplier_errors(blob):
-        entry["sheet_id"] = sheet_ids.get(entry["Sheet"])
-        unit(unit_id, name)["reasons"].append(entry)
-    for unit_id, entry in _dropped(blob):
-        entry["sheet_id"] = sheet_ids.get(entry["Sheet"])
-        unit(unit_id, None)["reasons"].append(entry)
-    unnamed = [u["id"] for u in excluded.values() if not u["name"]]
-    if unnamed:
-        names = dict(OrganizationUnit.objects.filter(pk__in=unnamed).values_list("pk", "name"))
-        for unit_id in unnamed:
-            excluded[unit_id]["name"] = names.get(unit_id) or f"Organization unit {unit_id}"
-    valid_ids = {s["SupplierID"] for s in blob["ValidSuppliers"]}
-    winners = (
-        {(s["Supplier"] or {}).get("ID") for s in blob["Fulfillments"][0]["Shipments"]}
-        if blob["Fulfillments"]
-        else set()
-    )
-    return {
-        "winner": blob["Fulfillments"][0] if blob["Fulfillments"] else None,
-        "alternatives": blob["Fulfillments"][1:],
-        "valid": sorted(blob["ValidSuppliers"], key=lambda s: (-s["Score"], s["SupplierID"])),
-        # OUs rejected everywhere: not valid under any sheet and not among the winners.
-        "excluded": sorted(
-            (u for u in excluded.values() if u["id"] not in valid_ids and u["id"] not in winners),
-            key=lambda u: (u["name"] or "", u["id"]),
-        ),
-        "partly": sorted(
-            (u for u in excluded.values() if u["id"] in valid_ids or u["id"] in winners),
-            key=lambda u: (u["name"] or "", u["id"]),
-        ),
-        "whole_order": dict(whole_order),
-        # Sheets left out (a parse error, an error in the Order scope); an error for one
-        # OU is shown beside that OU.
-        "errors": [
-            e for e in blob["Errors"] if e.get("SupplierID") is None and "SupplierIDs" not in e
-        ],
-        "supplier_errors": sum(
-            1 for e in blob["Errors"] if e.get("SupplierID") is not None or "SupplierIDs" in e
-        ),
-        "at": blob["At"],
-        "search": blob.get("Search"),
-        "sheet_ids": sheet_ids,
-    }
 
 
 @require_GET
