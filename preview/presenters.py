@@ -5,12 +5,87 @@ people: the winner, who else could fulfil, who could not and why. The preview pa
 and the order page (``orders.views``) both render it with ``preview/_blob.html``, so
 an order's stored decision reads exactly like a preview of it. It reads the blob and
 the names it lacks (sheet IDs for links, OU names); it never writes.
+
+``page_context`` and ``form_values`` are what the preview form offers and shows again
+(as typed: a refused value stays in its field), ``backtest_drafts`` a backtest's
+drafts with the names of the sheets they replace.
 """
 
+import zoneinfo
 from collections import defaultdict
 from typing import Any
 
-from orchestration.models import OrganizationUnit, Sheet
+from django.conf import settings
+from django.utils import timezone
+
+from orchestration.engine.limits import STOCK_QUANTITY
+from orchestration.models import (
+    Backtest,
+    FulfillmentOption,
+    Order,
+    OrganizationUnit,
+    Product,
+    Sheet,
+)
+from orchestration.validators import parse_id
+
+from .forms import NO_OPTION, PrefillForm, PreviewForm
+
+
+def page_context() -> dict[str, Any]:
+    """What the form's lists offer, and the latest backtests to come back to."""
+    return {
+        "orders": Order.objects.order_by("-placed_at").values_list("backend_id", flat=True)[:50],
+        "sheets": Sheet.objects.order_by("name"),
+        "units": OrganizationUnit.objects.order_by("name").only("id", "name", "backend_id"),
+        "products": Product.objects.order_by("name").only("id", "name", "backend_id"),
+        "time_zones": sorted(zoneinfo.available_timezones()),
+        "backtests": Backtest.objects.order_by("-created_at")[:5],
+        "stock_limit": STOCK_QUANTITY.maximum,  # either way: the same limit as the API's
+        "fulfillment_options": FulfillmentOption.choices,
+        "no_option": NO_OPTION,
+    }
+
+
+def form_values(form: PreviewForm, prefill: PrefillForm, asked: bool) -> dict[str, Any]:
+    """The form's fields as typed (defaults where nothing was: now, the site's time zone,
+    current fulfilments respected, one empty draft and stock row)."""
+    local = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(settings.TIME_ZONE))
+    drafts = [row.data for row in form.rows["draft"]]
+    stock = [row.data for row in form.rows["stock"]]
+    sheet_id = prefill.cleaned_data["sheet"] if prefill.is_valid() else None
+    if not drafts and sheet_id is not None:
+        # From the overview's preview icon: that sheet's saved text as the draft, so an
+        # inactive sheet is previewed as if it were active.
+        sheet = Sheet.objects.filter(pk=sheet_id).first()
+        if sheet is not None:
+            drafts = [{"sheet": str(sheet.pk), "name": "", "source": sheet.source}]
+
+    def typed(name: str) -> Any:
+        return form[name].value() or ""
+
+    return {
+        "order": typed("order"),
+        "scenario": typed("scenario"),
+        "at": typed("at") or local.strftime("%Y-%m-%dT%H:%M"),
+        "time_zone": typed("time_zone") or settings.TIME_ZONE,
+        "respect": form["respect_current_fulfillments"].value() or not asked,
+        "fulfillment_option": typed("requested_fulfillment_option"),
+        # Only which boxes are ticked: a run's serializer names a malformed ID.
+        "units": {parse_id(v) for v in typed("organization_units")} - {None},
+        "drafts": drafts or [{"sheet": "", "name": "", "source": ""}],
+        "stock": stock
+        or [{"organization_unit": "", "product": "", "quantity": "", "mode": "absolute"}],
+    }
+
+
+def backtest_drafts(backtest: Backtest) -> list[dict[str, Any]]:
+    """The backtest's drafts, each with the name of the sheet it replaces (None: added)."""
+    sheets = dict(Sheet.objects.values_list("id", "name"))
+    return [
+        {**draft, "replaces": sheets.get(draft.get("sheet")) if draft.get("sheet") else None}
+        for draft in backtest.drafts
+    ]
 
 
 def _dropped(blob: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:

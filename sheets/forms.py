@@ -6,12 +6,31 @@ Numbers typed into a URL are parsed by Django's ``IntegerField`` with bounds, ne
 range names no row either. Each is now the form's error, naming its field.
 """
 
+from typing import Any
+
 from django import forms
 
 from orchestration.validators import MAX_ID
 
 # A revision number is a PositiveIntegerField: 2^31-1 is the largest every database holds.
 MAX_REVISION = 2**31 - 1
+
+
+class _TickBox(forms.CheckboxInput):
+    """A check box (or hidden flag) of the Suite's pages: ticked when its value is "1"."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> bool:
+        return bool(data.get(name) == "1")
+
+
+class TickedField(forms.BooleanField):
+    """Yes when the field's value is "1", no for any other value or none: the pages send
+    "1" for a ticked box, "0" for a cleared flag, and nothing for an unticked box."""
+
+    widget = _TickBox
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
 
 
 class SheetFilterForm(forms.Form):
