@@ -104,6 +104,12 @@ def order_list() -> QuerySet[Order]:
     )
 
 
+def order_number_search(query: str, *, limit: int = 20) -> QuerySet[Order]:
+    """The newest orders whose number (backend ID) contains ``query`` (the preview's
+    autocomplete); an empty query: the newest."""
+    return Order.objects.filter(backend_id__icontains=query).order_by("-placed_at")[:limit]
+
+
 # --- Who sees and works which organization unit's fulfilments --------------------
 
 EVERY_ORGANIZATION_UNIT = "orchestration.work_every_organization_unit"
@@ -227,6 +233,11 @@ def sheet_list(
 def sheet_revision_list(sheet: Sheet) -> QuerySet[SheetRevision]:
     """A sheet's revisions, newest first, with their authors."""
     return sheet.revisions.select_related("author").order_by("-number")
+
+
+def sheet_revisions_numbered(sheet: Sheet, numbers: Collection[int]) -> dict[int, SheetRevision]:
+    """The sheet's revisions with these numbers, by number (a number it lacks is absent)."""
+    return {r.number: r for r in sheet.revisions.filter(number__in=numbers)}
 
 
 def organization_unit_lookup(query: str, *, limit: int = 20) -> QuerySet[OrganizationUnit]:

@@ -14,9 +14,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from orchestration import previews, services
+from orchestration import previews, selectors, services
 from orchestration.errors import ApplicationError
-from orchestration.models import Backtest, Order
+from orchestration.models import Backtest
 from sheets.access import VIEW, requires
 
 from .forms import BacktestForm, OrderSearchForm, PrefillForm, PreviewForm
@@ -66,8 +66,7 @@ def orders(request: HttpRequest) -> JsonResponse:
     search = OrderSearchForm(request.GET)
     if not search.is_valid():  # longer than any order number: none contains it
         return JsonResponse({"results": []})
-    query = search.cleaned_data["q"]
-    found = Order.objects.filter(backend_id__icontains=query).order_by("-placed_at")[:20]
+    found = selectors.order_number_search(search.cleaned_data["q"])
     return JsonResponse({"results": [{"number": o.backend_id, "intent": o.intent} for o in found]})
 
 
