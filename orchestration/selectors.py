@@ -237,7 +237,7 @@ def sheet_revision_list(sheet: Sheet) -> QuerySet[SheetRevision]:
 
 def sheet_revisions_numbered(sheet: Sheet, numbers: Collection[int]) -> dict[int, SheetRevision]:
     """The sheet's revisions with these numbers, by number (a number it lacks is absent)."""
-    return {r.number: r for r in sheet.revisions.filter(number__in=numbers)}
+    return {r.number: r for r in SheetRevision.objects.filter(sheet=sheet, number__in=numbers)}
 
 
 def organization_unit_lookup(query: str, *, limit: int = 20) -> QuerySet[OrganizationUnit]:

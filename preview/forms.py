@@ -26,7 +26,7 @@ from orchestration.errors import ApplicationError
 from orchestration.models import FulfillmentOption, Order
 from orchestration.previews import PreviewRequest
 from orchestration.validators import MAX_ID
-from sheets.forms import TickedField
+from sheets.forms import TickedField, model_max_length
 
 SHEET_MESSAGE = "A sheet to preview is named by its ID, a whole number from 1 to 2^63-1."
 # The delivery option what-if: the form's value for "asks for no option" (empty: the
@@ -44,12 +44,6 @@ def _api_max_length(serializer: type[serializers.Serializer], name: str) -> int:
     field = serializer().fields[name]
     assert isinstance(field, serializers.CharField) and field.max_length is not None
     return field.max_length
-
-
-def _order_number_length() -> int:
-    length = Order._meta.get_field("backend_id").max_length
-    assert length is not None
-    return length
 
 
 def numbered_rows(data: Any) -> dict[tuple[str, int], dict[str, str]]:
@@ -254,7 +248,7 @@ class PreviewForm(forms.Form):
 class OrderSearchForm(forms.Form):
     """``?q=``: the autocomplete's order number, or a part of one (empty: the newest)."""
 
-    q = forms.CharField(required=False, max_length=_order_number_length())
+    q = forms.CharField(required=False, max_length=model_max_length(Order, "backend_id"))
 
 
 class BacktestForm(forms.Form):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.db import models
 from rest_framework.exceptions import ParseError
 
 from orchestration.api.parsers import parse_json
@@ -46,15 +47,16 @@ class TickedField(forms.BooleanField):
         super().__init__(required=False, **kwargs)
 
 
-def _max_length(model: Any, name: str) -> int:
-    length = model._meta.get_field(name).max_length
-    assert isinstance(length, int)
-    return length
+def model_max_length(model: type[models.Model], name: str) -> int:
+    """The ``max_length`` of the text column ``name`` of ``model``: a form takes no more."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None
+    return field.max_length
 
 
-NAME_LENGTH = _max_length(Sheet, "name")
-FULFILLMENT_LENGTH = _max_length(Sheet, "fulfillment")
-COMMENT_LENGTH = _max_length(SheetRevision, "comment")
+NAME_LENGTH = model_max_length(Sheet, "name")
+FULFILLMENT_LENGTH = model_max_length(Sheet, "fulfillment")
+COMMENT_LENGTH = model_max_length(SheetRevision, "comment")
 IDENTIFIER_MESSAGE = validate_identifier.message
 
 
@@ -99,7 +101,8 @@ class _Form(forms.Form):
 
     def messages(self, name: str) -> str:
         """The field's errors as one text ("" if none)."""
-        return " ".join(self.errors.get(name, ()))
+        errors = self.errors.as_data().get(name, [])
+        return " ".join(message for error in errors for message in error.messages)
 
 
 class SheetFilterForm(_Form):
