@@ -4,16 +4,18 @@
 delivery option it asks for among them) at a chosen moment; ``preview_scenario``
 routes a hypothetical order given as a scenario (``docs/scenario-format.md``).
 Both call ``engine.route``, the call that routes real orders, and write nothing.
+
+``preview`` takes a ``PreviewRequest``: one typed, checked request, built alike by
+the API's ``PreviewInputSerializer`` and by the preview page's form, so this module
+reads no serializer's data and the page and the API ask for the same thing.
 """
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
-
-from orchestration.selectors.scenario import SheetDraft, StockOverride, order_scenario
 
 from . import engine
 from .engine.model import Scenario
@@ -21,6 +23,7 @@ from .engine.scenario import ScenarioError, load_scenario_text
 from .errors import ApplicationError
 from .integrations.routes import route_provider
 from .models import Order
+from .selectors.scenario import SheetDraft, StockOverride, order_scenario
 
 
 def preview_scenario(scenario: Scenario) -> dict[str, Any]:
@@ -70,17 +73,44 @@ def order_by_number(number: str) -> Order:
         ) from error
 
 
-def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> dict[str, Any]:
-    """The blob for a checked preview request (``PreviewInputSerializer``'s data).
+@dataclass(frozen=True)
+class PreviewRequest:
+    """A checked preview request: a stored order by number, or a scenario as JSON text.
 
-    ``scenario_text``: the hypothetical order as JSON text (read with exact
-    decimals); a scenario that does not load is a 400 naming its JSON path.
+    Exactly one of ``order`` and ``scenario_text`` is given. The scenario is text so
+    that it is read with exact decimals; it brings its own sheets, stock and OUs, so
+    ``drafts``, ``stock`` and ``organization_units`` apply to a stored order only.
+    ``at`` is aware (None: now, for a scenario its own time); ``organization_units``
+    is a whitelist (None: every OU); ``fulfillment_option`` is the delivery option the
+    order asks for in the what-if (None: none; ``AS_ASKED``: the one it asks for).
     """
-    at = valid.get("at")
-    option = valid.get("requested_fulfillment_option", AS_ASKED)
-    if scenario_text is not None:
+
+    order: str | None = None
+    scenario_text: str | None = None
+    at: datetime | None = None
+    drafts: tuple[SheetDraft, ...] = ()
+    stock: tuple[StockOverride, ...] = ()
+    organization_units: tuple[int, ...] | None = None
+    respect_current_fulfillments: bool = True
+    fulfillment_option: str | None = AS_ASKED
+
+    def __post_init__(self) -> None:
+        if (self.order is None) == (self.scenario_text is None):
+            raise ValueError(
+                "A preview request names an order or gives a scenario (one of the two)."
+            )
+
+
+def preview(request: PreviewRequest) -> dict[str, Any]:
+    """The blob for a checked preview request; nothing is written.
+
+    A scenario that does not load is a 400 naming its JSON path; an order number that
+    names no order is a 400 naming ``order``.
+    """
+    at, option = request.at, request.fulfillment_option
+    if request.scenario_text is not None:
         try:
-            scenario = load_scenario_text(scenario_text)
+            scenario = load_scenario_text(request.scenario_text)
         except ScenarioError as error:
             path = error.path.removeprefix("$").lstrip(".")
             if not path or path.startswith("line "):  # not JSON: where in the text
@@ -92,17 +122,13 @@ def preview(valid: Mapping[str, Any], *, scenario_text: str | None = None) -> di
         if at is not None:
             scenario = replace(scenario, at=at)
         return preview_scenario(scenario if option == AS_ASKED else asking_for(scenario, option))
+    assert request.order is not None  # __post_init__: one of the two
     return preview_order(
-        order_by_number(valid["order"]),
+        order_by_number(request.order),
         at=at or timezone.now(),
-        drafts=[
-            SheetDraft(d["source"], d.get("sheet"), d.get("name", "")) for d in valid["drafts"]
-        ],
-        stock_overrides=[
-            StockOverride(s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta")
-            for s in valid["stock"]
-        ],
-        candidate_units=valid["organization_units"],
-        respect_history=valid["respect_current_fulfillments"],
+        drafts=request.drafts,
+        stock_overrides=request.stock,
+        candidate_units=request.organization_units,
+        respect_history=request.respect_current_fulfillments,
         fulfillment_option=option,
     )

@@ -56,7 +56,7 @@ from orchestration.services.returns import (
     return_reasons,
     returnable_quantities,
 )
-from preview.views import _blob_view
+from preview.presenters import blob_view
 from sheets.access import can, requires
 
 from .forms import ReceiveForm, ReturnForm
@@ -187,7 +187,7 @@ def run(request: HttpRequest, pk: int, attempt: int) -> HttpResponse:
             "expired": expired,
             "lifetime": setting_value(LIFETIME_SETTING),
             "lifetime_setting": LIFETIME_SETTING,
-            "result": _blob_view(blob) if blob else None,
+            "result": blob_view(blob) if blob else None,
             "blob_json": json.dumps(blob, indent=2) if blob else "",
             "fulfillments": details.fulfillments.select_related("supplier_organization_unit"),
             "previous": max((a for a in attempts if a < attempt), default=None),

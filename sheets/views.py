@@ -1,18 +1,16 @@
 """The Suite's sheet pages: overview, create, advanced editor, revisions, diff.
 
-Views read through ``orchestration.selectors`` and write through
-``orchestration.services``; each checks its SymphonySheets permission first
-(``access.requires``), so a refused request writes nothing.
+Views read their input through ``forms`` (the model's limits, no hand parsing), read
+through ``orchestration.selectors`` and write through ``orchestration.services``, and
+hand what they found to ``presenters`` to arrange for the templates; each checks its
+SymphonySheets permission first (``access.requires``), so a refused request writes
+nothing.
 """
 
-import contextlib
-import difflib
-import json
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,14 +18,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ParseError
 
-from orchestration import services
 from orchestration.api.parsers import parse_json
 from orchestration.errors import ApplicationError
 from orchestration.language import visual
 from orchestration.language.catalogue import catalogue_json
-from orchestration.language.formatter import format_literal
-from orchestration.language.lines import normalize
-from orchestration.language.visual import Slot
 from orchestration.models import Sheet
 from orchestration.permissions import (
     CREATE_SHEETS,
@@ -37,24 +31,39 @@ from orchestration.permissions import (
     display_name,
 )
 from orchestration.selectors.organization import organization_unit_lookup
-from orchestration.selectors.sheets import sheet_list, sheet_revision_list
+from orchestration.selectors.sheets import sheet_list, sheet_revision_list, sheet_revisions_numbered
+from orchestration.services.preferences import user_preference_set
+from orchestration.services.sheets import (
+    sheet_create,
+    sheet_delete,
+    sheet_diagnostics,
+    sheet_restore,
+    sheet_set_active,
+    sheet_update,
+    sheet_warnings,
+)
 from orchestration.sheet_templates import TEMPLATES
-from orchestration.validators import validate_identifier
 
 from .access import can, requires
-from .forms import RevisionPairForm, SheetFilterForm
+from .forms import (
+    ActivateForm,
+    OrganizationUnitSearchForm,
+    RevisionPairForm,
+    SheetCreateForm,
+    SheetEditForm,
+    SheetFilterForm,
+    ThemeForm,
+    VisualSaveForm,
+)
+from .presenters import (
+    on_identifier_line,
+    problems_listed,
+    revision_diff,
+    sections_view,
+    sort_columns,
+)
 
 PAGE_SIZE = 50
-COLUMNS = (
-    ("id", "ID"),
-    ("name", "Name"),
-    ("fulfillment", "Fulfillment identifier"),
-    ("action", "Action"),
-    ("active", "Active"),
-    ("revision", "Revision"),
-    ("edited_by", "Last edited by"),
-    ("edited", "Last edited"),
-)
 
 
 def _permissions(user: Any) -> dict[str, bool]:
@@ -72,44 +81,27 @@ def _permissions(user: Any) -> dict[str, bool]:
 @requires(VIEW_SHEETS)
 def overview(request: HttpRequest) -> HttpResponse:
     """The sheets table: active ones by default; filters on the right; sortable; paged."""
-    include_inactive = request.GET.get("inactive") == "1"
-    name = request.GET.get("q", "").strip()
-    raw_id = request.GET.get("id", "").strip()
-    sort = request.GET.get("sort", "id")
     filters = SheetFilterForm(request.GET)
-    id_error = filters.id_error()
-    sheet_id = None if id_error else filters.cleaned_data["id"]
-    sheets = sheet_list(include_inactive=include_inactive, name=name, sheet_id=sheet_id, sort=sort)
+    filters.is_valid()
+    include_inactive = filters.cleaned_data["inactive"]
+    name = filters.cleaned_data["q"]
+    sort = filters.sorted_by()
+    sheets = sheet_list(
+        include_inactive=include_inactive, name=name, sheet_id=filters.sheet_id(), sort=sort
+    )
     page = Paginator(sheets, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    columns = []
-    current = sort.lstrip("-")
-    for key, title in COLUMNS:
-        toggled = query.copy()
-        toggled["sort"] = f"-{key}" if current == key and not sort.startswith("-") else key
-        columns.append(
-            {
-                "key": key,
-                "title": title,
-                "href": "?" + toggled.urlencode(),
-                "order": (
-                    ("descending" if sort.startswith("-") else "ascending")
-                    if current == key
-                    else "none"
-                ),
-            }
-        )
     return render(
         request,
         "sheets/overview.html",
         {
             "page": page,
-            "columns": columns,
+            "columns": sort_columns(query, sort),
             "include_inactive": include_inactive,
             "name": name,
-            "raw_id": raw_id,
-            "id_error": id_error,
+            "raw_id": filters.typed_id(),
+            "id_error": filters.id_error(),
             "page_query": query.urlencode(),
             **_permissions(request.user),
         },
@@ -127,22 +119,16 @@ def create(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
-        values = {key: request.POST.get(key, "").strip() for key in values}
-        if not values["name"]:
-            errors["name"] = "Give the sheet a name."
-        try:
-            validate_identifier(values["fulfillment"])
-        except ValidationError as error:
-            errors["fulfillment"] = " ".join(error.messages)
-        template = TEMPLATES.get(values["template"])
-        if template is None:
-            errors["template"] = "Pick one of the templates."
-        if not errors and template is not None:
+        form = SheetCreateForm(request.POST)
+        values = form.values()
+        if form.is_valid():
+            template = TEMPLATES[form.cleaned_data["template"]]
+            fulfillment = form.cleaned_data["fulfillment"]
             try:
-                sheet = services.sheet_create(
-                    fulfillment=values["fulfillment"],
-                    name=values["name"],
-                    source=template.source(values["fulfillment"]),
+                sheet = sheet_create(
+                    fulfillment=fulfillment,
+                    name=form.cleaned_data["name"],
+                    source=template.source(fulfillment),
                     user=request.user,
                     comment=f"Created from the template {template.title}",
                 )
@@ -151,6 +137,8 @@ def create(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Sheet {sheet.name} created. It is not active yet.")
                 return redirect("sheets:editor", pk=sheet.pk)
+        else:
+            errors = {name: form.messages(name) for name in form.errors}
         status = 400
     return render(
         request,
@@ -178,27 +166,28 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
             raise PermissionDenied(
                 f"You need the permission {display_name(EDIT_SHEETS)} to save a sheet."
             )
-        values = {
-            "name": request.POST.get("name", "").strip(),
-            "fulfillment": request.POST.get("fulfillment", "").strip(),
-            "source": normalize(request.POST.get("source", "")),
-        }
-        comment = request.POST.get("comment", "").strip()
+        form = SheetEditForm(request.POST)
+        values = form.values()
+        comment = form.typed("comment")
         status = 400
         renamed = values["fulfillment"] != sheet.fulfillment
-        if not values["name"]:
-            problems.append({"field": "name", "message": "Give the sheet a name."})
-        elif renamed and request.POST.get("confirm_fulfillment") != "1":
+        if form.has_error("name"):
+            problems.append({"field": "name", "message": form.messages("name")})
+        elif renamed and not form.cleaned_data["confirm_fulfillment"]:
             # Orders already routed by this sheet know it by its identifier.
             confirm_identifier = True
+        elif not form.is_valid():
+            problems = [{"field": name, "message": form.messages(name)} for name in form.errors]
         else:
             try:
-                validate_identifier(values["fulfillment"])
-                saved = services.sheet_update(
-                    sheet=sheet, user=request.user, comment=comment, **values
+                saved = sheet_update(
+                    sheet=sheet,
+                    user=request.user,
+                    comment=form.cleaned_data["comment"],
+                    name=form.cleaned_data["name"],
+                    fulfillment=form.cleaned_data["fulfillment"],
+                    source=form.cleaned_data["source"],
                 )
-            except ValidationError as error:
-                problems.append({"field": "fulfillment", "message": " ".join(error.messages)})
             except ApplicationError as error:
                 problems = _refusal(error, values["fulfillment"], values["source"])
             else:
@@ -211,13 +200,10 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
         # The source's own problems, as the live check lists them: errors, then
         # warnings (a saved sheet can have those), so the first render already
         # shows what the check will show once the editor has loaded.
-        problems = services.sheet_diagnostics(
-            fulfillment=values["fulfillment"], source=values["source"]
+        problems = problems_listed(
+            sheet_diagnostics(fulfillment=values["fulfillment"], source=values["source"]),
+            sheet_warnings(source=values["source"]),
         )
-        for problem in problems:
-            problem["severity"] = "error"
-        for warning in services.sheet_warnings(source=values["source"]):
-            problems.append({**warning, "severity": "warning"})
     return render(
         request,
         "sheets/editor.html",
@@ -238,14 +224,17 @@ def _refusal(error: ApplicationError, fulfillment: str, source: str) -> list[dic
     """Why a save was refused; for a sheet that does not check, its problems as the
     editor lists them (message and hint apart, with positions)."""
     if error.code == "invalid_sheet":
-        return services.sheet_diagnostics(fulfillment=fulfillment, source=source)
+        return sheet_diagnostics(fulfillment=fulfillment, source=source)
     return error.errors
 
 
 @require_POST
 @requires(VIEW_SHEETS, json=True)
 def check(request: HttpRequest) -> JsonResponse:
-    """The editor's live diagnostics: ``{"source", "fulfillment"}`` in, problems out."""
+    """The editor's live diagnostics: ``{"source", "fulfillment"}`` in, problems out.
+
+    A JSON body, not a form: read under the API's limits and its types checked here.
+    """
     try:  # under the API's limits: nesting depth, NUL and lone surrogates
         body = parse_json(request.body or b"{}")
     except ParseError as error:
@@ -261,32 +250,21 @@ def check(request: HttpRequest) -> JsonResponse:
             },
             status=400,
         )
-    problems = services.sheet_diagnostics(fulfillment=fulfillment or "", source=source)
+    errors = sheet_diagnostics(fulfillment=fulfillment or "", source=source)
     if not fulfillment:  # no identifier field to compare with (a draft)
-        problems = [p for p in problems if p["code"] != "fulfillment_mismatch"]
-    for problem in problems:
-        problem["severity"] = "error"
-        if problem["line"] is None:  # about the identifier: shown on the first line
-            problem["line"], problem["column"] = _fulfillment_position(source)
-    warnings = services.sheet_warnings(source=source)
-    for warning in warnings:
-        warning["severity"] = "warning"
-    problems += warnings  # after the errors, which refuse a save; warnings do not
+        errors = [p for p in errors if p["code"] != "fulfillment_mismatch"]
+    problems = problems_listed(errors, sheet_warnings(source=source))
+    on_identifier_line(errors, source)
     return JsonResponse({"problems": problems})
-
-
-def _fulfillment_position(source: str) -> tuple[int, int]:
-    for number, text in enumerate(source.split("\n"), start=1):
-        if text.lstrip().lower().startswith("fulfillment"):
-            return number, len(text) - len(text.lstrip()) + 1
-    return 1, 1
 
 
 @require_GET
 @requires(VIEW_SHEETS, json=True)
 def organization_units(request: HttpRequest) -> JsonResponse:
     """OUs by backend ID, name or ID: the editor's completions and list picker."""
-    units = organization_unit_lookup(request.GET.get("q", ""))
+    search = OrganizationUnitSearchForm(request.GET)
+    search.is_valid()
+    units = organization_unit_lookup(search.cleaned_data["q"])
     return JsonResponse(
         {
             "results": [
@@ -302,14 +280,16 @@ def organization_units(request: HttpRequest) -> JsonResponse:
 def activate(request: HttpRequest, pk: int) -> HttpResponse:
     """Activate or deactivate (``active`` = 1 or 0); a revision records it."""
     sheet = get_object_or_404(Sheet, pk=pk)
-    active = request.POST.get("active") == "1"
+    form = ActivateForm(request.POST)
+    form.is_valid()
+    active = form.cleaned_data["active"]
     try:
-        services.sheet_set_active(sheet=sheet, active=active, user=request.user)
+        sheet_set_active(sheet=sheet, active=active, user=request.user)
     except ApplicationError as error:
         messages.error(request, f"Not activated: {error.message}")
     else:
         messages.success(request, "Sheet activated." if active else "Sheet deactivated.")
-    return redirect(_next(request, reverse("sheets:editor", args=[sheet.pk])))
+    return redirect(form.next_page(reverse("sheets:editor", args=[sheet.pk])))
 
 
 @require_POST
@@ -318,14 +298,9 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete a sheet and its revisions (fulfilments keep its name)."""
     sheet = get_object_or_404(Sheet, pk=pk)
     name = sheet.name
-    services.sheet_delete(sheet=sheet)
+    sheet_delete(sheet=sheet)
     messages.success(request, f"Sheet {name} deleted.")
     return redirect("sheets:overview")
-
-
-def _next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") else default
 
 
 # --- Revisions --------------------------------------------------------------------------
@@ -355,38 +330,16 @@ def diff(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, refusal)
         return redirect("sheets:revisions", pk=sheet.pk)
     numbers = [pair.cleaned_data["a"], pair.cleaned_data["b"]]
-    found = {r.number: r for r in sheet.revisions.filter(number__in=numbers)}
+    found = sheet_revisions_numbered(sheet, numbers)
     missing = [n for n in numbers if n not in found]
     if missing:
         messages.error(request, f"Sheet {sheet.pk} has no revision {missing[0]}.")
         return redirect("sheets:revisions", pk=sheet.pk)
     old, new = sorted((found[n] for n in numbers), key=lambda r: r.number)
-    table = difflib.HtmlDiff(tabsize=4).make_table(
-        old.source.split("\n"),
-        new.source.split("\n"),
-        fromdesc=f"Revision {old.number}",
-        todesc=f"Revision {new.number}",
-    )
-    changes = []
-    for label, before, after in (
-        ("Name", old.name, new.name),
-        ("Fulfillment identifier", old.fulfillment, new.fulfillment),
-        ("Active", old.is_active, new.is_active),
-    ):
-        if before != after:
-            changes.append({"label": label, "before": before, "after": after})
     return render(
         request,
         "sheets/diff.html",
-        {
-            "sheet": sheet,
-            "old": old,
-            "new": new,
-            "table": table,
-            "changes": changes,
-            "same_source": old.source == new.source,
-            **_permissions(request.user),
-        },
+        {"sheet": sheet, **revision_diff(old, new), **_permissions(request.user)},
     )
 
 
@@ -396,7 +349,7 @@ def restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """Make revision ``number`` current again, as a new revision."""
     sheet = get_object_or_404(Sheet, pk=pk)
     try:
-        saved = services.sheet_restore(sheet=sheet, number=number, user=request.user)
+        saved = sheet_restore(sheet=sheet, number=number, user=request.user)
     except ApplicationError as error:
         messages.error(request, f"Not restored: {error.message}")
         return redirect("sheets:revisions", pk=sheet.pk)
@@ -415,86 +368,14 @@ def theme(request: HttpRequest) -> JsonResponse:
     """Remember dark mode (``dark`` = 1 or 0) for the signed-in user."""
     if not request.user.is_authenticated:
         return JsonResponse({"code": "not_authenticated", "message": "Sign in first."}, status=403)
-    dark = request.POST.get("dark") == "1"
-    services.user_preference_set(user=request.user, dark_mode=dark)
+    form = ThemeForm(request.POST)
+    form.is_valid()
+    dark = form.cleaned_data["dark"]
+    user_preference_set(user=request.user, dark_mode=dark)
     return JsonResponse({"dark": dark})
 
 
 # --- Visual editor ----------------------------------------------------------------------
-
-
-def _slot_view(slot: Slot, posted: Any, invalid: set[Any]) -> dict[str, Any]:
-    """What the template needs to show one editable value (as typed, if posted)."""
-
-    def text(value: object) -> str:
-        return format_literal(value) if isinstance(value, Decimal) else str(value)
-
-    view: dict[str, Any] = {
-        "id": slot.id,
-        "kind": slot.kind,
-        "name": f"slot-{slot.id}",
-        "invalid": slot.id in invalid,
-    }
-    typed = posted.get(view["name"]) if posted is not None else None
-    if slot.kind == visual.LIST:
-        items = [text(item) for item in slot.value]  # type: ignore[attr-defined]
-        if typed is not None:
-            with contextlib.suppress(ParseError, TypeError):  # not a list: show the stored one
-                items = [str(item) for item in parse_json(typed.encode(errors="replace"))]
-        view.update(
-            items=items,
-            json=json.dumps(items),
-            item_kind=slot.item_kind,
-            picker=slot.picker or "",
-        )
-    elif slot.kind == visual.BOOLEAN:
-        view["value"] = typed or ("true" if slot.value else "false")
-    else:
-        view["value"] = typed if typed is not None else text(slot.value)
-        view["size"] = max(4, min(60, len(view["value"]) + 2))
-    return view
-
-
-def _sections_view(
-    sections: tuple[visual.Section, ...], posted: Any, invalid: set[Any]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "title": section.title,
-            "rows": [
-                {
-                    "line": row.line,
-                    "kind": row.kind,
-                    "comment": row.comment,
-                    "segments": [
-                        {"slot": _slot_view(s.slot, posted, invalid)}
-                        if s.slot
-                        else {"text": s.text, "code": s.code}
-                        for s in row.segments
-                    ],
-                }
-                for row in section.rows
-            ],
-        }
-        for section in sections
-    ]
-
-
-def _edits_from(post: Any, slots: Any) -> dict[str, object]:
-    edits: dict[str, object] = {}
-    for slot_id, slot in slots.items():
-        raw = post.get(f"slot-{slot_id}")
-        if raw is None:
-            continue
-        if slot.kind == visual.LIST:
-            try:
-                items = parse_json(raw.encode(errors="replace"))
-            except ParseError as error:
-                raise visual.VisualEditError(slot_id, "the list was not sent as JSON") from error
-            edits[slot_id] = items
-        else:
-            edits[slot_id] = raw
-    return edits
 
 
 @require_http_methods(["GET", "POST"])
@@ -502,20 +383,24 @@ def _edits_from(post: Any, slots: Any) -> dict[str, object]:
 def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
     """The sheet as scopes of plain statements; values, reasons, options editable in place."""
     sheet = get_object_or_404(Sheet, pk=pk)
+    described = visual.describe(sheet.source)
     source = sheet.source
     errors: list[dict[str, Any]] = []
     status = 200
     active = sheet.is_active
     comment = ""
+    typed = None
     if request.method == "POST":
         if not can(request.user, EDIT_SHEETS):
             raise PermissionDenied(
                 f"You need the permission {display_name(EDIT_SHEETS)} to save a sheet."
             )
+        form = VisualSaveForm(request.POST, slots=described.slots)
         status = 400
-        active = request.POST.get("active") == "1"
-        comment = request.POST.get("comment", "").strip()
-        if request.POST.get("revision") != str(sheet.revision):
+        form.is_valid()
+        active = form.cleaned_data["active"]
+        comment = form.typed("comment")
+        if not form.opened_at(sheet.revision):
             status = 409
             errors.append(
                 {
@@ -524,13 +409,17 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
                     "Reload to see the sheet as it is now."
                 }
             )
+        elif form.has_error("comment"):
+            errors.append({"message": form.messages("comment")})
         else:
             try:
-                source = visual.apply_edits(
-                    sheet.source, _edits_from(request.POST, visual.describe(sheet.source).slots)
-                )
-                saved = services.sheet_update(
-                    sheet=sheet, user=request.user, comment=comment, source=source, is_active=active
+                source = visual.apply_edits(sheet.source, form.edits())
+                saved = sheet_update(
+                    sheet=sheet,
+                    user=request.user,
+                    comment=form.cleaned_data["comment"],
+                    source=source,
+                    is_active=active,
                 )
             except visual.VisualEditError as error:
                 errors.append({"slot": error.slot, "message": error.message})
@@ -542,17 +431,16 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
                 else:
                     messages.success(request, f"Saved as revision {saved.revision}.")
                 return redirect("sheets:visual", pk=sheet.pk)
-    # The sheet as stored, with what was typed still in the fields (unless the
-    # sheet changed meanwhile: then its values are shown as they are now).
-    posted = request.POST if request.method == "POST" and status != 409 else None
+        # What was typed stays in the fields (unless the sheet changed meanwhile: then
+        # its values are shown as they are now).
+        typed = form.data if status != 409 else None
     invalid = {error.get("slot") for error in errors}
-    described = visual.describe(sheet.source)
     return render(
         request,
         "sheets/visual.html",
         {
             "sheet": sheet,
-            "sections": _sections_view(described.sections, posted, invalid),
+            "sections": sections_view(described.sections, typed, invalid),
             "diagnostics": described.diagnostics,
             "errors": errors,
             "active": active,

@@ -138,6 +138,16 @@ def test_the_overview_preview_icon_loads_the_sheet_as_a_draft(demo: None, design
         ),
         ({"scenario": "{not json"}, "scenario", "line 1, column 2: not valid JSON"),
         ({"order": "", "scenario": ""}, "order", "Give either an order number or a scenario"),
+        (
+            {"order": "DEMO-1001", "draft-0-name": "n" * 201, "draft-0-source": "x"},
+            "drafts[0].name",
+            "Ensure this value has at most 200 characters (it has 201).",
+        ),
+        (
+            {"order": "DEMO-1001", "requested_fulfillment_option": "Sameday"},
+            "requested_fulfillment_option",
+            "Unknown delivery option &quot;Sameday&quot;; expected one of NormalDelivery,",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_writes_nothing(

@@ -201,6 +201,46 @@ def test_create_refuses_bad_input_and_writes_nothing(designer: User) -> None:
     assert table_rows() == before
 
 
+def test_a_name_identifier_or_comment_past_its_column_is_refused_naming_it(
+    designer: User,
+) -> None:
+    """The forms carry the model's limits: before, the database cut such a value short or
+    refused it (a 500 on PostgreSQL)."""
+    sheet = make_sheet("Fallback")
+    visual = visual_sheet()
+    client = login(designer)
+    before = table_rows()
+
+    created = client.post(
+        "/sheets/new/", {"name": "n" * 201, "fulfillment": "L" * 101, "template": "returns"}
+    )
+    named = client.post(
+        f"/sheets/{sheet.pk}/",
+        {"name": "n" * 201, "fulfillment": "Fallback", "source": sheet.source},
+    )
+    commented = client.post(
+        f"/sheets/{sheet.pk}/",
+        {"name": "Fallback", "fulfillment": "Fallback", "source": "", "comment": "c" * 501},
+    )
+    visually = client.post(f"/sheets/{visual.pk}/visual/", {"revision": "1", "comment": "c" * 501})
+
+    assert created.status_code == named.status_code == commented.status_code == 400
+    assert visually.status_code == 400
+    assert "A sheet&#x27;s name is at most 200 characters; this one has 201." in (
+        created.content.decode()
+    )
+    assert "A fulfillment identifier is at most 100 characters; this one has 101." in (
+        created.content.decode()
+    )
+    assert "A sheet&#x27;s name is at most 200 characters; this one has 201." in (
+        named.content.decode()
+    )
+    comment = "A revision&#x27;s comment is at most 500 characters; this one has 501."
+    assert comment in commented.content.decode()
+    assert comment in visually.content.decode()
+    assert table_rows() == before
+
+
 # --- The advanced editor ------------------------------------------------------------------
 
 

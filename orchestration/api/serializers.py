@@ -41,6 +41,8 @@ from ..models import (
     SheetRevision,
     Stock,
 )
+from ..previews import AS_ASKED, PreviewRequest
+from ..selectors.scenario import SheetDraft, StockOverride
 from ..services.fulfillments.receiving import ReceivedUnits
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
 
@@ -1036,6 +1038,34 @@ class PreviewInputSerializer(Serializer):
                 {"scenario": "A scenario brings its own sheets, stock and OUs: change them in it."}
             )
         return attrs
+
+    def preview_request(self, *, scenario_text: str | None = None) -> PreviewRequest:
+        """The checked request as ``previews.preview`` takes it (after ``is_valid()``).
+
+        ``scenario_text``: the scenario as it was typed (the preview page keeps its text,
+        for exact decimals); by default the JSON of the scenario given, if any.
+        """
+        data = self.validated_data
+        if scenario_text is None and "scenario" in data:
+            scenario_text = json.dumps(data["scenario"])
+        units = data["organization_units"]
+        return PreviewRequest(
+            order=data.get("order"),
+            scenario_text=scenario_text,
+            at=data.get("at"),
+            drafts=tuple(
+                SheetDraft(d["source"], d.get("sheet"), d.get("name", "")) for d in data["drafts"]
+            ),
+            stock=tuple(
+                StockOverride(
+                    s["organization_unit"], s["product"], s["quantity"], s["mode"] == "delta"
+                )
+                for s in data["stock"]
+            ),
+            organization_units=tuple(units) if units is not None else None,
+            respect_current_fulfillments=data["respect_current_fulfillments"],
+            fulfillment_option=data.get("requested_fulfillment_option", AS_ASKED),
+        )
 
 
 # --- Delivery options at checkout --------------------------------------------------------

@@ -4,7 +4,6 @@ No business logic lives here; writes go through ``orchestration.services``.
 """
 
 import datetime
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -751,9 +750,7 @@ class PreviewView(APIView):
     def post(self, request: Request) -> Response:
         serializer = serializers.PreviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        scenario = json.dumps(data["scenario"]) if "scenario" in data else None
-        return Response(previews.preview(data, scenario_text=scenario))
+        return Response(previews.preview(serializer.preview_request()))
 
 
 _OPTIONS_EXAMPLE = {

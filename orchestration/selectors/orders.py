@@ -38,3 +38,9 @@ def order_timeline(order: Order) -> QuerySet[OrderEvent]:
         .select_related("user", "fulfillment__supplier_organization_unit", "orchestration_details")
         .order_by("at", "id")
     )
+
+
+def order_number_search(query: str, *, limit: int = 20) -> QuerySet[Order]:
+    """The newest orders whose number (backend ID) contains ``query`` (the preview's
+    autocomplete); an empty query: the newest."""
+    return Order.objects.filter(backend_id__icontains=query).order_by("-placed_at")[:limit]

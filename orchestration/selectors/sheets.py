@@ -1,5 +1,7 @@
 """Sheets and their revisions in the Suite."""
 
+from collections.abc import Collection
+
 from django.db.models import Q, QuerySet
 
 from ..models import (
@@ -49,3 +51,8 @@ def sheet_list(
 def sheet_revision_list(sheet: Sheet) -> QuerySet[SheetRevision]:
     """A sheet's revisions, newest first, with their authors."""
     return sheet.revisions.select_related("author").order_by("-number")
+
+
+def sheet_revisions_numbered(sheet: Sheet, numbers: Collection[int]) -> dict[int, SheetRevision]:
+    """The sheet's revisions with these numbers, by number (a number it lacks is absent)."""
+    return {r.number: r for r in SheetRevision.objects.filter(sheet=sheet, number__in=numbers)}
