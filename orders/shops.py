@@ -42,7 +42,7 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_ship,
     fulfillment_start,
 )
-from sheets.access import can, requires
+from sheets.access import can, requires, signed_in
 
 from .forms import DeclineForm, OrderPageForm, PickForm, ShipForm
 from .presenters import Refusal, fulfillment_row, order_number
@@ -166,7 +166,7 @@ def task_start(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
     """The shop takes the task on; its copies at other shops are deactivated."""
 
     def start(request: HttpRequest, task: OrderFulfillment) -> str:
-        fulfillment_start(fulfillment_id=task.pk, user=request.user)
+        fulfillment_start(fulfillment_id=task.pk, user=signed_in(request))
         return f"You started the task of order {order_number(task.order)}. Pick its lines next."
 
     return _act(request, unit_id, pk, "start", start)
@@ -183,7 +183,10 @@ def task_pick(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
         reason = form.checked()["reason"]
         try:
             result = fulfillment_pick(
-                fulfillment_id=task.pk, user=request.user, picked=picked, reason=reason or None
+                fulfillment_id=task.pk,
+                user=signed_in(request),
+                picked=picked,
+                reason=reason or None,
             )
         except LineError as error:  # the service names the line; the form its field
             raise error.at(form.field_of(error.line_id)) from None
@@ -201,7 +204,7 @@ def task_pack(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
     """The picked lines are packed; the ship deadline starts."""
 
     def pack(request: HttpRequest, task: OrderFulfillment) -> str:
-        fulfillment_pack(fulfillment_id=task.pk, user=request.user)
+        fulfillment_pack(fulfillment_id=task.pk, user=signed_in(request))
         return f"You packed order {order_number(task.order)}. Ship it next."
 
     return _act(request, unit_id, pk, "pack", pack)
@@ -217,7 +220,7 @@ def task_ship(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
         typed = form.checked()
         shipped = fulfillment_ship(
             fulfillment_id=task.pk,
-            user=request.user,
+            user=signed_in(request),
             carrier=typed["carrier"],
             tracking_number=typed["tracking_number"],
         )
@@ -238,7 +241,7 @@ def task_decline(request: HttpRequest, unit_id: int, pk: int) -> HttpResponse:
     def decline(request: HttpRequest, task: OrderFulfillment) -> str:
         reason = form.checked()["reason"]
         declined = fulfillment_decline(
-            fulfillment_id=task.pk, user=request.user, reason=reason or None
+            fulfillment_id=task.pk, user=signed_in(request), reason=reason or None
         )
         return f"You declined the task of order {order_number(task.order)} ({declined.reason})."
 

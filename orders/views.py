@@ -57,7 +57,7 @@ from orchestration.services.returns import (
     returnable_quantities,
 )
 from preview.presenters import blob_view
-from sheets.access import can, requires
+from sheets.access import can, requires, signed_in
 
 from .forms import ReceiveForm, ReturnForm
 from .presenters import (
@@ -146,7 +146,7 @@ def order_retry_orchestration(request: HttpRequest, pk: int) -> HttpResponse:
     """Orchestrate again an order whose orchestration failed, once the cause is fixed."""
     order = get_object_or_404(orders_visible(request.user, Order.objects.all()), pk=pk)
     try:
-        order_orchestration_retry(order_id=order.pk, user=request.user)
+        order_orchestration_retry(order_id=order.pk, user=signed_in(request))
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
@@ -228,7 +228,7 @@ def export_retry(request: HttpRequest, pk: int) -> HttpResponse:
     fulfillment = get_object_or_404(OrderFulfillment.objects.select_related("order"), pk=pk)
     number = order_number(fulfillment.order)
     try:
-        fulfillment_export_retry(fulfillment_id=fulfillment.pk, user=request.user)
+        fulfillment_export_retry(fulfillment_id=fulfillment.pk, user=signed_in(request))
     except ApplicationError as error:
         response = _failures_page(
             request, Refusal(task=fulfillment.pk, action="retry", message=error.message)
@@ -318,7 +318,7 @@ def return_create(request: HttpRequest, pk: int) -> HttpResponse:
                 if quantity
             ]
             created = return_order_create(
-                original_order_id=order.pk, lines=chosen, user=request.user
+                original_order_id=order.pk, lines=chosen, user=signed_in(request)
             )
         except ApplicationError as error:
             refusal = error
@@ -375,7 +375,9 @@ def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpRe
             for line_id, quantity in quantities.items()
             if quantity
         ]
-        receiving.return_receive(fulfillment_id=fulfillment.pk, lines=lines, user=request.user)
+        receiving.return_receive(
+            fulfillment_id=fulfillment.pk, lines=lines, user=signed_in(request)
+        )
     except ApplicationError as error:
         messages.error(request, error.message)
     else:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -51,3 +52,12 @@ def requires(*permissions: str, json: bool = False) -> Callable[[View], View]:
 def can(user: Any, permission: str) -> bool:
     """Whether ``user`` has ``permission`` (for showing or hiding buttons)."""
     return bool(user.is_authenticated and user.has_perm(permission))
+
+
+def signed_in(request: HttpRequest) -> User:
+    """The request's user, for a view behind ``requires`` (which lets no anonymous
+    visitor through): typed as the ``User`` the services take."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user

@@ -335,9 +335,13 @@ def test_the_checks_flag_each_kind_of_violation(tmp_path: Path) -> None:
         "orchestration.api:5 reads orchestration.services.order_create",
         "orchestration.tasks:4 imports orchestration.services.order_create",
     ]
-    assert cycles(module_level_edges(imports, modules)) == [
-        ["orchestration.services.orders", "orchestration.tasks"]
+    assert sorted(cycles(module_level_edges(imports, modules))) == [
+        ["orchestration.engine.plan", "orchestration.language.nodes"],
+        # Importing services.orders runs the package's __init__, which imports it back.
+        ["orchestration.services", "orchestration.services.orders", "orchestration.tasks"],
     ]
     assert lazy_imports(imports) == [
-        "orchestration.api:4 imports orchestration.engine.plan in view()"
+        "orchestration.api:4 imports orchestration.engine.plan in view()",
+        # A task may import its service's module, not the package that re-exports it.
+        "orchestration.tasks:4 imports orchestration.services in send()",
     ]

@@ -263,7 +263,9 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
             }
         )
         shipments = [blobs.cancel_shipment(open_lines, None, "No returns organization unit.")]
-        typed = (_default_return_shipment(CANCEL, None, open_lines, scenario),)
+        typed: tuple[Shipment, ...] = (
+            _default_return_shipment(CANCEL, None, open_lines, scenario),
+        )
     else:
         shipment = blobs.cancel_shipment(open_lines, None, "")
         shipment.update(

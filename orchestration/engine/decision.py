@@ -98,9 +98,11 @@ def decision_shipments(
     for shipment in proposition.shipments:
         candidate = shipment.candidate
         sheet = candidate.sheet
+        action = sheet.plan.action
+        assert action is not None  # a sheet that routes names its action (the checker's rule)
         shipments.append(
             Shipment(
-                action=sheet.plan.action,
+                action=action,
                 sheet_id=sheet.source.id,
                 sheet_name=sheet.source.name,
                 supplier=_supplier(candidate),

@@ -272,6 +272,23 @@ class OrderFulfillment(models.Model):
         return f"{self.action} of order {self.order_id} by {supplier}"
 
     @property
+    def supplier_unit_id(self) -> int:
+        """The ID of the OU that fulfils it; only a CANCEL fulfillment has none (a
+        constraint), and no step of a CANCEL one touches stock or a supplier."""
+        unit_id = self.supplier_organization_unit_id
+        if unit_id is None:
+            raise ValueError(f"Fulfillment {self.pk} ({self.action}) has no supplier.")
+        return unit_id
+
+    @property
+    def supplier_unit(self) -> OrganizationUnit:
+        """The OU that fulfils it (as ``supplier_unit_id``)."""
+        unit = self.supplier_organization_unit
+        if unit is None:
+            raise ValueError(f"Fulfillment {self.pk} ({self.action}) has no supplier.")
+        return unit
+
+    @property
     def stage(self) -> TaskStage:
         """Where the ship-from-store task is (``TaskStage``): the services allow each
         step only at its stage, and the pages offer only that step."""

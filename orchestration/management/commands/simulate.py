@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import engine
+from ...engine.routes import RouteProvider
 from ...engine.scenario import ScenarioError, load_scenario_text, parse_instant
 from ...integrations.routes import route_provider
 
@@ -82,7 +83,7 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _route_provider() -> engine.RouteProvider | None:
+def _route_provider() -> RouteProvider | None:
     """An instance of the class ``ORCHESTRATION_ROUTE_PROVIDER`` names, or None if unset."""
     try:
         return route_provider()

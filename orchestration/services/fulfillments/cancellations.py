@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -66,7 +66,7 @@ class OrderLineCancelled:
 def fulfillment_lines_cancel(
     *,
     fulfillment_id: int,
-    user: AbstractBaseUser | None,
+    user: User | None,
     quantities: Mapping[int, int],
     now: datetime | None = None,
 ) -> LinesCancelled:
@@ -128,7 +128,7 @@ def order_line_cancel(
     *,
     order_line_id: int,
     quantity: int,
-    user: AbstractBaseUser | None,
+    user: User | None,
     now: datetime | None = None,
 ) -> OrderLineCancelled:
     """Cancel (part of) an order line itself: nothing is routed again.

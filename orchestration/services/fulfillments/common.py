@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import F
 
 from ...errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
@@ -81,7 +81,7 @@ def checked_reason(reason: str | None) -> str:
 
 
 def lock_fulfillment(
-    fulfillment_id: int, user: AbstractBaseUser | None = None
+    fulfillment_id: int, user: User | None = None
 ) -> tuple[Order, OrderFulfillment]:
     """Lock the fulfilment's order, then the fulfilment; 404 if there is none, 403 if
     ``user`` does not work at its supplier (``None`` is the system itself)."""
@@ -200,7 +200,7 @@ def end_units(
         )
     if fulfillment.holds_reservation and status == FulfillmentStatus.CANCELLED:
         stock_release(
-            organization_unit_id=fulfillment.supplier_organization_unit_id,
+            organization_unit_id=fulfillment.supplier_unit_id,
             product_id=line.product_id,
             quantity=quantity,
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ class ExportRetried:
 def export_payload(fulfillment: OrderFulfillment) -> dict[str, Any]:
     """What a warehouse gets: the fulfilment, its lines and where they go."""
     order = fulfillment.order
-    unit = fulfillment.supplier_organization_unit
+    unit = fulfillment.supplier_unit
     return {
         "fulfillment": fulfillment.pk,
         "exporter": fulfillment.exporter_name,
@@ -187,7 +187,7 @@ def _record_failed(fulfillment: OrderFulfillment, target: str, error: str, now: 
 
 @transaction.atomic
 def fulfillment_export_retry(
-    *, fulfillment_id: int, user: AbstractBaseUser | None, now: datetime | None = None
+    *, fulfillment_id: int, user: User | None, now: datetime | None = None
 ) -> ExportRetried:
     """Try a failed export again, with a fresh set of attempts."""
     now = now or timezone.now()

@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -118,7 +118,7 @@ def return_receive(
     *,
     fulfillment_id: int,
     lines: Sequence[ReceivedUnits],
-    user: AbstractBaseUser | None,
+    user: User | None,
     now: datetime | None = None,
 ) -> Received:
     """The receiving OU registers what arrived of a return (see the module)."""
@@ -177,7 +177,7 @@ def return_receive(
     settle(fulfillment, now)
     for product_id, quantity in sorted(restock.items()):
         stock_restock(
-            organization_unit_id=fulfillment.supplier_organization_unit_id,
+            organization_unit_id=fulfillment.supplier_unit_id,
             product_id=product_id,
             quantity=quantity,
             now=now,
@@ -199,7 +199,7 @@ def return_receive(
         data={
             "return_order": order.pk,
             "original_order": order.original_order_id,
-            "organization_unit": fulfillment.supplier_organization_unit.backend_id,
+            "organization_unit": fulfillment.supplier_unit.backend_id,
             "lines": described,
             "refund_amount": str(refund),
             "currency": order.currency_id,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -103,7 +103,7 @@ class Shipped:
 
 @transaction.atomic
 def fulfillment_start(
-    *, fulfillment_id: int, user: AbstractBaseUser | None, now: datetime | None = None
+    *, fulfillment_id: int, user: User | None, now: datetime | None = None
 ) -> Started:
     """A shop starts a ship-from-store task; its copies at other shops are deactivated."""
     now = now or timezone.now()
@@ -132,7 +132,7 @@ def fulfillment_start(
             wanted[line.product_id] += line.quantity
         for product_id, quantity in sorted(wanted.items()):
             if not stock_reserve(
-                organization_unit_id=fulfillment.supplier_organization_unit_id,
+                organization_unit_id=fulfillment.supplier_unit_id,
                 product_id=product_id,
                 quantity=quantity,
             ):
@@ -141,7 +141,7 @@ def fulfillment_start(
                 )
             if holder is not None:
                 stock_release(
-                    organization_unit_id=holder.supplier_organization_unit_id,
+                    organization_unit_id=holder.supplier_unit_id,
                     product_id=product_id,
                     quantity=quantity,
                 )
@@ -192,7 +192,7 @@ def fulfillment_start(
 def fulfillment_pick(
     *,
     fulfillment_id: int,
-    user: AbstractBaseUser | None,
+    user: User | None,
     picked: Mapping[int, int] | None = None,
     reason: str | None = None,
     now: datetime | None = None,
@@ -251,7 +251,7 @@ def fulfillment_pick(
 
 @transaction.atomic
 def fulfillment_pack(
-    *, fulfillment_id: int, user: AbstractBaseUser | None, now: datetime | None = None
+    *, fulfillment_id: int, user: User | None, now: datetime | None = None
 ) -> Packed:
     """The shop packed the picked lines; the ship deadline starts."""
     now = now or timezone.now()
@@ -283,7 +283,7 @@ DECLINABLE = (TaskStage.NEW, TaskStage.STARTED, TaskStage.PICKED, TaskStage.PACK
 def fulfillment_decline(
     *,
     fulfillment_id: int,
-    user: AbstractBaseUser | None,
+    user: User | None,
     reason: str | None = None,
     now: datetime | None = None,
 ) -> Declined:
@@ -349,7 +349,7 @@ def _check_shippable(fulfillment: OrderFulfillment, shipped: Mapping[int, int] |
 def fulfillment_ship(
     *,
     fulfillment_id: int,
-    user: AbstractBaseUser | None,
+    user: User | None,
     carrier: str,
     tracking_number: str,
     shipped: Mapping[int, int] | None = None,
@@ -394,7 +394,7 @@ def fulfillment_ship(
             )
             if fulfillment.holds_reservation:
                 stock_consume(
-                    organization_unit_id=fulfillment.supplier_organization_unit_id,
+                    organization_unit_id=fulfillment.supplier_unit_id,
                     product_id=line.product_id,
                     quantity=quantity,
                 )
