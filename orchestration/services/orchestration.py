@@ -22,24 +22,21 @@ then nothing sends it again until a person retries it (``order_orchestration_ret
 A poison order is neither resent forever nor able to fail the request that stored it.
 """
 
-import functools
 import itertools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Field, Subquery
+from django.contrib.auth.models import User
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from .. import engine
+from ..engine.decision import Shipment
 from ..errors import ConflictError, NotFoundError
 from ..integrations.routes import route_provider as configured_route_provider
 from ..models import (
@@ -47,7 +44,6 @@ from ..models import (
     ExportStatus,
     FulfillmentAction,
     FulfillmentStatus,
-    NetworkVersion,
     OrchestrationDetails,
     OrchestrationOutcome,
     Order,
@@ -55,10 +51,9 @@ from ..models import (
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderIntent,
-    OrderLine,
     OrderStatus,
 )
-from ..selectors.scenario import order_scenario, order_stock_sql
+from ..selectors.scenario import order_scenario
 from ..selectors.settings import setting_value
 from ..tasks import fulfillment_export_task
 from .events import (
@@ -69,17 +64,16 @@ from .events import (
     event_stored,
 )
 from .orchestration_requests import order_orchestration_request
+from .persistence import lock_order, store_run
+from .persistence.plan import PlannedLine, Routing, RunPlan
 from .progress import (
     order_and_lines_update,
-    order_and_lines_update_sql,
     order_derived_statuses,
     order_status_changed,
     order_statuses,
     units_in_fulfillment,
 )
 from .sending import task_send_on_commit
-from .statement import Statement, insert_sql, row_of
-from .stock import stock_reserve_many, stock_reserve_sql
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +189,7 @@ def _describe(error: Exception) -> str:
 
 @transaction.atomic
 def order_orchestration_retry(
-    *, order_id: int, user: AbstractBaseUser | None, now: datetime | None = None
+    *, order_id: int, user: User | None, now: datetime | None = None
 ) -> Order:
     """A person retries an order whose orchestration failed, once its cause is fixed:
     the failure count starts again, the status is the one its lines give, and the order
@@ -234,33 +228,22 @@ def order_orchestration_retry(
     return order
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What one run will store, built from the winning proposition."""
-
-    fulfillments: list[OrderFulfillment]
-    lines: list[tuple[int, OrderFulfillmentLine]]  # (index into fulfillments, line)
-    reservations: Counter[tuple[int, int]]  # (OU, product) -> quantity
-    cancelled: Counter[int]  # order line -> quantity the CANCEL sheet cancels
-    uncovered: int  # units nothing can fulfil now and no CANCEL sheet takes
-    names: dict[int, str]  # OU ID -> how the timeline names it, from the blob
-
-
 def _orchestrate_once(
     order_id: int, now: datetime, route_provider: Any
 ) -> OrchestrationDetails | None:
     attempt = None
     try:
         with transaction.atomic():
-            order, order_lines, stock_rows = _lock(order_id)
+            locked = lock_order(order_id=order_id)
+            order, order_lines = locked.order, locked.lines
             if order is None or not order.needs_orchestration:
                 return None
             scenario = order_scenario(
                 order,
                 at=now,
-                network_token=order.network_token,
+                network_token=locked.network_token,
                 lines=order_lines,
-                stock_rows=stock_rows,
+                stock_rows=locked.stock_rows,
                 # Fulfilments come only from runs: before the first, there is no history.
                 respect_history=order.orchestration_attempts > 0,
             )
@@ -276,13 +259,13 @@ def _orchestrate_once(
                 return None
             attempt = order.orchestration_attempts + 1
             products = {line.id: line.product for line in scenario.order.lines}
-            plan = _plan(order, shipments, now, settings, products)
-            if not plan.fulfillments and plan.uncovered and order.orchestration_attempts:
-                folded = _fold_waiting(order, decision.blob, plan, now, settings)
+            routing = _routing(order, shipments, now, settings, products)
+            if not routing.fulfillments and routing.uncovered and order.orchestration_attempts:
+                folded = _fold_waiting(order, decision.blob, routing, now, settings)
                 if folded is not None:
                     return folded
-            routed = bool(plan.fulfillments) and any(
-                f.action != FulfillmentAction.CANCEL for f in plan.fulfillments
+            routed = bool(routing.fulfillments) and any(
+                f.action != FulfillmentAction.CANCEL for f in routing.fulfillments
             )
             details = OrchestrationDetails(
                 order=order,
@@ -291,40 +274,50 @@ def _orchestrate_once(
                 trigger=order.orchestration_trigger,
                 outcome=(
                     OrchestrationOutcome.ROUTED
-                    if routed or plan.cancelled
+                    if routed or routing.cancelled
                     else OrchestrationOutcome.WAITING
                 ),
                 blob=decision.blob,
-                units_waiting=plan.uncovered,
+                units_waiting=routing.uncovered,
                 expires_at=now
                 + timedelta(days=settings["Symphony:OrchestrationDetailsLifetimeInDays"]),
             )
             for line in order_lines:  # as this run leaves them
-                line.quantity_cancelled += plan.cancelled.get(line.pk, 0)
+                line.quantity_cancelled += routing.cancelled.get(line.pk, 0)
             # The statuses follow from what is known already: the history the engine
             # was given and what this run stores. Nothing is read again.
-            status, line_statuses = order_statuses(order_lines, _in_fulfillment(scenario, plan))
+            status, line_statuses = order_statuses(order_lines, _in_fulfillment(scenario, routing))
             interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
             order_fields = {
                 "needs_orchestration": False,
                 "orchestration_attempts": attempt,
                 "next_orchestration_at": (
-                    now + timedelta(minutes=interval) if plan.uncovered else None
+                    now + timedelta(minutes=interval) if routing.uncovered else None
                 ),
                 "status": status,
                 **_failures_cleared(order),
             }
-            # A run that cancels lines (rare) also mails and sends webhooks: the
-            # ORM writes it. Any other run, on PostgreSQL, is one statement.
-            store = (
-                _store_at_once
-                if connection.vendor == "postgresql" and not plan.cancelled
-                else _store
+            named = _cancelled_named(order, routing.cancelled)
+            plan = RunPlan(
+                order_id=order.pk,
+                details=details,
+                routing=routing,
+                order_fields=order_fields,
+                line_statuses=line_statuses,
+                events=_run_events(order, details, routing, named, now),
             )
-            if not store(order, details, plan, order_fields, line_statuses, now):
+            if not store_run(plan=plan):
                 raise StockTaken
+            for event in plan.events:
+                event_stored(event)
+            if routing.cancelled:
+                customer_notify_cancelled(
+                    order=order, lines=[(named[line], q) for line, q in routing.cancelled.items()]
+                )
             order_status_changed(order=order, status=status, now=now, actor="system:orchestration")
-            exports = [f.pk for f in plan.fulfillments if f.export_status == ExportStatus.PENDING]
+            exports = [
+                f.pk for f in routing.fulfillments if f.export_status == ExportStatus.PENDING
+            ]
             if exports:
                 task_send_on_commit(task=fulfillment_export_task, ids=exports, noun="fulfillment")
             return details
@@ -344,113 +337,8 @@ def _failures_cleared(order: Order) -> dict[str, Any]:
     return {}
 
 
-def _store(
-    order: Order,
-    details: OrchestrationDetails,
-    plan: _Plan,
-    order_fields: Mapping[str, Any],
-    line_statuses: Mapping[str, list[int]],
-    now: datetime,
-) -> bool:
-    """Store the run statement by statement; False if stock was taken meanwhile."""
-    details.save(force_insert=True)
-    for fulfillment in plan.fulfillments:
-        fulfillment.orchestration_details = details
-    OrderFulfillment.objects.bulk_create(plan.fulfillments)
-    lines = []
-    for index, line in plan.lines:
-        line.fulfillment = plan.fulfillments[index]
-        lines.append(line)
-    OrderFulfillmentLine.objects.bulk_create(lines)
-    if not stock_reserve_many(quantities=plan.reservations):
-        return False
-    for line_id, quantity in plan.cancelled.items():
-        OrderLine.objects.filter(pk=line_id).update(
-            quantity_cancelled=F("quantity_cancelled") + quantity
-        )
-    order_and_lines_update(order_id=order.pk, fields=order_fields, line_statuses=line_statuses)
-    _record(order, details, plan, now)
-    return True
-
-
-def _store_at_once(
-    order: Order,
-    details: OrchestrationDetails,
-    plan: _Plan,
-    order_fields: Mapping[str, Any],
-    line_statuses: Mapping[str, list[int]],
-    now: datetime,
-) -> bool:
-    """PostgreSQL: store the run as ``_store`` does (minus cancelled lines), in one
-    statement instead of six; False if stock was taken meanwhile.
-
-    The run's details, its fulfilments (with IDs taken up front, which their lines
-    point at), the lines, the reservations, the statuses and the timeline entry are
-    the CTEs of one ``WITH``: one round trip to the server, not six.
-    """
-    statement = Statement()
-    sql, params = insert_sql(OrchestrationDetails, [details])
-    statement.add("run_details", f"{sql} RETURNING id", params)
-    count = len(plan.fulfillments)
-    if count:
-        statement.ids("run_ids", OrderFulfillment, count)
-        for number, fulfillment in enumerate(plan.fulfillments, 1):
-            fulfillment.pk = row_of("run_ids", number)
-            fulfillment.orchestration_details_id = row_of("run_details")
-        statement.add("run_fulfillments", *insert_sql(OrderFulfillment, plan.fulfillments))
-        lines = []
-        for index, line in plan.lines:
-            line.fulfillment_id = row_of("run_ids", index + 1)
-            lines.append(line)
-        statement.add("run_lines", *insert_sql(OrderFulfillmentLine, lines))
-    reservations = sorted(plan.reservations.items())
-    if reservations:
-        sql, params = stock_reserve_sql(items=reservations)
-        statement.add("run_stock", f"{sql} RETURNING 1", params)
-    updates = order_and_lines_update_sql(
-        order_id=order.pk, fields=order_fields, line_statuses=line_statuses
-    )
-    for number, (sql, params) in enumerate(updates):
-        statement.add(f"run_update_{number}", sql, params)
-    event = event_build(
-        order=order,
-        kind="orchestration.run",
-        message=_run_message(details, plan),
-        at=now,
-        actor="system:orchestration",
-        data={"attempt": details.attempt, "outcome": details.outcome},
-    )
-    event.orchestration_details_id = row_of("run_details")
-    sql, params = insert_sql(OrderEvent, [event])
-    statement.add("run_event", f"{sql} RETURNING id", params)
-    details_id, reserved, ids, event_id = statement.execute(
-        [
-            "(SELECT id FROM run_details)",
-            "(SELECT count(*) FROM run_stock)" if reservations else "0",
-            "(SELECT array_agg(id ORDER BY n) FROM run_ids)" if count else "NULL",
-            "(SELECT id FROM run_event)",
-        ]
-    )
-    if reserved != len(reservations):
-        return False  # the caller rolls the statement back with the rest
-    # The objects as bulk_create would leave them.
-    details.pk = details_id
-    details._state.adding = False
-    for fulfillment, pk in zip(plan.fulfillments, ids or (), strict=True):
-        fulfillment.pk = pk
-        fulfillment.orchestration_details = details
-        fulfillment._state.adding = False
-    for index, line in plan.lines:
-        line.fulfillment = plan.fulfillments[index]
-    event.pk = event_id
-    event.orchestration_details = details
-    event._state.adding = False
-    event_stored(event)
-    return True
-
-
 def _fold_waiting(
-    order: Order, blob: Any, plan: _Plan, now: datetime, settings: Mapping[str, Any]
+    order: Order, blob: Any, routing: Routing, now: datetime, settings: Mapping[str, Any]
 ) -> OrchestrationDetails | None:
     """Fold a run that only waits into the order's last run, if that one waited for as
     many units too; return it, or None to store the run as a new one.
@@ -469,7 +357,7 @@ def _fold_waiting(
     if (
         last is None
         or last.outcome != OrchestrationOutcome.WAITING
-        or last.units_waiting != plan.uncovered
+        or last.units_waiting != routing.uncovered
     ):
         return None
     last.first_at = last.first_at or last.at
@@ -480,7 +368,7 @@ def _fold_waiting(
     last.expires_at = now + timedelta(days=settings["Symphony:OrchestrationDetailsLifetimeInDays"])
     last.save(update_fields=["first_at", "at", "repeats", "blob", "purged_at", "expires_at"])
     OrderEvent.objects.filter(orchestration_details=last, kind="orchestration.run").update(
-        message=_run_message(last, plan),
+        message=_run_message(last, routing),
         data={"attempt": last.attempt, "outcome": last.outcome, "repeats": last.repeats},
     )
     interval = settings["Orchestration:WaitingRetryIntervalInMinutes"]
@@ -492,130 +380,25 @@ def _fold_waiting(
     return last
 
 
-def _in_fulfillment(scenario: engine.model.Scenario, plan: _Plan) -> dict[int, int]:
+def _in_fulfillment(scenario: engine.model.Scenario, routing: Routing) -> dict[int, int]:
     """Units of each order line in an open fulfilment once this run is stored, counted
-    as ``order_refresh_status`` counts them, from the history and the plan."""
+    as ``order_refresh_status`` counts them, from the history and the routing."""
     history = (
         (entry.order_line, entry.quantity, entry.task)
         for entry in scenario.fulfillment_history
         if entry.status in (engine.model.NEW, engine.model.IN_PROGRESS)
     )
     planned = (
-        (line.order_line_id, line.quantity, plan.fulfillments[index].task_key or None)
-        for index, line in plan.lines
+        (
+            planned.line.order_line_id,
+            planned.line.quantity,
+            routing.fulfillments[planned.fulfillment].task_key or None,
+        )
+        for planned in routing.lines
         # Not a CANCEL sheet's lines: they are stored cancelled.
-        if plan.fulfillments[index].status == FulfillmentStatus.NEW
+        if routing.fulfillments[planned.fulfillment].status == FulfillmentStatus.NEW
     )
     return units_in_fulfillment(itertools.chain(history, planned))
-
-
-def _lock(
-    order_id: int,
-) -> tuple[Order | None, list[OrderLine], list[tuple[int, int, int]] | None]:
-    """Lock the order; read it, its lines and the network's token in one query,
-    and on PostgreSQL the stock the run needs in the same round trip.
-
-    The lines are read joined to their order and lock only the order's row, which
-    is what every writer of an order locks first. The stock is read by a second
-    statement sent with the first (so after the lock is held, in a snapshot of its
-    own as any statement's); None where it was not read, for ``order_scenario``
-    to read.
-    """
-    if connection.vendor == "postgresql":
-        sql, line_fields, order_fields = _lock_sql()
-        stock_rows = None
-        with connection.cursor() as cursor:
-            if isinstance(cursor.cursor, psycopg.ClientCursor):
-                # Client-side binding sends both statements as one simple query.
-                cursor.execute(_lock_and_stock_sql(), [order_id] * 3)
-                rows = cursor.fetchall()
-                cursor.nextset()
-                stock_rows = cursor.fetchall()
-            else:
-                cursor.execute(sql, [order_id])
-                rows = cursor.fetchall()
-        if rows:
-            split = len(line_fields)
-            order = _from_row(Order, order_fields, rows[0][split:-1])
-            order.network_token = rows[0][-1]
-            lines = []
-            for row in rows:
-                line = _from_row(OrderLine, line_fields, row[:split])
-                line.order = order  # one object, as order.lines would give
-                lines.append(line)
-            return order, lines, stock_rows
-    else:
-        lines = _lock_lines(order_id)
-        if lines:
-            return lines[0].order, lines, None
-    # An order without lines (nothing to route), or no order at all.
-    token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
-    found = (
-        Order.objects.select_for_update(of=("self",))
-        .annotate(network_token=token)
-        .filter(pk=order_id)
-        .first()
-    )
-    return found, [], None
-
-
-@functools.cache
-def _lock_sql() -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
-    """PostgreSQL: the lock query ``_lock_lines`` sends, written once per process.
-
-    Django takes about 2 ms to compile that query, three times what PostgreSQL
-    takes to run it, and the run sends it for every order.
-    """
-    quote = connection.ops.quote_name
-    line_fields = tuple(OrderLine._meta.concrete_fields)
-    order_fields = tuple(Order._meta.concrete_fields)
-    columns = ", ".join(
-        [f"l.{quote(f.column)}" for f in line_fields]
-        + [f"o.{quote(f.column)}" for f in order_fields]
-    )
-    # Quoted names only are formatted in; the order's ID is the one parameter.
-    token = f"(SELECT token FROM {quote(NetworkVersion._meta.db_table)} WHERE id = 1)"  # noqa: S608
-    sql = (
-        f"SELECT {columns}, {token} FROM {quote(OrderLine._meta.db_table)} l "  # noqa: S608
-        f"JOIN {quote(Order._meta.db_table)} o ON o.id = l.order_id "
-        "WHERE l.order_id = %s ORDER BY l.id FOR UPDATE OF o"
-    )
-    return sql, line_fields, order_fields
-
-
-@functools.cache
-def _lock_and_stock_sql() -> str:
-    """The lock query and the stock query as one query string, written once."""
-    return f"{_lock_sql()[0]}; {order_stock_sql()}"
-
-
-def _from_row(model: type[Any], fields: tuple[Field, ...], values: Sequence[Any]) -> Any:
-    """A model instance from its concrete fields' column values, as a query gives it."""
-    converted = [
-        field.from_db_value(value, None, connection)
-        if value is not None and hasattr(field, "from_db_value")
-        else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
-
-
-def _lock_lines(order_id: int) -> list[OrderLine]:
-    """The order's lines joined to their order, whose row is locked, and the token."""
-    token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
-    lines = list(
-        OrderLine.objects.select_related("order")
-        .select_for_update(of=("order",))
-        .annotate(network_token=token)
-        .filter(order_id=order_id)
-        .order_by("id")
-    )
-    if lines:
-        order = lines[0].order
-        order.network_token = lines[0].network_token
-        for line in lines:
-            line.order = order  # one object, as order.lines would give
-    return lines
 
 
 def _number(value: Any) -> Decimal | None:
@@ -633,43 +416,50 @@ def _minutes_after(now: datetime, value: Any) -> datetime | None:
     return now + timedelta(minutes=float(minutes)) if minutes is not None else None
 
 
-def _plan(
+def _routing(
     order: Order,
-    shipments: list[dict[str, Any]],
+    shipments: tuple[Shipment, ...],
     now: datetime,
     settings: Mapping[str, Any],
     products: Mapping[int, int],
-) -> _Plan:
+) -> Routing:
+    """What the winning proposition's ``shipments`` make of the order: the
+    fulfilments and their lines, the reservations, what a CANCEL sheet cancels and
+    what waits."""
     fanout_label = settings.get("ShipFromStore:FanoutTaskLabel")
-    plan = _Plan([], [], Counter(), Counter(), 0, {})
+    fulfillments: list[OrderFulfillment] = []
+    lines: list[PlannedLine] = []
+    reservations: Counter[tuple[int, int]] = Counter()
+    cancelled: Counter[int] = Counter()
+    uncovered = 0
+    names: dict[int, str] = {}
     sales = order.intent == OrderIntent.SALES
     for shipment in shipments:
-        action = shipment["FulfillmentAction"]
-        sheet = shipment["Sheet"]
-        order_lines = shipment["OrderLines"]
+        action = shipment.action
+        order_lines = shipment.lines
         if action == FulfillmentAction.CANCEL:
-            if sheet is None:  # no CANCEL sheet: these units wait for stock
-                plan.uncovered += sum(line["Quantity"] for line in order_lines)
+            if shipment.sheet_id is None:  # no CANCEL sheet: these units wait for stock
+                uncovered += sum(line.quantity for line in order_lines)
                 continue
-            plan.fulfillments.append(
+            fulfillments.append(
                 OrderFulfillment(
                     order=order,
-                    sheet_id=sheet["ID"],
-                    sheet_name=sheet["Name"],
+                    sheet_id=shipment.sheet_id,
+                    sheet_name=shipment.sheet_name or "",
                     action=action,
                     status=FulfillmentStatus.CANCELLED,
                     cancelled_at=now,
                 )
             )
             for line in order_lines:
-                plan.cancelled[line["ID"]] += line["Quantity"]
-                plan.lines.append(
-                    (
-                        len(plan.fulfillments) - 1,
+                cancelled[line.order_line_id] += line.quantity
+                lines.append(
+                    PlannedLine(
+                        len(fulfillments) - 1,
                         OrderFulfillmentLine(
-                            order_line_id=line["ID"],
-                            product_id=products[line["ID"]],
-                            quantity=line["Quantity"],
+                            order_line_id=line.order_line_id,
+                            product_id=products[line.order_line_id],
+                            quantity=line.quantity,
                             status=FulfillmentStatus.CANCELLED,
                             cancellation_reason=CancellationReason.FULFILLMENT_CANCELLED,
                             cancelled_at=now,
@@ -677,23 +467,22 @@ def _plan(
                     )
                 )
             continue
-        data = shipment["Data"]
-        supplier = shipment["Supplier"]["ID"]
-        for unit in (shipment["Supplier"], *shipment["FanoutSuppliers"]):
+        data = shipment.data
+        assert shipment.supplier is not None  # only CANCEL has none
+        supplier = shipment.supplier.id
+        for unit in (shipment.supplier, *shipment.fanout):
             # As OrganizationUnit.__str__ has it, without loading the rows.
-            plan.names[unit["ID"]] = (
-                f"{unit['Name']} ({unit['BackendID']})" if unit["BackendID"] else unit["Name"]
-            )
+            names[unit.id] = f"{unit.name} ({unit.backend_id})" if unit.backend_id else unit.name
         common = {
             "order": order,
             # No sheet: a return sent to the default returns OU (orchestration off).
-            "sheet_id": sheet["ID"] if sheet else None,
-            "sheet_name": sheet["Name"] if sheet else "",
+            "sheet_id": shipment.sheet_id,
+            "sheet_name": shipment.sheet_name or "",
             "action": action,
             "data": data,
         }
         if action == FulfillmentAction.SHIP_FROM_STORE:
-            shops = [supplier] + [unit["ID"] for unit in shipment["FanoutSuppliers"]]
+            shops = [supplier] + [unit.id for unit in shipment.fanout]
             labels = [str(label) for label in data.get("TaskLabels") or []]
             if len(shops) > 1 and fanout_label and fanout_label not in labels:
                 labels.append(fanout_label)
@@ -733,48 +522,45 @@ def _plan(
                 )
             ]
         for copy in copies:
-            plan.fulfillments.append(copy)
+            fulfillments.append(copy)
             for line in order_lines:
-                shipped = line.get("Products") or [
-                    {"ID": products[line["ID"]], "Quantity": line["Quantity"]}
-                ]
-                for product in shipped:
-                    plan.lines.append(
-                        (
-                            len(plan.fulfillments) - 1,
+                # The products the engine picked: the ordered one, or replacements.
+                for product_id, quantity in line.products:
+                    lines.append(
+                        PlannedLine(
+                            len(fulfillments) - 1,
                             OrderFulfillmentLine(
-                                order_line_id=line["ID"],
-                                product_id=product["ID"],
-                                quantity=product["Quantity"],
+                                order_line_id=line.order_line_id,
+                                product_id=product_id,
+                                quantity=quantity,
                             ),
                         )
                     )
                     if copy.holds_reservation:
-                        plan.reservations[supplier, product["ID"]] += product["Quantity"]
-    return plan
+                        reservations[supplier, product_id] += quantity
+    return Routing(tuple(fulfillments), tuple(lines), reservations, cancelled, uncovered, names)
 
 
-def _run_message(details: OrchestrationDetails, plan: _Plan) -> str:
+def _run_message(details: OrchestrationDetails, routing: Routing) -> str:
     """How the timeline tells a run: what it made, cancelled and left waiting."""
     parts = []
     tasks: dict[str, list[OrderFulfillment]] = {}
-    for fulfillment in plan.fulfillments:
+    for fulfillment in routing.fulfillments:
         if fulfillment.task_key:
             tasks.setdefault(fulfillment.task_key, []).append(fulfillment)
         elif fulfillment.action != FulfillmentAction.CANCEL:
-            parts.append(
-                f"{fulfillment.action} to {plan.names[fulfillment.supplier_organization_unit_id]}"
-            )
+            name = routing.names[fulfillment.supplier_unit_id]
+            parts.append(f"{fulfillment.action} to {name}")
     for copies in tasks.values():
-        shops = ", ".join(plan.names[c.supplier_organization_unit_id] for c in copies)
+        shops = ", ".join(routing.names[c.supplier_unit_id] for c in copies)
         parts.append(
             f"SHIP_FROM_STORE task for {shops}"
             + (" (fanned out: the first to start it wins)" if len(copies) > 1 else "")
         )
-    if plan.cancelled:
-        parts.append(f"{sum(plan.cancelled.values())} units cancelled by the CANCEL sheet")
-    if plan.uncovered:
-        parts.append(f"{plan.uncovered} units wait: nothing can fulfil them now")
+    if routing.cancelled:
+        parts.append(f"{sum(routing.cancelled.values())} units cancelled by the CANCEL sheet")
+    if routing.uncovered:
+        parts.append(f"{routing.uncovered} units wait: nothing can fulfil them now")
     trigger = f" ({details.trigger})" if details.trigger else ""
     message = f"Orchestration run {details.attempt}{trigger}: " + "; ".join(parts) + "."
     if details.repeats > 1 and details.first_at is not None:
@@ -787,38 +573,47 @@ def _run_message(details: OrchestrationDetails, plan: _Plan) -> str:
     return message
 
 
-def _record(order: Order, details: OrchestrationDetails, plan: _Plan, now: datetime) -> None:
-    """The run's timeline entries, and the customer mail for what it cancelled."""
-    event_record(
+def _cancelled_named(order: Order, cancelled: Mapping[int, int]) -> dict[int, str]:
+    """How the timeline and the customer's mail name the product of each order line
+    a CANCEL sheet cancels (none cancelled: nothing is read)."""
+    if not cancelled:
+        return {}
+    return {
+        line.pk: line.product.backend_id or line.product.name
+        for line in order.lines.select_related("product").filter(pk__in=cancelled)
+    }
+
+
+def _run_events(
+    order: Order,
+    details: OrchestrationDetails,
+    routing: Routing,
+    named: Mapping[int, str],
+    now: datetime,
+) -> tuple[OrderEvent, ...]:
+    """The run's timeline entries: the run, and what a CANCEL sheet cancelled.
+    ``store_run`` points them at the stored run."""
+    run = event_build(
         order=order,
         kind="orchestration.run",
-        message=_run_message(details, plan),
+        message=_run_message(details, routing),
         at=now,
         actor="system:orchestration",
-        details=details,
         data={"attempt": details.attempt, "outcome": details.outcome},
     )
-    if plan.cancelled:
-        lines = {
-            line.pk: line.product.backend_id or line.product.name
-            for line in order.lines.select_related("product").filter(pk__in=plan.cancelled)
-        }
-        event_record(
-            order=order,
-            kind="lines.cancelled",
-            message="Cancelled because nothing can fulfil them: "
-            + ", ".join(f"{q} x {lines[line]}" for line, q in plan.cancelled.items())
-            + ".",
-            at=now,
-            actor="system:orchestration",
-            details=details,
-            data={
-                "lines": [
-                    {"order_line": line, "quantity": q} for line, q in plan.cancelled.items()
-                ],
-                "reason": CancellationReason.FULFILLMENT_CANCELLED,
-            },
-        )
-        customer_notify_cancelled(
-            order=order, lines=[(lines[line], q) for line, q in plan.cancelled.items()]
-        )
+    if not routing.cancelled:
+        return (run,)
+    cancelled = event_build(
+        order=order,
+        kind="lines.cancelled",
+        message="Cancelled because nothing can fulfil them: "
+        + ", ".join(f"{q} x {named[line]}" for line, q in routing.cancelled.items())
+        + ".",
+        at=now,
+        actor="system:orchestration",
+        data={
+            "lines": [{"order_line": line, "quantity": q} for line, q in routing.cancelled.items()],
+            "reason": CancellationReason.FULFILLMENT_CANCELLED,
+        },
+    )
+    return (run, cancelled)

@@ -1,6 +1,6 @@
 """``insert_sql`` converts every value exactly as Django's ``bulk_create`` does.
 
-A run's write statement is built by ``orchestration.services.statement``, with
+A run's write statement is built by ``orchestration.services.persistence.postgres``, with
 quick converters for the usual values (None, int, str, bool, aware datetimes)
 instead of Django's ``get_db_prep_save``. A stored fulfilment that differed from
 what the ORM would store (a naive time, an unwrapped integer, JSON as text) would
@@ -9,6 +9,7 @@ here, with the values a run gives them and with the awkward ones.
 """
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,18 +32,18 @@ from orchestration.models import (
     OrganizationUnit,
     Product,
 )
-from orchestration.services.statement import _insert_columns, bind, insert_sql
+from orchestration.services.persistence.postgres import bind, insert_columns, insert_sql
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def django_params(model: type[Model], objs: list[Model]) -> list[Any]:
+def django_params(model: type[Model], objs: Sequence[Model]) -> list[Any]:
     """The values as ``bulk_create`` converts them: ``pre_save``, ``get_db_prep_save``."""
     with_pk = all(obj.pk is not None for obj in objs)
     return [
         field.get_db_prep_save(field.pre_save(obj, True), connection)
         for obj in objs
-        for field, _attname, _fast in _insert_columns(model, with_pk=with_pk)
+        for field, _attname, _fast in insert_columns(model, with_pk=with_pk)
     ]
 
 

@@ -1,0 +1,47 @@
+"""The one seam through which an orchestration run locks its order and is stored.
+
+``services/orchestration.py`` decides; this package writes. Its contract:
+
+- ``lock_order(order_id=...)`` locks the order's row (what every writer of an
+  order locks first) and returns a ``plan.LockedOrder``: the order with the
+  network's token, its lines, and where it could read them in the same round
+  trip, the stock ``order_scenario`` needs.
+- ``store_run(plan=...)`` writes a ``plan.RunPlan`` and nothing else: the run's
+  ``OrchestrationDetails``, its fulfilments and their lines, the reservations, the
+  cancelled quantities, the order's and its lines' new statuses and fields, and
+  its timeline entries. It answers False, having left the database to be rolled
+  back, when a reservation found less available than planned (stock taken since
+  the snapshot). It leaves the plan's objects as the ORM leaves saved objects.
+- Both run in the caller's transaction (the run's ``transaction.atomic``, which
+  holds the lock and which a False answer rolls back); neither opens one of its
+  own, which would cost a savepoint's round trips per run. Neither sends, mails or
+  schedules anything: what follows a stored run after commit (the webhook of a
+  timeline entry, the customer's mail, exports) is the caller's.
+
+Two implementations, chosen by the connection's vendor: ``orm.py``, the reference
+(the ORM, statement by statement, on any database), and on PostgreSQL
+``postgres.py``, the same rows in two round trips (14 to 5 ms a run), the only
+module that knows psycopg. ``tests/domain/services/test_persistence.py`` stores
+the same plans both ways and compares every row of every table they write.
+"""
+
+from django.db import connection
+
+from . import orm, postgres
+from .plan import LockedOrder, RunPlan
+
+
+def lock_order(*, order_id: int) -> LockedOrder:
+    """Lock the order ``order_id`` in the caller's transaction; read it, its lines
+    and the network's token (and on PostgreSQL the stock) with the lock."""
+    if connection.vendor == "postgresql":
+        return postgres.lock_order(order_id=order_id)
+    return orm.lock_order(order_id=order_id)
+
+
+def store_run(*, plan: RunPlan) -> bool:
+    """Store ``plan`` in the caller's transaction; False if stock was taken since
+    the snapshot (the caller rolls back)."""
+    if connection.vendor == "postgresql":
+        return postgres.store_run(plan=plan)
+    return orm.store_run(plan=plan)

@@ -1,0 +1,83 @@
+"""The reference way to lock an order and store a run: Django's ORM, statement by
+statement.
+
+This is what ``postgres.py`` must equal, row for row (``tests/domain/services/
+test_persistence.py`` stores the same plans both ways and compares them). It
+writes through the ORM and the domain's own write services (``stock_reserve_many``,
+``order_and_lines_update``), the same ones every other lifecycle step uses, so it is
+right on any database Django supports; it is the path on SQLite.
+"""
+
+from django.db.models import F, Subquery
+
+from ...models import NetworkVersion, Order, OrderFulfillment, OrderFulfillmentLine, OrderLine
+from ..progress import order_and_lines_update
+from ..stock import stock_reserve_many
+from .plan import LockedOrder, RunPlan
+
+
+def lock_order(*, order_id: int) -> LockedOrder:
+    """Lock the order; read it, its lines and the network's token in one query.
+
+    The lines are read joined to their order and lock only the order's row, which
+    is what every writer of an order locks first. The stock is left to
+    ``order_scenario``.
+    """
+    token = Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
+    lines: list[OrderLine] = list(
+        OrderLine.objects.select_related("order")
+        .select_for_update(of=("order",))
+        .annotate(network_token=token)
+        .filter(order_id=order_id)
+        .order_by("id")
+    )
+    if not lines:
+        return lock_order_without_lines(order_id=order_id)
+    order = lines[0].order
+    for line in lines:
+        line.order = order  # one object, as order.lines would give
+    return LockedOrder(order, lines, lines[0].network_token, None)  # type: ignore[attr-defined]
+
+
+def lock_order_without_lines(*, order_id: int) -> LockedOrder:
+    """Lock an order the lines' query did not find: one without lines (nothing to
+    route), or no order at all (``order`` None)."""
+    found = (
+        Order.objects.select_for_update(of=("self",))
+        .annotate(network_token=Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1]))
+        .filter(pk=order_id)
+        .first()
+    )
+    token = found.network_token if found is not None else None
+    return LockedOrder(found, [], token, None)
+
+
+def store_run(*, plan: RunPlan) -> bool:
+    """Store the run statement by statement; False if stock was taken meanwhile
+    (the caller then rolls its transaction back)."""
+    details = plan.details
+    routing = plan.routing
+    details.save(force_insert=True)
+    for fulfillment in routing.fulfillments:
+        fulfillment.orchestration_details = details
+    OrderFulfillment.objects.bulk_create(routing.fulfillments)
+    lines = []
+    for planned in routing.lines:
+        planned.line.fulfillment = routing.fulfillments[planned.fulfillment]
+        lines.append(planned.line)
+    OrderFulfillmentLine.objects.bulk_create(lines)
+    if not stock_reserve_many(quantities=routing.reservations):
+        return False
+    for line_id, quantity in routing.cancelled.items():
+        OrderLine.objects.filter(pk=line_id).update(
+            quantity_cancelled=F("quantity_cancelled") + quantity
+        )
+    order_and_lines_update(
+        order_id=plan.order_id,
+        fields=plan.order_fields,
+        line_statuses=plan.line_statuses,
+    )
+    for event in plan.events:
+        event.orchestration_details = details
+        event.save(force_insert=True)
+    return True

@@ -1,0 +1,83 @@
+"""What one orchestration run stores: the plan ``store_run`` takes, and what
+``lock_order`` gives the run to start from.
+
+``services/orchestration.py`` builds a plan from the engine's decision (``Routing``:
+the fulfilments, their lines, the reservations and what a CANCEL sheet cancels),
+then the run's details, statuses and timeline around it (``RunPlan``), and hands it
+to ``store_run``. The plan is frozen: once built, what the run stores is fixed.
+The model instances it carries are unsaved; ``store_run`` saves them and leaves
+them as the ORM leaves saved objects (primary keys set, ``_state.adding`` False,
+foreign keys pointing at the saved rows), so the caller reads the stored IDs off
+them.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...models import (
+    OrchestrationDetails,
+    Order,
+    OrderEvent,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrderLine,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LockedOrder:
+    """The order a run holds the lock of, and what it read with the lock.
+
+    ``order`` is None when there is no such order. ``lines`` are its lines in ID
+    order, each pointing at that one ``order`` object. ``network_token`` is the
+    network's version as the lock read it (None without one), for
+    ``order_scenario``. ``stock_rows`` are the stock rows ``order_scenario`` would
+    read (``(OU, product, available)``), read in the lock's round trip, or None
+    where they were not read (``order_scenario`` reads them).
+    """
+
+    order: Order | None
+    lines: list[OrderLine]
+    network_token: str | None
+    stock_rows: list[tuple[int, int, int]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLine:
+    """A fulfilment line, and which of the routing's fulfilments it belongs to."""
+
+    fulfillment: int  # index into Routing.fulfillments
+    line: OrderFulfillmentLine
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """What the winning proposition makes of the order, before it is a stored run."""
+
+    fulfillments: tuple[OrderFulfillment, ...]
+    lines: tuple[PlannedLine, ...]
+    reservations: Mapping[tuple[int, int], int]  # (OU, product) -> quantity
+    cancelled: Mapping[int, int]  # order line -> quantity the CANCEL sheet cancels
+    uncovered: int  # units nothing can fulfil now and no CANCEL sheet takes
+    names: Mapping[int, str]  # OU ID -> how the timeline names it, from the blob
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything one run writes, in the order ``store_run`` writes it.
+
+    ``details`` is the run (``OrchestrationDetails``, unique per order and attempt);
+    the routing's fulfilments and the ``events`` (its timeline entries) are stored
+    pointing at it. ``cancelled`` quantities are added to the order lines'
+    ``quantity_cancelled``; ``line_statuses`` (new status -> order line IDs) and
+    ``order_fields`` (the order's columns this run sets) are what the run leaves
+    the order and its lines at.
+    """
+
+    order_id: int
+    details: OrchestrationDetails
+    routing: Routing
+    order_fields: Mapping[str, Any]
+    line_statuses: Mapping[str, list[int]]
+    events: tuple[OrderEvent, ...]
