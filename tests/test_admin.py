@@ -8,7 +8,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from orchestration import services
 from orchestration.models import (
     Backtest,
     FulfillmentAction,
@@ -21,6 +20,13 @@ from orchestration.models import (
     Setting,
     Sheet,
 )
+from orchestration.services.idempotency import idempotency_key_claim, idempotency_key_complete
+from orchestration.services.orchestration_details import orchestration_details_create
+from orchestration.services.orders import order_create
+from orchestration.services.preferences import user_preference_set
+from orchestration.services.settings import setting_set
+from orchestration.services.sheets import sheet_create, sheet_update
+from orchestration.services.stock import stock_reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -30,22 +36,20 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
     """One row of every model, linked as orchestration would link them."""
     shop.sets.add(OrganizationUnitSet.objects.create(name="PrintSuppliers"))
     stock_of(shop, shoe, 4, 1)
-    order = services.order_create(
+    order = order_create(
         backend_id="ORD-1",
         shipping_city="Urk",
         lines=[{"product": shoe, "quantity": 2}],
     )
-    sheet = services.sheet_create(
+    sheet = sheet_create(
         fulfillment="ShipFromStore",
         name="Ship from store",
         source="fulfillment ShipFromStore\naction CANCEL\n# a comment\n",
         user=admin_user,
     )
-    services.sheet_update(sheet=sheet, user=admin_user, is_active=True, comment="live")
+    sheet_update(sheet=sheet, user=admin_user, is_active=True, comment="live")
     now = timezone.now()
-    details = services.orchestration_details_create(
-        order=order, blob={"HasErrors": False}, at=now, now=now
-    )
+    details = orchestration_details_create(order=order, blob={"HasErrors": False}, at=now, now=now)
     fulfillment = OrderFulfillment.objects.create(
         order=order,
         sheet=sheet,
@@ -62,13 +66,11 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
         quantity=2,
         status=FulfillmentStatus.NEW,
     )
-    services.setting_set(name="Orders:Default:AllowPartialFulfillment", value=True)
-    services.user_preference_set(user=admin_user, dark_mode=True)
+    setting_set(name="Orders:Default:AllowPartialFulfillment", value=True)
+    user_preference_set(user=admin_user, dark_mode=True)
     Backtest.objects.create(created_by=admin_user, drafts=[], order_count=1)
-    claim = services.idempotency_key_claim(
-        user=admin_user, key="retry-1", request_hash="0" * 64, now=now
-    )
-    services.idempotency_key_complete(claim=claim, status=201, body={"id": order.pk})
+    claim = idempotency_key_claim(user=admin_user, key="retry-1", request_hash="0" * 64, now=now)
+    idempotency_key_complete(claim=claim, status=201, body={"id": order.pk})
     return {"sheet": sheet, "order": order, "fulfillment": fulfillment}
 
 
@@ -179,7 +181,7 @@ def test_saving_stock_in_admin_keeps_a_reservation_made_meanwhile(
     url = reverse("admin:orchestration_stock_change", args=[stock.pk])
     assert client.get(url).status_code == 200
     # An order reserves between the form's load and its save.
-    assert services.stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=2)
+    assert stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=2)
     response = client.post(url, {"quantity_on_hand": "7"})
     assert response.status_code == 302
     stock.refresh_from_db()
@@ -187,7 +189,7 @@ def test_saving_stock_in_admin_keeps_a_reservation_made_meanwhile(
 
 
 def test_setting_admin_lists_every_known_setting_with_its_value(admin_user) -> None:
-    services.setting_set(name="Symphony:OrchestrationDetailsLifetimeInDays", value=30)
+    setting_set(name="Symphony:OrchestrationDetailsLifetimeInDays", value=30)
     client = Client()
     client.force_login(admin_user)
     page = client.get(reverse("admin:orchestration_setting_changelist")).content.decode()

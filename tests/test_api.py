@@ -9,7 +9,6 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.models import (
     FulfillmentAction,
     FulfillmentStatus,
@@ -20,6 +19,9 @@ from orchestration.models import (
     Sheet,
     Stock,
 )
+from orchestration.services.orchestration_details import orchestration_details_create
+from orchestration.services.orders import order_create
+from orchestration.services.sheets import sheet_create
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -303,9 +305,7 @@ def test_sheet_writes_need_symphony_sheets_permissions(
     client_for, integrator, nobody, method, path, body
 ) -> None:
     """View-only users, integrators and users without rights get 403, and nothing changes."""
-    sheet = services.sheet_create(
-        fulfillment="Existing", name="Existing", source=sheet_text("Existing")
-    )
+    sheet = sheet_create(fulfillment="Existing", name="Existing", source=sheet_text("Existing"))
     for user in (_view_only_user(), integrator, nobody):
         before = table_rows()
         response = getattr(client_for(user), method)(path.format(id=sheet.pk), body)
@@ -317,9 +317,7 @@ def test_sheet_writes_need_symphony_sheets_permissions(
 
 
 def test_reading_sheets_needs_the_view_permission(client_for, nobody, integrator) -> None:
-    sheet = services.sheet_create(
-        fulfillment="Existing", name="Existing", source=sheet_text("Existing")
-    )
+    sheet = sheet_create(fulfillment="Existing", name="Existing", source=sheet_text("Existing"))
     assert client_for(_view_only_user()).get(f"/api/sheets/{sheet.pk}/").status_code == 200
     for user in (nobody, integrator):
         assert client_for(user).get("/api/sheets/").status_code == 403
@@ -327,7 +325,7 @@ def test_reading_sheets_needs_the_view_permission(client_for, nobody, integrator
 
 
 def test_invalid_sheet_input_names_the_field(client_for, designer) -> None:
-    services.sheet_create(fulfillment="Taken", name="Taken", source=sheet_text("Taken"))
+    sheet_create(fulfillment="Taken", name="Taken", source=sheet_text("Taken"))
     before = table_rows()
     response = client_for(designer).post(
         "/api/sheets/", {"fulfillment": "has space", "name": "", "is_active": "maybe"}
@@ -522,7 +520,7 @@ def fulfillment(shop, shoe) -> OrderFulfillment:
     order = Order.objects.create(backend_id="ORD-9")
     line = OrderLine.objects.create(order=order, product=shoe, quantity=2)
     now = timezone.now()
-    details = services.orchestration_details_create(
+    details = orchestration_details_create(
         order=order, blob={"Fulfillments": [], "HasErrors": False}, at=now, now=now
     )
     fulfillment = OrderFulfillment.objects.create(
@@ -640,9 +638,7 @@ def test_designers_cannot_change_settings(client_for, designer) -> None:
 
 
 def test_deleting_an_ou_still_referred_to_is_a_409(client_for, admin_user, shop, shoe) -> None:
-    services.order_create(
-        sold_from_organization_unit=shop, lines=[{"product": shoe, "quantity": 1}]
-    )
+    order_create(sold_from_organization_unit=shop, lines=[{"product": shoe, "quantity": 1}])
     before = table_rows()
     client = client_for(admin_user)
     for path in (f"/api/organization-units/{shop.pk}/", f"/api/products/{shoe.pk}/"):
@@ -651,7 +647,7 @@ def test_deleting_an_ou_still_referred_to_is_a_409(client_for, admin_user, shop,
         assert response.json()["code"] == "protected"
     assert response.json()["message"] == "Cannot delete it: order lines still refer to it."
     assert table_rows() == before
-    unused = services.sheet_create(fulfillment="Unused", name="Unused", source=sheet_text("Unused"))
+    unused = sheet_create(fulfillment="Unused", name="Unused", source=sheet_text("Unused"))
     assert client.delete(f"/api/sheets/{unused.pk}/").status_code == 204
 
 
@@ -707,7 +703,7 @@ def test_nul_in_a_query_string_is_refused(client_for, designer) -> None:
 
 
 def test_sheet_filter_on_unusual_digits_is_no_error(client_for, designer) -> None:
-    services.sheet_create(fulfillment="Warehouse", name="Warehouse", source=sheet_text("Warehouse"))
+    sheet_create(fulfillment="Warehouse", name="Warehouse", source=sheet_text("Warehouse"))
     for value in ("²", "99999999999999999999999"):
         response = client_for(designer).get("/api/sheets/", {"name_or_id": value})
         assert (response.status_code, response.json()["count"]) == (200, 0)

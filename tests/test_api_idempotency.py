@@ -14,11 +14,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.api import idempotency as api_idempotency
 from orchestration.api import views as api_views
 from orchestration.errors import ConflictError
 from orchestration.models import IdempotencyKey, Order, OrderLine
+from orchestration.services.idempotency import idempotency_key_claim, idempotency_key_complete
+from orchestration.services.orders import order_create
 from orchestration.tasks import orchestration_details_purge_task
 from tests.conftest import table_rows
 
@@ -131,7 +132,7 @@ def test_a_second_request_while_the_first_runs_is_a_409(
     client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The retry arrives while the first request is still creating the order."""
-    create = services.order_create
+    create = order_create
     during: list[Any] = []
 
     def create_while_retried(**kwargs: Any) -> Order:
@@ -206,14 +207,14 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(
 def test_a_request_taken_over_cannot_store_its_response(integrator: User) -> None:
     """So that a request outliving its lease and the retry never both create an order."""
     now = timezone.now()
-    slow = services.idempotency_key_claim(user=integrator, key=KEY, request_hash="h", now=now)
+    slow = idempotency_key_claim(user=integrator, key=KEY, request_hash="h", now=now)
     later = now + timedelta(minutes=6)
-    retry = services.idempotency_key_claim(user=integrator, key=KEY, request_hash="h", now=later)
+    retry = idempotency_key_claim(user=integrator, key=KEY, request_hash="h", now=later)
     assert (slow.attempt, retry.attempt, retry.replay) == (1, 2, False)
     with pytest.raises(ConflictError) as refused:
-        services.idempotency_key_complete(claim=slow, status=201, body={"id": 1})
+        idempotency_key_complete(claim=slow, status=201, body={"id": 1})
     assert refused.value.code == "idempotency_key_in_use"
-    services.idempotency_key_complete(claim=retry, status=201, body={"id": 2})
+    idempotency_key_complete(claim=retry, status=201, body={"id": 2})
     row = IdempotencyKey.objects.get()
     assert (row.response_status, row.response_body, row.locked_at) == (201, {"id": 2}, None)
 

@@ -70,13 +70,14 @@ def test_the_write_endpoints_above_are_every_write_endpoint_of_the_schema() -> N
 @pytest.fixture
 def ids(admin_user: Any, shop: Any, shoe: Any) -> dict[str, int]:
     """One of each object the JSON endpoints' paths name."""
-    from orchestration import services
     from orchestration.models import FulfillmentAction, OrderFulfillment, OrganizationUnitSet
+    from orchestration.services.orders import order_create
+    from orchestration.services.sheets import sheet_create
 
-    order = services.order_create(
+    order = order_create(
         lines=[{"product": shoe, "quantity": 1}], backend_id="WEB-1", shipping_city="Urk"
     )
-    sheet = services.sheet_create(fulfillment="Cancel", name="Cancel", source=sheet_text("Cancel"))
+    sheet = sheet_create(fulfillment="Cancel", name="Cancel", source=sheet_text("Cancel"))
     ou_set = OrganizationUnitSet.objects.create(name="Stores")
     fulfillment = OrderFulfillment.objects.create(
         order=order, supplier_organization_unit=shop, action=FulfillmentAction.SHIP_FROM_STORE

@@ -16,10 +16,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.errors import ApplicationError
 from orchestration.models import Backtest, BacktestStatus, Sheet
+from orchestration.services.backtests import backtest_start
 from tests.conftest import demo_orders_placed_before, orders_shipped_from_store, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_a_backtest_lists_exactly_the_orders_a_draft_changes(
     before = table_rows()
 
     with django_capture_on_commit_callbacks(execute=True):
-        backtest = services.backtest_start(user=user, drafts=[no_shops_draft()], order_count=10)
+        backtest = backtest_start(user=user, drafts=[no_shops_draft()], order_count=10)
 
     backtest.refresh_from_db()
     assert backtest.status == BacktestStatus.DONE
@@ -92,7 +92,7 @@ def test_a_draft_that_changes_nothing_lists_nothing(
 ) -> None:
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
     with django_capture_on_commit_callbacks(execute=True):
-        backtest = services.backtest_start(
+        backtest = backtest_start(
             user=None,
             drafts=[{"sheet": sheet.pk, "name": "", "source": sheet.source}],
             order_count=3,
@@ -121,7 +121,7 @@ def test_a_backtest_needs_drafts_and_a_sensible_count(
 ) -> None:
     before = table_rows()
     with pytest.raises(ApplicationError) as raised:
-        services.backtest_start(user=None, drafts=drafts, order_count=count)
+        backtest_start(user=None, drafts=drafts, order_count=count)
     assert raised.value.field == field
     assert raised.value.message.startswith(message)
     assert table_rows() == before

@@ -15,8 +15,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from orchestration import services
 from orchestration.models import Backtest, OrganizationUnit, Product, Sheet
+from orchestration.services.orders import order_create
+from orchestration.services.sheets import sheet_create, sheet_update
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -44,10 +45,10 @@ def superuser(db: Any) -> User:
 @pytest.fixture
 def sheet() -> Sheet:
     """A sheet with two revisions, to compare."""
-    created = services.sheet_create(
+    created = sheet_create(
         fulfillment="Fallback", name="Fallback", source=sheet_text("Fallback"), is_active=True
     )
-    return services.sheet_update(sheet=created, source=sheet_text("Fallback") + "# two\n")
+    return sheet_update(sheet=created, source=sheet_text("Fallback") + "# two\n")
 
 
 # --- NUL ----------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def test_an_admin_action_on_a_malformed_id_is_a_400_and_nothing_is_deleted(
 
 
 def test_an_api_order_line_of_5000_digits_is_not_found(integrator: User, shoe: Product) -> None:
-    order = services.order_create(lines=[{"product": shoe, "quantity": 1}], backend_id="WEB-1")
+    order = order_create(lines=[{"product": shoe, "quantity": 1}], backend_id="WEB-1")
     client = Client(raise_request_exception=False)
     client.force_login(integrator)
 

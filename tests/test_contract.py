@@ -143,16 +143,17 @@ WRITES = sorted(
 @pytest.fixture
 def path_ids(shop: Any, shoe: Any) -> dict[str, dict[str, Any]]:
     """Path parameters naming objects that exist, by the path's first segment."""
-    from orchestration import services
     from orchestration.models import FulfillmentAction, OrderFulfillment, OrganizationUnitSet
+    from orchestration.services.orders import order_create
+    from orchestration.services.sheets import sheet_create
 
-    order = services.order_create(
+    order = order_create(
         lines=[{"product": shoe, "quantity": 1}], backend_id="WEB-1", shipping_city="Urk"
     )
     fulfillment = OrderFulfillment.objects.create(
         order=order, supplier_organization_unit=shop, action=FulfillmentAction.SHIP_FROM_STORE
     )
-    sheet = services.sheet_create(fulfillment="Cancel", name="Cancel", source=sheet_text("Cancel"))
+    sheet = sheet_create(fulfillment="Cancel", name="Cancel", source=sheet_text("Cancel"))
     return {
         "orders": {"id": order.pk, "line_id": order.lines.get().pk},
         "fulfillments": {"id": fulfillment.pk},

@@ -17,8 +17,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from orchestration import services
 from orchestration.engine.limits import LIMITS, LINE_QUANTITY, ORDER_LINES, STOCK_QUANTITY
+from orchestration.services.orders import order_create
 from tests.conftest import table_rows
 from tests.long_orders import long_order_scenario
 
@@ -207,7 +207,7 @@ def test_the_preview_page_refuses_a_scenario_over_a_limit_naming_its_path(
 def test_the_preview_stock_form_has_the_stock_limit(
     client_for: Any, designer: User, shop: Any, shoe: Any, quantity: int, mode: str, message: str
 ) -> None:
-    services.order_create(backend_id="WEB-1", lines=[{"product": shoe, "quantity": 1}])
+    order_create(backend_id="WEB-1", lines=[{"product": shoe, "quantity": 1}])
     stock = {"organization_unit": shop.pk, "product": shoe.pk, "quantity": quantity, "mode": mode}
     response = client_for(designer).post(
         "/api/preview/", {"order": "WEB-1", "stock": [stock]}, format="json"
@@ -243,7 +243,7 @@ def test_the_preview_stock_form_takes_a_change_up_to_the_stock_limit(
     client_for: Any, designer: User, shop: Any, shoe: Any
 ) -> None:
     """Up to 1,000,000 units before issue 18; now what the API takes for stock."""
-    services.order_create(backend_id="WEB-1", lines=[{"product": shoe, "quantity": 1}])
+    order_create(backend_id="WEB-1", lines=[{"product": shoe, "quantity": 1}])
     stock = {"organization_unit": shop.pk, "product": shoe.pk, "quantity": 2_000_000_000}
     response = client_for(designer).post(
         "/api/preview/", {"order": "WEB-1", "stock": [stock]}, format="json"
@@ -305,7 +305,7 @@ def test_the_api_takes_an_order_at_the_limits(client_for: Any, integrator: User,
 def test_the_api_refuses_a_return_quantity_over_the_limit(
     client_for: Any, integrator: User, shoe: Any
 ) -> None:
-    order = services.order_create(backend_id="WEB-1", lines=[{"product": shoe, "quantity": 1}])
+    order = order_create(backend_id="WEB-1", lines=[{"product": shoe, "quantity": 1}])
     before = table_rows()
     response = client_for(integrator).post(
         f"/api/orders/{order.pk}/returns/",

@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from orchestration import services
 from orchestration.models import Sheet, SheetRevision
+from orchestration.services.sheets import sheet_create
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_a_sheet_saved_through_the_api_is_stored_with_newlines_and_shown_visuall
 def test_a_sheet_saved_in_the_suite_editor_is_stored_with_newlines_and_shown_visually(
     designer: User, ending: str
 ) -> None:
-    sheet = services.sheet_create(
+    sheet = sheet_create(
         fulfillment="Nearby", name="Nearby", source="fulfillment Nearby\naction CANCEL\n"
     )
     SheetRevision.objects.all().delete()  # only the Suite's save is looked at

@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from orchestration import services
 from orchestration.models import (
     FulfillmentAction,
     OrderFulfillment,
@@ -25,6 +24,8 @@ from orchestration.models import (
     Product,
     Stock,
 )
+from orchestration.services.orders import order_create
+from orchestration.services.sheets import sheet_create
 from orchestration.tasks import order_orchestrate_task
 from tests.long_orders import (
     ADDRESS,
@@ -69,11 +70,9 @@ def long_order(db: Any) -> Any:
             address_longitude=longitude,
         )
         Stock.objects.create(organization_unit=shop, product=shoe, quantity_on_hand=LINES)
-    services.sheet_create(
-        fulfillment="ShipFromStore", name="Ship from store", source=SHEET, is_active=True
-    )
+    sheet_create(fulfillment="ShipFromStore", name="Ship from store", source=SHEET, is_active=True)
     shipping = {f"shipping_{key}": value for key, value in ADDRESS.items()}
-    return services.order_create(
+    return order_create(
         backend_id="LONG-1",
         lines=[{"product": shoe, "quantity": 1, "unit_price": 50}] * LINES,
         **shipping,

@@ -9,7 +9,6 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from orchestration import services
 from orchestration.errors import ApplicationError, ConflictError
 from orchestration.models import (
     FulfillmentAction,
@@ -27,6 +26,13 @@ from orchestration.models import (
 from orchestration.models.fulfillments import TaskStage
 from orchestration.selectors.fulfillments import fulfillment_orchestration_details
 from orchestration.selectors.settings import setting_value
+from orchestration.services.orchestration_details import (
+    orchestration_details_create,
+    orchestration_details_purge,
+)
+from orchestration.services.settings import setting_reset, setting_set
+from orchestration.services.sheets import sheet_create, sheet_update
+from orchestration.services.stock import stock_release, stock_reserve
 from tests.conftest import sheet_text
 
 pytestmark = pytest.mark.django_db
@@ -75,32 +81,29 @@ def test_available_is_on_hand_minus_reserved(shop, shoe, stock_of) -> None:
 def test_reserve_takes_only_what_is_available(shop, shoe, stock_of) -> None:
     stock = stock_of(shop, shoe, 5, 2)
     ids = {"organization_unit_id": shop.pk, "product_id": shoe.pk}
-    assert services.stock_reserve(**ids, quantity=3) is True
-    assert services.stock_reserve(**ids, quantity=1) is False
+    assert stock_reserve(**ids, quantity=3) is True
+    assert stock_reserve(**ids, quantity=1) is False
     stock.refresh_from_db()
     assert (stock.quantity_reserved, stock.quantity_available) == (5, 0)
 
 
 def test_reserve_without_a_stock_row_fails(shop, shoe) -> None:
-    assert (
-        services.stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=1)
-        is False
-    )
+    assert stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=1) is False
 
 
 def test_reserve_refuses_a_quantity_below_one(shop, shoe, stock_of) -> None:
     stock_of(shop, shoe, 5)
     with pytest.raises(ApplicationError, match=re.escape("at least 1")):
-        services.stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=0)
+        stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=0)
 
 
 def test_release_gives_back_reserved_units_only(shop, shoe, stock_of) -> None:
     stock = stock_of(shop, shoe, 5, 2)
-    services.stock_release(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=2)
+    stock_release(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=2)
     with pytest.raises(
         ConflictError, match=re.escape("Cannot release 1 units: fewer are reserved.")
     ):
-        services.stock_release(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=1)
+        stock_release(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=1)
     stock.refresh_from_db()
     assert stock.quantity_reserved == 0
 
@@ -125,9 +128,7 @@ def test_concurrent_reservations_never_exceed_stock(shop, shoe, stock_of) -> Non
             barrier.wait()
             for _ in range(attempts_each):
                 results.append(
-                    services.stock_reserve(
-                        organization_unit_id=shop.pk, product_id=shoe.pk, quantity=1
-                    )
+                    stock_reserve(organization_unit_id=shop.pk, product_id=shoe.pk, quantity=1)
                 )
         except BaseException as error:  # report in the main thread
             errors.append(error)
@@ -204,17 +205,17 @@ def test_fulfillment_statuses_are_evas() -> None:
 
 
 def test_sheet_saves_keep_every_revision(designer) -> None:
-    sheet = services.sheet_create(
+    sheet = sheet_create(
         fulfillment="ShipFromStore",
         name="SFS",
         source="fulfillment ShipFromStore\r\naction CANCEL\r\n",
         user=designer,
     )
     assert (sheet.revision, sheet.source) == (1, "fulfillment ShipFromStore\naction CANCEL\n")
-    sheet = services.sheet_update(
+    sheet = sheet_update(
         sheet=sheet, user=designer, comment="activate", is_active=True, source=LIVE
     )
-    unchanged = services.sheet_update(sheet=sheet, user=designer, is_active=True, source=LIVE)
+    unchanged = sheet_update(sheet=sheet, user=designer, is_active=True, source=LIVE)
     assert unchanged.revision == sheet.revision == 2
     assert list(
         SheetRevision.objects.filter(sheet=sheet).values_list(
@@ -228,9 +229,9 @@ def test_sheet_saves_keep_every_revision(designer) -> None:
 
 
 def test_a_sheet_that_does_not_check_cleanly_is_never_saved(designer) -> None:
-    sheet = services.sheet_create(fulfillment="Live", name="Live", source=sheet_text("Live"))
+    sheet = sheet_create(fulfillment="Live", name="Live", source=sheet_text("Live"))
     with pytest.raises(ApplicationError) as refused:
-        services.sheet_update(sheet=sheet, source="fulfillment Live\naction CANCEL\nscope Nope\n")
+        sheet_update(sheet=sheet, source="fulfillment Live\naction CANCEL\nscope Nope\n")
     assert refused.value.code == "invalid_sheet"
     assert refused.value.errors == [
         {
@@ -246,16 +247,16 @@ def test_a_sheet_that_does_not_check_cleanly_is_never_saved(designer) -> None:
         }
     ]
     with pytest.raises(ApplicationError, match="they must be the same"):
-        services.sheet_update(sheet=sheet, fulfillment="Renamed")
+        sheet_update(sheet=sheet, fulfillment="Renamed")
     sheet.refresh_from_db()
     assert (sheet.revision, sheet.source, sheet.fulfillment) == (1, sheet_text("Live"), "Live")
     assert SheetRevision.objects.filter(sheet=sheet).count() == 1
 
 
 def test_sheet_fulfillment_identifiers_are_unique() -> None:
-    services.sheet_create(fulfillment="Warehouse", name="A", source=sheet_text("Warehouse"))
+    sheet_create(fulfillment="Warehouse", name="A", source=sheet_text("Warehouse"))
     with pytest.raises(ApplicationError, match="'Warehouse' already exists"):
-        services.sheet_create(fulfillment="Warehouse", name="B", source=sheet_text("Warehouse"))
+        sheet_create(fulfillment="Warehouse", name="B", source=sheet_text("Warehouse"))
     assert list(Sheet.objects.values_list("name", flat=True)) == ["A"]
     assert SheetRevision.objects.count() == 1
 
@@ -263,25 +264,23 @@ def test_sheet_fulfillment_identifiers_are_unique() -> None:
 def test_settings_are_typed_with_defaults() -> None:
     name = "Symphony:OrchestrationDetailsLifetimeInDays"
     assert setting_value(name) == 14
-    services.setting_set(name=name, value=3)
+    setting_set(name=name, value=3)
     assert setting_value(name) == 3
     with pytest.raises(ApplicationError, match=re.escape("Expected an integer, got a boolean.")):
-        services.setting_set(name=name, value=True)
+        setting_set(name=name, value=True)
     with pytest.raises(ApplicationError, match=re.escape("Must be at least 1.")):
-        services.setting_set(name=name, value=0)
+        setting_set(name=name, value=0)
     with pytest.raises(ApplicationError, match=re.escape("Unknown setting 'Nope'.")):
-        services.setting_set(name="Nope", value=1)
-    services.setting_reset(name=name)
+        setting_set(name="Nope", value=1)
+    setting_reset(name=name)
     assert setting_value(name) == 14
 
 
 def test_orchestration_details_expire_after_their_lifetime(shop) -> None:
-    services.setting_set(name="Symphony:OrchestrationDetailsLifetimeInDays", value=2)
+    setting_set(name="Symphony:OrchestrationDetailsLifetimeInDays", value=2)
     order = Order.objects.create()
     now = timezone.now()
-    details = services.orchestration_details_create(
-        order=order, blob={"HasErrors": False}, at=now, now=now
-    )
+    details = orchestration_details_create(order=order, blob={"HasErrors": False}, at=now, now=now)
     fulfillment = OrderFulfillment.objects.create(
         order=order,
         action=FulfillmentAction.EXPORT_ORDER,
@@ -294,8 +293,8 @@ def test_orchestration_details_expire_after_their_lifetime(shop) -> None:
     # Past the lifetime it is hidden even before the purge job has run.
     later = now + timedelta(days=2, seconds=1)
     assert fulfillment_orchestration_details(fulfillment, now=later).status == "expired"
-    assert services.orchestration_details_purge(now=later) == 1
-    assert services.orchestration_details_purge(now=later) == 0
+    assert orchestration_details_purge(now=later) == 1
+    assert orchestration_details_purge(now=later) == 0
     details.refresh_from_db()
     assert (details.blob, details.purged_at) == (None, later)
 

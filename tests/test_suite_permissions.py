@@ -20,7 +20,6 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from orchestration import services
 from orchestration.models import (
     Backtest,
     ExportStatus,
@@ -38,6 +37,7 @@ from orchestration.models import (
     Sheet,
     Stock,
 )
+from orchestration.services.sheets import sheet_create, sheet_update
 from tests.conftest import sheet_text, table_rows
 from tests.sources import LINE_SPLITTING
 
@@ -428,10 +428,10 @@ def request(client: Client, endpoint: Endpoint, sheet: Sheet) -> Any:
 @pytest.mark.parametrize("kind", list(USERS))
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda endpoint: endpoint.name)
 def test_permission_matrix(endpoint: Endpoint, kind: str) -> None:
-    sheet = services.sheet_create(
+    sheet = sheet_create(
         fulfillment="Fallback", name="Fallback", source=sheet_text("Fallback"), is_active=True
     )
-    services.sheet_update(sheet=sheet, source=sheet_text("Fallback") + "# two\n", comment="2")
+    sheet_update(sheet=sheet, source=sheet_text("Fallback") + "# two\n", comment="2")
     Backtest.objects.create(drafts=[], order_count=1)
     order_world()
     user = make_user(kind)

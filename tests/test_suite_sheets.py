@@ -14,8 +14,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from orchestration import services
 from orchestration.models import Sheet, UserPreference
+from orchestration.services.sheets import sheet_create, sheet_set_active, sheet_update
 from tests.conftest import sheet_text, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def viewer(db: Any) -> User:
 
 
 def make_sheet(fulfillment: str, *, name: str | None = None, active: bool = True) -> Sheet:
-    return services.sheet_create(
+    return sheet_create(
         fulfillment=fulfillment,
         name=name or fulfillment,
         source=sheet_text(fulfillment),
@@ -128,10 +128,10 @@ def test_overview_pages_through_many_sheets(designer: User) -> None:
 
 
 def test_overview_shows_the_action_and_who_edited(designer: User) -> None:
-    sheet = services.sheet_create(
+    sheet = sheet_create(
         fulfillment="Fallback", name="Fallback", source=sheet_text("Fallback"), user=designer
     )
-    services.sheet_set_active(sheet=sheet, active=True, user=designer)
+    sheet_set_active(sheet=sheet, active=True, user=designer)
     row = re.search(
         rf'<tr data-sheet-id="{sheet.pk}">(.*?)</tr>',
         login(designer).get("/sheets/").content.decode(),
@@ -360,9 +360,7 @@ def test_a_sheet_with_only_a_warning_is_saved(designer: User) -> None:
         "fulfillment Printing\naction CANCEL\nscope Supplier\n"
         "require [Supplier.SetNames] in 'PrintSuppliers'\n"
     )
-    sheet = services.sheet_create(
-        fulfillment="Printing", name="Printing", source=source, user=designer
-    )
+    sheet = sheet_create(fulfillment="Printing", name="Printing", source=source, user=designer)
     assert Sheet.objects.get(pk=sheet.pk).source == source
 
 
@@ -424,7 +422,7 @@ def test_revisions_diff_and_restore(designer: User) -> None:
     sheet = make_sheet("Fallback")
     first = sheet.source
     second = first + "# second thoughts\n"
-    services.sheet_update(sheet=sheet, user=designer, source=second, comment="more")
+    sheet_update(sheet=sheet, user=designer, source=second, comment="more")
     client = login(designer)
 
     listing = client.get(f"/sheets/{sheet.pk}/revisions/").content.decode()
@@ -481,7 +479,7 @@ data ExporterName as 'ARVATO'
 
 
 def visual_sheet() -> Sheet:
-    return services.sheet_create(fulfillment="Nearby", name="Nearby", source=VISUAL)
+    return sheet_create(fulfillment="Nearby", name="Nearby", source=VISUAL)
 
 
 def test_visual_editor_shows_statements_in_plain_words(designer: User) -> None:
@@ -551,7 +549,7 @@ def test_a_visual_edit_the_parser_would_refuse_is_refused_naming_its_line(
     designer: User,
 ) -> None:
     deep = VISUAL + "\ndata [Limit] as " + "(" * 100 + "1" + ")" * 100 + "\n"
-    sheet = services.sheet_create(fulfillment="Nearby", name="Nearby", source=deep)
+    sheet = sheet_create(fulfillment="Nearby", name="Nearby", source=deep)
     client = login(designer)
     before = table_rows()
     response = client.post(f"/sheets/{sheet.pk}/visual/", {"revision": "1", "slot-s6": "-2"})
@@ -567,7 +565,7 @@ def test_a_visual_edit_the_parser_would_refuse_is_refused_naming_its_line(
 
 def test_a_visual_save_over_a_newer_revision_is_refused(designer: User) -> None:
     sheet = visual_sheet()
-    services.sheet_update(sheet=sheet, source=VISUAL + "# someone else\n", comment="meanwhile")
+    sheet_update(sheet=sheet, source=VISUAL + "# someone else\n", comment="meanwhile")
     client = login(designer)
     before = table_rows()
     response = client.post(f"/sheets/{sheet.pk}/visual/", {"revision": "1", "slot-s5": "BONVER"})

@@ -14,16 +14,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from orchestration import services
 from orchestration.celery import app
 from orchestration.models import OrchestrationDetails, Order
+from orchestration.services.orchestration_details import orchestration_details_create
 from orchestration.tasks import orchestration_details_purge_task
 
 
 def _expired_details() -> OrchestrationDetails:
     order = Order.objects.create()
     past = timezone.now() - timedelta(days=30)
-    return services.orchestration_details_create(order=order, blob={"x": 1}, at=past, now=past)
+    return orchestration_details_create(order=order, blob={"x": 1}, at=past, now=past)
 
 
 @pytest.mark.django_db
@@ -53,7 +53,7 @@ def worker() -> Iterator[None]:
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_purges_expired_orchestration_details(worker: None) -> None:
     details = _expired_details()
-    kept = services.orchestration_details_create(
+    kept = orchestration_details_create(
         order=details.order, blob={"y": 2}, at=timezone.now(), now=timezone.now()
     )
     result = orchestration_details_purge_task.delay()

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 
-from orchestration import services
 from orchestration.models import Order, OrganizationUnit, Product
+from orchestration.services.orders import order_create
 from orchestration.services.roles import DESIGNERS_GROUP
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses
@@ -121,7 +121,7 @@ def screenshot(tmp_path: Path) -> Iterator[Callable[[Any, str], None]]:
 def amsterdam_order(backend_id: str, lines: dict[str, int]) -> Order:
     """A web order to Herengracht, Amsterdam, of ``lines`` (product backend ID ->
     quantity): on the demo retailer, a ship-from-store task at Kalverstraat (1187)."""
-    return services.order_create(
+    return order_create(
         backend_id=backend_id,
         sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
         customer_email="sanne.devries@example.com",

@@ -6,8 +6,8 @@ import pytest
 from django.utils.html import escape
 from playwright.sync_api import Page, expect
 
-from orchestration import services
 from orchestration.models import Sheet
+from orchestration.services.sheets import sheet_create
 
 from .conftest import make_user
 
@@ -21,7 +21,7 @@ WARNED = START + "scope Supplier\nrequire [Supplier.SetNames] in 'PrintSuppliers
 
 @pytest.fixture
 def sheet(transactional_db: Any) -> Sheet:
-    return services.sheet_create(fulfillment="Fallback", name="Fallback", source=START)
+    return sheet_create(fulfillment="Fallback", name="Fallback", source=START)
 
 
 def open_editor(page: Page, live_server: Any, sheet: Sheet) -> Any:
@@ -95,7 +95,7 @@ def test_a_saved_sheet_with_a_warning_lists_it_on_the_first_load(
     lists the warning as soon as the page loads, before any typing and before the
     editor's own check has answered; the check then shows the same, and marks it."""
     source = WARNED.replace("Fallback", "Warned")
-    warned = services.sheet_create(fulfillment="Warned", name="Warned", source=source)
+    warned = sheet_create(fulfillment="Warned", name="Warned", source=source)
     assert warned.revision == 1  # a warning never refuses a save
     text = (
         "Line 4, column 9: [Supplier.SetNames] is a list: 'in' asks whether one of its "

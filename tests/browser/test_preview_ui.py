@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.template.defaultfilters import floatformat
 from playwright.sync_api import Page, expect
 
-from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.models import Order, OrganizationUnit, Product, Sheet
+from orchestration.services.sheets import sheet_update
 from tests.conftest import demo_orders_placed_before, divides_by_zero_at, orders_shipped_from_store
 
 from .conftest import PASSWORD
@@ -121,7 +121,7 @@ def test_a_statement_that_fails_for_one_ou_is_shown_beside_it_and_the_sheet_runs
     venlo = OrganizationUnit.objects.get(backend_id="venlo_warehouse")
     sheet = Sheet.objects.get(fulfillment="WarehouseFulfillment")
     source, statement = divides_by_zero_at(sheet.source, lelystad.pk)
-    services.sheet_update(sheet=sheet, source=source, comment="Prefer the nearer warehouse")
+    sheet_update(sheet=sheet, source=source, comment="Prefer the nearer warehouse")
     line = 1 + source.splitlines().index(statement)
     order_lines = [
         order_line.pk

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from orchestration import services
 from orchestration.models import Sheet
+from orchestration.services.sheets import sheet_create, sheet_update
 
 from .conftest import make_user
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def cancel_sheet(fulfillment: str, *, name: str, active: bool) -> Sheet:
-    return services.sheet_create(
+    return sheet_create(
         fulfillment=fulfillment,
         name=name,
         source=f"fulfillment {fulfillment}\naction CANCEL\n",
@@ -105,7 +105,7 @@ def test_dark_mode_survives_a_reload(designer_user: Any, sign_in: Any) -> None:
 def test_diff_of_two_revisions_and_restore(designer_user: Any, sign_in: Any) -> None:
     sheet = cancel_sheet("Fallback", name="Fallback", active=True)
     first = sheet.source
-    services.sheet_update(sheet=sheet, source=first + "# second thoughts\n", comment="more")
+    sheet_update(sheet=sheet, source=first + "# second thoughts\n", comment="more")
 
     page = sign_in("designer")
     page.goto(page.url.replace("/sheets/", f"/sheets/{sheet.pk}/revisions/"))

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from orchestration import services
 from orchestration.models import OrganizationUnit, Sheet
+from orchestration.services.sheets import sheet_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,7 @@ data [TravelDistanceInKm] as [Supplier.RouteToShippingAddressByBike.DistanceInKm
 
 @pytest.fixture
 def sheet(transactional_db: Any) -> Sheet:
-    return services.sheet_create(fulfillment="Pilot", name="Pilot stores", source=SOURCE)
+    return sheet_create(fulfillment="Pilot", name="Pilot stores", source=SOURCE)
 
 
 def test_change_a_list_with_plus_and_times_and_find_exactly_that_in_the_source(

@@ -15,10 +15,10 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 
-from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
 from orchestration.models import Order, OrganizationUnit, Product
+from orchestration.services.orders import order_create
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # A Monday morning: the demo's shops are open, so ship-from-store wins.
@@ -68,7 +68,7 @@ def place(demo: None, clock: Any, django_capture_on_commit_callbacks: Any) -> Ca
             "shipping_longitude": 4.8872,
         }
         with django_capture_on_commit_callbacks(execute=True):
-            order = services.order_create(
+            order = order_create(
                 lines=[
                     {"product": Product.objects.get(backend_id=p), "quantity": quantity}
                     for p in products

@@ -9,9 +9,10 @@ import pytest
 from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.models import FulfillmentStatus, Order, OrderFulfillment, Stock
+from orchestration.services.orchestration_details import orchestration_details_purge
 from orchestration.services.roles import INTEGRATIONS_GROUP
+from orchestration.services.settings import setting_set
 
 from ..conftest import table_rows
 from .conftest import unit
@@ -172,7 +173,7 @@ def test_partial_cancellation_needs_the_setting(
     ]
     assert table_rows() == before
 
-    services.setting_set(name="OrderFulfillment:AllowPartialCancellation", value=True)
+    setting_set(name="OrderFulfillment:AllowPartialCancellation", value=True)
     with django_capture_on_commit_callbacks(execute=True):
         done = warehouse_system.post(url, {"lines": [{"id": line.pk, "quantity": 1}]})
     assert done.status_code == 200
@@ -234,7 +235,7 @@ def test_the_orchestration_details_say_when_they_expired(
     clock.shift(timedelta(days=14))
     from django.utils import timezone
 
-    services.orchestration_details_purge(now=timezone.now())
+    orchestration_details_purge(now=timezone.now())
     details = shop_staff.get(url).json()["orchestration_details"]
     assert (details["status"], details["blob"]) == ("expired", None)
     assert details["message"].startswith("The orchestration details expired on 2026-12-07")

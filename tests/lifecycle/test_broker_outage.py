@@ -26,7 +26,6 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.models import (
     Backtest,
@@ -47,6 +46,7 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_ship,
     fulfillment_start,
 )
+from orchestration.services.settings import setting_set
 from orchestration.services.sweep import LOST_AFTER, sweep
 from orchestration.tasks import order_orchestrate_task
 
@@ -334,7 +334,7 @@ def test_an_export_retried_while_the_broker_is_down_is_queued_and_sent_by_the_sw
             "url": receiver.url,
         }
     }
-    services.setting_set(name="Export:MaxAttempts", value=1)
+    setting_set(name="Export:MaxAttempts", value=1)
     receiver.answers = [503]
     export = place("JKT-RAIN-OLV", **PICKUP_POINT).fulfillments.get()
     export.refresh_from_db()

@@ -17,7 +17,6 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.demo import demo_load
 from orchestration.models import (
     FulfillmentStatus,
@@ -30,7 +29,9 @@ from orchestration.models import (
     Stock,
 )
 from orchestration.services.orchestration import order_orchestrate
+from orchestration.services.orders import order_create
 from orchestration.services.roles import STORE_STAFF_GROUP
+from orchestration.services.sheets import sheet_create, sheet_update
 
 pytestmark = [
     pytest.mark.skipif(
@@ -79,7 +80,7 @@ def test_eight_workers_never_reserve_beyond_stock() -> None:
             name=f"Warehouse {index}", backend_id=f"wh{index}", type="Warehouse", country_id="NL"
         )
         Stock.objects.create(organization_unit=unit, product=product, quantity_on_hand=5)
-    services.sheet_create(
+    sheet_create(
         fulfillment="Warehouses", name="Warehouses", source=WAREHOUSES_SHEET, is_active=True
     )
     orders = []
@@ -118,7 +119,7 @@ def test_eight_workers_never_reserve_beyond_stock() -> None:
 def test_two_shops_starting_at_the_same_moment_one_wins() -> None:
     demo_load(stdout=io.StringIO(), password="demo-pass-123")
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=sheet.source.replace(
             "fanout as when [HasExistingFulfillmentLines] then 5 else then 0", "fanout as 5"
@@ -127,14 +128,14 @@ def test_two_shops_starting_at_the_same_moment_one_wins() -> None:
     # Deadlines and opening hours follow the real clock here; make the shops open.
     for line in ("ShopNotOpenOnDay", "ShopNotOpenYet", "ShopAlreadyClosed"):
         assert line in sheet.source
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=Sheet.objects.get(pk=sheet.pk)
         .source.replace("require [Supplier.LocalTime.DayOfWeek] in [openingDays]", "# open")
         .replace("require [Supplier.LocalTime.Hour] >= [startTime]", "# open")
         .replace("require [Supplier.LocalTime.Hour] < [endTime]", "# open"),
     )
-    order = services.order_create(
+    order = order_create(
         lines=[{"product": Product.objects.get(backend_id="HAT-BEANIE-BLK"), "quantity": 1}],
         shipping_city="Delft",
         shipping_latitude=52.0116,

@@ -12,7 +12,6 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
-from orchestration import services
 from orchestration.models import (
     ExportStatus,
     FulfillmentAction,
@@ -25,6 +24,9 @@ from orchestration.models import (
 from orchestration.selectors.fulfillments import export_failure_list
 from orchestration.services.fulfillments.exports import fulfillment_export_retry
 from orchestration.services.fulfillments.steps import fulfillment_ship
+from orchestration.services.settings import setting_set
+from orchestration.services.sheets import sheet_set_active
+from orchestration.services.stock import StockLevel, stock_upsert_many
 from orchestration.services.sweep import sweep
 
 from .conftest import Receiver
@@ -55,7 +57,7 @@ def test_a_failing_export_is_retried_then_fails_visibly_then_succeeds_on_retry(
     django_capture_on_commit_callbacks: Any,
     clock: Any,
 ) -> None:
-    services.setting_set(name="Export:MaxAttempts", value=3)
+    setting_set(name="Export:MaxAttempts", value=3)
     warehouse_webhook.answers = [503, 503, 500]
     order = place("JKT-RAIN-OLV", "HAT-BEANIE-BLK", **PICKUP_POINT)
     export = order.fulfillments.get()
@@ -168,7 +170,7 @@ def test_what_nothing_can_fulfil_is_cancelled_and_the_customer_told(
 def test_without_a_cancel_sheet_the_order_waits_until_stock_arrives(
     place: Callable[..., Order], django_capture_on_commit_callbacks: Any, clock: Any
 ) -> None:
-    services.sheet_set_active(sheet=Sheet.objects.get(fulfillment="CancelFallback"), active=False)
+    sheet_set_active(sheet=Sheet.objects.get(fulfillment="CancelFallback"), active=False)
     order = place("BOOT-CHELSEA-24", quantity=12, **PICKUP_POINT)
     assert order.status == OrderStatus.WAITING
     assert order.fulfillments.count() == 0
@@ -207,9 +209,7 @@ def test_without_a_cancel_sheet_the_order_waits_until_stock_arrives(
     )
     # ...new stock at the warehouse wakes it at once.
     with django_capture_on_commit_callbacks(execute=True):
-        services.stock_upsert_many(
-            levels=[services.StockLevel("lelystad_warehouse", "BOOT-CHELSEA-24", 20)]
-        )
+        stock_upsert_many(levels=[StockLevel("lelystad_warehouse", "BOOT-CHELSEA-24", 20)])
     order.refresh_from_db()
     assert (order.status, order.next_orchestration_at) == (OrderStatus.ROUTED, None)
     export = order.fulfillments.get()

@@ -16,7 +16,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orchestration import services
 from orchestration.models import (
     FulfillmentAction,
     NetworkVersion,
@@ -27,6 +26,8 @@ from orchestration.models import (
     Sheet,
 )
 from orchestration.selectors.network import network_changed, network_snapshot, network_token
+from orchestration.services.orders import order_create
+from orchestration.services.sheets import sheet_create, sheet_update
 
 from .conftest import unit
 
@@ -66,7 +67,7 @@ def test_every_change_routing_reads_gives_the_network_a_new_token(demo: None) ->
     product.replacements.add(other)
     changed()
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(sheet=sheet, source=sheet.source + "\n")
+    sheet_update(sheet=sheet, source=sheet.source + "\n")
     changed()
     Setting.objects.create(name="ShipFromStore:FanoutTaskLabel", value="fanned")
     changed()
@@ -110,7 +111,7 @@ def test_the_next_order_sees_a_sheet_edited_since_the_last(
 ) -> None:
     assert winner(place("SNK-CANVAS-WHT")) == "1187"
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=sheet.source.replace("scope Supplier\n", "scope Supplier\n\nrequire false\n", 1),
     )
@@ -123,7 +124,7 @@ def test_open_tasks_are_counted_per_order_when_a_sheet_reads_them(
 ) -> None:
     """A shop with an open task is full under ``< 1``: the next order goes elsewhere."""
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=sheet.source.replace(
             "scope Supplier\n",
@@ -237,12 +238,10 @@ def test_the_stock_read_with_the_lock_counts_replacements(
             Stock(organization_unit=b, product=shoes, quantity_on_hand=2),
         ]
     )
-    services.sheet_create(
-        fulfillment="Replacing", name="Replacing", source=REPLACING_SHEET, is_active=True
-    )
+    sheet_create(fulfillment="Replacing", name="Replacing", source=REPLACING_SHEET, is_active=True)
     network_changed()  # bulk_create sends no signals
     with django_capture_on_commit_callbacks(execute=False):
-        order = services.order_create(backend_id="RPL-1", lines=[{"product": shoes, "quantity": 2}])
+        order = order_create(backend_id="RPL-1", lines=[{"product": shoes, "quantity": 2}])
         order_orchestrate(order_id=order.pk)
     # Warehouse A's one pair and one of the new model make two: boosted A ships both.
     fulfillment = order.fulfillments.get()

@@ -21,7 +21,6 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.engine.routes import Address, Route
 from orchestration.models import (
     FulfillmentStatus,
@@ -39,6 +38,7 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_ship,
     fulfillment_start,
 )
+from orchestration.services.settings import setting_set
 from orchestration.services.sweep import LOST_AFTER, sweep
 
 from ..conftest import table_rows
@@ -83,7 +83,7 @@ def failed(
     clock: Any,
 ) -> Order:
     """An order that failed Orchestration:MaxAttempts (2 here) runs in a row."""
-    services.setting_set(name="Orchestration:MaxAttempts", value=2)
+    setting_set(name="Orchestration:MaxAttempts", value=2)
     order = place("SNK-CANVAS-WHT")
     clock.shift(LOST_AFTER)
     assert sweep()["resent"] == 1
@@ -386,7 +386,7 @@ def test_a_failed_order_stays_failed_while_the_shop_ships_what_it_has(
     """Routing again the line a shop did not pick fails; the shop then ships the other
     one. The lines alone would make the order Waiting, but orchestration gave up on part
     of it: it stays OrchestrationFailed, for a person to see."""
-    services.setting_set(name="Orchestration:MaxAttempts", value=1)
+    setting_set(name="Orchestration:MaxAttempts", value=1)
     order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
     task = order.fulfillments.get()
     scarf = task.lines.get(order_line__product__backend_id="SCF-WOOL-RED")

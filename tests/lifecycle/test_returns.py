@@ -13,7 +13,6 @@ from django.contrib.auth.models import User
 from django.core import mail
 from rest_framework.test import APIClient
 
-from orchestration import services
 from orchestration.errors import ApplicationError
 from orchestration.integrations.return_documents import return_document_context
 from orchestration.models import (
@@ -32,6 +31,8 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_ship,
     fulfillment_start,
 )
+from orchestration.services.returns import return_order_create
+from orchestration.services.settings import setting_set
 
 from ..conftest import table_rows
 from .conftest import Receiver, unit
@@ -66,7 +67,7 @@ def create_return(staff: User, django_capture_on_commit_callbacks: Any) -> Calla
 
     def create(order: Order, *lines: tuple[str, int, str], **fields: Any) -> Order:
         with django_capture_on_commit_callbacks(execute=True):
-            created = services.return_order_create(
+            created = return_order_create(
                 original_order_id=order.pk,
                 user=staff,
                 lines=[
@@ -146,8 +147,8 @@ def test_a_return_is_routed_by_the_returns_sheet_and_its_documents_are_mailed(
 def test_with_orchestration_of_returns_off_they_go_to_the_default_returns_ou(
     shipped: Order, create_return: Callable[..., Order]
 ) -> None:
-    services.setting_set(name="UseOrderOrchestrationForReturnOrders", value=False)
-    services.setting_set(name="Returns:DefaultOrganizationUnitBackendID", value="venlo_warehouse")
+    setting_set(name="UseOrderOrchestrationForReturnOrders", value=False)
+    setting_set(name="Returns:DefaultOrganizationUnitBackendID", value="venlo_warehouse")
     returned = create_return(shipped, ("SCF-WOOL-RED", 2, "ChangedMind"))
     (fulfillment,) = returned.fulfillments.all()
     assert (fulfillment.action, fulfillment.supplier_organization_unit.backend_id) == (
@@ -166,7 +167,7 @@ def test_more_than_was_shipped_is_refused_naming_the_line_and_nothing_is_written
     scarf = line_of(shipped, "SCF-WOOL-RED")
     before = table_rows()
     with pytest.raises(ApplicationError) as refused:
-        services.return_order_create(
+        return_order_create(
             original_order_id=shipped.pk,
             user=staff,
             lines=[

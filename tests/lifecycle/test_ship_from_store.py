@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from orchestration import services
 from orchestration.errors import ApplicationError, ConflictError
 from orchestration.models import (
     FulfillmentAction,
@@ -27,6 +26,7 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_ship,
     fulfillment_start,
 )
+from orchestration.services.sheets import sheet_update
 from orchestration.services.sweep import sweep
 
 OPEN = (FulfillmentStatus.NEW, FulfillmentStatus.IN_PROGRESS)
@@ -95,7 +95,7 @@ def test_an_order_becomes_a_task_at_the_nearest_open_shop(place: Callable[..., O
 def always_fan_out(demo: None) -> None:
     """The demo's ship-from-store sheet fans out only on a second try; make it always."""
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=sheet.source.replace(
             "fanout as when [HasExistingFulfillmentLines] then 5 else then 0", "fanout as 5"

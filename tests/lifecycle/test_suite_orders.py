@@ -16,7 +16,6 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from orchestration import services
 from orchestration.models import (
     ExportStatus,
     FulfillmentAction,
@@ -26,6 +25,7 @@ from orchestration.models import (
     OrderStatus,
     Sheet,
 )
+from orchestration.services.sheets import sheet_update
 from tests.conftest import table_rows
 
 from .conftest import unit
@@ -238,7 +238,7 @@ def test_a_fanned_out_task_shows_who_started_it_and_the_other_shop_is_told(
     demo: None, place: Callable[..., Order], shop_staff: Client, post: Callable[..., Any]
 ) -> None:
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=sheet.source.replace(
             "fanout as when [HasExistingFulfillmentLines] then 5 else then 0", "fanout as 5"

@@ -14,7 +14,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from orchestration import services
 from orchestration.models import FulfillmentAction, Order, OrderFulfillment
 from orchestration.services.fulfillments.steps import (
     fulfillment_pack,
@@ -22,6 +21,7 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_ship,
     fulfillment_start,
 )
+from orchestration.services.returns import return_order_create
 from tests.conftest import table_rows
 
 FIVE_THOUSAND_DIGITS = "9" * 5000
@@ -139,7 +139,7 @@ def test_a_malformed_arrival_quantity_names_its_line_and_nothing_is_written(
 ) -> None:
     (sold,) = shipped.lines.all()
     with django_capture_on_commit_callbacks(execute=True):
-        returned = services.return_order_create(
+        returned = return_order_create(
             original_order_id=shipped.pk,
             user=staff,
             lines=[{"order_line": sold.pk, "quantity": 1, "reason": "TooSmall"}],

@@ -39,7 +39,6 @@ from django.conf import settings
 from django.db import connection
 from kombu import Exchange, Queue
 
-from orchestration import services
 from orchestration.celery import app
 from orchestration.demo import demo_load
 from orchestration.models import (
@@ -50,6 +49,7 @@ from orchestration.models import (
     Product,
     Stock,
 )
+from orchestration.services.orders import order_create
 from orchestration.tasks import order_orchestrate_task
 from tests.lifecycle.killable_worker import transport_options
 
@@ -204,7 +204,7 @@ def order_placed_without_routing(monkeypatch: pytest.MonkeyPatch) -> Order:
     sent: list[int] = []
     with monkeypatch.context() as patch:
         patch.setattr(order_orchestrate_task, "delay", sent.append)
-        order = services.order_create(
+        order = order_create(
             lines=[{"product": Product.objects.get(backend_id="SNK-CANVAS-WHT"), "quantity": 1}],
             backend_id="WEB-8001",
             sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
