@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from orchestration import engine
 from orchestration.engine.model import Scenario, SheetSource
-from orchestration.engine.options import options_matter
+from orchestration.engine.options import OptionOutcome, options_matter
 from orchestration.engine.scenario import load_scenario_text
 from tests.sources import OWN_SCENARIOS
 
@@ -20,8 +20,8 @@ def example() -> Scenario:
     return load_scenario_text(EXAMPLE.read_text(encoding="utf-8"))
 
 
-def suppliers(outcome: engine.OptionOutcome) -> list[int]:
-    return [shipment["Supplier"]["ID"] for shipment in outcome.shipments]
+def suppliers(outcome: OptionOutcome) -> list[int]:
+    return [shipment.supplier.id for shipment in outcome.shipments if shipment.supplier]
 
 
 def test_each_option_is_decided_as_an_order_asking_for_it() -> None:
@@ -51,7 +51,7 @@ def test_an_option_whose_units_cannot_all_ship_is_not_available() -> None:
     assert (same_day.option, same_day.available, same_day.shipments) == (
         "SameDayDelivery",
         False,
-        [],
+        (),
     )
     assert same_day.unfulfilled == {1: 1}
     assert [o.available for o in outcomes] == [True, False, True]

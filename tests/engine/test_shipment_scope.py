@@ -77,8 +77,8 @@ def test_a_fan_out_reads_the_names_a_shipment_scope_run_once_per_candidate_sets(
     plan = plan_for(FANNED_OUT)
     assert _same_for_every_shipment(plan.blocks["Shipment"])
     (shipment,) = route(shops(FANNED_OUT, 1)).shipments
-    assert shipment["Supplier"]["ID"] == 1
-    assert [unit["ID"] for unit in shipment["FanoutSuppliers"]] == [2, 3]
+    assert shipment.supplier is not None and shipment.supplier.id == 1
+    assert [unit.id for unit in shipment.fanout] == [2, 3]
 
 
 def test_a_shipment_requirement_on_its_totals_is_judged_for_each_shipment() -> None:
@@ -86,7 +86,7 @@ def test_a_shipment_requirement_on_its_totals_is_judged_for_each_shipment() -> N
     assert not _same_for_every_shipment(plan.blocks["Shipment"])
     shipments = route(shops(AT_MOST_TWO, 3)).shipments
     assert [
-        (s["Supplier"]["ID"], [line["Quantity"] for line in s["OrderLines"]]) for s in shipments
+        (s.supplier and s.supplier.id, [line.quantity for line in s.lines]) for s in shipments
     ] == [(1, [1]), (2, [2])]
 
 
