@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from orchestration.selectors.organization import organization_unit_list
 from orchestration.selectors.settings import setting_list
 
+from .engine.settings import DEFINITIONS
 from .integrations.highlighting import highlight_css, highlight_json, highlight_sheet
 from .language.lines import normalize
 from .models import (
@@ -53,7 +54,6 @@ from .services.sheets import (
     sheet_update,
 )
 from .services.stock import StockLevel, stock_upsert_many
-from .setting_definitions import DEFINITIONS
 
 
 class DatalistInput(forms.TextInput):

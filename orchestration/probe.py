@@ -41,9 +41,9 @@ from urllib.parse import quote
 from django.contrib.auth.models import Group, User
 
 from . import models
+from .engine.settings import DEFINITIONS
 from .models import OrganizationUnit
 from .services.roles import DESIGNERS_GROUP, INTEGRATIONS_GROUP, STORE_STAFF_GROUP, roles_ensure
-from .setting_definitions import DEFINITIONS
 
 # How much of a request's body and of an exception the report repeats.
 EXCERPT = 160

@@ -24,7 +24,7 @@ from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
 from orchestration.errors import ApplicationError
 from orchestration.models import FulfillmentOption, Order
-from orchestration.previews import PreviewRequest
+from orchestration.selectors.previews import PreviewRequest
 from orchestration.validators import MAX_ID
 from sheets.forms import TickedField, model_max_length
 

@@ -2,7 +2,7 @@
 
 The form's fields are those of ``POST /api/preview/`` and are checked by the same
 serializer (``forms.PreviewForm``), so the page and the API accept and refuse exactly
-the same input and ask ``orchestration.previews`` the same ``PreviewRequest``; the
+the same input and ask ``orchestration.selectors.previews`` the same ``PreviewRequest``; the
 result is its blob (from the engine call that routes real orders), arranged by
 ``presenters.blob_view`` and rendered by ``preview/_blob.html``. Nothing is written.
 """
@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from orchestration import previews
 from orchestration.errors import ApplicationError
 from orchestration.models import Backtest
 from orchestration.permissions import VIEW_SHEETS
+from orchestration.selectors import previews
 from orchestration.selectors.orders import order_number_search
 from orchestration.services.backtests import backtest_start
 from sheets.access import requires

@@ -158,8 +158,8 @@ def demo_orders_placed_before(at: Any) -> None:
 def orders_shipped_from_store() -> list[str]:
     """The orders (newest first) that the active sheets ship, at least partly, from a store
     at their own order time on a clean slate, as a backtest routes them."""
-    from orchestration import previews
     from orchestration.models import Order
+    from orchestration.selectors import previews
 
     found = []
     for order in Order.objects.order_by("-placed_at", "-id"):

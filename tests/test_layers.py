@@ -28,7 +28,6 @@ from tests.importgraph import (
     cycles,
     defined_names,
     imports_of,
-    is_package,
     module_files,
     module_level_edges,
     package_attributes,
@@ -211,8 +210,9 @@ def private_imports(imports: dict[str, list[Import]]) -> list[str]:
 
 
 def re_exported_imports(imports: dict[str, list[Import]], modules: dict[str, Path]) -> list[str]:
-    """Names taken from a package that only re-exports them (``from pkg import f`` or
-    ``pkg.f`` where ``pkg/__init__.py`` imports ``f`` from elsewhere)."""
+    """Names taken from a module that only re-exports them: ``from m import f`` where
+    ``m`` (a package or a module) imports ``f`` from elsewhere, or ``pkg.f`` read from
+    a package ``pkg`` that does."""
     found_names: list[str] = []
     own: dict[str, set[str]] = {}
 
@@ -227,7 +227,6 @@ def re_exported_imports(imports: dict[str, list[Import]], modules: dict[str, Pat
             if (
                 imported.name
                 and target in modules
-                and is_package(modules[target])
                 and target not in PUBLIC_PACKAGES
                 and not defines(target, imported.name)
             ):

@@ -506,7 +506,7 @@ def test_an_id_past_64_bits_is_the_fields_own_400_and_nothing_is_written(
 def test_a_preview_request_names_an_order_or_gives_a_scenario() -> None:
     """``previews.PreviewRequest``, which the serializer and the page's form both build,
     cannot be made with neither or both."""
-    from orchestration.previews import PreviewRequest
+    from orchestration.selectors.previews import PreviewRequest
 
     with pytest.raises(ValueError, match="one of the two"):
         PreviewRequest()

@@ -41,7 +41,7 @@ from ..models import (
     SheetRevision,
     Stock,
 )
-from ..previews import AS_ASKED, PreviewRequest
+from ..selectors.previews import AS_ASKED, PreviewRequest
 from ..selectors.scenario import SheetDraft, StockOverride
 from ..services.fulfillments.receiving import ReceivedUnits
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone

@@ -39,7 +39,7 @@ from orchestration.selectors.organization import organization_unit_list, user_wo
 from orchestration.selectors.scenario import BasketLine
 from orchestration.selectors.settings import SettingState, setting_list, setting_state
 
-from .. import checkout, previews
+from ..engine.settings import DEFINITIONS
 from ..errors import ForbiddenError
 from ..models import (
     ExportStatus,
@@ -65,6 +65,7 @@ from ..permissions import (
     VIEW_FULFILLMENT,
     VIEW_ORDER,
 )
+from ..selectors import checkout, previews
 from ..services.fulfillments.cancellations import fulfillment_lines_cancel, order_line_cancel
 from ..services.fulfillments.common import LineError
 from ..services.fulfillments.exports import fulfillment_export_retry
@@ -82,7 +83,6 @@ from ..services.returns import return_order_create
 from ..services.settings import setting_reset, setting_set
 from ..services.sheets import sheet_create, sheet_delete, sheet_update
 from ..services.stock import StockLevel, stock_upsert_many
-from ..setting_definitions import DEFINITIONS
 from . import serializers
 from .idempotency import (
     IDEMPOTENCY_KEY_PARAMETER,

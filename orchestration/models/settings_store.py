@@ -1,7 +1,7 @@
 """Stored values of EVA-style named settings.
 
 Which names exist, their types and defaults live in
-``orchestration.setting_definitions``; a row here only overrides a default.
+``orchestration.engine.settings``; a row here only overrides a default.
 """
 
 from django.db import models

@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.settings import DEFINITIONS, SettingDefinition
 from ..models import (
     Setting,
 )
-from ..setting_definitions import DEFINITIONS, SettingDefinition
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from orchestration.selectors.scenario import SheetDraft
 
-from .. import previews
 from ..errors import ApplicationError
 from ..models import Backtest, BacktestStatus, Order
+from ..selectors import previews
 from ..tasks import backtest_run_task
 from .sending import task_send, task_send_on_commit
 

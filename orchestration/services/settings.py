@@ -4,9 +4,9 @@ from typing import Any
 
 from django.db import transaction
 
+from ..engine.settings import DEFINITIONS, SettingDefinition
 from ..errors import ApplicationError
 from ..models import Setting
-from ..setting_definitions import DEFINITIONS, SettingDefinition
 
 
 def _definition(name: str) -> SettingDefinition:

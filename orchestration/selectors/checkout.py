@@ -22,10 +22,10 @@ from typing import Any
 
 from orchestration.selectors.scenario import BasketLine, basket_scenario
 
-from . import engine
-from .engine.decision import Shipment, Supplier
-from .engine.model import Address
-from .integrations.routes import route_provider
+from .. import engine
+from ..engine.decision import Shipment, Supplier
+from ..engine.model import Address
+from ..integrations.routes import route_provider
 
 # The deadline data a sheet may set per shipment (docs/lifecycle.md), reported as numbers.
 DEADLINES = {

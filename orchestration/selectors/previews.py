@@ -17,13 +17,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import engine
-from .engine.model import Scenario
-from .engine.scenario import ScenarioError, load_scenario_text
-from .errors import ApplicationError
-from .integrations.routes import route_provider
-from .models import Order
-from .selectors.scenario import SheetDraft, StockOverride, order_scenario
+from .. import engine
+from ..engine.model import Scenario
+from ..engine.scenario import ScenarioError, load_scenario_text
+from ..errors import ApplicationError
+from ..integrations.routes import route_provider
+from ..models import Order
+from .scenario import SheetDraft, StockOverride, order_scenario
 
 
 def preview_scenario(scenario: Scenario) -> dict[str, Any]:
