@@ -298,7 +298,9 @@ def test_imports_inside_functions_only_where_a_task_calls_its_service(project: A
 FAKE_TREE = {
     "orchestration/__init__.py": "",
     "orchestration/language/__init__.py": "",
-    "orchestration/language/nodes.py": "from ..engine import plan\n",  # up a layer
+    "orchestration/language/nodes.py": (
+        "from ..engine import plan\n\n\nclass _Node:\n    pass\n"  # up a layer
+    ),
     "orchestration/engine/__init__.py": "",
     "orchestration/engine/plan.py": "from ..language.nodes import _Node\n",  # private
     "orchestration/services/__init__.py": "from .orders import order_create\n",
@@ -314,7 +316,9 @@ FAKE_TREE = {
         "def view():\n    from .engine import plan\n    return services.order_create()\n"
     ),
     "sheets/__init__.py": "",
-    "sheets/views.py": "from orchestration.services.orders import order_create\n",
+    # A module (not a package) that only passes a name on.
+    "orchestration/shortcuts.py": "from .services.orders import order_create\n",
+    "sheets/views.py": "from orchestration.shortcuts import order_create\n",
 }
 
 
@@ -333,6 +337,7 @@ def test_the_checks_flag_each_kind_of_violation(tmp_path: Path) -> None:
     assert re_exported_imports(imports, modules) == [
         "orchestration.api:5 reads orchestration.services.order_create",
         "orchestration.tasks:4 imports orchestration.services.order_create",
+        "sheets.views:1 imports orchestration.shortcuts.order_create",
     ]
     assert sorted(cycles(module_level_edges(imports, modules))) == [
         ["orchestration.engine.plan", "orchestration.language.nodes"],
