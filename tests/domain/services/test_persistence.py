@@ -37,7 +37,6 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F, Model
 
-from orchestration import services
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
 from orchestration.models import (
@@ -61,8 +60,10 @@ from orchestration.services.fulfillments import (
     fulfillment_pick,
     fulfillment_start,
 )
+from orchestration.services.orders import order_create
 from orchestration.services.persistence import orm, postgres
 from orchestration.services.persistence.plan import RunPlan
+from orchestration.services.sheets import sheet_set_active, sheet_update
 
 pytestmark = [
     pytest.mark.skipif(
@@ -138,7 +139,7 @@ def place(after_commit: Callable[..., Any]) -> Callable[..., Order]:
         )
         fields.setdefault("customer_email", "sanne.devries@example.com")
         order: Order = after_commit(
-            services.order_create,
+            order_create,
             lines=[
                 {"product": Product.objects.get(backend_id=sku), "quantity": quantity}
                 for sku, quantity in lines.items()
@@ -187,8 +188,9 @@ def compare(plan: RunPlan) -> None:
             assert len(connection.run_on_commit) == callbacks, name
             transaction.set_rollback(True)
     assert rows({}) == before  # both rolled back
-    answer, after, _objects = stored["orm"]
+    answer, after, objects = stored["orm"]
     assert answer is True
+    assert not any(adding for _kind, adding, *_fields in objects)  # all saved
     changed = {table for table, table_rows in after.items() if table_rows != before[table]}
     assert {"orchestration_orchestrationdetails", "orchestration_order"} <= changed <= WRITTEN
     for table in WRITTEN:  # table by table first, for a readable difference
@@ -283,7 +285,7 @@ def test_a_ship_from_store_task_fanned_out_to_a_second_shop(
 ) -> None:
     # The demo's sheet fans out only on a second try; make it always.
     sheet = Sheet.objects.get(fulfillment="ShipFromStore")
-    services.sheet_update(
+    sheet_update(
         sheet=sheet,
         source=sheet.source.replace(
             "fanout as when [HasExistingFulfillmentLines] then 5 else then 0", "fanout as 5"
@@ -339,7 +341,7 @@ def test_a_partial_order_whose_other_line_a_cancel_sheet_cancels(
 def test_an_order_that_waits_for_stock(
     place: Callable[..., Order], compared: list[RunPlan]
 ) -> None:
-    services.sheet_set_active(sheet=Sheet.objects.get(fulfillment="CancelFallback"), active=False)
+    sheet_set_active(sheet=Sheet.objects.get(fulfillment="CancelFallback"), active=False)
     order = place({"BOOT-CHELSEA-24": 12}, **PICKUP_POINT)
     (plan,) = compared
     assert (plan.routing.fulfillments, plan.routing.lines, dict(plan.routing.reservations)) == (
