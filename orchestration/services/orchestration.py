@@ -10,6 +10,12 @@ preview), and in one transaction stores the run (``OrchestrationDetails``, uniqu
 per order and attempt number, so even two runs that got past the lock cannot
 both be stored), the fulfilments, the reservations and the timeline.
 
+This module decides; ``persistence`` writes. The lock is ``persistence.lock_order``,
+and the run is stored by handing its plan (``persistence.plan.RunPlan``: frozen,
+built here from the winning proposition) to ``persistence.store_run``, which
+sends nothing: the mail, webhooks and exports that follow a stored run are sent
+from here, after commit.
+
 Reservations are conditional updates: if stock was taken since the snapshot,
 the transaction rolls back and the run starts over with fresh stock, at most
 ``STOCK_RETRIES`` times; after that the order stays flagged for the sweep.

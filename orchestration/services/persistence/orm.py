@@ -1,8 +1,8 @@
 """The reference way to lock an order and store a run: Django's ORM, statement by
 statement.
 
-This is what ``postgres.py`` must equal, row for row (``tests/domain/services/
-test_persistence.py`` stores the same plans both ways and compares them). It
+This is what ``postgres.py`` must equal, row for row: ``test_persistence.py`` (in
+``tests/domain/services/``) stores the same plans both ways and compares them. It
 writes through the ORM and the domain's own write services (``stock_reserve_many``,
 ``order_and_lines_update``), the same ones every other lifecycle step uses, so it is
 right on any database Django supports; it is the path on SQLite.

@@ -136,10 +136,11 @@ def store_run(*, plan: RunPlan) -> bool:
     one or more per table; False if stock was taken meanwhile (the caller then rolls
     its transaction back).
 
-    The run's details, its fulfilments, their lines and its timeline entries (with
-    IDs taken up front, in the plan's order as ``bulk_create`` gives them, so that
-    rows can point at rows of the same statement), the reservations, the cancelled
-    quantities and the statuses are the CTEs of one ``WITH``.
+    The run's details, its fulfilments (with IDs taken up front, which their lines
+    point at), the lines, the reservations, the cancelled quantities, the statuses
+    and the timeline entries are the CTEs of one ``WITH``. Each INSERT takes its
+    rows' IDs from the table's sequence in the order given, as ``bulk_create`` does,
+    so the IDs follow the plan's order (the timeline sorts by time, then ID).
     """
     details = plan.details
     routing = plan.routing
@@ -154,13 +155,12 @@ def store_run(*, plan: RunPlan) -> bool:
             fulfillment.orchestration_details_id = row_of("run_details")
         statement.add("run_fulfillments", *insert_sql(OrderFulfillment, routing.fulfillments))
     if routing.lines:
-        statement.ids("run_line_ids", OrderFulfillmentLine, len(routing.lines))
         lines = []
-        for number, planned in enumerate(routing.lines, 1):
-            planned.line.pk = row_of("run_line_ids", number)
+        for planned in routing.lines:
             planned.line.fulfillment_id = row_of("run_ids", planned.fulfillment + 1)
             lines.append(planned.line)
-        statement.add("run_lines", *insert_sql(OrderFulfillmentLine, lines))
+        sql, params = insert_sql(OrderFulfillmentLine, lines)
+        statement.add("run_lines", f"{sql} RETURNING id", params)
     reservations = sorted(routing.reservations.items())
     if reservations:
         sql, params = stock_reserve_sql(items=reservations)
@@ -178,20 +178,18 @@ def store_run(*, plan: RunPlan) -> bool:
         statement.add(f"run_update_{number}", sql, params)
     events = plan.events
     if events:
-        # IDs up front here too, so they follow the plan's order (the timeline sorts
-        # by time, then ID) whichever order PostgreSQL runs the CTEs in.
-        statement.ids("run_event_ids", OrderEvent, len(events))
-        for number, event in enumerate(events, 1):
-            event.pk = row_of("run_event_ids", number)
+        for event in events:
             event.orchestration_details_id = row_of("run_details")
-        statement.add("run_events", *insert_sql(OrderEvent, events))
+        sql, params = insert_sql(OrderEvent, events)
+        statement.add("run_events", f"{sql} RETURNING id", params)
     details_id, reserved, ids, line_ids, event_ids = statement.execute(
         [
             "(SELECT id FROM run_details)",
             "(SELECT count(*) FROM run_stock)" if reservations else "0",
             "(SELECT array_agg(id ORDER BY n) FROM run_ids)" if count else "NULL",
-            "(SELECT array_agg(id ORDER BY n) FROM run_line_ids)" if routing.lines else "NULL",
-            "(SELECT array_agg(id ORDER BY n) FROM run_event_ids)" if events else "NULL",
+            # One INSERT numbers its rows from the sequence in the order given.
+            "(SELECT array_agg(id ORDER BY id) FROM run_lines)" if routing.lines else "NULL",
+            "(SELECT array_agg(id ORDER BY id) FROM run_events)" if events else "NULL",
         ]
     )
     if reserved != len(reservations):

@@ -188,8 +188,9 @@ def compare(plan: RunPlan) -> None:
             assert len(connection.run_on_commit) == callbacks, name
             transaction.set_rollback(True)
     assert rows({}) == before  # both rolled back
-    answer, after, _objects = stored["orm"]
+    answer, after, objects = stored["orm"]
     assert answer is True
+    assert not any(adding for _kind, adding, *_fields in objects)  # all saved
     changed = {table for table, table_rows in after.items() if table_rows != before[table]}
     assert {"orchestration_orchestrationdetails", "orchestration_order"} <= changed <= WRITTEN
     for table in WRITTEN:  # table by table first, for a readable difference
