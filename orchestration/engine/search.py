@@ -806,46 +806,9 @@ class Search:
                 self.stock_left = {}
                 self._alone(candidate)
             self.stock_left = {}
-            estimates: dict[int, tuple[Any, ...]] = {}
-            # Candidates whose Shipment scope may reject or score have it run on their
-            # full shipment now, in the pool's order, as ranking all of them would (its
-            # rejections and errors are recorded whatever the ranking reaches); the
-            # others are ranked lazily (``_ranked``), which has no other effect.
-            for candidate in pool:
-                if not self._quiet(candidate.sheet):
-                    units = sum(q for _line, q in self.full_quantities(candidate))
-                    self.units_of[candidate.index] = units
-                    estimates[candidate.index] = self._estimate(candidate, units)
+            estimates = self._estimates(pool)
             if len(pool) > EXACT_POOL:
-                best = self.best
-                # Biggest full shipments first: once the kept list is full, a smaller
-                # one cannot get in, nor can any after it.
-                for candidate in self._ranked(pool, estimates):
-                    quantities = self.full_quantities(candidate)
-                    if not quantities:
-                        continue
-                    full = len(best) > ALTERNATIVES and not self.judging
-                    if full and sum(q for _line, q in quantities) < best[-1].units:
-                        break
-                    self._single(candidate, quantities)
-                keep: dict[int, Candidate] = {}
-                fitting: dict[int, list[Candidate]] = {line.id: [] for line in self.lines}
-                for candidate in pool:  # per line, in the pool's order
-                    for line_id in candidate.fits:
-                        fitting[line_id].append(candidate)
-                for line in self.lines:
-                    for candidate in itertools.islice(
-                        self._ranked(fitting[line.id], estimates), POOL_PER_LINE
-                    ):
-                        keep[candidate.index] = candidate
-                self.bounds.append(
-                    f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
-                )
-                pool = list(keep.values())
-                self._greedy(pool)
-                self.trimmed = True
-                self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
-                self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
+                pool = self._trimmed(pool, estimates)
             else:
                 # Single-supplier answers first: each candidate's own full shipment
                 # (cheap, and usually near the winner) sets the bar the bounds below
@@ -862,6 +825,59 @@ class Search:
                 stopped += f" ({self.shipment_lines:,} shipment lines)"
             self.bounds.append(stopped)
         return self.best[0]
+
+    def _estimates(self, pool: list[Candidate]) -> dict[int, tuple[Any, ...]]:
+        """The sort keys (``_estimate``, by candidate index) of the candidates whose
+        Shipment scope may reject or score.
+
+        Those have it run on their full shipment now, in the pool's order, as ranking
+        all of them would (its rejections and errors are recorded whatever the ranking
+        reaches); the others are ranked lazily (``_ranked``), which has no other effect.
+        """
+        estimates: dict[int, tuple[Any, ...]] = {}
+        for candidate in pool:
+            if not self._quiet(candidate.sheet):
+                units = sum(q for _line, q in self.full_quantities(candidate))
+                self.units_of[candidate.index] = units
+                estimates[candidate.index] = self._estimate(candidate, units)
+        return estimates
+
+    def _trimmed(
+        self, pool: list[Candidate], estimates: dict[int, tuple[Any, ...]]
+    ) -> list[Candidate]:
+        """The pool of more than ``EXACT_POOL`` candidates, trimmed to the
+        ``POOL_PER_LINE`` best per line, after every candidate's own full shipment was
+        tried alone and the greedy proposals made; the enumeration's budget shrinks."""
+        best = self.best
+        # Biggest full shipments first: once the kept list is full, a smaller
+        # one cannot get in, nor can any after it.
+        for candidate in self._ranked(pool, estimates):
+            quantities = self.full_quantities(candidate)
+            if not quantities:
+                continue
+            full = len(best) > ALTERNATIVES and not self.judging
+            if full and sum(q for _line, q in quantities) < best[-1].units:
+                break
+            self._single(candidate, quantities)
+        keep: dict[int, Candidate] = {}
+        fitting: dict[int, list[Candidate]] = {line.id: [] for line in self.lines}
+        for candidate in pool:  # per line, in the pool's order
+            for line_id in candidate.fits:
+                fitting[line_id].append(candidate)
+        for line in self.lines:
+            for candidate in itertools.islice(
+                self._ranked(fitting[line.id], estimates), POOL_PER_LINE
+            ):
+                keep[candidate.index] = candidate
+        self.bounds.append(
+            f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
+        )
+        pool = list(keep.values())
+        self._greedy(pool)
+        self.trimmed = True
+        self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
+        self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
+        return pool
 
     def _alone(self, candidate: Candidate) -> None:
         parts = []
@@ -911,56 +927,10 @@ class Search:
         for candidate in pool:
             constant = self._shipment_constant(candidate)
             constants[candidate.index] = float(constant) if constant is not None else 0.0
+        by_index = {c.index: c for c in pool}
         for use_constants in (True, False):
             self.stock_left = {}
-            chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
-            products: dict[int, dict[int, list[tuple[int, int]]]] = {}
-            owner: dict[int, int] = {}  # OU id -> candidate index
-            by_index = {c.index: c for c in pool}
-            for line in self.lines:
-                line_id = line.id
-                wanted = self.open[line_id]
-                need = wanted
-                fitting = [c for c in pool if line_id in c.fits]
-                while need:
-                    best: tuple[float, int, int] | None = None  # (value, -OU id, -sheet)
-                    pick: Candidate | None = None
-                    best_q = 0
-                    for candidate in fitting:
-                        index = candidate.index
-                        taken_by = owner.get(candidate.unit.id)
-                        if taken_by is not None and taken_by != index:
-                            continue
-                        fit = candidate.fits[line_id]
-                        if candidate.sheet.splittable:  # a unit at a time
-                            q = 1 if self.available(candidate, line) else 0
-                        elif need == wanted and self.available(candidate, line) >= need:
-                            q = need  # the whole line, or nothing
-                        else:
-                            continue
-                        if not q:
-                            continue
-                        value = float(fit.score) * q / wanted
-                        if use_constants and index not in chosen:
-                            value += constants[index]
-                        key = (value, -candidate.unit.id, -candidate.sheet.order)
-                        if best is None or key > best:
-                            best, best_q, pick = key, q, candidate
-                    if pick is None:
-                        break  # what is left of the line stays unfulfilled
-                    taken = self.take(pick, line, best_q)
-                    if taken is None:  # pragma: no cover - ``available`` said it could
-                        break
-                    index = pick.index
-                    owner[pick.unit.id] = index
-                    lines_of = chosen.setdefault(index, {})
-                    lines_of[line_id] = lines_of.get(line_id, 0) + best_q
-                    parts = products.setdefault(index, {})
-                    merged = dict(parts.get(line_id, []))
-                    for product, n in taken:
-                        merged[product] = merged.get(product, 0) + n
-                    parts[line_id] = list(merged.items())
-                    need -= best_q
+            chosen, products = self._greedy_choice(pool, constants if use_constants else None)
             self.stock_left = {}
             if chosen:
                 try:
@@ -975,6 +945,80 @@ class Search:
                     # Shipment scope (the same for each of the OU's shipments) is met
                     # where the search meets that OU's shipments, as without it.
                     continue
+
+    def _greedy_choice(
+        self, pool: list[Candidate], constants: dict[int, float] | None
+    ) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, list[tuple[int, int]]]]]:
+        """``_greedy``'s proposal: per candidate index, the quantity of each line and
+        the products taken for it; with the Shipment scopes' ``constants`` (by
+        candidate index) added for a candidate that ships nothing yet, if given."""
+        chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
+        products: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        owner: dict[int, int] = {}  # OU id -> candidate index
+        for line in self.lines:
+            line_id = line.id
+            wanted = self.open[line_id]
+            need = wanted
+            fitting = [c for c in pool if line_id in c.fits]
+            while need:
+                pick, best_q = self._greedy_pick(
+                    fitting, line, need, wanted, owner, chosen, constants
+                )
+                if pick is None:
+                    break  # what is left of the line stays unfulfilled
+                taken = self.take(pick, line, best_q)
+                if taken is None:  # pragma: no cover - ``available`` said it could
+                    break
+                index = pick.index
+                owner[pick.unit.id] = index
+                lines_of = chosen.setdefault(index, {})
+                lines_of[line_id] = lines_of.get(line_id, 0) + best_q
+                parts = products.setdefault(index, {})
+                merged = dict(parts.get(line_id, []))
+                for product, n in taken:
+                    merged[product] = merged.get(product, 0) + n
+                parts[line_id] = list(merged.items())
+                need -= best_q
+        return chosen, products
+
+    def _greedy_pick(
+        self,
+        fitting: list[Candidate],
+        line: OrderLine,
+        need: int,
+        wanted: int,
+        owner: dict[int, int],
+        chosen: dict[int, dict[int, int]],
+        constants: dict[int, float] | None,
+    ) -> tuple[Candidate | None, int]:
+        """The candidate the next units of ``line`` (``need`` of ``wanted`` open) add
+        most to, and how many it takes: one unit, or the whole line for a sheet that
+        may not split it. Ties go to the lower OU ID, then the earlier sheet."""
+        line_id = line.id
+        best: tuple[float, int, int] | None = None  # (value, -OU id, -sheet)
+        pick: Candidate | None = None
+        best_q = 0
+        for candidate in fitting:
+            index = candidate.index
+            taken_by = owner.get(candidate.unit.id)
+            if taken_by is not None and taken_by != index:
+                continue
+            fit = candidate.fits[line_id]
+            if candidate.sheet.splittable:  # a unit at a time
+                q = 1 if self.available(candidate, line) else 0
+            elif need == wanted and self.available(candidate, line) >= need:
+                q = need  # the whole line, or nothing
+            else:
+                continue
+            if not q:
+                continue
+            value = float(fit.score) * q / wanted
+            if constants is not None and index not in chosen:
+                value += constants[index]
+            key = (value, -candidate.unit.id, -candidate.sheet.order)
+            if best is None or key > best:
+                best, best_q, pick = key, q, candidate
+        return pick, best_q
 
     def _ranked(
         self, candidates: list[Candidate], keys: dict[int, tuple[Any, ...]]
