@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..language.compiler import MISSING, EvaluationError
 from .evaluate import Candidate, Drop, Failure, LineFit, SheetRun, jsonable
+from .model import OrganizationUnit
 from .plan import EXACT, ZERO, Boost, StatementFailed, Step, Values, run_block
 from .search import Proposition, Search, Shipment
 from .variables import World
@@ -415,16 +417,7 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
             position = index.get(key)
         if position is None:
             position = index[key] = len(statements)
-            statements.append(
-                {
-                    "Sheet": run.ref,
-                    "Scope": step.scope,
-                    "Line": step.line,
-                    "Column": step.column,
-                    "Expression": step.text,
-                    "Reads": [".".join(path) for path in step.reads],
-                }
-            )
+            statements.append(_dropping_statement(run, step))
         if not listed:
             if position != last_position or line_id != last_line:  # else the same group
                 last_position, last_line = position, line_id
@@ -438,22 +431,7 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
         if read is None:
             if step.scope == "OrderLine":
                 _line_names(run, step, values)
-            read = []
-            own = False  # whether a value is the OU's own (not shared with its group)
-            get = values.get
-            for path in step.reads:
-                value = get(path, _ABSENT)
-                if value is _ABSENT:
-                    if path[0] == "Supplier":
-                        own = True
-                        value = supplier_value(unit, path)
-                    else:
-                        value = values[path]
-                if type(value) is Decimal and value.is_finite():  # as jsonable, inline
-                    value = int(value) if value == value.to_integral_value() else float(value)
-                elif type(value) not in _PLAIN:
-                    value = jsonable(value)
-                read.append(value)
+            read, own = _values_read(step, unit, values, supplier_value)
             if not own:
                 shared[memo] = read
         if listed:
@@ -469,6 +447,45 @@ def dropped(drops: list[Drop], world: World) -> dict[str, Any]:
     if listed:
         return {"Statements": statements, "Suppliers": rows}
     return {"Statements": statements, "Summary": list(summary.values())}
+
+
+def _dropping_statement(run: SheetRun, step: Step) -> dict[str, Any]:
+    """A statement of ``Dropped``: where it is and what it reads."""
+    return {
+        "Sheet": run.ref,
+        "Scope": step.scope,
+        "Line": step.line,
+        "Column": step.column,
+        "Expression": step.text,
+        "Reads": [".".join(path) for path in step.reads],
+    }
+
+
+def _values_read(
+    step: Step,
+    unit: OrganizationUnit,
+    values: Values,
+    supplier_value: Callable[[OrganizationUnit, tuple[str, ...]], object],
+) -> tuple[list[Any], bool]:
+    """The jsonable values ``step`` read, in the order of its reads, and whether one of
+    them is the OU's own (not in ``values``, so not shared with its group)."""
+    read = []
+    own = False
+    get = values.get
+    for path in step.reads:
+        value = get(path, _ABSENT)
+        if value is _ABSENT:
+            if path[0] == "Supplier":
+                own = True
+                value = supplier_value(unit, path)
+            else:
+                value = values[path]
+        if type(value) is Decimal and value.is_finite():  # as jsonable, inline
+            value = int(value) if value == value.to_integral_value() else float(value)
+        elif type(value) not in _PLAIN:
+            value = jsonable(value)
+        read.append(value)
+    return read, own
 
 
 def _variables(error: StatementFailed) -> dict[str, Any]:

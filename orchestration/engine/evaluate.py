@@ -655,253 +655,323 @@ def evaluate_sheet(
     OrderLineSuppliers) scope fails: the caller leaves the sheet out. One that
     fails for a supplier rejects that supplier only (``recorder.failed``).
     """
+    order_boosts = _order_scope(world, run, recorder)
+    if order_boosts is None:
+        return
     plan = run.plan
-    reads = plan.reads
-    blocks = plan.blocks
+    run.splittable = splitting and plan.partial and not plan.option("DisableLineSplitting")
+    scopes = _SupplierScopes(world, run, history, lines, recorder, order_boosts)
+    scopes.evaluate()
+    _line_suppliers(run, lines, scopes.line_values, recorder)
+
+
+def _order_scope(world: World, run: SheetRun, recorder: Recorder) -> list[tuple[str, Boost]] | None:
+    """Run the Order scope: its boosts, tagged, or None when the sheet rejects the
+    order or is a CANCEL sheet (which only decides whether it applies to the order)."""
+    plan = run.plan
     values = run.values
-    _fill(values, reads.get(v.ORDER, ()), world.order_value)
-    outcome = run_block(blocks.get("Order", ()), values)
+    _fill(values, plan.reads.get(v.ORDER, ()), world.order_value)
+    outcome = run_block(plan.blocks.get("Order", ()), values)
     if outcome.rejected:
         run.rejected = True
         recorder.outcome(outcome, sheet=run, always=True)
-        return
+        return None
     run.data = outcome.data
-    order_boosts = [("Order", boost) for boost in outcome.boosts]
     if plan.action == "CANCEL":
-        return  # a CANCEL sheet only decides whether it applies to the order
-    run.splittable = splitting and plan.partial and not plan.option("DisableLineSplitting")
-    replacements = run.replacements = bool(plan.option("UseReplacementProductsForStock"))
-    max_retry = int(plan.option("MaxRetryCountForDeactivatedLines"))
-    needs_stock = world.order.intent == SALES
-    line_paths = reads.get(v.LINE, ())
-    supplier_steps = blocks.get("Supplier", ())
-    option_steps = blocks.get("FulfillmentOptions")
-    requested = world.order.requested_fulfillment_option
-    sheet_id = run.source.id
-    deactivated = history.deactivated
+        return None  # a CANCEL sheet only decides whether it applies to the order
+    return [("Order", boost) for boost in outcome.boosts]
+
+
+def _line_values(
+    world: World, run: SheetRun, lines: list[OrderLine]
+) -> dict[int, dict[tuple[str, ...], object]]:
+    """Per line ID, the line's values the sheet reads."""
     # Quantity splitting: a line the sheet may split is treated "as if it were multiple
     # orderlines all containing a single item", so its lines' scopes read a quantity of 1.
     single = _QUANTITY_ORDERED if run.splittable else None
-    drop = recorder.dropped.append
-    cancelled = history.cancelled
-    stock_of = world.stock.get
-    line_products = [(line, line.id, line.product) for line in lines]
+    line_paths = run.plan.reads.get(v.LINE, ())
     line_values = {}
     for line in lines:
         base: dict[tuple[str, ...], object] = {}
         for path in line_paths:
             base[path] = 1 if path == single else world.line_value(line, path)
         line_values[line.id] = base
+    return line_values
 
-    shared = LineOutcomes(plan, line_values, world)
-    record_reasons = recorder.reasons
-    sheet_name = run.source.name
-    # id(an OrderLine outcome's boosts) -> (them, tagged with the scope, their sum)
-    tagged: dict[int, tuple[list[Boost], list[tuple[str, Boost]], Decimal]] = {}
-    grouped = supplier_groups(world, run)
-    rest = supplier_steps[grouped.ran :]
-    # The plain requirements the rest starts with: each told once per group by a
-    # passing set where it can be (an OU-alone filter, a distance filter); an OU that
-    # passed those runs the rest from after them.
-    filters: list[Step] = []
-    for step in rest:
-        if _silent_filter((step,)) is None:
-            break
-        filters.append(step)
-    first = filters[0] if filters else None
-    # id(statement) -> its descriptions by OU, when they read only OU-alone values.
-    static_texts: dict[int, dict[int, object] | None] = {}
-    flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
-    through: dict[int, int] = {}  # id(group) -> how many of ``filters`` sets told
-    near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
-    group_of = grouped.bases.get
-    single_ids, failed_ids, stopped_ids = grouped.single, grouped.failed, grouped.stopped
-    # Each group's values, and who passes its filters (told once per group); the OUs a
-    # filter drops join those a leading statement dropped: one lookup each below.
-    silent = grouped.silent  # (this run's own: added to here)
-    # Declarations only (no code): an OU outside every group has None for ``group``;
-    # ``failure`` is the statement that failed on one of an OU's lines, if one did;
-    # ``texts`` a statement's entry in ``static_texts``.
-    group: Group | None
-    failure: StatementFailed | None
-    texts: dict[int, object] | None
-    for group in {id(group): group for group in grouped.bases.values()}.values():
-        key = id(group)
-        base = flat[key] = Values(values)
-        base.update(group.values)
-        remaining: set[int] | frozenset[int] = group.ids
-        told = 0
-        for step in filters:
-            passing = _static_filter(world, step, base)
-            if passing is None:  # a distance filter: the OUs near enough
-                passing = nearby.passing(world, step, base, near)
-            if passing is None:
-                break  # run per OU from this one on
-            silent.update(dict.fromkeys(remaining - passing, (step, base)))
-            remaining = remaining & passing
-            told += 1
-        through[key] = told
-    silent_get = silent.get
-    for unit in world.candidates.values():
-        dropped_by = silent_get(unit.id)
-        if dropped_by is not None:
-            drop((run, unit, dropped_by[0], None, dropped_by[1]))
-            continue  # rejected without a reason: nothing more to run
-        group = group_of(unit.id)
-        if group is not None:
+
+class _SupplierScopes:
+    """One sheet's Supplier, FulfillmentOptions and OrderLine scopes over the OUs:
+    what ``evaluate_sheet`` reads once per sheet, and a method per scope of an OU.
+
+    ``evaluate`` notes the drop of each OU a silent filter told per group dropped
+    (most of them, at thousands of OUs) in its own loop; the others go through
+    ``supplier_scope``, ``fulfillment_options`` and ``line_fits`` (a call each per
+    OU that gets that far: the steps between stay in the loop, which runs for
+    every OU).
+    """
+
+    def __init__(
+        self,
+        world: World,
+        run: SheetRun,
+        history: History,
+        lines: list[OrderLine],
+        recorder: Recorder,
+        order_boosts: list[tuple[str, Boost]],
+    ) -> None:
+        plan = run.plan
+        self.world = world
+        self.run = run
+        self.history = history
+        self.recorder = recorder
+        self.order_boosts = order_boosts
+        self.values = run.values
+        self.replacements = run.replacements = bool(plan.option("UseReplacementProductsForStock"))
+        self.max_retry = int(plan.option("MaxRetryCountForDeactivatedLines"))
+        self.needs_stock = world.order.intent == SALES
+        self.supplier_steps = plan.blocks.get("Supplier", ())
+        self.option_steps = plan.blocks.get("FulfillmentOptions")
+        self.drop = recorder.dropped.append
+        self.line_products = [(line, line.id, line.product) for line in lines]
+        self.line_values = _line_values(world, run, lines)
+        self.shared = LineOutcomes(plan, self.line_values, world)
+        # id(an OrderLine outcome's boosts) -> (them, tagged with the scope, their sum)
+        self.tagged: dict[int, tuple[list[Boost], list[tuple[str, Boost]], Decimal]] = {}
+        self.grouped = grouped = supplier_groups(world, run)
+        self.rest = rest = self.supplier_steps[grouped.ran :]
+        # The plain requirements the rest starts with: each told once per group by a
+        # passing set where it can be (an OU-alone filter, a distance filter); an OU that
+        # passed those runs the rest from after them.
+        filters: list[Step] = []
+        for step in rest:
+            if _silent_filter((step,)) is None:
+                break
+            filters.append(step)
+        self.filters = filters
+        self.first = filters[0] if filters else None
+        # id(statement) -> its descriptions by OU, when they read only OU-alone values.
+        self.static_texts: dict[int, dict[int, object] | None] = {}
+        self.flat: dict[int, Values] = {}  # id(group) -> the sheet's values and the group's
+        self.through: dict[int, int] = {}  # id(group) -> how many of ``filters`` sets told
+        self._tell_filters()
+
+    def _tell_filters(self) -> None:
+        """Each group's values, and who passes its filters (told once per group); the
+        OUs a filter drops join those a leading statement dropped in ``silent``: one
+        lookup each in ``evaluate``."""
+        world = self.world
+        near: dict[tuple[object, ...], frozenset[int] | None] = {}  # for ``nearby.passing``
+        silent = self.grouped.silent  # (this run's own: added to here)
+        for group in {id(group): group for group in self.grouped.bases.values()}.values():
             key = id(group)
-            base = flat[key]
-            told = through[key]
-            steps = rest[told:]  # it passed the filters told (the others are in ``silent``)
-            if first is not None and not told:  # ``first`` could not be told by a set
-                try:
-                    passed = _passes(first, base, world.resolver(unit))
-                except EvaluationError as error:
-                    context = Values(base, resolve=world.resolver(unit))
-                    failure = statement_failed(error, first, context)
-                    recorder.fail(failure, sheet=run, unit=unit)
+            base = self.flat[key] = Values(self.values)
+            base.update(group.values)
+            remaining: set[int] | frozenset[int] = group.ids
+            told = 0
+            for step in self.filters:
+                passing = _static_filter(world, step, base)
+                if passing is None:  # a distance filter: the OUs near enough
+                    passing = nearby.passing(world, step, base, near)
+                if passing is None:
+                    break  # run per OU from this one on
+                silent.update(dict.fromkeys(remaining - passing, (step, base)))
+                remaining = remaining & passing
+                told += 1
+            self.through[key] = told
+
+    def evaluate(self) -> None:
+        """Run the scopes for each candidate OU; add the candidates to the sheet's run.
+
+        Past the Supplier scope (``supplier_scope``), the scope's outcome is recorded
+        and, unless it stopped the OU, the FulfillmentOptions and OrderLine scopes run
+        (``fulfillment_options``, ``line_fits``): the OU is a candidate if it fits a
+        line and nothing rejected it.
+        """
+        run = self.run
+        recorder = self.recorder
+        drop = self.drop
+        silent_get = self.grouped.silent.get
+        supplier_scope = self.supplier_scope
+        line_fits = self.line_fits
+        order_boosts = self.order_boosts
+        has_options = self.option_steps is not None
+        for unit in self.world.candidates.values():
+            dropped_by = silent_get(unit.id)
+            if dropped_by is not None:
+                drop((run, unit, dropped_by[0], None, dropped_by[1]))
+                continue  # rejected without a reason: nothing more to run
+            found = supplier_scope(unit)
+            if found is None:
+                continue
+            supplier, outcome = found
+            if outcome.reasons:
+                recorder.outcome(outcome, sheet=run, unit=unit)
+            rejected = outcome.rejected
+            if rejected:
+                recorder.outcome_dropped(outcome, supplier, sheet=run, unit=unit)
+            if outcome.stopped:
+                continue
+            boosts = order_boosts + [("Supplier", boost) for boost in outcome.boosts]
+            data = outcome.data
+            if has_options and not rejected:
+                option = self.fulfillment_options(unit, supplier)
+                if option is None:
                     continue
-                if not passed:
-                    drop((run, unit, first, None, base))
-                    continue  # rejected without a reason: nothing more to run
-            resolve = world.resolver(unit)
-            supplier = Values(base, resolve=resolve)
+                boosts += [("FulfillmentOptions", boost) for boost in option.boosts]
+                data = {**data, **option.data}
+            fits, failure = line_fits(unit, supplier, rejected, boosts)
+            if fits and not rejected and failure is None:
+                run.candidates.append(Candidate(run, unit, supplier, data, fits))
+
+    def supplier_scope(self, unit: OrganizationUnit) -> tuple[Values, Outcome] | None:
+        """The OU's values after the Supplier scope and the scope's outcome; None for
+        an OU rejected there (recorded)."""
+        world = self.world
+        run = self.run
+        grouped = self.grouped
+        group = grouped.bases.get(unit.id)
+        if group is None:
+            if unit.id in grouped.single:  # it runs the whole scope alone
+                supplier = Values(self.values, resolve=world.resolver(unit))
+                try:
+                    return supplier, run_block(self.supplier_steps, supplier)
+                except StatementFailed as error:
+                    self.recorder.fail(error, sheet=run, unit=unit)
+                    return None
+            if unit.id in grouped.failed:
+                self.recorder.fail(grouped.failed[unit.id], sheet=run, unit=unit)
+            else:
+                self._stopped(unit)
+            return None
+        key = id(group)
+        base = self.flat[key]
+        told = self.through[key]
+        steps = self.rest[told:]  # it passed the filters told (the others are in ``silent``)
+        first = self.first
+        if first is not None and not told:  # ``first`` could not be told by a set
             try:
-                outcome = run_block(steps, supplier)
-            except StatementFailed as error:
-                recorder.fail(error, sheet=run, unit=unit)
-                continue
-            if group.boosts or group.data:
-                outcome.boosts[:0] = group.boosts
-                outcome.data = {**group.data, **outcome.data}
-        elif unit.id in single_ids:
-            supplier = Values(values, resolve=world.resolver(unit))
-            try:
-                outcome = run_block(supplier_steps, supplier)
-            except StatementFailed as error:
-                recorder.fail(error, sheet=run, unit=unit)
-                continue
-        elif unit.id in failed_ids:
-            recorder.fail(failed_ids[unit.id], sheet=run, unit=unit)
-            continue
-        else:
-            # Stopped by a statement with a reason (those without are in ``silent``):
-            # that reason; its description may name the OU.
-            step, _outcome, stopped_in = stopped_ids[unit.id]
-            description = None
-            if step.description is not None:
-                # _ABSENT (not in static_texts yet) is replaced at once below.
-                texts = static_texts.get(id(step), _ABSENT)  # type: ignore[arg-type]
-                if texts is _ABSENT:
-                    texts = static_texts[id(step)] = _static_texts(
-                        world, step, values, stopped_in.values
-                    )
-                text = _ABSENT if texts is None else texts.get(unit.id, _ABSENT)
-                if text is _ABSENT:
-                    context = Values(values, resolve=world.resolver(unit))
-                    context.update(stopped_in.values)
-                    try:
-                        text = step.description(context.__getitem__)
-                    except EvaluationError as error:  # as run_block would have raised it
-                        failure = statement_failed(error, step, context)
-                        recorder.fail(failure, sheet=run, unit=unit)
-                        continue
-                    if texts is not None and len(texts) < TEXTS_KEPT:
-                        texts[unit.id] = text
-                description = text if isinstance(text, str) else None
+                passed = _passes(first, base, world.resolver(unit))
+            except EvaluationError as error:
+                context = Values(base, resolve=world.resolver(unit))
+                failure = statement_failed(error, first, context)
+                self.recorder.fail(failure, sheet=run, unit=unit)
+                return None
+            if not passed:
+                self.drop((run, unit, first, None, base))
+                return None  # rejected without a reason: nothing more to run
+        supplier = Values(base, resolve=world.resolver(unit))
+        try:
+            outcome = run_block(steps, supplier)
+        except StatementFailed as error:
+            self.recorder.fail(error, sheet=run, unit=unit)
+            return None
+        if group.boosts or group.data:
+            outcome.boosts[:0] = group.boosts
+            outcome.data = {**group.data, **outcome.data}
+        return supplier, outcome
+
+    def _stopped(self, unit: OrganizationUnit) -> None:
+        """Record the reason of the statement with a reason that stopped the OU's group
+        (those without are in ``silent``); its description may name the OU."""
+        world = self.world
+        step, _outcome, stopped_in = self.grouped.stopped[unit.id]
+        description = None
+        texts: dict[int, object] | None
+        if step.description is not None:
+            static_texts = self.static_texts
+            # _ABSENT (not in static_texts yet) is replaced at once below.
+            texts = static_texts.get(id(step), _ABSENT)  # type: ignore[arg-type]
+            if texts is _ABSENT:
+                texts = static_texts[id(step)] = _static_texts(
+                    world, step, self.values, stopped_in.values
+                )
+            text = _ABSENT if texts is None else texts.get(unit.id, _ABSENT)
+            if text is _ABSENT:
+                context = Values(self.values, resolve=world.resolver(unit))
+                context.update(stopped_in.values)
+                try:
+                    text = step.description(context.__getitem__)
+                except EvaluationError as error:  # as run_block would have raised it
+                    failure = statement_failed(error, step, context)
+                    self.recorder.fail(failure, sheet=self.run, unit=unit)
+                    return
+                if texts is not None and len(texts) < TEXTS_KEPT:
+                    texts[unit.id] = text
+            description = text if isinstance(text, str) else None
+        self.recorder.add(
+            sheet=self.run,
+            scope=step.scope,
+            reason=step.reason,
+            description=description,
+            expression=step.text,
+            line=step.line,
+            unit=unit,
+        )
+
+    def fulfillment_options(self, unit: OrganizationUnit, supplier: Values) -> Outcome | None:
+        """The FulfillmentOptions scope's outcome for the first option available at the
+        OU; None when none is, or the scope failed (recorded)."""
+        run = self.run
+        recorder = self.recorder
+        requested = self.world.order.requested_fulfillment_option
+        available = []
+        # An order that asks for an option runs only that combination past the scope.
+        try:
+            for option in (requested,) if requested is not None else FULFILLMENT_OPTIONS:
+                scoped = supplier.child()
+                for other, path in _OPTION_PATHS:
+                    scoped[path] = other == option
+                result = run_block(self.option_steps or (), scoped)
+                recorder.outcome(result, sheet=run, unit=unit)
+                if not result.rejected:
+                    available.append(result)
+        except StatementFailed as error:
+            recorder.fail(error, sheet=run, unit=unit)
+            return None
+        if not available:
             recorder.add(
                 sheet=run,
-                scope=step.scope,
-                reason=step.reason,
-                description=description,
-                expression=step.text,
-                line=step.line,
+                scope="FulfillmentOptions",
+                reason="NoFulfillmentOption"
+                if requested is None
+                else "RequestedFulfillmentOptionRejected",
+                description="No fulfilment option is available at this organization unit."
+                if requested is None
+                else f"The order asks for {requested}, which this sheet rejects at {unit.name}.",
+                expression=None,
+                line=None,
                 unit=unit,
             )
-            continue
-        if outcome.reasons:
-            recorder.outcome(outcome, sheet=run, unit=unit)
-        rejected = outcome.rejected
-        if rejected:
-            recorder.outcome_dropped(outcome, supplier, sheet=run, unit=unit)
-        if outcome.stopped:
-            continue
-        boosts = order_boosts + [("Supplier", boost) for boost in outcome.boosts]
-        data = outcome.data
-        if option_steps is not None and not rejected:
-            available = []
-            # An order that asks for an option runs only that combination past the scope.
-            try:
-                for option in (requested,) if requested is not None else FULFILLMENT_OPTIONS:
-                    scoped = supplier.child()
-                    for other, path in _OPTION_PATHS:
-                        scoped[path] = other == option
-                    result = run_block(option_steps, scoped)
-                    recorder.outcome(result, sheet=run, unit=unit)
-                    if not result.rejected:
-                        available.append(result)
-            except StatementFailed as error:
-                recorder.fail(error, sheet=run, unit=unit)
-                continue
-            if not available:
-                recorder.add(
-                    sheet=run,
-                    scope="FulfillmentOptions",
-                    reason="NoFulfillmentOption"
-                    if requested is None
-                    else "RequestedFulfillmentOptionRejected",
-                    description="No fulfilment option is available at this organization unit."
-                    if requested is None
-                    else f"The order asks for {requested}, which this sheet rejects at "
-                    f"{unit.name}.",
-                    expression=None,
-                    line=None,
-                    unit=unit,
-                )
-                continue
-            boosts += [("FulfillmentOptions", boost) for boost in available[0].boosts]
-            data = {**data, **available[0].data}
+            return None
+        return available[0]
+
+    def line_fits(
+        self,
+        unit: OrganizationUnit,
+        supplier: Values,
+        rejected: bool,
+        boosts: list[tuple[str, Boost]],
+    ) -> tuple[dict[int, LineFit], StatementFailed | None]:
+        """Run the OrderLine scope for each line the OU may get: the lines it fits,
+        and the error that rejected the OU for its lines, if one did."""
+        run = self.run
+        recorder = self.recorder
+        history = self.history
+        excluding = history.cancelled or history.deactivated
+        shared = self.shared
+        record_reasons = recorder.reasons
+        drop = self.drop
+        tagged = self.tagged
+        world = self.world
+        stock_of = world.stock.get
+        replacements = self.replacements
+        needs_stock = self.needs_stock
+        sheet_name = run.source.name
         fits: dict[int, LineFit] = {}
         base_score = exact_sum(boost.delta for _s, boost in boosts)
-        failure = None
         unit_id = unit.id
-        for line, line_id, product in line_products:
-            if cancelled and (line_id, unit_id) in cancelled:
-                if not rejected:
-                    recorder.add(
-                        sheet=run,
-                        scope="OrderLine",
-                        reason="PreviouslyCancelled",
-                        description=(
-                            f"{unit.name} cancelled order line {line.id} before; "
-                            "it does not get it again."
-                        ),
-                        expression=None,
-                        line=None,
-                        unit=unit,
-                        order_line=line.id,
-                    )
-                continue
-            # "the number of deactivated OrderFulfillmentLines that are allowed to exist
-            # for a supplier/sheet combination before that combination is ignored":
-            # max_retry of them may exist, one more and the pair is ignored.
-            deactivations = deactivated and deactivated[(line.id, unit.id, sheet_id)]
-            if deactivations and deactivations > max_retry:
-                if not rejected:
-                    recorder.add(
-                        sheet=run,
-                        scope="OrderLine",
-                        reason="MaxRetryCountForDeactivatedLines",
-                        description=(
-                            f"Order line {line.id} was deactivated at {unit.name} "
-                            f"{deactivations} time(s) "
-                            f"under this sheet; MaxRetryCountForDeactivatedLines is {max_retry}."
-                        ),
-                        expression=None,
-                        line=None,
-                        unit=unit,
-                        order_line=line.id,
-                    )
+        for line, line_id, product in self.line_products:
+            if excluding and self._excluded(unit, line, rejected):
                 continue
             stock = (
                 world.available(unit_id, product, replacements=True)
@@ -911,9 +981,8 @@ def evaluate_sheet(
             try:
                 result = shared.outcome(line, stock, rejected, supplier, unit_id)
             except StatementFailed as error:
-                failure = error
                 recorder.fail(error, sheet=run, unit=unit, order_line=line_id)
-                break
+                return fits, error
             if result.reasons:
                 record_reasons(result.reasons, sheet_name, unit_id, unit.name, line_id)
             if result.rejected:
@@ -927,20 +996,7 @@ def evaluate_sheet(
             wanted = history.open[line.id]
             cap = min(wanted, stock) if needs_stock else wanted
             if cap < (1 if run.splittable else wanted):
-                recorder.add(
-                    sheet=run,
-                    scope="OrderLine",
-                    reason="NoAvailableStock" if cap == 0 else "NotEnoughStockForWholeLine",
-                    description=(
-                        f"{unit.name} has {stock} available of the {wanted} needed"
-                        + ("" if cap == 0 else "; this sheet may not split the line")
-                        + "."
-                    ),
-                    expression=None,
-                    line=None,
-                    unit=unit,
-                    order_line=line.id,
-                )
+                self._short(unit, line, stock, wanted, cap)
                 continue
             # A fit's boosts and data are shared with the OU's other lines (and the
             # cached outcome) until a later scope adds to them: it replaces them then.
@@ -960,10 +1016,74 @@ def evaluate_sheet(
                 )
             else:
                 fits[line_id] = LineFit(line, cap, boosts, result.data, base_score)
-        if fits and not rejected and failure is None:
-            run.candidates.append(Candidate(run, unit, supplier, data, fits))
+        return fits, None
 
-    _line_suppliers(run, lines, line_values, recorder)
+    def _excluded(self, unit: OrganizationUnit, line: OrderLine, rejected: bool) -> bool:
+        """Whether the history excludes the (OU, line) pair: the OU cancelled the line
+        before, or it was deactivated there more often than the sheet allows (recorded,
+        unless the Supplier scope rejected the OU)."""
+        history = self.history
+        cancelled = history.cancelled
+        if cancelled and (line.id, unit.id) in cancelled:
+            if not rejected:
+                self.recorder.add(
+                    sheet=self.run,
+                    scope="OrderLine",
+                    reason="PreviouslyCancelled",
+                    description=(
+                        f"{unit.name} cancelled order line {line.id} before; "
+                        "it does not get it again."
+                    ),
+                    expression=None,
+                    line=None,
+                    unit=unit,
+                    order_line=line.id,
+                )
+            return True
+        # "the number of deactivated OrderFulfillmentLines that are allowed to exist
+        # for a supplier/sheet combination before that combination is ignored":
+        # max_retry of them may exist, one more and the pair is ignored.
+        deactivated = history.deactivated
+        max_retry = self.max_retry
+        deactivations = deactivated and deactivated[(line.id, unit.id, self.run.source.id)]
+        if deactivations and deactivations > max_retry:
+            if not rejected:
+                self.recorder.add(
+                    sheet=self.run,
+                    scope="OrderLine",
+                    reason="MaxRetryCountForDeactivatedLines",
+                    description=(
+                        f"Order line {line.id} was deactivated at {unit.name} "
+                        f"{deactivations} time(s) "
+                        f"under this sheet; MaxRetryCountForDeactivatedLines is {max_retry}."
+                    ),
+                    expression=None,
+                    line=None,
+                    unit=unit,
+                    order_line=line.id,
+                )
+            return True
+        return False
+
+    def _short(
+        self, unit: OrganizationUnit, line: OrderLine, stock: int, wanted: int, cap: int
+    ) -> None:
+        """Record that the OU has too little stock for the line (none, or not all of a
+        line the sheet may not split)."""
+        self.recorder.add(
+            sheet=self.run,
+            scope="OrderLine",
+            reason="NoAvailableStock" if cap == 0 else "NotEnoughStockForWholeLine",
+            description=(
+                f"{unit.name} has {stock} available of the {wanted} needed"
+                + ("" if cap == 0 else "; this sheet may not split the line")
+                + "."
+            ),
+            expression=None,
+            line=None,
+            unit=unit,
+            order_line=line.id,
+        )
 
 
 def _line_suppliers(

@@ -372,6 +372,36 @@ def statement_failed(error: EvaluationError, step: Step, values: Values) -> Stat
     return StatementFailed(error, step, read)
 
 
+def _reject(outcome: Outcome, step: Step, context: Any) -> bool:
+    """Note that the requirement ``step`` failed (with its reason, if it gives one
+    here); return whether the candidate is stopped (no ``but continue``)."""
+    outcome.rejected = True
+    outcome.failures.append(step)
+    if step.reason is not None and (
+        step.reason_when is None or _truth(step.reason_when(context), step, "'when'")
+    ):
+        description = None
+        if step.description is not None:
+            text = step.description(context)
+            description = text if isinstance(text, str) else None
+        outcome.reasons.append(Rejected(step, description))
+    if not step.but_continue:
+        outcome.stopped = True
+        return True
+    return False
+
+
+def _no_score(delta: object, step: Step) -> None:
+    """A ``score add`` whose value is not a number: it adds nothing if the value is
+    missing; anything else is an error."""
+    if delta is not MISSING:
+        raise EvaluationError(
+            INVALID_EXPRESSION_VALUE_TYPE,
+            f"a score is a number, but this is {type(delta).__name__}",
+            _span(step),
+        )
+
+
 def run_block(steps: tuple[Step, ...], values: Values, *, rejected: bool = False) -> Outcome:
     """Run one scope's statements for one candidate; ``values`` gains its names.
 
@@ -394,18 +424,7 @@ def run_block(steps: tuple[Step, ...], values: Values, *, rejected: bool = False
                     continue
                 if _truth(step.value(context), step, "the requirement"):
                     continue
-                outcome.rejected = True
-                outcome.failures.append(step)
-                if step.reason is not None and (
-                    step.reason_when is None or _truth(step.reason_when(context), step, "'when'")
-                ):
-                    description = None
-                    if step.description is not None:
-                        text = step.description(context)
-                        description = text if isinstance(text, str) else None
-                    outcome.reasons.append(Rejected(step, description))
-                if not step.but_continue:
-                    outcome.stopped = True
+                if _reject(outcome, step, context):
                     return outcome
             elif kind == WITH:
                 values[step.key] = step.value(context)
@@ -417,14 +436,9 @@ def run_block(steps: tuple[Step, ...], values: Values, *, rejected: bool = False
                 ):
                     continue
                 delta = step.value(context)
-                if delta is MISSING:
-                    continue
                 if type(delta) is not Decimal:
-                    raise EvaluationError(
-                        INVALID_EXPRESSION_VALUE_TYPE,
-                        f"a score is a number, but this is {type(delta).__name__}",
-                        _span(step),
-                    )
+                    _no_score(delta, step)  # nothing added, or an error
+                    continue
                 outcome.boosts.append(Boost(step, delta, snapshot(step, values)))
             elif kind == DATA:
                 value = step.value(context)

@@ -1,8 +1,8 @@
 """The search for the best proposition: which shipments, from which OUs, with what.
 
-Propositions are enumerated line by line (``Search.run``): each open line goes
-whole to one candidate, or (with quantity splitting) is split over candidates
-whose sheet may split, or is left for the CANCEL shipment, depth first with
+Propositions are enumerated line by line (``Search.run``, ``_Enumeration``): each
+open line goes whole to one candidate, or (with quantity splitting) is split over
+candidates whose sheet may split, or is left for the CANCEL shipment, depth first with
 explicit stacks (no recursion per line or per candidate: an order may have
 thousands of lines). Each candidate's own full shipment is tried first (single-
 supplier answers set the bar early). A branch is cut only when no completion of
@@ -507,6 +507,33 @@ class Search:
                 covered[line_id] = covered.get(line_id, 0) + q
                 all_lines.append((candidate.fits[line_id].line, q))
         boosts: list[tuple[SheetRun, Boost]] = []
+        if self.judging:  # else no sheet has a FulfillmentProposition scope
+            judged = self._judge(shipments, all_lines, whole)
+            if judged is None:
+                return
+            boosts, whole = judged
+        cancelled = {
+            line.id: self.open[line.id] - covered.get(line.id, 0)
+            for line in self.lines
+            if self.open[line.id] - covered.get(line.id, 0) > 0
+        }
+        tie = tuple(
+            sorted(
+                (s.candidate.unit.id, s.candidate.sheet.source.id, s.quantities) for s in shipments
+            )
+        )
+        score = Fraction(whole) + split if split else Fraction(whole)
+        proposition = Proposition(shipments, cancelled, units, score, boosts, tie, float(score))
+        self._keep(proposition)
+
+    def _judge(
+        self, shipments: list[Shipment], all_lines: list[tuple[OrderLine, int]], whole: Decimal
+    ) -> tuple[list[tuple[SheetRun, Boost]], Decimal] | None:
+        """Run the FulfillmentProposition scopes of the proposition's sheets, in sheet
+        order: the boosts they add and ``whole`` with them, or None if one rejects it
+        (its reasons recorded once per statement). An error leaves the sheet out
+        (``SheetFailed``)."""
+        boosts: list[tuple[SheetRun, Boost]] = []
         sheets = sorted(
             {id(s.candidate.sheet): s.candidate.sheet for s in shipments}.values(),
             key=lambda run: run.order,
@@ -522,36 +549,28 @@ class Search:
             except EvaluationError as error:
                 raise SheetFailed(run, error) from error
             if outcome.rejected:
-                for step in outcome.failures:
-                    mark = ("proposition", run.source.id, step.line)
-                    if mark not in self.recorded:
-                        self.recorded.add(mark)
-                        reason = next((r for r in outcome.reasons if r.step is step), None)
-                        self.recorder.add(
-                            sheet=run,
-                            scope="FulfillmentProposition",
-                            reason=step.reason if reason else None,
-                            description=reason.description if reason else None,
-                            expression=step.text,
-                            line=step.line,
-                        )
-                return
+                self._refused(run, outcome)
+                return None
             for boost in outcome.boosts:
                 boosts.append((run, boost))
                 whole = EXACT.add(whole, boost.delta)
-        cancelled = {
-            line.id: self.open[line.id] - covered.get(line.id, 0)
-            for line in self.lines
-            if self.open[line.id] - covered.get(line.id, 0) > 0
-        }
-        tie = tuple(
-            sorted(
-                (s.candidate.unit.id, s.candidate.sheet.source.id, s.quantities) for s in shipments
-            )
-        )
-        score = Fraction(whole) + split if split else Fraction(whole)
-        proposition = Proposition(shipments, cancelled, units, score, boosts, tie, float(score))
-        self._keep(proposition)
+        return boosts, whole
+
+    def _refused(self, run: SheetRun, outcome: Outcome) -> None:
+        """Record, once per statement, what a FulfillmentProposition scope refused."""
+        for step in outcome.failures:
+            mark = ("proposition", run.source.id, step.line)
+            if mark not in self.recorded:
+                self.recorded.add(mark)
+                reason = next((r for r in outcome.reasons if r.step is step), None)
+                self.recorder.add(
+                    sheet=run,
+                    scope="FulfillmentProposition",
+                    reason=step.reason if reason else None,
+                    description=reason.description if reason else None,
+                    expression=step.text,
+                    line=step.line,
+                )
 
     def _beats(
         self,
@@ -806,46 +825,9 @@ class Search:
                 self.stock_left = {}
                 self._alone(candidate)
             self.stock_left = {}
-            estimates: dict[int, tuple[Any, ...]] = {}
-            # Candidates whose Shipment scope may reject or score have it run on their
-            # full shipment now, in the pool's order, as ranking all of them would (its
-            # rejections and errors are recorded whatever the ranking reaches); the
-            # others are ranked lazily (``_ranked``), which has no other effect.
-            for candidate in pool:
-                if not self._quiet(candidate.sheet):
-                    units = sum(q for _line, q in self.full_quantities(candidate))
-                    self.units_of[candidate.index] = units
-                    estimates[candidate.index] = self._estimate(candidate, units)
+            estimates = self._estimates(pool)
             if len(pool) > EXACT_POOL:
-                best = self.best
-                # Biggest full shipments first: once the kept list is full, a smaller
-                # one cannot get in, nor can any after it.
-                for candidate in self._ranked(pool, estimates):
-                    quantities = self.full_quantities(candidate)
-                    if not quantities:
-                        continue
-                    full = len(best) > ALTERNATIVES and not self.judging
-                    if full and sum(q for _line, q in quantities) < best[-1].units:
-                        break
-                    self._single(candidate, quantities)
-                keep: dict[int, Candidate] = {}
-                fitting: dict[int, list[Candidate]] = {line.id: [] for line in self.lines}
-                for candidate in pool:  # per line, in the pool's order
-                    for line_id in candidate.fits:
-                        fitting[line_id].append(candidate)
-                for line in self.lines:
-                    for candidate in itertools.islice(
-                        self._ranked(fitting[line.id], estimates), POOL_PER_LINE
-                    ):
-                        keep[candidate.index] = candidate
-                self.bounds.append(
-                    f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
-                )
-                pool = list(keep.values())
-                self._greedy(pool)
-                self.trimmed = True
-                self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
-                self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
+                pool = self._trimmed(pool, estimates)
             else:
                 # Single-supplier answers first: each candidate's own full shipment
                 # (cheap, and usually near the winner) sets the bar the bounds below
@@ -862,6 +844,59 @@ class Search:
                 stopped += f" ({self.shipment_lines:,} shipment lines)"
             self.bounds.append(stopped)
         return self.best[0]
+
+    def _estimates(self, pool: list[Candidate]) -> dict[int, tuple[Any, ...]]:
+        """The sort keys (``_estimate``, by candidate index) of the candidates whose
+        Shipment scope may reject or score.
+
+        Those have it run on their full shipment now, in the pool's order, as ranking
+        all of them would (its rejections and errors are recorded whatever the ranking
+        reaches); the others are ranked lazily (``_ranked``), which has no other effect.
+        """
+        estimates: dict[int, tuple[Any, ...]] = {}
+        for candidate in pool:
+            if not self._quiet(candidate.sheet):
+                units = sum(q for _line, q in self.full_quantities(candidate))
+                self.units_of[candidate.index] = units
+                estimates[candidate.index] = self._estimate(candidate, units)
+        return estimates
+
+    def _trimmed(
+        self, pool: list[Candidate], estimates: dict[int, tuple[Any, ...]]
+    ) -> list[Candidate]:
+        """The pool of more than ``EXACT_POOL`` candidates, trimmed to the
+        ``POOL_PER_LINE`` best per line, after every candidate's own full shipment was
+        tried alone and the greedy proposals made; the enumeration's budget shrinks."""
+        best = self.best
+        # Biggest full shipments first: once the kept list is full, a smaller
+        # one cannot get in, nor can any after it.
+        for candidate in self._ranked(pool, estimates):
+            quantities = self.full_quantities(candidate)
+            if not quantities:
+                continue
+            full = len(best) > ALTERNATIVES and not self.judging
+            if full and sum(q for _line, q in quantities) < best[-1].units:
+                break
+            self._single(candidate, quantities)
+        keep: dict[int, Candidate] = {}
+        fitting: dict[int, list[Candidate]] = {line.id: [] for line in self.lines}
+        for candidate in pool:  # per line, in the pool's order
+            for line_id in candidate.fits:
+                fitting[line_id].append(candidate)
+        for line in self.lines:
+            for candidate in itertools.islice(
+                self._ranked(fitting[line.id], estimates), POOL_PER_LINE
+            ):
+                keep[candidate.index] = candidate
+        self.bounds.append(
+            f"{len(pool)} candidates; the {POOL_PER_LINE} best per line were combined"
+        )
+        pool = list(keep.values())
+        self._greedy(pool)
+        self.trimmed = True
+        self.limit = self.propositions + MAX_PROPOSITIONS_BOUNDED
+        self.node_limit = 10 * MAX_PROPOSITIONS_BOUNDED
+        return pool
 
     def _alone(self, candidate: Candidate) -> None:
         parts = []
@@ -911,56 +946,10 @@ class Search:
         for candidate in pool:
             constant = self._shipment_constant(candidate)
             constants[candidate.index] = float(constant) if constant is not None else 0.0
+        by_index = {c.index: c for c in pool}
         for use_constants in (True, False):
             self.stock_left = {}
-            chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
-            products: dict[int, dict[int, list[tuple[int, int]]]] = {}
-            owner: dict[int, int] = {}  # OU id -> candidate index
-            by_index = {c.index: c for c in pool}
-            for line in self.lines:
-                line_id = line.id
-                wanted = self.open[line_id]
-                need = wanted
-                fitting = [c for c in pool if line_id in c.fits]
-                while need:
-                    best: tuple[float, int, int] | None = None  # (value, -OU id, -sheet)
-                    pick: Candidate | None = None
-                    best_q = 0
-                    for candidate in fitting:
-                        index = candidate.index
-                        taken_by = owner.get(candidate.unit.id)
-                        if taken_by is not None and taken_by != index:
-                            continue
-                        fit = candidate.fits[line_id]
-                        if candidate.sheet.splittable:  # a unit at a time
-                            q = 1 if self.available(candidate, line) else 0
-                        elif need == wanted and self.available(candidate, line) >= need:
-                            q = need  # the whole line, or nothing
-                        else:
-                            continue
-                        if not q:
-                            continue
-                        value = float(fit.score) * q / wanted
-                        if use_constants and index not in chosen:
-                            value += constants[index]
-                        key = (value, -candidate.unit.id, -candidate.sheet.order)
-                        if best is None or key > best:
-                            best, best_q, pick = key, q, candidate
-                    if pick is None:
-                        break  # what is left of the line stays unfulfilled
-                    taken = self.take(pick, line, best_q)
-                    if taken is None:  # pragma: no cover - ``available`` said it could
-                        break
-                    index = pick.index
-                    owner[pick.unit.id] = index
-                    lines_of = chosen.setdefault(index, {})
-                    lines_of[line_id] = lines_of.get(line_id, 0) + best_q
-                    parts = products.setdefault(index, {})
-                    merged = dict(parts.get(line_id, []))
-                    for product, n in taken:
-                        merged[product] = merged.get(product, 0) + n
-                    parts[line_id] = list(merged.items())
-                    need -= best_q
+            chosen, products = self._greedy_choice(pool, constants if use_constants else None)
             self.stock_left = {}
             if chosen:
                 try:
@@ -975,6 +964,80 @@ class Search:
                     # Shipment scope (the same for each of the OU's shipments) is met
                     # where the search meets that OU's shipments, as without it.
                     continue
+
+    def _greedy_choice(
+        self, pool: list[Candidate], constants: dict[int, float] | None
+    ) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, list[tuple[int, int]]]]]:
+        """``_greedy``'s proposal: per candidate index, the quantity of each line and
+        the products taken for it; with the Shipment scopes' ``constants`` (by
+        candidate index) added for a candidate that ships nothing yet, if given."""
+        chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
+        products: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        owner: dict[int, int] = {}  # OU id -> candidate index
+        for line in self.lines:
+            line_id = line.id
+            wanted = self.open[line_id]
+            need = wanted
+            fitting = [c for c in pool if line_id in c.fits]
+            while need:
+                pick, best_q = self._greedy_pick(
+                    fitting, line, need, wanted, owner, chosen, constants
+                )
+                if pick is None:
+                    break  # what is left of the line stays unfulfilled
+                taken = self.take(pick, line, best_q)
+                if taken is None:  # pragma: no cover - ``available`` said it could
+                    break
+                index = pick.index
+                owner[pick.unit.id] = index
+                lines_of = chosen.setdefault(index, {})
+                lines_of[line_id] = lines_of.get(line_id, 0) + best_q
+                parts = products.setdefault(index, {})
+                merged = dict(parts.get(line_id, []))
+                for product, n in taken:
+                    merged[product] = merged.get(product, 0) + n
+                parts[line_id] = list(merged.items())
+                need -= best_q
+        return chosen, products
+
+    def _greedy_pick(
+        self,
+        fitting: list[Candidate],
+        line: OrderLine,
+        need: int,
+        wanted: int,
+        owner: dict[int, int],
+        chosen: dict[int, dict[int, int]],
+        constants: dict[int, float] | None,
+    ) -> tuple[Candidate | None, int]:
+        """The candidate the next units of ``line`` (``need`` of ``wanted`` open) add
+        most to, and how many it takes: one unit, or the whole line for a sheet that
+        may not split it. Ties go to the lower OU ID, then the earlier sheet."""
+        line_id = line.id
+        best: tuple[float, int, int] | None = None  # (value, -OU id, -sheet)
+        pick: Candidate | None = None
+        best_q = 0
+        for candidate in fitting:
+            index = candidate.index
+            taken_by = owner.get(candidate.unit.id)
+            if taken_by is not None and taken_by != index:
+                continue
+            fit = candidate.fits[line_id]
+            if candidate.sheet.splittable:  # a unit at a time
+                q = 1 if self.available(candidate, line) else 0
+            elif need == wanted and self.available(candidate, line) >= need:
+                q = need  # the whole line, or nothing
+            else:
+                continue
+            if not q:
+                continue
+            value = float(fit.score) * q / wanted
+            if constants is not None and index not in chosen:
+                value += constants[index]
+            key = (value, -candidate.unit.id, -candidate.sheet.order)
+            if best is None or key > best:
+                best, best_q, pick = key, q, candidate
+        return pick, best_q
 
     def _ranked(
         self, candidates: list[Candidate], keys: dict[int, tuple[Any, ...]]
@@ -1065,245 +1128,8 @@ class Search:
         return whole, split
 
     def _enumerate(self, pool: list[Candidate]) -> None:
-        lines = self.lines
-        by_line = [[c for c in pool if line.id in c.fits] for line in lines]
-        most = []
-        for line, fitting in zip(lines, by_line, strict=True):
-            most.append(min(self.open[line.id], sum(c.fits[line.id].cap for c in fitting)))
-        remaining = [0] * (len(lines) + 1)  # the most units lines k.. can still add
-        for k in range(len(lines) - 1, -1, -1):
-            remaining[k] = remaining[k + 1] + most[k]
-        chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
-        products: dict[int, dict[int, list[tuple[int, int]]]] = {}
-        unit_owner: dict[int, int] = {}  # OU id -> candidate index
-        by_index = {c.index: c for c in pool}
-        state = {"units": 0}
-        # The bounds serve the exact search. A trimmed pool's search is bounded by a
-        # budget of propositions instead: cuts would only make it spend that budget
-        # on more, costlier nodes (sheets that score every shipment make more
-        # shipments score more, and the score bound weak).
-        bounds = None if self.trimmed else self._score_bounds(pool, by_line)
-
-        def assign(candidate: Candidate, line: OrderLine, q: int) -> bool:
-            owner = unit_owner.get(candidate.unit.id)
-            if owner is not None and owner != candidate.index:
-                return False
-            taken = self.take(candidate, line, q)
-            if taken is None:
-                return False
-            if bounds is not None:
-                change = bounds.share(candidate, line.id) * q
-                if owner is None:
-                    change += bounds.approx_constants[candidate.index]
-                    bounds.whole = EXACT.add(bounds.whole, bounds.constants[candidate.index])
-                bounds.current += change
-                bounds.size += abs(change)
-                score = candidate.fits[line.id].score
-                if score:
-                    if q == self.open[line.id]:
-                        bounds.whole = EXACT.add(bounds.whole, score)
-                    else:
-                        bounds.split[(candidate.index, line.id)] = q
-            unit_owner[candidate.unit.id] = candidate.index
-            chosen.setdefault(candidate.index, {})[line.id] = q
-            products.setdefault(candidate.index, {})[line.id] = taken
-            state["units"] += q
-            return True
-
-        def unassign(candidate: Candidate, line: OrderLine) -> None:
-            q = chosen[candidate.index].pop(line.id)
-            self.give_back(candidate, products[candidate.index].pop(line.id))
-            state["units"] -= q
-            change = 0.0
-            if not chosen[candidate.index]:
-                del chosen[candidate.index]
-                del products[candidate.index]
-                del unit_owner[candidate.unit.id]
-                if bounds is not None:
-                    change = bounds.approx_constants[candidate.index]
-                    bounds.whole = EXACT.subtract(bounds.whole, bounds.constants[candidate.index])
-            if bounds is not None:
-                change += bounds.share(candidate, line.id) * q
-                bounds.current -= change
-                bounds.size += abs(change)
-                score = candidate.fits[line.id].score
-                if score:
-                    if q == self.open[line.id]:
-                        bounds.whole = EXACT.subtract(bounds.whole, score)
-                    else:
-                        del bounds.split[(candidate.index, line.id)]
-
-        def leaf() -> None:
-            if self.propositions >= self.limit or self.shipment_lines > MAX_SHIPMENT_LINES:
-                raise _Stop
-            # A candidate's lines are assigned and taken back last-in first-out, so its
-            # dict is in line order: the shipment's quantities as the cache keys them.
-            self.consider([(by_index[i], tuple(chosen[i].items()), products[i]) for i in chosen])
-
-        def cut_spread(k: int, reach: tuple[Decimal, int, int], joining: int | None) -> bool:
-            """``_cut`` for line ``k`` being spread: its splitting candidates can still
-            add at most ``reach`` (score per unit, units, of the open quantity), and
-            ``joining``, when given, would be a new shipment."""
-            assert bounds is not None
-            return self._cut(
-                k + 1,
-                state["units"] + reach[1] + remaining[k + 1],
-                bounds,
-                chosen,
-                by_index,
-                most,
-                reach,
-                joining,
-                reach[1],
-            )
-
-        def spreads(
-            fitting: list[Candidate],
-            line: OrderLine,
-            need: int,
-            start: int,
-            after: list[tuple[int, Decimal]] | None,
-            k: int,
-        ) -> Iterator[tuple[int, int]]:
-            """One candidate's share of a spread: each way to give it some of ``need``
-            units (most first), applied while the caller holds it, and the units left
-            for the candidates after it (``(need left, next position)``). With
-            ``after`` (per position, the units and the best line score the
-            candidates from there on can add), a share after which the spread and
-            the lines after it cannot beat the best is not offered."""
-            wanted = self.open[line.id]
-            for position in range(start, len(fitting)):
-                reach = (ZERO, 0, wanted)  # what the candidates from here on can add
-                if after is not None and bounds is not None:
-                    room, top = after[position]
-                    reach = (top, min(need, room), wanted)
-                    if cut_spread(k, reach, None):
-                        return  # whatever they add cannot beat the best
-                candidate = fitting[position]
-                owner = unit_owner.get(candidate.unit.id)
-                if owner is not None and owner != candidate.index:
-                    continue
-                if owner is None and bounds is not None and cut_spread(k, reach, candidate.index):
-                    continue  # a new shipment: not with what it and those after it add
-                most_here = min(self.available(candidate, line), need)
-                for q in range(most_here, 0, -1):
-                    if not assign(candidate, line, q):
-                        continue
-                    if after is not None and bounds is not None:
-                        room, top = after[position + 1]
-                        left = min(need - q, room)
-                        if cut_spread(k, (top, left, wanted), None):
-                            unassign(candidate, line)
-                            continue
-                    yield need - q, position + 1
-                    unassign(candidate, line)
-
-        def splits(fitting: list[Candidate], line: OrderLine, need: int, k: int) -> Iterator[None]:
-            """Ways to spread up to ``need`` units over splitting candidates (most first),
-            each applied while the caller holds it. Depth first over the candidates with
-            an explicit stack (one entry per candidate holding a share), not recursion:
-            a line may have thousands of suppliers."""
-            after: list[tuple[int, Decimal]] | None = None
-            if bounds is not None:
-                # From each position on: the units the candidates there could add at
-                # most, and their best score for the line (none below 0: a unit may
-                # also stay unfulfilled).
-                after = [(0, ZERO)] * (len(fitting) + 1)
-                for position in range(len(fitting) - 1, -1, -1):
-                    fit = fitting[position].fits[line.id]
-                    room, top = after[position + 1]
-                    after[position] = (room + fit.cap, max(top, fit.score))
-            stack = [spreads(fitting, line, need, 0, after, k)]
-            while stack:
-                step = next(stack[-1], None)
-                if step is None:
-                    stack.pop()
-                    continue
-                yield
-                left, position = step
-                if left:
-                    stack.append(spreads(fitting, line, left, position, after, k))
-
-        def choices(k: int) -> Generator[None, None, None]:
-            """The ways to settle line ``k``, each applied while the caller holds it: whole
-            to one candidate, spread over splitting ones, or not fulfilled."""
-            line = lines[k]
-            need = self.open[line.id]
-            fitting = by_line[k]
-            ordered = [c for c in fitting if c.index in chosen] + [
-                c for c in fitting if c.index not in chosen
-            ]
-            for candidate in ordered:
-                fit = candidate.fits[line.id]
-                if fit.cap < need:
-                    continue
-                if bounds is not None and self._cut(
-                    k + 1,
-                    state["units"] + need + remaining[k + 1],
-                    bounds,
-                    chosen,
-                    by_index,
-                    most,
-                    (fit.score, need, need),
-                    candidate.index,
-                ):
-                    continue  # whole here, the line cannot help beat the best
-                if assign(candidate, line, need):
-                    yield
-                    unassign(candidate, line)
-            splitting = [c for c in ordered if c.sheet.splittable]
-            if bounds is not None:
-                # Best line scores first: then once the candidates from a position on
-                # cannot beat the best, none after them can (``spreads`` stops there).
-                splitting.sort(key=lambda c: -c.fits[line.id].score)
-            if splitting:
-                line_id = line.id
-                for _ in splits(splitting, line, need, k):
-                    held = [
-                        chosen[c.index][line_id]
-                        for c in splitting
-                        if c.index in chosen and line_id in chosen[c.index]
-                    ]
-                    if len(held) == 1 and held[0] == need:
-                        continue  # the same as the whole-line choice above
-                    yield
-            yield  # the line (what is left of it) is not fulfilled
-
-        def enter(k: int) -> Generator[None, None, None] | None:
-            """Arrive at line ``k`` with lines ``0..k-1`` settled: the ways on from here,
-            or None at a leaf or where no way on can beat the best."""
-            self.nodes += 1
-            if self.nodes > self.node_limit:
-                raise _Stop
-            if state["units"] + remaining[k] < self.best[0].units:
-                return None
-            if bounds is not None and self._cut(
-                k, state["units"] + remaining[k], bounds, chosen, by_index, most
-            ):
-                return None
-            if k == len(lines):
-                leaf()
-                return None
-            return choices(k)
-
-        # Depth first over the lines with an explicit stack (the entry at position k
-        # holds line k's choice), not recursion: an order may have thousands of lines.
-        stack: list[Generator[None, None, None]] = []
-        try:
-            first = enter(0)
-            if first is not None:
-                stack.append(first)
-            while stack:
-                if next(stack[-1], _DONE) is _DONE:
-                    stack.pop()
-                    continue
-                deeper = enter(len(stack))
-                if deeper is not None:
-                    stack.append(deeper)
-        finally:
-            for pending in reversed(stack):
-                pending.close()
-            stack.clear()
+        """Enumerate the propositions of ``pool`` line by line (``_Enumeration``)."""
+        _Enumeration(self, pool).run()
 
     # --- fan-out ----------------------------------------------------------------------
 
@@ -1361,3 +1187,305 @@ class Search:
             return True
         finally:
             self.stock_left = {}
+
+
+class _Enumeration:
+    """One enumeration of ``Search.run``: the propositions of a pool, line by line.
+
+    Each line is settled whole to one candidate, spread over splitting candidates
+    (``splits``, one share at a time by ``spreads``) or left unfulfilled
+    (``choices``), depth first over the lines with an explicit stack (``run``),
+    each complete assignment judged by ``Search.consider`` (``leaf``). What is
+    chosen so far: per candidate index its quantity per line (``chosen``) and the
+    products taken for it (``products``), the candidate that holds each OU
+    (``unit_owner``, one sheet per OU), the units assigned (``units``), and in the
+    exact search the score of what is chosen (``bounds``), kept as ``assign`` and
+    ``unassign`` go.
+    """
+
+    __slots__ = (
+        "bounds",
+        "by_index",
+        "by_line",
+        "chosen",
+        "lines",
+        "most",
+        "open",
+        "products",
+        "remaining",
+        "search",
+        "unit_owner",
+        "units",
+    )
+
+    def __init__(self, search: Search, pool: list[Candidate]) -> None:
+        self.search = search
+        self.open = search.open
+        self.lines = lines = search.lines
+        self.by_line = by_line = [[c for c in pool if line.id in c.fits] for line in lines]
+        most: list[int] = []
+        self.most = most
+        for line, fitting in zip(lines, by_line, strict=True):
+            most.append(min(search.open[line.id], sum(c.fits[line.id].cap for c in fitting)))
+        remaining = self.remaining = [0] * (len(lines) + 1)  # the most lines k.. can add
+        for k in range(len(lines) - 1, -1, -1):
+            remaining[k] = remaining[k + 1] + most[k]
+        self.chosen: dict[int, dict[int, int]] = {}  # candidate index -> {line id: q}
+        self.products: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        self.unit_owner: dict[int, int] = {}  # OU id -> candidate index
+        self.by_index = {c.index: c for c in pool}
+        self.units = 0
+        # The bounds serve the exact search. A trimmed pool's search is bounded by a
+        # budget of propositions instead: cuts would only make it spend that budget
+        # on more, costlier nodes (sheets that score every shipment make more
+        # shipments score more, and the score bound weak).
+        self.bounds = None if search.trimmed else search._score_bounds(pool, by_line)
+
+    def run(self) -> None:
+        """Depth first over the lines with an explicit stack (the entry at position k
+        holds line k's choice), not recursion: an order may have thousands of lines."""
+        stack: list[Generator[None, None, None]] = []
+        enter = self.enter
+        try:
+            first = enter(0)
+            if first is not None:
+                stack.append(first)
+            while stack:
+                if next(stack[-1], _DONE) is _DONE:
+                    stack.pop()
+                    continue
+                deeper = enter(len(stack))
+                if deeper is not None:
+                    stack.append(deeper)
+        finally:
+            for pending in reversed(stack):
+                pending.close()
+            stack.clear()
+
+    def assign(self, candidate: Candidate, line: OrderLine, q: int) -> bool:
+        """Give ``q`` units of ``line`` to ``candidate`` (taking its stock); False if
+        its OU is held by another of its sheets, or its stock does not allow it."""
+        unit_owner = self.unit_owner
+        owner = unit_owner.get(candidate.unit.id)
+        if owner is not None and owner != candidate.index:
+            return False
+        taken = self.search.take(candidate, line, q)
+        if taken is None:
+            return False
+        bounds = self.bounds
+        if bounds is not None:
+            change = bounds.share(candidate, line.id) * q
+            if owner is None:
+                change += bounds.approx_constants[candidate.index]
+                bounds.whole = EXACT.add(bounds.whole, bounds.constants[candidate.index])
+            bounds.current += change
+            bounds.size += abs(change)
+            score = candidate.fits[line.id].score
+            if score:
+                if q == self.open[line.id]:
+                    bounds.whole = EXACT.add(bounds.whole, score)
+                else:
+                    bounds.split[(candidate.index, line.id)] = q
+        unit_owner[candidate.unit.id] = candidate.index
+        self.chosen.setdefault(candidate.index, {})[line.id] = q
+        self.products.setdefault(candidate.index, {})[line.id] = taken
+        self.units += q
+        return True
+
+    def unassign(self, candidate: Candidate, line: OrderLine) -> None:
+        """Undo the last ``assign`` of ``line`` to ``candidate``."""
+        chosen = self.chosen
+        products = self.products
+        bounds = self.bounds
+        q = chosen[candidate.index].pop(line.id)
+        self.search.give_back(candidate, products[candidate.index].pop(line.id))
+        self.units -= q
+        change = 0.0
+        if not chosen[candidate.index]:
+            del chosen[candidate.index]
+            del products[candidate.index]
+            del self.unit_owner[candidate.unit.id]
+            if bounds is not None:
+                change = bounds.approx_constants[candidate.index]
+                bounds.whole = EXACT.subtract(bounds.whole, bounds.constants[candidate.index])
+        if bounds is not None:
+            change += bounds.share(candidate, line.id) * q
+            bounds.current -= change
+            bounds.size += abs(change)
+            score = candidate.fits[line.id].score
+            if score:
+                if q == self.open[line.id]:
+                    bounds.whole = EXACT.subtract(bounds.whole, score)
+                else:
+                    del bounds.split[(candidate.index, line.id)]
+
+    def leaf(self) -> None:
+        """Judge the complete assignment (``_Stop`` past the search's budgets)."""
+        search = self.search
+        if search.propositions >= search.limit or search.shipment_lines > MAX_SHIPMENT_LINES:
+            raise _Stop
+        # A candidate's lines are assigned and taken back last-in first-out, so its
+        # dict is in line order: the shipment's quantities as the cache keys them.
+        chosen, products, by_index = self.chosen, self.products, self.by_index
+        search.consider([(by_index[i], tuple(chosen[i].items()), products[i]) for i in chosen])
+
+    def cut_spread(self, k: int, reach: tuple[Decimal, int, int], joining: int | None) -> bool:
+        """``_cut`` for line ``k`` being spread: its splitting candidates can still
+        add at most ``reach`` (score per unit, units, of the open quantity), and
+        ``joining``, when given, would be a new shipment."""
+        bounds = self.bounds
+        assert bounds is not None
+        return self.search._cut(
+            k + 1,
+            self.units + reach[1] + self.remaining[k + 1],
+            bounds,
+            self.chosen,
+            self.by_index,
+            self.most,
+            reach,
+            joining,
+            reach[1],
+        )
+
+    def spreads(
+        self,
+        fitting: list[Candidate],
+        line: OrderLine,
+        need: int,
+        start: int,
+        after: list[tuple[int, Decimal]] | None,
+        k: int,
+    ) -> Iterator[tuple[int, int]]:
+        """One candidate's share of a spread: each way to give it some of ``need``
+        units (most first), applied while the caller holds it, and the units left
+        for the candidates after it (``(need left, next position)``). With
+        ``after`` (per position, the units and the best line score the
+        candidates from there on can add), a share after which the spread and
+        the lines after it cannot beat the best is not offered."""
+        wanted = self.open[line.id]
+        bounds = self.bounds
+        unit_owner = self.unit_owner
+        cut_spread = self.cut_spread
+        assign = self.assign
+        unassign = self.unassign
+        for position in range(start, len(fitting)):
+            reach = (ZERO, 0, wanted)  # what the candidates from here on can add
+            if after is not None and bounds is not None:
+                room, top = after[position]
+                reach = (top, min(need, room), wanted)
+                if cut_spread(k, reach, None):
+                    return  # whatever they add cannot beat the best
+            candidate = fitting[position]
+            owner = unit_owner.get(candidate.unit.id)
+            if owner is not None and owner != candidate.index:
+                continue
+            if owner is None and bounds is not None and cut_spread(k, reach, candidate.index):
+                continue  # a new shipment: not with what it and those after it add
+            most_here = min(self.search.available(candidate, line), need)
+            for q in range(most_here, 0, -1):
+                if not assign(candidate, line, q):
+                    continue
+                if after is not None and bounds is not None:
+                    room, top = after[position + 1]
+                    left = min(need - q, room)
+                    if cut_spread(k, (top, left, wanted), None):
+                        unassign(candidate, line)
+                        continue
+                yield need - q, position + 1
+                unassign(candidate, line)
+
+    def splits(
+        self, fitting: list[Candidate], line: OrderLine, need: int, k: int
+    ) -> Iterator[None]:
+        """Ways to spread up to ``need`` units over splitting candidates (most first),
+        each applied while the caller holds it. Depth first over the candidates with
+        an explicit stack (one entry per candidate holding a share), not recursion:
+        a line may have thousands of suppliers."""
+        after: list[tuple[int, Decimal]] | None = None
+        if self.bounds is not None:
+            # From each position on: the units the candidates there could add at
+            # most, and their best score for the line (none below 0: a unit may
+            # also stay unfulfilled).
+            after = [(0, ZERO)] * (len(fitting) + 1)
+            for position in range(len(fitting) - 1, -1, -1):
+                fit = fitting[position].fits[line.id]
+                room, top = after[position + 1]
+                after[position] = (room + fit.cap, max(top, fit.score))
+        spreads = self.spreads
+        stack = [spreads(fitting, line, need, 0, after, k)]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                continue
+            yield
+            left, position = step
+            if left:
+                stack.append(spreads(fitting, line, left, position, after, k))
+
+    def choices(self, k: int) -> Generator[None, None, None]:
+        """The ways to settle line ``k``, each applied while the caller holds it: whole
+        to one candidate, spread over splitting ones, or not fulfilled."""
+        line = self.lines[k]
+        need = self.open[line.id]
+        fitting = self.by_line[k]
+        chosen = self.chosen
+        bounds = self.bounds
+        ordered = [c for c in fitting if c.index in chosen] + [
+            c for c in fitting if c.index not in chosen
+        ]
+        for candidate in ordered:
+            fit = candidate.fits[line.id]
+            if fit.cap < need:
+                continue
+            if bounds is not None and self.search._cut(
+                k + 1,
+                self.units + need + self.remaining[k + 1],
+                bounds,
+                chosen,
+                self.by_index,
+                self.most,
+                (fit.score, need, need),
+                candidate.index,
+            ):
+                continue  # whole here, the line cannot help beat the best
+            if self.assign(candidate, line, need):
+                yield
+                self.unassign(candidate, line)
+        splitting = [c for c in ordered if c.sheet.splittable]
+        if bounds is not None:
+            # Best line scores first: then once the candidates from a position on
+            # cannot beat the best, none after them can (``spreads`` stops there).
+            splitting.sort(key=lambda c: -c.fits[line.id].score)
+        if splitting:
+            line_id = line.id
+            for _ in self.splits(splitting, line, need, k):
+                held = [
+                    chosen[c.index][line_id]
+                    for c in splitting
+                    if c.index in chosen and line_id in chosen[c.index]
+                ]
+                if len(held) == 1 and held[0] == need:
+                    continue  # the same as the whole-line choice above
+                yield
+        yield  # the line (what is left of it) is not fulfilled
+
+    def enter(self, k: int) -> Generator[None, None, None] | None:
+        """Arrive at line ``k`` with lines ``0..k-1`` settled: the ways on from here,
+        or None at a leaf or where no way on can beat the best."""
+        search = self.search
+        search.nodes += 1
+        if search.nodes > search.node_limit:
+            raise _Stop
+        units = self.units + self.remaining[k]
+        if units < search.best[0].units:
+            return None
+        bounds = self.bounds
+        if bounds is not None and search._cut(
+            k, units, bounds, self.chosen, self.by_index, self.most
+        ):
+            return None
+        if k == len(self.lines):
+            self.leaf()
+            return None
+        return self.choices(k)

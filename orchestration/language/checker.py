@@ -353,10 +353,7 @@ class _Checker:
             case nodes.String():
                 return ValueType.STRING
             case nodes.Template():
-                for part in expr.parts:
-                    if isinstance(part, nodes.Expr):
-                        self.expression(part)
-                return ValueType.STRING
+                return self.template(expr)
             case nodes.Number():
                 return ValueType.NUMBER
             case nodes.Boolean():
@@ -379,15 +376,26 @@ class _Checker:
             case nodes.Binary():
                 return self.binary(expr)
             case nodes.Match():
-                result: set[ValueType] = set()
-                for branch in expr.branches:
-                    self.condition(branch.condition, "'when'")
-                    result.add(self.expression(branch.value))
-                if expr.otherwise is not None:
-                    result.add(self.expression(expr.otherwise))
-                result.discard(ValueType.ANY)
-                return result.pop() if len(result) == 1 else ValueType.ANY
+                return self.match(expr)
         return ValueType.ANY  # pragma: no cover - every node is matched above
+
+    def template(self, expr: nodes.Template) -> ValueType:
+        """Check the expressions interpolated into a template; it is a string."""
+        for part in expr.parts:
+            if isinstance(part, nodes.Expr):
+                self.expression(part)
+        return ValueType.STRING
+
+    def match(self, expr: nodes.Match) -> ValueType:
+        """Check a ``match``: its conditions, and its values' one type if they share it."""
+        result: set[ValueType] = set()
+        for branch in expr.branches:
+            self.condition(branch.condition, "'when'")
+            result.add(self.expression(branch.value))
+        if expr.otherwise is not None:
+            result.add(self.expression(expr.otherwise))
+        result.discard(ValueType.ANY)
+        return result.pop() if len(result) == 1 else ValueType.ANY
 
     def number(self, expr: nodes.Expr, what: str) -> None:
         value_type = self.expression(expr)

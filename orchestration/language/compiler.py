@@ -625,16 +625,9 @@ def _compile_match(expr: nodes.Match, depth: int) -> Compiled:
 
 def _compile_binary(expr: nodes.Binary, depth: int) -> Compiled:
     op = expr.operator
-    if op in _FLIPPED:
-        special = _compare_variable(expr)
-        if special is not None:
-            return special
-    elif op in ("in", "not in"):
-        special = _in_constant(expr)
-        if special is not None:
-            return special
-    elif op in ("contains", "not contains") and _is_variable_and_string(expr):
-        return _contains_string(expr)
+    special = _binary_fast_path(expr)
+    if special is not None:
+        return special
     left = _compile(expr.left, depth)
     right = _compile(expr.right, depth)
     if op == "and":
@@ -674,6 +667,18 @@ def _compile_binary(expr: nodes.Binary, depth: int) -> Compiled:
 
         return membership
     raise TypeError(f"unknown operator {op!r}")
+
+
+def _binary_fast_path(expr: nodes.Binary) -> Compiled | None:
+    """A fast path for ``expr`` (see below), or None where only the general one applies."""
+    op = expr.operator
+    if op in _FLIPPED:
+        return _compare_variable(expr)
+    if op in ("in", "not in"):
+        return _in_constant(expr)
+    if op in ("contains", "not contains") and _is_variable_and_string(expr):
+        return _contains_string(expr)
+    return None
 
 
 def _and(expr: nodes.Binary, left: Compiled, right: Compiled) -> Compiled:
@@ -754,53 +759,74 @@ def _variable_vs_literal(
         return _compare(expr.operator, value, literal, expr)
 
     if type(literal) is str:
-        if op == "=":
+        return _variable_vs_string(path, literal, op, slow)
+    if type(literal) is bool:
+        return _variable_vs_boolean(path, literal, op, slow)
+    assert isinstance(literal, Decimal)
+    return _variable_vs_number(path, literal, op, slow)
 
-            def equal_string(context: Context) -> bool:
-                raw = context(path)
-                if type(raw) is str:
-                    return raw == literal
-                return slow(raw)
 
-            return equal_string
-        if op == "<>":
+def _variable_vs_string(
+    path: tuple[str, ...], literal: str, op: str, slow: Callable[[object], bool]
+) -> Compiled:
+    """The variable at ``path`` against a string literal: a ``str`` compares directly."""
+    if op == "=":
 
-            def not_equal_string(context: Context) -> bool:
-                raw = context(path)
-                if type(raw) is str:
-                    return raw != literal
-                return slow(raw)
-
-            return not_equal_string
-        compare = _ORDERINGS[op]
-
-        def order_string(context: Context) -> bool:
+        def equal_string(context: Context) -> bool:
             raw = context(path)
             if type(raw) is str:
-                return compare(raw, literal)
+                return raw == literal
             return slow(raw)
 
-        return order_string
+        return equal_string
+    if op == "<>":
 
-    if type(literal) is bool:
-        if op not in ("=", "<>"):
-            return None
-        equal = op == "="
-
-        def equal_bool(context: Context) -> bool:
+        def not_equal_string(context: Context) -> bool:
             raw = context(path)
-            if type(raw) is bool:
-                return (raw is literal) is equal
+            if type(raw) is str:
+                return raw != literal
             return slow(raw)
 
-        return equal_bool
+        return not_equal_string
+    compare = _ORDERINGS[op]
 
-    # A number. An int compares exactly with the literal (as an int when it is
-    # whole, which is faster). A finite float compares with the literal's
-    # nearest float exactly as its shortest-repr decimal compares with the
-    # literal, provided the literal is itself that float's shortest repr: the
-    # shortest repr is strictly increasing in the float.
-    assert isinstance(literal, Decimal)
+    def order_string(context: Context) -> bool:
+        raw = context(path)
+        if type(raw) is str:
+            return compare(raw, literal)
+        return slow(raw)
+
+    return order_string
+
+
+def _variable_vs_boolean(
+    path: tuple[str, ...], literal: bool, op: str, slow: Callable[[object], bool]
+) -> Compiled | None:
+    """The variable at ``path`` against ``true``/``false``: only ``=`` and ``<>`` are fast."""
+    if op not in ("=", "<>"):
+        return None
+    equal = op == "="
+
+    def equal_bool(context: Context) -> bool:
+        raw = context(path)
+        if type(raw) is bool:
+            return (raw is literal) is equal
+        return slow(raw)
+
+    return equal_bool
+
+
+def _variable_vs_number(
+    path: tuple[str, ...], literal: Decimal, op: str, slow: Callable[[object], bool]
+) -> Compiled:
+    """The variable at ``path`` against a number literal.
+
+    An int compares exactly with the literal (as an int when it is whole, which
+    is faster). A finite float compares with the literal's nearest float exactly
+    as its shortest-repr decimal compares with the literal, provided the literal
+    is itself that float's shortest repr: the shortest repr is strictly
+    increasing in the float.
+    """
     compare = _COMPARISONS[op]
     whole = literal.adjusted() < 30 and literal == literal.to_integral_value()
     as_int: object = int(literal) if whole else literal

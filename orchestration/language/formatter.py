@@ -370,21 +370,31 @@ def _render(expr: nodes.Expr) -> _Text:
         case nodes.Match():
             return _Text(_match(expr, multiline=False), _WEAKEST)
         case nodes.Unary(operator="not", operand=operand):
-            inner = _operand(operand, _NOT)
-            if _joins_keyword("not", inner.text):
-                inner = _Text(f"({inner.text})", _ATOM)  # `not In.Stock` reads as `not in`
-            return _Text(f"not {inner.text}", _NOT, inner.open_tail)
+            return _not(operand)
         case nodes.Unary(operator="-", operand=operand):
-            inner = _operand(operand, _UNARY)
-            if inner.text.startswith("-"):
-                inner = _Text(f"({inner.text})", _ATOM)  # -(-a) reads better than --a
-            return _Text(f"-{inner.text}", _UNARY, inner.open_tail)
+            return _negative(operand)
         case nodes.HasValue(operand=operand, negated=negated):
             inner = _operand(operand, _SUM)
             return _Text(f"{inner.text} has {'no value' if negated else 'value'}", _PREDICATE)
         case nodes.Binary(operator=operator, left=left, right=right):
             return _binary(operator, left, right)
     raise TypeError(f"not an expression the formatter knows: {expr!r}")
+
+
+def _not(operand: nodes.Expr) -> _Text:
+    """``not x``, with ``x`` in parentheses where it would run into the keyword."""
+    inner = _operand(operand, _NOT)
+    if _joins_keyword("not", inner.text):
+        inner = _Text(f"({inner.text})", _ATOM)  # `not In.Stock` reads as `not in`
+    return _Text(f"not {inner.text}", _NOT, inner.open_tail)
+
+
+def _negative(operand: nodes.Expr) -> _Text:
+    """``-x``, with a negative ``x`` in parentheses."""
+    inner = _operand(operand, _UNARY)
+    if inner.text.startswith("-"):
+        inner = _Text(f"({inner.text})", _ATOM)  # -(-a) reads better than --a
+    return _Text(f"-{inner.text}", _UNARY, inner.open_tail)
 
 
 def _binary(operator: str, left: nodes.Expr, right: nodes.Expr) -> _Text:

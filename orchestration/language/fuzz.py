@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalogue, nodes
-from .checker import analyze, check
+from .checker import Analysis, analyze, check
 from .compiler import compile_sheet
 from .errors import Code
 from .formatter import format_sheet, format_source
@@ -163,6 +163,10 @@ class _Examination:
             if spent > self.slowest[0]:
                 self.slowest = (spent, stage)
 
+    def fail(self, stage: str, message: str) -> None:
+        """Record a broken promise of ``stage``."""
+        self.problems.append(Problem("failure", stage, message))
+
 
 # Values a visual edit may write into each kind of slot: what the form would send.
 _EDITS: dict[str, object] = {
@@ -197,55 +201,66 @@ def _examination(source: str, stages: Sequence[Stage], limit: float | None) -> _
 def _examine(source: str, stages: Sequence[Stage], examination: _Examination) -> None:
     # Each stage is called as the application calls it; the promises are then checked
     # with as few parses more as can be (a parse is most of an input's time).
-    problems = examination.problems
     _call = examination.call
-
-    def fail(stage: str, message: str) -> None:
-        problems.append(Problem("failure", stage, message))
-
     analysis = _call("check", analyze, source)
     _call("compile", compile_sheet, source)
     formatted = _call("format", format_source, source)
     if formatted is not None:
-        reparsed, diagnostics = _call("format", parse, formatted)
-        if diagnostics:
-            fail("format", f"the formatted text does not parse: {diagnostics[0].message}")
-        else:
-            if _call("format", format_sheet, reparsed) != formatted:
-                fail("format", "formatting the formatted text changes it again")
-            if _flat(reparsed.statements) != _flat(analysis.sheet.statements):
-                fail("format", "the formatted text means something else")
-            if analysis.is_valid:
-                checked = _call("format", check, reparsed)
-                if checked:
-                    first = checked[0].message
-                    fail("format", f"the formatted text of a clean sheet has problems: {first}")
-    visual = _call("visual", describe, source)
-    if not visual.diagnostics and visual.slots:
-        # One value edited per input (which one varies with the input), as a form sends it.
-        slots = list(visual.slots.values())
-        slot = slots[len(source) % len(slots)]
-        value: object = _EDITS.get(slot.kind)
-        if slot.kind == LIST:
-            value = ["1", "-2.5"] if slot.item_kind == NUMBER else ["a", "b 'c'"]
-        try:
-            edited = _call("visual", _refusal_or_edit, source, {slot.id: value})
-        except _Refused as refusal:
-            # A valid value may still take the sheet past a limit of the parser (a
-            # negative number inside the deepest nesting it takes): refusing it, with
-            # the parser's reason, is the promise kept.
-            if not refusal.too_large:
-                fail("visual", f"a valid edit of a {slot.kind} was refused: {refusal.message}")
-        else:
-            shown = _call("visual", describe, edited)
-            if shown.diagnostics:
-                first = shown.diagnostics[0].message
-                fail("visual", f"an edited {slot.kind} does not parse: {first}")
-            elif len(shown.slots) != len(visual.slots):
-                fail("visual", f"an edited {slot.kind} changed the number of values")
+        _examine_formatted(formatted, analysis, examination)
+    _examine_visual(source, examination)
     if analysis.is_valid:  # a sheet with problems stops at the check in every stage
         for name, function in stages:
             _call(name, function, source)
+
+
+def _examine_formatted(formatted: str, analysis: Analysis, examination: _Examination) -> None:
+    """The format promises: the formatted text parses, is stable, means the same, and
+    is clean when the sheet was."""
+    _call = examination.call
+    reparsed, diagnostics = _call("format", parse, formatted)
+    if diagnostics:
+        examination.fail("format", f"the formatted text does not parse: {diagnostics[0].message}")
+        return
+    if _call("format", format_sheet, reparsed) != formatted:
+        examination.fail("format", "formatting the formatted text changes it again")
+    if _flat(reparsed.statements) != _flat(analysis.sheet.statements):
+        examination.fail("format", "the formatted text means something else")
+    if analysis.is_valid:
+        checked = _call("format", check, reparsed)
+        if checked:
+            first = checked[0].message
+            examination.fail("format", f"the formatted text of a clean sheet has problems: {first}")
+
+
+def _examine_visual(source: str, examination: _Examination) -> None:
+    """The visual editor's promises: a valid edit of one value is taken (or refused for a
+    parser limit) and writes text that parses, with as many values."""
+    _call = examination.call
+    fail = examination.fail
+    visual = _call("visual", describe, source)
+    if visual.diagnostics or not visual.slots:
+        return
+    # One value edited per input (which one varies with the input), as a form sends it.
+    slots = list(visual.slots.values())
+    slot = slots[len(source) % len(slots)]
+    value: object = _EDITS.get(slot.kind)
+    if slot.kind == LIST:
+        value = ["1", "-2.5"] if slot.item_kind == NUMBER else ["a", "b 'c'"]
+    try:
+        edited = _call("visual", _refusal_or_edit, source, {slot.id: value})
+    except _Refused as refusal:
+        # A valid value may still take the sheet past a limit of the parser (a
+        # negative number inside the deepest nesting it takes): refusing it, with
+        # the parser's reason, is the promise kept.
+        if not refusal.too_large:
+            fail("visual", f"a valid edit of a {slot.kind} was refused: {refusal.message}")
+        return
+    shown = _call("visual", describe, edited)
+    if shown.diagnostics:
+        first = shown.diagnostics[0].message
+        fail("visual", f"an edited {slot.kind} does not parse: {first}")
+    elif len(shown.slots) != len(visual.slots):
+        fail("visual", f"an edited {slot.kind} changed the number of values")
 
 
 def _flat(statements: tuple[nodes.Statement, ...]) -> list[object]:
@@ -651,6 +666,13 @@ def _variant(rng: random.Random, text: str, corpus: Sequence[str]) -> str:
     # Big inputs (long lines, thousands of statements) cost a second or more each, so they
     # are a few in a thousand: enough to meet every size, few enough for a million inputs.
     pick = rng.random()
+    if pick < 0.72:
+        return _encoding_variant(rng, text, pick)
+    return _size_variant(rng, text, corpus, pick)
+
+
+def _encoding_variant(rng: random.Random, text: str, pick: float) -> str:
+    """``text`` with other line breaks, a byte-order mark or odd characters (``pick`` < 0.72)."""
     if pick < 0.25:  # line breaks
         breaks = rng.choice(("\r", "\r\n", "mixed"))
         if breaks != "mixed":
@@ -663,11 +685,15 @@ def _variant(rng: random.Random, text: str, corpus: Sequence[str]) -> str:
     if pick < 0.47:  # a byte-order mark, at the start or anywhere
         position = 0 if rng.random() < 0.6 else rng.randrange(len(text) + 1)
         return text[:position] + "\ufeff" + text[position:]
-    if pick < 0.72:  # odd characters sprinkled in
-        chars = list(text)
-        for _ in range(rng.randrange(1, 6)):
-            chars.insert(rng.randrange(len(chars) + 1), rng.choice(_ODD))
-        return "".join(chars)
+    # odd characters sprinkled in
+    chars = list(text)
+    for _ in range(rng.randrange(1, 6)):
+        chars.insert(rng.randrange(len(chars) + 1), rng.choice(_ODD))
+    return "".join(chars)
+
+
+def _size_variant(rng: random.Random, text: str, corpus: Sequence[str], pick: float) -> str:
+    """``text`` nested, lengthened or multiplied past a limit, or re-encoded (``pick`` >= 0.72)."""
     if pick < 0.84:  # deep nesting, beyond any limit
         depth = int(10 ** rng.uniform(1.5, 4))
         opener, closer = rng.choice(
@@ -909,11 +935,95 @@ def run(
     """
     figures = Figures(seed, start)
     began = time.perf_counter()
-    batches = iter(range(start, start + count, BATCH))
-    workers = [_Process(seed, corpus, stages, timeout) for _ in range(max(1, jobs))]
+    pool = _Pool(figures, range(start, start + count), corpus, stages, timeout, jobs, out)
     next_report = progress_every
+    try:
+        pool.start()
+        while pool.busy():
+            pool.step()
+            figures.wall_seconds = time.perf_counter() - began
+            if progress is not None and figures.inputs >= next_report:
+                next_report += progress_every
+                progress(figures)
+    finally:
+        pool.close()
+    figures.wall_seconds = time.perf_counter() - began
+    return figures
 
-    def record(index: int, problems: list[Problem], source: str) -> None:
+
+class _Pool:
+    """A run's worker processes: inputs handed out in batches, answers and hangs counted."""
+
+    def __init__(
+        self,
+        figures: Figures,
+        indexes: range,
+        corpus: Sequence[str],
+        stages: Sequence[Stage],
+        timeout: float,
+        jobs: int,
+        out: Path | None,
+    ) -> None:
+        self.figures = figures
+        self.seed = figures.seed
+        self.end = indexes.stop
+        self.batches = iter(range(indexes.start, indexes.stop, BATCH))
+        self.corpus = corpus
+        self.stages = stages
+        self.timeout = timeout
+        self.out = out
+        self.workers = [_Process(self.seed, corpus, stages, timeout) for _ in range(max(1, jobs))]
+
+    def start(self) -> None:
+        """Two batches to each worker: a worker never waits for its next one."""
+        for worker in self.workers:
+            self.feed(worker)
+            self.feed(worker)
+
+    def busy(self) -> bool:
+        """Whether any worker has inputs it has not answered."""
+        return any(worker.pending for worker in self.workers)
+
+    def step(self) -> None:
+        """Wait up to a second for answers; take them, and replace hung workers."""
+        workers = self.workers
+        connections = [worker.connection for worker in workers if worker.pending]
+        ready = multiprocessing.connection.wait(connections, timeout=min(1.0, self.timeout))
+        for position, worker in enumerate(workers):
+            if not worker.pending:
+                continue
+            if worker.connection in ready:
+                self.receive(position, worker)
+            elif worker.hung(self.timeout):
+                took = f"no answer within {STAGES_PER_INPUT * self.timeout:g} s of CPU time"
+                self.replace(position, Problem("hang", "examine", took))
+
+    def receive(self, position: int, worker: _Process) -> None:
+        """Take one answer of ``worker`` (or replace it, if it died)."""
+        figures = self.figures
+        try:
+            message = worker.connection.recv()
+        except (EOFError, OSError):
+            code = worker.process.exitcode
+            worker.process.join(timeout=5)
+            code = worker.process.exitcode if code is None else code
+            died = f"the worker process died (exit code {code})"
+            self.replace(position, Problem("crash", "examine", died))
+            return
+        index, spent, cpu_now, slowest, problems, source = message
+        worker.pending.remove(index)
+        worker.answered_at = time.perf_counter()
+        worker.cpu_at_answer = cpu_now
+        figures.inputs += 1
+        figures.add_time(spent, index, slowest)
+        if problems:
+            self.record(index, problems, source)
+        if len(worker.pending) <= BATCH:
+            self.feed(worker)
+
+    def record(self, index: int, problems: list[Problem], source: str) -> None:
+        """Count an input's problems; write it to ``out`` if its fault is not kept enough."""
+        figures = self.figures
         for problem in problems:
             if problem.kind == "crash":
                 figures.crashes += 1
@@ -923,66 +1033,31 @@ def run(
                 figures.failures += 1
         first = problems[0]
         figures.faults[first.fault] += 1
-        if out is not None and figures.faults[first.fault] <= KEPT_PER_FAULT:
-            figures.written.append(_write(out, seed, index, source, problems))
+        if self.out is not None and figures.faults[first.fault] <= KEPT_PER_FAULT:
+            figures.written.append(_write(self.out, self.seed, index, source, problems))
 
-    def feed(worker: _Process) -> None:
-        batch = next(batches, None)
+    def feed(self, worker: _Process) -> None:
+        """Send ``worker`` the next batch, if any is left."""
+        batch = next(self.batches, None)
         if batch is not None:
-            worker.send(range(batch, min(batch + BATCH, start + count)))
+            worker.send(range(batch, min(batch + BATCH, self.end)))
 
-    def replace(position: int, problem: Problem) -> None:
-        worker = workers[position]
+    def replace(self, position: int, problem: Problem) -> None:
+        """Kill the worker at ``position``: its input counts ``problem``; a new worker
+        takes the rest of its inputs."""
+        worker = self.workers[position]
         worker.kill()
         index, rest = worker.pending[0], worker.pending[1:]
-        figures.inputs += 1
-        record(index, [problem], generate(seed, index, corpus))
-        workers[position] = _Process(seed, corpus, stages, timeout)
+        self.figures.inputs += 1
+        self.record(index, [problem], generate(self.seed, index, self.corpus))
+        self.workers[position] = _Process(self.seed, self.corpus, self.stages, self.timeout)
         if rest:
-            workers[position].send(rest)
+            self.workers[position].send(rest)
 
-    try:
-        for worker in workers:
-            feed(worker)
-            feed(worker)  # two batches each: a worker never waits for its next one
-        while any(worker.pending for worker in workers):
-            connections = [worker.connection for worker in workers if worker.pending]
-            ready = multiprocessing.connection.wait(connections, timeout=min(1.0, timeout))
-            for position, worker in enumerate(workers):
-                if not worker.pending:
-                    continue
-                if worker.connection in ready:
-                    try:
-                        message = worker.connection.recv()
-                    except (EOFError, OSError):
-                        code = worker.process.exitcode
-                        worker.process.join(timeout=5)
-                        code = worker.process.exitcode if code is None else code
-                        died = f"the worker process died (exit code {code})"
-                        replace(position, Problem("crash", "examine", died))
-                        continue
-                    index, spent, cpu_now, slowest, problems, source = message
-                    worker.pending.remove(index)
-                    worker.answered_at = time.perf_counter()
-                    worker.cpu_at_answer = cpu_now
-                    figures.inputs += 1
-                    figures.add_time(spent, index, slowest)
-                    if problems:
-                        record(index, problems, source)
-                    if len(worker.pending) <= BATCH:
-                        feed(worker)
-                elif worker.hung(timeout):
-                    took = f"no answer within {STAGES_PER_INPUT * timeout:g} s of CPU time"
-                    replace(position, Problem("hang", "examine", took))
-            figures.wall_seconds = time.perf_counter() - began
-            if progress is not None and figures.inputs >= next_report:
-                next_report += progress_every
-                progress(figures)
-    finally:
-        for worker in workers:
+    def close(self) -> None:
+        """Close every worker."""
+        for worker in self.workers:
             worker.close()
-    figures.wall_seconds = time.perf_counter() - began
-    return figures
 
 
 def _write(out: Path, seed: int, index: int, source: str, problems: list[Problem]) -> str:

@@ -236,11 +236,7 @@ class Tokenizer:
             elif char == "[":
                 yield self._bracketed_variable(start)
             elif _is_digit(char):
-                reader.skip_to(self._digits_end(reader.offset))
-                if reader.peek() == "." and _is_digit(reader.peek(1)):
-                    reader.skip_to(self._digits_end(reader.offset + 1))
-                text = self.source[start[0] : reader.offset]
-                yield self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))
+                yield self._number(start)
             elif char in _GARBLE_STARTS and _GARBLED_QUOTES.get(
                 self.source[reader.offset : reader.offset + 3]
             ) in ("\u2018", "\u201c"):
@@ -260,27 +256,40 @@ class Tokenizer:
             elif char in "\u2018\u201c":
                 yield self._curly_string(start)
             else:
-                reader.advance()
-                token = self._make(TokenKind.ERROR, "ERROR", start)
-                if char in _CURLY_QUOTES:
-                    self._error(
-                        Code.INVALID_CHARACTER,
-                        f"curly quote {char} cannot start or end a string",
-                        token,
-                        "use straight single quotes: 'text'",
-                    )
-                elif char == "\\":
-                    self._error(
-                        Code.INVALID_CHARACTER,
-                        "unexpected character '\\'",
-                        token,
-                        "sheets have no line-continuation character: a statement goes on when "
-                        "the next line begins with with reason, when, but continue, else or end",
-                    )
-                else:
-                    shown = repr(char) if not char.isprintable() else f"'{char}'"
-                    self._error(Code.INVALID_CHARACTER, f"unexpected character {shown}", token)
-                yield token
+                yield self._unexpected(start, char)
+
+    def _number(self, start: tuple[int, int, int]) -> Token:
+        """A number from ``start``: digits, and a fraction if a digit follows the point."""
+        reader = self.reader
+        reader.skip_to(self._digits_end(reader.offset))
+        if reader.peek() == "." and _is_digit(reader.peek(1)):
+            reader.skip_to(self._digits_end(reader.offset + 1))
+        text = self.source[start[0] : reader.offset]
+        return self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))
+
+    def _unexpected(self, start: tuple[int, int, int], char: str) -> Token:
+        """An ERROR token for ``char``, which starts no token, and its diagnostic."""
+        self.reader.advance()
+        token = self._make(TokenKind.ERROR, "ERROR", start)
+        if char in _CURLY_QUOTES:
+            self._error(
+                Code.INVALID_CHARACTER,
+                f"curly quote {char} cannot start or end a string",
+                token,
+                "use straight single quotes: 'text'",
+            )
+        elif char == "\\":
+            self._error(
+                Code.INVALID_CHARACTER,
+                "unexpected character '\\'",
+                token,
+                "sheets have no line-continuation character: a statement goes on when "
+                "the next line begins with with reason, when, but continue, else or end",
+            )
+        else:
+            shown = repr(char) if not char.isprintable() else f"'{char}'"
+            self._error(Code.INVALID_CHARACTER, f"unexpected character {shown}", token)
+        return token
 
     def _digits_end(self, offset: int) -> int:
         """Where the run of digits 0-9 from ``offset`` ends."""

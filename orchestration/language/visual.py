@@ -446,13 +446,7 @@ class _Words:
                     yield from self._slots(left)
                     yield from self._slots(right)
                     return
-                picker = None
-                if isinstance(left, nodes.Variable):
-                    picker = PICKERS.get(left.path)
-                    if picker == "id" and listed[0] != NUMBER:
-                        picker = None
-                    if picker == "backend_id" and listed[0] != STRING:
-                        picker = None
+                picker = _picker(left, listed[0])
                 yield from self._slots(left)
                 start, end = offsets(right.span)
                 yield builder._slot(LIST, listed[1], start, end, item_kind=listed[0], picker=picker)
@@ -472,6 +466,22 @@ class _Words:
                     yield from self._slots(otherwise)
             case _:
                 return  # variables, templates, booleans, nothing: not edited here
+
+
+def _picker(left: nodes.Expr, item_kind: str) -> str | None:
+    """The picker for a list of ``item_kind`` values the variable ``left`` is tested against.
+
+    None when ``left`` is not a variable with a picker, or the picker's values are
+    of another kind (ids are numbers, backend ids strings).
+    """
+    if not isinstance(left, nodes.Variable):
+        return None
+    picker = PICKERS.get(left.path)
+    if picker == "id" and item_kind != NUMBER:
+        return None
+    if picker == "backend_id" and item_kind != STRING:
+        return None
+    return picker
 
 
 def _literal_list(items: tuple[nodes.Expr, ...]) -> tuple[str, tuple[object, ...]] | None:

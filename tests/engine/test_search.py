@@ -40,7 +40,19 @@ def sheet_texts(draw: st.DrawFn, number: int, units: int, products: int) -> str:
         text.append("option AllowPartialFulfillment as true")
         if draw(st.booleans()):
             text.append("option DisableLineSplitting as true")
-    text.append("scope Supplier")
+    text += _supplier_scope(draw, units, export)
+    text += _order_line_scope(draw, products)
+    text += _shipment_scope(draw, export)
+    if draw(st.booleans()):
+        text += _proposition_scope(draw)
+    source = "\n".join(text) + "\n"
+    assert analyze(source).diagnostics == (), source
+    return source
+
+
+def _supplier_scope(draw: st.DrawFn, units: int, export: bool) -> list[str]:
+    """The Supplier scope of ``sheet_texts``: a type required, scores for some units."""
+    text = ["scope Supplier"]
     kind = draw(st.sampled_from([None, "Shop", "Warehouse"]))
     if kind:
         text.append(f"require Supplier.Type = '{kind}' with reason 'Not{kind}'")
@@ -49,13 +61,23 @@ def sheet_texts(draw: st.DrawFn, number: int, units: int, products: int) -> str:
         text.append(f"score add {draw(st.integers(1, 40))} when Supplier.ID = {unit}")
     if export:
         text.append("data ExporterName as 'WAREHOUSE'")
-    text.append("scope OrderLine")
+    return text
+
+
+def _order_line_scope(draw: st.DrawFn, products: int) -> list[str]:
+    """The OrderLine scope of ``sheet_texts``: stock required, scores for some products."""
+    text = ["scope OrderLine"]
     if draw(st.booleans()):
         text.append("require SupplierQuantityAvailable >= OrderLine.QuantityOrdered")
     for _ in range(draw(st.integers(0, 2))):
         product = draw(st.integers(1, products))
         text.append(f"score add {draw(st.integers(-10, 30))} when Product.ID = {product}")
-    text.append("scope Shipment")
+    return text
+
+
+def _shipment_scope(draw: st.DrawFn, export: bool) -> list[str]:
+    """The Shipment scope of ``sheet_texts``: travel data, scores, a size limit."""
+    text = ["scope Shipment"]
     if not export:
         for key in ("TravelDistanceText", "TravelTimeText"):
             text.append(f"data {key} as 'x'")
@@ -67,15 +89,17 @@ def sheet_texts(draw: st.DrawFn, number: int, units: int, products: int) -> str:
         text.append(f"score add {draw(st.integers(1, 30))} when TotalQuantity > 1")
     if draw(st.booleans()):
         text.append(f"require TotalQuantity <= {draw(st.integers(1, 4))} with reason 'TooBig'")
+    return text
+
+
+def _proposition_scope(draw: st.DrawFn) -> list[str]:
+    """The FulfillmentProposition scope of ``sheet_texts``: a score or a shipment limit."""
+    text = ["scope FulfillmentProposition"]
     if draw(st.booleans()):
-        text.append("scope FulfillmentProposition")
-        if draw(st.booleans()):
-            text.append(f"score add {draw(st.integers(1, 60))} when ShipmentCount = 1")
-        else:
-            text.append(f"require ShipmentCount <= {draw(st.integers(1, 3))}")
-    source = "\n".join(text) + "\n"
-    assert analyze(source).diagnostics == (), source
-    return source
+        text.append(f"score add {draw(st.integers(1, 60))} when ShipmentCount = 1")
+    else:
+        text.append(f"require ShipmentCount <= {draw(st.integers(1, 3))}")
+    return text
 
 
 @st.composite
