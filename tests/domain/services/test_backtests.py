@@ -30,7 +30,7 @@ MONDAY = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterda
 @pytest.fixture(autouse=True)
 def inline_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run the backtest's task inline, also when CI points Celery at a real broker
-    (``tests/test_tasks.py`` covers the way to a worker)."""
+    (``tests/domain/services/test_tasks.py`` covers the way to a worker)."""
     monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
 
 

@@ -21,6 +21,7 @@ from orchestration.engine.limits import LIMITS, LINE_QUANTITY, ORDER_LINES, STOC
 from orchestration.services.orders import order_create
 from tests.conftest import table_rows
 from tests.long_orders import long_order_scenario
+from tests.sources import ROOT
 
 TOO_MANY_UNITS = LINE_QUANTITY.maximum + 1
 HUGE = 10**30
@@ -40,7 +41,7 @@ def test_each_limit_says_what_it_counts_and_why() -> None:
 
 
 def test_docs_list_every_limit() -> None:
-    api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    api = (ROOT / "docs" / "api.md").read_text()
     for limit in LIMITS:
         assert f"| {limit.per} | {limit.maximum:,} |" in api
 
@@ -108,7 +109,7 @@ def test_the_simulate_command_line_prints_the_path_and_exits_2(tmp_path: Path) -
 
     path = tmp_path / "scenario.json"
     path.write_text(json.dumps(with_change(("order", "lines", 0, "quantity"), HUGE)))
-    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    manage = ROOT / "manage.py"
     done = subprocess.run(
         [sys.executable, str(manage), "simulate", str(path)],
         capture_output=True,
