@@ -219,8 +219,10 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
     fulfillments = [
         blobs.fulfillment(p, open_quantities, prepared.cancel_sheet) for p in search.best
     ]
+    winner = search.best[0]
     return Decision(
-        decision_shipments(search.best[0], prepared.cancel_sheet),
+        decision_shipments(winner, prepared.cancel_sheet),
+        float(winner.score),
         blobs.build(
             at=scenario.at,
             fulfillments=fulfillments,
@@ -301,6 +303,7 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
     }
     return Decision(
         typed,
+        0.0,
         blobs.build(
             at=scenario.at,
             fulfillments=[fulfillment],

@@ -64,9 +64,11 @@ class Shipment:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What orchestration decided (``shipments``) and why (``blob``)."""
+    """What orchestration decided (``shipments``, the winning proposition's ``score``)
+    and why (``blob``)."""
 
     shipments: tuple[Shipment, ...]
+    score: float
     blob: dict[str, Any]
 
     @property

@@ -18,6 +18,7 @@ from typing import Any
 from django.utils import timezone
 
 from .. import engine
+from ..engine.decision import Decision
 from ..engine.model import Scenario
 from ..engine.scenario import ScenarioError, load_scenario_text
 from ..errors import ApplicationError
@@ -28,7 +29,12 @@ from .scenario import SheetDraft, StockOverride, order_scenario
 
 def preview_scenario(scenario: Scenario) -> dict[str, Any]:
     """The blob for a scenario, routed as a real order would be."""
-    return engine.route(scenario, route_provider=route_provider()).blob
+    return scenario_decision(scenario).blob
+
+
+def scenario_decision(scenario: Scenario) -> Decision:
+    """The decision for a scenario, routed as a real order would be."""
+    return engine.route(scenario, route_provider=route_provider())
 
 
 def asking_for(scenario: Scenario, option: str | None) -> Scenario:
@@ -50,6 +56,29 @@ def preview_order(
     fulfillment_option: str | None = AS_ASKED,
 ) -> dict[str, Any]:
     """The blob for ``order`` at ``at`` with the what-if changes; nothing is written."""
+    return order_decision(
+        order,
+        at=at,
+        drafts=drafts,
+        stock_overrides=stock_overrides,
+        candidate_units=candidate_units,
+        respect_history=respect_history,
+        fulfillment_option=fulfillment_option,
+    ).blob
+
+
+def order_decision(
+    order: Order,
+    *,
+    at: datetime,
+    drafts: Sequence[SheetDraft] = (),
+    stock_overrides: Sequence[StockOverride] = (),
+    candidate_units: Collection[int] | None = None,
+    respect_history: bool = True,
+    fulfillment_option: str | None = AS_ASKED,
+) -> Decision:
+    """The decision for ``order`` at ``at`` with the what-if changes (as
+    ``preview_order``, typed: for comparing decisions); nothing is written."""
     scenario = order_scenario(
         order,
         at=at,
@@ -60,7 +89,7 @@ def preview_order(
     )
     if fulfillment_option != AS_ASKED:
         scenario = asking_for(scenario, fulfillment_option)
-    return preview_scenario(scenario)
+    return scenario_decision(scenario)
 
 
 def order_by_number(number: str) -> Order:

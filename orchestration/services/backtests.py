@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from orchestration.selectors.scenario import SheetDraft
 
+from ..engine.decision import Decision
 from ..errors import ApplicationError
 from ..models import Backtest, BacktestStatus, Order
 from ..selectors import previews
@@ -72,28 +73,25 @@ def backtests_resend(*, now: datetime, lost_after: timedelta, limit: int) -> int
     return sent
 
 
-def _outcome(blob: dict[str, Any]) -> dict[str, Any]:
+def _outcome(decision: Decision) -> dict[str, Any]:
     """What a decision comes to: its shipments, cancelled units and score."""
-    winner: dict[str, Any] = (
-        blob["Fulfillments"][0] if blob["Fulfillments"] else {"Shipments": [], "Score": 0}
-    )
-    shipments = []
+    shipments: list[dict[str, Any]] = []
     cancelled = 0
-    for shipment in winner["Shipments"]:
-        lines = {str(line["ID"]): line["Quantity"] for line in shipment["OrderLines"]}
-        if shipment["FulfillmentAction"] == "CANCEL":
+    for shipment in decision.shipments:
+        lines = {str(line.order_line_id): line.quantity for line in shipment.lines}
+        if shipment.is_cancel:
             cancelled += sum(lines.values())
-        supplier = shipment["Supplier"] or {}
+        supplier = shipment.supplier
         shipments.append(
             {
-                "action": shipment["FulfillmentAction"],
-                "supplier": supplier.get("ID"),
-                "supplier_name": supplier.get("Name"),
+                "action": shipment.action,
+                "supplier": supplier.id if supplier else None,
+                "supplier_name": supplier.name if supplier else None,
                 "lines": lines,
             }
         )
     shipments.sort(key=lambda s: (s["action"], s["supplier"] or 0, sorted(s["lines"].items())))
-    return {"shipments": shipments, "cancelled": cancelled, "score": winner["Score"]}
+    return {"shipments": shipments, "cancelled": cancelled, "score": decision.score}
 
 
 def _key(outcome: dict[str, Any]) -> Counter[tuple[Any, ...]]:
@@ -116,10 +114,10 @@ def backtest_run(*, backtest: Backtest) -> Backtest:
         for position, order in enumerate(orders, start=1):
             outcomes = {}
             for side, side_drafts in (("before", ()), ("after", drafts)):
-                blob = previews.preview_order(
+                decision = previews.order_decision(
                     order, at=order.placed_at, drafts=side_drafts, respect_history=False
                 )
-                outcomes[side] = outcome = _outcome(blob)
+                outcomes[side] = outcome = _outcome(decision)
                 totals[side]["cancelled"] += outcome["cancelled"]
                 totals[side]["shipments"] += sum(
                     1 for s in outcome["shipments"] if s["action"] != "CANCEL"

@@ -58,6 +58,7 @@ def test_the_typed_shipments_say_what_the_blob_says(seed: int) -> None:
     decision = route(worlds.make_scenario(ous=120, lines=4, sheets=8, seed=seed))
     assert decision.shipments  # something is decided, so the comparison is not vacuous
     assert [as_blob(s) for s in decision.shipments] == from_blob(decision)
+    assert decision.score == decision.blob["Fulfillments"][0]["Score"]
 
 
 @pytest.mark.parametrize("seed", range(8))
