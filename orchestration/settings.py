@@ -78,7 +78,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
-    "django_htmx",
     "orchestration.apps.OrchestrationConfig",
     "sheets.apps.SheetsConfig",
     "preview.apps.PreviewConfig",
@@ -94,7 +93,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "orchestration.middleware.RefuseNulInRequestMiddleware",
     "orchestration.middleware.RefuseIntegerOverflowMiddleware",
 ]
