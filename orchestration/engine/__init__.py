@@ -20,7 +20,7 @@ from typing import Any
 
 from ..language.compiler import EvaluationError
 from . import blob as blobs
-from .decision import CANCEL, Decision, Shipment, ShipmentLine, Supplier, decision_shipments
+from .decision import Decision, Proposal, Shipment, Supplier, Total, proposal, unshipped
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
 from .options import OptionOutcome, options_matter
@@ -216,16 +216,12 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             errors.append(entry)
             routing.remove(failure.run)
     open_quantities = prepared.open_quantities
-    fulfillments = [
-        blobs.fulfillment(p, open_quantities, prepared.cancel_sheet) for p in search.best
-    ]
-    winner = search.best[0]
+    proposals = tuple(proposal(p, open_quantities, prepared.cancel_sheet) for p in search.best)
     return Decision(
-        decision_shipments(winner, prepared.cancel_sheet),
-        float(winner.score),
+        proposals,
         blobs.build(
             at=scenario.at,
-            fulfillments=fulfillments,
+            fulfillments=[p.entry() for p in proposals],
             candidates=search.candidates,
             open_quantities=open_quantities,
             rejections=prepared.recorder.entries,
@@ -264,75 +260,48 @@ def _default_return(scenario: Scenario, world: World) -> Decision:
                 "Line": None,
             }
         )
-        shipments = [blobs.cancel_shipment(open_lines, None, "No returns organization unit.")]
-        typed: tuple[Shipment, ...] = (
-            _default_return_shipment(CANCEL, None, open_lines, scenario),
+        shipments: tuple[Shipment, ...] = (
+            unshipped(open_lines, description="No returns organization unit."),
         )
     else:
-        shipment = blobs.cancel_shipment(open_lines, None, "")
-        shipment.update(
-            {
-                "FulfillmentAction": "EXPORT_RETURN_ORDER",
-                "Supplier": {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id},
-            }
-        )
-        shipment["ScoreExplanation"]["Description"] = (
-            "Return orders are not orchestrated (UseOrderOrchestrationForReturnOrders is off): "
-            "they go to the default returns organization unit."
-        )
-        shipments = [shipment] if open_lines else []
-        supplier = Supplier(unit.id, unit.name, unit.backend_id)
-        typed = (
-            (_default_return_shipment("EXPORT_RETURN_ORDER", supplier, open_lines, scenario),)
+        products = {line.id: line.product for line in scenario.order.lines}
+        shipments = (
+            (
+                unshipped(
+                    open_lines,
+                    action="EXPORT_RETURN_ORDER",
+                    supplier=Supplier(unit.id, unit.name, unit.backend_id),
+                    products=products,
+                    description=(
+                        "Return orders are not orchestrated (UseOrderOrchestrationForReturnOrders "
+                        "is off): they go to the default returns organization unit."
+                    ),
+                ),
+            )
             if open_lines
             else ()
         )
-    fulfillment = {
-        "Shipments": shipments,
-        "Score": 0.0,
-        "ScoreExplanation": {
-            "Description": "Fulfillment proposition score consists of: 0 from score boosts on "
-            "the Fulfillment Proposition scope and 0 from the shipments in this proposition.",
-            "Expression": None,
-            "PreviousScore": 0.0,
-            "NewScore": 0.0,
-            "DeltaScore": 0.0,
-            "Variables": {},
-            "Boosts": [],
-        },
-    }
-    return Decision(
-        typed,
+    returned = Proposal(
+        shipments,
         0.0,
+        Total(
+            description="Fulfillment proposition score consists of: 0 from score boosts on "
+            "the Fulfillment Proposition scope and 0 from the shipments in this proposition.",
+            score=0.0,
+            boosts=(),
+        ),
+    )
+    return Decision(
+        (returned,),
         blobs.build(
             at=scenario.at,
-            fulfillments=[fulfillment],
+            fulfillments=[returned.entry()],
             candidates=[],
             open_quantities=open_quantities,
             rejections=recorder.entries,
             errors=[],
             search=None,
         ),
-    )
-
-
-def _default_return_shipment(
-    action: str, supplier: Supplier | None, open_lines: dict[int, int], scenario: Scenario
-) -> Shipment:
-    """The one shipment of a return order that is not orchestrated."""
-    products = {line.id: line.product for line in scenario.order.lines}
-    return Shipment(
-        action=action,
-        sheet_id=None,
-        sheet_name=None,
-        supplier=supplier,
-        lines=tuple(
-            ShipmentLine(line_id, q, () if supplier is None else ((products[line_id], q),))
-            for line_id, q in open_lines.items()
-        ),
-        data={},
-        fanout=(),
-        score=0.0,
     )
 
 

@@ -24,7 +24,7 @@ from ..language.compiler import MISSING, EvaluationError
 from .evaluate import Candidate, Drop, Failure, LineFit, SheetRun, jsonable
 from .model import OrganizationUnit
 from .plan import EXACT, ZERO, Boost, StatementFailed, Step, Values, run_block
-from .search import Proposition, Search, Shipment
+from .search import Search
 from .variables import World
 
 # ``Dropped`` lists each (supplier, statement, order line) with the values read up
@@ -49,6 +49,11 @@ def number_text(value: Fraction | Decimal | float | int) -> str:
     if number.denominator == 1:
         return str(number.numerator)
     return f"{float(number):.6f}".rstrip("0").rstrip(".")
+
+
+def line_boost_text(delta: Decimal, scope: str) -> str:
+    """How a boost counted on an order line's score is told."""
+    return f"{number_text(delta)} added to score of OrderLine due to a boost in the {scope} scope."
 
 
 def boost_explanation(
@@ -94,11 +99,9 @@ def line_explanations(
         key = (id(boost), scope)
         found = memo.get(key) if memo is not None else None
         if found is None:
-            description = (
-                f"{number_text(boost.delta)} added to score of OrderLine due to a boost in "
-                f"the {scope} scope."
+            found = boost_explanation(
+                boost, score, line_boost_text(boost.delta, scope), line_id=line_id
             )
-            found = boost_explanation(boost, score, description, line_id=line_id)
             if memo is not None:
                 memo[key] = found
             entries.append(found)
@@ -111,193 +114,6 @@ def line_explanations(
             entries.append(entry)
         score = new_score
     return entries
-
-
-def _unit(candidate: Candidate) -> dict[str, Any]:
-    unit = candidate.unit
-    return {"ID": unit.id, "Name": unit.name, "BackendID": unit.backend_id}
-
-
-def shipment_data(shipment: Shipment) -> dict[str, Any]:
-    """A shipment's ``Data``: the sheet's, the Supplier scope's, each line's (task
-    labels merged, else the first line's value), then the Shipment scope's; later
-    keys win. Made jsonable: the blob and the typed decision both take it."""
-    candidate = shipment.candidate
-    data: dict[str, Any] = {}
-    for key, value in candidate.sheet.data.items():
-        data[key] = jsonable(value)
-    for key, value in candidate.data.items():
-        data[key] = jsonable(value)
-    line_data: dict[str, Any] = {}
-    for line_id, _q in shipment.quantities:
-        for key, value in candidate.fits[line_id].data.items():
-            if key == "TaskLabels":
-                labels = line_data.setdefault(key, [])
-                # TaskLabels is a list of strings (a sheet's list, made jsonable).
-                for label in jsonable(value) or []:  # type: ignore[attr-defined]
-                    if label not in labels:
-                        labels.append(label)
-            elif key not in line_data:
-                line_data[key] = jsonable(value)
-    data.update(line_data)
-    for key, value in shipment.evaluation.data.items():
-        data[key] = jsonable(value)
-    return data
-
-
-def _shipment(shipment: Shipment, open_quantities: dict[int, int]) -> dict[str, Any]:
-    candidate = shipment.candidate
-    evaluation = shipment.evaluation
-    lines = []
-    # Summed as the search sums them: Decimal for lines shipped whole (the usual
-    # case), a Fraction only for the shares of lines split over shipments.
-    whole_lines = ZERO
-    split_lines: Fraction | None = None
-    for line_id, q in shipment.quantities:
-        fit = candidate.fits[line_id]
-        explanations = line_explanations(fit)
-        if q == open_quantities[line_id]:
-            whole_lines = EXACT.add(whole_lines, fit.score)
-            share_float = float(fit.score)
-        else:
-            share = Fraction(fit.score) * Fraction(q, open_quantities[line_id])
-            split_lines = share if split_lines is None else split_lines + share
-            share_float = float(share)
-            explanations.append(
-                {
-                    "Description": (
-                        f"{q} of the line's {open_quantities[line_id]} units are in this "
-                        f"shipment, so {number_text(share)} of its score "
-                        f"{number_text(fit.score)} counts here."
-                    ),
-                    "Expression": None,
-                    "PreviousScore": float(fit.score),
-                    "NewScore": share_float,
-                    "DeltaScore": float(share - Fraction(fit.score)),
-                    "Variables": {},
-                    "Line": None,
-                }
-            )
-        entry: dict[str, Any] = {
-            "ID": line_id,
-            "Score": share_float,
-            "Quantity": q,
-            "ScoreExplanations": explanations,
-        }
-        if candidate.sheet.replacements:
-            entry["Products"] = [
-                {"ID": product, "Quantity": n} for product, n in shipment.products.get(line_id, [])
-            ]
-        lines.append(entry)
-    line_total = Fraction(whole_lines) + split_lines if split_lines else whole_lines
-    boosts = []
-    score = ZERO
-    for boost in evaluation.boosts:
-        description = (
-            f"{number_text(boost.delta)} added to score of Shipment due to a boost in the "
-            "Shipment scope."
-        )
-        boosts.append(boost_explanation(boost, score, description))
-        score = EXACT.add(score, boost.delta)
-    return {
-        "FulfillmentAction": candidate.sheet.plan.action,
-        "Sheet": candidate.sheet.ref,
-        "Supplier": _unit(candidate),
-        "OrderLines": lines,
-        "Score": evaluation.approx,  # float(evaluation.score), made without a Fraction
-        "Data": shipment_data(shipment),
-        "ScoreExplanation": {
-            "Description": (
-                f"Shipment score consists of: {number_text(evaluation.boost_sum)} from score "
-                f"boosts on the Shipment scope and {number_text(line_total)} from the "
-                "OrderLines in this shipment"
-            ),
-            "Expression": None,
-            "PreviousScore": 0.0,
-            "NewScore": evaluation.approx,
-            "DeltaScore": evaluation.approx,
-            "Variables": {},
-            "Boosts": boosts,
-        },
-        "FanoutSuppliers": [_unit(other) for other in shipment.fanout],
-    }
-
-
-def cancel_shipment(
-    cancelled: dict[int, int], sheet: SheetRun | None, description: str
-) -> dict[str, Any]:
-    """The CANCEL shipment holding what nothing can fulfil."""
-    return {
-        "FulfillmentAction": "CANCEL",
-        "Sheet": sheet.ref if sheet else None,
-        "Supplier": None,
-        "OrderLines": [
-            {"ID": line_id, "Score": 0.0, "Quantity": q, "ScoreExplanations": []}
-            for line_id, q in cancelled.items()
-        ],
-        "Score": 0.0,
-        "Data": {},
-        "ScoreExplanation": {
-            "Description": description,
-            "Expression": None,
-            "PreviousScore": 0.0,
-            "NewScore": 0.0,
-            "DeltaScore": 0.0,
-            "Variables": {},
-            "Boosts": [],
-        },
-        "FanoutSuppliers": [],
-    }
-
-
-def fulfillment(
-    proposition: Proposition,
-    open_quantities: dict[int, int],
-    cancel_sheet: SheetRun | None,
-) -> dict[str, Any]:
-    """One proposition as a blob ``Fulfillments`` entry."""
-    shipments = [_shipment(s, open_quantities) for s in proposition.shipments]
-    if proposition.cancelled:
-        shipments.append(
-            cancel_shipment(
-                proposition.cancelled,
-                cancel_sheet,
-                (
-                    f"No organization unit can fulfil these units; {cancel_sheet.source.name} "
-                    "cancels them."
-                    if cancel_sheet
-                    else "No organization unit can fulfil these units now."
-                ),
-            )
-        )
-    own = sum((Fraction(b.delta) for _run, b in proposition.boosts), Fraction(0))
-    from_shipments = proposition.score - own
-    boosts = []
-    score = ZERO
-    for _run, boost in proposition.boosts:
-        description = (
-            f"{number_text(boost.delta)} added to score of FulfillmentProposition due to a "
-            "boost in the FulfillmentProposition scope."
-        )
-        boosts.append(boost_explanation(boost, score, description))
-        score = EXACT.add(score, boost.delta)
-    return {
-        "Shipments": shipments,
-        "Score": float(proposition.score),
-        "ScoreExplanation": {
-            "Description": (
-                f"Fulfillment proposition score consists of: {number_text(own)} from score "
-                "boosts on the Fulfillment Proposition scope and "
-                f"{number_text(from_shipments)} from the shipments in this proposition."
-            ),
-            "Expression": None,
-            "PreviousScore": 0.0,
-            "NewScore": float(proposition.score),
-            "DeltaScore": float(proposition.score),
-            "Variables": {},
-            "Boosts": boosts,
-        },
-    }
 
 
 _first = operator.itemgetter(0)

@@ -1,9 +1,10 @@
-"""The typed decision: what the domain stores, equal to what the blob explains.
+"""The typed decision: what the domain stores, and the blob's account of it.
 
-``route`` makes ``Decision.shipments`` and the blob's winning ``Shipments`` from the
-same search result; the domain reads only the former. For every sheet template of
-the generated worlds, and for return orders that are not orchestrated, each
-dataclass says what its blob entry says.
+``route`` returns the propositions the search kept as frozen dataclasses (shipments,
+lines with their products, scores, score explanations) and writes the blob's
+``Fulfillments`` from them; the domain reads only the dataclasses. For every sheet
+template of the generated worlds, and for return orders that are not orchestrated,
+each dataclass says what its blob entry says.
 """
 
 from dataclasses import replace
@@ -105,3 +106,18 @@ def test_a_return_not_orchestrated_goes_whole_to_the_returns_unit() -> None:
         (line.id, line.quantity, ((line.product, line.quantity),)) for line in scenario.order.lines
     ]
     assert [as_blob(s) for s in decision.shipments] == from_blob(decision)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_blob_fulfillments_are_the_proposals_written_out(seed: int) -> None:
+    decision = route(worlds.make_scenario(ous=150, lines=3, sheets=8, seed=seed))
+    assert decision.blob["Fulfillments"] == [p.entry() for p in decision.proposals]
+    assert len(decision.proposals) > 1  # runners-up kept, so more than the winner is typed
+    for proposal in decision.proposals:
+        assert proposal.explanation.score == proposal.score
+        for shipment in proposal.shipments:
+            assert shipment.explanation.score == shipment.score
+            if not shipment.is_cancel:
+                # Each line's explanations end at the part of its score this shipment carries.
+                for line in shipment.lines:
+                    assert line.explanations and line.explanations[-1].new_score == line.score
