@@ -181,15 +181,34 @@ def sheet_update(
                 fulfillment=changes.get("fulfillment", locked.fulfillment),
                 source=changes.get("source", locked.source),
             )
+        renamed = changes.get("fulfillment", locked.fulfillment)
+        if renamed != locked.fulfillment:
+            _refuse_taken(renamed, sheet_id=locked.pk)
         for field, value in changes.items():
             setattr(locked, field, value)
         if "source" in changes:
             locked.action = analyze(locked.source).action or ""
         locked.revision += 1
         locked.updated_by = author
-        locked.save()
+        try:
+            with transaction.atomic():  # a savepoint: the refusal leaves the lock usable
+                locked.save()
+        except IntegrityError as error:
+            # Another designer took the identifier between the check and the save.
+            _refuse_taken(renamed, sheet_id=locked.pk)
+            raise error
         _revision_record(locked, author=author, comment=comment)
     return locked
+
+
+def _refuse_taken(fulfillment: str, *, sheet_id: int) -> None:
+    """Refuse an identifier another sheet has (as ``sheet_create`` does)."""
+    if Sheet.objects.filter(fulfillment=fulfillment).exclude(pk=sheet_id).exists():
+        raise ApplicationError(
+            f"A sheet with fulfillment identifier {fulfillment!r} already exists.",
+            code="unique",
+            field="fulfillment",
+        )
 
 
 def sheet_delete(*, sheet: Sheet) -> None:

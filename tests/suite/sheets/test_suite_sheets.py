@@ -296,6 +296,40 @@ def test_changing_the_identifier_asks_first(designer: User) -> None:
     assert (sheet.fulfillment, sheet.revision) == ("Fallback2", 2)
 
 
+def test_an_identifier_another_sheet_has_is_refused_and_nothing_changes(designer: User) -> None:
+    """As the API refuses it: the editor names the field, no revision is written."""
+    sheet = make_sheet("Fallback")
+    make_sheet("Taken")
+    client = login(designer)
+    data = {
+        "name": "Fallback",
+        "fulfillment": "Taken",
+        "source": sheet_text("Taken"),
+        "confirm_fulfillment": "1",
+    }
+    before = table_rows()
+    refused = client.post(f"/sheets/{sheet.pk}/", data)
+    assert refused.status_code == 400
+    assert "A sheet with fulfillment identifier &#x27;Taken&#x27; already exists." in (
+        refused.content.decode()
+    )
+    assert table_rows() == before
+
+
+def test_restoring_an_identifier_another_sheet_took_since_is_refused(designer: User) -> None:
+    sheet = make_sheet("First")
+    sheet_update(sheet=sheet, fulfillment="Second", source=sheet_text("Second"))
+    make_sheet("First")  # another sheet takes the old identifier
+    client = login(designer)
+    before = table_rows()
+    refused = client.post(f"/sheets/{sheet.pk}/revisions/1/restore/", follow=True)
+    assert (
+        "Not restored: A sheet with fulfillment identifier &#x27;First&#x27; already exists."
+        in refused.content.decode()
+    )
+    assert table_rows() == before
+
+
 def test_a_view_only_user_gets_a_read_only_editor_and_cannot_save(viewer: User) -> None:
     sheet = make_sheet("Fallback")
     client = login(viewer)
