@@ -153,7 +153,12 @@ def supplier_getter(path: tuple[str, ...]) -> Callable[[World, OrganizationUnit]
         return lambda world, unit: _custom(unit.custom_fields, name)
     if group == "LocalTime" and name in _LOCAL_TIME:
         part = _LOCAL_TIME[name]
-        return lambda world, unit: part(world.local_time(unit))
+
+        def local(world: World, unit: OrganizationUnit) -> object:
+            moment = world.local_time(unit)
+            return MISSING if moment is None else part(moment)
+
+        return local
     if group == "RouteToShippingAddressByBike" and name in _ROUTE:
         field = _ROUTE[name]
 
@@ -243,7 +248,7 @@ class World:
         self._partitions: dict[tuple[str, ...], Partition] = {}
         self.shipping_point: tuple[float, float] | None = point(self.order.shipping_address)
         self.billing_point: tuple[float, float] | None = point(self.order.billing_address)
-        self._local: dict[str, datetime] = {}
+        self._local: dict[str, datetime | None] = {}
         self._routes: dict[int, Route | None] = {}
         self.attempts = 0
         self.has_history = bool(scenario.fulfillment_history)
@@ -385,12 +390,18 @@ class World:
                 entry[1].update(members)
         return groups
 
-    def local_time(self, unit: OrganizationUnit) -> datetime:
-        """The clock in the OU's time zone."""
+    def local_time(self, unit: OrganizationUnit) -> datetime | None:
+        """The clock in the OU's time zone; None when the moment is past the calendar's
+        end there (a time within hours of year 1 or 9999: a sheet reading it meets a
+        missing value, an error for that supplier, not a crash)."""
         try:
             return self._local[unit.time_zone]
         except KeyError:
-            local = self._local[unit.time_zone] = self.at.astimezone(ZoneInfo(unit.time_zone))
+            try:
+                local: datetime | None = self.at.astimezone(ZoneInfo(unit.time_zone))
+            except OverflowError:
+                local = None
+            self._local[unit.time_zone] = local
             return local
 
     def route(self, unit: OrganizationUnit) -> Route | None:

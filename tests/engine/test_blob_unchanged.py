@@ -15,6 +15,7 @@ candidates counts two more propositions; nothing else changed.
 import hashlib
 import json
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -104,3 +105,26 @@ def test_local_time_read_per_time_zone_decides_as_per_ou(
     # 14:00 in Amsterdam and Lagos; 13:00 in London; 08:00 in New York: closed.
     assert len(closed) == len(units[2::4])
     assert closed[0]["Description"] == f"{units[2].name} opens at 10, it is 8"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))),
+        datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=14))),
+    ],
+    ids=["end of the calendar", "its start"],
+)
+def test_a_moment_past_the_calendar_in_a_shops_zone_is_a_missing_local_time(
+    at: datetime,
+) -> None:
+    """Within hours of year 1 or 9999 a shop's local clock does not exist: the sheet
+    reads a missing value there (here: a requirement on it fails), and the order is
+    still decided instead of the route crashing."""
+    base = worlds.make_scenario(ous=40, lines=2, sheets=1, seed=5)
+    scenario = replace(base, at=at, sheets=(SheetSource(1, "OpenShops", LOCAL_HOURS),))
+    blob = route(scenario).blob
+    assert blob["Errors"] == []
+    closed = [r for r in blob["Rejections"] if r["Reason"] == "Closed"]
+    assert closed  # every shop's hour is missing: none is open
+    assert [s["FulfillmentAction"] for s in blob["Fulfillments"][0]["Shipments"]] == ["CANCEL"]
