@@ -27,7 +27,7 @@ from ..language.compiler import (
     canonical_path,
     compile_sheet,
 )
-from ..language.errors import Diagnostic, Span
+from ..language.errors import Code, Diagnostic, Span
 from ..language.lines import split_lines
 from . import variables as v
 
@@ -35,6 +35,11 @@ REQUIRE, WITH, DATA, SCORE, FANOUT = "require", "with", "data", "score", "fanout
 # Sums of boosts: a boost has at most 28 significant digits, so sums at this
 # precision are exact (as fractions would be, at a fraction of the cost).
 EXACT = Context(prec=200)
+# What one ``score add`` may add, either way. Scores are summed exactly but compared
+# and shown as floats, and a float ends at about 1.8e308: a literal of 400 digits made
+# every route of its sheet fail. At most 1e300 each, a sum of fewer than a hundred
+# million boosts stays a float; sheets that weigh by powers of ten keep their room.
+MAX_SCORE = Decimal("1e300")
 ZERO = Decimal(0)
 
 
@@ -392,8 +397,15 @@ def _reject(outcome: Outcome, step: Step, context: Any) -> bool:
 
 
 def _no_score(delta: object, step: Step) -> None:
-    """A ``score add`` whose value is not a number: it adds nothing if the value is
-    missing; anything else is an error."""
+    """A ``score add`` whose value does not count: it adds nothing if the value is
+    missing; a number past ``MAX_SCORE`` (or not finite), or anything else, is an
+    error."""
+    if type(delta) is Decimal:
+        raise EvaluationError(
+            Code.TOO_LARGE,
+            f"a score adds at most {MAX_SCORE:.0e} either way; this one adds {delta:.6g}",
+            _span(step),
+        )
     if delta is not MISSING:
         raise EvaluationError(
             INVALID_EXPRESSION_VALUE_TYPE,
@@ -436,7 +448,7 @@ def run_block(steps: tuple[Step, ...], values: Values, *, rejected: bool = False
                 ):
                     continue
                 delta = step.value(context)
-                if type(delta) is not Decimal:
+                if type(delta) is not Decimal or not -MAX_SCORE <= delta <= MAX_SCORE:
                     _no_score(delta, step)  # nothing added, or an error
                     continue
                 outcome.boosts.append(Boost(step, delta, snapshot(step, values)))

@@ -121,6 +121,35 @@ def test_a_division_by_zero_for_one_supplier_is_that_suppliers_error_only() -> N
     ]
 
 
+def test_a_score_past_the_limit_is_each_suppliers_error_and_the_order_is_still_decided() -> None:
+    """A ``score add`` of a 401-digit number (which made every route of its sheet fail
+    with an OverflowError) is refused for each supplier, naming the limit; the
+    warehouse sheet routes the order."""
+    huge = "1" + "0" * 400
+
+    def change(data: dict[str, Any]) -> None:
+        data["sheets"][0]["source"] = data["sheets"][0]["source"].replace(
+            "score add 1.0 / [Supplier.DistanceToShippingAddressInKm]", f"score add {huge}"
+        )
+
+    blob = scenario_blob("supplier-division-by-zero-rejects-only-that-supplier.json", change)
+    assert [
+        (e["SupplierID"], e["Line"], e["Column"], e["Code"], e["Message"]) for e in blob["Errors"]
+    ] == [
+        (
+            unit,
+            6,
+            1,
+            "TooLarge",
+            "a score adds at most 1e+300 either way; this one adds 1.00000e+400",
+        )
+        for unit in (1, 2)
+    ]
+    assert [(v["SupplierID"], v["FulfillmentMethod"]) for v in blob["ValidSuppliers"]] == [
+        (3, "Warehouse")
+    ]
+
+
 def test_a_custom_field_of_the_wrong_type_is_that_suppliers_error_with_the_value() -> None:
     blob = scenario_blob("supplier-custom-field-of-wrong-type-rejects-only-that-supplier.json")
     [error] = blob["Errors"]
