@@ -20,7 +20,7 @@ from typing import Any
 
 from ..language.compiler import EvaluationError
 from . import blob as blobs
-from .decision import Decision, Proposal, Shipment, Supplier, Total, proposal, unshipped
+from .decision import Decision, Proposal, Shipment, Supplier, Total, proposals, unshipped
 from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
 from .options import OptionOutcome, options_matter
@@ -216,12 +216,12 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             errors.append(entry)
             routing.remove(failure.run)
     open_quantities = prepared.open_quantities
-    proposals = tuple(proposal(p, open_quantities, prepared.cancel_sheet) for p in search.best)
+    kept = proposals(search.best, open_quantities, prepared.cancel_sheet)
     return Decision(
-        proposals,
+        kept,
         blobs.build(
             at=scenario.at,
-            fulfillments=[p.entry() for p in proposals],
+            fulfillments=[p.entry() for p in kept],
             candidates=search.candidates,
             open_quantities=open_quantities,
             rejections=prepared.recorder.entries,

@@ -216,14 +216,18 @@ def _explained(boost: Boost, previous: Decimal, description: str) -> Explanation
     )
 
 
-def _line_explanations(fit: LineFit) -> list[Explanation]:
-    """A line's score at one OU under one sheet, boost by boost."""
-    explanations = []
-    score = ZERO
-    for scope, boost in fit.boosts:
-        explanations.append(_explained(boost, score, line_boost_text(boost.delta, scope)))
-        score = EXACT.add(score, boost.delta)
-    return explanations
+def _line_explanations(fit: LineFit, memo: dict[int, tuple[Explanation, ...]]) -> list[Explanation]:
+    """A line's score at one OU under one sheet, boost by boost (``memo``: by the
+    fit, for one route: the runners-up ship many of the winner's lines again)."""
+    found = memo.get(id(fit))
+    if found is None:
+        explanations = []
+        score = ZERO
+        for scope, boost in fit.boosts:
+            explanations.append(_explained(boost, score, line_boost_text(boost.delta, scope)))
+            score = EXACT.add(score, boost.delta)
+        found = memo[id(fit)] = tuple(explanations)
+    return list(found)
 
 
 def _supplier(candidate: Candidate) -> Supplier:
@@ -258,7 +262,11 @@ def shipment_data(shipment: ProposedShipment) -> dict[str, Any]:
     return data
 
 
-def _shipment(shipment: ProposedShipment, open_quantities: Mapping[int, int]) -> Shipment:
+def _shipment(
+    shipment: ProposedShipment,
+    open_quantities: Mapping[int, int],
+    memo: dict[int, tuple[Explanation, ...]],
+) -> Shipment:
     candidate = shipment.candidate
     sheet = candidate.sheet
     evaluation = shipment.evaluation
@@ -269,7 +277,7 @@ def _shipment(shipment: ProposedShipment, open_quantities: Mapping[int, int]) ->
     split_lines: Fraction | None = None
     for line_id, q in shipment.quantities:
         fit = candidate.fits[line_id]
-        explanations = _line_explanations(fit)
+        explanations = _line_explanations(fit, memo)
         wanted = open_quantities[line_id]
         if q == wanted:
             whole_lines = EXACT.add(whole_lines, fit.score)
@@ -364,11 +372,25 @@ def unshipped(
     )
 
 
+def proposals(
+    propositions: list[Proposition],
+    open_quantities: Mapping[int, int],
+    cancel_sheet: SheetRun | None,
+) -> tuple[Proposal, ...]:
+    """The propositions the search kept (winner first), typed and explained."""
+    memo: dict[int, tuple[Explanation, ...]] = {}
+    return tuple(proposal(p, open_quantities, cancel_sheet, memo) for p in propositions)
+
+
 def proposal(
-    proposition: Proposition, open_quantities: Mapping[int, int], cancel_sheet: SheetRun | None
+    proposition: Proposition,
+    open_quantities: Mapping[int, int],
+    cancel_sheet: SheetRun | None,
+    memo: dict[int, tuple[Explanation, ...]],
 ) -> Proposal:
-    """One proposition the search kept, typed and explained."""
-    shipments = [_shipment(s, open_quantities) for s in proposition.shipments]
+    """One proposition the search kept, typed and explained (``memo``: the lines'
+    explanations already made in this route)."""
+    shipments = [_shipment(s, open_quantities, memo) for s in proposition.shipments]
     if proposition.cancelled:
         shipments.append(
             unshipped(
