@@ -163,6 +163,9 @@ class RevisionPairForm(forms.Form):
 
     a = _revision_field("A")
     b = _revision_field("B")
+    # ``split``: side by side; anything else is the unified view (a link, not a choice
+    # worth refusing the page for).
+    view = forms.CharField(required=False, strip=True)
 
     def refusal(self) -> str | None:
         """Why the pair is refused, naming a malformed revision; None if it is not."""

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -82,14 +83,89 @@ def _fulfillment_position(source: str) -> tuple[int, int]:
     return 1, 1
 
 
+# Unchanged lines shown around each change; longer unchanged runs are collapsed.
+DIFF_CONTEXT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DiffLine:
+    """One line of a diff: its kind (``same``, ``del``, ``add``), its numbers in the old
+    and the new source (None where it is not in that one), and its text."""
+
+    kind: str
+    old_number: int | None
+    new_number: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiffHunk:
+    """A change with its context; ``skipped`` unchanged lines come before it."""
+
+    index: int  # 1-based, for "change 2 of 5" and its anchor
+    skipped: int
+    lines: tuple[DiffLine, ...]
+
+    @property
+    def rows(self) -> list[tuple[DiffLine | None, DiffLine | None]]:
+        """Side by side: removed lines beside the lines added in their place."""
+        rows: list[tuple[DiffLine | None, DiffLine | None]] = []
+        removed: list[DiffLine] = []
+        added: list[DiffLine] = []
+
+        def flush() -> None:
+            for index in range(max(len(removed), len(added))):
+                rows.append(
+                    (
+                        removed[index] if index < len(removed) else None,
+                        added[index] if index < len(added) else None,
+                    )
+                )
+            removed.clear()
+            added.clear()
+
+        for line in self.lines:
+            if line.kind == "del":
+                removed.append(line)
+            elif line.kind == "add":
+                added.append(line)
+            else:
+                flush()
+                rows.append((line, line))
+        flush()
+        return rows
+
+
+def diff_hunks(before: str, after: str, *, context: int = DIFF_CONTEXT) -> list[DiffHunk]:
+    """The changes from ``before`` to ``after``, line by line, each with ``context``
+    unchanged lines around it; the unchanged runs between them are counted, not shown."""
+    old_lines, new_lines = before.split("\n"), after.split("\n")
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    hunks = []
+    shown_to = 0  # the old source's lines up to here are shown or counted
+    for index, group in enumerate(matcher.get_grouped_opcodes(context), start=1):
+        lines: list[DiffLine] = []
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                lines.extend(
+                    DiffLine("same", i + 1, j1 + (i - i1) + 1, old_lines[i]) for i in range(i1, i2)
+                )
+                continue
+            if tag in ("replace", "delete"):
+                lines.extend(DiffLine("del", i + 1, None, old_lines[i]) for i in range(i1, i2))
+            if tag in ("replace", "insert"):
+                lines.extend(DiffLine("add", None, j + 1, new_lines[j]) for j in range(j1, j2))
+        first_old = group[0][1]
+        hunks.append(DiffHunk(index, first_old - shown_to, tuple(lines)))
+        shown_to = group[-1][2]
+    return hunks
+
+
 def revision_diff(old: SheetRevision, new: SheetRevision) -> dict[str, Any]:
-    """Two revisions side by side: the sources' table, the other fields that changed."""
-    table = difflib.HtmlDiff(tabsize=4).make_table(
-        old.source.split("\n"),
-        new.source.split("\n"),
-        fromdesc=f"Revision {old.number}",
-        todesc=f"Revision {new.number}",
-    )
+    """Two revisions compared: the sources' changes with some context (unified and
+    side by side), the unchanged lines left after the last change, and the other
+    fields that changed."""
+    hunks = diff_hunks(old.source, new.source)
     changes = []
     for label, before, after in (
         ("Name", old.name, new.name),
@@ -98,10 +174,15 @@ def revision_diff(old: SheetRevision, new: SheetRevision) -> dict[str, Any]:
     ):
         if before != after:
             changes.append({"label": label, "before": before, "after": after})
+    old_count = len(old.source.split("\n"))
+    last_shown = max(
+        (line.old_number for hunk in hunks for line in hunk.lines if line.old_number), default=0
+    )
     return {
         "old": old,
         "new": new,
-        "table": table,
+        "hunks": hunks,
+        "trailing": old_count - last_shown if hunks else 0,
         "changes": changes,
         "same_source": old.source == new.source,
     }

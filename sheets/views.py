@@ -339,7 +339,12 @@ def diff(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "sheets/diff.html",
-        {"sheet": sheet, **revision_diff(old, new), **_permissions(request.user)},
+        {
+            "sheet": sheet,
+            **revision_diff(old, new),
+            "split": pair.cleaned_data.get("view") == "split",
+            **_permissions(request.user),
+        },
     )
 
 

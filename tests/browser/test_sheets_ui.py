@@ -112,13 +112,52 @@ def test_diff_of_two_revisions_and_restore(designer_user: Any, sign_in: Any) -> 
     expect(page.locator("#revisions tbody tr")).to_have_count(2)
     page.get_by_role("button", name="Compare A and B").click()
     expect(page.get_by_role("heading", name=re.compile("revision 1 and 2"))).to_be_visible()
-    expect(page.locator("table.diff .diff_add")).to_have_text("# second thoughts")
+    expect(page.locator("table.diff-lines td.code.add")).to_have_text("+# second thoughts")
 
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Restore revision 1").click()
     expect(page.get_by_text("Revision 1 restored as revision 3.")).to_be_visible()
     sheet.refresh_from_db()
     assert (sheet.revision, sheet.source) == (3, first)
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_a_one_line_change_is_in_view_without_scrolling_sideways(
+    designer_user: Any, sign_in: Any, screenshot: Any, width: int
+) -> None:
+    """A long line and a one-line change in a 60-line sheet: the diff fits the page
+    at a desktop's width and a phone's, in both views, and Next/Previous move between
+    the changes."""
+    sheet = cancel_sheet("Fallback", name="Fallback", active=True)
+    body = "".join(f"# note {n}\n" for n in range(1, 61))
+    long_line = "# " + " ".join(["a rather long comment that goes on"] * 12) + "\n"
+    sheet_update(sheet=sheet, source=sheet.source + long_line + body)
+    changed = (
+        sheet.source
+        + long_line
+        + body.replace("# note 10\n", "# note ten\n").replace("# note 50\n", "# note fifty\n")
+    )
+    sheet_update(sheet=Sheet.objects.get(pk=sheet.pk), source=changed)
+
+    page = sign_in("designer")
+    page.set_viewport_size({"width": width, "height": 900})
+    for view in ("", "&view=split"):
+        page.goto(
+            page.url.split("/sheets/")[0] + f"/sheets/{sheet.pk}/revisions/diff/?a=2&b=3{view}"
+        )
+        added = page.locator("td.code.add", has_text="# note ten")
+        expect(added).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        box = added.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width
+    page.get_by_role("link", name="Next").first.click()
+    assert page.url.endswith("#change-2")
+    expect(page.locator("#change-2 td.code.add")).to_contain_text("# note fifty")
+    expect(page.locator("#change-2 td.code.add")).to_be_in_viewport()
+    page.get_by_role("link", name="Previous").click()
+    assert page.url.endswith("#change-1")
+    if width == 1400:
+        screenshot(page, "revision-diff")
 
 
 def test_a_user_without_permission_gets_403(live_server: Any, sign_in: Any) -> None:

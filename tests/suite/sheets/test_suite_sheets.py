@@ -465,7 +465,7 @@ def test_revisions_diff_and_restore(designer: User) -> None:
 
     diff = client.get(f"/sheets/{sheet.pk}/revisions/diff/?a=1&b=2").content.decode()
     assert "Revision 1" in diff and "Revision 2" in diff
-    assert '<span class="diff_add">#&nbsp;second&nbsp;thoughts</span>' in diff
+    assert "<ins># second thoughts</ins>" in diff
 
     response = client.post(f"/sheets/{sheet.pk}/revisions/1/restore/")
     assert response.status_code == 302
@@ -473,6 +473,49 @@ def test_revisions_diff_and_restore(designer: User) -> None:
     assert (sheet.revision, sheet.source) == (3, first)
     assert sheet.revisions.get(number=3).comment == "Restored revision 1"
     assert "Revision 1 restored as revision 3." in client.get(response["Location"]).content.decode()
+
+
+def long_sheet_changed_once(designer: User) -> Sheet:
+    """A sheet of 60 comment lines after its header; revision 2 changes line 30 only."""
+    sheet = make_sheet("Fallback")
+    body = "".join(f"# note {n}\n" for n in range(1, 61))
+    sheet_update(sheet=sheet, user=designer, source=sheet.source + body)
+    changed = sheet.source + body.replace("# note 27\n", "# note twenty-seven\n")
+    sheet_update(sheet=Sheet.objects.get(pk=sheet.pk), user=designer, source=changed)
+    return Sheet.objects.get(pk=sheet.pk)
+
+
+def test_a_diff_shows_each_change_with_three_lines_around_it_and_counts_the_rest(
+    designer: User,
+) -> None:
+    sheet = long_sheet_changed_once(designer)
+    lines = sheet.source.split("\n")
+    changed = lines.index("# note twenty-seven") + 1  # 1-based
+    page = login(designer).get(f"/sheets/{sheet.pk}/revisions/diff/?a=2&b=3").content.decode()
+    assert "1 change" in page and "Change 1 of 1" in page
+    assert "<del># note 27</del>" in page and "<ins># note twenty-seven</ins>" in page
+    shown = re.findall(r"<td class=\"code same\">[^<]*<span[^>]*>[^<]*</span>([^<]*)</td>", page)
+    assert shown == ["# note 24", "# note 25", "# note 26", "# note 28", "# note 29", "# note 30"]
+    assert f"⋯ {changed - 4} unchanged lines" in page
+    assert f"⋯ {len(lines) - changed - 3} unchanged lines" in page
+    # The newer revision is the sheet's current text: its numbers open the editor there.
+    assert f'href="/sheets/{sheet.pk}/?line={changed}"' in page
+
+
+def test_the_side_by_side_diff_puts_the_old_line_beside_the_new(designer: User) -> None:
+    sheet = long_sheet_changed_once(designer)
+    page = login(designer).get(f"/sheets/{sheet.pk}/revisions/diff/?a=2&b=3&view=split")
+    html = page.content.decode()
+    assert '<strong aria-current="page">Side by side</strong>' in html
+    row = re.search(r'<td class="code del"># note 27</td>\s*<td class="num">(.*?)</td>', html)
+    assert row is not None
+    assert re.search(r'<td class="code add"># note twenty-seven</td>', html)
+
+
+def test_an_older_pair_of_revisions_does_not_link_into_the_editor(designer: User) -> None:
+    sheet = long_sheet_changed_once(designer)
+    page = login(designer).get(f"/sheets/{sheet.pk}/revisions/diff/?a=1&b=2").content.decode()
+    assert "?line=" not in page  # revision 2's numbers are not the editor's (it shows 3)
 
 
 def test_diff_of_a_missing_revision_says_so(designer: User) -> None:
