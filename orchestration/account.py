@@ -1,20 +1,52 @@
-"""The signed-in user's own page in the Suite: their API token.
+"""Where a user starts in the Suite, and their own page: their API token.
+
+``home`` (``/``, and where signing in lands) sends each user where they work:
+designers to the sheets, store staff to their shop's task list (the list of
+shops if they work at several), others who follow orders to the orders; a user
+with none of these to their own page. The navigation and the 403 page show the
+same start (``landing``).
 
 Shows whether the user has a token, its key and when it expires, and lets them
 make one or revoke it (``services.tokens``): the same token ``POST
 /api/auth/token/`` hands out, so a leaked key can be revoked without the API.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from orchestration.selectors.accounts import api_token_expires_at, api_token_of
+from orchestration.selectors.organization import shops_worked_at
 
+from .permissions import VIEW_ORDER, VIEW_SHEETS
 from .services.tokens import api_token_obtain, api_token_revoke
+
+
+def landing(user: Any) -> str:
+    """The URL where ``user`` starts (see the module's docstring)."""
+    if user.has_perm(VIEW_SHEETS):
+        return reverse("sheets:overview")
+    if user.has_perm(VIEW_ORDER):
+        shops = shops_worked_at(user)
+        if len(shops) == 1:
+            return reverse("orders:tasks", args=[shops[0]])
+        return reverse("orders:stores" if shops else "orders:list")
+    return reverse("api-token")
+
+
+@require_http_methods(["GET", "HEAD"])
+def home(request: HttpRequest) -> HttpResponse:
+    """``/``: the signed-in user's start; anyone else signs in first."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    return redirect(landing(request.user))
 
 
 @login_required

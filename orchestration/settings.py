@@ -164,7 +164,7 @@ LOGIN_URL = "login"
 SIGNIN_FAILURES_PER_USER = env.int("SIGNIN_FAILURES_PER_USER", default=5)
 SIGNIN_FAILURES_PER_ADDRESS = env.int("SIGNIN_FAILURES_PER_ADDRESS", default=20)
 SIGNIN_LOCKOUT_MINUTES = env.int("SIGNIN_LOCKOUT_MINUTES", default=15)
-LOGIN_REDIRECT_URL = "sheets:overview"
+LOGIN_REDIRECT_URL = "home"  # each role where it works (account.landing)
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -3,7 +3,6 @@
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from . import account, health
 from .signin import throttle_sign_in
@@ -12,7 +11,7 @@ admin.site.site_header = "Order orchestration administration"
 admin.site.site_title = "Order orchestration"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="sheets:overview", permanent=False)),
+    path("", account.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     # The two login pages, throttled (orchestration/signin.py); before the includes.
     path("accounts/login/", throttle_sign_in(LoginView.as_view()), name="login"),

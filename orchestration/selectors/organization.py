@@ -7,6 +7,7 @@ from django.db.models import Count, Q, QuerySet
 from ..models import (
     FulfillmentAction,
     OrganizationUnit,
+    OrganizationUnitType,
 )
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ..permissions import WORK_EVERY_ORGANIZATION_UNIT
@@ -73,3 +74,14 @@ def organization_unit_lookup(query: str, *, limit: int = 20) -> QuerySet[Organiz
             match |= Q(pk=pk)
         units = units.filter(match)
     return units.order_by("backend_id", "id")[:limit]
+
+
+def shops_worked_at(user: Any) -> list[int]:
+    """The IDs of the shops that list ``user`` as staff, lowest first."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        OrganizationUnit.objects.filter(staff=user.pk, type=OrganizationUnitType.SHOP)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -83,6 +83,8 @@ def source_of(sheet: Sheet) -> str:
 
 
 ENDPOINTS = [
+    # Everyone signed in has a start (account.landing); anyone else signs in first.
+    Endpoint("start page", "get", lambda s: "/", (), ok=(302,)),
     Endpoint("overview", "get", lambda s: "/sheets/", (VIEW,)),
     Endpoint("overview filtered", "get", lambda s: "/sheets/?inactive=1&q=a&sort=-name", (VIEW,)),
     Endpoint("create form", "get", lambda s: "/sheets/new/", (VIEW, CREATE)),
