@@ -41,11 +41,13 @@ class PickLine:
 
 @dataclass(frozen=True)
 class Deadline:
-    """One deadline of a task and whether it has passed."""
+    """One deadline of a task still to be met, whether it has passed, and what it is
+    counted from (a pack deadline runs from the start, a ship deadline from packing)."""
 
     name: str
     at: datetime
     passed: bool
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,15 +126,7 @@ def fulfillment_row(
         for line in lines
         if line.status in OPEN_FULFILLMENT_STATUSES
     ]
-    deadlines = [
-        Deadline(name, at, at <= now)
-        for name, at in (
-            ("Start", fulfillment.start_deadline),
-            ("Pack", fulfillment.pack_deadline),
-            ("Ship", fulfillment.ship_deadline),
-        )
-        if at is not None
-    ]
+    deadlines = task_deadlines(fulfillment, now)
     return FulfillmentRow(
         item=fulfillment,
         lines=lines,
@@ -140,6 +134,35 @@ def fulfillment_row(
         reasons=sorted({line.cancellation_reason for line in lines if line.cancellation_reason}),
         deadlines=deadlines,
     )
+
+
+def _after(deadline: datetime, since: datetime | None, step: str) -> str:
+    if since is None:
+        return ""
+    minutes = round((deadline - since).total_seconds() / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''} after {step}"
+
+
+def task_deadlines(fulfillment: OrderFulfillment, now: datetime) -> list[Deadline]:
+    """The deadlines of the steps still to do, in the order they come: a step done
+    shows when it was done instead (the page lists ``started_at``), so a pack deadline
+    set when the task started never reads as earlier than a start deadline met."""
+    steps = (
+        ("Start", fulfillment.start_deadline, fulfillment.started_at, ""),
+        (
+            "Pack",
+            fulfillment.pack_deadline,
+            fulfillment.packed_at,
+            "starting",
+        ),
+        ("Ship", fulfillment.ship_deadline, fulfillment.shipped_at, "packing"),
+    )
+    since = {"starting": fulfillment.started_at, "packing": fulfillment.packed_at}
+    return [
+        Deadline(name, at, at <= now, _after(at, since.get(counted), counted) if counted else "")
+        for name, at, done, counted in steps
+        if at is not None and done is None
+    ]
 
 
 def task_groups(fulfillments: list[OrderFulfillment], now: datetime) -> list[TaskGroup]:

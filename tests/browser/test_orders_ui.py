@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
-from orchestration.models import FulfillmentAction, Order, OrganizationUnit
+from orchestration.models import FulfillmentAction, Order, OrganizationUnit, Product
 from orchestration.selectors.fulfillments import store_task_list
 
 from .conftest import PASSWORD, amsterdam_order, make_user
@@ -103,3 +103,28 @@ def test_a_shop_starts_picks_packs_and_ships_a_task(
     expect(timeline).to_contain_text("shipped 2 units with PostNL (3SABCD1234567).")
     expect(timeline.get_by_role("link", name="run 1")).to_be_visible()
     screenshot(page, "order")
+
+
+def test_a_task_card_fits_a_phone(shopkeeper: User, sign_in: Any) -> None:
+    """At 390 px the task list needs no sideways scrolling: the line table stays in
+    its card (a long product name wraps), and the actions stay on screen."""
+    Product.objects.filter(backend_id="SNK-CANVAS-WHT").update(
+        name="Canvas sneakers, white, organic cotton upper with recycled rubber sole"
+    )
+    place_order()
+    page: Page = sign_in("shopkeeper")
+    unit = OrganizationUnit.objects.get(backend_id="1187")
+    page.set_viewport_size({"width": 390, "height": 844})
+    origin = "/".join(page.url.split("/", 3)[:3])
+    page.goto(f"{origin}/orders/stores/{unit.pk}/tasks/")
+    card = page.locator("article.task").first
+    expect(card).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    card_box = card.bounding_box()
+    table_box = card.locator("table.task-lines").bounding_box()
+    assert card_box is not None and table_box is not None
+    assert table_box["x"] + table_box["width"] <= card_box["x"] + card_box["width"] + 0.5
+    start = card.get_by_role("button", name="Start")
+    start.scroll_into_view_if_needed()
+    box = start.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390

@@ -112,6 +112,23 @@ def test_the_shop_sees_its_task_with_labels_distance_and_deadline(
     assert ">Pick</button>" not in html  # only Start (and Decline) for a new task
 
 
+def test_a_started_tasks_deadlines_read_in_order_and_say_what_they_run_from(
+    place: Callable[..., Order], shop_staff: Client, post: Callable[..., Any], clock: Any
+) -> None:
+    """The start deadline is ten hours out; the shop starts at once, and packing is due
+    ten minutes later. The page shows when it started and "Pack by" with what it runs
+    from, never a "Start by" at 20:00 above a "Pack by" at 10:10."""
+    order = place("SNK-CANVAS-WHT")
+    task = the_task(order)
+    assert "Start by Mon 2026-11-23 20:00" in text(shop_staff.get(tasks_url(task)))
+
+    post(shop_staff, tasks_url(task, "start"))
+    seen = text(shop_staff.get(tasks_url(task)))
+    assert "Start by" not in seen
+    assert "Pack by Mon 2026-11-23 10:10 (10 minutes after starting)" in seen
+    assert "Started 2026-11-23 10:00" in seen
+
+
 def test_start_pick_pack_ship_completes_the_order_and_the_timeline_tells_it(
     place: Callable[..., Order], shop_staff: Client, post: Callable[..., Any]
 ) -> None:
