@@ -213,6 +213,8 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
             "comment": comment,
             "problems": problems,
             "confirm_identifier": confirm_identifier,
+            # A refused save: the text shown is not the sheet's (leaving asks first).
+            "not_saved": status == 400 and not confirm_identifier,
             "catalogue": catalogue_json(),
             **_permissions(request.user),
         },

@@ -34,5 +34,46 @@
     });
   });
 
-  window.Suite = { csrfToken: csrfToken };
+  // Unsaved work: a form marked data-guard that was changed (typed into, or told by
+  // Suite.markDirty, as the editor does for its CodeMirror text) asks before the
+  // page is left, by a link in the Suite or by closing, reloading or going back.
+  // Submitting the form itself leaves without asking.
+  var guarded = Array.prototype.slice.call(document.querySelectorAll("form[data-guard]"));
+  var leaving = false;
+  function dirty() {
+    return !leaving && guarded.some(function (form) { return form.dataset.dirty === "1"; });
+  }
+  function markDirty(form) {
+    if (form) {
+      form.dataset.dirty = "1";
+    }
+  }
+  guarded.forEach(function (form) {
+    form.addEventListener("input", function () { markDirty(form); });
+    form.addEventListener("change", function () { markDirty(form); });
+    form.addEventListener("submit", function (event) {
+      if (!event.defaultPrevented) {
+        leaving = true;
+      }
+    });
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (dirty()) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[href]");
+    if (!link || !dirty() || link.target === "_blank" || link.getAttribute("href").charAt(0) === "#") {
+      return;
+    }
+    if (window.confirm("You have unsaved changes. Leave this page and lose them?")) {
+      leaving = true;
+    } else {
+      event.preventDefault();
+    }
+  });
+
+  window.Suite = { csrfToken: csrfToken, markDirty: markDirty };
 })();

@@ -1,5 +1,6 @@
 """The advanced editor (CodeMirror 6) in Chromium: live diagnostics, save, read-only, rename."""
 
+import re
 from typing import Any
 
 import pytest
@@ -216,3 +217,72 @@ def test_completions_and_hover_docs_come_from_the_catalogue_and_the_ous(
     docs = page.locator(".cm-tooltip-hover")
     expect(docs).to_contain_text("Supplier.BackendID")
     expect(docs).to_contain_text("string")
+
+
+def test_leaving_the_editor_with_unsaved_text_asks_first(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    """Typed but not saved: a link in the Suite asks, and staying keeps the text;
+    closing or reloading asks too (beforeunload). Saving leaves without asking."""
+    sheet = sheet_create(
+        fulfillment="Fallback",
+        name="Fallback",
+        source="fulfillment Fallback\naction CANCEL\n",
+        is_active=True,
+    )
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("# unsaved thought\n")
+
+    asked: list[str] = []
+
+    def stay(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", stay)
+    page.get_by_role("navigation", name="Suite").get_by_role("link", name="Sheets").click()
+    assert asked == ["You have unsaved changes. Leave this page and lose them?"]
+    assert page.url.endswith(f"/sheets/{sheet.pk}/")
+    expect(page.locator(".cm-content")).to_contain_text("# unsaved thought")
+    prevented = page.evaluate(
+        "() => { const e = new Event('beforeunload', {cancelable: true});"
+        " window.dispatchEvent(e); return e.defaultPrevented; }"
+    )
+    assert prevented is True
+
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved as revision 2.")).to_be_visible()
+    assert (
+        page.evaluate(
+            "() => { const e = new Event('beforeunload', {cancelable: true});"
+            " window.dispatchEvent(e); return e.defaultPrevented; }"
+        )
+        is False
+    )
+
+
+def test_a_refused_save_says_so_at_the_top_and_keeps_the_text(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    sheet = sheet_create(
+        fulfillment="Fallback",
+        name="Fallback",
+        source="fulfillment Fallback\naction CANCEL\n",
+        is_active=True,
+    )
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("require = 1\n")
+    page.get_by_role("button", name="Save").click()
+    banner = page.locator("#not-saved")
+    expect(banner).to_contain_text("Not saved:")
+    expect(banner.get_by_role("link")).to_have_text(re.compile(r"\d+ problems?"))
+    expect(page.locator(".cm-content")).to_contain_text("require = 1")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("navigation", name="Suite").get_by_role("link", name="Sheets").click()
+    assert page.url.endswith(f"/sheets/{sheet.pk}/")  # still unsaved: it asked, we stayed

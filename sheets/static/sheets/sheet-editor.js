@@ -34,6 +34,7 @@
       dark: document.documentElement.getAttribute("data-theme") === "dark",
       onChange: function (doc) {
         textarea.value = doc;
+        window.Suite.markDirty(form);
       },
       onDiagnostics: function (found) {
         if (problems) {
