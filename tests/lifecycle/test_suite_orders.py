@@ -405,3 +405,15 @@ def test_a_carrier_longer_than_its_column_is_refused_at_its_field_and_nothing_ch
     field = re.search(r'<input type="text" name="carrier"[^>]*>', html)
     assert field is not None and 'aria-invalid="true"' in field[0]
     assert table_rows() == before
+
+
+def test_a_runs_time_and_the_timeline_read_as_local_time_with_weekday_and_zone(
+    place: Callable[..., Order], shop_staff: Client
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    detail = text(shop_staff.get(f"/orders/{order.pk}/"))
+    assert "Monday 23 Nov 2026, 10:00 Europe/Amsterdam" in detail
+    run = shop_staff.get(f"/orders/{order.pk}/runs/1/").content.decode()
+    assert "Decision at <time" in run
+    assert ">Monday 23 Nov 2026, 10:00 Europe/Amsterdam</time>" in run
+    assert 'title="2026-11-23T09:00:00+00:00"' in run  # the exact moment, on hover

@@ -252,3 +252,17 @@ def test_summarised_drops_still_give_each_ou_its_statement(
     )
     assert "not kept (too many OUs)" in summarised
     assert "not kept (too many OUs)" not in listed
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("Europe/Amsterdam", "Monday 23 Nov 2026, 10:00 Europe/Amsterdam"),
+        ("Europe/London", "Monday 23 Nov 2026, 10:00 Europe/London"),
+    ],
+)
+def test_the_decision_time_reads_in_the_zone_the_preview_was_asked_in(
+    designer: User, zone: str, shown: str
+) -> None:
+    page = login(designer).get("/preview/", {**MONDAY, "time_zone": zone}).content.decode()
+    assert re.search(rf'Decision at <time datetime="[^"]+" title="[^"]+">{shown}</time>', page)
