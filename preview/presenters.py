@@ -205,4 +205,6 @@ def blob_view(blob: dict[str, Any]) -> dict[str, Any]:
         "at": blob["At"],
         "search": blob.get("Search"),
         "sheet_ids": sheet_ids,
+        # Every line is routed or ended already (the history counted): nothing to decide.
+        "nothing_open": not blob["OrderLines"],
     }

@@ -5,15 +5,19 @@ Browser behaviour (the OU picker, the editor's "Preview this draft") is in
 """
 
 import re
+from datetime import datetime
 from io import StringIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from orchestration.models import OrganizationUnit, Sheet
+from orchestration.models import Order, OrderLineStatus, OrganizationUnit, Sheet
+from orchestration.services.orchestration import order_orchestrate
+from orchestration.services.orchestration_requests import order_orchestration_request
 from tests.conftest import divides_by_zero_at, table_rows
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +270,24 @@ def test_the_decision_time_reads_in_the_zone_the_preview_was_asked_in(
 ) -> None:
     page = login(designer).get("/preview/", {**MONDAY, "time_zone": zone}).content.decode()
     assert re.search(rf'Decision at <time datetime="[^"]+" title="[^"]+">{shown}</time>', page)
+
+
+def test_an_order_whose_lines_are_all_being_fulfilled_says_so_instead_of_score_0(
+    designer: User,
+) -> None:
+    monday = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    order = Order.objects.get(backend_id="DEMO-1002")
+    order_orchestration_request(order_id=order.pk, trigger="test", now=monday)
+    order_orchestrate(order_id=order.pk, now=monday)
+    assert set(order.lines.values_list("status", flat=True)) == {OrderLineStatus.IN_FULFILLMENT}
+    client = login(designer)
+    form = {**MONDAY, "order": "DEMO-1002", "run": "1"}
+
+    respecting = client.post("/preview/", {**form, "respect_current_fulfillments": "1"})
+    page = respecting.content.decode()
+    assert "All lines are already being fulfilled: nothing is left to decide." in page
+    assert 'id="winner"' not in page and "Score 0." not in page
+
+    fresh = client.post("/preview/", form).content.decode()
+    assert "All lines are already being fulfilled" not in fresh
+    assert winners(fresh)  # a clean slate decides again
