@@ -46,8 +46,9 @@ def test_designer_signs_in_and_filters_the_overview(
     assert sheet_rows(page) == ["Ship from store north", "Warehouse export"]
     screenshot(page, "overview")
 
-    page.get_by_label("Show inactive sheets").check()
-    page.get_by_role("button", name="Apply").click()
+    page.get_by_label("Show inactive sheets").check()  # applies at once: no Apply
+    expect(page).to_have_url(re.compile(r"[?&]inactive=1"))
+    page.wait_for_load_state()
     assert sheet_rows(page) == [
         "Ship from store north",
         "Ship from store south",
@@ -70,6 +71,22 @@ def test_designer_signs_in_and_filters_the_overview(
     name_header.get_by_role("link").click()
     expect(name_header).to_have_attribute("aria-sort", "descending")
     assert sheet_rows(page) == ["Warehouse export", "Ship from store north"]
+
+
+def test_ticking_show_inactive_sheets_applies_at_once(designer_user: Any, sign_in: Any) -> None:
+    cancel_sheet("ShipNorth", name="Ship from store north", active=True)
+    cancel_sheet("ShipSouth", name="Ship from store south", active=False)
+
+    page = sign_in("designer")
+    names = page.locator("#sheets tbody tr[data-sheet-id] td:nth-child(2) > a:first-child")
+    expect(names).to_have_text(["Ship from store north"])
+
+    page.get_by_label("Show inactive sheets").check()  # no button clicked
+    expect(names).to_have_text(["Ship from store north", "Ship from store south"])
+    expect(page.get_by_label("Show inactive sheets")).to_be_checked()
+
+    page.get_by_label("Show inactive sheets").uncheck()
+    expect(names).to_have_text(["Ship from store north"])
 
 
 def test_designer_creates_a_sheet_from_a_template(designer_user: Any, sign_in: Any) -> None:
