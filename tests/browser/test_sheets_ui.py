@@ -89,6 +89,29 @@ def test_ticking_show_inactive_sheets_applies_at_once(designer_user: Any, sign_i
     expect(names).to_have_text(["Ship from store north"])
 
 
+def test_a_long_sheet_name_is_cut_to_fit_and_whole_on_hover(
+    designer_user: Any, sign_in: Any
+) -> None:
+    name = "Ship from store to the customers of the north " + "and more " * 17
+    cancel_sheet("LongName", name=name.strip()[:200], active=True)
+
+    page = sign_in("designer")
+    link = page.locator("#sheets .sheet-name")
+    expect(link).to_have_attribute("title", name.strip()[:200])
+    box = page.locator("#sheets").evaluate(
+        "table => [table.scrollWidth, table.parentElement.clientWidth]"
+    )
+    assert box[0] <= box[1]  # the table fits its box: no sideways scrolling
+    assert link.evaluate("a => a.scrollWidth > a.clientWidth")  # cut, with an ellipsis
+    assert link.evaluate("a => a.getBoundingClientRect().height") < 30  # on one line
+    eye = page.get_by_role("link", name=re.compile("^Preview with Ship"))
+    expect(eye).to_be_in_viewport()
+    name_box, eye_box = link.bounding_box(), eye.bounding_box()
+    assert name_box is not None and eye_box is not None
+    assert eye_box["x"] >= name_box["x"] + name_box["width"]  # beside the name, not below
+    assert eye_box["y"] < name_box["y"] + name_box["height"]
+
+
 def test_designer_creates_a_sheet_from_a_template(designer_user: Any, sign_in: Any) -> None:
     page = sign_in("designer")
     page.get_by_role("link", name="New sheet").click()

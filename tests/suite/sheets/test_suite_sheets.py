@@ -160,6 +160,20 @@ def test_the_preview_icon_is_an_eye_named_in_words_for_hover_and_screen_readers(
     assert icon.startswith('<svg class="icon-eye" aria-hidden="true" focusable="false"')
 
 
+def test_a_long_sheet_name_is_whole_in_the_title_of_its_link(designer: User) -> None:
+    """The overview cuts a long name to one line (CSS); the title shows it whole."""
+    name = "Ship from store <north> & " + "very long " * 17 + "ends"
+    assert len(name) == 200  # the model's limit
+    sheet = make_sheet("Fallback", name=name)
+
+    page = login(designer).get("/sheets/").content.decode()
+
+    escaped = "Ship from store &lt;north&gt; &amp; " + "very long " * 17 + "ends"
+    assert (
+        f'<a class="sheet-name" href="/sheets/{sheet.pk}/" title="{escaped}">{escaped}</a>' in page
+    )
+
+
 # --- Create -----------------------------------------------------------------------------
 
 
