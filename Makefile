@@ -1,5 +1,6 @@
 # The two commands of the README:
 #   make run   set everything up and serve the suite on http://127.0.0.1:8000
+#              (make run HOST=0.0.0.0:8080 serves elsewhere; the demo prints the URLs there)
 #   make test  lint and run the whole test suite
 # Only Python 3.11 and make are needed; everything else goes into .venv, but
 # for the Chromium the browser tests drive, which `make test` installs with
@@ -42,7 +43,7 @@ secret-key:
 run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py demo
+	$(BIN)/python manage.py demo --host $(HOST)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
 # mypy twice: the language and the engine at --strict, then the whole configured

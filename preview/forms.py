@@ -25,6 +25,7 @@ from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSe
 from orchestration.errors import ApplicationError
 from orchestration.models import FulfillmentOption, Order
 from orchestration.selectors.previews import PreviewRequest
+from orchestration.services.backtests import MAX_ORDERS
 from orchestration.validators import MAX_ID
 from sheets.forms import TickedField, model_max_length
 
@@ -35,8 +36,10 @@ NO_OPTION = "none"
 # The form numbers its rows from 0; an index of more than 9 digits is no row of it (and
 # int() refuses more than 4,300 digits).
 _INDEXED = re.compile(r"^(draft|stock)-([0-9]{1,9})-(\w+)$")
-# How many of the latest orders a backtest replays when the form does not say.
+# How many of the latest orders a backtest replays when the form does not say, and
+# how many it may (the page's hint and its refusals name the range).
 DEFAULT_ORDER_COUNT = "100"
+ORDER_COUNT_RANGE = f"1 to {MAX_ORDERS:,}"
 
 
 def _api_max_length(serializer: type[serializers.Serializer], name: str) -> int:
@@ -252,9 +255,14 @@ class OrderSearchForm(forms.Form):
 
 
 class BacktestForm(forms.Form):
-    """How many of the latest orders a backtest replays (the service checks the range)."""
+    """How many of the latest orders a backtest replays: 1 to ``MAX_ORDERS``.
 
-    order_count = forms.IntegerField()
+    The form carries the service's range, so a count out of it is refused naming the
+    range whatever else the page sends (with no draft sheet, the service would name
+    only the missing draft); ``backtest_start`` checks it again for its other callers.
+    """
+
+    order_count = forms.IntegerField(min_value=1, max_value=MAX_ORDERS)
 
     def __init__(self, data: Any, **kwargs: Any) -> None:
         data = data.copy()
@@ -262,7 +270,12 @@ class BacktestForm(forms.Form):
         super().__init__(data, **kwargs)
 
     def count_error(self) -> str | None:
-        """Why ``order_count`` is refused, in the page's words; None if it is not."""
+        """Why ``order_count`` is refused, in the page's words, naming the allowed range;
+        None if it is not."""
         if self.is_valid():
             return None
-        return f"{str(self['order_count'].value()).strip()!r} is not a whole number."
+        raw = str(self["order_count"].value()).strip()
+        codes = {error.code for error in self.errors.as_data()["order_count"]}
+        if codes & {"min_value", "max_value"}:
+            return f"Compare over {ORDER_COUNT_RANGE} orders, not {raw}."
+        return f"{raw!r} is not a whole number. Compare over {ORDER_COUNT_RANGE} orders."

@@ -27,9 +27,10 @@ from orchestration.models import (
     Product,
     Sheet,
 )
+from orchestration.services.backtests import MAX_ORDERS
 from orchestration.validators import parse_id
 
-from .forms import NO_OPTION, PrefillForm, PreviewForm
+from .forms import NO_OPTION, ORDER_COUNT_RANGE, PrefillForm, PreviewForm
 
 
 def page_context() -> dict[str, Any]:
@@ -44,6 +45,8 @@ def page_context() -> dict[str, Any]:
         "stock_limit": STOCK_QUANTITY.maximum,  # either way: the same limit as the API's
         "fulfillment_options": FulfillmentOption.choices,
         "no_option": NO_OPTION,
+        "order_count_max": MAX_ORDERS,  # a backtest's "Latest orders", as the service takes
+        "order_count_range": ORDER_COUNT_RANGE,
     }
 
 

@@ -83,24 +83,25 @@ def backtest_create(request: HttpRequest) -> HttpResponse:
     form = PreviewForm(request.POST)
     count = BacktestForm(request.POST)
     errors: list[dict[str, Any]] = []
+    drafts: list[dict[str, Any]] = []
     try:
         drafts = form.drafts()
     except ApplicationError as error:
-        errors = error.errors
-    else:
-        if count_error := count.count_error():
-            errors = [{"field": "order_count", "message": count_error}]
+        errors = list(error.errors)
+    # The count is checked whatever the drafts are: a refusal names its range.
+    if count_error := count.count_error():
+        errors.append({"field": "order_count", "message": count_error})
+    if not errors:
+        try:
+            backtest = backtest_start(
+                user=request.user,
+                drafts=drafts,
+                order_count=count.cleaned_data["order_count"],
+            )
+        except ApplicationError as error:
+            errors = error.errors
         else:
-            try:
-                backtest = backtest_start(
-                    user=request.user,
-                    drafts=drafts,
-                    order_count=count.cleaned_data["order_count"],
-                )
-            except ApplicationError as error:
-                errors = error.errors
-            else:
-                return redirect("preview:backtest", pk=backtest.pk)
+            return redirect("preview:backtest", pk=backtest.pk)
     return render(
         request,
         "preview/page.html",

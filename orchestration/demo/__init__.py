@@ -16,6 +16,9 @@ file per sheet (EVA's example sheets, cleaned up). The loader is idempotent:
   shared), except that the designer is put back into its group. The logins
   printed at the end show a password only where it is the demo password.
 
+The report ends with the Suite's pages at ``base_url`` (``make run`` passes the
+address it serves on) and the logins, so a new user can click straight in.
+
 All of it runs in one transaction: a failure leaves nothing half-loaded.
 """
 
@@ -31,6 +34,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.db.models import Model
+from django.urls import reverse
 from django.utils import timezone
 
 from ..language.checker import analyze
@@ -44,8 +48,17 @@ from ..services.stock import StockLevel, stock_upsert_many
 from . import data
 
 SHEETS_DIR = Path(__file__).resolve().parent / "sheets"
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
+# Where ``manage.py runserver`` serves when given no address (``make run``'s default).
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+# The pages the report lists, by URL name: what each role opens first.
+SUITE_PAGES = (
+    ("Sheets", "sheets:overview"),
+    ("Preview", "preview:page"),
+    ("Orders", "orders:list"),
+    ("Stores", "orders:stores"),
+    ("Admin", "admin:index"),
+    ("API docs", "api:docs"),
+)
 COMMENT = "Loaded by manage.py demo"
 # The report lists master data first, then what is built on it, then logins.
 _REPORT_ORDER = (
@@ -115,13 +128,16 @@ def sheet_source(fulfillment: str) -> str:
     return source
 
 
-def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
+def demo_load(
+    *, stdout: Writer, password: str | None = None, base_url: str = DEFAULT_BASE_URL
+) -> DemoResult:
     """Load (or refresh) the demo retailer and write a report to ``stdout``.
 
     ``password`` is given to the users created now; without it each new user's
     password is their username. Existing users keep theirs. The report is
     written only after the transaction has committed, so it never claims rows
-    that were rolled back.
+    that were rolled back; it lists the Suite's pages under ``base_url``
+    (scheme, host and port, no trailing slash).
     """
     result = DemoResult()
     with transaction.atomic():
@@ -136,7 +152,7 @@ def demo_load(*, stdout: Writer, password: str | None = None) -> DemoResult:
         _settings_load(result)
         _sheets_load(result, author=admin)
         _orders_load(result, organization_units=organization_units, products=products, author=admin)
-    _report(result, stdout=stdout)
+    _report(result, stdout=stdout, base_url=base_url)
     return result
 
 
@@ -387,7 +403,13 @@ def _ex_tax(price_in_tax: Decimal) -> Decimal:
     return (price_in_tax / data.VAT_FACTOR).quantize(Decimal("0.0001"))
 
 
-def _report(result: DemoResult, *, stdout: Writer) -> None:
+def suite_urls(base_url: str) -> list[tuple[str, str]]:
+    """The Suite's pages of ``SUITE_PAGES`` under ``base_url``: (label, URL)."""
+    root = base_url.rstrip("/")
+    return [(label, root + reverse(name)) for label, name in SUITE_PAGES]
+
+
+def _report(result: DemoResult, *, stdout: Writer, base_url: str) -> None:
     tallies = sorted(result.tallies.items(), key=lambda item: _REPORT_ORDER.index(item[0]))
     width = max(len(tally.label) for _, tally in tallies)
     lines = ["Demo retailer loaded in one transaction; running it again duplicates nothing."]
@@ -399,10 +421,11 @@ def _report(result: DemoResult, *, stdout: Writer) -> None:
     lines += [
         "",
         "The suite (started by `make run`, or `python manage.py runserver`):",
-        f"  Admin     {ADMIN_URL}",
-        f"  API docs  {API_DOCS_URL}",
-        "Logins (demo passwords, for this machine only):",
     ]
+    urls = suite_urls(base_url)
+    label_width = max(len(label) for label, _ in urls)
+    lines += [f"  {label:<{label_width}}  {url}" for label, url in urls]
+    lines.append("Logins (demo passwords, for this machine only):")
     credentials = [
         f"{login.username} / {login.password}"
         if login.password is not None

@@ -1,4 +1,5 @@
-/* The Suite shell: the dark-mode toggle (remembered per user) and confirmations. */
+/* The Suite shell: the dark-mode toggle (remembered per user), confirmations, and
+   filters that apply as soon as they change (data-submit-on-change). */
 (function () {
   "use strict";
 
@@ -30,6 +31,16 @@
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.dataset.confirm)) {
         event.preventDefault();
+      }
+    });
+  });
+
+  // A checkbox among a form's filters applies at once, as a user expects of a tick
+  // ("Show inactive sheets"); text fields still wait for the form's button.
+  document.querySelectorAll("[data-submit-on-change]").forEach(function (field) {
+    field.addEventListener("change", function () {
+      if (field.form) {
+        field.form.requestSubmit();
       }
     });
   });

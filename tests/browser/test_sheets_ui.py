@@ -46,8 +46,9 @@ def test_designer_signs_in_and_filters_the_overview(
     assert sheet_rows(page) == ["Ship from store north", "Warehouse export"]
     screenshot(page, "overview")
 
-    page.get_by_label("Show inactive sheets").check()
-    page.get_by_role("button", name="Apply").click()
+    page.get_by_label("Show inactive sheets").check()  # applies at once: no Apply
+    expect(page).to_have_url(re.compile(r"[?&]inactive=1"))
+    page.wait_for_load_state()
     assert sheet_rows(page) == [
         "Ship from store north",
         "Ship from store south",
@@ -70,6 +71,45 @@ def test_designer_signs_in_and_filters_the_overview(
     name_header.get_by_role("link").click()
     expect(name_header).to_have_attribute("aria-sort", "descending")
     assert sheet_rows(page) == ["Warehouse export", "Ship from store north"]
+
+
+def test_ticking_show_inactive_sheets_applies_at_once(designer_user: Any, sign_in: Any) -> None:
+    cancel_sheet("ShipNorth", name="Ship from store north", active=True)
+    cancel_sheet("ShipSouth", name="Ship from store south", active=False)
+
+    page = sign_in("designer")
+    names = page.locator("#sheets tbody tr[data-sheet-id] td:nth-child(2) > a:first-child")
+    expect(names).to_have_text(["Ship from store north"])
+
+    page.get_by_label("Show inactive sheets").check()  # no button clicked
+    expect(names).to_have_text(["Ship from store north", "Ship from store south"])
+    expect(page.get_by_label("Show inactive sheets")).to_be_checked()
+
+    page.get_by_label("Show inactive sheets").uncheck()
+    expect(names).to_have_text(["Ship from store north"])
+
+
+def test_a_long_sheet_name_is_cut_to_fit_and_whole_on_hover(
+    designer_user: Any, sign_in: Any
+) -> None:
+    name = "Ship from store to the customers of the north " + "and more " * 17
+    cancel_sheet("LongName", name=name.strip()[:200], active=True)
+
+    page = sign_in("designer")
+    link = page.locator("#sheets .sheet-name")
+    expect(link).to_have_attribute("title", name.strip()[:200])
+    box = page.locator("#sheets").evaluate(
+        "table => [table.scrollWidth, table.parentElement.clientWidth]"
+    )
+    assert box[0] <= box[1]  # the table fits its box: no sideways scrolling
+    assert link.evaluate("a => a.scrollWidth > a.clientWidth")  # cut, with an ellipsis
+    assert link.evaluate("a => a.getBoundingClientRect().height") < 30  # on one line
+    eye = page.get_by_role("link", name=re.compile("^Preview with Ship"))
+    expect(eye).to_be_in_viewport()
+    name_box, eye_box = link.bounding_box(), eye.bounding_box()
+    assert name_box is not None and eye_box is not None
+    assert eye_box["x"] >= name_box["x"] + name_box["width"]  # beside the name, not below
+    assert eye_box["y"] < name_box["y"] + name_box["height"]
 
 
 def test_designer_creates_a_sheet_from_a_template(designer_user: Any, sign_in: Any) -> None:

@@ -370,6 +370,48 @@ def test_a_malformed_backtest_order_count_is_the_forms_error_and_nothing_is_writ
     assert not Backtest.objects.exists()
 
 
+@pytest.mark.parametrize("raw", ["-5", "0", "10001", FIVE_THOUSAND_DIGITS[:30]])
+@pytest.mark.parametrize("with_draft", [True, False], ids=["with a draft", "without a draft"])
+def test_a_backtest_order_count_out_of_range_is_refused_naming_the_range(
+    designer: User, raw: str, with_draft: bool
+) -> None:
+    """With or without a draft sheet (the service would name only the missing draft)."""
+    client = client_for(designer)
+    before = table_rows()
+    data = {
+        "order_count": raw,
+        **({"draft-0-source": sheet_text("Fallback")} if with_draft else {}),
+    }
+
+    response = client.post("/preview/backtests/", data)
+
+    assert response.status_code == 400
+    assert (
+        f"<code>order_count</code>: Compare over 1 to 10,000 orders, not {raw}."
+        in response.content.decode()
+    )
+    assert table_rows() == before
+    assert not Backtest.objects.exists()
+
+
+def test_a_backtest_order_count_that_is_no_number_names_the_range_too(designer: User) -> None:
+    response = client_for(designer).post("/preview/backtests/", {"order_count": "abc"})
+
+    assert response.status_code == 400
+    assert (
+        "<code>order_count</code>: &#x27;abc&#x27; is not a whole number. Compare over 1 to "
+        "10,000 orders." in response.content.decode()
+    )
+    assert not Backtest.objects.exists()
+
+
+def test_the_latest_orders_field_says_its_range(designer: User) -> None:
+    page = client_for(designer).get("/preview/").content.decode()
+
+    assert 'min="1" max="10000" aria-describedby="order-count-help">' in page
+    assert '<p class="help" id="order-count-help">1 to 10,000</p>' in page
+
+
 def test_a_preview_row_numbered_past_nine_digits_is_no_row(designer: User) -> None:
     """The form numbers its rows from 0; a 5,000-digit row number is no row of it."""
     response = client_for(designer).post(

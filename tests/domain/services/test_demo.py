@@ -1,10 +1,13 @@
 """``manage.py demo``: what it loads, that a second run duplicates nothing, that
-it leaves existing users' passwords alone, the logins it prints, and that its
-sheet files are clean, well-ordered sheets."""
+it leaves existing users' passwords alone, the Suite's URLs and the logins it
+prints (at the address ``make run`` serves on), that it logs nothing noisy, and
+that its sheet files are clean, well-ordered sheets."""
 
 import dataclasses
+import logging
 import re
 import shutil
+import subprocess
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from orchestration import demo
 from orchestration.demo import data
@@ -29,7 +32,7 @@ from orchestration.models import (
     SheetRevision,
     Stock,
 )
-from orchestration.models.orders import ADDRESS_PARTS
+from orchestration.models.orders import ADDRESS_PARTS, OrderStatus
 from orchestration.services.roles import DESIGNERS_GROUP
 from tests.conftest import table_counts
 
@@ -296,6 +299,92 @@ def test_a_fresh_database_prints_working_logins() -> None:
         False,
         ["Store staff"],
     )
+
+
+@pytest.mark.django_db
+def test_the_report_lists_the_suites_pages_at_the_host_it_is_given() -> None:
+    out = StringIO()
+
+    call_command("demo", host="0.0.0.0:8080", stdout=out)
+
+    urls = re.findall(r"^  ([A-Z][\w ]*?) +(http://\S+)$", out.getvalue(), flags=re.MULTILINE)
+    assert urls == [
+        ("Sheets", "http://0.0.0.0:8080/sheets/"),
+        ("Preview", "http://0.0.0.0:8080/preview/"),
+        ("Orders", "http://0.0.0.0:8080/orders/"),
+        ("Stores", "http://0.0.0.0:8080/orders/stores/"),
+        ("Admin", "http://0.0.0.0:8080/admin/"),
+        ("API docs", "http://0.0.0.0:8080/api/docs/"),
+    ]
+    assert "127.0.0.1:8000" not in out.getvalue()
+    assert set(printed_logins(out.getvalue())) == {"admin", "designer", "kalverstraat"}
+
+
+@pytest.mark.parametrize(
+    ("host", "sheets_url"),
+    [
+        ("8001", "http://127.0.0.1:8001/sheets/"),
+        ("0:8000", "http://0.0.0.0:8000/sheets/"),
+        ("[::1]:8000", "http://[::1]:8000/sheets/"),
+        ("suite.local:80", "http://suite.local:80/sheets/"),
+    ],
+)
+@pytest.mark.django_db
+def test_the_host_is_read_as_runserver_reads_it(host: str, sheets_url: str) -> None:
+    out = StringIO()
+
+    call_command("demo", host=host, stdout=out)
+
+    assert f"  Sheets    {sheets_url}\n" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_host_runserver_would_refuse_is_refused_before_anything_is_loaded() -> None:
+    before = table_counts()
+
+    with pytest.raises(CommandError, match=r"--host 'http://x' is not an address runserver"):
+        call_command("demo", host="http://x", stdout=StringIO())
+
+    assert table_counts() == before
+
+
+def test_make_run_serves_and_prints_at_the_same_host() -> None:
+    root = Path(__file__).resolve().parents[3]
+    dry_run = subprocess.run(
+        [
+            shutil.which("make") or "make",
+            "--dry-run",
+            "--no-print-directory",
+            "run",
+            "HOST=0.0.0.0:8080",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+
+    assert ".venv/bin/python manage.py demo --host 0.0.0.0:8080" in dry_run
+    assert "DJANGO_DEBUG=1 .venv/bin/python manage.py runserver 0.0.0.0:8080" in dry_run
+
+
+@pytest.mark.django_db
+def test_loading_the_demo_logs_no_task_lines_and_no_broker_warning(
+    caplog: pytest.LogCaptureFixture, django_capture_on_commit_callbacks: Any
+) -> None:
+    """At the default level, ``make run``'s log shows neither a "Task ... succeeded"
+    line per demo order nor the in-memory broker's "No hostname was supplied"."""
+    assert logging.getLogger().getEffectiveLevel() == logging.INFO  # settings' default
+    with django_capture_on_commit_callbacks(execute=True):
+        run_demo()
+
+    assert Order.objects.exclude(status=OrderStatus.NEW).exists()  # the tasks did run
+    assert [
+        (record.name, record.getMessage())
+        for record in caplog.records
+        if record.name.startswith(("celery", "kombu"))
+    ] == []
 
 
 @pytest.mark.django_db

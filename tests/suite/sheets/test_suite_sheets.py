@@ -144,6 +144,36 @@ def test_overview_shows_the_action_and_who_edited(designer: User) -> None:
     assert cells[:7] == [str(sheet.pk), "Fallback", "Fallback", "CANCEL", "Active", "2", "designer"]
 
 
+def test_the_preview_icon_is_an_eye_named_in_words_for_hover_and_screen_readers(
+    designer: User,
+) -> None:
+    sheet = make_sheet("Fallback", name="Ship & return")
+
+    page = login(designer).get("/sheets/").content.decode()
+
+    link = re.search(r'<a class="icon-link" href="/preview/\?sheet=(\d+)"([^>]*)>(.*?)</a>', page)
+    assert link is not None and link[1] == str(sheet.pk)
+    attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', link[2]))
+    # The tooltip says what the screen reader says, and which sheet.
+    assert attributes["aria-label"] == attributes["title"] == "Preview with Ship &amp; return"
+    icon = link[3]
+    assert icon.startswith('<svg class="icon-eye" aria-hidden="true" focusable="false"')
+
+
+def test_a_long_sheet_name_is_whole_in_the_title_of_its_link(designer: User) -> None:
+    """The overview cuts a long name to one line (CSS); the title shows it whole."""
+    name = "Ship from store <north> & " + "very long " * 17 + "ends"
+    assert len(name) == 200  # the model's limit
+    sheet = make_sheet("Fallback", name=name)
+
+    page = login(designer).get("/sheets/").content.decode()
+
+    escaped = "Ship from store &lt;north&gt; &amp; " + "very long " * 17 + "ends"
+    assert (
+        f'<a class="sheet-name" href="/sheets/{sheet.pk}/" title="{escaped}">{escaped}</a>' in page
+    )
+
+
 # --- Create -----------------------------------------------------------------------------
 
 
