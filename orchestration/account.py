@@ -3,8 +3,7 @@
 ``home`` (``/``, and where signing in lands) sends each user where they work:
 designers to the sheets, store staff to their shop's task list (the list of
 shops if they work at several), others who follow orders to the orders; a user
-with none of these to their own page. The navigation and the 403 page show the
-same start (``landing``).
+with none of these to their own page. The 403 page links to ``/``.
 
 Shows whether the user has a token, its key and when it expires, and lets them
 make one or revoke it (``services.tokens``): the same token ``POST

@@ -147,20 +147,27 @@ def task_deadlines(fulfillment: OrderFulfillment, now: datetime) -> list[Deadlin
     """The deadlines of the steps still to do, in the order they come: a step done
     shows when it was done instead (the page lists ``started_at``), so a pack deadline
     set when the task started never reads as earlier than a start deadline met."""
+    # (step, its deadline, when it was done, what its deadline runs from and when)
     steps = (
-        ("Start", fulfillment.start_deadline, fulfillment.started_at, ""),
+        ("Start", fulfillment.start_deadline, fulfillment.started_at, "", None),
         (
             "Pack",
             fulfillment.pack_deadline,
             fulfillment.packed_at,
             "starting",
+            fulfillment.started_at,
         ),
-        ("Ship", fulfillment.ship_deadline, fulfillment.shipped_at, "packing"),
+        (
+            "Ship",
+            fulfillment.ship_deadline,
+            fulfillment.shipped_at,
+            "packing",
+            fulfillment.packed_at,
+        ),
     )
-    since = {"starting": fulfillment.started_at, "packing": fulfillment.packed_at}
     return [
-        Deadline(name, at, at <= now, _after(at, since.get(counted), counted) if counted else "")
-        for name, at, done, counted in steps
+        Deadline(name, at, at <= now, _after(at, since, counted) if counted else "")
+        for name, at, done, counted, since in steps
         if at is not None and done is None
     ]
 

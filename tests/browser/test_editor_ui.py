@@ -219,11 +219,8 @@ def test_completions_and_hover_docs_come_from_the_catalogue_and_the_ous(
     expect(docs).to_contain_text("string")
 
 
-def test_leaving_the_editor_with_unsaved_text_asks_first(
-    designer_user: Any, sign_in: Any, live_server: Any
-) -> None:
-    """Typed but not saved: a link in the Suite asks, and staying keeps the text;
-    closing or reloading asks too (beforeunload). Saving leaves without asking."""
+def typed_in_the_editor(sign_in: Any, live_server: Any, text: str) -> tuple[Sheet, Page]:
+    """A saved CANCEL sheet open in the editor, ``text`` typed at its end, not saved."""
     sheet = sheet_create(
         fulfillment="Fallback",
         name="Fallback",
@@ -234,7 +231,16 @@ def test_leaving_the_editor_with_unsaved_text_asks_first(
     page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
     page.locator(".cm-content").click()
     page.keyboard.press("Control+End")
-    page.keyboard.type("# unsaved thought\n")
+    page.keyboard.type(text)
+    return sheet, page
+
+
+def test_leaving_the_editor_with_unsaved_text_asks_first(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    """Typed but not saved: a link in the Suite asks, and staying keeps the text;
+    closing or reloading asks too (beforeunload). Saving leaves without asking."""
+    sheet, page = typed_in_the_editor(sign_in, live_server, "# unsaved thought\n")
 
     asked: list[str] = []
 
@@ -267,17 +273,7 @@ def test_leaving_the_editor_with_unsaved_text_asks_first(
 def test_a_refused_save_says_so_at_the_top_and_keeps_the_text(
     designer_user: Any, sign_in: Any, live_server: Any
 ) -> None:
-    sheet = sheet_create(
-        fulfillment="Fallback",
-        name="Fallback",
-        source="fulfillment Fallback\naction CANCEL\n",
-        is_active=True,
-    )
-    page = sign_in("designer")
-    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
-    page.locator(".cm-content").click()
-    page.keyboard.press("Control+End")
-    page.keyboard.type("require = 1\n")
+    sheet, page = typed_in_the_editor(sign_in, live_server, "require = 1\n")
     page.get_by_role("button", name="Save").click()
     banner = page.locator("#not-saved")
     expect(banner).to_contain_text("Not saved:")

@@ -110,7 +110,8 @@ def test_a_shop_worker_refused_a_designers_page_is_sent_back_to_their_tasks() ->
     assert "You need the permission SymphonySheets:View for this." in page
     assert "This page is for the people who design the routing." in page
     assert "Fulfillment designers" not in page
-    assert f'<a href="/orders/stores/{kalverstraat.pk}/tasks/">Go to your start page</a>' in page
+    assert '<a href="/">Go to your start page</a>' in page
+    assert client.get("/")["Location"] == f"/orders/stores/{kalverstraat.pk}/tasks/"
 
 
 def test_a_user_without_a_role_is_told_whom_to_ask() -> None:
@@ -118,4 +119,5 @@ def test_a_user_without_a_role_is_told_whom_to_ask() -> None:
     client.force_login(member("nobody", None))
     page = client.get("/orders/").content.decode()
     assert 'designers are in "Fulfillment designers"' in page
-    assert '<a href="/accounts/api-token/">Go to your start page</a>' in page
+    assert '<a href="/">Go to your start page</a>' in page
+    assert client.get("/")["Location"] == "/accounts/api-token/"
