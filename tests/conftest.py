@@ -163,7 +163,7 @@ def orders_shipped_from_store() -> list[str]:
 
     found = []
     for order in Order.objects.order_by("-placed_at", "-id"):
-        blob = previews.preview_order(order, at=order.placed_at, respect_history=False)
+        blob = previews.order_decision(order, at=order.placed_at, respect_history=False).blob
         actions = {s["FulfillmentAction"] for s in blob["Fulfillments"][0]["Shipments"]}
         if "SHIP_FROM_STORE" in actions:
             found.append(order.backend_id)

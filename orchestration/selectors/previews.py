@@ -1,6 +1,6 @@
 """What orchestration would do, without doing it: the preview's one engine call.
 
-``preview_order`` routes a stored order as it is (or with what-if changes, the
+``order_decision`` routes a stored order as it is (or with what-if changes, the
 delivery option it asks for among them) at a chosen moment; ``preview_scenario``
 routes a hypothetical order given as a scenario (``docs/scenario-format.md``).
 Both call ``engine.route``, the call that routes real orders, and write nothing.
@@ -45,28 +45,6 @@ def asking_for(scenario: Scenario, option: str | None) -> Scenario:
 AS_ASKED = "as asked"  # the what-if default: the delivery option the order asks for
 
 
-def preview_order(
-    order: Order,
-    *,
-    at: datetime,
-    drafts: Sequence[SheetDraft] = (),
-    stock_overrides: Sequence[StockOverride] = (),
-    candidate_units: Collection[int] | None = None,
-    respect_history: bool = True,
-    fulfillment_option: str | None = AS_ASKED,
-) -> dict[str, Any]:
-    """The blob for ``order`` at ``at`` with the what-if changes; nothing is written."""
-    return order_decision(
-        order,
-        at=at,
-        drafts=drafts,
-        stock_overrides=stock_overrides,
-        candidate_units=candidate_units,
-        respect_history=respect_history,
-        fulfillment_option=fulfillment_option,
-    ).blob
-
-
 def order_decision(
     order: Order,
     *,
@@ -77,8 +55,8 @@ def order_decision(
     respect_history: bool = True,
     fulfillment_option: str | None = AS_ASKED,
 ) -> Decision:
-    """The decision for ``order`` at ``at`` with the what-if changes (as
-    ``preview_order``, typed: for comparing decisions); nothing is written."""
+    """The decision for ``order`` at ``at`` with the what-if changes (its ``blob`` is
+    what the preview shows); nothing is written."""
     scenario = order_scenario(
         order,
         at=at,
@@ -152,7 +130,7 @@ def preview(request: PreviewRequest) -> dict[str, Any]:
             scenario = replace(scenario, at=at)
         return preview_scenario(scenario if option == AS_ASKED else asking_for(scenario, option))
     assert request.order is not None  # __post_init__: one of the two
-    return preview_order(
+    return order_decision(
         order_by_number(request.order),
         at=at or timezone.now(),
         drafts=request.drafts,
@@ -160,4 +138,4 @@ def preview(request: PreviewRequest) -> dict[str, Any]:
         candidate_units=request.organization_units,
         respect_history=request.respect_current_fulfillments,
         fulfillment_option=option,
-    )
+    ).blob
