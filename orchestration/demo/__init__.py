@@ -10,7 +10,14 @@ file per sheet (EVA's example sheets, cleaned up). The loader is idempotent:
   a new revision only when its file changed, and keeps its name and whether it
   is active, which a designer may have changed on purpose.
 - Orders are matched on backend ID; an existing one is left as it is, since
-  orchestration may have moved it on.
+  orchestration may have moved it on. New ones are placed and routed as at a
+  moment the shops take ship-from-store tasks (``routing_moment``): now, or when
+  the demo is loaded at night or on a Sunday, the last evening they did, so that
+  the Kalverstraat shop has tasks to work whatever the clock. The demo routes
+  them itself once its transaction has committed, through the same
+  ``order_orchestrate`` as every order (so, as for every order, nothing is
+  routed before the orders are there to see; should it be stopped before, the
+  orders stay flagged and the sweep routes them at its own time).
 - The users are matched on username. A missing one is created with the demo
   password; an existing one keeps its password and flags (the database may be
   shared), except that the designer is put back into its group. The logins
@@ -24,10 +31,11 @@ All of it runs in one transaction: a failure leaves nothing half-loaded.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -40,6 +48,7 @@ from django.utils import timezone
 from ..language.checker import analyze
 from ..models import Order, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet, Stock
 from ..models.orders import ADDRESS_PARTS
+from ..services.orchestration import order_orchestrate
 from ..services.orders import order_create
 from ..services.roles import roles_ensure
 from ..services.settings import setting_set
@@ -110,10 +119,34 @@ class DemoResult:
     tallies: dict[str, Tally] = field(default_factory=dict)
     sheets_revised: int = 0
     logins: list[Login] = field(default_factory=list)
+    # When the new orders were placed and routed, if not at load time: (loaded, routed).
+    shifted: tuple[datetime, datetime] | None = None
 
     def tally(self, key: str, label: str, existing_means: str) -> Tally:
         """The tally of ``key``, started on first use."""
         return self.tallies.setdefault(key, Tally(label, existing_means))
+
+
+def routing_moment(now: datetime) -> datetime:
+    """When the demo's new orders are routed: ``now`` if the shops take ship-from-store
+    tasks now (``data.SHOP_WEEKDAYS`` and ``data.SHOP_HOURS``, local time), else
+    ``data.SHOP_LAST_ORDERS`` on the last day they did."""
+    zone = ZoneInfo(data.SHOP_TIME_ZONE)
+    local = now.astimezone(zone)
+    start, end = data.SHOP_HOURS
+    if local.weekday() in data.SHOP_WEEKDAYS and start <= local.hour < end:
+        return now
+    day = local.date() if local.hour >= end else local.date() - timedelta(days=1)
+    while day.weekday() not in data.SHOP_WEEKDAYS:
+        day -= timedelta(days=1)
+    hour, minute = data.SHOP_LAST_ORDERS
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+
+
+def moment_text(moment: datetime) -> str:
+    """``moment`` as the report says it: "Sunday 6 Dec 2026, 15:00 Europe/Amsterdam"."""
+    local = moment.astimezone(ZoneInfo(data.SHOP_TIME_ZONE))
+    return f"{local:%A} {local.day} {local:%b %Y, %H:%M} {data.SHOP_TIME_ZONE}"
 
 
 def sheet_source(fulfillment: str) -> str:
@@ -229,7 +262,7 @@ def _organization_units_load(result: DemoResult) -> dict[str, OrganizationUnit]:
                 "type": spec.type,
                 "status": spec.status,
                 "country_id": "NL",
-                "time_zone": "Europe/Amsterdam",
+                "time_zone": data.SHOP_TIME_ZONE,
                 "custom_fields": dict(spec.custom_fields),
                 **_address_fields(OrganizationUnit, "address", spec.address, _OU_ADDRESS_PARTS),
             },
@@ -349,7 +382,9 @@ def _orders_load(
 ) -> None:
     tally = result.tally("orders", "orders", "left as they are")
     shelf_prices = {product.backend_id: product.price for product in data.PRODUCTS}
-    now = timezone.now()
+    loaded = timezone.now()
+    now = routing_moment(loaded)
+    created: list[int] = []
     for spec in data.ORDERS:
         if Order.objects.filter(backend_id=spec.backend_id).exists():
             tally.existing += 1
@@ -380,9 +415,11 @@ def _orders_load(
             }
             for line in spec.lines
         ]
-        order_create(
+        order = order_create(
             lines=lines,
             created_by=author,
+            now=now,
+            send_task=False,
             backend_id=spec.backend_id,
             intent=spec.intent,
             sold_from_organization_unit=organization_units[spec.sold_from],
@@ -395,7 +432,16 @@ def _orders_load(
             # fields to billing_* when none are given.
             **_address_fields(Order, "shipping", spec.address, ADDRESS_PARTS),
         )
+        created.append(order.pk)
         tally.created += 1
+    transaction.on_commit(lambda: _orders_route(created, now=now))
+    if tally.created and now != loaded:
+        result.shifted = (loaded, now)
+
+
+def _orders_route(order_ids: list[int], *, now: datetime) -> None:
+    for order_id in order_ids:
+        order_orchestrate(order_id=order_id, now=now)
 
 
 def _ex_tax(price_in_tax: Decimal) -> Decimal:
@@ -418,6 +464,15 @@ def _report(result: DemoResult, *, stdout: Writer, base_url: str) -> None:
             f"  {tally.label:<{width}}  {tally.created:>3} created, {tally.existing:>3} already "
             f"there ({tally.existing_means})"
         )
+    if result.shifted:
+        loaded, routed = result.shifted
+        lines += [
+            "",
+            f"The Kalverstraat shop takes no ship-from-store tasks at {moment_text(loaded)}: "
+            f"the demo's orders were placed and routed as at {moment_text(routed)}, the last "
+            "time it did. Deadlines that have passed since are marked so; a running beat "
+            "(`make beat`) expires those tasks and routes their orders again.",
+        ]
     lines += [
         "",
         "The suite (started by `make run`, or `python manage.py runserver`):",

@@ -18,6 +18,16 @@ from typing import Any
 from ..models import FulfillmentOption, OrderIntent, OrganizationUnitStatus, OrganizationUnitType
 from ..services.roles import DESIGNERS_GROUP, STORE_STAFF_GROUP
 
+# When the ship-from-store sheet lets a shop take tasks (its ``[mondayToSaturday]``
+# and ``[startTime]``/``[endTime]``): Monday to Saturday (``date.weekday()``), from
+# seven to eleven at night, the shop's local time. The demo routes its orders at a
+# moment within these hours, so the Kalverstraat shop has work whenever it is loaded.
+SHOP_WEEKDAYS = range(6)
+SHOP_HOURS = (7, 23)
+SHOP_TIME_ZONE = "Europe/Amsterdam"
+# The moment taken when the shop is closed at load time: the last evening it was open.
+SHOP_LAST_ORDERS = (22, 30)
+
 # Dutch standard VAT: an in-tax price is the ex-tax price times this.
 VAT_FACTOR = Decimal("1.21")
 

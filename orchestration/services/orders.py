@@ -1,6 +1,7 @@
 """Order writes."""
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -10,7 +11,7 @@ from django.utils import timezone
 from ..errors import ApplicationError
 from ..models import Order, OrderLine
 from .events import actor_of, event_record
-from .orchestration_requests import order_orchestration_request
+from .orchestration_requests import order_orchestration_flag, order_orchestration_request
 
 LINE_FIELDS = frozenset(
     {
@@ -33,13 +34,18 @@ def order_create(
     *,
     lines: Sequence[Mapping[str, Any]],
     created_by: User | None = None,
+    now: datetime | None = None,
+    send_task: bool = True,
     **fields: Any,
 ) -> Order:
     """Create an order with all its lines in one transaction.
 
     ``fields`` are the order's own fields (intent, addresses, custom fields,
     ...); each line a mapping of ``LINE_FIELDS``. Either all of it is stored
-    or none of it.
+    or none of it. ``now`` is when it is announced (the demo's clock; else now).
+    ``send_task=False`` flags the order for orchestration without sending the task:
+    the caller routes it itself (the demo, at its own clock), and should it not, the
+    sweep does.
     """
     if not lines:
         raise ApplicationError("An order needs at least one line.", code="required", field="lines")
@@ -64,7 +70,7 @@ def order_create(
         with transaction.atomic():
             order = Order.objects.create(created_by=created_by, **fields)
             OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
-            order_announce(order=order, user=created_by, via="api")
+            order_announce(order=order, user=created_by, via="api", now=now, send_task=send_task)
     except IntegrityError as error:
         if (
             fields.get("backend_id")
@@ -79,12 +85,20 @@ def order_create(
     return order
 
 
-def order_announce(*, order: Order, user: User | None, via: str) -> None:
-    """Record a new order on its timeline and have it orchestrated after commit.
+def order_announce(
+    *,
+    order: Order,
+    user: User | None,
+    via: str,
+    now: datetime | None = None,
+    send_task: bool = True,
+) -> None:
+    """Record a new order on its timeline and have it orchestrated after commit
+    (or only flag it, with ``send_task=False``: see ``order_create``).
 
     Called in the transaction that created the order (the API, the admin, the demo).
     """
-    now = timezone.now()
+    now = now or timezone.now()
     lines = order.lines.count()
     event_record(
         order=order,
@@ -94,4 +108,7 @@ def order_announce(*, order: Order, user: User | None, via: str) -> None:
         actor=actor_of(user, via),
         user=user,
     )
-    order_orchestration_request(order_id=order.pk, trigger="order created", now=now)
+    if send_task:
+        order_orchestration_request(order_id=order.pk, trigger="order created", now=now)
+    else:
+        order_orchestration_flag(order_ids=[order.pk], trigger="order created", now=now)

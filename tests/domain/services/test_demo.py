@@ -9,12 +9,14 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
@@ -24,6 +26,7 @@ from orchestration.demo import data
 from orchestration.language.checker import analyze
 from orchestration.models import (
     Order,
+    OrderFulfillment,
     OrderLine,
     OrganizationUnit,
     OrganizationUnitSet,
@@ -34,6 +37,7 @@ from orchestration.models import (
     Stock,
 )
 from orchestration.models.orders import ADDRESS_PARTS
+from orchestration.selectors.fulfillments import store_task_list
 from orchestration.services.roles import DESIGNERS_GROUP
 from tests.conftest import table_counts
 
@@ -525,3 +529,61 @@ def test_each_stored_sheet_begins_with_its_own_fulfillment() -> None:
     returns = Sheet.objects.get(fulfillment="ReturnOrdersFromReturnPortal").source
     assert "option OrderIntents as 'Returns'" in returns
     assert "action CANCEL" in Sheet.objects.get(fulfillment="CancelFallback").source
+
+
+# --- Work for every role, whatever the clock -------------------------------------
+
+
+def kalverstraat_open_tasks() -> list[OrderFulfillment]:
+    return list(store_task_list(OrganizationUnit.objects.get(backend_id="1187")))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("loaded_at", "routed_at"),
+    [
+        # Within the hours the ship-from-store sheet gives shops: routed as loaded.
+        ("2026-12-05T14:00:00+01:00", "2026-12-05T14:00:00+01:00"),
+        # Sunday (the Kalverstraat shop is closed): as at Saturday evening.
+        ("2026-12-06T15:00:00+01:00", "2026-12-05T22:30:00+01:00"),
+        # Monday before seven: as at Saturday evening too.
+        ("2026-12-07T03:00:00+01:00", "2026-12-05T22:30:00+01:00"),
+        # Tuesday night after eleven: as at half past ten that evening.
+        ("2026-12-08T23:40:00+01:00", "2026-12-08T22:30:00+01:00"),
+        # Summer time: the shop's hours are local hours.
+        ("2026-07-05T12:00:00+02:00", "2026-07-04T22:30:00+02:00"),
+    ],
+)
+def test_the_kalverstraat_shop_has_open_tasks_whenever_the_demo_is_loaded(
+    loaded_at: str, routed_at: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    with (
+        time_machine.travel(datetime.fromisoformat(loaded_at), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        output = run_demo()
+
+    routed = datetime.fromisoformat(routed_at)
+    tasks = kalverstraat_open_tasks()
+    assert [task.order.backend_id for task in tasks] == ["DEMO-1001"]
+    # The shop has the sheet's DeadlineInMinutes (600) from the routing to start.
+    assert tasks[0].start_deadline == routed + timedelta(minutes=600)
+    first = Order.objects.get(backend_id="DEMO-1001")
+    assert first.placed_at == routed - timedelta(hours=30)
+    if loaded_at == routed_at:
+        assert "routed as at" not in output
+    else:
+        assert (
+            "The Kalverstraat shop takes no ship-from-store tasks at "
+            f"{demo.moment_text(datetime.fromisoformat(loaded_at))}: the demo's orders were "
+            f"placed and routed as at {demo.moment_text(routed)}, the last time it did."
+        ) in output
+
+
+def test_the_demo_clock_follows_the_ship_from_store_sheets_hours() -> None:
+    source = demo.sheet_source("ShipFromStore")
+    assert f"with [startTime] as {data.SHOP_HOURS[0]}\n" in source
+    assert f"with [endTime] as {data.SHOP_HOURS[1]}\n" in source
+    weekdays = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    listed = ", ".join(f"'{weekdays[day]}'" for day in data.SHOP_WEEKDAYS)
+    assert f"with [mondayToSaturday] as {listed}\n" in source
