@@ -353,10 +353,17 @@ if LOG_LEVEL != "DEBUG":
         _QUIET_LOGGERS["celery.app.trace"] = "WARNING"
     if CELERY_BROKER_URL == "memory://":
         _QUIET_LOGGERS["kombu.connection"] = "ERROR"
+# A refused request is one line, without its traceback; and Django's own console
+# handler of the ``django`` logger goes, so that no line is printed twice
+# (``orchestration/logs.py``).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusals": {"()": "orchestration.logs.RefusalWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["refusals"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {name: {"level": level} for name, level in _QUIET_LOGGERS.items()},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        **{name: {"level": level} for name, level in _QUIET_LOGGERS.items()},
+    },
 }
