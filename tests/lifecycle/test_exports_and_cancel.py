@@ -205,7 +205,8 @@ def test_without_a_cancel_sheet_the_order_waits_until_stock_arrives(
     repeated = re.search(r'<dd id="run-repeats">(.*?)</dd>', html)
     assert repeated is not None
     assert re.sub(r"<[^>]+>", "", repeated[1]) == (
-        "3 runs in a row waited for the same units, from 2026-11-23 10:00; this is the last of them"
+        "3 runs in a row waited for the same units, from Monday 23 Nov 2026, 10:00 "
+        "Europe/Amsterdam; this is the last of them"
     )
     # ...new stock at the warehouse wakes it at once.
     with django_capture_on_commit_callbacks(execute=True):
