@@ -105,7 +105,7 @@ def test_a_shop_starts_picks_packs_and_ships_a_task(
     screenshot(page, "order")
 
 
-def test_a_task_card_fits_a_phone(shopkeeper: User, sign_in: Any) -> None:
+def test_a_task_card_fits_a_phone(shopkeeper: User, sign_in: Any, screenshot: Any) -> None:
     """At 390 px the task list needs no sideways scrolling: the line table stays in
     its card (a long product name wraps), and the actions stay on screen."""
     Product.objects.filter(backend_id="SNK-CANVAS-WHT").update(
@@ -119,6 +119,7 @@ def test_a_task_card_fits_a_phone(shopkeeper: User, sign_in: Any) -> None:
     page.goto(f"{origin}/orders/stores/{unit.pk}/tasks/")
     card = page.locator("article.task").first
     expect(card).to_be_visible()
+    screenshot(page, "store-tasks-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     card_box = card.bounding_box()
     table_box = card.locator("table.task-lines").bounding_box()
