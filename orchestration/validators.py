@@ -27,9 +27,19 @@ validate_identifier = RegexValidator(
 )
 
 
+# Files of the system's zone database that are no place's zone: ``localtime`` is
+# this machine's own setting (another machine reads it otherwise), ``Factory`` a
+# placeholder for "not set yet", ``posixrules`` a template for POSIX TZ strings.
+_NOT_A_PLACE = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @functools.cache
 def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in _NOT_A_PLACE and not name.startswith(("posix/", "right/"))
+    )
 
 
 def validate_time_zone(value: str) -> None:

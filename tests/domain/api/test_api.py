@@ -16,6 +16,7 @@ from orchestration.models import (
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
+    OrganizationUnit,
     Sheet,
     Stock,
 )
@@ -484,6 +485,16 @@ def test_organization_units_round_trip_with_address_and_sets(client_for, integra
         "message": "'Mars/Base' is not an IANA time zone name (e.g. Europe/Amsterdam).",
         "field": "time_zone",
     }
+    # Files of the zone database that name no place are refused too, and nothing changes.
+    for machine_specific in ("localtime", "Factory", "posixrules", "posix/Europe/Amsterdam"):
+        response = client.patch(
+            f"/api/organization-units/{created['id']}/", {"time_zone": machine_specific}
+        )
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["message"] == (
+            f"'{machine_specific}' is not an IANA time zone name (e.g. Europe/Amsterdam)."
+        )
+    assert OrganizationUnit.objects.get(pk=created["id"]).time_zone == body["time_zone"]
 
 
 def test_active_ship_from_store_tasks_counts_open_sfs_fulfillments(
