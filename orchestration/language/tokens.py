@@ -48,6 +48,13 @@ class TokenKind(Enum):
     ERROR = "error"
 
 
+# Digits before a number's point. A score adds at most 1e300 (the engine's
+# ``MAX_SCORE``), and no quantity, distance or price comes near it, so a longer
+# number is a typo or an attack: refused where it is written rather than failing
+# every supplier at routing time.
+MAX_NUMBER_DIGITS = 300
+
+
 # Single-word keywords; each is its own terminal (upper-cased) in the grammar.
 KEYWORDS = frozenset(
     {
@@ -265,7 +272,16 @@ class Tokenizer:
         if reader.peek() == "." and _is_digit(reader.peek(1)):
             reader.skip_to(self._digits_end(reader.offset + 1))
         text = self.source[start[0] : reader.offset]
-        return self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))
+        token = self._make(TokenKind.NUMBER, "NUMBER", start, Decimal(text))
+        digits = len(text.partition(".")[0].lstrip("0"))
+        if digits > MAX_NUMBER_DIGITS:
+            self._error(
+                Code.TOO_LARGE,
+                f"this number has {digits:,} digits before its point; a sheet's numbers "
+                f"have at most {MAX_NUMBER_DIGITS}",
+                token,
+            )
+        return token
 
     def _unexpected(self, start: tuple[int, int, int], char: str) -> Token:
         """An ERROR token for ``char``, which starts no token, and its diagnostic."""

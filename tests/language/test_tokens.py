@@ -3,7 +3,7 @@
 import pytest
 
 from orchestration.language.errors import Code, Span
-from orchestration.language.tokens import TokenKind, statements, tokenize
+from orchestration.language.tokens import MAX_NUMBER_DIGITS, TokenKind, statements, tokenize
 
 
 def terminals(source: str) -> list[list[str]]:
@@ -69,6 +69,21 @@ def test_template_strings_keep_their_expressions() -> None:
 def test_numbers_are_exact_decimals() -> None:
     tokens, _ = tokenize("score add 1.0 / 3")
     assert [str(t.value) for t in tokens if t.kind is TokenKind.NUMBER] == ["1.0", "3"]
+
+
+def test_a_number_longer_than_the_limit_is_refused_where_it_is_written() -> None:
+    longest = "9" * MAX_NUMBER_DIGITS
+    assert tokenize(f"score add {longest}.5")[1] == []
+    assert tokenize(f"score add 000{longest}")[1] == []
+
+    _, diagnostics = tokenize(f"scope Supplier\nscore add 1{'0' * 400}")
+
+    (problem,) = diagnostics
+    assert problem.code is Code.TOO_LARGE
+    assert problem.message == (
+        "this number has 401 digits before its point; a sheet's numbers have at most 300"
+    )
+    assert (problem.span.line, problem.span.column) == (2, 11)
 
 
 @pytest.mark.parametrize("comment", ["# note", "// note"])
