@@ -28,6 +28,8 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser, get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils import json
 
+from ..engine.limits import json_integer
+
 # Far deeper than any body the API defines (an order is four levels: the order, its
 # lines, a line, its custom fields; a preview scenario seven) and than clients' own
 # custom-field objects need; far below the thousand levels at which Python's json,
@@ -182,7 +184,11 @@ def parse_json(body: bytes, encoding: str = "utf-8", *, strict: bool = True) -> 
             f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} arrays and objects."
         )
     try:
-        data = json.loads(text, parse_constant=json.strict_constant if strict else None)
+        data = json.loads(
+            text,
+            parse_int=json_integer,
+            parse_constant=json.strict_constant if strict else None,
+        )
     except (ValueError, RecursionError) as error:
         raise ParseError(f"JSON parse error - {error}") from None
     check_text(data, text)

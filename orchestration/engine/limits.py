@@ -54,3 +54,23 @@ STOCK_QUANTITY = Limit(
 )
 
 LIMITS: tuple[Limit, ...] = (ORDER_LINES, LINE_QUANTITY, STOCK_QUANTITY)
+
+
+JSON_INTEGER_DIGITS = Limit(
+    4_300,
+    "digits in a whole number",
+    "Python's own limit for reading a whole number from text (sys.get_int_max_str_digits, "
+    "guarding against numbers that take seconds to convert); named here so that a "
+    "scenario or a request beyond it is told so, not how to raise the limit.",
+)
+
+
+def json_integer(text: str) -> int:
+    """``json.loads``' ``parse_int``: a whole number within ``JSON_INTEGER_DIGITS``.
+
+    Raises ``ValueError`` naming the limit (the readers report it as not valid JSON).
+    """
+    digits = len(text) - text.startswith("-")
+    if digits > JSON_INTEGER_DIGITS.maximum:
+        raise ValueError(f"a whole number of {digits:,} digits ({JSON_INTEGER_DIGITS.refusal})")
+    return int(text)

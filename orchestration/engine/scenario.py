@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .limits import LINE_QUANTITY, ORDER_LINES, STOCK_QUANTITY, Limit
+from .limits import LINE_QUANTITY, ORDER_LINES, STOCK_QUANTITY, Limit, json_integer
 from .model import (
     CANCELLATION_REASONS,
     HISTORY_STATUSES,
@@ -84,6 +84,7 @@ def load_scenario_text(text: str) -> Scenario:
         data = json.loads(
             text,
             parse_float=Decimal,
+            parse_int=json_integer,
             # NaN and Infinity are not JSON: let the checks reject them with a path.
             parse_constant=Decimal,
             object_pairs_hook=_object_from_pairs,

@@ -713,6 +713,13 @@ def test_json_nested_too_deeply_is_a_fault_not_a_crash() -> None:
     )
 
 
+def test_a_whole_number_past_the_digit_limit_is_a_fault_naming_the_limit() -> None:
+    assert text_fault('{"a": -' + "7" * 5_000 + "}") == (
+        "(top level): not valid JSON: a whole number of 5,000 digits "
+        "(at most 4,300 digits in a whole number)"
+    )
+
+
 def test_custom_fields_nested_too_deeply_are_a_fault_not_a_crash() -> None:
     deep: list[Any] = []
     for _ in range(5_000):

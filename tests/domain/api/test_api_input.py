@@ -119,6 +119,25 @@ def test_json_nested_5000_deep_is_a_400_parse_error_on_every_json_endpoint(
     assert table_rows() == before
 
 
+def test_a_whole_number_of_5000_digits_is_a_400_naming_the_limit(
+    client_for: Any, admin_user: Any
+) -> None:
+    before = table_rows()
+    response = client_for(admin_user).post(
+        "/api/products/",
+        '{"backend_id": "HUGE", "name": "Huge", "content": {"n": ' + "9" * 5_000 + "}}",
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "parse_error",
+        "message": "JSON parse error - a whole number of 5,000 digits "
+        "(at most 4,300 digits in a whole number)",
+        "errors": [],
+    }
+    assert table_rows() == before
+
+
 def test_the_anonymous_token_endpoint_refuses_deep_json_in_the_error_shape() -> None:
     response = APIClient().post("/api/auth/token/", data=DEEP, content_type="application/json")
     assert response.status_code == 400
