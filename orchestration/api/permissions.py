@@ -5,17 +5,42 @@ from typing import Any
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
-from ..permissions import CREATE_SHEETS, DELETE_SHEETS, EDIT_SHEETS, VIEW_SHEETS, codename_of
+from ..permissions import (
+    CREATE_SHEETS,
+    DELETE_SHEETS,
+    EDIT_SHEETS,
+    EVA_NAMES,
+    VIEW_SHEETS,
+    codename_of,
+)
+
+
+def _needs(permissions: list[str]) -> str:
+    """The 403's message: which permission(s) the request lacks, as a person reads them."""
+    return f"You need the permission {' and '.join(permissions)} for this."
 
 
 class ModelPermissions(DjangoModelPermissions):
-    """Django's model permissions, with reading guarded by ``view_<model>`` too."""
+    """Django's model permissions, with reading guarded by ``view_<model>`` too.
+
+    A refusal names the permissions the method needs on the model, so that the
+    integrator knows what to ask for (DRF's default says only "You do not have
+    permission").
+    """
 
     perms_map = {
         **DjangoModelPermissions.perms_map,
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        allowed = super().has_permission(request, view)
+        if not allowed and request.user and request.user.is_authenticated:
+            model = self._queryset(view).model
+            needed = self.get_required_permissions(request.method or "", model)
+            self.message = _needs([p for p in needed if not request.user.has_perm(p)] or needed)
+        return allowed
 
 
 class SymphonySheetsPermission(BasePermission):
@@ -33,6 +58,8 @@ class SymphonySheetsPermission(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         permission = self.required.get(request.method or "")
+        if permission:
+            self.message = _needs([EVA_NAMES[permission]])
         return bool(
             permission
             and request.user
@@ -43,6 +70,8 @@ class SymphonySheetsPermission(BasePermission):
 
 class SymphonySheetsView(BasePermission):
     """``SymphonySheets:View`` for any method: reading what sheets would do (the preview)."""
+
+    message = _needs([EVA_NAMES[VIEW_SHEETS]])
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(
@@ -59,7 +88,7 @@ def requires_permission(permission: str) -> type[BasePermission]:
     """
 
     class Required(BasePermission):
-        message = f"You need the permission {permission} for this."
+        message = _needs([permission])
 
         def has_permission(self, request: Request, view: Any) -> bool:
             return bool(

@@ -807,3 +807,28 @@ def test_the_source_must_name_the_sheets_fulfillment_identifier(client_for, desi
             "field": "fulfillment",
         }
     ]
+
+
+def test_a_refusal_names_the_permission_the_request_needs(client_for, designer) -> None:
+    """A 403 says what to ask for: the model permission for the method, or EVA's
+    SymphonySheets name; nothing is written."""
+    nobody = client_for(User.objects.create_user("nobody", password="secret-pass-123"))
+    before = table_rows()
+
+    cases = [
+        (nobody.get("/api/orders/"), "orchestration.view_order"),
+        (
+            nobody.post("/api/products/", {"backend_id": "P", "name": "P"}),
+            "orchestration.add_product",
+        ),
+        (nobody.get("/api/sheets/"), "SymphonySheets:View"),
+        (client_for(designer).delete("/api/products/1/"), "orchestration.delete_product"),
+    ]
+    for response, permission in cases:
+        assert response.status_code == 403
+        assert response.json() == {
+            "code": "permission_denied",
+            "message": f"You need the permission {permission} for this.",
+            "errors": [],
+        }
+    assert table_rows() == before
