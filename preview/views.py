@@ -22,8 +22,12 @@ from orchestration.selectors.orders import order_number_search
 from orchestration.services.backtests import backtest_start
 from sheets.access import requires
 
-from .forms import BacktestForm, OrderSearchForm, PrefillForm, PreviewForm
-from .presenters import backtest_drafts, blob_view, form_values, page_context
+from .forms import BacktestForm, OrderSearchForm, PrefillForm, PreviewForm, ProductSearchForm
+from .presenters import backtest_drafts, blob_view, draft_labels, form_values, page_context
+
+# The session's last previewed order: "Preview this draft" (the sheet editor) previews
+# the draft with it, so a designer keeps the order they were looking at.
+LAST_ORDER = "preview.last_order"
 
 
 @require_http_methods(["GET", "POST"])
@@ -42,20 +46,42 @@ def page(request: HttpRequest) -> HttpResponse:
         status = 400
     # A POST from the editor's "Preview this draft" only fills in the form.
     run = (request.method == "POST" and "prefill" not in source) or bool(form["order"].value())
+    remembered = None
+    if "prefill" in source and not form["order"].value():
+        # "Preview this draft": the order (and moment) this session last previewed.
+        remembered = request.session.get(LAST_ORDER)
+        run = remembered is not None
+        if remembered is not None:
+            data = source.copy()
+            for name, value in remembered.items():
+                data.setlist(name, value if isinstance(value, list) else [value])
+            form = PreviewForm(data)
+    result = None
     if run:
         try:
-            blob = previews.preview(form.preview_request())
+            checked = form.preview_request()
+            preview_run = previews.preview_run(checked, alternatives=previews.ALTERNATIVES)
         except ApplicationError as error:
             errors += error.errors
             status = 400
+        else:
+            blob = preview_run.decision.blob
+            result = blob_view(
+                blob,
+                decision=preview_run.decision,
+                scenario=preview_run.scenario,
+                drafts=draft_labels(form.draft_requests()),
+            )
+            if checked.order is not None:
+                request.session[LAST_ORDER] = form.remembered()
     return render(
         request,
         "preview/page.html",
         {
             **page_context(),
-            "values": form_values(form, prefill, asked),
+            "values": form_values(form, prefill, asked or remembered is not None),
             "errors": errors,
-            "result": blob_view(blob) if blob is not None else None,
+            "result": result,
             "blob_json": json.dumps(blob, indent=2) if blob is not None else "",
         },
         status=status,
@@ -71,6 +97,17 @@ def orders(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"results": []})
     found = order_number_search(search.cleaned_data["q"])
     return JsonResponse({"results": [{"number": o.backend_id, "intent": o.intent} for o in found]})
+
+
+@require_GET
+@requires(VIEW_SHEETS, json=True)
+def products(request: HttpRequest) -> JsonResponse:
+    """Products for the typed order's autocomplete: backend ID or name containing ``q``."""
+    search = ProductSearchForm(request.GET)
+    if not search.is_valid():  # longer than any backend ID or name: none contains it
+        return JsonResponse({"results": []})
+    found = previews.product_search(search.cleaned_data["q"])
+    return JsonResponse({"results": [{"backend_id": p.backend_id, "name": p.name} for p in found]})
 
 
 # --- Backtests ------------------------------------------------------------------------------
