@@ -382,8 +382,7 @@ def test_an_ou_valid_under_one_sheet_shows_why_the_other_sheet_rejected_it(
     ) in panel[0]
     assert (
         f'<a href="/sheets/{sheet.pk}/?line={line}" title="Open the sheet at line {line}">'
-        f"Ship from store, line {line}</a>"
-        in panel[0]
+        f"Ship from store, line {line}</a>" in panel[0]
     )
     assert "<code>require [Supplier.Type] = &#x27;Shop&#x27;\n</code>" in panel[0]
     assert "<code>Supplier.Type</code> = Warehouse" in panel[0]
