@@ -13,6 +13,7 @@ drafts with the names of the sheets they replace.
 
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from orchestration.engine.decision import Decision, Proposal
 from orchestration.engine.limits import STOCK_QUANTITY
-from orchestration.engine.model import Scenario
+from orchestration.engine.model import RETURNS, Scenario
 from orchestration.models import (
     Backtest,
     FulfillmentOption,
@@ -55,9 +56,33 @@ def page_context() -> dict[str, Any]:
     }
 
 
-def form_values(form: PreviewForm, prefill: PrefillForm, asked: bool) -> dict[str, Any]:
+def line_rows(form: PreviewForm, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The typed order's line rows as typed, each with its refusals by field
+    (``lines[i].quantity`` names the i-th row that is not blank); one empty row at least."""
+    by_field = {e["field"]: e["message"] for e in errors if e.get("field")}
+    rows = []
+    listed = 0
+    for row in form.rows["line"]:
+        blank = row.is_blank()
+        found = {
+            name: by_field.get(f"lines[{listed}].{name}")
+            for name in ("product", "quantity", "unit_price")
+            if not blank and f"lines[{listed}].{name}" in by_field
+        }
+        rows.append({**row.data, "errors": found})
+        listed += not blank
+    return rows or [{"product": "", "quantity": "", "unit_price": "", "errors": {}}]
+
+
+def form_values(
+    form: PreviewForm,
+    prefill: PrefillForm,
+    asked: bool,
+    errors: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
     """The form's fields as typed (defaults where nothing was: now, the site's time zone,
-    current fulfilments respected, one empty draft and stock row)."""
+    current fulfilments respected, one empty draft, stock and line row); ``errors``:
+    the refusals, shown beside the typed lines they name."""
     local = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(settings.TIME_ZONE))
     drafts = [row.data for row in form.rows["draft"]]
     stock = [row.data for row in form.rows["stock"]]
@@ -84,8 +109,7 @@ def form_values(form: PreviewForm, prefill: PrefillForm, asked: bool) -> dict[st
         "drafts": drafts or [{"sheet": "", "name": "", "source": ""}],
         # The typed order: its fields as typed, one empty line row at least.
         "typed": {name: form.typed[name].value() or "" for name in form.typed.fields},
-        "lines": [row.data for row in form.rows["line"]]
-        or [{"product": "", "quantity": "", "unit_price": ""}],
+        "lines": line_rows(form, list(errors)),
         "typed_open": form.is_typed(),
         "scenario_built": form.scenario_text or "",
         "stock": stock
@@ -424,6 +448,14 @@ def _not_weighed(
             continue
         if allowed is not None and ou.id not in allowed:
             description = "Not among the organization units the what-if lets fulfil."
+        elif scenario.order.intent == RETURNS and not scenario.settings.get(
+            "UseOrderOrchestrationForReturnOrders"
+        ):
+            description = (
+                "Return orders are not orchestrated (UseOrderOrchestrationForReturnOrders is "
+                "off): no sheet weighs any organization unit; the order goes to the default "
+                "returns organization unit."
+            )
         elif whole_order or errors:
             turned = sorted(set(whole_order) | {e["Sheet"] for e in errors})
             description = (

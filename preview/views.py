@@ -79,7 +79,7 @@ def page(request: HttpRequest) -> HttpResponse:
         "preview/page.html",
         {
             **page_context(),
-            "values": form_values(form, prefill, asked or remembered is not None),
+            "values": form_values(form, prefill, asked or remembered is not None, errors),
             "errors": errors,
             "result": result,
             "blob_json": json.dumps(blob, indent=2) if blob is not None else "",

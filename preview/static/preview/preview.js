@@ -32,12 +32,18 @@
   var productOptions = document.getElementById("product-options");
   function renumberLines() {
     lineRows.querySelectorAll(".line-row").forEach(function (row, index) {
+      var prefix = "line-" + index + "-";
       row.querySelectorAll("[name]").forEach(function (field) {
-        field.name = field.name.replace(/^line-\d+-/, "line-" + index + "-");
-        field.id = field.id.replace(/^line-\d+-/, "line-" + index + "-");
+        field.name = field.name.replace(/^line-\d+-/, prefix);
+      });
+      row.querySelectorAll("[id]").forEach(function (element) {
+        element.id = element.id.replace(/^line-\d+-/, prefix);
+      });
+      row.querySelectorAll("[aria-describedby]").forEach(function (field) {
+        field.setAttribute("aria-describedby", field.getAttribute("aria-describedby").replace(/^line-\d+-/, prefix));
       });
       row.querySelectorAll("label[for]").forEach(function (label) {
-        label.htmlFor = label.htmlFor.replace(/^line-\d+-/, "line-" + index + "-");
+        label.htmlFor = label.htmlFor.replace(/^line-\d+-/, prefix);
       });
     });
   }
@@ -77,7 +83,12 @@
     addLine.addEventListener("click", function () {
       var rows = lineRows.querySelectorAll(".line-row");
       var copy = rows[rows.length - 1].cloneNode(true);
-      copy.querySelectorAll("input").forEach(function (field) { field.value = ""; });
+      copy.querySelectorAll("input").forEach(function (field) {
+        field.value = "";
+        field.removeAttribute("aria-invalid");
+        field.removeAttribute("aria-describedby");
+      });
+      copy.querySelectorAll(".error").forEach(function (message) { message.remove(); });
       lineRows.appendChild(copy);
       renumberLines();
       copy.querySelector("input").focus();

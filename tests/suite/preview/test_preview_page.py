@@ -7,6 +7,7 @@ Browser behaviour (the OU picker, the editor's "Preview this draft") is in
 import re
 from datetime import datetime
 from io import StringIO
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,10 +16,12 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from orchestration.engine.scenario import load_scenario_text
 from orchestration.models import Order, OrderLineStatus, OrganizationUnit, Sheet
 from orchestration.services.orchestration import order_orchestrate
 from orchestration.services.orchestration_requests import order_orchestration_request
 from tests.conftest import divides_by_zero_at, table_rows
+from tests.sources import OWN_SCENARIOS
 
 pytestmark = pytest.mark.django_db
 
@@ -544,6 +547,14 @@ def test_a_typed_order_refused_names_the_line_row_and_field(
     html = response.content.decode()
     assert f"<code>{field}</code>: {message}" in html
     assert 'id="preview-result"' not in html
+    if field.startswith("lines["):  # also beside the field, in its row
+        match = re.fullmatch(r"lines\[(\d)\]\.(\w+)", field)
+        assert match is not None
+        index, name = match.groups()
+        assert (
+            f'aria-invalid="true" aria-describedby="line-{index}-{name}-error">'
+            f'<p class="error" id="line-{index}-{name}-error">{message}</p>'
+        ) in html
     assert table_rows() == before
 
 
@@ -556,3 +567,67 @@ def test_products_autocomplete_by_backend_id_or_name(designer: User) -> None:
         p["backend_id"] for p in by_name
     ]
     assert client.get("/preview/products/", {"q": "x" * 1000}).json() == {"results": []}
+
+
+SCENARIO_FILES = sorted(OWN_SCENARIOS.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=[p.stem for p in SCENARIO_FILES])
+def test_every_ou_of_a_scenario_is_a_winner_a_valid_supplier_or_explained(
+    designer: User, path: Path
+) -> None:
+    """Each scenario file pasted into the page: no OU is left without its place."""
+    text = path.read_text()
+    response = login(designer).post("/preview/", {"scenario": text, "run": "1"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    scenario = load_scenario_text(text)
+    shown = set(re.findall(r'<section class="card reasons" id="reasons-(\d+)"', html))
+    shown |= set(re.findall(r'<tr class="in-winner" data-ou="(\d+)">', html))
+    shown |= set(re.findall(r'<tr data-ou="(\d+)">', html))
+    if 'id="nothing-open"' in html:
+        return  # nothing left to decide: no OU is weighed
+    ids = {str(ou.id) for ou in scenario.organization_units}
+    by_backend = {ou.backend_id: str(ou.id) for ou in scenario.organization_units}
+    shown |= {by_backend.get(backend, "") for _action, backend in winners(html)}
+    assert ids <= shown, f"not explained: {sorted(ids - shown)}"
+
+
+def test_a_return_order_not_orchestrated_says_why_no_sheet_weighed_any_ou(
+    designer: User,
+) -> None:
+    text = (OWN_SCENARIOS / "returns-not-orchestrated-go-to-default-ou.json").read_text()
+    html = login(designer).post("/preview/", {"scenario": text, "run": "1"}).content.decode()
+    message = (
+        "Return orders are not orchestrated (UseOrderOrchestrationForReturnOrders is off): no "
+        "sheet weighs any organization unit; the order goes to the default returns "
+        "organization unit."
+    )
+    rows = re.findall(r'<tr class="not-weighed">(.*?)</tr>', html, re.S)
+    returns_ous = len(load_scenario_text(text).organization_units) - len(winners(html))
+    assert len(rows) == returns_ous and all(message in row for row in rows)
+
+
+def test_past_the_limit_valid_suppliers_are_listed_and_said_not_weighed_alone(
+    designer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.selectors import previews
+
+    monkeypatch.setattr(previews, "ALTERNATIVES", 1)
+    html = login(designer).post("/preview/", {**MONDAY, "run": "1"}).content.decode()
+    rows = cells(html, "valid-suppliers")
+    assert [row[0].split(" (")[0] for row in rows] == [
+        "Amsterdam Kalverstraat",  # the winner's, first
+        "Lelystad warehouse",  # weighed alone: the best supplier and line score
+        "Venlo warehouse",
+    ]
+    assert [row[4:] for row in rows] == [
+        ["not weighed", "", "In the winning proposition"],
+        [
+            "2 of 2 units",
+            "20 = 20 supplier + 0 line + 0 shipment",
+            "Scores 20 alone; the winner scores 100.54.",
+        ],
+        ["not weighed", "", ""],
+    ]
+    assert "2 more valid suppliers (fewest lines, lowest scores) were not weighed alone." in html
