@@ -8,6 +8,11 @@ the page and the API accept and refuse exactly the same input and build the same
 their refusals read as the API's; every refusal names its field by the API's path
 (``stock[0].quantity``).
 
+An order typed in (``TypedOrderForm``, numbered ``line-N-...`` rows of ``LineRowForm``)
+is refused by its row and field ("Line 2, quantity: ...", ``lines[1].quantity``); its
+what-ifs are checked by the same serializer, then written with it into a scenario
+(``previews.typed_scenario_text``), which is previewed as a pasted one is.
+
 Numbers read here are parsed by Django's ``IntegerField``, never by ``str.isdigit()``
 and ``int()``: "²" passes ``isdigit()`` and ``int()`` refuses it, and ``int()`` refuses
 more than 4,300 digits; both were 500s.
@@ -23,7 +28,7 @@ from rest_framework import serializers
 
 from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
-from orchestration.engine.limits import LINE_QUANTITY
+from orchestration.engine.limits import LINE_QUANTITY, ORDER_LINES
 from orchestration.errors import ApplicationError
 from orchestration.models import FulfillmentOption, Order, OrderIntent, Product
 from orchestration.models.orders import ADDRESS_PARTS, MONEY
@@ -287,11 +292,29 @@ class PreviewForm(forms.Form):
         return self.checked_drafts
 
     def remembered(self) -> dict[str, Any]:
-        """What "Preview this draft" keeps of this preview: the order and the moment."""
-        keep = ("order", "at", "time_zone", "requested_fulfillment_option")
-        values: dict[str, Any] = {name: self.data.get(name, "") for name in keep}
-        values["respect_current_fulfillments"] = self.data.get("respect_current_fulfillments", "")
-        return values
+        """What "Preview this draft" keeps of this preview: the order (a stored one's
+        number, or a typed one's fields and lines), the moment and the delivery option."""
+        keep = [
+            "order",
+            "at",
+            "time_zone",
+            "requested_fulfillment_option",
+            "respect_current_fulfillments",
+        ]
+        if self.is_typed():
+            keep += list(self.typed.fields)
+            keep += [
+                f"line-{index}-{name}"
+                for index, row in enumerate(self._listed("line"))
+                for name in row.fields
+            ]
+            lines = {
+                f"line-{index}-{name}": row.data.get(name, "")
+                for index, row in enumerate(self._listed("line"))
+                for name in row.fields
+            }
+            return {name: lines.get(name, self.data.get(name, "")) for name in keep}
+        return {name: self.data.get(name, "") for name in keep}
 
     def _line_problems(self) -> list[dict[str, Any]]:
         """The typed lines' refusals, each naming its row (as typed: "Line 2, quantity")
@@ -368,6 +391,10 @@ class PreviewForm(forms.Form):
         scenario; so the typed order and the JSON share one path into ``preview``.
         """
         problems = problems + self.typed.problems() + self._line_problems()
+        if len(self._listed("line")) > ORDER_LINES.maximum:
+            problems.insert(
+                0, {"code": "max_length", "field": "lines", "message": ORDER_LINES.message()}
+            )
         body = self.api_body()
         if body.pop("order", None) or body.pop("scenario", None):
             problems.insert(

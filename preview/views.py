@@ -3,14 +3,18 @@
 The form's fields are those of ``POST /api/preview/`` and are checked by the same
 serializer (``forms.PreviewForm``), so the page and the API accept and refuse exactly
 the same input and ask ``orchestration.selectors.previews`` the same ``PreviewRequest``; the
-result is its blob (from the engine call that routes real orders), arranged by
-``presenters.blob_view`` and rendered by ``preview/_blob.html``. Nothing is written.
+result is its decision (from the engine call that routes real orders, with what each
+valid supplier would give alone) and blob, arranged by ``presenters.blob_view`` and
+rendered by ``preview/_blob.html``. An order typed into the form is previewed as the
+scenario ``previews.typed_scenario_text`` writes for it. The session keeps the order
+last previewed (``LAST_ORDER``), so the editor's "Preview this draft" previews the
+draft with it. Nothing is written but that session key.
 """
 
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -44,18 +48,12 @@ def page(request: HttpRequest) -> HttpResponse:
     if not prefill.is_valid():
         errors = [{"field": "sheet", "message": prefill.errors["sheet"][0]}]
         status = 400
-    # A POST from the editor's "Preview this draft" only fills in the form.
+    # A POST from the editor's "Preview this draft" fills in the form, and previews the
+    # draft with the order this session last previewed, if any.
     run = (request.method == "POST" and "prefill" not in source) or bool(form["order"].value())
-    remembered = None
-    if "prefill" in source and not form["order"].value():
-        # "Preview this draft": the order (and moment) this session last previewed.
-        remembered = request.session.get(LAST_ORDER)
-        run = remembered is not None
-        if remembered is not None:
-            data = source.copy()
-            for name, value in remembered.items():
-                data.setlist(name, value if isinstance(value, list) else [value])
-            form = PreviewForm(data)
+    remembered = _remembered(request, form, source) if "prefill" in source else None
+    if remembered is not None:
+        form, run = remembered, True
     result = None
     if run:
         try:
@@ -72,7 +70,7 @@ def page(request: HttpRequest) -> HttpResponse:
                 scenario=preview_run.scenario,
                 drafts=draft_labels(form.draft_requests()),
             )
-            if checked.order is not None:
+            if checked.order is not None or form.is_typed():
                 request.session[LAST_ORDER] = form.remembered()
     return render(
         request,
@@ -86,6 +84,18 @@ def page(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _remembered(request: HttpRequest, form: PreviewForm, source: QueryDict) -> PreviewForm | None:
+    """The prefilled form with the order (stored or typed), moment and delivery option
+    this session last previewed; None if it names its own order or none was previewed."""
+    last = request.session.get(LAST_ORDER)
+    if last is None or form["order"].value() or form.is_typed():
+        return None
+    data = source.copy()
+    for name, value in last.items():
+        data.setlist(name, [value])
+    return PreviewForm(data)
 
 
 @require_GET

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .. import engine
@@ -235,21 +236,35 @@ def product_search(text: str, *, limit: int = 20) -> list[Product]:
     )[:limit]
 
 
-def _typed_product(text: str, index: int) -> int:
-    """The product a typed line names: by backend ID, else by a name only it has."""
-    found = Product.objects.filter(backend_id=text).values_list("pk", flat=True).first()
-    if found is not None:
-        return found
-    named = list(Product.objects.filter(name__iexact=text).values_list("pk", flat=True)[:2])
-    if len(named) == 1:
-        return named[0]
-    problem = "more than one product has that name" if named else "no product has it"
-    raise ApplicationError(
-        f"Line {index + 1}, product: {text!r} names no one product ({problem}); type its "
-        "backend ID or pick it from the list.",
-        code="does_not_exist",
-        field=f"lines[{index}].product",
+def _typed_products(texts: Sequence[str]) -> list[int]:
+    """The products typed lines name: each by backend ID, else by a name only it has,
+    case aside (two queries whatever the number of lines)."""
+    by_backend = dict(
+        Product.objects.filter(backend_id__in=set(texts)).values_list("backend_id", "pk")
     )
+    rest = {text.lower() for text in texts if text not in by_backend}
+    by_name: dict[str, list[int]] = {}
+    if rest:
+        named = Product.objects.annotate(lowered=Lower("name")).filter(lowered__in=rest)
+        for lowered, pk in named.values_list("lowered", "pk"):
+            by_name.setdefault(lowered, []).append(pk)
+    found = []
+    for index, text in enumerate(texts):
+        if text in by_backend:
+            found.append(by_backend[text])
+            continue
+        candidates = by_name.get(text.lower(), [])
+        if len(candidates) == 1:
+            found.append(candidates[0])
+            continue
+        problem = "more than one product has that name" if candidates else "no product has it"
+        raise ApplicationError(
+            f"Line {index + 1}, product: {text!r} names no one product ({problem}); type its "
+            "backend ID or pick it from the list.",
+            code="does_not_exist",
+            field=f"lines[{index}].product",
+        )
+    return found
 
 
 def typed_scenario_text(
@@ -264,7 +279,7 @@ def typed_scenario_text(
     order (ID ``TYPED_ORDER_ID``, lines numbered from 1), at now. The preview routes it
     as it routes a pasted scenario; a product no one product has is a 400 naming its
     line (``lines[1].product``)."""
-    products = [_typed_product(line.product, index) for index, line in enumerate(typed.lines)]
+    products = _typed_products([line.product for line in typed.lines])
     address = {
         f"{prefix}_{key}": value
         for prefix in ("shipping", "billing")

@@ -631,3 +631,49 @@ def test_past_the_limit_valid_suppliers_are_listed_and_said_not_weighed_alone(
         ["not weighed", "", ""],
     ]
     assert "2 more valid suppliers (fewest lines, lowest scores) were not weighed alone." in html
+
+
+def test_preview_this_draft_keeps_a_typed_order_previewed_before(designer: User) -> None:
+    client = login(designer)
+    assert winners(client.post("/preview/", TYPED).content.decode()) == [
+        ("SHIP_FROM_STORE", "1187")
+    ]
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    html = client.post(
+        "/preview/",
+        {
+            "prefill": "1",
+            "draft-0-sheet": str(sheet.pk),
+            "draft-0-source": "fulfillment X\naction CANCEL\n",
+        },
+    ).content.decode()
+    assert 'value="Wool scarf, red"' in html and 'value="Herengracht 182"' in html
+    assert winners(html)[0][0] == "EXPORT_ORDER"
+    assert "Previewed with unsaved text: draft of Ship from store." in html
+
+
+def test_preview_this_draft_with_nothing_previewed_before_only_fills_the_form(
+    designer: User,
+) -> None:
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    html = (
+        login(designer)
+        .post(
+            "/preview/",
+            {"prefill": "1", "draft-0-sheet": str(sheet.pk), "draft-0-source": "fulfillment X\n"},
+        )
+        .content.decode()
+    )
+    assert 'id="preview-result"' not in html and 'id="preview-errors"' not in html
+
+
+def test_a_typed_order_of_more_lines_than_an_order_may_have_is_refused(
+    designer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.engine.limits import Limit
+    from preview import forms
+
+    monkeypatch.setattr(forms, "ORDER_LINES", Limit(1, "lines per order", "a test"))
+    response = login(designer).post("/preview/", TYPED)
+    assert response.status_code == 400
+    assert "<code>lines</code>: At most 1 lines per order." in response.content.decode()
