@@ -8,6 +8,11 @@ the page and the API accept and refuse exactly the same input and build the same
 their refusals read as the API's; every refusal names its field by the API's path
 (``stock[0].quantity``).
 
+An order typed in (``TypedOrderForm``, numbered ``line-N-...`` rows of ``LineRowForm``)
+is refused by its row and field ("Line 2, quantity: ...", ``lines[1].quantity``); its
+what-ifs are checked by the same serializer, then written with it into a scenario
+(``previews.typed_scenario_text``), which is previewed as a pasted one is.
+
 Numbers read here are parsed by Django's ``IntegerField``, never by ``str.isdigit()``
 and ``int()``: "²" passes ``isdigit()`` and ``int()`` refuses it, and ``int()`` refuses
 more than 4,300 digits; both were 500s.
@@ -18,13 +23,22 @@ from collections import defaultdict
 from typing import Any
 
 from django import forms
+from django.db import models
 from rest_framework import serializers
 
 from orchestration.api.exceptions import flatten_errors
 from orchestration.api.serializers import PreviewDraftSerializer, PreviewInputSerializer
+from orchestration.engine.limits import LINE_QUANTITY, ORDER_LINES
 from orchestration.errors import ApplicationError
-from orchestration.models import FulfillmentOption, Order
-from orchestration.selectors.previews import PreviewRequest
+from orchestration.models import FulfillmentOption, Order, OrderIntent, Product
+from orchestration.models.orders import ADDRESS_PARTS, MONEY
+from orchestration.selectors.previews import (
+    PreviewRequest,
+    TypedLine,
+    TypedOrder,
+    typed_scenario_text,
+)
+from orchestration.selectors.scenario import SheetDraft
 from orchestration.services.backtests import MAX_ORDERS
 from orchestration.validators import MAX_ID
 from sheets.forms import TickedField, model_max_length
@@ -35,7 +49,11 @@ SHEET_MESSAGE = "A sheet to preview is named by its ID, a whole number from 1 to
 NO_OPTION = "none"
 # The form numbers its rows from 0; an index of more than 9 digits is no row of it (and
 # int() refuses more than 4,300 digits).
-_INDEXED = re.compile(r"^(draft|stock)-([0-9]{1,9})-(\w+)$")
+_INDEXED = re.compile(r"^(draft|stock|line)-([0-9]{1,9})-(\w+)$")
+# The typed order's shipping address: the order's own columns, with their limits and checks.
+TYPED_ADDRESS = [f"shipping_{part}" for part in ADDRESS_PARTS if part != "is_pickup_point"]
+# The typed order's "allow partial fulfilment": the setting's default, or yes, or no.
+PARTIAL_CHOICES = [("", "as the setting says"), ("yes", "yes"), ("no", "no")]
 # How many of the latest orders a backtest replays when the form does not say, and
 # how many it may (the page's hint and its refusals name the range).
 DEFAULT_ORDER_COUNT = "100"
@@ -141,8 +159,94 @@ class StockRowForm(forms.Form):
         return {key: self.cleaned_data[key] for key in self.fields}
 
 
+class LineRowForm(forms.Form):
+    """One line of a typed order: a product (backend ID or name), how many, at what price."""
+
+    product = forms.CharField(
+        required=False,
+        max_length=max(model_max_length(Product, "backend_id"), model_max_length(Product, "name")),
+    )
+    quantity = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=LINE_QUANTITY.maximum,
+        error_messages={
+            "min_value": f"Order 1 to {LINE_QUANTITY.maximum:,} units.",
+            "max_value": f"Order 1 to {LINE_QUANTITY.maximum:,} units.",
+            "invalid": "Type a whole number of units.",
+        },
+    )
+    unit_price = forms.DecimalField(required=False, min_value=0, **MONEY)
+
+    def is_blank(self) -> bool:
+        """A row naming no product, quantity or price is no line (the form keeps one)."""
+        return not any((self.data.get(key) or "").strip() for key in self.fields)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.is_blank():
+            if not (cleaned.get("product") or "").strip() and "product" not in self.errors:
+                self.add_error("product", "Name a product: its backend ID or its name.")
+            if cleaned.get("quantity") is None and "quantity" not in self.errors:
+                self.add_error("quantity", "How many units? 1 or more.")
+        return cleaned
+
+    def line(self) -> TypedLine:
+        """The checked line (after ``is_valid()``)."""
+        return TypedLine(
+            self.cleaned_data["product"].strip(),
+            self.cleaned_data["quantity"],
+            self.cleaned_data["unit_price"],
+        )
+
+
+class TypedOrderForm(forms.Form):
+    """A hypothetical order typed in: where it ships, what kind, what it asks for (its
+    lines are ``LineRowForm`` rows). The address takes the order's columns' checks."""
+
+    typed_intent = forms.ChoiceField(required=False, choices=OrderIntent.choices)
+    typed_option = forms.ChoiceField(
+        required=False, choices=[("", "none (any option)"), *FulfillmentOption.choices]
+    )
+    typed_partial = forms.ChoiceField(required=False, choices=PARTIAL_CHOICES)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in forms.fields_for_model(Order, fields=TYPED_ADDRESS).items():
+            field.required = False
+            # The column's own checks (coordinates in range, a country's two letters),
+            # which a model form would leave to the model's validation.
+            column = Order._meta.get_field(name)
+            assert isinstance(column, models.Field)
+            own = column.validators
+            field.validators = [*field.validators, *(v for v in own if v not in field.validators)]
+            self.fields[name] = field
+
+    def problems(self) -> list[dict[str, Any]]:
+        """The refusals, each message naming its field as the page labels it."""
+        found = _refusals(self, "")
+        for problem in found:
+            label = self.fields[problem["field"]].label or problem["field"]
+            problem["message"] = f"{str(label)[:1].upper()}{str(label)[1:]}: {problem['message']}"
+        return found
+
+    def typed_order(self, lines: list[TypedLine]) -> TypedOrder:
+        """The checked order (after ``is_valid()``)."""
+        cleaned = self.cleaned_data
+        partial = cleaned["typed_partial"]
+        return TypedOrder(
+            lines=tuple(lines),
+            shipping_address={
+                name.removeprefix("shipping_"): cleaned[name] for name in TYPED_ADDRESS
+            },
+            intent=cleaned["typed_intent"] or OrderIntent.SALES,
+            requested_fulfillment_option=cleaned["typed_option"] or None,
+            allow_partial_fulfillment=None if not partial else partial == "yes",
+        )
+
+
 class PreviewForm(forms.Form):
-    """The what-if form: an order or a scenario, when, and what if."""
+    """The what-if form: an order, a scenario or a typed order, when, and what if."""
 
     order = forms.CharField(
         required=False, max_length=_api_max_length(PreviewInputSerializer, "order")
@@ -166,13 +270,62 @@ class PreviewForm(forms.Form):
 
     def __init__(self, data: Any, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.rows: dict[str, list[DraftRowForm | StockRowForm]] = {"draft": [], "stock": []}
+        self.rows: dict[str, list[Any]] = {"draft": [], "stock": [], "line": []}
+        kinds = {"draft": DraftRowForm, "stock": StockRowForm, "line": LineRowForm}
         for (kind, _index), row in sorted(numbered_rows(data).items()):
-            form = DraftRowForm(row) if kind == "draft" else StockRowForm(row)
-            self.rows[kind].append(form)
+            self.rows[kind].append(kinds[kind](row))
+        self.typed = TypedOrderForm(data)
+        # The drafts the checked request previews (``preview_request``): a typed order
+        # has them in its scenario, so the request itself names none.
+        self.checked_drafts: tuple[SheetDraft, ...] = ()
+        self.scenario_text: str | None = None  # a typed order's scenario, once checked
 
-    def _listed(self, kind: str) -> list[DraftRowForm | StockRowForm]:
+    def _listed(self, kind: str) -> list[Any]:
         return [row for row in self.rows[kind] if not row.is_blank()]
+
+    def is_typed(self) -> bool:
+        """Whether an order was typed in (a line names something)."""
+        return bool(self._listed("line"))
+
+    def draft_requests(self) -> tuple[SheetDraft, ...]:
+        """The drafts the last checked request previews."""
+        return self.checked_drafts
+
+    def remembered(self) -> dict[str, Any]:
+        """What "Preview this draft" keeps of this preview: the order (a stored one's
+        number, or a typed one's fields and lines), the moment and the delivery option."""
+        keep = [
+            "order",
+            "at",
+            "time_zone",
+            "requested_fulfillment_option",
+            "respect_current_fulfillments",
+        ]
+        if self.is_typed():
+            keep += list(self.typed.fields)
+            keep += [
+                f"line-{index}-{name}"
+                for index, row in enumerate(self._listed("line"))
+                for name in row.fields
+            ]
+            lines = {
+                f"line-{index}-{name}": row.data.get(name, "")
+                for index, row in enumerate(self._listed("line"))
+                for name in row.fields
+            }
+            return {name: lines.get(name, self.data.get(name, "")) for name in keep}
+        return {name: self.data.get(name, "") for name in keep}
+
+    def _line_problems(self) -> list[dict[str, Any]]:
+        """The typed lines' refusals, each naming its row (as typed: "Line 2, quantity")
+        and its field (``lines[1].quantity``)."""
+        problems = []
+        for index, row in enumerate(self._listed("line")):
+            for problem in _refusals(row, f"lines[{index}]."):
+                name = problem["field"].rsplit(".", 1)[1].replace("_", " ")
+                problem["message"] = f"Line {index + 1}, {name}: {problem['message']}"
+                problems.append(problem)
+        return problems
 
     def _problems(self, *kinds: str, own: bool = True) -> list[dict[str, Any]]:
         """The refusals of the form's own fields (if ``own``) and of its rows of
@@ -213,6 +366,8 @@ class PreviewForm(forms.Form):
         Raises ``ApplicationError`` listing every refusal, each naming its field.
         """
         problems = self._problems("draft", "stock")
+        if self.is_typed():
+            return self._typed_request(problems)
         if problems:
             raise ApplicationError(problems[0]["message"], errors=problems)
         body = self.api_body()
@@ -223,7 +378,53 @@ class PreviewForm(forms.Form):
         if not serializer.is_valid():
             errors = list(flatten_errors(serializer.errors))
             raise ApplicationError(errors[0]["message"], errors=errors)
-        return serializer.preview_request(scenario_text=scenario_text)
+        request = serializer.preview_request(scenario_text=scenario_text)
+        self.checked_drafts = request.drafts
+        return request
+
+    def _typed_request(self, problems: list[dict[str, Any]]) -> PreviewRequest:
+        """A typed order's request: its scenario (``previews.typed_scenario_text``: the
+        network with the what-ifs, and the order) as a pasted scenario is previewed.
+
+        The what-ifs are checked by the API's serializer, as for a stored order (its
+        ``order`` a stand-in: the typed order takes its place), then written into the
+        scenario; so the typed order and the JSON share one path into ``preview``.
+        """
+        problems = problems + self.typed.problems() + self._line_problems()
+        if len(self._listed("line")) > ORDER_LINES.maximum:
+            problems.insert(
+                0, {"code": "max_length", "field": "lines", "message": ORDER_LINES.message()}
+            )
+        body = self.api_body()
+        if body.pop("order", None) or body.pop("scenario", None):
+            problems.insert(
+                0,
+                {
+                    "code": "invalid",
+                    "field": "order",
+                    "message": "Give an order number, a scenario or a typed order: one of "
+                    "them (clear the typed lines to preview a stored order).",
+                },
+            )
+        if problems:
+            raise ApplicationError(problems[0]["message"], errors=problems)
+        serializer = PreviewInputSerializer(data={**body, "order": "typed"})
+        if not serializer.is_valid():
+            errors = list(flatten_errors(serializer.errors))
+            raise ApplicationError(errors[0]["message"], errors=errors)
+        what_if = serializer.preview_request()
+        lines = [row.line() for row in self._listed("line")]
+        text = typed_scenario_text(
+            self.typed.typed_order(lines),
+            drafts=what_if.drafts,
+            stock=what_if.stock,
+            organization_units=what_if.organization_units,
+        )
+        self.checked_drafts = what_if.drafts
+        self.scenario_text = text
+        return PreviewRequest(
+            scenario_text=text, at=what_if.at, fulfillment_option=what_if.fulfillment_option
+        )
 
     def drafts(self) -> list[dict[str, Any]]:
         """The checked draft rows alone, as ``services.backtest_start`` takes them.
@@ -252,6 +453,15 @@ class OrderSearchForm(forms.Form):
     """``?q=``: the autocomplete's order number, or a part of one (empty: the newest)."""
 
     q = forms.CharField(required=False, max_length=model_max_length(Order, "backend_id"))
+
+
+class ProductSearchForm(forms.Form):
+    """``?q=``: the typed order's product, or a part of its backend ID or name."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=max(model_max_length(Product, "backend_id"), model_max_length(Product, "name")),
+    )
 
 
 class BacktestForm(forms.Form):

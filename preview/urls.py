@@ -8,6 +8,7 @@ app_name = "preview"
 urlpatterns = [
     path("", views.page, name="page"),
     path("orders/", views.orders, name="orders"),
+    path("products/", views.products, name="products"),
     path("backtests/", views.backtest_create, name="backtest_create"),
     path("backtests/<int:pk>/", views.backtest, name="backtest"),
 ]

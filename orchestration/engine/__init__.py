@@ -20,8 +20,19 @@ from typing import Any
 
 from ..language.compiler import EvaluationError
 from . import blob as blobs
-from .decision import Decision, Proposal, Shipment, Supplier, Total, proposals, unshipped
-from .evaluate import Recorder, SheetRun, evaluate_sheet, read_history
+from .decision import (
+    Alternative,
+    Decision,
+    Explanation,
+    Proposal,
+    Shipment,
+    Supplier,
+    Total,
+    proposal,
+    proposals,
+    unshipped,
+)
+from .evaluate import Candidate, Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
 from .options import OptionOutcome, options_matter
 from .plan import StatementFailed, plan_for
@@ -175,25 +186,76 @@ def _cyclic_gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def route(scenario: Scenario, *, route_provider: RouteProvider | None = None) -> Decision:
-    """Decide where the scenario's order goes, and explain why."""
+def route(
+    scenario: Scenario,
+    *,
+    route_provider: RouteProvider | None = None,
+    alternatives: int = 0,
+) -> Decision:
+    """Decide where the scenario's order goes, and explain why.
+
+    ``alternatives``: for up to this many valid suppliers (most lines first, then best
+    score), also what each would give alone (``Decision.alternatives``; the preview
+    asks for them). The decision and its blob are the same either way.
+    """
     with _cyclic_gc_paused():
-        return _route(scenario, route_provider)
+        return _route(scenario, route_provider, alternatives)
 
 
-def _route(scenario: Scenario, route_provider: RouteProvider | None) -> Decision:
+def _route(
+    scenario: Scenario, route_provider: RouteProvider | None, alternatives: int = 0
+) -> Decision:
     if scenario.order.intent == RETURNS and not scenario.settings.get(
         "UseOrderOrchestrationForReturnOrders"
     ):
         return _default_return(scenario, World(scenario, route_provider))
     prepared = prepare(scenario, route_provider=route_provider)
     try:
-        return _decide(scenario, prepared)
+        return _decide(scenario, prepared, alternatives)
     finally:
         prepared.release()
 
 
-def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
+def _alone(prepared: Prepared, candidates: list[Candidate], limit: int) -> tuple[Alternative, ...]:
+    """What each of the ``limit`` first valid suppliers (most lines, then best score)
+    would give on its own: the best proposition of a search over it alone, with its
+    own recorder (the decision's explanation is made already and stays as it is)."""
+    chosen = sorted(candidates, key=lambda c: (-len(c.fits), -c.score, c.unit.id, c.sheet.order))[
+        :limit
+    ]
+    memo: dict[int, tuple[Explanation, ...]] = {}
+    found = []
+    for candidate in chosen:
+        unit, sheet = candidate.unit, candidate.sheet.source
+        supplier = Supplier(unit.id, unit.name, unit.backend_id)
+        search = Search(
+            prepared.world,
+            prepared.lines,
+            prepared.open_quantities,
+            [candidate],
+            Recorder(),
+            needs_stock=prepared.needs_stock,
+        )
+        try:
+            best = search.run()
+        except SheetFailed as failure:
+            error = failure.error
+            found.append(
+                Alternative(
+                    supplier,
+                    sheet.id,
+                    sheet.name,
+                    None,
+                    f"line {error.line}, column {error.column}: {error.message}",
+                )
+            )
+            continue
+        kept = proposal(best, prepared.open_quantities, prepared.cancel_sheet, memo)
+        found.append(Alternative(supplier, sheet.id, sheet.name, kept))
+    return tuple(found)
+
+
+def _decide(scenario: Scenario, prepared: Prepared, alternatives: int = 0) -> Decision:
     errors = prepared.errors
     routing = prepared.routing
     while True:
@@ -217,19 +279,19 @@ def _decide(scenario: Scenario, prepared: Prepared) -> Decision:
             routing.remove(failure.run)
     open_quantities = prepared.open_quantities
     kept = proposals(search.best, open_quantities, prepared.cancel_sheet)
-    return Decision(
-        kept,
-        blobs.build(
-            at=scenario.at,
-            fulfillments=[p.entry() for p in kept],
-            candidates=search.candidates,
-            open_quantities=open_quantities,
-            rejections=prepared.recorder.entries,
-            errors=errors + blobs.supplier_errors(prepared.recorder.failed),
-            search=search,
-            unexplained=blobs.dropped(prepared.recorder.dropped, prepared.world),
-        ),
+    blob = blobs.build(
+        at=scenario.at,
+        fulfillments=[p.entry() for p in kept],
+        candidates=search.candidates,
+        open_quantities=open_quantities,
+        rejections=prepared.recorder.entries,
+        errors=errors + blobs.supplier_errors(prepared.recorder.failed),
+        search=search,
+        unexplained=blobs.dropped(prepared.recorder.dropped, prepared.world),
     )
+    if not alternatives:
+        return Decision(kept, blob)
+    return Decision(kept, blob, _alone(prepared, search.candidates, alternatives))
 
 
 def _default_return(scenario: Scenario, world: World) -> Decision:

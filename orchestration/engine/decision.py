@@ -42,6 +42,9 @@ class Explanation:
     delta_score: float
     variables: Mapping[str, Any]  # jsonable
     line: int | None  # the statement's line in its sheet
+    # The scope of the statement (None: the engine's own arithmetic, a split line's
+    # share); typed only: the blob says it in ``description``.
+    scope: str | None = None
 
     def entry(self) -> dict[str, Any]:
         """As the blob writes it."""
@@ -149,6 +152,25 @@ class Shipment:
         }
 
 
+# The scopes whose boosts count on every line an OU ships under a sheet: its part as a
+# supplier, beside the OrderLine scope's part for each line.
+SUPPLIER_SCOPES = frozenset({"Order", "Supplier", "FulfillmentOptions"})
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreParts:
+    """A proposition's score in the parts the scopes give it (they add up to it, up
+    to float rounding): ``supplier``, the Order, Supplier and FulfillmentOptions boosts
+    counted on each line shipped; ``line``, the OrderLine scope's (a split line's
+    share scales both); ``shipment``, the Shipment scope's; ``proposition``, the
+    FulfillmentProposition scope's."""
+
+    supplier: float
+    line: float
+    shipment: float
+    proposition: float
+
+
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A proposition the search kept: its shipments (CANCEL last) and score."""
@@ -156,6 +178,25 @@ class Proposal:
     shipments: tuple[Shipment, ...]
     score: float
     explanation: Total
+
+    @property
+    def units(self) -> int:
+        """The units it ships (CANCEL left out): the first thing the winner rule weighs."""
+        return sum(line.quantity for s in self.shipments if not s.is_cancel for line in s.lines)
+
+    def parts(self) -> ScoreParts:
+        """Its score by scope (``ScoreParts``)."""
+        supplier = line_part = shipment_part = 0.0
+        for shipment in self.shipments:
+            shipment_part += sum((b.delta_score for b in shipment.explanation.boosts), 0.0)
+            for line in shipment.lines:
+                own = sum(e.delta_score for e in line.explanations if e.scope in SUPPLIER_SCOPES)
+                full = own + sum(e.delta_score for e in line.explanations if e.scope == "OrderLine")
+                share = line.score / full if full and line.score != full else 1.0
+                supplier += own * share
+                line_part += (full - own) * share
+        proposition = sum((b.delta_score for b in self.explanation.boosts), 0.0)
+        return ScoreParts(supplier, line_part, shipment_part, proposition)
 
     def entry(self) -> dict[str, Any]:
         """As the blob's ``Fulfillments`` entry."""
@@ -167,12 +208,27 @@ class Proposal:
 
 
 @dataclass(frozen=True, slots=True)
+class Alternative:
+    """What one valid supplier (an OU under one sheet) would give on its own: the best
+    proposition of its shipment alone (what it cannot ship is cancelled), or why it
+    gives none (``failure``: a statement of its Shipment or FulfillmentProposition
+    scope failed). Made only when ``route`` is asked for them (the preview)."""
+
+    supplier: Supplier
+    sheet_id: int
+    sheet_name: str
+    proposal: Proposal | None
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What orchestration decided (``proposals[0]``, the winner; then the runners-up)
-    and why (``blob``)."""
+    and why (``blob``); ``alternatives``, when asked for, each valid supplier's own."""
 
     proposals: tuple[Proposal, ...]
     blob: dict[str, Any]
+    alternatives: tuple[Alternative, ...] = ()
 
     @property
     def shipments(self) -> tuple[Shipment, ...]:
@@ -203,7 +259,9 @@ class Decision:
 # --- Made from the search's result ----------------------------------------------------
 
 
-def _explained(boost: Boost, previous: Decimal, description: str) -> Explanation:
+def _explained(
+    boost: Boost, previous: Decimal, description: str, scope: str | None = None
+) -> Explanation:
     delta = boost.delta
     return Explanation(
         description=description,
@@ -213,6 +271,7 @@ def _explained(boost: Boost, previous: Decimal, description: str) -> Explanation
         delta_score=float(delta),
         variables={name: jsonable(value) for name, value in boost.variables.items()},
         line=boost.step.line,
+        scope=scope,
     )
 
 
@@ -224,7 +283,9 @@ def _line_explanations(fit: LineFit, memo: dict[int, tuple[Explanation, ...]]) -
         explanations = []
         score = ZERO
         for scope, boost in fit.boosts:
-            explanations.append(_explained(boost, score, line_boost_text(boost.delta, scope)))
+            explanations.append(
+                _explained(boost, score, line_boost_text(boost.delta, scope), scope)
+            )
             score = EXACT.add(score, boost.delta)
         found = memo[id(fit)] = tuple(explanations)
     return list(found)
@@ -318,7 +379,7 @@ def _shipment(
             f"{number_text(boost.delta)} added to score of Shipment due to a boost in the "
             "Shipment scope."
         )
-        boosts.append(_explained(boost, score, description))
+        boosts.append(_explained(boost, score, description, "Shipment"))
         score = EXACT.add(score, boost.delta)
     action = sheet.plan.action
     assert action is not None  # a sheet that routes names its action (the checker's rule)
@@ -413,7 +474,7 @@ def proposal(
             f"{number_text(boost.delta)} added to score of FulfillmentProposition due to a "
             "boost in the FulfillmentProposition scope."
         )
-        boosts.append(_explained(boost, score, description))
+        boosts.append(_explained(boost, score, description, "FulfillmentProposition"))
         score = EXACT.add(score, boost.delta)
     total = float(proposition.score)
     return Proposal(

@@ -66,6 +66,8 @@ def test_sunday_and_monday_give_different_winners_and_say_why(
     expect(reasons).to_be_visible()
     expect(reasons.locator("code.reason", has_text="ShopNotOpenOnDay")).to_have_count(1)
     expect(reasons).to_contain_text("Shop not open on Sunday")
+    # Who else could fulfil, and why Kalverstraat could not.
+    page.evaluate("document.getElementById('valid-help').scrollIntoView()")
     screenshot(page, "preview")
 
     # The reason links to the statement in the sheet.
@@ -149,6 +151,9 @@ def test_a_statement_that_fails_for_one_ou_is_shown_beside_it_and_the_sheet_runs
             "Warehouse fulfillment",
             score,
             ", ".join(map(str, order_lines)),
+            f"{len(order_lines)} of {len(order_lines)} units",
+            f"{score} = 0 supplier + {score} line + 0 shipment",
+            "In the winning proposition",
         ]
     )
 
@@ -256,3 +261,131 @@ def test_a_backtest_lists_exactly_the_orders_a_draft_changes(
     expect(page.locator("#backtest-summary")).to_contain_text(f"{len(expected)} of 6")
     sheet.refresh_from_db()
     assert sheet.revision == 1  # the draft was never saved
+
+
+def test_after_preview_the_result_is_in_view_with_its_local_time(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/")
+    run_preview(page, order="DEMO-1001", at="2026-11-23T10:00")
+    heading = page.locator("#result-title")
+    expect(heading).to_be_in_viewport()
+    expect(heading).to_be_focused()
+    moment = heading.locator("time")
+    expect(moment).to_have_text("Monday 23 Nov 2026, 10:00 Europe/Amsterdam")
+    expect(moment).to_have_attribute("title", "2026-11-23T10:00:00+01:00")
+
+
+def test_a_typed_order_with_product_autocomplete_and_line_rows_added_and_removed(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    """DEMO-1001 typed in by hand (a third line added, then removed) goes where DEMO-1001
+    goes: Kalverstraat ships it from the store."""
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/")
+    page.get_by_text("Or a hypothetical order: type it").click()
+    page.get_by_label("Date and time").fill("2026-11-23T10:00")
+    page.get_by_label("Time zone").fill("Europe/Amsterdam")
+    page.get_by_label("Street").fill("Herengracht 182")
+    page.get_by_label("City").fill("Amsterdam")
+    page.get_by_label("Country").fill("NL")
+    page.get_by_label("Latitude").fill("52.3752")
+    page.get_by_label("Longitude").fill("4.8872")
+
+    # The product list follows what is typed: the products whose ID or name match.
+    page.locator("#line-0-product").press_sequentially("scarf")
+    options = page.locator("#product-options option")
+    expect(options).to_have_count(
+        Product.objects.filter(name__icontains="scarf").count()
+        + Product.objects.filter(backend_id__icontains="scarf")
+        .exclude(name__icontains="scarf")
+        .count()
+    )
+    expect(page.locator('#product-options option[value="SCF-WOOL-RED"]')).to_have_count(1)
+    page.locator("#line-0-product").fill("SCF-WOOL-RED")
+    page.locator("#line-0-quantity").fill("1")
+
+    page.get_by_role("button", name="Add a line").click()
+    page.get_by_role("button", name="Add a line").click()
+    expect(page.locator("#line-rows .line-row")).to_have_count(3)
+    page.locator("#line-1-product").fill("TSH-PRINT-WHT")
+    page.locator("#line-1-quantity").fill("5")
+    page.locator("#line-2-product").fill("SNK-CANVAS-WHT")
+    page.locator("#line-2-quantity").fill("1")
+    page.locator("#line-rows .line-row").nth(1).get_by_role("button", name="Remove line").click()
+    expect(page.locator("#line-rows .line-row")).to_have_count(2)
+    # The rows are numbered again: the sneaker is line 2 now.
+    expect(page.locator("#line-1-product")).to_have_value("SNK-CANVAS-WHT")
+    expect(page.locator("#line-2-product")).to_have_count(0)
+
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.locator("#result-title")).to_be_in_viewport()
+    assert winner(page) == [("SHIP_FROM_STORE", "1187")]
+    expect(page.locator("#typed-scenario")).to_have_count(1)
+
+
+def test_a_typed_order_line_refused_is_named_by_its_row_and_field(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/")
+    page.get_by_text("Or a hypothetical order: type it").click()
+    page.locator("#line-0-product").fill("SCF-WOOL-RED")
+    page.locator("#line-0-quantity").fill("1")
+    page.get_by_role("button", name="Add a line").click()
+    page.locator("#line-1-product").fill("NO-SUCH-THING")
+    page.locator("#line-1-quantity").fill("1")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    errors = page.locator("#preview-errors")
+    expect(errors).to_be_in_viewport()
+    expect(errors.locator("li")).to_have_text(
+        [
+            "lines[1].product: Line 2, product: 'NO-SUCH-THING' names no one product (no "
+            "product has it); type its backend ID or pick it from the list."
+        ]
+    )
+    expect(page.locator("#line-1-product")).to_have_value("NO-SUCH-THING")  # kept as typed
+
+
+def test_preview_this_draft_keeps_the_order_that_was_previewed(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    """A designer previews DEMO-1001 on Monday, opens the sheet, changes it, and asks
+    for a preview of the draft: it opens on DEMO-1001 on Monday, already decided."""
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/")
+    run_preview(page, order="DEMO-1001", at="2026-11-23T10:00")
+    assert winner(page) == [("SHIP_FROM_STORE", "1187")]
+
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
+    expect(page.locator(".cm-content")).to_be_visible()
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text("\nscope Supplier\n\nrequire [Supplier.Type] = 'Nothing'\n")
+    with page.context.expect_page() as opened:
+        page.get_by_role("button", name="Preview this draft").click()
+    preview = opened.value
+    preview.wait_for_load_state()
+    expect(preview.get_by_label("Order number", exact=True)).to_have_value("DEMO-1001")
+    expect(preview.locator("#result-title time")).to_have_text(
+        "Monday 23 Nov 2026, 10:00 Europe/Amsterdam"
+    )
+    assert winner(preview) == [("EXPORT_ORDER", "lelystad_warehouse")]
+    expect(preview.locator("#winner .draft-mark")).to_have_count(0)  # the warehouse's sheet
+    expect(preview.locator("#drafts-used")).to_have_text(
+        "Previewed with unsaved text: draft of Ship from store. Nothing was saved."
+    )
+    sheet.refresh_from_db()
+    assert "'Nothing'" not in sheet.source
+
+
+def test_the_winner_by_a_draft_says_so(demo: None, sign_in: Any, live_server: Any) -> None:
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/preview/?sheet={sheet.pk}")
+    run_preview(page, order="DEMO-1001", at="2026-11-23T10:00")
+    expect(page.locator("#winner article.shipment h4 .draft-mark")).to_have_text(
+        "by draft of Ship from store"
+    )

@@ -151,6 +151,7 @@ ENDPOINTS = [
         data={"scenario": SCENARIO, "run": "1"},
     ),
     Endpoint("order lookup", "get", lambda s: "/preview/orders/?q=x", (VIEW,), page=False),
+    Endpoint("product lookup", "get", lambda s: "/preview/products/?q=x", (VIEW,), page=False),
     Endpoint(
         "backtest start",
         "post",
