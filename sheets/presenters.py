@@ -228,6 +228,8 @@ def sections_view(
     return [
         {
             "title": section.title,
+            "line": section.line,
+            "comment": section.comment,
             "rows": [
                 {
                     "line": row.line,
@@ -245,3 +247,16 @@ def sections_view(
         }
         for section in sections
     ]
+
+
+def visual_refusal(
+    error: visual.VisualEditError, described: visual.Visual, source: str
+) -> dict[str, Any]:
+    """A value the visual editor refused, named by its line, column and field (``slot``:
+    the field to mark and link to)."""
+    refusal: dict[str, Any] = {"slot": error.slot, "message": error.message}
+    slot = described.slots.get(error.slot)
+    if slot is not None:
+        line, column = visual.slot_position(source, slot)
+        refusal.update(line=line, column=column, field=visual.FIELD_NAMES[slot.kind])
+    return refusal
