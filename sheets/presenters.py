@@ -19,6 +19,7 @@ from rest_framework.exceptions import ParseError
 
 from orchestration.api.parsers import parse_json
 from orchestration.language import visual
+from orchestration.language.errors import Span
 from orchestration.language.formatter import format_literal
 from orchestration.language.visual import Slot
 from orchestration.models import SheetRevision
@@ -258,5 +259,24 @@ def visual_refusal(
     slot = described.slots.get(error.slot)
     if slot is not None:
         line, column = visual.slot_position(source, slot)
-        refusal.update(line=line, column=column, field=visual.FIELD_NAMES[slot.kind])
+        refusal.update(line=line, column=column, field_name=visual.FIELD_NAMES[slot.kind])
     return refusal
+
+
+def visual_problems(problems: list[dict[str, Any]], edited: str) -> list[dict[str, Any]]:
+    """Why the edited sheet is refused (its problems, positioned in ``edited``), each
+    about one value named by its field too, with its slot to mark and link to."""
+    described = visual.describe(edited)
+    for problem in problems:
+        if problem.get("line") is None or described.diagnostics:
+            continue
+        span = Span(
+            problem["line"],
+            problem["column"],
+            problem.get("end_line") or problem["line"],
+            problem.get("end_column") or problem["column"],
+        )
+        slot = visual.slot_at(described, edited, span)
+        if slot is not None:
+            problem.update(slot=slot.id, field_name=visual.FIELD_NAMES[slot.kind])
+    return problems

@@ -65,6 +65,7 @@ from .presenters import (
     revision_diff,
     sections_view,
     sort_columns,
+    visual_problems,
     visual_refusal,
 )
 
@@ -436,7 +437,7 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
             except visual.VisualEditError as error:
                 errors.append(visual_refusal(error, described, sheet.source))
             except ApplicationError as error:
-                errors.extend(_refusal(error, sheet.fulfillment, source))
+                errors.extend(visual_problems(_refusal(error, sheet.fulfillment, source), source))
             else:
                 if saved.revision == sheet.revision:
                     messages.info(request, "Nothing changed, so no new revision was made.")

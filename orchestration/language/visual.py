@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from . import nodes
-from .errors import Diagnostic
+from .errors import Diagnostic, Span
 from .formatter import format_literal
 from .lines import LineTable, normalize
 from .parser import parse
@@ -147,6 +147,21 @@ def slot_position(source: str, slot: Slot) -> tuple[int, int]:
     source = normalize(source)
     line_start = source.rfind("\n", 0, slot.start) + 1
     return source.count("\n", 0, slot.start) + 1, slot.start - line_start + 1
+
+
+def slot_at(visual: Visual, source: str, span: Span) -> Slot | None:
+    """The slot a problem at ``span`` of ``source`` (the text ``visual`` describes) is
+    about: the one its start is in, else the only one it overlaps; None if neither."""
+    table = LineTable(source)
+    start, end = table.offsets(span)
+    end = max(end, start + 1)
+    overlapping = []
+    for slot in visual.slots.values():
+        if slot.start <= start < max(slot.end, slot.start + 1):
+            return slot
+        if slot.start < end and start < slot.end:
+            overlapping.append(slot)
+    return overlapping[0] if len(overlapping) == 1 else None
 
 
 def apply_edits(source: str, edits: Mapping[str, object]) -> str:

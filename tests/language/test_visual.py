@@ -9,12 +9,14 @@ import pytest
 from orchestration.benchmarks.worlds import make_sheets
 from orchestration.language import fuzz
 from orchestration.language.checker import analyze
+from orchestration.language.errors import Span
 from orchestration.language.parser import parse
 from orchestration.language.visual import (
     FIELD_NAMES,
     VisualEditError,
     apply_edits,
     describe,
+    slot_at,
     slot_position,
 )
 
@@ -314,3 +316,16 @@ def test_a_refused_value_is_placed_at_its_line_and_column() -> None:
         "reason description",
         "text",
     ]
+
+
+def test_a_problem_is_about_the_value_it_starts_in_or_the_only_one_it_covers() -> None:
+    visual = describe(COMMENTED)
+    # Starts in the reason code.
+    reason = slot_at(visual, COMMENTED, Span(9, 18, 9, 19))
+    assert reason is not None and reason.id == "s2"
+    # Covers the list only (a minus before a number starts outside it, for instance).
+    countries = slot_at(visual, COMMENTED, Span(8, 40, 8, 50))
+    assert countries is not None and countries.id == "s1"
+    # Covers two values, or none: no one value to name.
+    assert slot_at(visual, COMMENTED, Span(8, 1, 9, 40)) is None
+    assert slot_at(visual, COMMENTED, Span(1, 1, 1, 5)) is None
