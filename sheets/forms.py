@@ -21,6 +21,7 @@ from rest_framework.exceptions import ParseError
 from orchestration.api.parsers import parse_json
 from orchestration.language import visual
 from orchestration.language.lines import normalize
+from orchestration.language.parser import MAX_SOURCE_LENGTH
 from orchestration.models import Sheet, SheetRevision
 from orchestration.selectors.sheets import SHEET_SORTS
 from orchestration.sheet_templates import TEMPLATES
@@ -282,3 +283,34 @@ class VisualSaveForm(_Form):
             else:
                 edits[slot_id] = raw
         return edits
+
+
+class SheetDuplicateForm(_Form):
+    """A copy of a sheet: its name and its own fulfillment identifier."""
+
+    name = _name_field()
+    fulfillment = _fulfillment_field()
+
+    def values(self) -> dict[str, str]:
+        """The fields as typed (trimmed), to show again."""
+        return {name: self.typed(name) for name in self.fields}
+
+
+class SheetCompareForm(_Form):
+    """The editor's text as it is now (name, identifier, source), to compare with the
+    saved sheet: nothing is saved, so no name or identifier is refused; the source is
+    at most as long as the parser reads."""
+
+    name = forms.CharField(required=False)
+    fulfillment = forms.CharField(required=False)
+    source = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=MAX_SOURCE_LENGTH,
+        error_messages=_too_long("A sheet's source"),
+    )
+    # ``split``: side by side, as the revisions' diff's ``view``.
+    view = forms.CharField(required=False)
+
+    def clean_source(self) -> str:
+        return normalize(self.cleaned_data["source"])

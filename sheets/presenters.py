@@ -19,6 +19,7 @@ from rest_framework.exceptions import ParseError
 
 from orchestration.api.parsers import parse_json
 from orchestration.language import visual
+from orchestration.language.errors import Span
 from orchestration.language.formatter import format_literal
 from orchestration.language.visual import Slot
 from orchestration.models import SheetRevision
@@ -228,6 +229,8 @@ def sections_view(
     return [
         {
             "title": section.title,
+            "line": section.line,
+            "comment": section.comment,
             "rows": [
                 {
                     "line": row.line,
@@ -245,3 +248,35 @@ def sections_view(
         }
         for section in sections
     ]
+
+
+def visual_refusal(
+    error: visual.VisualEditError, described: visual.Visual, source: str
+) -> dict[str, Any]:
+    """A value the visual editor refused, named by its line, column and field (``slot``:
+    the field to mark and link to)."""
+    refusal: dict[str, Any] = {"slot": error.slot, "message": error.message}
+    slot = described.slots.get(error.slot)
+    if slot is not None:
+        line, column = visual.slot_position(source, slot)
+        refusal.update(line=line, column=column, field_name=visual.FIELD_NAMES[slot.kind])
+    return refusal
+
+
+def visual_problems(problems: list[dict[str, Any]], edited: str) -> list[dict[str, Any]]:
+    """Why the edited sheet is refused (its problems, positioned in ``edited``), each
+    about one value named by its field too, with its slot to mark and link to."""
+    described = visual.describe(edited)
+    for problem in problems:
+        if problem.get("line") is None or described.diagnostics:
+            continue
+        span = Span(
+            problem["line"],
+            problem["column"],
+            problem.get("end_line") or problem["line"],
+            problem.get("end_column") or problem["column"],
+        )
+        slot = visual.slot_at(described, edited, span)
+        if slot is not None:
+            problem.update(slot=slot.id, field_name=visual.FIELD_NAMES[slot.kind])
+    return problems

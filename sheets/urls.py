@@ -18,4 +18,6 @@ urlpatterns = [
     path("<int:pk>/revisions/", views.revisions, name="revisions"),
     path("<int:pk>/revisions/diff/", views.diff, name="diff"),
     path("<int:pk>/revisions/<int:number>/restore/", views.restore, name="restore"),
+    path("<int:pk>/duplicate/", views.duplicate, name="duplicate"),
+    path("<int:pk>/compare/", views.compare, name="compare"),
 ]

@@ -22,7 +22,7 @@ from orchestration.api.parsers import parse_json
 from orchestration.errors import ApplicationError
 from orchestration.language import visual
 from orchestration.language.catalogue import catalogue_json
-from orchestration.models import Sheet
+from orchestration.models import Sheet, SheetRevision
 from orchestration.permissions import (
     CREATE_SHEETS,
     DELETE_SHEETS,
@@ -37,6 +37,7 @@ from orchestration.services.sheets import (
     sheet_create,
     sheet_delete,
     sheet_diagnostics,
+    sheet_duplicate,
     sheet_restore,
     sheet_set_active,
     sheet_update,
@@ -46,10 +47,13 @@ from orchestration.sheet_templates import TEMPLATES
 
 from .access import can, requires
 from .forms import (
+    NAME_LENGTH,
     ActivateForm,
     OrganizationUnitSearchForm,
     RevisionPairForm,
+    SheetCompareForm,
     SheetCreateForm,
+    SheetDuplicateForm,
     SheetEditForm,
     SheetFilterForm,
     ThemeForm,
@@ -61,6 +65,8 @@ from .presenters import (
     revision_diff,
     sections_view,
     sort_columns,
+    visual_problems,
+    visual_refusal,
 )
 
 PAGE_SIZE = 50
@@ -429,9 +435,9 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
                     is_active=active,
                 )
             except visual.VisualEditError as error:
-                errors.append({"slot": error.slot, "message": error.message})
+                errors.append(visual_refusal(error, described, sheet.source))
             except ApplicationError as error:
-                errors.extend(_refusal(error, sheet.fulfillment, source))
+                errors.extend(visual_problems(_refusal(error, sheet.fulfillment, source), source))
             else:
                 if saved.revision == sheet.revision:
                     messages.info(request, "Nothing changed, so no new revision was made.")
@@ -455,4 +461,90 @@ def visual_editor(request: HttpRequest, pk: int) -> HttpResponse:
             **_permissions(request.user),
         },
         status=status,
+    )
+
+
+# --- Duplicate, compare -----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires(VIEW_SHEETS, CREATE_SHEETS)
+def duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    """A copy of the sheet as saved, inactive, under a new identifier and name."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    values = {"name": f"Copy of {sheet.name}"[:NAME_LENGTH], "fulfillment": ""}
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        form = SheetDuplicateForm(request.POST)
+        values = form.values()
+        status = 400
+        if not form.is_valid():
+            errors = {name: form.messages(name) for name in form.errors}
+        else:
+            try:
+                copy = sheet_duplicate(
+                    sheet=sheet,
+                    identifier=form.cleaned_data["fulfillment"],
+                    name=form.cleaned_data["name"],
+                    user=request.user,
+                )
+            except ApplicationError as error:
+                if error.code == "invalid_sheet":
+                    errors["source"] = (
+                        f"The sheet as saved does not check, so it is not copied "
+                        f"({error.message}). Fix it in the editor first."
+                    )
+                else:
+                    errors[error.field or "name"] = error.message
+            else:
+                messages.success(
+                    request,
+                    f"Sheet {copy.name} created as a copy of {sheet.name}. It is not active.",
+                )
+                return redirect("sheets:editor", pk=copy.pk)
+    return render(
+        request,
+        "sheets/duplicate.html",
+        {"sheet": sheet, "values": values, "errors": errors},
+        status=status,
+    )
+
+
+@require_POST
+@requires(VIEW_SHEETS)
+def compare(request: HttpRequest, pk: int) -> HttpResponse:
+    """The editor's text as it is now (posted, not saved) against the sheet's active
+    revision, in the revisions' diff; nothing is written."""
+    sheet = get_object_or_404(Sheet, pk=pk)
+    form = SheetCompareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not compared: {form.messages('source')}")
+        return redirect("sheets:editor", pk=sheet.pk)
+    saved = SheetRevision(
+        sheet=sheet,
+        number=sheet.revision,
+        name=sheet.name,
+        fulfillment=sheet.fulfillment,
+        source=sheet.source,
+        is_active=sheet.is_active,
+    )
+    draft = SheetRevision(
+        sheet=sheet,
+        number=sheet.revision,
+        name=form.cleaned_data["name"] or sheet.name,
+        fulfillment=form.cleaned_data["fulfillment"] or sheet.fulfillment,
+        source=form.cleaned_data["source"],
+        is_active=sheet.is_active,
+    )
+    return render(
+        request,
+        "sheets/diff.html",
+        {
+            "sheet": sheet,
+            **revision_diff(saved, draft),
+            "draft": True,
+            "split": form.cleaned_data["view"] == "split",
+            **_permissions(request.user),
+        },
     )

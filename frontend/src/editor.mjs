@@ -7,7 +7,7 @@
 // so the editor cannot drift from the parser. The lexical rules below follow
 // orchestration/language/tokens.py.
 
-import { EditorState, Compartment } from "@codemirror/state";
+import { EditorState, Compartment, StateEffect, StateField } from "@codemirror/state";
 import {
   EditorView,
   keymap,
@@ -30,8 +30,14 @@ import {
   indentUnit,
 } from "@codemirror/language";
 import { defaultKeymap, history, historyKeymap, indentLess, indentMore } from "@codemirror/commands";
-import { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
-import { autocompletion } from "@codemirror/autocomplete";
+import { searchKeymap, highlightSelectionMatches, openSearchPanel, gotoLine } from "@codemirror/search";
+import {
+  autocompletion,
+  closeBrackets,
+  closeBracketsKeymap,
+  insertCompletionText,
+  pickedCompletion,
+} from "@codemirror/autocomplete";
 import { linter, lintGutter, lintKeymap, setDiagnostics, forEachDiagnostic } from "@codemirror/lint";
 import { oneDark } from "@codemirror/theme-one-dark";
 import { tags, Tag, tagHighlighter } from "@lezer/highlight";
@@ -374,7 +380,9 @@ function sheetLanguage(cat) {
       }
       return expression(stream, state);
     },
-    languageData: { commentTokens: { line: "#" } },
+    // `(` and `[` get their closing bracket as they are typed; quotes do not (a
+    // reason's text has apostrophes, and `\'` inside a string must stay typable).
+    languageData: { commentTokens: { line: "#" }, closeBrackets: { brackets: ["(", "["], before: ")]," } },
     tokenTable: { unknown: unknownName },
   });
 }
@@ -540,6 +548,47 @@ function dataKeyInfo(key) {
   return box;
 }
 
+// A name picked inside `[`: it replaces the whole name around the cursor (the part
+// after the cursor too, as in `[Supplier.Ty|pe]`) and the `]` after it, if any, and
+// writes the name and one `]`, the cursor after it. Decided when the completion is
+// applied, not when it was listed: a `]` typed or auto-closed in between counts, so
+// the bracket is never doubled (`[Supplier.Ty]` + Supplier.Type -> `[Supplier.Type]`).
+function applyBracketed(label) {
+  return (view, completion, from, to) => {
+    const line = view.state.doc.lineAt(to);
+    const rest = line.text.slice(to - line.from);
+    const name = /^[\p{L}\p{N}_.]*/u.exec(rest)[0];
+    const closed = /^[ \t]*\]/.exec(rest.slice(name.length));
+    const end = to + name.length + (closed ? closed[0].length : 0);
+    view.dispatch(insertCompletionText(view.state, label + "]", from, end), {
+      annotations: pickedCompletion.of(completion),
+      userEvent: "input.complete",
+      effects: bracketCompleted.of(from + label.length + 1),
+    });
+  };
+}
+
+// The `]` a bracketed completion just wrote: a `]` typed right after it (out of
+// habit) steps over it instead of adding a second one, as closeBrackets does for
+// the brackets it inserts. Any other change or cursor move forgets it.
+const bracketCompleted = StateEffect.define();
+const completedBracket = StateField.define({
+  create: () => -1,
+  update(value, tr) {
+    for (const effect of tr.effects) if (effect.is(bracketCompleted)) return effect.value;
+    return tr.docChanged || tr.selection ? -1 : value;
+  },
+});
+const stepOverCompletedBracket = [
+  completedBracket,
+  EditorView.inputHandler.of((view, from, to, text) => {
+    if (text !== "]" || from !== to || view.state.field(completedBracket) !== from) return false;
+    if (view.state.sliceDoc(from - 1, from) !== "]") return false;
+    view.dispatch({ selection: { anchor: from }, effects: bracketCompleted.of(-1), userEvent: "select" });
+    return true;
+  }),
+];
+
 function sheetCompletions(cat) {
   const keywordOptions = cat.keywords.map((k) => ({ label: k, type: "keyword", boost: -1 }));
   const headerOptions = keywordOptions.filter((o) => ["fulfillment", "action", "option", "scope"].includes(o.label));
@@ -620,9 +669,8 @@ function sheetCompletions(cat) {
     }
     if (!bracketed) options.push(...(scope ? keywordOptions : headerOptions));
     if (!options.length) return null;
-    // Inside `[`: close the bracket too, unless it is already there.
-    const close = bracketed && state.sliceDoc(pos, pos + 1) !== "]";
-    const result = close ? options.map((o) => (o.label.endsWith(".") ? o : Object.assign({}, o, { apply: o.label + "]" }))) : options;
+    // Inside `[`: the name and exactly one `]` (see applyBracketed).
+    const result = bracketed ? options.map((o) => (o.label.endsWith(".") ? o : Object.assign({}, o, { apply: applyBracketed(o.label) }))) : options;
     return { from: pos - typed.length, options: result, validFor: /^[\p{L}\p{N}_.]*$/u };
   };
 }
@@ -807,7 +855,9 @@ function create(config) {
     }),
     sheetHover(cat),
     lintGutter(),
-    keymap.of([...defaultKeymap, ...searchKeymap, ...historyKeymap, ...lintKeymap, ...tabKeymap]),
+    stepOverCompletedBracket,
+    closeBrackets(),
+    keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...lintKeymap, ...tabKeymap]),
     baseTheme,
     themeCompartment.of(options.dark ? darkExtensions : lightExtensions),
     readOnlyCompartment.of(readOnlyExtensions(!!options.readOnly)),
@@ -852,6 +902,35 @@ function create(config) {
       const pos = position(view.state.doc, line, column == null ? 1 : column);
       view.dispatch({ selection: { anchor: pos }, effects: EditorView.scrollIntoView(pos, { y: "center" }) });
       view.focus();
+    },
+    // The cursor (and selection) as offsets, and back: a refused save puts it where it was.
+    getCursor() {
+      const main = view.state.selection.main;
+      return { anchor: main.anchor, head: main.head };
+    },
+    setCursor(cursor) {
+      const length = view.state.doc.length;
+      const clamp = (n) => Math.min(Math.max(0, Number(n) || 0), length);
+      const anchor = clamp(cursor && cursor.anchor);
+      const head = clamp(cursor && cursor.head != null ? cursor.head : anchor);
+      view.dispatch({ selection: { anchor, head }, effects: EditorView.scrollIntoView(head, { y: "center" }) });
+      view.focus();
+    },
+    // The toolbar's buttons: @codemirror/search's panel (find; replace too unless
+    // read-only) and its go-to-line dialog, as Mod-f and Mod-Alt-g open them.
+    openSearch() {
+      openSearchPanel(view);
+    },
+    openReplace() {
+      openSearchPanel(view);
+      const field = view.dom.querySelector(".cm-search input[name=replace]");
+      if (field) {
+        field.focus();
+        field.select();
+      }
+    },
+    openGotoLine() {
+      gotoLine(view);
     },
     async check() {
       const state = view.state;

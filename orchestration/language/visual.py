@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from . import nodes
-from .errors import Diagnostic
+from .errors import Diagnostic, Span
 from .formatter import format_literal
 from .lines import LineTable, normalize
 from .parser import parse
@@ -92,11 +92,14 @@ class Row:
 
 @dataclass(slots=True)
 class Section:
-    """The header (before the first scope) or one scope."""
+    """The header (before the first scope) or one scope: its ``scope`` line (None for
+    the header) and the comment at the end of that line."""
 
     title: str
     scope: str | None
     rows: list[Row] = field(default_factory=list)
+    line: int | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,40 @@ def describe(source: str) -> Visual:
     builder.number_slots()
     builder.place_comments(sheet.comments)
     return Visual(tuple(builder.sections), builder.by_id, ())
+
+
+# What each kind of slot is called where a refused value is named.
+FIELD_NAMES = {
+    STRING: "text",
+    NUMBER: "number",
+    LIST: "list of values",
+    REASON: "reason code",
+    DESCRIPTION: "reason description",
+    BOOLEAN: "option value",
+}
+
+
+def slot_position(source: str, slot: Slot) -> tuple[int, int]:
+    """The 1-based line and column (in characters) where ``slot`` starts in ``source``
+    (the text ``describe`` was given): where a refused value is."""
+    source = normalize(source)
+    line_start = source.rfind("\n", 0, slot.start) + 1
+    return source.count("\n", 0, slot.start) + 1, slot.start - line_start + 1
+
+
+def slot_at(visual: Visual, source: str, span: Span) -> Slot | None:
+    """The slot a problem at ``span`` of ``source`` (the text ``visual`` describes) is
+    about: the one its start is in, else the only one it overlaps; None if neither."""
+    table = LineTable(source)
+    start, end = table.offsets(span)
+    end = max(end, start + 1)
+    overlapping = []
+    for slot in visual.slots.values():
+        if slot.start <= start < max(slot.end, slot.start + 1):
+            return slot
+        if slot.start < end and start < slot.end:
+            overlapping.append(slot)
+    return overlapping[0] if len(overlapping) == 1 else None
 
 
 def apply_edits(source: str, edits: Mapping[str, object]) -> str:
@@ -282,31 +319,66 @@ class _Builder:
             ]
 
     def place_comments(self, comments: tuple[nodes.Comment, ...]) -> None:
-        trailing = {c.line: c.text for c in comments if c.trailing}
-        for section in self.sections:
-            section.rows = [
-                Row(r.line, r.kind, r.segments, trailing.get(r.line)) for r in section.rows
-            ]
-        # A comment on its own line goes before the first statement below it, found by
-        # bisection (rows are in line order): a sheet may have thousands of each.
-        rows = [(s, r) for s, section in enumerate(self.sections) for r in range(len(section.rows))]
-        lines = [self.sections[s].rows[r].line for s, r in rows]
+        """Each comment in the section it is written in, none lost.
+
+        A comment at the end of a line goes with the statement on that line (on a
+        statement's continuation line too), or with the scope whose ``scope`` line it
+        ends. A comment on a line of its own is in the section whose lines hold it,
+        before the first statement below it there, or at the section's end; except
+        that comment lines directly above a ``scope`` line (no blank line between)
+        head that scope. Rows and comments are found by bisection: a sheet may have
+        thousands of each.
+        """
+        scopes = self.sections[1:]
+        scope_lines = [section.line or 0 for section in scopes]
+        by_scope_line = {section.line: section for section in scopes}
+        own_lines = {c.line for c in comments if not c.trailing}
+        heading: dict[int, int] = {}  # a comment line directly above a scope -> its section
+        for index, line in enumerate(scope_lines, start=1):
+            above = line - 1
+            while above in own_lines and above not in heading:
+                heading[above] = index
+                above -= 1
+        starts = [[row.line for row in section.rows] for section in self.sections]
+        ordered = [
+            (row.line, s, r)
+            for s, section in enumerate(self.sections)
+            for r, row in enumerate(section.rows)
+        ]
+        ordered.sort()
+        all_lines = [line for line, _, _ in ordered]
+        trailing: dict[tuple[int, int], list[str]] = {}
         before: dict[tuple[int, int], list[Row]] = {}
-        after_all: list[Row] = []
-        for comment in (c for c in comments if not c.trailing):
+        at_end: dict[int, list[Row]] = {}
+        for comment in comments:
+            if comment.trailing:
+                scope = by_scope_line.get(comment.line)
+                if scope is not None:
+                    scope.comment = comment.text
+                    continue
+                # The statement the line belongs to: the last one starting at or above it.
+                found = bisect_right(all_lines, comment.line) - 1
+                if found >= 0:
+                    _, s, r = ordered[found]
+                    trailing.setdefault((s, r), []).append(comment.text)
+                continue
             row = Row(comment.line, "comment", (Segment(comment.text),))
-            position = bisect_right(lines, comment.line)
-            if position < len(rows):
-                before.setdefault(rows[position], []).append(row)
+            s = heading.get(comment.line, bisect_right(scope_lines, comment.line))
+            position = bisect_right(starts[s], comment.line)
+            if position < len(starts[s]):
+                before.setdefault((s, position), []).append(row)
             else:
-                after_all.append(row)
+                at_end.setdefault(s, []).append(row)
         for s, section in enumerate(self.sections):
             placed: list[Row] = []
             for r, row in enumerate(section.rows):
                 placed.extend(before.get((s, r), ()))
-                placed.append(row)
+                texts = trailing.get((s, r))
+                placed.append(
+                    Row(row.line, row.kind, row.segments, " ".join(texts)) if texts else row
+                )
+            placed.extend(at_end.get(s, ()))
             section.rows = placed
-        self.sections[-1].rows.extend(after_all)
 
     def add(self, line: int, kind: str, segments: list[Segment]) -> None:
         self.sections[-1].rows.append(Row(line, kind, tuple(segments)))
@@ -316,7 +388,7 @@ class _Builder:
         words = _Words(self)
         match statement:
             case nodes.Scope(name=name):
-                self.sections.append(Section(f"Scope {name}", name))
+                self.sections.append(Section(f"Scope {name}", name, line=line))
             case nodes.Fulfillment(name=name):
                 words.plain("Fulfillment identifier ").code(name)
                 words.plain(" (change it in the advanced editor)")

@@ -12,8 +12,10 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 
 from ..errors import ApplicationError
+from ..language import nodes
 from ..language.checker import analyze
-from ..language.lines import normalize
+from ..language.lines import LineTable, normalize
+from ..language.parser import parse
 from ..models import Sheet, SheetRevision
 
 REVISED_FIELDS = ("fulfillment", "name", "source", "is_active")
@@ -245,3 +247,45 @@ def sheet_restore(*, sheet: Sheet, number: int, user: User | AnonymousUser | Non
         fulfillment=old.fulfillment,
         source=old.source,
     )
+
+
+def sheet_duplicate(
+    *, sheet: Sheet, identifier: str, name: str, user: User | AnonymousUser | None = None
+) -> Sheet:
+    """A new, inactive sheet with ``sheet``'s source as saved, under a new fulfillment
+    identifier and name: its ``fulfillment`` line names the new identifier (a sheet's
+    source and identifier must agree), every other character is the original's.
+
+    An identifier another sheet has is refused (``unique``, on ``fulfillment``), as is
+    a source that no longer checks (``invalid_sheet``); either way nothing is written.
+    The copy's first revision says where it came from.
+    """
+    with transaction.atomic():
+        if Sheet.objects.filter(fulfillment=identifier).exists():
+            raise ApplicationError(
+                f"A sheet with fulfillment identifier {identifier!r} already exists; "
+                "choose another for the copy.",
+                code="unique",
+                field="fulfillment",
+            )
+        return sheet_create(
+            fulfillment=identifier,
+            name=name,
+            source=_with_identifier(sheet.source, identifier),
+            is_active=False,
+            user=user,
+            comment=f"Duplicated from {sheet.name} (sheet {sheet.pk}, revision {sheet.revision})",
+        )
+
+
+def _with_identifier(source: str, identifier: str) -> str:
+    """``source`` with its ``fulfillment`` statement naming ``identifier``; a source
+    without one (or that does not parse) as it is."""
+    source = normalize(source)
+    parsed, _ = parse(source)
+    for statement in parsed.statements:
+        if isinstance(statement, nodes.Fulfillment):
+            _, end = LineTable(source).offsets(statement.span)
+            start = end - len(statement.name)
+            return source[:start] + identifier + source[end:]
+    return source

@@ -1,5 +1,7 @@
-/* The Suite shell: the dark-mode toggle (remembered per user), confirmations, and
-   filters that apply as soon as they change (data-submit-on-change). */
+/* The Suite shell: the dark-mode toggle (remembered per user), confirmations,
+   filters that apply as soon as they change (data-submit-on-change), the guard on
+   unsaved work (form[data-guard]) and Ctrl+S / Cmd+S for the editors' forms
+   (form[data-save-key]). */
 (function () {
   "use strict";
 
@@ -59,14 +61,22 @@
       form.dataset.dirty = "1";
     }
   }
+  // Typing in CodeMirror's own fields (its search panel, go to line) changes nothing
+  // to save; the editor reports changes to its text with Suite.markDirty.
+  function fromEditor(event) {
+    return event.target.closest && event.target.closest(".cm-editor");
+  }
   guarded.forEach(function (form) {
-    form.addEventListener("input", function () { markDirty(form); });
-    form.addEventListener("change", function () { markDirty(form); });
-    form.addEventListener("submit", function (event) {
-      if (!event.defaultPrevented) {
-        leaving = true;
-      }
-    });
+    form.addEventListener("input", function (event) { if (!fromEditor(event)) { markDirty(form); } });
+    form.addEventListener("change", function (event) { if (!fromEditor(event)) { markDirty(form); } });
+  });
+  // Leaving by submitting: decided on the document, after the form's own listeners
+  // (a page's confirm() may still cancel the submit), and only for the form itself,
+  // not a form inside it (CodeMirror's go-to-line dialog).
+  document.addEventListener("submit", function (event) {
+    if (guarded.indexOf(event.target) !== -1 && !event.defaultPrevented) {
+      leaving = true;
+    }
   });
   window.addEventListener("beforeunload", function (event) {
     if (dirty()) {
@@ -84,6 +94,26 @@
     } else {
       event.preventDefault();
     }
+  });
+
+  // Ctrl+S / Cmd+S in an editor saves: its form is submitted as its Save button
+  // would submit it (page checks and confirmations included), instead of the
+  // browser saving the page as a file. Without a Save button (read-only) the key is
+  // the browser's. Held down or pressed again while saving, it sends nothing more.
+  document.addEventListener("keydown", function (event) {
+    if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey || (event.key || "").toLowerCase() !== "s") {
+      return;
+    }
+    var form = document.querySelector("form[data-save-key]");
+    var button = form && form.querySelector("button[type=submit]#save");
+    if (!button) {
+      return;
+    }
+    event.preventDefault();
+    if (event.repeat || leaving) {
+      return;
+    }
+    form.requestSubmit(button);
   });
 
   window.Suite = { csrfToken: csrfToken, markDirty: markDirty };

@@ -91,3 +91,85 @@ def test_the_plus_of_a_backend_id_list_opens_an_ou_picker(
     expect(page.get_by_text("Saved as revision 2.")).to_be_visible()
     sheet.refresh_from_db()
     assert sheet.source == SOURCE.replace("in 'ams_1', 'ams_2'\n", "in 'ams_1', 'ams_2', 'haa_4'\n")
+
+
+COMMENTED = """\
+fulfillment Pilot
+
+action CANCEL
+
+scope Order # orders first
+require [Order.ShippingAddress.CountryID] in 'NL', 'BE'
+    with reason 'Far', 'Too far' # for now
+# nothing else about orders
+
+scope Supplier
+# empty for now
+
+# The pilot stores
+scope Shipment
+data [Label] as 'pilot'
+"""
+
+
+def test_each_comment_is_shown_in_its_own_scope(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    sheet = sheet_create(fulfillment="Pilot", name="Pilot", source=COMMENTED)
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/visual/")
+
+    def scope(name: str) -> Any:
+        return page.locator("section.visual-section").filter(
+            has=page.get_by_role("heading", name=f"Scope {name}", exact=True)
+        )
+
+    expect(scope("Order").locator(".section-comment")).to_have_text("# orders first")
+    expect(scope("Order").locator(".row .comment")).to_have_text(
+        ["# for now", "# nothing else about orders"]
+    )
+    expect(scope("Supplier").locator(".row")).to_have_text(["# empty for now"])
+    expect(scope("Shipment").locator(".row-comment")).to_have_text(["# The pilot stores"])
+
+
+def test_a_refused_value_is_named_by_line_and_field_and_focused(
+    designer_user: Any, sign_in: Any, live_server: Any, sheet: Sheet
+) -> None:
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/visual/")
+    reason = page.get_by_label("Reason code")
+    reason.fill("Not a shop")
+    page.get_by_role("button", name="Save").click()
+
+    errors = page.locator("#visual-errors")
+    expect(errors).to_contain_text("Not saved.")
+    expect(errors.get_by_role("listitem")).to_have_text(
+        "Line 12, column 46, reason code: a reason code is letters, digits and underscores, "
+        "starting with a letter"
+    )
+    expect(page.get_by_label("Reason code")).to_be_focused()
+    expect(page.get_by_label("Reason code")).to_have_value("Not a shop")
+    expect(page.get_by_label("Reason code")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Reason description").focus()
+    errors.get_by_role("link", name="Line 12, column 46, reason code").click()
+    expect(page.get_by_label("Reason code")).to_be_focused()
+    sheet.refresh_from_db()
+    assert (sheet.revision, sheet.source) == (1, SOURCE)
+
+
+def test_ctrl_s_saves_the_visual_editor_with_a_value_still_being_typed(
+    designer_user: Any, sign_in: Any, live_server: Any, sheet: Sheet
+) -> None:
+    page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/visual/")
+    page.get_by_label("Reason description").fill("Shops only")
+    countries = page.locator(".row-require").first.locator(".chips")
+    countries.get_by_role("button", name="Add a value").click()
+    page.get_by_label("New value").fill("DE")  # not yet added with Enter
+
+    page.keyboard.press("Control+S")
+    expect(page.get_by_text("Saved as revision 2.")).to_be_visible()
+    sheet.refresh_from_db()
+    assert sheet.source == SOURCE.replace("'NL', 'BE'", "'NL', 'BE', 'DE'").replace(
+        "'Only shops'", "'Shops only'"
+    )

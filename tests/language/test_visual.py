@@ -9,8 +9,16 @@ import pytest
 from orchestration.benchmarks.worlds import make_sheets
 from orchestration.language import fuzz
 from orchestration.language.checker import analyze
+from orchestration.language.errors import Span
 from orchestration.language.parser import parse
-from orchestration.language.visual import VisualEditError, apply_edits, describe
+from orchestration.language.visual import (
+    FIELD_NAMES,
+    VisualEditError,
+    apply_edits,
+    describe,
+    slot_at,
+    slot_position,
+)
 
 DEMO = sorted((Path(__file__).resolve().parents[2] / "orchestration" / "demo" / "sheets").glob("*"))
 SOURCES = [path.read_text(encoding="utf-8") for path in DEMO] + [
@@ -232,3 +240,92 @@ def test_thousands_of_comments_are_placed_in_bounded_time() -> None:
     rows = shown.sections[-1].rows
     assert [row.kind for row in rows] == ["score"] * 6_000 + ["comment"] * 20_000
     assert rows[6_000].line == 6_004
+
+
+COMMENTED = """\
+# About this sheet
+fulfillment Pilot # the pilot
+action CANCEL
+# end of the header
+
+# Orders we take
+scope Order # orders first
+require [Order.ShippingAddress.CountryID] in 'NL', 'BE'
+    with reason 'Far', 'Too far' # for now
+# nothing else about orders
+
+scope Supplier
+# empty for now
+
+scope Shipment
+data [X] as 'a'
+# the last word
+"""
+
+
+def test_every_comment_is_shown_in_the_scope_it_is_written_in() -> None:
+    """Before, a comment at the end of a ``scope`` line or of a statement's continuation
+    line was lost, and a comment after a scope's last statement (or in a scope with
+    none) was shown in the next scope that had one."""
+    visual = describe(COMMENTED)
+    shown = [
+        (section.title, section.comment, [(row.line, row_text(row)) for row in section.rows])
+        for section in visual.sections
+    ]
+    assert shown == [
+        (
+            "Header",
+            None,
+            [
+                (1, "# About this sheet"),
+                (2, "Fulfillment identifier Pilot (change it in the advanced editor)  # the pilot"),
+                (3, "Action CANCEL"),
+                (4, "# end of the header"),
+            ],
+        ),
+        (
+            "Scope Order",
+            "# orders first",
+            [
+                (6, "# Orders we take"),  # directly above its scope line: heads the scope
+                (
+                    8,
+                    "Require [Order.ShippingAddress.CountryID] in [s1], else reject with reason "
+                    "[s2]: [s3]  # for now",
+                ),
+                (10, "# nothing else about orders"),
+            ],
+        ),
+        ("Scope Supplier", None, [(13, "# empty for now")]),
+        ("Scope Shipment", None, [(16, "Set data X to [s4]"), (17, "# the last word")]),
+    ]
+    assert (visual.sections[1].line, visual.sections[2].line) == (7, 12)
+
+
+def test_a_refused_value_is_placed_at_its_line_and_column() -> None:
+    slots = describe(COMMENTED).slots
+    assert [slot_position(COMMENTED, slots[s]) for s in ("s1", "s2", "s3", "s4")] == [
+        (8, 46),
+        (9, 17),
+        (9, 24),
+        (16, 13),
+    ]
+    assert [FIELD_NAMES[slots[s].kind] for s in ("s1", "s2", "s3", "s4")] == [
+        "list of values",
+        "reason code",
+        "reason description",
+        "text",
+    ]
+
+
+def test_a_problem_is_about_the_value_it_starts_in_or_the_only_one_it_covers() -> None:
+    visual = describe(COMMENTED)
+    # Starts in the reason code.
+    reason = slot_at(visual, COMMENTED, Span(9, 18, 9, 19))
+    assert reason is not None and reason.id == "s2"
+    # Covers the list only (a minus before a number starts outside it, for instance).
+    countries = slot_at(visual, COMMENTED, Span(8, 40, 8, 50))
+    assert countries is not None and countries.id == "s1"
+    # Covers two values, or none: no one value to name.
+    assert slot_at(visual, COMMENTED, Span(8, 1, 9, 40)) is None
+    assert slot_at(visual, COMMENTED, Span(1, 1, 1, 5)) is None

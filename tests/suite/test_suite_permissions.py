@@ -141,6 +141,23 @@ ENDPOINTS = [
         ok=(302,),
     ),
     Endpoint("delete", "post", lambda s: f"/sheets/{s.pk}/delete/", (VIEW, DELETE), ok=(302,)),
+    Endpoint("duplicate form", "get", lambda s: f"/sheets/{s.pk}/duplicate/", (VIEW, CREATE)),
+    Endpoint(
+        "duplicate",
+        "post",
+        lambda s: f"/sheets/{s.pk}/duplicate/",
+        (VIEW, CREATE),
+        data={"name": "Copy", "fulfillment": "FallbackCopy"},
+        ok=(302,),
+    ),
+    # Compare the editor's unsaved text with the sheet: writes nothing for anyone.
+    Endpoint(
+        "compare",
+        "post",
+        lambda s: f"/sheets/{s.pk}/compare/",
+        (VIEW,),
+        data={"name": "Fallback", "fulfillment": "Fallback", "source": "fulfillment Fallback\n"},
+    ),
     # The preview (writes nothing for anyone; needs View to run).
     Endpoint("preview page", "get", lambda s: "/preview/", (VIEW,)),
     Endpoint(

@@ -1,7 +1,10 @@
 /* The advanced editor page: mounts the CodeMirror bundle (SheetEditor) over the
    source textarea, keeps the textarea in sync for the form, lists problems, and
-   asks before the fulfillment identifier of a saved sheet is changed. Without
-   the bundle the plain textarea still works. */
+   asks before the fulfillment identifier of a saved sheet is changed. Its toolbar
+   opens find, replace and go to line, and compares the text as it is now with the
+   sheet's active revision (a new tab; nothing is saved). A save (the button, or
+   Ctrl+S / Cmd+S: suite.js) puts the cursor back where it was when the page comes
+   back, refused or not. Without the bundle the plain textarea still works. */
 (function () {
   "use strict";
 
@@ -61,6 +64,51 @@
     });
   }
 
+  // The editor's toolbar: find, replace, go to line (the bundle's own panels).
+  var toolbar = document.getElementById("editor-toolbar");
+  if (toolbar && editor) {
+    toolbar.hidden = false;
+    toolbar.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-editor]");
+      if (!button) {
+        return;
+      }
+      var action = button.dataset.editor;
+      if (action === "find") {
+        editor.openSearch();
+      } else if (action === "replace") {
+        editor.openReplace();
+      } else if (action === "goto") {
+        editor.openGotoLine();
+      }
+    });
+  }
+
+  // Compare: the text, name and identifier as they are now, posted to a new tab.
+  var compareForm = document.getElementById("compare-form");
+  if (compareForm) {
+    compareForm.addEventListener("submit", function () {
+      compareForm.elements.source.value = editor ? editor.getDoc() : textarea.value;
+      compareForm.elements.name.value = form.elements.name.value;
+      compareForm.elements.fulfillment.value = identifier ? identifier.value : "";
+    });
+  }
+
+  // The cursor across a save: kept for this page and text, put back once it reloads
+  // (a refused save shows the same text; a saved one too).
+  var cursorKey = "sheet-editor-cursor:" + window.location.pathname;
+  if (editor) {
+    try {
+      var kept = JSON.parse(window.sessionStorage.getItem(cursorKey) || "null");
+      window.sessionStorage.removeItem(cursorKey);
+      if (kept && kept.doc === editor.getDoc()) {
+        editor.setCursor(kept);
+      }
+    } catch (error) {
+      console.error("The cursor was not restored:", error);
+    }
+  }
+
   // The preview gets the text as it is now, saved or not.
   var previewForm = document.getElementById("preview-draft-form");
   if (previewForm) {
@@ -76,8 +124,18 @@
   }
 
   form.addEventListener("submit", function (event) {
+    if (event.target !== form) {
+      return; // the go-to-line dialog's own form, inside the editor
+    }
     if (editor) {
       textarea.value = editor.getDoc();
+      try {
+        var cursor = editor.getCursor();
+        cursor.doc = textarea.value;
+        window.sessionStorage.setItem(cursorKey, JSON.stringify(cursor));
+      } catch (error) {
+        console.error("The cursor was not kept:", error);
+      }
     }
     var confirmField = document.getElementById("id_confirm_fulfillment");
     var initial = form.dataset.initialFulfillment;

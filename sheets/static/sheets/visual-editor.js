@@ -1,6 +1,8 @@
 /* The visual editor: list values as chips (× removes, + adds; lists compared with
    Supplier.BackendID or Supplier.ID add through a searchable OU picker). Each list
-   keeps its values as JSON in a hidden input, which the form sends. */
+   keeps its values as JSON in a hidden input, which the form sends; a value still
+   being typed goes with a save (Save or Ctrl+S). A refused save puts the focus on
+   the first value it names; each named value's link goes to it. */
 (function () {
   "use strict";
 
@@ -139,5 +141,32 @@
 
   if (search) {
     search.addEventListener("input", lookup);
+  }
+
+  var form = document.getElementById("visual-form");
+  if (form) {
+    form.addEventListener("submit", function () {
+      Array.prototype.forEach.call(form.querySelectorAll(".chip-input"), function (input) {
+        addChip(input.closest(".chips"), input.value);
+      });
+    });
+  }
+
+  function focusSlot(id) {
+    var field = document.getElementById("slot-" + id);
+    if (field) {
+      field.focus();
+      field.scrollIntoView({ block: "center" });
+    }
+  }
+  var refused = document.querySelectorAll("#visual-errors a.refused");
+  Array.prototype.forEach.call(refused, function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      focusSlot(link.dataset.slot);
+    });
+  });
+  if (refused.length) {
+    focusSlot(refused[0].dataset.slot);
   }
 })();

@@ -670,6 +670,48 @@ def test_a_visual_edit_the_parser_would_refuse_is_refused_naming_its_line(
     assert table_rows() == before
 
 
+def test_a_refused_visual_value_is_named_by_its_line_column_and_field(designer: User) -> None:
+    sheet = visual_sheet()
+    client = login(designer)
+    before = table_rows()
+    response = client.post(
+        f"/sheets/{sheet.pk}/visual/",
+        {"revision": "1", "slot-s3": "Not a code", "slot-s5": "BONVER"},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert (
+        '<li><a href="#slot-s3" class="refused" data-slot="s3">Line 12, column 51, reason code'
+        "</a>: a reason code is letters, digits and underscores, starting with a letter</li>"
+    ) in page
+    # The field is marked, and keeps what was typed.
+    assert 'id="slot-s3" value="Not a code"' in page
+    assert re.search(r'<input [^>]*id="slot-s3"[^>]*aria-invalid="true"', page)
+    assert table_rows() == before
+
+
+def test_a_value_the_checker_refuses_is_named_by_its_line_column_and_field(
+    designer: User,
+) -> None:
+    source = "fulfillment Nearby\naction CANCEL\noption OrderIntents as 'Sales'\n"
+    sheet = sheet_create(fulfillment="Nearby", name="Nearby", source=source)
+    client = login(designer)
+    before = table_rows()
+    response = client.post(
+        f"/sheets/{sheet.pk}/visual/",
+        {"revision": "1", "slot-s1": "Nope"},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert (
+        '<li><a href="#slot-s1" class="refused" data-slot="s1">Line 3, column 24, text</a>: '
+        "option OrderIntents does not know &#x27;Nope&#x27;; use &#x27;Sales&#x27;, "
+        "&#x27;Purchase&#x27;, &#x27;Returns&#x27;</li>"
+    ) in page
+    assert re.search(r'<input [^>]*id="slot-s1" value="Nope"[^>]*aria-invalid="true"', page)
+    assert table_rows() == before
+
+
 def test_a_visual_save_over_a_newer_revision_is_refused(designer: User) -> None:
     sheet = visual_sheet()
     sheet_update(sheet=sheet, source=VISUAL + "# someone else\n", comment="meanwhile")
