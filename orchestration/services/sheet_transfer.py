@@ -144,8 +144,9 @@ def sheets_export(*, identifiers: Collection[str] | None = None) -> dict[str, An
     found = {sheet.fulfillment for sheet in sheets}
     missing = [name for name in wanted or () if name not in found]
     if missing:
+        name = missing[0] if len(missing[0]) <= 40 else missing[0][:39] + "…"
         raise ApplicationError(
-            f"No sheet has the fulfillment identifier {missing[0]!r}; nothing was exported.",
+            f"No sheet has the fulfillment identifier {name!r}; nothing was exported.",
             code="unknown_identifier",
             field="identifier",
         )
@@ -303,6 +304,19 @@ def _exported_at(data: dict[str, Any], problems: _Problems) -> datetime.datetime
             "invalid",
             f"exported_at must be a date and time with its offset, e.g. {example}; "
             f"it is {_shown(raw)}.",
+        )
+        return None
+    try:  # in UTC, and a day from the calendar's ends: shown in any time zone
+        parsed = parsed.astimezone(datetime.UTC)
+        in_range = datetime.MINYEAR < parsed.year < datetime.MAXYEAR
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        problems.add(
+            "exported_at",
+            "invalid",
+            f"exported_at is out of range: it is {_shown(raw)}; a file is exported in the "
+            f"years 2 to 9998.",
         )
         return None
     return parsed

@@ -88,6 +88,11 @@ def test_exporting_an_identifier_no_sheet_has_is_refused() -> None:
         "No sheet has the fulfillment identifier 'Nope'; nothing was exported."
     )
     assert caught.value.field == "identifier"
+    with pytest.raises(ApplicationError) as caught:
+        sheets_export(identifiers=["N" * 5000])
+    assert caught.value.message == (
+        f"No sheet has the fulfillment identifier '{'N' * 39}…'; nothing was exported."
+    )
 
 
 # --- Dry run and import -----------------------------------------------------------------
@@ -381,6 +386,18 @@ def test_a_nul_character_in_the_file_is_refused_naming_where() -> None:
             "exported_at",
             "exported_at must be a date and time with its offset, e.g. "
             '2026-12-06T10:48:00+00:00; it is "yesterday".',
+        ),
+        (
+            sheets_file(exported_at="0001-01-01T00:00:00+14:00"),
+            "exported_at",
+            'exported_at is out of range: it is "0001-01-01T00:00:00+14:00"; a file is '
+            "exported in the years 2 to 9998.",
+        ),
+        (
+            sheets_file(exported_at="9999-12-31T23:59:59+00:00"),
+            "exported_at",
+            'exported_at is out of range: it is "9999-12-31T23:59:59+00:00"; a file is '
+            "exported in the years 2 to 9998.",
         ),
         (
             {"format_version": 1, "exported_at": EXPORTED_AT},
