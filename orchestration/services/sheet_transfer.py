@@ -144,9 +144,8 @@ def sheets_export(*, identifiers: Collection[str] | None = None) -> dict[str, An
     found = {sheet.fulfillment for sheet in sheets}
     missing = [name for name in wanted or () if name not in found]
     if missing:
-        name = missing[0] if len(missing[0]) <= 40 else missing[0][:39] + "…"
         raise ApplicationError(
-            f"No sheet has the fulfillment identifier {name!r}; nothing was exported.",
+            f"No sheet has the fulfillment identifier {_quoted(missing[0])}; nothing was exported.",
             code="unknown_identifier",
             field="identifier",
         )
@@ -204,6 +203,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def _quoted(text: str) -> str:
+    """A name from the file, quoted as Python does (``'colour'``), cut short."""
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
 class _Problems:
     """The problems found in a file, as API error items."""
 
@@ -247,7 +251,8 @@ def _read_file(data: Any) -> tuple[datetime.datetime, list[_Entry]]:
             problems.add(
                 str(key),
                 "unknown_field",
-                f"Unknown field {key!r}: a sheet file has format_version, exported_at and sheets.",
+                f"Unknown field {_quoted(key)}: a sheet file has format_version, exported_at "
+                "and sheets.",
             )
     version = data.get("format_version")
     if "format_version" not in data:
@@ -343,8 +348,8 @@ def _read_sheets(sheets: list[Any], problems: _Problems) -> list[_Entry]:
                 problems.add(
                     f"{at}.{key}",
                     "unknown_field",
-                    f"{who}: unknown field {key!r}; a sheet has fulfillment, name, is_active, "
-                    "comment and source.",
+                    f"{who}: unknown field {_quoted(key)}; a sheet has fulfillment, name, "
+                    "is_active, comment and source.",
                 )
         name = _text(item, at, "name", who, problems, limit=NAME_LENGTH)
         if name is not None and not name.strip():
@@ -374,7 +379,12 @@ def _read_sheets(sheets: list[Any], problems: _Problems) -> list[_Entry]:
         if len(problems.items) == before:
             assert fulfillment is not None and name is not None and source is not None
             assert isinstance(is_active, bool)
-            entries.append(_Entry(fulfillment, name, is_active, comment or "", normalize(source)))
+            # Name and comment trimmed, as every other way of saving a sheet trims them.
+            entries.append(
+                _Entry(
+                    fulfillment, name.strip(), is_active, (comment or "").strip(), normalize(source)
+                )
+            )
     return entries
 
 

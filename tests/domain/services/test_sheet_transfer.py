@@ -140,6 +140,7 @@ def test_importing_adds_revisions_creates_sheets_and_leaves_unchanged_ones_alone
 ) -> None:
     same = sheet_create(fulfillment="Same", name="Same", source=sheet_text("Same"), is_active=True)
     edited = sheet_create(fulfillment="Edited", name="Edited", source=sheet_text("Edited"))
+    other = sheet_create(fulfillment="Other", name="Other", source=sheet_text("Other"))
     data = sheets_file(
         sheet_entry("Same", comment="Unchanged here"),
         sheet_entry("Edited", source=sheet_text("Edited") + "# tuned\n", comment="Tuned"),
@@ -155,6 +156,8 @@ def test_importing_adds_revisions_creates_sheets_and_leaves_unchanged_ones_alone
         ("Fresh", Status.NEW, 1),
     ]
     assert list(same.revisions.values_list("number", "comment")) == [(1, "Created")]
+    # A sheet the file does not hold is left as it is: importing never deletes.
+    assert list(Sheet.objects.filter(pk=other.pk).values_list("revision", "name")) == [(1, "Other")]
     edited.refresh_from_db()
     assert (edited.revision, edited.source, edited.is_active, edited.updated_by) == (
         2,
@@ -177,6 +180,17 @@ def test_importing_adds_revisions_creates_sheets_and_leaves_unchanged_ones_alone
     assert fresh.revisions.get().comment == (
         "Imported from a file exported 2026-12-01 09:30 UTC: First try"
     )
+
+
+def test_names_and_comments_are_trimmed_as_every_save_trims_them() -> None:
+    sheets_import(
+        data=sheets_file(sheet_entry("Fresh", name="  Fresh \n", comment=" Tuned ")),
+        user=None,
+        dry_run=False,
+    )
+    fresh = Sheet.objects.get(fulfillment="Fresh")
+    assert fresh.name == "Fresh"
+    assert fresh.revisions.get().comment.endswith("UTC: Tuned")
 
 
 def test_importing_the_same_file_twice_makes_no_second_revision() -> None:
@@ -481,6 +495,12 @@ def test_a_nul_character_in_the_file_is_refused_naming_where() -> None:
             "sheets[0].active",
             "Sheet 'A': unknown field 'active'; a sheet has fulfillment, name, is_active, "
             "comment and source.",
+        ),
+        (
+            sheets_file(sheet_entry("A", **{"x" * 1000: 1})),
+            "sheets[0]." + "x" * 1000,
+            f"Sheet 'A': unknown field '{'x' * 39}…'; a sheet has fulfillment, name, "
+            "is_active, comment and source.",
         ),
         (
             sheets_file(sheet_entry("A"), sheet_entry("B"), sheet_entry("A")),
