@@ -116,7 +116,7 @@ QUERY_NAMES = (
     *("q", "page", "status", "sheet", "a", "b", "order", "id", "sort", "inactive"),
     *("finished", "next", "at", "time_zone", "scenario", "organization_units", "prefill"),
     *("draft-0-source", "stock-0-quantity", "o", "p", "e", "_to_field", "_popup"),
-    *("_changelist_filters", "all"),
+    *("_changelist_filters", "all", "identifier"),
 )
 # The fields each Suite form posts ("{line}" is a fulfilment or order line's ID).
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
@@ -125,6 +125,8 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "sheets:visual": ("revision", "active", "comment", "slot-0", "slot-1", "slot-2", "slot-9"),
     "sheets:activate": ("active", "next"),
     "sheets:theme": ("dark",),
+    "sheets:import": ("file",),
+    "sheets:import_apply": ("fingerprint",),
     "preview:page": (
         *("order", "at", "time_zone", "scenario", "respect_current_fulfillments"),
         *("organization_units", "draft-0-sheet", "draft-0-name", "draft-0-source"),

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.db import models
 from rest_framework.exceptions import ParseError
 
@@ -25,7 +26,7 @@ from orchestration.language.parser import MAX_SOURCE_LENGTH
 from orchestration.models import Sheet, SheetRevision
 from orchestration.selectors.sheets import SHEET_SORTS
 from orchestration.sheet_templates import TEMPLATES
-from orchestration.validators import MAX_ID, validate_identifier
+from orchestration.validators import IDENTIFIER_PATTERN, MAX_ID, validate_identifier
 
 # A revision number is a PositiveIntegerField: 2^31-1 is the largest every database holds.
 MAX_REVISION = 2**31 - 1
@@ -314,3 +315,65 @@ class SheetCompareForm(_Form):
 
     def clean_source(self) -> str:
         return normalize(self.cleaned_data["source"])
+
+
+# --- Sheets between installs (the overview's Export, the Import page) --------------------
+
+
+class IdentifierListField(forms.Field):
+    """Fulfillment identifiers, one per value of a repeated parameter (``?identifier=A&
+    identifier=B``): each within the model's length and pattern."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        return [str(item).strip() for item in value or [] if str(item).strip()]
+
+    def validate(self, value: list[str]) -> None:
+        for item in value:
+            if len(item) > FULFILLMENT_LENGTH or not IDENTIFIER_PATTERN.match(item):
+                raise forms.ValidationError(
+                    f"{item[:FULFILLMENT_LENGTH]!r} is not a fulfillment identifier. "
+                    f"{IDENTIFIER_MESSAGE}",
+                    code="invalid",
+                )
+
+
+class SheetExportForm(_Form):
+    """The overview's Export: the ticked sheets' identifiers (none: every active sheet)."""
+
+    identifier = IdentifierListField(required=False)
+
+
+class SheetImportForm(_Form):
+    """The Import page's upload: the file an export made, within the body limit."""
+
+    file = forms.FileField(
+        error_messages={
+            "required": "Choose the file to import.",
+            "empty": "The file is empty.",
+        }
+    )
+
+    def clean_file(self) -> bytes:
+        upload = self.cleaned_data["file"]
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and upload.size > limit:
+            raise forms.ValidationError(
+                f"The file has {upload.size:,} bytes; at most {limit:,} can be imported at once.",
+                code="too_large",
+            )
+        return bytes(upload.read())
+
+    def file_name(self) -> str:
+        """The uploaded file's name, as the browser gave it."""
+        upload = self.files.get("file")
+        return str(getattr(upload, "name", "") or "the file")
+
+
+class SheetImportConfirmForm(_Form):
+    """The dry run's confirmation: the fingerprint of the plan it showed."""
+
+    fingerprint = forms.CharField(
+        max_length=64, error_messages={"required": "Run the dry run first."}
+    )

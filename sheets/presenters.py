@@ -23,6 +23,7 @@ from orchestration.language.errors import Span
 from orchestration.language.formatter import format_literal
 from orchestration.language.visual import Slot
 from orchestration.models import SheetRevision
+from orchestration.services.sheet_transfer import ImportPlan, Status
 
 COLUMNS = (
     ("id", "ID"),
@@ -166,7 +167,6 @@ def revision_diff(old: SheetRevision, new: SheetRevision) -> dict[str, Any]:
     """Two revisions compared: the sources' changes with some context (unified and
     side by side), the unchanged lines left after the last change, and the other
     fields that changed."""
-    hunks = diff_hunks(old.source, new.source)
     changes = []
     for label, before, after in (
         ("Name", old.name, new.name),
@@ -175,18 +175,56 @@ def revision_diff(old: SheetRevision, new: SheetRevision) -> dict[str, Any]:
     ):
         if before != after:
             changes.append({"label": label, "before": before, "after": after})
-    old_count = len(old.source.split("\n"))
+    return {
+        "old": old,
+        "new": new,
+        **source_diff(old.source, new.source),
+        "changes": changes,
+        "old_title": f"Revision {old.number}",
+        "new_title": f"Revision {new.number}",
+    }
+
+
+def source_diff(before: str, after: str) -> dict[str, Any]:
+    """What ``sheets/_diff_table.html`` shows of two sources: the changes with some
+    context, and the unchanged lines left after the last change."""
+    hunks = diff_hunks(before, after)
     last_shown = max(
         (line.old_number for hunk in hunks for line in hunk.lines if line.old_number), default=0
     )
     return {
-        "old": old,
-        "new": new,
         "hunks": hunks,
-        "trailing": old_count - last_shown if hunks else 0,
-        "changes": changes,
-        "same_source": old.source == new.source,
+        "trailing": len(before.split("\n")) - last_shown if hunks else 0,
+        "same_source": before == after,
     }
+
+
+STATUS_LABELS = {Status.NEW: "New", Status.CHANGED: "Changed", Status.UNCHANGED: "Unchanged"}
+FIELD_LABELS = {"name": "Name", "is_active": "Active"}
+
+
+def import_plan_view(plan: ImportPlan) -> list[dict[str, Any]]:
+    """The import's dry run, sheet by sheet: its status, the fields that change (as the
+    revision diff lists them) and a changed source's diff (as the revision diff shows it)."""
+    sheets = []
+    for sheet in plan.sheets:
+        view: dict[str, Any] = {
+            "sheet": sheet,
+            "status_label": STATUS_LABELS[sheet.status],
+            "changes": [
+                {"label": FIELD_LABELS[c.field], "before": c.before, "after": c.after}
+                for c in sheet.changes
+            ],
+            "anchor": f"sheet-{sheet.fulfillment}",
+        }
+        if sheet.source_changed and sheet.old_source is not None:
+            view.update(
+                source_diff(sheet.old_source, sheet.source),
+                old_title=f"Revision {sheet.revision}",
+                new_title="The file",
+            )
+        sheets.append(view)
+    return sheets
 
 
 def _slot_view(slot: Slot, typed: Mapping[str, Any] | None, invalid: set[Any]) -> dict[str, Any]:

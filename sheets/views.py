@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.exceptions import ParseError
 
 from orchestration.api.parsers import parse_json
-from orchestration.errors import ApplicationError
+from orchestration.errors import ApplicationError, ConflictError, ForbiddenError
 from orchestration.language import visual
 from orchestration.language.catalogue import catalogue_json
 from orchestration.models import Sheet, SheetRevision
@@ -33,6 +33,13 @@ from orchestration.permissions import (
 from orchestration.selectors.organization import organization_unit_lookup
 from orchestration.selectors.sheets import sheet_list, sheet_revision_list, sheet_revisions_numbered
 from orchestration.services.preferences import user_preference_set
+from orchestration.services.sheet_transfer import (
+    sheets_export,
+    sheets_file_name,
+    sheets_file_parse,
+    sheets_file_text,
+    sheets_import,
+)
 from orchestration.services.sheets import (
     sheet_create,
     sheet_delete,
@@ -45,7 +52,7 @@ from orchestration.services.sheets import (
 )
 from orchestration.sheet_templates import TEMPLATES
 
-from .access import can, requires
+from .access import can, requires, signed_in
 from .forms import (
     NAME_LENGTH,
     ActivateForm,
@@ -55,11 +62,15 @@ from .forms import (
     SheetCreateForm,
     SheetDuplicateForm,
     SheetEditForm,
+    SheetExportForm,
     SheetFilterForm,
+    SheetImportConfirmForm,
+    SheetImportForm,
     ThemeForm,
     VisualSaveForm,
 )
 from .presenters import (
+    import_plan_view,
     on_identifier_line,
     problems_listed,
     revision_diff,
@@ -371,6 +382,96 @@ def restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     else:
         messages.success(request, f"Revision {number} restored as revision {saved.revision}.")
     return redirect("sheets:editor", pk=sheet.pk)
+
+
+# --- Sheets between installs (services/sheet_transfer.py) ------------------------------
+
+# Where the Import page keeps the uploaded file between the dry run and its confirmation.
+IMPORT_SESSION_KEY = "sheets_import"
+
+
+@require_GET
+@requires(VIEW_SHEETS, EDIT_SHEETS)
+def export(request: HttpRequest) -> HttpResponse:
+    """The ticked sheets (``?identifier=``; none: every active sheet) as a file to download."""
+    form = SheetExportForm(request.GET)
+    try:
+        if not form.is_valid():
+            raise ApplicationError(form.messages("identifier"))
+        content = sheets_export(identifiers=form.cleaned_data["identifier"] or None)
+    except ApplicationError as error:
+        messages.error(request, f"Not exported: {error.message}")
+        return redirect("sheets:overview")
+    response = HttpResponse(sheets_file_text(content), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{sheets_file_name(content)}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@requires(VIEW_SHEETS, EDIT_SHEETS)
+def import_sheets(request: HttpRequest) -> HttpResponse:
+    """Upload an export file: its dry run (new, changed with the diff, unchanged), to confirm."""
+    if request.method != "POST":
+        return render(request, "sheets/import.html", {"problems": []})
+    form = SheetImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        problems = [{"message": form.messages(name)} for name in form.errors]
+        return render(request, "sheets/import.html", {"problems": problems}, status=400)
+    text = form.cleaned_data["file"]
+    return _dry_run(request, text, form.file_name())
+
+
+def _dry_run(
+    request: HttpRequest, content: bytes, name: str, *, status: int = 200, refusal: str = ""
+) -> HttpResponse:
+    """The dry run of ``content`` as the plan page (kept in the session to confirm), or the
+    upload page listing every reason it was refused."""
+    try:
+        plan = sheets_import(data=sheets_file_parse(content), user=signed_in(request), dry_run=True)
+    except ApplicationError as error:
+        request.session.pop(IMPORT_SESSION_KEY, None)
+        code = 403 if isinstance(error, ForbiddenError) else 400
+        context = {"problems": error.errors, "file_name": name}
+        return render(request, "sheets/import.html", context, status=code)
+    request.session[IMPORT_SESSION_KEY] = {"text": content.decode(), "name": name}
+    return render(
+        request,
+        "sheets/import_plan.html",
+        {
+            "plan": plan,
+            "sheets": import_plan_view(plan),
+            "file_name": name,
+            "anything": any(sheet.status != "unchanged" for sheet in plan.sheets),
+            "refusal": refusal,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@requires(VIEW_SHEETS, EDIT_SHEETS)
+def import_apply(request: HttpRequest) -> HttpResponse:
+    """Import the file of the dry run shown, if neither it nor the sheets changed since."""
+    form = SheetImportConfirmForm(request.POST)
+    kept = request.session.get(IMPORT_SESSION_KEY)
+    if not form.is_valid() or not isinstance(kept, dict):
+        messages.error(request, "There is no dry run to confirm; choose the file again.")
+        return redirect("sheets:import")
+    content, name = str(kept["text"]).encode(), str(kept["name"])
+    try:
+        plan = sheets_import(
+            data=sheets_file_parse(content),
+            user=signed_in(request),
+            dry_run=False,
+            expected=form.cleaned_data["fingerprint"],
+        )
+    except ConflictError as error:
+        return _dry_run(request, content, name, status=409, refusal=error.message)
+    except ApplicationError as error:  # a refused file: the upload page lists why
+        return _dry_run(request, content, name, status=400, refusal=error.message)
+    request.session.pop(IMPORT_SESSION_KEY, None)
+    messages.success(request, f"Imported {name}: {plan.summary}.")
+    return redirect(reverse("sheets:overview") + "?inactive=1")
 
 
 # --- Preferences ------------------------------------------------------------------------

@@ -79,6 +79,18 @@ class SymphonySheetsView(BasePermission):
         )
 
 
+class SheetTransferPermission(BasePermission):
+    """Moving sheets between installs (``/api/sheets/export/``, ``/import/``):
+    ``SymphonySheets:View`` and ``:Edit``, as editing a sheet; the import service also
+    asks ``:Create`` of a file with new sheets."""
+
+    message = "You need the permissions SymphonySheets:View and SymphonySheets:Edit for this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perms([VIEW_SHEETS, EDIT_SHEETS]))
+
+
 def requires_permission(permission: str) -> type[BasePermission]:
     """A permission class that lets through signed-in users with ``permission`` (a
     full name from ``orchestration.permissions``).

@@ -605,6 +605,119 @@ class SheetRevisionSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+class SheetFileEntrySerializer(Serializer):
+    """One sheet of an export file (``services/sheet_transfer.py``)."""
+
+    fulfillment = serializers.CharField(help_text="The sheet's fulfillment identifier.")
+    name = serializers.CharField()
+    is_active = serializers.BooleanField()
+    comment = serializers.CharField(
+        required=False, allow_blank=True, help_text="Its current revision's comment."
+    )
+    # The file's field named source (DRF's metaclass takes it as a field): not .source.
+    source = serializers.CharField(  # type: ignore[assignment]
+        allow_blank=True, trim_whitespace=False
+    )
+
+
+class SheetsFileSerializer(Serializer):
+    """An export file of sheets; what ``POST /api/sheets/import/`` takes as its body.
+
+    Documentation only: the import service checks the body itself, so that the API,
+    the Suite and ``manage.py sheets import`` refuse a file with the same messages.
+    """
+
+    format_version = serializers.IntegerField(help_text="1: the only version there is.")
+    exported_at = serializers.DateTimeField(help_text="The exporting install's time.")
+    sheets = SheetFileEntrySerializer(many=True)
+
+
+class NameChangeSerializer(Serializer):
+    """A sheet's name before and after an import."""
+
+    before = serializers.CharField()
+    after = serializers.CharField()
+
+
+class ActiveChangeSerializer(Serializer):
+    """Whether a sheet is active, before and after an import."""
+
+    before = serializers.BooleanField()
+    after = serializers.BooleanField()
+
+
+class SheetChangesSerializer(Serializer):
+    """The fields besides the source that an import changes (absent: unchanged)."""
+
+    name = NameChangeSerializer(required=False)
+    is_active = ActiveChangeSerializer(required=False)
+
+
+class SheetImportItemSerializer(Serializer):
+    """What an import does (or did) to one sheet of the file."""
+
+    fulfillment = serializers.CharField()
+    name = serializers.CharField()
+    is_active = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["new", "changed", "unchanged"])
+    sheet = serializers.IntegerField(
+        source="sheet_id",
+        allow_null=True,
+        help_text="The install's sheet; null for a new one on a dry run.",
+    )
+    revision = serializers.IntegerField(
+        allow_null=True,
+        help_text="Its revision: before the import on a dry run, after it once imported.",
+    )
+    changes = serializers.SerializerMethodField()
+    source_diff = serializers.CharField(
+        help_text="A changed source as a unified diff from the install's to the file's; "
+        "empty when the source is the same."
+    )
+
+    @extend_schema_field(SheetChangesSerializer)
+    def get_changes(self, sheet: Any) -> dict[str, Any]:
+        return {
+            change.field: {"before": change.before, "after": change.after}
+            for change in sheet.changes
+        }
+
+
+class SheetImportQuerySerializer(Serializer):
+    """``POST /api/sheets/import/``'s query string: ``dry_run`` and ``expected``."""
+
+    dry_run = serializers.BooleanField(required=False, default=False)
+    expected = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # A query string's other parameters (``format``) are DRF's: not refused here.
+        return super(RefuseUnwrittenFieldsMixin, self).to_internal_value(data)
+
+
+class SheetImportSummarySerializer(Serializer):
+    """How many sheets of the file are new, changed and unchanged."""
+
+    new = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class SheetImportResultSerializer(Serializer):
+    """What ``POST /api/sheets/import/`` did, or would do (``dry_run``)."""
+
+    dry_run = serializers.BooleanField()
+    exported_at = serializers.DateTimeField()
+    fingerprint = serializers.CharField(
+        help_text="Send it back as `expected` to import only what this dry run showed."
+    )
+    summary = serializers.SerializerMethodField()
+    sheets = SheetImportItemSerializer(many=True)
+
+    @extend_schema_field(SheetImportSummarySerializer)
+    def get_summary(self, plan: Any) -> dict[str, int]:
+        return {status: len(plan.with_status(status)) for status in ("new", "changed", "unchanged")}
+
+
 class FulfillmentStatusField(serializers.ChoiceField):
     """A fulfilment status by EVA's name (``InProgress``), not its number."""
 

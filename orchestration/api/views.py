@@ -81,6 +81,7 @@ from ..services.orchestration import order_orchestration_retry
 from ..services.orders import order_create
 from ..services.returns import return_order_create
 from ..services.settings import setting_reset, setting_set
+from ..services.sheet_transfer import sheets_export, sheets_file_name, sheets_import
 from ..services.sheets import sheet_create, sheet_delete, sheet_update
 from ..services.stock import StockLevel, stock_upsert_many
 from . import serializers
@@ -90,7 +91,12 @@ from .idempotency import (
     REPLAYED_PARAMETER,
     idempotent,
 )
-from .permissions import SymphonySheetsPermission, SymphonySheetsView, requires_permission
+from .permissions import (
+    SheetTransferPermission,
+    SymphonySheetsPermission,
+    SymphonySheetsView,
+    requires_permission,
+)
 
 MAX_ID = 2**63 - 1
 CHANGE_FULFILLMENTS = requires_permission(CHANGE_FULFILLMENT)
@@ -441,6 +447,25 @@ class SheetFilter(filters.FilterSet):
         return match
 
 
+SHEET_IDENTIFIERS = OpenApiParameter(
+    "identifier",
+    str,
+    many=True,
+    description="A sheet's fulfillment identifier; repeat for more. None: every active sheet.",
+)
+DRY_RUN = OpenApiParameter(
+    "dry_run", bool, description="Only say what importing would do; write nothing."
+)
+EXPECTED_PLAN = OpenApiParameter(
+    "expected",
+    str,
+    description=(
+        "The `fingerprint` of a dry run: refuse (`409 conflict`) if the file or the "
+        "install's sheets changed since."
+    ),
+)
+
+
 class SheetViewSet(viewsets.ModelViewSet):
     """Sheets; needs the SymphonySheets permissions (View, Create, Edit, Delete)."""
 
@@ -474,6 +499,71 @@ class SheetViewSet(viewsets.ModelViewSet):
         sheet = self.get_object()
         revisions = sheet.revisions.select_related("author").order_by("-number")
         return Response(serializers.SheetRevisionSerializer(revisions, many=True).data)
+
+    @extend_schema(
+        parameters=[SHEET_IDENTIFIERS],
+        responses={200: serializers.SheetsFileSerializer},
+        summary="Export sheets as one file",
+        description=(
+            "Every active sheet, or those named by `identifier` (active or not), as the "
+            "file `POST /api/sheets/import/` takes on another install: format version, "
+            "this install's time, and per sheet its identifier, name, active flag, current "
+            "revision's comment and source. Needs SymphonySheets:View and :Edit."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export",
+        filterset_class=None,
+        pagination_class=None,
+        permission_classes=[SheetTransferPermission],
+    )
+    def export(self, request: Request) -> Response:
+        """Every active sheet (or those named) as one file."""
+        identifiers = request.query_params.getlist("identifier") or None
+        content = sheets_export(identifiers=identifiers)
+        response = Response(content)
+        response["Content-Disposition"] = f'attachment; filename="{sheets_file_name(content)}"'
+        return response
+
+    @extend_schema(
+        parameters=[DRY_RUN, EXPECTED_PLAN],
+        request=serializers.SheetsFileSerializer,
+        responses={200: serializers.SheetImportResultSerializer},
+        summary="Import a file of sheets (or only say what it would do)",
+        description=(
+            "The body is a file from `GET /api/sheets/export/`. Sheets are matched by "
+            "fulfillment identifier: one the install lacks is created, one whose name, "
+            "source or active flag differ gets a new revision (its comment says it was "
+            "imported, with the file's comment), an unchanged one gets none; nothing is "
+            "deleted. All or nothing: a file with any problem is refused with `400 "
+            "invalid`, every problem in `errors` with its field (`sheets[1].source`) "
+            "and, for a source, its line and column. With `dry_run=true` nothing is "
+            "written: the answer says what importing would do, with each changed source's "
+            "diff. Needs SymphonySheets:View and :Edit, and :Create for a file with new "
+            "sheets."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        filterset_class=None,
+        pagination_class=None,
+        permission_classes=[SheetTransferPermission],
+    )
+    def import_file(self, request: Request) -> Response:
+        """Import an export file, all or nothing; ``dry_run``: only say what it would do."""
+        flags = serializers.SheetImportQuerySerializer(data=request.query_params)
+        flags.is_valid(raise_exception=True)
+        plan = sheets_import(
+            data=request.data,
+            user=request.user,
+            dry_run=flags.validated_data["dry_run"],
+            expected=flags.validated_data.get("expected") or None,
+        )
+        return Response(serializers.SheetImportResultSerializer(plan).data)
 
 
 class FulfillmentFilter(filters.FilterSet):

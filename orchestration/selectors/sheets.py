@@ -2,7 +2,7 @@
 
 from collections.abc import Collection
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from ..models import (
     Sheet,
@@ -56,3 +56,30 @@ def sheet_revision_list(sheet: Sheet) -> QuerySet[SheetRevision]:
 def sheet_revisions_numbered(sheet: Sheet, numbers: Collection[int]) -> dict[int, SheetRevision]:
     """The sheet's revisions with these numbers, by number (a number it lacks is absent)."""
     return {r.number: r for r in SheetRevision.objects.filter(sheet=sheet, number__in=numbers)}
+
+
+# --- Sheets to export (services/sheet_transfer.py) --------------------------------------
+
+
+def sheets_for_export(*, identifiers: Collection[str] | None = None) -> list[Sheet]:
+    """The sheets an export file holds, by fulfillment identifier: every active sheet, or
+    those named (active or not; a name no sheet has is simply absent). Each carries
+    ``comment``: the comment of its current revision."""
+    current_comment = SheetRevision.objects.filter(
+        sheet=OuterRef("pk"), number=OuterRef("revision")
+    ).values("comment")[:1]
+    sheets = Sheet.objects.annotate(comment=Subquery(current_comment))
+    if identifiers is None:
+        sheets = sheets.filter(is_active=True)
+    else:
+        sheets = sheets.filter(fulfillment__in=list(identifiers))
+    return list(sheets.order_by("fulfillment"))
+
+
+def sheets_by_identifier(identifiers: Collection[str], *, lock: bool = False) -> dict[str, Sheet]:
+    """The sheets with these fulfillment identifiers, by identifier; ``lock``: row-locked
+    for the rest of the transaction (an import about to write them)."""
+    sheets = Sheet.objects.filter(fulfillment__in=list(identifiers)).order_by("pk")
+    if lock:
+        sheets = sheets.select_for_update()
+    return {sheet.fulfillment: sheet for sheet in sheets}

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
@@ -76,6 +77,21 @@ class Endpoint:
 
 # A hypothetical order: previews of it do not depend on the database's orders.
 SCENARIO = LINE_SPLITTING.read_text(encoding="utf-8")
+
+
+# An export file that changes the matrix's sheet (its name): importing it needs no Create.
+SHEETS_FILE = {
+    "format_version": 1,
+    "exported_at": "2026-12-01T09:30:00+00:00",
+    "sheets": [
+        {
+            "fulfillment": "Fallback",
+            "name": "Fallback, imported",
+            "is_active": True,
+            "source": sheet_text("Fallback"),
+        }
+    ],
+}
 
 
 def source_of(sheet: Sheet) -> str:
@@ -157,6 +173,24 @@ ENDPOINTS = [
         lambda s: f"/sheets/{s.pk}/compare/",
         (VIEW,),
         data={"name": "Fallback", "fulfillment": "Fallback", "source": "fulfillment Fallback\n"},
+    ),
+    # Sheets between installs: as editing a sheet (a file of changed sheets only here).
+    Endpoint("export", "get", lambda s: "/sheets/export/", (VIEW, EDIT)),
+    Endpoint("import page", "get", lambda s: "/sheets/import/", (VIEW, EDIT)),
+    Endpoint(
+        "import dry run",
+        "post",
+        lambda s: "/sheets/import/",
+        (VIEW, EDIT),
+        data={"file": SimpleUploadedFile("sheets.json", json.dumps(SHEETS_FILE).encode())},
+    ),
+    Endpoint(
+        "import apply",
+        "post",
+        lambda s: "/sheets/import/apply/",
+        (VIEW, EDIT),
+        data={"fingerprint": "0"},
+        ok=(302,),
     ),
     # The preview (writes nothing for anyone; needs View to run).
     Endpoint("preview page", "get", lambda s: "/preview/", (VIEW,)),
@@ -309,6 +343,18 @@ ENDPOINTS = [
         page=False,
     ),
     Endpoint(
+        "API export", "get", lambda s: "/api/sheets/export/", (VIEW, EDIT), api=True, page=False
+    ),
+    Endpoint(
+        "API import",
+        "post",
+        lambda s: "/api/sheets/import/",
+        (VIEW, EDIT),
+        json_body=SHEETS_FILE,
+        api=True,
+        page=False,
+    ),
+    Endpoint(
         "API delete",
         "delete",
         lambda s: f"/api/sheets/{s.pk}/",
@@ -441,6 +487,9 @@ def request(client: Client, endpoint: Endpoint, sheet: Sheet) -> Any:
     if endpoint.json_body is not None:
         return call(url, json.dumps(endpoint.json_body), content_type="application/json")
     if endpoint.data is not None:
+        for value in endpoint.data.values():
+            if isinstance(value, SimpleUploadedFile):
+                value.seek(0)  # the same upload for every user
         return call(url, endpoint.data)
     return call(url)
 
