@@ -133,6 +133,18 @@ def test_a_saved_sheet_with_a_warning_lists_it_on_the_first_load(
     expect(page.locator("#problems li")).to_have_count(1)
     expect(page.locator("#problems li[data-severity=warning] button.problem")).to_have_text(text)
     expect(page.locator("#problems .hint")).to_have_text(hint)
+    # Not drawn as an error: another colour than an error's, and labelled in words.
+    warning = page.locator("#problems button.problem")
+    assert warning.evaluate("e => getComputedStyle(e, '::before').content") == '"Warning: "'
+    warning_colour = warning.evaluate("e => getComputedStyle(e).color")
+    error_colour = page.evaluate(
+        "getComputedStyle(document.documentElement).getPropertyValue('--error')"
+    )
+    assert warning_colour != page.evaluate(
+        "c => { const p = document.createElement('p'); p.style.color = c; document.body.append(p);"
+        " const v = getComputedStyle(p).color; p.remove(); return v; }",
+        error_colour,
+    )
     warned.refresh_from_db()
     assert warned.revision == 1
 
