@@ -7,36 +7,47 @@ from django.db import migrations, models
 from orchestration.language.checker import analyze
 
 
-def fill_actions(apps, schema_editor):  # noqa: ANN001, ANN201 - migration signature
+def fill_actions(apps, schema_editor):
     """Existing sheets get the action their source names."""
-    Sheet = apps.get_model("orchestration", "Sheet")  # noqa: N806
+    Sheet = apps.get_model("orchestration", "Sheet")
     for sheet in Sheet.objects.all():
         sheet.action = analyze(sheet.source).action or ""
         sheet.save(update_fields=["action"])
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orchestration', '0001_initial'),
+        ("orchestration", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='sheet',
-            name='action',
+            model_name="sheet",
+            name="action",
             field=models.CharField(blank=True, editable=False, max_length=40),
         ),
         migrations.CreateModel(
-            name='UserPreference',
+            name="UserPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dark_mode', models.BooleanField(default=False)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='suite_preference', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("dark_mode", models.BooleanField(default=False)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="suite_preference",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'default_permissions': (),
+                "default_permissions": (),
             },
         ),
         migrations.RunPython(fill_actions, migrations.RunPython.noop),

@@ -23,207 +23,312 @@ class Migration(migrations.Migration):
     # database that applied it under the old name counts this one as applied.
     replaces = [("orchestration", "0004_fulfilment_lifecycle")]
 
-
     dependencies = [
-        ('orchestration', '0003_backtest'),
+        ("orchestration", "0003_backtest"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OrderEvent',
+            name="OrderEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True)),
-                ('kind', models.CharField(help_text='A stable code, e.g. fulfillment.started.', max_length=50)),
-                ('message', models.TextField()),
-                ('actor', models.CharField(help_text='Who or what did it: a username, or system:<job>.', max_length=150)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('webhook_status', models.CharField(blank=True, choices=[('', 'Not a webhook event'), ('Pending', 'Pending'), ('Sent', 'Sent'), ('Failed', 'Failed (every attempt failed)')], default='', max_length=10)),
-                ('webhook_attempts', models.PositiveIntegerField(default=0)),
-                ('webhook_next_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        help_text="A stable code, e.g. fulfillment.started.", max_length=50
+                    ),
+                ),
+                ("message", models.TextField()),
+                (
+                    "actor",
+                    models.CharField(
+                        help_text="Who or what did it: a username, or system:<job>.", max_length=150
+                    ),
+                ),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "webhook_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Not a webhook event"),
+                            ("Pending", "Pending"),
+                            ("Sent", "Sent"),
+                            ("Failed", "Failed (every attempt failed)"),
+                        ],
+                        default="",
+                        max_length=10,
+                    ),
+                ),
+                ("webhook_attempts", models.PositiveIntegerField(default=0)),
+                ("webhook_next_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['order_id', 'at', 'id'],
+                "ordering": ["order_id", "at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='orchestrationdetails',
-            name='attempt',
-            field=models.PositiveIntegerField(default=1, help_text="The order's orchestration run number, from 1; unique per order."),
+            model_name="orchestrationdetails",
+            name="attempt",
+            field=models.PositiveIntegerField(
+                default=1,
+                help_text="The order's orchestration run number, from 1; unique per order.",
+            ),
         ),
         migrations.AddField(
-            model_name='orchestrationdetails',
-            name='outcome',
-            field=models.CharField(choices=[('Routed', 'Routed (fulfilments created)'), ('Waiting', 'Waiting (nothing can fulfil the open lines now)'), ('NothingOpen', 'Nothing open (every line is routed or ended)')], default='Routed', max_length=20),
+            model_name="orchestrationdetails",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("Routed", "Routed (fulfilments created)"),
+                    ("Waiting", "Waiting (nothing can fulfil the open lines now)"),
+                    ("NothingOpen", "Nothing open (every line is routed or ended)"),
+                ],
+                default="Routed",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='orchestrationdetails',
-            name='trigger',
-            field=models.CharField(blank=True, help_text='Why the order was (re)orchestrated.', max_length=200),
+            model_name="orchestrationdetails",
+            name="trigger",
+            field=models.CharField(
+                blank=True, help_text="Why the order was (re)orchestrated.", max_length=200
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='needs_orchestration',
+            model_name="order",
+            name="needs_orchestration",
             field=models.BooleanField(db_index=True, default=False),
         ),
         migrations.AddField(
-            model_name='order',
-            name='next_orchestration_at',
-            field=models.DateTimeField(blank=True, db_index=True, help_text='When a waiting order is tried again.', null=True),
+            model_name="order",
+            name="next_orchestration_at",
+            field=models.DateTimeField(
+                blank=True,
+                db_index=True,
+                help_text="When a waiting order is tried again.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='orchestration_attempts',
-            field=models.PositiveIntegerField(default=0, help_text='How many orchestration runs the order has had.'),
+            model_name="order",
+            name="orchestration_attempts",
+            field=models.PositiveIntegerField(
+                default=0, help_text="How many orchestration runs the order has had."
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='orchestration_requested_at',
+            model_name="order",
+            name="orchestration_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='order',
-            name='orchestration_trigger',
+            model_name="order",
+            name="orchestration_trigger",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='carrier',
+            model_name="orderfulfillment",
+            name="carrier",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='export_attempts',
+            model_name="orderfulfillment",
+            name="export_attempts",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='export_error',
+            model_name="orderfulfillment",
+            name="export_error",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='export_next_at',
+            model_name="orderfulfillment",
+            name="export_next_at",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='export_status',
-            field=models.CharField(blank=True, choices=[('', 'Not an export'), ('Pending', 'Pending (to be sent, or retried at the next attempt time)'), ('Exported', 'Exported'), ('Failed', 'Failed (every attempt failed; retry it by hand)')], default='', max_length=10),
+            model_name="orderfulfillment",
+            name="export_status",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Not an export"),
+                    ("Pending", "Pending (to be sent, or retried at the next attempt time)"),
+                    ("Exported", "Exported"),
+                    ("Failed", "Failed (every attempt failed; retry it by hand)"),
+                ],
+                default="",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='exported_at',
+            model_name="orderfulfillment",
+            name="exported_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='exporter_name',
+            model_name="orderfulfillment",
+            name="exporter_name",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='holds_reservation',
-            field=models.BooleanField(default=False, help_text='The stock of these lines is reserved at this supplier.'),
+            model_name="orderfulfillment",
+            name="holds_reservation",
+            field=models.BooleanField(
+                default=False, help_text="The stock of these lines is reserved at this supplier."
+            ),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='is_fanout',
-            field=models.BooleanField(default=False, help_text='The task went to more than one shop; the first to start wins.'),
+            model_name="orderfulfillment",
+            name="is_fanout",
+            field=models.BooleanField(
+                default=False,
+                help_text="The task went to more than one shop; the first to start wins.",
+            ),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='labels',
+            model_name="orderfulfillment",
+            name="labels",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='pack_deadline',
+            model_name="orderfulfillment",
+            name="pack_deadline",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='packed_at',
+            model_name="orderfulfillment",
+            name="packed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='picked_at',
+            model_name="orderfulfillment",
+            name="picked_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='priority',
-            field=models.IntegerField(default=0, help_text='ShipFromStoreTaskPriority: higher first.'),
+            model_name="orderfulfillment",
+            name="priority",
+            field=models.IntegerField(
+                default=0, help_text="ShipFromStoreTaskPriority: higher first."
+            ),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='ship_deadline',
+            model_name="orderfulfillment",
+            name="ship_deadline",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='shipped_at',
+            model_name="orderfulfillment",
+            name="shipped_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='start_deadline',
+            model_name="orderfulfillment",
+            name="start_deadline",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='started_at',
+            model_name="orderfulfillment",
+            name="started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='started_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="orderfulfillment",
+            name="started_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='task_key',
-            field=models.CharField(blank=True, db_index=True, help_text='Groups the copies of one ship-from-store task fanned out to several shops.', max_length=32),
+            model_name="orderfulfillment",
+            name="task_key",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                help_text="Groups the copies of one ship-from-store task fanned out to several shops.",
+                max_length=32,
+            ),
         ),
         migrations.AddField(
-            model_name='orderfulfillment',
-            name='tracking_number',
+            model_name="orderfulfillment",
+            name="tracking_number",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AlterField(
-            model_name='orderfulfillmentline',
-            name='cancellation_reason',
-            field=models.CharField(blank=True, help_text="One of EVA's reasons (CancellationReason) or a configured decline reason.", max_length=50),
+            model_name="orderfulfillmentline",
+            name="cancellation_reason",
+            field=models.CharField(
+                blank=True,
+                help_text="One of EVA's reasons (CancellationReason) or a configured decline reason.",
+                max_length=50,
+            ),
         ),
         migrations.RunPython(number_runs, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='orchestrationdetails',
-            constraint=models.UniqueConstraint(fields=('order', 'attempt'), name='one_run_per_attempt'),
+            model_name="orchestrationdetails",
+            constraint=models.UniqueConstraint(
+                fields=("order", "attempt"), name="one_run_per_attempt"
+            ),
         ),
         migrations.AddField(
-            model_name='orderevent',
-            name='fulfillment',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='orchestration.orderfulfillment'),
+            model_name="orderevent",
+            name="fulfillment",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="events",
+                to="orchestration.orderfulfillment",
+            ),
         ),
         migrations.AddField(
-            model_name='orderevent',
-            name='orchestration_details',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='orchestration.orchestrationdetails'),
+            model_name="orderevent",
+            name="orchestration_details",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="events",
+                to="orchestration.orchestrationdetails",
+            ),
         ),
         migrations.AddField(
-            model_name='orderevent',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='orchestration.order'),
+            model_name="orderevent",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="orchestration.order",
+            ),
         ),
         migrations.AddField(
-            model_name='orderevent',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="orderevent",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='orderevent',
-            index=models.Index(fields=['webhook_status', 'webhook_next_at'], name='event_webhook_due'),
+            model_name="orderevent",
+            index=models.Index(
+                fields=["webhook_status", "webhook_next_at"], name="event_webhook_due"
+            ),
         ),
     ]

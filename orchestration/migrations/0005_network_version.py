@@ -12,21 +12,23 @@ def first_token(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orchestration', '0004_fulfillment_lifecycle'),
+        ("orchestration", "0004_fulfillment_lifecycle"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='NetworkVersion',
+            name="NetworkVersion",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('token', models.CharField(max_length=32)),
-                ('changed_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
+                ),
+                ("token", models.CharField(max_length=32)),
+                ("changed_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'network version',
+                "verbose_name": "network version",
             },
         ),
         migrations.RunPython(first_token, migrations.RunPython.noop),

@@ -5,25 +5,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orchestration', '0007_folded_waiting_runs'),
+        ("orchestration", "0007_folded_waiting_runs"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='orderfulfillmentline',
-            name='condition',
-            field=models.CharField(blank=True, choices=[('Sellable', 'Sellable'), ('Damaged', 'Damaged'), ('Defective', 'Defective')], help_text='A received return line: in which state its units arrived.', max_length=20),
+            model_name="orderfulfillmentline",
+            name="condition",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("Sellable", "Sellable"),
+                    ("Damaged", "Damaged"),
+                    ("Defective", "Defective"),
+                ],
+                help_text="A received return line: in which state its units arrived.",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='original_line',
-            field=models.ForeignKey(blank=True, help_text="For a return order's line: the sales order line it takes back.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='returned_by', to='orchestration.orderline'),
+            model_name="orderline",
+            name="original_line",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="For a return order's line: the sales order line it takes back.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="returned_by",
+                to="orchestration.orderline",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='return_reason',
-            field=models.CharField(blank=True, help_text='Why the customer returns it (Returns:Reasons).', max_length=50),
+            model_name="orderline",
+            name="return_reason",
+            field=models.CharField(
+                blank=True,
+                help_text="Why the customer returns it (Returns:Reasons).",
+                max_length=50,
+            ),
         ),
     ]

@@ -51,8 +51,7 @@ def decompress(apps, schema_editor):
 def external_storage(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            "ALTER TABLE orchestration_orchestrationdetails "
-            "ALTER COLUMN blob SET STORAGE EXTERNAL"
+            "ALTER TABLE orchestration_orchestrationdetails ALTER COLUMN blob SET STORAGE EXTERNAL"
         )
 
 

@@ -5,19 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orchestration', '0009_compressed_orchestration_details'),
+        ("orchestration", "0009_compressed_orchestration_details"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='orderfulfillment',
-            name='fulfillment_supplier_open',
+            model_name="orderfulfillment",
+            name="fulfillment_supplier_open",
         ),
         migrations.AddIndex(
-            model_name='orderfulfillment',
-            index=models.Index(fields=['action', 'status', 'supplier_organization_unit'], name='fulfillment_open_tasks'),
+            model_name="orderfulfillment",
+            index=models.Index(
+                fields=["action", "status", "supplier_organization_unit"],
+                name="fulfillment_open_tasks",
+            ),
         ),
     ]

@@ -22,7 +22,6 @@ def drop_cache_table(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("orchestration", "0010_open_tasks_index"),
     ]

@@ -5,30 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orchestration', '0011_cache_table'),
+        ("orchestration", "0011_cache_table"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backtest',
-            name='requested_at',
+            model_name="backtest",
+            name="requested_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
         migrations.AddField(
-            model_name='order',
-            name='orchestration_error',
-            field=models.TextField(blank=True, help_text='The error of the last failed run: its type and message.'),
+            model_name="order",
+            name="orchestration_error",
+            field=models.TextField(
+                blank=True, help_text="The error of the last failed run: its type and message."
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='orchestration_failures',
-            field=models.PositiveIntegerField(default=0, help_text='Orchestration runs in a row that failed with an error (reset by a run that succeeds and by a retry by hand).'),
+            model_name="order",
+            name="orchestration_failures",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Orchestration runs in a row that failed with an error (reset by a run that succeeds and by a retry by hand).",
+            ),
         ),
         migrations.AlterField(
-            model_name='order',
-            name='status',
-            field=models.CharField(choices=[('New', 'New (not orchestrated yet)'), ('Waiting', 'Waiting (nothing can fulfil it now)'), ('Routed', 'Routed (fulfilments created)'), ('Completed', 'Completed'), ('Cancelled', 'Cancelled'), ('OrchestrationFailed', 'Orchestration failed (retry it by hand)')], default='New', max_length=20),
+            model_name="order",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("New", "New (not orchestrated yet)"),
+                    ("Waiting", "Waiting (nothing can fulfil it now)"),
+                    ("Routed", "Routed (fulfilments created)"),
+                    ("Completed", "Completed"),
+                    ("Cancelled", "Cancelled"),
+                    ("OrchestrationFailed", "Orchestration failed (retry it by hand)"),
+                ],
+                default="New",
+                max_length=20,
+            ),
         ),
     ]

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orchestration', '0013_idempotency_key'),
+        ("orchestration", "0013_idempotency_key"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='order',
-            name='requested_fulfillment_option',
-            field=models.CharField(blank=True, choices=[('NormalDelivery', 'Normal delivery'), ('SameDayDelivery', 'Same-day delivery'), ('PickupDelivery', 'Pickup')], help_text='The delivery option the customer chose; empty: any. A supplier whose sheet rejects it in the FulfillmentOptions scope cannot fulfil the order.', max_length=20, verbose_name='requested delivery option'),
+            model_name="order",
+            name="requested_fulfillment_option",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("NormalDelivery", "Normal delivery"),
+                    ("SameDayDelivery", "Same-day delivery"),
+                    ("PickupDelivery", "Pickup"),
+                ],
+                help_text="The delivery option the customer chose; empty: any. A supplier whose sheet rejects it in the FulfillmentOptions scope cannot fulfil the order.",
+                max_length=20,
+                verbose_name="requested delivery option",
+            ),
         ),
     ]
