@@ -5,6 +5,7 @@ logger's console handler as the settings configure it, with ``DEBUG`` on as unde
 
 import io
 import logging
+import logging.config
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,9 @@ from orchestration.logs import RefusalWithoutTraceback
 @pytest.fixture
 def log(settings: Any) -> Iterator[io.StringIO]:
     settings.DEBUG = True
+    # As the settings configure it (an in-process Celery worker of an earlier test
+    # may have replaced the root's handlers with its own).
+    logging.config.dictConfig(settings.LOGGING)
     # The settings' console handler (pytest adds capturing handlers of its own).
     (console,) = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
     stream = io.StringIO()
