@@ -195,6 +195,12 @@ export function render(container, data, options = {}) {
   if (plans.every((plan) => !plan || !Array.isArray(plan.steps) || plan.steps.length === 0)) {
     return message(container, "This order has no fulfilment plan yet.");
   }
+  // Drawn again into the same container (the page refreshing the plan): the
+  // filters, the selection and the scroll position stay as they were.
+  const previous = graphs.get(container);
+  const keep = previous
+    ? { active: previous.active, selected: previous.selected, scroll: previous.scroller && [previous.scroller.scrollLeft, previous.scroller.scrollTop] }
+    : null;
   counter += 1;
   const uid = `plan-graph-${counter}`;
 
@@ -219,6 +225,7 @@ export function render(container, data, options = {}) {
   // on another order's plan) gets a small placeholder box.
   const externals = new Set();
   const edges = [];
+  const seen = new Set();
   for (const plan of plans) {
     for (const edge of (plan && Array.isArray(plan.edges) && plan.edges) || []) {
       const from = String(edge.from);
@@ -230,8 +237,12 @@ export function render(container, data, options = {}) {
           g.setNode(end, { width: 150, height: 46, external: true });
         }
       }
+      const scope = String(edge.scope || "PLAN");
+      const key = `${from}>${to}>${scope}`;
+      if (seen.has(key)) continue; // listed in both plans' edges
+      seen.add(key);
       const name = `${edges.length}`;
-      edges.push({ from, to, scope: String(edge.scope || "PLAN"), name });
+      edges.push({ from, to, scope, name });
       g.setEdge(from, to, { minlen: 1 }, name);
     }
   }
@@ -431,17 +442,12 @@ export function render(container, data, options = {}) {
   root.append(scroller);
   container.replaceChildren(root);
 
-  const state = { steps, nodeEls, edgeEls, status, filterBox, options, selected: null, active: {} };
+  const state = { steps, nodeEls, edgeEls, status, filterBox, scroller, options, selected: null, active: {} };
 
   const choose = (id) => {
     const entry = steps.get(id);
     if (!entry) return;
-    state.selected = id;
-    for (const [other, node] of nodeEls) {
-      const on = other === id;
-      node.setAttribute("aria-pressed", on ? "true" : "false");
-      node.classList.toggle("is-selected", on);
-    }
+    mark(state, id);
     if (typeof options.onSelect === "function") options.onSelect(entry.step);
   };
   state.choose = choose;
@@ -465,7 +471,9 @@ export function render(container, data, options = {}) {
     });
   }
   graphs.set(container, state);
-  applyFilter(container, state, {});
+  applyFilter(container, state, keep ? keep.active : {});
+  if (keep && keep.selected !== null && nodeEls.has(keep.selected)) mark(state, keep.selected);
+  if (keep && keep.scroll) [scroller.scrollLeft, scroller.scrollTop] = keep.scroll;
   return {
     select: (id) => select(container, id),
     filter: (active) => filter(container, active),
@@ -474,6 +482,15 @@ export function render(container, data, options = {}) {
       container.replaceChildren();
     },
   };
+}
+
+function mark(state, id) {
+  state.selected = id;
+  for (const [other, node] of state.nodeEls) {
+    const on = other === id;
+    node.setAttribute("aria-pressed", on ? "true" : "false");
+    node.classList.toggle("is-selected", on);
+  }
 }
 
 function applyFilter(container, state, active) {

@@ -301,6 +301,55 @@ def test_every_state_has_its_own_colour_and_its_own_words(page: Page) -> None:
     assert len({(seen[state][1], seen[state][2]) for state in active}) == len(active)
 
 
+def contrast(a: str, b: str) -> float:
+    """WCAG's contrast ratio of two computed ``rgb(r, g, b)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(part) / 255 for part in colour[colour.index("(") + 1 : -1].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_text_of_a_step_is_readable_in_both_themes(page: Page, theme: str) -> None:
+    """WCAG AA (4.5:1) for every text on its own background: the state on its pill,
+    the badges, the name, the muted lines and the error, for every state."""
+    data = forty()
+    data["plans"][0]["steps"][0].update(
+        next_run_at="2026-12-13T09:30:00Z", assignee="kalverstraat", error="HTTP 503"
+    )
+    open_graph(page, data, theme)
+    pairs = page.evaluate(
+        """() => {
+            const fill = el => getComputedStyle(el).fill;
+            const out = [];
+            for (const node of document.querySelectorAll('.plan-graph-node[role=button]')) {
+                const box = fill(node.querySelector('.plan-graph-box'));
+                const state = node.querySelector('.plan-graph-state');
+                out.push([node.dataset.state + ' state', fill(state.querySelector('text')),
+                          fill(state.querySelector('rect'))]);
+                for (const badge of node.querySelectorAll('.plan-graph-badge')) {
+                    out.push([badge.textContent, fill(badge.querySelector('text')),
+                              fill(badge.querySelector('rect'))]);
+                }
+                for (const text of node.querySelectorAll(
+                        ':scope > text')) out.push([text.textContent, fill(text), box]);
+            }
+            return out;
+        }"""
+    )
+    assert {"Error: HTTP 503", "Assigned to kalverstraat", "At risk"} <= {
+        name for name, _, _ in pairs
+    }
+    poor = sorted(
+        {(name, round(contrast(fg, bg), 2)) for name, fg, bg in pairs if contrast(fg, bg) < 4.5}
+    )
+    assert poor == []
+
+
 def test_cross_plan_dependencies_are_dashed_and_every_dependency_has_an_arrowhead(
     page: Page,
 ) -> None:
@@ -452,3 +501,29 @@ def test_the_bundle_holds_the_pinned_dagre_and_names_its_licences(page: Page) ->
     assert "@dagrejs/graphlib" in licences
     open_graph(page, SMALL)
     assert page.evaluate("PlanGraph.version") == dagre
+
+
+def test_drawing_again_keeps_the_filters_and_the_selection_and_draws_a_repeated_edge_once(
+    page: Page,
+) -> None:
+    open_graph(page, SMALL)
+    page.evaluate("PlanGraph.filter(document.getElementById('graph'), {pending: true})")
+    page.locator('.plan-graph-node[data-step-id="18"]').click()
+    # The page polls the plan: step 14 has started, and the cross-plan edge is now
+    # listed by both plans.
+    later = json.loads(json.dumps(SMALL))
+    later["plans"][0]["steps"][4]["state"] = "InProgress"
+    later["plans"][0]["edges"].append(edge(17, 30, "CROSS_PLAN"))
+    page.evaluate(
+        "data => PlanGraph.render(document.getElementById('graph'), data, {})",
+        later,
+    )
+    expect(page.locator(".plan-graph-node[data-dimmed=false]")).to_have_count(4)
+    expect(page.locator(".plan-graph-status")).to_have_text("Showing 4 of 12 steps: pending.")
+    expect(page.get_by_role("checkbox", name="Pending")).to_be_checked()
+    expect(page.locator('.plan-graph-node[aria-pressed="true"]')).to_have_attribute(
+        "data-step-id", "18"
+    )
+    expect(page.locator('.plan-graph-edge[data-from="17"][data-to="30"]')).to_have_count(1)
+    # Drawing again does not select anew: onSelect saw the click only.
+    assert [s["id"] for s in page.evaluate("window.selected")] == [18]
