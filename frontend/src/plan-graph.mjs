@@ -375,6 +375,7 @@ export function render(container, data, options = {}) {
 
   const nodeLayer = el("g", { class: "plan-graph-nodes" });
   const nodeEls = new Map();
+  const externalEls = [];
   // Tab order follows the drawing: left to right, then top to bottom.
   const order = [...steps.keys(), ...externals].sort((a, b) => {
     const na = g.node(a);
@@ -394,6 +395,7 @@ export function render(container, data, options = {}) {
         el("title", {}, `Step ${id}, in another plan`),
       );
       nodeLayer.append(group);
+      externalEls.push(group);
       continue;
     }
     const { step, rows, label } = steps.get(id);
@@ -442,7 +444,7 @@ export function render(container, data, options = {}) {
   root.append(scroller);
   container.replaceChildren(root);
 
-  const state = { steps, nodeEls, edgeEls, status, filterBox, scroller, options, selected: null, active: {} };
+  const state = { steps, nodeEls, externalEls, edgeEls, status, filterBox, scroller, options, selected: null, active: {} };
 
   const choose = (id) => {
     const entry = steps.get(id);
@@ -504,6 +506,8 @@ function applyFilter(container, state, active) {
     node.setAttribute("data-dimmed", match ? "false" : "true");
     if (match) shown.push(step.id);
   }
+  // A placeholder for another plan's step matches no filter.
+  for (const node of state.externalEls) node.classList.toggle("is-dimmed", on.length > 0);
   const dimmed = new Set([...state.nodeEls].filter(([, n]) => n.classList.contains("is-dimmed")).map(([id]) => id));
   for (const { path, edge } of state.edgeEls) {
     path.classList.toggle("is-dimmed", on.length > 0 && (dimmed.has(edge.from) || dimmed.has(edge.to) || !state.steps.has(edge.from) || !state.steps.has(edge.to)));

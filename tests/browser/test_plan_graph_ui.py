@@ -240,6 +240,44 @@ def test_each_plan_is_framed_with_its_group_version_and_state(page: Page) -> Non
     expect(page.locator(".plan-graph-svg")).to_have_attribute("aria-label", "12 steps in 2 plans")
 
 
+def test_plans_side_by_side_or_stacked_keep_their_frames_apart(page: Page) -> None:
+    returns = {
+        "id": 3,
+        "group": "Return",
+        "version": 4,
+        "state": "Completed",
+        "steps": [
+            step(40, "arrive", "Arrived", "PAUSE", "Completed", attempts=1),
+            step(41, "check", "Check", "MANUAL", "Completed", attempts=1, line=1),
+            step(42, "refund", "Refund", "CALLOUT", "Completed", attempts=2),
+        ],
+        "edges": [edge(40, 41), edge(41, 42)],
+    }
+    open_graph(page, {"plans": [SHIP, INVOICE, returns]})
+    frames = page.evaluate(
+        """() => [...document.querySelectorAll('.plan-graph-plan')].map(plan => {
+            const r = plan.querySelector('rect').getBoundingClientRect();
+            return {id: plan.dataset.planId,
+                    left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+        })"""
+    )
+    assert overlapping(frames) == []
+    # Each step lies inside its own plan's frame and no other.
+    boxes = {box["id"]: box for box in page.evaluate(BOXES)}
+    for plan in (SHIP, INVOICE, returns):
+        for s in plan["steps"]:
+            box = boxes[str(s["id"])]
+            inside = [
+                f["id"]
+                for f in frames
+                if f["left"] <= box["left"]
+                and box["right"] <= f["right"]
+                and f["top"] <= box["top"]
+                and box["bottom"] <= f["bottom"]
+            ]
+            assert inside == [str(plan["id"])], s["id"]
+
+
 def test_a_step_shows_its_name_type_state_in_words_line_attempts_next_run_and_at_risk(
     page: Page,
 ) -> None:
@@ -371,6 +409,9 @@ def test_a_dependency_on_a_plan_not_shown_gets_a_placeholder_box(page: Page) -> 
     external = page.locator(".plan-graph-external")
     expect(external).to_have_text("Step 99in another planStep 99, in another plan")
     assert external.get_attribute("tabindex") is None
+    # It is no step: any filter dims it.
+    page.evaluate("PlanGraph.filter(document.getElementById('graph'), {pending: true})")
+    expect(external).to_have_class("plan-graph-node plan-graph-external is-dimmed")
 
 
 def test_filters_dim_every_step_that_matches_none_of_them(page: Page) -> None:
