@@ -58,6 +58,11 @@ KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 NEEDS_HANDLER = {StepType.AUTO_TASK: "registered callable", StepType.MANUAL: "action"}
 
 
+def _a(word: str) -> str:
+    """``a Manual``, ``an Auto Task``."""
+    return f"{'an' if word[:1].upper() in 'AEIOU' else 'a'} {word}"
+
+
 def group_problems(group: GroupSpec) -> list[Problem]:
     """Every problem of ``group``, in the order described above; ``[]`` if none."""
     if len(group.steps) > MAX_STEPS:
@@ -111,7 +116,7 @@ def _step_problems(step: StepSpec) -> Iterator[Problem]:
     if step.type in NEEDS_HANDLER and not step.handler.strip():
         yield Problem(
             Code.MISSING_HANDLER,
-            f"a {step.type.label} step needs a handler: the {NEEDS_HANDLER[step.type]} it runs",
+            f"{_a(step.type.label)} step needs a handler: the {NEEDS_HANDLER[step.type]} it runs",
             key,
             "handler",
         )
@@ -125,7 +130,7 @@ def _step_problems(step: StepSpec) -> Iterator[Problem]:
     if step.type is not StepType.PAUSE and step.resume_condition is not None:
         yield Problem(
             Code.RESUME_CONDITION_NOT_PAUSE,
-            f"only a Pause step has a resume condition; this is a {step.type.label} step",
+            f"only a Pause step has a resume condition; this is {_a(step.type.label)} step",
             key,
             "resume_condition",
         )
@@ -257,7 +262,7 @@ def _retry_problems(step: StepSpec) -> Iterator[Problem]:
         )
     if kind in (RetryKind.IMMEDIATE, RetryKind.MONOTONOUS) and retry.count == 0:
         yield inconsistent(
-            f"a {kind} retry policy with count 0 never retries: set a count, or use NONE",
+            f"{_a(kind)} retry policy with count 0 never retries: set a count, or use NONE",
             "count",
         )
     if kind is RetryKind.MONOTONOUS and retry.interval_minutes == 0:
