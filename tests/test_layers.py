@@ -1,10 +1,11 @@
 """The layers, and the rules of the import graph that keep them.
 
-The pure packages (sheet language, routing engine, fulfilment plans' core)
+The pure packages (sheet language, routing engine, fulfillment plans' core)
 import no web or task framework: ``orchestration.engine`` may use
-``orchestration.language``; ``orchestration.plans`` uses neither; none may use Django, DRF, Celery, nor the rest of ``orchestration`` (which is
-Django). A pure engine can be replayed anywhere: in ``simulate`` without a
-database, in the preview, in a worker.
+``orchestration.language``, ``orchestration.plans`` uses neither; none may use
+Django, DRF, Celery, nor the rest of ``orchestration`` (which is Django). A
+pure engine can be replayed anywhere: in ``simulate`` without a database, in
+the preview, in a worker.
 
 Across the whole project (``tests/importgraph.py`` reads the graph from the
 source): Suite apps -> orchestration -> engine -> language, never back up; no

@@ -1,4 +1,4 @@
-"""Fulfilment plans, the pure core: definitions in, problems and transitions out.
+"""Fulfillment plans, the pure core: definitions in, problems and transitions out.
 
 Frozen dataclasses describe a step group (``model``); ``validate`` lists what is
 wrong with one before it is saved; ``conditions`` parses and evaluates "Execute

@@ -45,7 +45,7 @@ MAX_DEPENDENCIES = 1_000
 # must look at: it belongs in the fallout queue, not in another retry.
 MAX_RETRIES = 20
 # Any number of minutes (delays, intervals, estimates): a year. Beyond it a date
-# overflows nothing, but no fulfilment waits that long: it is a typing mistake.
+# overflows nothing, but no fulfillment waits that long: it is a typing mistake.
 MAX_MINUTES = 366 * 24 * 60
 # Cycles named: every cycle is found, but a badly tangled group can hold thousands
 # (each one made of the same few steps); the first ones are enough to fix it.
