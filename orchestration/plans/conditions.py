@@ -17,6 +17,7 @@ dotted field names (``Order.Type``, ``Order.CustomFields.Channel``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ OPERATORS = (
     "has no value",
 )
 VALUELESS = frozenset({"has value", "has no value"})
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z]+)|(\()|(\))|(\S))")
+_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z]+)|(\()|(\))|(\S))")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -273,9 +274,13 @@ class _Parser:
         return Not(node) if negations % 2 else node
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_logic(text: str, clauses: int) -> Logic | Problem:
     """``ALL``, ``ANY`` or custom logic over ``clauses`` clauses, parsed; or the first
-    problem in it, with its 1-based column. Never raises."""
+    problem in it, with its 1-based column. Never raises.
+
+    Cached: ``runtime.advance`` evaluates the same few conditions for every line of
+    an order, and both results are immutable."""
     stripped = text.strip()
     if not stripped:
         return _problem(
@@ -326,6 +331,14 @@ def describe(condition: Condition) -> str:
 def normalize_operator(operator: str) -> str:
     """``Not  In`` is ``not in``: operators are matched in lower case, spaces collapsed."""
     return " ".join(operator.lower().split())
+
+
+def unknown_operator(number: int, operator: str) -> Problem:
+    """Clause ``number``'s operator is none of ``OPERATORS``."""
+    return Problem(
+        Code.UNKNOWN_OPERATOR,
+        f"clause {number}: unknown operator '{operator}'; use one of " + ", ".join(OPERATORS),
+    )
 
 
 def _is_missing(value: object) -> bool:
@@ -435,12 +448,15 @@ def holds(condition: Condition, record: Mapping[str, object]) -> bool:
     - ``in``/``not in`` take a list, or a string of comma-separated values
       (``"WEB, APP"``); ``contains`` is a substring of a string, or a member of a list.
 
-    Raises ``ConditionError`` if the logic is invalid (``validate.group_problems``
-    refuses such a condition before it is saved).
+    Raises ``ConditionError`` if the logic is invalid or an operator unknown
+    (``validate.group_problems`` refuses such a condition before it is saved).
     """
     logic = parse_logic(condition.logic, len(condition.clauses))
     if isinstance(logic, Problem):
         raise ConditionError(logic)
+    for number, clause in enumerate(condition.clauses, 1):
+        if normalize_operator(clause.operator) not in OPERATORS:
+            raise ConditionError(unknown_operator(number, clause.operator))
     values = [
         clause_holds(clause.field, clause.operator, clause.value, record)
         for clause in condition.clauses

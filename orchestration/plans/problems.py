@@ -69,5 +69,7 @@ class Problem:
         where += [f"column {self.column}"] if self.column is not None else []
         rendered = f"{', '.join(where)}: {self.message}" if where else self.message
         if self.column is not None and source:
-            rendered += f"\n    {source}\n    {' ' * (self.column - 1)}^"
+            # Tabs and line breaks as spaces, so that the caret stays under its column.
+            shown = "".join(" " if character.isspace() else character for character in source)
+            rendered += f"\n    {shown}\n    {' ' * (self.column - 1)}^"
         return rendered

@@ -19,6 +19,7 @@ from .conditions import (
     describe,
     normalize_operator,
     parse_logic,
+    unknown_operator,
 )
 from .model import (
     DEPENDENCIES_DONE,
@@ -195,13 +196,8 @@ def _condition_problems(condition: Condition, step: str, name: str) -> Iterator[
             )
         operator = normalize_operator(clause.operator)
         if operator not in OPERATORS:
-            yield Problem(
-                Code.UNKNOWN_OPERATOR,
-                f"clause {number}: unknown operator '{clause.operator}'; use one of "
-                + ", ".join(OPERATORS),
-                step,
-                f"{where}.operator",
-            )
+            unknown = unknown_operator(number, clause.operator)
+            yield Problem(unknown.code, unknown.message, step, f"{where}.operator")
         elif operator not in VALUELESS and clause.value is None:
             yield Problem(
                 Code.MISSING_VALUE,

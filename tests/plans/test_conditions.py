@@ -240,3 +240,27 @@ def test_a_condition_with_invalid_logic_cannot_be_evaluated() -> None:
     assert raised.value.problem == Problem(
         Code.UNKNOWN_CLAUSE, "clause 2 does not exist: the condition has 1 clause", column=7
     )
+
+
+def test_a_condition_with_an_unknown_operator_cannot_be_evaluated() -> None:
+    condition = Condition((Clause("Order.Type", "like", "S%"),), "NOT 1")
+    with pytest.raises(ConditionError) as raised:
+        holds(condition, RECORD)
+    assert raised.value.problem == Problem(
+        Code.UNKNOWN_OPERATOR,
+        "clause 1: unknown operator 'like'; use one of =, <>, <, <=, >, >=, in, not in, "
+        "contains, has value, has no value",
+    )
+
+
+def test_the_caret_stays_under_its_column_across_tabs_and_line_breaks() -> None:
+    logic = "1\tAND\n2 AND 7"
+    problem = parse_logic(logic, 2)
+    assert problem == Problem(
+        Code.UNKNOWN_CLAUSE, "clause 7 does not exist: the condition has 2 clauses", column=13
+    )
+    assert problem.render(logic) == (
+        "column 13: clause 7 does not exist: the condition has 2 clauses\n"
+        "    1 AND 2 AND 7\n"
+        "                ^"
+    )

@@ -400,7 +400,8 @@ def test_jeopardy_turns_at_risk_exactly_at_estimated_minus_threshold() -> None:
 
 @st.composite
 def dags(draw: st.DrawFn) -> tuple[GroupSpec, dict[str, set[str]]]:
-    """A group whose dependencies only point back to earlier steps (so no cycle)."""
+    """A group whose dependencies only point back to earlier steps (so no cycle), its
+    steps in any order, of either scope, some skipped, some delayed, some milestones."""
     count = draw(st.integers(1, 12))
     keys = [f"s{n}" for n in range(count)]
     depends: dict[str, set[str]] = {key: set() for key in keys}
@@ -409,18 +410,23 @@ def dags(draw: st.DrawFn) -> tuple[GroupSpec, dict[str, set[str]]]:
             depends[key] = set(draw(st.sets(st.sampled_from(keys[:index]), max_size=3)))
     true = Condition((Clause("Order.Type", "=", "Sales"),))
     false = Condition((Clause("Order.Type", "=", "Returns"),))
-    steps = tuple(
+    scopes = {key: draw(st.sampled_from([Scope.ORDER, Scope.LINE])) for key in keys}
+    steps = [
         spec(
             key,
             type=draw(st.sampled_from([StepType.AUTO_TASK, StepType.MILESTONE])),
+            scope=scopes[key],
             condition=draw(st.sampled_from([None, true, false])),
             delay_minutes=draw(st.sampled_from([0, 0, 5])),
         )
         for key in keys
+    ]
+    dependencies = tuple(
+        dep(key, on, "LINE" if scopes[key] is scopes[on] is Scope.LINE else "PLAN")
+        for key in keys
+        for on in sorted(depends[key])
     )
-    order = draw(st.permutations(list(steps)))
-    dependencies = tuple(dep(key, on) for key in keys for on in sorted(depends[key]))
-    return GroupSpec("g", tuple(order), dependencies), depends
+    return GroupSpec("g", tuple(draw(st.permutations(steps))), dependencies), depends
 
 
 @settings(max_examples=150, deadline=None)
@@ -429,20 +435,27 @@ def test_completing_ready_steps_completes_any_acyclic_plan_in_a_topological_orde
     case: tuple[GroupSpec, dict[str, set[str]]],
 ) -> None:
     group, depends = case
-    plan = Plan(group)
+    plan = Plan(group, lines=(1, 2))
     plan.record = {"Order.Type": "Sales"}
-    finished: list[str] = []
+    finished: list[tuple[str, int | None]] = []
     minute = 0
     while plan_state(plan.runs) is not PlanState.COMPLETED:
         assert minute < 200, "the plan is stuck"
         for t in plan.advance(at(minute)):
             if t.to_state in (COMPLETED, SKIPPED):
-                finished.append(next(r.key for r in plan.runs if r.id == t.step_id))
+                finished.extend((r.key, r.line) for r in plan.runs if r.id == t.step_id)
+        assert plan.advance(at(minute)) == []  # nothing that could move was left behind
         for run in list(plan.runs):
             if run.state is READY:  # the worker runs it
-                plan.set(run.key, COMPLETED, at(minute))
-                finished.append(run.key)
+                plan.set(run.key, COMPLETED, at(minute), line=run.line)
+                finished.append((run.key, run.line))
         minute += 1
-    assert sorted(finished) == sorted(depends)
-    position = {key: index for index, key in enumerate(finished)}
-    assert all(position[on] < position[key] for key in depends for on in depends[key])
+    assert sorted(finished) == sorted((r.key, r.line) for r in plan.runs)
+    position = {done: index for index, done in enumerate(finished)}
+    for key, line in finished:
+        for on in depends[key]:
+            # The same line's instance where both are LINE-scoped, else every instance.
+            waited = [
+                (k, n) for k, n in position if k == on and (line is None or n in (line, None))
+            ]
+            assert waited and all(position[w] < position[(key, line)] for w in waited)
