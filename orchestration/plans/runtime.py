@@ -218,7 +218,10 @@ class _Plan:
             moment = _date(record[name], self.now)
             if moment is None:
                 return f"the delay counts from {name}, which is not a date: {record[name]!r}"
-            return moment + delay
+            try:
+                return moment + delay
+            except OverflowError:
+                return f"the delay counts from {name}, {moment.isoformat()}, and ends after 9999"
         ends = [run.completed_at for run in waited if run.completed_at is not None]
         if len(ends) < len(waited) or not ends:
             ends.append(self.now)

@@ -7,6 +7,8 @@ rendered with the caret under the fault, as the Suite's form shows it.
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestration.plans.conditions import (
     MAX_LOGIC_LENGTH,
@@ -264,3 +266,12 @@ def test_the_caret_stays_under_its_column_across_tabs_and_line_breaks() -> None:
         "    1 AND 2 AND 7\n"
         "                ^"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789 ()ANDORTandort&\t\n"), max_size=60))
+def test_the_parser_never_raises_on_any_logic(text: str) -> None:
+    result = parse_logic(text, 3)
+    assert isinstance(result, Logic | Problem)
+    if isinstance(result, Problem):
+        assert result.column is not None and 1 <= result.column <= len(text) + 1

@@ -257,6 +257,12 @@ def test_a_date_field_without_a_date_fails_the_step_for_a_person_to_see() -> Non
     assert plan.moves(at(0))[0][3] == (
         "the delay counts from Order.DeliveredAt, which is not a date: 'next week'"
     )
+    plan = Plan(GroupSpec("g", (review,)))
+    plan.record = {"Order.DeliveredAt": "9999-12-31T23:58:00+00:00"}
+    assert plan.moves(at(0))[0][2:] == (
+        StepState.FATALLY_FAILED,
+        "the delay counts from Order.DeliveredAt, 9999-12-31T23:58:00+00:00, and ends after 9999",
+    )
 
 
 def test_a_pause_waits_in_progress_and_completes_when_its_condition_holds() -> None:
@@ -459,3 +465,53 @@ def test_completing_ready_steps_completes_any_acyclic_plan_in_a_topological_orde
                 (k, n) for k, n in position if k == on and (line is None or n in (line, None))
             ]
             assert waited and all(position[w] < position[(key, line)] for w in waited)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(list(StepType)),
+            st.sampled_from(list(StepState)),
+            st.sampled_from([0, 5]),
+            st.sampled_from(["ORDER_PLACED", "DEPENDENCIES_DONE", "field:D", "field:", "?"]),
+            st.sampled_from(["ALL", "1 AND 2", "(", ""]),
+        ),
+        max_size=5,
+    ),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "zz"]),
+            st.sampled_from(["a", "b", "c", "zz"]),
+            st.sampled_from(list(DependencyScope)),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([{}, {"D": "soon"}, {"D": date(2026, 12, 7)}, {"Order.Type": "Sales"}]),
+)
+def test_advance_never_raises_on_a_group_validation_would_refuse(
+    steps: list[tuple[str, StepType, StepState, int, str, str]],
+    dependencies: list[tuple[str, str, DependencyScope]],
+    record: dict[str, object],
+) -> None:
+    condition = Condition((Clause("Order.Type", "=", "Sales"),), "ALL")
+    group = GroupSpec(
+        "g",
+        tuple(
+            StepSpec(
+                key,
+                key,
+                type_,
+                condition=Condition(condition.clauses, logic),
+                resume_condition=condition if type_ is StepType.PAUSE else None,
+                delay_minutes=delay,
+                delay_from=delay_from,
+            )
+            for key, type_, _, delay, delay_from, logic in steps
+        ),
+        tuple(DependencySpec(step, on, scope) for step, on, scope in dependencies),
+    )
+    runs = [StepRun(n, key, None, state) for n, (key, _, state, *_rest) in enumerate(steps)]
+    for transition in advance(group, runs, record, at(0), PLACED):
+        assert transition.from_state is not transition.to_state and transition.reason

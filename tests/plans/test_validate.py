@@ -3,6 +3,8 @@
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestration.plans.model import (
     Clause,
@@ -537,3 +539,58 @@ def test_problems_come_in_step_order_then_dependencies_then_cycles() -> None:
         (Code.UNKNOWN_STEP, "a"),
         (Code.DEPENDENCY_CYCLE, "a"),
     ]
+
+
+_numbers = st.integers(-5, 600_000)
+_keys = st.sampled_from(["a", "b", "c", "d", "bad key"])
+_clauses = st.builds(
+    Clause,
+    st.sampled_from(["Order.Type", "", "Line.Product.BackendID"]),
+    st.sampled_from(["=", "like", "has value", "in"]),
+    st.sampled_from([None, "x", 1, ["x"]]),
+)
+_conditions = st.builds(
+    Condition,
+    st.lists(_clauses, max_size=4).map(tuple),
+    st.sampled_from(["ALL", "ANY", "", "(1 OR 2) AND 3", "1 AND 2 OR 3", "(1", "NOT 4"]),
+)
+_steps = st.builds(
+    StepSpec,
+    _keys,
+    st.just("Step"),
+    st.sampled_from(list(StepType)),
+    scope=st.sampled_from(list(Scope)),
+    condition=st.none() | _conditions,
+    resume_condition=st.none() | _conditions,
+    delay_minutes=_numbers,
+    delay_from=st.sampled_from(["ORDER_PLACED", "DEPENDENCIES_DONE", "field:X", "field:", "?"]),
+    retry=st.builds(
+        RetryPolicy,
+        st.sampled_from(list(RetryKind)),
+        st.integers(-2, 25),
+        _numbers,
+        st.lists(_numbers, max_size=22).map(tuple),
+    ),
+    estimated_minutes=st.none() | _numbers,
+    jeopardy_minutes=st.none() | _numbers,
+    handler=st.sampled_from(["", "pick"]),
+)
+_groups = st.builds(
+    GroupSpec,
+    st.just("g"),
+    st.lists(_steps, max_size=6).map(tuple),
+    st.lists(
+        st.builds(DependencySpec, _keys, _keys, st.sampled_from(list(DependencyScope))),
+        max_size=10,
+    ).map(tuple),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_groups)
+def test_validation_never_raises_and_says_where_each_problem_is(group: GroupSpec) -> None:
+    problems = group_problems(group)
+    assert problems == group_problems(group)  # the same problems, in the same order
+    for problem in problems:
+        assert isinstance(problem.code, Code) and problem.message
+        assert problem.step is not None or problem.field in ("steps", "dependencies")
