@@ -594,3 +594,67 @@ def test_validation_never_raises_and_says_where_each_problem_is(group: GroupSpec
     for problem in problems:
         assert isinstance(problem.code, Code) and problem.message
         assert problem.step is not None or problem.field in ("steps", "dependencies")
+
+
+def test_a_group_with_too_many_dependencies_is_refused() -> None:
+    steps = (step("a"), step("b"))
+    too_many = tuple(DependencySpec("b", "a") for _ in range(1_001))
+    assert group_problems(GroupSpec("g", steps, too_many)) == [
+        Problem(
+            Code.TOO_LARGE,
+            "the group has 1,001 dependencies; at most 1,000 are allowed",
+            field="dependencies",
+        )
+    ]
+
+
+def test_a_condition_with_too_many_clauses_is_refused() -> None:
+    clauses = tuple(Clause("Order.Type", "=", str(n)) for n in range(51))
+    assert group_problems(group(_condition("ANY", *clauses))) == [
+        Problem(
+            Code.TOO_LARGE,
+            "the condition has 51 clauses; at most 50 are allowed",
+            "a",
+            "condition.clauses",
+        )
+    ]
+
+
+def test_a_resume_condition_is_checked_like_a_condition() -> None:
+    condition = Condition((Clause("Order.PaymentStatus", "=", "Paid"),), "1 OR")
+    assert group_problems(group(step("wait", type=StepType.PAUSE, resume_condition=condition))) == [
+        Problem(
+            Code.INVALID_LOGIC,
+            "expected a clause number, '(' or NOT, got the end of the logic",
+            "wait",
+            "resume_condition.logic",
+            5,
+        )
+    ]
+
+
+def test_retry_intervals_longer_than_a_year_are_refused() -> None:
+    assert _retry(kind=RetryKind.STAGGERED, intervals=(10, 600_000)) == [
+        Problem(
+            Code.TOO_LARGE,
+            "retry intervals[2] is 600,000 minutes; at most 527,040 (a year) are allowed",
+            "call",
+            "retry.intervals",
+        )
+    ]
+
+
+def test_a_tangle_the_bounded_search_could_not_walk_is_still_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("orchestration.plans.validate.MAX_CYCLE_SEARCH", 1)
+    cyclic = group(step("a"), step("b"), step("c"), deps=(("b", "a"), ("c", "b"), ("a", "c")))
+    assert group_problems(cyclic) == [
+        Problem(
+            Code.DEPENDENCY_CYCLE,
+            "the dependencies make cycles among a, b, c (each waits, through the others, "
+            "for itself)",
+            "a",
+            "dependencies",
+        )
+    ]
