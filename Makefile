@@ -46,13 +46,13 @@ run: $(VENV)/.installed secret-key
 	$(BIN)/python manage.py demo --host $(HOST)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
-# mypy twice: the language and the engine at --strict, then the whole configured
-# project ([tool.mypy] in pyproject.toml) at the default level with the Django and DRF plugins
-# (which load the settings: hence the secret key, as for run and test).
+# mypy twice: the language, the engine and the plans' core at --strict, then the whole
+# configured project ([tool.mypy] in pyproject.toml) at the default level with the Django and
+# DRF plugins (which load the settings: hence the secret key, as for run and test).
 lint: $(VENV)/.installed-dev secret-key
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict orchestration/language orchestration/engine orchestration/benchmarks/worlds.py
+	$(BIN)/mypy --strict orchestration/language orchestration/engine orchestration/plans orchestration/benchmarks/worlds.py
 	$(BIN)/mypy
 
 # The browser tests drive the system's Chromium (never `playwright install`):

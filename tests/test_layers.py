@@ -1,10 +1,11 @@
 """The layers, and the rules of the import graph that keep them.
 
-The pure packages (sheet language, routing engine) import no web or task
-framework: ``orchestration.engine`` may use ``orchestration.language``; neither
-may use Django, DRF, Celery, nor the rest of ``orchestration`` (which is
-Django). A pure engine can be replayed anywhere: in ``simulate`` without a
-database, in the preview, in a worker.
+The pure packages (sheet language, routing engine, fulfillment plans' core)
+import no web or task framework: ``orchestration.engine`` may use
+``orchestration.language``, ``orchestration.plans`` uses neither; none may use
+Django, DRF, Celery, nor the rest of ``orchestration`` (which is Django). A
+pure engine can be replayed anywhere: in ``simulate`` without a database, in
+the preview, in a worker.
 
 Across the whole project (``tests/importgraph.py`` reads the graph from the
 source): Suite apps -> orchestration -> engine -> language, never back up; no
@@ -39,6 +40,7 @@ PURE_PACKAGES = {
     # package: the first-party packages it may import from
     "orchestration.language": ("orchestration.language",),
     "orchestration.engine": ("orchestration.engine", "orchestration.language"),
+    "orchestration.plans": ("orchestration.plans",),
 }
 
 
@@ -85,7 +87,7 @@ def _pure_files() -> list[tuple[Path, str, tuple[str, ...]]]:
 
 
 def test_pure_packages_exist() -> None:
-    """Both pure packages are there, so the scan below is not vacuous."""
+    """Every pure package is there, so the scan below is not vacuous."""
     assert {package for _, package, _ in _pure_files()} == set(PURE_PACKAGES)
 
 
@@ -95,7 +97,7 @@ def test_pure_packages_exist() -> None:
     ids=lambda value: str(value.relative_to(ROOT)) if isinstance(value, Path) else "",
 )
 def test_pure_module_imports_no_framework(path: Path, allowed: tuple[str, ...]) -> None:
-    """No module of the language or the engine imports Django, DRF, Celery or the domain."""
+    """No module of a pure package imports Django, DRF, Celery or the domain."""
     problems = impure_imports(
         path.read_text(), _module_name(path), allowed, str(path.relative_to(ROOT))
     )
@@ -129,10 +131,10 @@ def test_scan_catches_forbidden_imports(source: str, module: str, expected: list
 
 
 def test_pure_packages_import_without_django() -> None:
-    """Importing every module of both packages loads no framework at all."""
+    """Importing every module of the pure packages loads no framework at all."""
     code = (
         "import importlib, pkgutil, sys\n"
-        "for name in ('orchestration.language', 'orchestration.engine'):\n"
+        f"for name in {tuple(PURE_PACKAGES)!r}:\n"
         "    package = importlib.import_module(name)\n"
         "    for info in pkgutil.walk_packages(package.__path__, name + '.'):\n"
         "        importlib.import_module(info.name)\n"
@@ -152,7 +154,8 @@ def test_pure_packages_import_without_django() -> None:
 LAYERS = (
     ("language", ("orchestration.language",)),
     # The generated worlds are pure too: the engine's tests import them.
-    ("engine", ("orchestration.engine", "orchestration.benchmarks.worlds")),
+    # The plans' pure core sits beside the engine: the domain uses it, it uses nothing.
+    ("engine", ("orchestration.engine", "orchestration.benchmarks.worlds", "orchestration.plans")),
     ("domain", ("orchestration",)),
     ("suite", ("sheets", "preview", "orders")),
 )
