@@ -38,6 +38,14 @@ def fulfillment_export_task(fulfillment_id: int) -> None:
     fulfillment_export(fulfillment_id=fulfillment_id)
 
 
+@shared_task(name="orchestration.tasks.plan_step_run_task", ignore_result=True)
+def plan_step_run_task(step_id: int) -> None:
+    """Run one attempt of a Ready automatic plan step (sent on commit by ``services/plans.py``)."""
+    from .services.plans import plan_step_run
+
+    plan_step_run(step_id=step_id)
+
+
 @shared_task(name="orchestration.tasks.webhook_deliver_task", ignore_result=True)
 def webhook_deliver_task(event_id: int) -> None:
     """Post one pending timeline event to the webhook receiver."""

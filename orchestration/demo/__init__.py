@@ -46,13 +46,23 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..language.checker import analyze
-from ..models import Order, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet, Stock
+from ..models import (
+    Order,
+    OrganizationUnit,
+    OrganizationUnitSet,
+    Product,
+    Setting,
+    Sheet,
+    StepGroup,
+    Stock,
+)
 from ..models.orders import ADDRESS_PARTS
 from ..services.orchestration import order_orchestrate
 from ..services.orders import order_create
 from ..services.roles import roles_ensure
 from ..services.settings import setting_set
 from ..services.sheets import sheet_create, sheet_update
+from ..services.step_groups import plan_scenario_set, step_group_version_save
 from ..services.stock import StockLevel, stock_upsert_many
 from . import data
 
@@ -77,6 +87,7 @@ _REPORT_ORDER = (
     "stock",
     "settings",
     "sheets",
+    "plans",
     "orders",
     "users",
 )
@@ -184,6 +195,7 @@ def demo_load(
         _stock_load(result, organization_units=organization_units, products=products)
         _settings_load(result)
         _sheets_load(result, author=admin)
+        _plans_load(result, author=admin)
         _orders_load(result, organization_units=organization_units, products=products, author=admin)
     _report(result, stdout=stdout, base_url=base_url)
     return result
@@ -371,6 +383,30 @@ def _sheets_load(result: DemoResult, *, author: User) -> None:
             )
             result.sheets_revised += 1
     tally.existing_means = f"{result.sheets_revised} updated from their .sheet file"
+
+
+def _plans_load(result: DemoResult, *, author: User) -> None:
+    """The demo's step groups and their scenarios; a group that exists keeps its
+    versions (a designer may have changed it on purpose)."""
+    tally = result.tally("plans", "step groups", "left as they are")
+    for spec in data.STEP_GROUPS:
+        if StepGroup.objects.filter(key=spec.key).exists():
+            tally.existing += 1
+            continue
+        step_group_version_save(
+            key=spec.key,
+            name=spec.name,
+            description=spec.description,
+            steps=spec.steps,
+            dependencies=[{"step": step, "on": on} for step, on in spec.dependencies],
+            comment=COMMENT,
+            user=author,
+        )
+        for action, condition, priority in spec.scenarios:
+            plan_scenario_set(
+                group_key=spec.key, action=action, condition=condition, priority=priority
+            )
+        tally.created += 1
 
 
 def _orders_load(

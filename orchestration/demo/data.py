@@ -123,6 +123,28 @@ class DemoOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoStepGroup:
+    """A step group of fulfilment plans: its steps (``StepDefinition`` fields), the
+    dependencies between them (step, depends on) and the scenarios that choose it
+    (action, condition, priority)."""
+
+    key: str
+    name: str
+    description: str
+    steps: tuple[Mapping[str, Any], ...]
+    dependencies: tuple[tuple[str, str], ...]
+    scenarios: tuple[tuple[str, Mapping[str, Any] | None, int], ...]
+
+
+def _chain(*keys: str) -> tuple[tuple[str, str], ...]:
+    return tuple(zip(keys[1:], keys, strict=False))
+
+
+def _manual(key: str, name: str, **fields: Any) -> Mapping[str, Any]:
+    return {"key": key, "name": name, "type": "MANUAL", "handler": key, **fields}
+
+
+@dataclass(frozen=True, slots=True)
 class DemoUser:
     """A login, created if missing with the username as its password (or ``DEMO_PASSWORD``)."""
 
@@ -487,6 +509,115 @@ ORDERS = (
         address=_AMSTERDAM_CUSTOMER,
         lines=(DemoOrderLine("SNK-CANVAS-WHT", return_reason="TooSmall"),),
         hours_ago=1,
+    ),
+)
+
+# Fulfilment plans (docs/plans.md). The first three give exactly today's lifecycle:
+# each step is one of the fulfilment's own actions, so it is done when the shop or
+# the warehouse does it, and the plan shows where a fulfilment is. The fourth is a
+# richer example for web orders paid by bank transfer.
+_PAID = {
+    "clauses": [
+        {"field": "Order.CustomFields.PaymentStatus", "operator": "=", "value": "Captured"}
+    ],
+    "logic": "ALL",
+}
+STEP_GROUPS = (
+    DemoStepGroup(
+        "ShipFromStore",
+        "Ship from store",
+        "The shop starts, picks, packs and ships; packing is the point of no return.",
+        (
+            _manual("start", "Start", estimated_minutes=600, jeopardy_minutes=60),
+            _manual("pick", "Pick"),
+            _manual("pack", "Pack", point_of_no_return=True),
+            _manual("ship", "Ship"),
+        ),
+        _chain("start", "pick", "pack", "ship"),
+        (("SHIP_FROM_STORE", None, 0),),
+    ),
+    DemoStepGroup(
+        "WarehouseExport",
+        "Export to the warehouse",
+        "The order goes to the warehouse's system; once exported it can no longer change.",
+        (
+            {
+                "key": "export",
+                "name": "Export",
+                "type": "AUTO_TASK",
+                "handler": "export",
+                "point_of_no_return": True,
+            },
+        ),
+        (),
+        (("EXPORT_ORDER", None, 0),),
+    ),
+    DemoStepGroup(
+        "ReturnExport",
+        "Return to the returns warehouse",
+        "The return documents go out; the parcel arrives and is received.",
+        (
+            {
+                "key": "export",
+                "name": "Send return documents",
+                "type": "AUTO_TASK",
+                "handler": "export",
+            },
+            _manual("receive", "Receive the parcel"),
+        ),
+        _chain("export", "receive"),
+        (("EXPORT_RETURN_ORDER", None, 0),),
+    ),
+    DemoStepGroup(
+        "PaidShipFromStore",
+        "Ship from store, paid by bank transfer",
+        "Waits for the payment, books a carrier, invoices and asks for a review a week "
+        "after shipping.",
+        (
+            {
+                "key": "payment",
+                "name": "Wait for the payment",
+                "type": "PAUSE",
+                "resume_condition": _PAID,
+            },
+            _manual("start", "Start", estimated_minutes=600, jeopardy_minutes=60),
+            _manual("pick", "Pick"),
+            _manual("pack", "Pack", point_of_no_return=True),
+            {
+                "key": "carrier",
+                "name": "Book a carrier",
+                "type": "CALLOUT",
+                "url": "http://127.0.0.1:8000/api/healthz",
+                "retry_kind": "STAGGERED",
+                "retry_intervals": [1, 5, 15],
+            },
+            _manual("ship", "Ship"),
+            {"key": "invoice", "name": "Invoice", "type": "AUTO_TASK", "handler": "succeed"},
+            {
+                "key": "review",
+                "name": "Ask for a review",
+                "type": "AUTO_TASK",
+                "handler": "succeed",
+                "delay_minutes": 7 * 24 * 60,
+            },
+        ),
+        (*_chain("payment", "start", "pick", "pack", "carrier", "ship", "invoice", "review"),),
+        (
+            (
+                "SHIP_FROM_STORE",
+                {
+                    "clauses": [
+                        {
+                            "field": "Order.CustomFields.PaymentMethod",
+                            "operator": "=",
+                            "value": "BankTransfer",
+                        }
+                    ],
+                    "logic": "ALL",
+                },
+                10,
+            ),
+        ),
     ),
 )
 

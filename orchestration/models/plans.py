@@ -71,28 +71,28 @@ class Assignment(models.TextChoices):
 
 
 class StepState(models.TextChoices):
-    """A step's state, as Salesforce DRO names them."""
+    """A step's state, as Salesforce DRO names them (the pure core's values)."""
 
-    PENDING = "Pending"
-    READY = "Ready"
-    SCHEDULED = "Scheduled"
-    IN_PROGRESS = "InProgress", "In progress"
-    COMPLETED = "Completed"
-    FAILED = "Failed", "Failed (will retry)"
-    FATALLY_FAILED = "FatallyFailed", "Fatally failed"
-    SKIPPED = "Skipped"
-    CANCELED = "Canceled"
-    DISCARDED = "Discarded"
+    PENDING = "PENDING", "Pending"
+    READY = "READY", "Ready"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed (will retry)"
+    FATALLY_FAILED = "FATALLY_FAILED", "Fatally failed"
+    SKIPPED = "SKIPPED", "Skipped"
+    CANCELED = "CANCELED", "Canceled"
+    DISCARDED = "DISCARDED", "Discarded"
 
 
 class PlanState(models.TextChoices):
     """A plan's state; Freezing and Frozen belong to an in-flight change."""
 
-    NOT_STARTED = "NotStarted", "Not started"
-    IN_PROGRESS = "InProgress", "In progress"
-    FREEZING = "Freezing"
-    FROZEN = "Frozen"
-    COMPLETED = "Completed"
+    NOT_STARTED = "NOT_STARTED", "Not started"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    FREEZING = "FREEZING", "Freezing"
+    FROZEN = "FROZEN", "Frozen"
+    COMPLETED = "COMPLETED", "Completed"
 
 
 class AttemptOutcome(models.TextChoices):
@@ -286,7 +286,7 @@ class PlanStep(models.Model):
     line = models.ForeignKey(
         OrderLine, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    state = models.CharField(max_length=14, choices=StepState.choices, default=StepState.PENDING)
+    state = models.CharField(max_length=16, choices=StepState.choices, default=StepState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_run_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -351,3 +351,29 @@ class PlanStepAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} of step {self.step_id} ({self.outcome})"
+
+
+class PlanTransition(models.Model):
+    """One change of a plan or one of its steps: what, when, who or what did it, why.
+
+    The order page shows these on the order's timeline beside its events. They are
+    kept apart from ``OrderEvent`` (the webhook outbox): a plan of ten steps makes
+    dozens of them, which receivers of order events did not ask for.
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="transitions")
+    step = models.ForeignKey(
+        PlanStep, on_delete=models.CASCADE, null=True, blank=True, related_name="transitions"
+    )
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["plan", "at"], name="plan_transition_at")]
+
+    def __str__(self) -> str:
+        return self.message

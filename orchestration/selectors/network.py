@@ -34,7 +34,21 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from ..engine import model as engine_model
-from ..models import NetworkVersion, OrganizationUnit, OrganizationUnitSet, Product, Setting, Sheet
+from ..models import (
+    NetworkVersion,
+    OrganizationUnit,
+    OrganizationUnitSet,
+    PlanScenario,
+    Product,
+    Setting,
+    Sheet,
+    StepDefinition,
+    StepDependency,
+    StepGroup,
+    StepGroupVersion,
+)
+from ..plans import model as plans_model
+from .plans import condition_spec, group_spec
 from .settings import setting_list
 
 
@@ -65,6 +79,30 @@ class NetworkSnapshot:
     products: tuple[engine_model.Product, ...]
     sheets: tuple[engine_model.SheetSource, ...]  # the active ones, by ID
     settings: Mapping[str, Any]
+    # The fulfilment plans' active scenarios, first by priority (``services/plans.py``):
+    # an install without any pays no query for plans.
+    plan_scenarios: tuple[PlanScenarioEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVersion:
+    """A step group's active version as plans are built from it: the pure core's
+    spec and, by step key, the stored definition's ID."""
+
+    id: int
+    name: str  # the group's name and the version: "Ship from store, version 2"
+    spec: plans_model.GroupSpec
+    definitions: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanScenarioEntry:
+    """An active plan scenario: the fulfilment action and condition it matches, and
+    the active version of its group (None: the group has none, so it matches nothing)."""
+
+    action: str
+    condition: plans_model.Condition | None
+    version: PlanVersion | None
 
 
 _lock = threading.Lock()
@@ -139,7 +177,27 @@ def _read(token: str | None) -> NetworkSnapshot:
         for sheet in Sheet.objects.filter(is_active=True).order_by("id")
     )
     settings = MappingProxyType({state.definition.name: state.value for state in setting_list()})
-    return NetworkSnapshot(token, units, products, sheets, settings)
+    scenarios = list(PlanScenario.objects.filter(is_active=True).order_by("-priority", "id"))
+    active = {
+        version.group_id: PlanVersion(
+            version.pk,
+            f"{version.group.name}, version {version.number}",
+            group_spec(version),
+            {definition.key: definition.pk for definition in version.steps.all()},
+        )
+        for version in StepGroupVersion.objects.filter(
+            is_active=True, group__in={scenario.group_id for scenario in scenarios}
+        )
+        .select_related("group")
+        .prefetch_related("steps__dependencies")
+    }
+    plan_scenarios = tuple(
+        PlanScenarioEntry(
+            scenario.action, condition_spec(scenario.condition), active.get(scenario.group_id)
+        )
+        for scenario in scenarios
+    )
+    return NetworkSnapshot(token, units, products, sheets, settings, plan_scenarios)
 
 
 def reads_active_tasks(sheets: tuple[engine_model.SheetSource, ...]) -> bool:
@@ -150,7 +208,19 @@ def reads_active_tasks(sheets: tuple[engine_model.SheetSource, ...]) -> bool:
 
 def connect() -> None:
     """Change the token whenever routing's view of the network changes."""
-    for model in (OrganizationUnit, OrganizationUnitSet, Product, Sheet, Setting):
+    for model in (
+        OrganizationUnit,
+        OrganizationUnitSet,
+        Product,
+        Sheet,
+        Setting,
+        # The plans' catalogue (plan_scenarios, and the versions plans are built from).
+        PlanScenario,
+        StepGroup,
+        StepGroupVersion,
+        StepDefinition,
+        StepDependency,
+    ):
         uid = f"network_changed_{model.__name__}"
         post_save.connect(network_changed, sender=model, dispatch_uid=uid + "_save")
         post_delete.connect(network_changed, sender=model, dispatch_uid=uid + "_delete")

@@ -59,6 +59,7 @@ from ..models import (
     OrderIntent,
     OrderStatus,
 )
+from ..selectors.network import network_snapshot
 from ..selectors.scenario import order_scenario
 from ..selectors.settings import setting_value
 from ..tasks import fulfillment_export_task
@@ -72,6 +73,7 @@ from .events import (
 from .orchestration_requests import order_orchestration_request
 from .persistence import lock_order, store_run
 from .persistence.plan import PlannedLine, Routing, RunPlan
+from .plans import plans_build
 from .progress import (
     order_and_lines_update,
     order_derived_statuses,
@@ -321,6 +323,18 @@ def _orchestrate_once(
                     order=order, lines=[(named[line], q) for line, q in routing.cancelled.items()]
                 )
             order_status_changed(order=order, status=status, now=now, actor="system:orchestration")
+            plans_build(
+                order=order,
+                fulfillments=[
+                    (
+                        fulfillment,
+                        [p.line.order_line_id for p in routing.lines if p.fulfillment == index],
+                    )
+                    for index, fulfillment in enumerate(routing.fulfillments)
+                ],
+                now=now,
+                scenarios=network_snapshot(locked.network_token).plan_scenarios,
+            )
             exports = [
                 f.pk for f in routing.fulfillments if f.export_status == ExportStatus.PENDING
             ]

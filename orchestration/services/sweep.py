@@ -21,6 +21,7 @@ from .backtests import backtests_resend
 from .events import webhooks_due
 from .fulfillments.cancellations import fulfillment_expire_overdue
 from .orchestration_requests import order_orchestration_flag
+from .plans import plans_sweep
 from .sending import task_send
 
 # An orchestration (or a backtest) asked for this long ago and still not run was
@@ -65,7 +66,9 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     exported = task_send(task=fulfillment_export_task, ids=exports, noun="fulfillment")
     webhooks = task_send(task=webhook_deliver_task, ids=webhooks_due(now=now), noun="order event")
     backtests = backtests_resend(now=now, lost_after=LOST_AFTER, limit=BATCH)
+    plans = plans_sweep(now=now)
     return {
+        **plans,
         "expired": expired,
         "waiting": waiting,
         "resent": resent,

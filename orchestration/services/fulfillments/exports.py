@@ -29,6 +29,7 @@ from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ...selectors.settings import setting_value
 from ...tasks import fulfillment_export_task
 from ..events import actor_of, event_record
+from ..plans import plan_manual_step_done
 from ..returns import return_documents_send
 from ..sending import task_send_on_commit
 from .common import lock_fulfillment, shop_name
@@ -142,6 +143,7 @@ def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> N
         actor="system:export",
         fulfillment=fulfillment,
     )
+    plan_manual_step_done(fulfillment=fulfillment, handler="export", user=None, now=now)
 
 
 def _record_failed(fulfillment: OrderFulfillment, target: str, error: str, now: datetime) -> None:

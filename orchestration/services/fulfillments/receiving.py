@@ -32,6 +32,7 @@ from ...models import (
     ReturnCondition,
 )
 from ..events import actor_of, event_record
+from ..plans import plan_manual_step_done
 from ..progress import order_refresh_status
 from ..stock import stock_restock
 from .common import (
@@ -205,6 +206,7 @@ def return_receive(
             "currency": order.currency_id,
         },
     )
+    plan_manual_step_done(fulfillment=fulfillment, handler="receive", user=user, now=now)
     order_refresh_status(order=order, now=now, actor=actor)
     return Received(
         fulfillment_id=fulfillment.pk,

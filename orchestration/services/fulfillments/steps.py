@@ -34,6 +34,7 @@ from ...models import (
 from ...models.fulfillments import TaskStage
 from ..events import actor_of, event_record
 from ..orchestration_requests import order_orchestration_request
+from ..plans import plan_manual_step_done
 from ..progress import order_refresh_status
 from ..stock import stock_consume, stock_release, stock_reserve
 from .common import (
@@ -185,6 +186,7 @@ def fulfillment_start(
         data={"deactivated": [c.pk for c in others]},
     )
     order_refresh_status(order=order, now=now, actor=actor_of(user, "store"))
+    plan_manual_step_done(fulfillment=fulfillment, handler="start", user=user, now=now)
     return Started(fulfillment_id=fulfillment.pk, deactivated=tuple(c.pk for c in others))
 
 
@@ -241,6 +243,7 @@ def fulfillment_pick(
             now=now,
         )
     order_refresh_status(order=order, now=now, actor=actor)
+    plan_manual_step_done(fulfillment=fulfillment, handler="pick", user=user, now=now)
     return Picked(
         fulfillment_id=fulfillment.pk,
         picked=sum(quantities.values()),
@@ -272,6 +275,7 @@ def fulfillment_pack(
         user=user,
         fulfillment=fulfillment,
     )
+    plan_manual_step_done(fulfillment=fulfillment, handler="pack", user=user, now=now)
     return Packed(fulfillment_id=fulfillment.pk, ship_deadline=ship_deadline)
 
 
@@ -432,6 +436,7 @@ def fulfillment_ship(
             now=now,
         )
     order_refresh_status(order=order, now=now, actor=actor)
+    plan_manual_step_done(fulfillment=fulfillment, handler="ship", user=user, now=now)
     return Shipped(
         fulfillment_id=fulfillment.pk,
         carrier=carrier.strip(),

@@ -1,0 +1,577 @@
+"""Running fulfilment plans (``docs/plans.md``): build, advance, run a step, fallout.
+
+The rules are the pure core's (``orchestration/plans/``): which pending step is
+ready, scheduled or skipped, when a failed step is retried, when a running one is
+at risk. This module stores what it decides, puts each transition on the order's
+timeline with who or what did it, and sends a task only for a step that is Ready
+and automatic, once the transaction commits. Rows drive it: no chords, no long
+countdowns; due steps (scheduled, to retry) and jeopardy are swept by beat.
+
+- ``plans_build``: a plan per new fulfilment, from the first matching scenario's
+  active group version; then advanced.
+- ``plan_advance``: applies the core's transitions until none is left.
+- ``plan_step_run``: one attempt of an automatic step (auto task or callout). The
+  attempt row is unique on (step, number) and written first in its own
+  transaction, so a redelivered message or a second worker finds it taken and
+  does nothing; the outcome is written with the step's lock.
+- ``plan_manual_step_done``: a person did a manual step's work (the shop's start,
+  pick, pack or ship call this with the action).
+- ``plan_steps_retry`` / ``plan_steps_complete``: the fallout queue's bulk actions.
+- ``plans_sweep``: due steps, pauses and jeopardy, for beat.
+"""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..errors import ApplicationError, ConflictError
+from ..integrations.steps import StepContext, StepError, callout, handler_for
+from ..models import (
+    AttemptOutcome,
+    Order,
+    OrderFulfillment,
+    Plan,
+    PlanState,
+    PlanStep,
+    PlanStepAttempt,
+    PlanTransition,
+    StepState,
+    StepType,
+)
+from ..plans import model as pure
+from ..plans.conditions import holds
+from ..plans.retries import next_retry_at
+from ..plans.runtime import StepRun, advance, at_risk, plan_state
+from ..selectors.network import PlanScenarioEntry, PlanVersion
+from ..selectors.plans import (
+    fallout_rule_for,
+    group_spec,
+    order_record,
+    plan_steps,
+    step_spec,
+)
+from ..tasks import plan_step_run_task
+from .events import actor_of
+from .sending import task_send_on_commit
+
+AUTOMATIC = (StepType.AUTO_TASK, StepType.CALLOUT)
+# Handlers that are the fulfilment's own actions: a step naming one (a shop's manual
+# start, pick, pack and ship; a warehouse export; a return's arrival) is done when
+# that action is, through ``plan_manual_step_done``, never by the worker.
+BOUND_ACTIONS = frozenset({"start", "pick", "pack", "ship", "export", "receive"})
+# Steps the sweep moves per run (each plan in its own transaction).
+BATCH = 500
+# Transitions applied to one plan in one call, at most: a plan of n steps needs n
+# rounds at most; this bounds a plan with a bug in the core.
+MAX_ROUNDS = 1_000
+
+
+def plans_build(
+    *,
+    order: Order,
+    fulfillments: Sequence[tuple[OrderFulfillment, Sequence[int]]],
+    now: datetime,
+    scenarios: Sequence[PlanScenarioEntry],
+) -> list[Plan]:
+    """A plan for each fulfilment (with its order lines' IDs) a scenario matches, in
+    the caller's transaction (the run's).
+
+    ``scenarios`` are the network snapshot's (``plan_scenarios``), each with its
+    group's active version read once per network token: without any, nothing is
+    read or written. The steps' first moves (the core's ``advance`` from all
+    Pending) are made in memory, so that every plan of the run costs three
+    statements together: its plans, their steps, and their transitions.
+    """
+    if not scenarios:
+        return []
+    record = order_record(order)
+    plans: list[Plan] = []
+    steps: list[PlanStep] = []
+    transitions: list[tuple[PlanStep | None, Plan, PlanTransition]] = []
+    ready: list[PlanStep] = []
+    for fulfillment, lines in fulfillments:
+        version = _scenario_version(fulfillment, record, scenarios)
+        if version is None:
+            continue
+        plan = Plan(
+            order=order,
+            fulfillment=fulfillment,
+            version_id=version.id,
+            group_key=order.customer_email,
+        )
+        plans.append(plan)
+        made = [
+            PlanStep(
+                plan=plan,
+                definition_id=version.definitions[spec.key],
+                line_id=line,
+                idempotency_key=uuid.uuid4().hex,
+            )
+            for spec in version.spec.steps
+            for line in (lines if spec.scope is pure.Scope.LINE else [None])
+        ]
+        keys = [
+            spec.key
+            for spec in version.spec.steps
+            for _ in (lines if spec.scope is pure.Scope.LINE else [None])
+        ]
+        runs = {
+            index: StepRun(id=index, key=key, line=step.line_id, state=pure.StepState.PENDING)
+            for index, (key, step) in enumerate(zip(keys, made, strict=True))
+        }
+        transitions.append(
+            (
+                None,
+                plan,
+                PlanTransition(
+                    to_state=PlanState.NOT_STARTED,
+                    at=now,
+                    actor="system:plans",
+                    message=f"Plan {version.name} built with {len(made)} steps.",
+                ),
+            )
+        )
+        for transition in advance(version.spec, list(runs.values()), record, now, order.placed_at):
+            step = made[transition.step_id]
+            before = step.state
+            step.state = StepState(str(transition.to_state))
+            step.next_run_at = transition.next_run_at
+            if transition.to_state in (pure.StepState.READY, pure.StepState.IN_PROGRESS):
+                step.started_at = step.started_at or now
+            if transition.to_state in (pure.StepState.COMPLETED, pure.StepState.SKIPPED):
+                step.completed_at = now
+            runs[transition.step_id] = replace(
+                runs[transition.step_id], state=transition.to_state, started_at=step.started_at
+            )
+            name = _spec_of(version, keys[transition.step_id]).name
+            line = f" (line {step.line_id})" if step.line_id else ""
+            transitions.append(
+                (
+                    step,
+                    plan,
+                    PlanTransition(
+                        from_state=before,
+                        to_state=step.state,
+                        at=now,
+                        actor="system:plans",
+                        message=f"{name}{line}: {step.get_state_display()}"
+                        + (f" ({transition.reason})" if transition.reason else "")
+                        + ".",
+                    ),
+                )
+            )
+            spec = _spec_of(version, keys[transition.step_id])
+            if step.state == StepState.READY and _automatic(spec):
+                ready.append(step)
+        plan.state = PlanState(str(plan_state(list(runs.values()))))
+        if plan.state != PlanState.NOT_STARTED:
+            group_name = version.name.rsplit(", version ", 1)[0]
+            transitions.append(
+                (
+                    None,
+                    plan,
+                    PlanTransition(
+                        from_state=PlanState.NOT_STARTED,
+                        to_state=plan.state,
+                        at=now,
+                        actor="system:plans",
+                        message=f"Plan {group_name}: {plan.get_state_display()}.",
+                    ),
+                )
+            )
+        steps += made
+    if not plans:
+        return []
+    Plan.objects.bulk_create(plans)
+    for step in steps:
+        step.plan_id = step.plan.pk
+    PlanStep.objects.bulk_create(steps)
+    rows = []
+    for owner, plan, row in transitions:
+        row.plan_id = plan.pk
+        row.step_id = owner.pk if owner is not None else None
+        rows.append(row)
+    PlanTransition.objects.bulk_create(rows)
+    if ready:
+        task_send_on_commit(
+            task=plan_step_run_task, ids=[step.pk for step in ready], noun="plan step"
+        )
+    return plans
+
+
+def _automatic(spec: pure.StepSpec) -> bool:
+    """For the worker: an auto task or a callout that is not the fulfilment's own action."""
+    return (
+        spec.type in (pure.StepType.AUTO_TASK, pure.StepType.CALLOUT)
+        and spec.handler not in BOUND_ACTIONS
+    )
+
+
+def _spec_of(version: PlanVersion, key: str) -> pure.StepSpec:
+    return next(spec for spec in version.spec.steps if spec.key == key)
+
+
+def _scenario_version(
+    fulfillment: OrderFulfillment, record: Mapping[str, Any], scenarios: Sequence[PlanScenarioEntry]
+) -> PlanVersion | None:
+    """The active version of the first scenario (by priority) that matches the
+    fulfilment's action and the order."""
+    for scenario in scenarios:
+        if scenario.action != fulfillment.action or scenario.version is None:
+            continue
+        if scenario.condition is None or holds(scenario.condition, record):
+            return scenario.version
+    return None
+
+
+def _run(step: PlanStep) -> StepRun:
+    return StepRun(
+        id=step.pk,
+        key=step.definition.key,
+        line=step.line_id,
+        state=pure.StepState(step.state),
+        started_at=step.started_at,
+        completed_at=step.completed_at,
+        next_run_at=step.next_run_at,
+    )
+
+
+def plan_advance(*, plan_id: int, now: datetime, actor: str = "system:plans") -> int:
+    """Apply the core's transitions to the plan until none is left; return how many.
+
+    Ready automatic steps are sent to the worker once the transaction commits.
+    """
+    with transaction.atomic():
+        plan = (
+            Plan.objects.select_for_update()
+            .select_related("order", "version__group")
+            .get(pk=plan_id)
+        )
+        if plan.state in (PlanState.FREEZING, PlanState.FROZEN, PlanState.COMPLETED):
+            return 0
+        group = group_spec(plan.version)
+        record = order_record(plan.order)
+        steps = {step.pk: step for step in plan_steps(plan)}
+        applied = 0
+        ready: list[int] = []
+        for _ in range(MAX_ROUNDS):
+            transitions = advance(
+                group, [_run(step) for step in steps.values()], record, now, plan.order.placed_at
+            )
+            if not transitions:
+                break
+            for transition in transitions:
+                step = steps[transition.step_id]
+                before = step.state
+                _transition_store(step, transition.to_state, now, transition.next_run_at)
+                _transition_record(plan, step, transition.reason, now, actor, before)
+                if _for_the_worker(step):
+                    ready.append(step.pk)
+                applied += 1
+        _plan_state_store(plan, [_run(step) for step in steps.values()], now)
+        if ready:
+            task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
+        return applied
+
+
+def _for_the_worker(step: PlanStep) -> bool:
+    """A Ready automatic step that is not one of the fulfilment's own actions."""
+    return (
+        step.state == StepState.READY
+        and step.definition.type in AUTOMATIC
+        and step.definition.handler not in BOUND_ACTIONS
+    )
+
+
+def _transition_store(
+    step: PlanStep, to: pure.StepState, now: datetime, next_run_at: datetime | None
+) -> None:
+    step.state = StepState(str(to))
+    step.next_run_at = next_run_at
+    # A step's clock (jeopardy) runs from when it was handed out: Ready, or In Progress.
+    if to in (pure.StepState.READY, pure.StepState.IN_PROGRESS) and step.started_at is None:
+        step.started_at = now
+    if to in (pure.StepState.COMPLETED, pure.StepState.SKIPPED):
+        step.completed_at = now
+    step.save(update_fields=["state", "next_run_at", "started_at", "completed_at", "updated_at"])
+
+
+def _transition_record(
+    plan: Plan, step: PlanStep, reason: str, now: datetime, actor: str, before: str = ""
+) -> None:
+    line = f" (line {step.line_id})" if step.line_id else ""
+    PlanTransition.objects.create(
+        plan=plan,
+        step=step,
+        from_state=before,
+        to_state=step.state,
+        at=now,
+        actor=actor,
+        message=f"{step.definition.name}{line}: {step.get_state_display()}"
+        + (f" ({reason})" if reason else "")
+        + ".",
+    )
+
+
+def _plan_state_store(plan: Plan, runs: Sequence[StepRun], now: datetime) -> None:
+    state = PlanState(str(plan_state(runs)))
+    if state != plan.state:
+        before = plan.state
+        plan.state = state
+        plan.completed_at = now if state == PlanState.COMPLETED else None
+        plan.save(update_fields=["state", "completed_at", "updated_at"])
+        PlanTransition.objects.create(
+            plan=plan,
+            from_state=before,
+            to_state=state,
+            at=now,
+            actor="system:plans",
+            message=f"Plan {plan.version.group.name}: {plan.get_state_display()}.",
+        )
+
+
+def plan_step_run(*, step_id: int, now: datetime | None = None) -> None:
+    """Run one attempt of a Ready automatic step (the task's body); see the module."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        step = (
+            PlanStep.objects.select_for_update()
+            .select_related("definition", "plan__order")
+            .filter(pk=step_id)
+            .first()
+        )
+        if step is None or not _for_the_worker(step):
+            return  # done already, or not for a worker: a second delivery does nothing
+        number = step.attempts + 1
+        try:
+            with transaction.atomic():
+                PlanStepAttempt.objects.create(step=step, number=number, started_at=now)
+        except IntegrityError:
+            return
+        step.attempts = number
+        step.state = StepState.IN_PROGRESS
+        step.started_at = step.started_at or now
+        step.save(update_fields=["attempts", "state", "started_at", "updated_at"])
+    definition, order = step.definition, step.plan.order
+    context = StepContext(
+        step_id=step.pk,
+        step_key=definition.key,
+        order_id=order.pk,
+        order_backend_id=order.backend_id or "",
+        line_id=step.line_id,
+        fulfillment_id=step.plan.fulfillment_id,
+        idempotency_key=step.idempotency_key,
+        attempt=number,
+        record=order_record(order),
+    )
+    error: StepError | None = None
+    try:
+        if definition.type == StepType.CALLOUT:
+            callout(
+                url=definition.url,
+                payload={
+                    "order": order.backend_id or order.pk,
+                    "step": definition.key,
+                    "line": step.line_id,
+                    "attempt": number,
+                },
+                idempotency_key=step.idempotency_key,
+                timeout=definition.timeout_seconds,
+            )
+        else:
+            handler_for(definition.handler)(context)
+    except StepError as failure:
+        error = failure
+    except Exception as failure:  # a handler's bug is the step's failure, not the worker's
+        error = StepError("Unexpected", f"{type(failure).__name__}: {failure}")
+    _attempt_finish(step_id=step.pk, number=number, error=error, now=timezone.now())
+
+
+def _attempt_finish(*, step_id: int, number: int, error: StepError | None, now: datetime) -> None:
+    with transaction.atomic():
+        step = (
+            PlanStep.objects.select_for_update()
+            .select_related("definition", "plan")
+            .get(pk=step_id)
+        )
+        PlanStepAttempt.objects.filter(step=step, number=number).update(
+            finished_at=now,
+            outcome=AttemptOutcome.FAILED if error else AttemptOutcome.COMPLETED,
+            error_code=error.code if error else "",
+            error=error.message if error else "",
+        )
+        if error is None:
+            step.state = StepState.COMPLETED
+            step.completed_at = now
+            step.error_code = step.error = ""
+            reason = f"attempt {number}"
+        else:
+            step.error_code, step.error = error.code, error.message
+            retry_at = next_retry_at(step_spec(step.definition).retry, number, now)
+            if retry_at is None:
+                step.state = StepState.FATALLY_FAILED
+                rule = fallout_rule_for(step.definition.key, error.code)
+                step.fallout_queue = rule.queue if rule else "default"
+                reason = (
+                    f"attempt {number}: {error.code}: {error.message}; "
+                    f"to the fallout queue {step.fallout_queue}"
+                )
+            else:
+                step.state = StepState.FAILED
+                reason = (
+                    f"attempt {number}: {error.code}: {error.message}; "
+                    f"retried at {retry_at:%Y-%m-%d %H:%M}"
+                )
+            step.next_run_at = retry_at
+        step.save()
+        _transition_record(step.plan, step, reason, now, "system:plans")
+    plan_advance(plan_id=step.plan_id, now=now)
+
+
+def plan_manual_step_done(
+    *, fulfillment: OrderFulfillment, handler: str, user: User | None, now: datetime
+) -> int:
+    """Complete the manual steps bound to ``handler`` (a fulfilment action such as
+    ``start``) in the fulfilment's plan; return how many. In the caller's
+    transaction: a step that is not Ready yet (it waits for another, e.g. the
+    payment) refuses the action with a ``ConflictError`` naming it, and the caller's
+    transaction rolls back whole. A plan without such a step is left as it is: the
+    action is the fulfilment's own."""
+    steps = list(
+        PlanStep.objects.select_for_update()
+        .filter(plan__fulfillment=fulfillment, definition__handler=handler)
+        .exclude(state__in=[StepState.COMPLETED, StepState.SKIPPED])
+        .select_related("definition", "plan")
+    )
+    waiting = [s for s in steps if s.state not in (StepState.READY, StepState.IN_PROGRESS)]
+    if waiting:
+        step = waiting[0]
+        raise ConflictError(
+            f"The plan's step {step.definition.name!r} is {step.get_state_display()}: "
+            "it waits for the steps before it.",
+            code="step_not_ready",
+        )
+    actor = actor_of(user, "plans")
+    for step in steps:
+        step.state = StepState.COMPLETED
+        step.started_at = step.started_at or now
+        step.completed_at = now
+        if user is not None and user.is_authenticated:
+            step.assignee = user
+        step.save()
+        _transition_record(step.plan, step, f"done by {actor}", now, actor)
+    for plan_id in {step.plan_id for step in steps}:
+        plan_advance(plan_id=plan_id, now=now, actor=actor)
+    return len(steps)
+
+
+def plan_steps_retry(*, step_ids: Sequence[int], user: User, note: str, now: datetime) -> int:
+    """Send fatally failed steps back to Ready (the fallout queue's bulk retry)."""
+    return _fallout_resolve(step_ids, user, note, now, StepState.READY, "retried by hand")
+
+
+def plan_steps_complete(*, step_ids: Sequence[int], user: User, note: str, now: datetime) -> int:
+    """Mark fatally failed steps Completed, ignoring their error (the bulk complete)."""
+    return _fallout_resolve(step_ids, user, note, now, StepState.COMPLETED, "completed by hand")
+
+
+def _fallout_resolve(
+    step_ids: Sequence[int], user: User, note: str, now: datetime, to: StepState, what: str
+) -> int:
+    if not note.strip():
+        raise ApplicationError("Say why in a note.", code="required", field="note")
+    with transaction.atomic():
+        steps = list(
+            PlanStep.objects.select_for_update()
+            .filter(pk__in=step_ids)
+            .select_related("definition", "plan")
+        )
+        refused = [s.pk for s in steps if s.state != StepState.FATALLY_FAILED]
+        missing = sorted(set(step_ids) - {s.pk for s in steps})
+        if refused or missing:
+            raise ApplicationError(
+                f"Only fatally failed steps can be {what}; not steps "
+                f"{', '.join(map(str, sorted(refused + missing)))}.",
+                code="invalid_state",
+                field="steps",
+            )
+        for step in steps:
+            step.state = to
+            step.note = note.strip()
+            step.fallout_queue = ""
+            step.next_run_at = None
+            if to == StepState.COMPLETED:
+                step.completed_at = now
+            step.save()
+            _transition_record(
+                step.plan, step, f"{what}: {note.strip()}", now, actor_of(user, "plans")
+            )
+        for plan_id in {step.plan_id for step in steps}:
+            plan_advance(plan_id=plan_id, now=now, actor=actor_of(user, "plans"))
+        ready = [s.pk for s in steps if _for_the_worker(s)]
+        if ready:
+            task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
+    return len(steps)
+
+
+def plans_sweep(*, now: datetime) -> dict[str, int]:
+    """Due scheduled and failed steps become Ready (and are sent); pauses are checked
+    again; running steps past their jeopardy threshold turn At Risk."""
+    due = list(
+        PlanStep.objects.filter(
+            state__in=[StepState.SCHEDULED, StepState.FAILED], next_run_at__lte=now
+        ).values_list("plan_id", "pk", "state")[:BATCH]
+    )
+    retried = 0
+    for plan_id, step_id, state in due:
+        if state == StepState.FAILED:
+            with transaction.atomic():
+                updated = PlanStep.objects.filter(pk=step_id, state=StepState.FAILED).update(
+                    state=StepState.READY, next_run_at=None
+                )
+                if updated:
+                    task_send_on_commit(task=plan_step_run_task, ids=[step_id], noun="plan step")
+                    retried += 1
+        else:
+            plan_advance(plan_id=plan_id, now=now)
+    paused = list(
+        PlanStep.objects.filter(state=StepState.IN_PROGRESS, definition__type=StepType.PAUSE)
+        .values_list("plan_id", flat=True)
+        .distinct()[:BATCH]
+    )
+    for plan_id in paused:
+        plan_advance(plan_id=plan_id, now=now)
+    risky = 0
+    for step in PlanStep.objects.filter(
+        state__in=[StepState.IN_PROGRESS, StepState.READY],
+        at_risk=False,
+        definition__estimated_minutes__isnull=False,
+    ).select_related("definition")[:BATCH]:
+        if at_risk(step_spec(step.definition), _run(step), now):
+            PlanStep.objects.filter(pk=step.pk).update(at_risk=True)
+            risky += 1
+    return {
+        "steps_due": len(due),
+        "steps_retried": retried,
+        "pauses": len(paused),
+        "at_risk": risky,
+    }
+
+
+def plans_for_order_changed(*, order: Order, now: datetime) -> None:
+    """The order changed: its plans' pauses (and conditions) are looked at again."""
+    plans = Plan.objects.filter(order=order).exclude(state=PlanState.COMPLETED)
+    for plan_id in plans.values_list("pk", flat=True):
+        plan_advance(plan_id=plan_id, now=now)
+
+
+def pause_holds(step: PlanStep) -> bool:
+    """Whether a pause's resume condition holds now (for the plan view)."""
+    condition = step_spec(step.definition).resume_condition
+    return condition is not None and holds(condition, order_record(step.plan.order))

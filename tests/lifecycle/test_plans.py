@@ -1,0 +1,384 @@
+"""Fulfilment plans at run time (``services/plans.py``), on the demo retailer with a
+frozen clock and tasks inline: a plan is built when routing stores a fulfilment,
+its steps run in dependency order, skip, retry, wait, pause and turn at risk, and
+every transition is on the order's timeline."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from orchestration.errors import ApplicationError, ConflictError
+from orchestration.models import (
+    FalloutRule,
+    Order,
+    OrderFulfillment,
+    Plan,
+    PlanScenario,
+    PlanState,
+    PlanStep,
+    PlanStepAttempt,
+    PlanTransition,
+    RetryKind,
+    StepDefinition,
+    StepDependency,
+    StepGroup,
+    StepGroupVersion,
+    StepState,
+    StepType,
+)
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_ship,
+    fulfillment_start,
+)
+from orchestration.services.plans import (
+    plan_step_run,
+    plan_steps_complete,
+    plan_steps_retry,
+    plans_for_order_changed,
+)
+from orchestration.services.sweep import sweep
+from tests.conftest import table_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def group(*steps: dict[str, Any], edges: tuple[tuple[str, str], ...] = ()) -> StepGroupVersion:
+    """An active one-version group for ship-from-store fulfilments, of ``steps``
+    (StepDefinition fields) and ``edges`` (step, depends on)."""
+    made = StepGroup.objects.create(key="Test", name="Test plan")
+    version = StepGroupVersion.objects.create(group=made, number=1, is_active=True)
+    by_key = {}
+    for position, fields in enumerate(steps):
+        fields = {"name": fields["key"].title(), **fields}
+        by_key[fields["key"]] = StepDefinition.objects.create(
+            version=version, position=position, **fields
+        )
+    for step, on in edges:
+        StepDependency.objects.create(step=by_key[step], depends_on=by_key[on])
+    # Ahead of the demo's own ship-from-store scenarios.
+    PlanScenario.objects.create(group=made, action="SHIP_FROM_STORE", priority=100)
+    return version
+
+
+def auto(key: str, handler: str = "succeed", **fields: Any) -> dict[str, Any]:
+    return {"key": key, "type": StepType.AUTO_TASK, "handler": handler, **fields}
+
+
+def states(order: Order) -> dict[str, str]:
+    return {
+        step.definition.key: step.state
+        for step in PlanStep.objects.filter(plan__order=order).select_related("definition")
+    }
+
+
+def step_events(order: Order) -> list[str]:
+    return list(
+        PlanTransition.objects.filter(plan__order=order, step__isnull=False)
+        .order_by("id")
+        .values_list("message", flat=True)
+    )
+
+
+@pytest.fixture
+def inline(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """Call a function and run what it sends after commit (the steps' tasks), as a
+    worker would right away."""
+
+    def call(function: Callable[..., Any], **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(**kwargs)
+
+    return call
+
+
+def test_a_diamond_runs_in_dependency_order_and_the_plan_completes(
+    place: Callable[..., Order],
+) -> None:
+    group(
+        auto("a"),
+        auto("b"),
+        auto("c"),
+        auto("d"),
+        edges=(("b", "a"), ("c", "a"), ("d", "b"), ("d", "c")),
+    )
+    order = place("SNK-CANVAS-WHT")
+
+    (plan,) = Plan.objects.filter(order=order)
+    assert plan.fulfillment == OrderFulfillment.objects.get(order=order)
+    assert states(order) == {key: StepState.COMPLETED for key in "abcd"}
+    assert plan.state == PlanState.COMPLETED
+    done = [m.split(":")[0] for m in step_events(order) if "Completed" in m]
+    assert done[0] == "A" and done[-1] == "D" and sorted(done[1:3]) == ["B", "C"]
+    assert PlanStepAttempt.objects.filter(step__plan=plan).count() == 4
+
+
+def test_a_skipped_step_lets_its_dependants_run(place: Callable[..., Order]) -> None:
+    condition = {
+        "clauses": [{"field": "Order.CustomFields.Channel", "operator": "=", "value": "Popup"}],
+        "logic": "ALL",
+    }
+    group(auto("a"), auto("b", condition=condition), auto("c"), edges=(("b", "a"), ("c", "b")))
+    order = place("SNK-CANVAS-WHT", custom_fields={"Channel": "WEBSHOP"})
+
+    assert states(order) == {
+        "a": StepState.COMPLETED,
+        "b": StepState.SKIPPED,
+        "c": StepState.COMPLETED,
+    }
+    assert Plan.objects.get(order=order).state == PlanState.COMPLETED
+
+
+def test_a_failing_step_retries_by_its_policy_lands_in_fallout_and_a_bulk_retry_completes_it(
+    place: Callable[..., Order], clock: Any, settings: Any, inline: Callable[..., Any]
+) -> None:
+    group(
+        auto(
+            "invoice",
+            handler="flaky",
+            retry_kind=RetryKind.STAGGERED,
+            retry_intervals=[10, 15],
+        ),
+    )
+    FalloutRule.objects.create(step_key="invoice", error_code="AlwaysFails", queue="finance")
+    settings.ORCHESTRATION_STEP_HANDLERS = {"flaky": "orchestration.integrations.steps.fail"}
+    order = place("SNK-CANVAS-WHT")
+    step = PlanStep.objects.get(plan__order=order)
+    assert (step.state, step.attempts) == (StepState.FAILED, 1)
+    assert step.next_run_at == clock_now() + timedelta(minutes=10)
+
+    clock.shift(timedelta(minutes=9))
+    inline(sweep)
+    step.refresh_from_db()
+    assert (step.state, step.attempts) == (StepState.FAILED, 1)  # not due yet
+    clock.shift(timedelta(minutes=1))
+    inline(sweep)
+    step.refresh_from_db()
+    assert (step.state, step.attempts) == (StepState.FAILED, 2)
+    clock.shift(timedelta(minutes=15))
+    inline(sweep)
+    step.refresh_from_db()
+    assert (step.state, step.attempts, step.fallout_queue) == (
+        StepState.FATALLY_FAILED,
+        3,
+        "finance",
+    )
+    assert step.error == "step invoice is configured to fail"
+
+    # The handler is fixed; the fallout queue retries it with a note.
+    settings.ORCHESTRATION_STEP_HANDLERS = {"flaky": "orchestration.integrations.steps.succeed"}
+    admin = User.objects.get(username="admin")
+    assert inline(
+        plan_steps_retry, step_ids=[step.pk], user=admin, note="handler fixed", now=clock_now()
+    )
+    step.refresh_from_db()
+    assert (step.state, step.attempts, step.note) == (StepState.COMPLETED, 4, "handler fixed")
+    assert Plan.objects.get(order=order).state == PlanState.COMPLETED
+
+
+def clock_now() -> Any:
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def test_a_bulk_action_on_a_step_not_in_fallout_is_refused_and_nothing_changes(
+    place: Callable[..., Order],
+) -> None:
+    group(auto("a"))
+    order = place("SNK-CANVAS-WHT")
+    step = PlanStep.objects.get(plan__order=order)
+    admin = User.objects.get(username="admin")
+    before = table_rows()
+
+    with pytest.raises(ApplicationError) as refused:
+        plan_steps_complete(step_ids=[step.pk, 999999], user=admin, note="x", now=clock_now())
+    assert refused.value.message == (
+        f"Only fatally failed steps can be completed by hand; not steps {step.pk}, 999999."
+    )
+    with pytest.raises(ApplicationError) as no_note:
+        plan_steps_retry(step_ids=[step.pk], user=admin, note="  ", now=clock_now())
+    assert no_note.value.message == "Say why in a note."
+    assert table_rows() == before
+
+
+def test_a_delayed_step_is_scheduled_and_runs_at_its_time(
+    place: Callable[..., Order], clock: Any, inline: Callable[..., Any]
+) -> None:
+    group(auto("a"), auto("review", delay_minutes=7 * 24 * 60), edges=(("review", "a"),))
+    order = place("SNK-CANVAS-WHT")
+    review = PlanStep.objects.get(plan__order=order, definition__key="review")
+    assert review.state == StepState.SCHEDULED
+    assert review.next_run_at == clock_now() + timedelta(days=7)
+
+    clock.shift(timedelta(days=7) - timedelta(minutes=1))
+    inline(sweep)
+    review.refresh_from_db()
+    assert review.state == StepState.SCHEDULED
+    clock.shift(timedelta(minutes=1))
+    inline(sweep)
+    review.refresh_from_db()
+    assert review.state == StepState.COMPLETED
+
+
+def test_a_pause_completes_when_its_condition_becomes_true(
+    place: Callable[..., Order], inline: Callable[..., Any]
+) -> None:
+    captured = {
+        "clauses": [
+            {"field": "Order.CustomFields.PaymentStatus", "operator": "=", "value": "Captured"}
+        ],
+        "logic": "ALL",
+    }
+    group(
+        {"key": "payment", "type": StepType.PAUSE, "resume_condition": captured},
+        auto("invoice"),
+        edges=(("invoice", "payment"),),
+    )
+    order = place("SNK-CANVAS-WHT", custom_fields={"PaymentStatus": "Authorized"})
+    assert states(order) == {"payment": StepState.IN_PROGRESS, "invoice": StepState.PENDING}
+
+    order.custom_fields = {"PaymentStatus": "Captured"}
+    order.save(update_fields=["custom_fields"])
+    inline(plans_for_order_changed, order=order, now=clock_now())
+
+    assert states(order) == {"payment": StepState.COMPLETED, "invoice": StepState.COMPLETED}
+
+
+def test_a_manual_step_is_done_by_the_shops_action_and_waits_for_its_dependencies(
+    place: Callable[..., Order], inline: Callable[..., Any]
+) -> None:
+    captured = {
+        "clauses": [
+            {"field": "Order.CustomFields.PaymentStatus", "operator": "=", "value": "Captured"}
+        ],
+        "logic": "ALL",
+    }
+    group(
+        {"key": "payment", "type": StepType.PAUSE, "resume_condition": captured},
+        {"key": "start", "type": StepType.MANUAL, "handler": "start"},
+        edges=(("start", "payment"),),
+    )
+    order = place("SNK-CANVAS-WHT", custom_fields={"PaymentStatus": "Authorized"})
+    task = OrderFulfillment.objects.get(order=order)
+    shop = User.objects.get(username="kalverstraat")
+    before = table_rows()
+
+    with pytest.raises(ConflictError) as refused:
+        fulfillment_start(fulfillment_id=task.pk, user=shop)
+    assert refused.value.message == (
+        "The plan's step 'Start' is Pending: it waits for the steps before it."
+    )
+    assert table_rows() == before
+
+    order.custom_fields = {"PaymentStatus": "Captured"}
+    order.save(update_fields=["custom_fields"])
+    inline(plans_for_order_changed, order=order, now=clock_now())
+    fulfillment_start(fulfillment_id=task.pk, user=shop)
+    start = PlanStep.objects.get(plan__order=order, definition__key="start")
+    assert (start.state, start.assignee) == (StepState.COMPLETED, shop)
+    assert "Start: Completed (done by kalverstraat)." in step_events(order)
+
+
+def test_a_step_turns_at_risk_at_its_jeopardy_threshold(
+    place: Callable[..., Order], clock: Any, inline: Callable[..., Any]
+) -> None:
+    group(
+        {
+            "key": "start",
+            "type": StepType.MANUAL,
+            "handler": "start",
+            "estimated_minutes": 10,
+            "jeopardy_minutes": 2,
+        }
+    )
+    order = place("SNK-CANVAS-WHT")
+    step = PlanStep.objects.get(plan__order=order)
+    assert step.state == StepState.READY
+
+    clock.shift(timedelta(minutes=7, seconds=59))
+    inline(sweep)
+    step.refresh_from_db()
+    assert step.at_risk is False
+    clock.shift(timedelta(seconds=1))
+    inline(sweep)
+    step.refresh_from_db()
+    assert step.at_risk is True
+
+
+def test_a_step_delivered_twice_runs_once(place: Callable[..., Order]) -> None:
+    group(auto("a", handler="succeed"))
+    # Placed without running what is sent after commit: the step waits, Ready.
+    order = place("SNK-CANVAS-WHT")
+    step = PlanStep.objects.get(plan__order=order)
+    PlanStep.objects.filter(pk=step.pk).update(state=StepState.READY, attempts=0)
+    PlanStepAttempt.objects.filter(step=step).delete()
+
+    plan_step_run(step_id=step.pk)
+    plan_step_run(step_id=step.pk)
+
+    step.refresh_from_db()
+    assert (step.state, step.attempts) == (StepState.COMPLETED, 1)
+    assert PlanStepAttempt.objects.filter(step=step).count() == 1
+
+
+def test_without_a_scenario_no_plan_is_built_and_the_lifecycle_is_todays(
+    demo: None, place: Callable[..., Order]
+) -> None:
+    PlanScenario.objects.all().delete()  # the demo's
+    order = place("SNK-CANVAS-WHT")
+    assert not Plan.objects.filter(order=order).exists()
+    assert OrderFulfillment.objects.get(order=order).status == 0
+
+
+def test_the_demos_ship_from_store_plan_follows_the_shop_step_by_step(
+    place: Callable[..., Order],
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    task = OrderFulfillment.objects.get(order=order)
+    shop = User.objects.get(username="kalverstraat")
+    (plan,) = Plan.objects.filter(order=order)
+    assert plan.version.group.key == "ShipFromStore"
+    assert states(order) == {
+        "start": StepState.READY,
+        "pick": StepState.PENDING,
+        "pack": StepState.PENDING,
+        "ship": StepState.PENDING,
+    }
+
+    fulfillment_start(fulfillment_id=task.pk, user=shop)
+    fulfillment_pick(fulfillment_id=task.pk, user=shop)
+    assert states(order) == {
+        "start": StepState.COMPLETED,
+        "pick": StepState.COMPLETED,
+        "pack": StepState.READY,
+        "ship": StepState.PENDING,
+    }
+    fulfillment_pack(fulfillment_id=task.pk, user=shop)
+    fulfillment_ship(
+        fulfillment_id=task.pk, user=shop, carrier="PostNL", tracking_number="3SABC123"
+    )
+
+    assert set(states(order).values()) == {StepState.COMPLETED}
+    plan.refresh_from_db()
+    assert plan.state == PlanState.COMPLETED
+    seen = list(
+        PlanTransition.objects.filter(plan=plan).order_by("id").values_list("message", "actor")
+    )
+    assert seen == [
+        ("Plan Ship from store, version 1 built with 4 steps.", "system:plans"),
+        ("Start: Ready (no dependencies).", "system:plans"),
+        ("Plan Ship from store: In progress.", "system:plans"),
+        ("Start: Completed (done by kalverstraat).", "kalverstraat"),
+        ("Pick: Ready (dependencies done).", "kalverstraat"),
+        ("Pick: Completed (done by kalverstraat).", "kalverstraat"),
+        ("Pack: Ready (dependencies done).", "kalverstraat"),
+        ("Pack: Completed (done by kalverstraat).", "kalverstraat"),
+        ("Ship: Ready (dependencies done).", "kalverstraat"),
+        ("Ship: Completed (done by kalverstraat).", "kalverstraat"),
+        ("Plan Ship from store: Completed.", "system:plans"),
+    ]
