@@ -395,8 +395,10 @@ class PreviewForm(forms.Form):
             problems.insert(
                 0, {"code": "max_length", "field": "lines", "message": ORDER_LINES.message()}
             )
-        body = self.api_body()
-        if body.pop("order", None) or body.pop("scenario", None):
+        # Read from what was cleaned: a refused field of the form's own (the delivery
+        # option, ``at``) is not in it, and is among ``problems`` already.
+        cleaned = self.cleaned_data
+        if cleaned.get("order") or cleaned.get("scenario"):
             problems.insert(
                 0,
                 {
@@ -408,6 +410,7 @@ class PreviewForm(forms.Form):
             )
         if problems:
             raise ApplicationError(problems[0]["message"], errors=problems)
+        body = self.api_body()
         serializer = PreviewInputSerializer(data={**body, "order": "typed"})
         if not serializer.is_valid():
             errors = list(flatten_errors(serializer.errors))

@@ -530,6 +530,18 @@ def test_a_typed_order_with_a_draft_is_previewed_with_it(designer: User) -> None
             "shipping_latitude",
             "Shipping latitude: Ensure this value is less than or equal to 90.0.",
         ),
+        # The form's own fields refused beside a typed order (each was a KeyError, a 500).
+        (
+            {"requested_fulfillment_option": "TELEPORT"},
+            "requested_fulfillment_option",
+            "Unknown delivery option &quot;TELEPORT&quot;; expected one of NormalDelivery, "
+            "SameDayDelivery, PickupDelivery.",
+        ),
+        (
+            {"at": "x" * 100},
+            "at",
+            "Ensure this value has at most 64 characters (it has 100).",
+        ),
         (
             {"order": "DEMO-1001"},
             "order",
