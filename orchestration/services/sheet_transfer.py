@@ -42,7 +42,9 @@ from rest_framework.exceptions import ParseError
 
 from ..api.parsers import RefusedText, parse_json
 from ..errors import ApplicationError, ConflictError, ForbiddenError
+from ..language import nodes
 from ..language.lines import normalize
+from ..language.parser import parse
 from ..models import Sheet, SheetRevision
 from ..permissions import CREATE_SHEETS, display_name
 from ..selectors.sheets import sheets_by_identifier, sheets_for_export
@@ -185,8 +187,11 @@ def sheets_file_parse(content: bytes) -> Any:
     try:
         return parse_json(content)
     except RefusedText as error:
+        # Each item says where, as the message does: the Suite's page and ``manage.py``
+        # list the items alone ("found at sheets[0].name").
+        errors = [{**item, "message": str(error.detail)} for item in error.errors]
         raise ApplicationError(
-            f"The file cannot be imported: {error.detail}", code="not_json", errors=error.errors
+            f"The file cannot be imported: {error.detail}", code="not_json", errors=errors
         ) from None
     except ParseError as error:
         detail = str(error.detail).removeprefix("JSON parse error - ")
@@ -445,21 +450,47 @@ def _text(
 
 
 def _check_source(fulfillment: str, source: str, at: str, problems: _Problems) -> None:
-    """The sheet language's own check, as every save runs it (``sheet_problems``)."""
+    """The sheet language's own check, as every save runs it (``sheet_problems``).
+
+    A source whose ``fulfillment`` line names another identifier than the sheet's is
+    refused at that line (the check gives that problem no position: in the editor the
+    identifier is a field of its own)."""
     for problem in sheet_problems(fulfillment=fulfillment, source=source):
-        position = {
+        position: dict[str, Any] = {
             key: problem[key]
             for key in ("line", "column", "end_line", "end_column", "hint")
             if key in problem
         }
+        message = problem["message"]
+        if not position and problem["code"] == "fulfillment_mismatch":
+            position = _fulfillment_line(source)
+            message = f"line {position['line']}, column {position['column']}: " + (
+                message[:1].lower() + message[1:]
+            )
         # A positioned problem's message starts "line L, column C: ".
         joiner = ", " if position else ": "
         problems.add(
             f"{at}.{problem['field']}",
             problem["code"],
-            f"Sheet {fulfillment!r}{joiner}{problem['message']}",
+            f"Sheet {fulfillment!r}{joiner}{message}",
             **position,
         )
+
+
+def _fulfillment_line(source: str) -> dict[str, Any]:
+    """Where the source's ``fulfillment`` statement is, as a problem's position."""
+    parsed, _ = parse(source)
+    for statement in parsed.statements:
+        if isinstance(statement, nodes.Fulfillment):
+            span = statement.span
+            return {
+                "line": span.line,
+                "column": span.column,
+                "end_line": span.end_line,
+                "end_column": span.end_column,
+                "hint": None,
+            }
+    return {"line": 1, "column": 1, "end_line": 1, "end_column": 1, "hint": None}
 
 
 # --- Planning and applying --------------------------------------------------------------

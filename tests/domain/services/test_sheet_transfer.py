@@ -304,6 +304,25 @@ def test_a_file_with_a_parse_error_is_refused_naming_sheet_line_and_column() -> 
     ]
 
 
+def test_a_source_naming_another_identifier_is_refused_at_its_fulfillment_line() -> None:
+    source = "# Moved from the test install\n\n  fulfillment Other\naction CANCEL\n"
+    error = refusal(sheets_file(sheet_entry("Mine", source=source)))
+
+    assert error.errors == [
+        {
+            "code": "fulfillment_mismatch",
+            "message": "Sheet 'Mine', line 3, column 3: the source says 'fulfillment Other', "
+            "but the sheet's fulfillment identifier is 'Mine'; they must be the same.",
+            "field": "sheets[0].fulfillment",
+            "line": 3,
+            "column": 3,
+            "end_line": 3,
+            "end_column": 20,
+            "hint": None,
+        }
+    ]
+
+
 def test_every_problem_of_the_file_is_named_at_once() -> None:
     error = refusal(
         sheets_file(
@@ -320,8 +339,8 @@ def test_every_problem_of_the_file_is_named_at_once() -> None:
         ),
         (
             "sheets[1].fulfillment",
-            "Sheet 'Mismatch': The source says 'fulfillment Other', but the sheet's "
-            "fulfillment identifier is 'Mismatch'; they must be the same.",
+            "Sheet 'Mismatch', line 1, column 1: the source says 'fulfillment Other', but "
+            "the sheet's fulfillment identifier is 'Mismatch'; they must be the same.",
         ),
     ]
     assert error.message == (
@@ -352,13 +371,33 @@ def test_a_file_that_is_not_json_is_refused(content: bytes, message: str) -> Non
     assert (caught.value.code, caught.value.message) == ("not_json", message)
 
 
-def test_a_nul_character_in_the_file_is_refused_naming_where() -> None:
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        (
+            b'{"sheets": [{"name": "a\\u0000"}]}',
+            "null_characters_not_allowed",
+            "The file cannot be imported: Text may not contain the NUL character (\\u0000), "
+            "found at sheets[0].name.",
+        ),
+        (
+            b'{"sheets": [{"comment": "\\ud800"}]}',
+            "surrogate_characters_not_allowed",
+            "The file cannot be imported: Text may not contain a lone surrogate (\\ud800), "
+            "found at sheets[0].comment.",
+        ),
+    ],
+)
+def test_a_character_no_database_stores_is_refused_naming_where(
+    content: bytes, code: str, message: str
+) -> None:
     with pytest.raises(ApplicationError) as caught:
-        sheets_file_parse(b'{"sheets": [{"name": "a\\u0000"}]}')
-    assert caught.value.message == (
-        "The file cannot be imported: Text may not contain the NUL character (\\u0000), "
-        "found at sheets[0].name."
-    )
+        sheets_file_parse(content)
+    assert caught.value.message == message
+    # The problems the Suite's page and manage.py list name where, too.
+    item = message.removeprefix("The file cannot be imported: ")
+    field = message.rsplit(" ", 1)[1].rstrip(".")
+    assert caught.value.errors == [{"code": code, "message": item, "field": field}]
 
 
 @pytest.mark.parametrize(
