@@ -2,7 +2,10 @@
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 
 
@@ -25,9 +28,22 @@ def api_error(
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """400 that Django raises itself (too many fields, a disallowed host, a broken form
-    upload); the details stay in the log, as Django's own handler keeps them."""
+    upload); the details stay in the log, as Django's own handler keeps them.
+
+    Too many fields is named with its limit: a careless user meets it (the preview's
+    typed order of more than 333 lines, three fields a row), and "malformed" would
+    send them looking for a typo."""
+    message = None
+    if isinstance(exception, TooManyFieldsSent):
+        message = (
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} parameters "
+            "or form fields, more than this install takes at once "
+            "(DATA_UPLOAD_MAX_NUMBER_FIELDS)."
+        )
     if is_api_request(request):
-        return api_error(400, "bad_request", "The request is malformed.")
+        return api_error(400, "bad_request", message or "The request is malformed.")
+    if message is not None:
+        return render(request, "400.html", {"message": message}, status=400)
     return defaults.bad_request(request, exception)
 
 
