@@ -25,6 +25,7 @@ field, and for a source the line and column the sheet language's checker gives
 call without the writes.
 """
 
+import codecs
 import datetime
 import difflib
 import hashlib
@@ -183,7 +184,12 @@ def sheets_file_name(content: Mapping[str, Any]) -> str:
 
 def sheets_file_parse(content: bytes) -> Any:
     """The file's JSON, under the API's limits (depth, NUL, lone surrogates); refused
-    as ``not_json`` otherwise. What it holds is checked by ``sheets_import``."""
+    as ``not_json`` otherwise. What it holds is checked by ``sheets_import``.
+
+    A file saved in another encoding (UTF-16 by a PowerShell ``>``, Latin-1, UTF-8 with
+    a byte order mark by an old Notepad) is refused saying so, not with Python's codec
+    message."""
+    _refuse_encoding(content)
     try:
         return parse_json(content)
     except RefusedText as error:
@@ -196,6 +202,30 @@ def sheets_file_parse(content: bytes) -> Any:
     except ParseError as error:
         detail = str(error.detail).removeprefix("JSON parse error - ")
         raise ApplicationError(f"The file is not JSON: {detail}", code="not_json") from None
+
+
+def _refuse_encoding(content: bytes) -> None:
+    if content.startswith(codecs.BOM_UTF8):
+        raise ApplicationError(
+            "The file starts with a byte order mark (BOM), which JSON does not allow. Save it "
+            "as UTF-8 without a BOM, as an export writes it.",
+            code="not_json",
+        )
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ApplicationError(
+            "The file is UTF-16 text; a sheets file is UTF-8, as an export writes it. Save it "
+            "as UTF-8 (a PowerShell '>' writes UTF-16).",
+            code="not_json",
+        )
+    try:
+        content.decode()
+    except UnicodeDecodeError as error:
+        raise ApplicationError(
+            f"The file is not UTF-8 text: byte 0x{content[error.start]:02x} at position "
+            f"{error.start:,} is not UTF-8. A sheets file is UTF-8, as an export writes it; "
+            "was it saved in another encoding?",
+            code="not_json",
+        ) from None
 
 
 def _shown(value: Any) -> str:

@@ -358,10 +358,22 @@ def test_every_problem_of_the_file_is_named_at_once() -> None:
             "The file is not JSON: Expecting property name enclosed in "
             "double quotes: line 1 column 22 (char 21)",
         ),
+        # Saved in another encoding (Notepad, a PowerShell '>'): said so, not Python's
+        # "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte".
         (
-            b"\xff\xfe",
-            "The file is not JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
-            "invalid start byte",
+            '{"format_version": 1}'.encode("utf-16"),
+            "The file is UTF-16 text; a sheets file is UTF-8, as an export writes it. Save "
+            "it as UTF-8 (a PowerShell '>' writes UTF-16).",
+        ),
+        (
+            b'{"sheets": [{"name": "Caf\xe9"}]}',
+            "The file is not UTF-8 text: byte 0xe9 at position 25 is not UTF-8. A sheets "
+            "file is UTF-8, as an export writes it; was it saved in another encoding?",
+        ),
+        (
+            b'\xef\xbb\xbf{"format_version": 1}',
+            "The file starts with a byte order mark (BOM), which JSON does not allow. Save "
+            "it as UTF-8 without a BOM, as an export writes it.",
         ),
     ],
 )
