@@ -438,7 +438,7 @@ def _identifier(item: dict[str, Any], at: str, problems: _Problems) -> str | Non
             f"{who}: fulfillment is at most {FULFILLMENT_LENGTH} characters; "
             f"this one has {len(value)}.",
         )
-    elif not IDENTIFIER_PATTERN.match(value):
+    elif not IDENTIFIER_PATTERN.fullmatch(value):  # "$" would let a final "\n" by
         problems.add(
             field,
             "invalid",

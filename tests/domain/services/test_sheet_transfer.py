@@ -501,6 +501,13 @@ def test_a_character_no_database_stores_is_refused_naming_where(
             'The sheet at sheets[0]: fulfillment "Two words" is not an identifier. '
             "Use letters, digits and underscores, starting with a letter or underscore.",
         ),
+        # "$" matches before a final line break: the identifier check must not.
+        (
+            sheets_file(sheet_entry("Ending\n", source=sheet_text("Ending"))),
+            "sheets[0].fulfillment",
+            'The sheet at sheets[0]: fulfillment "Ending\\n" is not an identifier. '
+            "Use letters, digits and underscores, starting with a letter or underscore.",
+        ),
         (
             sheets_file(sheet_entry("A" * 101, source="")),
             "sheets[0].fulfillment",
