@@ -204,11 +204,36 @@ class TypedOrderForm(forms.Form):
     """A hypothetical order typed in: where it ships, what kind, what it asks for (its
     lines are ``LineRowForm`` rows). The address takes the order's columns' checks."""
 
-    typed_intent = forms.ChoiceField(required=False, choices=OrderIntent.choices)
-    typed_option = forms.ChoiceField(
-        required=False, choices=[("", "none (any option)"), *FulfillmentOption.choices]
+    # Labelled as on the page: a refusal names the field by its label.
+    typed_intent = forms.ChoiceField(
+        required=False,
+        label="Order type",
+        choices=OrderIntent.choices,
+        error_messages={
+            "invalid_choice": 'Unknown order type "%(value)s"; expected one of '
+            + ", ".join(OrderIntent.values)
+            + "."
+        },
     )
-    typed_partial = forms.ChoiceField(required=False, choices=PARTIAL_CHOICES)
+    typed_option = forms.ChoiceField(
+        required=False,
+        label="Requested delivery option",
+        choices=[("", "none (any option)"), *FulfillmentOption.choices],
+        error_messages={
+            "invalid_choice": 'Unknown delivery option "%(value)s"; expected one of '
+            + ", ".join(FulfillmentOption.values)
+            + ", or none."
+        },
+    )
+    typed_partial = forms.ChoiceField(
+        required=False,
+        label="Allow partial fulfilment",
+        choices=PARTIAL_CHOICES,
+        error_messages={
+            "invalid_choice": 'Unknown answer "%(value)s"; expected yes, no, or none (as the '
+            "setting says)."
+        },
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
