@@ -53,6 +53,10 @@ from ..validators import IDENTIFIER_PATTERN, validate_identifier
 from .sheets import sheet_create, sheet_problems, sheet_update
 
 FORMAT_VERSION = 1
+# A refusal lists at most this many problems, then says how many more (as the sheet
+# language's checker does for one sheet): 600 KB of empty sheets are 800,000 problems,
+# which listed whole were a 99 MB answer to a small request (and a page as large).
+MAX_PROBLEMS = 1_000
 FILE_FIELDS = ("format_version", "exported_at", "sheets")
 SHEET_FIELDS = ("fulfillment", "name", "is_active", "comment", "source")
 
@@ -257,8 +261,18 @@ class _Problems:
             return
         first, more = self.items[0]["message"], len(self.items) - 1
         if more:
-            first += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ApplicationError(first, code="invalid", errors=self.items)
+            first += f" (and {more:,} more problem{'s' if more > 1 else ''})"
+        listed = self.items[:MAX_PROBLEMS]
+        if len(self.items) > MAX_PROBLEMS:
+            listed.append(
+                {
+                    "code": "too_many_problems",
+                    "message": f"{len(self.items) - MAX_PROBLEMS:,} more problems are not "
+                    "listed; fix these first.",
+                    "field": None,
+                }
+            )
+        raise ApplicationError(first, code="invalid", errors=listed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -577,3 +577,19 @@ def test_a_malformed_file_is_refused_naming_the_sheet_and_field(
     assert error.code == "invalid"
     assert (error.errors[0]["field"], error.errors[0]["message"]) == (field, message)
     assert error.message == message
+
+
+def test_a_file_with_very_many_problems_lists_the_first_thousand_and_counts_the_rest() -> None:
+    """600 KB of empty sheets were 800,000 problems: a 99 MB answer to a small request."""
+    error = refusal(sheets_file(*[{}] * 2_000))  # four problems each
+
+    assert len(error.errors) == 1_001
+    assert error.errors[-1] == {
+        "code": "too_many_problems",
+        "message": "7,000 more problems are not listed; fix these first.",
+        "field": None,
+    }
+    assert error.message == (
+        "The sheet at sheets[0]: fulfillment is missing: the sheet's identifier. "
+        "(and 7,999 more problems)"
+    )
