@@ -2,7 +2,10 @@
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 
 
@@ -25,9 +28,28 @@ def api_error(
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """400 that Django raises itself (too many fields, a disallowed host, a broken form
-    upload); the details stay in the log, as Django's own handler keeps them."""
+    upload); the details stay in the log, as Django's own handler keeps them.
+
+    Too many fields and too large a form body are named with their limits: a careless
+    user meets them (the preview's typed order of more than 333 lines, three fields a
+    row; a huge paste sent to Compare), and "malformed" would send them looking for a
+    typo."""
+    message = None
+    if isinstance(exception, TooManyFieldsSent):
+        message = (
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} parameters "
+            "or form fields, more than this install takes at once "
+            "(DATA_UPLOAD_MAX_NUMBER_FIELDS)."
+        )
+    elif isinstance(exception, RequestDataTooBig):
+        message = (
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes, "
+            "more than this install takes at once (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        )
     if is_api_request(request):
-        return api_error(400, "bad_request", "The request is malformed.")
+        return api_error(400, "bad_request", message or "The request is malformed.")
+    if message is not None:
+        return render(request, "400.html", {"message": message}, status=400)
     return defaults.bad_request(request, exception)
 
 

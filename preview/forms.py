@@ -204,11 +204,36 @@ class TypedOrderForm(forms.Form):
     """A hypothetical order typed in: where it ships, what kind, what it asks for (its
     lines are ``LineRowForm`` rows). The address takes the order's columns' checks."""
 
-    typed_intent = forms.ChoiceField(required=False, choices=OrderIntent.choices)
-    typed_option = forms.ChoiceField(
-        required=False, choices=[("", "none (any option)"), *FulfillmentOption.choices]
+    # Labelled as on the page: a refusal names the field by its label.
+    typed_intent = forms.ChoiceField(
+        required=False,
+        label="Order type",
+        choices=OrderIntent.choices,
+        error_messages={
+            "invalid_choice": 'Unknown order type "%(value)s"; expected one of '
+            + ", ".join(OrderIntent.values)
+            + "."
+        },
     )
-    typed_partial = forms.ChoiceField(required=False, choices=PARTIAL_CHOICES)
+    typed_option = forms.ChoiceField(
+        required=False,
+        label="Requested delivery option",
+        choices=[("", "none (any option)"), *FulfillmentOption.choices],
+        error_messages={
+            "invalid_choice": 'Unknown delivery option "%(value)s"; expected one of '
+            + ", ".join(FulfillmentOption.values)
+            + ", or none."
+        },
+    )
+    typed_partial = forms.ChoiceField(
+        required=False,
+        label="Allow partial fulfilment",
+        choices=PARTIAL_CHOICES,
+        error_messages={
+            "invalid_choice": 'Unknown answer "%(value)s"; expected yes, no, or none (as the '
+            "setting says)."
+        },
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -395,8 +420,10 @@ class PreviewForm(forms.Form):
             problems.insert(
                 0, {"code": "max_length", "field": "lines", "message": ORDER_LINES.message()}
             )
-        body = self.api_body()
-        if body.pop("order", None) or body.pop("scenario", None):
+        # Read from what was cleaned: a refused field of the form's own (the delivery
+        # option, ``at``) is not in it, and is among ``problems`` already.
+        cleaned = self.cleaned_data
+        if cleaned.get("order") or cleaned.get("scenario"):
             problems.insert(
                 0,
                 {
@@ -408,6 +435,7 @@ class PreviewForm(forms.Form):
             )
         if problems:
             raise ApplicationError(problems[0]["message"], errors=problems)
+        body = self.api_body()
         serializer = PreviewInputSerializer(data={**body, "order": "typed"})
         if not serializer.is_valid():
             errors = list(flatten_errors(serializer.errors))

@@ -331,7 +331,7 @@ class IdentifierListField(forms.Field):
 
     def validate(self, value: list[str]) -> None:
         for item in value:
-            if len(item) > FULFILLMENT_LENGTH or not IDENTIFIER_PATTERN.match(item):
+            if len(item) > FULFILLMENT_LENGTH or not IDENTIFIER_PATTERN.fullmatch(item):
                 raise forms.ValidationError(
                     f"{item[:FULFILLMENT_LENGTH]!r} is not a fulfillment identifier. "
                     f"{IDENTIFIER_MESSAGE}",

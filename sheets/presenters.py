@@ -163,6 +163,14 @@ def diff_hunks(before: str, after: str, *, context: int = DIFF_CONTEXT) -> list[
     return hunks
 
 
+def shown(value: str | bool) -> str:
+    """A field's value as a diff lists it: the active flag as "yes" or "no" (not
+    Python's True and False), text as it is."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
 def revision_diff(old: SheetRevision, new: SheetRevision) -> dict[str, Any]:
     """Two revisions compared: the sources' changes with some context (unified and
     side by side), the unchanged lines left after the last change, and the other
@@ -174,7 +182,7 @@ def revision_diff(old: SheetRevision, new: SheetRevision) -> dict[str, Any]:
         ("Active", old.is_active, new.is_active),
     ):
         if before != after:
-            changes.append({"label": label, "before": before, "after": after})
+            changes.append({"label": label, "before": shown(before), "after": shown(after)})
     return {
         "old": old,
         "new": new,
@@ -212,7 +220,7 @@ def import_plan_view(plan: ImportPlan) -> list[dict[str, Any]]:
             "sheet": sheet,
             "status_label": STATUS_LABELS[sheet.status],
             "changes": [
-                {"label": FIELD_LABELS[c.field], "before": c.before, "after": c.after}
+                {"label": FIELD_LABELS[c.field], "before": shown(c.before), "after": shown(c.after)}
                 for c in sheet.changes
             ],
             "anchor": f"sheet-{sheet.fulfillment}",

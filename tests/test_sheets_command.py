@@ -99,6 +99,23 @@ def test_a_dry_run_prints_each_sheet_and_the_diffs_and_writes_nothing(
     )
 
 
+def test_a_dry_runs_diff_prints_control_characters_escaped_so_no_line_can_hide(
+    installed: None, tmp_path: Path, capsys
+) -> None:
+    """A sheet may hold ESC in a comment or a string. Printed as it is, "\x1b[1A\x1b[2K"
+    moves the cursor up and erases the line above: a hostile file's dry run could hide
+    the change it makes. Bidirectional overrides (U+202E) could reorder what is shown."""
+    hidden = "# \x1b[1A\x1b[2K\u202e ok\n"
+    path = tmp_path / "sheets.json"
+    path.write_text(sheets_file(entry("Edited", source=sheet_text("Edited") + hidden)))
+
+    call_command("sheets", "import", str(path), "--dry-run")
+
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "    +# \\x1b[1A\\x1b[2K\\u202e ok\n" in out
+
+
 def test_an_import_prints_each_sheet_with_its_new_revision(changes: Path, capsys) -> None:
     call_command("sheets", "import", str(changes))
 

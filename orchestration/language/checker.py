@@ -577,6 +577,10 @@ def analyze(source: str | bytes) -> Analysis:
     sheet, diagnostics = parse(source)
     if isinstance(source, bytes) and diagnostics and not sheet.statements:
         return Analysis(sheet, tuple(diagnostics))  # not text: nothing to check
+    if not sheet.statements and any(d.code is Code.TOO_LARGE for d in diagnostics):
+        # Refused for its size, the sheet was not read: that it has no 'fulfillment'
+        # line (said first, at line 1) would be wrong, as would anything else found.
+        return Analysis(sheet, tuple(diagnostics))
     checker = _Checker(sheet)
     checker.run()
     ordered = sorted(

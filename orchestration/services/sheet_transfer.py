@@ -25,6 +25,7 @@ field, and for a source the line and column the sheet language's checker gives
 call without the writes.
 """
 
+import codecs
 import datetime
 import difflib
 import hashlib
@@ -42,7 +43,9 @@ from rest_framework.exceptions import ParseError
 
 from ..api.parsers import RefusedText, parse_json
 from ..errors import ApplicationError, ConflictError, ForbiddenError
+from ..language import nodes
 from ..language.lines import normalize
+from ..language.parser import parse
 from ..models import Sheet, SheetRevision
 from ..permissions import CREATE_SHEETS, display_name
 from ..selectors.sheets import sheets_by_identifier, sheets_for_export
@@ -50,6 +53,10 @@ from ..validators import IDENTIFIER_PATTERN, validate_identifier
 from .sheets import sheet_create, sheet_problems, sheet_update
 
 FORMAT_VERSION = 1
+# A refusal lists at most this many problems, then says how many more (as the sheet
+# language's checker does for one sheet): 600 KB of empty sheets are 800,000 problems,
+# which listed whole were a 99 MB answer to a small request (and a page as large).
+MAX_PROBLEMS = 1_000
 FILE_FIELDS = ("format_version", "exported_at", "sheets")
 SHEET_FIELDS = ("fulfillment", "name", "is_active", "comment", "source")
 
@@ -181,16 +188,48 @@ def sheets_file_name(content: Mapping[str, Any]) -> str:
 
 def sheets_file_parse(content: bytes) -> Any:
     """The file's JSON, under the API's limits (depth, NUL, lone surrogates); refused
-    as ``not_json`` otherwise. What it holds is checked by ``sheets_import``."""
+    as ``not_json`` otherwise. What it holds is checked by ``sheets_import``.
+
+    A file saved in another encoding (UTF-16 by a PowerShell ``>``, Latin-1, UTF-8 with
+    a byte order mark by an old Notepad) is refused saying so, not with Python's codec
+    message."""
+    _refuse_encoding(content)
     try:
         return parse_json(content)
     except RefusedText as error:
+        # Each item says where, as the message does: the Suite's page and ``manage.py``
+        # list the items alone ("found at sheets[0].name").
+        errors = [{**item, "message": str(error.detail)} for item in error.errors]
         raise ApplicationError(
-            f"The file cannot be imported: {error.detail}", code="not_json", errors=error.errors
+            f"The file cannot be imported: {error.detail}", code="not_json", errors=errors
         ) from None
     except ParseError as error:
         detail = str(error.detail).removeprefix("JSON parse error - ")
         raise ApplicationError(f"The file is not JSON: {detail}", code="not_json") from None
+
+
+def _refuse_encoding(content: bytes) -> None:
+    if content.startswith(codecs.BOM_UTF8):
+        raise ApplicationError(
+            "The file starts with a byte order mark (BOM), which JSON does not allow. Save it "
+            "as UTF-8 without a BOM, as an export writes it.",
+            code="not_json",
+        )
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ApplicationError(
+            "The file is UTF-16 text; a sheets file is UTF-8, as an export writes it. Save it "
+            "as UTF-8 (a PowerShell '>' writes UTF-16).",
+            code="not_json",
+        )
+    try:
+        content.decode()
+    except UnicodeDecodeError as error:
+        raise ApplicationError(
+            f"The file is not UTF-8 text: byte 0x{content[error.start]:02x} at position "
+            f"{error.start:,} is not UTF-8. A sheets file is UTF-8, as an export writes it; "
+            "was it saved in another encoding?",
+            code="not_json",
+        ) from None
 
 
 def _shown(value: Any) -> str:
@@ -222,8 +261,18 @@ class _Problems:
             return
         first, more = self.items[0]["message"], len(self.items) - 1
         if more:
-            first += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ApplicationError(first, code="invalid", errors=self.items)
+            first += f" (and {more:,} more problem{'s' if more > 1 else ''})"
+        listed = self.items[:MAX_PROBLEMS]
+        if len(self.items) > MAX_PROBLEMS:
+            listed.append(
+                {
+                    "code": "too_many_problems",
+                    "message": f"{len(self.items) - MAX_PROBLEMS:,} more problems are not "
+                    "listed; fix these first.",
+                    "field": None,
+                }
+            )
+        raise ApplicationError(first, code="invalid", errors=listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +452,7 @@ def _identifier(item: dict[str, Any], at: str, problems: _Problems) -> str | Non
             f"{who}: fulfillment is at most {FULFILLMENT_LENGTH} characters; "
             f"this one has {len(value)}.",
         )
-    elif not IDENTIFIER_PATTERN.match(value):
+    elif not IDENTIFIER_PATTERN.fullmatch(value):  # "$" would let a final "\n" by
         problems.add(
             field,
             "invalid",
@@ -445,21 +494,47 @@ def _text(
 
 
 def _check_source(fulfillment: str, source: str, at: str, problems: _Problems) -> None:
-    """The sheet language's own check, as every save runs it (``sheet_problems``)."""
+    """The sheet language's own check, as every save runs it (``sheet_problems``).
+
+    A source whose ``fulfillment`` line names another identifier than the sheet's is
+    refused at that line (the check gives that problem no position: in the editor the
+    identifier is a field of its own)."""
     for problem in sheet_problems(fulfillment=fulfillment, source=source):
-        position = {
+        position: dict[str, Any] = {
             key: problem[key]
             for key in ("line", "column", "end_line", "end_column", "hint")
             if key in problem
         }
+        message = problem["message"]
+        if not position and problem["code"] == "fulfillment_mismatch":
+            position = _fulfillment_line(source)
+            message = f"line {position['line']}, column {position['column']}: " + (
+                message[:1].lower() + message[1:]
+            )
         # A positioned problem's message starts "line L, column C: ".
         joiner = ", " if position else ": "
         problems.add(
             f"{at}.{problem['field']}",
             problem["code"],
-            f"Sheet {fulfillment!r}{joiner}{problem['message']}",
+            f"Sheet {fulfillment!r}{joiner}{message}",
             **position,
         )
+
+
+def _fulfillment_line(source: str) -> dict[str, Any]:
+    """Where the source's ``fulfillment`` statement is, as a problem's position."""
+    parsed, _ = parse(source)
+    for statement in parsed.statements:
+        if isinstance(statement, nodes.Fulfillment):
+            span = statement.span
+            return {
+                "line": span.line,
+                "column": span.column,
+                "end_line": span.end_line,
+                "end_column": span.end_column,
+                "hint": None,
+            }
+    return {"line": 1, "column": 1, "end_line": 1, "end_column": 1, "hint": None}
 
 
 # --- Planning and applying --------------------------------------------------------------

@@ -340,3 +340,25 @@ def test_each_list_in_gets_the_contains_it_means(
 )
 def test_membership_as_meant_gets_no_warning(condition: str) -> None:
     assert warnings(HEADER + "scope Supplier\nrequire " + condition + "\n") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "fulfillment Big\naction CANCEL\n" + "#" * 200_000,
+            "the sheet has 200,030 characters; at most 200,000 are allowed",
+        ),
+        (
+            "fulfillment Big\naction CANCEL\nscope Supplier\n" + "require [X] = 1\n" * 7_500,
+            "the sheet has 30,006 tokens (names, values, operators); at most 30,000 are allowed",
+        ),
+    ],
+    ids=["characters", "tokens"],
+)
+def test_a_sheet_refused_whole_for_its_size_is_not_also_said_to_lack_its_fulfillment_line(
+    source: str, message: str
+) -> None:
+    """The parser reads no statement of a sheet over the limits; the checker then found
+    no 'fulfillment' line and said so first (line 1), though the sheet begins with one."""
+    assert [(d.code, d.message) for d in analyze(source).diagnostics] == [(Code.TOO_LARGE, message)]

@@ -157,6 +157,56 @@ def test_an_api_request_for_another_host_gets_a_400_in_the_api_error_shape() -> 
     }
 
 
+def test_a_typed_order_of_more_fields_than_a_form_may_send_names_the_limit(
+    superuser: User,
+) -> None:
+    """Three fields a line row: past 333 lines the preview's form passes Django's
+    DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000), and the page says so instead of "malformed"."""
+    rows = {f"line-{n}-{name}": "1" for n in range(600) for name in ("product", "quantity")}
+    client = client_for(superuser)
+    before = table_rows()
+    response = client.post("/preview/", rows)
+
+    assert response.status_code == 400
+    assert (
+        "The request has more than 1,000 parameters or form fields, more than this "
+        "install takes at once (DATA_UPLOAD_MAX_NUMBER_FIELDS)."
+    ) in response.content.decode()
+    assert table_rows() == before
+
+
+def test_a_form_body_over_the_upload_limit_names_the_limit(superuser: User) -> None:
+    """A text pasted into the editor and sent to Compare, over 5 MiB: named, not "malformed"."""
+    sheet = sheet_create(fulfillment="Big", name="Big", source=sheet_text("Big"))
+    client = client_for(superuser)
+    before = table_rows()
+    response = client.post(
+        f"/sheets/{sheet.pk}/compare/",
+        urlencode({"source": "#" * (6 * 1024 * 1024)}),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 400
+    assert (
+        "The request body is larger than 5,242,880 bytes, more than this install takes at "
+        "once (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    ) in response.content.decode()
+    assert table_rows() == before
+
+
+def test_an_api_request_of_too_many_parameters_names_the_limit(superuser: User) -> None:
+    query = "&".join(f"identifier=S{n}" for n in range(1_200))
+    response = client_for(superuser).get(f"/api/sheets/export/?{query}")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "bad_request",
+        "message": "The request has more than 1,000 parameters or form fields, more than "
+        "this install takes at once (DATA_UPLOAD_MAX_NUMBER_FIELDS).",
+        "errors": [],
+    }
+
+
 # --- Numbers past 64 bits ------------------------------------------------------------------
 
 

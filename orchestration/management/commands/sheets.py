@@ -5,10 +5,13 @@
 standard output. ``sheets import FILE [--dry-run]`` prints one line per sheet of the
 file (new, changed with what changed, unchanged; a dry run also prints each changed
 source's diff) and imports it all or nothing; a refused file prints every problem
-(sheet, field, line and column) and exits 1 with nothing written. The operator at
+(sheet, field, line and column) and exits 1 with nothing written. What comes from the
+file is printed with its control characters escaped (``printable``): a hostile file
+cannot hide a line of its own dry run with terminal escapes. The operator at
 the terminal is the install's own: revisions record no author.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,18 @@ from ...services.sheet_transfer import (
     sheets_file_text,
     sheets_import,
 )
+
+# What a terminal would act on rather than show: C0 controls but tab and line break (ESC
+# starts the sequences that move the cursor and erase lines), DEL, C1, and the
+# bidirectional marks and overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` for the terminal: every control character spelt as Python escapes it
+    (``\\x1b``, ``\\u202e``), so a file's source cannot move the cursor over, erase or
+    reorder the lines of its own dry run."""
+    return _CONTROL.sub(lambda match: match[0].encode("unicode_escape").decode(), text)
 
 
 def _yes_no(value: str | bool) -> str:
@@ -99,7 +114,7 @@ class Command(BaseCommand):
         try:
             plan = sheets_import(data=sheets_file_parse(content), user=None, dry_run=dry_run)
         except ApplicationError as error:
-            problems = "\n".join(f"  {item['message']}" for item in error.errors)
+            problems = "\n".join(f"  {printable(item['message'])}" for item in error.errors)
             raise CommandError(
                 f"{path} was refused; nothing was imported:\n{problems}", returncode=1
             ) from error
@@ -109,7 +124,7 @@ class Command(BaseCommand):
         for sheet in plan.sheets:
             self.stdout.write(describe(sheet, applied=not plan.dry_run))
             if plan.dry_run and sheet.source_diff:
-                self.stdout.write("    " + sheet.source_diff.replace("\n", "\n    "))
+                self.stdout.write("    " + printable(sheet.source_diff).replace("\n", "\n    "))
         if plan.dry_run:
             self.stdout.write(f"Dry run of {path}: {plan.summary}; nothing was written.")
         else:

@@ -304,6 +304,25 @@ def test_a_file_with_a_parse_error_is_refused_naming_sheet_line_and_column() -> 
     ]
 
 
+def test_a_source_naming_another_identifier_is_refused_at_its_fulfillment_line() -> None:
+    source = "# Moved from the test install\n\n  fulfillment Other\naction CANCEL\n"
+    error = refusal(sheets_file(sheet_entry("Mine", source=source)))
+
+    assert error.errors == [
+        {
+            "code": "fulfillment_mismatch",
+            "message": "Sheet 'Mine', line 3, column 3: the source says 'fulfillment Other', "
+            "but the sheet's fulfillment identifier is 'Mine'; they must be the same.",
+            "field": "sheets[0].fulfillment",
+            "line": 3,
+            "column": 3,
+            "end_line": 3,
+            "end_column": 20,
+            "hint": None,
+        }
+    ]
+
+
 def test_every_problem_of_the_file_is_named_at_once() -> None:
     error = refusal(
         sheets_file(
@@ -320,8 +339,8 @@ def test_every_problem_of_the_file_is_named_at_once() -> None:
         ),
         (
             "sheets[1].fulfillment",
-            "Sheet 'Mismatch': The source says 'fulfillment Other', but the sheet's "
-            "fulfillment identifier is 'Mismatch'; they must be the same.",
+            "Sheet 'Mismatch', line 1, column 1: the source says 'fulfillment Other', but "
+            "the sheet's fulfillment identifier is 'Mismatch'; they must be the same.",
         ),
     ]
     assert error.message == (
@@ -339,10 +358,22 @@ def test_every_problem_of_the_file_is_named_at_once() -> None:
             "The file is not JSON: Expecting property name enclosed in "
             "double quotes: line 1 column 22 (char 21)",
         ),
+        # Saved in another encoding (Notepad, a PowerShell '>'): said so, not Python's
+        # "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte".
         (
-            b"\xff\xfe",
-            "The file is not JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
-            "invalid start byte",
+            '{"format_version": 1}'.encode("utf-16"),
+            "The file is UTF-16 text; a sheets file is UTF-8, as an export writes it. Save "
+            "it as UTF-8 (a PowerShell '>' writes UTF-16).",
+        ),
+        (
+            b'{"sheets": [{"name": "Caf\xe9"}]}',
+            "The file is not UTF-8 text: byte 0xe9 at position 25 is not UTF-8. A sheets "
+            "file is UTF-8, as an export writes it; was it saved in another encoding?",
+        ),
+        (
+            b'\xef\xbb\xbf{"format_version": 1}',
+            "The file starts with a byte order mark (BOM), which JSON does not allow. Save "
+            "it as UTF-8 without a BOM, as an export writes it.",
         ),
     ],
 )
@@ -352,13 +383,33 @@ def test_a_file_that_is_not_json_is_refused(content: bytes, message: str) -> Non
     assert (caught.value.code, caught.value.message) == ("not_json", message)
 
 
-def test_a_nul_character_in_the_file_is_refused_naming_where() -> None:
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        (
+            b'{"sheets": [{"name": "a\\u0000"}]}',
+            "null_characters_not_allowed",
+            "The file cannot be imported: Text may not contain the NUL character (\\u0000), "
+            "found at sheets[0].name.",
+        ),
+        (
+            b'{"sheets": [{"comment": "\\ud800"}]}',
+            "surrogate_characters_not_allowed",
+            "The file cannot be imported: Text may not contain a lone surrogate (\\ud800), "
+            "found at sheets[0].comment.",
+        ),
+    ],
+)
+def test_a_character_no_database_stores_is_refused_naming_where(
+    content: bytes, code: str, message: str
+) -> None:
     with pytest.raises(ApplicationError) as caught:
-        sheets_file_parse(b'{"sheets": [{"name": "a\\u0000"}]}')
-    assert caught.value.message == (
-        "The file cannot be imported: Text may not contain the NUL character (\\u0000), "
-        "found at sheets[0].name."
-    )
+        sheets_file_parse(content)
+    assert caught.value.message == message
+    # The problems the Suite's page and manage.py list name where, too.
+    item = message.removeprefix("The file cannot be imported: ")
+    field = message.rsplit(" ", 1)[1].rstrip(".")
+    assert caught.value.errors == [{"code": code, "message": item, "field": field}]
 
 
 @pytest.mark.parametrize(
@@ -450,6 +501,13 @@ def test_a_nul_character_in_the_file_is_refused_naming_where() -> None:
             'The sheet at sheets[0]: fulfillment "Two words" is not an identifier. '
             "Use letters, digits and underscores, starting with a letter or underscore.",
         ),
+        # "$" matches before a final line break: the identifier check must not.
+        (
+            sheets_file(sheet_entry("Ending\n", source=sheet_text("Ending"))),
+            "sheets[0].fulfillment",
+            'The sheet at sheets[0]: fulfillment "Ending\\n" is not an identifier. '
+            "Use letters, digits and underscores, starting with a letter or underscore.",
+        ),
         (
             sheets_file(sheet_entry("A" * 101, source="")),
             "sheets[0].fulfillment",
@@ -519,3 +577,19 @@ def test_a_malformed_file_is_refused_naming_the_sheet_and_field(
     assert error.code == "invalid"
     assert (error.errors[0]["field"], error.errors[0]["message"]) == (field, message)
     assert error.message == message
+
+
+def test_a_file_with_very_many_problems_lists_the_first_thousand_and_counts_the_rest() -> None:
+    """600 KB of empty sheets were 800,000 problems: a 99 MB answer to a small request."""
+    error = refusal(sheets_file(*[{}] * 2_000))  # four problems each
+
+    assert len(error.errors) == 1_001
+    assert error.errors[-1] == {
+        "code": "too_many_problems",
+        "message": "7,000 more problems are not listed; fix these first.",
+        "field": None,
+    }
+    assert error.message == (
+        "The sheet at sheets[0]: fulfillment is missing: the sheet's identifier. "
+        "(and 7,999 more problems)"
+    )

@@ -530,6 +530,38 @@ def test_a_typed_order_with_a_draft_is_previewed_with_it(designer: User) -> None
             "shipping_latitude",
             "Shipping latitude: Ensure this value is less than or equal to 90.0.",
         ),
+        # The typed order's choices named by their labels on the page, with what they take
+        # (was "Typed_intent: Select a valid choice. Return is not one of the ...").
+        (
+            {"typed_intent": "Return"},
+            "typed_intent",
+            "Order type: Unknown order type &quot;Return&quot;; expected one of Sales, "
+            "Returns, Purchase.",
+        ),
+        (
+            {"typed_option": "TELEPORT"},
+            "typed_option",
+            "Requested delivery option: Unknown delivery option &quot;TELEPORT&quot;; expected "
+            "one of NormalDelivery, SameDayDelivery, PickupDelivery, or none.",
+        ),
+        (
+            {"typed_partial": "maybe"},
+            "typed_partial",
+            "Allow partial fulfilment: Unknown answer &quot;maybe&quot;; expected yes, no, or "
+            "none (as the setting says).",
+        ),
+        # The form's own fields refused beside a typed order (each was a KeyError, a 500).
+        (
+            {"requested_fulfillment_option": "TELEPORT"},
+            "requested_fulfillment_option",
+            "Unknown delivery option &quot;TELEPORT&quot;; expected one of NormalDelivery, "
+            "SameDayDelivery, PickupDelivery.",
+        ),
+        (
+            {"at": "x" * 100},
+            "at",
+            "Ensure this value has at most 64 characters (it has 100).",
+        ),
         (
             {"order": "DEMO-1001"},
             "order",

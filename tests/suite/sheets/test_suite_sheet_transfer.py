@@ -150,7 +150,7 @@ def test_the_dry_run_shows_each_sheet_and_the_diff_and_writes_nothing(
     assert "A new sheet, inactive" in shown
     assert "Edited again ( Edited ): revision 1 → the file" in shown
     assert "Name: Edited → Edited again" in shown
-    assert "Active: False → True" in shown
+    assert "Active: no → yes" in shown
     # The revision diff's rendering: numbered lines, the added one marked.
     assert '<table class="diff-lines" id="sheet-Edited-diff">' in page
     assert '<tbody class="hunk" id="sheet-Edited-change-1">' in page

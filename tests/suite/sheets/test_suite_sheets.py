@@ -505,6 +505,16 @@ def test_revisions_diff_and_restore(designer: User) -> None:
     assert "Revision 1 restored as revision 3." in client.get(response["Location"]).content.decode()
 
 
+def test_a_diff_says_active_yes_or_no_not_pythons_true_or_false(designer: User) -> None:
+    sheet = make_sheet("Fallback")
+    sheet_update(sheet=sheet, user=designer, is_active=not sheet.is_active, comment="flip")
+    before, after = ("no", "yes") if not sheet.is_active else ("yes", "no")
+
+    diff = login(designer).get(f"/sheets/{sheet.pk}/revisions/diff/?a=1&b=2").content.decode()
+
+    assert f"<li>Active: <del>{before}</del> → <ins>{after}</ins></li>" in diff
+
+
 def long_sheet_changed_once(designer: User) -> Sheet:
     """A sheet of 60 comment lines after its header; revision 2 changes line 30 only."""
     sheet = make_sheet("Fallback")
