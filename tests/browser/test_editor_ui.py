@@ -4,13 +4,14 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.utils.html import escape
 from playwright.sync_api import Page, expect
 
 from orchestration.models import Sheet
 from orchestration.services.sheets import sheet_create
 
-from .conftest import make_user
+from .conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -294,3 +295,54 @@ def test_a_refused_save_says_so_at_the_top_and_keeps_the_text(
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("navigation", name="Suite").get_by_role("link", name="Sheets").click()
     assert page.url.endswith(f"/sheets/{sheet.pk}/")  # still unsaved: it asked, we stayed
+
+
+def test_text_typed_before_the_session_expired_is_offered_back_after_signing_in(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    """The session ends while the designer types; Save goes to the sign-in page and
+    back to the sheet as saved. The typed text is kept in the browser and offered:
+    Restore puts it back (unsaved, so leaving asks), and once saved it is not offered
+    again."""
+    sheet, page = typed_in_the_editor(sign_in, live_server, "# typed before the session ended\n")
+    page.wait_for_timeout(500)  # the draft is kept 300 ms after the last key
+    Session.objects.all().delete()
+
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill("designer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(rf"/sheets/{sheet.pk}/$"))
+    expect(page.locator(".cm-content")).not_to_contain_text("typed before the session ended")
+    offer = page.locator("#draft-found")
+    expect(offer).to_be_visible()
+    expect(offer).to_contain_text("Text you typed here was not saved")
+
+    offer.get_by_role("button", name="Restore it").click()
+    expect(offer).to_be_hidden()
+    expect(page.locator(".cm-content")).to_contain_text("# typed before the session ended")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved as revision 2.")).to_be_visible()
+    sheet.refresh_from_db()
+    assert sheet.source.endswith("# typed before the session ended\n")
+    page.reload()
+    expect(page.locator(".cm-content")).to_be_visible()
+    expect(page.locator("#draft-found")).to_be_hidden()
+
+
+def test_a_discarded_draft_is_not_offered_again(
+    designer_user: Any, sign_in: Any, live_server: Any
+) -> None:
+    sheet, page = typed_in_the_editor(sign_in, live_server, "# a thought\n")
+    page.wait_for_timeout(500)
+    page.once("dialog", lambda dialog: dialog.accept())  # leave without saving
+    page.goto(f"{live_server.url}/sheets/")
+    page.goto(f"{live_server.url}/sheets/{sheet.pk}/")
+    offer = page.locator("#draft-found")
+    expect(offer).to_be_visible()
+    offer.get_by_role("button", name="Discard it").click()
+    page.reload()
+    expect(page.locator(".cm-content")).to_be_visible()
+    expect(page.locator("#draft-found")).to_be_hidden()
+    assert Sheet.objects.get(pk=sheet.pk).revision == 1

@@ -18,6 +18,35 @@
     return;
   }
 
+  // The draft: what was typed, kept in this browser until it is saved or discarded,
+  // so that nothing is lost to a closed tab, a crash or a session that expired before
+  // the save (the sign-in page comes back to the saved text). Offered again on the
+  // next visit when it differs from what the page shows.
+  var draftKey = "sheet-draft:" + window.location.pathname;
+  var draftTimer = null;
+  function keepDraft(doc) {
+    if (config.dataset.readOnly === "true") {
+      return;
+    }
+    window.clearTimeout(draftTimer);
+    draftTimer = window.setTimeout(function () {
+      try {
+        window.localStorage.setItem(draftKey, JSON.stringify({
+          doc: doc, revision: config.dataset.revision, at: new Date().toISOString(),
+        }));
+      } catch (error) {
+        console.error("The draft was not kept:", error);
+      }
+    }, 300);
+  }
+  function readDraft() {
+    try {
+      return JSON.parse(window.localStorage.getItem(draftKey) || "null");
+    } catch (error) {
+      return null;
+    }
+  }
+
   var editor = null;
   if (window.SheetEditor) {
     var catalogue = JSON.parse(document.getElementById("sheet-catalogue").textContent);
@@ -38,6 +67,7 @@
       onChange: function (doc) {
         textarea.value = doc;
         window.Suite.markDirty(form);
+        keepDraft(doc);
       },
       onDiagnostics: function (found) {
         if (problems) {
@@ -115,6 +145,41 @@
     previewForm.addEventListener("submit", function () {
       document.getElementById("preview-draft-source").value = editor ? editor.getDoc() : textarea.value;
     });
+  }
+
+  // A draft that differs from the text shown: offer it back (the same text: it was
+  // saved, or this page shows it already, so it is forgotten).
+  var draft = readDraft();
+  var offer = document.getElementById("draft-found");
+  if (draft && typeof draft.doc === "string") {
+    var shown = editor ? editor.getDoc() : textarea.value;
+    if (draft.doc === shown || config.dataset.readOnly === "true") {
+      window.localStorage.removeItem(draftKey);
+    } else if (offer) {
+      offer.querySelector("[data-draft-when]").textContent = "typed " + new Date(draft.at).toLocaleString();
+      offer.querySelector("[data-draft-base]").textContent = draft.revision && draft.revision !== config.dataset.revision
+        ? "; on revision " + draft.revision + ", the sheet is now at revision " + config.dataset.revision
+        : "";
+      offer.hidden = false;
+      offer.addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-draft]");
+        if (!button) {
+          return;
+        }
+        if (button.dataset.draft === "restore") {
+          if (editor) {
+            editor.setDoc(draft.doc);
+          } else {
+            textarea.value = draft.doc;
+          }
+          textarea.value = draft.doc;
+          window.Suite.markDirty(form);
+        } else {
+          window.localStorage.removeItem(draftKey);
+        }
+        offer.hidden = true;
+      });
+    }
   }
 
   // ?line=N (from a preview's reasons): open the sheet at that line.
