@@ -145,7 +145,11 @@ def test_the_dry_run_shows_each_sheet_and_the_diff_and_writes_nothing(
     rows = re.findall(r'<tr data-status="(\w+)">\s*<td><code>(\w+)</code>', page)
     assert rows == [("unchanged", "Same"), ("changed", "Edited"), ("new", "Fresh")]
     shown = text(response)
-    assert "sheets.json, exported 2026-12-01 10:30 CET: 1 new, 1 changed, 1 unchanged." in shown
+    # (The moment is a <time> element: the page's text has a space after it.)
+    assert (
+        "sheets.json, exported Tuesday 1 Dec 2026, 10:30 Europe/Amsterdam : "
+        "1 new, 1 changed, 1 unchanged."
+    ) in shown
     assert "Nothing: no new revision" in shown
     assert "A new sheet, inactive" in shown
     assert "Edited again ( Edited ): revision 1 → the file" in shown
