@@ -29,6 +29,7 @@ from ..models import (
     FulfillmentOption,
     FulfillmentStatus,
     Order,
+    OrderChange,
     OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
@@ -959,6 +960,78 @@ class OrderLineCancelInputSerializer(Serializer):
     """How many units of an order line to cancel."""
 
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
+
+
+class OrderChangeLineSerializer(Serializer):
+    """A line's new quantity."""
+
+    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
+
+
+class OrderAddedLineSerializer(Serializer):
+    """A line added in flight."""
+
+    product = BackendReferenceField("product", queryset=Product.objects.all())
+    quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
+    unit_price = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        min_value=0,
+        required=False,
+    )
+    unit_price_in_tax = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        min_value=0,
+        required=False,
+    )
+
+
+class ChangedAddressSerializer(AddressFieldsSerializer):
+    """The new shipping address (the fields given replace the order's)."""
+
+    is_pickup_point = serializers.BooleanField(required=False)
+
+
+class OrderChangeInputSerializer(Serializer):
+    """An in-flight change: any of a new shipping address, new quantities, lines added,
+    lines removed (docs/plans.md). Refused with 409 past a point of no return."""
+
+    shipping_address = ChangedAddressSerializer(required=False)
+    # many=True makes a ListSerializer, which takes max_length (the stubs do not see it).
+    lines = OrderChangeLineSerializer(  # type: ignore[call-arg]
+        many=True, required=False, max_length=limits.ORDER_LINES.maximum
+    )
+    add_lines = OrderAddedLineSerializer(  # type: ignore[call-arg]
+        many=True, required=False, max_length=limits.ORDER_LINES.maximum
+    )
+    remove_lines = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=limits.ORDER_LINES.maximum,
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not any(
+            attrs.get(name) for name in ("shipping_address", "lines", "add_lines", "remove_lines")
+        ):
+            raise serializers.ValidationError(
+                "Say what changes: shipping_address, lines, add_lines or remove_lines."
+            )
+        return attrs
+
+
+class OrderChangeSerializer(ModelSerializer):
+    """An in-flight change as recorded (the supplemental order)."""
+
+    created_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = OrderChange
+        fields = ["number", "summary", "before", "after", "undone", "created_at", "created_by"]
 
 
 class OrderEventSerializer(ModelSerializer):

@@ -78,6 +78,7 @@ from ..services.fulfillments.steps import (
     fulfillment_start,
 )
 from ..services.orchestration import order_orchestration_retry
+from ..services.order_changes import order_change
 from ..services.orders import order_create
 from ..services.returns import return_order_create
 from ..services.settings import setting_reset, setting_set
@@ -378,6 +379,40 @@ class OrderViewSet(
             user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
         )
         return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)
+
+    @extend_schema(
+        request=serializers.OrderChangeInputSerializer,
+        responses={201: serializers.OrderChangeSerializer},
+        summary="Change the order in flight: address, quantities, lines added or removed",
+        description=(
+            "Before a plan's point of no return the affected fulfilments are cancelled, "
+            "their plans frozen, and the order routed again; after it, a 409 "
+            "`point_of_no_return` names the step and its state and nothing changes "
+            "(docs/plans.md)."
+        ),
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="changes",
+        permission_classes=[requires_permission(CHANGE_ORDER)],
+    )
+    def changes(self, request: Request, pk: str | None = None) -> Response:
+        """Record and apply one in-flight change (a supplemental order)."""
+        order = self.get_object()
+        body = serializers.OrderChangeInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        address = data.get("shipping_address")
+        change = order_change(
+            order_id=order.pk,
+            user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
+            shipping_address=dict(address) if address else None,
+            quantities={line["id"]: line["quantity"] for line in data.get("lines", [])},
+            add_lines=[dict(line) for line in data.get("add_lines", [])],
+            remove_lines=data.get("remove_lines", []),
+        )
+        return Response(serializers.OrderChangeSerializer(change).data, status=201)
 
     @extend_schema(
         request=None,

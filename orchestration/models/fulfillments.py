@@ -76,6 +76,7 @@ class CancellationReason(models.TextChoices):
         "FulfillmentCancelled (the order line itself was cancelled)",
     )
     UNKNOWN = "Unknown", "Unknown (cancelled by someone)"
+    ORDER_CHANGED = "OrderChanged", "OrderChanged (the order changed in flight; routed again)"
     EXPIRED = "Expired", "Expired (the deadline ran out)"
     NOT_SHIPPED = "NotShipped", "NotShipped (the warehouse reported it did not ship it)"
 

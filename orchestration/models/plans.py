@@ -377,3 +377,33 @@ class PlanTransition(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class OrderChange(models.Model):
+    """An in-flight change of an order (Salesforce's supplemental order): what was
+    asked, what it undid, and the order's values before and after. Numbered per order."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="changes")
+    number = models.PositiveIntegerField()
+    summary = models.CharField(max_length=500)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    # The fulfilments it cancelled and the plans it froze, to route again.
+    undone = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["order", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "number"], name="order_change_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Change {self.number} of order {self.order_id}: {self.summary}"

@@ -446,7 +446,14 @@ def plan_manual_step_done(
     steps = list(
         PlanStep.objects.select_for_update()
         .filter(plan__fulfillment=fulfillment, definition__handler=handler)
-        .exclude(state__in=[StepState.COMPLETED, StepState.SKIPPED])
+        .exclude(
+            state__in=[
+                StepState.COMPLETED,
+                StepState.SKIPPED,
+                StepState.CANCELED,
+                StepState.DISCARDED,
+            ]
+        )
         .select_related("definition", "plan")
     )
     waiting = [s for s in steps if s.state not in (StepState.READY, StepState.IN_PROGRESS)]
@@ -575,3 +582,115 @@ def pause_holds(step: PlanStep) -> bool:
     """Whether a pause's resume condition holds now (for the plan view)."""
     condition = step_spec(step.definition).resume_condition
     return condition is not None and holds(condition, order_record(step.plan.order))
+
+
+# A point-of-no-return step has started once it is in any of these states.
+STARTED = (
+    StepState.IN_PROGRESS,
+    StepState.COMPLETED,
+    StepState.FAILED,
+    StepState.FATALLY_FAILED,
+)
+
+
+def plans_point_of_no_return_check(*, order_line_ids: Sequence[int], change: str) -> None:
+    """Refuse (409) a change touching these order lines when a plan of a fulfilment
+    holding them has started a point-of-no-return step: the message names the step,
+    its plan and its state. Reads only; the caller's transaction writes nothing."""
+    passed = (
+        PlanStep.objects.filter(
+            definition__point_of_no_return=True,
+            state__in=STARTED,
+            plan__fulfillment__lines__order_line_id__in=order_line_ids,
+        )
+        .select_related("definition", "plan__version__group")
+        .order_by("pk")
+        .first()
+    )
+    if passed is not None:
+        raise ConflictError(
+            f"{change} is refused: step {passed.definition.name!r} of the plan "
+            f"{passed.plan.version.group.name!r} is {passed.get_state_display()}, and it is "
+            "a point of no return.",
+            code="point_of_no_return",
+        )
+
+
+def plans_running_check(*, fulfillment_ids: Sequence[int], change: str) -> None:
+    """Refuse (409) a change while an automatic step of these fulfilments' plans is
+    running: the plan is Freezing until it ends (then the change can be made)."""
+    running = (
+        PlanStep.objects.filter(
+            plan__fulfillment_id__in=fulfillment_ids,
+            state=StepState.IN_PROGRESS,
+            definition__type__in=[StepType.AUTO_TASK, StepType.CALLOUT],
+        )
+        .select_related("definition")
+        .first()
+    )
+    if running is not None:
+        raise ConflictError(
+            f"{change} must wait: step {running.definition.name!r} is running, so its plan "
+            "is Freezing. Try again when it has finished.",
+            code="plan_freezing",
+        )
+
+
+def plans_undo(
+    *, fulfillment_ids: Sequence[int], reason: str, user: User | None, now: datetime
+) -> list[int]:
+    """Freeze the fulfilments' plans for a change and end them: completed steps are
+    Canceled, the others Discarded (in reverse order, as cancel groups run), each on
+    the plan's timeline; return the plans' IDs."""
+    actor = actor_of(user, "plans")
+    plans = list(
+        Plan.objects.select_for_update()
+        .filter(fulfillment_id__in=fulfillment_ids)
+        .exclude(state=PlanState.FROZEN)
+        .select_related("version__group")
+    )
+    for plan in plans:
+        before = plan.state
+        plan.state = PlanState.FROZEN
+        plan.save(update_fields=["state", "updated_at"])
+        PlanTransition.objects.create(
+            plan=plan,
+            from_state=before,
+            to_state=PlanState.FROZEN,
+            at=now,
+            actor=actor,
+            message=f"Plan {plan.version.group.name}: Frozen ({reason}).",
+        )
+        steps = list(
+            plan_steps(plan).exclude(
+                state__in=[StepState.CANCELED, StepState.DISCARDED, StepState.SKIPPED]
+            )
+        )
+        for step in reversed(steps):
+            previous = step.state
+            step.state = (
+                StepState.CANCELED if step.state == StepState.COMPLETED else StepState.DISCARDED
+            )
+            step.next_run_at = None
+            step.save(update_fields=["state", "next_run_at", "updated_at"])
+            _transition_record(plan, step, reason, now, actor, previous)
+    return [plan.pk for plan in plans]
+
+
+def plans_amended(
+    *, fulfillment_ids: Sequence[int], reason: str, user: User | None, now: datetime
+) -> None:
+    """Note on the plans of fulfilments a change shrank (but did not end) that they
+    go on for the lines left."""
+    for plan in Plan.objects.filter(fulfillment_id__in=fulfillment_ids).select_related(
+        "version__group"
+    ):
+        PlanTransition.objects.create(
+            plan=plan,
+            from_state=plan.state,
+            to_state=plan.state,
+            at=now,
+            actor=actor_of(user, "plans"),
+            message=f"Plan {plan.version.group.name}: amended ({reason}); it goes on for "
+            "the lines left.",
+        )

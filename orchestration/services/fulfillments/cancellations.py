@@ -30,6 +30,7 @@ from ...models import (
 from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES, TaskStage
 from ...selectors.settings import setting_value
 from ..events import actor_of, event_record
+from ..plans import plans_point_of_no_return_check
 from ..progress import order_refresh_status
 from .common import (
     LineError,
@@ -151,6 +152,8 @@ def order_line_cancel(
             code="invalid_quantity",
             field="quantity",
         )
+    # A plan past its point of no return for this line (the demo: packed) refuses it.
+    plans_point_of_no_return_check(order_line_ids=[line.pk], change=f"Cancelling line {line.pk}")
     left = quantity
     open_lines = (
         OrderFulfillmentLine.objects.select_for_update(of=("self",))

@@ -1,0 +1,216 @@
+"""Changing an order in flight (``services/order_changes.py``) on the demo retailer,
+whose ship-from-store plan makes Pack a point of no return: before it, a change
+cancels the task, freezes its plan and routes again; after it, the change is
+refused with a 409 naming the step, and nothing is written."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from orchestration.errors import ApplicationError, ConflictError
+from orchestration.models import (
+    FulfillmentStatus,
+    Order,
+    OrderChange,
+    OrderFulfillment,
+    Plan,
+    PlanState,
+    PlanStep,
+    StepState,
+)
+from orchestration.services.fulfillments.cancellations import order_line_cancel
+from orchestration.services.fulfillments.steps import (
+    fulfillment_pack,
+    fulfillment_pick,
+    fulfillment_start,
+)
+from orchestration.services.order_changes import order_change
+from tests.conftest import table_rows
+
+pytestmark = pytest.mark.django_db
+
+ROTTERDAM = {
+    "street": "Coolsingel 40",
+    "zip_code": "3011 AD",
+    "city": "Rotterdam",
+    "country_id": "NL",
+    "latitude": 51.9225,
+    "longitude": 4.4792,
+}
+
+
+@pytest.fixture
+def shop(demo: None) -> User:
+    return User.objects.get(username="kalverstraat")
+
+
+@pytest.fixture
+def changed(django_capture_on_commit_callbacks: Any) -> Callable[..., OrderChange]:
+    """Change an order and run what is sent after commit (its orchestration), inline."""
+
+    def change(**kwargs: Any) -> OrderChange:
+        with django_capture_on_commit_callbacks(execute=True):
+            return order_change(**kwargs)
+
+    return change
+
+
+def test_an_address_change_before_the_point_of_no_return_routes_the_order_again(
+    place: Callable[..., Order], shop: User, changed: Callable[..., OrderChange]
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    first = OrderFulfillment.objects.get(order=order)
+    assert first.supplier_organization_unit.backend_id == "1187"  # Amsterdam
+    fulfillment_start(fulfillment_id=first.pk, user=shop)
+
+    change = changed(order_id=order.pk, user=shop, shipping_address=ROTTERDAM)
+
+    assert (change.number, change.summary) == (1, "the shipping address")
+    assert change.before["shipping_address"]["city"] == "Amsterdam"
+    assert change.after["shipping_address"]["city"] == "Rotterdam"
+    first.refresh_from_db()
+    assert first.status == FulfillmentStatus.CANCELLED
+    assert set(first.lines.values_list("cancellation_reason", flat=True)) == {"OrderChanged"}
+    old_plan = Plan.objects.get(fulfillment=first)
+    assert old_plan.state == PlanState.FROZEN
+    assert dict(PlanStep.objects.filter(plan=old_plan).values_list("definition__key", "state")) == {
+        "start": StepState.CANCELED,
+        "pick": StepState.DISCARDED,
+        "pack": StepState.DISCARDED,
+        "ship": StepState.DISCARDED,
+    }
+    # Routed again, from Rotterdam's side, with a new plan.
+    (again,) = OrderFulfillment.objects.filter(order=order).exclude(pk=first.pk)
+    assert again.supplier_organization_unit.backend_id != "1187"
+    assert Plan.objects.get(fulfillment=again).state == PlanState.IN_PROGRESS
+    assert order.events.filter(kind="order.changed").get().message == (
+        "Change 1: the shipping address. 1 fulfilment(s) cancelled to route again."
+    )
+
+
+def test_a_change_after_the_point_of_no_return_is_refused_naming_the_step_and_nothing_changes(
+    place: Callable[..., Order], shop: User
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    task = OrderFulfillment.objects.get(order=order)
+    fulfillment_start(fulfillment_id=task.pk, user=shop)
+    fulfillment_pick(fulfillment_id=task.pk, user=shop)
+    fulfillment_pack(fulfillment_id=task.pk, user=shop)
+    line = order.lines.get()
+    before = table_rows()
+
+    with pytest.raises(ConflictError) as refused:
+        order_change(order_id=order.pk, user=shop, shipping_address=ROTTERDAM)
+    assert refused.value.status == 409
+    assert refused.value.code == "point_of_no_return"
+    assert refused.value.message == (
+        "Changing the shipping address is refused: step 'Pack' of the plan 'Ship from store' "
+        "is Completed, and it is a point of no return."
+    )
+    with pytest.raises(ConflictError) as cancel:
+        order_line_cancel(order_line_id=line.pk, quantity=1, user=shop)
+    assert cancel.value.message == (
+        f"Cancelling line {line.pk} is refused: step 'Pack' of the plan 'Ship from store' "
+        "is Completed, and it is a point of no return."
+    )
+    assert table_rows() == before
+
+
+def test_a_quantity_change_cancels_and_reroutes_only_that_line(
+    place: Callable[..., Order], shop: User, changed: Callable[..., OrderChange]
+) -> None:
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = order.lines.get(product__backend_id="SCF-WOOL-RED")
+
+    change = changed(order_id=order.pk, user=shop, quantities={scarf.pk: 2})
+
+    assert change.summary == f"line {scarf.pk} to 2"
+    scarf.refresh_from_db()
+    assert scarf.quantity == 2
+    routed = sum(
+        line.quantity
+        for fulfillment in OrderFulfillment.objects.filter(order=order).exclude(
+            status=FulfillmentStatus.CANCELLED
+        )
+        for line in fulfillment.lines.filter(order_line=scarf).exclude(
+            status=FulfillmentStatus.CANCELLED
+        )
+    )
+    assert routed == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "Say what changes: shipping_address, quantities, add_lines or remove_lines."),
+        ({"quantities": {999999: 1}}, "has no line 999999."),
+        ({"shipping_address": {"planet": "Mars"}}, "Unknown address field 'planet'."),
+        ({"add_lines": [{"product": 999999}]}, "There is no product 999999."),
+    ],
+)
+def test_a_bad_change_is_refused_and_nothing_changes(
+    place: Callable[..., Order], shop: User, kwargs: dict[str, Any], message: str
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    before = table_rows()
+    with pytest.raises(ApplicationError) as refused:
+        order_change(order_id=order.pk, user=shop, **kwargs)
+    assert refused.value.message.endswith(message)
+    assert table_rows() == before
+
+
+def test_the_api_changes_an_order_and_refuses_past_the_point_of_no_return_with_a_409(
+    place: Callable[..., Order], shop: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    admin = User.objects.get(username="admin")
+    api = APIClient()
+    api.force_authenticate(admin)
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = order.lines.get(product__backend_id="SCF-WOOL-RED")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            f"/api/orders/{order.pk}/changes/",
+            {"lines": [{"id": scarf.pk, "quantity": 3}]},
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    assert (response.json()["number"], response.json()["summary"]) == (1, f"line {scarf.pk} to 3")
+    assert response.json()["created_by"] == "admin"
+
+    task = (
+        OrderFulfillment.objects.filter(order=order)
+        .exclude(status=FulfillmentStatus.CANCELLED)
+        .get(supplier_organization_unit__backend_id="1187")
+    )
+    fulfillment_start(fulfillment_id=task.pk, user=shop)
+    fulfillment_pick(fulfillment_id=task.pk, user=shop)
+    fulfillment_pack(fulfillment_id=task.pk, user=shop)
+    before = table_rows()
+    refused = api.post(
+        f"/api/orders/{order.pk}/changes/", {"remove_lines": [scarf.pk]}, format="json"
+    )
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "code": "point_of_no_return",
+        "message": f"Changing line {scarf.pk} removed is refused: step 'Pack' of the plan "
+        "'Ship from store' is Completed, and it is a point of no return.",
+        "errors": [
+            {
+                "code": "point_of_no_return",
+                "message": f"Changing line {scarf.pk} removed is refused: step 'Pack' of the "
+                "plan 'Ship from store' is Completed, and it is a point of no return.",
+                "field": None,
+            }
+        ],
+    }
+    empty = api.post(f"/api/orders/{order.pk}/changes/", {}, format="json")
+    assert empty.status_code == 400
+    assert empty.json()["message"] == (
+        "Say what changes: shipping_address, lines, add_lines or remove_lines."
+    )
+    assert table_rows() == before
