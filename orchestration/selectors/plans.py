@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.contrib.auth.models import User
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from ..errors import ApplicationError
 from ..models import (
@@ -24,9 +25,16 @@ from ..models import (
     StepDependency,
     StepGroupVersion,
     StepState,
+    StepType,
 )
 from ..plans import model as pure
 from .organization import works_everywhere
+
+# A shop's staff are the queue ``shop:<backend ID>``; any other queue is the users of
+# the Django group of that name.
+SHOP_QUEUE_PREFIX = "shop:"
+# A manual step still to be done by its assignee (assignment happens when it is Ready).
+OPEN_MANUAL_STATES = (StepState.READY, StepState.IN_PROGRESS)
 
 # Another order's plans a cross-plan dependency draws, at most (the graph shows each
 # as a placeholder box; a customer with hundreds of orders does not fill the page).
@@ -237,3 +245,58 @@ def cross_plan_steps(plans: list[Plan], keys: set[str]) -> list[PlanStep]:
         .select_related("definition", "plan")
         .order_by("id")
     )
+
+
+def queue_members(queue: str) -> list[User]:
+    """The active users of a queue, by username: a shop's staff for
+    ``shop:<backend ID>``, else the members of the group named ``queue``."""
+    if not queue:
+        return []
+    if queue.startswith(SHOP_QUEUE_PREFIX):
+        users = User.objects.filter(
+            organization_units__backend_id=queue.removeprefix(SHOP_QUEUE_PREFIX)
+        )
+    else:
+        users = User.objects.filter(groups__name=queue)
+    return list(users.filter(is_active=True).distinct().order_by("username"))
+
+
+def last_assignee(definition_id: int, *, excluding: int | None = None) -> User | None:
+    """Who got the step of this definition handed out last (the latest ``started_at``,
+    set when a step becomes Ready and never changed after): round robin continues
+    after them."""
+    step = (
+        PlanStep.objects.filter(definition_id=definition_id, assignee__isnull=False)
+        .exclude(pk=excluding)
+        .select_related("assignee")
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    return step.assignee if step is not None else None
+
+
+def open_manual_loads(users: list[User], *, excluding: int | None = None) -> dict[int, int]:
+    """How many open manual steps (Ready or In progress) each user has assigned."""
+    rows = (
+        PlanStep.objects.filter(
+            assignee__in=users,
+            definition__type=StepType.MANUAL,
+            state__in=OPEN_MANUAL_STATES,
+        )
+        .exclude(pk=excluding)
+        .values("assignee_id")
+        .annotate(open=Count("id"))
+    )
+    loads = {user.pk: 0 for user in users}
+    for row in rows:
+        loads[row["assignee_id"]] = row["open"]
+    return loads
+
+
+def step_record(step: PlanStep) -> dict[str, Any]:
+    """The fields a condition on ``step`` reads: its order's, and its line's product
+    (``Line.Product.BackendID``) for a line's step."""
+    record = order_record(step.plan.order)
+    if step.line_id is not None:
+        record["Line.Product.BackendID"] = step.line.product.backend_id
+    return record
