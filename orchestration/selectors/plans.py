@@ -265,28 +265,21 @@ def last_assignee(definition_id: int, *, excluding: int | None = None) -> User |
     """Who got the step of this definition handed out last (the latest ``started_at``,
     set when a step becomes Ready and never changed after): round robin continues
     after them."""
-    step = (
-        PlanStep.objects.filter(definition_id=definition_id, assignee__isnull=False)
-        .exclude(pk=excluding)
-        .select_related("assignee")
-        .order_by("-started_at", "-id")
-        .first()
-    )
+    steps = PlanStep.objects.filter(definition_id=definition_id, assignee__isnull=False)
+    if excluding is not None:
+        steps = steps.exclude(pk=excluding)
+    step = steps.select_related("assignee").order_by("-started_at", "-id").first()
     return step.assignee if step is not None else None
 
 
 def open_manual_loads(users: list[User], *, excluding: int | None = None) -> dict[int, int]:
     """How many open manual steps (Ready or In progress) each user has assigned."""
-    rows = (
-        PlanStep.objects.filter(
-            assignee__in=users,
-            definition__type=StepType.MANUAL,
-            state__in=OPEN_MANUAL_STATES,
-        )
-        .exclude(pk=excluding)
-        .values("assignee_id")
-        .annotate(open=Count("id"))
+    steps = PlanStep.objects.filter(
+        assignee__in=users, definition__type=StepType.MANUAL, state__in=OPEN_MANUAL_STATES
     )
+    if excluding is not None:
+        steps = steps.exclude(pk=excluding)
+    rows = steps.values("assignee_id").annotate(open=Count("id"))
     loads = {user.pk: 0 for user in users}
     for row in rows:
         loads[row["assignee_id"]] = row["open"]
@@ -297,6 +290,6 @@ def step_record(step: PlanStep) -> dict[str, Any]:
     """The fields a condition on ``step`` reads: its order's, and its line's product
     (``Line.Product.BackendID``) for a line's step."""
     record = order_record(step.plan.order)
-    if step.line_id is not None:
+    if step.line is not None:
         record["Line.Product.BackendID"] = step.line.product.backend_id
     return record
