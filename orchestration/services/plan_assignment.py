@@ -45,6 +45,8 @@ ACTOR = "system:assignment"
 def plan_step_assign(*, step: PlanStep, now: datetime) -> User | None:
     """Assign the manual ``step`` by its definition's rule; store the assignee and
     the queue, record the transition, and return the user (None: left in a queue)."""
+    if step.definition.type != StepType.MANUAL or step.definition.assignment == Assignment.NONE:
+        return None  # no statement for the steps nobody assigns (the demo's)
     with transaction.atomic():
         definition = StepDefinition.objects.select_for_update().get(pk=step.definition_id)
         if definition.type != StepType.MANUAL or definition.assignment == Assignment.NONE:

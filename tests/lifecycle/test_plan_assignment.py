@@ -184,3 +184,12 @@ def test_a_group_is_a_queue_of_its_active_members(place: Callable[..., Order]) -
     configure(assignment=Assignment.ROUND_ROBIN, queue="returns-desk")
 
     assert [assign(place("SNK-CANVAS-WHT")) for _ in range(2)] == ["cleo", "cleo"]
+
+
+def test_a_step_nobody_assigns_costs_no_statement(
+    place: Callable[..., Order], django_assert_num_queries: Any
+) -> None:
+    step = start_step(place("SNK-CANVAS-WHT"))  # the demo's: Assignment NONE
+
+    with django_assert_num_queries(0):
+        assert plan_step_assign(step=step, now=timezone.now()) is None

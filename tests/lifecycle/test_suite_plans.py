@@ -646,3 +646,33 @@ def test_the_api_refuses_steps_not_in_fallout_or_not_visible_naming_them(
     )
     assert api("denhaag").get("/api/plan-steps/").json()["count"] == 0
     assert table_rows() == before
+
+
+def test_the_order_page_reads_plans_in_as_many_statements_whatever_their_size(
+    place: Callable[..., Order],
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    group = StepGroup.objects.create(key="Lines", name="Per line")
+    version = StepGroupVersion.objects.create(group=group, number=1, is_active=True)
+    pick = StepDefinition.objects.create(
+        version=version, key="pick", name="Pick", type=StepType.MILESTONE, scope=StepScope.LINE
+    )
+    ship = StepDefinition.objects.create(
+        version=version, key="ship", name="Ship", type=StepType.MILESTONE, scope=StepScope.LINE
+    )
+    StepDependency.objects.create(step=ship, depends_on=pick, scope=DependencyScope.LINE)
+    PlanScenario.objects.create(group=group, action=FulfillmentAction.SHIP_FROM_STORE, priority=9)
+    small = place("SNK-CANVAS-WHT")
+    large = place("SNK-CANVAS-WHT", "SCF-WOOL-RED", "SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    admin = login("admin")
+    counts = []
+    for order in (small, large):
+        for url in (f"/orders/{order.pk}/plan.json", f"/orders/{order.pk}/"):
+            with CaptureQueriesContext(connection) as queries:
+                assert admin.get(url).status_code == 200
+            counts.append(len(queries))
+
+    assert PlanStep.objects.filter(plan__order=large).count() == 8
+    assert counts[:2] == counts[2:]
