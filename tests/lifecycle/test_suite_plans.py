@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -676,3 +676,24 @@ def test_the_order_page_reads_plans_in_as_many_statements_whatever_their_size(
 
     assert PlanStep.objects.filter(plan__order=large).count() == 8
     assert counts[:2] == counts[2:]
+
+
+def test_a_filter_too_long_is_named_and_filters_nothing_and_the_nav_link_needs_a_change_permission(
+    failed: Callable[..., PlanStep],
+) -> None:
+    failed()
+    page = login("admin").get("/orders/fallout/?queue=" + "q" * 101 + "&page=²")
+
+    assert page.status_code == 200
+    assert "queue: Ensure this value has at most 100 characters (it has 101)." in text(page)
+    assert len(fallout_rows(page)) == 1
+
+    desk = User.objects.create_user("desk", password="secret-pass-123")
+    desk.user_permissions.add(Permission.objects.get(codename="view_order"))
+    client = Client()
+    client.force_login(desk)
+    listed = client.get("/orders/fallout/")
+    assert listed.status_code == 200
+    assert 'href="/orders/fallout/"' not in listed.content.decode()
+    assert "Retrying or completing steps needs the permission Fulfillments:Edit." in text(listed)
+    assert 'name="steps"' not in listed.content.decode()

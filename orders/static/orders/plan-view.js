@@ -10,6 +10,7 @@
   }
   const selected = document.getElementById("plan-selected");
   const table = document.getElementById("plan-table");
+  const status = document.getElementById("plan-selected-status");
 
   function show(step) {
     const history = document.getElementById("plan-step-history-" + step.id);
@@ -26,6 +27,10 @@
     }
     selected.dataset.stepId = String(step.id);
     selected.hidden = false;
+    if (status) {
+      // Announced once, briefly: the tables below are there to read, not to be read out.
+      status.textContent = "Showing the attempts and transitions of " + heading.textContent + ".";
+    }
   }
 
   host.hidden = false;
