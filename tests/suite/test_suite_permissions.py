@@ -350,6 +350,14 @@ ENDPOINTS = [
         page=False,
     ),
     Endpoint(
+        "API plan step",
+        "get",
+        lambda s: f"/api/plan-steps/{the_step()}/",
+        (ORDERS,),
+        api=True,
+        page=False,
+    ),
+    Endpoint(
         "API plan steps retry",
         "post",
         lambda s: "/api/plan-steps/retry/",
