@@ -224,3 +224,59 @@ class ReceiveForm(QuantitiesForm):
         """The condition given for the line (call after ``checked``)."""
         condition: str = self.cleaned_data[f"condition-{line_id}"]
         return condition
+
+
+# --- The fallout queue ------------------------------------------------------------------
+
+NOTE_LENGTH = 2000
+# Steps one bulk action takes, at most (the page shows 50 a page).
+MAX_SELECTED = 500
+FALLOUT_ACTIONS = {"retry": "Retry", "complete": "Complete"}
+
+
+class StepIdsField(forms.Field):
+    """The IDs of the ticked steps (``steps`` posted once per box), each parsed by
+    ``parse_id``: a malformed one is named, never a 500."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def to_python(self, value: Any) -> list[int]:
+        raw = [str(item) for item in (value or [])]
+        if not raw:
+            raise forms.ValidationError("Select at least one step.", code="required")
+        if len(raw) > MAX_SELECTED:
+            raise forms.ValidationError(
+                f"Select at most {MAX_SELECTED} steps at a time.", code="max_length"
+            )
+        ids: list[int] = []
+        for item in raw:
+            parsed = parse_id(item)
+            if parsed is None:
+                raise forms.ValidationError(
+                    f"{item[:SHOWN_CHARACTERS]!r} is not a step ID.", code="invalid"
+                )
+            if parsed not in ids:
+                ids.append(parsed)
+        return ids
+
+
+class FalloutActionForm(OrderPageForm):
+    """Retry or complete the ticked fatally failed steps, saying why in a note."""
+
+    action = forms.ChoiceField(label="Action", choices=list(FALLOUT_ACTIONS.items()))
+    steps = StepIdsField(label="Steps", required=False)
+    note = forms.CharField(
+        label="Note",
+        required=True,
+        max_length=NOTE_LENGTH,
+        error_messages={"required": "Say why in a note."},
+    )
+
+
+class FalloutFilterForm(forms.Form):
+    """The fallout queue's filters (GET): queue, step key, error code; each as typed,
+    no longer than its column (a longer one matches nothing anyway)."""
+
+    queue = forms.CharField(required=False, max_length=100)
+    step = forms.CharField(required=False, max_length=100)
+    error_code = forms.CharField(required=False, max_length=100)

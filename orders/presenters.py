@@ -1,5 +1,6 @@
 """What the order pages show of fulfilments, built from the models: rows, task groups,
-deadlines, the pick form's lines, and a refused store action to show again.
+deadlines, the pick form's lines, a refused store action to show again, the plan view
+(the graph's JSON and the table of steps) and the timeline with the plans' transitions.
 
 Presenters only arrange what the models say; the stage of a task is the model's
 (``OrderFulfillment.stage``, the one state machine the services enforce) and what a
@@ -7,13 +8,26 @@ step did is the service's result, never recomputed here. The labels are the Suit
 words for each stage.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from orchestration.models import FulfillmentAction, Order, OrderFulfillment, OrderFulfillmentLine
+from orchestration.models import (
+    DependencyScope,
+    FulfillmentAction,
+    Order,
+    OrderEvent,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    Plan,
+    PlanStep,
+    PlanStepAttempt,
+    PlanTransition,
+    StepDependency,
+    StepScope,
+)
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES, TaskStage
 
 # What a shop does next with a ship-from-store task, by the task's stage.
@@ -189,3 +203,209 @@ class ReturnLineRow:
     returnable: int
     quantity: str
     reason: str
+
+
+# --- Plans ------------------------------------------------------------------------------
+
+
+def graph_state(state: str) -> str:
+    """A stored state as the plan graph names it: ``IN_PROGRESS`` -> ``InProgress``."""
+    return "".join(part.capitalize() for part in state.split("_"))
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def step_error(step: PlanStep) -> str:
+    """A step's last error as one line: ``code: message`` (either may be blank)."""
+    return ": ".join(part for part in (step.error_code, step.error) if part)
+
+
+def _step_json(step: PlanStep) -> dict[str, Any]:
+    return {
+        "id": step.pk,
+        "key": step.definition.key,
+        "name": step.definition.name,
+        "type": step.definition.type,
+        "line": step.line_id,
+        "state": graph_state(step.state),
+        "attempts": step.attempts,
+        "next_run_at": _iso(step.next_run_at),
+        "at_risk": step.at_risk,
+        "assignee": step.assignee.get_username() if step.assignee else "",
+        "error": step_error(step),
+    }
+
+
+def _edges(
+    plan: Plan,
+    dependencies: Iterable[StepDependency],
+    by_key: Mapping[tuple[int, str], list[PlanStep]],
+) -> list[dict[str, Any]]:
+    """The plan's dependencies as the graph's edges, from the step waited for to the
+    step that waits: a ``LINE`` one per line when both steps are a line's (else as
+    ``PLAN``), a ``CROSS_PLAN`` one from the step of that key in every plan sharing the
+    plan's group key (``by_key`` holds them, this plan's included)."""
+    edges: list[dict[str, Any]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def add(source: PlanStep, target: PlanStep, scope: str) -> None:
+        if (source.pk, target.pk) not in seen:
+            seen.add((source.pk, target.pk))
+            edges.append({"from": source.pk, "to": target.pk, "scope": scope})
+
+    for dependency in dependencies:
+        if dependency.step.version_id != plan.version_id:
+            continue
+        waiting = by_key.get((plan.pk, dependency.step.key), [])
+        if dependency.scope == DependencyScope.CROSS_PLAN:
+            for target in waiting:
+                for other in by_key.get((-1, dependency.depends_on.key), []):
+                    if other.plan_id == plan.pk or (
+                        plan.group_key and other.plan.group_key == plan.group_key
+                    ):
+                        add(other, target, DependencyScope.CROSS_PLAN)
+            continue
+        waited = by_key.get((plan.pk, dependency.depends_on.key), [])
+        by_line = (
+            dependency.scope == DependencyScope.LINE
+            and dependency.step.scope == StepScope.LINE
+            and dependency.depends_on.scope == StepScope.LINE
+        )
+        for target in waiting:
+            for source in waited:
+                if not by_line or source.line_id == target.line_id:
+                    add(source, target, dependency.scope)
+    return edges
+
+
+def plan_graph(
+    plans: list[Plan],
+    dependencies: Iterable[StepDependency],
+    cross_plan_steps: Iterable[PlanStep] = (),
+) -> dict[str, Any]:
+    """The JSON ``PlanGraph.render`` takes (``/orders/<pk>/plan.json``, docs/plans.md
+    "Plan view"): each plan with its group, version, state, steps and edges; states in
+    the graph's CamelCase. ``plans`` come from ``order_plans`` (steps prefetched);
+    ``cross_plan_steps``, the steps of other plans a cross-plan dependency waits for."""
+    dependencies = list(dependencies)
+    by_key: dict[tuple[int, str], list[PlanStep]] = {}
+    for plan in plans:
+        for step in plan.steps.all():
+            step.plan = plan  # the prefetch does not set it
+            by_key.setdefault((plan.pk, step.definition.key), []).append(step)
+            by_key.setdefault((-1, step.definition.key), []).append(step)
+    for step in cross_plan_steps:
+        by_key.setdefault((-1, step.definition.key), []).append(step)
+    return {
+        "plans": [
+            {
+                "id": plan.pk,
+                "group": plan.version.group.name,
+                "version": plan.version.number,
+                "state": graph_state(plan.state),
+                "steps": [_step_json(step) for step in plan.steps.all()],
+                "edges": _edges(plan, dependencies, by_key),
+            }
+            for plan in plans
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class PlanStepRow:
+    """A step in the plan view's table, with its attempts and transitions."""
+
+    step: PlanStep
+    attempts: list[PlanStepAttempt]
+    transitions: list[PlanTransition]
+
+    @property
+    def error(self) -> str:
+        return step_error(self.step)
+
+    @property
+    def graph_state(self) -> str:
+        return graph_state(self.step.state)
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    """A plan as the order page's table lists it."""
+
+    plan: Plan
+    rows: list[PlanStepRow]
+
+
+def plan_tables(plans: list[Plan]) -> list[PlanTable]:
+    """Each plan's steps in the version's order, each with its attempts and its own
+    transitions (from ``order_plans``'s prefetches: no further statement)."""
+    tables = []
+    for plan in plans:
+        transitions: dict[int, list[PlanTransition]] = {}
+        for transition in plan.transitions.all():
+            if transition.step_id is not None:
+                transitions.setdefault(transition.step_id, []).append(transition)
+        tables.append(
+            PlanTable(
+                plan=plan,
+                rows=[
+                    PlanStepRow(
+                        step=step,
+                        attempts=list(step.attempt_rows.all()),
+                        transitions=transitions.get(step.pk, []),
+                    )
+                    for step in plan.steps.all()
+                ],
+            )
+        )
+    return tables
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One row of the order's timeline: an order event, or a plan's transition."""
+
+    at: datetime
+    actor: str
+    message: str
+    kind: str
+    event: OrderEvent | None = None
+    transition: PlanTransition | None = None
+
+    @property
+    def is_plan(self) -> bool:
+        return self.transition is not None
+
+
+def timeline(
+    events: Iterable[OrderEvent], transitions: Iterable[PlanTransition]
+) -> list[TimelineEntry]:
+    """The order's events and its plans' transitions in time order; at the same
+    moment an event comes first (the action that moved the plan), then each in the
+    order it was written."""
+    entries = [
+        (
+            (event.at, 0, event.pk),
+            TimelineEntry(
+                at=event.at, actor=event.actor, message=event.message, kind=event.kind, event=event
+            ),
+        )
+        for event in events
+    ] + [
+        (
+            (transition.at, 1, transition.pk),
+            TimelineEntry(
+                at=transition.at,
+                actor=transition.actor,
+                message=transition.message,
+                kind="plan.step" if transition.step_id else "plan",
+                transition=transition,
+            ),
+        )
+        for transition in transitions
+    ]
+    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]

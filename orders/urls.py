@@ -8,6 +8,7 @@ app_name = "orders"
 urlpatterns = [
     path("", views.order_list, name="list"),
     path("<int:pk>/", views.order_detail, name="detail"),
+    path("<int:pk>/plan.json", views.order_plan_json, name="plan_json"),
     path("<int:pk>/runs/<int:attempt>/", views.run, name="run"),
     path(
         "<int:pk>/retry-orchestration/",
@@ -31,4 +32,6 @@ urlpatterns = [
         name="return_receive",
     ),
     path("export-failures/<int:pk>/retry/", views.export_retry, name="export_retry"),
+    path("fallout/", views.fallout, name="fallout"),
+    path("fallout/act/", views.fallout_act, name="fallout_act"),
 ]

@@ -1,6 +1,7 @@
-"""The Suite's order pages: the order list, an order with its fulfilments and timeline,
-the explanation of each orchestration run, the failed exports and the returns (the
-shops' task lists are ``shops``; what the pages show of a fulfilment, ``presenters``).
+"""The Suite's order pages: the order list, an order with its fulfilments, its plans
+(the graph's JSON at ``plan.json``) and timeline, the explanation of each orchestration
+run, the failed exports, the fallout queue of plan steps and the returns (the shops'
+task lists are ``shops``; what the pages show of a fulfilment or a plan, ``presenters``).
 
 Views read through ``orchestration.selectors`` and write only through the services,
 taking what a POST carries through the forms of ``forms`` (with the model's limits).
@@ -14,7 +15,7 @@ import json
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,7 +31,10 @@ from orchestration.models import (
     OrderFulfillment,
     OrderIntent,
     OrderStatus,
+    Plan,
+    PlanStep,
     ReturnCondition,
+    StepState,
 )
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from orchestration.permissions import (
@@ -47,10 +51,20 @@ from orchestration.selectors.fulfillments import (
 )
 from orchestration.selectors.orders import order_list as listed_orders
 from orchestration.selectors.orders import order_timeline, orders_visible
+from orchestration.selectors.plans import (
+    cross_plan_steps,
+    fallout_choices,
+    fallout_list,
+    order_plans,
+    plan_dependencies,
+    plan_steps_check_visible,
+    plan_steps_visible,
+)
 from orchestration.selectors.settings import setting_value
 from orchestration.services.fulfillments import receiving
 from orchestration.services.fulfillments.exports import fulfillment_export_retry
 from orchestration.services.orchestration import order_orchestration_retry
+from orchestration.services.plans import plan_steps_complete, plan_steps_retry
 from orchestration.services.returns import (
     return_order_create,
     return_reasons,
@@ -59,12 +73,21 @@ from orchestration.services.returns import (
 from preview.presenters import blob_view
 from sheets.access import can, requires, signed_in
 
-from .forms import ReceiveForm, ReturnForm
+from .forms import (
+    FALLOUT_ACTIONS,
+    FalloutActionForm,
+    FalloutFilterForm,
+    ReceiveForm,
+    ReturnForm,
+)
 from .presenters import (
     Refusal,
     ReturnLineRow,
     order_number,
+    plan_graph,
+    plan_tables,
     task_groups,
+    timeline,
 )
 
 PAGE_SIZE = 50
@@ -115,6 +138,8 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     now = timezone.now()
+    plans = order_plans(order, request.user)
+    transitions = [transition for plan in plans for transition in plan.transitions.all()]
     return render(
         request,
         "orders/detail.html",
@@ -124,7 +149,9 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": order.lines.select_related("product").order_by("pk"),
             "groups": task_groups(list(order_fulfillments(order)), now),
             "runs": order.orchestration_details.defer("blob").order_by("attempt"),
-            "events": order_timeline(order),
+            "events": timeline(order_timeline(order), transitions),
+            "plans": plan_tables(plans),
+            "plan_graph": _plan_graph(plans),
             "now": now,
             "return_orders": order.return_orders.order_by("pk"),
             "can_return": order.intent == "Sales"
@@ -138,6 +165,25 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_preview": can(request.user, VIEW_SHEETS),
         },
     )
+
+
+def _plan_graph(plans: list[Plan]) -> dict[str, object]:
+    """The graph's JSON of ``plans`` (from ``order_plans``), with the steps of other
+    plans their cross-plan dependencies wait for."""
+    dependencies = plan_dependencies(plans)
+    cross = {d.depends_on.key for d in dependencies if d.scope == "CROSS_PLAN"}
+    return plan_graph(plans, dependencies, cross_plan_steps(plans, cross))
+
+
+@require_GET
+@requires(VIEW_ORDER, json=True)
+def order_plan_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """The order's plans as ``PlanGraph`` draws them (docs/plans.md, "Plan view"); store
+    staff get the plans of their own shops' fulfilments only."""
+    order = orders_visible(request.user, Order.objects.all()).filter(pk=pk).first()
+    if order is None:
+        return JsonResponse({"code": "not_found", "message": f"No order {pk}."}, status=404)
+    return JsonResponse(_plan_graph(order_plans(order, request.user)))
 
 
 @require_POST
@@ -255,6 +301,84 @@ def export_retry(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"The export of order {number} to {target} is queued.")
     return redirect("orders:export_failures")
+
+
+# --- The fallout queue -------------------------------------------------------------------
+
+
+@require_GET
+@requires(VIEW_ORDER)
+def fallout(request: HttpRequest) -> HttpResponse:
+    """Plan steps that failed for good, newest first, filtered by queue, step and error
+    code; tick some and retry or complete them with a note."""
+    return _fallout_page(request)
+
+
+def _fallout_page(
+    request: HttpRequest, refusal: ApplicationError | None = None, status: int = 200
+) -> HttpResponse:
+    filters = FalloutFilterForm(request.GET)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    steps = plan_steps_visible(
+        request.user,
+        fallout_list(
+            queue=chosen.get("queue", ""),
+            step_key=chosen.get("step", ""),
+            error_code=chosen.get("error_code", ""),
+        ),
+    )
+    page = Paginator(steps, PAGE_SIZE).get_page(request.GET.get("page"))
+    queues, keys, codes = fallout_choices()
+    params = request.GET.copy()
+    params.pop("page", None)
+    posted = request.POST if request.method == "POST" else None
+    return render(
+        request,
+        "orders/fallout.html",
+        {
+            "page": page,
+            "filters": {name: chosen.get(name, "") for name in ("queue", "step", "error_code")},
+            "filter_errors": filters.errors,
+            "queues": queues,
+            "keys": keys,
+            "codes": codes,
+            "page_query": params.urlencode(),
+            "query": request.GET.urlencode(),
+            "can_edit": can(request.user, CHANGE_FULFILLMENT),
+            "refusal": refusal,
+            "selected": posted.getlist("steps") if posted is not None else [],
+            "note": posted.get("note", "") if posted is not None else "",
+            "actions": FALLOUT_ACTIONS,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@requires(VIEW_ORDER, CHANGE_FULFILLMENT)
+def fallout_act(request: HttpRequest) -> HttpResponse:
+    """Retry or complete the ticked steps with the note; a refusal shows the page
+    again with the ticks and the note, naming the problem, and writes nothing."""
+    form = FalloutActionForm(request.POST)
+    try:
+        data = form.checked()
+        ids: list[int] = data["steps"]
+        plan_steps_check_visible(request.user, ids)
+        act = plan_steps_retry if data["action"] == "retry" else plan_steps_complete
+        count = act(step_ids=ids, user=signed_in(request), note=data["note"], now=timezone.now())
+    except ApplicationError as error:
+        return _fallout_page(request, refusal=error, status=error.status)
+    done = "retried" if data["action"] == "retry" else "completed"
+    messages.success(request, f"{count} step{'s' if count != 1 else ''} {done}.")
+    # Without a worker a retried step ran on commit, inside the call: say how it went.
+    again = PlanStep.objects.filter(pk__in=ids, state=StepState.FATALLY_FAILED).count()
+    if again:
+        messages.error(
+            request,
+            f"{again} of them failed again and {'are' if again > 1 else 'is'} back in the queue.",
+        )
+    query = request.GET.urlencode()
+    return redirect(reverse("orders:fallout") + (f"?{query}" if query else ""))
 
 
 # --- Returns ----------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def path_values(route: Route) -> dict[str, str]:
         "preview:backtest": {"pk": backtest.pk},
         "orders:detail": {"pk": run.order_id},
         "orders:run": {"pk": run.order_id, "attempt": run.attempt},
+        "orders:plan_json": {"pk": run.order_id},
         "orders:return_create": {"pk": run.order_id},
         "orders:retry_orchestration": {"pk": run.order_id},
         "orders:return_form": {"pk": returned.pk},

@@ -36,6 +36,7 @@ from ..models import (
     OrderLine,
     OrganizationUnit,
     OrganizationUnitSet,
+    PlanStep,
     Product,
     ReturnCondition,
     Sheet,
@@ -1374,3 +1375,70 @@ class ApiTokenSerializer(Serializer):
 
     token = serializers.CharField()
     expires_at = serializers.DateTimeField()
+
+
+class PlanStepSerializer(ModelSerializer):
+    """A step of a fulfilment plan (``docs/plans.md``), as the fallout queue lists it."""
+
+    order = serializers.IntegerField(source="plan.order_id", read_only=True)
+    order_backend_id = serializers.CharField(
+        source="plan.order.backend_id", read_only=True, allow_null=True
+    )
+    fulfillment = serializers.IntegerField(
+        source="plan.fulfillment_id", read_only=True, allow_null=True
+    )
+    key = serializers.CharField(source="definition.key", read_only=True)
+    name = serializers.CharField(source="definition.name", read_only=True)
+    type = serializers.CharField(source="definition.type", read_only=True)
+    line = serializers.IntegerField(source="line_id", read_only=True, allow_null=True)
+    assignee = serializers.CharField(
+        source="assignee.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = PlanStep
+        fields = [
+            "id",
+            "plan",
+            "order",
+            "order_backend_id",
+            "fulfillment",
+            "key",
+            "name",
+            "type",
+            "line",
+            "state",
+            "attempts",
+            "next_run_at",
+            "at_risk",
+            "assignee",
+            "queue",
+            "fallout_queue",
+            "error_code",
+            "error",
+            "note",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# Steps one bulk action takes, at most (the Suite's form has the same limit).
+MAX_BULK_STEPS = 500
+
+
+class PlanStepsActionInputSerializer(Serializer):
+    """Fatally failed steps to retry or complete, and why."""
+
+    steps = serializers.ListField(
+        child=id_field(), allow_empty=False, max_length=MAX_BULK_STEPS, help_text="Step IDs."
+    )
+    note = serializers.CharField(
+        max_length=2000, help_text="Why: kept on each step and on the order's timeline."
+    )
+
+
+class PlanStepsActionResultSerializer(Serializer):
+    """How many steps the action took, and each afterwards."""
+
+    count = serializers.IntegerField()
+    steps = PlanStepSerializer(many=True)

@@ -20,6 +20,7 @@ router.register("orders", views.OrderViewSet, "order")
 router.register("sheets", views.SheetViewSet, "sheet")
 router.register("fulfillments", views.FulfillmentViewSet, "fulfillment")
 router.register("settings", views.SettingViewSet, "setting")
+router.register("plan-steps", views.PlanStepViewSet, "plan-step")
 
 urlpatterns = [
     path("", include(router.urls)),

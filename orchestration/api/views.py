@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -36,6 +37,7 @@ from orchestration.selectors.fulfillments import (
 )
 from orchestration.selectors.orders import order_list, order_timeline, orders_visible
 from orchestration.selectors.organization import organization_unit_list, user_works_at
+from orchestration.selectors.plans import plan_steps_check_visible, plan_steps_visible
 from orchestration.selectors.scenario import BasketLine
 from orchestration.selectors.settings import SettingState, setting_list, setting_state
 
@@ -51,9 +53,11 @@ from ..models import (
     OrderStatus,
     OrganizationUnit,
     OrganizationUnitSet,
+    PlanStep,
     Product,
     Setting,
     Sheet,
+    StepState,
     Stock,
 )
 from ..permissions import (
@@ -80,6 +84,7 @@ from ..services.fulfillments.steps import (
 from ..services.orchestration import order_orchestration_retry
 from ..services.order_changes import order_change
 from ..services.orders import order_create
+from ..services.plans import plan_steps_complete, plan_steps_retry
 from ..services.returns import return_order_create
 from ..services.settings import setting_reset, setting_set
 from ..services.sheet_transfer import sheets_export, sheets_file_name, sheets_import
@@ -754,6 +759,87 @@ class FulfillmentViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def retry_export(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, fulfillment_export_retry)
+
+
+class PlanStepFilter(filters.FilterSet):
+    """Filters of the plan steps (the fallout queue: ``state=FATALLY_FAILED``)."""
+
+    state = filters.ChoiceFilter(choices=StepState.choices)
+    queue = filters.CharFilter(
+        method="filter_queue",
+        help_text="The fallout queue of a fatally failed step, or the queue a manual "
+        "step is assigned to.",
+    )
+    key = filters.CharFilter(field_name="definition__key", help_text="The step's key.")
+    error_code = filters.CharFilter()
+    order = IdFilter(field_name="plan__order_id")
+
+    class Meta:
+        model = PlanStep
+        fields = ["state", "queue", "key", "error_code", "order"]
+
+    def filter_queue(self, queryset: Any, name: str, value: str) -> Any:
+        return queryset.filter(Q(fallout_queue=value) | Q(queue=value))
+
+
+class PlanStepViewSet(viewsets.ReadOnlyModelViewSet):
+    """The steps of fulfilment plans, newest change first; retry or complete fatally
+    failed ones with a note (the fallout queue). Reading needs Orders:View, acting
+    Fulfillments:Edit too; store staff see their own shops' steps only."""
+
+    queryset = PlanStep.objects.select_related("definition", "plan__order", "assignee").order_by(
+        "-updated_at", "-id"
+    )
+    serializer_class = serializers.PlanStepSerializer
+    filterset_class = PlanStepFilter
+    permission_classes = [requires_permission(VIEW_ORDER)]
+    ordering_fields = ["id", "updated_at"]
+
+    def get_queryset(self) -> Any:
+        return plan_steps_visible(self.request.user, super().get_queryset())
+
+    def _bulk(self, request: Request, service: Any) -> Response:
+        body = serializers.PlanStepsActionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ids = list(dict.fromkeys(body.validated_data["steps"]))
+        plan_steps_check_visible(request.user, ids)
+        count = service(
+            step_ids=ids, user=request.user, note=body.validated_data["note"], now=timezone.now()
+        )
+        steps = self.get_queryset().filter(pk__in=ids).order_by("id")
+        return Response(
+            {"count": count, "steps": serializers.PlanStepSerializer(steps, many=True).data}
+        )
+
+    @extend_schema(
+        request=serializers.PlanStepsActionInputSerializer,
+        responses={200: serializers.PlanStepsActionResultSerializer},
+        summary="Retry fatally failed steps (they become Ready), with a note",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[requires_permission(VIEW_ORDER), CHANGE_FULFILLMENTS],
+    )
+    def retry(self, request: Request) -> Response:
+        """400 ``invalid_state`` naming the steps that are not fatally failed; nothing
+        changes then."""
+        return self._bulk(request, plan_steps_retry)
+
+    @extend_schema(
+        request=serializers.PlanStepsActionInputSerializer,
+        responses={200: serializers.PlanStepsActionResultSerializer},
+        summary="Complete fatally failed steps by hand, ignoring their error, with a note",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[requires_permission(VIEW_ORDER), CHANGE_FULFILLMENTS],
+    )
+    def complete(self, request: Request) -> Response:
+        """400 ``invalid_state`` naming the steps that are not fatally failed; nothing
+        changes then."""
+        return self._bulk(request, plan_steps_complete)
 
 
 def _line_field(error: LineError, arguments: Mapping[str, Any]) -> str:

@@ -1,22 +1,44 @@
 """Reads of fulfilment plans: the active group versions as the pure core takes them,
-which group a fulfilment gets, a plan's steps, and the fallout queue."""
+which group a fulfilment gets, a plan's steps, and the fallout queue.
+
+What a person may see follows the fulfilments: store staff see the plans (and the
+fallout) of their own shops' fulfilments only, as ``fulfillments_visible`` says;
+everyone who works every OU sees them all.
+"""
 
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.auth.models import User
+from django.db.models import Count, Prefetch, Q, QuerySet
 
+from ..errors import ApplicationError
 from ..models import (
     FalloutRule,
     Order,
     Plan,
     PlanStep,
+    PlanStepAttempt,
+    PlanTransition,
     StepDefinition,
+    StepDependency,
     StepGroupVersion,
     StepState,
+    StepType,
 )
 from ..plans import model as pure
+from .organization import works_everywhere
+
+# A shop's staff are the queue ``shop:<backend ID>``; any other queue is the users of
+# the Django group of that name.
+SHOP_QUEUE_PREFIX = "shop:"
+# A manual step still to be done by its assignee (assignment happens when it is Ready).
+OPEN_MANUAL_STATES = (StepState.READY, StepState.IN_PROGRESS)
+
+# Another order's plans a cross-plan dependency draws, at most (the graph shows each
+# as a placeholder box; a customer with hundreds of orders does not fill the page).
+MAX_CROSS_PLANS = 20
 
 
 def condition_spec(data: Any) -> pure.Condition | None:
@@ -117,13 +139,157 @@ def fallout_rule_for(step_key: str, error_code: str) -> FalloutRule | None:
     return None
 
 
-def fallout_list(*, queue: str = "", step_key: str = "") -> QuerySet[PlanStep]:
-    """Steps that failed for good, newest first, optionally of one queue or step."""
+def fallout_list(
+    *, queue: str = "", step_key: str = "", error_code: str = ""
+) -> QuerySet[PlanStep]:
+    """Steps that failed for good, newest first, optionally of one queue, step key or
+    error code."""
     steps = PlanStep.objects.filter(state=StepState.FATALLY_FAILED).select_related(
-        "definition", "plan__order"
+        "definition", "plan__order", "plan__fulfillment__supplier_organization_unit", "assignee"
     )
     if queue:
         steps = steps.filter(fallout_queue=queue)
     if step_key:
         steps = steps.filter(definition__key=step_key)
+    if error_code:
+        steps = steps.filter(error_code=error_code)
     return steps.order_by("-updated_at", "-id")
+
+
+def plan_steps_visible(user: Any, steps: QuerySet[PlanStep]) -> QuerySet[PlanStep]:
+    """``steps`` narrowed to the plans of fulfilments at OUs ``user`` works at, unless
+    they work everywhere (a plan without a fulfilment: only to them)."""
+    if works_everywhere(user):
+        return steps
+    return steps.filter(plan__fulfillment__supplier_organization_unit__staff=user.pk)
+
+
+def plan_steps_check_visible(user: Any, ids: list[int]) -> None:
+    """Refuse (``ApplicationError``, field ``steps``) the IDs of steps ``user`` may not
+    see, or that do not exist: both read the same, so nobody learns of another shop's."""
+    seen = set(
+        plan_steps_visible(user, PlanStep.objects.filter(pk__in=ids)).values_list("pk", flat=True)
+    )
+    unseen = [str(pk) for pk in ids if pk not in seen]
+    if unseen:
+        many = len(unseen) > 1
+        raise ApplicationError(
+            f"Step{'s' if many else ''} {', '.join(unseen)} "
+            f"{'are' if many else 'is'} not in your fallout queue.",
+            code="not_found",
+            field="steps",
+        )
+
+
+def plans_visible(user: Any, plans: QuerySet[Plan]) -> QuerySet[Plan]:
+    """``plans`` narrowed as ``plan_steps_visible`` narrows steps."""
+    if works_everywhere(user):
+        return plans
+    return plans.filter(fulfillment__supplier_organization_unit__staff=user.pk)
+
+
+def fallout_choices() -> tuple[list[str], list[str], list[str]]:
+    """The queues, step keys and error codes of the fallout queue now (the filters)."""
+    failed = PlanStep.objects.filter(state=StepState.FATALLY_FAILED)
+    return (
+        sorted(set(failed.values_list("fallout_queue", flat=True)) - {""}),
+        sorted(set(failed.values_list("definition__key", flat=True))),
+        sorted(set(failed.values_list("error_code", flat=True)) - {""}),
+    )
+
+
+def order_plans(order: Order, user: Any) -> list[Plan]:
+    """The order's plans ``user`` may see, oldest first, each with its version's group,
+    its steps (definition, line, assignee), their attempts and transitions, and the
+    dependencies of its version's steps: what the plan view draws, in six statements."""
+    steps = PlanStep.objects.select_related("definition", "assignee").order_by(
+        "definition__position", "line_id", "id"
+    )
+    return list(
+        plans_visible(user, Plan.objects.filter(order=order))
+        .select_related("version__group", "fulfillment__supplier_organization_unit")
+        .prefetch_related(
+            Prefetch("steps", queryset=steps),
+            Prefetch("steps__attempt_rows", queryset=PlanStepAttempt.objects.order_by("number")),
+            Prefetch("transitions", queryset=PlanTransition.objects.order_by("at", "id")),
+        )
+        .order_by("id")
+    )
+
+
+def plan_dependencies(plans: list[Plan]) -> list[StepDependency]:
+    """The dependencies between the steps of the plans' versions."""
+    versions = {plan.version_id for plan in plans}
+    return list(
+        StepDependency.objects.filter(step__version_id__in=versions).select_related(
+            "step", "depends_on"
+        )
+    )
+
+
+def cross_plan_steps(plans: list[Plan], keys: set[str]) -> list[PlanStep]:
+    """The steps with one of ``keys`` in the other plans sharing a group key with one
+    of ``plans`` (another order's too): what their cross-plan dependencies wait for.
+    At most ``MAX_CROSS_PLANS`` other plans, the newest."""
+    group_keys = {plan.group_key for plan in plans if plan.group_key}
+    if not group_keys or not keys:
+        return []
+    others = (
+        Plan.objects.filter(group_key__in=group_keys)
+        .exclude(pk__in=[plan.pk for plan in plans])
+        .order_by("-id")
+        .values_list("pk", flat=True)[:MAX_CROSS_PLANS]
+    )
+    return list(
+        PlanStep.objects.filter(Q(plan_id__in=list(others)) & Q(definition__key__in=keys))
+        .select_related("definition", "plan")
+        .order_by("id")
+    )
+
+
+def queue_members(queue: str) -> list[User]:
+    """The active users of a queue, by username: a shop's staff for
+    ``shop:<backend ID>``, else the members of the group named ``queue``."""
+    if not queue:
+        return []
+    if queue.startswith(SHOP_QUEUE_PREFIX):
+        users = User.objects.filter(
+            organization_units__backend_id=queue.removeprefix(SHOP_QUEUE_PREFIX)
+        )
+    else:
+        users = User.objects.filter(groups__name=queue)
+    return list(users.filter(is_active=True).distinct().order_by("username"))
+
+
+def last_assignee(definition_id: int, *, excluding: int | None = None) -> User | None:
+    """Who got the step of this definition handed out last (the latest ``started_at``,
+    set when a step becomes Ready and never changed after): round robin continues
+    after them."""
+    steps = PlanStep.objects.filter(definition_id=definition_id, assignee__isnull=False)
+    if excluding is not None:
+        steps = steps.exclude(pk=excluding)
+    step = steps.select_related("assignee").order_by("-started_at", "-id").first()
+    return step.assignee if step is not None else None
+
+
+def open_manual_loads(users: list[User], *, excluding: int | None = None) -> dict[int, int]:
+    """How many open manual steps (Ready or In progress) each user has assigned."""
+    steps = PlanStep.objects.filter(
+        assignee__in=users, definition__type=StepType.MANUAL, state__in=OPEN_MANUAL_STATES
+    )
+    if excluding is not None:
+        steps = steps.exclude(pk=excluding)
+    rows = steps.values("assignee_id").annotate(open=Count("id"))
+    loads = {user.pk: 0 for user in users}
+    for row in rows:
+        loads[row["assignee_id"]] = row["open"]
+    return loads
+
+
+def step_record(step: PlanStep) -> dict[str, Any]:
+    """The fields a condition on ``step`` reads: its order's, and its line's product
+    (``Line.Product.BackendID``) for a line's step."""
+    record = order_record(step.plan.order)
+    if step.line is not None:
+        record["Line.Product.BackendID"] = step.line.product.backend_id
+    return record

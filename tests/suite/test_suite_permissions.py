@@ -1,4 +1,5 @@
-"""The permission matrix: every Suite URL and every sheet API endpoint, for every kind of user.
+"""The permission matrix: every Suite URL and every sheet and plan-step API endpoint, for
+every kind of user.
 
 Each request is made by an anonymous visitor, a signed-in user without any
 permission, and users holding exactly one of the SymphonySheets permissions
@@ -34,8 +35,15 @@ from orchestration.models import (
     OrderLine,
     OrderStatus,
     OrganizationUnit,
+    Plan,
+    PlanStep,
     Product,
     Sheet,
+    StepDefinition,
+    StepGroup,
+    StepGroupVersion,
+    StepState,
+    StepType,
     Stock,
 )
 from orchestration.services.sheets import sheet_create, sheet_update
@@ -312,6 +320,61 @@ ENDPOINTS = [
         data={"received-0": "0"},
         ok=(302,),
     ),
+    # Plans: the order's plan graph, the fallout queue and its bulk actions.
+    Endpoint(
+        "order plan", "get", lambda s: f"/orders/{the_order().pk}/plan.json", (ORDERS,), page=False
+    ),
+    Endpoint("fallout queue", "get", lambda s: "/orders/fallout/?queue=finance", (ORDERS,)),
+    Endpoint(
+        "fallout retry",
+        "post",
+        lambda s: "/orders/fallout/act/",
+        (ORDERS, FULFILL),
+        data={"steps": "", "note": "fixed", "action": "retry"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "fallout complete",
+        "post",
+        lambda s: "/orders/fallout/act/",
+        (ORDERS, FULFILL),
+        data={"steps": "", "note": "done by hand", "action": "complete"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "API plan steps",
+        "get",
+        lambda s: "/api/plan-steps/?state=FATALLY_FAILED&queue=finance",
+        (ORDERS,),
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API plan step",
+        "get",
+        lambda s: f"/api/plan-steps/{the_step()}/",
+        (ORDERS,),
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API plan steps retry",
+        "post",
+        lambda s: "/api/plan-steps/retry/",
+        (ORDERS, FULFILL),
+        json_body={"steps": "", "note": "fixed"},
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API plan steps complete",
+        "post",
+        lambda s: "/api/plan-steps/complete/",
+        (ORDERS, FULFILL),
+        json_body={"steps": "", "note": "done by hand"},
+        api=True,
+        page=False,
+    ),
     # The sheet API.
     Endpoint("API list", "get", lambda s: "/api/sheets/", (VIEW,), api=True, page=False),
     Endpoint("API detail", "get", lambda s: f"/api/sheets/{s.pk}/", (VIEW,), api=True, page=False),
@@ -445,6 +508,27 @@ def order_world() -> None:
         status=FulfillmentStatus.IN_PROGRESS,
     )
 
+    # A plan of the failed export, its one step fatally failed (the fallout queue's).
+    group = StepGroup.objects.create(key="Export", name="Export")
+    version = StepGroupVersion.objects.create(group=group, number=1, is_active=True)
+    definition = StepDefinition.objects.create(
+        version=version, key="export", name="Export", type=StepType.AUTO_TASK, handler="succeed"
+    )
+    plan = Plan.objects.create(order=order, fulfillment=export, version=version)
+    PlanStep.objects.create(
+        plan=plan,
+        definition=definition,
+        state=StepState.FATALLY_FAILED,
+        attempts=1,
+        error_code="AlwaysFails",
+        error="The warehouse answered 503.",
+        fallout_queue="finance",
+    )
+
+
+def the_step() -> int:
+    return PlanStep.objects.get(fallout_queue="finance").pk
+
 
 def the_return() -> Order:
     return Order.objects.get(backend_id="ORDER-1-R1")
@@ -484,8 +568,14 @@ def make_user(kind: str) -> User | None:
 def request(client: Client, endpoint: Endpoint, sheet: Sheet) -> Any:
     url = endpoint.url(sheet)
     call = getattr(client, endpoint.method)
+    # "steps": "" stands for the world's fatally failed step (its ID is known only now).
     if endpoint.json_body is not None:
-        return call(url, json.dumps(endpoint.json_body), content_type="application/json")
+        body = endpoint.json_body
+        if isinstance(body, dict) and body.get("steps") == "":
+            body = {**body, "steps": [the_step()]}
+        return call(url, json.dumps(body), content_type="application/json")
+    if endpoint.data is not None and endpoint.data.get("steps") == "":
+        return call(url, {**endpoint.data, "steps": [the_step()]})
     if endpoint.data is not None:
         for value in endpoint.data.values():
             if isinstance(value, SimpleUploadedFile):

@@ -35,6 +35,8 @@ WRITE_ENDPOINTS = [
     ("post", "/api/orders/{order}/returns/"),
     ("post", "/api/orders/{order}/retry-orchestration/"),
     ("post", "/api/orders/{order}/changes/"),
+    ("post", "/api/plan-steps/retry/"),
+    ("post", "/api/plan-steps/complete/"),
     ("post", "/api/organization-unit-sets/"),
     ("put", "/api/organization-unit-sets/{set}/"),
     ("patch", "/api/organization-unit-sets/{set}/"),
