@@ -93,6 +93,8 @@ class PlanVersion:
     name: str  # the group's name and the version: "Ship from store, version 2"
     spec: plans_model.GroupSpec
     definitions: Mapping[str, int]
+    # Manual steps with an assignment rule: assigned when they become Ready.
+    assigned: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,11 @@ def _read(token: str | None) -> NetworkSnapshot:
             f"{version.group.name}, version {version.number}",
             group_spec(version),
             {definition.key: definition.pk for definition in version.steps.all()},
+            frozenset(
+                definition.key
+                for definition in version.steps.all()
+                if definition.type == "MANUAL" and definition.assignment != "NONE"
+            ),
         )
         for version in StepGroupVersion.objects.filter(
             is_active=True, group__in={scenario.group_id for scenario in scenarios}

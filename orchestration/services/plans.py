@@ -58,6 +58,7 @@ from ..selectors.plans import (
 )
 from ..tasks import plan_step_run_task
 from .events import actor_of
+from .plan_assignment import plan_step_assign
 from .sending import task_send_on_commit
 
 AUTOMATIC = (StepType.AUTO_TASK, StepType.CALLOUT)
@@ -95,6 +96,7 @@ def plans_build(
     steps: list[PlanStep] = []
     transitions: list[tuple[PlanStep | None, Plan, PlanTransition]] = []
     ready: list[PlanStep] = []
+    to_assign: list[PlanStep] = []
     for fulfillment, lines in fulfillments:
         version = _scenario_version(fulfillment, record, scenarios)
         if version is None:
@@ -169,6 +171,8 @@ def plans_build(
             spec = _spec_of(version, keys[transition.step_id])
             if step.state == StepState.READY and _automatic(spec):
                 ready.append(step)
+            if step.state == StepState.READY and spec.key in version.assigned:
+                to_assign.append(step)
         plan.state = PlanState(str(plan_state(list(runs.values()))))
         if plan.state != PlanState.NOT_STARTED:
             group_name = version.name.rsplit(", version ", 1)[0]
@@ -198,6 +202,8 @@ def plans_build(
         row.step_id = owner.pk if owner is not None else None
         rows.append(row)
     PlanTransition.objects.bulk_create(rows)
+    for step in to_assign:
+        plan_step_assign(step=step, now=now)
     if ready:
         task_send_on_commit(
             task=plan_step_run_task, ids=[step.pk for step in ready], noun="plan step"
@@ -271,6 +277,8 @@ def plan_advance(*, plan_id: int, now: datetime, actor: str = "system:plans") ->
                 before = step.state
                 _transition_store(step, transition.to_state, now, transition.next_run_at)
                 _transition_record(plan, step, transition.reason, now, actor, before)
+                if step.state == StepState.READY and step.definition.type == StepType.MANUAL:
+                    plan_step_assign(step=step, now=now)
                 if _for_the_worker(step):
                     ready.append(step.pk)
                 applied += 1

@@ -19,6 +19,7 @@ from orchestration.models import (
     StepState,
     StepType,
 )
+from orchestration.selectors.network import network_changed
 from orchestration.services.plan_assignment import plan_step_assign
 
 pytestmark = pytest.mark.django_db
@@ -41,14 +42,17 @@ def start_step(order: Order) -> PlanStep:
 
 
 def configure(**fields: Any) -> None:
-    """The demo's ship-from-store Start step gets the assignment ``fields``."""
+    """The demo's ship-from-store Start step gets the assignment ``fields`` (an update
+    sends no signal: the plans' catalogue in the network snapshot is told it changed)."""
     StepDefinition.objects.filter(
         version__group__key="ShipFromStore", key="start", type=StepType.MANUAL
     ).update(**fields)
+    network_changed()
 
 
 def assign(order: Order) -> str | None:
-    user = plan_step_assign(step=start_step(order), now=timezone.now())
+    """Who the order's Start step was assigned to when its plan was built (Ready)."""
+    user = start_step(order).assignee
     return user.get_username() if user else None
 
 

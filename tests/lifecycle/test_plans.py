@@ -382,3 +382,24 @@ def test_the_demos_ship_from_store_plan_follows_the_shop_step_by_step(
         ("Ship: Completed (done by kalverstraat).", "kalverstraat"),
         ("Plan Ship from store: Completed.", "system:plans"),
     ]
+
+
+def test_a_manual_step_with_an_assignment_rule_is_assigned_when_the_plan_is_built(
+    place: Callable[..., Order],
+) -> None:
+    group(
+        {
+            "key": "start",
+            "type": StepType.MANUAL,
+            "handler": "start",
+            "assignment": "ROUND_ROBIN",
+            "queue": "shop:1187",
+        }
+    )
+    order = place("SNK-CANVAS-WHT")
+    step = PlanStep.objects.get(plan__order=order)
+    assert (step.state, step.assignee, step.queue) == (
+        StepState.READY,
+        User.objects.get(username="kalverstraat"),
+        "shop:1187",
+    )
