@@ -22,7 +22,7 @@ countdowns; due steps (scheduled, to retry) and jeopardy are swept by beat.
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -139,40 +139,10 @@ def plans_build(
                 ),
             )
         )
-        for transition in advance(version.spec, list(runs.values()), record, now, order.placed_at):
-            step = made[transition.step_id]
-            before = step.state
-            step.state = StepState(str(transition.to_state))
-            step.next_run_at = transition.next_run_at
-            if transition.to_state in (pure.StepState.READY, pure.StepState.IN_PROGRESS):
-                step.started_at = step.started_at or now
-            if transition.to_state in (pure.StepState.COMPLETED, pure.StepState.SKIPPED):
-                step.completed_at = now
-            runs[transition.step_id] = replace(
-                runs[transition.step_id], state=transition.to_state, started_at=step.started_at
-            )
-            name = _spec_of(version, keys[transition.step_id]).name
-            line = f" (line {step.line_id})" if step.line_id else ""
-            transitions.append(
-                (
-                    step,
-                    plan,
-                    PlanTransition(
-                        from_state=before,
-                        to_state=step.state,
-                        at=now,
-                        actor="system:plans",
-                        message=f"{name}{line}: {step.get_state_display()}"
-                        + (f" ({transition.reason})" if transition.reason else "")
-                        + ".",
-                    ),
-                )
-            )
-            spec = _spec_of(version, keys[transition.step_id])
-            if step.state == StepState.READY and _automatic(spec):
-                ready.append(step)
-            if step.state == StepState.READY and spec.key in version.assigned:
-                to_assign.append(step)
+        moved = _first_moves(version, plan, made, keys, runs, record, now, order.placed_at)
+        transitions += moved.transitions
+        ready += moved.ready
+        to_assign += moved.to_assign
         plan.state = PlanState(str(plan_state(list(runs.values()))))
         if plan.state != PlanState.NOT_STARTED:
             group_name = version.name.rsplit(", version ", 1)[0]
@@ -217,6 +187,64 @@ def _automatic(spec: pure.StepSpec) -> bool:
         spec.type in (pure.StepType.AUTO_TASK, pure.StepType.CALLOUT)
         and spec.handler not in BOUND_ACTIONS
     )
+
+
+@dataclass(slots=True)
+class _Moves:
+    transitions: list[tuple[PlanStep | None, Plan, PlanTransition]] = field(default_factory=list)
+    ready: list[PlanStep] = field(default_factory=list)
+    to_assign: list[PlanStep] = field(default_factory=list)
+
+
+def _first_moves(
+    version: PlanVersion,
+    plan: Plan,
+    made: list[PlanStep],
+    keys: list[str],
+    runs: dict[int, StepRun],
+    record: Mapping[str, Any],
+    now: datetime,
+    placed_at: datetime,
+) -> _Moves:
+    """The core's first ``advance`` of a new plan, applied to its unsaved steps (and
+    ``runs``, in place); the transitions to write and the steps to send or assign."""
+    moves = _Moves()
+    transitions, ready, to_assign = moves.transitions, moves.ready, moves.to_assign
+    for transition in advance(version.spec, list(runs.values()), record, now, placed_at):
+        step = made[transition.step_id]
+        before = step.state
+        step.state = StepState(str(transition.to_state))
+        step.next_run_at = transition.next_run_at
+        if transition.to_state in (pure.StepState.READY, pure.StepState.IN_PROGRESS):
+            step.started_at = step.started_at or now
+        if transition.to_state in (pure.StepState.COMPLETED, pure.StepState.SKIPPED):
+            step.completed_at = now
+        runs[transition.step_id] = replace(
+            runs[transition.step_id], state=transition.to_state, started_at=step.started_at
+        )
+        name = _spec_of(version, keys[transition.step_id]).name
+        line = f" (line {step.line_id})" if step.line_id else ""
+        transitions.append(
+            (
+                step,
+                plan,
+                PlanTransition(
+                    from_state=before,
+                    to_state=step.state,
+                    at=now,
+                    actor="system:plans",
+                    message=f"{name}{line}: {step.get_state_display()}"
+                    + (f" ({transition.reason})" if transition.reason else "")
+                    + ".",
+                ),
+            )
+        )
+        spec = _spec_of(version, keys[transition.step_id])
+        if step.state == StepState.READY and _automatic(spec):
+            ready.append(step)
+        if step.state == StepState.READY and spec.key in version.assigned:
+            to_assign.append(step)
+    return moves
 
 
 def _spec_of(version: PlanVersion, key: str) -> pure.StepSpec:
