@@ -34,6 +34,7 @@ from ..errors import ApplicationError, ConflictError
 from ..integrations.steps import StepContext, StepError, callout, handler_for
 from ..models import (
     AttemptOutcome,
+    DependencyScope,
     Order,
     OrderFulfillment,
     Plan,
@@ -276,7 +277,9 @@ def _run(step: PlanStep) -> StepRun:
     )
 
 
-def plan_advance(*, plan_id: int, now: datetime, actor: str = "system:plans") -> int:
+def plan_advance(
+    *, plan_id: int, now: datetime, actor: str = "system:plans", _sibling: bool = False
+) -> int:
     """Apply the core's transitions to the plan until none is left; return how many.
 
     Ready automatic steps are sent to the worker once the transaction commits.
@@ -294,9 +297,15 @@ def plan_advance(*, plan_id: int, now: datetime, actor: str = "system:plans") ->
         steps = {step.pk: step for step in plan_steps(plan)}
         applied = 0
         ready: list[int] = []
+        crossing = any(d.scope is pure.DependencyScope.CROSS_PLAN for d in group.dependencies)
         for _ in range(MAX_ROUNDS):
             transitions = advance(
-                group, [_run(step) for step in steps.values()], record, now, plan.order.placed_at
+                group,
+                [_run(step) for step in steps.values()],
+                record,
+                now,
+                plan.order.placed_at,
+                cross_plan=_done_in_every_plan(plan) if crossing else frozenset(),
             )
             if not transitions:
                 break
@@ -313,7 +322,47 @@ def plan_advance(*, plan_id: int, now: datetime, actor: str = "system:plans") ->
         _plan_state_store(plan, [_run(step) for step in steps.values()], now)
         if ready:
             task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
-        return applied
+    if applied and plan.group_key and not _sibling:
+        # A step done here may be what a plan sharing the group key waits for.
+        for sibling in _siblings_waiting(plan):
+            plan_advance(plan_id=sibling, now=now, actor=actor, _sibling=True)
+    return applied
+
+
+def _done_in_every_plan(plan: Plan) -> frozenset[str]:
+    """The step keys Completed or Skipped in every open plan sharing ``plan``'s group
+    key (this one included): what a CROSS_PLAN dependency waits for."""
+    plans = Plan.objects.filter(group_key=plan.group_key).exclude(state=PlanState.FROZEN)
+    rows = PlanStep.objects.filter(plan__in=plans).values_list(
+        "plan_id", "definition__key", "state"
+    )
+    done: dict[str, set[int]] = {}
+    every = set(plans.values_list("pk", flat=True))
+    for plan_id, key, state in rows:
+        if state in (StepState.COMPLETED, StepState.SKIPPED):
+            done.setdefault(key, set()).add(plan_id)
+    having: dict[str, set[int]] = {}
+    for plan_id, key, _ in rows:
+        having.setdefault(key, set()).add(plan_id)
+    return frozenset(
+        key for key, plan_ids in having.items() if plan_ids == done.get(key, set()) and every
+    )
+
+
+def _siblings_waiting(plan: Plan) -> list[int]:
+    """Other plans with the same group key whose version has a cross-plan dependency
+    and which still have Pending steps."""
+    return list(
+        Plan.objects.filter(
+            group_key=plan.group_key,
+            state__in=[PlanState.NOT_STARTED, PlanState.IN_PROGRESS],
+            steps__state=StepState.PENDING,
+            version__steps__dependencies__scope=DependencyScope.CROSS_PLAN,
+        )
+        .exclude(pk=plan.pk)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
 
 
 def _for_the_worker(step: PlanStep) -> bool:

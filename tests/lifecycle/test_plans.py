@@ -403,3 +403,27 @@ def test_a_manual_step_with_an_assignment_rule_is_assigned_when_the_plan_is_buil
         User.objects.get(username="kalverstraat"),
         "shop:1187",
     )
+
+
+def test_a_cross_plan_milestone_waits_for_every_plan_of_the_same_customer(
+    place: Callable[..., Order],
+) -> None:
+    version = group(
+        {"key": "start", "type": StepType.MANUAL, "handler": "start"},
+        {"key": "together", "type": StepType.MILESTONE},
+    )
+    StepDependency.objects.create(
+        step=version.steps.get(key="together"),
+        depends_on=version.steps.get(key="start"),
+        scope="CROSS_PLAN",
+    )
+    shop = User.objects.get(username="kalverstraat")
+    first = place("SNK-CANVAS-WHT", customer_email="pat@example.com")
+    second = place("SCF-WOOL-RED", customer_email="pat@example.com")
+
+    fulfillment_start(fulfillment_id=OrderFulfillment.objects.get(order=first).pk, user=shop)
+    assert states(first) == {"start": StepState.COMPLETED, "together": StepState.PENDING}
+
+    fulfillment_start(fulfillment_id=OrderFulfillment.objects.get(order=second).pk, user=shop)
+    assert states(second) == {"start": StepState.COMPLETED, "together": StepState.COMPLETED}
+    assert states(first) == {"start": StepState.COMPLETED, "together": StepState.COMPLETED}
