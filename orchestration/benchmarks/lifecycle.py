@@ -35,15 +35,21 @@ from ..models import (
     OrderFulfillment,
     OrderLine,
     OrganizationUnit,
+    PlanScenario,
+    PlanStep,
     Product,
     Sheet,
+    StepGroup,
+    StepState,
     Stock,
 )
 from ..selectors.network import network_changed
 from ..selectors.scenario import shop_open_task_counts
 from ..services.orchestration import order_orchestrate
 from ..services.orders import order_create
+from ..services.plans import plan_step_run
 from ..services.sheets import sheet_create
+from ..services.step_groups import plan_scenario_set, step_group_version_save
 
 WAREHOUSE_SHEET = """fulfillment BenchWarehouses
 action 'EXPORT_ORDER'
@@ -396,3 +402,98 @@ def pipeline(orders: int, spawn: int, write: Callable[[str], None]) -> dict[str,
     )
     _clean()
     return {"seconds": elapsed, "orders_per_second": orders / elapsed}
+
+
+def _timed(order_id: int) -> tuple[float, int]:
+    statements: list[int] = []
+    with connection.execute_wrapper(_counting(statements)):
+        start = time.perf_counter()
+        order_orchestrate(order_id=order_id)
+        elapsed = time.perf_counter() - start
+    return elapsed * 1000, sum(statements)
+
+
+def plans(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
+    """What fulfilment plans add to an order's processing (``manage.py bench plans``).
+
+    The ``persist`` run (3 lines over 20 warehouses), alternately without a plan and
+    with one (a step group of two auto tasks, chosen by a scenario for the run's
+    EXPORT_ORDER), in blocks of ten runs so that the host's drift falls on both
+    alike; then one step transition: an auto task's attempt run and completed, and
+    the next step made Ready (``plan_step_run``). Statements counted as ``persist``
+    counts them. What it makes is named BENCH-* and removed afterwards.
+    """
+    block = 10
+    blocks = max(1, repeat // block)
+    _clean()
+    StepGroup.objects.filter(key="BENCH_plan").delete()
+    sent = mock.patch(
+        "orchestration.services.sending.task_send", lambda *args, **kwargs: len(kwargs["ids"])
+    )
+    without: dict[str, list[float]] = {"ms": [], "statements": []}
+    with_plan: dict[str, list[float]] = {"ms": [], "statements": []}
+    step_ms: list[float] = []
+    step_statements: list[float] = []
+    try:
+        with transaction.atomic():
+            items = _network(warehouses=20, products=3, on_hand=100_000)
+            order_ids = _orders(items, 2 * blocks * (block + 2))
+            step_group_version_save(
+                key="BENCH_plan",
+                name="BENCH plan",
+                steps=[
+                    {"key": "a", "name": "A", "type": "AUTO_TASK", "handler": "succeed"},
+                    {"key": "b", "name": "B", "type": "AUTO_TASK", "handler": "succeed"},
+                ],
+                dependencies=[{"step": "b", "on": "a"}],
+            )
+            plan_scenario_set(group_key="BENCH_plan", action="EXPORT_ORDER", priority=1_000_000)
+        _vacuum()
+        orders = iter(order_ids)
+        with (
+            sent,
+            mock.patch("orchestration.tasks.fulfillment_export_task.delay", lambda *a, **k: None),
+        ):
+            for _ in range(blocks):
+                for planned, into in ((False, without), (True, with_plan)):
+                    PlanScenario.objects.filter(group__key="BENCH_plan").update(is_active=planned)
+                    network_changed()
+                    for index in range(block + 2):
+                        elapsed, count = _timed(next(orders))
+                        if index >= 2:  # the first runs read the new snapshot
+                            into["ms"].append(elapsed)
+                            into["statements"].append(count)
+            for step_id in PlanStep.objects.filter(
+                plan__version__group__key="BENCH_plan",
+                definition__key="a",
+                state=StepState.READY,
+            ).values_list("pk", flat=True)[:repeat]:
+                statements: list[int] = []
+                with connection.execute_wrapper(_counting(statements)):
+                    start = time.perf_counter()
+                    plan_step_run(step_id=step_id)
+                    step_ms.append((time.perf_counter() - start) * 1000)
+                step_statements.append(sum(statements))
+    finally:
+        _clean()
+        StepGroup.objects.filter(key="BENCH_plan").delete()
+        network_changed()
+    result = {
+        "without_ms": statistics.median(without["ms"]),
+        "with_ms": statistics.median(with_plan["ms"]),
+        "without_statements": statistics.median(without["statements"]),
+        "with_statements": statistics.median(with_plan["statements"]),
+        "step_ms": statistics.median(step_ms),
+        "step_statements": statistics.median(step_statements),
+    }
+    write(
+        f"plans on {connection.vendor}, {len(without['ms'])} runs each, alternating in "
+        f"blocks of {block}: a run without a plan median {result['without_ms']:.2f} ms "
+        f"({result['without_statements']:.0f} statements), with one "
+        f"{result['with_ms']:.2f} ms ({result['with_statements']:.0f} statements): "
+        f"+{result['with_ms'] - result['without_ms']:.2f} ms, "
+        f"+{result['with_statements'] - result['without_statements']:.0f} statements; "
+        f"one step transition (an auto task run, the next made Ready) median "
+        f"{result['step_ms']:.2f} ms, {result['step_statements']:.0f} statements"
+    )
+    return result

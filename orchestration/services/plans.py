@@ -27,7 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from ..errors import ApplicationError, ConflictError
@@ -35,6 +36,7 @@ from ..integrations.steps import StepContext, StepError, callout, handler_for
 from ..models import (
     AttemptOutcome,
     DependencyScope,
+    NetworkVersion,
     Order,
     OrderFulfillment,
     Plan,
@@ -42,6 +44,7 @@ from ..models import (
     PlanStep,
     PlanStepAttempt,
     PlanTransition,
+    StepGroupVersion,
     StepState,
     StepType,
 )
@@ -288,11 +291,14 @@ def plan_advance(
         plan = (
             Plan.objects.select_for_update()
             .select_related("order", "version__group")
+            .annotate(
+                network_token=Subquery(NetworkVersion.objects.filter(pk=1).values("token")[:1])
+            )
             .get(pk=plan_id)
         )
         if plan.state in (PlanState.FREEZING, PlanState.FROZEN, PlanState.COMPLETED):
             return 0
-        group = group_spec(plan.version)
+        group = _version_spec(plan.version, plan.network_token)
         record = order_record(plan.order)
         steps = {step.pk: step for step in plan_steps(plan)}
         applied = 0
@@ -327,6 +333,28 @@ def plan_advance(
         for sibling in _siblings_waiting(plan):
             plan_advance(plan_id=sibling, now=now, actor=actor, _sibling=True)
     return applied
+
+
+# Versions' specs, kept per network token (read with the plan's lock): the token
+# changes whenever a step definition or dependency is saved (selectors/network.py),
+# so a spec is never used past a change, nor an ID that a rolled-back transaction
+# gave out taken for another version. Without a token nothing is kept.
+_SPECS: dict[tuple[str, int], pure.GroupSpec] = {}
+_SPECS_KEPT = 256
+
+
+def _version_spec(version: StepGroupVersion, token: str | None) -> pure.GroupSpec:
+    """The version's spec, read once per network token."""
+    if token is None:
+        return group_spec(version)
+    key = (token, version.pk)
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = group_spec(version)
+        if len(_SPECS) >= _SPECS_KEPT:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec
 
 
 def _done_in_every_plan(plan: Plan) -> frozenset[str]:
@@ -434,11 +462,10 @@ def plan_step_run(*, step_id: int, now: datetime | None = None) -> None:
         if step is None or not _for_the_worker(step):
             return  # done already, or not for a worker: a second delivery does nothing
         number = step.attempts + 1
-        try:
-            with transaction.atomic():
-                PlanStepAttempt.objects.create(step=step, number=number, started_at=now)
-        except IntegrityError:
-            return
+        # The step's row lock makes a second worker wait and then find it In Progress;
+        # the attempt's unique (step, number) is the database's own guard behind it
+        # (a duplicate rolls this transaction back whole, and nothing runs).
+        PlanStepAttempt.objects.create(step=step, number=number, started_at=now)
         step.attempts = number
         step.state = StepState.IN_PROGRESS
         step.started_at = step.started_at or now

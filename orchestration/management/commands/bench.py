@@ -57,6 +57,7 @@ class Command(BaseCommand):
                 "race",
                 "pipeline",
                 "options",
+                "plans",
             ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
@@ -101,6 +102,9 @@ class Command(BaseCommand):
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
+            return
+        if subject == "plans":
+            lifecycle_bench.plans(options["repeat"] or 50, self.stdout.write)
             return
         if subject == "tasks":
             lifecycle_bench.tasks(
