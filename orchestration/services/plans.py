@@ -36,6 +36,7 @@ from ..integrations.steps import StepContext, StepError, callout, handler_for
 from ..models import (
     AttemptOutcome,
     DependencyScope,
+    FulfillmentStatus,
     NetworkVersion,
     Order,
     OrderFulfillment,
@@ -666,6 +667,7 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
     )
     for plan_id in paused:
         plan_advance(plan_id=plan_id, now=now)
+    ended = plans_of_ended_fulfillments_end(now=now)
     risky = 0
     for step in PlanStep.objects.filter(
         state__in=[StepState.IN_PROGRESS, StepState.READY],
@@ -676,6 +678,7 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
             PlanStep.objects.filter(pk=step.pk).update(at_risk=True)
             risky += 1
     return {
+        "plans_ended": ended,
         "steps_due": len(due),
         "steps_retried": retried,
         "pauses": len(paused),
@@ -806,3 +809,25 @@ def plans_amended(
             message=f"Plan {plan.version.group.name}: amended ({reason}); it goes on for "
             "the lines left.",
         )
+
+
+def plans_of_ended_fulfillments_end(*, now: datetime, limit: int = BATCH) -> int:
+    """Plans whose fulfilment ended without them (a fanned-out copy another shop
+    started, a declined or expired task, a cancelled export) are frozen and their
+    steps Canceled or Discarded, as for a change; return how many. Called when such a
+    fulfilment ends, and by the sweep for whatever ended elsewhere."""
+    ended = list(
+        Plan.objects.filter(
+            fulfillment__status__in=[FulfillmentStatus.DEACTIVATED, FulfillmentStatus.CANCELLED]
+        )
+        .exclude(state__in=[PlanState.FROZEN, PlanState.COMPLETED])
+        .values_list("fulfillment_id", "fulfillment__status")[:limit]
+    )
+    for status in {status for _, status in ended}:
+        plans_undo(
+            fulfillment_ids=[f for f, s in ended if s == status],
+            reason=f"the fulfillment is {FulfillmentStatus(status).label}",
+            user=None,
+            now=now,
+        )
+    return len(ended)

@@ -161,6 +161,7 @@ def test_an_order_whose_orchestration_keeps_failing_is_retried_then_set_failed(
         "exports": 0,
         "webhooks": 0,
         "backtests": 0,
+        "plans_ended": 0,
         "steps_due": 0,
         "steps_retried": 0,
         "pauses": 0,

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from orchestration.errors import ApplicationError, ConflictError
 from orchestration.models import (
     FalloutRule,
+    FulfillmentStatus,
     Order,
     OrderFulfillment,
     Plan,
@@ -209,13 +210,13 @@ def test_a_bulk_action_on_a_step_not_in_fallout_is_refused_and_nothing_changes(
 def test_a_delayed_step_is_scheduled_and_runs_at_its_time(
     place: Callable[..., Order], clock: Any, inline: Callable[..., Any]
 ) -> None:
-    group(auto("a"), auto("review", delay_minutes=7 * 24 * 60), edges=(("review", "a"),))
+    group(auto("a"), auto("review", delay_minutes=60), edges=(("review", "a"),))
     order = place("SNK-CANVAS-WHT")
     review = PlanStep.objects.get(plan__order=order, definition__key="review")
     assert review.state == StepState.SCHEDULED
-    assert review.next_run_at == clock_now() + timedelta(days=7)
+    assert review.next_run_at == clock_now() + timedelta(minutes=60)
 
-    clock.shift(timedelta(days=7) - timedelta(minutes=1))
+    clock.shift(timedelta(minutes=59))
     inline(sweep)
     review.refresh_from_db()
     assert review.state == StepState.SCHEDULED
@@ -427,3 +428,19 @@ def test_a_cross_plan_milestone_waits_for_every_plan_of_the_same_customer(
     fulfillment_start(fulfillment_id=OrderFulfillment.objects.get(order=second).pk, user=shop)
     assert states(second) == {"start": StepState.COMPLETED, "together": StepState.COMPLETED}
     assert states(first) == {"start": StepState.COMPLETED, "together": StepState.COMPLETED}
+
+
+def test_the_plan_of_a_task_that_expires_ends_with_it(
+    place: Callable[..., Order], clock: Any, inline: Callable[..., Any]
+) -> None:
+    order = place("SNK-CANVAS-WHT")  # the demo's plan: Start Ready, 600 minutes to start
+    clock.shift(timedelta(minutes=601))
+    inline(sweep)
+
+    first = OrderFulfillment.objects.filter(order=order).order_by("pk").first()
+    assert first is not None and first.status == FulfillmentStatus.CANCELLED
+    plan = Plan.objects.get(fulfillment=first)
+    assert plan.state == PlanState.FROZEN
+    assert set(PlanStep.objects.filter(plan=plan).values_list("state", flat=True)) == {
+        StepState.DISCARDED
+    }

@@ -34,7 +34,7 @@ from ...models import (
 from ...models.fulfillments import TaskStage
 from ..events import actor_of, event_record
 from ..orchestration_requests import order_orchestration_request
-from ..plans import plan_manual_step_done
+from ..plans import plan_manual_step_done, plans_of_ended_fulfillments_end
 from ..progress import order_refresh_status
 from ..stock import stock_consume, stock_release, stock_reserve
 from .common import (
@@ -187,6 +187,8 @@ def fulfillment_start(
     )
     order_refresh_status(order=order, now=now, actor=actor_of(user, "store"))
     plan_manual_step_done(fulfillment=fulfillment, handler="start", user=user, now=now)
+    if others:  # their plans end with them
+        plans_of_ended_fulfillments_end(now=now)
     return Started(fulfillment_id=fulfillment.pk, deactivated=tuple(c.pk for c in others))
 
 
@@ -322,6 +324,7 @@ def fulfillment_decline(
         data={"reason": reason},
     )
     order_refresh_status(order=order, now=now, actor=actor)
+    plans_of_ended_fulfillments_end(now=now)
     return Declined(fulfillment_id=fulfillment.pk, reason=reason, rerouted=rerouted)
 
 
