@@ -88,7 +88,8 @@ class StepGroupVersionSerializer(ModelSerializer):
         ]
 
     def _steps(self, version: StepGroupVersion) -> list[StepDefinition]:
-        cache: dict[int, list[StepDefinition]] = self.context.setdefault("steps", {})
+        # get_steps and get_dependencies read the same rows: read them once.
+        cache: dict[int, list[StepDefinition]] = self.__dict__.setdefault("_steps_read", {})
         if version.pk not in cache:
             cache[version.pk] = step_group_version_steps(version)
         return cache[version.pk]

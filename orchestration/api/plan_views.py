@@ -117,7 +117,7 @@ class StepGroupViewSet(viewsets.GenericViewSet):
             activate=data["activate"],
             steps=data["steps"],
             dependencies=data["dependencies"],
-            user=user,  # type: ignore[arg-type]  # authenticated: a User
+            user=user,
         )
         return Response(StepGroupVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
@@ -161,7 +161,7 @@ class _ServiceModelViewSet(
         """The validated fields over the stored ones (a PATCH sends some)."""
         instance = serializer.instance
         stored = type(serializer)(instance).data if instance is not None else {}
-        return {**stored, **dict(serializer.validated_data)}  # type: ignore[arg-type]
+        return {**stored, **dict(serializer.validated_data)}
 
 
 class PlanScenarioViewSet(_ServiceModelViewSet):

@@ -337,7 +337,7 @@ def _scenario_condition_check(group_key: str, condition: Any) -> None:
         )
     )
     if problems:
-        errors = [
+        errors: list[dict[str, Any]] = [
             {
                 "code": str(problem.code),
                 "message": f"Scenario condition: {problem.message}",
