@@ -350,7 +350,9 @@ def _scenario_condition_check(group_key: str, condition: Any) -> None:
         raise ApplicationError(errors[0]["message"], code=errors[0]["code"], errors=errors)
 
 
-def _scenario_fields(*, group_key: str, action: str, condition: Any, priority: Any) -> StepGroup:
+def plan_scenario_check(*, group_key: str, action: str, condition: Any, priority: Any) -> StepGroup:
+    """The group a scenario names, once its action, priority and condition are checked
+    (``ApplicationError`` naming the field otherwise); writes nothing."""
     group = StepGroup.objects.filter(key=group_key).first()
     if group is None:
         raise NotFoundError(
@@ -376,7 +378,7 @@ def plan_scenario_set(
 ) -> PlanScenario:
     """The scenario giving fulfilments of ``action`` (matching ``condition``) the group:
     the group's one scenario for that action, made or replaced."""
-    group = _scenario_fields(
+    group = plan_scenario_check(
         group_key=group_key, action=action, condition=condition, priority=priority
     )
     scenario, _ = PlanScenario.objects.update_or_create(
@@ -401,7 +403,7 @@ def plan_scenario_update(
     scenario = PlanScenario.objects.select_for_update().filter(pk=scenario_id).first()
     if scenario is None:
         raise NotFoundError(f"There is no plan scenario {scenario_id}.", code="not_found")
-    scenario.group = _scenario_fields(
+    scenario.group = plan_scenario_check(
         group_key=group_key, action=action, condition=condition, priority=priority
     )
     scenario.action, scenario.condition = action, condition or None
