@@ -59,6 +59,11 @@ def step_group_list() -> QuerySet[StepGroup]:
     )
 
 
+def step_group_keys() -> list[str]:
+    """Every group's key, in order (what a step's cancel or amend group may name)."""
+    return list(StepGroup.objects.order_by("key").values_list("key", flat=True))
+
+
 def step_group_get(key: str) -> StepGroup | None:
     """The group ``key``, or None."""
     return step_group_list().filter(key=key).first()
