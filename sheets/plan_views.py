@@ -178,11 +178,16 @@ def edit(request: HttpRequest, key: str | None = None) -> HttpResponse:
         valid = [group_form.is_valid(), steps.is_valid(), dependencies.is_valid()]
         status = 400
         if not all(valid):
-            problems = form_problems(steps.forms, dependencies.forms, group_form)
-            problems += [
-                {"where": "steps", "message": errors_text(steps.non_form_errors())}
-                for _ in steps.non_form_errors()[:1]
+            # Rows sent badly (too many, no counts) are named alone: their fields are moot.
+            whole = [
+                {"where": where, "message": errors_text(rows.non_form_errors())}
+                for where, rows in (("steps", steps), ("dependencies", dependencies))
+                if rows.non_form_errors()
             ]
+            problems = form_problems(
+                [] if whole else steps.forms, [] if whole else dependencies.forms, group_form
+            )
+            problems += whole
         else:
             rows = steps.filled()
             fields = group_form.cleaned_data

@@ -383,3 +383,30 @@ def test_viewers_see_the_design_but_no_buttons_to_change_it(integrator: User) ->
 def test_an_unknown_group_is_a_404(designer: User) -> None:
     assert login(designer).get("/sheets/plans/groups/Nope/").status_code == 404
     assert login(designer).get("/sheets/plans/groups/Nope/edit/").status_code == 404
+
+
+def test_more_step_rows_than_a_group_holds_are_refused_naming_the_limit(designer: User) -> None:
+    two_step_group(designer)
+    client = login(designer)
+    before = table_rows()
+    data = post_data([{"key": f"s{n}", "name": f"S{n}"} for n in range(101)])
+
+    response = client.post("/sheets/plans/groups/Invoicing/edit/", data)
+
+    assert response.status_code == 400
+    assert problems(response) == ["steps: Please submit at most 100 forms."]
+    assert table_rows() == before
+
+
+def test_the_largest_group_saves_through_the_page(designer: User) -> None:
+    steps = [{"key": f"s{n}", "name": f"S{n}"} for n in range(100)]
+    dependencies = [(f"s{n}", f"s{m}") for n in range(1, 100) for m in range(max(0, n - 10), n)]
+    assert len(dependencies) == 945
+
+    response = login(designer).post(
+        "/sheets/plans/new/", post_data(steps, dependencies, key="Large", name="Large")
+    )
+
+    assert response.status_code == 302, problems(response)[:3]
+    version = StepGroupVersion.objects.get(group__key="Large")
+    assert version.steps.count() == 100
