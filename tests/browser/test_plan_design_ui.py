@@ -41,7 +41,11 @@ def add_step(page: Page, number: int, key: str, name: str) -> None:
     expect(row.locator("legend")).to_have_text(f"Step {number}")
     row.get_by_label("Key").fill(key)
     row.get_by_label("Name", exact=True).fill(name)
+    # A callout's URL and timeout show for a callout only.
+    row.get_by_label("Type").select_option("CALLOUT")
+    expect(row.get_by_label("Callout URL")).to_be_visible()
     row.get_by_label("Type").select_option("AUTO_TASK")
+    expect(row.get_by_label("Callout URL")).to_be_hidden()
     row.get_by_label("Handler").select_option("succeed")
 
 
