@@ -188,6 +188,12 @@ def edit(request: HttpRequest, key: str | None = None) -> HttpResponse:
                 [] if whole else steps.forms, [] if whole else dependencies.forms, group_form
             )
             problems += whole
+        elif found is None and step_group_get(group_form.cleaned_data["key"]) is not None:
+            # The new-group page makes a group: it never adds a version to another one.
+            key = group_form.cleaned_data["key"]
+            problems = [
+                {"where": "key", "message": f"There is already a step group {key}: edit it."}
+            ]
         else:
             rows = steps.filled()
             fields = group_form.cleaned_data

@@ -32,11 +32,19 @@ if TYPE_CHECKING:
 class StepSerializer(ModelSerializer):
     """One step of a version, as the service takes it."""
 
+    # Blank for a step that is not a callout (a URL field's format would not allow it).
+    url = serializers.CharField(read_only=True, help_text="A callout's URL; blank otherwise.")
     cancel_group: "serializers.SlugRelatedField[StepGroup]" = serializers.SlugRelatedField(
-        slug_field="key", read_only=True, help_text="The group run to undo the step."
+        slug_field="key",
+        read_only=True,
+        allow_null=True,
+        help_text="The key of the group run to undo the step.",
     )
     amend_group: "serializers.SlugRelatedField[StepGroup]" = serializers.SlugRelatedField(
-        slug_field="key", read_only=True, help_text="The group run to adjust the step."
+        slug_field="key",
+        read_only=True,
+        allow_null=True,
+        help_text="The key of the group run to adjust the step.",
     )
 
     class Meta:

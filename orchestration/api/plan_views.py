@@ -44,6 +44,7 @@ from .plan_serializers import (
     StepGroupVersionInputSerializer,
     StepGroupVersionSerializer,
 )
+from .serializers import NoInputSerializer
 
 VERSION_EXAMPLE = OpenApiExample(
     "Two auto tasks, the second after the first",
@@ -133,6 +134,8 @@ class StepGroupViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/activate")
     def activate(self, request: Request, key: str, number: str) -> Response:
+        if request.data:  # no body: whatever is sent is not for it
+            NoInputSerializer(data=request.data).is_valid(raise_exception=True)
         version = step_group_version_get(self._group(key), int(number))
         if version is None:
             raise NotFound(f"Step group {key!r} has no version {number}.")

@@ -487,3 +487,17 @@ def test_each_demo_group_posted_back_as_the_page_shows_it_is_the_same_version(
     assert response.status_code == 302, problems(response)
     second = StepGroupVersion.objects.get(group__key=key, number=2)
     assert step_group_version_payload(second) == step_group_version_payload(first)
+
+
+def test_the_new_group_page_never_adds_a_version_to_an_existing_group(designer: User) -> None:
+    two_step_group(designer)
+    client = login(designer)
+    before = table_rows()
+
+    response = client.post(
+        "/sheets/plans/new/", post_data([{"key": "a", "name": "A"}], key="Invoicing")
+    )
+
+    assert response.status_code == 400
+    assert problems(response) == ["key: There is already a step group Invoicing: edit it."]
+    assert table_rows() == before
