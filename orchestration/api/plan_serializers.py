@@ -157,8 +157,8 @@ class StepGroupSerializer(ModelSerializer):
 
     @extend_schema_field(VersionSummarySerializer(many=True))
     def get_versions(self, group: StepGroup) -> Any:
-        versions = group.versions.select_related("created_by").order_by("-number")
-        return VersionSummarySerializer(versions, many=True).data
+        # Prefetched newest first by selectors.step_groups.step_group_list.
+        return VersionSummarySerializer(group.versions.all(), many=True).data
 
 
 class StepGroupDetailSerializer(StepGroupSerializer):
@@ -166,8 +166,7 @@ class StepGroupDetailSerializer(StepGroupSerializer):
 
     @extend_schema_field(StepGroupVersionSerializer(many=True))
     def get_versions(self, group: StepGroup) -> Any:
-        versions = group.versions.select_related("created_by").order_by("-number")
-        return StepGroupVersionSerializer(versions, many=True).data
+        return StepGroupVersionSerializer(group.versions.all(), many=True).data
 
 
 class StepGroupVersionInputSerializer(Serializer):

@@ -47,7 +47,7 @@ STEP_PAYLOAD_FIELDS = (
 
 def step_group_list() -> QuerySet[StepGroup]:
     """Every group, by name, with ``active_number`` and ``active_steps`` (None without an
-    active version) and its scenarios."""
+    active version), its scenarios and its versions (newest first, with their authors)."""
     active = StepGroupVersion.objects.filter(group=OuterRef("pk"), is_active=True)
     return StepGroup.objects.annotate(
         active_number=Subquery(active.values("number")[:1]),
@@ -55,7 +55,11 @@ def step_group_list() -> QuerySet[StepGroup]:
             active.annotate(count=Count("steps")).values("count")[:1],
         ),
     ).prefetch_related(
-        Prefetch("scenarios", queryset=PlanScenario.objects.order_by("action", "-priority", "id"))
+        Prefetch("scenarios", queryset=PlanScenario.objects.order_by("action", "-priority", "id")),
+        Prefetch(
+            "versions",
+            queryset=StepGroupVersion.objects.select_related("created_by").order_by("-number"),
+        ),
     )
 
 
