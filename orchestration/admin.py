@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -951,6 +952,8 @@ class StepGroupVersionAdmin(_ReadOnlyAdmin):
 
 @admin.register(StepDefinition)
 class StepDefinitionAdmin(_ReadOnlyAdmin):
+    # Read-only, but Django builds the form: say how a scheme-less URL would be read.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["key", "name", "type", "scope", "version"]
     list_filter = ["type", "scope"]
     search_fields = ["key", "name", "version__group__key"]

@@ -293,3 +293,25 @@ def test_a_scenario_with_bad_logic_is_refused_in_admin_naming_the_problem(
     )
     scenario.refresh_from_db()
     assert (scenario.condition, scenario.priority) == (None, 0)
+
+
+def test_a_version_is_activated_from_the_admin_through_the_service(populated, admin_user) -> None:
+    first = StepGroupVersion.objects.get()
+    second = step_group_version_save(
+        key="ShipFromStore",
+        name="Ship from store",
+        steps=[{"key": "start", "name": "Start", "type": "MANUAL", "handler": "start"}],
+        comment="second",
+    )
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("admin:orchestration_stepgroupversion_changelist"),
+        {"action": "activate", "_selected_action": [first.pk]},
+    )
+
+    assert response.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.is_active, second.is_active) == (True, False)
