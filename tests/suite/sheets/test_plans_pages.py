@@ -501,3 +501,17 @@ def test_the_new_group_page_never_adds_a_version_to_an_existing_group(designer: 
     assert response.status_code == 400
     assert problems(response) == ["key: There is already a step group Invoicing: edit it."]
     assert table_rows() == before
+
+
+def test_plans_is_the_current_page_in_the_navigation_on_plan_pages_and_sheets_is_not(
+    designer: User,
+) -> None:
+    client = login(designer)
+
+    plans = client.get("/sheets/plans/fallout-rules/").content.decode()
+    sheets = client.get("/sheets/").content.decode()
+
+    assert '<a href="/sheets/plans/" aria-current="page">Plans</a>' in plans
+    assert '<a href="/sheets/" >Sheets</a>' in plans
+    assert '<a href="/sheets/" aria-current="page">Sheets</a>' in sheets
+    assert '<a href="/sheets/plans/" >Plans</a>' in sheets
