@@ -55,7 +55,14 @@ from .models import (
     Stock,
     UserPreference,
 )
-from .permissions import CREATE_SHEETS, DELETE_SHEETS, DESIGN_PLANS, EDIT_SHEETS, VIEW_SHEETS
+from .permissions import (
+    CREATE_SHEETS,
+    DELETE_SHEETS,
+    DESIGN_PLANS,
+    EDIT_SHEETS,
+    VIEW_PLANS,
+    VIEW_SHEETS,
+)
 from .services.orders import order_announce
 from .services.settings import setting_set
 from .services.sheets import (
@@ -874,6 +881,38 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _may_view_plans(request: HttpRequest) -> bool:
+    return request.user.has_perm(VIEW_PLANS)
+
+
+def _may_design_plans(request: HttpRequest) -> bool:
+    return request.user.has_perm(VIEW_PLANS) and request.user.has_perm(DESIGN_PLANS)
+
+
+class _DesignAdmin(admin.ModelAdmin):
+    """The plans' design: Plans:View to see, Plans:Design to change (as in the Suite and
+    the API), not each model's own permissions."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _may_design_plans(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_design_plans(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_design_plans(request)
+
+
+class _DesignReadOnlyAdmin(_ReadOnlyAdmin):
+    """A version, its steps and dependencies: Plans:View to see; nobody changes them."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
+
 class _ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -888,13 +927,17 @@ class _ReadOnlyInline(admin.TabularInline):
 
 class StepGroupVersionInline(_ReadOnlyInline):
     model = StepGroupVersion
+
     fields = ["number", "is_active", "comment", "created_by", "created_at"]
     readonly_fields = fields  # type: ignore[assignment]  # a flat list, as readonly_fields takes
     ordering = ["-number"]
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
 
 @admin.register(StepGroup)
-class StepGroupAdmin(admin.ModelAdmin):
+class StepGroupAdmin(_DesignAdmin):
     """A group's name and description; its versions are made by a save in the Suite or
     the API (a group is made with its first version)."""
 
@@ -910,9 +953,13 @@ class StepGroupAdmin(admin.ModelAdmin):
 
 class StepDefinitionInline(_ReadOnlyInline):
     model = StepDefinition
+
     fields = ["position", "key", "name", "type", "scope", "handler", "retry_kind", "depends_on"]
     readonly_fields = fields  # type: ignore[assignment]  # a flat list, as readonly_fields takes
     ordering = ["position"]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
 
     @admin.display(description="Depends on")
     def depends_on(self, obj: StepDefinition) -> str:
@@ -923,7 +970,7 @@ class StepDefinitionInline(_ReadOnlyInline):
 
 
 @admin.register(StepGroupVersion)
-class StepGroupVersionAdmin(_ReadOnlyAdmin):
+class StepGroupVersionAdmin(_DesignReadOnlyAdmin):
     list_display = ["group", "number", "is_active", "comment", "created_by", "created_at"]
     list_filter = ["is_active", "group"]
     list_select_related = ["group", "created_by"]
@@ -951,7 +998,7 @@ class StepGroupVersionAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(StepDefinition)
-class StepDefinitionAdmin(_ReadOnlyAdmin):
+class StepDefinitionAdmin(_DesignReadOnlyAdmin):
     # Read-only, but Django builds the form: say how a scheme-less URL would be read.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["key", "name", "type", "scope", "version"]
@@ -961,7 +1008,7 @@ class StepDefinitionAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(StepDependency)
-class StepDependencyAdmin(_ReadOnlyAdmin):
+class StepDependencyAdmin(_DesignReadOnlyAdmin):
     list_display = ["step", "depends_on", "scope"]
     list_select_related = ["step", "depends_on"]
 
@@ -989,7 +1036,7 @@ class PlanScenarioForm(forms.ModelForm):
 
 
 @admin.register(PlanScenario)
-class PlanScenarioAdmin(admin.ModelAdmin):
+class PlanScenarioAdmin(_DesignAdmin):
     form = PlanScenarioForm
     list_display = ["action", "group", "priority", "is_active"]
     list_filter = ["action", "is_active"]
@@ -1019,7 +1066,7 @@ class PlanScenarioAdmin(admin.ModelAdmin):
 
 
 @admin.register(FalloutRule)
-class FalloutRuleAdmin(admin.ModelAdmin):
+class FalloutRuleAdmin(_DesignAdmin):
     list_display = ["step_key", "error_code", "queue", "priority"]
     search_fields = ["step_key", "error_code", "queue"]
 

@@ -38,6 +38,7 @@ from orchestration.services.step_groups import (
     step_group_version_save,
 )
 from orchestration.services.stock import stock_reserve
+from tests.conftest import table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -315,3 +316,35 @@ def test_a_version_is_activated_from_the_admin_through_the_service(populated, ad
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.is_active, second.is_active) == (True, False)
+
+
+def _staff(username: str, *codenames: str) -> Client:
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username, password="secret-pass-123", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_plans_design_in_admin_follows_plans_view_and_design(populated) -> None:
+    scenario = PlanScenario.objects.get()
+    change = reverse("admin:orchestration_planscenario_change", args=[scenario.pk])
+    form = {"group": scenario.group_id, "action": "SHIP_FROM_STORE", "priority": "7"}
+    viewer = _staff("plan-viewer", "view_stepgroup")
+    designer = _staff("plan-designer", "view_stepgroup", "change_stepgroup")
+    nobody = _staff("staff-only")
+
+    version = StepGroupVersion.objects.get()
+    assert nobody.get(reverse("admin:orchestration_stepgroup_changelist")).status_code == 403
+    assert viewer.get(reverse("admin:orchestration_stepgroup_changelist")).status_code == 200
+    page = viewer.get(reverse("admin:orchestration_stepgroupversion_change", args=[version.pk]))
+    assert page.status_code == 200 and "start (PLAN)" in page.content.decode()
+    before = table_rows()
+    assert viewer.post(change, form).status_code == 403
+    assert table_rows() == before
+
+    assert designer.post(change, form).status_code == 302
+    scenario.refresh_from_db()
+    assert scenario.priority == 7
