@@ -55,7 +55,8 @@ CHANGE_STOCK = full_name("change_stock")
 VIEW_PLANS = full_name("view_stepgroup")
 DESIGN_PLANS = full_name("change_stepgroup")
 
-# What a permission is called where EVA users look for it (messages name these).
+# What a permission is called where EVA users look for it (messages name these); the
+# plans' two, which EVA does not have, are named in the same style.
 EVA_NAMES: dict[str, str] = {
     VIEW_SHEETS: "SymphonySheets:View",
     CREATE_SHEETS: "SymphonySheets:Create",

@@ -495,6 +495,7 @@ PLAN_ENDPOINTS = [
         "post",
         lambda s: "/api/step-groups/Invoicing/versions/1/activate/",
         (PLANS, DESIGN),
+        json_body={},
         api=True,
         page=False,
     ),
