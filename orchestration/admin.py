@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -21,14 +22,17 @@ from orchestration.selectors.organization import organization_unit_list
 from orchestration.selectors.settings import setting_list
 
 from .engine.settings import DEFINITIONS
+from .errors import ApplicationError
 from .integrations.highlighting import highlight_css, highlight_json, highlight_sheet
 from .language.lines import normalize
 from .models import (
     Backtest,
+    FalloutRule,
     IdempotencyKey,
     NetworkVersion,
     OrchestrationDetails,
     Order,
+    OrderChange,
     OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
@@ -36,14 +40,30 @@ from .models import (
     OrganizationUnit,
     OrganizationUnitSet,
     OrganizationUnitType,
+    Plan,
+    PlanScenario,
+    PlanStep,
+    PlanStepAttempt,
+    PlanTransition,
     Product,
     Setting,
     Sheet,
     SheetRevision,
+    StepDefinition,
+    StepDependency,
+    StepGroup,
+    StepGroupVersion,
     Stock,
     UserPreference,
 )
-from .permissions import CREATE_SHEETS, DELETE_SHEETS, EDIT_SHEETS, VIEW_SHEETS
+from .permissions import (
+    CREATE_SHEETS,
+    DELETE_SHEETS,
+    DESIGN_PLANS,
+    EDIT_SHEETS,
+    VIEW_PLANS,
+    VIEW_SHEETS,
+)
 from .services.orders import order_announce
 from .services.settings import setting_set
 from .services.sheets import (
@@ -52,6 +72,16 @@ from .services.sheets import (
     sheet_delete,
     sheet_problems,
     sheet_update,
+)
+from .services.step_groups import (
+    fallout_rule_delete,
+    fallout_rule_set,
+    fallout_rule_update,
+    plan_scenario_check,
+    plan_scenario_delete,
+    plan_scenario_set,
+    plan_scenario_update,
+    step_group_version_activate,
 )
 from .services.stock import StockLevel, stock_upsert_many
 
@@ -823,3 +853,296 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Fulfilment plans (docs/plans.md) ------------------------------------------------
+#
+# A version is never edited in place: plans in flight run on it. A new version is made
+# in the Suite (Plans) or by POST /api/step-groups/, both through
+# services/step_groups.py, which checks the whole group first. Here versions, their
+# steps and dependencies are read-only; a version can be activated (the service
+# again). Scenarios and fallout rules are saved through their services too. The
+# run-time rows (plans, steps, attempts, transitions) are read-only: the plans'
+# service writes them, with the order's timeline.
+
+VERSIONS_NOT_EDITED = (
+    "Versions are not edited in place: plans in flight run on them. Save a new version "
+    "in the Suite (Plans) or with POST /api/step-groups/."
+)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _may_view_plans(request: HttpRequest) -> bool:
+    return request.user.has_perm(VIEW_PLANS)
+
+
+def _may_design_plans(request: HttpRequest) -> bool:
+    return request.user.has_perm(VIEW_PLANS) and request.user.has_perm(DESIGN_PLANS)
+
+
+class _DesignAdmin(admin.ModelAdmin):
+    """The plans' design: Plans:View to see, Plans:Design to change (as in the Suite and
+    the API), not each model's own permissions."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _may_design_plans(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_design_plans(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_design_plans(request)
+
+
+class _DesignReadOnlyAdmin(_ReadOnlyAdmin):
+    """A version, its steps and dependencies: Plans:View to see; nobody changes them."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class StepGroupVersionInline(_ReadOnlyInline):
+    model = StepGroupVersion
+
+    fields = ["number", "is_active", "comment", "created_by", "created_at"]
+    readonly_fields = fields  # type: ignore[assignment]  # a flat list, as readonly_fields takes
+    ordering = ["-number"]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
+
+@admin.register(StepGroup)
+class StepGroupAdmin(_DesignAdmin):
+    """A group's name and description; its versions are made by a save in the Suite or
+    the API (a group is made with its first version)."""
+
+    list_display = ["key", "name", "created_at"]
+    search_fields = ["key", "name"]
+    fields = ["key", "name", "description", "created_at"]
+    readonly_fields = ["key", "created_at"]
+    inlines = [StepGroupVersionInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class StepDefinitionInline(_ReadOnlyInline):
+    model = StepDefinition
+
+    fields = ["position", "key", "name", "type", "scope", "handler", "retry_kind", "depends_on"]
+    readonly_fields = fields  # type: ignore[assignment]  # a flat list, as readonly_fields takes
+    ordering = ["position"]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_plans(request)
+
+    @admin.display(description="Depends on")
+    def depends_on(self, obj: StepDefinition) -> str:
+        return ", ".join(
+            f"{dependency.depends_on.key} ({dependency.scope})"
+            for dependency in obj.dependencies.select_related("depends_on")
+        )
+
+
+@admin.register(StepGroupVersion)
+class StepGroupVersionAdmin(_DesignReadOnlyAdmin):
+    list_display = ["group", "number", "is_active", "comment", "created_by", "created_at"]
+    list_filter = ["is_active", "group"]
+    list_select_related = ["group", "created_by"]
+    fields = ["group", "number", "is_active", "comment", "created_by", "created_at", "note"]
+    readonly_fields = fields  # type: ignore[assignment]  # a flat list, as readonly_fields takes
+    inlines = [StepDefinitionInline]
+    actions = ["activate"]
+
+    @admin.display(description="Editing")
+    def note(self, obj: StepGroupVersion) -> str:
+        return VERSIONS_NOT_EDITED
+
+    @admin.action(description="Activate the selected version (new plans take it)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[StepGroupVersion]) -> None:
+        if not request.user.has_perm(DESIGN_PLANS):
+            self.message_user(request, "You need the permission Plans:Design.", level="error")
+            return
+        versions = list(queryset)
+        if len({version.group_id for version in versions}) != len(versions):
+            self.message_user(request, "Select one version per group.", level="error")
+            return
+        for version in versions:
+            step_group_version_activate(version_id=version.pk)
+        self.message_user(request, f"Activated {len(versions)} version(s).")
+
+
+@admin.register(StepDefinition)
+class StepDefinitionAdmin(_DesignReadOnlyAdmin):
+    # Read-only, but Django builds the form: say how a scheme-less URL would be read.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["key", "name", "type", "scope", "version"]
+    list_filter = ["type", "scope"]
+    search_fields = ["key", "name", "version__group__key"]
+    list_select_related = ["version__group"]
+
+
+@admin.register(StepDependency)
+class StepDependencyAdmin(_DesignReadOnlyAdmin):
+    list_display = ["step", "depends_on", "scope"]
+    list_select_related = ["step", "depends_on"]
+
+
+class PlanScenarioForm(forms.ModelForm):
+    class Meta:
+        model = PlanScenario
+        fields = ["group", "action", "condition", "priority", "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        # The service's own check, shown on the form.
+        cleaned = super().clean() or {}
+        if cleaned.get("group") and cleaned.get("action"):
+            try:
+                plan_scenario_check(
+                    group_key=cleaned["group"].key,
+                    action=cleaned["action"],
+                    condition=cleaned.get("condition"),
+                    priority=cleaned.get("priority") or 0,
+                )
+            except ApplicationError as error:
+                field = (error.field or "condition").split(".")[0]
+                self.add_error(field if field in self.fields else None, error.message)
+        return cleaned
+
+
+@admin.register(PlanScenario)
+class PlanScenarioAdmin(_DesignAdmin):
+    form = PlanScenarioForm
+    list_display = ["action", "group", "priority", "is_active"]
+    list_filter = ["action", "is_active"]
+    list_select_related = ["group"]
+
+    def save_model(self, request: HttpRequest, obj: PlanScenario, form: Any, change: bool) -> None:
+        if change:
+            saved = plan_scenario_update(
+                scenario_id=obj.pk,
+                group_key=obj.group.key,
+                action=obj.action,
+                condition=obj.condition,
+                priority=obj.priority,
+                is_active=obj.is_active,
+            )
+        else:
+            saved = plan_scenario_set(
+                group_key=obj.group.key,
+                action=obj.action,
+                condition=obj.condition,
+                priority=obj.priority,
+            )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: PlanScenario) -> None:
+        plan_scenario_delete(scenario_id=obj.pk)
+
+
+@admin.register(FalloutRule)
+class FalloutRuleAdmin(_DesignAdmin):
+    list_display = ["step_key", "error_code", "queue", "priority"]
+    search_fields = ["step_key", "error_code", "queue"]
+
+    def save_model(self, request: HttpRequest, obj: FalloutRule, form: Any, change: bool) -> None:
+        key, code, queue, priority = obj.step_key, obj.error_code, obj.queue, obj.priority
+        saved = (
+            fallout_rule_update(
+                rule_id=obj.pk, step_key=key, error_code=code, queue=queue, priority=priority
+            )
+            if change
+            else fallout_rule_set(step_key=key, error_code=code, queue=queue, priority=priority)
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: FalloutRule) -> None:
+        fallout_rule_delete(rule_id=obj.pk)
+
+
+class PlanStepInline(_ReadOnlyInline):
+    model = PlanStep
+    fields = [
+        "definition",
+        "line",
+        "state",
+        "attempts",
+        "next_run_at",
+        "started_at",
+        "completed_at",
+        "at_risk",
+        "assignee",
+        "fallout_queue",
+        "error",
+    ]
+    readonly_fields = fields  # type: ignore[assignment]  # a flat list, as readonly_fields takes
+    ordering = ["definition__position", "line_id", "id"]
+
+
+@admin.register(Plan)
+class PlanAdmin(_ReadOnlyAdmin):
+    """A fulfilment's plan and its steps, read-only: the plans' service writes them."""
+
+    list_display = ["id", "order", "fulfillment", "version", "state", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["order__backend_id"]
+    list_select_related = ["order", "fulfillment", "version__group"]
+    raw_id_fields = ["order", "fulfillment"]
+    inlines = [PlanStepInline]
+
+
+@admin.register(PlanStep)
+class PlanStepAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "plan", "definition", "line", "state", "attempts", "fallout_queue"]
+    list_filter = ["state", "at_risk"]
+    search_fields = ["plan__order__backend_id", "definition__key"]
+    list_select_related = ["plan", "definition", "line"]
+
+
+@admin.register(PlanStepAttempt)
+class PlanStepAttemptAdmin(_ReadOnlyAdmin):
+    list_display = ["step", "number", "outcome", "started_at", "finished_at", "error_code"]
+    list_filter = ["outcome"]
+    list_select_related = ["step__definition"]
+
+
+@admin.register(PlanTransition)
+class PlanTransitionAdmin(_ReadOnlyAdmin):
+    list_display = ["at", "plan", "step", "from_state", "to_state", "actor", "message"]
+    list_select_related = ["plan", "step__definition"]
+    search_fields = ["plan__order__backend_id", "message"]
+
+
+@admin.register(OrderChange)
+class OrderChangeAdmin(_ReadOnlyAdmin):
+    """In-flight changes (supplemental orders): made through the API, kept as they were."""
+
+    list_display = ["order", "number", "summary", "created_at", "created_by"]
+    list_select_related = ["order", "created_by"]
+    search_fields = ["order__backend_id", "summary"]

@@ -47,7 +47,16 @@ VIEW_FULFILLMENT = full_name("view_orderfulfillment")
 CHANGE_FULFILLMENT = full_name("change_orderfulfillment")
 CHANGE_STOCK = full_name("change_stock")
 
-# What a permission is called where EVA users look for it (messages name these).
+# Fulfilment plans (docs/plans.md, "Designing plans"): Django's model permissions on
+# StepGroup stand for the whole design (groups, versions, scenarios, fallout rules).
+# Viewing shows every group, version, scenario and fallout rule; designing saves a
+# new version (of a new group too), activates one, and sets scenarios and fallout
+# rules. ``add_stepgroup`` is not checked: a group is made by saving its first version.
+VIEW_PLANS = full_name("view_stepgroup")
+DESIGN_PLANS = full_name("change_stepgroup")
+
+# What a permission is called where EVA users look for it (messages name these); the
+# plans' two, which EVA does not have, are named in the same style.
 EVA_NAMES: dict[str, str] = {
     VIEW_SHEETS: "SymphonySheets:View",
     CREATE_SHEETS: "SymphonySheets:Create",
@@ -56,6 +65,8 @@ EVA_NAMES: dict[str, str] = {
     VIEW_ORDER: "Orders:View",
     CHANGE_ORDER: "Orders:Edit",
     CHANGE_FULFILLMENT: "Fulfillments:Edit",
+    VIEW_PLANS: "Plans:View",
+    DESIGN_PLANS: "Plans:Design",
 }
 
 # ``Meta.permissions`` of the models that declare custom ones: (codename, description).

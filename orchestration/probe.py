@@ -486,6 +486,7 @@ SUITE_KINDS = {
     "attempt": "attempt",
     "unit_id": "unit",
     "fulfillment_pk": "fulfillment",
+    "key": "step-groups",
 }
 TASK_ROUTES = ("orders:task_", "orders:export_retry")
 RETURN_ROUTES = ("orders:return_form", "orders:return_form_pdf", "orders:return_receive")
@@ -793,6 +794,7 @@ KINDS = (
     *("sheet", "revision", "backtest", "order", "return order", "attempt", "unit"),
     *("fulfillment", "line", "order line", "setting", "organization-units"),
     *("organization-unit-sets", "products", "orders", "sheets", "fulfillments"),
+    *("step-groups", "plan-scenarios", "fallout-rules"),
 )
 
 
@@ -828,6 +830,9 @@ def database_ids(limit: int = 20) -> dict[str, list[str]]:
         "orders": orders,
         "sheets": sheets,
         "fulfillments": fulfillments,
+        "step-groups": ids(models.StepGroup.objects.all(), "key"),
+        "plan-scenarios": ids(models.PlanScenario.objects.all()),
+        "fallout-rules": ids(models.FalloutRule.objects.all()),
     }
 
 

@@ -249,6 +249,11 @@ CELERY_BEAT_SCHEDULE = {
 # limit) with 100-character backend IDs, is 2.7 MB (2.9 pretty-printed): above
 # Django's default of 2.5 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+# The most fields a form may send. The largest Suite form, a step group's edit page
+# (sheets/plan_forms.py), sends 27 fields a step and 3 a dependency: 5,710 for the
+# largest group (100 steps, 1,000 dependencies); Django's default, 1,000, would refuse
+# a group of 37 steps.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 6_000
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

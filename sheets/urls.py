@@ -1,8 +1,8 @@
 """URLs of the Suite's sheet pages (namespace ``sheets``)."""
 
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import plan_urls, views
 
 app_name = "sheets"
 urlpatterns = [
@@ -23,4 +23,6 @@ urlpatterns = [
     path("<int:pk>/revisions/<int:number>/restore/", views.restore, name="restore"),
     path("<int:pk>/duplicate/", views.duplicate, name="duplicate"),
     path("<int:pk>/compare/", views.compare, name="compare"),
+    # The plans' design (sheets/plan_views.py).
+    path("plans/", include(plan_urls)),
 ]

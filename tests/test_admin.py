@@ -13,12 +13,19 @@ from orchestration.models import (
     FulfillmentAction,
     FulfillmentStatus,
     Order,
+    OrderChange,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
     OrganizationUnitSet,
+    Plan,
+    PlanScenario,
+    PlanStep,
+    PlanStepAttempt,
+    PlanTransition,
     Setting,
     Sheet,
+    StepGroupVersion,
 )
 from orchestration.services.idempotency import idempotency_key_claim, idempotency_key_complete
 from orchestration.services.orchestration_details import orchestration_details_create
@@ -26,7 +33,13 @@ from orchestration.services.orders import order_create
 from orchestration.services.preferences import user_preference_set
 from orchestration.services.settings import setting_set
 from orchestration.services.sheets import sheet_create, sheet_update
+from orchestration.services.step_groups import (
+    fallout_rule_set,
+    plan_scenario_set,
+    step_group_version_save,
+)
 from orchestration.services.stock import stock_reserve
+from tests.conftest import table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -69,9 +82,38 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
     setting_set(name="Orders:Default:AllowPartialFulfillment", value=True)
     user_preference_set(user=admin_user, dark_mode=True)
     Backtest.objects.create(created_by=admin_user, drafts=[], order_count=1)
+    plan_rows(order, fulfillment, admin_user)
     claim = idempotency_key_claim(user=admin_user, key="retry-1", request_hash="0" * 64, now=now)
     idempotency_key_complete(claim=claim, status=201, body={"id": order.pk})
     return {"sheet": sheet, "order": order, "fulfillment": fulfillment}
+
+
+def plan_rows(order: Order, fulfillment: OrderFulfillment, user: Any) -> None:
+    """A step group version with a dependency, a scenario, a fallout rule, and a plan
+    with a step, its attempt and a transition."""
+    version = step_group_version_save(
+        key="ShipFromStore",
+        name="Ship from store",
+        steps=[
+            {"key": "start", "name": "Start", "type": "MANUAL", "handler": "start"},
+            {"key": "ship", "name": "Ship", "type": "MANUAL", "handler": "ship"},
+        ],
+        dependencies=[{"step": "ship", "on": "start"}],
+        comment="first",
+        user=user,
+    )
+    plan_scenario_set(group_key="ShipFromStore", action="SHIP_FROM_STORE")
+    fallout_rule_set(step_key="", error_code="", queue="operations")
+    plan = Plan.objects.create(order=order, fulfillment=fulfillment, version=version)
+    step = PlanStep.objects.create(plan=plan, definition=version.steps.get(key="start"))
+    now = timezone.now()
+    PlanStepAttempt.objects.create(step=step, number=1, started_at=now)
+    PlanTransition.objects.create(
+        plan=plan, step=step, to_state="READY", at=now, actor="system:plans", message="ready"
+    )
+    OrderChange.objects.create(
+        order=order, number=1, summary="the shipping address", created_at=now, created_by=user
+    )
 
 
 def _admin_models() -> list[Any]:
@@ -210,3 +252,103 @@ def test_the_sheet_form_shows_the_checkers_problems(populated, admin_user) -> No
     )
     sheet.refresh_from_db()
     assert sheet.revision == 2
+
+
+def test_a_step_group_version_is_read_only_in_admin_and_says_how_to_change_it(
+    populated, admin_user
+) -> None:
+    client = Client()
+    client.force_login(admin_user)
+    version = StepGroupVersion.objects.get()
+    page = client.get(
+        reverse("admin:orchestration_stepgroupversion_change", args=[version.pk])
+    ).content.decode()
+    assert "Versions are not edited in place: plans in flight run on them." in page
+    assert "start (PLAN)" in page  # the ship step's dependency, in the steps inline
+    refused = client.post(
+        reverse("admin:orchestration_stepgroupversion_change", args=[version.pk]),
+        {"comment": "changed"},
+    )
+    assert refused.status_code == 403
+    version.refresh_from_db()
+    assert version.comment == "first"
+
+
+def test_a_scenario_with_bad_logic_is_refused_in_admin_naming_the_problem(
+    populated, admin_user
+) -> None:
+    client = Client()
+    client.force_login(admin_user)
+    scenario = PlanScenario.objects.get()
+    response = client.post(
+        reverse("admin:orchestration_planscenario_change", args=[scenario.pk]),
+        {
+            "group": scenario.group_id,
+            "action": "SHIP_FROM_STORE",
+            "condition": '{"clauses": [{"field": "Order.Type", "operator": "=", "value": "x"}],'
+            ' "logic": "1 AND 2"}',
+            "priority": "3",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert (
+        "Scenario condition: clause 2 does not exist: the condition has 1 clause"
+        in response.content.decode()
+    )
+    scenario.refresh_from_db()
+    assert (scenario.condition, scenario.priority) == (None, 0)
+
+
+def test_a_version_is_activated_from_the_admin_through_the_service(populated, admin_user) -> None:
+    first = StepGroupVersion.objects.get()
+    second = step_group_version_save(
+        key="ShipFromStore",
+        name="Ship from store",
+        steps=[{"key": "start", "name": "Start", "type": "MANUAL", "handler": "start"}],
+        comment="second",
+    )
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("admin:orchestration_stepgroupversion_changelist"),
+        {"action": "activate", "_selected_action": [first.pk]},
+    )
+
+    assert response.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.is_active, second.is_active) == (True, False)
+
+
+def _staff(username: str, *codenames: str) -> Client:
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username, password="secret-pass-123", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_plans_design_in_admin_follows_plans_view_and_design(populated) -> None:
+    scenario = PlanScenario.objects.get()
+    change = reverse("admin:orchestration_planscenario_change", args=[scenario.pk])
+    form = {"group": scenario.group_id, "action": "SHIP_FROM_STORE", "priority": "7"}
+    viewer = _staff("plan-viewer", "view_stepgroup")
+    designer = _staff("plan-designer", "view_stepgroup", "change_stepgroup")
+    nobody = _staff("staff-only")
+
+    version = StepGroupVersion.objects.get()
+    assert nobody.get(reverse("admin:orchestration_stepgroup_changelist")).status_code == 403
+    assert viewer.get(reverse("admin:orchestration_stepgroup_changelist")).status_code == 200
+    page = viewer.get(reverse("admin:orchestration_stepgroupversion_change", args=[version.pk]))
+    assert page.status_code == 200 and "start (PLAN)" in page.content.decode()
+    before = table_rows()
+    assert viewer.post(change, form).status_code == 403
+    assert table_rows() == before
+
+    assert designer.post(change, form).status_code == 302
+    scenario.refresh_from_db()
+    assert scenario.priority == 7

@@ -36,7 +36,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
-from orchestration.models import Backtest, OrchestrationDetails, Order, Sheet
+from orchestration.models import (
+    Backtest,
+    OrchestrationDetails,
+    Order,
+    PlanScenario,
+    Sheet,
+    StepGroup,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +73,7 @@ SUITE_NAMES = (
     *("inactive", "finished", "next", "time_zone", "scenario", "respect_current_fulfillments"),
     *("organization_units", "draft-0-source", "draft-0-sheet", "stock-0-quantity"),
     *("stock-0-organization_unit", "draft-" + "9" * 30 + "-source", "prefill"),
+    *("version", "from"),  # the plan group and edit pages
 )
 # Django admin's own names (ordering, page, all, error flag, popup, to_field, kept
 # filters; the autocomplete view's) and some of its filters.
@@ -80,6 +88,7 @@ PARAMETER_NAMES = (*SUITE_NAMES, *ADMIN_NAMES)
 QUERY_PAGES = (
     *("sheets:overview", "sheets:organization_units", "sheets:diff", "preview:page"),
     *("preview:orders", "orders:list", "orders:stores", "orders:tasks", "orders:export_failures"),
+    *("sheets:plan_group", "sheets:plan_edit"),
 )
 # Values that one name alone could turn into a number (or fail to), or be too long for.
 NUMBERLIKE = ("superscript digit", "5,000 digits", "20 digits", "very long")
@@ -137,7 +146,16 @@ def path_values(route: Route) -> dict[str, str]:
     fulfillment = returned.fulfillments.order_by("pk").first()
     assert fulfillment is not None
     backtest = Backtest.objects.get()
+    group = StepGroup.objects.order_by("pk").first()
+    scenario = PlanScenario.objects.order_by("pk").first()
+    assert group is not None and scenario is not None
     known = {
+        "sheets:plan_group": {"key": group.key},
+        "sheets:plan_edit": {"key": group.key},
+        "sheets:plan_activate": {"key": group.key, "number": 1},
+        "sheets:plan_scenario_set": {"key": group.key},
+        "sheets:plan_scenario_delete": {"key": group.key, "pk": scenario.pk},
+        "sheets:plan_fallout_rule_delete": {"pk": 1},
         "sheets:restore": {"pk": sheet.pk, "number": 1},
         "preview:backtest": {"pk": backtest.pk},
         "orders:detail": {"pk": run.order_id},

@@ -68,7 +68,7 @@ def test_the_probe_sends_to_every_api_write_and_every_suite_route_as_every_role(
 
 
 def _route_pattern(route: str) -> str:
-    path = re.sub(r"<(?:int:)?\w+>", "<>", route)
+    path = re.sub(r"<(?:\w+:)?\w+>", "<>", route)
     return "^/" + re.escape(path).replace("<>", "[^/]+") + r"(\?|$)"
 
 

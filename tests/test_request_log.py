@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as project_settings
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -44,7 +45,9 @@ def test_a_host_not_allowed_is_one_line_without_a_traceback(log: io.StringIO) ->
 
 @pytest.mark.django_db
 def test_too_many_fields_is_one_line_without_a_traceback(log: io.StringIO) -> None:
-    body = "&".join(f"field{n}=1" for n in range(1_500))
+    body = "&".join(
+        f"field{n}=1" for n in range(project_settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 500)
+    )
     response = Client().post(
         "/accounts/login/", body, content_type="application/x-www-form-urlencoded"
     )

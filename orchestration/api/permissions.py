@@ -8,8 +8,10 @@ from rest_framework.request import Request
 from ..permissions import (
     CREATE_SHEETS,
     DELETE_SHEETS,
+    DESIGN_PLANS,
     EDIT_SHEETS,
     EVA_NAMES,
+    VIEW_PLANS,
     VIEW_SHEETS,
     codename_of,
 )
@@ -109,3 +111,16 @@ def requires_permission(permission: str) -> type[BasePermission]:
 
     Required.__name__ = f"Requires_{codename_of(permission)}"
     return Required
+
+
+class PlansPermission(BasePermission):
+    """The plans' design (``/api/step-groups/``, ``/api/plan-scenarios/``,
+    ``/api/fallout-rules/``): ``Plans:View`` to read, ``Plans:Design`` to write."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        reading = request.method in ("GET", "HEAD", "OPTIONS")
+        needed = [VIEW_PLANS] if reading else [VIEW_PLANS, DESIGN_PLANS]
+        user = request.user
+        missing = [EVA_NAMES[p] for p in needed if not (user and user.has_perm(p))]
+        self.message = _needs(missing or [EVA_NAMES[p] for p in needed])
+        return bool(user and user.is_authenticated and not missing)

@@ -8,7 +8,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import plan_views, views
 from .auth import ApiDocsPermission, TokenView, docs_page
 
 router = DefaultRouter()
@@ -21,6 +21,9 @@ router.register("sheets", views.SheetViewSet, "sheet")
 router.register("fulfillments", views.FulfillmentViewSet, "fulfillment")
 router.register("settings", views.SettingViewSet, "setting")
 router.register("plan-steps", views.PlanStepViewSet, "plan-step")
+router.register("step-groups", plan_views.StepGroupViewSet, "step-group")
+router.register("plan-scenarios", plan_views.PlanScenarioViewSet, "plan-scenario")
+router.register("fallout-rules", plan_views.FalloutRuleViewSet, "fallout-rule")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -8,7 +8,9 @@ from ..permissions import (
     CHANGE_FULFILLMENT,
     CREATE_SHEETS,
     DELETE_SHEETS,
+    DESIGN_PLANS,
     EDIT_SHEETS,
+    VIEW_PLANS,
     VIEW_SHEETS,
     WORK_EVERY_ORGANIZATION_UNIT,
     codename_of,
@@ -50,6 +52,9 @@ ROLES: dict[str, list[str]] = {
         *(f"view_{model}" for model in _READ_MODELS),
         # They read what every OU was given (their write permissions stop them acting).
         codename_of(WORK_EVERY_ORGANIZATION_UNIT),
+        # They design the fulfilment plans: step groups, scenarios, fallout rules.
+        codename_of(VIEW_PLANS),
+        codename_of(DESIGN_PLANS),
     ],
     # Integrations feed master data, stock and orders, and read the outcome.
     INTEGRATIONS_GROUP: [
@@ -59,6 +64,8 @@ ROLES: dict[str, list[str]] = {
         # Warehouses report shipments and cancel lines through the API.
         codename_of(CHANGE_FULFILLMENT),
         codename_of(WORK_EVERY_ORGANIZATION_UNIT),
+        # They read the plans' design (which steps an order goes through).
+        codename_of(VIEW_PLANS),
     ],
     # Shops work their ship-from-store tasks: start, pick, pack, ship, decline; each
     # member only at the OUs that list them as staff (OrganizationUnit.staff).

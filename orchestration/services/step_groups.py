@@ -19,6 +19,7 @@ from django.db.models import Max
 from ..errors import ApplicationError, NotFoundError
 from ..models import (
     FalloutRule,
+    FulfillmentAction,
     PlanScenario,
     StepDefinition,
     StepDependency,
@@ -30,6 +31,9 @@ from ..plans.validate import group_problems
 from ..selectors.network import network_changed
 from ..selectors.plans import condition_spec, step_spec
 
+# A scenario's or a fallout rule's priority: any ordering needs far fewer.
+MAX_PRIORITY = 1_000_000
+
 STEP_FIELDS = frozenset(
     field.name
     for field in StepDefinition._meta.get_fields()
@@ -37,11 +41,108 @@ STEP_FIELDS = frozenset(
 )
 
 
-def _definitions(steps: Sequence[Mapping[str, Any]]) -> list[StepDefinition]:
+GROUP_FIELDS = frozenset({"cancel_group", "amend_group"})
+# Fields holding a condition (``{"clauses": [{"field", "operator", "value"}], "logic"}``).
+CONDITION_FIELDS = ("condition", "resume_condition")
+
+
+def _problem(index: int, fields: Mapping[str, Any], name: str, message: str) -> dict[str, Any]:
+    key = fields.get("key") if isinstance(fields.get("key"), str) and fields.get("key") else None
+    return {
+        "code": "invalid",
+        "message": f"Step {key or index + 1}, {name}: {message}",
+        "field": f"steps[{index}].{name}",
+    }
+
+
+def condition_shape_problem(data: Any) -> tuple[str, str] | None:
+    """What is wrong with the shape of a stored condition, as (path, message), or None.
+
+    The pure core checks a condition's meaning; this checks it is one at all: an
+    object with a list of clauses, each an object with a text ``field`` and
+    ``operator``, and a text ``logic``. ``path`` is relative to the condition
+    (``clauses[2].field``, clauses counted from 1 as the logic counts them)."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        return "", 'a condition is an object: {"clauses": [...], "logic": "ALL"}'
+    unknown = sorted(set(data) - {"clauses", "logic"})
+    if unknown:
+        return unknown[0], f"unknown field {unknown[0]!r} (a condition has clauses and logic)"
+    clauses = data.get("clauses", [])
+    if not isinstance(clauses, list):
+        return "clauses", "the clauses are a list"
+    for number, clause in enumerate(clauses, start=1):
+        where = f"clauses[{number}]"
+        if not isinstance(clause, Mapping):
+            return where, "a clause is an object with field, operator and value"
+        extra = sorted(set(clause) - {"field", "operator", "value"})
+        if extra:
+            return f"{where}.{extra[0]}", f"unknown field {extra[0]!r}"
+        for part in ("field", "operator"):
+            if not isinstance(clause.get(part, ""), str):
+                return f"{where}.{part}", f"the {part} is text"
+    if not isinstance(data.get("logic", "ALL"), str | None):
+        return "logic", 'the logic is text: "ALL", "ANY" or like "(1 OR 2) AND 3"'
+    return None
+
+
+def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Fields whose JSON shape the model does not check (conditions, lists of minutes)."""
+    problems = []
+    for name in CONDITION_FIELDS:
+        found = condition_shape_problem(fields.get(name))
+        if found:
+            path, message = found
+            problems.append(_problem(index, fields, f"{name}.{path}".rstrip("."), message))
+    intervals = fields.get("retry_intervals", [])
+    if not isinstance(intervals, list) or not all(
+        isinstance(minutes, int) and not isinstance(minutes, bool) and minutes >= 0
+        for minutes in intervals
+    ):
+        problems.append(
+            _problem(
+                index,
+                fields,
+                "retry_intervals",
+                "a list of whole minutes, 0 or more, one per retry (like [1, 5, 15])",
+            )
+        )
+    if not isinstance(fields.get("assignment_rules", []), list):
+        problems.append(_problem(index, fields, "assignment_rules", "a list of rules"))
+    for name in GROUP_FIELDS:
+        value = fields.get(name)
+        if value not in (None, "") and not isinstance(value, str):
+            problems.append(_problem(index, fields, name, "the key of a step group, or nothing"))
+    return problems
+
+
+def _groups_named(steps: Sequence[Any]) -> dict[str, StepGroup]:
+    keys = {
+        step.get(name)
+        for step in steps
+        if isinstance(step, Mapping)
+        for name in GROUP_FIELDS
+        if isinstance(step.get(name), str) and step.get(name)
+    }
+    return {group.key: group for group in StepGroup.objects.filter(key__in=keys)}
+
+
+def _definitions(steps: Sequence[Any]) -> list[StepDefinition]:
     definitions = []
     problems: list[dict[str, Any]] = []
+    groups = _groups_named(steps)
     for index, fields in enumerate(steps):
-        unknown = sorted(set(fields) - STEP_FIELDS - {"cancel_group", "amend_group"})
+        if not isinstance(fields, Mapping):
+            problems.append(
+                {
+                    "code": "invalid",
+                    "message": f"Step {index + 1}: a step is an object of its fields.",
+                    "field": f"steps[{index}]",
+                }
+            )
+            continue
+        unknown = sorted(set(fields) - STEP_FIELDS - GROUP_FIELDS)
         if unknown:
             problems.append(
                 {
@@ -51,39 +152,104 @@ def _definitions(steps: Sequence[Mapping[str, Any]]) -> list[StepDefinition]:
                 }
             )
             continue
-        definition = StepDefinition(position=index, **fields)
+        shape = _shape_problems(index, fields)
+        if shape:
+            problems.extend(shape)
+            continue
+        values = dict(fields)
+        for name in GROUP_FIELDS:
+            group_key = values.pop(name, None)
+            if group_key and group_key not in groups:
+                problems.append(
+                    _problem(index, fields, name, f"there is no step group {group_key!r}")
+                )
+            values[name] = groups.get(group_key) if group_key else None
+        definition = StepDefinition(position=index, **values)
         try:
             definition.full_clean(exclude=["version"], validate_unique=False)
         except ValidationError as error:
             for name, messages in error.message_dict.items():
-                problems.append(
-                    {
-                        "code": "invalid",
-                        "message": f"Step {fields.get('key') or index + 1}, {name}: {messages[0]}",
-                        "field": f"steps[{index}].{name}",
-                    }
-                )
+                problems.append(_problem(index, fields, name, messages[0]))
         definitions.append(definition)
     if problems:
-        raise ApplicationError(problems[0]["message"], errors=problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        raise ApplicationError(f"Not saved: {count}. {problems[0]['message']}", errors=problems)
     return definitions
+
+
+def _dependency_specs(dependencies: Sequence[Any]) -> tuple[pure.DependencySpec, ...]:
+    specs = []
+    problems = []
+    scopes = ", ".join(scope.value for scope in pure.DependencyScope)
+    for index, dependency in enumerate(dependencies):
+        where = f"dependencies[{index}]"
+        if not isinstance(dependency, Mapping):
+            problems.append((where, "a dependency is an object: step, on and scope"))
+            continue
+        unknown = sorted(set(dependency) - {"step", "on", "scope"})
+        if unknown:
+            problems.append((f"{where}.{unknown[0]}", f"unknown field {unknown[0]!r}"))
+            continue
+        scope = dependency.get("scope") or "PLAN"
+        if scope not in set(pure.DependencyScope):
+            problems.append((f"{where}.scope", f"{scope!r} is not a scope: one of {scopes}"))
+            continue
+        step, on = dependency.get("step", ""), dependency.get("on", "")
+        if not isinstance(step, str) or not isinstance(on, str):
+            problems.append((where, "step and on are the keys of steps"))
+            continue
+        specs.append(pure.DependencySpec(step=step, on=on, scope=pure.DependencyScope(scope)))
+    if problems:
+        errors = [
+            {"code": "invalid", "message": f"Dependency {path}: {message}.", "field": path}
+            for path, message in problems
+        ]
+        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        raise ApplicationError(f"Not saved: {count}. {errors[0]['message']}", errors=errors)
+    return tuple(specs)
+
+
+def payload_field(field: str) -> str:
+    """The pure core's name of a step's field as the payload spells it: the retry
+    policy is flat there (``retry.intervals`` -> ``retry_intervals``)."""
+    return "retry_" + field.removeprefix("retry.") if field.startswith("retry.") else field
 
 
 def _refuse(problems: Sequence[Any], keys: Sequence[str]) -> None:
     errors = []
     for problem in problems:
         index = keys.index(problem.step) if problem.step in keys else None
-        where = f"steps[{index}]" if index is not None else "steps"
+        where = f"steps[{index}]" if index is not None else ""
+        field = payload_field(problem.field) if problem.field else ""
         errors.append(
             {
                 "code": str(problem.code),
                 "message": (f"Step {problem.step}: " if problem.step else "") + problem.message,
-                "field": f"{where}.{problem.field}" if problem.field else where,
+                "field": ".".join(part for part in (where, field) if part) or None,
                 **({"column": problem.column} if problem.column else {}),
             }
         )
     count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
     raise ApplicationError(f"Not saved: {count}. {errors[0]['message']}", errors=errors)
+
+
+def _group_clean(group: StepGroup, comment: str) -> None:
+    """The group's own fields (key, name) and the version's comment, under the models' limits."""
+    errors = []
+    try:
+        group.full_clean(validate_unique=False)
+    except ValidationError as error:
+        errors += [
+            {"code": "invalid", "message": f"{name}: {messages[0]}", "field": name}
+            for name, messages in error.message_dict.items()
+            if name != "created_at"
+        ]
+    limit = StepGroupVersion._meta.get_field("comment").max_length or 0
+    if len(comment) > limit:
+        message = f"comment: at most {limit} characters (it has {len(comment)})."
+        errors.append({"code": "max_length", "message": message, "field": "comment"})
+    if errors:
+        raise ApplicationError(errors[0]["message"], errors=errors)
 
 
 @transaction.atomic
@@ -100,30 +266,20 @@ def step_group_version_save(
 ) -> StepGroupVersion:
     """Save the group ``key``'s steps as its next version (the group is made if new);
     active at once unless ``activate`` is False. Refused whole on any problem."""
+    group = StepGroup.objects.select_for_update().filter(key=key).first() or StepGroup(key=key)
+    group.name, group.description = name, description
+    _group_clean(group, comment)
     definitions = _definitions(steps)
     keys = [definition.key for definition in definitions]
     spec = pure.GroupSpec(
         key=key,
         steps=tuple(step_spec(definition) for definition in definitions),
-        dependencies=tuple(
-            pure.DependencySpec(
-                step=str(dependency.get("step", "")),
-                on=str(dependency.get("on", "")),
-                scope=pure.DependencyScope(dependency.get("scope") or "PLAN"),
-            )
-            for dependency in dependencies
-        ),
+        dependencies=_dependency_specs(dependencies),
     )
     problems = group_problems(spec)
     if problems:
         _refuse(problems, keys)
-    group, _ = StepGroup.objects.get_or_create(
-        key=key, defaults={"name": name, "description": description}
-    )
-    if (group.name, group.description) != (name, description):
-        group.name, group.description = name, description
-        group.full_clean()
-        group.save()
+    group.save()
     number = (group.versions.aggregate(last=Max("number"))["last"] or 0) + 1
     if activate:
         group.versions.filter(is_active=True).update(is_active=False)
@@ -161,50 +317,169 @@ def step_group_version_activate(*, version_id: int) -> StepGroupVersion:
     return version
 
 
+def _scenario_condition_check(group_key: str, condition: Any) -> None:
+    shape = condition_shape_problem(condition)
+    if shape:
+        path, message = shape
+        field = f"condition.{path}".rstrip(".")
+        raise ApplicationError(f"Scenario {field}: {message}.", field=field)
+    spec = condition_spec(condition)
+    if spec is None:
+        return
+    problems = group_problems(
+        pure.GroupSpec(
+            key=group_key,
+            steps=(
+                pure.StepSpec(
+                    key="scenario", name="Scenario", type=pure.StepType.MILESTONE, condition=spec
+                ),
+            ),
+        )
+    )
+    if problems:
+        errors: list[dict[str, Any]] = [
+            {
+                "code": str(problem.code),
+                "message": f"Scenario condition: {problem.message}",
+                # The step's field (condition.logic, condition.clauses[1].operator).
+                "field": problem.field or "condition",
+                **({"column": problem.column} if problem.column else {}),
+            }
+            for problem in problems
+        ]
+        raise ApplicationError(errors[0]["message"], code=errors[0]["code"], errors=errors)
+
+
+def plan_scenario_check(*, group_key: str, action: str, condition: Any, priority: Any) -> StepGroup:
+    """The group a scenario names, once its action, priority and condition are checked
+    (``ApplicationError`` naming the field otherwise); writes nothing."""
+    group = StepGroup.objects.filter(key=group_key).first()
+    if group is None:
+        raise NotFoundError(
+            f"There is no step group {group_key!r}.", code="not_found", field="group"
+        )
+    if action not in FulfillmentAction.values:
+        actions = ", ".join(FulfillmentAction.values)
+        raise ApplicationError(
+            f"{action!r} is not an action: one of {actions}.", field="action", code="invalid_choice"
+        )
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > MAX_PRIORITY:
+        raise ApplicationError(
+            f"The priority is a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}.",
+            field="priority",
+        )
+    _scenario_condition_check(group_key, condition)
+    return group
+
+
 @transaction.atomic
 def plan_scenario_set(
     *, group_key: str, action: str, condition: Mapping[str, Any] | None = None, priority: int = 0
 ) -> PlanScenario:
-    """The scenario giving fulfilments of ``action`` (matching ``condition``) the group."""
-    group = StepGroup.objects.filter(key=group_key).first()
-    if group is None:
-        raise NotFoundError(f"There is no step group {group_key!r}.", code="not_found")
-    spec = condition_spec(condition)
-    if spec is not None:
-        problems = group_problems(
-            pure.GroupSpec(
-                key=group_key,
-                steps=(
-                    pure.StepSpec(
-                        key="scenario",
-                        name="Scenario",
-                        type=pure.StepType.MILESTONE,
-                        condition=spec,
-                    ),
-                ),
-            )
-        )
-        if problems:
-            raise ApplicationError(
-                f"Scenario condition: {problems[0].message}",
-                field="condition",
-                code=str(problems[0].code),
-            )
+    """The scenario giving fulfilments of ``action`` (matching ``condition``) the group:
+    the group's one scenario for that action, made or replaced."""
+    group = plan_scenario_check(
+        group_key=group_key, action=action, condition=condition, priority=priority
+    )
     scenario, _ = PlanScenario.objects.update_or_create(
         group=group,
         action=action,
-        defaults={"condition": condition, "priority": priority, "is_active": True},
+        defaults={"condition": condition or None, "priority": priority, "is_active": True},
     )
     return scenario
 
 
+@transaction.atomic
+def plan_scenario_update(
+    *,
+    scenario_id: int,
+    group_key: str,
+    action: str,
+    condition: Mapping[str, Any] | None = None,
+    priority: int = 0,
+    is_active: bool = True,
+) -> PlanScenario:
+    """Change one scenario (by its ID) whole: its group, action, condition, priority."""
+    scenario = PlanScenario.objects.select_for_update().filter(pk=scenario_id).first()
+    if scenario is None:
+        raise NotFoundError(f"There is no plan scenario {scenario_id}.", code="not_found")
+    scenario.group = plan_scenario_check(
+        group_key=group_key, action=action, condition=condition, priority=priority
+    )
+    scenario.action, scenario.condition = action, condition or None
+    scenario.priority, scenario.is_active = priority, bool(is_active)
+    scenario.save()
+    return scenario
+
+
+@transaction.atomic
+def plan_scenario_delete(*, scenario_id: int) -> None:
+    """Forget a scenario: fulfilments of its action no longer get its group."""
+    deleted, _ = PlanScenario.objects.filter(pk=scenario_id).delete()
+    if not deleted:
+        raise NotFoundError(f"There is no plan scenario {scenario_id}.", code="not_found")
+
+
+def _fallout_rule_clean(rule: FalloutRule) -> None:
+    rule.step_key, rule.error_code, rule.queue = (
+        rule.step_key.strip(),
+        rule.error_code.strip(),
+        rule.queue.strip(),
+    )
+    if not rule.queue:
+        raise ApplicationError("A fallout rule names a queue.", code="required", field="queue")
+    if abs(rule.priority) > MAX_PRIORITY:
+        raise ApplicationError(
+            f"The priority is a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}.",
+            field="priority",
+        )
+    try:
+        rule.full_clean()
+    except ValidationError as error:
+        errors = [
+            {"code": "invalid", "message": f"{name}: {messages[0]}", "field": name}
+            for name, messages in error.message_dict.items()
+        ]
+        raise ApplicationError(errors[0]["message"], errors=errors) from error
+
+
+@transaction.atomic
 def fallout_rule_set(
     *, step_key: str, error_code: str, queue: str, priority: int = 0
 ) -> FalloutRule:
-    """The queue that receives ``step_key``'s steps failing with ``error_code`` for good."""
-    if not queue.strip():
-        raise ApplicationError("A fallout rule names a queue.", code="required", field="queue")
-    rule, _ = FalloutRule.objects.update_or_create(
-        step_key=step_key, error_code=error_code, defaults={"queue": queue, "priority": priority}
-    )
+    """The queue that receives ``step_key``'s steps failing with ``error_code`` for good
+    (blank: any step, any error); the one rule for that pair, made or replaced."""
+    rule = FalloutRule.objects.filter(
+        step_key=step_key.strip(), error_code=error_code.strip()
+    ).first() or FalloutRule(step_key=step_key, error_code=error_code)
+    rule.queue, rule.priority = queue, priority
+    _fallout_rule_clean(rule)
+    rule.save()
     return rule
+
+
+@transaction.atomic
+def fallout_rule_update(
+    *, rule_id: int, step_key: str, error_code: str, queue: str, priority: int = 0
+) -> FalloutRule:
+    """Change one fallout rule (by its ID) whole."""
+    rule = FalloutRule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFoundError(f"There is no fallout rule {rule_id}.", code="not_found")
+    rule.step_key, rule.error_code, rule.queue, rule.priority = (
+        step_key,
+        error_code,
+        queue,
+        priority,
+    )
+    _fallout_rule_clean(rule)
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def fallout_rule_delete(*, rule_id: int) -> None:
+    """Forget a fallout rule: steps it matched go to the next rule's queue, or none."""
+    deleted, _ = FalloutRule.objects.filter(pk=rule_id).delete()
+    if not deleted:
+        raise NotFoundError(f"There is no fallout rule {rule_id}.", code="not_found")

@@ -97,7 +97,7 @@ def test_the_navigation_shows_only_what_the_user_may_open(designer: Any) -> None
     ]
     desk = Client()
     desk.force_login(designer)
-    assert nav_links(desk, "/sheets/")[:4] == ["Sheets", "Preview", "Orders", "Stores"]
+    assert nav_links(desk, "/sheets/")[:5] == ["Sheets", "Preview", "Plans", "Orders", "Stores"]
 
 
 def test_a_shop_worker_refused_a_designers_page_is_sent_back_to_their_tasks() -> None:

@@ -1,12 +1,13 @@
-"""The permission matrix: every Suite URL and every sheet and plan-step API endpoint, for
-every kind of user.
+"""The permission matrix: every Suite URL and every sheet, plan and plan-step API
+endpoint, for every kind of user.
 
 Each request is made by an anonymous visitor, a signed-in user without any
 permission, and users holding exactly one of the SymphonySheets permissions
 (View, View+Create, View+Edit, View+Delete) and all of them (a designer), an
 order desk (Orders:View, working for every organization unit) and shop staff
 (Orders:View and Fulfillments:Edit, on the staff of the OUs the order's fulfilments
-go to; tests/lifecycle/test_staff_scope.py covers staff of other OUs). The
+go to; tests/lifecycle/test_staff_scope.py covers staff of other OUs), a plan viewer
+(Plans:View) and a plan designer (Plans:View and Plans:Design). The
 expected status follows from the permissions an endpoint needs; a refused
 request must leave every row of every table as it was.
 """
@@ -25,6 +26,7 @@ from django.utils import timezone
 from orchestration.models import (
     Backtest,
     ExportStatus,
+    FalloutRule,
     FulfillmentAction,
     FulfillmentStatus,
     OrchestrationDetails,
@@ -36,6 +38,7 @@ from orchestration.models import (
     OrderStatus,
     OrganizationUnit,
     Plan,
+    PlanScenario,
     PlanStep,
     Product,
     Sheet,
@@ -47,6 +50,11 @@ from orchestration.models import (
     Stock,
 )
 from orchestration.services.sheets import sheet_create, sheet_update
+from orchestration.services.step_groups import (
+    fallout_rule_set,
+    plan_scenario_set,
+    step_group_version_save,
+)
 from tests.conftest import sheet_text, table_rows
 from tests.sources import LINE_SPLITTING
 
@@ -54,6 +62,7 @@ pytestmark = pytest.mark.django_db
 
 VIEW, CREATE, EDIT, DELETE = "view_sheets", "create_sheets", "edit_sheets", "delete_sheets"
 ORDERS, FULFILL = "view_order", "change_orderfulfillment"
+PLANS, DESIGN = "view_stepgroup", "change_stepgroup"  # Plans:View, Plans:Design
 
 USERS: dict[str, tuple[str, ...] | None] = {
     "anonymous": None,
@@ -65,6 +74,8 @@ USERS: dict[str, tuple[str, ...] | None] = {
     "designer": (VIEW, CREATE, EDIT, DELETE),
     "order desk": (ORDERS,),
     "shop staff": (ORDERS, FULFILL),
+    "plan viewer": (PLANS,),
+    "plan designer": (PLANS, DESIGN),
 }
 
 
@@ -429,6 +440,216 @@ ENDPOINTS = [
 ]
 
 
+# The plan edit page's form, as it posts one step row and no dependency.
+PLAN_EDIT = {
+    "name": "Invoicing",
+    "comment": "matrix",
+    "activate": "on",
+    "step-TOTAL_FORMS": "1",
+    "step-INITIAL_FORMS": "0",
+    "dep-TOTAL_FORMS": "0",
+    "dep-INITIAL_FORMS": "0",
+    **{
+        f"step-0-{name}": value
+        for name, value in {
+            "key": "invoice",
+            "name": "Invoice",
+            "type": "AUTO_TASK",
+            "scope": "ORDER",
+            "handler": "succeed",
+            "timeout_seconds": "10",
+            "delay_from": "DEPENDENCIES_DONE",
+            "retry_kind": "NONE",
+            "assignment": "NONE",
+        }.items()
+    },
+}
+PLAN_VERSION = {
+    "key": "Invoicing",
+    "name": "Invoicing",
+    "steps": [{"key": "invoice", "name": "Invoice", "type": "AUTO_TASK", "handler": "succeed"}],
+}
+PLAN_ENDPOINTS = [
+    Endpoint("plans", "get", lambda s: "/sheets/plans/", (PLANS,)),
+    Endpoint("plan group", "get", lambda s: "/sheets/plans/groups/Invoicing/", (PLANS,)),
+    Endpoint("plan new form", "get", lambda s: "/sheets/plans/new/", (PLANS, DESIGN)),
+    Endpoint(
+        "plan new",
+        "post",
+        lambda s: "/sheets/plans/new/",
+        (PLANS, DESIGN),
+        data={**PLAN_EDIT, "key": "Other"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "plan edit form", "get", lambda s: "/sheets/plans/groups/Invoicing/edit/", (PLANS, DESIGN)
+    ),
+    Endpoint(
+        "plan edit",
+        "post",
+        lambda s: "/sheets/plans/groups/Invoicing/edit/",
+        (PLANS, DESIGN),
+        data=PLAN_EDIT,
+        ok=(302,),
+    ),
+    Endpoint(
+        "plan activate",
+        "post",
+        lambda s: "/sheets/plans/groups/Invoicing/versions/1/activate/",
+        (PLANS, DESIGN),
+        ok=(302,),
+    ),
+    Endpoint(
+        "plan scenario set",
+        "post",
+        lambda s: "/sheets/plans/groups/Invoicing/scenarios/",
+        (PLANS, DESIGN),
+        data={"action": "EXPORT_ORDER", "priority": "3"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "plan scenario delete",
+        "post",
+        lambda s: f"/sheets/plans/groups/Invoicing/scenarios/{the_scenario()}/delete/",
+        (PLANS, DESIGN),
+        ok=(302,),
+    ),
+    Endpoint("fallout rules", "get", lambda s: "/sheets/plans/fallout-rules/", (PLANS,)),
+    Endpoint(
+        "fallout rule add",
+        "post",
+        lambda s: "/sheets/plans/fallout-rules/",
+        (PLANS, DESIGN),
+        data={"step_key": "invoice", "error_code": "", "queue": "finance", "priority": "1"},
+        ok=(302,),
+    ),
+    Endpoint(
+        "fallout rule delete",
+        "post",
+        lambda s: f"/sheets/plans/fallout-rules/{the_rule()}/delete/",
+        (PLANS, DESIGN),
+        ok=(302,),
+    ),
+    # The plans' API.
+    Endpoint(
+        "API step groups", "get", lambda s: "/api/step-groups/", (PLANS,), api=True, page=False
+    ),
+    Endpoint(
+        "API step group",
+        "get",
+        lambda s: "/api/step-groups/Invoicing/",
+        (PLANS,),
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API step group version",
+        "post",
+        lambda s: "/api/step-groups/",
+        (PLANS, DESIGN),
+        json_body=PLAN_VERSION,
+        api=True,
+        page=False,
+        ok=(201,),
+    ),
+    Endpoint(
+        "API step group activate",
+        "post",
+        lambda s: "/api/step-groups/Invoicing/versions/1/activate/",
+        (PLANS, DESIGN),
+        json_body={},
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API scenarios", "get", lambda s: "/api/plan-scenarios/", (PLANS,), api=True, page=False
+    ),
+    Endpoint(
+        "API scenario create",
+        "post",
+        lambda s: "/api/plan-scenarios/",
+        (PLANS, DESIGN),
+        json_body={"group": "Invoicing", "action": "EXPORT_ORDER", "priority": 3},
+        api=True,
+        page=False,
+        ok=(201,),
+    ),
+    Endpoint(
+        "API scenario update",
+        "patch",
+        lambda s: f"/api/plan-scenarios/{the_scenario()}/",
+        (PLANS, DESIGN),
+        json_body={"priority": 4},
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API scenario delete",
+        "delete",
+        lambda s: f"/api/plan-scenarios/{the_scenario()}/",
+        (PLANS, DESIGN),
+        api=True,
+        page=False,
+        ok=(204,),
+    ),
+    Endpoint(
+        "API fallout rules", "get", lambda s: "/api/fallout-rules/", (PLANS,), api=True, page=False
+    ),
+    Endpoint(
+        "API fallout rule create",
+        "post",
+        lambda s: "/api/fallout-rules/",
+        (PLANS, DESIGN),
+        json_body={"queue": "finance"},
+        api=True,
+        page=False,
+        ok=(201,),
+    ),
+    Endpoint(
+        "API fallout rule update",
+        "patch",
+        lambda s: f"/api/fallout-rules/{the_rule()}/",
+        (PLANS, DESIGN),
+        json_body={"queue": "logistics"},
+        api=True,
+        page=False,
+    ),
+    Endpoint(
+        "API fallout rule delete",
+        "delete",
+        lambda s: f"/api/fallout-rules/{the_rule()}/",
+        (PLANS, DESIGN),
+        api=True,
+        page=False,
+        ok=(204,),
+    ),
+]
+ENDPOINTS += PLAN_ENDPOINTS
+
+
+def plan_world() -> None:
+    """A step group with two versions (the second active), a scenario and a fallout rule."""
+    for comment in ("1", "2"):
+        step_group_version_save(
+            key="Invoicing",
+            name="Invoicing",
+            steps=[
+                {"key": "invoice", "name": "Invoice", "type": "AUTO_TASK", "handler": "succeed"}
+            ],
+            comment=comment,
+        )
+    plan_scenario_set(group_key="Invoicing", action="SHIP_FROM_STORE", priority=20)
+    fallout_rule_set(step_key="invoice", error_code="", queue="finance")
+
+
+def the_scenario() -> int:
+    return PlanScenario.objects.get(action="SHIP_FROM_STORE").pk
+
+
+def the_rule() -> int:
+    return FalloutRule.objects.get(step_key="invoice").pk
+
+
 def order_world() -> None:
     """An order with a ship-from-store task at each stage at one shop, and a failed export."""
     now = timezone.now()
@@ -593,6 +814,7 @@ def test_permission_matrix(endpoint: Endpoint, kind: str) -> None:
     sheet_update(sheet=sheet, source=sheet_text("Fallback") + "# two\n", comment="2")
     Backtest.objects.create(drafts=[], order_count=1)
     order_world()
+    plan_world()
     user = make_user(kind)
     client = Client()
     if user is not None:

@@ -36,6 +36,14 @@ WRITE_ENDPOINTS = [
     ("post", "/api/orders/{order}/retry-orchestration/"),
     ("post", "/api/orders/{order}/changes/"),
     ("post", "/api/plan-steps/retry/"),
+    ("post", "/api/step-groups/"),
+    ("post", "/api/step-groups/{group}/versions/{version}/activate/"),
+    ("post", "/api/plan-scenarios/"),
+    ("put", "/api/plan-scenarios/{scenario}/"),
+    ("patch", "/api/plan-scenarios/{scenario}/"),
+    ("post", "/api/fallout-rules/"),
+    ("put", "/api/fallout-rules/{rule}/"),
+    ("patch", "/api/fallout-rules/{rule}/"),
     ("post", "/api/plan-steps/complete/"),
     ("post", "/api/organization-unit-sets/"),
     ("put", "/api/organization-unit-sets/{set}/"),
@@ -77,12 +85,24 @@ def ids(admin_user: Any, shop: Any, shoe: Any) -> dict[str, int]:
     from orchestration.models import FulfillmentAction, OrderFulfillment, OrganizationUnitSet
     from orchestration.services.orders import order_create
     from orchestration.services.sheets import sheet_create
+    from orchestration.services.step_groups import (
+        fallout_rule_set,
+        plan_scenario_set,
+        step_group_version_save,
+    )
 
     order = order_create(
         lines=[{"product": shoe, "quantity": 1}], backend_id="WEB-1", shipping_city="Urk"
     )
     sheet = sheet_create(fulfillment="Cancel", name="Cancel", source=sheet_text("Cancel"))
     ou_set = OrganizationUnitSet.objects.create(name="Stores")
+    version = step_group_version_save(
+        key="Invoicing",
+        name="Invoicing",
+        steps=[{"key": "invoice", "name": "Invoice", "type": "AUTO_TASK", "handler": "succeed"}],
+    )
+    scenario = plan_scenario_set(group_key="Invoicing", action="EXPORT_ORDER")
+    rule = fallout_rule_set(step_key="invoice", error_code="", queue="finance")
     fulfillment = OrderFulfillment.objects.create(
         order=order, supplier_organization_unit=shop, action=FulfillmentAction.SHIP_FROM_STORE
     )
@@ -95,6 +115,10 @@ def ids(admin_user: Any, shop: Any, shoe: Any) -> dict[str, int]:
         "fulfillment": fulfillment.pk,
         "set": ou_set.pk,
         "setting": "Returns:Reasons",
+        "group": "Invoicing",
+        "version": version.number,
+        "scenario": scenario.pk,
+        "rule": rule.pk,
     }
 
 

@@ -162,6 +162,29 @@ def path_ids(shop: Any, shoe: Any) -> dict[str, dict[str, Any]]:
         "organization-units": {"id": shop.pk},
         "organization-unit-sets": {"id": OrganizationUnitSet.objects.create(name="S").pk},
         "settings": {"name": "Returns:Reasons"},
+        **plan_design_ids(),
+    }
+
+
+def plan_design_ids() -> dict[str, dict[str, Any]]:
+    """A step group with a version, a scenario and a fallout rule."""
+    from orchestration.services.step_groups import (
+        fallout_rule_set,
+        plan_scenario_set,
+        step_group_version_save,
+    )
+
+    step_group_version_save(
+        key="Invoicing",
+        name="Invoicing",
+        steps=[{"key": "invoice", "name": "Invoice", "type": "AUTO_TASK", "handler": "succeed"}],
+    )
+    scenario = plan_scenario_set(group_key="Invoicing", action="SHIP_FROM_STORE")
+    rule = fallout_rule_set(step_key="invoice", error_code="", queue="finance")
+    return {
+        "step-groups": {"key": "Invoicing", "number": 1},
+        "plan-scenarios": {"id": scenario.pk},
+        "fallout-rules": {"id": rule.pk},
     }
 
 
