@@ -62,7 +62,11 @@ from ..services.orders import order_create
 from ..services.roles import roles_ensure
 from ..services.settings import setting_set
 from ..services.sheets import sheet_create, sheet_update
-from ..services.step_groups import plan_scenario_set, step_group_version_save
+from ..services.step_groups import (
+    fallout_rule_set,
+    plan_scenario_set,
+    step_group_version_save,
+)
 from ..services.stock import StockLevel, stock_upsert_many
 from . import data
 
@@ -407,6 +411,10 @@ def _plans_load(result: DemoResult, *, author: User) -> None:
                 group_key=spec.key, action=action, condition=condition, priority=priority
             )
         tally.created += 1
+    for step_key, error_code, queue in data.FALLOUT_RULES:
+        # A rule naming a step or an error goes before the catch-all.
+        priority = 10 if step_key or error_code else 0
+        fallout_rule_set(step_key=step_key, error_code=error_code, queue=queue, priority=priority)
 
 
 def _orders_load(

@@ -25,15 +25,19 @@ from orchestration import demo
 from orchestration.demo import data
 from orchestration.language.checker import analyze
 from orchestration.models import (
+    FalloutRule,
     Order,
     OrderFulfillment,
     OrderLine,
     OrganizationUnit,
     OrganizationUnitSet,
+    PlanScenario,
     Product,
     Setting,
     Sheet,
     SheetRevision,
+    StepDefinition,
+    StepGroupVersion,
     Stock,
 )
 from orchestration.models.orders import ADDRESS_PARTS
@@ -587,3 +591,30 @@ def test_the_demo_clock_follows_the_ship_from_store_sheets_hours() -> None:
     weekdays = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
     listed = ", ".join(f"'{weekdays[day]}'" for day in data.SHOP_WEEKDAYS)
     assert f"with [mondayToSaturday] as {listed}\n" in source
+
+
+@pytest.mark.django_db
+def test_the_demo_ships_plans_for_every_fulfillment_action_and_a_richer_example() -> None:
+    output = run_demo()
+
+    assert "step groups" in output
+    scenarios = {
+        (s.action, s.group.key, s.priority) for s in PlanScenario.objects.select_related("group")
+    }
+    assert scenarios == {
+        ("SHIP_FROM_STORE", "ShipFromStore", 0),
+        ("EXPORT_ORDER", "WarehouseExport", 0),
+        ("EXPORT_RETURN_ORDER", "ReturnExport", 0),
+        ("SHIP_FROM_STORE", "PaidShipFromStore", 10),
+    }
+    assert list(
+        StepDefinition.objects.filter(version__group__key="ShipFromStore")
+        .order_by("position")
+        .values_list("key", "point_of_no_return")
+    ) == [("start", False), ("pick", False), ("pack", True), ("ship", False)]
+    assert list(FalloutRule.objects.values_list("step_key", "queue", "priority")) == [
+        ("carrier", "carrier-desk", 10),
+        ("", "operations", 0),
+    ]
+    run_demo()  # a second run leaves the designer's groups as they are
+    assert StepGroupVersion.objects.count() == 4
