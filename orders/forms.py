@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 
 from django import forms
 
+from orchestration.engine.limits import LINE_QUANTITY
 from orchestration.errors import ApplicationError
-from orchestration.models import OrderFulfillment, OrderFulfillmentLine, OrderLine
+from orchestration.models import Order, OrderFulfillment, OrderFulfillmentLine, OrderLine
 from orchestration.validators import parse_id
 
 # Quantities are PositiveIntegerFields: 2^31-1 is the most every database stores.
@@ -280,3 +281,47 @@ class FalloutFilterForm(forms.Form):
     queue = forms.CharField(required=False, max_length=100)
     step = forms.CharField(required=False, max_length=100)
     error_code = forms.CharField(required=False, max_length=100)
+
+
+class OrderChangeForm(OrderPageForm):
+    """An in-flight change on the order page: the shipping address as it should be,
+    each line's quantity, and the lines to remove (``services/order_changes.py``).
+    Only what differs from the order is sent as the change."""
+
+    street = _text("Street", _max_length(Order, "shipping_street"))
+    zip_code = _text("Zip code", _max_length(Order, "shipping_zip_code"))
+    city = _text("City", _max_length(Order, "shipping_city"))
+    country_id = _text("Country", 2)
+    latitude = forms.FloatField(label="Latitude", required=False, min_value=-90, max_value=90)
+    longitude = forms.FloatField(label="Longitude", required=False, min_value=-180, max_value=180)
+
+    def __init__(self, data: Mapping[str, Any] | None, *, lines: Iterable[OrderLine]) -> None:
+        super().__init__(data)
+        self.lines = list(lines)
+        for line in self.lines:
+            self.fields[f"quantity-{line.pk}"] = forms.IntegerField(
+                label=f"Line {line.pk} quantity",
+                min_value=1,
+                max_value=LINE_QUANTITY.maximum,
+            )
+            self.fields[f"remove-{line.pk}"] = forms.BooleanField(
+                label=f"Remove line {line.pk}", required=False
+            )
+
+    def change(self, order: Order) -> dict[str, Any]:
+        """The change's arguments: what differs from ``order`` (checked first)."""
+        data = self.checked()
+        address = {
+            part: data[part]
+            for part in ("street", "zip_code", "city", "country_id", "latitude", "longitude")
+            if data[part] not in (None, "") and data[part] != getattr(order, f"shipping_{part}")
+        }
+        return {
+            "shipping_address": address or None,
+            "quantities": {
+                line.pk: data[f"quantity-{line.pk}"]
+                for line in self.lines
+                if data[f"quantity-{line.pk}"] != line.quantity and not data[f"remove-{line.pk}"]
+            },
+            "remove_lines": [line.pk for line in self.lines if data[f"remove-{line.pk}"]],
+        }

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.order_list, name="list"),
     path("<int:pk>/", views.order_detail, name="detail"),
     path("<int:pk>/plan.json", views.order_plan_json, name="plan_json"),
+    path("<int:pk>/change/", views.order_change_page, name="change"),
     path("<int:pk>/runs/<int:attempt>/", views.run, name="run"),
     path(
         "<int:pk>/retry-orchestration/",

@@ -64,6 +64,7 @@ from orchestration.selectors.settings import setting_value
 from orchestration.services.fulfillments import receiving
 from orchestration.services.fulfillments.exports import fulfillment_export_retry
 from orchestration.services.orchestration import order_orchestration_retry
+from orchestration.services.order_changes import order_change
 from orchestration.services.plans import plan_steps_complete, plan_steps_retry
 from orchestration.services.returns import (
     return_order_create,
@@ -77,6 +78,7 @@ from .forms import (
     FALLOUT_ACTIONS,
     FalloutActionForm,
     FalloutFilterForm,
+    OrderChangeForm,
     ReceiveForm,
     ReturnForm,
 )
@@ -160,6 +162,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": can(request.user, CHANGE_FULFILLMENT),
             "can_retry": order.status == OrderStatus.ORCHESTRATION_FAILED
             and can(request.user, CHANGE_ORDER),
+            "can_change": order.intent == OrderIntent.SALES and can(request.user, CHANGE_ORDER),
             "conditions": ReturnCondition.choices,
             # The preview needs SymphonySheets:View, which shop staff do not have.
             "can_preview": can(request.user, VIEW_SHEETS),
@@ -509,3 +512,59 @@ def return_receive(request: HttpRequest, pk: int, fulfillment_pk: int) -> HttpRe
             request, f"Arrival registered at {fulfillment.supplier_organization_unit}."
         )
     return redirect(f"{reverse('orders:detail', args=[order.pk])}#fulfillment-{fulfillment.pk}")
+
+
+@requires(VIEW_ORDER, CHANGE_ORDER)
+def order_change_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change an order in flight: its shipping address, line quantities, lines removed
+    (docs/plans.md). A change past a plan's point of no return is refused naming the
+    step, and nothing is written; what was typed is shown again."""
+    order = get_object_or_404(orders_visible(request.user, Order.objects.all()), pk=pk)
+    lines = list(order.lines.select_related("product").order_by("pk"))
+    refusal: ApplicationError | None = None
+    if request.method == "POST":
+        form = OrderChangeForm(request.POST, lines=lines)
+        try:
+            arguments = form.change(order)
+            change = order_change(order_id=order.pk, user=signed_in(request), **arguments)
+        except ApplicationError as error:
+            refusal = error
+        else:
+            messages.success(
+                request,
+                f"Change {change.number} made ({change.summary}); the order is routed again.",
+            )
+            return redirect("orders:detail", order.pk)
+    else:
+        form = OrderChangeForm(
+            {
+                **{
+                    part: getattr(order, f"shipping_{part}") or ""
+                    for part in (
+                        "street",
+                        "zip_code",
+                        "city",
+                        "country_id",
+                        "latitude",
+                        "longitude",
+                    )
+                },
+                **{f"quantity-{line.pk}": line.quantity for line in lines},
+            },
+            lines=lines,
+        )
+    return render(
+        request,
+        "orders/change.html",
+        {
+            "order": order,
+            "number": order_number(order),
+            "form": form,
+            "rows": [
+                (line, form[f"quantity-{line.pk}"], form[f"remove-{line.pk}"]) for line in lines
+            ],
+            "refusal": refusal,
+            "changes": order.changes.order_by("-number"),
+        },
+        status=200 if refusal is None else refusal.status,
+    )

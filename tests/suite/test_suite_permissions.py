@@ -315,6 +315,21 @@ ENDPOINTS = [
         lambda s: f"/orders/{the_order().pk}/return/",
         (ORDERS, "add_order"),
     ),
+    # An in-flight change: the order desk (Orders:Edit); shop staff may not.
+    Endpoint(
+        "change order form",
+        "get",
+        lambda s: f"/orders/{the_order().pk}/change/",
+        (ORDERS, "change_order"),
+    ),
+    Endpoint(
+        "change order",
+        "post",
+        lambda s: f"/orders/{the_order().pk}/change/",
+        (ORDERS, "change_order"),
+        data={"city": "Rotterdam"},
+        ok=(302, 400),
+    ),
     Endpoint("return form", "get", lambda s: f"/orders/{the_return().pk}/return-form/", (ORDERS,)),
     Endpoint(
         "return form PDF", "get", lambda s: f"/orders/{the_return().pk}/return-form.pdf", (ORDERS,)
