@@ -6,7 +6,7 @@ fallout) of their own shops' fulfilments only, as ``fulfillments_visible`` says;
 everyone who works every OU sees them all.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -132,11 +132,19 @@ def plan_steps(plan: Plan) -> QuerySet[PlanStep]:
 
 
 def fallout_rule_for(step_key: str, error_code: str) -> FalloutRule | None:
-    """The first rule matching the step and the error (blank fields match any)."""
-    for rule in FalloutRule.objects.all():
-        if rule.step_key in ("", step_key) and rule.error_code in ("", error_code):
-            return rule
-    return None
+    """The rule matching the step and the error (blank fields match any): the one of
+    highest priority, and among those the most specific (a rule naming the step and
+    the error before one naming either, before a catch-all), then the oldest."""
+    matching = [
+        rule
+        for rule in FalloutRule.objects.all()
+        if rule.step_key in ("", step_key) and rule.error_code in ("", error_code)
+    ]
+    return min(
+        matching,
+        key=lambda rule: (-rule.priority, -bool(rule.step_key) - bool(rule.error_code), rule.pk),
+        default=None,
+    )
 
 
 def fallout_list(
@@ -293,3 +301,24 @@ def step_record(step: PlanStep) -> dict[str, Any]:
     if step.line is not None:
         record["Line.Product.BackendID"] = step.line.product.backend_id
     return record
+
+
+def line_records(
+    lines: Iterable[Any], products: Iterable[Any], order: Mapping[str, Any]
+) -> dict[int, dict[str, Any]]:
+    """Each order line's fields for the plans' conditions (the order's ``record``
+    plus ``Line.Quantity``, ``Line.Product.BackendID``, ``Line.Product.Name`` and
+    ``Line.Product.Content.<name>``), from the engine's scenario: no query."""
+    by_id = {product.id: product for product in products}
+    records = {}
+    for line in lines:
+        product = by_id.get(line.product)
+        record = dict(order)
+        record["Line.Quantity"] = Decimal(line.quantity)
+        if product is not None:
+            record["Line.Product.BackendID"] = product.backend_id
+            record["Line.Product.Name"] = product.name
+            for name, value in (product.content or {}).items():
+                record[f"Line.Product.Content.{name}"] = value
+        records[line.id] = record
+    return records

@@ -60,6 +60,7 @@ from ..models import (
     OrderStatus,
 )
 from ..selectors.network import network_snapshot
+from ..selectors.plans import line_records, order_record
 from ..selectors.scenario import order_scenario
 from ..selectors.settings import setting_value
 from ..tasks import fulfillment_export_task
@@ -323,18 +324,23 @@ def _orchestrate_once(
                     order=order, lines=[(named[line], q) for line, q in routing.cancelled.items()]
                 )
             order_status_changed(order=order, status=status, now=now, actor="system:orchestration")
-            plans_build(
-                order=order,
-                fulfillments=[
-                    (
-                        fulfillment,
-                        [p.line.order_line_id for p in routing.lines if p.fulfillment == index],
-                    )
-                    for index, fulfillment in enumerate(routing.fulfillments)
-                ],
-                now=now,
-                scenarios=network_snapshot(locked.network_token).plan_scenarios,
-            )
+            plan_scenarios = network_snapshot(locked.network_token).plan_scenarios
+            if plan_scenarios:  # an install without plans pays nothing here
+                plans_build(
+                    order=order,
+                    fulfillments=[
+                        (
+                            fulfillment,
+                            [p.line.order_line_id for p in routing.lines if p.fulfillment == index],
+                        )
+                        for index, fulfillment in enumerate(routing.fulfillments)
+                    ],
+                    now=now,
+                    scenarios=plan_scenarios,
+                    lines=line_records(
+                        scenario.order.lines, scenario.products, order_record(order)
+                    ),
+                )
             exports = [
                 f.pk for f in routing.fulfillments if f.export_status == ExportStatus.PENDING
             ]

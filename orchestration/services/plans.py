@@ -84,9 +84,12 @@ def plans_build(
     fulfillments: Sequence[tuple[OrderFulfillment, Sequence[int]]],
     now: datetime,
     scenarios: Sequence[PlanScenarioEntry],
+    lines: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[Plan]:
     """A plan for each fulfilment (with its order lines' IDs) a scenario matches, in
-    the caller's transaction (the run's).
+    the caller's transaction (the run's). ``lines`` are the order lines' records
+    (``selectors.plans.line_records``): a scenario's condition holds for a fulfilment
+    when it holds for one of its lines, and line-scoped steps' conditions read them.
 
     ``scenarios`` are the network snapshot's (``plan_scenarios``), each with its
     group's active version read once per network token: without any, nothing is
@@ -102,8 +105,12 @@ def plans_build(
     transitions: list[tuple[PlanStep | None, Plan, PlanTransition]] = []
     ready: list[PlanStep] = []
     to_assign: list[PlanStep] = []
-    for fulfillment, lines in fulfillments:
-        version = _scenario_version(fulfillment, record, scenarios)
+    for fulfillment, line_ids in fulfillments:
+        version = _scenario_version(
+            fulfillment,
+            [lines[i] for i in line_ids if i in lines] if lines else [record],
+            scenarios,
+        )
         if version is None:
             continue
         plan = Plan(
@@ -121,12 +128,12 @@ def plans_build(
                 idempotency_key=uuid.uuid4().hex,
             )
             for spec in version.spec.steps
-            for line in (lines if spec.scope is pure.Scope.LINE else [None])
+            for line in (line_ids if spec.scope is pure.Scope.LINE else [None])
         ]
         keys = [
             spec.key
             for spec in version.spec.steps
-            for _ in (lines if spec.scope is pure.Scope.LINE else [None])
+            for _ in (line_ids if spec.scope is pure.Scope.LINE else [None])
         ]
         runs = {
             index: StepRun(id=index, key=key, line=step.line_id, state=pure.StepState.PENDING)
@@ -144,7 +151,9 @@ def plans_build(
                 ),
             )
         )
-        moved = _first_moves(version, plan, made, keys, runs, record, now, order.placed_at)
+        moved = _first_moves(
+            version, plan, made, keys, runs, record, now, order.placed_at, lines or {}
+        )
         transitions += moved.transitions
         ready += moved.ready
         to_assign += moved.to_assign
@@ -210,12 +219,15 @@ def _first_moves(
     record: Mapping[str, Any],
     now: datetime,
     placed_at: datetime,
+    lines: Mapping[int, Mapping[str, Any]],
 ) -> _Moves:
     """The core's first ``advance`` of a new plan, applied to its unsaved steps (and
     ``runs``, in place); the transitions to write and the steps to send or assign."""
     moves = _Moves()
     transitions, ready, to_assign = moves.transitions, moves.ready, moves.to_assign
-    for transition in advance(version.spec, list(runs.values()), record, now, placed_at):
+    for transition in advance(
+        version.spec, list(runs.values()), record, now, placed_at, lines=lines
+    ):
         step = made[transition.step_id]
         before = step.state
         step.state = StepState(str(transition.to_state))
@@ -257,14 +269,17 @@ def _spec_of(version: PlanVersion, key: str) -> pure.StepSpec:
 
 
 def _scenario_version(
-    fulfillment: OrderFulfillment, record: Mapping[str, Any], scenarios: Sequence[PlanScenarioEntry]
+    fulfillment: OrderFulfillment,
+    records: Sequence[Mapping[str, Any]],
+    scenarios: Sequence[PlanScenarioEntry],
 ) -> PlanVersion | None:
     """The active version of the first scenario (by priority) that matches the
-    fulfilment's action and the order."""
+    fulfilment's action and, for one of its lines' records, its condition."""
     for scenario in scenarios:
         if scenario.action != fulfillment.action or scenario.version is None:
             continue
-        if scenario.condition is None or holds(scenario.condition, record):
+        condition = scenario.condition
+        if condition is None or any(holds(condition, record) for record in records):
             return scenario.version
     return None
 

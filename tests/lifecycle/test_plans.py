@@ -444,3 +444,21 @@ def test_the_plan_of_a_task_that_expires_ends_with_it(
     assert set(PlanStep.objects.filter(plan=plan).values_list("state", flat=True)) == {
         StepState.DISCARDED
     }
+
+
+def test_a_scenario_chooses_its_group_by_a_product_field_of_the_fulfillments_lines(
+    place: Callable[..., Order],
+) -> None:
+    version = group(auto("gift_note"))
+    scenario = PlanScenario.objects.get(group=version.group)
+    scenario.condition = {
+        "clauses": [{"field": "Line.Product.BackendID", "operator": "=", "value": "SCF-WOOL-RED"}],
+        "logic": "ALL",
+    }
+    scenario.save()
+
+    scarf = place("SCF-WOOL-RED")
+    sneaker = place("SNK-CANVAS-WHT")
+
+    assert Plan.objects.get(order=scarf).version.group.key == "Test"
+    assert Plan.objects.get(order=sneaker).version.group.key == "ShipFromStore"
