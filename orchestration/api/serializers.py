@@ -1023,6 +1023,12 @@ class OrderChangeInputSerializer(Serializer):
         return attrs
 
 
+class OrderCustomFieldsInputSerializer(Serializer):
+    """Custom fields to set on an order (``null`` removes one)."""
+
+    custom_fields = JSONObjectField(required=True)
+
+
 class OrderChangeSerializer(ModelSerializer):
     """An in-flight change as recorded (the supplemental order)."""
 

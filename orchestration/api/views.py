@@ -83,7 +83,7 @@ from ..services.fulfillments.steps import (
 )
 from ..services.orchestration import order_orchestration_retry
 from ..services.order_changes import order_change
-from ..services.orders import order_create
+from ..services.orders import order_create, order_custom_fields_set
 from ..services.plans import plan_steps_complete, plan_steps_retry
 from ..services.returns import return_order_create
 from ..services.settings import setting_reset, setting_set
@@ -381,6 +381,33 @@ class OrderViewSet(
         order_line_cancel(
             order_line_id=int(line_id),
             quantity=body.validated_data["quantity"],
+            user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
+        )
+        return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)
+
+    @extend_schema(
+        request=serializers.OrderCustomFieldsInputSerializer,
+        responses={200: serializers.OrderSerializer},
+        summary="Set some of the order's custom fields (e.g. the payment status)",
+        description=(
+            "`null` removes a field. The order's plans look again at what they wait "
+            "for: a pause on `Order.CustomFields.PaymentStatus` resumes (docs/plans.md)."
+        ),
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="custom-fields",
+        permission_classes=[requires_permission(CHANGE_ORDER)],
+    )
+    def custom_fields(self, request: Request, pk: str | None = None) -> Response:
+        """Merge the given custom fields into the order's."""
+        order = self.get_object()
+        body = serializers.OrderCustomFieldsInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order_custom_fields_set(
+            order_id=order.pk,
+            values=body.validated_data["custom_fields"],
             user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
         )
         return Response(serializers.OrderSerializer(order_list().get(pk=order.pk)).data)

@@ -8,10 +8,11 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..errors import ApplicationError
+from ..errors import ApplicationError, NotFoundError
 from ..models import Order, OrderLine
 from .events import actor_of, event_record
 from .orchestration_requests import order_orchestration_flag, order_orchestration_request
+from .plans import plans_for_order_changed
 
 LINE_FIELDS = frozenset(
     {
@@ -112,3 +113,39 @@ def order_announce(
         order_orchestration_request(order_id=order.pk, trigger="order created", now=now)
     else:
         order_orchestration_flag(order_ids=[order.pk], trigger="order created", now=now)
+
+
+@transaction.atomic
+def order_custom_fields_set(
+    *, order_id: int, values: Mapping[str, Any], user: User | None, now: datetime | None = None
+) -> Order:
+    """Set some of an order's custom fields (a ``None`` removes one), e.g. the payment
+    status a downstream system reports; the order's plans look again at what they
+    wait for (a pause on ``Order.CustomFields.PaymentStatus``)."""
+    now = now or timezone.now()
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFoundError(f"There is no order {order_id}.", code="not_found")
+    if not values:
+        raise ApplicationError("Give at least one custom field.", code="required", field="values")
+    fields = dict(order.custom_fields or {})
+    for name, value in values.items():
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    order.custom_fields = fields
+    order.save(update_fields=["custom_fields", "updated_at"])
+    event_record(
+        order=order,
+        kind="order.updated",
+        message="Custom fields set: "
+        + ", ".join(f"{name} = {value!r}" for name, value in sorted(values.items()))
+        + ".",
+        at=now,
+        actor=actor_of(user, "api"),
+        user=user,
+        data={"custom_fields": dict(values)},
+    )
+    plans_for_order_changed(order=order, now=now)
+    return order

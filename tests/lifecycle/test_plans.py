@@ -462,3 +462,43 @@ def test_a_scenario_chooses_its_group_by_a_product_field_of_the_fulfillments_lin
 
     assert Plan.objects.get(order=scarf).version.group.key == "Test"
     assert Plan.objects.get(order=sneaker).version.group.key == "ShipFromStore"
+
+
+def test_the_demos_paid_plan_waits_for_the_payment_the_api_reports(
+    place: Callable[..., Order], django_capture_on_commit_callbacks: Any
+) -> None:
+    """The demo's 'paid by bank transfer' group: the shop cannot start until the
+    payment is captured; the payment system reports it through the API, the pause
+    resumes and Start is Ready."""
+    from rest_framework.test import APIClient
+
+    order = place(
+        "SNK-CANVAS-WHT",
+        custom_fields={"PaymentMethod": "BankTransfer", "PaymentStatus": "Authorized"},
+    )
+    assert Plan.objects.get(order=order).version.group.key == "PaidShipFromStore"
+    assert states(order)["payment"] == StepState.IN_PROGRESS
+    assert states(order)["start"] == StepState.PENDING
+
+    api = APIClient()
+    api.force_authenticate(User.objects.get(username="admin"))
+    refused = api.post(
+        f"/api/orders/{order.pk}/custom-fields/", {"custom_fields": []}, format="json"
+    )
+    assert refused.status_code == 400
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            f"/api/orders/{order.pk}/custom-fields/",
+            {"custom_fields": {"PaymentStatus": "Captured"}},
+            format="json",
+        )
+    assert response.status_code == 200, response.json()
+    assert response.json()["custom_fields"] == {
+        "PaymentMethod": "BankTransfer",
+        "PaymentStatus": "Captured",
+    }
+    assert states(order)["payment"] == StepState.COMPLETED
+    assert states(order)["start"] == StepState.READY
+    assert order.events.filter(kind="order.updated").get().message == (
+        "Custom fields set: PaymentStatus = 'Captured'."
+    )

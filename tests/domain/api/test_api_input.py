@@ -35,6 +35,7 @@ WRITE_ENDPOINTS = [
     ("post", "/api/orders/{order}/returns/"),
     ("post", "/api/orders/{order}/retry-orchestration/"),
     ("post", "/api/orders/{order}/changes/"),
+    ("post", "/api/orders/{order}/custom-fields/"),
     ("post", "/api/plan-steps/retry/"),
     ("post", "/api/step-groups/"),
     ("post", "/api/step-groups/{group}/versions/{version}/activate/"),
