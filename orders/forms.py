@@ -325,3 +325,9 @@ class OrderChangeForm(OrderPageForm):
             },
             "remove_lines": [line.pk for line in self.lines if data[f"remove-{line.pk}"]],
         }
+
+
+class StepDoneForm(OrderPageForm):
+    """A person did a manual plan step, with an optional note."""
+
+    note = forms.CharField(label="Note", required=False, max_length=NOTE_LENGTH)

@@ -27,8 +27,11 @@ from orchestration.models import (
     PlanTransition,
     StepDependency,
     StepScope,
+    StepState,
+    StepType,
 )
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES, TaskStage
+from orchestration.services.plans import BOUND_ACTIONS
 
 # What a shop does next with a ship-from-store task, by the task's stage.
 STAGE_LABELS = {
@@ -330,6 +333,17 @@ class PlanStepRow:
     @property
     def graph_state(self) -> str:
         return graph_state(self.step.state)
+
+    @property
+    def doable(self) -> bool:
+        """A manual step a person marks done here (not one of the fulfilment's own
+        actions, which are done on the task list or by the warehouse)."""
+        definition = self.step.definition
+        return (
+            definition.type == StepType.MANUAL
+            and definition.handler not in BOUND_ACTIONS
+            and self.step.state in (StepState.READY, StepState.IN_PROGRESS)
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ urlpatterns = [
     path("<int:pk>/", views.order_detail, name="detail"),
     path("<int:pk>/plan.json", views.order_plan_json, name="plan_json"),
     path("<int:pk>/change/", views.order_change_page, name="change"),
+    path(
+        "<int:pk>/plan-steps/<int:step_pk>/done/",
+        views.plan_step_done_page,
+        name="plan_step_done",
+    ),
     path("<int:pk>/runs/<int:attempt>/", views.run, name="run"),
     path(
         "<int:pk>/retry-orchestration/",

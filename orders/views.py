@@ -15,7 +15,7 @@ import json
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -59,13 +59,14 @@ from orchestration.selectors.plans import (
     plan_dependencies,
     plan_steps_check_visible,
     plan_steps_visible,
+    plans_visible,
 )
 from orchestration.selectors.settings import setting_value
 from orchestration.services.fulfillments import receiving
 from orchestration.services.fulfillments.exports import fulfillment_export_retry
 from orchestration.services.orchestration import order_orchestration_retry
 from orchestration.services.order_changes import order_change
-from orchestration.services.plans import plan_steps_complete, plan_steps_retry
+from orchestration.services.plans import plan_step_done, plan_steps_complete, plan_steps_retry
 from orchestration.services.returns import (
     return_order_create,
     return_reasons,
@@ -81,6 +82,7 @@ from .forms import (
     OrderChangeForm,
     ReceiveForm,
     ReturnForm,
+    StepDoneForm,
 )
 from .presenters import (
     Refusal,
@@ -568,3 +570,23 @@ def order_change_page(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=200 if refusal is None else refusal.status,
     )
+
+
+@require_POST
+@requires(VIEW_ORDER, CHANGE_FULFILLMENT)
+def plan_step_done_page(request: HttpRequest, pk: int, step_pk: int) -> HttpResponse:
+    """A person marks a manual step of the order's plan done (one they may see: store
+    staff, their own shops' plans)."""
+    order = get_object_or_404(orders_visible(request.user, Order.objects.all()), pk=pk)
+    visible = plans_visible(request.user, Plan.objects.filter(order=order))
+    if not PlanStep.objects.filter(pk=step_pk, plan__in=visible).exists():
+        raise Http404
+    form = StepDoneForm(request.POST)
+    try:
+        note = form.checked()["note"]
+        step = plan_step_done(step_id=step_pk, user=signed_in(request), note=note)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{step.definition.name}: done.")
+    return redirect(f"{reverse('orders:detail', args=[order.pk])}#plan-step-{step_pk}")

@@ -161,6 +161,8 @@ def path_values(route: Route) -> dict[str, str]:
         "orders:detail": {"pk": run.order_id},
         "orders:run": {"pk": run.order_id, "attempt": run.attempt},
         "orders:plan_json": {"pk": run.order_id},
+        "orders:change": {"pk": run.order_id},
+        "orders:plan_step_done": {"pk": run.order_id, "step_pk": 1},
         "orders:return_create": {"pk": run.order_id},
         "orders:retry_orchestration": {"pk": run.order_id},
         "orders:return_form": {"pk": returned.pk},

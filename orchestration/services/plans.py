@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from ..errors import ApplicationError, ConflictError
+from ..errors import ApplicationError, ConflictError, NotFoundError
 from ..integrations.steps import StepContext, StepError, callout, handler_for
 from ..models import (
     AttemptOutcome,
@@ -846,3 +846,53 @@ def plans_of_ended_fulfillments_end(*, now: datetime, limit: int = BATCH) -> int
             now=now,
         )
     return len(ended)
+
+
+def plan_step_done(
+    *, step_id: int, user: User, note: str = "", now: datetime | None = None
+) -> PlanStep:
+    """A person did a manual step's work (one not bound to a fulfilment's action:
+    those are done by the action, ``plan_manual_step_done``): Completed by them,
+    with their note, and the plan advances. Refused (409) unless the step is a
+    manual one that is Ready or In Progress."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        step = (
+            PlanStep.objects.select_for_update()
+            .select_related("definition", "plan")
+            .filter(pk=step_id)
+            .first()
+        )
+        if step is None:
+            raise NotFoundError(f"There is no plan step {step_id}.", code="not_found")
+        definition = step.definition
+        if definition.type != StepType.MANUAL:
+            raise ConflictError(
+                f"{definition.name!r} is {definition.get_type_display().lower()}: the plan does "
+                "it, not a person.",
+                code="not_manual",
+            )
+        if definition.handler in BOUND_ACTIONS:
+            raise ConflictError(
+                f"{definition.name!r} is done by the fulfilment's own action "
+                f"({definition.handler}), on the shop's task list or by the warehouse.",
+                code="bound_to_action",
+            )
+        if step.state not in (StepState.READY, StepState.IN_PROGRESS):
+            raise ConflictError(
+                f"{definition.name!r} is {step.get_state_display()}; only a Ready or In "
+                "progress step can be done.",
+                code="not_ready",
+            )
+        previous = step.state
+        step.state = StepState.COMPLETED
+        step.completed_at = now
+        step.started_at = step.started_at or now
+        step.assignee = user
+        step.note = note.strip()
+        step.save()
+        actor = actor_of(user, "plans")
+        reason = f"done by {actor}" + (f": {note.strip()}" if note.strip() else "")
+        _transition_record(step.plan, step, reason, now, actor, previous)
+    plan_advance(plan_id=step.plan_id, now=now, actor=actor)
+    return step

@@ -502,3 +502,48 @@ def test_the_demos_paid_plan_waits_for_the_payment_the_api_reports(
     assert order.events.filter(kind="order.updated").get().message == (
         "Custom fields set: PaymentStatus = 'Captured'."
     )
+
+
+def test_a_person_marks_a_manual_step_done_on_the_order_page(
+    place: Callable[..., Order],
+) -> None:
+    from django.test import Client
+
+    group(
+        {"key": "start", "type": StepType.MANUAL, "handler": "start"},
+        {"key": "call", "name": "Call the customer", "type": StepType.MANUAL, "handler": "call"},
+        auto("invoice"),
+        edges=(("invoice", "call"),),
+    )
+    order = place("SNK-CANVAS-WHT")
+    call = PlanStep.objects.get(plan__order=order, definition__key="call")
+    start = PlanStep.objects.get(plan__order=order, definition__key="start")
+    shop = Client()
+    shop.force_login(User.objects.get(username="kalverstraat"))
+    page = shop.get(f"/orders/{order.pk}/").content.decode()
+    assert f'action="/orders/{order.pk}/plan-steps/{call.pk}/done/"' in page
+    assert f'action="/orders/{order.pk}/plan-steps/{start.pk}/done/"' not in page
+
+    before = table_rows()
+    refused = shop.post(f"/orders/{order.pk}/plan-steps/{start.pk}/done/", {"note": ""})
+    assert refused.status_code == 302
+    assert table_rows() == before
+    shown = shop.get(refused["Location"]).content.decode()
+    assert (
+        "&#x27;Start&#x27; is done by the fulfilment&#x27;s own action (start), on the "
+        "shop&#x27;s task list or by the warehouse."
+    ) in shown
+
+    with_note = shop.post(
+        f"/orders/{order.pk}/plan-steps/{call.pk}/done/", {"note": "called her, all fine"}
+    )
+    assert with_note.status_code == 302
+    assert states(order) == {
+        "start": StepState.READY,
+        "call": StepState.COMPLETED,
+        "invoice": StepState.READY,  # sent to the worker after commit
+    }
+    assert "Call the customer: Completed (done by kalverstraat: called her, all fine)." in (
+        step_events(order)
+    )
+    assert shop.post(f"/orders/{order.pk}/plan-steps/999999/done/").status_code == 404

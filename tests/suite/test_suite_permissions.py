@@ -359,6 +359,15 @@ ENDPOINTS = [
         data={"steps": "", "note": "fixed", "action": "retry"},
         ok=(302,),
     ),
+    # Marking a manual step done (this one is not: refused with a message, nothing written).
+    Endpoint(
+        "plan step done",
+        "post",
+        lambda s: f"/orders/{the_order().pk}/plan-steps/{the_step()}/done/",
+        (ORDERS, FULFILL),
+        data={"note": "done"},
+        ok=(302,),
+    ),
     Endpoint(
         "fallout complete",
         "post",
