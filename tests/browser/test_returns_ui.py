@@ -74,7 +74,7 @@ def test_a_return_is_created_in_the_suite_and_its_form_opened(
 
     page.get_by_label("Units of Canvas sneaker, white to return").fill("2")
     page.get_by_role("button", name="Create the return order").click()
-    expect(page.get_by_role("status")).to_contain_text("Return order WEB-7002-R1 created")
+    expect(page.locator("ul.messages")).to_contain_text("Return order WEB-7002-R1 created")
     expect(page.get_by_role("heading", name=re.compile("Order WEB-7002-R1"))).to_be_visible()
     card = page.locator("article.fulfillment[data-action='EXPORT_RETURN_ORDER']")
     expect(card).to_contain_text("Lelystad warehouse (lelystad_warehouse)")
@@ -100,7 +100,7 @@ def test_a_return_is_created_in_the_suite_and_its_form_opened(
     form = page.locator("form.receive-form")
     form.get_by_label(re.compile("Canvas sneaker, white \\(2 expected\\), received")).fill("1")
     form.get_by_role("button", name="Register arrival").click()
-    expect(page.get_by_role("status")).to_contain_text("Arrival registered at Lelystad warehouse")
+    expect(page.locator("ul.messages")).to_contain_text("Arrival registered at Lelystad warehouse")
     after = Stock.objects.get(
         organization_unit__backend_id="lelystad_warehouse", product__backend_id="SNK-CANVAS-WHT"
     ).quantity_on_hand
