@@ -562,6 +562,7 @@ def _attempt_finish(*, step_id: int, number: int, error: StepError | None, now: 
     plan_advance(plan_id=step.plan_id, now=now)
 
 
+@transaction.atomic
 def plan_manual_step_done(
     *, fulfillment: OrderFulfillment, handler: str, user: User | None, now: datetime
 ) -> int:
@@ -766,6 +767,7 @@ def plans_running_check(*, fulfillment_ids: Sequence[int], change: str) -> None:
         )
 
 
+@transaction.atomic
 def plans_undo(
     *, fulfillment_ids: Sequence[int], reason: str, user: User | None, now: datetime
 ) -> list[int]:
@@ -826,6 +828,7 @@ def plans_amended(
         )
 
 
+@transaction.atomic
 def plans_of_ended_fulfillments_end(*, now: datetime, limit: int = BATCH) -> int:
     """Plans whose fulfilment ended without them (a fanned-out copy another shop
     started, a declined or expired task, a cancelled export) are frozen and their
