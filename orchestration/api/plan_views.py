@@ -75,7 +75,8 @@ class StepGroupViewSet(viewsets.GenericViewSet):
     permission_classes = [PlansPermission]
     serializer_class = StepGroupSerializer
     lookup_field = "key"
-    lookup_value_regex = "[^/]+"
+    # An identifier (the model's own pattern): anything else, NUL included, is a 404.
+    lookup_value_regex = "[A-Za-z_][A-Za-z0-9_]{0,99}"
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> Any:
