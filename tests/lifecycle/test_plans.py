@@ -547,3 +547,28 @@ def test_a_person_marks_a_manual_step_done_on_the_order_page(
         step_events(order)
     )
     assert shop.post(f"/orders/{order.pk}/plan-steps/999999/done/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_plans_measures_a_plan_and_a_step_and_leaves_nothing_behind() -> None:
+    """``manage.py bench plans`` (docs/performance.md): runs with and without a plan,
+    alternately, and one step transition; what it made is gone afterwards."""
+    import re
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("bench", "plans", "--repeat", "10", stdout=out)
+
+    line = out.getvalue()
+    assert re.fullmatch(
+        r"plans on \w+, 10 runs each, alternating in blocks of 10: a run without a plan "
+        r"median [\d.]+ ms \(\d+ statements\), with one [\d.]+ ms \(\d+ statements\): "
+        r"\+-?[\d.]+ ms, \+3 statements; one step transition \(an auto task run, the next "
+        r"made Ready\) median [\d.]+ ms, \d+ statements\n",
+        line,
+    ), line
+    assert not Plan.objects.exists()
+    assert not StepGroup.objects.filter(key="BENCH_plan").exists()
+    assert not Order.objects.filter(backend_id__startswith="BENCH-").exists()
