@@ -45,6 +45,7 @@ from django.db.models import Model
 from django.urls import reverse
 from django.utils import timezone
 
+from .. import moments
 from ..language.checker import analyze
 from ..models import (
     Order,
@@ -160,8 +161,7 @@ def routing_moment(now: datetime) -> datetime:
 
 def moment_text(moment: datetime) -> str:
     """``moment`` as the report says it: "Sunday 6 Dec 2026, 15:00 Europe/Amsterdam"."""
-    local = moment.astimezone(ZoneInfo(data.SHOP_TIME_ZONE))
-    return f"{local:%A} {local.day} {local:%b %Y, %H:%M} {data.SHOP_TIME_ZONE}"
+    return moments.moment_text(moment, ZoneInfo(data.SHOP_TIME_ZONE))
 
 
 def sheet_source(fulfillment: str) -> str:

@@ -7,7 +7,6 @@ everyone who works every OU sees them all.
 """
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -116,11 +115,8 @@ def order_record(order: Order, line_products: Mapping[int, Any] | None = None) -
     ):
         record[f"Order.ShippingAddress.{name}"] = getattr(order, f"shipping_{part}")
     for name, value in (order.custom_fields or {}).items():
-        record[f"Order.CustomFields.{name}"] = (
-            Decimal(str(value))
-            if isinstance(value, int | float) and not isinstance(value, bool)
-            else value
-        )
+        # As stored: the conditions compare numbers as numbers themselves.
+        record[f"Order.CustomFields.{name}"] = value
     return record
 
 
@@ -314,7 +310,7 @@ def line_records(
     for line in lines:
         product = by_id.get(line.product)
         record = dict(order)
-        record["Line.Quantity"] = Decimal(line.quantity)
+        record["Line.Quantity"] = line.quantity
         if product is not None:
             record["Line.Product.BackendID"] = product.backend_id
             record["Line.Product.Name"] = product.name

@@ -120,20 +120,20 @@ def plans_build(
             group_key=order.customer_email,
         )
         plans.append(plan)
-        made = [
-            PlanStep(
-                plan=plan,
-                definition_id=version.definitions[spec.key],
-                line_id=line,
-                idempotency_key=uuid.uuid4().hex,
-            )
+        instances = [
+            (spec.key, line)
             for spec in version.spec.steps
             for line in (line_ids if spec.scope is pure.Scope.LINE else [None])
         ]
-        keys = [
-            spec.key
-            for spec in version.spec.steps
-            for _ in (line_ids if spec.scope is pure.Scope.LINE else [None])
+        keys = [key for key, _ in instances]
+        made = [
+            PlanStep(
+                plan=plan,
+                definition_id=version.definitions[key],
+                line_id=line,
+                idempotency_key=uuid.uuid4().hex,
+            )
+            for key, line in instances
         ]
         runs = {
             index: StepRun(id=index, key=key, line=step.line_id, state=pure.StepState.PENDING)
@@ -239,24 +239,9 @@ def _first_moves(
         runs[transition.step_id] = replace(
             runs[transition.step_id], state=transition.to_state, started_at=step.started_at
         )
-        name = _spec_of(version, keys[transition.step_id]).name
-        line = f" (line {step.line_id})" if step.line_id else ""
-        transitions.append(
-            (
-                step,
-                plan,
-                PlanTransition(
-                    from_state=before,
-                    to_state=step.state,
-                    at=now,
-                    actor="system:plans",
-                    message=f"{name}{line}: {step.get_state_display()}"
-                    + (f" ({transition.reason})" if transition.reason else "")
-                    + ".",
-                ),
-            )
-        )
         spec = _spec_of(version, keys[transition.step_id])
+        row = _step_transition(step, spec.name, transition.reason, now, "system:plans", before)
+        transitions.append((step, plan, row))
         if step.state == StepState.READY and _automatic(spec):
             ready.append(step)
         if step.state == StepState.READY and spec.key in version.assigned:
@@ -431,21 +416,40 @@ def _transition_store(
     step.save(update_fields=["state", "next_run_at", "started_at", "completed_at", "updated_at"])
 
 
-def _transition_record(
-    plan: Plan, step: PlanStep, reason: str, now: datetime, actor: str, before: str = ""
-) -> None:
+def _step_transition(
+    step: PlanStep, name: str, reason: str, now: datetime, actor: str, before: str = ""
+) -> PlanTransition:
+    """The (unsaved) timeline row of ``step``'s move to its current state."""
     line = f" (line {step.line_id})" if step.line_id else ""
-    PlanTransition.objects.create(
-        plan=plan,
+    return PlanTransition(
+        plan_id=step.plan_id,
         step=step,
         from_state=before,
         to_state=step.state,
         at=now,
         actor=actor,
-        message=f"{step.definition.name}{line}: {step.get_state_display()}"
+        message=f"{name}{line}: {step.get_state_display()}"
         + (f" ({reason})" if reason else "")
         + ".",
     )
+
+
+def _transition_record(
+    plan: Plan, step: PlanStep, reason: str, now: datetime, actor: str, before: str = ""
+) -> None:
+    _step_transition(step, step.definition.name, reason, now, actor, before).save()
+
+
+def _done_by(step: PlanStep, user: User | None, now: datetime, reason: str) -> None:
+    """A person did ``step``: Completed by them (if signed in), on the timeline."""
+    previous = step.state
+    step.state = StepState.COMPLETED
+    step.started_at = step.started_at or now
+    step.completed_at = now
+    if user is not None and user.is_authenticated:
+        step.assignee = user
+    step.save()
+    _transition_record(step.plan, step, reason, now, actor_of(user, "plans"), previous)
 
 
 def _plan_state_store(plan: Plan, runs: Sequence[StepRun], now: datetime) -> None:
@@ -595,13 +599,7 @@ def plan_manual_step_done(
         )
     actor = actor_of(user, "plans")
     for step in steps:
-        step.state = StepState.COMPLETED
-        step.started_at = step.started_at or now
-        step.completed_at = now
-        if user is not None and user.is_authenticated:
-            step.assignee = user
-        step.save()
-        _transition_record(step.plan, step, f"done by {actor}", now, actor)
+        _done_by(step, user, now, f"done by {actor}")
     for plan_id in {step.plan_id for step in steps}:
         plan_advance(plan_id=plan_id, now=now, actor=actor)
     return len(steps)
@@ -887,15 +885,8 @@ def plan_step_done(
                 "progress step can be done.",
                 code="not_ready",
             )
-        previous = step.state
-        step.state = StepState.COMPLETED
-        step.completed_at = now
-        step.started_at = step.started_at or now
-        step.assignee = user
         step.note = note.strip()
-        step.save()
         actor = actor_of(user, "plans")
-        reason = f"done by {actor}" + (f": {note.strip()}" if note.strip() else "")
-        _transition_record(step.plan, step, reason, now, actor, previous)
+        _done_by(step, user, now, f"done by {actor}" + (f": {step.note}" if step.note else ""))
     plan_advance(plan_id=step.plan_id, now=now, actor=actor)
     return step

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from orchestration.moments import moment_text
+
 register = template.Library()
 
 
@@ -43,9 +45,8 @@ def moment(value: object, zone: str | None = None) -> SafeString | str:
         return value if isinstance(value, str) else when.isoformat()
     place = _zone(zone)
     try:
-        local = when.astimezone(place)
+        shown = moment_text(when, place)
     except OverflowError:  # within hours of the calendar's ends
         return value if isinstance(value, str) else when.isoformat()
     exact = when.isoformat()
-    shown = f"{local:%A} {local.day} {local:%b %Y, %H:%M} {place.key}"
     return format_html('<time datetime="{}" title="{}">{}</time>', exact, exact, shown)
