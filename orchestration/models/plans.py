@@ -101,6 +101,9 @@ class AttemptOutcome(models.TextChoices):
     RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"
+    # Its worker stopped (killed, or its message lost) before writing an outcome: the
+    # attempt's lease (the step's timeout and a grace period) ran out.
+    LOST = "Lost"
 
 
 class StepGroup(models.Model):
@@ -260,6 +263,10 @@ class Plan(models.Model):
     )
     # Cross-plan dependencies join the plans with the same key (e.g. a customer's e-mail).
     group_key = models.CharField(max_length=200, blank=True, db_index=True)
+    # Raised with every change to the plan's steps' states: a worker that read the plan
+    # before running a step writes its outcome in one statement only if nothing changed
+    # since (``services/plans.py``); otherwise it takes the plan's lock and reads again.
+    revision = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
