@@ -1,14 +1,26 @@
-"""A real Celery worker process for ``test_worker_killed.py``, which kills it with SIGKILL.
+"""A real Celery worker process for ``test_worker_killed.py`` and
+``test_plan_worker_killed.py``, which kill it with SIGKILL.
 
-``python -m tests.lifecycle.killable_worker --queue Q --side-queue S --journal J [--hang M]``
-runs one worker (prefork with one child, or solo) on queue ``Q`` with the project's settings
-(DATABASE_URL and CELERY_BROKER_URL come from the environment the test gives it). With
-``--hang`` the orchestration stops at the COMMIT that would finish its run: it writes to
-``M`` what the open transaction holds and then waits, so the test can kill it exactly there.
-That is the moment that matters for idempotency: everything of the run (its details,
-fulfilments, reservations, statuses) is written, and none of it may survive the kill. Each
-task a worker starts is appended to the journal ``J``, so the test sees who ran what, and
-whether as a redelivery.
+``python -m tests.lifecycle.killable_worker --queue Q --side-queue S --journal J [--hang M]
+[--hang-step M] [--step-journal H] [--lease-grace G]`` runs one worker (prefork with one
+child, or solo) on queue ``Q`` with the project's settings (DATABASE_URL and
+CELERY_BROKER_URL come from the environment the test gives it). Each task a worker starts
+is appended to the journal ``J``, so the test sees who ran what, and whether as a
+redelivery.
+
+- ``--hang``: the orchestration stops at the COMMIT that would finish its run: it writes
+  to ``M`` what the open transaction holds and then waits, so the test can kill it exactly
+  there. That is the moment that matters for idempotency: everything of the run (its
+  details, fulfilments, reservations, statuses) is written, and none of it may survive the
+  kill.
+- ``--hang-step``: a plan step's run (``plan_step_run_task``) stops at the COMMIT of its
+  outcome, the first whose open transaction holds that step's attempt Completed: the
+  handler has run, and the attempt's outcome, the step's state and the next steps' moves
+  are written but die with the worker.
+- ``--step-journal``: the handler ``journaled`` (``ORCHESTRATION_STEP_HANDLERS``) appends
+  to ``H`` which worker ran which step's attempt, with which idempotency key.
+- ``--lease-grace``: ``ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS`` in this worker, so a
+  step's attempt left Running by a killed worker is lost after seconds, not a minute.
 
 The broker settings let a worker hand out again, after ``--visibility-timeout`` seconds (an
 hour by default), a message another worker took and never acknowledged, and keep this
@@ -26,6 +38,11 @@ from typing import Any
 # Long enough to never end on its own during a test; the test kills the worker first.
 HANG_SECONDS = 600
 ORCHESTRATE_TASK = "orchestration.tasks.order_orchestrate_task"
+PLAN_STEP_TASK = "orchestration.tasks.plan_step_run_task"
+# Where ``journaled_step`` writes, and the worker's label: in the environment, which the
+# pool's child inherits (the handler is imported there by name, not from ``__main__``).
+STEP_JOURNAL = "KILLABLE_WORKER_STEP_JOURNAL"
+LABEL = "KILLABLE_WORKER_LABEL"
 
 
 def transport_options(queue: str, visibility_timeout: float = 3600) -> dict[str, Any]:
@@ -111,7 +128,85 @@ def _hang_before_commit(marker: Path) -> None:
             _wait_for_parent_to_die(HANG_SECONDS)
         commit(connection)
 
-    database.commit = commit_or_hang
+    database.commit = commit_or_hang  # type: ignore[method-assign,assignment]
+
+
+def _hang_at_step_outcome(marker: Path) -> None:
+    """Make the worker stop for good at the COMMIT that would write a plan step's outcome.
+
+    That is the first commit whose open transaction holds the running step's attempt
+    Completed: the claim (the step In Progress, its attempt Running) commits before the
+    handler runs and goes through. As for ``--hang``, the hook sits at the commit, not in
+    the service.
+    """
+    from celery.signals import task_prerun
+    from django.db import connections
+
+    from orchestration.models import AttemptOutcome, PlanStep, PlanStepAttempt
+
+    running: list[int] = []  # the step the running plan step task runs
+
+    @task_prerun.connect(weak=False)
+    def watch(task: Any, args: Any, kwargs: Any, **extra: Any) -> None:
+        if task.name == PLAN_STEP_TASK:
+            running[:] = [args[0] if args else kwargs["step_id"]]
+
+    database = type(connections["default"])
+    commit = database.commit
+
+    def writes_the_outcome() -> bool:
+        completed = PlanStepAttempt.objects.filter(outcome=AttemptOutcome.COMPLETED)
+        return bool(running) and completed.filter(step_id=running[0]).exists()
+
+    def commit_or_hang(connection: Any) -> None:
+        if writes_the_outcome():
+            # Seen from inside the open transaction: what the kill is about to throw away.
+            step = PlanStep.objects.get(pk=running[0])
+            written = {
+                "step": step.pk,
+                "state": step.state,
+                "attempts": [
+                    [number, outcome]
+                    for number, outcome in PlanStepAttempt.objects.filter(step=step)
+                    .order_by("number")
+                    .values_list("number", "outcome")
+                ],
+                "steps": dict(
+                    PlanStep.objects.filter(plan_id=step.plan_id)
+                    .order_by("pk")
+                    .values_list("definition__key", "state")
+                ),
+            }
+            partial = marker.with_suffix(".partial")
+            partial.write_text(json.dumps(written))
+            partial.replace(marker)
+            _wait_for_parent_to_die(HANG_SECONDS)
+        commit(connection)
+
+    database.commit = commit_or_hang  # type: ignore[method-assign,assignment]
+
+
+def journaled_step(context: Any) -> None:
+    """A plan step's handler (``journaled``) that notes which worker ran which attempt of
+    which step, with which idempotency key, and succeeds."""
+    line = [os.environ[LABEL], context.step_id, context.attempt, context.idempotency_key]
+    with Path(os.environ[STEP_JOURNAL]).open("a") as lines:
+        lines.write(json.dumps(line) + "\n")
+
+
+def _plan_settings(step_journal: Path | None, lease_grace: int | None) -> None:
+    """Register ``journaled_step`` and shorten the steps' lease, in this worker only."""
+    from django.conf import settings
+
+    if step_journal is not None:
+        os.environ[STEP_JOURNAL] = str(step_journal)
+        settings.ORCHESTRATION_STEP_HANDLERS = {
+            **getattr(settings, "ORCHESTRATION_STEP_HANDLERS", {}),
+            # By its module's name: run with -m, this module is __main__ here.
+            "journaled": "tests.lifecycle.killable_worker.journaled_step",
+        }
+    if lease_grace is not None:
+        settings.ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS = lease_grace
 
 
 def _journal_deliveries(journal: Path, label: str) -> None:
@@ -133,11 +228,17 @@ def main() -> None:
     parser.add_argument("--journal", type=Path, required=True, help="file of started tasks")
     parser.add_argument("--label", default="worker", help="this worker's name in the journal")
     parser.add_argument("--hang", type=Path, help="stop at the orchestration's commit; marker")
+    parser.add_argument(
+        "--hang-step", type=Path, help="stop at the commit of a plan step's outcome; marker"
+    )
+    parser.add_argument("--step-journal", type=Path, help="file of the journaled handler's runs")
+    parser.add_argument("--lease-grace", type=int, help="a plan step's lease grace, seconds")
     parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork")
     parser.add_argument("--visibility-timeout", type=float, default=3600)
     args = parser.parse_args()
 
     _exit_with_parent()
+    os.environ[LABEL] = args.label
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
     import django
 
@@ -146,6 +247,9 @@ def main() -> None:
 
     if args.hang:
         _hang_before_commit(args.hang)
+    if args.hang_step:
+        _hang_at_step_outcome(args.hang_step)
+    _plan_settings(args.step_journal, args.lease_grace)
     _journal_deliveries(args.journal, args.label)
     app.conf.broker_transport_options = {
         **app.conf.broker_transport_options,

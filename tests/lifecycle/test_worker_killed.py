@@ -12,212 +12,36 @@ run must do all the work, once. The test fails if the killed run leaves anything
 stop), if the redelivery is lost, or if it adds a second set of fulfilments, reservations or
 exports.
 
-The workers are separate processes, so they need a database and a broker that the test
-process shares with them: PostgreSQL and Redis. SQLite's test database and the memory://
-broker exist in this process only.
+The workers are separate processes sharing PostgreSQL and Redis with the test
+(``real_workers.py``, also used by ``test_plan_worker_killed.py``).
 """
 
-import base64
-import contextlib
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 from kombu import Exchange, Queue
 
 from orchestration.celery import app
 from orchestration.demo import demo_load
-from orchestration.models import (
-    ExportStatus,
-    OrchestrationDetails,
-    Order,
-    OrganizationUnit,
-    Product,
-    Stock,
-)
-from orchestration.services.orders import order_create
+from orchestration.models import ExportStatus, OrchestrationDetails, Order, Stock
 from orchestration.tasks import order_orchestrate_task
-from tests.lifecycle.killable_worker import transport_options
+from tests.lifecycle.real_workers import (
+    REAL_WORKERS,
+    Broker,
+    Workers,
+    broker_fixture,  # noqa: F401 (the fixture)
+    eventually,
+    kill,
+    order_placed_without_routing,
+    workers_fixture,  # noqa: F401 (the fixture)
+)
 
-BROKER_URL: str = settings.CELERY_BROKER_URL
-ROOT = Path(__file__).resolve().parents[2]
 EXPORT_TASK = "orchestration.tasks.fulfillment_export_task"
 
-pytestmark = [
-    pytest.mark.skipif(
-        connection.vendor != "postgresql" or not BROKER_URL.startswith(("redis://", "rediss://")),
-        reason="a worker process shares the database and broker only on PostgreSQL and Redis; "
-        ".ci/run runs it with DATABASE_URL and CELERY_BROKER_URL set",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-def eventually(check: Callable[[], Any], what: str, logs: Path, timeout: float = 30) -> Any:
-    """Wait for a worker to have done something (polling, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    tails = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs.glob("*.log"))
-    raise AssertionError(f"Not done in {timeout} s: {what}\n{tails}")
-
-
-@dataclass
-class Broker:
-    """The Redis keys of this test: its queues and its workers' unacknowledged messages."""
-
-    client: redis.Redis
-    tag: str
-
-    @property
-    def queue(self) -> str:
-        """Where the test sends the orchestration; only this test's workers consume it."""
-        return f"killtest-{self.tag}"
-
-    @property
-    def side_queue(self) -> str:
-        """Where the workers' own sends (exports) go; nobody consumes it."""
-        return f"killtest-{self.tag}-sent"
-
-    def unacked(self) -> int:
-        """Messages a worker took and did not acknowledge (yet): Redis will redeliver them."""
-        return self.client.hlen(transport_options(self.queue)["unacked_key"])
-
-    def waiting(self) -> int:
-        return self.client.llen(self.queue)
-
-    def sent(self, task: str) -> list[list[Any]]:
-        """The arguments of each ``task`` message the workers sent to the side queue."""
-        found = []
-        for raw in self.client.lrange(self.side_queue, 0, -1):
-            message = json.loads(raw)
-            if message["headers"]["task"] == task:
-                args, _, _ = json.loads(base64.b64decode(message["body"]))
-                found.append(args)
-        return found
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    client = redis.Redis.from_url(BROKER_URL)
-    broker = Broker(client=client, tag=uuid.uuid4().hex)
-    yield broker
-    # Queues, bindings and unacked bookkeeping: every key of this test carries its tag.
-    for key in client.scan_iter(match=f"*{broker.tag}*"):
-        client.delete(key)
-    client.close()
-
-
-def database_url() -> str:
-    """The test database pytest-django created (test_<name>), as a DATABASE_URL."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    at = f"{user}{password}@" if user else ""
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{at}{quote(db['HOST'] or '', safe='')}{port}/{quote(db['NAME'], safe='')}"
-
-
-@dataclass
-class Workers:
-    """Starts ``killable_worker`` processes; the fixture kills whichever still run."""
-
-    broker: Broker
-    folder: Path
-    journal: Path
-    started: list[subprocess.Popen[bytes]]
-
-    def start(self, label: str, *options: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "orchestration.settings",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": BROKER_URL,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
-        with (self.folder / f"{label}.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.lifecycle.killable_worker",
-                    f"--queue={self.broker.queue}",
-                    f"--side-queue={self.broker.side_queue}",
-                    f"--journal={self.journal}",
-                    f"--label={label}",
-                    *options,
-                ],
-                cwd=ROOT,
-                env=env,
-                # Its own process group: the worker and its pool's child are killed together.
-                start_new_session=True,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.started.append(worker)
-        return worker
-
-    def deliveries(self) -> list[list[Any]]:
-        """``[worker, task name, task id, redelivered]`` for each task a worker started."""
-        if not self.journal.exists():
-            return []
-        return [json.loads(line) for line in self.journal.read_text().splitlines()]
-
-
-@pytest.fixture
-def workers(broker: Broker, tmp_path: Path) -> Iterator[Workers]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield Workers(broker=broker, folder=tmp_path, journal=tmp_path / "journal", started=started)
-    # Before pytest-django empties the tables: a live worker would keep its locks on them.
-    for worker in started:
-        kill(worker)
-
-
-def kill(worker: subprocess.Popen[bytes]) -> int:
-    """SIGKILL the worker and its pool's child at once, as when its machine dies; its exit code."""
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        os.killpg(worker.pid, signal.SIGKILL)
-    return worker.wait(10)
-
-
-def order_placed_without_routing(monkeypatch: pytest.MonkeyPatch) -> Order:
-    """Place an order as the API does (committed, flagged for routing), keeping the task
-    the commit sends: the test sends it itself, to its own workers."""
-    sent: list[int] = []
-    with monkeypatch.context() as patch:
-        patch.setattr(order_orchestrate_task, "delay", sent.append)
-        order = order_create(
-            lines=[{"product": Product.objects.get(backend_id="SNK-CANVAS-WHT"), "quantity": 1}],
-            backend_id="WEB-8001",
-            sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
-            customer_email="sanne.devries@example.com",
-            shipping_street="Herengracht 182",
-            shipping_zip_code="1016 BR",
-            shipping_city="Amsterdam",
-            shipping_country_id="NL",
-            shipping_latitude=52.3752,
-            shipping_longitude=4.8872,
-        )
-    assert sent == [order.pk]
-    return order
+pytestmark = [REAL_WORKERS, pytest.mark.django_db(transaction=True)]
 
 
 def committed(order: Order) -> tuple[bool, int, list[int], int]:
@@ -246,7 +70,7 @@ def test_a_worker_killed_mid_task_ends_with_exactly_one_set_of_fulfillments(
     first = workers.start("first", "--pool=prefork", f"--hang={hung}")
     monkeypatch.setattr(app.conf, "task_always_eager", False)  # the lifecycle tests run inline
     order_orchestrate_task.apply_async(
-        args=[order.pk],
+        args=(order.pk,),
         queue=Queue(broker.queue, Exchange(broker.queue), routing_key=broker.queue),
     )
     eventually(hung.exists, "worker #1 reaching its commit", tmp_path)
@@ -293,5 +117,5 @@ def test_a_worker_killed_mid_task_ends_with_exactly_one_set_of_fulfillments(
 
     # One more delivery of the same task changes nothing either.
     monkeypatch.setattr(app.conf, "task_always_eager", True)
-    order_orchestrate_task.apply(args=[order.pk])
+    order_orchestrate_task.apply(args=(order.pk,))
     assert committed(order) == (False, 1, [1], reserved_before + 1)
