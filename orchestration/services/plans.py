@@ -724,15 +724,19 @@ def _attempt_finish_locked(
     plan_id = PlanStep.objects.filter(pk=step_id).values_list("plan_id", flat=True).get()
     Plan.objects.select_for_update().filter(pk=plan_id).values_list("pk", flat=True).get()
     step = PlanStep.objects.select_related("definition", "plan__version__group").get(pk=step_id)
-    PlanStepAttempt.objects.filter(step=step, number=number).update(
+    # An attempt taken for lost meanwhile (its worker was only slow) stays Lost: the
+    # step was handed to another attempt, whose outcome counts.
+    running = PlanStepAttempt.objects.filter(
+        step=step, number=number, outcome=AttemptOutcome.RUNNING
+    ).update(
         finished_at=now,
         outcome=AttemptOutcome.FAILED if error else AttemptOutcome.COMPLETED,
         error_code=error.code if error else "",
         error=error.message if error else "",
     )
-    if step.state != StepState.IN_PROGRESS or step.attempts != number:
-        # Ended meanwhile (the plan was frozen by a change, or the attempt taken for
-        # lost and run again): the attempt's outcome is kept, the step is left alone.
+    if not running or step.state != StepState.IN_PROGRESS or step.attempts != number:
+        # Ended meanwhile (the plan was frozen by a change: the attempt's outcome is
+        # kept, the step is left as the change left it) or lost.
         return
     before = step.state
     if error is None:

@@ -58,6 +58,19 @@ def runs_its_sibling_first(context: StepContext) -> None:
     plan_step_run(step_id=sibling.pk)
 
 
+# The frozen clock, for a handler that lets time pass while it runs.
+CLOCK: list[Any] = []
+
+
+def slow_then_redelivered(context: StepContext) -> None:
+    """Attempt 1 takes longer than its lease: meanwhile its message is delivered
+    again, and that delivery takes the attempt for lost and runs attempt 2."""
+    record(context)
+    if context.attempt == 1:
+        CLOCK[0].shift(timedelta(seconds=70))
+        plan_step_run(step_id=context.step_id)
+
+
 def dies(context: StepContext) -> None:
     record(context)
     raise WorkerKilled
@@ -73,7 +86,14 @@ def dies_once(context: StepContext) -> None:
 def handlers(settings: Any) -> None:
     called.clear()
     settings.ORCHESTRATION_STEP_HANDLERS = {
-        name: f"{HERE}.{name}" for name in ("record", "runs_its_sibling_first", "dies", "dies_once")
+        name: f"{HERE}.{name}"
+        for name in (
+            "record",
+            "runs_its_sibling_first",
+            "dies",
+            "dies_once",
+            "slow_then_redelivered",
+        )
     }
     settings.ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS = 60
 
@@ -169,6 +189,26 @@ def test_the_sweep_runs_again_a_step_whose_worker_was_lost(
     step.refresh_from_db()
     assert step.state == StepState.COMPLETED
     assert attempts(step) == [(1, AttemptOutcome.LOST), (2, AttemptOutcome.COMPLETED)]
+
+
+def test_a_slow_attempt_taken_for_lost_stays_lost_and_the_step_completes_once(
+    place: Callable[..., Order], clock: Any
+) -> None:
+    CLOCK[:] = [clock]
+    group(auto("a", handler="slow_then_redelivered", timeout_seconds=10), auto("b"))
+    order = place("SNK-CANVAS-WHT")
+
+    step = PlanStep.objects.get(plan__order=order, definition__key="a")
+    assert step.state == StepState.COMPLETED
+    # Attempt 1's own outcome came last and changed nothing: the step was attempt 2's.
+    assert attempts(step) == [(1, AttemptOutcome.LOST), (2, AttemptOutcome.COMPLETED)]
+    assert messages(step) == [
+        "A: Ready (no dependencies).",
+        "A: Ready (attempt 1 lost: the worker stopped before writing an outcome; run again).",
+        "A: Completed (attempt 2).",
+    ]
+    assert states(order) == {"a": StepState.COMPLETED, "b": StepState.COMPLETED}
+    assert PlanStepAttempt.objects.filter(step__plan__order=order).count() == 3
 
 
 def test_three_lost_attempts_in_a_row_send_the_step_to_fallout(
