@@ -554,6 +554,7 @@ def plan_step_run(*, step_id: int, now: datetime | None = None, _fast: bool = Tr
                 },
                 idempotency_key=step.idempotency_key,
                 timeout=definition.timeout_seconds,
+                method=definition.method,
             )
         else:
             handler_for(definition.handler)(context)
@@ -748,6 +749,11 @@ def _attempt_finish_locked(
         step.error_code, step.error = error.code, error.message
         retry_at = next_retry_at(step_spec(step.definition).retry, number, now)
         reason = _failure_store(step, error, number, retry_at)
+        if retry_at is not None and retry_at <= now:
+            # Immediate: run again now, not at the sweep's next tick.
+            step.state, step.next_run_at = StepState.READY, None
+            reason = f"attempt {number}: {error.code}: {error.message}; retried at once"
+            task_send_on_commit(task=plan_step_run_task, ids=[step.pk], noun="plan step")
     step.save()
     _plans_touch([plan_id])
     _transition_record(step.plan, step, reason, now, "system:plans", before)

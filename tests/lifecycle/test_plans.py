@@ -85,18 +85,6 @@ def step_events(order: Order) -> list[str]:
     )
 
 
-@pytest.fixture
-def inline(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
-    """Call a function and run what it sends after commit (the steps' tasks), as a
-    worker would right away."""
-
-    def call(function: Callable[..., Any], **kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return function(**kwargs)
-
-    return call
-
-
 def test_a_diamond_runs_in_dependency_order_and_the_plan_completes(
     place: Callable[..., Order],
 ) -> None:
