@@ -343,6 +343,13 @@ ORCHESTRATION_EXPORTERS = env.json(
         for name in ("ARVATO", "BONVER", "WAREHOUSE")
     },
 )
+# An automatic plan step's attempt still Running this many seconds after its step's
+# timeout is taken for lost (its worker was killed, or its message lost): the next
+# delivery of the step, or the sweep, marks it Lost and runs a new attempt with the
+# same idempotency key (docs/plans.md, "Retries, fallout and lost workers").
+ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS = env.int(
+    "ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS", default=60
+)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 # Two libraries are noisy where the suite runs without a broker (``make run``): with

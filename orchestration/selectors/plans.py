@@ -97,6 +97,23 @@ def group_spec(version: StepGroupVersion) -> pure.GroupSpec:
     )
 
 
+# The order's fields ``order_record`` reads (and a step's context: its ID and backend
+# ID, the placing time): a worker reads only these with its claim.
+ORDER_RECORD_FIELDS = (
+    "id",
+    "backend_id",
+    "intent",
+    "status",
+    "customer_email",
+    "requested_fulfillment_option",
+    "shipping_city",
+    "shipping_country_id",
+    "shipping_is_pickup_point",
+    "custom_fields",
+    "placed_at",
+)
+
+
 def order_record(order: Order, line_products: Mapping[int, Any] | None = None) -> dict[str, Any]:
     """The fields a plan's conditions read, flat and dotted: ``Order.Type``,
     ``Order.CustomFields.<name>``, ``Order.ShippingAddress.City``, ..."""

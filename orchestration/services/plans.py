@@ -23,12 +23,13 @@ countdowns; due steps (scheduled, to retry) and jeopardy are swept by beat.
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Subquery
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from ..errors import ApplicationError, ConflictError, NotFoundError
@@ -45,6 +46,8 @@ from ..models import (
     PlanStep,
     PlanStepAttempt,
     PlanTransition,
+    StepDefinition,
+    StepDependency,
     StepGroupVersion,
     StepState,
     StepType,
@@ -63,6 +66,14 @@ from ..selectors.plans import (
 )
 from ..tasks import plan_step_run_task
 from .events import actor_of
+from .persistence import store_plans
+from .persistence.steps import (
+    OPEN_PLAN_STATES,
+    ClaimedStep,
+    StepChange,
+    step_claim,
+    step_outcome_store,
+)
 from .plan_assignment import plan_step_assign
 from .sending import task_send_on_commit
 
@@ -94,8 +105,9 @@ def plans_build(
     ``scenarios`` are the network snapshot's (``plan_scenarios``), each with its
     group's active version read once per network token: without any, nothing is
     read or written. The steps' first moves (the core's ``advance`` from all
-    Pending) are made in memory, so that every plan of the run costs three
-    statements together: its plans, their steps, and their transitions.
+    Pending) are made in memory, so that every plan of the run costs one statement
+    together on PostgreSQL (three with the ORM: the plans, their steps, and their
+    transitions; ``persistence.store_plans``).
     """
     if not scenarios:
         return []
@@ -176,16 +188,7 @@ def plans_build(
         steps += made
     if not plans:
         return []
-    Plan.objects.bulk_create(plans)
-    for step in steps:
-        step.plan_id = step.plan.pk
-    PlanStep.objects.bulk_create(steps)
-    rows = []
-    for owner, plan, row in transitions:
-        row.plan_id = plan.pk
-        row.step_id = owner.pk if owner is not None else None
-        rows.append(row)
-    PlanTransition.objects.bulk_create(rows)
+    store_plans(plans=plans, steps=steps, transitions=transitions)
     for step in to_assign:
         plan_step_assign(step=step, now=now)
     if ready:
@@ -299,7 +302,7 @@ def plan_advance(
         )
         if plan.state in (PlanState.FREEZING, PlanState.FROZEN, PlanState.COMPLETED):
             return 0
-        group = _version_spec(plan.version, plan.network_token)
+        group = _version_runtime(plan.version_id, plan.network_token).spec
         record = order_record(plan.order)
         steps = {step.pk: step for step in plan_steps(plan)}
         applied = 0
@@ -326,7 +329,7 @@ def plan_advance(
                 if _for_the_worker(step):
                     ready.append(step.pk)
                 applied += 1
-        _plan_state_store(plan, [_run(step) for step in steps.values()], now)
+        _plan_state_store(plan, [_run(step) for step in steps.values()], now, changed=applied > 0)
         if ready:
             task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
     if applied and plan.group_key and not _sibling:
@@ -336,26 +339,62 @@ def plan_advance(
     return applied
 
 
-# Versions' specs, kept per network token (read with the plan's lock): the token
-# changes whenever a step definition or dependency is saved (selectors/network.py),
-# so a spec is never used past a change, nor an ID that a rolled-back transaction
-# gave out taken for another version. Without a token nothing is kept.
-_SPECS: dict[tuple[str, int], pure.GroupSpec] = {}
-_SPECS_KEPT = 256
+@dataclass(frozen=True, slots=True)
+class _VersionRuntime:
+    """A group version as a worker uses it: the core's spec, its definitions by ID,
+    each definition's key, the group's name, and whether it has a cross-plan
+    dependency (a plan of it then decides under its lock, reading its siblings)."""
+
+    spec: pure.GroupSpec
+    definitions: Mapping[int, StepDefinition]
+    keys: Mapping[int, str]
+    group_name: str
+    crossing: bool
 
 
-def _version_spec(version: StepGroupVersion, token: str | None) -> pure.GroupSpec:
-    """The version's spec, read once per network token."""
-    if token is None:
-        return group_spec(version)
-    key = (token, version.pk)
-    spec = _SPECS.get(key)
-    if spec is None:
+# Versions as workers use them, kept per network token (read with the plan): the
+# token changes whenever a step definition or dependency is saved
+# (selectors/network.py), so nothing is used past a change, nor an ID that a
+# rolled-back transaction gave out taken for another version. Without a token
+# nothing is kept.
+_RUNTIMES: dict[tuple[str, int], _VersionRuntime] = {}
+_CROSS_PLAN: dict[str, bool] = {}
+_KEPT = 256
+
+
+def _version_runtime(version_id: int, token: str | None) -> _VersionRuntime:
+    """The version ``version_id`` as workers use it, read once per network token."""
+    key = (token or "", version_id)
+    runtime = _RUNTIMES.get(key) if token else None
+    if runtime is None:
+        version = StepGroupVersion.objects.select_related("group").get(pk=version_id)
         spec = group_spec(version)
-        if len(_SPECS) >= _SPECS_KEPT:
-            _SPECS.clear()
-        _SPECS[key] = spec
-    return spec
+        definitions = {definition.pk: definition for definition in version.steps.all()}
+        runtime = _VersionRuntime(
+            spec=spec,
+            definitions=definitions,
+            keys={pk: definition.key for pk, definition in definitions.items()},
+            group_name=version.group.name,
+            crossing=any(d.scope is pure.DependencyScope.CROSS_PLAN for d in spec.dependencies),
+        )
+        if token:
+            if len(_RUNTIMES) >= _KEPT:
+                _RUNTIMES.clear()
+            _RUNTIMES[key] = runtime
+    return runtime
+
+
+def _cross_plan_anywhere(token: str | None) -> bool:
+    """Whether any step group has a cross-plan dependency (then a step done may be
+    what another plan of the same group key waits for), read once per token."""
+    found = _CROSS_PLAN.get(token) if token else None
+    if found is None:
+        found = StepDependency.objects.filter(scope=DependencyScope.CROSS_PLAN).exists()
+        if token:
+            if len(_CROSS_PLAN) >= _KEPT:
+                _CROSS_PLAN.clear()
+            _CROSS_PLAN[token] = found
+    return found
 
 
 def _done_in_every_plan(plan: Plan) -> frozenset[str]:
@@ -406,13 +445,7 @@ def _for_the_worker(step: PlanStep) -> bool:
 def _transition_store(
     step: PlanStep, to: pure.StepState, now: datetime, next_run_at: datetime | None
 ) -> None:
-    step.state = StepState(str(to))
-    step.next_run_at = next_run_at
-    # A step's clock (jeopardy) runs from when it was handed out: Ready, or In Progress.
-    if to in (pure.StepState.READY, pure.StepState.IN_PROGRESS) and step.started_at is None:
-        step.started_at = now
-    if to in (pure.StepState.COMPLETED, pure.StepState.SKIPPED):
-        step.completed_at = now
+    _transition_apply(step, to, now, next_run_at)
     step.save(update_fields=["state", "next_run_at", "started_at", "completed_at", "updated_at"])
 
 
@@ -449,16 +482,22 @@ def _done_by(step: PlanStep, user: User | None, now: datetime, reason: str) -> N
     if user is not None and user.is_authenticated:
         step.assignee = user
     step.save()
+    _plans_touch([step.plan_id])
     _transition_record(step.plan, step, reason, now, actor_of(user, "plans"), previous)
 
 
-def _plan_state_store(plan: Plan, runs: Sequence[StepRun], now: datetime) -> None:
+def _plan_state_store(plan: Plan, runs: Sequence[StepRun], now: datetime, *, changed: bool) -> None:
+    """The plan's state from its steps' (``runs``); its revision raised if they
+    ``changed`` or it did (one UPDATE)."""
     state = PlanState(str(plan_state(runs)))
+    if state == plan.state and changed:
+        _plans_touch([plan.pk])
     if state != plan.state:
         before = plan.state
         plan.state = state
         plan.completed_at = now if state == PlanState.COMPLETED else None
-        plan.save(update_fields=["state", "completed_at", "updated_at"])
+        plan.revision += 1
+        plan.save(update_fields=["state", "completed_at", "revision", "updated_at"])
         PlanTransition.objects.create(
             plan=plan,
             from_state=before,
@@ -469,35 +508,35 @@ def _plan_state_store(plan: Plan, runs: Sequence[StepRun], now: datetime) -> Non
         )
 
 
-def plan_step_run(*, step_id: int, now: datetime | None = None) -> None:
-    """Run one attempt of a Ready automatic step (the task's body); see the module."""
+def plan_step_run(*, step_id: int, now: datetime | None = None, _fast: bool = True) -> None:
+    """Run one attempt of a Ready automatic step (the task's body).
+
+    Three parts: the claim (``persistence.steps.step_claim``: Ready -> In Progress and
+    the attempt's row, committed on its own, so that a second delivery of the message
+    or a second worker finds the step taken and does nothing); the handler, outside
+    any transaction; the outcome (``_attempt_finish``). A step found In Progress with
+    an attempt whose lease ran out (its worker was killed before writing an outcome)
+    is taken over: that attempt is marked Lost and a new one runs, with the same
+    idempotency key. ``_fast`` False makes the outcome take the plan's lock whatever
+    happens (``bench plans`` compares the two).
+    """
     now = now or timezone.now()
-    with transaction.atomic():
-        step = (
-            PlanStep.objects.select_for_update()
-            .select_related("definition", "plan__order")
-            .filter(pk=step_id)
-            .first()
-        )
-        if step is None or not _for_the_worker(step):
-            return  # done already, or not for a worker: a second delivery does nothing
-        number = step.attempts + 1
-        # The step's row lock makes a second worker wait and then find it In Progress;
-        # the attempt's unique (step, number) is the database's own guard behind it
-        # (a duplicate rolls this transaction back whole, and nothing runs).
-        PlanStepAttempt.objects.create(step=step, number=number, started_at=now)
-        step.attempts = number
-        step.state = StepState.IN_PROGRESS
-        step.started_at = step.started_at or now
-        step.save(update_fields=["attempts", "state", "started_at", "updated_at"])
-    definition, order = step.definition, step.plan.order
+    claimed = _claim(step_id, now)
+    if claimed is None and _lost_attempt_end(step_id=step_id, now=now):
+        claimed = _claim(step_id, now)
+    if claimed is None:
+        return  # done already, running elsewhere, or not for a worker
+    runtime = _version_runtime(claimed.plan.version_id, claimed.token)
+    step, order = claimed.step, claimed.order
+    definition = runtime.definitions[step.definition_id]
+    number = step.attempts
     context = StepContext(
         step_id=step.pk,
         step_key=definition.key,
         order_id=order.pk,
         order_backend_id=order.backend_id or "",
         line_id=step.line_id,
-        fulfillment_id=step.plan.fulfillment_id,
+        fulfillment_id=claimed.plan.fulfillment_id,
         idempotency_key=step.idempotency_key,
         attempt=number,
         record=order_record(order),
@@ -515,6 +554,7 @@ def plan_step_run(*, step_id: int, now: datetime | None = None) -> None:
                 },
                 idempotency_key=step.idempotency_key,
                 timeout=definition.timeout_seconds,
+                method=definition.method,
             )
         else:
             handler_for(definition.handler)(context)
@@ -522,48 +562,280 @@ def plan_step_run(*, step_id: int, now: datetime | None = None) -> None:
         error = failure
     except Exception as failure:  # a handler's bug is the step's failure, not the worker's
         error = StepError("Unexpected", f"{type(failure).__name__}: {failure}")
-    _attempt_finish(step_id=step.pk, number=number, error=error, now=timezone.now())
+    _attempt_finish(claimed=claimed, runtime=runtime, error=error, now=timezone.now(), fast=_fast)
 
 
-def _attempt_finish(*, step_id: int, number: int, error: StepError | None, now: datetime) -> None:
+def _claim(step_id: int, now: datetime) -> ClaimedStep | None:
+    return step_claim(
+        step_id=step_id, now=now, types=AUTOMATIC, excluded_handlers=sorted(BOUND_ACTIONS)
+    )
+
+
+def _attempt_finish(
+    *,
+    claimed: ClaimedStep,
+    runtime: "_VersionRuntime",
+    error: StepError | None,
+    now: datetime,
+    fast: bool,
+) -> None:
+    """Store the attempt's outcome and what follows from it, in one transaction.
+
+    A completed attempt of a plan that nothing else changed since the claim (its
+    revision) is decided on the claim's read and stored in one statement; anything
+    else (a failure, a plan changed meanwhile, frozen or freezing, a cross-plan
+    dependency) takes the plan's lock and decides on what is there.
+    """
+    stored = False
     with transaction.atomic():
-        step = (
-            PlanStep.objects.select_for_update()
-            .select_related("definition", "plan")
-            .get(pk=step_id)
+        if (
+            fast
+            and error is None
+            and not runtime.crossing
+            and claimed.plan.state in OPEN_PLAN_STATES
+        ):
+            stored = _completed_store(claimed, runtime, now)
+        if not stored:
+            _attempt_finish_locked(
+                step_id=claimed.step.pk, number=claimed.step.attempts, error=error, now=now
+            )
+    if stored and claimed.plan.group_key and _cross_plan_anywhere(claimed.token):
+        for sibling in _siblings_waiting(claimed.plan):
+            plan_advance(plan_id=sibling, now=now, _sibling=True)
+
+
+def _completed_store(claimed: ClaimedStep, runtime: "_VersionRuntime", now: datetime) -> bool:
+    """The fast path of a completed attempt: the core's transitions made in memory
+    on the claim's read, stored in one statement if the plan's revision is the
+    claim's (``persistence.steps``); False, with nothing written, if not."""
+    plan, step = claimed.plan, claimed.step
+    number = step.attempts
+    steps = {other.pk: other for other in claimed.steps}
+    keys = runtime.keys
+    changed: dict[int, tuple[str, str]] = {}  # step ID -> (state before, reason)
+    changed[step.pk] = (step.state, f"attempt {number}")
+    step.state = StepState.COMPLETED
+    step.completed_at = now
+    step.next_run_at = None
+    runs = {pk: _run_of(other, keys[other.definition_id]) for pk, other in steps.items()}
+    for _ in range(MAX_ROUNDS):
+        transitions = advance(
+            runtime.spec,
+            list(runs.values()),
+            order_record(claimed.order),
+            now,
+            claimed.order.placed_at,
         )
-        PlanStepAttempt.objects.filter(step=step, number=number).update(
-            finished_at=now,
-            outcome=AttemptOutcome.FAILED if error else AttemptOutcome.COMPLETED,
-            error_code=error.code if error else "",
-            error=error.message if error else "",
+        if not transitions:
+            break
+        for transition in transitions:
+            moved = steps[transition.step_id]
+            before = changed.get(moved.pk, (moved.state, ""))[0]
+            _transition_apply(moved, transition.to_state, now, transition.next_run_at)
+            changed[moved.pk] = (before, transition.reason)
+            runs[moved.pk] = _run_of(moved, keys[moved.definition_id])
+    else:
+        return False  # a core that does not settle: the locked path says so
+    state = PlanState(str(plan_state(list(runs.values()))))
+    rows = []
+    for pk, (before, reason) in changed.items():
+        moved = steps[pk]
+        name = runtime.definitions[moved.definition_id].name
+        rows.append(_step_transition(moved, name, reason, now, "system:plans", before))
+    if state != plan.state:
+        rows.append(
+            PlanTransition(
+                plan_id=plan.pk,
+                from_state=plan.state,
+                to_state=state,
+                at=now,
+                actor="system:plans",
+                message=f"Plan {runtime.group_name}: {state.label}.",
+            )
         )
-        if error is None:
-            step.state = StepState.COMPLETED
-            step.completed_at = now
-            step.error_code = step.error = ""
-            reason = f"attempt {number}"
-        else:
-            step.error_code, step.error = error.code, error.message
-            retry_at = next_retry_at(step_spec(step.definition).retry, number, now)
-            if retry_at is None:
-                step.state = StepState.FATALLY_FAILED
-                rule = fallout_rule_for(step.definition.key, error.code)
-                step.fallout_queue = rule.queue if rule else "default"
-                reason = (
-                    f"attempt {number}: {error.code}: {error.message}; "
-                    f"to the fallout queue {step.fallout_queue}"
-                )
-            else:
-                step.state = StepState.FAILED
-                reason = (
-                    f"attempt {number}: {error.code}: {error.message}; "
-                    f"retried at {retry_at:%Y-%m-%d %H:%M}"
-                )
-            step.next_run_at = retry_at
-        step.save()
-        _transition_record(step.plan, step, reason, now, "system:plans")
-    plan_advance(plan_id=step.plan_id, now=now)
+    for row in rows:
+        row.step_id = row.step.pk if row.step is not None else None
+    if not step_outcome_store(
+        claimed=claimed,
+        number=number,
+        now=now,
+        changes=[
+            StepChange(
+                step_id=pk,
+                state=steps[pk].state,
+                next_run_at=steps[pk].next_run_at,
+                started_at=steps[pk].started_at,
+                completed_at=steps[pk].completed_at,
+                error_code="" if pk == step.pk else None,
+                error="" if pk == step.pk else None,
+            )
+            for pk in changed
+        ],
+        plan_state=state,
+        transitions=rows,
+    ):
+        return False
+    ready = []
+    for pk in changed:
+        moved = steps[pk]
+        if moved.state != StepState.READY or pk == step.pk:
+            continue
+        definition = runtime.definitions[moved.definition_id]
+        moved.definition = definition
+        if definition.type == StepType.MANUAL:
+            plan_step_assign(step=moved, now=now)
+        elif _for_the_worker(moved):
+            ready.append(pk)
+    if ready:
+        task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
+    return True
+
+
+def _run_of(step: PlanStep, key: str) -> StepRun:
+    return StepRun(
+        id=step.pk,
+        key=key,
+        line=step.line_id,
+        state=pure.StepState(step.state),
+        started_at=step.started_at,
+        completed_at=step.completed_at,
+        next_run_at=step.next_run_at,
+    )
+
+
+def _transition_apply(
+    step: PlanStep, to: pure.StepState, now: datetime, next_run_at: datetime | None
+) -> None:
+    """The core's move of ``step`` to ``to``, on the object (not saved)."""
+    step.state = StepState(str(to))
+    step.next_run_at = next_run_at
+    # A step's clock (jeopardy) runs from when it was handed out: Ready, or In Progress.
+    if to in (pure.StepState.READY, pure.StepState.IN_PROGRESS) and step.started_at is None:
+        step.started_at = now
+    if to in (pure.StepState.COMPLETED, pure.StepState.SKIPPED):
+        step.completed_at = now
+
+
+def _attempt_finish_locked(
+    *, step_id: int, number: int, error: StepError | None, now: datetime
+) -> None:
+    """The general path of an outcome, under the plan's lock, in the caller's
+    transaction: the attempt, the step (Completed, or Failed to be retried, or Fatally
+    Failed to its fallout queue), then the plan advanced on what is there."""
+    plan_id = PlanStep.objects.filter(pk=step_id).values_list("plan_id", flat=True).get()
+    Plan.objects.select_for_update().filter(pk=plan_id).values_list("pk", flat=True).get()
+    step = PlanStep.objects.select_related("definition", "plan__version__group").get(pk=step_id)
+    # An attempt taken for lost meanwhile (its worker was only slow) stays Lost: the
+    # step was handed to another attempt, whose outcome counts.
+    running = PlanStepAttempt.objects.filter(
+        step=step, number=number, outcome=AttemptOutcome.RUNNING
+    ).update(
+        finished_at=now,
+        outcome=AttemptOutcome.FAILED if error else AttemptOutcome.COMPLETED,
+        error_code=error.code if error else "",
+        error=error.message if error else "",
+    )
+    if not running or step.state != StepState.IN_PROGRESS or step.attempts != number:
+        # Ended meanwhile (the plan was frozen by a change: the attempt's outcome is
+        # kept, the step is left as the change left it) or lost.
+        return
+    before = step.state
+    if error is None:
+        step.state = StepState.COMPLETED
+        step.completed_at = now
+        step.error_code = step.error = ""
+        reason = f"attempt {number}"
+    else:
+        step.error_code, step.error = error.code, error.message
+        retry_at = next_retry_at(step_spec(step.definition).retry, number, now)
+        reason = _failure_store(step, error, number, retry_at)
+        if retry_at is not None and retry_at <= now:
+            # Immediate: run again now, not at the sweep's next tick.
+            step.state, step.next_run_at = StepState.READY, None
+            reason = f"attempt {number}: {error.code}: {error.message}; retried at once"
+            task_send_on_commit(task=plan_step_run_task, ids=[step.pk], noun="plan step")
+    step.save()
+    _plans_touch([plan_id])
+    _transition_record(step.plan, step, reason, now, "system:plans", before)
+    plan_advance(plan_id=plan_id, now=now)
+
+
+def _failure_store(step: PlanStep, error: StepError, number: int, retry_at: datetime | None) -> str:
+    """A failed attempt: the step Failed (retried at ``retry_at``) or, without a retry
+    left, Fatally Failed to the fallout queue of the most specific rule; the reason."""
+    step.next_run_at = retry_at
+    if retry_at is None:
+        step.state = StepState.FATALLY_FAILED
+        rule = fallout_rule_for(step.definition.key, error.code)
+        step.fallout_queue = rule.queue if rule else "default"
+        return (
+            f"attempt {number}: {error.code}: {error.message}; "
+            f"to the fallout queue {step.fallout_queue}"
+        )
+    step.state = StepState.FAILED
+    return f"attempt {number}: {error.code}: {error.message}; retried at {retry_at:%Y-%m-%d %H:%M}"
+
+
+# Lost attempts of one step in a row after which it is not run again but Fatally
+# Failed (a step whose handler kills its worker every time would otherwise loop).
+MAX_LOST_ATTEMPTS = 3
+
+
+def _lease_over(step: PlanStep, attempt: PlanStepAttempt, now: datetime) -> bool:
+    grace = settings.ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS
+    lease = timedelta(seconds=step.definition.timeout_seconds + grace)
+    return attempt.started_at + lease <= now
+
+
+@transaction.atomic
+def _lost_attempt_end(*, step_id: int, now: datetime) -> bool:
+    """If the automatic step ``step_id`` is In Progress and its attempt's lease ran
+    out (its worker was killed, or its message lost, before writing an outcome): that
+    attempt is Lost, on the timeline, and the step Ready again (or Fatally Failed,
+    code ``WorkerLost``, after ``MAX_LOST_ATTEMPTS`` in a row); True if so."""
+    step = (
+        PlanStep.objects.select_for_update()
+        .select_related("definition", "plan__version__group")
+        .filter(pk=step_id, state=StepState.IN_PROGRESS)
+        .first()
+    )
+    if step is None or not _automatic_definition(step.definition):
+        return False
+    attempt = PlanStepAttempt.objects.filter(step=step, number=step.attempts).first()
+    if attempt is None or attempt.outcome != AttemptOutcome.RUNNING:
+        return False
+    if not _lease_over(step, attempt, now):
+        return False
+    message = "the worker stopped before writing an outcome"
+    attempt.outcome, attempt.finished_at = AttemptOutcome.LOST, now
+    attempt.error_code, attempt.error = "WorkerLost", message
+    attempt.save(update_fields=["outcome", "finished_at", "error_code", "error"])
+    lost = list(
+        PlanStepAttempt.objects.filter(step=step)
+        .order_by("-number")
+        .values_list("outcome", flat=True)[:MAX_LOST_ATTEMPTS]
+    )
+    before = step.state
+    if len(lost) == MAX_LOST_ATTEMPTS and set(lost) == {AttemptOutcome.LOST}:
+        step.error_code, step.error = "WorkerLost", message
+        reason = _failure_store(step, StepError("WorkerLost", message), step.attempts, None)
+    else:
+        step.state = StepState.READY
+        step.next_run_at = None
+        reason = f"attempt {step.attempts} lost: {message}; run again"
+    step.save()
+    _plans_touch([step.plan_id])
+    _transition_record(step.plan, step, reason, now, "system:plans", before)
+    return step.state == StepState.READY
+
+
+def _automatic_definition(definition: StepDefinition) -> bool:
+    return definition.type in AUTOMATIC and definition.handler not in BOUND_ACTIONS
+
+
+def _plans_touch(plan_ids: Sequence[int]) -> None:
+    """Raise the plans' revision: their steps changed (``persistence.steps``)."""
+    Plan.objects.filter(pk__in=plan_ids).update(revision=F("revision") + 1)
 
 
 @transaction.atomic
@@ -646,6 +918,7 @@ def _fallout_resolve(
             _transition_record(
                 step.plan, step, f"{what}: {note.strip()}", now, actor_of(user, "plans")
             )
+        _plans_touch(sorted({step.plan_id for step in steps}))
         for plan_id in {step.plan_id for step in steps}:
             plan_advance(plan_id=plan_id, now=now, actor=actor_of(user, "plans"))
         ready = [s.pk for s in steps if _for_the_worker(s)]
@@ -670,10 +943,12 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
                     state=StepState.READY, next_run_at=None
                 )
                 if updated:
+                    _plans_touch([plan_id])
                     task_send_on_commit(task=plan_step_run_task, ids=[step_id], noun="plan step")
                     retried += 1
         else:
             plan_advance(plan_id=plan_id, now=now)
+    lost = plan_steps_lost_resume(now=now)
     paused = list(
         PlanStep.objects.filter(state=StepState.IN_PROGRESS, definition__type=StepType.PAUSE)
         .values_list("plan_id", flat=True)
@@ -697,7 +972,33 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
         "steps_retried": retried,
         "pauses": len(paused),
         "at_risk": risky,
+        "steps_lost": lost,
     }
+
+
+def plan_steps_lost_resume(*, now: datetime, limit: int = BATCH) -> int:
+    """Automatic steps whose attempt's lease ran out (the worker was killed and its
+    message is not coming back, or not soon: Redis hands it out again only after its
+    visibility timeout) are run again: the attempt Lost, the step sent; return how
+    many. For the sweep; a redelivered message does the same itself."""
+    grace = timedelta(seconds=settings.ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS)
+    candidates = list(
+        PlanStep.objects.filter(
+            state=StepState.IN_PROGRESS,
+            definition__type__in=AUTOMATIC,
+            attempt_rows__outcome=AttemptOutcome.RUNNING,
+            attempt_rows__started_at__lte=now - grace,
+        )
+        .exclude(definition__handler__in=BOUND_ACTIONS)
+        .values_list("pk", flat=True)
+        .distinct()[:limit]
+    )
+    resumed = 0
+    for step_id in candidates:
+        if _lost_attempt_end(step_id=step_id, now=now):
+            task_send_on_commit(task=plan_step_run_task, ids=[step_id], noun="plan step")
+            resumed += 1
+    return resumed
 
 
 def plans_for_order_changed(*, order: Order, now: datetime) -> None:
@@ -782,7 +1083,8 @@ def plans_undo(
     for plan in plans:
         before = plan.state
         plan.state = PlanState.FROZEN
-        plan.save(update_fields=["state", "updated_at"])
+        plan.revision += 1
+        plan.save(update_fields=["state", "revision", "updated_at"])
         PlanTransition.objects.create(
             plan=plan,
             from_state=before,

@@ -89,20 +89,25 @@ def run_after_commit(callbacks: Any, action: Callable[[], Any]) -> Any:
 
 class Receiver:
     """A local HTTP endpoint that answers with the queued status codes (then 200)
-    and keeps every JSON body it got: a warehouse or webhook receiver."""
+    and keeps every JSON body it got (and each request's method): a warehouse, webhook
+    or carrier receiver."""
 
     def __init__(self) -> None:
         self.answers: list[int] = []
         self.received: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.methods: list[str] = []
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((self.path, json.loads(body), dict(self.headers)))
+                receiver.methods.append(self.command)
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
                 self.end_headers()
+
+            do_PUT = do_PATCH = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -120,3 +125,15 @@ def receiver() -> Iterator[Receiver]:
     endpoint = Receiver()
     yield endpoint
     endpoint.server.shutdown()
+
+
+@pytest.fixture
+def inline(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """Call a function and run what it sends after commit (the steps' tasks), as a
+    worker would right away."""
+
+    def call(function: Callable[..., Any], **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(**kwargs)
+
+    return call

@@ -98,3 +98,68 @@ def test_order_to_shipment_through_a_real_worker(worker: None) -> None:
     order.refresh_from_db()
     assert order.status == "Completed"
     assert export.lines.get().status == FulfillmentStatus.COMPLETED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plans_diamond_runs_on_a_real_worker_each_step_once(worker: None) -> None:
+    """The plan's steps are the worker's tasks: a claim and an outcome per step
+    (``services/plans.plan_step_run``), the join made Ready once both branches are
+    done, whichever finishes last."""
+    from orchestration.models import Plan, PlanState, PlanStepAttempt, StepState
+    from orchestration.services.step_groups import plan_scenario_set, step_group_version_save
+
+    demo_load(stdout=io.StringIO(), password="demo-pass-123")
+    step_group_version_save(
+        key="Diamond",
+        name="Diamond",
+        steps=[
+            {"key": key, "name": key.upper(), "type": "AUTO_TASK", "handler": "succeed"}
+            for key in "abcd"
+        ],
+        dependencies=[
+            {"step": "b", "on": "a"},
+            {"step": "c", "on": "a"},
+            {"step": "d", "on": "b"},
+            {"step": "d", "on": "c"},
+        ],
+    )
+    # Whichever the clock routes it to: a shop (open) or a warehouse.
+    for action in ("SHIP_FROM_STORE", "EXPORT_ORDER"):
+        plan_scenario_set(group_key="Diamond", action=action, priority=1_000)
+    integration = client("webshop", INTEGRATIONS_GROUP)
+    created = integration.post(
+        "/api/orders/",
+        {
+            "backend_id": "WEB-7002",
+            "sold_from_organization_unit": OrganizationUnit.objects.get(backend_id="webshop_nl").pk,
+            "customer_email": "sanne.devries@example.com",
+            "shipping_address": {
+                "street": "Herengracht 182",
+                "city": "Amsterdam",
+                "country_id": "NL",
+                "latitude": 52.3752,
+                "longitude": 4.8872,
+            },
+            "lines": [
+                {"product": Product.objects.get(backend_id="SNK-CANVAS-WHT").pk, "quantity": 1}
+            ],
+        },
+    )
+    assert created.status_code == 201, created.json()
+
+    plan = eventually(
+        lambda: Plan.objects.filter(
+            order__backend_id="WEB-7002", state=PlanState.COMPLETED
+        ).first(),
+        "the plan's four steps",
+    )
+    steps = {step.definition.key: step for step in plan.steps.select_related("definition")}
+    assert {key: step.state for key, step in steps.items()} == {
+        key: StepState.COMPLETED for key in "abcd"
+    }
+    assert sorted(
+        PlanStepAttempt.objects.filter(step__plan=plan).values_list(
+            "step__definition__key", "outcome"
+        )
+    ) == [(key, "Completed") for key in "abcd"]
+    assert steps["d"].started_at >= max(steps["b"].completed_at, steps["c"].completed_at)

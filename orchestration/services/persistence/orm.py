@@ -8,9 +8,20 @@ writes through the ORM and the domain's own write services (``stock_reserve_many
 right on any database Django supports; it is the path on SQLite.
 """
 
+from collections.abc import Sequence
+
 from django.db.models import F, Subquery
 
-from ...models import NetworkVersion, Order, OrderFulfillment, OrderFulfillmentLine, OrderLine
+from ...models import (
+    NetworkVersion,
+    Order,
+    OrderFulfillment,
+    OrderFulfillmentLine,
+    OrderLine,
+    Plan,
+    PlanStep,
+    PlanTransition,
+)
 from ..progress import order_and_lines_update
 from ..stock import stock_reserve_many
 from .plan import LockedOrder, RunPlan
@@ -81,3 +92,22 @@ def store_run(*, plan: RunPlan) -> bool:
         event.orchestration_details = details
         event.save(force_insert=True)
     return True
+
+
+def store_plans(
+    *,
+    plans: Sequence[Plan],
+    steps: Sequence[PlanStep],
+    transitions: Sequence[tuple[PlanStep | None, Plan, PlanTransition]],
+) -> None:
+    """Three bulk INSERTs: the plans, their steps, their transitions."""
+    Plan.objects.bulk_create(plans)
+    for step in steps:
+        step.plan = step.plan  # the plan's new ID
+    PlanStep.objects.bulk_create(steps)
+    rows = []
+    for owner, plan, row in transitions:
+        row.plan = plan
+        row.step = owner
+        rows.append(row)
+    PlanTransition.objects.bulk_create(rows)

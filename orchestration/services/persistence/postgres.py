@@ -48,6 +48,9 @@ from ...models import (
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
+    Plan,
+    PlanStep,
+    PlanTransition,
 )
 from ...selectors.scenario import order_stock_sql
 from ..progress import order_and_lines_update_sql
@@ -210,6 +213,58 @@ def store_run(*, plan: RunPlan) -> bool:
         event.orchestration_details = details
         event._state.adding = False
     return True
+
+
+def store_plans(
+    *,
+    plans: Sequence[Plan],
+    steps: Sequence[PlanStep],
+    transitions: Sequence[tuple[PlanStep | None, Plan, PlanTransition]],
+) -> None:
+    """Store the plans, their steps and their transitions as ``orm.store_plans``
+    does, in one statement where the ORM sends three: the plans' and the steps' IDs
+    are taken up front (as the run's fulfilments' are), so the steps and the
+    transitions point at them within the statement."""
+    statement = Statement()
+    number = {id(plan): n for n, plan in enumerate(plans, 1)}
+    step_number = {id(step): n for n, step in enumerate(steps, 1)}
+    statement.ids("plan_ids", Plan, len(plans))
+    for plan in plans:
+        plan.pk = row_of("plan_ids", number[id(plan)])
+    sql, params = insert_sql(Plan, plans)
+    statement.add("plan_rows", f"{sql} RETURNING 1", params)
+    owners = [step.plan for step in steps]
+    statement.ids("step_ids", PlanStep, len(steps))
+    for step, plan in zip(steps, owners, strict=True):
+        step.pk = row_of("step_ids", step_number[id(step)])
+        step.plan_id = row_of("plan_ids", number[id(plan)])
+    sql, params = insert_sql(PlanStep, steps)
+    statement.add("plan_steps", f"{sql} RETURNING 1", params)
+    rows = []
+    for owner, plan, row in transitions:
+        row.plan_id = row_of("plan_ids", number[id(plan)])
+        row.step_id = row_of("step_ids", step_number[id(owner)]) if owner is not None else None
+        rows.append(row)
+    if rows:
+        sql, params = insert_sql(PlanTransition, rows)
+        statement.add("plan_moves", f"{sql} RETURNING 1", params)
+    plan_ids, step_ids = statement.execute(
+        [
+            "(SELECT array_agg(id ORDER BY n) FROM plan_ids)",
+            "(SELECT array_agg(id ORDER BY n) FROM step_ids)" if steps else "NULL",
+        ]
+    )
+    # The objects as the ORM would leave them.
+    for plan, pk in zip(plans, plan_ids, strict=True):
+        plan.pk = pk
+        plan._state.adding = False
+    for step, plan, pk in zip(steps, owners, step_ids or (), strict=True):
+        step.pk = pk
+        step.plan = plan
+        step._state.adding = False
+    for owner, plan, row in transitions:
+        row.plan = plan
+        row.step = owner
 
 
 def _lines_cancel_sql(

@@ -416,3 +416,56 @@ def test_stock_taken_since_the_snapshot_is_answered_alike(
     order = place({"SNK-CANVAS-WHT": 1, "SCF-WOOL-RED": 1})
     assert answers == [False, False]
     assert order.status == "Routed"  # then stored for real, with the stock untouched
+
+
+def test_a_runs_fulfillment_plans_are_stored_alike_both_ways(
+    place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plans a run builds (the demo's ship-from-store and warehouse export
+    groups), their steps and their first transitions: the same rows both ways, the
+    IDs compared by what they point at (the plan's and the step's place)."""
+    from orchestration.models import Plan, PlanStep, PlanTransition
+    from orchestration.services import plans as planning
+
+    stored: list[list[Any]] = []
+
+    def rows_of(plans: Any, steps: Any) -> list[Any]:
+        plan_place = {plan.pk: n for n, plan in enumerate(plans)}
+        step_place = {step.pk: n for n, step in enumerate(steps)}
+        skip = {"id", "plan_id", "step_id", "idempotency_key"}
+
+        def values(model: type[Model], pk: Any) -> tuple[Any, ...]:
+            row = model.objects.filter(pk=pk).values().get()
+            return tuple(sorted((k, v) for k, v in row.items() if k not in skip))
+
+        return [
+            [values(Plan, plan.pk) for plan in plans],
+            [(plan_place[s.plan_id], values(PlanStep, s.pk)) for s in steps],
+            [
+                (
+                    plan_place[row["plan_id"]],
+                    step_place.get(row["step_id"]),
+                    tuple(sorted((k, v) for k, v in row.items() if k not in skip)),
+                )
+                for row in PlanTransition.objects.filter(plan_id__in=plan_place)
+                .order_by("id")
+                .values()
+            ],
+            [(s.plan is plans[plan_place[s.plan_id]]) for s in steps],
+        ]
+
+    def store_both_ways(*, plans: Any, steps: Any, transitions: Any) -> None:
+        for store in (orm.store_plans, postgres.store_plans):
+            with transaction.atomic():  # a savepoint, rolled back
+                copies = copy.deepcopy((plans, steps, transitions))
+                store(plans=copies[0], steps=copies[1], transitions=copies[2])
+                stored.append(rows_of(copies[0], copies[1]))
+                transaction.set_rollback(True)
+        persistence.store_plans(plans=plans, steps=steps, transitions=transitions)
+
+    monkeypatch.setattr(planning, "store_plans", store_both_ways)
+    order = place({"SNK-CANVAS-WHT": 1, "SCF-WOOL-RED": 1})
+
+    reference, fast = stored
+    assert fast == reference
+    assert len(reference[0]) == Plan.objects.filter(order=order).count() >= 1
