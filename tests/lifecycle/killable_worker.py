@@ -19,8 +19,9 @@ redelivery.
   are written but die with the worker.
 - ``--step-journal``: the handler ``journaled`` (``ORCHESTRATION_STEP_HANDLERS``) appends
   to ``H`` which worker ran which step's attempt, with which idempotency key.
-- ``--lease-grace``: ``ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS`` in this worker, so a
-  step's attempt left Running by a killed worker is lost after seconds, not a minute.
+- ``--lease-grace``: ``ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS`` in this worker's
+  environment, so a step's attempt left Running by a killed worker is lost after seconds,
+  not a minute.
 
 The broker settings let a worker hand out again, after ``--visibility-timeout`` seconds (an
 hour by default), a message another worker took and never acknowledged, and keep this
@@ -194,8 +195,8 @@ def journaled_step(context: Any) -> None:
         lines.write(json.dumps(line) + "\n")
 
 
-def _plan_settings(step_journal: Path | None, lease_grace: int | None) -> None:
-    """Register ``journaled_step`` and shorten the steps' lease, in this worker only."""
+def _step_handler_register(step_journal: Path | None) -> None:
+    """Register ``journaled_step``, writing to ``step_journal``, in this worker only."""
     from django.conf import settings
 
     if step_journal is not None:
@@ -205,8 +206,6 @@ def _plan_settings(step_journal: Path | None, lease_grace: int | None) -> None:
             # By its module's name: run with -m, this module is __main__ here.
             "journaled": "tests.lifecycle.killable_worker.journaled_step",
         }
-    if lease_grace is not None:
-        settings.ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS = lease_grace
 
 
 def _journal_deliveries(journal: Path, label: str) -> None:
@@ -239,6 +238,8 @@ def main() -> None:
 
     _exit_with_parent()
     os.environ[LABEL] = args.label
+    if args.lease_grace is not None:  # read by settings.py
+        os.environ["ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS"] = str(args.lease_grace)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
     import django
 
@@ -249,7 +250,7 @@ def main() -> None:
         _hang_before_commit(args.hang)
     if args.hang_step:
         _hang_at_step_outcome(args.hang_step)
-    _plan_settings(args.step_journal, args.lease_grace)
+    _step_handler_register(args.step_journal)
     _journal_deliveries(args.journal, args.label)
     app.conf.broker_transport_options = {
         **app.conf.broker_transport_options,

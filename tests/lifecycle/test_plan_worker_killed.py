@@ -233,25 +233,73 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
     # invoice once.
     assert broker.sent(plan_step_run_task.name) == [[invoice.pk]]
 
-    # The timeline: attempt 1 lost, then the step completed by attempt 2; each of the
-    # dependants' moves once.
-    moves = [
-        (key, before, after, message)
-        for key, before, after, message in PlanTransition.objects.filter(
-            plan=plan, step__isnull=False
-        )
-        .order_by("pk")
-        .values_list("step__definition__key", "from_state", "to_state", "message")
+    # Attempt 1 was taken for lost once its lease was over, and said why.
+    attempts = PlanStepAttempt.objects.filter(step=book).order_by("number")
+    assert [(a.number, a.outcome, a.error_code, a.error) for a in attempts] == [
+        (1, AttemptOutcome.LOST, "WorkerLost", "the worker stopped before writing an outcome"),
+        (2, AttemptOutcome.COMPLETED, "", ""),
     ]
-    lost = [i for i, move in enumerate(moves) if move[0] == "book" and "lost" in move[3].lower()]
-    done = [i for i, move in enumerate(moves) if move[0] == "book" and move[2] == "COMPLETED"]
-    assert len(lost) == 1 and "attempt 1" in moves[lost[0]][3], moves
-    assert [moves[i][3] for i in done] == ["Book: Completed (attempt 2)."], moves
-    assert lost[0] < done[0], moves
-    assert [(key, after) for key, _, after, _ in moves if key != "book"] == [
-        ("invoice", StepState.READY),
-        ("booked", StepState.COMPLETED),
-    ], moves
+    lost, done = attempts
+    assert lost.finished_at is not None and done.finished_at is not None
+    assert lost.finished_at >= started + timedelta(seconds=TIMEOUT + LEASE_GRACE)
+
+    # The plan's timeline: attempt 1 lost, then the step completed by attempt 2, and each
+    # of the dependants' moves once.
+    timeline = PlanTransition.objects.filter(plan=plan).order_by("pk")
+    assert list(
+        timeline.values_list("step__definition__key", "from_state", "to_state", "actor", "message")
+    ) == [
+        (
+            None,
+            "",
+            PlanState.NOT_STARTED,
+            "system:plans",
+            "Plan Book, then invoice, version 1 built with 3 steps.",
+        ),
+        (
+            "book",
+            StepState.PENDING,
+            StepState.READY,
+            "system:plans",
+            "Book: Ready (no dependencies).",
+        ),
+        (
+            None,
+            PlanState.NOT_STARTED,
+            PlanState.IN_PROGRESS,
+            "system:plans",
+            "Plan Book, then invoice: In progress.",
+        ),
+        (
+            "book",
+            StepState.IN_PROGRESS,
+            StepState.READY,
+            "system:plans",
+            "Book: Ready (attempt 1 lost: the worker stopped before writing an outcome; "
+            "run again).",
+        ),
+        (
+            "book",
+            StepState.IN_PROGRESS,
+            StepState.COMPLETED,
+            "system:plans",
+            "Book: Completed (attempt 2).",
+        ),
+        (
+            "invoice",
+            StepState.PENDING,
+            StepState.READY,
+            "system:plans",
+            "Invoice: Ready (dependencies done).",
+        ),
+        (
+            "booked",
+            StepState.PENDING,
+            StepState.COMPLETED,
+            "system:plans",
+            "Booked: Completed (dependencies done: milestone reached).",
+        ),
+    ]
 
     # One more delivery of the same task changes nothing either.
     before = table_rows()
