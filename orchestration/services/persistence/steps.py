@@ -55,7 +55,7 @@ from ...models import (
     StepState,
 )
 from ...selectors.plans import ORDER_RECORD_FIELDS
-from .postgres import _from_row
+from .postgres import from_row
 
 # A plan whose steps a worker's outcome may move without its lock.
 OPEN_PLAN_STATES = (PlanState.NOT_STARTED, PlanState.IN_PROGRESS)
@@ -198,7 +198,7 @@ def _claim_postgres(
     plan_id, attempts, started_at, revision, plan_state, version_id = row[:6]
     fulfillment_id, group_key, token = row[6:9]
     arrays = dict(zip(_STEP_ARRAYS, row[9 : 9 + len(_STEP_ARRAYS)], strict=True))
-    order = _from_row(Order, order_fields, row[9 + len(_STEP_ARRAYS) :])
+    order = from_row(Order, order_fields, row[9 + len(_STEP_ARRAYS) :])
     plan = Plan(
         id=plan_id,
         order=order,
