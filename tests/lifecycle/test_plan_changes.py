@@ -402,6 +402,14 @@ def test_an_undone_plan_runs_the_cancel_groups_of_its_completed_steps_in_reverse
         "Plan Release carrier, version 1 built with 2 steps, to cancel step 'Book' of plan "
         f"{plan.pk} (Test plan)."
     )
+    # The plan view's table names each cancel plan's purpose and the step it undoes.
+    desk = Client()
+    desk.force_login(User.objects.get(username="admin"))
+    page = _text(desk.get(f"/orders/{order.pk}/").content.decode())
+    assert (
+        f"Release carrier, version 1: Completed · Cancel for step Book of plan {plan.pk} · "
+        f"fulfilment {task.pk}"
+    ) in page
     # The new fulfilment has one main plan, and no cancel plan of its own.
     (again,) = OrderFulfillment.objects.filter(order=order).exclude(pk=task.pk)
     assert list(Plan.objects.filter(fulfillment=again).values_list("purpose", flat=True)) == [
