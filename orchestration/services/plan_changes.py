@@ -8,12 +8,14 @@ them, and the cancel and amend plans built from the steps' groups.
 - ``plans_running_step``: an automatic step In Progress in the main plans of some
   fulfilments: what a change waits for.
 - ``plans_freeze``: those plans Freezing. A Freezing plan does not advance
-  (``plan_advance`` returns at once); when one of its steps ends, ``plan_advance``
-  sends ``order_changes_apply_task`` for its order, which applies the pending
-  change once none of its plans runs an automatic step (the sweep sends it too).
+  (``plan_advance`` returns at once) and the worker starts none of its Ready steps
+  (``plan_step_run``); when one of its running steps ends, ``plan_advance`` sends
+  ``order_changes_apply_task`` for its order, which applies the pending change
+  once none of its plans runs an automatic step (the sweep sends it too).
 - ``plans_thaw``: the order's Freezing plans back to the state their steps give
-  (In Progress...), and advanced: the change that froze them was applied (their
-  fulfilment kept other lines) or refused.
+  (In Progress...), advanced, and their Ready automatic steps sent to the worker
+  again: the change that froze them was applied (their fulfilment kept other
+  lines) or refused.
 - ``plans_compensate``: for each step a change undid (Completed, now Canceled) whose
   definition names a cancel group, in reverse order of the steps, or shrank
   (Completed or In Progress) whose definition names an amend group, a plan from that
@@ -49,8 +51,10 @@ from ..models import (
 from ..plans import model as pure
 from ..plans.runtime import StepRun, plan_state
 from ..selectors.plans import plan_steps
+from ..tasks import plan_step_run_task
 from .events import actor_of
-from .plans import plan_advance
+from .plans import BOUND_ACTIONS, plan_advance
+from .sending import task_send_on_commit
 
 AUTOMATIC = (StepType.AUTO_TASK, StepType.CALLOUT)
 # A plan a change may freeze: one that has not ended.
@@ -142,6 +146,20 @@ def plans_thaw(*, order_id: int, reason: str, user: User | None, now: datetime) 
         )
     for plan in plans:
         plan_advance(plan_id=plan.pk, now=now, actor=actor)
+    # Ready automatic steps the worker left while the plans froze (it starts nothing
+    # in a Freezing plan) are sent again; one sent twice runs once.
+    ready = list(
+        PlanStep.objects.filter(
+            plan__in=[plan.pk for plan in plans],
+            state=StepState.READY,
+            definition__type__in=AUTOMATIC,
+        )
+        .exclude(definition__handler__in=BOUND_ACTIONS)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if ready:
+        task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
     return [plan.pk for plan in plans]
 
 

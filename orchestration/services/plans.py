@@ -489,6 +489,8 @@ def plan_step_run(*, step_id: int, now: datetime | None = None) -> None:
         )
         if step is None or not _for_the_worker(step):
             return  # done already, or not for a worker: a second delivery does nothing
+        if step.plan.state == PlanState.FREEZING:
+            return  # nothing starts in a plan frozen for a change: sent again when it thaws
         number = step.attempts + 1
         # The step's row lock makes a second worker wait and then find it In Progress;
         # the attempt's unique (step, number) is the database's own guard behind it

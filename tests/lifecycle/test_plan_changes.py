@@ -293,6 +293,43 @@ def test_a_pending_change_meeting_a_point_of_no_return_passed_meanwhile_is_refus
     assert not order.events.filter(kind="order.changed").exists()
 
 
+def test_nothing_starts_in_a_freezing_plan_and_a_ready_step_runs_once_it_thaws(
+    place: Callable[..., Order], demo: None, shop: User, inline: Callable[..., Any]
+) -> None:
+    ship_from_store(
+        manual("start"),
+        manual("pick"),
+        manual("pack", point_of_no_return=True),
+        auto("book", handler="meanwhile"),
+        auto("label"),
+        edges=(("pick", "start"), ("pack", "pick"), ("book", "pick"), ("label", "pick")),
+    )
+    order = place("SNK-CANVAS-WHT")
+    task = OrderFulfillment.objects.get(order=order)
+    plan = Plan.objects.get(order=order)
+    fulfillment_start(fulfillment_id=task.pk, user=shop)
+
+    def change_then_pack() -> None:
+        order_change(order_id=order.pk, user=shop, shipping_address=ROTTERDAM)
+        fulfillment_pack(fulfillment_id=task.pk, user=shop)
+
+    MEANWHILE.append(change_then_pack)
+    # Book and Label become Ready together; Book runs first and the change freezes
+    # the plan meanwhile, so the worker leaves Label Ready until the plan thaws
+    # (the change refused: Pack was done meanwhile).
+    inline(fulfillment_pick, fulfillment_id=task.pk, user=shop)
+
+    assert OrderChange.objects.get(order=order).status == OrderChangeStatus.REFUSED
+    label = PlanStep.objects.get(plan=plan, definition__key="label")
+    assert (label.state, label.attempts) == (StepState.COMPLETED, 1)
+    moves = list(
+        PlanTransition.objects.filter(plan=plan).order_by("id").values_list("message", flat=True)
+    )
+    thawed = moves.index("Plan Test plan: In progress again (change 1 refused).")
+    assert moves.index("Label: Completed (attempt 1).") > thawed
+    assert moves.index("Book: Completed (attempt 1).") < thawed
+
+
 def test_a_second_change_while_one_is_pending_is_refused_naming_it_and_nothing_changes(
     place: Callable[..., Order], booking_plan: StepGroup, shop: User, inline: Callable[..., Any]
 ) -> None:
