@@ -407,7 +407,9 @@ def _loaded(request: Mapping[str, Any]) -> _Asked:
         add_lines=_added_lines(
             [
                 {
-                    name: Decimal(value) if name.startswith("unit_price") else value
+                    name: Decimal(value)
+                    if name.startswith("unit_price") and value is not None
+                    else value
                     for name, value in fields.items()
                 }
                 for fields in request["add_lines"]

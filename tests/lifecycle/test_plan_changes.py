@@ -330,6 +330,42 @@ def test_nothing_starts_in_a_freezing_plan_and_a_ready_step_runs_once_it_thaws(
     assert moves.index("Book: Completed (attempt 1).") < thawed
 
 
+def test_a_pending_change_of_quantities_and_added_lines_is_applied_as_it_was_asked(
+    place: Callable[..., Order], booking_plan: StepGroup, shop: User, inline: Callable[..., Any]
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    task = OrderFulfillment.objects.get(order=order)
+    fulfillment_start(fulfillment_id=task.pk, user=shop)
+    line = order.lines.get()
+    seen: dict[str, Any] = {}
+
+    def change_while_booking() -> None:
+        seen["response"] = api_for("admin").post(
+            f"/api/orders/{order.pk}/changes/",
+            {
+                "lines": [{"id": line.pk, "quantity": 2}],
+                "add_lines": [{"product": "SCF-WOOL-RED", "quantity": 3, "unit_price": "12.50"}],
+            },
+            format="json",
+        )
+
+    MEANWHILE.append(change_while_booking)
+    inline(fulfillment_pick, fulfillment_id=task.pk, user=shop)
+
+    assert seen["response"].status_code == 202
+    change = OrderChange.objects.get(order=order)
+    assert change.status == OrderChangeStatus.APPLIED
+    assert change.summary == f"line {line.pk} to 2, 1 line added"
+    line.refresh_from_db()
+    assert line.quantity == 2
+    added = order.lines.exclude(pk=line.pk).get()
+    assert (added.product.backend_id, added.quantity, str(added.unit_price)) == (
+        "SCF-WOOL-RED",
+        3,
+        "12.5000",
+    )
+
+
 def test_a_second_change_while_one_is_pending_is_refused_naming_it_and_nothing_changes(
     place: Callable[..., Order], booking_plan: StepGroup, shop: User, inline: Callable[..., Any]
 ) -> None:
@@ -525,6 +561,9 @@ def test_the_suite_says_a_change_waits_for_a_running_step_on_both_pages(
         seen["posted"] = posted
         seen["detail"] = desk.get(posted["Location"]).content.decode()
         seen["form"] = desk.get(f"/orders/{order.pk}/change/").content.decode()
+        seen["again"] = desk.post(
+            f"/orders/{order.pk}/change/", {**ROTTERDAM, f"quantity-{line.pk}": 2}
+        )
 
     MEANWHILE.append(change_on_the_page)
     inline(fulfillment_pick, fulfillment_id=task.pk, user=shop)
@@ -534,6 +573,10 @@ def test_the_suite_says_a_change_waits_for_a_running_step_on_both_pages(
     assert f"{waiting}, so its plan is Freezing. It is made then" in _text(seen["detail"])
     assert 'id="pending-change-1"' in seen["detail"]
     assert f"{waiting}, so its plan is Freezing. Another change" in _text(seen["form"])
+    assert seen["again"].status_code == 409
+    assert f"Not changed: {waiting}. Make another change once it is applied or refused." in _text(
+        seen["again"].content.decode()
+    )
     # Applied once Book ended: the order page says nothing is pending any more.
     page = desk.get(f"/orders/{order.pk}/").content.decode()
     assert 'id="pending-change-1"' not in page
