@@ -6,7 +6,9 @@ seconds on a carrier), and stores the outcome. This module writes the first and
 the last:
 
 - ``step_claim``: Ready -> In Progress, ``attempts`` + 1 and the attempt's row
-  (Running), and, read in the same statement, everything the outcome needs: the
+  (Running), unless the plan is Freezing (nothing starts in a plan an in-flight
+  change froze: its Ready steps are sent again when it thaws); and, read in the
+  same statement, everything the outcome needs: the
   plan (its revision and state), its order, the network's token and the plan's
   steps as they are. None when the step is not Ready and automatic (done already,
   taken by another worker, or not for workers): the caller then does nothing.
@@ -122,6 +124,7 @@ def _claim_orm(
     claimed = (
         PlanStep.objects.filter(pk=step_id, state=StepState.READY, definition__type__in=types)
         .exclude(definition__handler__in=excluded_handlers)
+        .exclude(plan__state=PlanState.FREEZING)
         .update(
             state=StepState.IN_PROGRESS,
             attempts=F("attempts") + 1,
@@ -169,8 +172,9 @@ def _claim_sql(handlers: int) -> tuple[str, tuple[Field, ...]]:
     sql = (
         f"WITH claimed AS (UPDATE {step} AS s SET state = %s, attempts = s.attempts + 1, "  # noqa: S608
         "started_at = COALESCE(s.started_at, %s), updated_at = %s "
-        f"FROM {definition} AS d WHERE s.id = %s AND s.state = %s AND d.id = s.definition_id "
-        f"AND d.type = ANY(%s) {excluded}"
+        f"FROM {definition} AS d, {plan} AS fp WHERE s.id = %s AND s.state = %s "
+        f"AND d.id = s.definition_id AND d.type = ANY(%s) {excluded}"
+        "AND fp.id = s.plan_id AND fp.state <> %s "
         "RETURNING s.id, s.plan_id, s.attempts, s.started_at), "
         f"attempt AS (INSERT INTO {attempt} "
         "(step_id, number, started_at, finished_at, outcome, error_code, error) "
@@ -189,7 +193,7 @@ def _claim_postgres(
 ) -> ClaimedStep | None:
     sql, order_fields = _claim_sql(len(excluded))
     params: list[Any] = [StepState.IN_PROGRESS, now, now, step_id, StepState.READY, list(types)]
-    params += [*excluded, now, AttemptOutcome.RUNNING]
+    params += [*excluded, PlanState.FREEZING, now, AttemptOutcome.RUNNING]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
