@@ -296,6 +296,11 @@ class Plan(models.Model):
     undoes_step = models.ForeignKey(
         "PlanStep", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # A cancel plan starts once the plan before it has completed: a change's cancel
+    # groups run one after another, in reverse order of the steps they undo.
+    after = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="followers"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)

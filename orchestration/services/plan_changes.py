@@ -209,8 +209,11 @@ def plans_compensate(
                     f"{group.name} has no active version; nothing run.",
                 )
                 continue
-            built.append(_compensation_build(plan, step, version, purpose, actor, now))
-    for plan_id in built:
+            after = built[-1] if cancel and built else None
+            built.append(_compensation_build(plan, step, version, purpose, actor, now, after))
+    # Cancel plans one after another (each starts when the one before has completed,
+    # ``plan_advance``); amend plans at once.
+    for plan_id in built[:1] if cancel else built:
         plan_advance(plan_id=plan_id, now=now, actor=actor)
     return built
 
@@ -222,6 +225,7 @@ def _compensation_build(
     purpose: PlanPurpose,
     actor: str,
     now: datetime,
+    after: int | None = None,
 ) -> int:
     """A Cancel or Amend plan of ``version`` answering ``step`` of ``plan``: its steps
     Pending (a line's steps for the step's line, or for the fulfilment's lines), and
@@ -243,6 +247,7 @@ def _compensation_build(
         purpose=purpose,
         undoes=plan,
         undoes_step=step,
+        after_id=after,
     )
     definitions = list(version.steps.order_by("position", "id"))
     steps = PlanStep.objects.bulk_create(
@@ -262,7 +267,9 @@ def _compensation_build(
         at=now,
         actor=actor,
         message=f"Plan {version.group.name}, version {version.number} built with "
-        f"{len(steps)} steps, to {purpose.label.lower()} step {step.definition.name!r}{line} "
-        f"of plan {plan.pk} ({plan.version.group.name}).",
+        f"{len(steps)} {'step' if len(steps) == 1 else 'steps'}, to "
+        f"{purpose.label.lower()} step {step.definition.name!r}{line} "
+        f"of plan {plan.pk} ({plan.version.group.name})"
+        + (f"; it starts when plan {after} has completed." if after else "."),
     )
     return made.pk

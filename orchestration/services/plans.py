@@ -161,7 +161,8 @@ def plans_build(
                     to_state=PlanState.NOT_STARTED,
                     at=now,
                     actor="system:plans",
-                    message=f"Plan {version.name} built with {len(made)} steps.",
+                    message=f"Plan {version.name} built with {len(made)} "
+                    + ("step." if len(made) == 1 else "steps."),
                 ),
             )
         )
@@ -310,6 +311,8 @@ def plan_advance(
                     task=order_changes_apply_task, ids=[plan.order_id], noun="order"
                 )
             return 0
+        if plan.state == PlanState.NOT_STARTED and plan.after_id and not _completed(plan.after_id):
+            return 0  # a cancel plan waits for the one before it
         group = _version_runtime(plan.version_id, plan.network_token).spec
         record = order_record(plan.order)
         steps = {step.pk: step for step in plan_steps(plan)}
@@ -340,6 +343,8 @@ def plan_advance(
         _plan_state_store(plan, [_run(step) for step in steps.values()], now, changed=applied > 0)
         if ready:
             task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
+    if plan.state == PlanState.COMPLETED and applied:
+        _followers_start(plan.pk, now, actor)
     if applied and plan.group_key and not _sibling:
         # A step done here may be what a plan sharing the group key waits for.
         for sibling in _siblings_waiting(plan):
@@ -403,6 +408,16 @@ def _cross_plan_anywhere(token: str | None) -> bool:
                 _CROSS_PLAN.clear()
             _CROSS_PLAN[token] = found
     return found
+
+
+def _completed(plan_id: int) -> bool:
+    return Plan.objects.filter(pk=plan_id, state=PlanState.COMPLETED).exists()
+
+
+def _followers_start(plan_id: int, now: datetime, actor: str) -> None:
+    """The plans waiting for ``plan_id`` to complete (the next cancel plan) start."""
+    for follower in Plan.objects.filter(after_id=plan_id).values_list("pk", flat=True):
+        plan_advance(plan_id=follower, now=now, actor=actor)
 
 
 def _done_in_every_plan(plan: Plan) -> frozenset[str]:
@@ -607,6 +622,8 @@ def _attempt_finish(
             _attempt_finish_locked(
                 step_id=claimed.step.pk, number=claimed.step.attempts, error=error, now=now
             )
+    if stored and claimed.plan.state == PlanState.COMPLETED:
+        _followers_start(claimed.plan.pk, now, "system:plans")
     if stored and claimed.plan.group_key and _cross_plan_anywhere(claimed.token):
         for sibling in _siblings_waiting(claimed.plan):
             plan_advance(plan_id=sibling, now=now, _sibling=True)
@@ -683,6 +700,7 @@ def _completed_store(claimed: ClaimedStep, runtime: "_VersionRuntime", now: date
         transitions=rows,
     ):
         return False
+    plan.state = state
     ready = []
     for pk in changed:
         moved = steps[pk]

@@ -466,14 +466,19 @@ def test_an_undone_plan_runs_the_cancel_groups_of_its_completed_steps_in_reverse
         (p.version.group.key, p.undoes_id, undone_key(p), p.fulfillment_id) for p in cancels
     ] == [("ReleaseCarrier", plan.pk, "book", task.pk), ("RefundPayment", plan.pk, "pay", task.pk)]
     assert [p.state for p in cancels] == [PlanState.COMPLETED, PlanState.COMPLETED]
-    # Their first steps went to the worker in that order (the plans do not wait for
-    # each other: Notify, after Release, comes last).
+    # One after another: the refund starts when the carrier's release (both steps)
+    # has completed.
     ran = PlanStepAttempt.objects.filter(step__plan__in=cancels).order_by("pk")
-    assert [a.step.definition.key for a in ran] == ["release", "refund", "notify"]
+    assert [a.step.definition.key for a in ran] == ["release", "notify", "refund"]
+    assert (cancels[0].after_id, cancels[1].after_id) == (None, cancels[0].pk)
     assert change.undone["cancel_plans"] == [p.pk for p in cancels]
     assert PlanTransition.objects.filter(plan=cancels[0]).order_by("id")[0].message == (
         "Plan Release carrier, version 1 built with 2 steps, to cancel step 'Book' of plan "
         f"{plan.pk} (Test plan)."
+    )
+    assert PlanTransition.objects.filter(plan=cancels[1]).order_by("id")[0].message == (
+        "Plan Refund payment, version 1 built with 1 step, to cancel step 'Pay' of plan "
+        f"{plan.pk} (Test plan); it starts when plan {cancels[0].pk} has completed."
     )
     # The plan view's table names each cancel plan's purpose and the step it undoes.
     desk = Client()
