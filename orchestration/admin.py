@@ -1109,8 +1109,8 @@ class PlanStepInline(_ReadOnlyInline):
 class PlanAdmin(_ReadOnlyAdmin):
     """A fulfilment's plan and its steps, read-only: the plans' service writes them."""
 
-    list_display = ["id", "order", "fulfillment", "version", "state", "created_at"]
-    list_filter = ["state"]
+    list_display = ["id", "order", "fulfillment", "version", "purpose", "state", "created_at"]
+    list_filter = ["state", "purpose"]
     search_fields = ["order__backend_id"]
     list_select_related = ["order", "fulfillment", "version__group"]
     raw_id_fields = ["order", "fulfillment"]
@@ -1143,6 +1143,7 @@ class PlanTransitionAdmin(_ReadOnlyAdmin):
 class OrderChangeAdmin(_ReadOnlyAdmin):
     """In-flight changes (supplemental orders): made through the API, kept as they were."""
 
-    list_display = ["order", "number", "summary", "created_at", "created_by"]
+    list_display = ["order", "number", "summary", "status", "created_at", "created_by"]
+    list_filter = ["status"]
     list_select_related = ["order", "created_by"]
     search_fields = ["order__backend_id", "summary"]

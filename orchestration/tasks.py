@@ -46,6 +46,15 @@ def plan_step_run_task(step_id: int) -> None:
     plan_step_run(step_id=step_id)
 
 
+@shared_task(name="orchestration.tasks.order_changes_apply_task", ignore_result=True)
+def order_changes_apply_task(order_id: int) -> None:
+    """Apply the order's pending in-flight changes whose plans stopped running (sent on
+    commit when a Freezing plan's step ends, and by the sweep)."""
+    from .services.order_changes import order_changes_pending_apply
+
+    order_changes_pending_apply(order_id=order_id)
+
+
 @shared_task(name="orchestration.tasks.webhook_deliver_task", ignore_result=True)
 def webhook_deliver_task(event_id: int) -> None:
     """Post one pending timeline event to the webhook receiver."""

@@ -28,6 +28,7 @@ from orchestration.models import (
     ExportStatus,
     OrchestrationDetails,
     Order,
+    OrderChangeStatus,
     OrderFulfillment,
     OrderIntent,
     OrderStatus,
@@ -49,8 +50,8 @@ from orchestration.selectors.fulfillments import (
     fulfillments_visible,
     order_fulfillments,
 )
+from orchestration.selectors.orders import order_changes_pending, order_timeline, orders_visible
 from orchestration.selectors.orders import order_list as listed_orders
-from orchestration.selectors.orders import order_timeline, orders_visible
 from orchestration.selectors.plans import (
     cross_plan_steps,
     fallout_choices,
@@ -156,6 +157,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": timeline(order_timeline(order), transitions),
             "plans": plan_tables(plans),
             "plan_graph": _plan_graph(plans),
+            "pending_changes": order_changes_pending(order),
             "now": now,
             "return_orders": order.return_orders.order_by("pk"),
             "can_return": order.intent == "Sales"
@@ -532,10 +534,18 @@ def order_change_page(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as error:
             refusal = error
         else:
-            messages.success(
-                request,
-                f"Change {change.number} made ({change.summary}); the order is routed again.",
-            )
+            if change.status == OrderChangeStatus.PENDING:
+                messages.warning(
+                    request,
+                    f"Change {change.number} ({change.summary}) is pending: it waits for "
+                    f"{change.waits_for} to finish, so its plan is Freezing. It is made then "
+                    "(or refused, if a point of no return is passed meanwhile).",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Change {change.number} made ({change.summary}); the order is routed again.",
+                )
             return redirect("orders:detail", order.pk)
     else:
         form = OrderChangeForm(
@@ -567,6 +577,7 @@ def order_change_page(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             "refusal": refusal,
             "changes": order.changes.order_by("-number"),
+            "pending_changes": order_changes_pending(order),
         },
         status=200 if refusal is None else refusal.status,
     )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import PKOnlyObject
@@ -1030,15 +1031,36 @@ class OrderCustomFieldsInputSerializer(Serializer):
 
 
 class OrderChangeSerializer(ModelSerializer):
-    """An in-flight change as recorded (the supplemental order)."""
+    """An in-flight change as recorded (the supplemental order): Pending while running
+    steps of its plans finish (``waits_for`` names one), then Applied or Refused
+    (``reason``); ``url`` is where to read it again."""
 
     created_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
+    url = serializers.SerializerMethodField(help_text="This change: GET it to follow it.")
 
     class Meta:
         model = OrderChange
-        fields = ["number", "summary", "before", "after", "undone", "created_at", "created_by"]
+        fields = [
+            "number",
+            "status",
+            "summary",
+            "waits_for",
+            "reason",
+            "before",
+            "after",
+            "undone",
+            "created_at",
+            "decided_at",
+            "created_by",
+            "url",
+        ]
+
+    def get_url(self, change: OrderChange) -> str:
+        path = reverse("api:order-change", args=[change.order_id, change.number])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class OrderEventSerializer(ModelSerializer):

@@ -35,7 +35,12 @@ from orchestration.selectors.fulfillments import (
     fulfillments_visible,
     store_task_list,
 )
-from orchestration.selectors.orders import order_list, order_timeline, orders_visible
+from orchestration.selectors.orders import (
+    order_change_numbered,
+    order_list,
+    order_timeline,
+    orders_visible,
+)
 from orchestration.selectors.organization import organization_unit_list, user_works_at
 from orchestration.selectors.plans import plan_steps_check_visible, plan_steps_visible
 from orchestration.selectors.scenario import BasketLine
@@ -48,6 +53,7 @@ from ..models import (
     FulfillmentAction,
     FulfillmentStatus,
     Order,
+    OrderChangeStatus,
     OrderFulfillment,
     OrderIntent,
     OrderStatus,
@@ -414,12 +420,16 @@ class OrderViewSet(
 
     @extend_schema(
         request=serializers.OrderChangeInputSerializer,
-        responses={201: serializers.OrderChangeSerializer},
+        responses={201: serializers.OrderChangeSerializer, 202: serializers.OrderChangeSerializer},
         summary="Change the order in flight: address, quantities, lines added or removed",
         description=(
             "Before a plan's point of no return the affected fulfilments are cancelled, "
-            "their plans frozen, and the order routed again; after it, a 409 "
-            "`point_of_no_return` names the step and its state and nothing changes "
+            "their plans frozen, and the order routed again (201, status `APPLIED`); "
+            "after it, a 409 `point_of_no_return` names the step and its state and "
+            "nothing changes. While an automatic step of an affected plan runs, the "
+            "change waits (202, status `PENDING`, `waits_for` names the step; "
+            "`Location` and `url` are the change, to GET until it is `APPLIED` or "
+            "`REFUSED`); a second change meanwhile is a 409 `change_pending` "
             "(docs/plans.md)."
         ),
     )
@@ -430,7 +440,8 @@ class OrderViewSet(
         permission_classes=[requires_permission(CHANGE_ORDER)],
     )
     def changes(self, request: Request, pk: str | None = None) -> Response:
-        """Record and apply one in-flight change (a supplemental order)."""
+        """Record and apply one in-flight change (a supplemental order), or keep it
+        pending while its plans freeze."""
         order = self.get_object()
         body = serializers.OrderChangeInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -444,7 +455,32 @@ class OrderViewSet(
             add_lines=[dict(line) for line in data.get("add_lines", [])],
             remove_lines=data.get("remove_lines", []),
         )
-        return Response(serializers.OrderChangeSerializer(change).data, status=201)
+        shown = serializers.OrderChangeSerializer(change, context={"request": request}).data
+        if change.status == OrderChangeStatus.PENDING:
+            return Response(shown, status=202, headers={"Location": shown["url"]})
+        return Response(shown, status=201)
+
+    @extend_schema(
+        responses={200: serializers.OrderChangeSerializer},
+        summary="One in-flight change of the order, by its number: is it applied yet?",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        # At most 9 digits: a change's number; more is a 404, never a 500.
+        url_path=r"changes/(?P<number>[0-9]{1,9})",
+        url_name="change",
+        permission_classes=[requires_permission(VIEW_ORDER)],
+    )
+    def change(self, request: Request, pk: str | None = None, number: str = "") -> Response:
+        """The change as recorded now: Pending, Applied or Refused (with the reason)."""
+        order = self.get_object()
+        change = order_change_numbered(order, int(number))
+        if change is None:
+            raise Http404
+        return Response(
+            serializers.OrderChangeSerializer(change, context={"request": request}).data
+        )
 
     @extend_schema(
         request=None,

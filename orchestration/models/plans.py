@@ -95,6 +95,25 @@ class PlanState(models.TextChoices):
     COMPLETED = "COMPLETED", "Completed"
 
 
+class PlanPurpose(models.TextChoices):
+    """Why a plan was built: the fulfilment's own plan, or to undo or adjust a step of
+    it in an in-flight change (the step definition's cancel or amend group)."""
+
+    MAIN = "MAIN", "Main"
+    CANCEL = "CANCEL", "Cancel"
+    AMEND = "AMEND", "Amend"
+
+
+class OrderChangeStatus(models.TextChoices):
+    """Whether an in-flight change is made: at once, or once its plans have frozen."""
+
+    # Waits for running automatic steps of the plans it affects (they are Freezing).
+    PENDING = "PENDING", "Pending"
+    APPLIED = "APPLIED", "Applied"
+    # A point of no return was passed while it waited: nothing of it was made.
+    REFUSED = "REFUSED", "Refused"
+
+
 class AttemptOutcome(models.TextChoices):
     """How one run of a step ended."""
 
@@ -267,6 +286,21 @@ class Plan(models.Model):
     # before running a step writes its outcome in one statement only if nothing changed
     # since (``services/plans.py``); otherwise it takes the plan's lock and reads again.
     revision = models.PositiveIntegerField(default=0)
+    # MAIN: the fulfilment's plan (one per fulfilment). CANCEL / AMEND: built from a
+    # step definition's cancel or amend group when a change undid or shrank the plan
+    # ``undoes`` (``services/plan_changes.py``); ``undoes_step`` is the step it answers.
+    purpose = models.CharField(max_length=8, choices=PlanPurpose.choices, default=PlanPurpose.MAIN)
+    undoes = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="compensations"
+    )
+    undoes_step = models.ForeignKey(
+        "PlanStep", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # A cancel plan starts once the plan before it has completed: a change's cancel
+    # groups run one after another, in reverse order of the steps they undo.
+    after = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="followers"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -276,7 +310,7 @@ class Plan(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["fulfillment"],
-                condition=Q(fulfillment__isnull=False),
+                condition=Q(fulfillment__isnull=False, purpose="MAIN"),
                 name="plan_one_per_fulfillment",
             ),
         ]
@@ -388,16 +422,32 @@ class PlanTransition(models.Model):
 
 class OrderChange(models.Model):
     """An in-flight change of an order (Salesforce's supplemental order): what was
-    asked, what it undid, and the order's values before and after. Numbered per order."""
+    asked, what it undid, and the order's values before and after. Numbered per order.
+
+    A change that meets a running automatic step waits, ``PENDING``, with what was
+    asked in ``request``; it is ``APPLIED`` once its plans stop running, or
+    ``REFUSED`` (``reason``) if a point of no return was passed meanwhile."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="changes")
     number = models.PositiveIntegerField()
     summary = models.CharField(max_length=500)
+    status = models.CharField(
+        max_length=8, choices=OrderChangeStatus.choices, default=OrderChangeStatus.APPLIED
+    )
+    # What was asked, as JSON: shipping_address, quantities ({line ID: n}), add_lines
+    # (product IDs), remove_lines; what a pending change applies later.
+    request = models.JSONField(default=dict)
+    # A pending change: the running step it waits for ("step 'Book carrier' of ...").
+    waits_for = models.CharField(max_length=500, blank=True)
+    # A refused change: why (the point of no return that was passed meanwhile).
+    reason = models.TextField(blank=True)
     before = models.JSONField(default=dict)
     after = models.JSONField(default=dict)
     # The fulfilments it cancelled and the plans it froze, to route again.
     undone = models.JSONField(default=dict)
     created_at = models.DateTimeField()
+    # When it was applied or refused (at once: ``created_at``).
+    decided_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 
 from ..models import (
     Order,
+    OrderChange,
+    OrderChangeStatus,
     OrderEvent,
     OrderFulfillment,
 )
@@ -44,3 +46,13 @@ def order_number_search(query: str, *, limit: int = 20) -> QuerySet[Order]:
     """The newest orders whose number (backend ID) contains ``query`` (the preview's
     autocomplete); an empty query: the newest."""
     return Order.objects.filter(backend_id__icontains=query).order_by("-placed_at")[:limit]
+
+
+def order_change_numbered(order: Order, number: int) -> OrderChange | None:
+    """The order's in-flight change with that number (None: it has none)."""
+    return order.changes.select_related("created_by").filter(number=number).first()
+
+
+def order_changes_pending(order: Order) -> list[OrderChange]:
+    """The order's in-flight changes waiting for their plans, in the order they apply."""
+    return list(order.changes.filter(status=OrderChangeStatus.PENDING).order_by("number"))

@@ -10,13 +10,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from ..errors import ApplicationError
 from ..models import (
     FalloutRule,
     Order,
+    OrderChange,
+    OrderChangeStatus,
     Plan,
+    PlanState,
     PlanStep,
     PlanStepAttempt,
     PlanTransition,
@@ -228,7 +231,11 @@ def order_plans(order: Order, user: Any) -> list[Plan]:
     )
     return list(
         plans_visible(user, Plan.objects.filter(order=order))
-        .select_related("version__group", "fulfillment__supplier_organization_unit")
+        .select_related(
+            "version__group",
+            "fulfillment__supplier_organization_unit",
+            "undoes_step__definition",
+        )
         .prefetch_related(
             Prefetch("steps", queryset=steps),
             Prefetch("steps__attempt_rows", queryset=PlanStepAttempt.objects.order_by("number")),
@@ -335,3 +342,22 @@ def line_records(
                 record[f"Line.Product.Content.{name}"] = value
         records[line.id] = record
     return records
+
+
+def orders_with_changes_due(*, limit: int) -> list[int]:
+    """The orders with a pending in-flight change whose Freezing plans run no
+    automatic step any more (the sweep applies them, should the message sent when
+    the last step ended have been lost), oldest first."""
+    running = PlanStep.objects.filter(
+        plan__order_id=OuterRef("order_id"),
+        plan__state=PlanState.FREEZING,
+        state=StepState.IN_PROGRESS,
+        definition__type__in=[StepType.AUTO_TASK, StepType.CALLOUT],
+    )
+    return list(
+        OrderChange.objects.filter(status=OrderChangeStatus.PENDING)
+        .exclude(Exists(running))
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()[:limit]
+    )

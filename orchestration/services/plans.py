@@ -42,6 +42,7 @@ from ..models import (
     Order,
     OrderFulfillment,
     Plan,
+    PlanPurpose,
     PlanState,
     PlanStep,
     PlanStepAttempt,
@@ -61,10 +62,11 @@ from ..selectors.plans import (
     fallout_rule_for,
     group_spec,
     order_record,
+    orders_with_changes_due,
     plan_steps,
     step_spec,
 )
-from ..tasks import plan_step_run_task
+from ..tasks import order_changes_apply_task, plan_step_run_task
 from .events import actor_of
 from .persistence import store_plans
 from .persistence.steps import (
@@ -75,7 +77,7 @@ from .persistence.steps import (
     step_outcome_store,
 )
 from .plan_assignment import plan_step_assign
-from .sending import task_send_on_commit
+from .sending import task_send, task_send_on_commit
 
 AUTOMATIC = (StepType.AUTO_TASK, StepType.CALLOUT)
 # Handlers that are the fulfilment's own actions: a step naming one (a shop's manual
@@ -159,7 +161,8 @@ def plans_build(
                     to_state=PlanState.NOT_STARTED,
                     at=now,
                     actor="system:plans",
-                    message=f"Plan {version.name} built with {len(made)} steps.",
+                    message=f"Plan {version.name} built with {len(made)} "
+                    + ("step." if len(made) == 1 else "steps."),
                 ),
             )
         )
@@ -301,7 +304,15 @@ def plan_advance(
             .get(pk=plan_id)
         )
         if plan.state in (PlanState.FREEZING, PlanState.FROZEN, PlanState.COMPLETED):
+            if plan.state == PlanState.FREEZING:
+                # A step of a plan an in-flight change froze has ended: the change may
+                # be applied now (``services/order_changes.py``).
+                task_send_on_commit(
+                    task=order_changes_apply_task, ids=[plan.order_id], noun="order"
+                )
             return 0
+        if plan.state == PlanState.NOT_STARTED and plan.after_id and not _completed(plan.after_id):
+            return 0  # a cancel plan waits for the one before it
         group = _version_runtime(plan.version_id, plan.network_token).spec
         record = order_record(plan.order)
         steps = {step.pk: step for step in plan_steps(plan)}
@@ -332,6 +343,8 @@ def plan_advance(
         _plan_state_store(plan, [_run(step) for step in steps.values()], now, changed=applied > 0)
         if ready:
             task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
+    if plan.state == PlanState.COMPLETED and applied:
+        _followers_start(plan.pk, now, actor)
     if applied and plan.group_key and not _sibling:
         # A step done here may be what a plan sharing the group key waits for.
         for sibling in _siblings_waiting(plan):
@@ -395,6 +408,16 @@ def _cross_plan_anywhere(token: str | None) -> bool:
                 _CROSS_PLAN.clear()
             _CROSS_PLAN[token] = found
     return found
+
+
+def _completed(plan_id: int) -> bool:
+    return Plan.objects.filter(pk=plan_id, state=PlanState.COMPLETED).exists()
+
+
+def _followers_start(plan_id: int, now: datetime, actor: str) -> None:
+    """The plans waiting for ``plan_id`` to complete (the next cancel plan) start."""
+    for follower in Plan.objects.filter(after_id=plan_id).values_list("pk", flat=True):
+        plan_advance(plan_id=follower, now=now, actor=actor)
 
 
 def _done_in_every_plan(plan: Plan) -> frozenset[str]:
@@ -599,6 +622,8 @@ def _attempt_finish(
             _attempt_finish_locked(
                 step_id=claimed.step.pk, number=claimed.step.attempts, error=error, now=now
             )
+    if stored and claimed.plan.state == PlanState.COMPLETED:
+        _followers_start(claimed.plan.pk, now, "system:plans")
     if stored and claimed.plan.group_key and _cross_plan_anywhere(claimed.token):
         for sibling in _siblings_waiting(claimed.plan):
             plan_advance(plan_id=sibling, now=now, _sibling=True)
@@ -675,6 +700,7 @@ def _completed_store(claimed: ClaimedStep, runtime: "_VersionRuntime", now: date
         transitions=rows,
     ):
         return False
+    plan.state = state
     ready = []
     for pk in changed:
         moved = steps[pk]
@@ -850,7 +876,12 @@ def plan_manual_step_done(
     action is the fulfilment's own."""
     steps = list(
         PlanStep.objects.select_for_update()
-        .filter(plan__fulfillment=fulfillment, definition__handler=handler)
+        # The fulfilment's own plan: a cancel or amend plan's steps are not its actions.
+        .filter(
+            plan__fulfillment=fulfillment,
+            plan__purpose=PlanPurpose.MAIN,
+            definition__handler=handler,
+        )
         .exclude(
             state__in=[
                 StepState.COMPLETED,
@@ -929,7 +960,8 @@ def _fallout_resolve(
 
 def plans_sweep(*, now: datetime) -> dict[str, int]:
     """Due scheduled and failed steps become Ready (and are sent); pauses are checked
-    again; running steps past their jeopardy threshold turn At Risk."""
+    again; running steps past their jeopardy threshold turn At Risk; pending in-flight
+    changes whose plans stopped running are sent to be applied."""
     due = list(
         PlanStep.objects.filter(
             state__in=[StepState.SCHEDULED, StepState.FAILED], next_run_at__lte=now
@@ -966,6 +998,9 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
         if at_risk(step_spec(step.definition), _run(step), now):
             PlanStep.objects.filter(pk=step.pk).update(at_risk=True)
             risky += 1
+    changes = task_send(
+        task=order_changes_apply_task, ids=orders_with_changes_due(limit=BATCH), noun="order"
+    )
     return {
         "plans_ended": ended,
         "steps_due": len(due),
@@ -973,6 +1008,7 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
         "pauses": len(paused),
         "at_risk": risky,
         "steps_lost": lost,
+        "changes_due": changes,
     }
 
 
@@ -1031,6 +1067,7 @@ def plans_point_of_no_return_check(*, order_line_ids: Sequence[int], change: str
         PlanStep.objects.filter(
             definition__point_of_no_return=True,
             state__in=STARTED,
+            plan__purpose=PlanPurpose.MAIN,
             plan__fulfillment__lines__order_line_id__in=order_line_ids,
         )
         .select_related("definition", "plan__version__group")
@@ -1046,37 +1083,18 @@ def plans_point_of_no_return_check(*, order_line_ids: Sequence[int], change: str
         )
 
 
-def plans_running_check(*, fulfillment_ids: Sequence[int], change: str) -> None:
-    """Refuse (409) a change while an automatic step of these fulfilments' plans is
-    running: the plan is Freezing until it ends (then the change can be made)."""
-    running = (
-        PlanStep.objects.filter(
-            plan__fulfillment_id__in=fulfillment_ids,
-            state=StepState.IN_PROGRESS,
-            definition__type__in=[StepType.AUTO_TASK, StepType.CALLOUT],
-        )
-        .select_related("definition")
-        .first()
-    )
-    if running is not None:
-        raise ConflictError(
-            f"{change} must wait: step {running.definition.name!r} is running, so its plan "
-            "is Freezing. Try again when it has finished.",
-            code="plan_freezing",
-        )
-
-
 @transaction.atomic
 def plans_undo(
     *, fulfillment_ids: Sequence[int], reason: str, user: User | None, now: datetime
 ) -> list[int]:
-    """Freeze the fulfilments' plans for a change and end them: completed steps are
-    Canceled, the others Discarded (in reverse order, as cancel groups run), each on
-    the plan's timeline; return the plans' IDs."""
+    """Freeze the fulfilments' main plans for a change and end them: completed steps
+    are Canceled, the others Discarded (in reverse order, as cancel groups run), each
+    on the plan's timeline; return the plans' IDs. (A change then runs the cancel
+    groups of the Canceled steps: ``services/plan_changes.py``.)"""
     actor = actor_of(user, "plans")
     plans = list(
         Plan.objects.select_for_update()
-        .filter(fulfillment_id__in=fulfillment_ids)
+        .filter(fulfillment_id__in=fulfillment_ids, purpose=PlanPurpose.MAIN)
         .exclude(state=PlanState.FROZEN)
         .select_related("version__group")
     )
@@ -1111,12 +1129,15 @@ def plans_undo(
 
 def plans_amended(
     *, fulfillment_ids: Sequence[int], reason: str, user: User | None, now: datetime
-) -> None:
-    """Note on the plans of fulfilments a change shrank (but did not end) that they
-    go on for the lines left."""
-    for plan in Plan.objects.filter(fulfillment_id__in=fulfillment_ids).select_related(
-        "version__group"
-    ):
+) -> list[int]:
+    """Note on the main plans of fulfilments a change shrank (but did not end) that
+    they go on for the lines left; return their IDs."""
+    plans = list(
+        Plan.objects.filter(fulfillment_id__in=fulfillment_ids, purpose=PlanPurpose.MAIN)
+        .select_related("version__group")
+        .order_by("pk")
+    )
+    for plan in plans:
         PlanTransition.objects.create(
             plan=plan,
             from_state=plan.state,
@@ -1126,6 +1147,7 @@ def plans_amended(
             message=f"Plan {plan.version.group.name}: amended ({reason}); it goes on for "
             "the lines left.",
         )
+    return [plan.pk for plan in plans]
 
 
 @transaction.atomic
@@ -1136,7 +1158,8 @@ def plans_of_ended_fulfillments_end(*, now: datetime, limit: int = BATCH) -> int
     fulfilment ends, and by the sweep for whatever ended elsewhere."""
     ended = list(
         Plan.objects.filter(
-            fulfillment__status__in=[FulfillmentStatus.DEACTIVATED, FulfillmentStatus.CANCELLED]
+            fulfillment__status__in=[FulfillmentStatus.DEACTIVATED, FulfillmentStatus.CANCELLED],
+            purpose=PlanPurpose.MAIN,
         )
         .exclude(state__in=[PlanState.FROZEN, PlanState.COMPLETED])
         .values_list("fulfillment_id", "fulfillment__status")[:limit]

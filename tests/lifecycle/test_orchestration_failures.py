@@ -167,6 +167,7 @@ def test_an_order_whose_orchestration_keeps_failing_is_retried_then_set_failed(
         "pauses": 0,
         "at_risk": 0,
         "steps_lost": 0,
+        "changes_due": 0,
     }
     order.refresh_from_db()
     assert (order.orchestration_failures, order.status) == (5, OrderStatus.ORCHESTRATION_FAILED)

@@ -31,6 +31,7 @@ from orchestration.models import (
     FulfillmentStatus,
     OrchestrationDetails,
     Order,
+    OrderChange,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderIntent,
@@ -329,6 +330,14 @@ ENDPOINTS = [
         (ORDERS, "change_order"),
         data={"city": "Rotterdam"},
         ok=(302, 400),
+    ),
+    Endpoint(
+        "API order change",
+        "get",
+        lambda s: f"/api/orders/{the_order().pk}/changes/1/",
+        (ORDERS,),
+        api=True,
+        page=False,
     ),
     Endpoint("return form", "get", lambda s: f"/orders/{the_return().pk}/return-form/", (ORDERS,)),
     Endpoint(
@@ -689,6 +698,8 @@ def order_world() -> None:
         organization_unit=shop, product=product, quantity_on_hand=10, quantity_reserved=4
     )
     OrchestrationDetails.objects.create(order=order, attempt=1, at=now, expires_at=now)
+    # An in-flight change made earlier (the API reads it by its number).
+    OrderChange.objects.create(order=order, number=1, summary="line 1 to 5", created_at=now)
     stages = {
         "new": {},
         "started": {"status": FulfillmentStatus.IN_PROGRESS, "started_at": now},

@@ -83,10 +83,10 @@ def lock_order(*, order_id: int) -> LockedOrder:
     if not rows:
         return lock_order_without_lines(order_id=order_id)
     split = len(line_fields)
-    order = _from_row(Order, order_fields, rows[0][split:-1])
+    order = from_row(Order, order_fields, rows[0][split:-1])
     lines = []
     for row in rows:
-        line = _from_row(OrderLine, line_fields, row[:split])
+        line = from_row(OrderLine, line_fields, row[:split])
         line.order = order  # one object, as order.lines would give
         lines.append(line)
     return LockedOrder(order, lines, rows[0][-1], stock_rows)
@@ -123,7 +123,7 @@ def _lock_and_stock_sql() -> str:
     return f"{_lock_sql()[0]}; {order_stock_sql()}"
 
 
-def _from_row(model: type[Any], fields: tuple[Field, ...], values: Sequence[Any]) -> Any:
+def from_row(model: type[Any], fields: tuple[Field, ...], values: Sequence[Any]) -> Any:
     """A model instance from its concrete fields' column values, as a query gives it."""
     converted = [
         field.from_db_value(value, None, connection)

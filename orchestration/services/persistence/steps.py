@@ -6,7 +6,9 @@ seconds on a carrier), and stores the outcome. This module writes the first and
 the last:
 
 - ``step_claim``: Ready -> In Progress, ``attempts`` + 1 and the attempt's row
-  (Running), and, read in the same statement, everything the outcome needs: the
+  (Running), unless the plan is Freezing (nothing starts in a plan an in-flight
+  change froze: its Ready steps are sent again when it thaws); and, read in the
+  same statement, everything the outcome needs: the
   plan (its revision and state), its order, the network's token and the plan's
   steps as they are. None when the step is not Ready and automatic (done already,
   taken by another worker, or not for workers): the caller then does nothing.
@@ -55,7 +57,7 @@ from ...models import (
     StepState,
 )
 from ...selectors.plans import ORDER_RECORD_FIELDS
-from .postgres import _from_row
+from .postgres import from_row
 
 # A plan whose steps a worker's outcome may move without its lock.
 OPEN_PLAN_STATES = (PlanState.NOT_STARTED, PlanState.IN_PROGRESS)
@@ -122,6 +124,7 @@ def _claim_orm(
     claimed = (
         PlanStep.objects.filter(pk=step_id, state=StepState.READY, definition__type__in=types)
         .exclude(definition__handler__in=excluded_handlers)
+        .exclude(plan__state=PlanState.FREEZING)
         .update(
             state=StepState.IN_PROGRESS,
             attempts=F("attempts") + 1,
@@ -169,8 +172,9 @@ def _claim_sql(handlers: int) -> tuple[str, tuple[Field, ...]]:
     sql = (
         f"WITH claimed AS (UPDATE {step} AS s SET state = %s, attempts = s.attempts + 1, "  # noqa: S608
         "started_at = COALESCE(s.started_at, %s), updated_at = %s "
-        f"FROM {definition} AS d WHERE s.id = %s AND s.state = %s AND d.id = s.definition_id "
-        f"AND d.type = ANY(%s) {excluded}"
+        f"FROM {definition} AS d, {plan} AS fp WHERE s.id = %s AND s.state = %s "
+        f"AND d.id = s.definition_id AND d.type = ANY(%s) {excluded}"
+        "AND fp.id = s.plan_id AND fp.state <> %s "
         "RETURNING s.id, s.plan_id, s.attempts, s.started_at), "
         f"attempt AS (INSERT INTO {attempt} "
         "(step_id, number, started_at, finished_at, outcome, error_code, error) "
@@ -189,7 +193,7 @@ def _claim_postgres(
 ) -> ClaimedStep | None:
     sql, order_fields = _claim_sql(len(excluded))
     params: list[Any] = [StepState.IN_PROGRESS, now, now, step_id, StepState.READY, list(types)]
-    params += [*excluded, now, AttemptOutcome.RUNNING]
+    params += [*excluded, PlanState.FREEZING, now, AttemptOutcome.RUNNING]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -198,7 +202,7 @@ def _claim_postgres(
     plan_id, attempts, started_at, revision, plan_state, version_id = row[:6]
     fulfillment_id, group_key, token = row[6:9]
     arrays = dict(zip(_STEP_ARRAYS, row[9 : 9 + len(_STEP_ARRAYS)], strict=True))
-    order = _from_row(Order, order_fields, row[9 + len(_STEP_ARRAYS) :])
+    order = from_row(Order, order_fields, row[9 + len(_STEP_ARRAYS) :])
     plan = Plan(
         id=plan_id,
         order=order,
