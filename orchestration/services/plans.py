@@ -958,10 +958,13 @@ def _fallout_resolve(
     return len(steps)
 
 
-def plans_sweep(*, now: datetime) -> dict[str, int]:
-    """Due scheduled and failed steps become Ready (and are sent); pauses are checked
-    again; running steps past their jeopardy threshold turn At Risk; pending in-flight
-    changes whose plans stopped running are sent to be applied."""
+def plans_sweep(*, now: datetime, lost_after: timedelta = timedelta(minutes=2)) -> dict[str, int]:
+    """Due scheduled and failed steps become Ready (and are sent); Ready automatic
+    steps whose message was lost (Ready for ``lost_after``: the broker was down when
+    they were sent) are sent again; pauses are checked again; running steps past
+    their jeopardy threshold turn At Risk; pending in-flight changes whose plans
+    stopped running are sent to be applied."""
+    resent = plan_steps_unsent_resend(now=now, lost_after=lost_after)
     due = list(
         PlanStep.objects.filter(
             state__in=[StepState.SCHEDULED, StepState.FAILED], next_run_at__lte=now
@@ -1008,8 +1011,31 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
         "pauses": len(paused),
         "at_risk": risky,
         "steps_lost": lost,
+        "steps_resent": resent,
         "changes_due": changes,
     }
+
+
+def plan_steps_unsent_resend(*, now: datetime, lost_after: timedelta, limit: int = BATCH) -> int:
+    """Send again the automatic steps Ready for ``lost_after`` and not taken (their
+    message never reached a worker: the broker was down, or the message was lost);
+    return how many were sent. A doubled message finds the step taken and does
+    nothing (the claim), so a message merely waiting in a busy queue is harmless.
+    Those sent are due again ``lost_after`` from now."""
+    ready = list(
+        PlanStep.objects.filter(
+            state=StepState.READY,
+            definition__type__in=AUTOMATIC,
+            updated_at__lte=now - lost_after,
+        )
+        .exclude(definition__handler__in=BOUND_ACTIONS)
+        .exclude(plan__state=PlanState.FREEZING)
+        .order_by("updated_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = task_send(task=plan_step_run_task, ids=ready, noun="plan step")
+    PlanStep.objects.filter(pk__in=ready[:sent], state=StepState.READY).update(updated_at=now)
+    return sent
 
 
 def plan_steps_lost_resume(*, now: datetime, limit: int = BATCH) -> int:
