@@ -45,9 +45,11 @@ from .plan_forms import (
     DependencyFormSet,
     FalloutRuleForm,
     GroupForm,
+    RuleForm,
     ScenarioForm,
     StepFormSet,
     group_choices,
+    handler_choices,
     step_initial,
 )
 from .plan_presenters import (
@@ -231,6 +233,9 @@ def edit(request: HttpRequest, key: str | None = None) -> HttpResponse:
             "problem_rows": {problem.get("row") for problem in problems},
             "not_saved": status == 400,
             "operators": OPERATORS,
+            # The row "Add a rule" copies into a step (its prefix set there).
+            "rule_form": RuleForm(prefix="step-__prefix__-rule-__rule__"),
+            "handlers": handler_choices(),
         },
         status=status,
     )
