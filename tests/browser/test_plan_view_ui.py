@@ -82,6 +82,10 @@ def test_the_order_page_draws_the_plan_and_shows_it_completed_after_the_shop_shi
     expect(graph).to_be_visible()
     expect(page.locator(".plan-graph-plan")).to_contain_text("Ship from store · version 1")
     expect(node(page, steps["start"])).to_have_attribute("data-state", "Ready")
+    # A person's step counts no attempts: it says who does it once someone has.
+    expect(node(page, steps["start"])).to_have_attribute(
+        "aria-label", "Start, Manual task, State: Ready"
+    )
     for key in ("pick", "pack", "ship"):
         expect(node(page, steps[key])).to_have_attribute("data-state", "Pending")
     expect(page.locator("#plan-table")).not_to_have_attribute("open", "")  # the graph instead
@@ -107,12 +111,53 @@ def test_the_order_page_draws_the_plan_and_shows_it_completed_after_the_shop_shi
     expect(page.locator(".plan-graph-plan")).to_contain_text("Completed")
     node(page, steps["ship"]).click()
     expect(selected).to_contain_text("Ship: Completed (done by kalverstraat).")
+    expect(node(page, steps["ship"])).to_have_attribute(
+        "aria-label",
+        "Ship, Manual task, State: Completed, Assigned to kalverstraat, Done by kalverstraat",
+    )
+    expect(node(page, steps["ship"]).locator("text").last).to_have_text("Done by kalverstraat")
+    expect(selected).to_contain_text(
+        "No attempts: a person does this step (assigned to kalverstraat); done by kalverstraat."
+    )
     timeline = page.locator("#timeline")
     expect(timeline.locator("tr.plan-entry").last).to_contain_text(
         "Plan Ship from store: Completed."
     )
     page.evaluate("document.getElementById('plan').scrollIntoView()")
     screenshot(page, "plan-view")
+
+
+def test_a_paused_step_shows_what_it_waits_for_and_whether_it_holds_now(
+    demo: None, live_server: Any, page: Page
+) -> None:
+    # Paid by bank transfer: the demo's plan waits for the payment first.
+    order = amsterdam_order(
+        "WEB-7103", {"SNK-CANVAS-WHT": 1}, custom_fields={"PaymentMethod": "BankTransfer"}
+    )
+    steps = {
+        s.definition.key: s
+        for s in PlanStep.objects.filter(plan__order=order).select_related("definition")
+    }
+    assert steps["payment"].state == StepState.IN_PROGRESS
+    sign_in_admin(live_server, page)
+
+    page.goto(f"{live_server.url}/orders/{order.pk}/")
+
+    payment = node(page, steps["payment"])
+    expect(payment).to_have_attribute(
+        "aria-label",
+        "Wait for the payment, Pause, State: In Progress, Waits for "
+        "Order.CustomFields.PaymentStatus = Captured, Does not hold yet",
+    )
+    expect(payment.locator("text").last).to_have_text("Does not hold yet")
+    # An automatic step still counts its attempts.
+    expect(node(page, steps["carrier"])).to_have_attribute(
+        "aria-label", "Book a carrier, Callout, State: Pending, 0 attempts"
+    )
+    payment.click()
+    expect(page.locator("#plan-selected")).to_contain_text(
+        "No attempts: it waits until Order.CustomFields.PaymentStatus = Captured (not yet)."
+    )
 
 
 def test_a_fatally_failed_step_is_retried_from_the_fallout_queue_and_leaves_it(
