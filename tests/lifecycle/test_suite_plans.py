@@ -439,6 +439,44 @@ def fallout_rows(response: Any) -> list[list[str]]:
     ]
 
 
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_a_hostile_error_and_note_are_shown_as_text_on_the_fallout_queue_and_the_order_page(
+    failed: Callable[..., PlanStep],
+) -> None:
+    from orchestration.models import PlanTransition
+
+    step = failed()
+    PlanStep.objects.filter(pk=step.pk).update(error_code=HOSTILE, error=HOSTILE, note=HOSTILE)
+    step.attempt_rows.update(error=HOSTILE)
+    PlanTransition.objects.filter(step=step).update(message=HOSTILE)
+    admin = login("admin")
+
+    fallout = admin.get("/orders/fallout/").content.decode()
+    refused = admin.post("/orders/fallout/act/", {"note": HOSTILE, "action": "retry"})
+    order = admin.get(f"/orders/{step.plan.order_id}/").content.decode()
+    data = admin.get(f"/orders/{step.plan.order_id}/plan.json")
+
+    assert refused.status_code == 400
+    for page in (fallout, refused.content.decode(), order):
+        assert "<script>alert" not in page and "<img src=x" not in page
+    # The error (its code and message) in the queue and in its filter; the note typed
+    # shown again after the refusal.
+    assert f'<td class="error-text"><code>{ESCAPED}</code> {ESCAPED}</td>' in fallout
+    assert f'<option value="{ESCAPED}">{ESCAPED}</option>' in fallout
+    assert f'maxlength="2000" required>{ESCAPED}</textarea>' in refused.content.decode()
+    # The order page: the step's error, its attempt's, its transition and its note in
+    # the table and on the timeline, and the graph's JSON (its "<" written \u003C).
+    assert f'<span class="error-text">{ESCAPED}: {ESCAPED}</span>' in order
+    assert f'<p class="plan-note">Note: {ESCAPED}</p>' in order
+    assert f'<td class="plan-message">{ESCAPED}</td>' in order
+    assert f'<td><span class="badge plan">Plan</span> {ESCAPED}</td>' in order
+    assert "\\u003Cscript\\u003Ealert" in order
+    assert data.json()["plans"][0]["steps"][0]["error"] == f"{HOSTILE}: {HOSTILE}"
+
+
 def test_the_fallout_queue_lists_fatally_failed_steps_and_filters_them(
     failed: Callable[..., PlanStep],
 ) -> None:
