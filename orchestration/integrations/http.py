@@ -1,4 +1,5 @@
-"""Posting JSON to a configured receiver (webhook events, the webhook exporter)."""
+"""Sending JSON to a configured receiver (webhook events, the webhook exporter, a plan's
+callout: POST, or the callout's own method)."""
 
 import json
 import urllib.error
@@ -12,16 +13,22 @@ class DeliveryError(Exception):
 
 
 def post_json(
-    url: str, payload: Any, *, headers: dict[str, str] | None = None, timeout: float = 10
+    url: str,
+    payload: Any,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+    method: str = "POST",
 ) -> None:
-    """POST ``payload`` as JSON; return on a 2xx answer, raise ``DeliveryError`` otherwise."""
+    """Send ``payload`` as JSON (POST, or ``method``); return on a 2xx answer, raise
+    ``DeliveryError`` otherwise."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise DeliveryError(f"{url!r} is not an http(s) URL.")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         url,
         data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json", **(headers or {})},
-        method="POST",
+        method=method,
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310

@@ -88,9 +88,23 @@ def handler_for(name: str) -> Handler:
     return handler
 
 
-def callout(*, url: str, payload: Mapping[str, Any], idempotency_key: str, timeout: float) -> None:
-    """POST ``payload`` to ``url``; ``StepError`` (``CalloutFailed``) if it is not taken."""
+def callout(
+    *,
+    url: str,
+    payload: Mapping[str, Any],
+    idempotency_key: str,
+    timeout: float,
+    method: str = "POST",
+) -> None:
+    """Send ``payload`` to ``url`` with ``method`` (the step's: POST, PUT, PATCH or DELETE);
+    ``StepError`` (``CalloutFailed``) if it is not taken."""
     try:
-        post_json(url, dict(payload), headers={"Idempotency-Key": idempotency_key}, timeout=timeout)
+        post_json(
+            url,
+            dict(payload),
+            headers={"Idempotency-Key": idempotency_key},
+            timeout=timeout,
+            method=method,
+        )
     except DeliveryError as error:
         raise StepError("CalloutFailed", str(error)) from error
