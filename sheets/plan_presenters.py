@@ -36,6 +36,20 @@ def condition_text(condition: Any) -> str:
     return f"{'; '.join(clauses)} ({condition.get('logic') or 'ALL'})"
 
 
+def rules_text(rules: Any) -> list[str]:
+    """A manual step's assignment rules, each as a line: ``anna if 1. ... (ALL),
+    priority 5``; ``queue vip-desk, priority 1`` (a rule without a condition)."""
+    lines = []
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, Mapping):
+            continue
+        whom = rule.get("assignee") or f"queue {rule.get('queue') or ''}".strip()
+        condition = condition_text(rule.get("condition"))
+        when = f" if {condition}" if condition else ""
+        lines.append(f"{whom}{when}, priority {rule.get('priority', 0)}")
+    return lines
+
+
 def caret(source: str, column: int) -> str:
     """The text and, under it, a caret at ``column`` (1-based); blanks as spaces."""
     shown = "".join(" " if character.isspace() else character for character in source)

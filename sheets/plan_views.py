@@ -57,6 +57,7 @@ from .plan_presenters import (
     errors_text,
     form_problems,
     refusal_problems,
+    rules_text,
     scenario_problems,
 )
 
@@ -126,6 +127,7 @@ def _group_context(
                 "step": step,
                 "condition": condition_text(step.condition),
                 "resume": condition_text(step.resume_condition),
+                "rules": rules_text(step.assignment_rules),
                 "dependencies": list(step.dependencies.all()),
             }
             for step in steps

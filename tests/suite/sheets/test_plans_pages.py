@@ -604,7 +604,17 @@ def test_assignment_rules_and_a_callouts_method_are_saved_and_shown_again(
         "PUT",
         20,
     )
-    # The page shows them again, and posted back as shown they are the same version.
+    # The group page lists them; the edit page shows them again, and posted back as
+    # shown they are the same version.
+    group = client.get("/sheets/plans/groups/Invoicing/").content.decode()
+    call_row = group.split('data-step="call"', 1)[1].split("</tr>", 1)[0]
+    assert (
+        '<div class="muted assignment">Conditions with priority over <code>service-desk</code>'
+        '<ol class="rules"><li>anna if 1. Order.CustomFields.Tier = VIP; 2. Order.Type = '
+        "Sales (1 AND 2), priority 5</li><li>queue vip-desk, priority 0</li></ol></div>"
+    ) in call_row
+    book_row = group.split('data-step="book"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>PUT https://carrier.example/bookings (20 s)</td>" in book_row
     page = client.get("/sheets/plans/groups/Invoicing/edit/").content.decode()
     assert 'name="step-0-rule-0-assignee" value="anna"' in page
     assert 'name="step-0-rule-1-queue" value="vip-desk"' in page
