@@ -4,8 +4,12 @@ A save never edits a version: it makes the next one (plans in flight finish on
 theirs, ``docs/plans.md``), checked whole by the pure core
 (``plans.validate.group_problems``: duplicate keys, unknown steps, cycles named
 ``a -> b -> a``, bad condition logic with its column, retry and jeopardy
-settings) and by the models' own limits. A refused save writes nothing and lists
-every problem, each naming its step and field.
+settings), by the models' own limits, and here for what the core's ``StepSpec`` does
+not hold or cannot know: an auto task's handler is registered, a callout's method,
+URL and timeout, a manual step's assignment (a queue, rules only for CONDITIONS, each
+rule's condition as a step's, its assignee an active user). A refused save writes
+nothing and lists every problem, each naming its step and field
+(``steps[0].assignment_rules[2].assignee``).
 """
 
 from collections.abc import Mapping, Sequence
