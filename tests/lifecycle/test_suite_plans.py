@@ -477,6 +477,31 @@ def test_a_hostile_error_and_note_are_shown_as_text_on_the_fallout_queue_and_the
     assert data.json()["plans"][0]["steps"][0]["error"] == f"{HOSTILE}: {HOSTILE}"
 
 
+def test_the_fallout_queue_counts_attempts_of_automatic_steps_only(
+    place: Callable[..., Order],
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    start = steps_of(order)["start"]  # a manual step whose delay could not be read
+    PlanStep.objects.filter(pk=start.pk).update(
+        state=StepState.FATALLY_FAILED,
+        fallout_queue="operations",
+        error_code="DelayUnreadable",
+        error="no date in Order.CustomFields.DeliveryDate",
+    )
+
+    rows = fallout_rows(login("admin").get("/orders/fallout/"))
+
+    assert [row[1:6] for row in rows] == [
+        [
+            order.backend_id,
+            "Start start",
+            "DelayUnreadable no date in Order.CustomFields.DeliveryDate",
+            "operations",
+            "—",
+        ]
+    ]
+
+
 def test_the_fallout_queue_lists_fatally_failed_steps_and_filters_them(
     failed: Callable[..., PlanStep],
 ) -> None:
