@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestration.models import (
+    AttemptOutcome,
     DependencyScope,
     FulfillmentAction,
     Order,
@@ -31,7 +32,8 @@ from orchestration.models import (
     StepType,
 )
 from orchestration.models.fulfillments import OPEN_FULFILLMENT_STATUSES, TaskStage
-from orchestration.services.plans import BOUND_ACTIONS
+from orchestration.plans.conditions import ConditionError
+from orchestration.services.plans import BOUND_ACTIONS, pause_holds
 
 # What a shop does next with a ship-from-store task, by the task's stage.
 STAGE_LABELS = {
@@ -227,7 +229,61 @@ def step_error(step: PlanStep) -> str:
     return ": ".join(part for part in (step.error_code, step.error) if part)
 
 
-def _step_json(step: PlanStep) -> dict[str, Any]:
+# The steps a worker runs, in attempts: for the others (a person's, a pause, a
+# milestone) a count of attempts says nothing.
+AUTOMATIC = (StepType.AUTO_TASK, StepType.CALLOUT)
+# What an attempt's outcome means, where its label alone does not say it.
+OUTCOME_NOTES: dict[str, str] = {
+    AttemptOutcome.LOST: "the worker stopped before writing an outcome",
+}
+
+
+def done_by(transitions: Iterable[PlanTransition]) -> str:
+    """Who completed a step: the person of its last move to Completed (a shop's
+    action, *Done* on the order page, *Complete* in the fallout queue); blank when the
+    plan itself did (``system:...``) or it is not completed."""
+    actor = ""
+    for transition in transitions:
+        if (
+            transition.to_state == StepState.COMPLETED
+            and transition.from_state != StepState.COMPLETED
+        ):
+            actor = transition.actor
+    return "" if actor.startswith("system:") else actor
+
+
+def condition_words(condition: Any) -> str:
+    """A stored condition as one line: ``Order.CustomFields.PaymentStatus = Captured``;
+    several clauses numbered, with the logic: ``1. ...; 2. ... (1 OR 2)``."""
+    if not isinstance(condition, Mapping) or not condition.get("clauses"):
+        return ""
+    clauses = []
+    for clause in condition["clauses"]:
+        value = clause.get("value")
+        if isinstance(value, list):
+            value = ", ".join(str(item) for item in value)
+        text = f"{clause.get('field', '')} {clause.get('operator', '')}"
+        clauses.append(text + ("" if value is None else f" {value}"))
+    if len(clauses) == 1:
+        return clauses[0]
+    numbered = "; ".join(f"{n}. {text}" for n, text in enumerate(clauses, start=1))
+    return f"{numbered} ({condition.get('logic') or 'ALL'})"
+
+
+def pause_now(step: PlanStep) -> tuple[str, bool | None]:
+    """A pause's resume condition in words and whether it holds now (None: not a pause,
+    or a condition that cannot be evaluated on this order). ``step.plan.order`` is read."""
+    if step.definition.type != StepType.PAUSE:
+        return "", None
+    try:
+        holds: bool | None = pause_holds(step)
+    except ConditionError:
+        holds = None
+    return condition_words(step.definition.resume_condition), holds
+
+
+def _step_json(step: PlanStep, completed_by: str) -> dict[str, Any]:
+    waits_for, holds = pause_now(step)
     return {
         "id": step.pk,
         "key": step.definition.key,
@@ -239,8 +295,21 @@ def _step_json(step: PlanStep) -> dict[str, Any]:
         "next_run_at": _iso(step.next_run_at),
         "at_risk": step.at_risk,
         "assignee": step.assignee.get_username() if step.assignee else "",
+        "queue": step.queue,
+        "done_by": completed_by,
+        "waits_for": waits_for,
+        "holds": holds,
         "error": step_error(step),
     }
+
+
+def _by_step(plan: Plan) -> dict[int, list[PlanTransition]]:
+    """The plan's step transitions (prefetched by ``order_plans``), by step."""
+    transitions: dict[int, list[PlanTransition]] = {}
+    for transition in plan.transitions.all():
+        if transition.step_id is not None:
+            transitions.setdefault(transition.step_id, []).append(transition)
+    return transitions
 
 
 def _edges(
@@ -310,10 +379,14 @@ def plan_graph(
                 "group": plan.version.group.name,
                 "version": plan.version.number,
                 "state": graph_state(plan.state),
-                "steps": [_step_json(step) for step in plan.steps.all()],
+                "steps": [
+                    _step_json(step, done_by(transitions.get(step.pk, ())))
+                    for step in plan.steps.all()
+                ],
                 "edges": _edges(plan, dependencies, by_key),
             }
             for plan in plans
+            for transitions in (_by_step(plan),)
         ]
     }
 
@@ -329,6 +402,35 @@ class PlanStepRow:
     @property
     def error(self) -> str:
         return step_error(self.step)
+
+    @property
+    def automatic(self) -> bool:
+        """A worker runs it (an auto task, a callout): its attempts are worth counting."""
+        return self.step.definition.type in AUTOMATIC
+
+    @property
+    def manual(self) -> bool:
+        return self.step.definition.type == StepType.MANUAL
+
+    @property
+    def done_by(self) -> str:
+        return done_by(self.transitions)
+
+    @property
+    def pause(self) -> tuple[str, bool | None]:
+        """(its resume condition in words, whether it holds now) for a pause."""
+        return pause_now(self.step)
+
+    @property
+    def attempt_rows(self) -> list[tuple[PlanStepAttempt, str]]:
+        """Each attempt with its outcome's label, explained where the label alone does
+        not say it (Lost)."""
+        rows = []
+        for attempt in self.attempts:
+            label = attempt.get_outcome_display()
+            note = OUTCOME_NOTES.get(attempt.outcome)
+            rows.append((attempt, f"{label}: {note}" if note else label))
+        return rows
 
     @property
     def graph_state(self) -> str:
@@ -359,10 +461,9 @@ def plan_tables(plans: list[Plan]) -> list[PlanTable]:
     transitions (from ``order_plans``'s prefetches: no further statement)."""
     tables = []
     for plan in plans:
-        transitions: dict[int, list[PlanTransition]] = {}
-        for transition in plan.transitions.all():
-            if transition.step_id is not None:
-                transitions.setdefault(transition.step_id, []).append(transition)
+        transitions = _by_step(plan)
+        for step in plan.steps.all():
+            step.plan = plan  # the prefetch does not set it (a pause reads its order)
         tables.append(
             PlanTable(
                 plan=plan,

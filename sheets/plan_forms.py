@@ -8,6 +8,7 @@ problem by its step and field. A condition is typed one clause a line,
 numbered from 1 as the logic counts them.
 """
 
+import re
 from typing import Any, cast
 
 from django import forms
@@ -25,10 +26,11 @@ from orchestration.models import (
     StepScope,
     StepType,
 )
+from orchestration.models.plans import CALLOUT_METHODS
 from orchestration.plans.conditions import MAX_CLAUSES, MAX_LOGIC_LENGTH, OPERATORS
 from orchestration.plans.validate import MAX_DEPENDENCIES, MAX_MINUTES, MAX_STEPS
 from orchestration.selectors.step_groups import step_group_keys
-from orchestration.services.step_groups import MAX_PRIORITY
+from orchestration.services.step_groups import MAX_PRIORITY, MAX_RULES, USERNAME_LENGTH
 from orchestration.validators import validate_identifier
 
 from .forms import model_max_length
@@ -41,6 +43,7 @@ STEP_NAME_LENGTH = model_max_length(StepDefinition, "name")
 COMMENT_LENGTH = model_max_length(StepGroupVersion, "comment")
 QUEUE_LENGTH = model_max_length(StepDefinition, "queue")
 URL_LENGTH = model_max_length(StepDefinition, "url")
+HANDLER_LENGTH = model_max_length(StepDefinition, "handler")
 DELAY_FROM_LENGTH = model_max_length(StepDefinition, "delay_from")
 ERROR_CODE_LENGTH = model_max_length(FalloutRule, "error_code")
 # A PositiveIntegerField holds this much on every database.
@@ -52,11 +55,10 @@ _OPERATORS = sorted(OPERATORS, key=len, reverse=True)
 
 
 def handler_choices() -> list[tuple[str, str]]:
-    """The registered step handlers, then the fulfilment's actions."""
+    """The handlers the page offers: the registered ones, then the fulfilment's actions."""
     return [
-        ("", "(none)"),
-        *((name, name) for name in handler_names()),
-        *((name, f"{name} (fulfilment action)") for name in FULFILLMENT_ACTIONS),
+        *((name, "registered handler") for name in handler_names()),
+        *((name, "fulfilment action") for name in FULFILLMENT_ACTIONS),
     ]
 
 
@@ -127,14 +129,74 @@ def _logic_field() -> forms.CharField:
     return forms.CharField(required=False, max_length=MAX_LOGIC_LENGTH)
 
 
+class RuleForm(forms.Form):
+    """One assignment rule of a manual step (CONDITIONS): when its clauses hold, the step
+    goes to the user, or to the queue; the highest priority first."""
+
+    assignee = forms.CharField(required=False, max_length=USERNAME_LENGTH)
+    queue = forms.CharField(required=False, max_length=QUEUE_LENGTH)
+    priority = forms.IntegerField(
+        required=False,
+        min_value=-MAX_PRIORITY,
+        max_value=MAX_PRIORITY,
+        widget=forms.NumberInput(attrs={"class": "number"}),
+    )
+    clauses = _clauses_field()
+    logic = _logic_field()
+
+    def filled(self) -> bool:
+        """Whether anything was typed into the rule (a blank row is no rule)."""
+        data = self.cleaned_data
+        return any((data.get(name) or "").strip() for name in ("assignee", "queue", "clauses"))
+
+    def payload(self) -> dict[str, Any]:
+        """The rule as ``step_group_version_save`` takes it."""
+        data = self.cleaned_data
+        rule: dict[str, Any] = {}
+        condition = condition_of(data["clauses"], data["logic"])
+        if condition is not None:
+            rule["condition"] = condition
+        if data["assignee"].strip():
+            rule["assignee"] = data["assignee"].strip()
+        if data["queue"].strip() or not data["assignee"].strip():
+            rule["queue"] = data["queue"].strip()
+        rule["priority"] = data["priority"] or 0
+        return rule
+
+
+def rule_initial(rule: Any) -> dict[str, Any]:
+    """A stored rule as its row shows it."""
+    if not isinstance(rule, dict):
+        return {}
+    clauses, logic = clause_lines(rule.get("condition"))
+    return {
+        "assignee": rule.get("assignee") or "",
+        "queue": rule.get("queue") or "",
+        "priority": rule.get("priority", 0),
+        "clauses": clauses,
+        "logic": logic,
+    }
+
+
+# A rule row's fields as the page names them: step-3-rule-0-assignee.
+_RULE_NAME = re.compile(r"-rule-(\d{1,4})-(?:assignee|queue|priority|clauses|logic)$")
+
+
 class StepForm(forms.Form):
-    """One step row of the edit page."""
+    """One step row of the edit page, with its assignment rules (rows of their own,
+    ``<step prefix>-rule-<n>-<field>``: the rows sent, and one blank row to type into)."""
 
     key = forms.CharField(max_length=KEY_LENGTH)
     name = forms.CharField(max_length=STEP_NAME_LENGTH)
     type = forms.ChoiceField(choices=StepType.choices, initial=StepType.AUTO_TASK)
     scope = forms.ChoiceField(choices=StepScope.choices, initial=StepScope.ORDER)
-    handler = forms.ChoiceField(required=False)
+    # Typed, with the registered handlers and the fulfilment's actions offered (a
+    # datalist): a manual step done on the order page has a name of its own.
+    handler = forms.CharField(
+        required=False,
+        max_length=HANDLER_LENGTH,
+        widget=forms.TextInput(attrs={"list": "step-handlers", "autocomplete": "off"}),
+    )
     url = forms.URLField(required=False, max_length=URL_LENGTH, assume_scheme="https")
     timeout_seconds = forms.IntegerField(min_value=0, max_value=MAX_INTEGER, initial=10)
     condition_clauses = _clauses_field()
@@ -157,15 +219,54 @@ class StepForm(forms.Form):
     queue = forms.CharField(required=False, max_length=QUEUE_LENGTH)
     cancel_group = forms.ChoiceField(required=False)
     amend_group = forms.ChoiceField(required=False)
-    # Kept as they were read (no field on the page edits them yet).
-    method = forms.CharField(required=False, max_length=10, widget=forms.HiddenInput)
-    assignment_rules = forms.JSONField(required=False, widget=forms.HiddenInput)
+    # A callout's; POST when not sent (the column's default).
+    method = forms.ChoiceField(
+        required=False, choices=[(method, method) for method in CALLOUT_METHODS], initial="POST"
+    )
 
     def __init__(self, *args: Any, groups: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["handler"].choices = handler_choices()  # type: ignore[attr-defined]
         self.fields["cancel_group"].choices = groups  # type: ignore[attr-defined]
         self.fields["amend_group"].choices = groups  # type: ignore[attr-defined]
+        self.rule_forms = self._rule_forms()
+
+    def _rule_forms(self) -> list[RuleForm]:
+        """The rule rows: those posted (by their numbers, in order), or those of the
+        step read; then one blank row (not for a posted step: the page adds rows)."""
+        prefix = self.add_prefix("rule")
+        if self.is_bound:
+            numbers = sorted(
+                {
+                    int(found[1])
+                    for name in self.data
+                    if name.startswith(prefix + "-") and (found := _RULE_NAME.search(name))
+                }
+            )[: MAX_RULES + 1]
+            return [RuleForm(self.data, prefix=f"{prefix}-{n}") for n in numbers]
+        rules = self.initial.get("assignment_rules") or []
+        rows = [
+            RuleForm(initial=rule_initial(rule), prefix=f"{prefix}-{n}")
+            for n, rule in enumerate(rules if isinstance(rules, list) else [])
+        ]
+        return [*rows, RuleForm(prefix=f"{prefix}-{len(rows)}")]
+
+    def filled_rules(self) -> list[RuleForm]:
+        """The rule rows typed into, in order (after ``is_valid``)."""
+        return [rule for rule in self.rule_forms if rule.is_valid() and rule.filled()]
+
+    def has_changed(self) -> bool:
+        return super().has_changed() or any(rule.has_changed() for rule in self.rule_forms)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if len(self.rule_forms) > MAX_RULES:
+            self.add_error(None, f"At most {MAX_RULES} assignment rules a step.")
+        # A rule row's own errors (a priority out of range) are the step's, named by
+        # the rule's number among the rows: assignment_rules[2].priority.
+        for number, rule in enumerate(self.rule_forms, start=1):
+            for name, messages in rule.errors.items():
+                self.errors[f"assignment_rules[{number}].{name}"] = messages
+        return data
 
     def clean_retry_intervals(self) -> list[int]:
         text = self.cleaned_data.get("retry_intervals", "")
@@ -205,7 +306,7 @@ class StepForm(forms.Form):
             "point_of_no_return": data["point_of_no_return"],
             "assignment": data["assignment"],
             "queue": data["queue"],
-            "assignment_rules": data["assignment_rules"] or [],
+            "assignment_rules": [rule.payload() for rule in self.filled_rules()],
             "cancel_group": data["cancel_group"] or None,
             "amend_group": data["amend_group"] or None,
         }
@@ -222,6 +323,7 @@ def step_initial(step: dict[str, Any]) -> dict[str, Any]:
         "resume_clauses": resume_clauses,
         "resume_logic": resume_logic,
         "retry_intervals": ", ".join(str(m) for m in step.get("retry_intervals") or []),
+        "assignment_rules": step.get("assignment_rules") or [],
         "cancel_group": step.get("cancel_group") or "",
         "amend_group": step.get("amend_group") or "",
     }

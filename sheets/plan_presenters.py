@@ -18,6 +18,8 @@ _STEP_FIELD = re.compile(r"^steps\[(\d+)\](?:\.(.+))?$")
 _STEP_PREFIX = re.compile(r"^Step [^:]*?: ")
 # Where the logic typed for a condition field is on the form.
 _LOGIC_FIELDS = {"condition.logic": "condition_logic", "resume_condition.logic": "resume_logic"}
+# "assignment_rules[2].condition.logic" -> 2: the logic of a manual step's rule.
+_RULE_LOGIC = re.compile(r"^assignment_rules\[(\d+)\]\.condition\.logic$")
 
 
 def condition_text(condition: Any) -> str:
@@ -32,6 +34,20 @@ def condition_text(condition: Any) -> str:
         text = f"{clause.get('field', '')} {clause.get('operator', '')}"
         clauses.append(f"{number}. {text}" + ("" if value is None else f" {value}"))
     return f"{'; '.join(clauses)} ({condition.get('logic') or 'ALL'})"
+
+
+def rules_text(rules: Any) -> list[str]:
+    """A manual step's assignment rules, each as a line: ``anna if 1. ... (ALL),
+    priority 5``; ``queue vip-desk, priority 1`` (a rule without a condition)."""
+    lines = []
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, Mapping):
+            continue
+        whom = rule.get("assignee") or f"queue {rule.get('queue') or ''}".strip()
+        condition = condition_text(rule.get("condition"))
+        when = f" if {condition}" if condition else ""
+        lines.append(f"{whom}{when}, priority {rule.get('priority', 0)}")
+    return lines
 
 
 def caret(source: str, column: int) -> str:
@@ -82,13 +98,25 @@ def refusal_problems(
             key = form.cleaned_data.get("key") or number
             problem["where"] = f"Step {key} (row {number})" + (f", {found[2]}" if found[2] else "")
             problem["row"] = number
-            logic_field = _LOGIC_FIELDS.get(found[2] or "")
+            logic = _logic_typed(form, found[2] or "")
             column = error.get("column")
-            if logic_field and isinstance(column, int):
+            if logic is not None and isinstance(column, int):
                 problem["where"] += f", column {column}"
-                problem["caret"] = caret(str(form.cleaned_data.get(logic_field) or ""), column)
+                problem["caret"] = caret(logic, column)
         problems.append(problem)
     return problems
+
+
+def _logic_typed(form: forms.Form, field: str) -> str | None:
+    """The logic typed for the condition ``field`` names on a step row (its own, its
+    resume condition's, or one of its assignment rules'), or None."""
+    if field in _LOGIC_FIELDS:
+        return str(form.cleaned_data.get(_LOGIC_FIELDS[field]) or "")
+    rule = _RULE_LOGIC.match(field)
+    rules: list[forms.Form] = getattr(form, "filled_rules", list)()
+    if rule and 1 <= int(rule[1]) <= len(rules):
+        return str(rules[int(rule[1]) - 1].cleaned_data.get("logic") or "")
+    return None
 
 
 def scenario_problems(errors: Sequence[Mapping[str, Any]], logic: str) -> list[dict[str, Any]]:

@@ -45,9 +45,11 @@ from .plan_forms import (
     DependencyFormSet,
     FalloutRuleForm,
     GroupForm,
+    RuleForm,
     ScenarioForm,
     StepFormSet,
     group_choices,
+    handler_choices,
     step_initial,
 )
 from .plan_presenters import (
@@ -55,6 +57,7 @@ from .plan_presenters import (
     errors_text,
     form_problems,
     refusal_problems,
+    rules_text,
     scenario_problems,
 )
 
@@ -124,6 +127,7 @@ def _group_context(
                 "step": step,
                 "condition": condition_text(step.condition),
                 "resume": condition_text(step.resume_condition),
+                "rules": rules_text(step.assignment_rules),
                 "dependencies": list(step.dependencies.all()),
             }
             for step in steps
@@ -231,6 +235,9 @@ def edit(request: HttpRequest, key: str | None = None) -> HttpResponse:
             "problem_rows": {problem.get("row") for problem in problems},
             "not_saved": status == 400,
             "operators": OPERATORS,
+            # The row "Add a rule" copies into a step (its prefix set there).
+            "rule_form": RuleForm(prefix="step-__prefix__-rule-__rule__"),
+            "handlers": handler_choices(),
         },
         status=status,
     )

@@ -7,6 +7,8 @@
 //   PlanGraph.filter(container, {manual, fatallyFailed, inProgress, atRisk, pending}) -> ids shown
 //   PlanGraph.select(container, stepId)
 // data = {"plans": [{id, group, version, state, steps: [...], edges: [{from, to, scope}]}]}
+// (a step: id, key, name, type, line, state, attempts, next_run_at, at_risk, assignee,
+// queue, done_by, waits_for, holds, error)
 // (the JSON of /orders/<pk>/plan.json). Every state is written out in words as well
 // as coloured; every step is a focusable button whose aria-label holds all its text.
 import dagre from "@dagrejs/dagre";
@@ -116,19 +118,41 @@ function formatTime(value, options) {
   }
 }
 
+// The steps a worker runs, in attempts; a person's step, a pause or a milestone has
+// none worth counting.
+export const AUTOMATIC = new Set(["AUTO_TASK", "CALLOUT"]);
+
+// What a step shows below its state, in order, each [text, kind] ("muted", "error"):
+// attempts for an automatic step; who it is assigned to and who did it for a manual
+// one; what a pause waits for and whether that holds now.
+function details(step, options) {
+  const rows = [];
+  if (AUTOMATIC.has(step.type)) {
+    const attempts = Number(step.attempts) || 0;
+    rows.push([`${attempts} ${attempts === 1 ? "attempt" : "attempts"}`, "muted"]);
+  }
+  if (step.next_run_at) rows.push([`Next run ${formatTime(step.next_run_at, options)}`, "muted"]);
+  if (step.assignee) rows.push([`Assigned to ${step.assignee}`, "muted"]);
+  else if (step.type === "MANUAL" && step.queue) rows.push([`In the queue ${step.queue}`, "muted"]);
+  if (step.done_by) rows.push([`Done by ${step.done_by}`, "muted"]);
+  if (step.type === "PAUSE" && step.waits_for) {
+    rows.push([`Waits for ${step.waits_for}`, "muted"]);
+    const now = step.holds === true ? "Holds now" : step.holds === false ? "Does not hold yet" : "Cannot be read now";
+    rows.push([now, "muted"]);
+  }
+  if (step.error) rows.push([`Error: ${step.error}`, "error"]);
+  return rows;
+}
+
 // The lines of text a step shows, in order: also its aria-label, joined.
 function describe(step, options) {
-  const attempts = Number(step.attempts) || 0;
   const rows = {
     name: String(step.name || step.key || `Step ${step.id}`),
     type: typeLabel(step.type),
     line: step.line === null || step.line === undefined || step.line === "" ? "" : `Line ${step.line}`,
     state: stateLabel(step.state),
     atRisk: step.at_risk === true,
-    attempts: `${attempts} ${attempts === 1 ? "attempt" : "attempts"}`,
-    nextRun: step.next_run_at ? `Next run ${formatTime(step.next_run_at, options)}` : "",
-    assignee: step.assignee ? `Assigned to ${step.assignee}` : "",
-    error: step.error ? `Error: ${step.error}` : "",
+    details: details(step, options),
   };
   const label = [
     rows.name,
@@ -136,10 +160,7 @@ function describe(step, options) {
     rows.line,
     `State: ${rows.state}`,
     rows.atRisk ? "At risk" : "",
-    rows.attempts,
-    rows.nextRun,
-    rows.assignee,
-    rows.error,
+    ...rows.details.map(([text]) => text),
   ]
     .filter(Boolean)
     .join(", ");
@@ -147,9 +168,9 @@ function describe(step, options) {
 }
 
 function nodeHeight(rows) {
-  let height = PAD + 18 + 24 + 24 + 18; // name, badges, state, attempts
-  for (const extra of [rows.nextRun, rows.assignee, rows.error]) if (extra) height += 16;
-  return height + PAD - 4;
+  // name, badges, state; then the first detail 18 below the state, each next 16.
+  const details = rows.details.length;
+  return PAD + 18 + 24 + 24 + (details ? 18 + 16 * (details - 1) : 0) + PAD - 4;
 }
 
 function badge(parent, x, y, text, kind) {
@@ -428,12 +449,10 @@ export function render(container, data, options = {}) {
       el("text", { x: 17, y: 13 }, rows.state),
     );
     group.append(pill);
-    let ty = stateY + 36;
-    group.append(el("text", { class: "plan-graph-muted", x: PAD + 2, y: ty }, rows.attempts));
-    for (const [key, cls] of [["nextRun", "plan-graph-muted"], ["assignee", "plan-graph-muted"], ["error", "plan-graph-error"]]) {
-      if (!rows[key]) continue;
+    let ty = stateY + 20;
+    for (const [text, kind] of rows.details) {
       ty += 16;
-      group.append(el("text", { class: cls, x: PAD + 2, y: ty }, cut(rows[key], TEXT_CHARS)));
+      group.append(el("text", { class: `plan-graph-${kind}`, x: PAD + 2, y: ty }, cut(text, TEXT_CHARS)));
     }
     group.append(el("title", {}, label));
     nodeLayer.append(group);

@@ -19,7 +19,7 @@ from ..models import (
     StepGroup,
     StepGroupVersion,
 )
-from ..models.plans import KEY_LENGTH, QUEUE_LENGTH
+from ..models.plans import CALLOUT_METHODS, KEY_LENGTH, MAX_CALLOUT_TIMEOUT, QUEUE_LENGTH
 from ..plans.validate import MAX_DEPENDENCIES, MAX_STEPS
 from ..selectors.step_groups import STEP_PAYLOAD_FIELDS, step_group_version_steps
 from ..services.step_groups import MAX_PRIORITY
@@ -51,6 +51,19 @@ class StepSerializer(ModelSerializer):
         model = StepDefinition
         fields = [*STEP_PAYLOAD_FIELDS, "cancel_group", "amend_group"]
         read_only_fields = fields
+        extra_kwargs = {
+            "method": {"help_text": f"A callout's HTTP method: {', '.join(CALLOUT_METHODS)}."},
+            "timeout_seconds": {
+                "help_text": f"A callout's wait for its answer: 1 to {MAX_CALLOUT_TIMEOUT} seconds."
+            },
+            "assignment_rules": {
+                "help_text": (
+                    'A manual step\'s CONDITIONS assignment: `[{"condition": {...}, "assignee": '
+                    '"anna" | "queue": "vip-desk", "priority": 5}]`, the highest priority '
+                    "first; the first whose condition holds (none: always) gets the step."
+                )
+            },
+        }
 
 
 class DependencySerializer(Serializer):

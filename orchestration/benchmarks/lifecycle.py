@@ -16,6 +16,7 @@
 what they made afterwards (orders, OUs, products and sheets named ``BENCH-*``).
 """
 
+import itertools
 import multiprocessing
 import os
 import statistics
@@ -413,16 +414,18 @@ def _timed(order_id: int) -> tuple[float, int]:
     return elapsed * 1000, sum(statements)
 
 
-def plans(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
+def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str, float]:
     """What fulfilment plans add to an order's processing (``manage.py bench plans``).
 
     The ``persist`` run (3 lines over 20 warehouses), alternately without a plan and
-    with one (a step group of two auto tasks, chosen by a scenario for the run's
-    EXPORT_ORDER), in blocks of ten runs so that the host's drift falls on both
-    alike; then one step transition: an auto task's attempt run and completed, and
-    the next step made Ready (``plan_step_run``). Statements counted as ``persist``
-    counts them. What it makes is named BENCH-* and removed afterwards.
+    with one (a step group of ``steps`` auto tasks in a row, chosen by a scenario for
+    the run's EXPORT_ORDER), in blocks of ten runs so that the host's drift falls on
+    both alike; then the plans' steps run (``plan_step_run``), alternately as now
+    (each outcome claims the next step, which the same call runs) and each under the
+    plan's lock (the way before), per step. Statements counted as ``persist`` counts
+    them. What it makes is named BENCH-* and removed afterwards.
     """
+    keys = [f"s{number}" for number in range(1, steps + 1)]
     block = 10
     blocks = max(1, repeat // block)
     _clean()
@@ -444,10 +447,12 @@ def plans(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
                 key="BENCH_plan",
                 name="BENCH plan",
                 steps=[
-                    {"key": "a", "name": "A", "type": "AUTO_TASK", "handler": "succeed"},
-                    {"key": "b", "name": "B", "type": "AUTO_TASK", "handler": "succeed"},
+                    {"key": key, "name": key.upper(), "type": "AUTO_TASK", "handler": "succeed"}
+                    for key in keys
                 ],
-                dependencies=[{"step": "b", "on": "a"}],
+                dependencies=[
+                    {"step": key, "on": before} for before, key in itertools.pairwise(keys)
+                ],
             )
             plan_scenario_set(group_key="BENCH_plan", action="EXPORT_ORDER", priority=1_000_000)
         _vacuum()
@@ -467,20 +472,34 @@ def plans(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
                             into["statements"].append(count)
             ready = PlanStep.objects.filter(
                 plan__version__group__key="BENCH_plan",
-                definition__key="a",
+                definition__key=keys[0],
                 state=StepState.READY,
-            ).values_list("pk", flat=True)
-            for index, step_id in enumerate(ready[: 2 * repeat]):
-                # Alternately, in blocks of ten: the outcome in one statement (a plan
-                # nothing else changed), and under the plan's lock (the code before).
+            ).values_list("pk", "plan_id")
+            later: dict[int, list[int]] = {}
+            for plan_id, step_id in (
+                PlanStep.objects.filter(plan__version__group__key="BENCH_plan")
+                .exclude(definition__key=keys[0])
+                .order_by("definition__position")
+                .values_list("plan_id", "pk")
+            ):
+                later.setdefault(plan_id, []).append(step_id)
+            for index, (step_id, plan_id) in enumerate(ready[: 2 * repeat]):
+                # Alternately, in blocks of ten, the plan's steps run: as now (each
+                # outcome claims the next step, which the same call runs), and each
+                # outcome under the plan's lock, each step a message of its own (the
+                # code before).
                 fast = index // block % 2 == 0
                 statements: list[int] = []
                 with connection.execute_wrapper(_counting(statements)):
                     start = time.perf_counter()
                     plan_step_run(step_id=step_id, _fast=fast)
+                    if not fast:
+                        for then in later.get(plan_id, []):
+                            plan_step_run(step_id=then, _fast=False)
                     elapsed = (time.perf_counter() - start) * 1000
-                (step_ms if fast else locked_ms).append(elapsed)
-                (step_statements if fast else locked_statements).append(sum(statements))
+                # Per step: the plan's transitions, each from Ready to Completed.
+                (step_ms if fast else locked_ms).append(elapsed / steps)
+                (step_statements if fast else locked_statements).append(sum(statements) / steps)
     finally:
         _clean()
         StepGroup.objects.filter(key="BENCH_plan").delete()
@@ -502,9 +521,9 @@ def plans(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
         f"{result['with_ms']:.2f} ms ({result['with_statements']:.0f} statements): "
         f"+{result['with_ms'] - result['without_ms']:.2f} ms, "
         f"+{result['with_statements'] - result['without_statements']:.0f} statements; "
-        f"one step transition (an auto task run, the next made Ready) median "
-        f"{result['step_ms']:.2f} ms, {result['step_statements']:.0f} statements "
-        f"(under the plan's lock, as before: {result['locked_step_ms']:.2f} ms, "
-        f"{result['locked_step_statements']:.0f} statements)"
+        f"a step (a plan of {steps} auto tasks run, per step) median "
+        f"{result['step_ms']:.2f} ms, {result['step_statements']:.1f} statements "
+        f"(each under the plan's lock, as before: {result['locked_step_ms']:.2f} ms, "
+        f"{result['locked_step_statements']:.1f} statements)"
     )
     return result

@@ -1,4 +1,5 @@
-"""Posting JSON to a configured receiver (webhook events, the webhook exporter)."""
+"""Sending JSON to a configured receiver (webhook events, the webhook exporter, a plan's
+callout: POST, or the callout's own method)."""
 
 import json
 import urllib.error
@@ -19,8 +20,8 @@ def post_json(
     timeout: float = 10,
     method: str = "POST",
 ) -> None:
-    """Send ``payload`` as JSON (POST, or ``method``: PUT, PATCH); return on a 2xx
-    answer, raise ``DeliveryError`` otherwise."""
+    """Send ``payload`` as JSON (POST, or ``method``); return on a 2xx answer, raise
+    ``DeliveryError`` otherwise."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise DeliveryError(f"{url!r} is not an http(s) URL.")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above

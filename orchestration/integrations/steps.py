@@ -96,8 +96,8 @@ def callout(
     timeout: float,
     method: str = "POST",
 ) -> None:
-    """Send ``payload`` to ``url`` (POST, or the step's ``method``); ``StepError``
-    (``CalloutFailed``) if it is not taken."""
+    """Send ``payload`` to ``url`` with ``method`` (the step's: POST, PUT, PATCH or DELETE);
+    ``StepError`` (``CalloutFailed``) if it is not taken."""
     try:
         post_json(
             url,

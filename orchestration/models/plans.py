@@ -25,6 +25,12 @@ from .orders import Order, OrderLine
 
 KEY_LENGTH = 100
 QUEUE_LENGTH = 100
+# The HTTP methods a callout may use: each sends the step's JSON body (a GET sends none).
+# Checked by the service (``services/step_groups.py``), not as the column's choices.
+CALLOUT_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# A callout waits this long at most for its answer (``timeout_seconds``, from 1): a
+# worker is held meanwhile, and an attempt is taken as lost only after it.
+MAX_CALLOUT_TIMEOUT = 300
 
 
 class StepType(models.TextChoices):

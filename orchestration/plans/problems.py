@@ -44,6 +44,17 @@ class Code(StrEnum):
     RESUME_CONDITION_NOT_PAUSE = "ResumeConditionNotPause"
     MISSING_HANDLER = "MissingHandler"
     INVALID_DELAY_FROM = "InvalidDelayFrom"
+    # Handlers, callouts and assignment (checked by the service: which handlers are
+    # registered is the settings'; the core's StepSpec has no URL, method, timeout or
+    # assignment)
+    UNKNOWN_HANDLER = "UnknownHandler"
+    MISSING_URL = "MissingUrl"
+    INVALID_TIMEOUT = "InvalidTimeout"
+    MISSING_QUEUE = "MissingQueue"
+    MISSING_RULES = "MissingRules"
+    RULES_NOT_USED = "RulesNotUsed"
+    INVALID_RULE = "InvalidRule"
+    UNKNOWN_ASSIGNEE = "UnknownAssignee"
 
 
 @dataclass(frozen=True, slots=True)

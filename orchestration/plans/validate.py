@@ -136,9 +136,9 @@ def _step_problems(step: StepSpec) -> Iterator[Problem]:
             "resume_condition",
         )
     if step.condition is not None:
-        yield from _condition_problems(step.condition, key, "condition")
+        yield from condition_problems(step.condition, key, "condition")
     if step.resume_condition is not None:
-        yield from _condition_problems(step.resume_condition, key, "resume_condition")
+        yield from condition_problems(step.resume_condition, key, "resume_condition")
     yield from _minutes(key, "delay_minutes", step.delay_minutes)
     if step.delay_from not in (ORDER_PLACED, DEPENDENCIES_DONE) and not (
         step.delay_from.startswith(FIELD_PREFIX) and step.delay_from[len(FIELD_PREFIX) :].strip()
@@ -168,7 +168,10 @@ def _minutes(step: str, field: str, value: int) -> Iterator[Problem]:
         )
 
 
-def _condition_problems(condition: Condition, step: str, name: str) -> Iterator[Problem]:
+def condition_problems(condition: Condition, step: str, name: str) -> Iterator[Problem]:
+    """What is wrong with one condition of ``step``, each problem's field under ``name``
+    (``condition``, ``resume_condition``, ``assignment_rules[2].condition``): no clauses,
+    a clause without a field, operator or value, bad or incomplete logic (its column)."""
     clauses = condition.clauses
     if not clauses:
         yield Problem(

@@ -229,7 +229,7 @@ def order_plans(order: Order, user: Any) -> list[Plan]:
     steps = PlanStep.objects.select_related("definition", "assignee").order_by(
         "definition__position", "line_id", "id"
     )
-    return list(
+    plans = list(
         plans_visible(user, Plan.objects.filter(order=order))
         .select_related(
             "version__group",
@@ -243,6 +243,9 @@ def order_plans(order: Order, user: Any) -> list[Plan]:
         )
         .order_by("id")
     )
+    for plan in plans:
+        plan.order = order  # read by a pause's condition: no statement per plan
+    return plans
 
 
 def plan_dependencies(plans: list[Plan]) -> list[StepDependency]:

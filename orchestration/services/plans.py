@@ -343,7 +343,7 @@ def plan_advance(
         _plan_state_store(plan, [_run(step) for step in steps.values()], now, changed=applied > 0)
         if ready:
             task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
-    if plan.state == PlanState.COMPLETED and applied:
+    if plan.state == PlanState.COMPLETED and plan.purpose == PlanPurpose.CANCEL and applied:
         _followers_start(plan.pk, now, actor)
     if applied and plan.group_key and not _sibling:
         # A step done here may be what a plan sharing the group key waits for.
@@ -415,7 +415,8 @@ def _completed(plan_id: int) -> bool:
 
 
 def _followers_start(plan_id: int, now: datetime, actor: str) -> None:
-    """The plans waiting for ``plan_id`` to complete (the next cancel plan) start."""
+    """The plans waiting for ``plan_id`` to complete (the next cancel plan) start.
+    Only a cancel plan has any (``plan_changes.plans_compensate``)."""
     for follower in Plan.objects.filter(after_id=plan_id).values_list("pk", flat=True):
         plan_advance(plan_id=follower, now=now, actor=actor)
 
@@ -540,16 +541,41 @@ def plan_step_run(*, step_id: int, now: datetime | None = None, _fast: bool = Tr
     any transaction; the outcome (``_attempt_finish``). A step found In Progress with
     an attempt whose lease ran out (its worker was killed before writing an outcome)
     is taken over: that attempt is marked Lost and a new one runs, with the same
-    idempotency key. ``_fast`` False makes the outcome take the plan's lock whatever
-    happens (``bench plans`` compares the two).
+    idempotency key.
+
+    An outcome that makes automatic steps Ready claims the first of them in its own
+    statement, and this worker runs it next (a chain, at most ``MAX_CHAIN`` steps per
+    message): no message, no second statement to claim it. The others are sent.
+    ``_fast`` False makes every outcome take the plan's lock and chain nothing (the
+    way before; ``bench plans`` compares the two).
     """
     now = now or timezone.now()
     claimed = _claim(step_id, now)
     if claimed is None and _lost_attempt_end(step_id=step_id, now=now):
         claimed = _claim(step_id, now)
-    if claimed is None:
-        return  # done already, running elsewhere, or not for a worker
-    runtime = _version_runtime(claimed.plan.version_id, claimed.token)
+    for chained in range(MAX_CHAIN):
+        if claimed is None:
+            return  # done already, running elsewhere, not for a worker, or the chain ends
+        runtime = _version_runtime(claimed.plan.version_id, claimed.token)
+        error = _attempt_run(claimed, runtime)
+        claimed = _attempt_finish(
+            claimed=claimed,
+            runtime=runtime,
+            error=error,
+            now=timezone.now(),
+            fast=_fast,
+            chain=chained + 1 < MAX_CHAIN,
+        )
+
+
+# Steps one message runs at most, one after another (a plan of a hundred automatic
+# steps in a row does not keep a worker from other orders' steps for long): the
+# last of them sends the next as a message.
+MAX_CHAIN = 20
+
+
+def _attempt_run(claimed: ClaimedStep, runtime: "_VersionRuntime") -> StepError | None:
+    """Run the claimed step's handler, or its callout; the error, if it failed."""
     step, order = claimed.step, claimed.order
     definition = runtime.definitions[step.definition_id]
     number = step.attempts
@@ -564,7 +590,6 @@ def plan_step_run(*, step_id: int, now: datetime | None = None, _fast: bool = Tr
         attempt=number,
         record=order_record(order),
     )
-    error: StepError | None = None
     try:
         if definition.type == StepType.CALLOUT:
             callout(
@@ -582,10 +607,10 @@ def plan_step_run(*, step_id: int, now: datetime | None = None, _fast: bool = Tr
         else:
             handler_for(definition.handler)(context)
     except StepError as failure:
-        error = failure
+        return failure
     except Exception as failure:  # a handler's bug is the step's failure, not the worker's
-        error = StepError("Unexpected", f"{type(failure).__name__}: {failure}")
-    _attempt_finish(claimed=claimed, runtime=runtime, error=error, now=timezone.now(), fast=_fast)
+        return StepError("Unexpected", f"{type(failure).__name__}: {failure}")
+    return None
 
 
 def _claim(step_id: int, now: datetime) -> ClaimedStep | None:
@@ -601,8 +626,10 @@ def _attempt_finish(
     error: StepError | None,
     now: datetime,
     fast: bool,
-) -> None:
-    """Store the attempt's outcome and what follows from it, in one transaction.
+    chain: bool = False,
+) -> ClaimedStep | None:
+    """Store the attempt's outcome and what follows from it, in one transaction;
+    return the next step this worker claimed with it (``chain``), if any.
 
     A completed attempt of a plan that nothing else changed since the claim (its
     revision) is decided on the claim's read and stored in one statement; anything
@@ -610,6 +637,7 @@ def _attempt_finish(
     dependency) takes the plan's lock and decides on what is there.
     """
     stored = False
+    following: ClaimedStep | None = None
     with transaction.atomic():
         if (
             fast
@@ -617,56 +645,131 @@ def _attempt_finish(
             and not runtime.crossing
             and claimed.plan.state in OPEN_PLAN_STATES
         ):
-            stored = _completed_store(claimed, runtime, now)
+            stored, following = _completed_store(claimed, runtime, now, chain=chain)
         if not stored:
             _attempt_finish_locked(
                 step_id=claimed.step.pk, number=claimed.step.attempts, error=error, now=now
             )
-    if stored and claimed.plan.state == PlanState.COMPLETED:
-        _followers_start(claimed.plan.pk, now, "system:plans")
+    plan = claimed.plan
+    if stored and plan.state == PlanState.COMPLETED and plan.purpose == PlanPurpose.CANCEL:
+        _followers_start(plan.pk, now, "system:plans")
     if stored and claimed.plan.group_key and _cross_plan_anywhere(claimed.token):
         for sibling in _siblings_waiting(claimed.plan):
             plan_advance(plan_id=sibling, now=now, _sibling=True)
+    return following
 
 
-def _completed_store(claimed: ClaimedStep, runtime: "_VersionRuntime", now: datetime) -> bool:
+def _completed_store(
+    claimed: ClaimedStep, runtime: "_VersionRuntime", now: datetime, *, chain: bool
+) -> tuple[bool, ClaimedStep | None]:
     """The fast path of a completed attempt: the core's transitions made in memory
     on the claim's read, stored in one statement if the plan's revision is the
-    claim's (``persistence.steps``); False, with nothing written, if not."""
+    claim's (``persistence.steps``); False, with nothing written, if not. With
+    ``chain``, the first automatic step made Ready is claimed in the same statement
+    (In Progress, its attempt's row) and returned, as a claim would, for this worker
+    to run next; the others are sent."""
     plan, step = claimed.plan, claimed.step
-    number = step.attempts
+    moves = _moves_in_memory(claimed, runtime, now)
+    if moves is None:
+        return False, None  # a core that does not settle: the locked path says so
+    steps, changed, state = moves
+    rows = _outcome_rows(plan, steps, changed, state, runtime, now)
+    ready = [
+        steps[pk]
+        for pk in changed
+        if pk != step.pk
+        and steps[pk].state == StepState.READY
+        and _automatic_definition(runtime.definitions[steps[pk].definition_id])
+    ]
+    following = ready.pop(0) if chain and ready else None
+    if following is not None:  # claimed here: its Ready is on the timeline, as any
+        following.state = StepState.IN_PROGRESS
+        following.attempts += 1
+    if not step_outcome_store(
+        claimed=claimed,
+        number=step.attempts,
+        now=now,
+        changes=[
+            StepChange(
+                step_id=pk,
+                state=steps[pk].state,
+                next_run_at=steps[pk].next_run_at,
+                started_at=steps[pk].started_at,
+                completed_at=steps[pk].completed_at,
+                error_code="" if pk == step.pk else None,
+                error="" if pk == step.pk else None,
+                attempts=steps[pk].attempts if steps[pk] is following else None,
+            )
+            for pk in changed
+        ],
+        plan_state=state,
+        transitions=rows,
+        claim=following,
+    ):
+        return False, None
+    plan.state = state
+    plan.revision += 1
+    for pk in changed:
+        moved = steps[pk]
+        definition = runtime.definitions[moved.definition_id]
+        if moved.state == StepState.READY and definition.type == StepType.MANUAL:
+            moved.definition = definition
+            plan_step_assign(step=moved, now=now)
+    if ready:
+        task_send_on_commit(
+            task=plan_step_run_task, ids=[moved.pk for moved in ready], noun="plan step"
+        )
+    if following is None:
+        return True, None
+    return True, ClaimedStep(following, plan, claimed.order, claimed.token, list(steps.values()))
+
+
+def _moves_in_memory(
+    claimed: ClaimedStep, runtime: "_VersionRuntime", now: datetime
+) -> tuple[dict[int, PlanStep], dict[int, tuple[str, str]], PlanState] | None:
+    """The claimed step Completed and the core's transitions that follow, applied to
+    the claim's steps: the steps by ID, the moved ones' (state before, reason), and
+    the plan's new state; None if the core does not settle."""
+    step = claimed.step
     steps = {other.pk: other for other in claimed.steps}
     keys = runtime.keys
-    changed: dict[int, tuple[str, str]] = {}  # step ID -> (state before, reason)
-    changed[step.pk] = (step.state, f"attempt {number}")
+    changed: dict[int, tuple[str, str]] = {step.pk: (step.state, f"attempt {step.attempts}")}
     step.state = StepState.COMPLETED
     step.completed_at = now
     step.next_run_at = None
     runs = {pk: _run_of(other, keys[other.definition_id]) for pk, other in steps.items()}
+    record = order_record(claimed.order)
     for _ in range(MAX_ROUNDS):
         transitions = advance(
-            runtime.spec,
-            list(runs.values()),
-            order_record(claimed.order),
-            now,
-            claimed.order.placed_at,
+            runtime.spec, list(runs.values()), record, now, claimed.order.placed_at
         )
         if not transitions:
-            break
+            return steps, changed, PlanState(str(plan_state(list(runs.values()))))
         for transition in transitions:
             moved = steps[transition.step_id]
             before = changed.get(moved.pk, (moved.state, ""))[0]
             _transition_apply(moved, transition.to_state, now, transition.next_run_at)
             changed[moved.pk] = (before, transition.reason)
             runs[moved.pk] = _run_of(moved, keys[moved.definition_id])
-    else:
-        return False  # a core that does not settle: the locked path says so
-    state = PlanState(str(plan_state(list(runs.values()))))
+    return None
+
+
+def _outcome_rows(
+    plan: Plan,
+    steps: Mapping[int, PlanStep],
+    changed: Mapping[int, tuple[str, str]],
+    state: PlanState,
+    runtime: "_VersionRuntime",
+    now: datetime,
+) -> list[PlanTransition]:
+    """The timeline rows of the moved steps and, if it changed, of the plan."""
     rows = []
     for pk, (before, reason) in changed.items():
         moved = steps[pk]
         name = runtime.definitions[moved.definition_id].name
-        rows.append(_step_transition(moved, name, reason, now, "system:plans", before))
+        row = _step_transition(moved, name, reason, now, "system:plans", before)
+        row.step_id = moved.pk
+        rows.append(row)
     if state != plan.state:
         rows.append(
             PlanTransition(
@@ -678,43 +781,7 @@ def _completed_store(claimed: ClaimedStep, runtime: "_VersionRuntime", now: date
                 message=f"Plan {runtime.group_name}: {state.label}.",
             )
         )
-    for row in rows:
-        row.step_id = row.step.pk if row.step is not None else None
-    if not step_outcome_store(
-        claimed=claimed,
-        number=number,
-        now=now,
-        changes=[
-            StepChange(
-                step_id=pk,
-                state=steps[pk].state,
-                next_run_at=steps[pk].next_run_at,
-                started_at=steps[pk].started_at,
-                completed_at=steps[pk].completed_at,
-                error_code="" if pk == step.pk else None,
-                error="" if pk == step.pk else None,
-            )
-            for pk in changed
-        ],
-        plan_state=state,
-        transitions=rows,
-    ):
-        return False
-    plan.state = state
-    ready = []
-    for pk in changed:
-        moved = steps[pk]
-        if moved.state != StepState.READY or pk == step.pk:
-            continue
-        definition = runtime.definitions[moved.definition_id]
-        moved.definition = definition
-        if definition.type == StepType.MANUAL:
-            plan_step_assign(step=moved, now=now)
-        elif _for_the_worker(moved):
-            ready.append(pk)
-    if ready:
-        task_send_on_commit(task=plan_step_run_task, ids=ready, noun="plan step")
-    return True
+    return rows
 
 
 def _run_of(step: PlanStep, key: str) -> StepRun:
@@ -958,10 +1025,13 @@ def _fallout_resolve(
     return len(steps)
 
 
-def plans_sweep(*, now: datetime) -> dict[str, int]:
-    """Due scheduled and failed steps become Ready (and are sent); pauses are checked
-    again; running steps past their jeopardy threshold turn At Risk; pending in-flight
-    changes whose plans stopped running are sent to be applied."""
+def plans_sweep(*, now: datetime, lost_after: timedelta = timedelta(minutes=2)) -> dict[str, int]:
+    """Due scheduled and failed steps become Ready (and are sent); Ready automatic
+    steps whose message was lost (Ready for ``lost_after``: the broker was down when
+    they were sent) are sent again; pauses are checked again; running steps past
+    their jeopardy threshold turn At Risk; pending in-flight changes whose plans
+    stopped running are sent to be applied."""
+    resent = plan_steps_unsent_resend(now=now, lost_after=lost_after)
     due = list(
         PlanStep.objects.filter(
             state__in=[StepState.SCHEDULED, StepState.FAILED], next_run_at__lte=now
@@ -1008,8 +1078,31 @@ def plans_sweep(*, now: datetime) -> dict[str, int]:
         "pauses": len(paused),
         "at_risk": risky,
         "steps_lost": lost,
+        "steps_resent": resent,
         "changes_due": changes,
     }
+
+
+def plan_steps_unsent_resend(*, now: datetime, lost_after: timedelta, limit: int = BATCH) -> int:
+    """Send again the automatic steps Ready for ``lost_after`` and not taken (their
+    message never reached a worker: the broker was down, or the message was lost);
+    return how many were sent. A doubled message finds the step taken and does
+    nothing (the claim), so a message merely waiting in a busy queue is harmless.
+    Those sent are due again ``lost_after`` from now."""
+    ready = list(
+        PlanStep.objects.filter(
+            state=StepState.READY,
+            definition__type__in=AUTOMATIC,
+            updated_at__lte=now - lost_after,
+        )
+        .exclude(definition__handler__in=BOUND_ACTIONS)
+        .exclude(plan__state=PlanState.FREEZING)
+        .order_by("updated_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = task_send(task=plan_step_run_task, ids=ready, noun="plan step")
+    PlanStep.objects.filter(pk__in=ready[:sent], state=StepState.READY).update(updated_at=now)
+    return sent
 
 
 def plan_steps_lost_resume(*, now: datetime, limit: int = BATCH) -> int:

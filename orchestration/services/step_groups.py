@@ -4,8 +4,12 @@ A save never edits a version: it makes the next one (plans in flight finish on
 theirs, ``docs/plans.md``), checked whole by the pure core
 (``plans.validate.group_problems``: duplicate keys, unknown steps, cycles named
 ``a -> b -> a``, bad condition logic with its column, retry and jeopardy
-settings) and by the models' own limits. A refused save writes nothing and lists
-every problem, each naming its step and field.
+settings), by the models' own limits, and here for what the core's ``StepSpec`` does
+not hold or cannot know: an auto task's handler is registered, a callout's method,
+URL and timeout, a manual step's assignment (a queue, rules only for CONDITIONS, each
+rule's condition as a step's, its assignee an active user). A refused save writes
+nothing and lists every problem, each naming its step and field
+(``steps[0].assignment_rules[2].assignee``).
 """
 
 from collections.abc import Mapping, Sequence
@@ -17,7 +21,9 @@ from django.db import transaction
 from django.db.models import Max
 
 from ..errors import ApplicationError, NotFoundError
+from ..integrations.steps import handler_names
 from ..models import (
+    Assignment,
     FalloutRule,
     FulfillmentAction,
     PlanScenario,
@@ -25,11 +31,15 @@ from ..models import (
     StepDependency,
     StepGroup,
     StepGroupVersion,
+    StepType,
 )
+from ..models.plans import CALLOUT_METHODS, MAX_CALLOUT_TIMEOUT, QUEUE_LENGTH
 from ..plans import model as pure
-from ..plans.validate import group_problems
+from ..plans.problems import Code, Problem
+from ..plans.validate import MAX_STEPS, condition_problems, group_problems
 from ..selectors.network import network_changed
 from ..selectors.plans import condition_spec, step_spec
+from .plans import BOUND_ACTIONS
 
 # A scenario's or a fallout rule's priority: any ordering needs far fewer.
 MAX_PRIORITY = 1_000_000
@@ -44,6 +54,13 @@ STEP_FIELDS = frozenset(
 GROUP_FIELDS = frozenset({"cancel_group", "amend_group"})
 # Fields holding a condition (``{"clauses": [{"field", "operator", "value"}], "logic"}``).
 CONDITION_FIELDS = ("condition", "resume_condition")
+# A manual step's CONDITIONS assignment: ``[{"condition", "assignee" | "queue", "priority"}]``.
+RULE_FIELDS = frozenset({"condition", "assignee", "queue", "priority"})
+# Rules of one step: a step given to more people or queues than this by rules is a
+# table the designer should keep elsewhere (a queue).
+MAX_RULES = MAX_STEPS
+# A rule's assignee is a username (Django's limit).
+USERNAME_LENGTH = 150
 
 
 def _problem(index: int, fields: Mapping[str, Any], name: str, message: str) -> dict[str, Any]:
@@ -87,14 +104,70 @@ def condition_shape_problem(data: Any) -> tuple[str, str] | None:
     return None
 
 
+def _shown(value: Any) -> str:
+    """A value typed, quoted for a message, cut short when long."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "\u2026"
+
+
+def _priority_ok(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_PRIORITY
+
+
+def assignment_rule_shape_problem(number: int, rule: Any) -> tuple[str, str] | None:
+    """What is wrong with the shape of rule ``number`` (from 1, as the timeline counts
+    them) of a CONDITIONS assignment, as (path, message), or None. A rule is an object:
+    ``condition`` (optional), ``assignee`` (a username) or ``queue``, ``priority``."""
+    where = f"assignment_rules[{number}]"
+    if not isinstance(rule, Mapping):
+        return where, (
+            'a rule is an object: {"condition": {...}, "assignee": "anna", "priority": 5} '
+            '(or "queue" instead of "assignee")'
+        )
+    unknown = sorted(set(rule) - RULE_FIELDS)
+    if unknown:
+        return (
+            f"{where}.{unknown[0]}",
+            f"unknown field {unknown[0]!r} (a rule has condition, assignee or queue, priority)",
+        )
+    found = condition_shape_problem(rule.get("condition"))
+    if found:
+        path, message = found
+        return f"{where}.condition.{path}".rstrip("."), message
+    for name, limit in (("assignee", USERNAME_LENGTH), ("queue", QUEUE_LENGTH)):
+        value = rule.get(name, "")
+        if value is not None and not isinstance(value, str):
+            return f"{where}.{name}", f"the {name} is text"
+        if value and len(value) > limit:
+            return f"{where}.{name}", f"at most {limit} characters (it has {len(value)})"
+    if not _priority_ok(rule.get("priority", 0)):
+        return (
+            f"{where}.priority",
+            f"the priority is a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}",
+        )
+    return None
+
+
 def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Fields whose JSON shape the model does not check (conditions, lists of minutes)."""
+    """Fields whose JSON shape the model does not check (conditions, lists of minutes,
+    assignment rules, a callout's method)."""
     problems = []
     for name in CONDITION_FIELDS:
         found = condition_shape_problem(fields.get(name))
         if found:
             path, message = found
             problems.append(_problem(index, fields, f"{name}.{path}".rstrip("."), message))
+    method = fields.get("method", "POST")
+    if method not in CALLOUT_METHODS:
+        methods = ", ".join(CALLOUT_METHODS)
+        problems.append(
+            _problem(
+                index,
+                fields,
+                "method",
+                f"{_shown(method)} is not a callout's method: one of {methods}",
+            )
+        )
     intervals = fields.get("retry_intervals", [])
     if not isinstance(intervals, list) or not all(
         isinstance(minutes, int) and not isinstance(minutes, bool) and minutes >= 0
@@ -108,8 +181,23 @@ def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any
                 "a list of whole minutes, 0 or more, one per retry (like [1, 5, 15])",
             )
         )
-    if not isinstance(fields.get("assignment_rules", []), list):
+    rules = fields.get("assignment_rules", [])
+    if not isinstance(rules, list):
         problems.append(_problem(index, fields, "assignment_rules", "a list of rules"))
+    elif len(rules) > MAX_RULES:
+        problems.append(
+            _problem(
+                index,
+                fields,
+                "assignment_rules",
+                f"{len(rules):,} rules; at most {MAX_RULES} are allowed",
+            )
+        )
+    else:
+        for number, rule in enumerate(rules, start=1):
+            found = assignment_rule_shape_problem(number, rule)
+            if found:
+                problems.append(_problem(index, fields, *found))
     for name in GROUP_FIELDS:
         value = fields.get(name)
         if value not in (None, "") and not isinstance(value, str):
@@ -209,6 +297,150 @@ def _dependency_specs(dependencies: Sequence[Any]) -> tuple[pure.DependencySpec,
     return tuple(specs)
 
 
+def _handler_problems(definition: StepDefinition, known: Sequence[str]) -> list[Problem]:
+    """An auto task's handler is a registered one (``integrations/steps.py``) or the
+    fulfilment's own action (``export``): a typo would otherwise fail every plan's step
+    at run time (``UnknownHandler``). A manual
+    step's handler is free: the fulfilment's action it is, or a name of its own
+    (done on the order page)."""
+    handler = definition.handler.strip()
+    if definition.type != StepType.AUTO_TASK or not handler:
+        return []
+    if handler in known or handler in BOUND_ACTIONS:
+        return []
+    return [
+        Problem(
+            Code.UNKNOWN_HANDLER,
+            f"no step handler named {_shown(handler)}: the registered ones are "
+            f"{', '.join(known)}; the fulfilment's actions {', '.join(sorted(BOUND_ACTIONS))}",
+            definition.key,
+            "handler",
+        )
+    ]
+
+
+def _callout_problems(definition: StepDefinition) -> list[Problem]:
+    """A callout's URL (http or https) and its timeout (1 to ``MAX_CALLOUT_TIMEOUT``)."""
+    if definition.type != StepType.CALLOUT:
+        return []
+    key, problems = definition.key, []
+    url = definition.url.strip()
+    if not url:
+        problems.append(
+            Problem(
+                Code.MISSING_URL, "a Callout step needs a URL: the address it calls", key, "url"
+            )
+        )
+    elif not url.lower().startswith(("http://", "https://")):
+        problems.append(
+            Problem(
+                Code.MISSING_URL, "a callout's URL is an http:// or https:// address", key, "url"
+            )
+        )
+    if not 1 <= definition.timeout_seconds <= MAX_CALLOUT_TIMEOUT:
+        problems.append(
+            Problem(
+                Code.INVALID_TIMEOUT,
+                f"timeout_seconds is {definition.timeout_seconds:,}: a callout waits from 1 to "
+                f"{MAX_CALLOUT_TIMEOUT} seconds for its answer",
+                key,
+                "timeout_seconds",
+            )
+        )
+    return problems
+
+
+def _assignment_problems(definition: StepDefinition, users: set[str]) -> list[Problem]:
+    """A manual step's assignment: a queue for round robin and least loaded; rules for
+    CONDITIONS (and only then), each giving the step to an active user or a queue, its
+    condition checked as a step's is. ``users``: the active usernames the rules name.
+    Steps of other types are never assigned: their assignment fields are not read."""
+    if definition.type != StepType.MANUAL:
+        return []
+    key, kind, rules = definition.key, definition.assignment, definition.assignment_rules or []
+    problems = []
+    if kind in (Assignment.ROUND_ROBIN, Assignment.LEAST_LOADED) and not definition.queue.strip():
+        problems.append(
+            Problem(
+                Code.MISSING_QUEUE,
+                f"a {kind} assignment needs a queue to choose from: shop:<backend ID> (the "
+                "shop's staff) or the name of a group of users",
+                key,
+                "queue",
+            )
+        )
+    if kind == Assignment.CONDITIONS and not rules:
+        problems.append(
+            Problem(
+                Code.MISSING_RULES,
+                "a CONDITIONS assignment needs rules: a condition and the user or queue "
+                "that gets the step when it holds",
+                key,
+                "assignment_rules",
+            )
+        )
+    if kind != Assignment.CONDITIONS and rules:
+        problems.append(
+            Problem(
+                Code.RULES_NOT_USED,
+                f"only a CONDITIONS assignment has rules; this one is {kind}: choose "
+                "CONDITIONS, or remove the rules",
+                key,
+                "assignment_rules",
+            )
+        )
+    for number, rule in enumerate(rules, start=1):
+        where = f"assignment_rules[{number}]"
+        assignee, queue = (rule.get("assignee") or "").strip(), (rule.get("queue") or "").strip()
+        if assignee and queue:
+            problems.append(
+                Problem(
+                    Code.INVALID_RULE,
+                    f"rule {number} gives the step to a user (assignee) and to a queue: "
+                    "name one of them",
+                    key,
+                    where,
+                )
+            )
+        elif not assignee and not queue:
+            problems.append(
+                Problem(
+                    Code.INVALID_RULE,
+                    f"rule {number} names nobody: the user (assignee) or the queue that "
+                    "gets the step",
+                    key,
+                    where,
+                )
+            )
+        elif assignee and assignee not in users:
+            problems.append(
+                Problem(
+                    Code.UNKNOWN_ASSIGNEE,
+                    f"rule {number}: there is no active user {_shown(assignee)}",
+                    key,
+                    f"{where}.assignee",
+                )
+            )
+        condition = condition_spec(rule.get("condition"))
+        if condition is not None:
+            problems.extend(condition_problems(condition, key, f"{where}.condition"))
+    return problems
+
+
+def _active_users(definitions: Sequence[StepDefinition]) -> set[str]:
+    names = {
+        rule["assignee"].strip()
+        for definition in definitions
+        if definition.type == StepType.MANUAL
+        for rule in definition.assignment_rules or []
+        if isinstance(rule.get("assignee"), str) and rule["assignee"].strip()
+    }
+    if not names:
+        return set()
+    found = User.objects.filter(username__in=names, is_active=True)
+    return set(found.values_list("username", flat=True))
+
+
 def payload_field(field: str) -> str:
     """The pure core's name of a step's field as the payload spells it: the retry
     policy is flat there (``retry.intervals`` -> ``retry_intervals``)."""
@@ -276,7 +508,16 @@ def step_group_version_save(
         steps=tuple(step_spec(definition) for definition in definitions),
         dependencies=_dependency_specs(dependencies),
     )
-    problems = group_problems(spec)
+    users, known = _active_users(definitions), handler_names()
+    problems = group_problems(spec) + [
+        problem
+        for definition in definitions
+        for problem in (
+            _handler_problems(definition, known)
+            + _callout_problems(definition)
+            + _assignment_problems(definition, users)
+        )
+    ]
     if problems:
         _refuse(problems, keys)
     group.save()

@@ -66,7 +66,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     exported = task_send(task=fulfillment_export_task, ids=exports, noun="fulfillment")
     webhooks = task_send(task=webhook_deliver_task, ids=webhooks_due(now=now), noun="order event")
     backtests = backtests_resend(now=now, lost_after=LOST_AFTER, limit=BATCH)
-    plans = plans_sweep(now=now)
+    plans = plans_sweep(now=now, lost_after=LOST_AFTER)
     return {
         **plans,
         "expired": expired,

@@ -118,9 +118,10 @@ def screenshot(tmp_path: Path) -> Iterator[Callable[[Any, str], None]]:
     yield take
 
 
-def amsterdam_order(backend_id: str, lines: dict[str, int]) -> Order:
+def amsterdam_order(backend_id: str, lines: dict[str, int], **fields: Any) -> Order:
     """A web order to Herengracht, Amsterdam, of ``lines`` (product backend ID ->
-    quantity): on the demo retailer, a ship-from-store task at Kalverstraat (1187)."""
+    quantity): on the demo retailer, a ship-from-store task at Kalverstraat (1187).
+    ``fields``: more of the order's (``custom_fields``)."""
     return order_create(
         backend_id=backend_id,
         sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
@@ -135,4 +136,5 @@ def amsterdam_order(backend_id: str, lines: dict[str, int]) -> Order:
             {"product": Product.objects.get(backend_id=product), "quantity": quantity}
             for product, quantity in lines.items()
         ],
+        **fields,
     )

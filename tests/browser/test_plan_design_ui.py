@@ -46,7 +46,7 @@ def add_step(page: Page, number: int, key: str, name: str) -> None:
     expect(row.get_by_label("Callout URL")).to_be_visible()
     row.get_by_label("Type").select_option("AUTO_TASK")
     expect(row.get_by_label("Callout URL")).to_be_hidden()
-    row.get_by_label("Handler").select_option("succeed")
+    row.get_by_label("Handler").fill("succeed")
 
 
 def test_a_designer_designs_activates_and_routes_a_plan(demo: None, sign_in: Any) -> None:
@@ -109,3 +109,57 @@ def test_a_designer_designs_activates_and_routes_a_plan(demo: None, sign_in: Any
         ("reserve", "COMPLETED"),
         ("notify", "COMPLETED"),
     ]
+
+
+def test_a_designer_gives_a_manual_step_assignment_rules_and_a_callout_its_method(
+    demo: None, sign_in: Any, live_server: Any
+) -> None:
+    page: Page = sign_in("designer")
+    page.goto(f"{live_server.url}/sheets/plans/groups/ShipFromStore/edit/")
+    start = page.locator("#step-rows [data-row]").first
+    # The assignment shows for a manual step only; the method for a callout only.
+    expect(start.get_by_label("Assignment", exact=True)).to_be_visible()
+    expect(start.get_by_label("Method")).to_be_hidden()
+    start.get_by_label("Assignment", exact=True).select_option("CONDITIONS")
+    start.get_by_label("Queue", exact=True).fill("shop:1187")
+    rules = start.locator("[data-rule]")
+    expect(rules).to_have_count(1)  # one blank row to type into
+    start.get_by_role("button", name="Add a rule").click()
+    expect(rules).to_have_count(2)
+    second = rules.nth(1)
+    expect(second.locator("[data-rule-number]")).to_have_text("2")
+    second.get_by_label("Rule's user").fill("kalverstraat")
+    second.get_by_label("Rule's priority").fill("5")
+    second.get_by_label("The rule holds if (clauses, one a line)").fill(
+        "Order.CustomFields.Tier = VIP"
+    )
+    # The blank first row removed: the one left is rule 1, named so for the form.
+    rules.first.get_by_role("button", name="Remove rule").click()
+    expect(rules).to_have_count(1)
+    expect(rules.first.locator("[data-rule-number]")).to_have_text("1")
+    assert rules.first.get_by_label("Rule's user").get_attribute("name") == "step-0-rule-0-assignee"
+    start.get_by_label("Type").select_option("CALLOUT")
+    expect(start.get_by_label("Method")).to_be_visible()
+    expect(start.get_by_label("Assignment", exact=True)).to_be_hidden()
+    start.get_by_label("Type").select_option("MANUAL")
+    page.get_by_label("Comment").fill("VIP orders to kalverstraat")
+    page.get_by_role("button", name="Save as a new version").click()
+
+    expect(page.get_by_text("Saved as version 2 (active).")).to_be_visible()
+    step = StepGroupVersion.objects.get(group__key="ShipFromStore", number=2).steps.get(key="start")
+    assert (step.assignment, step.queue, step.assignment_rules) == (
+        "CONDITIONS",
+        "shop:1187",
+        [
+            {
+                "condition": {
+                    "clauses": [
+                        {"field": "Order.CustomFields.Tier", "operator": "=", "value": "VIP"}
+                    ],
+                    "logic": "ALL",
+                },
+                "assignee": "kalverstraat",
+                "priority": 5,
+            }
+        ],
+    )

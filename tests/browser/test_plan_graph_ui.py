@@ -65,14 +65,30 @@ SHIP = {
     "version": 2,
     "state": "InProgress",
     "steps": [
-        step(10, "start", "Start", "MANUAL", "Completed", attempts=1, assignee="kalverstraat"),
-        step(11, "payment", "Payment captured", "PAUSE", "Completed", attempts=1),
+        step(
+            10,
+            "start",
+            "Start",
+            "MANUAL",
+            "Completed",
+            assignee="kalverstraat",
+            done_by="kalverstraat",
+        ),
+        step(
+            11,
+            "payment",
+            "Payment captured",
+            "PAUSE",
+            "Completed",
+            waits_for="Order.CustomFields.PaymentStatus = Captured",
+            holds=True,
+        ),
         step(12, "reserve", "Reserve stock", "AUTO_TASK", "InProgress", attempts=1),
         step(13, "pack", "Pack", "MILESTONE", "Ready"),
         step(14, "pick", "Pick", "MANUAL", "Pending", line=1),
         step(15, "pick", "Pick", "MANUAL", "Pending", line=2),
         step(16, "ship", "Ship", "MANUAL", "Pending", line=1),
-        step(17, "ship", "Ship", "MANUAL", "InProgress", line=2, at_risk=True, attempts=1),
+        step(17, "ship", "Ship", "MANUAL", "InProgress", line=2, at_risk=True, queue="shop:1187"),
         step(
             18,
             "carrier",
@@ -247,8 +263,8 @@ def test_plans_side_by_side_or_stacked_keep_their_frames_apart(page: Page) -> No
         "version": 4,
         "state": "Completed",
         "steps": [
-            step(40, "arrive", "Arrived", "PAUSE", "Completed", attempts=1),
-            step(41, "check", "Check", "MANUAL", "Completed", attempts=1, line=1),
+            step(40, "arrive", "Arrived", "PAUSE", "Completed"),
+            step(41, "check", "Check", "MANUAL", "Completed", line=1),
             step(42, "refund", "Refund", "CALLOUT", "Completed", attempts=2),
         ],
         "edges": [edge(40, 41), edge(41, 42)],
@@ -286,10 +302,18 @@ def test_a_step_shows_its_name_type_state_in_words_line_attempts_next_run_and_at
         node.get_attribute("data-step-id"): node.get_attribute("aria-label")
         for node in page.locator(".plan-graph-node[role=button]").all()
     }
-    assert (
-        label["10"] == "Start, Manual task, State: Completed, 1 attempt, Assigned to kalverstraat"
+    # Attempts only for what a worker runs; a person's step says who, a pause what for.
+    assert label["10"] == (
+        "Start, Manual task, State: Completed, Assigned to kalverstraat, Done by kalverstraat"
     )
-    assert label["17"] == "Ship, Manual task, Line 2, State: In Progress, At risk, 1 attempt"
+    assert label["11"] == (
+        "Payment captured, Pause, State: Completed, Waits for "
+        "Order.CustomFields.PaymentStatus = Captured, Holds now"
+    )
+    assert label["13"] == "Pack, Milestone, State: Ready"
+    assert label["17"] == (
+        "Ship, Manual task, Line 2, State: In Progress, At risk, In the queue shop:1187"
+    )
     assert label["18"] == (
         "Book carrier, Callout, State: Fatally Failed, 3 attempts, Error: HTTP 503 from the carrier"
     )
@@ -300,7 +324,7 @@ def test_a_step_shows_its_name_type_state_in_words_line_attempts_next_run_and_at
     # The same words are drawn, not only read out.
     ship = page.locator('.plan-graph-node[data-step-id="17"]')
     expect(ship.locator("text")).to_have_text(
-        ["Ship", "Manual task", "Line 2", "At risk", "In Progress", "1 attempt"]
+        ["Ship", "Manual task", "Line 2", "At risk", "In Progress", "In the queue shop:1187"]
     )
     failed = page.locator('.plan-graph-node[data-step-id="18"]')
     expect(failed.locator(".plan-graph-state text")).to_have_text("Fatally Failed")
@@ -465,9 +489,7 @@ def test_a_step_is_selected_by_keyboard_or_click_and_handed_to_on_select(page: P
     expect(start).to_be_focused()
     page.keyboard.press("Enter")
     selected = page.evaluate("window.selected")
-    assert selected == [
-        step(10, "start", "Start", "MANUAL", "Completed", attempts=1, assignee="kalverstraat")
-    ]
+    assert selected == [SHIP["steps"][0]]
     expect(start).to_have_attribute("aria-pressed", "true")
 
     failed = page.get_by_role(

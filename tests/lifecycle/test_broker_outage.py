@@ -449,3 +449,34 @@ def test_the_sweep_stops_sending_at_the_first_refusal_and_leaves_the_rest_flagge
     broker.up()
     assert sweep(now=later() + timedelta(minutes=1))["resent"] == 2
     assert Order.objects.filter(needs_orchestration=True).count() == 0
+
+
+def test_a_plan_step_made_ready_while_the_broker_is_down_is_sent_by_the_sweep(
+    place: Callable[..., Order], broker: Broker, staff: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    from orchestration.models import PlanState, PlanStep, StepState, StepType
+    from orchestration.services.plans import plan_step_done
+
+    from .test_plans import auto, group
+
+    group(
+        {"key": "approve", "type": StepType.MANUAL},
+        auto("invoice"),
+        edges=(("invoice", "approve"),),
+    )
+    order = place("SNK-CANVAS-WHT")
+    approve = PlanStep.objects.get(plan__order=order, definition__key="approve")
+
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        plan_step_done(step_id=approve.pk, user=staff, note="checked")
+
+    invoice = PlanStep.objects.get(plan__order=order, definition__key="invoice")
+    assert invoice.state == StepState.READY  # done by the person, nothing lost
+    assert_warned(caplog, "orchestration.tasks.plan_step_run_task", f"plan step {invoice.pk}")
+    broker.up()
+    assert sweep(now=timezone.now())["steps_resent"] == 0  # its message may be on the way
+    assert sweep(now=later())["steps_resent"] == 1
+    invoice.refresh_from_db()
+    assert (invoice.state, invoice.attempts) == (StepState.COMPLETED, 1)
+    assert invoice.plan.state == PlanState.COMPLETED

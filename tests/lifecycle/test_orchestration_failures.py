@@ -167,6 +167,7 @@ def test_an_order_whose_orchestration_keeps_failing_is_retried_then_set_failed(
         "pauses": 0,
         "at_risk": 0,
         "steps_lost": 0,
+        "steps_resent": 0,
         "changes_due": 0,
     }
     order.refresh_from_db()

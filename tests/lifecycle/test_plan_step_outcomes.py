@@ -242,7 +242,7 @@ def test_three_lost_attempts_in_a_row_send_the_step_to_fallout(
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the one-statement writes are PostgreSQL's"
 )
-def test_a_step_transition_is_two_statements_on_postgresql(
+def test_a_step_transition_is_one_statement_after_the_first_claim_on_postgresql(
     place: Callable[..., Order],
 ) -> None:
     group(auto("a", handler="record"), auto("b", handler="record"), edges=(("b", "a"),))
@@ -266,8 +266,69 @@ def test_a_step_transition_is_two_statements_on_postgresql(
         for query in queries.captured_queries
         if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
     ]
+    # a's claim; a's outcome with b's claim (b runs next in this worker: no message);
+    # b's outcome. Three statements for two steps.
     assert statements == [
         "WITH claimed AS ",
         "WITH bumped AS (",
+        "WITH bumped AS (",
     ]
-    assert states(order) == {"a": StepState.COMPLETED, "b": StepState.READY}
+    assert states(order) == {"a": StepState.COMPLETED, "b": StepState.COMPLETED}
+    assert Plan.objects.get(order=order).state == PlanState.COMPLETED
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the steps sent to the worker as messages, in order."""
+    from orchestration.services import plans as planning
+
+    keys: list[str] = []
+    send = planning.task_send_on_commit
+
+    def recording(*, task: Any, ids: Any, noun: str) -> None:
+        if noun == "plan step":
+            keys.extend(PlanStep.objects.get(pk=pk).definition.key for pk in ids)
+        send(task=task, ids=ids, noun=noun)
+
+    monkeypatch.setattr(planning, "task_send_on_commit", recording)
+    return keys
+
+
+def test_a_worker_runs_the_next_ready_step_itself_and_sends_only_a_parallel_branch(
+    place: Callable[..., Order], sent: list[str]
+) -> None:
+    group(
+        auto("a", handler="record"),
+        auto("b", handler="record"),
+        auto("c", handler="record"),
+        auto("d", handler="record"),
+        edges=(("b", "a"), ("c", "a"), ("d", "b"), ("d", "c")),
+    )
+    order = place("SNK-CANVAS-WHT")
+
+    assert states(order) == {key: StepState.COMPLETED for key in "abcd"}
+    # a's message ran a, then b (claimed with a's outcome); c went as a message of its
+    # own, and its worker ran d, the join, once b and c were done.
+    assert sent == ["a", "c"]
+    assert [key for key, _attempt, _key in called] == ["a", "b", "c", "d"]
+    assert PlanStepAttempt.objects.filter(step__plan__order=order).count() == 4
+    b = PlanStep.objects.get(plan__order=order, definition__key="b")
+    assert messages(b) == ["B: Ready (dependencies done).", "B: Completed (attempt 1)."]
+
+
+def test_a_chain_stops_at_its_limit_and_sends_the_next_step(
+    place: Callable[..., Order], sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.services import plans as planning
+
+    monkeypatch.setattr(planning, "MAX_CHAIN", 2)
+    group(
+        auto("a", handler="record"),
+        auto("b", handler="record"),
+        auto("c", handler="record"),
+        edges=(("b", "a"), ("c", "b")),
+    )
+    order = place("SNK-CANVAS-WHT")
+
+    assert states(order) == {key: StepState.COMPLETED for key in "abc"}
+    assert sent == ["a", "c"]  # a's message ran a and b; c went as a message

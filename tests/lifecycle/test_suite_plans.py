@@ -142,6 +142,10 @@ def test_plan_json_serves_the_demo_ship_from_store_plan_as_the_graph_takes_it(
             "next_run_at": None,
             "at_risk": False,
             "assignee": "",
+            "queue": "",
+            "done_by": "",
+            "waits_for": "",
+            "holds": None,
             "error": "",
         }
 
@@ -264,6 +268,119 @@ def test_the_order_page_lists_each_step_with_its_attempts_and_transitions(
     ) in seen
 
 
+def step_cells(html: str, step: PlanStep) -> list[str]:
+    """The cells of ``step``'s row in the plan's table, as a person reads them."""
+    row = re.search(rf'<tr id="plan-step-{step.pk}".*?</tr>', html, re.S)
+    assert row is not None
+    return [cell(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row[0], re.S)]
+
+
+def graph_steps(order: Order) -> dict[str, dict[str, Any]]:
+    body = login("admin").get(f"/orders/{order.pk}/plan.json").json()
+    return {step["key"]: step for plan in body["plans"] for step in plan["steps"]}
+
+
+def test_a_pause_shows_what_it_waits_for_and_whether_it_holds_now_not_attempts(
+    place: Callable[..., Order],
+) -> None:
+    order = place("SNK-CANVAS-WHT", custom_fields={"PaymentMethod": "BankTransfer"})
+    payment = steps_of(order)["payment"]
+    assert payment.state == StepState.IN_PROGRESS  # paused
+
+    seen = graph_steps(order)["payment"]
+    assert (seen["type"], seen["attempts"], seen["waits_for"], seen["holds"]) == (
+        "PAUSE",
+        0,
+        "Order.CustomFields.PaymentStatus = Captured",
+        False,
+    )
+    html = login("admin").get(f"/orders/{order.pk}/").content.decode()
+    assert step_cells(html, payment) == [
+        "Wait for the payment",
+        "Pause",
+        "—",
+        "In progress",
+        "—",  # no attempts: nobody runs a pause
+        "—",
+        "—",
+        "waits for Order.CustomFields.PaymentStatus = Captured : not yet",
+        "—",
+    ]
+    # The payment is captured, and the sweep has not looked yet: it holds now.
+    Order.objects.filter(pk=order.pk).update(
+        custom_fields={"PaymentMethod": "BankTransfer", "PaymentStatus": "Captured"}
+    )
+    assert graph_steps(order)["payment"]["holds"] is True
+    html = login("admin").get(f"/orders/{order.pk}/").content.decode()
+    assert step_cells(html, payment)[7] == (
+        "waits for Order.CustomFields.PaymentStatus = Captured : holds now"
+    )
+
+
+def test_a_manual_step_shows_who_it_is_assigned_to_and_who_did_it_not_attempts(
+    place: Callable[..., Order], django_capture_on_commit_callbacks: Any
+) -> None:
+    StepDefinition.objects.filter(version__group__key="ShipFromStore", key="start").update(
+        assignment="ROUND_ROBIN", queue="shop:1187"
+    )
+    from orchestration.selectors.network import network_changed
+
+    network_changed()
+    order = place("SNK-CANVAS-WHT")
+    task = order.fulfillments.get(action=FulfillmentAction.SHIP_FROM_STORE)
+    with django_capture_on_commit_callbacks(execute=True):
+        fulfillment_start(fulfillment_id=task.pk, user=User.objects.get(username="kalverstraat"))
+    steps = steps_of(order)
+
+    seen = graph_steps(order)
+    assert {key: (s["assignee"], s["queue"], s["done_by"]) for key, s in seen.items()} == {
+        "start": ("kalverstraat", "shop:1187", "kalverstraat"),
+        "pick": ("", "", ""),
+        "pack": ("", "", ""),
+        "ship": ("", "", ""),
+    }
+    html = login("admin").get(f"/orders/{order.pk}/").content.decode()
+    assert step_cells(html, steps["start"]) == [
+        "Start",
+        "Manual task",
+        "—",
+        "Completed",
+        "—",
+        "—",
+        "—",
+        "kalverstraat; done by kalverstraat",
+        "—",
+    ]
+    assert step_cells(html, steps["pick"])[3:8] == ["Ready", "—", "—", "—", "—"]
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert (
+        "No attempts: a person does this step (assigned to kalverstraat); done by kalverstraat."
+        in page
+    )
+
+
+def test_an_attempt_whose_worker_stopped_shows_its_outcome_lost_and_why(
+    failed: Callable[..., PlanStep],
+) -> None:
+    from orchestration.models import AttemptOutcome, PlanStepAttempt
+
+    step = failed()
+    first = PlanStepAttempt.objects.get(step=step)
+    PlanStepAttempt.objects.create(
+        step=step, number=2, started_at=first.started_at, outcome=AttemptOutcome.LOST
+    )
+
+    html = login("admin").get(f"/orders/{step.plan.order_id}/").content.decode()
+
+    rows = re.findall(r'<tr data-outcome="(\w+)">(.*?)</tr>', html, re.S)
+    assert [(outcome, cell(tds).split(" ")[0]) for outcome, tds in rows] == [
+        ("Failed", "1"),
+        ("Lost", "2"),
+    ]
+    assert '<td class="outcome">Lost: the worker stopped before writing an outcome</td>' in html
+    assert step_cells(html, step)[4] == "1"  # an auto task's attempts are counted
+
+
 def test_the_timeline_merges_the_plans_transitions_in_time_order_marked_as_plan_entries(
     place: Callable[..., Order], django_capture_on_commit_callbacks: Any, clock: Any
 ) -> None:
@@ -319,6 +436,69 @@ def fallout_rows(response: Any) -> list[list[str]]:
     return [
         [cell(html) for html in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table[0], re.S)[1:]
+    ]
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_a_hostile_error_and_note_are_shown_as_text_on_the_fallout_queue_and_the_order_page(
+    failed: Callable[..., PlanStep],
+) -> None:
+    from orchestration.models import PlanTransition
+
+    step = failed()
+    PlanStep.objects.filter(pk=step.pk).update(error_code=HOSTILE, error=HOSTILE, note=HOSTILE)
+    step.attempt_rows.update(error=HOSTILE)
+    PlanTransition.objects.filter(step=step).update(message=HOSTILE)
+    admin = login("admin")
+
+    fallout = admin.get("/orders/fallout/").content.decode()
+    refused = admin.post("/orders/fallout/act/", {"note": HOSTILE, "action": "retry"})
+    order = admin.get(f"/orders/{step.plan.order_id}/").content.decode()
+    data = admin.get(f"/orders/{step.plan.order_id}/plan.json")
+
+    assert refused.status_code == 400
+    for page in (fallout, refused.content.decode(), order):
+        assert "<script>alert" not in page and "<img src=x" not in page
+    # The error (its code and message) in the queue and in its filter; the note typed
+    # shown again after the refusal.
+    assert f'<td class="error-text"><code>{ESCAPED}</code> {ESCAPED}</td>' in fallout
+    assert f'<option value="{ESCAPED}">{ESCAPED}</option>' in fallout
+    assert f'maxlength="2000" required>{ESCAPED}</textarea>' in refused.content.decode()
+    # The order page: the step's error, its attempt's, its transition and its note in
+    # the table and on the timeline, and the graph's JSON (its "<" written \u003C).
+    assert f'<span class="error-text">{ESCAPED}: {ESCAPED}</span>' in order
+    assert f'<p class="plan-note">Note: {ESCAPED}</p>' in order
+    assert f'<td class="plan-message">{ESCAPED}</td>' in order
+    assert f'<td><span class="badge plan">Plan</span> {ESCAPED}</td>' in order
+    assert "\\u003Cscript\\u003Ealert" in order
+    assert data.json()["plans"][0]["steps"][0]["error"] == f"{HOSTILE}: {HOSTILE}"
+
+
+def test_the_fallout_queue_counts_attempts_of_automatic_steps_only(
+    place: Callable[..., Order],
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    start = steps_of(order)["start"]  # a manual step whose delay could not be read
+    PlanStep.objects.filter(pk=start.pk).update(
+        state=StepState.FATALLY_FAILED,
+        fallout_queue="operations",
+        error_code="DelayUnreadable",
+        error="no date in Order.CustomFields.DeliveryDate",
+    )
+
+    rows = fallout_rows(login("admin").get("/orders/fallout/"))
+
+    assert [row[1:6] for row in rows] == [
+        [
+            order.backend_id,
+            "Start start",
+            "DelayUnreadable no date in Order.CustomFields.DeliveryDate",
+            "operations",
+            "—",
+        ]
     ]
 
 

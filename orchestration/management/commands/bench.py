@@ -72,6 +72,12 @@ class Command(BaseCommand):
             "--sheets", type=int, default=1_000, help="suite: how many sheets (default 1,000)"
         )
         parser.add_argument(
+            "--steps",
+            type=int,
+            default=2,
+            help="plans: automatic steps in a row in the plan run (default 2)",
+        )
+        parser.add_argument(
             "--quick",
             action="store_true",
             help="engine: tiny worlds only; allocation: 5 orders (for tests)",
@@ -104,7 +110,9 @@ class Command(BaseCommand):
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
             return
         if subject == "plans":
-            lifecycle_bench.plans(options["repeat"] or 50, self.stdout.write)
+            if options["steps"] < 1:
+                raise CommandError("--steps must be at least 1")
+            lifecycle_bench.plans(options["repeat"] or 50, self.stdout.write, options["steps"])
             return
         if subject == "tasks":
             lifecycle_bench.tasks(

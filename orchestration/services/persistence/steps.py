@@ -87,6 +87,7 @@ class StepChange:
     completed_at: datetime | None
     error_code: str | None = None
     error: str | None = None
+    attempts: int | None = None  # None: kept
 
 
 def step_claim(
@@ -108,14 +109,16 @@ def step_outcome_store(
     changes: Sequence[StepChange],
     plan_state: str,
     transitions: Sequence[PlanTransition],
+    claim: PlanStep | None = None,
 ) -> bool:
     """Store attempt ``number`` of the claimed step as Completed, the ``changes``
-    (this step's among them), the plan's state and the ``transitions``, if the plan
-    is open and at the claim's revision; False, with nothing written, if not. In the
-    caller's transaction."""
+    (this step's among them), the plan's state and the ``transitions``, and the
+    Running attempt of the step it ``claim``s next (its change among ``changes``:
+    In Progress, its ``attempts``), if the plan is open and at the claim's revision;
+    False, with nothing written, if not. In the caller's transaction."""
     if connection.vendor == "postgresql":
-        return _outcome_postgres(claimed, number, now, changes, plan_state, transitions)
-    return _outcome_orm(claimed, number, now, changes, plan_state, transitions)
+        return _outcome_postgres(claimed, number, now, changes, plan_state, transitions, claim)
+    return _outcome_orm(claimed, number, now, changes, plan_state, transitions, claim)
 
 
 def _claim_orm(
@@ -180,7 +183,7 @@ def _claim_sql(handlers: int) -> tuple[str, tuple[Field, ...]]:
         "(step_id, number, started_at, finished_at, outcome, error_code, error) "
         "SELECT id, attempts, %s, NULL, %s, '', '' FROM claimed RETURNING 1) "
         "SELECT c.plan_id, c.attempts, c.started_at, p.revision, p.state, p.version_id, "
-        f"p.fulfillment_id, p.group_key, (SELECT token FROM {network} WHERE id = 1), "
+        f"p.fulfillment_id, p.group_key, p.purpose, (SELECT token FROM {network} WHERE id = 1), "
         f"st.*, {order_columns} "
         f"FROM claimed c JOIN {plan} p ON p.id = c.plan_id JOIN {order} o ON o.id = p.order_id "
         f"CROSS JOIN LATERAL (SELECT {arrays} FROM {step} x WHERE x.plan_id = c.plan_id) st"
@@ -200,9 +203,9 @@ def _claim_postgres(
     if row is None:
         return None
     plan_id, attempts, started_at, revision, plan_state, version_id = row[:6]
-    fulfillment_id, group_key, token = row[6:9]
-    arrays = dict(zip(_STEP_ARRAYS, row[9 : 9 + len(_STEP_ARRAYS)], strict=True))
-    order = from_row(Order, order_fields, row[9 + len(_STEP_ARRAYS) :])
+    fulfillment_id, group_key, purpose, token = row[6:10]
+    arrays = dict(zip(_STEP_ARRAYS, row[10 : 10 + len(_STEP_ARRAYS)], strict=True))
+    order = from_row(Order, order_fields, row[10 + len(_STEP_ARRAYS) :])
     plan = Plan(
         id=plan_id,
         order=order,
@@ -210,6 +213,7 @@ def _claim_postgres(
         version_id=version_id,
         state=plan_state,
         group_key=group_key,
+        purpose=purpose,
         revision=revision,
     )
     plan._state.adding = False
@@ -236,6 +240,7 @@ def _outcome_orm(
     changes: Sequence[StepChange],
     plan_state: str,
     transitions: Sequence[PlanTransition],
+    claim: PlanStep | None,
 ) -> bool:
     plan = claimed.plan
     bumped = Plan.objects.filter(
@@ -263,7 +268,11 @@ def _outcome_orm(
             fields["error_code"] = change.error_code
         if change.error is not None:
             fields["error"] = change.error
+        if change.attempts is not None:
+            fields["attempts"] = change.attempts
         PlanStep.objects.filter(pk=change.step_id).update(**fields)
+    if claim is not None:
+        PlanStepAttempt.objects.create(step_id=claim.pk, number=claim.attempts, started_at=now)
     PlanTransition.objects.bulk_create(transitions)
     return True
 
@@ -275,6 +284,7 @@ def _outcome_postgres(
     changes: Sequence[StepChange],
     plan_state: str,
     transitions: Sequence[PlanTransition],
+    claim: PlanStep | None,
 ) -> bool:
     quote = connection.ops.quote_name
     plan = claimed.plan
@@ -307,16 +317,17 @@ def _outcome_postgres(
     if changes:
         rows = ", ".join(
             "(%s::bigint, %s::varchar, %s::timestamptz, %s::timestamptz, %s::timestamptz, "
-            "%s::varchar, %s::text)"
+            "%s::varchar, %s::text, %s::integer)"
             for _change in changes
         )
         ctes.append(
             f"steps AS (UPDATE {quote(PlanStep._meta.db_table)} AS s SET state = v.state, "  # noqa: S608
             "next_run_at = v.next_run_at, started_at = v.started_at, "
             "completed_at = v.completed_at, error_code = COALESCE(v.error_code, s.error_code), "
-            "error = COALESCE(v.error, s.error), updated_at = %s "
-            f"FROM (VALUES {rows}) AS v(id, state, next_run_at, started_at, completed_at, "
-            "error_code, error) WHERE s.id = v.id AND EXISTS (SELECT 1 FROM bumped) RETURNING 1)"
+            "error = COALESCE(v.error, s.error), attempts = COALESCE(v.attempts, s.attempts), "
+            f"updated_at = %s FROM (VALUES {rows}) AS v(id, state, next_run_at, started_at, "
+            "completed_at, error_code, error, attempts) "
+            "WHERE s.id = v.id AND EXISTS (SELECT 1 FROM bumped) RETURNING 1)"
         )
         params.append(now)
         for change in changes:
@@ -328,7 +339,16 @@ def _outcome_postgres(
                 change.completed_at,
                 change.error_code,
                 change.error,
+                change.attempts,
             ]
+    if claim is not None:
+        ctes.append(
+            f"claimed AS (INSERT INTO {quote(PlanStepAttempt._meta.db_table)} "  # noqa: S608
+            "(step_id, number, started_at, finished_at, outcome, error_code, error) "
+            "SELECT %s, %s, %s, NULL, %s, '', '' WHERE EXISTS (SELECT 1 FROM bumped) "
+            "RETURNING 1)"
+        )
+        params += [claim.pk, claim.attempts, now, AttemptOutcome.RUNNING]
     if transitions:
         rows = ", ".join(
             "(%s::bigint, %s::bigint, %s::varchar, %s::varchar, %s::timestamptz, "

@@ -302,3 +302,204 @@ def test_the_schema_documents_the_plan_endpoints(client_for, designer) -> None:
         "/api/fallout-rules/",
         "/api/fallout-rules/{id}/",
     } <= set(paths)
+
+
+VIP = {
+    "clauses": [{"field": "Order.CustomFields.Tier", "operator": "=", "value": "VIP"}],
+    "logic": "ALL",
+}
+
+
+def manual(key: str, **fields: Any) -> dict[str, Any]:
+    return {"key": key, "name": key.title(), "type": "MANUAL", "handler": "start", **fields}
+
+
+def callout(key: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "name": key.title(),
+        "type": "CALLOUT",
+        "url": "https://carrier.example/bookings",
+        **fields,
+    }
+
+
+def test_assignment_rules_and_a_put_callout_are_saved_and_read_back_as_sent(
+    client_for, designer
+) -> None:
+    from django.contrib.auth.models import User
+
+    User.objects.create_user("anna", password="x-pass-123")
+    rules = [
+        {"condition": VIP, "assignee": "anna", "priority": 5},
+        {"queue": "service-desk", "priority": 1},
+    ]
+    client = client_for(designer)
+
+    created = client.post(
+        "/api/step-groups/",
+        version(
+            steps=[
+                manual("call", assignment="CONDITIONS", assignment_rules=rules),
+                callout("book", method="PUT", timeout_seconds=30),
+            ],
+            dependencies=[{"step": "book", "on": "call", "scope": "PLAN"}],
+        ),
+        format="json",
+    )
+
+    assert created.status_code == 201, created.json()
+    call, book = created.json()["steps"]
+    assert (call["assignment"], call["assignment_rules"]) == ("CONDITIONS", rules)
+    assert (book["method"], book["timeout_seconds"], book["url"]) == (
+        "PUT",
+        30,
+        "https://carrier.example/bookings",
+    )
+    read = client.get("/api/step-groups/Invoicing/").json()["versions"][0]["steps"]
+    assert read == created.json()["steps"]
+
+
+def test_a_bad_method_or_rule_shape_is_named_by_its_path_and_nothing_is_written(
+    client_for, designer
+) -> None:
+    before = table_rows()
+
+    response = client_for(designer).post(
+        "/api/step-groups/",
+        version(
+            steps=[
+                manual(
+                    "call",
+                    assignment="CONDITIONS",
+                    assignment_rules=[{"assignee": "anna"}, {"assignee": "zoe", "order": 1}],
+                ),
+                callout("book", method="GET"),
+            ]
+        ),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert [(e["field"], e["message"]) for e in response.json()["errors"]] == [
+        (
+            "steps[0].assignment_rules[2].order",
+            "Step call, assignment_rules[2].order: unknown field 'order' (a rule has "
+            "condition, assignee or queue, priority)",
+        ),
+        (
+            "steps[1].method",
+            "Step book, method: 'GET' is not a callout's method: one of POST, PUT, PATCH, DELETE",
+        ),
+    ]
+    assert table_rows() == before
+
+
+def test_a_bad_rule_condition_or_callout_is_refused_naming_step_field_and_column(
+    client_for, designer
+) -> None:
+    before = table_rows()
+
+    response = client_for(designer).post(
+        "/api/step-groups/",
+        version(
+            steps=[
+                manual(
+                    "call",
+                    assignment="CONDITIONS",
+                    assignment_rules=[
+                        {"condition": {**VIP, "logic": "(1"}, "queue": "vip-desk"},
+                        {"assignee": "anna", "queue": "vip-desk"},
+                        {"assignee": "ghost"},
+                    ],
+                ),
+                manual("pick", handler="pick", assignment="ROUND_ROBIN"),
+                manual("pack", handler="pack", assignment="CONDITIONS"),
+                manual("ship", handler="ship", assignment_rules=[{"queue": "desk"}]),
+                callout("book", url="", timeout_seconds=301),
+            ],
+            dependencies=[],
+        ),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "UnbalancedParentheses",
+            "message": "Step call: this '(' is never closed",
+            "field": "steps[0].assignment_rules[1].condition.logic",
+            "column": 1,
+        },
+        {
+            "code": "InvalidRule",
+            "message": "Step call: rule 2 gives the step to a user (assignee) and to a queue: "
+            "name one of them",
+            "field": "steps[0].assignment_rules[2]",
+        },
+        {
+            "code": "UnknownAssignee",
+            "message": "Step call: rule 3: there is no active user 'ghost'",
+            "field": "steps[0].assignment_rules[3].assignee",
+        },
+        {
+            "code": "MissingQueue",
+            "message": "Step pick: a ROUND_ROBIN assignment needs a queue to choose from: "
+            "shop:<backend ID> (the shop's staff) or the name of a group of users",
+            "field": "steps[1].queue",
+        },
+        {
+            "code": "MissingRules",
+            "message": "Step pack: a CONDITIONS assignment needs rules: a condition and the "
+            "user or queue that gets the step when it holds",
+            "field": "steps[2].assignment_rules",
+        },
+        {
+            "code": "RulesNotUsed",
+            "message": "Step ship: only a CONDITIONS assignment has rules; this one is NONE: "
+            "choose CONDITIONS, or remove the rules",
+            "field": "steps[3].assignment_rules",
+        },
+        {
+            "code": "MissingUrl",
+            "message": "Step book: a Callout step needs a URL: the address it calls",
+            "field": "steps[4].url",
+        },
+        {
+            "code": "InvalidTimeout",
+            "message": "Step book: timeout_seconds is 301: a callout waits from 1 to 300 "
+            "seconds for its answer",
+            "field": "steps[4].timeout_seconds",
+        },
+    ]
+    assert table_rows() == before
+
+
+def test_an_auto_task_naming_no_registered_handler_is_refused_a_manual_step_may_name_its_own(
+    client_for, designer
+) -> None:
+    client = client_for(designer)
+    before = table_rows()
+
+    refused = client.post(
+        "/api/step-groups/",
+        version(steps=[auto("invoice", handler="sucess")], dependencies=[]),
+        format="json",
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == [
+        {
+            "code": "UnknownHandler",
+            "message": "Step invoice: no step handler named 'sucess': the registered ones are "
+            "fail, succeed; the fulfilment's actions export, pack, pick, receive, ship, start",
+            "field": "steps[0].handler",
+        }
+    ]
+    assert table_rows() == before
+    saved = client.post(
+        "/api/step-groups/",
+        version(steps=[manual("call", handler="call")], dependencies=[]),
+        format="json",
+    )
+    assert saved.status_code == 201, saved.json()

@@ -515,3 +515,186 @@ def test_plans_is_the_current_page_in_the_navigation_on_plan_pages_and_sheets_is
     assert '<a href="/sheets/" >Sheets</a>' in plans
     assert '<a href="/sheets/" aria-current="page">Sheets</a>' in sheets
     assert '<a href="/sheets/plans/" >Plans</a>' in sheets
+
+
+VIP = "Order.CustomFields.Tier = VIP"
+
+
+def manual_and_callout(rules: dict[str, str], **callout: str) -> dict[str, str]:
+    """A group of a manual step with the rule rows ``rules`` (``rule-0-assignee``: ...)
+    and a callout step, as the edit page posts it."""
+    data = post_data(
+        [
+            {
+                "key": "call",
+                "name": "Call the customer",
+                "type": "MANUAL",
+                "handler": "start",
+                "assignment": "CONDITIONS",
+                "queue": "service-desk",
+            },
+            {
+                "key": "book",
+                "name": "Book a carrier",
+                "type": "CALLOUT",
+                "handler": "",
+                "url": "https://carrier.example/bookings",
+                "method": "PUT",
+                "timeout_seconds": "20",
+                **callout,
+            },
+        ],
+        [("book", "call")],
+    )
+    data.update({f"step-0-{name}": value for name, value in rules.items()})
+    return data
+
+
+def test_assignment_rules_and_a_callouts_method_are_saved_and_shown_again(
+    designer: User,
+) -> None:
+    User.objects.create_user("anna", password="x-pass-123")
+    two_step_group(designer)
+    client = login(designer)
+
+    response = client.post(
+        "/sheets/plans/groups/Invoicing/edit/",
+        manual_and_callout(
+            {
+                "rule-0-assignee": "anna",
+                "rule-0-queue": "",
+                "rule-0-priority": "5",
+                "rule-0-clauses": f"{VIP}\nOrder.Type = Sales",
+                "rule-0-logic": "1 AND 2",
+                # a blank row (the page always shows one) is no rule
+                "rule-1-assignee": "",
+                "rule-1-queue": "",
+                "rule-1-priority": "",
+                "rule-1-clauses": "",
+                "rule-1-logic": "",
+                "rule-2-assignee": "",
+                "rule-2-queue": "vip-desk",
+                "rule-2-priority": "",
+                "rule-2-clauses": "",
+                "rule-2-logic": "",
+            }
+        ),
+    )
+
+    assert response.status_code == 302, problems(response)
+    version = StepGroupVersion.objects.get(group__key="Invoicing", number=2)
+    call, book = version.steps.order_by("position")
+    assert (call.assignment, call.queue) == ("CONDITIONS", "service-desk")
+    assert call.assignment_rules == [
+        {
+            "condition": {
+                "clauses": [
+                    {"field": "Order.CustomFields.Tier", "operator": "=", "value": "VIP"},
+                    {"field": "Order.Type", "operator": "=", "value": "Sales"},
+                ],
+                "logic": "1 AND 2",
+            },
+            "assignee": "anna",
+            "priority": 5,
+        },
+        {"queue": "vip-desk", "priority": 0},
+    ]
+    assert (book.url, book.method, book.timeout_seconds) == (
+        "https://carrier.example/bookings",
+        "PUT",
+        20,
+    )
+    # The group page lists them; the edit page shows them again, and posted back as
+    # shown they are the same version.
+    group = client.get("/sheets/plans/groups/Invoicing/").content.decode()
+    call_row = group.split('data-step="call"', 1)[1].split("</tr>", 1)[0]
+    assert (
+        '<div class="muted assignment">Conditions with priority over <code>service-desk</code>'
+        '<ol class="rules"><li>anna if 1. Order.CustomFields.Tier = VIP; 2. Order.Type = '
+        "Sales (1 AND 2), priority 5</li><li>queue vip-desk, priority 0</li></ol></div>"
+    ) in call_row
+    book_row = group.split('data-step="book"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>PUT https://carrier.example/bookings (20 s)</td>" in book_row
+    page = client.get("/sheets/plans/groups/Invoicing/edit/").content.decode()
+    assert 'name="step-0-rule-0-assignee" value="anna"' in page
+    assert 'name="step-0-rule-1-queue" value="vip-desk"' in page
+    assert 'name="step-0-rule-2-assignee"' in page  # one blank row to type into
+    assert '<option value="PUT" selected>PUT</option>' in page
+    parser = _FormValues()
+    parser.feed(page)
+    again = client.post("/sheets/plans/groups/Invoicing/edit/", parser.values)
+    assert again.status_code == 302, problems(again)
+    third = StepGroupVersion.objects.get(group__key="Invoicing", number=3)
+    assert step_group_version_payload(third) == step_group_version_payload(version)
+
+
+def test_a_bad_assignment_rule_is_named_by_step_rule_and_field_with_a_caret_and_nothing_is_saved(
+    designer: User,
+) -> None:
+    two_step_group(designer)
+    client = login(designer)
+    before = table_rows()
+
+    response = client.post(
+        "/sheets/plans/groups/Invoicing/edit/",
+        manual_and_callout(
+            {
+                "rule-0-assignee": "",
+                "rule-0-queue": "vip-desk",
+                "rule-0-priority": "5",
+                "rule-0-clauses": VIP,
+                "rule-0-logic": "1 AND",
+                "rule-1-assignee": "nobody-here",
+                "rule-1-queue": "",
+                "rule-1-priority": "1",
+                "rule-1-clauses": "",
+                "rule-1-logic": "",
+            },
+            timeout_seconds="0",
+        ),
+    )
+
+    assert response.status_code == 400
+    assert problems(response) == [
+        "Step call (row 1), assignment_rules[1].condition.logic, column 6: expected a clause "
+        "number, '(' or NOT, got the end of the logic",
+        "Step call (row 1), assignment_rules[2].assignee: rule 2: there is no active user "
+        "'nobody-here'",
+        "Step book (row 2), timeout_seconds: timeout_seconds is 0: a callout waits from 1 to "
+        "300 seconds for its answer",
+    ]
+    page = response.content.decode()
+    assert '<pre class="caret">1 AND\n     ^</pre>' in page
+    assert 'name="step-0-rule-0-logic" value="1 AND"' in page  # what was typed stays
+    assert table_rows() == before
+
+
+def test_a_rule_or_method_the_form_cannot_take_is_named_with_its_row_and_nothing_is_saved(
+    designer: User,
+) -> None:
+    two_step_group(designer)
+    client = login(designer)
+    before = table_rows()
+
+    response = client.post(
+        "/sheets/plans/groups/Invoicing/edit/",
+        manual_and_callout(
+            {
+                "rule-0-assignee": "anna",
+                "rule-0-queue": "",
+                "rule-0-priority": "2000000",
+                "rule-0-clauses": "",
+                "rule-0-logic": "",
+            },
+            method="GET",
+        ),
+    )
+
+    assert response.status_code == 400
+    assert problems(response) == [
+        "Step call (row 1), assignment_rules[1].priority: Ensure this value is less than or "
+        "equal to 1000000.",
+        "Step book (row 2), method: Select a valid choice. GET is not one of the available "
+        "choices.",
+    ]
+    assert table_rows() == before
