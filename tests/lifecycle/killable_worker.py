@@ -44,6 +44,8 @@ PLAN_STEP_TASK = "orchestration.tasks.plan_step_run_task"
 # pool's child inherits (the handler is imported there by name, not from ``__main__``).
 STEP_JOURNAL = "KILLABLE_WORKER_STEP_JOURNAL"
 LABEL = "KILLABLE_WORKER_LABEL"
+# ``journaled_step`` by its module's name: run with -m, this module is __main__ here.
+JOURNALED_HANDLER = "tests.lifecycle.killable_worker.journaled_step"
 
 
 def transport_options(queue: str, visibility_timeout: float = 3600) -> dict[str, Any]:
@@ -163,20 +165,21 @@ def _hang_at_step_outcome(marker: Path) -> None:
         if writes_the_outcome():
             # Seen from inside the open transaction: what the kill is about to throw away.
             step = PlanStep.objects.get(pk=running[0])
+            attempts = PlanStepAttempt.objects.filter(step__plan_id=step.plan_id).order_by(
+                "step_id", "number"
+            )
             written = {
                 "step": step.pk,
-                "state": step.state,
-                "attempts": [
-                    [number, outcome]
-                    for number, outcome in PlanStepAttempt.objects.filter(step=step)
-                    .order_by("number")
-                    .values_list("number", "outcome")
-                ],
-                "steps": dict(
-                    PlanStep.objects.filter(plan_id=step.plan_id)
+                # Each step of the plan: its state and its attempts' numbers and outcomes.
+                "steps": {
+                    key: [
+                        state,
+                        [[a.number, a.outcome] for a in attempts if a.step_id == step_id],
+                    ]
+                    for step_id, key, state in PlanStep.objects.filter(plan_id=step.plan_id)
                     .order_by("pk")
-                    .values_list("definition__key", "state")
-                ),
+                    .values_list("pk", "definition__key", "state")
+                },
             }
             partial = marker.with_suffix(".partial")
             partial.write_text(json.dumps(written))
@@ -203,8 +206,7 @@ def _step_handler_register(step_journal: Path | None) -> None:
         os.environ[STEP_JOURNAL] = str(step_journal)
         settings.ORCHESTRATION_STEP_HANDLERS = {
             **getattr(settings, "ORCHESTRATION_STEP_HANDLERS", {}),
-            # By its module's name: run with -m, this module is __main__ here.
-            "journaled": "tests.lifecycle.killable_worker.journaled_step",
+            "journaled": JOURNALED_HANDLER,
         }
 
 

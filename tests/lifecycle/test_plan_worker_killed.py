@@ -5,17 +5,19 @@ PostgreSQL.
 A worker running a Ready automatic step (``services/plans.py``, ``plan_step_run``) first
 commits the step In Progress with its attempt Running (the claim), then runs the handler
 outside any transaction, then writes the outcome in one transaction: the attempt
-Completed, the step Completed, the next steps moved, their transitions. Worker #1
+Completed, the step Completed, the next steps moved (the next automatic one claimed, for
+the same worker to run next), their transitions. Worker #1
 (``killable_worker.py --hang-step``) is stopped at that last COMMIT, after its handler ran,
 and is killed there: PostgreSQL throws the outcome away, so attempt 1 stays Running. The
 task is acknowledged late, so Redis hands the message to worker #2 once the visibility
 timeout is over; by then attempt 1 is past its lease (the step's ``timeout_seconds`` and
 ``ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS``, a second each here), so worker #2 marks it
-Lost and runs attempt 2 with the step's same idempotency key, which completes the step.
+Lost and runs attempt 2 with the step's same idempotency key, which completes the step,
+and then runs the next step.
 
 The test fails if the killed attempt's outcome survives, if the redelivery does nothing
 (the step stuck In Progress), if a second attempt completes besides the first, if the
-retry gets another idempotency key, or if the step's dependants move or are sent twice.
+retry gets another idempotency key, or if the step's dependants move or run twice.
 
 The workers are separate processes sharing PostgreSQL and Redis with the test
 (``real_workers.py``, also used by ``test_worker_killed.py``).
@@ -51,6 +53,7 @@ from orchestration.tasks import (
     webhook_deliver_task,
 )
 from tests.conftest import table_rows
+from tests.lifecycle.killable_worker import JOURNALED_HANDLER
 from tests.lifecycle.real_workers import (
     REAL_WORKERS,
     Broker,
@@ -72,8 +75,9 @@ TIMEOUT = 1
 
 def book_invoice_group() -> None:
     """``book`` (run by the workers' ``journaled`` handler), then ``invoice`` (an automatic
-    step, sent to a worker once ``book`` is done) and ``booked`` (a milestone, reached
-    as soon as it is), for every fulfilment the demo's routing may make at any hour."""
+    step, run next by the worker that completes ``book``) and ``booked`` (a milestone,
+    reached as soon as it is), for every fulfilment the demo's routing may make at any
+    hour."""
     step_group_version_save(
         key="KillTest",
         name="Book, then invoice",
@@ -130,9 +134,15 @@ def handler_runs(journal: Path) -> list[list[Any]]:
 
 
 def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
-    broker: Broker, workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    broker: Broker,
+    workers: Workers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
     demo_load(stdout=io.StringIO(), password="demo-pass-123")
+    # The workers' handler, known here too: a group naming an unknown one is refused.
+    settings.ORCHESTRATION_STEP_HANDLERS = {"journaled": JOURNALED_HANDLER}
     book_invoice_group()
     plan, sent = plan_routed_inline(monkeypatch)
     steps = {
@@ -160,16 +170,14 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
     )
     eventually(hung.exists, "worker #1 reaching the commit of the step's outcome", tmp_path)
     # It wrote the whole outcome in that transaction (the attempt and the step Completed,
-    # the milestone reached, the invoice Ready), yet none of it is visible outside it: the
-    # claim alone was committed.
+    # the milestone reached, the invoice claimed for this worker to run next), yet none
+    # of it is visible outside it: the claim alone was committed.
     assert json.loads(hung.read_text()) == {
         "step": book.pk,
-        "state": StepState.COMPLETED,
-        "attempts": [[1, AttemptOutcome.COMPLETED]],
         "steps": {
-            "book": StepState.COMPLETED,
-            "invoice": StepState.READY,
-            "booked": StepState.COMPLETED,
+            "book": [StepState.COMPLETED, [[1, AttemptOutcome.COMPLETED]]],
+            "invoice": [StepState.IN_PROGRESS, [[1, AttemptOutcome.RUNNING]]],
+            "booked": [StepState.COMPLETED, []],
         },
     }
     assert handler_runs(ran) == [["first", book.pk, 1, book.idempotency_key]]
@@ -199,25 +207,34 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
         "worker #2 completing the step on the redelivery",
         tmp_path,
     )
+    # Worker #2 ran the invoice next, itself (a chain of automatic steps needs no
+    # message): wait for the plan to be done.
+    eventually(
+        lambda: Plan.objects.get(pk=plan.pk).state == PlanState.COMPLETED,
+        "worker #2 running the invoice after the step",
+        tmp_path,
+    )
     assert seen(plan) == {
         "book": (
             StepState.COMPLETED,
             2,
             [(1, AttemptOutcome.LOST), (2, AttemptOutcome.COMPLETED)],
         ),
-        "invoice": (StepState.READY, 0, []),
+        "invoice": (StepState.COMPLETED, 1, [(1, AttemptOutcome.COMPLETED)]),
         "booked": (StepState.COMPLETED, 0, []),
     }
+    # Exactly one completed attempt a step.
     completed = PlanStepAttempt.objects.filter(
         step__plan=plan, outcome=AttemptOutcome.COMPLETED
-    ).values_list("step_id", "number")
-    assert list(completed) == [(book.pk, 2)]
-    # The handler ran twice, once a worker, with the step's one idempotency key.
+    ).order_by("step_id", "number")
+    assert list(completed.values_list("step_id", "number")) == [(book.pk, 2), (invoice.pk, 1)]
+    # The handler ran the step twice, once a worker, with the step's one idempotency key;
+    # the invoice once, after it, with its own.
     assert handler_runs(ran) == [
         ["first", book.pk, 1, book.idempotency_key],
         ["second", book.pk, 2, book.idempotency_key],
+        ["second", invoice.pk, 1, invoice.idempotency_key],
     ]
-    assert Plan.objects.get(pk=plan.pk).state == PlanState.IN_PROGRESS
 
     # Acknowledged, and nothing left to deliver: no third attempt can come.
     eventually(
@@ -229,9 +246,9 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
         ["first", task_name, task_id, False],
         ["second", task_name, task_id, True],
     ]
-    # The killed attempt sent nothing (it never committed); the completed one sent the
-    # invoice once.
-    assert broker.sent(plan_step_run_task.name) == [[invoice.pk]]
+    # The killed attempt sent nothing (it never committed); the completed one ran the
+    # invoice itself: no message for it, none for the step again.
+    assert broker.sent(plan_step_run_task.name) == []
 
     # Attempt 1 was taken for lost once its lease was over, and said why.
     attempts = PlanStepAttempt.objects.filter(step=book).order_by("number")
@@ -243,8 +260,8 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
     assert lost.finished_at is not None and done.finished_at is not None
     assert lost.finished_at >= started + timedelta(seconds=TIMEOUT + LEASE_GRACE)
 
-    # The plan's timeline: attempt 1 lost, then the step completed by attempt 2, and each
-    # of the dependants' moves once.
+    # The plan's timeline: attempt 1 lost, then the step completed by attempt 2, each of
+    # the dependants' moves once, and the plan completed.
     timeline = PlanTransition.objects.filter(plan=plan).order_by("pk")
     assert list(
         timeline.values_list("step__definition__key", "from_state", "to_state", "actor", "message")
@@ -298,6 +315,20 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
             StepState.COMPLETED,
             "system:plans",
             "Booked: Completed (dependencies done: milestone reached).",
+        ),
+        (
+            "invoice",
+            StepState.IN_PROGRESS,
+            StepState.COMPLETED,
+            "system:plans",
+            "Invoice: Completed (attempt 1).",
+        ),
+        (
+            None,
+            PlanState.IN_PROGRESS,
+            PlanState.COMPLETED,
+            "system:plans",
+            "Plan Book, then invoice: Completed.",
         ),
     ]
 
