@@ -25,14 +25,22 @@ from ..models import (
     StepDependency,
     StepGroup,
     StepGroupVersion,
+    StepType,
 )
 from ..plans import model as pure
+from ..plans.callouts import callout_url_problem
 from ..plans.validate import group_problems
 from ..selectors.network import network_changed
 from ..selectors.plans import condition_spec, step_spec
+from ..validators import validate_identifier
 
 # A scenario's or a fallout rule's priority: any ordering needs far fewer.
 MAX_PRIORITY = 1_000_000
+# An automatic step's timeout: its worker's lease is this plus a grace, so a lost
+# worker is noticed within minutes, and 0 would fail every attempt.
+MAX_TIMEOUT_SECONDS = 300
+# A callout sends a JSON body (``integrations/http.post_json``).
+CALLOUT_METHODS = ("POST", "PUT", "PATCH")
 
 STEP_FIELDS = frozenset(
     field.name
@@ -117,6 +125,29 @@ def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any
     return problems
 
 
+def _reach_problems(definition: StepDefinition) -> list[tuple[str, str]]:
+    """Where and how long an automatic step may reach out: a timeout of 1 to
+    ``MAX_TIMEOUT_SECONDS`` (the worker's lease is the timeout plus a grace), and a
+    callout's method and address (``plans/callouts.py``: never a metadata service)."""
+    problems = []
+    if not 1 <= definition.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        problems.append(("timeout_seconds", f"a timeout is 1 to {MAX_TIMEOUT_SECONDS} seconds"))
+    if definition.type == StepType.CALLOUT:
+        if definition.method not in CALLOUT_METHODS:
+            problems.append(
+                (
+                    "method",
+                    "a callout's method is "
+                    + ", ".join(CALLOUT_METHODS[:-1])
+                    + f" or {CALLOUT_METHODS[-1]}",
+                )
+            )
+        where = callout_url_problem(definition.url)
+        if where:
+            problems.append(("url", where))
+    return problems
+
+
 def _groups_named(steps: Sequence[Any]) -> dict[str, StepGroup]:
     keys = {
         step.get(name)
@@ -165,11 +196,18 @@ def _definitions(steps: Sequence[Any]) -> list[StepDefinition]:
                 )
             values[name] = groups.get(group_key) if group_key else None
         definition = StepDefinition(position=index, **values)
+        refused: set[str] = set()
         try:
             definition.full_clean(exclude=["version"], validate_unique=False)
         except ValidationError as error:
             for name, messages in error.message_dict.items():
                 problems.append(_problem(index, fields, name, messages[0]))
+            refused = set(error.message_dict)
+        problems.extend(
+            _problem(index, fields, name, message)
+            for name, message in _reach_problems(definition)
+            if name not in refused
+        )
         definitions.append(definition)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
@@ -428,6 +466,11 @@ def _fallout_rule_clean(rule: FalloutRule) -> None:
     )
     if not rule.queue:
         raise ApplicationError("A fallout rule names a queue.", code="required", field="queue")
+    if rule.step_key:
+        try:
+            validate_identifier(rule.step_key)
+        except ValidationError as error:
+            raise ApplicationError(f"step_key: {error.messages[0]}", field="step_key") from error
     if abs(rule.priority) > MAX_PRIORITY:
         raise ApplicationError(
             f"The priority is a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}.",

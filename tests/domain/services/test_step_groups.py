@@ -283,3 +283,95 @@ def test_a_fallout_rule_for_the_same_step_and_code_replaces_the_old_one() -> Non
 
     assert (rule.queue, rule.priority) == ("carriers", 3)
     assert type(rule).objects.count() == 1
+
+
+def callout(url: str, **fields: Any) -> dict[str, Any]:
+    return {"key": "book", "name": "Book", "type": "CALLOUT", "url": url, **fields}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "callouts may not go to 169.254.169.254: it is a link-local address, where cloud "
+            "metadata services answer",
+        ),
+        (
+            "http://[fe80::1]:8080/",
+            "callouts may not go to fe80::1: it is a link-local address, where cloud metadata "
+            "services answer",
+        ),
+        (
+            "http://[::ffff:169.254.169.254]/",
+            "callouts may not go to 169.254.169.254: it is a link-local address, where cloud "
+            "metadata services answer",
+        ),
+        ("http://0.0.0.0/", "callouts may not go to 0.0.0.0: it is the unspecified address"),
+        (
+            "http://Metadata.Google.Internal./computeMetadata/v1/",
+            "callouts may not go to metadata.google.internal: it is a cloud metadata service",
+        ),
+        (
+            "http://100.100.100.200/",
+            "callouts may not go to 100.100.100.200: it is a cloud metadata service",
+        ),
+        ("ftp://example.com/", "a callout is an http:// or https:// URL"),
+        ("file:///etc/passwd", "Enter a valid URL."),
+    ],
+)
+def test_a_callout_to_a_metadata_or_link_local_address_is_refused_and_nothing_is_written(
+    url: str, message: str
+) -> None:
+    error = refusal(callout(url))
+
+    assert error.errors == [
+        {"code": "invalid", "message": f"Step book, url: {message}", "field": "steps[0].url"}
+    ]
+
+
+def test_a_callout_to_a_private_or_loopback_address_is_saved() -> None:
+    save(callout("http://10.0.0.7/bookings"), callout("http://127.0.0.1:8080/", key="b"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"timeout_seconds": 0},
+            "timeout_seconds",
+            "a timeout is 1 to 300 seconds",
+        ),
+        ({"timeout_seconds": 10**9}, "timeout_seconds", "a timeout is 1 to 300 seconds"),
+        ({"method": "TRACE"}, "method", "a callout's method is POST, PUT or PATCH"),
+        ({"method": "post"}, "method", "a callout's method is POST, PUT or PATCH"),
+    ],
+)
+def test_a_callout_timeout_or_method_out_of_bounds_is_refused_naming_it(
+    fields: dict[str, Any], field: str, message: str
+) -> None:
+    error = refusal(callout("https://carrier.example/bookings", **fields))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [
+        (f"steps[0].{field}", f"Step book, {field}: {message}")
+    ]
+
+
+def test_an_auto_task_timeout_is_bounded_too() -> None:
+    error = refusal(auto("a", timeout_seconds=10**9))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [
+        ("steps[0].timeout_seconds", "Step a, timeout_seconds: a timeout is 1 to 300 seconds")
+    ]
+
+
+def test_a_fallout_rule_for_a_step_key_that_is_no_identifier_is_refused() -> None:
+    before = table_rows()
+    with pytest.raises(ApplicationError) as refused:
+        fallout_rule_set(step_key="book carrier", error_code="", queue="logistics")
+
+    assert (refused.value.field, refused.value.message) == (
+        "step_key",
+        "step_key: Use letters, digits and underscores, starting with a letter or underscore.",
+    )
+    assert table_rows() == before
