@@ -35,7 +35,7 @@ order of their numbers (one at a time: a second is refused while one waits).
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -54,7 +54,9 @@ from ..models import (
     OrderChange,
     OrderChangeStatus,
     OrderFulfillmentLine,
+    OrderIntent,
     OrderLine,
+    OrderStatus,
     PlanPurpose,
     Product,
 )
@@ -79,6 +81,9 @@ class _Asked:
     quantities: Mapping[int, int]
     add_lines: Sequence[Mapping[str, Any]]
     remove_lines: Sequence[int]
+    # Where the API's payload names a line: ``lines[1]`` by its ID, ``remove_lines[0]``.
+    paths: Mapping[int, str] = field(default_factory=dict)
+    removal_paths: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,18 @@ def order_change(
             "Say what changes: shipping_address, quantities, add_lines or remove_lines.",
             code="required",
         )
+    if order.intent == OrderIntent.RETURNS:
+        raise ConflictError(
+            f"Order {order.backend_id or order.pk} is a return order: what it returns follows "
+            "from what was shipped; it cannot be changed in flight.",
+            code="not_in_flight",
+        )
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+        raise ConflictError(
+            f"Order {order.backend_id or order.pk} is {order.status}: nothing of it is in "
+            "flight, so it cannot be changed.",
+            code="not_in_flight",
+        )
     pending = order.changes.filter(status=OrderChangeStatus.PENDING).order_by("number").first()
     if pending is not None:
         raise ConflictError(
@@ -131,6 +148,14 @@ def order_change(
         quantities=_once(quantities),
         add_lines=_added_lines(add_lines),
         remove_lines=_once_each(remove_lines),
+        paths=(
+            {}
+            if quantities is None or isinstance(quantities, Mapping)
+            else {line_id: f"lines[{index}]" for index, (line_id, _) in enumerate(quantities)}
+        ),
+        removal_paths={
+            line_id: f"remove_lines[{index}]" for index, line_id in enumerate(remove_lines)
+        },
     )
     _check(order, lines, asked)
     what = _summary(asked)
@@ -510,14 +535,15 @@ def _check(order: Order, lines: Mapping[int, OrderLine], asked: _Asked) -> None:
         asked.quantities,
         asked.remove_lines,
     )
-    named = {*quantities, *remove_lines}
-    unknown = sorted(named - set(lines))
-    if unknown:
-        raise ApplicationError(
-            f"Order {order.backend_id or order.pk} has no line {unknown[0]}.",
-            code="not_found",
-            field="lines",
-        )
+    for line_id in [*quantities, *remove_lines]:
+        if line_id not in lines:
+            raise ApplicationError(
+                f"Order {order.backend_id or order.pk} has no line {line_id}.",
+                code="not_found",
+                field=f"{asked.paths[line_id]}.id"
+                if line_id in asked.paths
+                else asked.removal_paths.get(line_id, "lines"),
+            )
     both = sorted(set(quantities) & set(remove_lines))
     if both:
         raise ApplicationError(
@@ -529,7 +555,7 @@ def _check(order: Order, lines: Mapping[int, OrderLine], asked: _Asked) -> None:
             raise ApplicationError(
                 f"Line {line_id} has nothing left to remove: it is shipped or cancelled.",
                 code="invalid_quantity",
-                field="remove_lines",
+                field=asked.removal_paths.get(line_id, "remove_lines"),
             )
     for line_id, quantity in quantities.items():
         line = lines[line_id]
@@ -539,7 +565,9 @@ def _check(order: Order, lines: Mapping[int, OrderLine], asked: _Asked) -> None:
                 f"Line {line_id} cannot go below {max(floor, 1)} "
                 f"({line.quantity_shipped} shipped, {line.quantity_cancelled} cancelled).",
                 code="invalid_quantity",
-                field=f"quantities.{line_id}",
+                field=f"{asked.paths[line_id]}.quantity"
+                if line_id in asked.paths
+                else f"quantities.{line_id}",
             )
     if shipping_address is not None:
         unknown_parts = sorted(set(shipping_address) - set(ADDRESS_PARTS))

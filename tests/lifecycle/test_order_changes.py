@@ -168,7 +168,7 @@ def test_a_removed_line_is_not_routed_again_and_its_units_stay_cancelled(
     with pytest.raises(ApplicationError) as again:
         order_change(order_id=order.pk, user=shop, remove_lines=[scarf.pk])
     assert (again.value.field, again.value.message) == (
-        "remove_lines",
+        "remove_lines[0]",
         f"Line {scarf.pk} has nothing left to remove: it is shipped or cancelled.",
     )
     assert table_rows() == before
@@ -190,6 +190,71 @@ def test_a_removed_line_not_yet_routed_is_not_routed_afterwards(
     assert list(held.values_list("status", "cancellation_reason", "fulfillment__action")) == [
         (FulfillmentStatus.CANCELLED, "FulfillmentCancelled", "CANCEL")
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"status": "Cancelled"},
+            "Order {order} is Cancelled: nothing of it is in flight, so it cannot be changed.",
+        ),
+        (
+            {"status": "Completed"},
+            "Order {order} is Completed: nothing of it is in flight, so it cannot be changed.",
+        ),
+        (
+            {"intent": "Returns"},
+            "Order {order} is a return order: what it returns follows from what was shipped; "
+            "it cannot be changed in flight.",
+        ),
+    ],
+)
+def test_a_change_of_an_ended_or_return_order_is_refused_with_a_409_and_nothing_is_written(
+    place: Callable[..., Order], shop: User, fields: dict[str, str], message: str
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    Order.objects.filter(pk=order.pk).update(**fields)
+    before = table_rows()
+
+    with pytest.raises(ConflictError) as refused:
+        order_change(
+            order_id=order.pk,
+            user=shop,
+            add_lines=[{"product": Product.objects.get(backend_id="SCF-WOOL-RED")}],
+        )
+
+    assert (refused.value.status, refused.value.code, refused.value.message) == (
+        409,
+        "not_in_flight",
+        message.format(order=order.backend_id),
+    )
+    assert table_rows() == before
+
+
+def test_a_refused_quantity_or_unknown_line_is_named_by_its_path_in_the_api(
+    place: Callable[..., Order],
+) -> None:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(User.objects.get(username="admin"))
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = order.lines.get(product__backend_id="SCF-WOOL-RED")
+    before = table_rows()
+
+    fields = [
+        api.post(f"/api/orders/{order.pk}/changes/", body, format="json").json()["errors"][0][
+            "field"
+        ]
+        for body in (
+            {"lines": [{"id": scarf.pk, "quantity": 2}, {"id": 999999, "quantity": 1}]},
+            {"remove_lines": [scarf.pk, 999999]},
+        )
+    ]
+
+    assert fields == ["lines[1].id", "remove_lines[1]"]
+    assert table_rows() == before
 
 
 @pytest.mark.parametrize(
