@@ -29,9 +29,10 @@ from ..models import (
 )
 from ..plans import model as pure
 from ..plans.callouts import callout_url_problem
+from ..plans.model import FIELD_PREFIX
 from ..plans.validate import group_problems
 from ..selectors.network import network_changed
-from ..selectors.plans import condition_spec, step_spec
+from ..selectors.plans import condition_spec, record_field_problem, step_spec
 from ..validators import validate_identifier
 
 # A scenario's or a fallout rule's priority: any ordering needs far fewer.
@@ -90,6 +91,10 @@ def condition_shape_problem(data: Any) -> tuple[str, str] | None:
         for part in ("field", "operator"):
             if not isinstance(clause.get(part, ""), str):
                 return f"{where}.{part}", f"the {part} is text"
+        name = clause.get("field", "").strip()
+        field_problem = record_field_problem(name) if name else None  # blank: the core's
+        if field_problem:
+            return f"{where}.field", field_problem
     if not isinstance(data.get("logic", "ALL"), str | None):
         return "logic", 'the logic is text: "ALL", "ANY" or like "(1 OR 2) AND 3"'
     return None
@@ -145,6 +150,10 @@ def _reach_problems(definition: StepDefinition) -> list[tuple[str, str]]:
         where = callout_url_problem(definition.url)
         if where:
             problems.append(("url", where))
+    if definition.delay_from.startswith(FIELD_PREFIX):
+        unknown = record_field_problem(definition.delay_from[len(FIELD_PREFIX) :].strip())
+        if unknown:
+            problems.append(("delay_from", unknown))
     return problems
 
 

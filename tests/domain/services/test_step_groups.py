@@ -375,3 +375,65 @@ def test_a_fallout_rule_for_a_step_key_that_is_no_identifier_is_refused() -> Non
         "step_key: Use letters, digits and underscores, starting with a letter or underscore.",
     )
     assert table_rows() == before
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "message"),
+    [
+        (
+            auto(
+                "a",
+                condition={
+                    "clauses": [{"field": "Order.Typ", "operator": "=", "value": "Sales"}],
+                    "logic": "ALL",
+                },
+            ),
+            "steps[0].condition.clauses[1].field",
+            "Step a, condition.clauses[1].field: unknown field 'Order.Typ' (a clause that "
+            "reads it would never hold): use Order.BackendID, Order.CustomerEmail, "
+            "Order.RequestedFulfillmentOption, Order.ShippingAddress.City, "
+            "Order.ShippingAddress.CountryID, Order.ShippingAddress.IsPickupPoint, "
+            "Order.Status, Order.Type, Line.Product.BackendID, Line.Product.Name, "
+            "Line.Quantity, Order.CustomFields.<name> or Line.Product.Content.<name>",
+        ),
+        (
+            auto("a", delay_from="field:Order.CustomFields."),
+            "steps[0].delay_from",
+            "Step a, delay_from: unknown field 'Order.CustomFields.' (a clause that reads it "
+            "would never hold): use Order.BackendID, Order.CustomerEmail, "
+            "Order.RequestedFulfillmentOption, Order.ShippingAddress.City, "
+            "Order.ShippingAddress.CountryID, Order.ShippingAddress.IsPickupPoint, "
+            "Order.Status, Order.Type, Line.Product.BackendID, Line.Product.Name, "
+            "Line.Quantity, Order.CustomFields.<name> or Line.Product.Content.<name>",
+        ),
+    ],
+)
+def test_a_condition_or_delay_reading_an_unknown_field_is_refused_naming_it(
+    step: dict[str, Any], field: str, message: str
+) -> None:
+    error = refusal(step)
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [(field, message)]
+
+
+def test_a_scenario_reading_an_unknown_field_is_refused_and_nothing_is_written() -> None:
+    save(auto("a"))
+    before = table_rows()
+
+    with pytest.raises(ApplicationError) as refused:
+        plan_scenario_set(
+            group_key="Invoicing",
+            action="SHIP_FROM_STORE",
+            condition={
+                "clauses": [{"field": "Line.Product.Colour", "operator": "=", "value": "red"}],
+                "logic": "ALL",
+            },
+        )
+
+    assert refused.value.field == "condition.clauses[1].field"
+    assert refused.value.message.startswith(
+        "Scenario condition.clauses[1].field: unknown field 'Line.Product.Colour' (a clause "
+        "that reads it "
+        "would never hold): use Order.BackendID,"
+    )
+    assert table_rows() == before
