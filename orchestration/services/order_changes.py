@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ..engine.limits import LINE_QUANTITY
+from ..engine.limits import LINE_QUANTITY, ORDER_LINES
 from ..errors import ApplicationError, ConflictError, NotFoundError
 from ..models import (
     CancellationReason,
@@ -143,6 +143,14 @@ def order_change(
             code="change_pending",
         )
     lines = {line.pk: line for line in order.lines.select_related("product")}
+    if len(lines) + len(add_lines) > ORDER_LINES.maximum:
+        raise ApplicationError(
+            f"Order {order.backend_id or order.pk} has {len(lines):,} lines; with "
+            f"{len(add_lines):,} added it would have {len(lines) + len(add_lines):,}: "
+            f"{ORDER_LINES.refusal}.",
+            code="max_length",
+            field="add_lines",
+        )
     asked = _Asked(
         shipping_address=dict(shipping_address) if shipping_address is not None else None,
         quantities=_once(quantities),

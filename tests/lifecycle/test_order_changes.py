@@ -5,6 +5,7 @@ refused with a 409 naming the step, and nothing is written."""
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from orchestration.models import (
     Product,
     StepState,
 )
+from orchestration.services import order_changes
 from orchestration.services.fulfillments.cancellations import order_line_cancel
 from orchestration.services.fulfillments.steps import (
     fulfillment_pack,
@@ -254,6 +256,28 @@ def test_a_refused_quantity_or_unknown_line_is_named_by_its_path_in_the_api(
     ]
 
     assert fields == ["lines[1].id", "remove_lines[1]"]
+    assert table_rows() == before
+
+
+def test_lines_added_beyond_the_lines_an_order_may_have_are_refused_and_nothing_is_written(
+    place: Callable[..., Order], shop: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(order_changes, "ORDER_LINES", replace(order_changes.ORDER_LINES, maximum=3))
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = Product.objects.get(backend_id="SCF-WOOL-RED")
+    before = table_rows()
+
+    with pytest.raises(ApplicationError) as refused:
+        order_change(
+            order_id=order.pk, user=shop, add_lines=[{"product": scarf}, {"product": scarf}]
+        )
+
+    assert (refused.value.code, refused.value.field, refused.value.message) == (
+        "max_length",
+        "add_lines",
+        f"Order {order.backend_id} has 2 lines; with 2 added it would have 4: at most 3 "
+        "lines per order.",
+    )
     assert table_rows() == before
 
 
