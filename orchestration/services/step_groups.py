@@ -121,8 +121,16 @@ def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any
                 "a list of whole minutes, 0 or more, one per retry (like [1, 5, 15])",
             )
         )
-    if not isinstance(fields.get("assignment_rules", []), list):
+    rules = fields.get("assignment_rules", [])
+    if not isinstance(rules, list):
         problems.append(_problem(index, fields, "assignment_rules", "a list of rules"))
+    else:
+        for number, rule in enumerate(rules):
+            found = rule_shape_problem(rule)
+            if found:
+                path, message = found
+                name = f"assignment_rules[{number}]{'.' + path if path else ''}"
+                problems.append(_problem(index, fields, name, message))
     for name in GROUP_FIELDS:
         value = fields.get(name)
         if value not in (None, "") and not isinstance(value, str):
@@ -154,6 +162,69 @@ def _reach_problems(definition: StepDefinition) -> list[tuple[str, str]]:
         unknown = record_field_problem(definition.delay_from[len(FIELD_PREFIX) :].strip())
         if unknown:
             problems.append(("delay_from", unknown))
+    return problems
+
+
+RULE_FIELDS = frozenset({"condition", "assignee", "queue", "priority"})
+
+
+def rule_shape_problem(rule: Any) -> tuple[str, str] | None:
+    """What is wrong with an assignment rule's shape (``docs/plans.md``, Assignment), as
+    (path in the rule, message), or None; its condition's logic is the core's."""
+    if not isinstance(rule, Mapping):
+        return "", (
+            'a rule is an object: {"condition": {...}, "assignee": "anna" or "queue": '
+            '"vip-desk", "priority": 5}'
+        )
+    unknown = sorted(set(rule) - RULE_FIELDS)
+    if unknown:
+        return unknown[0], (
+            f"unknown field {unknown[0]!r} (a rule has condition, assignee or queue, and priority)"
+        )
+    for name, what in (("assignee", "a username"), ("queue", "a queue's name")):
+        if rule.get(name) is not None and not isinstance(rule[name], str):
+            return name, f"the {name} is {what} (text)"
+    if bool(str(rule.get("assignee") or "").strip()) == bool(str(rule.get("queue") or "").strip()):
+        return "", "a rule names an assignee or a queue (one of them)"
+    priority = rule.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool) or abs(priority) > MAX_PRIORITY:
+        return "priority", f"a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}"
+    found = condition_shape_problem(rule.get("condition"))
+    if found:
+        path, message = found
+        return f"condition.{path}".rstrip("."), message
+    return None
+
+
+def _rule_condition_problems(index: int, definition: StepDefinition) -> list[dict[str, Any]]:
+    """The core's problems with the conditions of a step's assignment rules (their
+    logic, with its column), named by their path; shapes are checked already."""
+    problems = []
+    for number, rule in enumerate(definition.assignment_rules or []):
+        spec = condition_spec(rule.get("condition"))
+        if spec is None:
+            continue
+        found = group_problems(
+            pure.GroupSpec(
+                key="rule",
+                steps=(
+                    pure.StepSpec(
+                        key="rule", name="Rule", type=pure.StepType.MILESTONE, condition=spec
+                    ),
+                ),
+            )
+        )
+        for problem in found:
+            path = f"assignment_rules[{number}].{problem.field or 'condition'}"
+            column = f", column {problem.column}" if problem.column else ""
+            problems.append(
+                {
+                    "code": str(problem.code),
+                    "message": f"Step {definition.key}, {path}{column}: {problem.message}",
+                    "field": f"steps[{index}].{path}",
+                    **({"column": problem.column} if problem.column else {}),
+                }
+            )
     return problems
 
 
@@ -217,6 +288,7 @@ def _definitions(steps: Sequence[Any]) -> list[StepDefinition]:
             for name, message in _reach_problems(definition)
             if name not in refused
         )
+        problems.extend(_rule_condition_problems(index, definition))
         definitions.append(definition)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"

@@ -437,3 +437,88 @@ def test_a_scenario_reading_an_unknown_field_is_refused_and_nothing_is_written()
         "would never hold): use Order.BackendID,"
     )
     assert table_rows() == before
+
+
+def manual(**fields: Any) -> dict[str, Any]:
+    return {
+        "key": "call",
+        "name": "Call",
+        "type": "MANUAL",
+        "handler": "call",
+        "assignment": "CONDITIONS",
+        "queue": "desk",
+        **fields,
+    }
+
+
+SALES = {"clauses": [{"field": "Order.Type", "operator": "=", "value": "Sales"}], "logic": "ALL"}
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "message"),
+    [
+        ("x", "steps[0].assignment_rules", "Step call, assignment_rules: a list of rules"),
+        (
+            ["x"],
+            "steps[0].assignment_rules[0]",
+            'Step call, assignment_rules[0]: a rule is an object: {"condition": {...}, '
+            '"assignee": "anna" or "queue": "vip-desk", "priority": 5}',
+        ),
+        (
+            [{"assignee": "anna", "colour": "red"}],
+            "steps[0].assignment_rules[0].colour",
+            "Step call, assignment_rules[0].colour: unknown field 'colour' (a rule has "
+            "condition, assignee or queue, and priority)",
+        ),
+        (
+            [{"condition": SALES}],
+            "steps[0].assignment_rules[0]",
+            "Step call, assignment_rules[0]: a rule names an assignee or a queue (one of them)",
+        ),
+        (
+            [{"assignee": "anna", "queue": "vip-desk"}],
+            "steps[0].assignment_rules[0]",
+            "Step call, assignment_rules[0]: a rule names an assignee or a queue (one of them)",
+        ),
+        (
+            [{"assignee": 5}],
+            "steps[0].assignment_rules[0].assignee",
+            "Step call, assignment_rules[0].assignee: the assignee is a username (text)",
+        ),
+        (
+            [{"assignee": "anna", "priority": 10**30}],
+            "steps[0].assignment_rules[0].priority",
+            "Step call, assignment_rules[0].priority: a whole number from -1,000,000 to 1,000,000",
+        ),
+        (
+            [{"assignee": "anna", "condition": "x"}],
+            "steps[0].assignment_rules[0].condition",
+            'Step call, assignment_rules[0].condition: a condition is an object: {"clauses": '
+            '[...], "logic": "ALL"}',
+        ),
+    ],
+)
+def test_an_assignment_rule_of_the_wrong_shape_is_refused_naming_its_path(
+    rules: Any, field: str, message: str
+) -> None:
+    error = refusal(manual(assignment_rules=rules))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [(field, message)]
+
+
+def test_an_assignment_rule_with_broken_logic_is_refused_with_its_column() -> None:
+    broken = {**SALES, "logic": "(1 OR"}
+
+    error = refusal(
+        manual(assignment_rules=[{"assignee": "anna"}, {"queue": "vip", "condition": broken}])
+    )
+
+    assert error.errors == [
+        {
+            "code": "UnbalancedParentheses",
+            "message": "Step call, assignment_rules[1].condition.logic, column 1: this '(' is "
+            "never closed",
+            "field": "steps[0].assignment_rules[1].condition.logic",
+            "column": 1,
+        }
+    ]
