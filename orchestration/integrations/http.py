@@ -43,9 +43,7 @@ def post_json(
         headers={"Content-Type": "application/json", **(headers or {})},
         method=method,
     )
-    open_url: Callable[..., Any] = (
-        _GUARDED.open if guarded else urllib.request.urlopen
-    )
+    open_url: Callable[..., Any] = _GUARDED.open if guarded else urllib.request.urlopen
     try:
         with open_url(request, timeout=timeout):
             pass
