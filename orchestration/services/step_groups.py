@@ -25,6 +25,7 @@ from ..models import (
     StepDependency,
     StepGroup,
     StepGroupVersion,
+    StepScope,
     StepType,
 )
 from ..plans import model as pure
@@ -228,6 +229,30 @@ def _rule_condition_problems(index: int, definition: StepDefinition) -> list[dic
     return problems
 
 
+def _scope_problems(definition: StepDefinition) -> list[tuple[str, str]]:
+    """Clauses of an ORDER step (its conditions, its assignment rules') reading a line's
+    field: such a step has no line, so the clause would never hold."""
+    if definition.scope != StepScope.ORDER:
+        return []
+    conditions = [(name, getattr(definition, name)) for name in CONDITION_FIELDS] + [
+        (f"assignment_rules[{number}].condition", rule.get("condition"))
+        for number, rule in enumerate(definition.assignment_rules or [])
+    ]
+    problems = []
+    for path, condition in conditions:
+        for number, clause in enumerate((condition or {}).get("clauses", []), start=1):
+            field = clause.get("field", "").strip()
+            if field.startswith("Line."):
+                problems.append(
+                    (
+                        f"{path}.clauses[{number}].field",
+                        f"{field} is a line's field: an ORDER step has no line, so the clause "
+                        "would never hold (make the step's scope LINE)",
+                    )
+                )
+    return problems
+
+
 def _groups_named(steps: Sequence[Any]) -> dict[str, StepGroup]:
     keys = {
         step.get(name)
@@ -289,6 +314,9 @@ def _definitions(steps: Sequence[Any]) -> list[StepDefinition]:
             if name not in refused
         )
         problems.extend(_rule_condition_problems(index, definition))
+        problems.extend(
+            _problem(index, fields, name, message) for name, message in _scope_problems(definition)
+        )
         definitions.append(definition)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"

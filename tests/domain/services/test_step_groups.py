@@ -522,3 +522,21 @@ def test_an_assignment_rule_with_broken_logic_is_refused_with_its_column() -> No
             "column": 1,
         }
     ]
+
+
+def test_an_order_step_reading_a_lines_field_is_refused_and_a_line_step_may() -> None:
+    quantity = {
+        "clauses": [{"field": "Line.Quantity", "operator": ">", "value": 1}],
+        "logic": "ALL",
+    }
+
+    error = refusal(auto("a", condition=quantity))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [
+        (
+            "steps[0].condition.clauses[1].field",
+            "Step a, condition.clauses[1].field: Line.Quantity is a line's field: an ORDER "
+            "step has no line, so the clause would never hold (make the step's scope LINE)",
+        )
+    ]
+    save(auto("a", condition=quantity, scope="LINE"))
