@@ -30,7 +30,8 @@ from orchestration.models.plans import CALLOUT_METHODS
 from orchestration.plans.conditions import MAX_CLAUSES, MAX_LOGIC_LENGTH, OPERATORS
 from orchestration.plans.validate import MAX_DEPENDENCIES, MAX_MINUTES, MAX_STEPS
 from orchestration.selectors.step_groups import step_group_keys
-from orchestration.services.step_groups import MAX_PRIORITY, MAX_RULES, USERNAME_LENGTH
+from orchestration.services.plan_shapes import MAX_PRIORITY, USERNAME_LENGTH
+from orchestration.services.step_groups import MAX_RULES
 from orchestration.validators import validate_identifier
 
 from .forms import model_max_length

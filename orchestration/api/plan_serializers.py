@@ -22,7 +22,7 @@ from ..models import (
 from ..models.plans import CALLOUT_METHODS, KEY_LENGTH, MAX_CALLOUT_TIMEOUT, QUEUE_LENGTH
 from ..plans.validate import MAX_DEPENDENCIES, MAX_STEPS
 from ..selectors.step_groups import STEP_PAYLOAD_FIELDS, step_group_version_steps
-from ..services.step_groups import MAX_PRIORITY
+from ..services.plan_shapes import MAX_PRIORITY
 from .serializers import ModelSerializer, Serializer
 
 if TYPE_CHECKING:

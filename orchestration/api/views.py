@@ -451,7 +451,7 @@ class OrderViewSet(
             order_id=order.pk,
             user=request.user,  # type: ignore[arg-type]  # requires_permission: never AnonymousUser here.
             shipping_address=dict(address) if address else None,
-            quantities={line["id"]: line["quantity"] for line in data.get("lines", [])},
+            quantities=[(line["id"], line["quantity"]) for line in data.get("lines", [])],
             add_lines=[dict(line) for line in data.get("add_lines", [])],
             remove_lines=data.get("remove_lines", []),
         )

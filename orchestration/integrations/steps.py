@@ -105,6 +105,7 @@ def callout(
             headers={"Idempotency-Key": idempotency_key},
             timeout=timeout,
             method=method or "POST",
+            guarded=True,
         )
     except DeliveryError as error:
         raise StepError("CalloutFailed", str(error)) from error

@@ -113,6 +113,22 @@ def _date(value: object, now: datetime) -> datetime | None:
     return moment
 
 
+# A due moment is stored and shown in any time zone (UTC-14 to UTC+14): one within a
+# day of the calendar's ends would overflow there (a 500 where it is read).
+_FIRST_SHOWABLE = datetime(1, 1, 2)
+_LAST_SHOWABLE = datetime(9999, 12, 30)
+
+
+def _showable(moment: datetime) -> bool:
+    """Whether ``moment`` can be shown in every time zone (see above)."""
+    offset = moment.utcoffset()
+    try:
+        naive_utc = moment.replace(tzinfo=None) - offset if offset is not None else moment
+    except OverflowError:
+        return False
+    return _FIRST_SHOWABLE <= naive_utc <= _LAST_SHOWABLE
+
+
 def _minutes(count: int) -> str:
     return f"{count} minute{'s' if count != 1 else ''}"
 
@@ -219,9 +235,13 @@ class _Plan:
             if moment is None:
                 return f"the delay counts from {name}, which is not a date: {record[name]!r}"
             try:
-                return moment + delay
+                due = moment + delay
             except OverflowError:
-                return f"the delay counts from {name}, {moment.isoformat()}, and ends after 9999"
+                due = None
+            if due is None or not _showable(due):
+                end = "before year 2" if due is not None and due.year < 2 else "after 9999"
+                return f"the delay counts from {name}, {moment.isoformat()}, and ends {end}"
+            return due
         ends = [run.completed_at for run in waited if run.completed_at is not None]
         if len(ends) < len(waited) or not ends:
             ends.append(self.now)

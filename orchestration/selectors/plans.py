@@ -117,6 +117,39 @@ ORDER_RECORD_FIELDS = (
 )
 
 
+# The fields a condition or a delay may read: what ``order_record`` and ``line_records``
+# make, and the prefixes of the open-ended ones (a name after each).
+RECORD_FIELDS = (
+    "Order.BackendID",
+    "Order.CustomerEmail",
+    "Order.RequestedFulfillmentOption",
+    "Order.ShippingAddress.City",
+    "Order.ShippingAddress.CountryID",
+    "Order.ShippingAddress.IsPickupPoint",
+    "Order.Status",
+    "Order.Type",
+    "Line.Product.BackendID",
+    "Line.Product.Name",
+    "Line.Quantity",
+)
+RECORD_PREFIXES = ("Order.CustomFields.", "Line.Product.Content.")
+
+
+def record_field_problem(name: str) -> str | None:
+    """Why no record has the field ``name`` (a typo would make its clause never hold,
+    silently), or None when it is one of ``RECORD_FIELDS`` or a prefixed name."""
+    if name in RECORD_FIELDS or any(
+        name.startswith(prefix) and name[len(prefix) :].strip() for prefix in RECORD_PREFIXES
+    ):
+        return None
+    return (
+        f"unknown field {name!r} (a clause that reads it would never hold): use "
+        + ", ".join(RECORD_FIELDS)
+        + ", "
+        + " or ".join(f"{prefix}<name>" for prefix in RECORD_PREFIXES)
+    )
+
+
 def order_record(order: Order, line_products: Mapping[int, Any] | None = None) -> dict[str, Any]:
     """The fields a plan's conditions read, flat and dotted: ``Order.Type``,
     ``Order.CustomFields.<name>``, ``Order.ShippingAddress.City``, ..."""

@@ -35,7 +35,7 @@ order of their numbers (one at a time: a second is refused while one waits).
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ..engine.limits import LINE_QUANTITY
+from ..engine.limits import LINE_QUANTITY, ORDER_LINES
 from ..errors import ApplicationError, ConflictError, NotFoundError
 from ..models import (
     CancellationReason,
@@ -54,13 +54,16 @@ from ..models import (
     OrderChange,
     OrderChangeStatus,
     OrderFulfillmentLine,
+    OrderIntent,
     OrderLine,
+    OrderStatus,
     PlanPurpose,
     Product,
 )
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ..models.orders import ADDRESS_PARTS
 from .events import actor_of, event_record
+from .fulfillments.cancellations import unrouted_units_cancel
 from .fulfillments.common import end_units, settle
 from .orchestration_requests import order_orchestration_request
 from .plan_changes import plans_compensate, plans_freeze, plans_running_step, plans_thaw
@@ -78,6 +81,9 @@ class _Asked:
     quantities: Mapping[int, int]
     add_lines: Sequence[Mapping[str, Any]]
     remove_lines: Sequence[int]
+    # Where the API's payload names a line: ``lines[1]`` by its ID, ``remove_lines[0]``.
+    paths: Mapping[int, str] = field(default_factory=dict)
+    removal_paths: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +102,17 @@ def order_change(
     order_id: int,
     user: User | None,
     shipping_address: Mapping[str, Any] | None = None,
-    quantities: Mapping[int, int] | None = None,
+    quantities: Mapping[int, int] | Sequence[tuple[int, int]] | None = None,
     add_lines: Sequence[Mapping[str, Any]] = (),
     remove_lines: Sequence[int] = (),
     now: datetime | None = None,
 ) -> OrderChange:
     """Change the order in flight (see the module); return the recorded change,
-    ``Applied``, or ``Pending`` while running steps of its plans finish."""
+    ``Applied``, or ``Pending`` while running steps of its plans finish.
+
+    ``quantities`` maps line IDs to new quantities, or is the API's ``lines`` as
+    (ID, quantity) pairs: a line named twice there, or in ``remove_lines``, is
+    refused (which of the two was meant cannot be told)."""
     now = now or timezone.now()
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
@@ -111,6 +121,18 @@ def order_change(
         raise ApplicationError(
             "Say what changes: shipping_address, quantities, add_lines or remove_lines.",
             code="required",
+        )
+    if order.intent == OrderIntent.RETURNS:
+        raise ConflictError(
+            f"Order {order.backend_id or order.pk} is a return order: what it returns follows "
+            "from what was shipped; it cannot be changed in flight.",
+            code="not_in_flight",
+        )
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+        raise ConflictError(
+            f"Order {order.backend_id or order.pk} is {order.status}: nothing of it is in "
+            "flight, so it cannot be changed.",
+            code="not_in_flight",
         )
     pending = order.changes.filter(status=OrderChangeStatus.PENDING).order_by("number").first()
     if pending is not None:
@@ -121,11 +143,27 @@ def order_change(
             code="change_pending",
         )
     lines = {line.pk: line for line in order.lines.select_related("product")}
+    if len(lines) + len(add_lines) > ORDER_LINES.maximum:
+        raise ApplicationError(
+            f"Order {order.backend_id or order.pk} has {len(lines):,} lines; with "
+            f"{len(add_lines):,} added it would have {len(lines) + len(add_lines):,}: "
+            f"{ORDER_LINES.refusal}.",
+            code="max_length",
+            field="add_lines",
+        )
     asked = _Asked(
         shipping_address=dict(shipping_address) if shipping_address is not None else None,
-        quantities=dict(quantities or {}),
+        quantities=_once(quantities),
         add_lines=_added_lines(add_lines),
-        remove_lines=list(remove_lines),
+        remove_lines=_once_each(remove_lines),
+        paths=(
+            {}
+            if quantities is None or isinstance(quantities, Mapping)
+            else {line_id: f"lines[{index}]" for index, (line_id, _) in enumerate(quantities)}
+        ),
+        removal_paths={
+            line_id: f"remove_lines[{index}]" for index, line_id in enumerate(remove_lines)
+        },
     )
     _check(order, lines, asked)
     what = _summary(asked)
@@ -284,18 +322,39 @@ def _make(
     what = change.summary
     before = _values(order, lines)
     touched = {}
+    removed = set(asked.remove_lines)
     for fulfillment_line in reach.open_lines:
+        # A removed line's units are the order line's own cancellation (nothing routes
+        # them again); the others' are routed again (OrderChanged).
         end_units(
             fulfillment_line.fulfillment,
             fulfillment_line,
             fulfillment_line.quantity,
             status=FulfillmentStatus.CANCELLED,
-            reason=CancellationReason.ORDER_CHANGED,
+            reason=CancellationReason.FULFILLMENT_CANCELLED
+            if fulfillment_line.order_line_id in removed
+            else CancellationReason.ORDER_CHANGED,
             now=now,
         )
         touched[fulfillment_line.fulfillment_id] = fulfillment_line.fulfillment
     for fulfillment in touched.values():
         settle(fulfillment, now)
+    for line_id in asked.remove_lines:  # units no fulfilment holds (waiting): recorded
+        line = lines[line_id]
+        held = {  # fanned-out copies of a task hold the same units: counted once
+            open_line.fulfillment.task_key or f"#{open_line.fulfillment_id}": open_line.quantity
+            for open_line in reach.open_lines
+            if open_line.order_line_id == line_id
+        }
+        unrouted_units_cancel(
+            order=order,
+            line=line,
+            quantity=line.quantity
+            - line.quantity_shipped
+            - line.quantity_cancelled
+            - sum(held.values()),
+            now=now,
+        )
     # A fulfilment the change ended has its plan frozen and undone, and its steps'
     # cancel groups run; one that keeps other lines goes on with its plan, amended
     # (the transition says so), and its steps' amend groups run.
@@ -378,6 +437,32 @@ def _added_lines(added: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return checked
 
 
+def _once(quantities: Mapping[int, int] | Sequence[tuple[int, int]] | None) -> dict[int, int]:
+    """The new quantities by line; a line given twice is refused."""
+    if quantities is None or isinstance(quantities, Mapping):
+        return dict(quantities or {})
+    once: dict[int, int] = {}
+    for index, (line_id, quantity) in enumerate(quantities):
+        if line_id in once:
+            raise ApplicationError(
+                f"Line {line_id} is named twice.", code="duplicate", field=f"lines[{index}].id"
+            )
+        once[line_id] = quantity
+    return once
+
+
+def _once_each(line_ids: Sequence[int]) -> list[int]:
+    """The lines to remove; a line given twice is refused."""
+    seen: set[int] = set()
+    for index, line_id in enumerate(line_ids):
+        if line_id in seen:
+            raise ApplicationError(
+                f"Line {line_id} is named twice.", code="duplicate", field=f"remove_lines[{index}]"
+            )
+        seen.add(line_id)
+    return list(line_ids)
+
+
 def _stored(asked: _Asked) -> dict[str, Any]:
     """What was asked, as JSON (``OrderChange.request``): products by ID, amounts as text."""
     return {
@@ -458,19 +543,28 @@ def _check(order: Order, lines: Mapping[int, OrderLine], asked: _Asked) -> None:
         asked.quantities,
         asked.remove_lines,
     )
-    named = {*quantities, *remove_lines}
-    unknown = sorted(named - set(lines))
-    if unknown:
-        raise ApplicationError(
-            f"Order {order.backend_id or order.pk} has no line {unknown[0]}.",
-            code="not_found",
-            field="lines",
-        )
+    for line_id in [*quantities, *remove_lines]:
+        if line_id not in lines:
+            raise ApplicationError(
+                f"Order {order.backend_id or order.pk} has no line {line_id}.",
+                code="not_found",
+                field=f"{asked.paths[line_id]}.id"
+                if line_id in asked.paths
+                else asked.removal_paths.get(line_id, "lines"),
+            )
     both = sorted(set(quantities) & set(remove_lines))
     if both:
         raise ApplicationError(
             f"Line {both[0]} is both changed and removed.", code="invalid", field="lines"
         )
+    for line_id in remove_lines:
+        line = lines[line_id]
+        if line.quantity - line.quantity_shipped - line.quantity_cancelled <= 0:
+            raise ApplicationError(
+                f"Line {line_id} has nothing left to remove: it is shipped or cancelled.",
+                code="invalid_quantity",
+                field=asked.removal_paths.get(line_id, "remove_lines"),
+            )
     for line_id, quantity in quantities.items():
         line = lines[line_id]
         floor = line.quantity_shipped + line.quantity_cancelled
@@ -479,7 +573,9 @@ def _check(order: Order, lines: Mapping[int, OrderLine], asked: _Asked) -> None:
                 f"Line {line_id} cannot go below {max(floor, 1)} "
                 f"({line.quantity_shipped} shipped, {line.quantity_cancelled} cancelled).",
                 code="invalid_quantity",
-                field=f"quantities.{line_id}",
+                field=f"{asked.paths[line_id]}.quantity"
+                if line_id in asked.paths
+                else f"quantities.{line_id}",
             )
     if shipping_address is not None:
         unknown_parts = sorted(set(shipping_address) - set(ADDRESS_PARTS))

@@ -127,7 +127,9 @@ def order_custom_fields_set(
     if order is None:
         raise NotFoundError(f"There is no order {order_id}.", code="not_found")
     if not values:
-        raise ApplicationError("Give at least one custom field.", code="required", field="values")
+        raise ApplicationError(
+            "Give at least one custom field.", code="required", field="custom_fields"
+        )
     fields = dict(order.custom_fields or {})
     for name, value in values.items():
         if value is None:

@@ -38,6 +38,7 @@ from ..selectors.plans import (
     queue_members,
     step_record,
 )
+from .plan_shapes import assignment_rule_shape_problem
 
 ACTOR = "system:assignment"
 
@@ -98,8 +99,14 @@ def _least_loaded(step: PlanStep, queue: str) -> tuple[User | None, str]:
 
 
 def _by_conditions(definition: StepDefinition, step: PlanStep) -> tuple[User | None, str, str]:
-    rules: list[Any] = [r for r in definition.assignment_rules or [] if isinstance(r, dict)]
-    ranked = sorted(enumerate(rules, 1), key=lambda pair: -_priority(pair[1]))
+    # A rule of the wrong shape (saved before saves checked them) is passed over.
+    # A rule stored before the shapes were checked, and wrong, is passed over.
+    rules: list[tuple[int, Any]] = [
+        (number, rule)
+        for number, rule in enumerate(definition.assignment_rules or [], 1)
+        if isinstance(rule, dict) and assignment_rule_shape_problem(number, rule) is None
+    ]
+    ranked = sorted(rules, key=lambda pair: -_priority(pair[1]))
     record = step_record(step)
     for number, rule in ranked:
         condition = condition_spec(rule.get("condition"))

@@ -31,18 +31,21 @@ from ..models import (
     StepDependency,
     StepGroup,
     StepGroupVersion,
+    StepScope,
     StepType,
 )
-from ..models.plans import CALLOUT_METHODS, MAX_CALLOUT_TIMEOUT, QUEUE_LENGTH
+from ..models.plans import CALLOUT_METHODS, MAX_CALLOUT_TIMEOUT
 from ..plans import model as pure
+from ..plans.callouts import callout_url_problem
+from ..plans.model import FIELD_PREFIX
 from ..plans.problems import Code, Problem
 from ..plans.validate import MAX_STEPS, condition_problems, group_problems
 from ..selectors.network import network_changed
-from ..selectors.plans import condition_spec, step_spec
+from ..selectors.plans import condition_spec, record_field_problem, step_spec
+from ..validators import validate_identifier
+from .plan_shapes import MAX_PRIORITY, assignment_rule_shape_problem, condition_shape_problem
+from .plan_shapes import shown as _shown
 from .plans import BOUND_ACTIONS
-
-# A scenario's or a fallout rule's priority: any ordering needs far fewer.
-MAX_PRIORITY = 1_000_000
 
 STEP_FIELDS = frozenset(
     field.name
@@ -54,13 +57,9 @@ STEP_FIELDS = frozenset(
 GROUP_FIELDS = frozenset({"cancel_group", "amend_group"})
 # Fields holding a condition (``{"clauses": [{"field", "operator", "value"}], "logic"}``).
 CONDITION_FIELDS = ("condition", "resume_condition")
-# A manual step's CONDITIONS assignment: ``[{"condition", "assignee" | "queue", "priority"}]``.
-RULE_FIELDS = frozenset({"condition", "assignee", "queue", "priority"})
 # Rules of one step: a step given to more people or queues than this by rules is a
 # table the designer should keep elsewhere (a queue).
 MAX_RULES = MAX_STEPS
-# A rule's assignee is a username (Django's limit).
-USERNAME_LENGTH = 150
 
 
 def _problem(index: int, fields: Mapping[str, Any], name: str, message: str) -> dict[str, Any]:
@@ -70,82 +69,6 @@ def _problem(index: int, fields: Mapping[str, Any], name: str, message: str) -> 
         "message": f"Step {key or index + 1}, {name}: {message}",
         "field": f"steps[{index}].{name}",
     }
-
-
-def condition_shape_problem(data: Any) -> tuple[str, str] | None:
-    """What is wrong with the shape of a stored condition, as (path, message), or None.
-
-    The pure core checks a condition's meaning; this checks it is one at all: an
-    object with a list of clauses, each an object with a text ``field`` and
-    ``operator``, and a text ``logic``. ``path`` is relative to the condition
-    (``clauses[2].field``, clauses counted from 1 as the logic counts them)."""
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        return "", 'a condition is an object: {"clauses": [...], "logic": "ALL"}'
-    unknown = sorted(set(data) - {"clauses", "logic"})
-    if unknown:
-        return unknown[0], f"unknown field {unknown[0]!r} (a condition has clauses and logic)"
-    clauses = data.get("clauses", [])
-    if not isinstance(clauses, list):
-        return "clauses", "the clauses are a list"
-    for number, clause in enumerate(clauses, start=1):
-        where = f"clauses[{number}]"
-        if not isinstance(clause, Mapping):
-            return where, "a clause is an object with field, operator and value"
-        extra = sorted(set(clause) - {"field", "operator", "value"})
-        if extra:
-            return f"{where}.{extra[0]}", f"unknown field {extra[0]!r}"
-        for part in ("field", "operator"):
-            if not isinstance(clause.get(part, ""), str):
-                return f"{where}.{part}", f"the {part} is text"
-    if not isinstance(data.get("logic", "ALL"), str | None):
-        return "logic", 'the logic is text: "ALL", "ANY" or like "(1 OR 2) AND 3"'
-    return None
-
-
-def _shown(value: Any) -> str:
-    """A value typed, quoted for a message, cut short when long."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "\u2026"
-
-
-def _priority_ok(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_PRIORITY
-
-
-def assignment_rule_shape_problem(number: int, rule: Any) -> tuple[str, str] | None:
-    """What is wrong with the shape of rule ``number`` (from 1, as the timeline counts
-    them) of a CONDITIONS assignment, as (path, message), or None. A rule is an object:
-    ``condition`` (optional), ``assignee`` (a username) or ``queue``, ``priority``."""
-    where = f"assignment_rules[{number}]"
-    if not isinstance(rule, Mapping):
-        return where, (
-            'a rule is an object: {"condition": {...}, "assignee": "anna", "priority": 5} '
-            '(or "queue" instead of "assignee")'
-        )
-    unknown = sorted(set(rule) - RULE_FIELDS)
-    if unknown:
-        return (
-            f"{where}.{unknown[0]}",
-            f"unknown field {unknown[0]!r} (a rule has condition, assignee or queue, priority)",
-        )
-    found = condition_shape_problem(rule.get("condition"))
-    if found:
-        path, message = found
-        return f"{where}.condition.{path}".rstrip("."), message
-    for name, limit in (("assignee", USERNAME_LENGTH), ("queue", QUEUE_LENGTH)):
-        value = rule.get(name, "")
-        if value is not None and not isinstance(value, str):
-            return f"{where}.{name}", f"the {name} is text"
-        if value and len(value) > limit:
-            return f"{where}.{name}", f"at most {limit} characters (it has {len(value)})"
-    if not _priority_ok(rule.get("priority", 0)):
-        return (
-            f"{where}.priority",
-            f"the priority is a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}",
-        )
-    return None
 
 
 def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -205,6 +128,53 @@ def _shape_problems(index: int, fields: Mapping[str, Any]) -> list[dict[str, Any
     return problems
 
 
+def _reach_problems(definition: StepDefinition) -> list[tuple[str, str]]:
+    """Where and how long an automatic step may reach out: an auto task's timeout of 1
+    to ``MAX_CALLOUT_TIMEOUT`` (the worker's lease is the timeout plus a grace; a
+    callout's is checked with its URL, ``_callout_problems``), a callout's address
+    (``plans/callouts.py``: never a metadata service), and a delay's date field."""
+    problems = []
+    if definition.type == StepType.AUTO_TASK and not (
+        1 <= definition.timeout_seconds <= MAX_CALLOUT_TIMEOUT
+    ):
+        problems.append(("timeout_seconds", f"a timeout is 1 to {MAX_CALLOUT_TIMEOUT} seconds"))
+    url = definition.url.strip()
+    if definition.type == StepType.CALLOUT and url.lower().startswith(("http://", "https://")):
+        where = callout_url_problem(url)
+        if where:
+            problems.append(("url", where))
+    if definition.delay_from.startswith(FIELD_PREFIX):
+        unknown = record_field_problem(definition.delay_from[len(FIELD_PREFIX) :].strip())
+        if unknown:
+            problems.append(("delay_from", unknown))
+    return problems
+
+
+def _scope_problems(definition: StepDefinition) -> list[tuple[str, str]]:
+    """Clauses of an ORDER step (its conditions, its assignment rules') reading a line's
+    field: such a step has no line, so the clause would never hold."""
+    if definition.scope != StepScope.ORDER:
+        return []
+    conditions = [(name, getattr(definition, name)) for name in CONDITION_FIELDS] + [
+        (f"assignment_rules[{number}].condition", rule.get("condition"))
+        for number, rule in enumerate(definition.assignment_rules or [], start=1)
+        if isinstance(rule, Mapping)
+    ]
+    problems = []
+    for path, condition in conditions:
+        for number, clause in enumerate((condition or {}).get("clauses", []), start=1):
+            field = clause.get("field", "").strip()
+            if field.startswith("Line."):
+                problems.append(
+                    (
+                        f"{path}.clauses[{number}].field",
+                        f"{field} is a line's field: an ORDER step has no line, so the clause "
+                        "would never hold (make the step's scope LINE)",
+                    )
+                )
+    return problems
+
+
 def _groups_named(steps: Sequence[Any]) -> dict[str, StepGroup]:
     keys = {
         step.get(name)
@@ -253,11 +223,21 @@ def _definitions(steps: Sequence[Any]) -> list[StepDefinition]:
                 )
             values[name] = groups.get(group_key) if group_key else None
         definition = StepDefinition(position=index, **values)
+        refused: set[str] = set()
         try:
             definition.full_clean(exclude=["version"], validate_unique=False)
         except ValidationError as error:
             for name, messages in error.message_dict.items():
                 problems.append(_problem(index, fields, name, messages[0]))
+            refused = set(error.message_dict)
+        problems.extend(
+            _problem(index, fields, name, message)
+            for name, message in _reach_problems(definition)
+            if name not in refused
+        )
+        problems.extend(
+            _problem(index, fields, name, message) for name, message in _scope_problems(definition)
+        )
         definitions.append(definition)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
@@ -669,6 +649,11 @@ def _fallout_rule_clean(rule: FalloutRule) -> None:
     )
     if not rule.queue:
         raise ApplicationError("A fallout rule names a queue.", code="required", field="queue")
+    if rule.step_key:
+        try:
+            validate_identifier(rule.step_key)
+        except ValidationError as error:
+            raise ApplicationError(f"step_key: {error.messages[0]}", field="step_key") from error
     if abs(rule.priority) > MAX_PRIORITY:
         raise ApplicationError(
             f"The priority is a whole number from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}.",

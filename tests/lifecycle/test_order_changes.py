@@ -3,7 +3,9 @@ whose ship-from-store plan makes Pack a point of no return: before it, a change
 cancels the task, freezes its plan and routes again; after it, the change is
 refused with a 409 naming the step, and nothing is written."""
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,17 +17,21 @@ from orchestration.models import (
     Order,
     OrderChange,
     OrderFulfillment,
+    OrderFulfillmentLine,
     Plan,
     PlanState,
     PlanStep,
+    Product,
     StepState,
 )
+from orchestration.services import order_changes
 from orchestration.services.fulfillments.cancellations import order_line_cancel
 from orchestration.services.fulfillments.steps import (
     fulfillment_pack,
     fulfillment_pick,
     fulfillment_start,
 )
+from orchestration.services.orchestration import order_orchestrate
 from orchestration.services.order_changes import order_change
 from tests.conftest import table_rows
 
@@ -139,6 +145,171 @@ def test_a_quantity_change_cancels_and_reroutes_only_that_line(
         )
     )
     assert routed == 2
+
+
+def test_a_removed_line_is_not_routed_again_and_its_units_stay_cancelled(
+    place: Callable[..., Order], shop: User, changed: Callable[..., OrderChange]
+) -> None:
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = order.lines.get(product__backend_id="SCF-WOOL-RED")
+
+    change = changed(order_id=order.pk, user=shop, remove_lines=[scarf.pk])
+
+    assert change.summary == f"line {scarf.pk} removed"
+    scarf.refresh_from_db()
+    assert (scarf.quantity, scarf.quantity_cancelled) == (1, 1)
+    # Its units were cancelled as the order line's own (FulfillmentCancelled), so the
+    # routing that follows the change does not send them to anyone again.
+    held = OrderFulfillmentLine.objects.filter(order_line=scarf)
+    assert not held.exclude(status=FulfillmentStatus.CANCELLED).exists()
+    assert set(held.values_list("cancellation_reason", flat=True)) == {"FulfillmentCancelled"}
+    assert "removed" not in " ".join(
+        order.events.filter(kind="orchestration.run").values_list("message", flat=True)
+    )
+    before = table_rows()
+    with pytest.raises(ApplicationError) as again:
+        order_change(order_id=order.pk, user=shop, remove_lines=[scarf.pk])
+    assert (again.value.field, again.value.message) == (
+        "remove_lines[0]",
+        f"Line {scarf.pk} has nothing left to remove: it is shipped or cancelled.",
+    )
+    assert table_rows() == before
+
+
+def test_a_removed_line_not_yet_routed_is_not_routed_afterwards(
+    place: Callable[..., Order], shop: User
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    scarf_product = Product.objects.get(backend_id="SCF-WOOL-RED")
+    # Added and removed before the routing that the addition asked for has run.
+    order_change(order_id=order.pk, user=shop, add_lines=[{"product": scarf_product}])
+    scarf = order.lines.get(product=scarf_product)
+    order_change(order_id=order.pk, user=shop, remove_lines=[scarf.pk])
+
+    order_orchestrate(order_id=order.pk)
+
+    held = OrderFulfillmentLine.objects.filter(order_line=scarf)
+    assert list(held.values_list("status", "cancellation_reason", "fulfillment__action")) == [
+        (FulfillmentStatus.CANCELLED, "FulfillmentCancelled", "CANCEL")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"status": "Cancelled"},
+            "Order {order} is Cancelled: nothing of it is in flight, so it cannot be changed.",
+        ),
+        (
+            {"status": "Completed"},
+            "Order {order} is Completed: nothing of it is in flight, so it cannot be changed.",
+        ),
+        (
+            {"intent": "Returns"},
+            "Order {order} is a return order: what it returns follows from what was shipped; "
+            "it cannot be changed in flight.",
+        ),
+    ],
+)
+def test_a_change_of_an_ended_or_return_order_is_refused_with_a_409_and_nothing_is_written(
+    place: Callable[..., Order], shop: User, fields: dict[str, str], message: str
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    Order.objects.filter(pk=order.pk).update(**fields)
+    before = table_rows()
+
+    with pytest.raises(ConflictError) as refused:
+        order_change(
+            order_id=order.pk,
+            user=shop,
+            add_lines=[{"product": Product.objects.get(backend_id="SCF-WOOL-RED")}],
+        )
+
+    assert (refused.value.status, refused.value.code, refused.value.message) == (
+        409,
+        "not_in_flight",
+        message.format(order=order.backend_id),
+    )
+    assert table_rows() == before
+
+
+def test_a_refused_quantity_or_unknown_line_is_named_by_its_path_in_the_api(
+    place: Callable[..., Order],
+) -> None:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(User.objects.get(username="admin"))
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = order.lines.get(product__backend_id="SCF-WOOL-RED")
+    before = table_rows()
+
+    fields = [
+        api.post(f"/api/orders/{order.pk}/changes/", body, format="json").json()["errors"][0][
+            "field"
+        ]
+        for body in (
+            {"lines": [{"id": scarf.pk, "quantity": 2}, {"id": 999999, "quantity": 1}]},
+            {"remove_lines": [scarf.pk, 999999]},
+        )
+    ]
+
+    assert fields == ["lines[1].id", "remove_lines[1]"]
+    assert table_rows() == before
+
+
+def test_lines_added_beyond_the_lines_an_order_may_have_are_refused_and_nothing_is_written(
+    place: Callable[..., Order], shop: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(order_changes, "ORDER_LINES", replace(order_changes.ORDER_LINES, maximum=3))
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = Product.objects.get(backend_id="SCF-WOOL-RED")
+    before = table_rows()
+
+    with pytest.raises(ApplicationError) as refused:
+        order_change(
+            order_id=order.pk, user=shop, add_lines=[{"product": scarf}, {"product": scarf}]
+        )
+
+    assert (refused.value.code, refused.value.field, refused.value.message) == (
+        "max_length",
+        "add_lines",
+        f"Order {order.backend_id} has 2 lines; with 2 added it would have 4: at most 3 "
+        "lines per order.",
+    )
+    assert table_rows() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"remove_lines": ["LINE", "LINE"]}, "remove_lines[1]", "Line LINE is named twice."),
+        (
+            {"lines": [{"id": "LINE", "quantity": 2}, {"id": "LINE", "quantity": 3}]},
+            "lines[1].id",
+            "Line LINE is named twice.",
+        ),
+    ],
+)
+def test_a_change_naming_a_line_twice_is_refused_and_nothing_is_written(
+    place: Callable[..., Order], body: dict[str, Any], field: str, message: str
+) -> None:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(User.objects.get(username="admin"))
+    order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED")
+    scarf = order.lines.get(product__backend_id="SCF-WOOL-RED")
+    sent = json.loads(json.dumps(body).replace('"LINE"', str(scarf.pk)))
+    before = table_rows()
+
+    response = api.post(f"/api/orders/{order.pk}/changes/", sent, format="json")
+
+    assert response.status_code == 400
+    shown = message.replace("LINE", str(scarf.pk))
+    assert response.json()["errors"] == [{"code": "duplicate", "message": shown, "field": field}]
+    assert table_rows() == before
 
 
 @pytest.mark.parametrize(

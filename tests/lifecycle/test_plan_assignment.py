@@ -136,6 +136,28 @@ def test_conditions_take_the_first_rule_by_priority_whose_condition_holds(
     ]
 
 
+def test_a_stored_rule_of_the_wrong_shape_is_passed_over_and_the_order_is_routed(
+    place: Callable[..., Order],
+) -> None:
+    """Saves refuse such rules now; versions saved before keep theirs (never edited)."""
+    staff("anna", "zoe")
+    configure(
+        assignment=Assignment.CONDITIONS,
+        queue=SHOP,
+        assignment_rules=[
+            {"condition": "x", "assignee": "nobody", "priority": 9},
+            {"condition": {"clauses": "x"}, "assignee": "nobody", "priority": 8},
+            {"assignee": "zoe", "priority": "high"},
+            {"assignee": "anna"},
+        ],
+    )
+
+    order = place("SNK-CANVAS-WHT")
+
+    assert order.status == "Routed"
+    assert assign(order) == "anna"
+
+
 def test_a_conditions_rule_may_send_the_step_to_a_queue_and_none_holding_leaves_it_unassigned(
     place: Callable[..., Order],
 ) -> None:

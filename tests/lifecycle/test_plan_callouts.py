@@ -4,13 +4,17 @@ as it says, every request of the step carries the same ``Idempotency-Key``, the 
 failure sends the step to the fallout queue its rule names, and a bulk retry from the
 queue completes it once the carrier answers again."""
 
+import http.server
+import threading
 from collections.abc import Callable
 from datetime import timedelta
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
+from orchestration.integrations.steps import StepError, callout
 from orchestration.models import (
     FalloutRule,
     Order,
@@ -22,6 +26,7 @@ from orchestration.models import (
     StepState,
     StepType,
 )
+from orchestration.plans import callouts
 from orchestration.services.plans import plan_steps_retry
 from orchestration.services.sweep import sweep
 from tests.lifecycle.conftest import Receiver
@@ -118,3 +123,49 @@ def test_a_callout_is_sent_with_its_steps_method(
     assert receiver.methods == ["PUT"]
     ((body),) = receiver.bodies("/bookings")
     assert (body["step"], body["attempt"]) == ("book", 1)
+
+
+def test_a_callout_reaching_a_refused_address_after_dns_sends_nothing(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The name is harmless when saved; what counts is the address the worker reaches
+    # (a name pointed at 169.254.169.254). Here loopback stands in for that address.
+    monkeypatch.setattr(
+        callouts, "METADATA_ADDRESSES", callouts.METADATA_ADDRESSES | {ip_address("127.0.0.1")}
+    )
+    url = receiver.url.replace("127.0.0.1", "localhost") + "/bookings"
+
+    with pytest.raises(StepError) as refused:
+        callout(url=url, payload={"step": "book"}, idempotency_key="k", timeout=5)
+
+    assert (refused.value.code, refused.value.message) == (
+        "CalloutFailed",
+        f"{url} was not called: callouts may not go to 127.0.0.1: it is a cloud metadata service.",
+    )
+    assert receiver.received == []
+
+
+def test_a_callout_follows_no_redirect() -> None:
+    asked: list[str] = []
+
+    class Redirects(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            asked.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirects)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/bookings"
+    try:
+        with pytest.raises(StepError) as refused:
+            callout(url=url, payload={"step": "book"}, idempotency_key="k", timeout=5)
+    finally:
+        server.shutdown()
+
+    assert refused.value.message == f"{url} answered 302 Found."
+    assert asked == ["/bookings"]

@@ -492,6 +492,51 @@ def test_the_demos_paid_plan_waits_for_the_payment_the_api_reports(
     )
 
 
+def test_a_delivery_date_at_the_calendars_end_fails_its_step_and_the_order_is_still_routed(
+    place: Callable[..., Order],
+) -> None:
+    group(auto("review", delay_from="field:Order.CustomFields.DeliveryDate"))
+
+    order = place("SNK-CANVAS-WHT", custom_fields={"DeliveryDate": "9999-12-31T20:00:00-14:00"})
+
+    assert order.status == "Routed"
+    assert states(order) == {"review": StepState.FATALLY_FAILED}
+    assert PlanStep.objects.get(plan__order=order).next_run_at is None
+    assert step_events(order)[-1] == (
+        "Review: Fatally failed (the delay counts from Order.CustomFields.DeliveryDate, "
+        "9999-12-31T20:00:00-14:00, and ends after 9999)."
+    )
+
+
+def test_setting_no_custom_field_is_refused_naming_the_api_field_and_nothing_is_written(
+    place: Callable[..., Order],
+) -> None:
+    from rest_framework.test import APIClient
+
+    order = place("SNK-CANVAS-WHT")
+    api = APIClient()
+    api.force_authenticate(User.objects.get(username="admin"))
+    before = table_rows()
+
+    refused = api.post(
+        f"/api/orders/{order.pk}/custom-fields/", {"custom_fields": {}}, format="json"
+    )
+
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "code": "required",
+        "message": "Give at least one custom field.",
+        "errors": [
+            {
+                "code": "required",
+                "message": "Give at least one custom field.",
+                "field": "custom_fields",
+            }
+        ],
+    }
+    assert table_rows() == before
+
+
 def test_a_person_marks_a_manual_step_done_on_the_order_page(
     place: Callable[..., Order],
 ) -> None:

@@ -265,6 +265,31 @@ def test_a_date_field_without_a_date_fails_the_step_for_a_person_to_see() -> Non
     )
 
 
+def test_a_date_whose_due_moment_no_time_zone_can_show_fails_the_step_and_builds() -> None:
+    """A moment a day from the calendar's end is due in UTC but not in a zone east or
+    west of it (stored, or shown in Amsterdam, it would overflow): the step fails for a
+    person to see, rather than the plan (and the order's routing) failing whole."""
+    review = spec("review", delay_minutes=0, delay_from="field:Order.DeliveredAt")
+    for value, moment in [
+        ("9999-12-31T20:00:00-14:00", "9999-12-31T20:00:00-14:00"),
+        ("9999-12-31T12:00:00+00:00", "9999-12-31T12:00:00+00:00"),
+        ("9999-12-31", "9999-12-31T00:00:00+00:00"),
+    ]:
+        plan = Plan(GroupSpec("g", (review,)))
+        plan.record = {"Order.DeliveredAt": value}
+        assert plan.moves(at(0))[0][2:] == (
+            StepState.FATALLY_FAILED,
+            f"the delay counts from Order.DeliveredAt, {moment}, and ends after 9999",
+        )
+    plan = Plan(GroupSpec("g", (review,)))
+    plan.record = {"Order.DeliveredAt": "0001-01-01T00:00:00+14:00"}
+    assert plan.moves(at(0))[0][2:] == (
+        StepState.FATALLY_FAILED,
+        "the delay counts from Order.DeliveredAt, 0001-01-01T00:00:00+14:00, and ends "
+        "before year 2",
+    )
+
+
 def test_a_pause_waits_in_progress_and_completes_when_its_condition_holds() -> None:
     paid = Condition((Clause("Order.PaymentStatus", "=", "Paid"),))
     plan = Plan(

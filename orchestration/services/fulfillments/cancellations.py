@@ -184,22 +184,7 @@ def order_line_cancel(
         left -= take
     for fulfillment in touched.values():
         settle(fulfillment, now)
-    if left:  # not in any fulfilment: record it, so the engine counts it as done
-        cancel = OrderFulfillment.objects.create(
-            order=order,
-            action=FulfillmentAction.CANCEL,
-            status=FulfillmentStatus.CANCELLED,
-            cancelled_at=now,
-        )
-        OrderFulfillmentLine.objects.create(
-            fulfillment=cancel,
-            order_line=line,
-            product=line.product,
-            quantity=left,
-            status=FulfillmentStatus.CANCELLED,
-            cancellation_reason=CancellationReason.FULFILLMENT_CANCELLED,
-            cancelled_at=now,
-        )
+    unrouted_units_cancel(order=order, line=line, quantity=left, now=now)
     OrderLine.objects.filter(pk=line.pk).update(
         quantity_cancelled=F("quantity_cancelled") + quantity
     )
@@ -219,6 +204,29 @@ def order_line_cancel(
     )
     order_refresh_status(order=order, now=now, actor=actor)
     return OrderLineCancelled(order_line_id=line.pk, cancelled=quantity, unrouted=left)
+
+
+def unrouted_units_cancel(*, order: Order, line: OrderLine, quantity: int, now: datetime) -> None:
+    """Record ``quantity`` units of ``line`` that no fulfilment holds as cancelled on the
+    order line (a CANCEL fulfilment, reason FulfillmentCancelled), so the engine counts
+    them as done and never routes them again; nothing for 0."""
+    if quantity <= 0:
+        return
+    cancel = OrderFulfillment.objects.create(
+        order=order,
+        action=FulfillmentAction.CANCEL,
+        status=FulfillmentStatus.CANCELLED,
+        cancelled_at=now,
+    )
+    OrderFulfillmentLine.objects.create(
+        fulfillment=cancel,
+        order_line=line,
+        product=line.product,
+        quantity=quantity,
+        status=FulfillmentStatus.CANCELLED,
+        cancellation_reason=CancellationReason.FULFILLMENT_CANCELLED,
+        cancelled_at=now,
+    )
 
 
 def fulfillment_expire_overdue(*, now: datetime | None = None) -> int:

@@ -283,3 +283,284 @@ def test_a_fallout_rule_for_the_same_step_and_code_replaces_the_old_one() -> Non
 
     assert (rule.queue, rule.priority) == ("carriers", 3)
     assert type(rule).objects.count() == 1
+
+
+def callout(url: str, **fields: Any) -> dict[str, Any]:
+    return {"key": "book", "name": "Book", "type": "CALLOUT", "url": url, **fields}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "callouts may not go to 169.254.169.254: it is a link-local address, where cloud "
+            "metadata services answer",
+        ),
+        (
+            "http://[fe80::1]:8080/",
+            "callouts may not go to fe80::1: it is a link-local address, where cloud metadata "
+            "services answer",
+        ),
+        (
+            "http://[::ffff:169.254.169.254]/",
+            "callouts may not go to 169.254.169.254: it is a link-local address, where cloud "
+            "metadata services answer",
+        ),
+        ("http://0.0.0.0/", "callouts may not go to 0.0.0.0: it is the unspecified address"),
+        (
+            "http://Metadata.Google.Internal./computeMetadata/v1/",
+            "callouts may not go to metadata.google.internal: it is a cloud metadata service",
+        ),
+        (
+            "http://100.100.100.200/",
+            "callouts may not go to 100.100.100.200: it is a cloud metadata service",
+        ),
+        ("file:///etc/passwd", "Enter a valid URL."),
+    ],
+)
+def test_a_callout_to_a_metadata_or_link_local_address_is_refused_and_nothing_is_written(
+    url: str, message: str
+) -> None:
+    error = refusal(callout(url))
+
+    assert error.errors == [
+        {"code": "invalid", "message": f"Step book, url: {message}", "field": "steps[0].url"}
+    ]
+
+
+def test_a_callout_to_a_private_or_loopback_address_is_saved() -> None:
+    save(callout("http://10.0.0.7/bookings"), callout("http://127.0.0.1:8080/", key="b"))
+
+
+def test_a_callout_to_another_scheme_is_refused_naming_its_url() -> None:
+    error = refusal(callout("ftp://example.com/"))
+
+    assert error.errors == [
+        {
+            "code": "MissingUrl",
+            "message": "Step book: a callout's URL is an http:// or https:// address",
+            "field": "steps[0].url",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"timeout_seconds": 0},
+            "timeout_seconds",
+            "Step book: timeout_seconds is 0: a callout waits from 1 to 300 seconds for its answer",
+        ),
+        (
+            {"timeout_seconds": 10**9},
+            "timeout_seconds",
+            "Step book: timeout_seconds is 1,000,000,000: a callout waits from 1 to 300 "
+            "seconds for its answer",
+        ),
+        (
+            {"method": "TRACE"},
+            "method",
+            "Step book, method: 'TRACE' is not a callout's method: one of POST, PUT, PATCH, DELETE",
+        ),
+        (
+            {"method": "post"},
+            "method",
+            "Step book, method: 'post' is not a callout's method: one of POST, PUT, PATCH, DELETE",
+        ),
+    ],
+)
+def test_a_callout_timeout_or_method_out_of_bounds_is_refused_naming_it(
+    fields: dict[str, Any], field: str, message: str
+) -> None:
+    error = refusal(callout("https://carrier.example/bookings", **fields))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [(f"steps[0].{field}", message)]
+
+
+def test_an_auto_task_timeout_is_bounded_too() -> None:
+    error = refusal(auto("a", timeout_seconds=10**9))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [
+        ("steps[0].timeout_seconds", "Step a, timeout_seconds: a timeout is 1 to 300 seconds")
+    ]
+
+
+def test_a_fallout_rule_for_a_step_key_that_is_no_identifier_is_refused() -> None:
+    before = table_rows()
+    with pytest.raises(ApplicationError) as refused:
+        fallout_rule_set(step_key="book carrier", error_code="", queue="logistics")
+
+    assert (refused.value.field, refused.value.message) == (
+        "step_key",
+        "step_key: Use letters, digits and underscores, starting with a letter or underscore.",
+    )
+    assert table_rows() == before
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "message"),
+    [
+        (
+            auto(
+                "a",
+                condition={
+                    "clauses": [{"field": "Order.Typ", "operator": "=", "value": "Sales"}],
+                    "logic": "ALL",
+                },
+            ),
+            "steps[0].condition.clauses[1].field",
+            "Step a, condition.clauses[1].field: unknown field 'Order.Typ' (a clause that "
+            "reads it would never hold): use Order.BackendID, Order.CustomerEmail, "
+            "Order.RequestedFulfillmentOption, Order.ShippingAddress.City, "
+            "Order.ShippingAddress.CountryID, Order.ShippingAddress.IsPickupPoint, "
+            "Order.Status, Order.Type, Line.Product.BackendID, Line.Product.Name, "
+            "Line.Quantity, Order.CustomFields.<name> or Line.Product.Content.<name>",
+        ),
+        (
+            auto("a", delay_from="field:Order.CustomFields."),
+            "steps[0].delay_from",
+            "Step a, delay_from: unknown field 'Order.CustomFields.' (a clause that reads it "
+            "would never hold): use Order.BackendID, Order.CustomerEmail, "
+            "Order.RequestedFulfillmentOption, Order.ShippingAddress.City, "
+            "Order.ShippingAddress.CountryID, Order.ShippingAddress.IsPickupPoint, "
+            "Order.Status, Order.Type, Line.Product.BackendID, Line.Product.Name, "
+            "Line.Quantity, Order.CustomFields.<name> or Line.Product.Content.<name>",
+        ),
+    ],
+)
+def test_a_condition_or_delay_reading_an_unknown_field_is_refused_naming_it(
+    step: dict[str, Any], field: str, message: str
+) -> None:
+    error = refusal(step)
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [(field, message)]
+
+
+def test_a_scenario_reading_an_unknown_field_is_refused_and_nothing_is_written() -> None:
+    save(auto("a"))
+    before = table_rows()
+
+    with pytest.raises(ApplicationError) as refused:
+        plan_scenario_set(
+            group_key="Invoicing",
+            action="SHIP_FROM_STORE",
+            condition={
+                "clauses": [{"field": "Line.Product.Colour", "operator": "=", "value": "red"}],
+                "logic": "ALL",
+            },
+        )
+
+    assert refused.value.field == "condition.clauses[1].field"
+    assert refused.value.message.startswith(
+        "Scenario condition.clauses[1].field: unknown field 'Line.Product.Colour' (a clause "
+        "that reads it "
+        "would never hold): use Order.BackendID,"
+    )
+    assert table_rows() == before
+
+
+def manual(**fields: Any) -> dict[str, Any]:
+    return {
+        "key": "call",
+        "name": "Call",
+        "type": "MANUAL",
+        "handler": "call",
+        "assignment": "CONDITIONS",
+        "queue": "desk",
+        **fields,
+    }
+
+
+SALES = {"clauses": [{"field": "Order.Type", "operator": "=", "value": "Sales"}], "logic": "ALL"}
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "message"),
+    [
+        ("x", "steps[0].assignment_rules", "Step call, assignment_rules: a list of rules"),
+        (
+            ["x"],
+            "steps[0].assignment_rules[1]",
+            'Step call, assignment_rules[1]: a rule is an object: {"condition": {...}, '
+            '"assignee": "anna", "priority": 5} (or "queue" instead of "assignee")',
+        ),
+        (
+            [{"assignee": "anna", "colour": "red"}],
+            "steps[0].assignment_rules[1].colour",
+            "Step call, assignment_rules[1].colour: unknown field 'colour' (a rule has "
+            "condition, assignee or queue, priority)",
+        ),
+        (
+            [{"condition": SALES}],
+            "steps[0].assignment_rules[1]",
+            "Step call: rule 1 names nobody: the user (assignee) or the queue that gets the step",
+        ),
+        (
+            [{"assignee": "anna", "queue": "vip-desk"}],
+            "steps[0].assignment_rules[1]",
+            "Step call: rule 1 gives the step to a user (assignee) and to a queue: name one of "
+            "them",
+        ),
+        (
+            [{"assignee": 5}],
+            "steps[0].assignment_rules[1].assignee",
+            "Step call, assignment_rules[1].assignee: the assignee is text",
+        ),
+        (
+            [{"assignee": "anna", "priority": 10**30}],
+            "steps[0].assignment_rules[1].priority",
+            "Step call, assignment_rules[1].priority: the priority is a whole number from "
+            "-1,000,000 to 1,000,000",
+        ),
+        (
+            [{"assignee": "anna", "condition": "x"}],
+            "steps[0].assignment_rules[1].condition",
+            'Step call, assignment_rules[1].condition: a condition is an object: {"clauses": '
+            '[...], "logic": "ALL"}',
+        ),
+    ],
+)
+def test_an_assignment_rule_of_the_wrong_shape_is_refused_naming_its_path(
+    rules: Any, field: str, message: str
+) -> None:
+    """Rules counted from 1, as the timeline's "rule 2" counts them."""
+    error = refusal(manual(assignment_rules=rules))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [(field, message)]
+
+
+def test_an_assignment_rule_with_broken_logic_is_refused_with_its_column() -> None:
+    broken = {**SALES, "logic": "(1 OR"}
+
+    error = refusal(
+        manual(assignment_rules=[{"queue": "desk"}, {"queue": "vip", "condition": broken}])
+    )
+
+    assert error.errors == [
+        {
+            "code": "UnbalancedParentheses",
+            "message": "Step call: this '(' is never closed",
+            "field": "steps[0].assignment_rules[2].condition.logic",
+            "column": 1,
+        }
+    ]
+
+
+def test_an_order_step_reading_a_lines_field_is_refused_and_a_line_step_may() -> None:
+    quantity = {
+        "clauses": [{"field": "Line.Quantity", "operator": ">", "value": 1}],
+        "logic": "ALL",
+    }
+
+    error = refusal(auto("a", condition=quantity))
+
+    assert [(e["field"], e["message"]) for e in error.errors] == [
+        (
+            "steps[0].condition.clauses[1].field",
+            "Step a, condition.clauses[1].field: Line.Quantity is a line's field: an ORDER "
+            "step has no line, so the clause would never hold (make the step's scope LINE)",
+        )
+    ]
+    save(auto("a", condition=quantity, scope="LINE"))
