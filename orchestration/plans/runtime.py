@@ -82,6 +82,10 @@ class Transition:
     to_state: StepState
     next_run_at: datetime | None
     reason: str
+    # Why a step failed for good (Fatally Failed), for the fallout queue's rules:
+    # ``ConditionFailed`` (its condition or resume condition cannot be evaluated on
+    # this order), ``DelayFailed`` (its delay cannot be computed); else "".
+    error_code: str = ""
 
 
 def _record(
@@ -180,10 +184,15 @@ class _Plan:
         return found
 
     def move(
-        self, index: int, to: StepState, reason: str, next_run_at: datetime | None = None
+        self,
+        index: int,
+        to: StepState,
+        reason: str,
+        next_run_at: datetime | None = None,
+        error_code: str = "",
     ) -> None:
         run = self.runs[index]
-        self.transitions.append(Transition(run.id, run.state, to, next_run_at, reason))
+        self.transitions.append(Transition(run.id, run.state, to, next_run_at, reason, error_code))
         self.runs[index] = replace(
             run,
             state=to,
@@ -265,7 +274,7 @@ class _Plan:
         if spec.condition is not None:
             held = self.holds(index, spec.condition)
             if isinstance(held, str):
-                self.move(index, StepState.FATALLY_FAILED, held)
+                self.move(index, StepState.FATALLY_FAILED, held, error_code="ConditionFailed")
                 return
             if not held:
                 self.move(
@@ -278,7 +287,7 @@ class _Plan:
         if spec.delay_minutes > 0 or spec.delay_from.startswith(FIELD_PREFIX):
             due = self.due(index, spec, waited)
             if isinstance(due, str):
-                self.move(index, StepState.FATALLY_FAILED, due)
+                self.move(index, StepState.FATALLY_FAILED, due, error_code="DelayFailed")
                 return
             source = {
                 ORDER_PLACED: "the order was placed",
@@ -318,7 +327,7 @@ class _Plan:
         ):
             held = self.holds(index, spec.resume_condition)
             if isinstance(held, str):
-                self.move(index, StepState.FATALLY_FAILED, held)
+                self.move(index, StepState.FATALLY_FAILED, held, error_code="ConditionFailed")
             elif held:
                 self.move(
                     index,

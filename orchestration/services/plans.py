@@ -236,6 +236,8 @@ def _first_moves(
     ):
         step = made[transition.step_id]
         before = step.state
+        if transition.error_code:
+            _fallout_store(step, keys[transition.step_id], transition.error_code, transition.reason)
         step.state = StepState(str(transition.to_state))
         step.next_run_at = transition.next_run_at
         if transition.to_state in (pure.StepState.READY, pure.StepState.IN_PROGRESS):
@@ -333,6 +335,10 @@ def plan_advance(
             for transition in transitions:
                 step = steps[transition.step_id]
                 before = step.state
+                if transition.error_code:
+                    _fallout_store(
+                        step, step.definition.key, transition.error_code, transition.reason
+                    )
                 _transition_store(step, transition.to_state, now, transition.next_run_at)
                 _transition_record(plan, step, transition.reason, now, actor, before)
                 if step.state == StepState.READY and step.definition.type == StepType.MANUAL:
@@ -470,7 +476,27 @@ def _transition_store(
     step: PlanStep, to: pure.StepState, now: datetime, next_run_at: datetime | None
 ) -> None:
     _transition_apply(step, to, now, next_run_at)
-    step.save(update_fields=["state", "next_run_at", "started_at", "completed_at", "updated_at"])
+    step.save(
+        update_fields=[
+            "state",
+            "next_run_at",
+            "started_at",
+            "completed_at",
+            "error_code",
+            "error",
+            "fallout_queue",
+            "updated_at",
+        ]
+    )
+
+
+def _fallout_store(step: PlanStep, key: str, code: str, message: str) -> None:
+    """A step (of definition ``key``) the core failed for good (its condition or delay
+    cannot be evaluated on this order): the error, for the fallout queue of the most
+    specific rule. On the object; its caller saves it."""
+    step.error_code, step.error = code, message
+    rule = fallout_rule_for(key, code)
+    step.fallout_queue = rule.queue if rule else "default"
 
 
 def _step_transition(
@@ -745,6 +771,8 @@ def _moves_in_memory(
         )
         if not transitions:
             return steps, changed, PlanState(str(plan_state(list(runs.values()))))
+        if any(transition.error_code for transition in transitions):
+            return None  # a step failed for good: the locked path sends it to fallout
         for transition in transitions:
             moved = steps[transition.step_id]
             before = changed.get(moved.pk, (moved.state, ""))[0]

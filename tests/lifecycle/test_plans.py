@@ -37,6 +37,7 @@ from orchestration.services.fulfillments.steps import (
     fulfillment_start,
 )
 from orchestration.services.plans import (
+    plan_step_done,
     plan_step_run,
     plan_steps_complete,
     plan_steps_retry,
@@ -501,11 +502,49 @@ def test_a_delivery_date_at_the_calendars_end_fails_its_step_and_the_order_is_st
 
     assert order.status == "Routed"
     assert states(order) == {"review": StepState.FATALLY_FAILED}
-    assert PlanStep.objects.get(plan__order=order).next_run_at is None
+    step = PlanStep.objects.get(plan__order=order)
+    assert step.next_run_at is None
     assert step_events(order)[-1] == (
         "Review: Fatally failed (the delay counts from Order.CustomFields.DeliveryDate, "
         "9999-12-31T20:00:00-14:00, and ends after 9999)."
     )
+    # In the fallout queue with its reason, for a person and for the rules.
+    assert (step.error_code, step.error, step.fallout_queue) == (
+        "DelayFailed",
+        "the delay counts from Order.CustomFields.DeliveryDate, 9999-12-31T20:00:00-14:00, "
+        "and ends after 9999",
+        "operations",  # the demo's catch-all rule
+    )
+
+
+def test_a_delay_that_cannot_be_computed_later_sends_its_step_to_fallout_with_why(
+    place: Callable[..., Order], inline: Callable[..., Any]
+) -> None:
+    group(
+        {"key": "approve", "type": StepType.MANUAL},
+        auto("review", delay_from="field:Order.CustomFields.DeliveryDate", delay_minutes=60),
+        edges=(("review", "approve"),),
+    )
+    order = place("SNK-CANVAS-WHT", custom_fields={"DeliveryDate": "soon"})
+    approve = PlanStep.objects.get(plan__order=order, definition__key="approve")
+
+    inline(
+        plan_step_done,
+        step_id=approve.pk,
+        user=User.objects.get(username="admin"),
+        note="approved",
+    )
+
+    review = PlanStep.objects.get(plan__order=order, definition__key="review")
+    assert (review.state, review.error_code, review.fallout_queue) == (
+        StepState.FATALLY_FAILED,
+        "DelayFailed",
+        "operations",
+    )
+    assert review.error == (
+        "the delay counts from Order.CustomFields.DeliveryDate, which is not a date: 'soon'"
+    )
+    assert step_events(order)[-1] == f"Review: Fatally failed ({review.error})."
 
 
 def test_setting_no_custom_field_is_refused_naming_the_api_field_and_nothing_is_written(

@@ -366,6 +366,12 @@ def test_fallout_rules_are_added_and_deleted(designer: User) -> None:
     refused = client.post("/sheets/plans/fallout-rules/", {"queue": " "})
     assert refused.status_code == 400
     assert problems(refused) == ["queue: This field is required."]
+    # A message naming its field already is shown once, not after the field again.
+    bad_key = client.post("/sheets/plans/fallout-rules/", {"step_key": "bad key", "queue": "q"})
+    assert bad_key.status_code == 400
+    (problem,) = problems(bad_key)
+    assert problem.count("step_key") == 1, problem
+    assert FalloutRule.objects.count() == 1
 
     deleted = client.post(f"/sheets/plans/fallout-rules/{rule.pk}/delete/")
     assert deleted.status_code == 302
