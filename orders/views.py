@@ -66,7 +66,7 @@ from orchestration.selectors.settings import setting_value
 from orchestration.services.fulfillments import receiving
 from orchestration.services.fulfillments.exports import fulfillment_export_retry
 from orchestration.services.orchestration import order_orchestration_retry
-from orchestration.services.order_changes import order_change
+from orchestration.services.order_changes import order_change, order_not_in_flight
 from orchestration.services.plans import plan_step_done, plan_steps_complete, plan_steps_retry
 from orchestration.services.returns import (
     return_order_create,
@@ -166,7 +166,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": can(request.user, CHANGE_FULFILLMENT),
             "can_retry": order.status == OrderStatus.ORCHESTRATION_FAILED
             and can(request.user, CHANGE_ORDER),
-            "can_change": order.intent == OrderIntent.SALES and can(request.user, CHANGE_ORDER),
+            "can_change": order_not_in_flight(order) is None and can(request.user, CHANGE_ORDER),
             "conditions": ReturnCondition.choices,
             # The preview needs SymphonySheets:View, which shop staff do not have.
             "can_preview": can(request.user, VIEW_SHEETS),
@@ -576,6 +576,7 @@ def order_change_page(request: HttpRequest, pk: int) -> HttpResponse:
                 (line, form[f"quantity-{line.pk}"], form[f"remove-{line.pk}"]) for line in lines
             ],
             "refusal": refusal,
+            "closed": order_not_in_flight(order),
             "changes": order.changes.order_by("-number"),
             "pending_changes": order_changes_pending(order),
         },

@@ -96,6 +96,22 @@ class _Reach:
     fulfillment_ids: list[int]
 
 
+def order_not_in_flight(order: Order) -> str | None:
+    """Why ``order`` cannot be changed in flight, or None: a return order (what it
+    returns follows from what was shipped), or one that has ended."""
+    if order.intent == OrderIntent.RETURNS:
+        return (
+            f"Order {order.backend_id or order.pk} is a return order: what it returns follows "
+            "from what was shipped; it cannot be changed in flight."
+        )
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
+        return (
+            f"Order {order.backend_id or order.pk} is {order.status}: nothing of it is in "
+            "flight, so it cannot be changed."
+        )
+    return None
+
+
 @transaction.atomic
 def order_change(
     *,
@@ -122,18 +138,9 @@ def order_change(
             "Say what changes: shipping_address, quantities, add_lines or remove_lines.",
             code="required",
         )
-    if order.intent == OrderIntent.RETURNS:
-        raise ConflictError(
-            f"Order {order.backend_id or order.pk} is a return order: what it returns follows "
-            "from what was shipped; it cannot be changed in flight.",
-            code="not_in_flight",
-        )
-    if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED):
-        raise ConflictError(
-            f"Order {order.backend_id or order.pk} is {order.status}: nothing of it is in "
-            "flight, so it cannot be changed.",
-            code="not_in_flight",
-        )
+    closed = order_not_in_flight(order)
+    if closed:
+        raise ConflictError(closed, code="not_in_flight")
     pending = order.changes.filter(status=OrderChangeStatus.PENDING).order_by("number").first()
     if pending is not None:
         raise ConflictError(

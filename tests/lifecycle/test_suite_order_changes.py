@@ -115,3 +115,21 @@ def test_a_quantity_of_zero_is_refused_naming_the_line_and_nothing_changes(
         f"Not changed: Line {line.pk} quantity: Ensure this value is greater than or equal to 1."
     ) in text(response)
     assert table_rows() == before
+
+
+def test_an_ended_order_offers_no_change_and_its_page_says_why(
+    place: Callable[..., Order], desk: Client
+) -> None:
+    order = place("SNK-CANVAS-WHT")
+    Order.objects.filter(pk=order.pk).update(status="Cancelled")
+
+    page = desk.get(f"/orders/{order.pk}/").content.decode()
+    assert f'href="/orders/{order.pk}/change/"' not in page
+    change = desk.get(f"/orders/{order.pk}/change/")
+    assert change.status_code == 200
+    body = change.content.decode()
+    assert '<form method="post" data-guard>' not in body
+    assert (
+        f"Order {order.backend_id} is Cancelled: nothing of it is in flight, so it cannot be "
+        "changed." in html.unescape(body)
+    )
