@@ -1,7 +1,8 @@
 """PostgreSQL: the fast way to lock an order and store a run, equal to ``orm.py``
 row for row, in two round trips where the ORM sends a statement per table.
 
-The only module of the project that knows psycopg (its ``ClientCursor``, its
+With ``steps.py`` (a plan step's statements, which bind through ``bind`` here),
+the only module of the project that knows psycopg (its ``ClientCursor``, its
 adapters). What it buys: 14 to 5 ms per stored run (``manage.py bench persist``,
 ``docs/performance.md``).
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.fields import Field
@@ -57,7 +58,7 @@ from ...models import (
     StepState,
 )
 from ...selectors.plans import ORDER_RECORD_FIELDS
-from .postgres import from_row
+from .postgres import bind, from_row
 
 # A plan whose steps a worker's outcome may move without its lock.
 OPEN_PLAN_STATES = (PlanState.NOT_STARTED, PlanState.IN_PROGRESS)
@@ -198,7 +199,7 @@ def _claim_postgres(
     params: list[Any] = [StepState.IN_PROGRESS, now, now, step_id, StepState.READY, list(types)]
     params += [*excluded, PlanState.FREEZING, now, AttemptOutcome.RUNNING]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -373,6 +374,17 @@ def _outcome_postgres(
             ]
     sql = f"WITH {', '.join(ctes)} SELECT count(*) FROM bumped"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         (bumped,) = cursor.fetchone()
     return bool(bumped)
+
+
+def _execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    """``cursor.execute(sql, params)``, with the values written in as literals by
+    psycopg's own adapters when the cursor binds on the client (Django's default):
+    psycopg would split a statement of more than 50 parameters at its placeholders
+    again on every call (``postgres.bind``)."""
+    if isinstance(cursor.cursor, psycopg.ClientCursor):
+        cursor.execute(bind(cursor.cursor, sql, params))
+    else:
+        cursor.execute(sql, params)
