@@ -35,6 +35,7 @@ from django.utils import timezone
 from ..errors import ApplicationError, ConflictError, NotFoundError
 from ..integrations.steps import StepContext, StepError, callout, handler_for
 from ..models import (
+    Assignment,
     AttemptOutcome,
     DependencyScope,
     FulfillmentStatus,
@@ -664,15 +665,12 @@ def _attempt_finish(
     """
     stored = False
     following: ClaimedStep | None = None
-    with transaction.atomic():
-        if (
-            fast
-            and error is None
-            and not runtime.crossing
-            and claimed.plan.state in OPEN_PLAN_STATES
-        ):
-            stored, following = _completed_store(claimed, runtime, now, chain=chain)
-        if not stored:
+    if fast and error is None and not runtime.crossing and claimed.plan.state in OPEN_PLAN_STATES:
+        # One statement, atomic by itself: no transaction is opened around it (its
+        # BEGIN and COMMIT would be two more round trips); what it sends goes after it.
+        stored, following = _completed_store(claimed, runtime, now, chain=chain)
+    if not stored:
+        with transaction.atomic():
             _attempt_finish_locked(
                 step_id=claimed.step.pk, number=claimed.step.attempts, error=error, now=now
             )
@@ -707,6 +705,14 @@ def _completed_store(
         and steps[pk].state == StepState.READY
         and _automatic_definition(runtime.definitions[steps[pk].definition_id])
     ]
+    if any(
+        steps[pk].state == StepState.READY
+        and runtime.definitions[steps[pk].definition_id].type == StepType.MANUAL
+        and runtime.definitions[steps[pk].definition_id].assignment != Assignment.NONE
+        for pk in changed
+    ):
+        # A manual step to assign with it: the locked path, in one transaction.
+        return False, None
     following = ready.pop(0) if chain and ready else None
     if following is not None:  # claimed here: its Ready is on the timeline, as any
         following.state = StepState.IN_PROGRESS

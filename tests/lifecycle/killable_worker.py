@@ -154,6 +154,22 @@ def _hang_at_step_outcome(marker: Path) -> None:
         if task.name == PLAN_STEP_TASK:
             running[:] = [args[0] if args else kwargs["step_id"]]
 
+    # A step's outcome is one statement in autocommit (services/plans.py): here it is
+    # given a transaction of its own, so that the worker stops at its COMMIT, with
+    # everything the statement wrote seen from inside, as a kill during it would leave
+    # nothing of it.
+    from django.db import transaction
+
+    import orchestration.services.plans as plans
+
+    outcome_store = plans.step_outcome_store
+
+    def outcome_in_a_transaction(**kwargs: Any) -> bool:
+        with transaction.atomic():
+            return outcome_store(**kwargs)
+
+    plans.step_outcome_store = outcome_in_a_transaction
+
     database = type(connections["default"])
     commit = database.commit
 
