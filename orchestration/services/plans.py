@@ -279,15 +279,7 @@ def _scenario_version(
 
 
 def _run(step: PlanStep) -> StepRun:
-    return StepRun(
-        id=step.pk,
-        key=step.definition.key,
-        line=step.line_id,
-        state=pure.StepState(step.state),
-        started_at=step.started_at,
-        completed_at=step.completed_at,
-        next_run_at=step.next_run_at,
-    )
+    return _run_of(step, step.definition.key)
 
 
 def plan_advance(
@@ -466,11 +458,7 @@ def _siblings_waiting(plan: Plan) -> list[int]:
 
 def _for_the_worker(step: PlanStep) -> bool:
     """A Ready automatic step that is not one of the fulfilment's own actions."""
-    return (
-        step.state == StepState.READY
-        and step.definition.type in AUTOMATIC
-        and step.definition.handler not in BOUND_ACTIONS
-    )
+    return step.state == StepState.READY and _automatic_definition(step.definition)
 
 
 def _transition_store(
@@ -957,6 +945,7 @@ def _lost_attempt_end(*, step_id: int, now: datetime) -> bool:
 
 
 def _automatic_definition(definition: StepDefinition) -> bool:
+    """An auto task or a callout that is not the fulfilment's own action: the worker's."""
     return definition.type in AUTOMATIC and definition.handler not in BOUND_ACTIONS
 
 

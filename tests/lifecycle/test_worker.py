@@ -45,16 +45,12 @@ def client(username: str, group: str) -> APIClient:
     return api
 
 
-@pytest.mark.django_db(transaction=True)
-def test_order_to_shipment_through_a_real_worker(worker: None) -> None:
-    demo_load(stdout=io.StringIO(), password="demo-pass-123")
-    integration = client("webshop", INTEGRATIONS_GROUP)
-    shop = APIClient()
-    shop.force_authenticate(User.objects.get(username="kalverstraat"))  # works at 1187
+def post_order(integration: APIClient, backend_id: str) -> None:
+    """Post a one-line order to Amsterdam through the API, as the webshop does."""
     created = integration.post(
         "/api/orders/",
         {
-            "backend_id": "WEB-7001",
+            "backend_id": backend_id,
             "sold_from_organization_unit": OrganizationUnit.objects.get(backend_id="webshop_nl").pk,
             "customer_email": "sanne.devries@example.com",
             "shipping_address": {
@@ -70,6 +66,15 @@ def test_order_to_shipment_through_a_real_worker(worker: None) -> None:
         },
     )
     assert created.status_code == 201, created.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_order_to_shipment_through_a_real_worker(worker: None) -> None:
+    demo_load(stdout=io.StringIO(), password="demo-pass-123")
+    integration = client("webshop", INTEGRATIONS_GROUP)
+    shop = APIClient()
+    shop.force_authenticate(User.objects.get(username="kalverstraat"))  # works at 1187
+    post_order(integration, "WEB-7001")
     order = Order.objects.get(backend_id="WEB-7001")
 
     # The worker routes it: the clock decides between the shop (open) and the warehouse.
@@ -127,25 +132,7 @@ def test_a_plans_diamond_runs_on_a_real_worker_each_step_once(worker: None) -> N
     for action in ("SHIP_FROM_STORE", "EXPORT_ORDER"):
         plan_scenario_set(group_key="Diamond", action=action, priority=1_000)
     integration = client("webshop", INTEGRATIONS_GROUP)
-    created = integration.post(
-        "/api/orders/",
-        {
-            "backend_id": "WEB-7002",
-            "sold_from_organization_unit": OrganizationUnit.objects.get(backend_id="webshop_nl").pk,
-            "customer_email": "sanne.devries@example.com",
-            "shipping_address": {
-                "street": "Herengracht 182",
-                "city": "Amsterdam",
-                "country_id": "NL",
-                "latitude": 52.3752,
-                "longitude": 4.8872,
-            },
-            "lines": [
-                {"product": Product.objects.get(backend_id="SNK-CANVAS-WHT").pk, "quantity": 1}
-            ],
-        },
-    )
-    assert created.status_code == 201, created.json()
+    post_order(integration, "WEB-7002")
 
     plan = eventually(
         lambda: Plan.objects.filter(
