@@ -53,6 +53,8 @@ DRAIN_TIMEOUT_SECONDS = 120.0
 # Each locust user sends one order a second (a steady arrival rate, not a closed loop
 # that would slow down as the server does).
 ORDERS_PER_USER_PER_SECOND = 1.0
+# gunicorn's processes each import Django and the app (seconds on a busy machine).
+SERVER_START_TIMEOUT_SECONDS = 120.0
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LOAD_USERNAME = "BENCH-load"
 
@@ -242,7 +244,7 @@ def _load_user() -> str:
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with status {process.returncode}")
@@ -251,7 +253,9 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer on {url} within 30 s")
+    raise RuntimeError(
+        f"gunicorn did not answer on {url} within {SERVER_START_TIMEOUT_SECONDS:.0f} s"
+    )
 
 
 @contextmanager

@@ -50,7 +50,10 @@ def order_create(
 
     ``fields`` are the order's own fields (intent, addresses, custom fields,
     ...); each line a mapping of ``LINE_FIELDS``. Either all of it is stored
-    or none of it. ``now`` is when it is announced (the demo's clock; else now).
+    or none of it. The order comes back with its lines attached, as
+    ``selectors.orders.order_list`` prefetches them: it serializes without being
+    read back (the API's answer to a new order). ``now`` is when it is announced
+    (the demo's clock; else now).
     ``send_task=False`` flags the order for orchestration without sending the task:
     the caller routes it itself (the demo, at its own clock), and should it not, the
     sweep does.
@@ -92,6 +95,7 @@ def order_create(
             _created_record(order=order, lines=len(order_lines), user=created_by, via="api", at=now)
             if send_task:
                 order_orchestration_send_on_commit(order_id=order.pk)
+        _lines_attach(order, order_lines)
     except IntegrityError as error:
         if (
             fields.get("backend_id")
@@ -125,6 +129,14 @@ def order_announce(
         order_orchestration_request(order_id=order.pk, trigger=CREATED_TRIGGER, now=now)
     else:
         order_orchestration_flag(order_ids=[order.pk], trigger=CREATED_TRIGGER, now=now)
+
+
+def _lines_attach(order: Order, lines: list[OrderLine]) -> None:
+    """``order.lines.all()`` gives ``lines`` without a query, as Django's prefetch leaves it."""
+    queryset = order.lines.all()
+    queryset._result_cache = lines
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
+    order._prefetched_objects_cache = {"lines": queryset}  # type: ignore[attr-defined]
 
 
 def _created_record(*, order: Order, lines: int, user: User | None, via: str, at: datetime) -> None:
