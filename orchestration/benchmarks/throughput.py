@@ -20,6 +20,7 @@ and the broker settings apply to them as set.
 
 import csv
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,7 +70,7 @@ def _require_real_pipeline() -> None:
 
 
 @contextmanager
-def celery_workers(count: int, *, concurrency: int = 1) -> Iterator[None]:
+def celery_workers(count: int, *, concurrency: int = 1) -> Iterator[list[int]]:
     """``count`` Celery worker processes (each ``--concurrency`` prefork children) on the
     default queue, stopped (warm shutdown) on leaving."""
     children = [
@@ -99,7 +100,7 @@ def celery_workers(count: int, *, concurrency: int = 1) -> Iterator[None]:
     ]
     try:
         time.sleep(WORKER_WARM_UP_SECONDS if count else 0)
-        yield
+        yield [child.pid for child in children]
     finally:
         for child in children:
             child.terminate()
@@ -259,9 +260,9 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def gunicorn(port: int, processes: int) -> Iterator[str]:
+def gunicorn(port: int, processes: int) -> Iterator[tuple[str, int]]:
     """gunicorn serving the app on 127.0.0.1:``port`` as docs/deployment.md runs it (sync
-    workers, the access log to a file), stopped on leaving; yields its base URL."""
+    workers, the access log to a file), stopped on leaving; yields its base URL and PID."""
     url = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile(prefix="bench-load-access-", suffix=".log", delete=False)  # noqa: SIM115
     log.close()
@@ -288,7 +289,7 @@ def gunicorn(port: int, processes: int) -> Iterator[str]:
     )
     try:
         _wait_until_serving(url, process)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(30)
@@ -323,6 +324,63 @@ def _request_cost(token: str, items: Sequence[Any]) -> str:
     return cost.per_order(COUNTED_REQUESTS)
 
 
+PROC = Path("/proc")
+# The servers whose CPU an order costs is counted too (all their work, other clients'
+# included): by process name, when they run on this machine.
+SERVERS = {"postgresql": "postgres", "redis": "redis-server", "rabbitmq": "beam.smp"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (Linux); [] if gone."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return []
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in PROC.glob("[0-9]*"):
+        fields = _proc_stat(int(entry.name))
+        if fields and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU seconds used by ``root`` and every process under it, reaped ones included
+    (Linux's ``/proc``; 0 elsewhere)."""
+    fields = _proc_stat(root)
+    if not fields:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14 to 17 of stat, 11 to 14 after the name.
+    total = sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return total + sum(_live_cpu(child) for child in _children(root))
+
+
+def _live_cpu(pid: int) -> float:
+    fields = _proc_stat(pid)
+    own = sum(int(value) for value in fields[11:13]) / CLOCK_TICKS if fields else 0.0
+    return own + sum(_live_cpu(child) for child in _children(pid))
+
+
+def server_pid(command: str) -> int | None:
+    """The PID of the server process named ``command`` (the one whose parent has another
+    name: PostgreSQL's postmaster, not its backends), if it runs on this machine."""
+    for entry in PROC.glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() != command:
+                continue
+            parent = _proc_stat(int(entry.name))[1]
+            if (PROC / parent / "comm").read_text().strip() != command:
+                return int(entry.name)
+        except (OSError, IndexError):
+            continue
+    return None
+
+
 def _locust_stats(prefix: str) -> dict[str, str]:
     with open(f"{prefix}_stats.csv", newline="") as file:
         for row in csv.DictReader(file):
@@ -354,7 +412,13 @@ def load(
     prefix = f"BENCH-L-{int(time.time())}-"
     with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
         stats = str(Path(folder) / "load")
-        with celery_workers(spawn), gunicorn(port, web_processes) as url:
+        with celery_workers(spawn) as workers, gunicorn(port, web_processes) as (url, web):
+            roots = {"web": [web], "workers": workers}
+            for name, command in SERVERS.items():
+                pid = server_pid(command)
+                roots[name] = [pid] if pid else []
+            cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in roots.items()}
+            load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             environment = {
                 **os.environ,
                 "LOAD_TOKEN": token,
@@ -386,7 +450,14 @@ def load(
                 env=environment,
                 check=False,
             )
+            load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             drained = _drain(prefix)
+            cpu = {
+                name: sum(map(cpu_seconds, pids)) - cpu_before[name] for name, pids in roots.items()
+            }
+        cpu["locust"] = (
+            load_after.ru_utime + load_after.ru_stime - load_before.ru_utime - load_before.ru_stime
+        )
         row = _locust_stats(stats)
     latencies, unfulfilled = fulfillment_latencies(prefix)
     posted = int(row["Request Count"])
@@ -415,6 +486,13 @@ def load(
         f"(the last drained {drained:.1f} s after the load stopped); "
         f"mean {statistics.fmean(latencies) * 1000 if latencies else 0:.0f} ms"
     )
+    orders = max(1, result["orders"])
+    write(
+        "load: CPU an order (ms): "
+        + ", ".join(f"{name} {used / orders * 1000:.1f}" for name, used in cpu.items())
+        + f"; {sum(cpu.values()):.1f} CPU seconds in all over {seconds + drained:.0f} s"
+    )
+    result.update({f"cpu_{name}_ms": value / orders * 1000 for name, value in cpu.items()})
     bench_clean()
     User.objects.filter(username=LOAD_USERNAME).delete()
     return result
