@@ -70,12 +70,16 @@ def _require_real_pipeline() -> None:
 
 
 @contextmanager
-def celery_workers(count: int, *, concurrency: int = 1) -> Iterator[list[int]]:
+def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterator[list[int]]:
     """``count`` Celery worker processes (each ``--concurrency`` prefork children) on the
-    default queue, stopped (warm shutdown) on leaving."""
+    default queue, at scheduling priority ``nice`` (0: as this process; 10: below the
+    web's, as docs/deployment.md advises on a host shared with it), stopped (warm
+    shutdown) on leaving."""
+    niced = ["nice", "-n", str(nice)] if nice else []
     children = [
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
+                *niced,
                 sys.executable,
                 "-m",
                 "celery",
@@ -188,7 +192,12 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def pipeline(
-    orders: int, spawns: Sequence[int], write: Callable[[str], None], *, concurrency: int = 1
+    orders: int,
+    spawns: Sequence[int],
+    write: Callable[[str], None],
+    *,
+    concurrency: int = 1,
+    nice: int = 0,
 ) -> list[dict[str, float]]:
     """For each worker count in ``spawns``: orders a second from ``order_create`` to stored
     fulfilments, and the p50/p95 latency of an order (``spawns`` 0: workers started
@@ -200,7 +209,7 @@ def pipeline(
         with transaction.atomic():
             items = bench_network(warehouses=20, products=3, on_hand=100_000)
         cost = ProducerCost()
-        with celery_workers(spawn, concurrency=concurrency):
+        with celery_workers(spawn, concurrency=concurrency, nice=nice):
             start = time.perf_counter()
             with cost.counting():
                 for number in range(orders):
@@ -223,7 +232,8 @@ def pipeline(
         }
         write(
             f"pipeline: {orders} orders of 3 lines over 20 warehouses, "
-            f"{spawn or 'external'} worker process(es) x {concurrency}, "
+            f"{spawn or 'external'} worker process(es) x {concurrency}"
+            f"{f' at nice {nice}' if nice else ''}, "
             f"{connection.vendor}, broker {settings.CELERY_BROKER_URL.split('://')[0]}: "
             f"{elapsed:.1f} s, {result['orders_per_second']:.0f} orders/s end to end "
             f"(made at {result['produced_per_second']:.0f}/s); created to fulfilled "
@@ -381,6 +391,14 @@ def server_pid(command: str) -> int | None:
     return None
 
 
+def _connections() -> str:
+    """How processes hold their database connection, as printed."""
+    if connection.settings_dict["OPTIONS"].get("pool"):
+        return "pooled"
+    age = connection.settings_dict.get("CONN_MAX_AGE") or 0
+    return f"kept {age} s" if age else "one per request and task"
+
+
 def _locust_stats(prefix: str) -> dict[str, str]:
     with open(f"{prefix}_stats.csv", newline="") as file:
         for row in csv.DictReader(file):
@@ -397,6 +415,7 @@ def load(
     web_processes: int,
     port: int,
     write: Callable[[str], None],
+    nice: int = 0,
 ) -> dict[str, float]:
     """``POST /api/orders/`` at ``rate`` orders a second for ``seconds`` through gunicorn,
     with ``spawn`` workers orchestrating; locust's figures and the latency to fulfilment."""
@@ -412,7 +431,10 @@ def load(
     prefix = f"BENCH-L-{int(time.time())}-"
     with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
         stats = str(Path(folder) / "load")
-        with celery_workers(spawn) as workers, gunicorn(port, web_processes) as (url, web):
+        with (
+            celery_workers(spawn, nice=nice) as workers,
+            gunicorn(port, web_processes) as (url, web),
+        ):
             roots = {"web": [web], "workers": workers}
             for name, command in SERVERS.items():
                 pid = server_pid(command)
@@ -476,8 +498,9 @@ def load(
     }
     write(
         f"load: POST /api/orders/ at {rate}/s for {seconds} s, gunicorn x {web_processes}, "
-        f"{spawn} workers, broker {settings.CELERY_BROKER_URL.split('://')[0]}, pool "
-        f"{'on' if connection.settings_dict['OPTIONS'].get('pool') else 'off'}: "
+        f"{spawn} workers{f' at nice {nice}' if nice else ''}, broker "
+        f"{settings.CELERY_BROKER_URL.split('://')[0]}, database connections "
+        f"{_connections()}: "
         f"{posted} requests ({result['failures']} failed), "
         f"{result['requests_per_second']:.1f}/s; response p50 {result['p50_ms']:.0f} ms, "
         f"p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; "

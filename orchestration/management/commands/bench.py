@@ -112,6 +112,13 @@ class Command(BaseCommand):
             help="pipeline: prefork children per worker process (1)",
         )
         parser.add_argument(
+            "--nice",
+            type=int,
+            default=0,
+            help="pipeline, load: run the workers at this scheduling priority (0; 10 below "
+            "the web, as docs/deployment.md advises on a shared host)",
+        )
+        parser.add_argument(
             "--rate", type=int, default=100, help="load: orders posted a second (100)"
         )
         parser.add_argument("--seconds", type=int, default=60, help="load: how long to post (60 s)")
@@ -170,7 +177,11 @@ class Command(BaseCommand):
         try:
             if subject == "pipeline":
                 throughput_bench.pipeline(
-                    options["orders"], spawns, self.stdout.write, concurrency=options["concurrency"]
+                    options["orders"],
+                    spawns,
+                    self.stdout.write,
+                    concurrency=options["concurrency"],
+                    nice=options["nice"],
                 )
             else:
                 throughput_bench.load(
@@ -180,6 +191,7 @@ class Command(BaseCommand):
                     web_processes=options["web"],
                     port=options["port"],
                     write=self.stdout.write,
+                    nice=options["nice"],
                 )
         except RuntimeError as error:
             raise CommandError(str(error)) from error
