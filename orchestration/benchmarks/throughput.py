@@ -19,6 +19,7 @@ and the broker settings apply to them as set.
 """
 
 import csv
+import math
 import os
 import resource
 import shutil
@@ -188,7 +189,7 @@ def percentile(values: Sequence[float], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 def pipeline(
