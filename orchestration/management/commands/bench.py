@@ -12,6 +12,8 @@ the test client, in a transaction that is rolled back (nothing is left behind).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
 (``orchestration.benchmarks.options``).
+``bench bulk [--orders N] [--repeat R]``: orders taken in by ``POST /api/orders/``, by
+``POST /api/orders/bulk/`` and by ``import_orders`` (``orchestration.benchmarks.order_imports``).
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
@@ -32,6 +34,7 @@ from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
 from ...benchmarks import options as options_bench
+from ...benchmarks import order_imports as bulk_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
 
@@ -58,6 +61,7 @@ class Command(BaseCommand):
                 "pipeline",
                 "options",
                 "plans",
+                "bulk",
             ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
@@ -83,7 +87,7 @@ class Command(BaseCommand):
             help="engine: tiny worlds only; allocation: 5 orders (for tests)",
         )
         parser.add_argument(
-            "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
+            "--orders", type=int, default=500, help="race, pipeline, bulk: how many orders (500)"
         )
         parser.add_argument(
             "--fulfillments",
@@ -105,6 +109,9 @@ class Command(BaseCommand):
             if repeat < 1:
                 raise CommandError("--repeat must be at least 1")
             options_bench.run(repeat, self.stdout.write)
+            return
+        if subject == "bulk":
+            bulk_bench.run(options["orders"], options["repeat"] or bulk_bench.REPEAT, self.stdout.write)
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
