@@ -158,7 +158,8 @@ def _chunk_context(bodies: list[Any]) -> dict[str, Any]:
         taken.update(
             Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
         )
-    return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: KnownBackendIds(candidates=candidates, taken=taken)}
+    known = KnownBackendIds(candidates=candidates, taken=taken)
+    return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: known}
 
 
 def _hashable(value: Any) -> Any:
@@ -173,7 +174,8 @@ def orders_represented(results: list[OrderImported]) -> list[dict[str, Any]]:
     stored = list(order_list().filter(pk__in=created))
     # many=True: the serializer's fields are built once for all the orders.
     orders = {
-        data["id"]: data for data in OrderSerializer(stored, many=True).data  # type: ignore[call-overload]
+        data["id"]: data
+        for data in OrderSerializer(stored, many=True).data  # type: ignore[call-overload]
     }
     return [
         {"index": result.index, "status": result.status, "order": orders[result.order.pk]}

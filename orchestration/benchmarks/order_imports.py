@@ -11,9 +11,9 @@ lines of BENCH-* products sold from a BENCH-* shop. For each: orders a second, a
 order the database round trips (psycopg's results per statement; PostgreSQL's BEGIN
 and COMMIT do not pass Django's execute wrapper and are not counted) and the broker
 publishes, and the CPU time of this process per order (``CPU ms``: the Python side,
-without the database server's; on a machine shared with other work, the wall time moves
-with their load, this much less). The passes alternate (single, bulk, import, single, ...) ``R`` times, as
-the machine's speed moves; the median pass is printed.
+without the database server's; on a machine shared with other work, the wall time
+moves with their load, this much less). The passes alternate (single, bulk, import,
+single, ...) ``R`` times, as the machine's speed moves; the median pass is printed.
 
 Run it with ``DATABASE_URL`` on PostgreSQL and a real broker not drained by any
 worker (``CELERY_BROKER_URL=redis://127.0.0.1:6379/3 CELERY_TASK_ALWAYS_EAGER=false``):

@@ -111,7 +111,8 @@ class Command(BaseCommand):
             options_bench.run(repeat, self.stdout.write)
             return
         if subject == "bulk":
-            bulk_bench.run(options["orders"], options["repeat"] or bulk_bench.REPEAT, self.stdout.write)
+            repeat = options["repeat"] or bulk_bench.REPEAT
+            bulk_bench.run(options["orders"], repeat, self.stdout.write)
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
