@@ -155,9 +155,8 @@ def _chunk_context(bodies: list[Any]) -> dict[str, Any]:
     taken: set[str] = set()
     for first in range(0, len(listed), PRELOAD_BATCH):
         batch = listed[first : first + PRELOAD_BATCH]
-        taken.update(
-            Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
-        )
+        stored = Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
+        taken.update(backend_id for backend_id in stored if backend_id)
     known = KnownBackendIds(candidates=candidates, taken=taken)
     return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: known}
 
@@ -173,10 +172,7 @@ def orders_represented(results: list[OrderImported]) -> list[dict[str, Any]]:
     created = [result.order.pk for result in results if result.order is not None]
     stored = list(order_list().filter(pk__in=created))
     # many=True: the serializer's fields are built once for all the orders.
-    orders = {
-        data["id"]: data
-        for data in OrderSerializer(stored, many=True).data  # type: ignore[call-overload]
-    }
+    orders = {data["id"]: data for data in OrderSerializer(stored, many=True).data}
     return [
         {"index": result.index, "status": result.status, "order": orders[result.order.pk]}
         if result.order is not None
