@@ -366,7 +366,7 @@ class OrderViewSet(
             created_by=request.user if request.user.is_authenticated else None,
             **fields,
         )
-        order = order_list().get(pk=order.pk)
+        # As created, with its lines: nothing to read back.
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -38,7 +38,7 @@ from ..errors import ApplicationError
 from ..models import Order, OrderEvent, OrderLine
 from ..tasks import orders_orchestrate_task
 from .events import actor_of, event_build, event_stored
-from .orders import LINE_FIELDS
+from .orders import CREATED_TRIGGER, LINE_FIELDS
 from .sending import broker_errors
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ ORDERS_PER_CHUNK = 100
 # one per order would halve the rate; 25 keeps several workers busy with one chunk
 # (4 messages), and a redelivered message finds its orchestrated orders unflagged.
 ORDERS_PER_TASK = 25
-TRIGGER = "order created"
 
 OrderResult = Order | ApplicationError
 
@@ -128,7 +127,7 @@ def _order_build(
     order = Order(
         created_by=created_by,
         needs_orchestration=True,
-        orchestration_trigger=TRIGGER,
+        orchestration_trigger=CREATED_TRIGGER,
         orchestration_requested_at=now,
         **fields,
     )

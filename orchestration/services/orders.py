@@ -11,8 +11,15 @@ from django.utils import timezone
 from ..errors import ApplicationError, NotFoundError
 from ..models import Order, OrderLine
 from .events import actor_of, event_record
-from .orchestration_requests import order_orchestration_flag, order_orchestration_request
+from .orchestration_requests import (
+    order_orchestration_flag,
+    order_orchestration_request,
+    order_orchestration_send_on_commit,
+)
 from .plans import plans_for_order_changed
+
+# What a new order's orchestration was asked for by (``Order.orchestration_trigger``).
+CREATED_TRIGGER = "order created"
 
 LINE_FIELDS = frozenset(
     {
@@ -43,7 +50,10 @@ def order_create(
 
     ``fields`` are the order's own fields (intent, addresses, custom fields,
     ...); each line a mapping of ``LINE_FIELDS``. Either all of it is stored
-    or none of it. ``now`` is when it is announced (the demo's clock; else now).
+    or none of it. The order comes back with its lines attached, as
+    ``selectors.orders.order_list`` prefetches them: it serializes without being
+    read back (the API's answer to a new order). ``now`` is when it is announced
+    (the demo's clock; else now).
     ``send_task=False`` flags the order for orchestration without sending the task:
     the caller routes it itself (the demo, at its own clock), and should it not, the
     sweep does.
@@ -67,11 +77,25 @@ def order_create(
                 if name.startswith("shipping_")
             }
         )
+    now = now or timezone.now()
     try:
         with transaction.atomic():
-            order = Order.objects.create(created_by=created_by, **fields)
-            OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
-            order_announce(order=order, user=created_by, via="api", now=now, send_task=send_task)
+            # Flagged for orchestration as it is inserted (a new order is never
+            # OrchestrationFailed), rather than by an UPDATE after: one statement fewer.
+            order = Order.objects.create(
+                created_by=created_by,
+                needs_orchestration=True,
+                orchestration_trigger=CREATED_TRIGGER,
+                orchestration_requested_at=now,
+                **fields,
+            )
+            order_lines = OrderLine.objects.bulk_create(
+                [OrderLine(order=order, **line) for line in lines]
+            )
+            _created_record(order=order, lines=len(order_lines), user=created_by, via="api", at=now)
+            if send_task:
+                order_orchestration_send_on_commit(order_id=order.pk)
+        _lines_attach(order, order_lines)
     except IntegrityError as error:
         if (
             fields.get("backend_id")
@@ -100,19 +124,30 @@ def order_announce(
     Called in the transaction that created the order (the API, the admin, the demo).
     """
     now = now or timezone.now()
-    lines = order.lines.count()
+    _created_record(order=order, lines=order.lines.count(), user=user, via=via, at=now)
+    if send_task:
+        order_orchestration_request(order_id=order.pk, trigger=CREATED_TRIGGER, now=now)
+    else:
+        order_orchestration_flag(order_ids=[order.pk], trigger=CREATED_TRIGGER, now=now)
+
+
+def _lines_attach(order: Order, lines: list[OrderLine]) -> None:
+    """``order.lines.all()`` gives ``lines`` without a query, as Django's prefetch leaves it."""
+    queryset = order.lines.all()
+    queryset._result_cache = lines
+    queryset._prefetch_done = True  # type: ignore[attr-defined]
+    order._prefetched_objects_cache = {"lines": queryset}  # type: ignore[attr-defined]
+
+
+def _created_record(*, order: Order, lines: int, user: User | None, via: str, at: datetime) -> None:
     event_record(
         order=order,
         kind="order.created",
         message=f"Order created with {lines} line{'s' if lines != 1 else ''}.",
-        at=now,
+        at=at,
         actor=actor_of(user, via),
         user=user,
     )
-    if send_task:
-        order_orchestration_request(order_id=order.pk, trigger="order created", now=now)
-    else:
-        order_orchestration_flag(order_ids=[order.pk], trigger="order created", now=now)
 
 
 @transaction.atomic
