@@ -1,9 +1,10 @@
 """Idempotency keys: a client retrying a POST gets the first response, not a second order.
 
-A client that sends ``Idempotency-Key: <key>`` with ``POST /api/orders/`` or
-``POST /api/orders/{id}/returns/`` may send the same request again (after a timeout,
-a dropped connection, a 5xx) without creating a second order. The contract, after
-Stripe's:
+A client that sends ``Idempotency-Key: <key>`` with ``POST /api/orders/``,
+``POST /api/orders/bulk/`` (its chunks then savepoints of the one transaction that
+also stores its response) or ``POST /api/orders/{id}/returns/`` may send the same
+request again (after a timeout, a dropped connection, a 5xx) without creating a
+second order. The contract, after Stripe's:
 
 - Keys are per user and kept ``KEY_LIFETIME`` (24 hours) from their first use; after
   that a key is new again (and the daily purge deletes it).

@@ -12,6 +12,8 @@ the test client, in a transaction that is rolled back (nothing is left behind).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
 (``orchestration.benchmarks.options``).
+``bench bulk [--orders N] [--repeat R]``: orders taken in by ``POST /api/orders/``, by
+``POST /api/orders/bulk/`` and by ``import_orders`` (``orchestration.benchmarks.order_imports``).
 ``bench persist|tasks|race``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
@@ -35,6 +37,7 @@ from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
 from ...benchmarks import options as options_bench
+from ...benchmarks import order_imports as bulk_bench
 from ...benchmarks import throughput as throughput_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
@@ -63,6 +66,7 @@ class Command(BaseCommand):
                 "load",
                 "options",
                 "plans",
+                "bulk",
             ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
@@ -88,7 +92,7 @@ class Command(BaseCommand):
             help="engine: tiny worlds only; allocation: 5 orders (for tests)",
         )
         parser.add_argument(
-            "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
+            "--orders", type=int, default=500, help="race, pipeline, bulk: how many orders (500)"
         )
         parser.add_argument(
             "--fulfillments",
@@ -134,6 +138,10 @@ class Command(BaseCommand):
             if repeat < 1:
                 raise CommandError("--repeat must be at least 1")
             options_bench.run(repeat, self.stdout.write)
+            return
+        if subject == "bulk":
+            repeat = options["repeat"] or bulk_bench.REPEAT
+            bulk_bench.run(options["orders"], repeat, self.stdout.write)
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)

@@ -31,6 +31,7 @@ WRITE_ENDPOINTS = [
     ("post", "/api/fulfillments/{fulfillment}/ship/"),
     ("post", "/api/fulfillments/{fulfillment}/start/"),
     ("post", "/api/orders/"),
+    ("post", "/api/orders/bulk/"),
     ("post", "/api/orders/{order}/lines/{line}/cancel/"),
     ("post", "/api/orders/{order}/returns/"),
     ("post", "/api/orders/{order}/retry-orchestration/"),
