@@ -38,7 +38,7 @@ from ..errors import ApplicationError
 from ..models import Order, OrderEvent, OrderLine
 from ..tasks import orders_orchestrate_task
 from .events import actor_of, event_build, event_stored
-from .orders import CREATED_TRIGGER, LINE_FIELDS
+from .orders import CREATED_TRIGGER, order_fields_checked
 from .sending import broker_errors
 
 logger = logging.getLogger(__name__)
@@ -105,25 +105,7 @@ def _order_build(
     """The unsaved order and lines of one draft, after ``order_create``'s checks."""
     fields = dict(draft)
     lines = fields.pop("lines", None) or []
-    if not lines:
-        raise ApplicationError("An order needs at least one line.", code="required", field="lines")
-    for index, line in enumerate(lines):
-        unknown = set(line) - LINE_FIELDS
-        if unknown:
-            raise ApplicationError(
-                f"Unknown line field {sorted(unknown)[0]!r}.",
-                code="unknown_field",
-                field=f"lines[{index}].{sorted(unknown)[0]}",
-            )
-    if not any(name.startswith("billing_") for name in fields):
-        # Billed where it ships to, as order_create does.
-        fields.update(
-            {
-                f"billing_{name.removeprefix('shipping_')}": value
-                for name, value in fields.items()
-                if name.startswith("shipping_")
-            }
-        )
+    fields = order_fields_checked(lines=lines, fields=fields)
     order = Order(
         created_by=created_by,
         needs_orchestration=True,

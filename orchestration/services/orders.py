@@ -58,25 +58,7 @@ def order_create(
     the caller routes it itself (the demo, at its own clock), and should it not, the
     sweep does.
     """
-    if not lines:
-        raise ApplicationError("An order needs at least one line.", code="required", field="lines")
-    for index, line in enumerate(lines):
-        unknown = set(line) - LINE_FIELDS
-        if unknown:
-            raise ApplicationError(
-                f"Unknown line field {sorted(unknown)[0]!r}.",
-                code="unknown_field",
-                field=f"lines[{index}].{sorted(unknown)[0]}",
-            )
-    if not any(name.startswith("billing_") for name in fields):
-        # Most orders are billed where they ship to; EVA copies it likewise.
-        fields.update(
-            {
-                f"billing_{name.removeprefix('shipping_')}": value
-                for name, value in fields.items()
-                if name.startswith("shipping_")
-            }
-        )
+    fields = order_fields_checked(lines=lines, fields=fields)
     now = now or timezone.now()
     try:
         with transaction.atomic():
@@ -108,6 +90,36 @@ def order_create(
             ) from error
         raise
     return order
+
+
+def order_fields_checked(
+    *, lines: Sequence[Mapping[str, Any]], fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new order's own fields, billed where it ships to unless a billing address is
+    given, once its lines are checked: at least one, each of ``LINE_FIELDS`` only
+    (``ApplicationError`` naming the first that is not). ``order_create`` and the bulk
+    import (``order_imports``) both take their orders through it."""
+    if not lines:
+        raise ApplicationError("An order needs at least one line.", code="required", field="lines")
+    for index, line in enumerate(lines):
+        unknown = set(line) - LINE_FIELDS
+        if unknown:
+            raise ApplicationError(
+                f"Unknown line field {sorted(unknown)[0]!r}.",
+                code="unknown_field",
+                field=f"lines[{index}].{sorted(unknown)[0]}",
+            )
+    checked = dict(fields)
+    if not any(name.startswith("billing_") for name in checked):
+        # Most orders are billed where they ship to; EVA copies it likewise.
+        checked.update(
+            {
+                f"billing_{name.removeprefix('shipping_')}": value
+                for name, value in fields.items()
+                if name.startswith("shipping_")
+            }
+        )
+    return checked
 
 
 def order_announce(
