@@ -79,6 +79,14 @@ class Network:
         self.texts: dict[int, tuple[object, dict[int, object]]] = {}
         self.lock = threading.Lock()
         self._by_latitude: tuple[list[float], list[int], list[int]] | None = None
+        self._positions: dict[int, int] | None = None
+
+    def positions(self) -> dict[int, int]:
+        """Each OU's position in the network's tuple, by ID (made on first use)."""
+        found = self._positions
+        if found is None:
+            found = self._positions = {unit_id: index for index, unit_id in enumerate(self.units)}
+        return found
 
     def partition(
         self,

@@ -15,6 +15,9 @@ network, N baskets (200), in a transaction that is rolled back
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
+``bench world [--size national|tiny] [--drop]``: a generated national network loaded
+with COPY (``orchestration.benchmarks.national``); ``bench persist --world national``
+orchestrates orders on it.
 """
 
 import statistics
@@ -31,6 +34,7 @@ from ...benchmarks import allocation as allocation_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
+from ...benchmarks import national as national_bench
 from ...benchmarks import options as options_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
@@ -58,7 +62,18 @@ class Command(BaseCommand):
                 "pipeline",
                 "options",
                 "plans",
+                "world",
             ],
+        )
+        parser.add_argument(
+            "--size", choices=sorted(national_bench.SIZES), default="national", help="world"
+        )
+        parser.add_argument("--drop", action="store_true", help="world: remove it instead")
+        parser.add_argument(
+            "--world",
+            choices=["national"],
+            default=None,
+            help="persist: on the world `bench world` loaded, orders of 1 to 3 lines",
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
@@ -106,6 +121,9 @@ class Command(BaseCommand):
                 raise CommandError("--repeat must be at least 1")
             options_bench.run(repeat, self.stdout.write)
             return
+        if subject == "world" or (subject == "persist" and options["world"]):
+            self._national(subject, options)
+            return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
             return
@@ -138,6 +156,17 @@ class Command(BaseCommand):
             self._allocation(quick=options["quick"])
             return
         language_bench.main([str(options["contexts"])])
+
+    def _national(self, subject: str, options: dict[str, Any]) -> None:
+        try:
+            if subject == "persist":
+                national_bench.persist(options["repeat"] or 200, self.stdout.write)
+            elif options["drop"]:
+                national_bench.world_drop(self.stdout.write)
+            else:
+                national_bench.world_load(national_bench.SIZES[options["size"]], self.stdout.write)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
 
     def _engine(self, repeat: int | None, *, quick: bool) -> None:
         bench = engine_bench
