@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from ..engine import model as engine_model
+from ..engine.network import network_release
 from ..models import (
     NetworkVersion,
     OrganizationUnit,
@@ -146,7 +147,11 @@ def network_snapshot(token: str | None) -> NetworkSnapshot:
     built = _read(token)
     if token is not None:
         with _lock:
-            _snapshot = built
+            replaced, _snapshot = _snapshot, built
+        if replaced is not None and replaced is not built:
+            # Its OUs and products are not routed again: the engine's indexes of
+            # them go with it, rather than stay among the last few it keeps.
+            network_release(replaced.units, replaced.products)
     return built
 
 
@@ -154,7 +159,9 @@ def network_forget() -> None:
     """Drop this process's snapshot (tests; the token check makes it unnecessary)."""
     global _snapshot
     with _lock:
-        _snapshot = None
+        replaced, _snapshot = _snapshot, None
+    if replaced is not None:
+        network_release(replaced.units, replaced.products)
 
 
 def _read(token: str | None) -> NetworkSnapshot:

@@ -15,6 +15,8 @@
 import re
 from collections.abc import Callable
 from io import StringIO
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -22,6 +24,7 @@ from django.db import connection
 
 from orchestration.benchmarks import national
 from orchestration.engine import model as engine_model
+from orchestration.engine.network import network_of
 from orchestration.models import (
     OrchestrationDetails,
     Order,
@@ -105,6 +108,19 @@ def test_a_stock_change_keeps_the_snapshot_and_an_ou_change_reads_it_again(demo:
     again = network_snapshot(network_token())
     assert again is not first
     assert next(u for u in again.units if u.id == shop.pk).name == "Utrecht Hoog Catharijne"
+
+
+@pytest.mark.django_db
+def test_a_replaced_snapshot_takes_the_engine_s_indexes_of_it_along(demo: None) -> None:
+    network_forget()
+    first = network_snapshot(network_token())
+    over_first: Any = SimpleNamespace(organization_units=first.units, products=first.products)
+    indexes = network_of(over_first)
+    assert network_of(over_first) is indexes  # kept while the snapshot is current
+
+    unit("1026").save()  # a change: the next order reads the network again
+    network_snapshot(network_token())
+    assert network_of(over_first) is not indexes  # released, not kept among the last few
 
 
 @pytest.mark.django_db
