@@ -470,6 +470,7 @@ def persist(repeat: int, write: Callable[[str], None], *, seed: int = 0) -> dict
     timings: list[float] = []
     cpu_times: list[float] = []
     statements_per_run: list[int] = []
+    trips: list[int] = []
     blobs: list[int] = []
     sent = mock.patch(
         "orchestration.tasks.fulfillment_export_task.delay", lambda *args, **kwargs: None
@@ -487,6 +488,7 @@ def persist(repeat: int, write: Callable[[str], None], *, seed: int = 0) -> dict
                 timings.append(elapsed * 1000)
                 cpu_times.append(cpu * 1000)
                 statements_per_run.append(sum(statements))
+                trips.append(len(statements))
                 if details is not None:
                     blobs.append(_stored_size(details.pk))
         # A worker's memory once the network changed a few times, an order after each.
@@ -504,6 +506,7 @@ def persist(repeat: int, write: Callable[[str], None], *, seed: int = 0) -> dict
         "p95_ms": sorted(timings)[max(0, int(len(timings) * 0.95) - 1)],
         "cpu_ms": statistics.median(cpu_times),
         "statements": statistics.median(statements_per_run),
+        "round_trips": statistics.median(trips),
         "blob_kb": statistics.median(blobs) / 1024 if blobs else 0.0,
         "rss_before_mb": rss_before,
         "rss_after_mb": rss_after,
@@ -513,7 +516,8 @@ def persist(repeat: int, write: Callable[[str], None], *, seed: int = 0) -> dict
         f"persist on the national world: {repeat} orders of 1 to 3 lines on "
         f"{connection.vendor}: median {result['median_ms']:.1f} ms, p95 "
         f"{result['p95_ms']:.1f} ms (this process's CPU: median {result['cpu_ms']:.1f} ms), "
-        f"{result['statements']:.0f} SQL statements per run; "
+        f"{result['statements']:.0f} SQL statements in {result['round_trips']:.0f} round trips "
+        "per run (plus BEGIN and COMMIT); "
         f"stored blob median {result['blob_kb']:.1f} KB; process RSS {rss_before:.0f} MB "
         f"before the snapshot, {rss_after:.0f} MB after the runs and {CHANGES} more changes "
         "of the network, an order routed after each"

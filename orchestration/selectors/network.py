@@ -155,6 +155,14 @@ def network_snapshot(token: str | None) -> NetworkSnapshot:
     return built
 
 
+def snapshot_reads_active_tasks() -> bool:
+    """Whether this process's snapshot has a sheet that reads the shops' open tasks
+    (then a run reads them with its lock): a guess, as the network may have changed
+    since; ``order_scenario`` counts them itself when the guess was wrong."""
+    found = _snapshot
+    return found is not None and reads_active_tasks(found.sheets)
+
+
 def network_forget() -> None:
     """Drop this process's snapshot (tests; the token check makes it unnecessary)."""
     global _snapshot

@@ -114,17 +114,18 @@ def shop_open_task_counts() -> dict[int, int]:
     Read for every order a sheet reading it routes, so it seeks the open statuses
     in ``fulfillment_open_tasks``: its cost follows the open tasks, not every task
     ever made (``bench tasks``). The query is compiled once per process
-    (``_open_tasks_sql``): Django took about 1.5 ms per order to compile it again.
+    (``open_tasks_sql``): Django took about 1.5 ms per order to compile it again.
     """
-    sql, params = _open_tasks_sql(connection.vendor)
+    sql, params = open_tasks_sql(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
 
 
 @functools.cache
-def _open_tasks_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
-    """The SQL and parameters of ``shop_open_task_counts`` (constants), per backend."""
+def open_tasks_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
+    """The SQL and parameters of ``shop_open_task_counts`` (constants), per backend:
+    also for a caller that sends it with the lock (``persistence.postgres``)."""
     query = (
         OrderFulfillment.objects.filter(
             action=FulfillmentAction.SHIP_FROM_STORE,
@@ -169,6 +170,7 @@ def order_scenario(
     lines: Sequence[OrderLine] | None = None,
     stock_rows: Sequence[tuple[int, int, int]] | None = None,
     stocked_only: bool = False,
+    open_tasks: Mapping[int, int] | None = None,
 ) -> engine_model.Scenario:
     """Everything the engine needs to route ``order`` at ``at``.
 
@@ -182,7 +184,8 @@ def order_scenario(
     ``respect_history`` is off (a clean slate), the order's fulfilment lines.
     ``lines`` are the order's lines when the caller has them already, and
     ``stock_rows`` the available stock of their products and replacements, as
-    (OU, product, quantity), when the caller read it with them (``order_stock_sql``).
+    (OU, product, quantity), when the caller read it with them (``order_stock_sql``),
+    and ``open_tasks`` the shops' open ship-from-store tasks (``open_tasks_sql``).
 
     ``stocked_only`` (an orchestration run's): a sales order's candidates are only the
     OUs with available stock of a line's product or of one of its replacements
@@ -220,7 +223,7 @@ def order_scenario(
             )
     active_tasks = None
     if reads_active_tasks(tuple(sheets.values())):
-        active_tasks = shop_open_task_counts()
+        active_tasks = dict(open_tasks) if open_tasks is not None else shop_open_task_counts()
     history: tuple[engine_model.HistoryEntry, ...] = ()
     if respect_history:
         history = tuple(

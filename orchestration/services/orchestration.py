@@ -60,7 +60,7 @@ from ..models import (
     OrderLine,
     OrderStatus,
 )
-from ..selectors.network import network_snapshot
+from ..selectors.network import network_snapshot, snapshot_reads_active_tasks
 from ..selectors.plans import line_records, order_record
 from ..selectors.scenario import order_scenario
 from ..selectors.settings import setting_value
@@ -244,7 +244,7 @@ def _orchestrate_once(
     attempt = None
     try:
         with transaction.atomic():
-            locked = lock_order(order_id=order_id)
+            locked = lock_order(order_id=order_id, with_tasks=snapshot_reads_active_tasks())
             order, order_lines = locked.order, locked.lines
             if order is None or not order.needs_orchestration:
                 return None
@@ -254,6 +254,7 @@ def _orchestrate_once(
                 network_token=locked.network_token,
                 lines=order_lines,
                 stock_rows=locked.stock_rows,
+                open_tasks=locked.open_tasks,
                 # Fulfilments come only from runs: before the first, there is no history.
                 respect_history=order.orchestration_attempts > 0,
                 stocked_only=True,
