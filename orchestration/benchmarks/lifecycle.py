@@ -111,7 +111,7 @@ def bench_clean() -> None:
         Product.objects.filter(backend_id__startswith="BENCH-").delete()
 
 
-def _counting(statements: list[int]) -> Callable[..., Any]:
+def counting(statements: list[int]) -> Callable[..., Any]:
     """An execute wrapper that notes each round trip's number of statements, but
     the transaction's own: PostgreSQL's BEGIN and COMMIT never pass here, SQLite's
     ``BEGIN IMMEDIATE`` (this project's transaction mode) does, and is left out
@@ -146,7 +146,7 @@ _TABLES = (
 )
 
 
-def _vacuum() -> None:
+def vacuum() -> None:
     """PostgreSQL: vacuum and analyze the tables a run touches, as autovacuum would.
 
     Each benchmark deletes what it made, and a server with autovacuum off (this
@@ -174,7 +174,7 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
         with transaction.atomic():
             items = bench_network(warehouses=20, products=3, on_hand=10_000)
             order_ids = _orders(items, repeat + 3)
-        _vacuum()
+        vacuum()
         # What the run hands on after commit (the export to the warehouse) is a
         # message for another worker: sent, not run, here. A plain function, not a
         # Mock, whose bookkeeping would be timed with the run.
@@ -186,7 +186,7 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
             # Django's debug cursor, which formats every query it records: a worker
             # pays neither, and the debug cursor took about 1 ms of a run.
             statements: list[int] = []
-            with sent, connection.execute_wrapper(_counting(statements)):
+            with sent, connection.execute_wrapper(counting(statements)):
                 start = time.perf_counter()
                 order_orchestrate(order_id=order_id)
                 elapsed = time.perf_counter() - start
@@ -249,7 +249,7 @@ def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[
                         )
                     )
                 OrderFulfillment.objects.bulk_create(batch)
-        _vacuum()
+        vacuum()
         timings = []
         for _ in range(repeat):
             start = time.perf_counter()
@@ -338,7 +338,7 @@ def race(processes: int, orders: int, write: Callable[[str], None]) -> dict[str,
 
 def _timed(order_id: int) -> tuple[float, int]:
     statements: list[int] = []
-    with connection.execute_wrapper(_counting(statements)):
+    with connection.execute_wrapper(counting(statements)):
         start = time.perf_counter()
         order_orchestrate(order_id=order_id)
         elapsed = time.perf_counter() - start
@@ -386,7 +386,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
                 ],
             )
             plan_scenario_set(group_key="BENCH_plan", action="EXPORT_ORDER", priority=1_000_000)
-        _vacuum()
+        vacuum()
         orders = iter(order_ids)
         with (
             sent,
@@ -421,7 +421,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
                 # code before).
                 fast = index // block % 2 == 0
                 statements: list[int] = []
-                with connection.execute_wrapper(_counting(statements)):
+                with connection.execute_wrapper(counting(statements)):
                     start = time.perf_counter()
                     plan_step_run(step_id=step_id, _fast=fast)
                     if not fast:

@@ -20,6 +20,9 @@ ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
 [--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
 and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
+``bench world [--size national|tiny] [--drop]``: a generated national network loaded
+with COPY (``orchestration.benchmarks.national``); ``bench persist --world national``
+orchestrates orders on it.
 """
 
 import statistics
@@ -36,6 +39,7 @@ from ...benchmarks import allocation as allocation_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
+from ...benchmarks import national as national_bench
 from ...benchmarks import options as options_bench
 from ...benchmarks import order_imports as bulk_bench
 from ...benchmarks import throughput as throughput_bench
@@ -67,7 +71,18 @@ class Command(BaseCommand):
                 "options",
                 "plans",
                 "bulk",
+                "world",
             ],
+        )
+        parser.add_argument(
+            "--size", choices=sorted(national_bench.SIZES), default="national", help="world"
+        )
+        parser.add_argument("--drop", action="store_true", help="world: remove it instead")
+        parser.add_argument(
+            "--world",
+            choices=["national"],
+            default=None,
+            help="persist: on the world `bench world` loaded, orders of 1 to 3 lines",
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
@@ -143,6 +158,9 @@ class Command(BaseCommand):
             repeat = options["repeat"] or bulk_bench.REPEAT
             bulk_bench.run(options["orders"], repeat, self.stdout.write)
             return
+        if subject == "world" or (subject == "persist" and options["world"]):
+            self._national(subject, options)
+            return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
             return
@@ -201,6 +219,17 @@ class Command(BaseCommand):
                     write=self.stdout.write,
                     nice=options["nice"],
                 )
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+
+    def _national(self, subject: str, options: dict[str, Any]) -> None:
+        try:
+            if subject == "persist":
+                national_bench.persist(options["repeat"] or 200, self.stdout.write)
+            elif options["drop"]:
+                national_bench.world_drop(self.stdout.write)
+            else:
+                national_bench.world_load(national_bench.SIZES[options["size"]], self.stdout.write)
         except RuntimeError as error:
             raise CommandError(str(error)) from error
 
