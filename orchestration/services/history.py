@@ -1,0 +1,323 @@
+"""History retention: the rows that grow with every order are purged, in short batches.
+
+Six kinds of rows pile up for as long as the suite runs. Each has its own rule of what a
+retailer may lose, and what is never purged:
+
+- ``idempotency_keys``: the API's keys older than their 24 hours (``KEY_LIFETIME``); a
+  retry after that is a new request anyway (``docs/api.md``).
+- ``task_results``: Celery task results older than ``CELERY_RESULT_EXPIRES``.
+- ``orchestration_details``: the blob of a run whose lifetime
+  (``Symphony:OrchestrationDetailsLifetimeInDays``) is over. The row stays, without its
+  blob, so the order page can say its details expired (as before).
+- ``order_events``: timeline events (and the webhook delivery state they carry) of an
+  order that ended (Completed or Cancelled) and has not changed for
+  ``ORCHESTRATION_HISTORY_EVENTS_DAYS``, older than that. Never an event of an open
+  order, never one whose webhook is still Pending, never one of an order that an open
+  return order refers to (the return still needs its history).
+- ``plan_transitions``: a plan's state changes, by the same rule and
+  ``ORCHESTRATION_HISTORY_PLANS_DAYS``.
+- ``plan_step_attempts``: the runs of a plan step that is over (completed, fatally
+  failed, skipped, cancelled or discarded), finished before that age, same rule.
+
+An order's own rows (the order, its lines, fulfilments, plans and steps, changes) are
+kept: they are the record, not its history.
+
+Batches: each kind is taken ``batch_size`` rows at a time, selected by primary key (on
+PostgreSQL with ``FOR UPDATE SKIP LOCKED`` of those rows only: a row a worker holds is
+left for the next run, nothing waits on the purge and the purge waits on nothing),
+archived if asked, deleted (or, for the details, emptied) and committed: one short
+transaction per batch, row locks only, never a table lock. The next batch of a kind
+starts after the last key seen, so rows the rule keeps are read once a run. A run stops
+when its time budget is spent; the next run starts over, and finds only what is left.
+
+Archive: with ``archive_dir`` set, each batch's rows are appended to
+``<archive_dir>/<kind>-<run start>.jsonl.gz`` (one JSON object a line, every column of
+the row; a gzip member per batch) and flushed to disk before the batch's delete is
+committed. A batch whose commit fails after its rows were written is written again by
+the next run: a row may be in the archive twice, never missing from it.
+"""
+
+import gzip
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django_celery_results.models import TaskResult
+
+from ..models import (
+    IdempotencyKey,
+    OrchestrationDetails,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    PlanStepAttempt,
+    PlanTransition,
+    StepState,
+    WebhookStatus,
+)
+from .idempotency import KEY_LIFETIME
+
+# An order in one of these is over: nothing happens to it any more but a return, which
+# is an order of its own (``original_order``).
+ENDED_ORDER_STATUSES = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
+# A step in one of these never runs again, so its attempts are only history.
+ENDED_STEP_STATES = (
+    StepState.COMPLETED,
+    StepState.FATALLY_FAILED,
+    StepState.SKIPPED,
+    StepState.CANCELED,
+    StepState.DISCARDED,
+)
+# The order of the kinds in a run: the small, daily-growing ones first, so that a long
+# backlog of events (a first run on a years-old install) never starves them.
+KINDS = (
+    "idempotency_keys",
+    "task_results",
+    "orchestration_details",
+    "order_events",
+    "plan_transitions",
+    "plan_step_attempts",
+)
+
+
+@dataclass(frozen=True)
+class HistoryRetention:
+    """How long each kind is kept, and how a run goes (``settings.py`` for each)."""
+
+    events_days: int
+    plans_days: int
+    task_results_seconds: int
+    batch_size: int
+    time_budget_seconds: float
+    pause_seconds: float
+    archive_dir: str
+
+    @classmethod
+    def from_settings(cls) -> "HistoryRetention":
+        return cls(
+            events_days=settings.ORCHESTRATION_HISTORY_EVENTS_DAYS,
+            plans_days=settings.ORCHESTRATION_HISTORY_PLANS_DAYS,
+            task_results_seconds=int(settings.CELERY_RESULT_EXPIRES),
+            batch_size=settings.ORCHESTRATION_HISTORY_BATCH_SIZE,
+            time_budget_seconds=settings.ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS,
+            pause_seconds=settings.ORCHESTRATION_HISTORY_BATCH_PAUSE_SECONDS,
+            archive_dir=settings.ORCHESTRATION_ARCHIVE_DIR,
+        )
+
+
+@dataclass
+class HistoryPurgeResult:
+    """What a run purged (or, dry, would purge) per kind, and whether it got through."""
+
+    counts: dict[str, int]
+    # False when the time budget ran out first: the next run goes on.
+    finished: bool = True
+    batches: int = 0
+    # The longest batch's transaction, select to commit (what other writers could see).
+    longest_batch_seconds: float = 0.0
+    archive_files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    model: type[models.Model]
+    due: Callable[[datetime, HistoryRetention], "models.QuerySet[Any]"]
+    # The columns a batch is taken in order of; ``keyset`` batches go on after the last
+    # primary key seen (for rules that keep rows), the others drop out of their index.
+    order_by: tuple[str, ...] = ("pk",)
+    keyset: bool = True
+    # None deletes the rows; else the values they are updated with (``now`` filled in).
+    update: Callable[[datetime], dict[str, Any]] | None = None
+
+
+def _ended(prefix: str, cutoff: datetime) -> Q:
+    """An order (reached through ``prefix``) that ended and has not changed since
+    ``cutoff``, and that no open return order refers to."""
+    open_return = Order.objects.filter(original_order=OuterRef(f"{prefix}pk")).exclude(
+        status__in=ENDED_ORDER_STATUSES
+    )
+    return Q(
+        **{f"{prefix}status__in": ENDED_ORDER_STATUSES, f"{prefix}updated_at__lt": cutoff}
+    ) & ~Exists(open_return)
+
+
+def _events_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
+    cutoff = now - timedelta(days=retention.events_days)
+    return (
+        OrderEvent.objects.filter(at__lt=cutoff)
+        .exclude(webhook_status=WebhookStatus.PENDING)
+        .filter(_ended("order__", cutoff))
+    )
+
+
+def _transitions_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
+    cutoff = now - timedelta(days=retention.plans_days)
+    return PlanTransition.objects.filter(at__lt=cutoff).filter(_ended("plan__order__", cutoff))
+
+
+def _attempts_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
+    cutoff = now - timedelta(days=retention.plans_days)
+    return PlanStepAttempt.objects.filter(
+        finished_at__lt=cutoff, step__state__in=ENDED_STEP_STATES
+    ).filter(_ended("step__plan__order__", cutoff))
+
+
+def _details_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
+    return OrchestrationDetails.objects.filter(expires_at__lte=now, purged_at__isnull=True)
+
+
+def _keys_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
+    return IdempotencyKey.objects.filter(created_at__lte=now - KEY_LIFETIME)
+
+
+def _results_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
+    return TaskResult.objects.filter(
+        date_done__lt=now - timedelta(seconds=retention.task_results_seconds)
+    )
+
+
+_KINDS = {
+    kind.name: kind
+    for kind in (
+        _Kind("idempotency_keys", IdempotencyKey, _keys_due),
+        _Kind("task_results", TaskResult, _results_due),
+        _Kind(
+            "orchestration_details",
+            OrchestrationDetails,
+            _details_due,
+            # The partial index of blobs still there: an emptied row leaves it.
+            order_by=("expires_at", "pk"),
+            keyset=False,
+            update=lambda now: {"blob": None, "purged_at": now},
+        ),
+        _Kind("order_events", OrderEvent, _events_due),
+        _Kind("plan_transitions", PlanTransition, _transitions_due),
+        _Kind("plan_step_attempts", PlanStepAttempt, _attempts_due),
+    )
+}
+
+
+class _Budget:
+    """The run's time budget, on the clock given (a test's clock ticks by hand)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def spent(self) -> bool:
+        return self._clock() >= self._end
+
+
+def history_purge(
+    *,
+    now: datetime,
+    retention: HistoryRetention | None = None,
+    kinds: Iterable[str] = KINDS,
+    dry_run: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HistoryPurgeResult:
+    """Purge (or archive, then purge) what the retention rules let go, kind by kind, in
+    batches of one transaction each, until done or the time budget is spent.
+
+    ``dry_run`` writes nothing: it counts what a run would purge (all of it, whatever the
+    budget). Raises ``ValueError`` for an unknown kind or a batch size below 1.
+    """
+    retention = retention or HistoryRetention.from_settings()
+    names = list(kinds)
+    unknown = [name for name in names if name not in _KINDS]
+    if unknown:
+        raise ValueError(f"Unknown history kind {unknown[0]!r}; known: {', '.join(KINDS)}.")
+    if retention.batch_size < 1:
+        raise ValueError(f"The batch size must be at least 1, not {retention.batch_size}.")
+    result = HistoryPurgeResult(counts=dict.fromkeys(names, 0))
+    if dry_run:
+        for name in names:
+            result.counts[name] = _KINDS[name].due(now, retention).count()
+        return result
+    budget = _Budget(retention.time_budget_seconds, clock)
+    archive = Path(retention.archive_dir) if retention.archive_dir else None
+    for name in names:
+        if not _purge_kind(_KINDS[name], now, retention, budget, archive, result, sleep):
+            result.finished = False
+            break
+    return result
+
+
+def _purge_kind(
+    kind: _Kind,
+    now: datetime,
+    retention: HistoryRetention,
+    budget: _Budget,
+    archive: Path | None,
+    result: HistoryPurgeResult,
+    sleep: Callable[[float], None],
+) -> bool:
+    """Purge one kind batch by batch; False if the budget ran out before it was done."""
+    last_pk: Any = None
+    path = archive / f"{kind.name}-{now:%Y%m%dT%H%M%S}.jsonl.gz" if archive else None
+    while True:
+        if budget.spent():
+            return False
+        started = time.perf_counter()
+        with transaction.atomic():
+            rows = kind.due(now, retention)
+            if kind.keyset and last_pk is not None:
+                rows = rows.filter(pk__gt=last_pk)
+            rows = _locked(rows.order_by(*kind.order_by))
+            ids = list(rows.values_list("pk", flat=True)[: retention.batch_size])
+            if not ids:
+                return True
+            last_pk = ids[-1]
+            selected = kind.model._default_manager.filter(pk__in=ids)
+            if path is not None:
+                _archive(path, selected)
+                if str(path) not in result.archive_files:
+                    result.archive_files.append(str(path))
+            if kind.update is None:
+                selected.delete()
+            else:
+                selected.update(**kind.update(now))
+        result.longest_batch_seconds = max(
+            result.longest_batch_seconds, time.perf_counter() - started
+        )
+        result.counts[kind.name] += len(ids)
+        result.batches += 1
+        if len(ids) < retention.batch_size:
+            return True
+        if retention.pause_seconds > 0:
+            sleep(retention.pause_seconds)
+
+
+def _locked(rows: "models.QuerySet[Any]") -> "models.QuerySet[Any]":
+    """The batch's rows locked, skipping those another transaction holds (PostgreSQL);
+    only the kind's own rows, never the orders joined to choose them."""
+    features = connection.features
+    if features.has_select_for_update_skip_locked and features.has_select_for_update_of:
+        return rows.select_for_update(skip_locked=True, of=("self",))
+    return rows
+
+
+def _archive(path: Path, rows: "models.QuerySet[Any]") -> None:
+    """Append the rows to the kind's archive as one gzip member, on disk before the
+    delete is committed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(
+        json.dumps(row, cls=DjangoJSONEncoder, sort_keys=True) + "\n"
+        for row in rows.order_by("pk").values()
+    )
+    with path.open("ab") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb") as archive:
+            archive.write(lines.encode())
+        raw.flush()
+        os.fsync(raw.fileno())
