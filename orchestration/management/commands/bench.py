@@ -15,6 +15,8 @@ network, N baskets (200), in a transaction that is rolled back
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
+``bench purge [--rows N] [--repeat N] [--batch N]``: the history purge of N old timeline
+events (1,000,000) against one unbatched DELETE, PostgreSQL (``orchestration.benchmarks.purge``).
 """
 
 import statistics
@@ -32,6 +34,7 @@ from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
 from ...benchmarks import options as options_bench
+from ...benchmarks import purge as purge_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
 
@@ -58,6 +61,7 @@ class Command(BaseCommand):
                 "pipeline",
                 "options",
                 "plans",
+                "purge",
             ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
@@ -98,8 +102,19 @@ class Command(BaseCommand):
             "--spawn", type=int, default=2, help="pipeline: Celery workers to start (2)"
         )
 
+        parser.add_argument("--rows", type=int, default=1_000_000, help="purge: old events")
+        parser.add_argument("--batch", type=int, default=1_000, help="purge: batch size (1,000)")
+
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
+        if subject == "purge":
+            try:
+                purge_bench.run(
+                    options["rows"], options["repeat"] or 2, options["batch"], self.stdout.write
+                )
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
+            return
         if subject == "options":
             repeat = options["repeat"] or options_bench.REQUESTS
             if repeat < 1:

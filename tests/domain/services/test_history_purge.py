@@ -456,3 +456,17 @@ def test_a_row_another_transaction_holds_is_skipped_not_waited_for(
     assert result.counts == {"order_events": 1}
     assert events_left() == {held.pk}
     assert free.pk not in events_left()
+
+
+@pytest.mark.django_db
+def test_the_walk_by_key_stops_at_the_cutoff_and_purges_every_row_before_it() -> None:
+    ended = order(OrderStatus.COMPLETED, updated_at=NOW - timedelta(days=380))
+    # One event a day, from 400 days ago: the first 35 are more than 365 days old.
+    events = [event(ended, at=LONG_AGO + timedelta(days=day)) for day in range(50)]
+
+    result = history_purge(
+        now=NOW, retention=replace(RETENTION, batch_size=7), kinds=["order_events"]
+    )
+
+    assert result.counts == {"order_events": 35}
+    assert events_left() == {row.pk for row in events[35:]}

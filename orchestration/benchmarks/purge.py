@@ -1,0 +1,319 @@
+"""``manage.py bench purge [--rows N] [--repeat N]``: the history purge over N old
+timeline events (1,000,000), PostgreSQL only.
+
+Each round generates the rows (INSERT ... SELECT generate_series): N events of
+N / 10 orders that were completed 400 days ago, and 100,000 recent events of 10,000
+open orders, which must all be kept. It then purges the old events once as a single
+unbatched ``DELETE`` (the reference: what one statement over the same rows costs) and
+once with ``history_purge`` in batches, generating the rows again in between, round
+after round, so both are measured alternately on a machine whose speed moves.
+
+Meanwhile two probes run on connections of their own, one transaction per statement:
+- an inserter writes a new event of an open order every 20 ms (what the suite does all
+  the time), and notes how long each insert took to commit;
+- an updater touches an old event still due (what the webhook sender or the admin could
+  do to a row the purge is about to delete), and notes how long it waited.
+A third connection samples the purge's locks on the events table from ``pg_locks``.
+
+Everything is made under orders named ``BENCH-PURGE-*`` and removed afterwards.
+"""
+
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..models import Order, OrderEvent, OrderStatus
+from ..services.history import HistoryRetention, history_due, history_purge
+
+PREFIX = "BENCH-PURGE-"
+EVENTS_PER_ORDER = 10
+RECENT_ORDERS = 10_000
+OLD_DAYS = 400
+# The inserter's pace: 50 events a second, about what 100 orders a minute write.
+INSERT_INTERVAL = 0.02
+UPDATE_INTERVAL = 0.02
+
+
+def _columns(model: type[Any]) -> list[str]:
+    return [f.column for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def clean() -> None:
+    """Remove every BENCH-PURGE order and its events (raw SQL: a million rows)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        orders = _q(Order._meta.db_table)
+        cursor.execute(
+            f"DELETE FROM {_q(OrderEvent._meta.db_table)} WHERE order_id IN "  # noqa: S608
+            f"(SELECT id FROM {orders} WHERE backend_id LIKE %s)",
+            [PREFIX + "%"],
+        )
+        cursor.execute(f"DELETE FROM {orders} WHERE backend_id LIKE %s", [PREFIX + "%"])  # noqa: S608
+    vacuum()
+
+
+def vacuum() -> None:
+    """This machine's PostgreSQL runs without autovacuum: do its work between runs."""
+    with connection.cursor() as cursor:
+        for model in (Order, OrderEvent):
+            cursor.execute(f"VACUUM ANALYZE {_q(model._meta.db_table)}")
+
+
+def generate(rows: int) -> tuple[int, int]:
+    """``rows`` old events of ended orders and the recent ones of open orders; return
+    (the open order the inserter writes to, the seconds it took)."""
+    started = time.perf_counter()
+    now = timezone.now()
+    old = now - timedelta(days=OLD_DAYS)
+    old_orders = max(1, rows // EVENTS_PER_ORDER)
+    template = Order.objects.create(backend_id=f"{PREFIX}TEMPLATE", status=OrderStatus.ROUTED)
+    # Before the old ones, as in a real table, whose keys rise with time (an open order's).
+    event = OrderEvent.objects.create(
+        order=template,
+        at=old - timedelta(days=1),
+        kind="order.created",
+        message="Created",
+        actor="system:bench",
+    )
+    orders, events = _q(Order._meta.db_table), _q(OrderEvent._meta.db_table)
+    order_columns = [c for c in _columns(Order) if c not in ("backend_id", "status", "updated_at")]
+    event_columns = [
+        c for c in _columns(OrderEvent) if c not in ("order_id", "at", "webhook_status")
+    ]
+    copied_order_columns = ", ".join("t." + _q(c) for c in order_columns)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for kind, count, status, at in (
+            ("OLD", old_orders, OrderStatus.COMPLETED, old),
+            ("NEW", RECENT_ORDERS, OrderStatus.ROUTED, now - timedelta(days=1)),
+        ):
+            cursor.execute(
+                f"INSERT INTO {orders} (backend_id, status, updated_at, "  # noqa: S608
+                f"{', '.join(map(_q, order_columns))}) "
+                f"SELECT %s || n::text, %s, %s, {copied_order_columns} "
+                f"FROM {orders} t, generate_series(1, %s) n WHERE t.id = %s",
+                [f"{PREFIX}{kind}-", status, at, count, template.pk],
+            )
+            cursor.execute(
+                f"INSERT INTO {events} (order_id, at, webhook_status, "  # noqa: S608
+                f"{', '.join(map(_q, event_columns))}) "
+                f"SELECT o.id, %s + (e.n * interval '1 second'), "
+                f"CASE WHEN e.n %% 3 = 0 THEN 'Sent' ELSE '' END, "
+                f"{', '.join('t.' + _q(c) for c in event_columns)} "
+                f"FROM {orders} o, {events} t, generate_series(1, %s) e(n) "
+                f"WHERE o.backend_id LIKE %s AND t.id = %s",
+                [at, EVENTS_PER_ORDER, f"{PREFIX}{kind}-%", event.pk],
+            )
+        # Exactly ``rows`` old events: the last old order takes fewer.
+        surplus = old_orders * EVENTS_PER_ORDER - rows
+        if surplus > 0:
+            cursor.execute(
+                f"DELETE FROM {events} WHERE id IN (SELECT e.id FROM {events} e JOIN {orders} o "  # noqa: S608
+                f"ON o.id = e.order_id WHERE o.backend_id LIKE %s ORDER BY e.id DESC LIMIT %s)",
+                [f"{PREFIX}OLD-%", surplus],
+            )
+    vacuum()
+    return template.pk, round(time.perf_counter() - started)
+
+
+@dataclass
+class _Probe:
+    """A thread doing one statement a transaction on its own connection, timing each."""
+
+    name: str
+    statement: Callable[[Any], None]
+    interval: float
+    waits: list[float] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                with transaction.atomic(), connection.cursor() as cursor:
+                    self.statement(cursor)
+                self.waits.append(time.perf_counter() - started)
+                time.sleep(self.interval)
+        finally:
+            connection.close()
+
+    def finish(self) -> str:
+        self.stop.set()
+        assert self.thread is not None
+        self.thread.join(60)
+        waits = sorted(self.waits) or [0.0]
+        p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+        return (
+            f"{self.name}: {len(waits)} statements, median "
+            f"{statistics.median(waits) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+            f"max {waits[-1] * 1000:.1f} ms"
+        )
+
+
+class _LockWatch:
+    """Samples the purging backend's locks on the events table every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.modes: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                while not self.stop.is_set():
+                    cursor.execute(
+                        "SELECT mode FROM pg_locks WHERE pid = %s AND relation = %s::regclass",
+                        [self.pid, OrderEvent._meta.db_table],
+                    )
+                    self.modes.update(row[0] for row in cursor.fetchall())
+                    time.sleep(0.01)
+        finally:
+            connection.close()
+
+    def finish(self) -> str:
+        self.stop.set()
+        self.thread.join(60)
+        return ", ".join(sorted(self.modes)) or "none seen"
+
+
+def _probes(open_order: int, due_ids: list[int]) -> list[_Probe]:
+    events = _q(OrderEvent._meta.db_table)
+    columns = _columns(OrderEvent)
+    values = {
+        "order_id": open_order,
+        "kind": "order.note",
+        "message": "probe",
+        "actor": "system:bench",
+        "data": "{}",
+        "webhook_status": "",
+        "webhook_attempts": 0,
+    }
+    chosen = [c for c in columns if c in values or c == "at"]
+    picker = random.Random(23)  # noqa: S311 (a reproducible choice, not a secret)
+
+    def insert(cursor: Any) -> None:
+        cursor.execute(
+            f"INSERT INTO {events} ({', '.join(map(_q, chosen))}) VALUES "  # noqa: S608
+            f"({', '.join('now()' if c == 'at' else '%s' for c in chosen)})",
+            [values[c] for c in chosen if c != "at"],
+        )
+
+    def update(cursor: Any) -> None:
+        cursor.execute(
+            f"UPDATE {events} SET webhook_attempts = webhook_attempts + 1 WHERE id = %s",  # noqa: S608
+            [picker.choice(due_ids)],
+        )
+
+    return [
+        _Probe("concurrent inserts of new events", insert, INSERT_INTERVAL),
+        _Probe("concurrent updates of rows being purged", update, UPDATE_INTERVAL),
+    ]
+
+
+def _due_ids() -> list[int]:
+    return list(
+        OrderEvent.objects.filter(order__backend_id__startswith=f"{PREFIX}OLD-").values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _unbatched(retention: HistoryRetention) -> int:
+    """The reference: one DELETE of every due row, in one transaction."""
+    due = history_due(kind="order_events", now=timezone.now(), retention=retention).values("pk")
+    sql, params = due.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {_q(OrderEvent._meta.db_table)} WHERE id IN ({sql})", params)  # noqa: S608
+        return int(cursor.rowcount)
+
+
+def _measured(
+    label: str, purge: Callable[[], tuple[int, str]], open_order: int, write: Callable[[str], None]
+) -> float:
+    due_ids = _due_ids()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    probes = _probes(open_order, due_ids)
+    for probe in probes:
+        probe.start()
+    watch = _LockWatch(pid)
+    time.sleep(0.5)  # the probes' own baseline first
+    started = time.perf_counter()
+    purged, detail = purge()
+    seconds = time.perf_counter() - started
+    time.sleep(0.5)
+    locks = watch.finish()
+    reports = [probe.finish() for probe in probes]
+    write(f"{label}: {purged:,} rows in {seconds:.1f} s, {purged / seconds:,.0f} rows/s; {detail}")
+    write(f"    locks on the events table seen: {locks}")
+    for report in reports:
+        write(f"    {report}")
+    return seconds
+
+
+def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -> None:
+    """Alternate the unbatched DELETE and the batched purge, ``repeat`` rounds."""
+    if connection.vendor != "postgresql":
+        raise RuntimeError("bench purge needs PostgreSQL (DATABASE_URL=postgres://...)")
+    retention = replace(
+        HistoryRetention.from_settings(),
+        events_days=365,
+        batch_size=batch_size,
+        time_budget_seconds=24 * 3600,
+        pause_seconds=0,
+        archive_dir="",
+    )
+    clean()
+    try:
+        for round_number in range(1, repeat + 1):
+            for label in ("unbatched DELETE", f"history_purge, batches of {batch_size:,}"):
+                open_order, took = generate(rows)
+                write(f"round {round_number}: generated {rows:,} old events in {took} s")
+                if label.startswith("unbatched"):
+
+                    def purge() -> tuple[int, str]:
+                        purged = _unbatched(retention)
+                        return purged, "one transaction"
+
+                else:
+
+                    def purge() -> tuple[int, str]:
+                        result = history_purge(
+                            now=timezone.now(), retention=retention, kinds=["order_events"]
+                        )
+                        longest = result.longest_batch_seconds * 1000
+                        return result.counts["order_events"], (
+                            f"{result.batches:,} batches, longest batch transaction "
+                            f"{longest:.0f} ms"
+                        )
+
+                _measured(label, purge, open_order, write)
+                kept = OrderEvent.objects.filter(
+                    order__backend_id__startswith=f"{PREFIX}NEW-"
+                ).count()
+                left = OrderEvent.objects.filter(
+                    order__backend_id__startswith=f"{PREFIX}OLD-"
+                ).count()
+                write(f"    recent events kept: {kept:,}; old events left: {left:,}")
+                clean()
+    finally:
+        clean()
