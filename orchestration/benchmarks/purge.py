@@ -136,13 +136,20 @@ class _Probe:
     waits: list[float] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    pid: int = 0
+    ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        self.ready.wait(30)
 
     def _run(self) -> None:
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.pid = cursor.fetchone()[0]
+            self.ready.set()
             while not self.stop.is_set():
                 started = time.perf_counter()
                 with transaction.atomic(), connection.cursor() as cursor:
@@ -152,25 +159,33 @@ class _Probe:
         finally:
             connection.close()
 
-    def finish(self) -> str:
+    def finish(self, lock_waits: dict[int, float]) -> str:
         self.stop.set()
         assert self.thread is not None
         self.thread.join(60)
         waits = sorted(self.waits) or [0.0]
         p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+        blocked = lock_waits.get(self.pid)
         return (
             f"{self.name}: {len(waits)} statements, median "
             f"{statistics.median(waits) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-            f"max {waits[-1] * 1000:.1f} ms"
+            f"max {waits[-1] * 1000:.1f} ms; "
+            + (
+                f"seen waiting on a lock, at most {blocked * 1000:.0f} ms"
+                if blocked is not None
+                else "never seen waiting on a lock"
+            )
         )
 
 
 class _LockWatch:
-    """Samples the purging backend's locks on the events table every 10 ms."""
+    """Samples, every 10 ms, the purging backend's locks on the events table and the
+    backends waiting on a lock (with how long their statement has been waiting)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.modes: set[str] = set()
+        self.waits: dict[int, float] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -184,6 +199,13 @@ class _LockWatch:
                         [self.pid, OrderEvent._meta.db_table],
                     )
                     self.modes.update(row[0] for row in cursor.fetchall())
+                    cursor.execute(
+                        "SELECT pid, extract(epoch FROM clock_timestamp() - query_start) "
+                        "FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                    for pid, seconds in cursor.fetchall():
+                        self.waits[pid] = max(self.waits.get(pid, 0.0), float(seconds))
                     time.sleep(0.01)
         finally:
             connection.close()
@@ -262,7 +284,7 @@ def _measured(
     seconds = time.perf_counter() - started
     time.sleep(0.5)
     locks = watch.finish()
-    reports = [probe.finish() for probe in probes]
+    reports = [probe.finish(watch.waits) for probe in probes]
     write(f"{label}: {purged:,} rows in {seconds:.1f} s, {purged / seconds:,.0f} rows/s; {detail}")
     write(f"    locks on the events table seen: {locks}")
     for report in reports:
@@ -300,10 +322,12 @@ def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -
                         result = history_purge(
                             now=timezone.now(), retention=retention, kinds=["order_events"]
                         )
-                        longest = result.longest_batch_seconds * 1000
+                        times = sorted(result.batch_seconds)
+                        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
                         return result.counts["order_events"], (
-                            f"{result.batches:,} batches, longest batch transaction "
-                            f"{longest:.0f} ms"
+                            f"{result.batches:,} batches, a batch's transaction: median "
+                            f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} "
+                            f"ms, longest {times[-1] * 1000:.0f} ms"
                         )
 
                 _measured(label, purge, open_order, write)

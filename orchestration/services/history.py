@@ -22,13 +22,16 @@ retailer may lose, and what is never purged:
 An order's own rows (the order, its lines, fulfilments, plans and steps, changes) are
 kept: they are the record, not its history.
 
-Batches: each kind is taken ``batch_size`` rows at a time, selected by primary key (on
-PostgreSQL with ``FOR UPDATE SKIP LOCKED`` of those rows only: a row a worker holds is
-left for the next run, nothing waits on the purge and the purge waits on nothing),
-archived if asked, deleted (or, for the details, emptied) and committed: one short
-transaction per batch, row locks only, never a table lock. The next batch of a kind
-starts after the last key seen, so rows the rule keeps are read once a run. A run stops
-when its time budget is spent; the next run starts over, and finds only what is left.
+Batches: each kind is taken ``batch_size`` rows at a time, one short transaction per
+batch: the batch's rows are selected (on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` of
+those rows only: a row a worker holds is left for the next run, nothing waits on the
+purge and the purge waits on nothing), archived if asked, deleted (or, for the details,
+emptied) and committed. Row locks only, never a table lock. A kind whose rows carry
+their moment (events, transitions, attempts, keys, results) is walked by primary key up
+to the last key before its cutoff, ``batch_size`` keys a batch, so that a batch reads its
+own keys by the primary key's index and nothing else; the details are taken by their
+own partial index, out of which an emptied row drops. A run stops when its time budget
+is spent; the next run starts over, and finds only what is left.
 
 Archive: with ``archive_dir`` set, each batch's rows are appended to
 ``<archive_dir>/<kind>-<run start>.jsonl.gz`` (one JSON object a line, every column of
@@ -122,8 +125,8 @@ class HistoryPurgeResult:
     # False when the time budget ran out first: the next run goes on.
     finished: bool = True
     batches: int = 0
-    # The longest batch's transaction, select to commit (what other writers could see).
-    longest_batch_seconds: float = 0.0
+    # Each batch's transaction, select to commit (how long its row locks were held).
+    batch_seconds: list[float] = field(default_factory=list)
     archive_files: list[str] = field(default_factory=list)
 
 
@@ -338,9 +341,7 @@ def _purge_kind(
                 else:
                     selected.update(**kind.update(now))
         if ids:
-            result.longest_batch_seconds = max(
-                result.longest_batch_seconds, time.perf_counter() - started
-            )
+            result.batch_seconds.append(time.perf_counter() - started)
             result.counts[kind.name] += len(ids)
             result.batches += 1
         if done:
