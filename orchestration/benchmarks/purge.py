@@ -3,11 +3,12 @@ timeline events (1,000,000), PostgreSQL only.
 
 Each round generates the rows (INSERT ... SELECT generate_series): N events of
 N / 10 orders that were completed 400 days ago, and the recent events of N / 100 open
-orders (100,000 events of 10,000 orders at most), which must all be kept. It then
-purges the old events once as a single unbatched ``DELETE`` (the reference: what one
-statement over the same rows costs) and once with ``history_purge`` in batches,
-generating the rows again in between, round after round, so both are measured
-alternately on a machine whose speed moves.
+orders (100,000 events of 10,000 orders at most), which must all be kept. On them,
+in turn: "before", the code at main's aad6a1e, which has no purge (the probes below
+run alone for 10 s, and the rows stay); a single unbatched ``DELETE`` of the old
+events (the reference: what one statement over the same rows costs); then, on rows
+generated again, ``history_purge`` in batches. Round after round, so that all three
+are measured alternately on a machine whose speed moves.
 
 Meanwhile two probes run on connections of their own, one transaction per statement:
 - an inserter writes a new event of an open order every 20 ms (what the suite does all
@@ -41,6 +42,8 @@ OLD_DAYS = 400
 # The inserter's pace: 50 events a second, about what 100 orders a minute write.
 INSERT_INTERVAL = 0.02
 UPDATE_INTERVAL = 0.02
+# "Before" (no purge): the probes alone, this long, on the same rows.
+BEFORE_SECONDS = 10.0
 
 
 def _columns(model: type[Any]) -> list[str]:
@@ -307,36 +310,45 @@ def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -
         pause_seconds=0,
         archive_dir="",
     )
+    idle = min(BEFORE_SECONDS, max(1.0, rows / 100_000))
+
+    def before() -> tuple[int, str]:
+        time.sleep(idle)
+        return 0, "the code before has no purge: the rows stay"
+
+    def unbatched() -> tuple[int, str]:
+        return _unbatched(retention), "one transaction"
+
+    def batched() -> tuple[int, str]:
+        result = history_purge(now=timezone.now(), retention=retention, kinds=["order_events"])
+        times = sorted(result.batch_seconds)
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        return result.counts["order_events"], (
+            f"{result.batches:,} batches, a batch's transaction: median "
+            f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} "
+            f"ms, longest {times[-1] * 1000:.0f} ms"
+        )
+
+    steps: tuple[tuple[str, Callable[[], tuple[int, str]], bool], ...] = (
+        # (label, purge, whether the rows are generated first)
+        (f"before, no purge, the probes alone for {idle:.0f} s", before, True),
+        ("unbatched DELETE", unbatched, False),
+        (f"history_purge, batches of {batch_size:,}", batched, True),
+    )
     clean()
     try:
         for round_number in range(1, repeat + 1):
-            for label in ("unbatched DELETE", f"history_purge, batches of {batch_size:,}"):
-                open_order, took = generate(rows)
-                write(f"round {round_number}: generated {rows:,} old events in {took} s")
-                if label.startswith("unbatched"):
-
-                    def purge() -> tuple[int, str]:
-                        purged = _unbatched(retention)
-                        return purged, "one transaction"
-
-                else:
-
-                    def purge() -> tuple[int, str]:
-                        result = history_purge(
-                            now=timezone.now(), retention=retention, kinds=["order_events"]
-                        )
-                        times = sorted(result.batch_seconds)
-                        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-                        return result.counts["order_events"], (
-                            f"{result.batches:,} batches, a batch's transaction: median "
-                            f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} "
-                            f"ms, longest {times[-1] * 1000:.0f} ms"
-                        )
-
+            for label, purge, fresh in steps:
+                if fresh:
+                    clean()
+                    open_order, took = generate(rows)
+                    write(f"round {round_number}: generated {rows:,} old events in {took} s")
                 _measured(label, purge, open_order, write)
+                if purge is before:
+                    continue
                 old = OrderEvent.objects.filter(order__backend_id__startswith=f"{PREFIX}OLD-")
                 left = old.count()
-                if left and not label.startswith("unbatched"):
+                if left and purge is batched:
                     # Rows the updater held when their batch came (SKIP LOCKED): the
                     # next run's.
                     history_purge(now=timezone.now(), retention=retention, kinds=["order_events"])
@@ -347,6 +359,5 @@ def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -
                     order__backend_id__startswith=f"{PREFIX}NEW-"
                 ).count()
                 write(f"    recent events kept: {kept:,}; old events left: {left:,}{left_after}")
-                clean()
     finally:
         clean()
