@@ -298,7 +298,9 @@ def _measured(
     return seconds
 
 
-def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -> None:
+def run(
+    rows: int, repeat: int, batch_size: int, write: Callable[[str], None], pause: float = 0.0
+) -> None:
     """Alternate the unbatched DELETE and the batched purge, ``repeat`` rounds."""
     if connection.vendor != "postgresql":
         raise RuntimeError("bench purge needs PostgreSQL (DATABASE_URL=postgres://...)")
@@ -307,7 +309,7 @@ def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -
         events_days=365,
         batch_size=batch_size,
         time_budget_seconds=24 * 3600,
-        pause_seconds=0,
+        pause_seconds=pause,
         archive_dir="",
     )
     idle = min(BEFORE_SECONDS, max(1.0, rows / 100_000))
@@ -333,7 +335,7 @@ def run(rows: int, repeat: int, batch_size: int, write: Callable[[str], None]) -
         # (label, purge, whether the rows are generated first)
         (f"before, no purge, the probes alone for {idle:.0f} s", before, True),
         ("unbatched DELETE", unbatched, False),
-        (f"history_purge, batches of {batch_size:,}", batched, True),
+        (f"history_purge, batches of {batch_size:,}, pauses of {pause:g} s", batched, True),
     )
     clean()
     try:

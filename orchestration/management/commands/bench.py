@@ -15,7 +15,7 @@ network, N baskets (200), in a transaction that is rolled back
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
-``bench purge [--rows N] [--repeat N] [--batch N]``: the history purge of N old timeline
+``bench purge [--rows N] [--repeat N] [--batch N] [--pause S]``: the history purge of N old timeline
 events (1,000,000) against one unbatched DELETE, PostgreSQL (``orchestration.benchmarks.purge``).
 """
 
@@ -104,13 +104,20 @@ class Command(BaseCommand):
 
         parser.add_argument("--rows", type=int, default=1_000_000, help="purge: old events")
         parser.add_argument("--batch", type=int, default=1_000, help="purge: batch size (1,000)")
+        parser.add_argument(
+            "--pause", type=float, default=0.0, help="purge: seconds between batches (0)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
         if subject == "purge":
             try:
                 purge_bench.run(
-                    options["rows"], options["repeat"] or 2, options["batch"], self.stdout.write
+                    options["rows"],
+                    options["repeat"] or 2,
+                    options["batch"],
+                    self.stdout.write,
+                    options["pause"],
                 )
             except RuntimeError as error:
                 raise CommandError(str(error)) from error
