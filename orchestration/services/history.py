@@ -26,11 +26,12 @@ Batches: each kind is taken ``batch_size`` rows at a time, one short transaction
 batch: the batch's rows are selected (on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` of
 those rows only: a row a worker holds is left for the next run, nothing waits on the
 purge and the purge waits on nothing), archived if asked, deleted (or, for the details,
-emptied) and committed. Row locks only, never a table lock. A kind whose rows carry
-their moment (events, transitions, attempts, keys, results) is walked by primary key up
-to the last key before its cutoff, ``batch_size`` keys a batch, so that a batch reads its
-own keys by the primary key's index and nothing else; the details are taken by their
-own partial index, out of which an emptied row drops. A run stops when its time budget
+emptied) and committed. Row locks only, never a table lock. A kind whose rule keeps
+some old rows (events, transitions, attempts: an open order's) is walked by primary key
+up to the last key before its cutoff, ``batch_size`` keys a batch, so that a batch reads
+its own keys by the primary key's index and nothing else, and a kept row once a run;
+the others (keys, results, details) are taken in the order of their own index on the
+moment, out of which a purged row drops. A run stops when its time budget
 is spent; the next run starts over, and finds only what is left.
 
 Archive: with ``archive_dir`` set, each batch's rows are appended to
@@ -137,7 +138,8 @@ class _Kind:
     due: Callable[[datetime, HistoryRetention], "models.QuerySet[Any]"]
     # The time column that rises with the primary key (each row's own moment, written
     # when it is inserted), and the kind's cutoff on it: the walk by primary key stops
-    # where the cutoff is passed. None: the kind is taken by its own index instead.
+    # where the cutoff is passed. None: the kind's due rows are taken in the order of
+    # an index of their own (``due``'s order), out of which each purged row drops.
     clock: str | None = None
     cutoff: Callable[[datetime, HistoryRetention], datetime] | None = None
     # None deletes the rows; else the values they are updated with.
@@ -201,18 +203,24 @@ def _details_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet
 
 
 def _keys_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
-    return IdempotencyKey.objects.filter(created_at__lte=_keys_cutoff(now, retention))
+    # By their index on the moment: every row before the cutoff goes. (A key claimed
+    # again after its lifetime gets a new moment: its key does not rise with it.)
+    return IdempotencyKey.objects.filter(created_at__lte=_keys_cutoff(now, retention)).order_by(
+        "created_at", "pk"
+    )
 
 
 def _results_due(now: datetime, retention: HistoryRetention) -> "models.QuerySet[Any]":
-    return TaskResult.objects.filter(date_done__lt=_results_cutoff(now, retention))
+    return TaskResult.objects.filter(date_done__lt=_results_cutoff(now, retention)).order_by(
+        "date_done", "pk"
+    )
 
 
 _KINDS = {
     kind.name: kind
     for kind in (
-        _Kind("idempotency_keys", IdempotencyKey, _keys_due, "created_at", _keys_cutoff),
-        _Kind("task_results", TaskResult, _results_due, "date_done", _results_cutoff),
+        _Kind("idempotency_keys", IdempotencyKey, _keys_due),
+        _Kind("task_results", TaskResult, _results_due),
         _Kind(
             "orchestration_details",
             OrchestrationDetails,
