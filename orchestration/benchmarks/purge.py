@@ -32,8 +32,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..models import Order, OrderEvent, OrderStatus
+from ..models import OrchestrationDetails, Order, OrderEvent, OrderStatus
 from ..services.history import HistoryRetention, history_due, history_purge
+from ..services.orchestration_details import (
+    orchestration_details_create,
+    orchestration_details_purge,
+)
 
 PREFIX = "BENCH-PURGE-"
 EVENTS_PER_ORDER = 10
@@ -58,11 +62,12 @@ def clean() -> None:
     """Remove every BENCH-PURGE order and its events (raw SQL: a million rows)."""
     with transaction.atomic(), connection.cursor() as cursor:
         orders = _q(Order._meta.db_table)
-        cursor.execute(
-            f"DELETE FROM {_q(OrderEvent._meta.db_table)} WHERE order_id IN "  # noqa: S608
-            f"(SELECT id FROM {orders} WHERE backend_id LIKE %s)",
-            [PREFIX + "%"],
-        )
+        for model in (OrderEvent, OrchestrationDetails):
+            cursor.execute(
+                f"DELETE FROM {_q(model._meta.db_table)} WHERE order_id IN "  # noqa: S608
+                f"(SELECT id FROM {orders} WHERE backend_id LIKE %s)",
+                [PREFIX + "%"],
+            )
         cursor.execute(f"DELETE FROM {orders} WHERE backend_id LIKE %s", [PREFIX + "%"])  # noqa: S608
     vacuum()
 
@@ -70,7 +75,7 @@ def clean() -> None:
 def vacuum() -> None:
     """This machine's PostgreSQL runs without autovacuum: do its work between runs."""
     with connection.cursor() as cursor:
-        for model in (Order, OrderEvent):
+        for model in (Order, OrderEvent, OrchestrationDetails):
             cursor.execute(f"VACUUM ANALYZE {_q(model._meta.db_table)}")
 
 
@@ -188,8 +193,9 @@ class _LockWatch:
     """Samples, every 10 ms, the purging backend's locks on the events table and the
     backends waiting on a lock (with how long their statement has been waiting)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, table: str = OrderEvent._meta.db_table) -> None:
         self.pid = pid
+        self.table = table
         self.modes: set[str] = set()
         self.waits: dict[int, float] = {}
         self.stop = threading.Event()
@@ -202,7 +208,7 @@ class _LockWatch:
                 while not self.stop.is_set():
                     cursor.execute(
                         "SELECT mode FROM pg_locks WHERE pid = %s AND relation = %s::regclass",
-                        [self.pid, OrderEvent._meta.db_table],
+                        [self.pid, self.table],
                     )
                     self.modes.update(row[0] for row in cursor.fetchall())
                     cursor.execute(
@@ -363,3 +369,141 @@ def run(
                 write(f"    recent events kept: {kept:,}; old events left: {left:,}{left_after}")
     finally:
         clean()
+
+
+# A run's explanation, about the size of a real one (15 kB of JSON, 1 to 2 kB stored).
+DETAILS_BLOB = {
+    "Fulfillments": [
+        {"OrganizationUnit": f"SHOP-{n:04d}", "Score": n * 7 % 100, "Lines": [n, n + 1]}
+        for n in range(40)
+    ],
+    "Rejected": {f"SHOP-{n:04d}": f"Supplier.Stock below {n} for line {n % 3}" for n in range(80)},
+}
+DETAILS_PER_ORDER = 10
+
+
+def _generate_details(rows: int) -> int:
+    """``rows`` orchestration details whose lifetime ended 400 days ago, 10 an order;
+    return the key of the template row (of an open order) the inserter copies."""
+    old = timezone.now() - timedelta(days=OLD_DAYS)
+    template = Order.objects.create(backend_id=f"{PREFIX}TEMPLATE", status=OrderStatus.ROUTED)
+    details = orchestration_details_create(order=template, blob=DETAILS_BLOB, at=old, now=old)
+    orders, table = _q(Order._meta.db_table), _q(OrchestrationDetails._meta.db_table)
+    order_columns = [c for c in _columns(Order) if c != "backend_id"]
+    copied = [c for c in _columns(OrchestrationDetails) if c not in ("order_id", "attempt")]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {orders} (backend_id, {', '.join(map(_q, order_columns))}) "  # noqa: S608
+            f"SELECT %s || n::text, {', '.join('t.' + _q(c) for c in order_columns)} "
+            f"FROM {orders} t, generate_series(1, %s) n WHERE t.id = %s",
+            [f"{PREFIX}D-", max(1, rows // DETAILS_PER_ORDER), template.pk],
+        )
+        cursor.execute(
+            f"INSERT INTO {table} (order_id, attempt, {', '.join(map(_q, copied))}) "  # noqa: S608
+            f"SELECT o.id, e.n, {', '.join('t.' + _q(c) for c in copied)} "
+            f"FROM {orders} o, {table} t, generate_series(1, %s) e(n) "
+            f"WHERE o.backend_id LIKE %s AND t.id = %s",
+            [DETAILS_PER_ORDER, f"{PREFIX}D-%", details.pk],
+        )
+    vacuum()
+    return details.pk
+
+
+def details(
+    rows: int, repeat: int, batch_size: int, write: Callable[[str], None], pause: float = 0.0
+) -> None:
+    """The expired blobs of ``rows`` runs emptied: by main's single UPDATE (before), then,
+    on rows generated again, by ``history_purge``; alternately, ``repeat`` rounds."""
+    if connection.vendor != "postgresql":
+        raise RuntimeError("bench purge needs PostgreSQL (DATABASE_URL=postgres://...)")
+    retention = replace(
+        HistoryRetention.from_settings(),
+        batch_size=batch_size,
+        time_budget_seconds=24 * 3600,
+        pause_seconds=pause,
+    )
+
+    def before() -> tuple[int, str]:
+        return orchestration_details_purge(now=timezone.now()), "one UPDATE (main's)"
+
+    def batched() -> tuple[int, str]:
+        result = history_purge(
+            now=timezone.now(), retention=retention, kinds=["orchestration_details"]
+        )
+        times = sorted(result.batch_seconds)
+        return result.counts["orchestration_details"], (
+            f"{result.batches:,} batches, a batch's transaction: median "
+            f"{statistics.median(times) * 1000:.0f} ms, longest {times[-1] * 1000:.0f} ms"
+        )
+
+    clean()
+    try:
+        for round_number in range(1, repeat + 1):
+            for label, purge in (
+                ("before: orchestration_details_purge", before),
+                (f"history_purge, batches of {batch_size:,}", batched),
+            ):
+                clean()
+                write(f"round {round_number}, {rows:,} expired blobs")
+                _details_measured(label, purge, rows, write)
+    finally:
+        clean()
+
+
+def _details_measured(
+    label: str, purge: Callable[[], tuple[int, str]], rows: int, write: Callable[[str], None]
+) -> None:
+    """One purge of freshly generated expired details, with its probes: an inserter of new
+    runs' details and an updater folding a run into an expired row, as waiting orders do."""
+    table = _q(OrchestrationDetails._meta.db_table)
+    template = _generate_details(rows)
+    due_ids = list(
+        OrchestrationDetails.objects.filter(
+            order__backend_id__startswith=f"{PREFIX}D-"
+        ).values_list("pk", flat=True)
+    )
+    attempts = iter(range(1_000, 10_000_000))
+    picker = random.Random(23)  # noqa: S311 (a reproducible choice, not a secret)
+
+    def insert(cursor: Any) -> None:
+        cursor.execute(
+            f"INSERT INTO {table} (order_id, attempt, at, trigger, outcome, blob, "  # noqa: S608
+            "units_waiting, repeats, created_at, expires_at) SELECT order_id, %s, "
+            "now(), trigger, outcome, blob, 0, 1, now(), now() + interval '14 days' "
+            f"FROM {table} WHERE id = %s",
+            [next(attempts), template],
+        )
+
+    def update(cursor: Any) -> None:
+        cursor.execute(
+            f"UPDATE {table} SET repeats = repeats + 1 WHERE id = %s",  # noqa: S608
+            [picker.choice(due_ids)],
+        )
+
+    probes = [
+        _Probe("concurrent inserts of new details", insert, INSERT_INTERVAL),
+        _Probe("concurrent updates of rows being emptied", update, UPDATE_INTERVAL),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    for probe in probes:
+        probe.start()
+    watch = _LockWatch(pid, OrchestrationDetails._meta.db_table)
+    time.sleep(0.5)
+    started = time.perf_counter()
+    emptied, detail = purge()
+    seconds = time.perf_counter() - started
+    time.sleep(0.5)
+    locks = watch.finish()
+    reports = [probe.finish(watch.waits) for probe in probes]
+    kept = OrchestrationDetails.objects.filter(
+        order__backend_id__startswith=f"{PREFIX}D-", blob__isnull=False
+    ).count()
+    write(
+        f"{label}: {emptied:,} emptied in {seconds:.1f} s, "
+        f"{emptied / seconds:,.0f} rows/s; {detail}; blobs left: {kept:,}"
+    )
+    write(f"    locks on the details table seen: {locks}")
+    for report in reports:
+        write(f"    {report}")

@@ -20,8 +20,10 @@ ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
 [--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
 and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
-``bench purge [--rows N] [--repeat N] [--batch N] [--pause S]``: the history purge of N old timeline
-events (1,000,000) against one unbatched DELETE, PostgreSQL (``orchestration.benchmarks.purge``).
+``bench purge [--rows N] [--repeat N] [--batch N] [--pause S] [--details]``: the history
+purge of N old timeline events (1,000,000) against one unbatched DELETE, or with
+``--details`` of N expired orchestration blobs against main's single UPDATE; PostgreSQL
+(``orchestration.benchmarks.purge``).
 """
 
 import statistics
@@ -140,12 +142,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pause", type=float, default=0.0, help="purge: seconds between batches (0)"
         )
+        parser.add_argument(
+            "--details",
+            action="store_true",
+            help="purge: expired orchestration details' blobs instead of events",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
         if subject == "purge":
+            bench = purge_bench.details if options["details"] else purge_bench.run
             try:
-                purge_bench.run(
+                bench(
                     options["rows"],
                     options["repeat"] or 2,
                     options["batch"],
