@@ -207,7 +207,9 @@ class _LockWatch:
             with connection.cursor() as cursor:
                 while not self.stop.is_set():
                     cursor.execute(
-                        "SELECT mode FROM pg_locks WHERE pid = %s AND relation = %s::regclass",
+                        "SELECT CASE WHEN locktype = 'relation' THEN mode "
+                        "ELSE locktype || ' ' || mode END "
+                        "FROM pg_locks WHERE pid = %s AND relation = %s::regclass",
                         [self.pid, self.table],
                     )
                     self.modes.update(row[0] for row in cursor.fetchall())

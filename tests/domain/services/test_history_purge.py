@@ -500,3 +500,17 @@ def test_bench_purge_purges_the_old_events_both_ways_and_keeps_the_recent(
         r"recent events kept: 20; old events left: (0|1, 0 after the next run)\n\Z", out
     )
     assert Order.objects.filter(backend_id__startswith="BENCH-PURGE-").count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="bench purge is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_bench_purge_details_empties_every_expired_blob_both_ways(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    call_command("bench", "purge", "--details", "--rows", "100", "--repeat", "1", "--batch", "30")
+
+    out = capsys.readouterr().out
+    # The template's own expired row is the 101st.
+    assert re.search(r"before: orchestration_details_purge: 101 emptied .*; blobs left: 0\n", out)
+    assert re.search(r"history_purge, batches of 30: (101|100) emptied .* batches, a batch", out)
+    assert Order.objects.filter(backend_id__startswith="BENCH-PURGE-").count() == 0
