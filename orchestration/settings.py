@@ -224,7 +224,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = 60 * 60 * 24 * 7
+# Task results older than this (seconds; 7 days) are deleted by the history purge
+# (below), in batches. Most tasks store none (ignore_result); the sweep's and the
+# purge's own results are what is kept.
+CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=60 * 60 * 24 * 7)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -260,11 +263,35 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     # Deadlines, waiting orders, due export and webhook retries, lost tasks.
     "sweep": {"task": "orchestration.tasks.sweep_task", "schedule": 60},
-    "purge-expired-orchestration-details": {
-        "task": "orchestration.tasks.orchestration_details_purge_task",
-        "schedule": 60 * 60 * 24,
+    # History that grows with orders (services/history.py): hourly, each run at most
+    # ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS, the next one going on where it stopped.
+    "purge-history": {
+        "task": "orchestration.tasks.history_purge_task",
+        "schedule": 60 * 60,
     },
 }
+
+# --- History retention (orchestration/services/history.py, docs/lifecycle.md) -------
+# Timeline events (and the webhook delivery state they carry) of an order that ended
+# (Completed or Cancelled) and has not changed for this many days, older than that,
+# are purged; never an open order's, a Pending webhook's, or those of an order an open
+# return refers to.
+ORCHESTRATION_HISTORY_EVENTS_DAYS = env.int("ORCHESTRATION_HISTORY_EVENTS_DAYS", default=365)
+# The same for plan transitions and the attempts of plan steps that are over.
+ORCHESTRATION_HISTORY_PLANS_DAYS = env.int("ORCHESTRATION_HISTORY_PLANS_DAYS", default=365)
+# Rows per batch: one short transaction each (1,000 rows: tens of milliseconds).
+ORCHESTRATION_HISTORY_BATCH_SIZE = env.int("ORCHESTRATION_HISTORY_BATCH_SIZE", default=1_000)
+# A run stops after this many seconds; the hourly beat run goes on from there.
+ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS = env.float(
+    "ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS", default=300.0
+)
+# A pause between batches (seconds), to leave the database more room; 0: none.
+ORCHESTRATION_HISTORY_BATCH_PAUSE_SECONDS = env.float(
+    "ORCHESTRATION_HISTORY_BATCH_PAUSE_SECONDS", default=0.0
+)
+# A folder: the purged rows are first appended there, as gzipped JSON lines per kind
+# and run. Empty (the default): purged only.
+ORCHESTRATION_ARCHIVE_DIR = env.str("ORCHESTRATION_ARCHIVE_DIR", default="")
 
 # --- Request bodies ---------------------------------------------------------
 # The largest body taken: a bigger API body is a 413 (orchestration.api.parsers), a

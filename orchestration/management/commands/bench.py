@@ -23,6 +23,10 @@ and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a b
 ``bench world [--size national|tiny] [--drop]``: a generated national network loaded
 with COPY (``orchestration.benchmarks.national``); ``bench persist --world national``
 orchestrates orders on it.
+``bench purge [--rows N] [--repeat N] [--batch N] [--pause S] [--details]``: the history
+purge of N old timeline events (1,000,000) against one unbatched DELETE, or with
+``--details`` of N expired orchestration blobs against main's single UPDATE; PostgreSQL
+(``orchestration.benchmarks.purge``).
 """
 
 import statistics
@@ -42,6 +46,7 @@ from ...benchmarks import lifecycle as lifecycle_bench
 from ...benchmarks import national as national_bench
 from ...benchmarks import options as options_bench
 from ...benchmarks import order_imports as bulk_bench
+from ...benchmarks import purge as purge_bench
 from ...benchmarks import throughput as throughput_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
@@ -72,6 +77,7 @@ class Command(BaseCommand):
                 "plans",
                 "bulk",
                 "world",
+                "purge",
             ],
         )
         parser.add_argument(
@@ -146,8 +152,22 @@ class Command(BaseCommand):
         )
         parser.add_argument("--port", type=int, default=8099, help="load: gunicorn's port")
 
+        parser.add_argument("--rows", type=int, default=1_000_000, help="purge: old events")
+        parser.add_argument("--batch", type=int, default=1_000, help="purge: batch size (1,000)")
+        parser.add_argument(
+            "--pause", type=float, default=0.0, help="purge: seconds between batches (0)"
+        )
+        parser.add_argument(
+            "--details",
+            action="store_true",
+            help="purge: expired orchestration details' blobs instead of events",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
+        if subject == "purge":
+            self._purge(options)
+            return
         if subject == "options":
             repeat = options["repeat"] or options_bench.REQUESTS
             if repeat < 1:
@@ -190,6 +210,19 @@ class Command(BaseCommand):
             self._allocation(quick=options["quick"])
             return
         language_bench.main([str(options["contexts"])])
+
+    def _purge(self, options: dict[str, Any]) -> None:
+        bench = purge_bench.details if options["details"] else purge_bench.run
+        try:
+            bench(
+                options["rows"],
+                options["repeat"] or 2,
+                options["batch"],
+                self.stdout.write,
+                options["pause"],
+            )
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
 
     def _throughput(self, subject: str, options: dict[str, Any]) -> None:
         try:
