@@ -1,11 +1,12 @@
 """A broker outage never fails a write that was committed.
 
-With the broker unreachable (a Redis URL on a closed port, or a listener that never
-answers), every write that sends a task after commit (an order by the API, the
-admin or a return; an export retried by hand; a webhook event; a backtest; the
-worker's own export after a run) still answers its success status, everything it
-wrote is there, a warning names the task and the object, and the sweep sends the
-task again once the broker is back. Tasks then run inline (eager mode, as with no
+With the broker unreachable (a URL on a closed port, or a listener that never
+answers: Redis's or RabbitMQ's, as the configured broker is; both in the first two
+tests), every write that sends a task after commit (an order by the API, the admin or
+a return; an export retried by hand; a webhook event; a backtest; the worker's own
+export after a run) still answers its success status, everything it wrote is there, a
+warning names the task and the object, and the sweep sends the task again once the
+broker is back. Tasks then run inline (eager mode, as with no
 broker), so each test also sees the work get done.
 
 The database commits for real here (transactional tests): the task is sent by the
@@ -21,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
@@ -52,9 +54,14 @@ from orchestration.tasks import order_orchestrate_task
 
 from .conftest import Receiver, unit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
-CLOSED_PORT = "redis://127.0.0.1:1/0"
+# A broker URL of each kind, on a port (formatted in) where nothing answers.
+REDIS_AT = "redis://127.0.0.1:{port}/0"
+RABBITMQ_AT = "amqp://guest:guest@127.0.0.1:{port}//"
+# The configured broker's kind (Redis with none: the memory:// of `make test`).
+CONFIGURED_AT = RABBITMQ_AT if settings.CELERY_BROKER_URL.startswith("amqp") else REDIS_AT
+CLOSED_PORT = CONFIGURED_AT.format(port=1)
 SENDING = "orchestration.services.sending"
 PICKUP_POINT = {  # shops do not ship to pickup points: the warehouse exports it
     "shipping_city": "Rotterdam",
@@ -147,10 +154,16 @@ def suite(staff: User) -> Client:
     return client
 
 
+@pytest.mark.parametrize("at", [REDIS_AT, RABBITMQ_AT], ids=["redis", "rabbitmq"])
 def test_an_order_posted_while_the_broker_is_down_is_created_and_orchestrated_later(
-    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+    at: str,
+    demo: None,
+    clock: Any,
+    broker: Broker,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broker.down()
+    broker.down(at.format(port=1))
     with caplog.at_level(logging.WARNING, logger=SENDING):
         response = api.post("/api/orders/", ORDER, format="json")
 
@@ -173,15 +186,21 @@ def test_an_order_posted_while_the_broker_is_down_is_created_and_orchestrated_la
     assert order.fulfillments.count() == 1
 
 
+@pytest.mark.parametrize("at", [REDIS_AT, RABBITMQ_AT], ids=["redis", "rabbitmq"])
 def test_an_order_posted_while_the_broker_hangs_is_answered_without_waiting_on_it(
-    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+    at: str,
+    demo: None,
+    clock: Any,
+    broker: Broker,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A broker that takes the connection and never answers: without socket timeouts
     the send, and the request, would wait for minutes (the test's timeout)."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)  # connections queue in the backlog; nothing ever answers
-        broker.down(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        broker.down(at.format(port=listener.getsockname()[1]))
         with caplog.at_level(logging.WARNING, logger=SENDING):
             response = api.post("/api/orders/", ORDER, format="json")
     assert response.status_code == 201, response.content
