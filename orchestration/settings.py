@@ -227,8 +227,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # name, as the tests do) is durable on RabbitMQ, surviving a restart, and every message
 # is persistent, written to disk before the broker confirms it. Redis keeps queues as
 # lists and has no per-message persistence: there they last as long as Redis's own
-# persistence (appendonly) makes them (docs/deployment.md).
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+# persistence (appendonly) makes them (docs/deployment.md). The queue's name is for
+# installs (or test runs) sharing one broker: each its own queue.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_QUEUES = [
     Queue(
         CELERY_TASK_DEFAULT_QUEUE,

@@ -29,9 +29,10 @@ ON_RABBITMQ = pytest.mark.skipif(
 
 
 def test_the_default_queue_is_durable_and_messages_persistent_and_confirmed() -> None:
+    name = settings.CELERY_TASK_DEFAULT_QUEUE  # "celery" unless the environment names one
     queue = app.amqp.queues[app.conf.task_default_queue]
-    assert (queue.name, queue.durable, queue.auto_delete) == ("celery", True, False)
-    assert (queue.exchange.name, queue.exchange.durable) == ("celery", True)
+    assert (queue.name, queue.durable, queue.auto_delete) == (name, True, False)
+    assert (queue.exchange.name, queue.exchange.durable) == (name, True)
     assert app.conf.task_default_delivery_mode == "persistent"
     assert app.conf.broker_transport_options["confirm_publish"] is True
     assert (app.conf.task_acks_late, app.conf.task_reject_on_worker_lost) == (True, True)
