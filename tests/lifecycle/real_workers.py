@@ -90,9 +90,14 @@ class Broker:
         """Where the workers' own sends (exports, plan steps) go; nobody consumes it."""
         return f"killtest-{self.tag}-sent"
 
-    def route(self) -> Queue:
-        """The test's queue, for ``apply_async(queue=...)``."""
-        return Queue(self.queue, Exchange(self.queue), routing_key=self.queue)
+    def own_queue(self, label: str) -> str:
+        """A queue of the test for one worker alone (its ``--extra-queue``)."""
+        return f"killtest-{self.tag}-{label}"
+
+    def route(self, queue: str | None = None) -> Queue:
+        """The test's queue (or ``queue``), for ``apply_async(queue=...)``."""
+        name = queue or self.queue
+        return Queue(name, Exchange(name), routing_key=name)
 
     def waiting(self) -> int:
         """Messages in the test's queue that no worker holds."""
@@ -167,6 +172,13 @@ class RabbitBroker(Broker):
     connection: Connection
     # The side queue's messages taken so far (``sent`` takes them off the queue).
     taken: list[tuple[str, list[Any]]]
+    # The workers' own queues handed out, deleted with the others.
+    own_queues: list[str]
+
+    def own_queue(self, label: str) -> str:
+        name = super().own_queue(label)
+        self.own_queues.append(name)
+        return name
 
     def declare(self) -> None:
         """Both queues, before any worker: the side queue exists even if nothing is sent."""
@@ -198,7 +210,7 @@ class RabbitBroker(Broker):
         return [args for name, args in self.taken if name == task]
 
     def close(self) -> None:
-        for name in (self.queue, self.side_queue):
+        for name in (self.queue, self.side_queue, *self.own_queues):
             with contextlib.suppress(ChannelError), self.connection.channel() as channel:
                 channel.queue_delete(name)
             with contextlib.suppress(ChannelError), self.connection.channel() as channel:
@@ -211,7 +223,7 @@ def broker_fixture() -> Iterator[Broker]:
     tag = uuid.uuid4().hex
     broker: Broker
     if RABBITMQ:
-        rabbit = RabbitBroker(tag=tag, connection=Connection(BROKER_URL), taken=[])
+        rabbit = RabbitBroker(tag=tag, connection=Connection(BROKER_URL), taken=[], own_queues=[])
         rabbit.declare()
         broker = rabbit
     else:
@@ -239,10 +251,12 @@ class Workers:
     journal: Path
     started: list[subprocess.Popen[bytes]]
 
-    def start(self, label: str, *options: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, label: str, *options: str, settings_module: str = "orchestration.settings"
+    ) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "orchestration.settings",
+            "DJANGO_SETTINGS_MODULE": settings_module,
             "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": BROKER_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
@@ -300,23 +314,35 @@ def kill(worker: subprocess.Popen[bytes]) -> int:
     return worker.wait(10)
 
 
-def order_placed_without_routing(monkeypatch: pytest.MonkeyPatch) -> Order:
+def order_placed_without_routing(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    backend_id: str = "WEB-8001",
+    product: str = "SNK-CANVAS-WHT",
+    **fields: Any,
+) -> Order:
     """Place an order as the API does (committed, flagged for routing), keeping the task
-    the commit sends: the test sends it itself, to its own workers."""
+    the commit sends: the test sends it itself, to its own workers. One unit of
+    ``product`` to Amsterdam; ``fields`` overrides the order's other fields."""
     sent: list[int] = []
     with monkeypatch.context() as patch:
         patch.setattr(order_orchestrate_task, "delay", sent.append)
         order = order_create(
-            lines=[{"product": Product.objects.get(backend_id="SNK-CANVAS-WHT"), "quantity": 1}],
-            backend_id="WEB-8001",
-            sold_from_organization_unit=OrganizationUnit.objects.get(backend_id="webshop_nl"),
-            customer_email="sanne.devries@example.com",
-            shipping_street="Herengracht 182",
-            shipping_zip_code="1016 BR",
-            shipping_city="Amsterdam",
-            shipping_country_id="NL",
-            shipping_latitude=52.3752,
-            shipping_longitude=4.8872,
+            lines=[{"product": Product.objects.get(backend_id=product), "quantity": 1}],
+            **{
+                "backend_id": backend_id,
+                "sold_from_organization_unit": OrganizationUnit.objects.get(
+                    backend_id="webshop_nl"
+                ),
+                "customer_email": "sanne.devries@example.com",
+                "shipping_street": "Herengracht 182",
+                "shipping_zip_code": "1016 BR",
+                "shipping_city": "Amsterdam",
+                "shipping_country_id": "NL",
+                "shipping_latitude": 52.3752,
+                "shipping_longitude": 4.8872,
+                **fields,
+            },
         )
     assert sent == [order.pk]
     return order
