@@ -264,8 +264,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # RabbitMQ: each publish waits for the broker's ack, so a send that returned is a
     # message the broker stored (persistent: on disk), and a refused one (a nack, or the
     # channel closed on it) raises, is logged, and is left to the sweep rather than lost
-    # in silence. It costs a round trip per send. Redis answers every write anyway.
-    "confirm_publish": True,
+    # in silence. It costs the producer a round trip and the broker's write to disk per
+    # send (`bench broker`, docs/performance.md); off, a message the broker drops is
+    # resent by the sweep minutes later. Redis answers every write anyway.
+    "confirm_publish": env.bool("CELERY_BROKER_CONFIRM_PUBLISH", default=True),
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     # One more try rides out a dropped connection (the pool's socket was closed);

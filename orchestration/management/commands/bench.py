@@ -15,6 +15,8 @@ network, N baskets (200), in a transaction that is rolled back
 ``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
+``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
+(``orchestration.benchmarks.broker``).
 """
 
 import statistics
@@ -28,6 +30,7 @@ from django.db import transaction
 from django.test import Client
 
 from ...benchmarks import allocation as allocation_bench
+from ...benchmarks import broker as broker_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
@@ -58,6 +61,7 @@ class Command(BaseCommand):
                 "pipeline",
                 "options",
                 "plans",
+                "broker",
             ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
@@ -105,6 +109,14 @@ class Command(BaseCommand):
             if repeat < 1:
                 raise CommandError("--repeat must be at least 1")
             options_bench.run(repeat, self.stdout.write)
+            return
+        if subject == "broker":
+            try:
+                broker_bench.run(
+                    broker_bench.SENDS, options["repeat"] or broker_bench.ROUNDS, self.stdout.write
+                )
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
