@@ -25,7 +25,7 @@ ROUNDS = 5
 def _producers_renew() -> None:
     """Drop the app's connections, so the next send connects with the options now set."""
     app._pool = None  # type: ignore[attr-defined]
-    app.amqp._producer_pool = None
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 def _round(queue: Queue, sends: int, confirm: bool) -> float:
