@@ -24,9 +24,11 @@ redelivery.
   environment, so a step's attempt left Running by a killed worker is lost after seconds,
   not a minute.
 
-The broker settings let a worker hand out again, after ``--visibility-timeout`` seconds (an
-hour by default), a message another worker took and never acknowledged, and keep this
-test's keys apart from anything else in the same Redis database (other runs, other workers).
+On Redis, the broker settings let a worker hand out again, after ``--visibility-timeout``
+seconds (an hour by default), a message another worker took and never acknowledged, and
+keep this test's keys apart from anything else in the same Redis database (other runs,
+other workers). RabbitMQ ignores them: it puts a dead worker's message back in its queue
+itself, and the test's queues are its own.
 """
 
 import argparse
