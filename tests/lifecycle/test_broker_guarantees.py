@@ -8,6 +8,7 @@ The settings are checked everywhere; on RabbitMQ (``CELERY_BROKER_URL=amqp://...
 ``.ci/run`` sets it) the broker's own answers are checked too.
 """
 
+import socket
 import uuid
 from collections.abc import Iterator
 
@@ -128,6 +129,29 @@ def test_on_rabbitmq_a_message_the_broker_refuses_raises_rather_than_vanishing(
         )
         with rabbitmq.channel() as channel:
             assert channel.queue_declare(name, passive=True).message_count == 0
+    finally:
+        with rabbitmq.channel() as channel:
+            channel.queue_delete(name)
+            channel.exchange_delete(name)
+
+
+@pytest.mark.real_worker
+@ON_RABBITMQ
+def test_on_rabbitmq_a_send_over_a_connection_the_broker_dropped_goes_out_on_a_new_one(
+    rabbitmq: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process's pooled connection sits idle between orders (it sends no
+    heartbeats), so the broker closes it: the next send's one retry
+    (``CELERY_TASK_PUBLISH_MAX_RETRIES``) connects again, and the message arrives."""
+    name = f"dropped-{uuid.uuid4().hex}"
+    queue = Queue(name, Exchange(name), routing_key=name)
+    try:
+        sent_to(queue, monkeypatch)
+        with app.producer_or_acquire() as producer:  # the pooled connection just used
+            producer.connection.connection.transport.sock.shutdown(socket.SHUT_RDWR)
+        sent_to(queue, monkeypatch)
+        with rabbitmq.channel() as channel:
+            assert channel.queue_declare(name, passive=True).message_count == 2
     finally:
         with rabbitmq.channel() as channel:
             channel.queue_delete(name)
