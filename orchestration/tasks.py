@@ -30,6 +30,17 @@ def order_orchestrate_task(order_id: int) -> None:
     order_orchestrate(order_id=order_id)
 
 
+@shared_task(name="orchestration.tasks.orders_orchestrate_task", ignore_result=True)
+def orders_orchestrate_task(order_ids: list[int]) -> None:
+    """Route several orders that need it, one after the other (sent after each chunk of
+    a bulk import by ``services.order_imports``: one message for many orders). Each
+    order's run is its own: an order that fails does not stop the others."""
+    from .services.orchestration import order_orchestrate
+
+    for order_id in order_ids:
+        order_orchestrate(order_id=order_id)
+
+
 @shared_task(name="orchestration.tasks.fulfillment_export_task", ignore_result=True)
 def fulfillment_export_task(fulfillment_id: int) -> None:
     """Send one pending export to its warehouse (retries are scheduled by the sweep)."""

@@ -954,7 +954,10 @@ def _plans_touch(plan_ids: Sequence[int]) -> None:
     Plan.objects.filter(pk__in=plan_ids).update(revision=F("revision") + 1)
 
 
-@transaction.atomic
+# In the caller's transaction when there is one, without a savepoint of its own: a
+# refusal rolls the caller's work back whole anyway (below), and every export and shop
+# action calls it, mostly for fulfilments without a plan.
+@transaction.atomic(savepoint=False)
 def plan_manual_step_done(
     *, fulfillment: OrderFulfillment, handler: str, user: User | None, now: datetime
 ) -> int:

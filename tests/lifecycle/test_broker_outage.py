@@ -526,6 +526,36 @@ def test_a_backtest_started_while_the_broker_is_down_is_kept_and_run_by_the_swee
     )
 
 
+def test_bulk_orders_posted_while_the_broker_is_down_are_created_and_orchestrated_later(
+    demo: None, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunk's orders are flagged in their INSERT: the message after its commit is
+    refused once (the rest of the request does not wait again), and the sweep sends."""
+    orders = [{**ORDER, "backend_id": f"BULK-{n}"} for n in range(130)]  # two chunks
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger="orchestration.services.order_imports"):
+        response = api.post("/api/orders/bulk/", {"orders": orders}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["created"], response.json()["refused"]) == (130, 0)
+    ids = sorted(Order.objects.filter(backend_id__startswith="BULK-").values_list("pk", flat=True))
+    assert len(ids) == 130
+    assert Order.objects.filter(pk__in=ids, needs_orchestration=True).count() == 130
+    messages = [r.getMessage() for r in caplog.records if r.name.endswith("order_imports")]
+    assert [m.split(" (")[0] for m in messages] == [
+        "Broker unreachable: orchestration.tasks.orders_orchestrate_task not sent for orders "
+        f"{ids[0]}-{ids[99]}",
+        "Broker unreachable: orchestration.tasks.orders_orchestrate_task not sent for orders "
+        f"{ids[100]}-{ids[129]}",
+    ]
+    assert all(m.endswith("); the sweep sends them again.") for m in messages)
+
+    broker.up()
+    assert sweep(now=later())["resent"] == 130
+    assert Order.objects.filter(pk__in=ids, needs_orchestration=True).count() == 0
+    assert Order.objects.filter(pk__in=ids, orchestration_attempts=1).count() == 130
+
+
 def test_the_sweep_stops_sending_at_the_first_refusal_and_leaves_the_rest_flagged(
     place: Callable[..., Order], broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:

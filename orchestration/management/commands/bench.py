@@ -12,11 +12,16 @@ the test client, in a transaction that is rolled back (nothing is left behind).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
 (``orchestration.benchmarks.options``).
-``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
+``bench bulk [--orders N] [--repeat R]``: orders taken in by ``POST /api/orders/``, by
+``POST /api/orders/bulk/`` and by ``import_orders`` (``orchestration.benchmarks.order_imports``).
+``bench persist|tasks|race``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
 (``orchestration.benchmarks.broker``).
+``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
+[--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
+and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
 """
 
 import statistics
@@ -35,6 +40,8 @@ from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
 from ...benchmarks import options as options_bench
+from ...benchmarks import order_imports as bulk_bench
+from ...benchmarks import throughput as throughput_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
 
@@ -59,8 +66,10 @@ class Command(BaseCommand):
                 "tasks",
                 "race",
                 "pipeline",
+                "load",
                 "options",
                 "plans",
+                "bulk",
                 "broker",
             ],
         )
@@ -87,7 +96,7 @@ class Command(BaseCommand):
             help="engine: tiny worlds only; allocation: 5 orders (for tests)",
         )
         parser.add_argument(
-            "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
+            "--orders", type=int, default=500, help="race, pipeline, bulk: how many orders (500)"
         )
         parser.add_argument(
             "--fulfillments",
@@ -99,8 +108,32 @@ class Command(BaseCommand):
             "--processes", type=int, default=8, help="race: orchestrating processes (8)"
         )
         parser.add_argument(
-            "--spawn", type=int, default=2, help="pipeline: Celery workers to start (2)"
+            "--spawn",
+            default=None,
+            help="pipeline: Celery worker processes to start, one count or several, "
+            "e.g. 1,2,4 (default 2); load: worker processes (default 2)",
         )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=1,
+            help="pipeline: prefork children per worker process (1)",
+        )
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=0,
+            help="pipeline, load: run the workers at this scheduling priority (0; 10 below "
+            "the web, as docs/deployment.md advises on a shared host)",
+        )
+        parser.add_argument(
+            "--rate", type=int, default=100, help="load: orders posted a second (100)"
+        )
+        parser.add_argument("--seconds", type=int, default=60, help="load: how long to post (60 s)")
+        parser.add_argument(
+            "--web", type=int, default=4, help="load: gunicorn processes (4, as deployed)"
+        )
+        parser.add_argument("--port", type=int, default=8099, help="load: gunicorn's port")
 
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
@@ -118,6 +151,10 @@ class Command(BaseCommand):
             except RuntimeError as error:
                 raise CommandError(str(error)) from error
             return
+        if subject == "bulk":
+            repeat = options["repeat"] or bulk_bench.REPEAT
+            bulk_bench.run(options["orders"], repeat, self.stdout.write)
+            return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
             return
@@ -134,11 +171,8 @@ class Command(BaseCommand):
         if subject == "race":
             lifecycle_bench.race(options["processes"], options["orders"], self.stdout.write)
             return
-        if subject == "pipeline":
-            try:
-                lifecycle_bench.pipeline(options["orders"], options["spawn"], self.stdout.write)
-            except RuntimeError as error:
-                raise CommandError(str(error)) from error
+        if subject in ("pipeline", "load"):
+            self._throughput(subject, options)
             return
         if options["subject"] == "suite":
             self._suite(options["sheets"], options["repeat"] or 20)
@@ -150,6 +184,37 @@ class Command(BaseCommand):
             self._allocation(quick=options["quick"])
             return
         language_bench.main([str(options["contexts"])])
+
+    def _throughput(self, subject: str, options: dict[str, Any]) -> None:
+        try:
+            spawns = [int(n) for n in (options["spawn"] or "2").split(",")]
+        except ValueError:
+            raise CommandError("--spawn takes worker counts, e.g. 2 or 1,2,4") from None
+        if any(n < 0 for n in spawns) or options["concurrency"] < 1:
+            raise CommandError("--spawn counts must be 0 or more, --concurrency 1 or more")
+        if subject == "load" and min(options["rate"], options["seconds"], options["web"]) < 1:
+            raise CommandError("--rate, --seconds and --web must be at least 1")
+        try:
+            if subject == "pipeline":
+                throughput_bench.pipeline(
+                    options["orders"],
+                    spawns,
+                    self.stdout.write,
+                    concurrency=options["concurrency"],
+                    nice=options["nice"],
+                )
+            else:
+                throughput_bench.load(
+                    rate=options["rate"],
+                    seconds=options["seconds"],
+                    spawn=spawns[0],
+                    web_processes=options["web"],
+                    port=options["port"],
+                    write=self.stdout.write,
+                    nice=options["nice"],
+                )
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
 
     def _engine(self, repeat: int | None, *, quick: bool) -> None:
         bench = engine_bench
