@@ -8,8 +8,9 @@ the workers it starts and kills with SIGKILL, and the order it places without ro
 The workers are separate processes, so they need a database and a broker that the test
 process shares with them: PostgreSQL, and Redis or RabbitMQ (``CELERY_BROKER_URL``, redis://
 or amqp://). SQLite's test database and the memory:// broker exist in this process only;
-``REAL_WORKERS`` skips a test module elsewhere, and marks it ``real_worker`` so that
-``.ci/run`` can run these tests over each broker (``pytest -m real_worker``).
+``REAL_WORKERS`` skips a test elsewhere; a test it marks is also marked ``real_worker``
+(``conftest.py``), so that ``.ci/run`` runs these tests over each broker
+(``pytest -m real_worker``).
 
 The two brokers keep a dead worker's message differently: Redis keeps it unacknowledged
 until the visibility timeout is over (a worker then hands it out again), RabbitMQ puts it
@@ -52,14 +53,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 REDIS = BROKER_URL.startswith(("redis://", "rediss://"))
 RABBITMQ = BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
-REAL_WORKERS = [
-    pytest.mark.real_worker,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql" or not (REDIS or RABBITMQ),
-        reason="a worker process shares the database and broker only on PostgreSQL and "
-        "Redis or RabbitMQ; .ci/run runs it with DATABASE_URL and CELERY_BROKER_URL set",
-    ),
-]
+# Skips a test unless it can share its database and broker with worker processes. Every
+# test it marks is also marked ``real_worker`` (``conftest.py``), for ``-m real_worker``.
+REAL_WORKERS = pytest.mark.skipif(
+    connection.vendor != "postgresql" or not (REDIS or RABBITMQ),
+    reason="a worker process shares the database and broker only on PostgreSQL and "
+    "Redis or RabbitMQ; .ci/run runs it with DATABASE_URL and CELERY_BROKER_URL set",
+)
 
 
 def eventually(check: Callable[[], Any], what: str, logs: Path, timeout: float = 30) -> Any:

@@ -65,7 +65,7 @@ from tests.lifecycle.real_workers import (
     workers_fixture,  # noqa: F401 (the fixture)
 )
 
-pytestmark = [*REAL_WORKERS, pytest.mark.django_db(transaction=True)]
+pytestmark = [REAL_WORKERS, pytest.mark.django_db(transaction=True)]
 
 # The workers' ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS, and the step's timeout: an
 # attempt left Running is lost 2 s after it started.

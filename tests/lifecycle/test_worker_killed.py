@@ -42,7 +42,7 @@ from tests.lifecycle.real_workers import (
 
 EXPORT_TASK = "orchestration.tasks.fulfillment_export_task"
 
-pytestmark = [*REAL_WORKERS, pytest.mark.django_db(transaction=True)]
+pytestmark = [REAL_WORKERS, pytest.mark.django_db(transaction=True)]
 
 
 def committed(order: Order) -> tuple[bool, int, list[int], int]:

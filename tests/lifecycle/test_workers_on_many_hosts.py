@@ -48,7 +48,7 @@ from tests.lifecycle.real_workers import (
     workers_fixture,  # noqa: F401 (the fixture)
 )
 
-pytestmark = [*REAL_WORKERS, pytest.mark.django_db(transaction=True)]
+pytestmark = [REAL_WORKERS, pytest.mark.django_db(transaction=True)]
 
 HOSTS = {"a": "tests.hosts.settings_host_a", "b": "tests.hosts.settings_host_b"}
 PRODUCT = "JKT-RAIN-OLV"
