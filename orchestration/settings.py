@@ -6,8 +6,9 @@ defaults: SQLite in WAL mode, Celery tasks inline, e-mail to the console.
 
 - ``DATABASE_URL=postgres://user@host:5432/name`` switches to PostgreSQL
   (psycopg 3, pooled connections).
-- ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` switches to a real broker;
-  tasks then go to a worker (``CELERY_TASK_ALWAYS_EAGER`` defaults to off).
+- ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` (or RabbitMQ's
+  ``amqp://user:password@127.0.0.1:5672//``) switches to a real broker; tasks then go
+  to a worker (``CELERY_TASK_ALWAYS_EAGER`` defaults to off).
 - ``DJANGO_DEBUG=1`` turns on debug pages (``make run`` sets it).
 
 With ``DJANGO_DEBUG`` off, ``DJANGO_SECRET_KEY`` must be set: the settings refuse
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -216,6 +218,8 @@ EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", default=str(BASE_DIR / "var"
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="orders@localhost")
 
 # --- Celery -----------------------------------------------------------------
+# The broker: Redis (redis://) or RabbitMQ (amqp://); docs/deployment.md says when to
+# choose which. Everything below holds for both unless it names one.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 # With no broker configured there is no worker either: run tasks inline.
 CELERY_TASK_ALWAYS_EAGER = env.bool(
@@ -228,6 +232,12 @@ CELERY_RESULT_EXTENDED = True
 # (below), in batches. Most tasks store none (ignore_result); the sweep's and the
 # purge's own results are what is kept.
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=60 * 60 * 24 * 7)
+# A task is acknowledged once it has run, and a worker that dies mid-task leaves its
+# message to be delivered again (tests/lifecycle/test_worker_killed.py): Redis hands it
+# out after its visibility timeout (an hour, kombu's default), RabbitMQ as soon as the
+# dead worker's connection closes. RabbitMQ also takes back a message a live worker has
+# held unacknowledged for longer than its ``consumer_timeout`` (30 minutes by default,
+# set on the broker): no task here runs for that long, and none is sent with a countdown.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -238,19 +248,52 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # request: a connection that failed or is older than DATABASE_CONN_MAX_AGE (with the
 # default 0, every connection, as before).
 CELERY_DB_REUSE_MAX = 2**62
+# Stated, although they are Celery's defaults, because losing a message on a broker
+# restart is what they prevent: the default queue (and any queue made on the fly for a
+# name, as the tests do) is durable on RabbitMQ, surviving a restart, and every message
+# is persistent, written to disk before the broker confirms it. Redis keeps queues as
+# lists and has no per-message persistence: there they last as long as Redis's own
+# persistence (appendonly) makes them (docs/deployment.md). The queue's name is for
+# installs (or test runs) sharing one broker: each its own queue.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_TASK_QUEUES = [
+    Queue(
+        CELERY_TASK_DEFAULT_QUEUE,
+        Exchange(CELERY_TASK_DEFAULT_QUEUE, type="direct", durable=True),
+        routing_key=CELERY_TASK_DEFAULT_QUEUE,
+        durable=True,
+    )
+]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A broker outage: a committed write still answers success (services/sending.py logs a
 # warning and the sweep sends the task later), but first the send must give up quickly,
 # or the request waits on it. Celery's defaults: 4 s per connection attempt and 3
-# publish retries; and a Redis broker that accepts the connection but never answers
-# blocks a send for minutes (no socket timeout). With these defaults a send gives up
-# in about 2 s when the broker hangs, and at once when nothing listens on its port.
+# publish retries; and a broker that accepts the connection but never answers blocks a
+# send for minutes (no socket timeout). With these defaults a send gives up in about
+# 2 s when the broker hangs, and at once when nothing listens on its port.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0)
+# Each transport takes the options it knows and ignores the others' (kombu's Redis
+# channel picks its names; py-amqp's connection takes any keyword), so the one dict
+# serves both, and a test may switch the URL from one broker to the other.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Redis: connecting, and each read or write once connected (RabbitMQ uses the above).
+    # Redis: connecting, and each read or write once connected.
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+    "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    # RabbitMQ (py-amqp): connecting and its handshake are bounded by the connection
+    # timeout above; each read or write once connected by these, which also bound the
+    # wait for a publisher confirm (a broker under a memory alarm blocks publishers).
+    "read_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    "write_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    # RabbitMQ: each publish waits for the broker's ack, so a send that returned is a
+    # message the broker stored (persistent: on disk), and a refused one (a nack, or the
+    # channel closed on it) raises, is logged, and is left to the sweep rather than lost
+    # in silence. It costs the producer a round trip and the broker's write to disk per
+    # send (`bench broker`, docs/performance.md); off, a message the broker drops is
+    # resent by the sweep minutes later. Redis answers every write anyway.
+    "confirm_publish": env.bool("CELERY_BROKER_CONFIRM_PUBLISH", default=True),
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     # One more try rides out a dropped connection (the pool's socket was closed);

@@ -95,7 +95,7 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
                 "-n",
                 f"bench{i}@%h",
                 "-Q",
-                "celery",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
                 "--loglevel",
                 "WARNING",
             ],

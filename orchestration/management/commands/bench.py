@@ -17,6 +17,8 @@ network, N baskets (200), in a transaction that is rolled back
 ``bench persist|tasks|race``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
+``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
+(``orchestration.benchmarks.broker``).
 ``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
 [--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
 and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
@@ -40,6 +42,7 @@ from django.db import transaction
 from django.test import Client
 
 from ...benchmarks import allocation as allocation_bench
+from ...benchmarks import broker as broker_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
@@ -78,6 +81,7 @@ class Command(BaseCommand):
                 "bulk",
                 "world",
                 "purge",
+                "broker",
             ],
         )
         parser.add_argument(
@@ -165,51 +169,48 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
+        if subject == "persist" and options["world"]:
+            subject = "world"
+        try:
+            self._run(subject, options)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+
+    def _run(self, subject: str, options: dict[str, Any]) -> None:  # noqa: C901 - one branch a subject
+        write = self.stdout.write
+        repeat = options["repeat"]
         if subject == "purge":
             self._purge(options)
-            return
-        if subject == "options":
-            repeat = options["repeat"] or options_bench.REQUESTS
-            if repeat < 1:
+        elif subject == "options":
+            if (repeat or options_bench.REQUESTS) < 1:
                 raise CommandError("--repeat must be at least 1")
-            options_bench.run(repeat, self.stdout.write)
-            return
-        if subject == "bulk":
-            repeat = options["repeat"] or bulk_bench.REPEAT
-            bulk_bench.run(options["orders"], repeat, self.stdout.write)
-            return
-        if subject == "world" or (subject == "persist" and options["world"]):
-            self._national(subject, options)
-            return
-        if subject == "persist":
-            lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
-            return
-        if subject == "plans":
+            options_bench.run(repeat or options_bench.REQUESTS, write)
+        elif subject == "broker":
+            broker_bench.run(broker_bench.SENDS, repeat or broker_bench.ROUNDS, write)
+        elif subject == "bulk":
+            bulk_bench.run(options["orders"], repeat or bulk_bench.REPEAT, write)
+        elif subject == "world":
+            self._national(options["subject"], options)
+        elif subject == "persist":
+            lifecycle_bench.persist(repeat or 50, write)
+        elif subject == "plans":
             if options["steps"] < 1:
                 raise CommandError("--steps must be at least 1")
-            lifecycle_bench.plans(options["repeat"] or 50, self.stdout.write, options["steps"])
-            return
-        if subject == "tasks":
-            lifecycle_bench.tasks(
-                options["fulfillments"], options["repeat"] or 30, self.stdout.write
-            )
-            return
-        if subject == "race":
-            lifecycle_bench.race(options["processes"], options["orders"], self.stdout.write)
-            return
-        if subject in ("pipeline", "load"):
+            lifecycle_bench.plans(repeat or 50, write, options["steps"])
+        elif subject == "tasks":
+            lifecycle_bench.tasks(options["fulfillments"], repeat or 30, write)
+        elif subject == "race":
+            lifecycle_bench.race(options["processes"], options["orders"], write)
+        elif subject in ("pipeline", "load"):
             self._throughput(subject, options)
-            return
-        if options["subject"] == "suite":
-            self._suite(options["sheets"], options["repeat"] or 20)
-            return
-        if options["subject"] == "engine":
-            self._engine(options["repeat"], quick=options["quick"])
-            return
-        if options["subject"] == "allocation":
+        elif subject == "suite":
+            self._suite(options["sheets"], repeat or 20)
+        elif subject == "engine":
+            self._engine(repeat, quick=options["quick"])
+        elif subject == "allocation":
             self._allocation(quick=options["quick"])
-            return
-        language_bench.main([str(options["contexts"])])
+        else:
+            language_bench.main([str(options["contexts"])])
 
     def _purge(self, options: dict[str, Any]) -> None:
         bench = purge_bench.details if options["details"] else purge_bench.run
