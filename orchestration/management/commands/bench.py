@@ -9,6 +9,9 @@ sheet ms per order, exact share and shipments per order against the targets
 (``orchestration.benchmarks.allocation``); ``--quick`` routes 5 orders, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
+``bench lists [--repeat N] [--paging keyset|offset] [--only TEXT]``: the Suite's and
+the API's lists over 1,000,000 orders and 3,000,000 fulfilments, generated with COPY
+into ``DATABASE_URL`` once and reused (``orchestration.benchmarks.lists``).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
 (``orchestration.benchmarks.options``).
@@ -31,6 +34,7 @@ from ...benchmarks import allocation as allocation_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
+from ...benchmarks import lists as lists_bench
 from ...benchmarks import options as options_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
@@ -58,6 +62,7 @@ class Command(BaseCommand):
                 "pipeline",
                 "options",
                 "plans",
+                "lists",
             ],
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
@@ -92,6 +97,13 @@ class Command(BaseCommand):
             help="tasks: how many ship-from-store tasks (300,000)",
         )
         parser.add_argument(
+            "--paging",
+            choices=["keyset", "offset"],
+            default="keyset",
+            help="lists: how deep pages are asked for (offset: the code before issue 23)",
+        )
+        parser.add_argument("--only", default="", help="lists: the pages whose name has this")
+        parser.add_argument(
             "--processes", type=int, default=8, help="race: orchestrating processes (8)"
         )
         parser.add_argument(
@@ -105,6 +117,15 @@ class Command(BaseCommand):
             if repeat < 1:
                 raise CommandError("--repeat must be at least 1")
             options_bench.run(repeat, self.stdout.write)
+            return
+        if subject == "lists":
+            try:
+                lists_bench.prepare(lists_bench.WORLD_ORDERS, self.stdout.write)
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
+            lists_bench.run(
+                options["repeat"] or 30, options["paging"], options["only"], self.stdout.write
+            )
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
