@@ -51,8 +51,12 @@ from orchestration.selectors.fulfillments import (
     order_fulfillments,
 )
 from orchestration.selectors.keyset import BadCursor, keyset_page
-from orchestration.selectors.orders import order_changes_pending, order_timeline, orders_visible
-from orchestration.selectors.orders import order_list as listed_orders
+from orchestration.selectors.orders import (
+    order_changes_pending,
+    order_list_rows,
+    order_timeline,
+    orders_visible,
+)
 from orchestration.selectors.plans import (
     cross_plan_steps,
     fallout_choices,
@@ -110,7 +114,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
     what the first does, and no page counts them all."""
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
-    orders = orders_visible(request.user, listed_orders()).order_by("-placed_at", "-id")
+    orders = orders_visible(request.user, order_list_rows()).order_by("-placed_at", "-id")
     if query:
         orders = orders.filter(Q(backend_id__icontains=query) | Q(customer_email__icontains=query))
     if status in OrderStatus.values:

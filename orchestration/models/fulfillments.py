@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from .fields import CompressedJSONField
 from .orders import Order, OrderLine
@@ -258,6 +258,33 @@ class OrderFulfillment(models.Model):
             models.Index(
                 fields=["action", "status", "supplier_organization_unit"],
                 name="fulfillment_open_tasks",
+            ),
+            # The lists over 3,000,000 fulfilments (issue 23): newest first, of a
+            # status, of a supplier; keyset pages walk them from where a page starts.
+            models.Index(fields=["created_at", "id"], name="fulfillment_created"),
+            models.Index(fields=["status", "created_at", "id"], name="fulfillment_status_created"),
+            models.Index(
+                fields=["supplier_organization_unit", "created_at", "id"],
+                name="fulfillment_supplier_created",
+            ),
+            # A shop's task list with its finished tasks (thousands a shop), in its
+            # order: the page reads its rows off the index instead of sorting them all.
+            models.Index(
+                F("supplier_organization_unit"),
+                F("action"),
+                F("priority").desc(),
+                F("start_deadline").asc(nulls_last=True),
+                F("created_at"),
+                F("id"),
+                name="fulfillment_task_list",
+            ),
+            # The exports still to send or failed for good (the failures page, its count
+            # on the order list): a few thousand rows among millions, so only those.
+            # PostgreSQL uses it (the status is a literal in the query); SQLite scans.
+            models.Index(
+                fields=["export_status", "updated_at", "id"],
+                name="fulfillment_exports_open",
+                condition=Q(export_status__in=[ExportStatus.PENDING, ExportStatus.FAILED]),
             ),
         ]
         constraints = [
