@@ -58,12 +58,14 @@ class Migration(migrations.Migration):
         AddIndexOnline(
             model_name="orderfulfillment",
             index=models.Index(
-                models.F("supplier_organization_unit"),
-                models.F("action"),
-                models.OrderBy(models.F("priority"), descending=True),
-                models.OrderBy(models.F("start_deadline"), nulls_last=True),
-                models.F("created_at"),
-                models.F("id"),
+                fields=[
+                    "supplier_organization_unit",
+                    "action",
+                    "-priority",
+                    "start_deadline",
+                    "created_at",
+                    "id",
+                ],
                 name="fulfillment_task_list",
             ),
         ),

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 
 from .fields import CompressedJSONField
 from .orders import Order, OrderLine
@@ -269,13 +269,17 @@ class OrderFulfillment(models.Model):
             ),
             # A shop's task list with its finished tasks (thousands a shop), in its
             # order: the page reads its rows off the index instead of sorting them all.
+            # (PostgreSQL sorts NULLs last ascending, as the list wants its start
+            # deadlines; SQLite cannot say NULLS LAST in an index and sorts itself.)
             models.Index(
-                F("supplier_organization_unit"),
-                F("action"),
-                F("priority").desc(),
-                F("start_deadline").asc(nulls_last=True),
-                F("created_at"),
-                F("id"),
+                fields=[
+                    "supplier_organization_unit",
+                    "action",
+                    "-priority",
+                    "start_deadline",
+                    "created_at",
+                    "id",
+                ],
                 name="fulfillment_task_list",
             ),
             # The exports still to send or failed for good (the failures page, its count
