@@ -32,11 +32,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection, reset_queries
+from django.db.models import Q
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from ..models import Order, OrderFulfillment, OrganizationUnit
+from ..selectors.fulfillments import store_task_list
 from ..selectors.keyset import encode_cursor, keyset_ordering
+from ..selectors.organization import organization_unit_list
 from ..services.roles import STORE_STAFF_GROUP, roles_ensure
 
 WORLD_ORDERS = 1_000_000
@@ -264,7 +267,7 @@ def _fulfillments(
         )
 
 
-def _order_rows(first: int, last: int, orders: int, rng: random.Random) -> _Rows:
+def order_rows(first: int, last: int, orders: int, rng: random.Random) -> _Rows:
     """The rows of orders ``first`` to ``last`` (IDs), with everything they have."""
     rows = _Rows([], [], [], [], [])
     flight_start = WORLD_END - IN_FLIGHT
@@ -335,7 +338,7 @@ def build(orders: int, write: Callable[[str], None]) -> Loaded:
             counts[table] = 0
         for first in range(1, orders + 1, batch):
             last = min(first + batch - 1, orders)
-            rows = _order_rows(first, last, orders, rng)
+            rows = order_rows(first, last, orders, rng)
             for key, table, columns in (
                 ("orders", "orchestration_order", ORDER_COLUMNS),
                 ("lines", "orchestration_orderline", LINE_COLUMNS),
@@ -576,6 +579,53 @@ def pages(paging: str) -> list[tuple[str, str, str]]:
         ("staff", "API shop's tasks", f"/api/organization-units/{shop.pk}/tasks/"),
         ("admin", "API plan steps", "/api/plan-steps/"),
     ]
+
+
+def _after_row(queryset: Any, fields: tuple[str, str], row: int) -> Q:
+    """The keyset condition of the rows after row ``row`` of ``queryset`` (descending)."""
+    first, second = fields
+    values = queryset.values(first, second)[row - 1]
+    at, pk = values[first], values[second]
+    return Q(**{f"{first}__lte": at}) & (
+        Q(**{f"{first}__lt": at}) | Q(**{first: at, f"{second}__lt": pk})
+    )
+
+
+def explain(write: Callable[[str], None]) -> None:
+    """EXPLAIN ANALYZE of the lists' hot queries, as the pages send them."""
+    _admin, _staff, shop = users()
+    orders = Order.objects.order_by("-placed_at", "-id")
+    fulfillments = OrderFulfillment.objects.order_by("-created_at", "-id")
+    number = _number(WORLD_ORDERS // 2)
+    search = Q(backend_id__icontains=number) | Q(customer_email__icontains=number)
+    queries: dict[str, Any] = {
+        "order list, first page": orders.values("id")[:51],
+        f"order list, row {DEEP_ROW:,} by keyset": orders.filter(
+            _after_row(orders, ("placed_at", "id"), DEEP_ROW)
+        ).values("id")[:51],
+        f"order list, row {DEEP_ROW:,} by offset": orders.values("id")[DEEP_ROW : DEEP_ROW + 51],
+        "order list, status Waiting": orders.filter(status="Waiting").values("id")[:51],
+        "order list, search an order number": orders.filter(search).values("id")[:51],
+        "failed exports, counted": OrderFulfillment.objects.filter(export_status="Failed")
+        .order_by()
+        .values("id"),
+        f"API fulfillments, row {DEEP_ROW:,} by keyset": fulfillments.filter(
+            _after_row(fulfillments, ("created_at", "id"), DEEP_ROW)
+        ).values("id")[:51],
+        "shops' open task counts": organization_unit_list().filter(type="Shop"),
+        "a shop's tasks with finished, IDs of a late page": store_task_list(
+            shop, include_finished=True
+        ).values_list("pk", flat=True)[6_450:6_500],
+    }
+    for name, queryset in queries.items():
+        sql, params = queryset.query.sql_with_params()
+        if name == "failed exports, counted":
+            sql = f"SELECT COUNT(*) FROM ({sql}) counted"  # noqa: S608 -- Django's own SQL
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", params)
+            write(f"-- {name}")
+            for (line,) in cursor.fetchall():
+                write(f"   {line}")
 
 
 def run(repeat: int, paging: str, only: str, write: Callable[[str], None]) -> list[Timing]:

@@ -9,7 +9,7 @@ sheet ms per order, exact share and shipments per order against the targets
 (``orchestration.benchmarks.allocation``); ``--quick`` routes 5 orders, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
-``bench lists [--repeat N] [--paging keyset|offset] [--only TEXT]``: the Suite's and
+``bench lists [--repeat N] [--paging keyset|offset] [--only TEXT] [--explain]``: the Suite's and
 the API's lists over 1,000,000 orders and 3,000,000 fulfilments, generated with COPY
 into ``DATABASE_URL`` once and reused (``orchestration.benchmarks.lists``).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
@@ -104,6 +104,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--only", default="", help="lists: the pages whose name has this")
         parser.add_argument(
+            "--explain", action="store_true", help="lists: EXPLAIN ANALYZE the hot queries"
+        )
+        parser.add_argument(
             "--processes", type=int, default=8, help="race: orchestrating processes (8)"
         )
         parser.add_argument(
@@ -119,13 +122,7 @@ class Command(BaseCommand):
             options_bench.run(repeat, self.stdout.write)
             return
         if subject == "lists":
-            try:
-                lists_bench.prepare(lists_bench.WORLD_ORDERS, self.stdout.write)
-            except RuntimeError as error:
-                raise CommandError(str(error)) from error
-            lists_bench.run(
-                options["repeat"] or 30, options["paging"], options["only"], self.stdout.write
-            )
+            self._lists(options)
             return
         if subject == "persist":
             lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
@@ -159,6 +156,18 @@ class Command(BaseCommand):
             self._allocation(quick=options["quick"])
             return
         language_bench.main([str(options["contexts"])])
+
+    def _lists(self, options: dict[str, Any]) -> None:
+        try:
+            lists_bench.prepare(lists_bench.WORLD_ORDERS, self.stdout.write)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+        if options["explain"]:
+            lists_bench.explain(self.stdout.write)
+            return
+        lists_bench.run(
+            options["repeat"] or 30, options["paging"], options["only"], self.stdout.write
+        )
 
     def _engine(self, repeat: int | None, *, quick: bool) -> None:
         bench = engine_bench

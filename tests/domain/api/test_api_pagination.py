@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from orchestration.api import pagination
 from orchestration.models import Order, OrganizationUnit
@@ -168,3 +169,12 @@ def test_the_fulfillment_list_pages_by_cursor_newest_first(client_for, integrato
     ]
     ids, _links = _walk(client_for(integrator), "/api/fulfillments/?cursor=&page_size=2")
     assert ids == [f.pk for f in sorted(made, key=lambda f: (f.created_at, f.pk), reverse=True)]
+
+
+def test_the_browsable_api_links_the_next_page_of_a_cursor(integrator) -> None:
+    _orders(3)
+    client = Client()
+    client.force_login(integrator)
+    response = client.get("/api/orders/?cursor=&page_size=2", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert "?cursor=a" in response.content.decode()
