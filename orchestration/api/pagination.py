@@ -13,7 +13,7 @@ what the first one does, however deep. Filters and ``ordering`` apply as with pa
 numbers; a list whose order is not plain fields (a shop's tasks) refuses a cursor.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -23,6 +23,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+if TYPE_CHECKING:
+    from rest_framework.pagination import HtmlContextWithPageLinks
 
 from ..selectors.keyset import BadCursor, KeysetPage, keyset_ordering, keyset_page
 
@@ -71,7 +74,7 @@ class Pagination(PageNumberPagination):
             self._check_depth(request)
             return super().paginate_queryset(queryset, request, view)
         self.request = request
-        size = self.get_page_size(request)
+        size = self.get_page_size(request) or self.max_page_size or MAX_PAGE_OFFSET
         if keyset_ordering(queryset) is None:
             raise ValidationError(
                 {CURSOR: ["This list's order cannot be paged by cursor: page it by number."]}
@@ -95,7 +98,7 @@ class Pagination(PageNumberPagination):
         raw = request.query_params.get(self.page_query_param, "1")
         if not raw.isdigit() or len(raw) > 9:
             return  # not a number: DRF's "Invalid page." (404) as before
-        if (int(raw) - 1) * self.get_page_size(request) >= MAX_PAGE_OFFSET:
+        if (int(raw) - 1) * (self.get_page_size(request) or 0) >= MAX_PAGE_OFFSET:
             raise ValidationError(
                 {
                     self.page_query_param: [
@@ -107,6 +110,7 @@ class Pagination(PageNumberPagination):
 
     def get_paginated_response(self, data: Any) -> Response:
         if self.keyset is None:
+            assert self.page is not None
             paginator = self.page.paginator
             assert isinstance(paginator, CappedPaginator)
             return Response(
@@ -129,14 +133,16 @@ class Pagination(PageNumberPagination):
     def _cursor_link(self, direction: str, cursor: str | None) -> str | None:
         if cursor is None:
             return None
+        assert self.request is not None
         url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
         return replace_query_param(url, CURSOR, direction + cursor)
 
-    def get_html_context(self) -> dict[str, Any]:
+    def get_html_context(self) -> "HtmlContextWithPageLinks":
         if self.keyset is not None:
             return {
-                "previous_url": self._cursor_link(BEFORE, self.keyset.previous_cursor),
-                "next_url": self._cursor_link(AFTER, self.keyset.next_cursor),
+                # None: no link (DRF's own template says so; its stubs want a str).
+                "previous_url": self._cursor_link(BEFORE, self.keyset.previous_cursor),  # type: ignore[typeddict-item]
+                "next_url": self._cursor_link(AFTER, self.keyset.next_cursor),  # type: ignore[typeddict-item]
                 "page_links": [],
             }
         return super().get_html_context()
