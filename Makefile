@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint browser secret-key worker beat clean
+.PHONY: run test lint browser secret-key worker beat clean load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +82,16 @@ beat: $(VENV)/.installed secret-key
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .test-db.sqlite3*
+
+# POST /api/orders/ under load (docs/performance.md, "Orders in"): locust, headless, posts
+# LOAD_RATE orders a second for LOAD_SECONDS against gunicorn while two Celery workers
+# orchestrate them. Needs PostgreSQL and a broker, as deployed:
+#   DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... make load
+LOAD_RATE ?= 100
+LOAD_SECONDS ?= 60
+load: $(VENV)/.installed-dev secret-key
+	@test -n "$$DATABASE_URL" -a -n "$$CELERY_BROKER_URL" || \
+		{ echo "make load needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL set" >&2; exit 1; }
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	DATABASE_CONN_MAX_AGE=$${DATABASE_CONN_MAX_AGE:-60} $(BIN)/python manage.py bench load \
+		--rate $(LOAD_RATE) --seconds $(LOAD_SECONDS) --spawn 2

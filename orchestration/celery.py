@@ -3,14 +3,33 @@
 Configuration comes from Django settings under the ``CELERY_`` namespace. With
 no ``CELERY_BROKER_URL`` set, tasks run inline (eager), so the suite works on a
 machine with no broker; see ``settings.py``.
+
+A worker treats its database connection as a web process does: after each task it
+closes a connection that failed or outlived ``DATABASE_CONN_MAX_AGE`` (Django's
+``close_old_connections``, which runs after each request), and keeps the others for
+the next task. Celery's own Django fix-up would close them all before and after
+every task (``CELERY_DB_REUSE_MAX`` in ``settings.py`` turns that off). A task run
+inline is left alone: it runs inside the caller's request or transaction.
 """
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
 
 app = Celery("orchestration")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def connections_tidy(sender: Task | None = None, **kwargs: Any) -> None:
+    """Close the database connections Django would close after a request."""
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    close_old_connections()

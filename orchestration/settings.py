@@ -6,8 +6,9 @@ defaults: SQLite in WAL mode, Celery tasks inline, e-mail to the console.
 
 - ``DATABASE_URL=postgres://user@host:5432/name`` switches to PostgreSQL
   (psycopg 3, pooled connections).
-- ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` switches to a real broker;
-  tasks then go to a worker (``CELERY_TASK_ALWAYS_EAGER`` defaults to off).
+- ``CELERY_BROKER_URL=redis://127.0.0.1:6379/0`` (or RabbitMQ's
+  ``amqp://user:password@127.0.0.1:5672//``) switches to a real broker; tasks then go
+  to a worker (``CELERY_TASK_ALWAYS_EAGER`` defaults to off).
 - ``DJANGO_DEBUG=1`` turns on debug pages (``make run`` sets it).
 
 With ``DJANGO_DEBUG`` off, ``DJANGO_SECRET_KEY`` must be set: the settings refuse
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -134,7 +136,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("pool", env.bool("DATABASE_POOL", default=False))
+    # A process keeps its connection this many seconds (0: a new one per request and per
+    # task), checked before reuse after an error (CONN_HEALTH_CHECKS), so a restarted
+    # server costs one failed request at most. A new PostgreSQL connection is a new
+    # server process: 2 to 3 ms of a request or a run that take 5.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DATABASE_POOL", default=False):
+        if DATABASES["default"]["CONN_MAX_AGE"]:
+            raise ImproperlyConfigured(
+                "Set DATABASE_POOL or DATABASE_CONN_MAX_AGE, not both: a pooled connection "
+                "goes back to its pool after each request and task."
+            )
+        # One connection per process at rest (a gunicorn sync worker and a Celery prefork
+        # child serve one request or task at a time); psycopg's default keeps four.
+        DATABASES["default"]["OPTIONS"].setdefault(
+            "pool", {"min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4)}
+        )
     # A server that does not answer fails a request (and /healthz) in seconds, not minutes.
     DATABASES["default"]["OPTIONS"].setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
@@ -200,6 +218,8 @@ EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", default=str(BASE_DIR / "var"
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="orders@localhost")
 
 # --- Celery -----------------------------------------------------------------
+# The broker: Redis (redis://) or RabbitMQ (amqp://); docs/deployment.md says when to
+# choose which. Everything below holds for both unless it names one.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 # With no broker configured there is no worker either: run tasks inline.
 CELERY_TASK_ALWAYS_EAGER = env.bool(
@@ -208,23 +228,72 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = 60 * 60 * 24 * 7
+# Task results older than this (seconds; 7 days) are deleted by the history purge
+# (below), in batches. Most tasks store none (ignore_result); the sweep's and the
+# purge's own results are what is kept.
+CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=60 * 60 * 24 * 7)
+# A task is acknowledged once it has run, and a worker that dies mid-task leaves its
+# message to be delivered again (tests/lifecycle/test_worker_killed.py): Redis hands it
+# out after its visibility timeout (an hour, kombu's default), RabbitMQ as soon as the
+# dead worker's connection closes. RabbitMQ also takes back a message a live worker has
+# held unacknowledged for longer than its ``consumer_timeout`` (30 minutes by default,
+# set on the broker): no task here runs for that long, and none is sent with a countdown.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes every database connection before and after each task,
+# and with DATABASE_POOL closes the whole pool of a prefork child: a new PostgreSQL
+# connection per task. Given a reuse count it never reaches, it leaves them alone, and
+# orchestration/celery.py closes, after each task, what Django closes after each
+# request: a connection that failed or is older than DATABASE_CONN_MAX_AGE (with the
+# default 0, every connection, as before).
+CELERY_DB_REUSE_MAX = 2**62
+# Stated, although they are Celery's defaults, because losing a message on a broker
+# restart is what they prevent: the default queue (and any queue made on the fly for a
+# name, as the tests do) is durable on RabbitMQ, surviving a restart, and every message
+# is persistent, written to disk before the broker confirms it. Redis keeps queues as
+# lists and has no per-message persistence: there they last as long as Redis's own
+# persistence (appendonly) makes them (docs/deployment.md). The queue's name is for
+# installs (or test runs) sharing one broker: each its own queue.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_TASK_QUEUES = [
+    Queue(
+        CELERY_TASK_DEFAULT_QUEUE,
+        Exchange(CELERY_TASK_DEFAULT_QUEUE, type="direct", durable=True),
+        routing_key=CELERY_TASK_DEFAULT_QUEUE,
+        durable=True,
+    )
+]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A broker outage: a committed write still answers success (services/sending.py logs a
 # warning and the sweep sends the task later), but first the send must give up quickly,
 # or the request waits on it. Celery's defaults: 4 s per connection attempt and 3
-# publish retries; and a Redis broker that accepts the connection but never answers
-# blocks a send for minutes (no socket timeout). With these defaults a send gives up
-# in about 2 s when the broker hangs, and at once when nothing listens on its port.
+# publish retries; and a broker that accepts the connection but never answers blocks a
+# send for minutes (no socket timeout). With these defaults a send gives up in about
+# 2 s when the broker hangs, and at once when nothing listens on its port.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0)
+# Each transport takes the options it knows and ignores the others' (kombu's Redis
+# channel picks its names; py-amqp's connection takes any keyword), so the one dict
+# serves both, and a test may switch the URL from one broker to the other.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Redis: connecting, and each read or write once connected (RabbitMQ uses the above).
+    # Redis: connecting, and each read or write once connected.
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+    "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    # RabbitMQ (py-amqp): connecting and its handshake are bounded by the connection
+    # timeout above; each read or write once connected by these, which also bound the
+    # wait for a publisher confirm (a broker under a memory alarm blocks publishers).
+    "read_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    "write_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    # RabbitMQ: each publish waits for the broker's ack, so a send that returned is a
+    # message the broker stored (persistent: on disk), and a refused one (a nack, or the
+    # channel closed on it) raises, is logged, and is left to the sweep rather than lost
+    # in silence. It costs the producer a round trip and the broker's write to disk per
+    # send (`bench broker`, docs/performance.md); off, a message the broker drops is
+    # resent by the sweep minutes later. Redis answers every write anyway.
+    "confirm_publish": env.bool("CELERY_BROKER_CONFIRM_PUBLISH", default=True),
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     # One more try rides out a dropped connection (the pool's socket was closed);
@@ -237,11 +306,35 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     # Deadlines, waiting orders, due export and webhook retries, lost tasks.
     "sweep": {"task": "orchestration.tasks.sweep_task", "schedule": 60},
-    "purge-expired-orchestration-details": {
-        "task": "orchestration.tasks.orchestration_details_purge_task",
-        "schedule": 60 * 60 * 24,
+    # History that grows with orders (services/history.py): hourly, each run at most
+    # ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS, the next one going on where it stopped.
+    "purge-history": {
+        "task": "orchestration.tasks.history_purge_task",
+        "schedule": 60 * 60,
     },
 }
+
+# --- History retention (orchestration/services/history.py, docs/lifecycle.md) -------
+# Timeline events (and the webhook delivery state they carry) of an order that ended
+# (Completed or Cancelled) and has not changed for this many days, older than that,
+# are purged; never an open order's, a Pending webhook's, or those of an order an open
+# return refers to.
+ORCHESTRATION_HISTORY_EVENTS_DAYS = env.int("ORCHESTRATION_HISTORY_EVENTS_DAYS", default=365)
+# The same for plan transitions and the attempts of plan steps that are over.
+ORCHESTRATION_HISTORY_PLANS_DAYS = env.int("ORCHESTRATION_HISTORY_PLANS_DAYS", default=365)
+# Rows per batch: one short transaction each (1,000 rows: tens of milliseconds).
+ORCHESTRATION_HISTORY_BATCH_SIZE = env.int("ORCHESTRATION_HISTORY_BATCH_SIZE", default=1_000)
+# A run stops after this many seconds; the hourly beat run goes on from there.
+ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS = env.float(
+    "ORCHESTRATION_HISTORY_TIME_BUDGET_SECONDS", default=300.0
+)
+# A pause between batches (seconds), to leave the database more room; 0: none.
+ORCHESTRATION_HISTORY_BATCH_PAUSE_SECONDS = env.float(
+    "ORCHESTRATION_HISTORY_BATCH_PAUSE_SECONDS", default=0.0
+)
+# A folder: the purged rows are first appended there, as gzipped JSON lines per kind
+# and run. Empty (the default): purged only.
+ORCHESTRATION_ARCHIVE_DIR = env.str("ORCHESTRATION_ARCHIVE_DIR", default="")
 
 # --- Request bodies ---------------------------------------------------------
 # The largest body taken: a bigger API body is a 413 (orchestration.api.parsers), a

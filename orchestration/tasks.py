@@ -10,16 +10,24 @@ from celery import shared_task
 from django.utils import timezone
 
 
+@shared_task(name="orchestration.tasks.history_purge_task")
+def history_purge_task() -> dict[str, int]:
+    """Purge the history the retention rules let go, in batches, within the run's time
+    budget (hourly, by beat); return how many rows of each kind."""
+    from .services.history import history_purge
+
+    return history_purge(now=timezone.now()).counts
+
+
 @shared_task(name="orchestration.tasks.orchestration_details_purge_task")
 def orchestration_details_purge_task() -> int:
     """Drop the orchestration details whose lifetime is over, and the API's idempotency
-    keys older than 24 hours (daily, by beat); return how many details were dropped."""
-    from .services.idempotency import idempotency_keys_purge
-    from .services.orchestration_details import orchestration_details_purge
+    keys older than 24 hours; return how many details were dropped. (The daily beat
+    entry of old: a schedule stored in the database may still name it.)"""
+    from .services.history import history_purge
 
-    now = timezone.now()
-    idempotency_keys_purge(now=now)
-    return orchestration_details_purge(now=now)
+    kinds = ("idempotency_keys", "orchestration_details")
+    return history_purge(now=timezone.now(), kinds=kinds).counts["orchestration_details"]
 
 
 @shared_task(name="orchestration.tasks.order_orchestrate_task", ignore_result=True)
@@ -28,6 +36,17 @@ def order_orchestrate_task(order_id: int) -> None:
     from .services.orchestration import order_orchestrate
 
     order_orchestrate(order_id=order_id)
+
+
+@shared_task(name="orchestration.tasks.orders_orchestrate_task", ignore_result=True)
+def orders_orchestrate_task(order_ids: list[int]) -> None:
+    """Route several orders that need it, one after the other (sent after each chunk of
+    a bulk import by ``services.order_imports``: one message for many orders). Each
+    order's run is its own: an order that fails does not stop the others."""
+    from .services.orchestration import order_orchestrate
+
+    for order_id in order_ids:
+        order_orchestrate(order_id=order_id)
 
 
 @shared_task(name="orchestration.tasks.fulfillment_export_task", ignore_result=True)

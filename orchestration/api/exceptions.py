@@ -61,10 +61,23 @@ def _body(code: str, message: str, errors: list[dict[str, Any]]) -> dict[str, An
     return {"code": code, "message": message, "errors": errors}
 
 
+def application_error_body(exc: ApplicationError) -> dict[str, Any]:
+    """The body of the response to a refusal by a service (its status: ``exc.status``)."""
+    return _body(exc.code, exc.message, exc.errors)
+
+
+def validation_error_body(exc: exceptions.ValidationError) -> dict[str, Any]:
+    """The body of the 400 response to a serializer's refusal."""
+    errors = list(flatten_errors(exc.detail))
+    first: dict[str, Any] = errors[0] if errors else {"message": "Invalid input.", "field": None}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return _body("invalid", message, errors)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render ``exc`` as the one error shape; unknown exceptions stay 500s."""
     if isinstance(exc, ApplicationError):
-        return Response(_body(exc.code, exc.message, exc.errors), status=exc.status)
+        return Response(application_error_body(exc), status=exc.status)
     if isinstance(exc, (ProtectedError, RestrictedError)):
         referrers = (
             exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
@@ -85,12 +98,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
-        errors = list(flatten_errors(exc.detail))
-        first: dict[str, Any] = (
-            errors[0] if errors else {"message": "Invalid input.", "field": None}
-        )
-        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-        response.data = _body("invalid", message, errors)
+        response.data = validation_error_body(exc)
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code

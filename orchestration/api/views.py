@@ -100,8 +100,15 @@ from . import serializers
 from .idempotency import (
     IDEMPOTENCY_KEY_PARAMETER,
     KEY_REUSED_RESPONSE,
+    REPLAYED_HEADER,
     REPLAYED_PARAMETER,
     idempotent,
+)
+from .order_imports import (
+    OrderBulkInputSerializer,
+    OrderBulkResponseSerializer,
+    order_bodies_import,
+    orders_represented,
 )
 from .permissions import (
     SheetTransferPermission,
@@ -111,6 +118,14 @@ from .permissions import (
 )
 
 MAX_ID = 2**63 - 1
+BULK_REPLAYED_PARAMETER = OpenApiParameter(
+    REPLAYED_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200],
+    enum=["true"],
+    description="Set on a response sent again for a retried Idempotency-Key.",
+)
 CHANGE_FULFILLMENTS = requires_permission(CHANGE_FULFILLMENT)
 
 
@@ -351,8 +366,48 @@ class OrderViewSet(
             created_by=request.user if request.user.is_authenticated else None,
             **fields,
         )
-        order = order_list().get(pk=order.pk)
+        # As created, with its lines: nothing to read back.
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=OrderBulkInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, BULK_REPLAYED_PARAMETER],
+        responses={200: OrderBulkResponseSerializer, 422: KEY_REUSED_RESPONSE},
+        summary="Create up to 500 orders in one request, each on its own",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk",
+        permission_classes=[requires_permission(ADD_ORDER)],
+    )
+    def bulk(self, request: Request) -> Response:
+        """Each order is validated and created on its own, exactly as `POST /api/orders/`
+        would: `results` has one entry per order, in the order sent, with `status` 201
+        and the `order`, or the status and `error` body `POST /api/orders/` would have
+        answered. The response is a 200 whenever the request itself was valid, even if
+        every order was refused (docs/api.md)."""
+        return idempotent(request, lambda: self._bulk(request))
+
+    def _bulk(self, request: Request) -> Response:
+        body = OrderBulkInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        results = [
+            result
+            for chunk in order_bodies_import(
+                bodies=body.validated_data["orders"],
+                user=request.user,  # type: ignore[arg-type]  # requires_permission: signed in.
+            )
+            for result in chunk
+        ]
+        created = sum(1 for result in results if result.order is not None)
+        return Response(
+            {
+                "created": created,
+                "refused": len(results) - created,
+                "results": orders_represented(results),
+            }
+        )
 
     @extend_schema(
         responses={200: serializers.OrderEventSerializer(many=True)},

@@ -1,4 +1,4 @@
-"""Benchmarks of the fulfilment lifecycle (``manage.py bench persist|race|pipeline``).
+"""Benchmarks of the fulfilment lifecycle (``manage.py bench persist|tasks|race|plans``).
 
 - ``persist``: one orchestration run, stored: a 3-line order over 20 warehouses,
   through ``order_orchestrate`` (snapshot, engine, fulfilments, reservations,
@@ -8,20 +8,15 @@
   for a sheet reading them, among N tasks mostly finished.
 - ``race``: N processes orchestrating M orders that want three times the stock
   on hand; prints the time taken and checks nothing was reserved beyond stock.
-- ``pipeline``: orders per second from ``order_create`` to stored fulfilments,
-  through real Celery workers (start them yourself, or let ``--spawn N`` do it);
-  needs ``CELERY_BROKER_URL`` (e.g. Redis) and a database the workers share.
+(``pipeline`` and ``load``, through real workers, are in ``throughput.py``.)
 
-``tasks``, ``race`` and ``pipeline`` write to the configured database and remove
+``tasks`` and ``race`` write to the configured database and remove
 what they made afterwards (orders, OUs, products and sheets named ``BENCH-*``).
 """
 
 import itertools
 import multiprocessing
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +42,6 @@ from ..models import (
 from ..selectors.network import network_changed
 from ..selectors.scenario import shop_open_task_counts
 from ..services.orchestration import order_orchestrate
-from ..services.orders import order_create
 from ..services.plans import plan_step_run
 from ..services.sheets import sheet_create
 from ..services.step_groups import plan_scenario_set, step_group_version_save
@@ -65,7 +59,7 @@ require [SupplierQuantityAvailable] >= [OrderLine.QuantityOrdered]
 """
 
 
-def _network(warehouses: int, products: int, on_hand: int) -> list[Any]:
+def bench_network(warehouses: int, products: int, on_hand: int) -> list[Any]:
     """BENCH-* warehouses with ``on_hand`` of each BENCH-* product, and the sheet."""
 
     units = OrganizationUnit.objects.bulk_create(
@@ -107,8 +101,8 @@ def _orders(items: list[Any], count: int, quantity: int = 1) -> list[int]:
     return [order.pk for order in orders]
 
 
-def _clean() -> None:
-
+def bench_clean() -> None:
+    """Remove what the benchmarks made (orders, OUs, products and sheets named ``BENCH-*``)."""
     with transaction.atomic():
         Order.objects.filter(backend_id__startswith="BENCH-").delete()
         Sheet.objects.filter(name="BENCH-sheet").delete()
@@ -117,7 +111,7 @@ def _clean() -> None:
         Product.objects.filter(backend_id__startswith="BENCH-").delete()
 
 
-def _counting(statements: list[int]) -> Callable[..., Any]:
+def counting(statements: list[int]) -> Callable[..., Any]:
     """An execute wrapper that notes each round trip's number of statements, but
     the transaction's own: PostgreSQL's BEGIN and COMMIT never pass here, SQLite's
     ``BEGIN IMMEDIATE`` (this project's transaction mode) does, and is left out
@@ -152,7 +146,7 @@ _TABLES = (
 )
 
 
-def _vacuum() -> None:
+def vacuum() -> None:
     """PostgreSQL: vacuum and analyze the tables a run touches, as autovacuum would.
 
     Each benchmark deletes what it made, and a server with autovacuum off (this
@@ -175,12 +169,12 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
     trips: list[int] = []
     # Committed first, as real orders are: each run is then its own transaction,
     # and the queries counted are exactly those a worker sends (no savepoints).
-    _clean()
+    bench_clean()
     try:
         with transaction.atomic():
-            items = _network(warehouses=20, products=3, on_hand=10_000)
+            items = bench_network(warehouses=20, products=3, on_hand=10_000)
             order_ids = _orders(items, repeat + 3)
-        _vacuum()
+        vacuum()
         # What the run hands on after commit (the export to the warehouse) is a
         # message for another worker: sent, not run, here. A plain function, not a
         # Mock, whose bookkeeping would be timed with the run.
@@ -192,7 +186,7 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
             # Django's debug cursor, which formats every query it records: a worker
             # pays neither, and the debug cursor took about 1 ms of a run.
             statements: list[int] = []
-            with sent, connection.execute_wrapper(_counting(statements)):
+            with sent, connection.execute_wrapper(counting(statements)):
                 start = time.perf_counter()
                 order_orchestrate(order_id=order_id)
                 elapsed = time.perf_counter() - start
@@ -201,7 +195,7 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
                 queries.append(sum(statements))
                 trips.append(len(statements))
     finally:
-        _clean()
+        bench_clean()
     result = {
         "median_ms": statistics.median(timings),
         "p95_ms": sorted(timings)[int(len(timings) * 0.95) - 1],
@@ -223,7 +217,7 @@ def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[
     over 50 shops of which one in 1,500 is open (the rest completed, as in a
     retailer's history)."""
 
-    _clean()
+    bench_clean()
     order = None
     try:
         with transaction.atomic():
@@ -255,7 +249,7 @@ def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[
                         )
                     )
                 OrderFulfillment.objects.bulk_create(batch)
-        _vacuum()
+        vacuum()
         timings = []
         for _ in range(repeat):
             start = time.perf_counter()
@@ -269,7 +263,7 @@ def tasks(fulfillments: int, repeat: int, write: Callable[[str], None]) -> dict[
                     f"DELETE FROM {OrderFulfillment._meta.db_table} WHERE order_id = %s",  # noqa: S608
                     [order.pk],
                 )
-        _clean()
+        bench_clean()
     found = sum(counts.values())
     if found != opened:
         raise RuntimeError(f"counted {found} open tasks, {opened} were made")
@@ -296,10 +290,10 @@ def _race_worker(queue: Any) -> None:
 def race(processes: int, orders: int, write: Callable[[str], None]) -> dict[str, float]:
     """``processes`` processes orchestrate ``orders`` 1-unit orders; stock covers a third."""
 
-    _clean()
+    bench_clean()
     on_hand = max(1, orders // 3 // 4)
     with transaction.atomic():
-        items = _network(warehouses=4, products=1, on_hand=on_hand)
+        items = bench_network(warehouses=4, products=1, on_hand=on_hand)
         order_ids = _orders(items, orders)
     connections.close_all()
     queue: Any = multiprocessing.get_context("fork").Queue()
@@ -338,76 +332,13 @@ def race(processes: int, orders: int, write: Callable[[str], None]) -> dict[str,
         f"{reserved} units reserved, {over} beyond stock; {len(leftover)} orders left for the "
         f"sweep; {len(failed)} processes failed"
     )
-    _clean()
+    bench_clean()
     return {"seconds": elapsed, "over": over, "reserved": reserved, "failed": len(failed)}
-
-
-def pipeline(orders: int, spawn: int, write: Callable[[str], None]) -> dict[str, float]:
-    """Orders per second from ``order_create`` to stored fulfilments, through workers."""
-    from django.conf import settings
-
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        raise RuntimeError("pipeline needs CELERY_BROKER_URL set and real workers")
-    _clean()
-    children = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "orchestration",
-                "worker",
-                "-c",
-                "1",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"bench{i}@%h",
-                "-Q",
-                "celery",
-                "--loglevel",
-                "WARNING",
-            ],
-            env={**os.environ},
-        )
-        for i in range(spawn)
-    ]
-    try:
-        with transaction.atomic():
-            items = _network(warehouses=20, products=3, on_hand=100_000)
-        time.sleep(3 if spawn else 0)  # let spawned workers connect before timing
-        start = time.perf_counter()
-        for number in range(orders):
-            order_create(
-                backend_id=f"BENCH-O-{number}",
-                lines=[{"product": item, "quantity": 1} for item in items],
-            )
-        created = time.perf_counter() - start
-        while Order.objects.filter(
-            backend_id__startswith="BENCH-O-", needs_orchestration=True
-        ).exists():
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - start
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(30)
-    write(
-        f"pipeline: {orders} orders of 3 lines over 20 warehouses, "
-        f"{spawn or 'external'} workers, {connection.vendor}, broker "
-        f"{settings.CELERY_BROKER_URL.split('://')[0]}: {elapsed:.1f} s, "
-        f"{orders / elapsed:.0f} orders/s end to end (creating them took {created:.1f} s)"
-    )
-    _clean()
-    return {"seconds": elapsed, "orders_per_second": orders / elapsed}
 
 
 def _timed(order_id: int) -> tuple[float, int]:
     statements: list[int] = []
-    with connection.execute_wrapper(_counting(statements)):
+    with connection.execute_wrapper(counting(statements)):
         start = time.perf_counter()
         order_orchestrate(order_id=order_id)
         elapsed = time.perf_counter() - start
@@ -428,7 +359,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
     keys = [f"s{number}" for number in range(1, steps + 1)]
     block = 10
     blocks = max(1, repeat // block)
-    _clean()
+    bench_clean()
     StepGroup.objects.filter(key="BENCH_plan").delete()
     sent = mock.patch(
         "orchestration.services.sending.task_send", lambda *args, **kwargs: len(kwargs["ids"])
@@ -441,7 +372,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
     locked_statements: list[float] = []
     try:
         with transaction.atomic():
-            items = _network(warehouses=20, products=3, on_hand=100_000)
+            items = bench_network(warehouses=20, products=3, on_hand=100_000)
             order_ids = _orders(items, 2 * blocks * (block + 2))
             step_group_version_save(
                 key="BENCH_plan",
@@ -455,7 +386,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
                 ],
             )
             plan_scenario_set(group_key="BENCH_plan", action="EXPORT_ORDER", priority=1_000_000)
-        _vacuum()
+        vacuum()
         orders = iter(order_ids)
         with (
             sent,
@@ -490,7 +421,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
                 # code before).
                 fast = index // block % 2 == 0
                 statements: list[int] = []
-                with connection.execute_wrapper(_counting(statements)):
+                with connection.execute_wrapper(counting(statements)):
                     start = time.perf_counter()
                     plan_step_run(step_id=step_id, _fast=fast)
                     if not fast:
@@ -501,7 +432,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
                 (step_ms if fast else locked_ms).append(elapsed / steps)
                 (step_statements if fast else locked_statements).append(sum(statements) / steps)
     finally:
-        _clean()
+        bench_clean()
         StepGroup.objects.filter(key="BENCH_plan").delete()
         network_changed()
     result = {

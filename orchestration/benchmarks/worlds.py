@@ -327,12 +327,12 @@ def make_sheets(count: int) -> tuple[SheetSource, ...]:
 # --- The world ----------------------------------------------------------------------------
 
 
-def _place(
+def place(
     rng: random.Random, places: Sequence[tuple[str, str, float, float, int]]
 ) -> tuple[str, str, Address]:
     """A random address near one of ``places`` (by weight), inside ``LATITUDES``/``LONGITUDES``."""
     city, country, latitude, longitude, _weight = rng.choices(
-        places, weights=[place[4] for place in places]
+        places, weights=[entry[4] for entry in places]
     )[0]
     while True:
         lat = round(latitude + rng.gauss(0, 0.05), 6)
@@ -353,10 +353,12 @@ def _place(
     return city, country, address
 
 
-def _unit(rng: random.Random, unit_id: int) -> OrganizationUnit:
+def make_unit(rng: random.Random, unit_id: int) -> OrganizationUnit:
+    """One generated OU with ID ``unit_id``: a shop (70 %), a warehouse at a hub (25 %)
+    or another type, placed by ``place``; the same ``rng`` state gives the same OU."""
     roll = rng.random()
     kind = "Shop" if roll < 0.70 else "Warehouse" if roll < 0.95 else rng.choice(OTHER_TYPES)
-    city, country, address = _place(rng, HUBS if kind == "Warehouse" else CITIES)
+    city, country, address = place(rng, HUBS if kind == "Warehouse" else CITIES)
     if kind == "Shop":
         brand = rng.choice(BRANDS)
         sets = [f"{country}_Stores"]
@@ -398,8 +400,8 @@ def make_scenario(*, ous: int, lines: int, sheets: int, seed: int = 0) -> Scenar
     """
     # Benchmark data, not secrets: a seeded PRNG keeps runs comparable.
     rng = random.Random(seed)  # noqa: S311
-    units = [_unit(rng, unit_id) for unit_id in range(2, ous + 1)]
-    _city, country, address = _place(rng, CITIES)
+    units = [make_unit(rng, unit_id) for unit_id in range(2, ous + 1)]
+    _city, country, address = place(rng, CITIES)
     company = OrganizationUnit(
         id=1,
         name="IBE Company",

@@ -34,13 +34,41 @@ from .decision import (
 )
 from .evaluate import Candidate, Recorder, SheetRun, evaluate_sheet, read_history
 from .model import RETURNS, SALES, OrderLine, Scenario
+from .network import network_of
 from .options import OptionOutcome, options_matter
 from .plan import StatementFailed, plan_for
 from .routes import RouteProvider
 from .search import Search, SheetFailed
 from .variables import FULFILLMENT_OPTIONS, World
 
-__all__ = ["Prepared", "fulfillment_options", "prepare", "route"]
+__all__ = ["Prepared", "fulfillment_options", "prepare", "route", "stocked_units"]
+
+
+def stocked_units(scenario: Scenario) -> frozenset[int] | None:
+    """The OUs that can fulfil anything of a sales order: those with available stock
+    of a line's product or of one of its replacements. None for another intent
+    (a return or a purchase takes no stock: any OU may fulfil it).
+
+    A sales order's line fits an OU only for the units it has available (its own
+    product's, or with ``UseReplacementProductsForStock`` its replacements' too), so
+    no other OU is ever a candidate of any sheet: routing with ``candidate_units``
+    set to these gives the same decision. Its explanation differs: the OUs left out
+    are not listed among the rejections and ``Dropped`` (``docs/routing.md``).
+    """
+    if scenario.order.intent != SALES:
+        return None
+    products = network_of(scenario).products
+    wanted = set()
+    for line in scenario.order.lines:
+        wanted.add(line.product)
+        product = products.get(line.product)
+        if product is not None:
+            wanted.update(product.replacements)
+    return frozenset(
+        unit_id
+        for (unit_id, product_id), available in scenario.stock.items()
+        if available > 0 and product_id in wanted
+    )
 
 
 def _error(run: SheetRun, line: int, column: int, code: str, message: str) -> dict[str, Any]:

@@ -53,7 +53,17 @@ STOCK_QUANTITY = Limit(
     "absolute quantity, or a delta either way) have the same limit.",
 )
 
-LIMITS: tuple[Limit, ...] = (ORDER_LINES, LINE_QUANTITY, STOCK_QUANTITY)
+BULK_ORDERS = Limit(
+    500,
+    "orders per bulk request",
+    "A bulk request of 500 typical orders is a few hundred kilobytes, well inside the "
+    "5 MB a request body may be, and is answered in well under a second at the bulk "
+    "API's rate (docs/performance.md), far from gunicorn's 30 s timeout; Shopify and "
+    "Stripe cap their batch calls likewise. More orders are several requests, or "
+    "manage.py import_orders.",
+)
+
+LIMITS: tuple[Limit, ...] = (ORDER_LINES, LINE_QUANTITY, STOCK_QUANTITY, BULK_ORDERS)
 
 
 JSON_INTEGER_DIGITS = Limit(

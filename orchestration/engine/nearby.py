@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from ..language.compiler import EvaluationError
@@ -39,13 +39,20 @@ _FORM = re.compile(
 # included.
 _MARGIN_KM = 0.01
 _ABSENT = object()
+# Fewer candidates than the band's OUs divided by this: each candidate's latitude is
+# compared with the band's, instead of the band's OUs looked up among the candidates.
+# The same OUs either way.
+WALK_CANDIDATES = 1
 
 
 def passing(
     world: World, step: Step, base: Values, cache: dict[tuple[object, ...], frozenset[int] | None]
 ) -> frozenset[int] | None:
-    """The OUs (of all, a superset of the group's) the filter ``step`` lets through
-    with the values in ``base``; None when the form above does not apply."""
+    """The OUs (of the candidates, a superset of the group's) the filter ``step`` lets
+    through with the values in ``base``; None when the form above does not apply.
+
+    Only the world's candidates are looked at: a group holds nothing else, so a run
+    given a few OUs (``Scenario.candidate_units``) measures those only."""
     match = _FORM.fullmatch(step.text.strip())
     if match is None:
         return None
@@ -69,6 +76,20 @@ def passing(
         low = bisect_left(latitudes, origin[0] - width)
         high = bisect_right(latitudes, origin[0] + width)
         units = world.units
+        candidates = world.candidates
+        band: Iterable[int] = (*ids[low:high], *unplaced)
+        if candidates is not units and len(candidates) * WALK_CANDIDATES < high - low:
+            # A few candidates (a run given only the OUs with stock): each one's
+            # latitude against the band's, rather than the band's OUs looked up.
+            south, north = origin[0] - width, origin[0] + width
+            points = world.points
+            band = [
+                unit_id
+                for unit_id in candidates
+                if (place := points[unit_id]) is None or south <= place[0] <= north
+            ]
+        elif candidates is not units:
+            band = [unit_id for unit_id in band if unit_id in candidates]
         kept = []
         path = path_key("Supplier." + name)
         distance_of = world.supplier_value
@@ -78,7 +99,7 @@ def passing(
         plain = type(limit) is Decimal and limit.is_finite() and path not in base
         strict = operator == "<"
         try:
-            for unit_id in (*ids[low:high], *unplaced):
+            for unit_id in band:
                 unit = units[unit_id]
                 if plain:
                     distance = distance_of(unit, path)

@@ -12,7 +12,8 @@ tuple is a new network: nothing is shared across snapshots, so a stale index
 can never be used.
 
 Kept: the last ``KEEP`` networks, each with a reference to its tuples (so that
-an ``id()`` is never reused while it is a key here).
+an ``id()`` is never reused while it is a key here), until their owner releases
+them (``network_release``).
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ class Network:
         self.texts: dict[int, tuple[object, dict[int, object]]] = {}
         self.lock = threading.Lock()
         self._by_latitude: tuple[list[float], list[int], list[int]] | None = None
+        self._positions: dict[int, int] | None = None
+
+    def positions(self) -> dict[int, int]:
+        """Each OU's position in the network's tuple, by ID (made on first use)."""
+        found = self._positions
+        if found is None:
+            found = self._positions = {unit_id: index for index, unit_id in enumerate(self.units)}
+        return found
 
     def partition(
         self,
@@ -153,3 +162,15 @@ def network_of(scenario: Scenario) -> Network:
         while len(_networks) > KEEP:
             _networks.popitem(last=False)
     return built
+
+
+def network_release(units: tuple[OrganizationUnit, ...], products: tuple[Product, ...]) -> None:
+    """Drop what is kept for the network of these tuples: their owner has replaced them
+    (``orchestration.selectors.network``), and a national network's indexes are tens of
+    megabytes that would otherwise stay until ``KEEP`` newer networks pushed them out.
+    A route still running over it keeps its own reference."""
+    key = (id(units), id(products))
+    with _lock:
+        found = _networks.get(key)
+        if found is not None and found.unit_tuple is units and found.product_tuple is products:
+            del _networks[key]

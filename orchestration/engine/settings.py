@@ -144,6 +144,16 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             maximum=50,
         ),
         SettingDefinition(
+            "Orchestration:ExplainSuppliersWithoutStock",
+            bool,
+            False,
+            "List in a sales order's run every OU the sheets rejected, also those without "
+            "available stock of any of its products (they can fulfil nothing, so the "
+            "decision is the same). Off, a run considers only OUs with stock: at thousands "
+            "of OUs that is most of a run's time and stored explanation. The preview always "
+            "lists them all.",
+        ),
+        SettingDefinition(
             "Export:MaxAttempts",
             int,
             5,

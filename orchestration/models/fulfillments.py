@@ -154,6 +154,15 @@ class OrchestrationDetails(models.Model):
             # store two runs under one number: the second insert fails.
             models.UniqueConstraint(fields=["order", "attempt"], name="one_run_per_attempt"),
         ]
+        indexes = [
+            # The history purge's batches (services/history.py): the blobs still kept, by
+            # expiry; an emptied row leaves the index, so a batch never reads it again.
+            models.Index(
+                fields=["expires_at", "id"],
+                condition=Q(purged_at__isnull=True),
+                name="details_blob_kept",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Orchestration of order {self.order_id} at {self.at:%Y-%m-%d %H:%M}"

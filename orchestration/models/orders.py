@@ -182,7 +182,7 @@ class Order(models.Model):
         # The lists over a million orders (issue 23, docs/performance.md): each order the
         # lists offer walks an index in that order from where the page starts (keyset
         # pages), filtered by what precedes it. Searching a number or an e-mail uses
-        # trigram indexes on PostgreSQL (migration 0020; SQLite scans).
+        # trigram indexes on PostgreSQL (migration 0021; SQLite scans).
         indexes = [
             models.Index(fields=["status", "intent"], name="order_status_intent"),
             models.Index(fields=["placed_at", "id"], name="order_placed"),

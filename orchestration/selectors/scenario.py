@@ -2,7 +2,7 @@
 
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Count
 
 from ..engine import model as engine_model
+from ..engine import stocked_units
 from ..errors import ApplicationError
 from ..language.lines import normalize
 from ..models import (
@@ -112,9 +113,20 @@ def shop_open_task_counts() -> dict[int, int]:
 
     Read for every order a sheet reading it routes, so it seeks the open statuses
     in ``fulfillment_open_tasks``: its cost follows the open tasks, not every task
-    ever made (``bench tasks``).
+    ever made (``bench tasks``). The query is compiled once per process
+    (``open_tasks_sql``): Django took about 1.5 ms per order to compile it again.
     """
-    return dict(
+    sql, params = open_tasks_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
+@functools.cache
+def open_tasks_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
+    """The SQL and parameters of ``shop_open_task_counts`` (constants), per backend:
+    also for a caller that sends it with the lock (``persistence.postgres``)."""
+    query = (
         OrderFulfillment.objects.filter(
             action=FulfillmentAction.SHIP_FROM_STORE,
             status__in=OPEN_FULFILLMENT_STATUSES,
@@ -122,7 +134,9 @@ def shop_open_task_counts() -> dict[int, int]:
         .values("supplier_organization_unit_id")
         .annotate(count=Count("id"))
         .values_list("supplier_organization_unit_id", "count")
+        .order_by()
     )
+    return query.query.sql_with_params()
 
 
 def _available_stock(
@@ -155,6 +169,8 @@ def order_scenario(
     network_token: Any = _UNREAD,
     lines: Sequence[OrderLine] | None = None,
     stock_rows: Sequence[tuple[int, int, int]] | None = None,
+    stocked_only: bool = False,
+    open_tasks: Mapping[int, int] | None = None,
 ) -> engine_model.Scenario:
     """Everything the engine needs to route ``order`` at ``at``.
 
@@ -168,13 +184,24 @@ def order_scenario(
     ``respect_history`` is off (a clean slate), the order's fulfilment lines.
     ``lines`` are the order's lines when the caller has them already, and
     ``stock_rows`` the available stock of their products and replacements, as
-    (OU, product, quantity), when the caller read it with them (``order_stock_sql``).
+    (OU, product, quantity), when the caller read it with them (``order_stock_sql``),
+    and ``open_tasks`` the shops' open ship-from-store tasks (``open_tasks_sql``).
+
+    ``stocked_only`` (an orchestration run's): a sales order's candidates are only the
+    OUs with available stock of a line's product or of one of its replacements
+    (``engine.stocked_units``), unless the setting
+    ``Orchestration:ExplainSuppliersWithoutStock`` is on. The engine never makes any
+    other OU a candidate of a sales order, so the decision is the same; what the
+    run's explanation leaves out is why each of the others was rejected, which at
+    thousands of OUs was most of a run's time and blob (docs/routing.md).
     """
     network = network_snapshot(current_token() if network_token is _UNREAD else network_token)
     if lines is None:
         lines = list(order.lines.order_by("id"))
-    by_id = {product.id: product for product in network.products}
-    stock = _available_stock(by_id, {line.product_id for line in lines}, stock_rows)
+    stock = _available_stock(
+        network.products_by_id, {line.product_id for line in lines}, stock_rows
+    )
+
     for override in stock_overrides:
         key = (override.organization_unit_id, override.product_id)
         base = stock.get(key, 0) if override.delta else 0
@@ -196,7 +223,7 @@ def order_scenario(
             )
     active_tasks = None
     if reads_active_tasks(tuple(sheets.values())):
-        active_tasks = shop_open_task_counts()
+        active_tasks = dict(open_tasks) if open_tasks is not None else shop_open_task_counts()
     history: tuple[engine_model.HistoryEntry, ...] = ()
     if respect_history:
         history = tuple(
@@ -230,7 +257,7 @@ def order_scenario(
         )
         for line in lines
     )
-    return engine_model.Scenario(
+    scenario = engine_model.Scenario(
         at=at,
         order=engine_model.Order(
             id=order.pk,
@@ -252,6 +279,13 @@ def order_scenario(
         candidate_units=None if candidate_units is None else frozenset(candidate_units),
         active_tasks=active_tasks,
     )
+    if (
+        stocked_only
+        and candidate_units is None
+        and not network.settings.get("Orchestration:ExplainSuppliersWithoutStock")
+    ):
+        scenario = replace(scenario, candidate_units=stocked_units(scenario))
+    return scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,8 +316,8 @@ def basket_scenario(
     network does not have is a 400 naming its line (``lines[2].product``).
     """
     network = network_snapshot(current_token())
-    by_id = {product.id: product for product in network.products}
-    by_backend_id = {product.backend_id: product for product in network.products}
+    by_id = network.products_by_id
+    by_backend_id = network.products_by_backend_id
     product_ids = []
     for index, line in enumerate(lines):
         found = (

@@ -32,7 +32,7 @@ import itertools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -57,9 +57,10 @@ from ..models import (
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderIntent,
+    OrderLine,
     OrderStatus,
 )
-from ..selectors.network import network_snapshot
+from ..selectors.network import network_snapshot, snapshot_reads_active_tasks
 from ..selectors.plans import line_records, order_record
 from ..selectors.scenario import order_scenario
 from ..selectors.settings import setting_value
@@ -243,7 +244,7 @@ def _orchestrate_once(
     attempt = None
     try:
         with transaction.atomic():
-            locked = lock_order(order_id=order_id)
+            locked = lock_order(order_id=order_id, with_tasks=snapshot_reads_active_tasks())
             order, order_lines = locked.order, locked.lines
             if order is None or not order.needs_orchestration:
                 return None
@@ -253,8 +254,10 @@ def _orchestrate_once(
                 network_token=locked.network_token,
                 lines=order_lines,
                 stock_rows=locked.stock_rows,
+                open_tasks=locked.open_tasks,
                 # Fulfilments come only from runs: before the first, there is no history.
                 respect_history=order.orchestration_attempts > 0,
+                stocked_only=True,
             )
             settings = scenario.settings
             decision = engine.route(scenario, route_provider=route_provider)
@@ -306,7 +309,11 @@ def _orchestrate_once(
                 "status": status,
                 **_failures_cleared(order),
             }
-            named = _cancelled_named(order, routing.cancelled)
+            named = _cancelled_named(
+                order_lines,
+                routing.cancelled,
+                network_snapshot(locked.network_token).products_by_id if routing.cancelled else {},
+            )
             plan = RunPlan(
                 order_id=order.pk,
                 details=details,
@@ -599,15 +606,32 @@ def _run_message(details: OrchestrationDetails, routing: Routing) -> str:
     return message
 
 
-def _cancelled_named(order: Order, cancelled: Mapping[int, int]) -> dict[int, str]:
+def _cancelled_named(
+    lines: Sequence[OrderLine],
+    cancelled: Mapping[int, int],
+    products: Mapping[int, engine.model.Product],
+) -> dict[int, str]:
     """How the timeline and the customer's mail name the product of each order line
-    a CANCEL sheet cancels (none cancelled: nothing is read)."""
+    a CANCEL sheet cancels: its backend ID, else its name, from the network snapshot
+    the run routed with (``products``); read from the database only for a product the
+    snapshot lacks. None cancelled: nothing is read."""
     if not cancelled:
         return {}
-    return {
-        line.pk: line.product.backend_id or line.product.name
-        for line in order.lines.select_related("product").filter(pk__in=cancelled)
-    }
+    named = {}
+    missing = []
+    for line in lines:
+        if line.pk in cancelled:
+            product = products.get(line.product_id)
+            if product is None:
+                missing.append(line.pk)
+            else:
+                named[line.pk] = product.backend_id or product.name
+    if missing:
+        named.update(
+            (line.pk, line.product.backend_id or line.product.name)
+            for line in OrderLine.objects.select_related("product").filter(pk__in=missing)
+        )
+    return named
 
 
 def _run_events(

@@ -25,7 +25,13 @@ def order_orchestration_request(*, order_id: int, trigger: str, now: datetime) -
     (``OrchestrationFailed``) is left for a person: nothing is flagged or sent.
     """
     if order_orchestration_flag(order_ids=[order_id], trigger=trigger, now=now):
-        task_send_on_commit(task=order_orchestrate_task, ids=[order_id], noun="order")
+        order_orchestration_send_on_commit(order_id=order_id)
+
+
+def order_orchestration_send_on_commit(*, order_id: int) -> None:
+    """Send the orchestration task for an order the caller flagged (or created flagged)
+    once the caller's transaction commits."""
+    task_send_on_commit(task=order_orchestrate_task, ids=[order_id], noun="order")
 
 
 def order_orchestration_flag(*, order_ids: Sequence[int], trigger: str, now: datetime) -> int:

@@ -954,7 +954,10 @@ def _plans_touch(plan_ids: Sequence[int]) -> None:
     Plan.objects.filter(pk__in=plan_ids).update(revision=F("revision") + 1)
 
 
-@transaction.atomic
+# In the caller's transaction when there is one, without a savepoint of its own: a
+# refusal rolls the caller's work back whole anyway (below), and every export and shop
+# action calls it, mostly for fulfilments without a plan.
+@transaction.atomic(savepoint=False)
 def plan_manual_step_done(
     *, fulfillment: OrderFulfillment, handler: str, user: User | None, now: datetime
 ) -> int:
@@ -1131,8 +1134,9 @@ def plan_steps_unsent_resend(*, now: datetime, lost_after: timedelta, limit: int
 def plan_steps_lost_resume(*, now: datetime, limit: int = BATCH) -> int:
     """Automatic steps whose attempt's lease ran out (the worker was killed and its
     message is not coming back, or not soon: Redis hands it out again only after its
-    visibility timeout) are run again: the attempt Lost, the step sent; return how
-    many. For the sweep; a redelivered message does the same itself."""
+    visibility timeout, RabbitMQ once the worker's connection is gone) are run again:
+    the attempt Lost, the step sent; return how many. For the sweep; a redelivered
+    message does the same itself."""
     grace = timedelta(seconds=settings.ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS)
     candidates = list(
         PlanStep.objects.filter(

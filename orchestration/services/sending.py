@@ -22,6 +22,7 @@ is the task's own.
 import logging
 from collections.abc import Sequence
 
+from amqp.exceptions import MessageNacked
 from celery import Task
 from django.db import transaction
 from kombu.exceptions import OperationalError
@@ -30,11 +31,21 @@ logger = logging.getLogger(__name__)
 
 
 def broker_errors(task: Task) -> tuple[type[BaseException], ...]:
-    """What sending ``task`` raises when its broker cannot be reached: kombu's
-    ``OperationalError`` (which wraps the transport's errors once kombu has retried),
-    the transport's own connection errors, and socket errors (``OSError``)."""
+    """What sending ``task`` raises when its broker cannot be reached or does not take
+    the message: kombu's ``OperationalError`` (which wraps the transport's connection
+    errors once kombu has retried), the transport's own connection errors, socket
+    errors and timeouts (``OSError``); and the broker's refusals: its channel errors
+    (RabbitMQ closing the channel on a publish, Redis answering an error such as being
+    out of memory) and a publisher confirm's nack (RabbitMQ, ``MessageNacked``). A
+    refused message is not stored, just as one never sent: the sweep sends it again."""
     connection = task.app.connection_for_write()  # no I/O: only names the transport
-    return (OperationalError, OSError, *connection.connection_errors)
+    return (
+        OperationalError,
+        OSError,
+        MessageNacked,
+        *connection.connection_errors,
+        *connection.channel_errors,
+    )
 
 
 def task_send(*, task: Task, ids: Sequence[int], noun: str) -> int:

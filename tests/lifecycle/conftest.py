@@ -19,10 +19,19 @@ from orchestration.celery import app as celery_app
 from orchestration.demo import demo_load
 from orchestration.models import Order, OrganizationUnit, Product
 from orchestration.services.orders import order_create
+from tests.lifecycle.real_workers import REAL_WORKERS
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # A Monday morning: the demo's shops are open, so ship-from-store wins.
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=AMSTERDAM)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``real_worker`` every test that ``REAL_WORKERS`` may skip (``.ci/run`` runs
+    them again over RabbitMQ with ``-m real_worker``): one decorator does both."""
+    for item in items:
+        if any(mark == REAL_WORKERS.mark for mark in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.real_worker)
 
 
 @pytest.fixture(autouse=True)

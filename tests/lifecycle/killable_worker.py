@@ -2,8 +2,9 @@
 ``test_plan_worker_killed.py``, which kill it with SIGKILL.
 
 ``python -m tests.lifecycle.killable_worker --queue Q --side-queue S --journal J [--hang M]
-[--hang-step M] [--step-journal H] [--lease-grace G]`` runs one worker (prefork with one
-child, or solo) on queue ``Q`` with the project's settings (DATABASE_URL and
+[--hang-step M] [--step-journal H] [--lease-grace G] [--extra-queue E]`` runs one worker
+(prefork with one child, or solo) on queue ``Q`` (and any ``E``) with the project's settings
+(or those ``DJANGO_SETTINGS_MODULE`` names) (DATABASE_URL and
 CELERY_BROKER_URL come from the environment the test gives it). Each task a worker starts
 is appended to the journal ``J``, so the test sees who ran what, and whether as a
 redelivery.
@@ -23,9 +24,11 @@ redelivery.
   environment, so a step's attempt left Running by a killed worker is lost after seconds,
   not a minute.
 
-The broker settings let a worker hand out again, after ``--visibility-timeout`` seconds (an
-hour by default), a message another worker took and never acknowledged, and keep this
-test's keys apart from anything else in the same Redis database (other runs, other workers).
+On Redis, the broker settings let a worker hand out again, after ``--visibility-timeout``
+seconds (an hour by default), a message another worker took and never acknowledged, and
+keep this test's keys apart from anything else in the same Redis database (other runs,
+other workers). RabbitMQ ignores them: it puts a dead worker's message back in its queue
+itself, and the test's queues are its own.
 """
 
 import argparse
@@ -240,7 +243,10 @@ def _journal_deliveries(journal: Path, label: str) -> None:
 def main() -> None:
     """Parse the arguments, prepare the process as asked, and run the worker until killed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queue", required=True, help="the only queue to consume")
+    parser.add_argument("--queue", required=True, help="the queue to consume")
+    parser.add_argument(
+        "--extra-queue", action="append", default=[], help="another queue to consume"
+    )
     parser.add_argument("--side-queue", required=True, help="where tasks this worker sends go")
     parser.add_argument("--journal", type=Path, required=True, help="file of started tasks")
     parser.add_argument("--label", default="worker", help="this worker's name in the journal")
@@ -270,6 +276,9 @@ def main() -> None:
         _hang_at_step_outcome(args.hang_step)
     _step_handler_register(args.step_journal)
     _journal_deliveries(args.journal, args.label)
+    from django.conf import settings
+
+    print(f"Settings: {settings.SETTINGS_MODULE}", flush=True)  # for the test to see
     app.conf.broker_transport_options = {
         **app.conf.broker_transport_options,
         **transport_options(args.queue, args.visibility_timeout),
@@ -284,7 +293,7 @@ def main() -> None:
             "worker",
             f"--pool={args.pool}",
             "--concurrency=1",
-            f"--queues={args.queue}",
+            f"--queues={','.join([args.queue, *args.extra_queue])}",
             f"--hostname={args.label}-{args.queue}@%h",
             "--without-heartbeat",
             "--without-gossip",

@@ -1,11 +1,12 @@
 """A broker outage never fails a write that was committed.
 
-With the broker unreachable (a Redis URL on a closed port, or a listener that never
-answers), every write that sends a task after commit (an order by the API, the
-admin or a return; an export retried by hand; a webhook event; a backtest; the
-worker's own export after a run) still answers its success status, everything it
-wrote is there, a warning names the task and the object, and the sweep sends the
-task again once the broker is back. Tasks then run inline (eager mode, as with no
+With the broker unreachable (a URL on a closed port, or a listener that never
+answers: Redis's or RabbitMQ's, as the configured broker is; both in the first two
+tests), every write that sends a task after commit (an order by the API, the admin or
+a return; an export retried by hand; a webhook event; a backtest; the worker's own
+export after a run) still answers its success status, everything it wrote is there, a
+warning names the task and the object, and the sweep sends the task again once the
+broker is back. Tasks then run inline (eager mode, as with no
 broker), so each test also sees the work get done.
 
 The database commits for real here (transactional tests): the task is sent by the
@@ -13,17 +14,22 @@ commit inside the request, as in production, where the send used to raise after 
 commit and turn the answer into a 500.
 """
 
+import contextlib
 import logging
 import os
 import socket
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from kombu import Connection, Exchange, Queue
 from rest_framework.test import APIClient
 
 from orchestration.celery import app as celery_app
@@ -52,9 +58,14 @@ from orchestration.tasks import order_orchestrate_task
 
 from .conftest import Receiver, unit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
-CLOSED_PORT = "redis://127.0.0.1:1/0"
+# A broker URL of each kind, on a port (formatted in) where nothing answers.
+REDIS_AT = "redis://127.0.0.1:{port}/0"
+RABBITMQ_AT = "amqp://guest:guest@127.0.0.1:{port}//"
+# The configured broker's kind (Redis with none: the memory:// of `make test`).
+CONFIGURED_AT = RABBITMQ_AT if settings.CELERY_BROKER_URL.startswith("amqp") else REDIS_AT
+CLOSED_PORT = CONFIGURED_AT.format(port=1)
 SENDING = "orchestration.services.sending"
 PICKUP_POINT = {  # shops do not ship to pickup points: the warehouse exports it
     "shipping_city": "Rotterdam",
@@ -147,10 +158,16 @@ def suite(staff: User) -> Client:
     return client
 
 
+@pytest.mark.parametrize("at", [REDIS_AT, RABBITMQ_AT], ids=["redis", "rabbitmq"])
 def test_an_order_posted_while_the_broker_is_down_is_created_and_orchestrated_later(
-    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+    at: str,
+    demo: None,
+    clock: Any,
+    broker: Broker,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broker.down()
+    broker.down(at.format(port=1))
     with caplog.at_level(logging.WARNING, logger=SENDING):
         response = api.post("/api/orders/", ORDER, format="json")
 
@@ -173,17 +190,96 @@ def test_an_order_posted_while_the_broker_is_down_is_created_and_orchestrated_la
     assert order.fulfillments.count() == 1
 
 
+@pytest.mark.parametrize("at", [REDIS_AT, RABBITMQ_AT], ids=["redis", "rabbitmq"])
 def test_an_order_posted_while_the_broker_hangs_is_answered_without_waiting_on_it(
-    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+    at: str,
+    demo: None,
+    clock: Any,
+    broker: Broker,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A broker that takes the connection and never answers: without socket timeouts
     the send, and the request, would wait for minutes (the test's timeout)."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)  # connections queue in the backlog; nothing ever answers
-        broker.down(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        broker.down(at.format(port=listener.getsockname()[1]))
         with caplog.at_level(logging.WARNING, logger=SENDING):
             response = api.post("/api/orders/", ORDER, format="json")
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(backend_id="WEB-7001")
+    assert order.needs_orchestration
+    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+
+
+class Relay:
+    """A TCP relay in front of the configured broker that can stop passing anything on,
+    either way: a broker that took the connection and answered, then hangs (RabbitMQ
+    blocks publishers under a memory alarm; a Redis stuck on a slow disk)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.passing = threading.Event()
+        self.passing.set()
+        self.sockets: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # the listener closed
+            while True:
+                client, _ = self.listener.accept()
+                broker = socket.create_connection(self.upstream)
+                self.sockets += [client, broker]
+                for source, target in ((client, broker), (broker, client)):
+                    threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                self.passing.wait()  # held while the broker "hangs"
+                target.sendall(data)
+
+    def close(self) -> None:
+        self.passing.set()
+        for each in [self.listener, *self.sockets]:
+            with contextlib.suppress(OSError):
+                each.shutdown(socket.SHUT_RDWR)
+            each.close()
+
+
+@pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith(("redis://", "amqp://")),
+    reason="needs a real broker: CELERY_BROKER_URL=redis://... or amqp://... (.ci/run)",
+)
+def test_an_order_posted_when_the_connected_broker_stops_answering_is_answered_without_it(
+    demo: None, clock: Any, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The web's send goes over a connection already open (the pool's): without read
+    and write timeouts (and, on RabbitMQ, with the publisher confirm awaited for ever)
+    the send, and the request, would wait for the test's timeout."""
+    real = Connection(broker.url)
+    relay = Relay(real.hostname or "127.0.0.1", real.port or real.default_port or 0)
+    through_relay = real.clone(hostname="127.0.0.1", port=relay.port).as_uri(include_password=True)
+    name = f"outage-{uuid.uuid4().hex}"
+    queue = Queue(name, Exchange(name), routing_key=name)
+    try:
+        broker.down(through_relay)
+        # A first send opens the pool's connection through the relay, and goes out.
+        order_orchestrate_task.apply_async(args=(0,), queue=queue)
+        relay.passing.clear()
+        with caplog.at_level(logging.WARNING, logger=SENDING):
+            response = api.post("/api/orders/", ORDER, format="json")
+    finally:
+        relay.close()
+        with real, real.channel() as channel:
+            # Declared first: kombu's Redis transport deletes only the bindings this
+            # connection knows of; on RabbitMQ it changes nothing.
+            queue(channel).declare()
+            queue(channel).delete()
+            queue.exchange(channel).delete()
     assert response.status_code == 201, response.content
     order = Order.objects.get(backend_id="WEB-7001")
     assert order.needs_orchestration
@@ -428,6 +524,36 @@ def test_a_backtest_started_while_the_broker_is_down_is_kept_and_run_by_the_swee
         BacktestStatus.DONE,
         *finished,
     )
+
+
+def test_bulk_orders_posted_while_the_broker_is_down_are_created_and_orchestrated_later(
+    demo: None, broker: Broker, api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunk's orders are flagged in their INSERT: the message after its commit is
+    refused once (the rest of the request does not wait again), and the sweep sends."""
+    orders = [{**ORDER, "backend_id": f"BULK-{n}"} for n in range(130)]  # two chunks
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger="orchestration.services.order_imports"):
+        response = api.post("/api/orders/bulk/", {"orders": orders}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["created"], response.json()["refused"]) == (130, 0)
+    ids = sorted(Order.objects.filter(backend_id__startswith="BULK-").values_list("pk", flat=True))
+    assert len(ids) == 130
+    assert Order.objects.filter(pk__in=ids, needs_orchestration=True).count() == 130
+    messages = [r.getMessage() for r in caplog.records if r.name.endswith("order_imports")]
+    assert [m.split(" (")[0] for m in messages] == [
+        "Broker unreachable: orchestration.tasks.orders_orchestrate_task not sent for orders "
+        f"{ids[0]}-{ids[99]}",
+        "Broker unreachable: orchestration.tasks.orders_orchestrate_task not sent for orders "
+        f"{ids[100]}-{ids[129]}",
+    ]
+    assert all(m.endswith("); the sweep sends them again.") for m in messages)
+
+    broker.up()
+    assert sweep(now=later())["resent"] == 130
+    assert Order.objects.filter(pk__in=ids, needs_orchestration=True).count() == 0
+    assert Order.objects.filter(pk__in=ids, orchestration_attempts=1).count() == 130
 
 
 def test_the_sweep_stops_sending_at_the_first_refusal_and_leaves_the_rest_flagged(

@@ -25,7 +25,13 @@ from orchestration.models import (
     Setting,
     Sheet,
 )
-from orchestration.selectors.network import network_changed, network_snapshot, network_token
+from orchestration.selectors.network import (
+    network_changed,
+    network_forget,
+    network_snapshot,
+    network_token,
+    snapshot_reads_active_tasks,
+)
 from orchestration.services.orders import order_create
 from orchestration.services.sheets import sheet_create, sheet_update
 
@@ -136,6 +142,28 @@ def test_open_tasks_are_counted_per_order_when_a_sheet_reads_them(
     assert winner(place("SNK-CANVAS-WHT")) != "1187"
 
 
+def test_open_tasks_are_counted_when_the_process_had_no_snapshot_to_tell_it(
+    place: Callable[..., Order],
+) -> None:
+    """A run reads the open tasks with its lock when the process's snapshot has a
+    sheet reading them; a process without a snapshot yet (or with an older one) does
+    not know, and the scenario counts them itself."""
+    sheet = Sheet.objects.get(fulfillment="ShipFromStore")
+    sheet_update(
+        sheet=sheet,
+        source=sheet.source.replace(
+            "scope Supplier\n",
+            "scope Supplier\n\nrequire [Supplier.ActiveShipFromStoreTasks] < 1\n",
+            1,
+        ),
+    )
+    assert winner(place("SNK-CANVAS-WHT")) == "1187"
+    network_forget()
+    assert not snapshot_reads_active_tasks()
+    assert winner(place("SNK-CANVAS-WHT")) != "1187"
+    assert snapshot_reads_active_tasks()
+
+
 def test_a_run_reads_and_writes_each_thing_once(
     place: Callable[..., Order], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -165,13 +193,16 @@ def test_a_run_reads_and_writes_each_thing_once(
         "SELECT",  # open ship-from-store tasks per shop
     ]
     if connection.vendor == "postgresql":
-        # The stock is read in the lock's round trip (two statements, one query
-        # string), and every write of the run is one statement.
+        # The stock and the open tasks are read in the lock's round trip (three
+        # statements, one query string: the process's snapshot says a sheet reads
+        # the tasks), and every write of the run is one statement.
         # The run's plans are one more statement (their plans, steps and transitions).
-        assert statements == ["SELECT", "SELECT", "WITH", "WITH"]
+        assert statements == ["SELECT", "WITH", "WITH"]
         lock = next(q["sql"] for q in captured.captured_queries if "FOR UPDATE" in q["sql"])
         assert "FOR UPDATE OF o; SELECT" in lock
-        assert '"orchestration_stock"' in lock.split("FOR UPDATE OF o; ", 1)[1]
+        stock, tasks = lock.split("FOR UPDATE OF o; ", 1)[1].split("; SELECT", 1)
+        assert '"orchestration_stock"' in stock
+        assert '"orchestration_orderfulfillment"' in tasks and "SHIP_FROM_STORE" in tasks
         write, plans = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH")]
         assert re.findall(r"INSERT INTO \"(\w+)\"", plans) == [
             "orchestration_plan",

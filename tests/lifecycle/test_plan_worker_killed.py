@@ -1,6 +1,6 @@
 """A Celery worker process killed by SIGKILL in the middle of a plan's step leaves exactly
-one completed attempt: the issue's requirement, proven on a real worker over Redis and
-PostgreSQL.
+one completed attempt: the issue's requirement, proven on a real worker over Redis or
+RabbitMQ and PostgreSQL.
 
 A worker running a Ready automatic step (``services/plans.py``, ``plan_step_run``) first
 commits the step In Progress with its attempt Running (the claim), then runs the handler
@@ -9,17 +9,17 @@ Completed, the step Completed, the next steps moved (the next automatic one clai
 the same worker to run next), their transitions. Worker #1
 (``killable_worker.py --hang-step``) is stopped at that last COMMIT, after its handler ran,
 and is killed there: PostgreSQL throws the outcome away, so attempt 1 stays Running. The
-task is acknowledged late, so Redis hands the message to worker #2 once the visibility
-timeout is over; by then attempt 1 is past its lease (the step's ``timeout_seconds`` and
-``ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS``, a second each here), so worker #2 marks it
-Lost and runs attempt 2 with the step's same idempotency key, which completes the step,
-and then runs the next step.
+task is acknowledged late, so the broker hands the message to worker #2 (Redis once its
+visibility timeout is over, RabbitMQ at once); by then attempt 1 is past its lease (the
+step's ``timeout_seconds`` and ``ORCHESTRATION_PLAN_STEP_LEASE_GRACE_SECONDS``, a second
+each here), so worker #2 marks it Lost and runs attempt 2 with the step's same idempotency
+key, which completes the step, and then runs the next step.
 
 The test fails if the killed attempt's outcome survives, if the redelivery does nothing
 (the step stuck In Progress), if a second attempt completes besides the first, if the
 retry gets another idempotency key, or if the step's dependants move or run twice.
 
-The workers are separate processes sharing PostgreSQL and Redis with the test
+The workers are separate processes sharing PostgreSQL and the broker with the test
 (``real_workers.py``, also used by ``test_worker_killed.py``).
 """
 
@@ -32,7 +32,6 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from kombu import Exchange, Queue
 
 from orchestration.celery import app
 from orchestration.demo import demo_load
@@ -62,6 +61,7 @@ from tests.lifecycle.real_workers import (
     eventually,
     kill,
     order_placed_without_routing,
+    stop,
     workers_fixture,  # noqa: F401 (the fixture)
 )
 
@@ -166,7 +166,7 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
     monkeypatch.setattr(app.conf, "task_always_eager", False)  # the lifecycle tests run inline
     plan_step_run_task.apply_async(
         args=(book.pk,),
-        queue=Queue(broker.queue, Exchange(broker.queue), routing_key=broker.queue),
+        queue=broker.route(),
     )
     eventually(hung.exists, "worker #1 reaching the commit of the step's outcome", tmp_path)
     # It wrote the whole outcome in that transaction (the attempt and the step Completed,
@@ -185,23 +185,25 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
     assert seen(plan) == claimed
 
     # SIGKILL to the worker and its child: the connection drops, PostgreSQL rolls the
-    # outcome back, and the message, acknowledged late, stays unacknowledged in Redis.
+    # outcome back, and the message, acknowledged late, is kept for another worker
+    # (unacknowledged in Redis, back in its queue on RabbitMQ).
     assert kill(first) == -signal.SIGKILL
     ((_, task_name, task_id, redelivered),) = workers.deliveries()
     assert (task_name, redelivered) == (plan_step_run_task.name, False)
     assert seen(plan) == claimed
-    assert (broker.unacked(), broker.waiting()) == (1, 0)
+    eventually(broker.held_for_redelivery, "the broker keeping the message", tmp_path)
 
-    # Worker #2 starts once attempt 1's lease is over, so the redelivery (after its
-    # visibility timeout, two seconds) finds the attempt lost, whenever it comes. Solo: it
-    # sweeps no more while it runs the task, so it cannot hand its own message out again.
+    # Worker #2 starts once attempt 1's lease is over, so the redelivery (on Redis after
+    # its visibility timeout, two seconds; on RabbitMQ at once) finds the attempt lost,
+    # whenever it comes. Solo: it sweeps no more while it runs the task, so it cannot
+    # hand its own message out again.
     started = PlanStepAttempt.objects.get(step=book, number=1).started_at
     eventually(
         lambda: timezone.now() > started + timedelta(seconds=TIMEOUT + LEASE_GRACE),
         "attempt 1's lease running out",
         tmp_path,
     )
-    workers.start("second", "--pool=solo", "--visibility-timeout=2", *plan_options)
+    second = workers.start("second", "--pool=solo", "--visibility-timeout=2", *plan_options)
     eventually(
         lambda: seen(plan)["book"][0] == StepState.COMPLETED,
         "worker #2 completing the step on the redelivery",
@@ -236,12 +238,10 @@ def test_a_worker_killed_mid_step_leaves_exactly_one_completed_attempt(
         ["second", invoice.pk, 1, invoice.idempotency_key],
     ]
 
-    # Acknowledged, and nothing left to deliver: no third attempt can come.
-    eventually(
-        lambda: (broker.unacked(), broker.waiting()) == (0, 0),
-        "worker #2 acknowledging the task",
-        tmp_path,
-    )
+    # Acknowledged, and nothing left to deliver: no third attempt can come. (Stopped
+    # first: RabbitMQ tells unacknowledged messages apart only by handing them back.)
+    assert stop(second) == 0
+    eventually(broker.empty, "the broker holding nothing once worker #2 stopped", tmp_path)
     assert workers.deliveries() == [
         ["first", task_name, task_id, False],
         ["second", task_name, task_id, True],

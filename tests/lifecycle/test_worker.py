@@ -1,5 +1,5 @@
 """The lifecycle through a real Celery worker: over the in-memory broker in
-``make test``, over Redis (and PostgreSQL) when ``.ci/run`` sets
+``make test``, over Redis and over RabbitMQ (and PostgreSQL) when ``.ci/run`` sets
 ``CELERY_BROKER_URL`` and ``DATABASE_URL``. Nothing here runs inline: the
 orchestration, the re-routing and the export all happen on the worker."""
 
@@ -17,6 +17,8 @@ from orchestration.celery import app
 from orchestration.demo import demo_load
 from orchestration.models import ExportStatus, FulfillmentStatus, Order, OrganizationUnit, Product
 from orchestration.services.roles import INTEGRATIONS_GROUP
+
+pytestmark = pytest.mark.real_worker
 
 
 @pytest.fixture

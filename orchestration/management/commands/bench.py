@@ -15,9 +15,23 @@ into ``DATABASE_URL`` once and reused (``orchestration.benchmarks.lists``).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
 (``orchestration.benchmarks.options``).
-``bench persist|tasks|race|pipeline``: the fulfilment lifecycle
+``bench bulk [--orders N] [--repeat R]``: orders taken in by ``POST /api/orders/``, by
+``POST /api/orders/bulk/`` and by ``import_orders`` (``orchestration.benchmarks.order_imports``).
+``bench persist|tasks|race``: the fulfilment lifecycle
 (``orchestration.benchmarks.lifecycle``); ``bench tasks [--fulfillments N]`` counts open
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
+``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
+(``orchestration.benchmarks.broker``).
+``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
+[--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
+and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
+``bench world [--size national|tiny] [--drop]``: a generated national network loaded
+with COPY (``orchestration.benchmarks.national``); ``bench persist --world national``
+orchestrates orders on it.
+``bench purge [--rows N] [--repeat N] [--batch N] [--pause S] [--details]``: the history
+purge of N old timeline events (1,000,000) against one unbatched DELETE, or with
+``--details`` of N expired orchestration blobs against main's single UPDATE; PostgreSQL
+(``orchestration.benchmarks.purge``).
 """
 
 import statistics
@@ -31,11 +45,16 @@ from django.db import transaction
 from django.test import Client
 
 from ...benchmarks import allocation as allocation_bench
+from ...benchmarks import broker as broker_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
 from ...benchmarks import lists as lists_bench
+from ...benchmarks import national as national_bench
 from ...benchmarks import options as options_bench
+from ...benchmarks import order_imports as bulk_bench
+from ...benchmarks import purge as purge_bench
+from ...benchmarks import throughput as throughput_bench
 from ...models import Sheet
 from ...services.roles import DESIGNERS_GROUP, roles_ensure
 
@@ -60,10 +79,25 @@ class Command(BaseCommand):
                 "tasks",
                 "race",
                 "pipeline",
+                "load",
                 "options",
                 "plans",
+                "bulk",
+                "world",
+                "purge",
+                "broker",
                 "lists",
             ],
+        )
+        parser.add_argument(
+            "--size", choices=sorted(national_bench.SIZES), default="national", help="world"
+        )
+        parser.add_argument("--drop", action="store_true", help="world: remove it instead")
+        parser.add_argument(
+            "--world",
+            choices=["national"],
+            default=None,
+            help="persist: on the world `bench world` loaded, orders of 1 to 3 lines",
         )
         parser.add_argument("contexts", nargs="?", type=int, default=100_000)
         parser.add_argument(
@@ -88,7 +122,7 @@ class Command(BaseCommand):
             help="engine: tiny worlds only; allocation: 5 orders (for tests)",
         )
         parser.add_argument(
-            "--orders", type=int, default=500, help="race, pipeline: how many orders (500)"
+            "--orders", type=int, default=500, help="race, pipeline, bulk: how many orders (500)"
         )
         parser.add_argument(
             "--fulfillments",
@@ -110,52 +144,145 @@ class Command(BaseCommand):
             "--processes", type=int, default=8, help="race: orchestrating processes (8)"
         )
         parser.add_argument(
-            "--spawn", type=int, default=2, help="pipeline: Celery workers to start (2)"
+            "--spawn",
+            default=None,
+            help="pipeline: Celery worker processes to start, one count or several, "
+            "e.g. 1,2,4 (default 2); load: worker processes (default 2)",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=1,
+            help="pipeline: prefork children per worker process (1)",
+        )
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=0,
+            help="pipeline, load: run the workers at this scheduling priority (0; 10 below "
+            "the web, as docs/deployment.md advises on a shared host)",
+        )
+        parser.add_argument(
+            "--rate", type=int, default=100, help="load: orders posted a second (100)"
+        )
+        parser.add_argument("--seconds", type=int, default=60, help="load: how long to post (60 s)")
+        parser.add_argument(
+            "--web", type=int, default=4, help="load: gunicorn processes (4, as deployed)"
+        )
+        parser.add_argument("--port", type=int, default=8099, help="load: gunicorn's port")
+
+        parser.add_argument("--rows", type=int, default=1_000_000, help="purge: old events")
+        parser.add_argument("--batch", type=int, default=1_000, help="purge: batch size (1,000)")
+        parser.add_argument(
+            "--pause", type=float, default=0.0, help="purge: seconds between batches (0)"
+        )
+        parser.add_argument(
+            "--details",
+            action="store_true",
+            help="purge: expired orchestration details' blobs instead of events",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         subject = options["subject"]
-        if subject == "options":
-            repeat = options["repeat"] or options_bench.REQUESTS
-            if repeat < 1:
+        if subject == "persist" and options["world"]:
+            subject = "world"
+        try:
+            self._run(subject, options)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+
+    def _run(self, subject: str, options: dict[str, Any]) -> None:  # noqa: C901 - one branch a subject
+        write = self.stdout.write
+        repeat = options["repeat"]
+        if subject == "purge":
+            self._purge(options)
+        elif subject == "options":
+            if (repeat or options_bench.REQUESTS) < 1:
                 raise CommandError("--repeat must be at least 1")
-            options_bench.run(repeat, self.stdout.write)
-            return
-        if subject == "lists":
+            options_bench.run(repeat or options_bench.REQUESTS, write)
+        elif subject == "broker":
+            broker_bench.run(broker_bench.SENDS, repeat or broker_bench.ROUNDS, write)
+        elif subject == "bulk":
+            bulk_bench.run(options["orders"], repeat or bulk_bench.REPEAT, write)
+        elif subject == "world":
+            self._national(options["subject"], options)
+        elif subject == "lists":
             self._lists(options)
-            return
-        if subject == "persist":
-            lifecycle_bench.persist(options["repeat"] or 50, self.stdout.write)
-            return
-        if subject == "plans":
+        elif subject == "persist":
+            lifecycle_bench.persist(repeat or 50, write)
+        elif subject == "plans":
             if options["steps"] < 1:
                 raise CommandError("--steps must be at least 1")
-            lifecycle_bench.plans(options["repeat"] or 50, self.stdout.write, options["steps"])
-            return
-        if subject == "tasks":
-            lifecycle_bench.tasks(
-                options["fulfillments"], options["repeat"] or 30, self.stdout.write
-            )
-            return
-        if subject == "race":
-            lifecycle_bench.race(options["processes"], options["orders"], self.stdout.write)
-            return
-        if subject == "pipeline":
-            try:
-                lifecycle_bench.pipeline(options["orders"], options["spawn"], self.stdout.write)
-            except RuntimeError as error:
-                raise CommandError(str(error)) from error
-            return
-        if options["subject"] == "suite":
-            self._suite(options["sheets"], options["repeat"] or 20)
-            return
-        if options["subject"] == "engine":
-            self._engine(options["repeat"], quick=options["quick"])
-            return
-        if options["subject"] == "allocation":
+            lifecycle_bench.plans(repeat or 50, write, options["steps"])
+        elif subject == "tasks":
+            lifecycle_bench.tasks(options["fulfillments"], repeat or 30, write)
+        elif subject == "race":
+            lifecycle_bench.race(options["processes"], options["orders"], write)
+        elif subject in ("pipeline", "load"):
+            self._throughput(subject, options)
+        elif subject == "suite":
+            self._suite(options["sheets"], repeat or 20)
+        elif subject == "engine":
+            self._engine(repeat, quick=options["quick"])
+        elif subject == "allocation":
             self._allocation(quick=options["quick"])
-            return
-        language_bench.main([str(options["contexts"])])
+        else:
+            language_bench.main([str(options["contexts"])])
+
+    def _purge(self, options: dict[str, Any]) -> None:
+        bench = purge_bench.details if options["details"] else purge_bench.run
+        try:
+            bench(
+                options["rows"],
+                options["repeat"] or 2,
+                options["batch"],
+                self.stdout.write,
+                options["pause"],
+            )
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+
+    def _throughput(self, subject: str, options: dict[str, Any]) -> None:
+        try:
+            spawns = [int(n) for n in (options["spawn"] or "2").split(",")]
+        except ValueError:
+            raise CommandError("--spawn takes worker counts, e.g. 2 or 1,2,4") from None
+        if any(n < 0 for n in spawns) or options["concurrency"] < 1:
+            raise CommandError("--spawn counts must be 0 or more, --concurrency 1 or more")
+        if subject == "load" and min(options["rate"], options["seconds"], options["web"]) < 1:
+            raise CommandError("--rate, --seconds and --web must be at least 1")
+        try:
+            if subject == "pipeline":
+                throughput_bench.pipeline(
+                    options["orders"],
+                    spawns,
+                    self.stdout.write,
+                    concurrency=options["concurrency"],
+                    nice=options["nice"],
+                )
+            else:
+                throughput_bench.load(
+                    rate=options["rate"],
+                    seconds=options["seconds"],
+                    spawn=spawns[0],
+                    web_processes=options["web"],
+                    port=options["port"],
+                    write=self.stdout.write,
+                    nice=options["nice"],
+                )
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+
+    def _national(self, subject: str, options: dict[str, Any]) -> None:
+        try:
+            if subject == "persist":
+                national_bench.persist(options["repeat"] or 200, self.stdout.write)
+            elif options["drop"]:
+                national_bench.world_drop(self.stdout.write)
+            else:
+                national_bench.world_load(national_bench.SIZES[options["size"]], self.stdout.write)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
 
     def _lists(self, options: dict[str, Any]) -> None:
         try:

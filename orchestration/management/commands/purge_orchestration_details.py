@@ -1,13 +1,13 @@
 """``manage.py purge_orchestration_details``: drop expired orchestration details (and the
-API's idempotency keys older than 24 hours), as the daily beat job does."""
+API's idempotency keys older than 24 hours), in batches; two of the kinds of
+``manage.py purge_history``, which the hourly beat job runs."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from ...services.idempotency import idempotency_keys_purge
-from ...services.orchestration_details import orchestration_details_purge
+from ...services.history import history_purge
 
 
 class Command(BaseCommand):
@@ -18,8 +18,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        now = timezone.now()
-        purged = orchestration_details_purge(now=now)
-        self.stdout.write(f"Purged {purged} expired orchestration details.")
-        keys = idempotency_keys_purge(now=now)
-        self.stdout.write(f"Purged {keys} expired idempotency keys.")
+        kinds = ("orchestration_details", "idempotency_keys")
+        counts = history_purge(now=timezone.now(), kinds=kinds).counts
+        self.stdout.write(
+            f"Purged {counts['orchestration_details']} expired orchestration details."
+        )
+        self.stdout.write(f"Purged {counts['idempotency_keys']} expired idempotency keys.")

@@ -106,7 +106,10 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
     except ExportError as failure:
         error = str(failure)
     with transaction.atomic():
-        Order.objects.select_for_update().get(pk=fulfillment.order_id)
+        # The order's lock, as every writer of its fulfilments takes it (its ID only).
+        Order.objects.select_for_update().filter(pk=fulfillment.order_id).values_list(
+            "pk", flat=True
+        ).get()
         target = (
             f"the customer {fulfillment.order.customer_email or '(no address)'} "
             f"(return documents for {shop_name(fulfillment)})"

@@ -39,11 +39,12 @@ from . import orm, postgres
 from .plan import LockedOrder, RunPlan
 
 
-def lock_order(*, order_id: int) -> LockedOrder:
+def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
     """Lock the order ``order_id`` in the caller's transaction; read it, its lines
-    and the network's token (and on PostgreSQL the stock) with the lock."""
+    and the network's token (and on PostgreSQL the stock, and with ``with_tasks`` the
+    shops' open ship-from-store tasks) with the lock."""
     if connection.vendor == "postgresql":
-        return postgres.lock_order(order_id=order_id)
+        return postgres.lock_order(order_id=order_id, with_tasks=with_tasks)
     return orm.lock_order(order_id=order_id)
 
 

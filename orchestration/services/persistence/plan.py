@@ -34,13 +34,17 @@ class LockedOrder:
     network's version as the lock read it (None without one), for
     ``order_scenario``. ``stock_rows`` are the stock rows ``order_scenario`` would
     read (``(OU, product, available)``), read in the lock's round trip, or None
-    where they were not read (``order_scenario`` reads them).
+    where they were not read (``order_scenario`` reads them); ``open_tasks`` likewise
+    the shops' open ship-from-store tasks.
     """
 
     order: Order | None
     lines: list[OrderLine]
     network_token: str | None
     stock_rows: list[tuple[int, int, int]] | None
+    # The open ship-from-store tasks per OU, read in the lock's round trip when the
+    # caller asked (``with_tasks``), else None (``order_scenario`` counts them).
+    open_tasks: dict[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

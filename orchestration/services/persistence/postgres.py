@@ -53,31 +53,43 @@ from ...models import (
     PlanStep,
     PlanTransition,
 )
-from ...selectors.scenario import order_stock_sql
+from ...selectors.scenario import open_tasks_sql, order_stock_sql
 from ..progress import order_and_lines_update_sql
 from ..stock import stock_reserve_sql
 from .orm import lock_order_without_lines
 from .plan import LockedOrder, RunPlan
 
 
-def lock_order(*, order_id: int) -> LockedOrder:
+def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
     """Lock the order; read it, its lines and the network's token in one query,
-    and the stock the run needs in the same round trip.
+    and the stock the run needs in the same round trip; with ``with_tasks`` the
+    shops' open ship-from-store tasks too (a sheet reads them).
 
     The stock is read by a second statement sent with the first (so after the lock
-    is held, in a snapshot of its own as any statement's); only a client-side
-    binding cursor (Django's default on psycopg 3) can send two statements as one
-    query, so with server-side binding it is left to ``order_scenario``.
+    is held, in a snapshot of its own as any statement's), the tasks by a third;
+    only a client-side binding cursor (Django's default on psycopg 3) can send
+    several statements as one query, so with server-side binding they are left to
+    ``order_scenario``.
     """
     sql, line_fields, order_fields = _lock_sql()
     stock_rows = None
+    open_tasks = None
     with connection.cursor() as cursor:
         if isinstance(cursor.cursor, psycopg.ClientCursor):
-            # Client-side binding sends both statements as one simple query.
-            cursor.execute(_lock_and_stock_sql(), [order_id] * 3)
+            # Client-side binding sends the statements as one simple query.
+            if with_tasks:
+                tasks_sql, tasks_params = open_tasks_sql(connection.vendor)
+                cursor.execute(
+                    f"{_lock_and_stock_sql()}; {tasks_sql}", [order_id] * 3 + list(tasks_params)
+                )
+            else:
+                cursor.execute(_lock_and_stock_sql(), [order_id] * 3)
             rows = cursor.fetchall()
             cursor.nextset()
             stock_rows = cursor.fetchall()
+            if with_tasks:
+                cursor.nextset()
+                open_tasks = dict(cursor.fetchall())
         else:
             cursor.execute(sql, [order_id])
             rows = cursor.fetchall()
@@ -90,7 +102,7 @@ def lock_order(*, order_id: int) -> LockedOrder:
         line = from_row(OrderLine, line_fields, row[:split])
         line.order = order  # one object, as order.lines would give
         lines.append(line)
-    return LockedOrder(order, lines, rows[0][-1], stock_rows)
+    return LockedOrder(order, lines, rows[0][-1], stock_rows, open_tasks)
 
 
 @functools.cache

@@ -773,6 +773,31 @@ def test_a_large_stock_upsert_takes_a_fixed_number_of_queries(
     assert response.json() == {"created": 300, "updated": 0}
 
 
+def test_an_order_names_its_products_in_one_query_however_many_lines_it_has(
+    client_for, integrator, shoe
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orchestration.models import Product
+
+    Product.objects.bulk_create(Product(backend_id=f"P{i}", name=f"P{i}") for i in range(60))
+    counts = []
+    for number, lines in enumerate((2, 2, 60)):  # the first warms the per-process caches
+        body = _order_body(
+            backend_id=f"WEB-{number}",
+            lines=[{"product": f"P{i}", "quantity": 1} for i in range(lines)],
+        )
+        with CaptureQueriesContext(connection) as queries:
+            response = client_for(integrator).post("/api/orders/", body)
+        assert response.status_code == 201, response.json()
+        assert [line["product"]["backend_id"] for line in response.json()["lines"]] == [
+            f"P{i}" for i in range(lines)
+        ]
+        counts.append(len(queries))
+    assert counts[1] == counts[2]
+
+
 def test_a_sheet_with_problems_is_refused_with_every_position(client_for, designer) -> None:
     before = table_rows()
     source = (

@@ -303,3 +303,20 @@ def test_two_requests_at_once_with_one_key_create_one_order(
     )
     assert outcomes.count("created") == 1
     assert set(outcomes) <= {"created", "replayed", "idempotency_key_in_use"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_key_is_claimed_by_one_statement_that_commits_it_at_once(integrator: User) -> None:
+    """Outside a transaction (as the API claims) the claim is a lone INSERT, visible to any
+    other request at once; a known key is then read under a lock, as before."""
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        claim = idempotency_key_claim(user=integrator, key=KEY, request_hash="a", now=now)
+    assert not claim.replay
+    assert [query["sql"].split()[0] for query in queries] == ["INSERT"]
+    assert not connection.in_atomic_block
+    with pytest.raises(ConflictError, match="is still being processed"):
+        idempotency_key_claim(user=integrator, key=KEY, request_hash="a", now=now)
+    assert IdempotencyKey.objects.get().attempt == 1

@@ -35,6 +35,7 @@ def test_each_limit_says_what_it_counts_and_why() -> None:
             2_000_000_000,
             "at most 2,000,000,000 units of stock of a product at one organization unit",
         ),
+        (500, "at most 500 orders per bulk request"),
     ]
     assert all(len(limit.reason) > 80 for limit in LIMITS)
     assert LINE_QUANTITY.message() == "At most 1,000,000 units per order line."

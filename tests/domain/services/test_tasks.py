@@ -1,8 +1,8 @@
 """Celery tasks run inline by default, and through a real worker over the broker.
 
 With ``CELERY_BROKER_URL`` unset the worker uses the in-memory broker; with
-``CELERY_BROKER_URL=redis://...`` (as ``.ci/run`` sets it) the same test goes
-through Redis.
+``CELERY_BROKER_URL=redis://...`` or ``amqp://...`` (as ``.ci/run`` sets them) the
+same test goes through Redis or RabbitMQ.
 """
 
 from collections.abc import Iterator
@@ -50,6 +50,7 @@ def worker() -> Iterator[None]:
         app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
 
 
+@pytest.mark.real_worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_purges_expired_orchestration_details(worker: None) -> None:
     details = _expired_details()

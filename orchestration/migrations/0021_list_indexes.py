@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("orchestration", "0019_plan_after"),
+        ("orchestration", "0020_orchestration_details_blob_kept_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

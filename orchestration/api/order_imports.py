@@ -1,0 +1,228 @@
+"""Many order bodies at once, each taken as ``POST /api/orders/`` takes one: the bulk
+endpoint ``POST /api/orders/bulk/`` and ``manage.py import_orders`` share this.
+
+Each body is validated on its own with the serializer of ``POST /api/orders/``
+(``OrderBulkItemSerializer``: that serializer, its lookups done for a whole chunk at
+once) and refused on its own, with exactly the 400 body ``POST /api/orders/`` would
+answer for it; an order whose ``backend_id`` an earlier order of the same request
+took is refused as if they had been posted one after the other. The valid orders of
+a chunk (``ORDERS_PER_CHUNK``) are stored together by
+``services.order_imports.orders_create_bulk``, one transaction per chunk.
+
+Per chunk: a query per kind of reference (products, OUs, return orders' originals)
+and one for the backend IDs, instead of one per order and line; then the chunk's
+INSERTs; then, for the API, one read of the stored orders to answer with.
+"""
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers as drf
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.settings import api_settings
+
+from ..engine.limits import BULK_ORDERS
+from ..errors import ApplicationError
+from ..models import Order, OrganizationUnit, Product
+from ..selectors.orders import order_list
+from ..services.order_imports import ORDERS_PER_CHUNK, orders_create_bulk
+from .exceptions import application_error_body, validation_error_body
+from .schema import ErrorSerializer
+from .serializers import (
+    KNOWN_BACKEND_IDS,
+    MAX_BACKEND_ID_LENGTH,
+    PRELOAD_BATCH,
+    PRELOADED,
+    KnownBackendIds,
+    OrderBulkItemSerializer,
+    OrderInputSerializer,
+    OrderSerializer,
+    PreloadedReferences,
+    Serializer,
+    safe_lookup_text,
+)
+
+
+@dataclass(frozen=True)
+class OrderImported:
+    """What became of one body: ``status`` 201 and its ``order``, or the status and body
+    ``POST /api/orders/`` would have refused it with."""
+
+    index: int
+    status: int
+    order: Order | None = None
+    error: Mapping[str, Any] | None = None
+
+
+def order_bodies_import(
+    *,
+    bodies: Iterable[Any],
+    user: User | None,
+    via: str = "api",
+    chunk_size: int = ORDERS_PER_CHUNK,
+) -> Iterator[list[OrderImported]]:
+    """Validate and store ``bodies`` a chunk at a time; yield each chunk's results (in
+    input order, ``index`` counting from 0 over all bodies) once it is stored.
+
+    Reads ``bodies`` lazily, a chunk at a time: a file of millions of orders is never
+    held whole.
+    """
+    chunk: list[Any] = []
+    start = 0
+    for body in bodies:
+        chunk.append(body)
+        if len(chunk) >= chunk_size:
+            yield _chunk_import(chunk, start=start, user=user, via=via)
+            start += len(chunk)
+            chunk = []
+    if chunk:
+        yield _chunk_import(chunk, start=start, user=user, via=via)
+
+
+def _chunk_import(
+    bodies: list[Any], *, start: int, user: User | None, via: str
+) -> list[OrderImported]:
+    context = _chunk_context(bodies)
+    known: KnownBackendIds = context[KNOWN_BACKEND_IDS]
+    results: list[OrderImported | None] = [None] * len(bodies)
+    drafts: list[dict[str, Any]] = []
+    positions: list[int] = []
+    # One serializer for the chunk, run on each body in turn as a ListSerializer runs its
+    # child: its fields are built once, not once per order (the most of its cost).
+    serializer = OrderBulkItemSerializer(context=context)
+    for position, body in enumerate(bodies):
+        try:
+            draft = dict(serializer.run_validation(body))
+        except ValidationError as refusal:
+            error = validation_error_body(ValidationError(_as_errors(refusal.detail)))
+            results[position] = OrderImported(index=start + position, status=400, error=error)
+        else:
+            known.add(draft.get("backend_id"))
+            drafts.append(draft)
+            positions.append(position)
+    stored = orders_create_bulk(drafts=drafts, created_by=user, via=via)
+    for position, outcome in zip(positions, stored, strict=True):
+        if isinstance(outcome, ApplicationError):
+            results[position] = OrderImported(
+                index=start + position,
+                status=outcome.status,
+                error=application_error_body(outcome),
+            )
+        else:
+            results[position] = OrderImported(index=start + position, status=201, order=outcome)
+    return [result for result in results if result is not None]
+
+
+def _as_errors(detail: Any) -> Any:
+    """``detail`` as ``Serializer.errors`` gives it after ``is_valid()``, which
+    ``POST /api/orders/`` raises: a null body is "No data provided"."""
+    if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
+        return {api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
+    return detail
+
+
+def _chunk_context(bodies: list[Any]) -> dict[str, Any]:
+    """The serializer context of a chunk: its references and backend IDs looked up."""
+    units: set[Any] = set()
+    products: set[Any] = set()
+    originals: set[Any] = set()
+    candidates: set[str] = set()
+    for body in bodies:
+        if not isinstance(body, Mapping):
+            continue
+        units.add(_hashable(body.get("sold_from_organization_unit")))
+        originals.add(_hashable(body.get("original_order")))
+        backend_id = body.get("backend_id")
+        if isinstance(backend_id, str):
+            # As the serializer's CharField gives it to the uniqueness check.
+            backend_id = backend_id.strip()
+            if 0 < len(backend_id) <= MAX_BACKEND_ID_LENGTH and safe_lookup_text(backend_id):
+                candidates.add(backend_id)
+        lines = body.get("lines")
+        if isinstance(lines, list):
+            for line in lines:
+                if isinstance(line, Mapping):
+                    products.add(_hashable(line.get("product")))
+                    units.add(_hashable(line.get("preferred_fulfillment_organization_unit")))
+    preloaded = PreloadedReferences()
+    preloaded.load(OrganizationUnit, units)
+    preloaded.load(Product, products)
+    preloaded.load(Order, originals)
+    listed = sorted(candidates)
+    taken: set[str] = set()
+    for first in range(0, len(listed), PRELOAD_BATCH):
+        batch = listed[first : first + PRELOAD_BATCH]
+        stored = Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
+        taken.update(backend_id for backend_id in stored if backend_id)
+    known = KnownBackendIds(candidates=candidates, taken=taken)
+    return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: known}
+
+
+def _hashable(value: Any) -> Any:
+    """A reference as given, or None for one no lookup could take (a list, an object)."""
+    return value if isinstance(value, (int, str)) else None
+
+
+def orders_represented(results: list[OrderImported]) -> list[dict[str, Any]]:
+    """The results as the bulk endpoint answers them: a created order as
+    ``POST /api/orders/`` returns it (read back in one go), a refusal with its body."""
+    created = [result.order.pk for result in results if result.order is not None]
+    stored = list(order_list().filter(pk__in=created))
+    # many=True: the serializer's fields are built once for all the orders.
+    orders = {data["id"]: data for data in OrderSerializer(stored, many=True).data}
+    return [
+        {"index": result.index, "status": result.status, "order": orders[result.order.pk]}
+        if result.order is not None
+        else {"index": result.index, "status": result.status, "error": result.error}
+        for result in results
+    ]
+
+
+# --- The endpoint's request and response, for the schema ---------------------------------
+
+
+@extend_schema_field(OrderInputSerializer)
+class OrderBodyField(drf.Field):
+    """One order's body, taken as it is: validated on its own later, so that a bad one
+    is that order's own 400, not the request's."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class OrderBulkInputSerializer(Serializer):
+    """Up to ``BULK_ORDERS`` orders, each the body ``POST /api/orders/`` takes."""
+
+    orders = drf.ListField(
+        child=OrderBodyField(allow_null=True),
+        allow_empty=False,
+        max_length=BULK_ORDERS.maximum,
+        error_messages={"max_length": BULK_ORDERS.message()},
+    )
+
+
+class OrderBulkResultSerializer(drf.Serializer):
+    """One order's result: created (201, ``order``) or refused (``error``)."""
+
+    index = drf.IntegerField(help_text="The order's position in `orders`, from 0.")
+    status = drf.IntegerField(
+        help_text="201 created; otherwise what `POST /api/orders/` would have answered."
+    )
+    order = OrderSerializer(required=False, help_text="The order created (status 201).")
+    error = ErrorSerializer(
+        required=False, help_text="The body `POST /api/orders/` would have refused it with."
+    )
+
+
+class OrderBulkResponseSerializer(drf.Serializer):
+    """Every order's result, in the order sent."""
+
+    created = drf.IntegerField()
+    refused = drf.IntegerField()
+    results = OrderBulkResultSerializer(many=True)

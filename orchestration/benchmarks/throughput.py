@@ -1,0 +1,522 @@
+"""Orders through the whole system, in real processes (``manage.py bench pipeline|load``).
+
+- ``pipeline``: orders a second from ``order_create`` to stored fulfilments, through
+  Celery workers started here, for each worker count asked (``--spawn 1,2,4``); with
+  the p50 and p95 of each order's latency, from its creation to its first stored
+  fulfilment. The orders are made by this process, as an integration's bulk of
+  orders would arrive, at the rate it can make them.
+- ``load``: ``POST /api/orders/`` from locust (headless, a steady arrival rate of
+  ``--rate`` orders a second for ``--seconds``), against gunicorn started as
+  ``docs/deployment.md`` runs it, while ``--spawn`` workers orchestrate what comes in.
+  Prints locust's throughput and response-time percentiles, and the latency from an
+  order posted to its fulfilments stored; every order must be fulfilled.
+
+Both need PostgreSQL and a broker (``DATABASE_URL``, ``CELERY_BROKER_URL``): SQLite
+has one writer, and inline tasks are no pipeline. They write to the configured
+database and remove what they made afterwards (``BENCH-*``), as ``lifecycle.py``'s
+benchmarks do. Their processes get this process's environment, so ``DATABASE_POOL``
+and the broker settings apply to them as set.
+"""
+
+import csv
+import math
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from celery.signals import after_task_publish, before_task_publish
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import connection, transaction
+from django.db.models import Min
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from ..models import Order
+from ..services.orders import order_create
+from ..services.roles import INTEGRATIONS_GROUP, roles_ensure
+from .lifecycle import bench_clean, bench_network
+
+# Time the spawned workers get to connect to the broker before the clock starts.
+WORKER_WARM_UP_SECONDS = 3.0
+# How long to wait for the last orders to be orchestrated after the producer stopped;
+# beyond it an order counts as not fulfilled.
+DRAIN_TIMEOUT_SECONDS = 120.0
+# Each locust user sends one order a second (a steady arrival rate, not a closed loop
+# that would slow down as the server does).
+ORDERS_PER_USER_PER_SECOND = 1.0
+# gunicorn's processes each import Django and the app (seconds on a busy machine).
+SERVER_START_TIMEOUT_SECONDS = 120.0
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOAD_USERNAME = "BENCH-load"
+
+
+def _require_real_pipeline() -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        raise RuntimeError(
+            "this benchmark needs CELERY_BROKER_URL set (Redis or RabbitMQ) and real workers"
+        )
+    if connection.vendor != "postgresql":
+        raise RuntimeError("this benchmark needs DATABASE_URL pointing at PostgreSQL")
+
+
+@contextmanager
+def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterator[list[int]]:
+    """``count`` Celery worker processes (each ``--concurrency`` prefork children) on the
+    default queue, at scheduling priority ``nice`` (0: as this process; 10: below the
+    web's, as docs/deployment.md advises on a host shared with it), stopped (warm
+    shutdown) on leaving."""
+    niced = ["nice", "-n", str(nice)] if nice else []
+    children = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                *niced,
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "orchestration",
+                "worker",
+                "-c",
+                str(concurrency),
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"bench{i}@%h",
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--loglevel",
+                "WARNING",
+            ],
+            env={**os.environ},
+        )
+        for i in range(count)
+    ]
+    try:
+        time.sleep(WORKER_WARM_UP_SECONDS if count else 0)
+        yield [child.pid for child in children]
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
+
+
+class ProducerCost:
+    """What making orders costs the process that makes them: SQL statements, broker
+    publishes and the time spent publishing, counted while it is in use."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.publishes = 0
+        self.publish_seconds = 0.0
+        self._publish_started = 0.0
+
+    def _execute(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        self.statements += 1
+        return execute(sql, params, many, context)
+
+    def _before_publish(self, **kwargs: Any) -> None:
+        self._publish_started = time.perf_counter()
+
+    def _after_publish(self, **kwargs: Any) -> None:
+        self.publishes += 1
+        self.publish_seconds += time.perf_counter() - self._publish_started
+
+    @contextmanager
+    def counting(self) -> Iterator["ProducerCost"]:
+        """Count while inside."""
+        before_task_publish.connect(self._before_publish, weak=False)
+        after_task_publish.connect(self._after_publish, weak=False)
+        try:
+            with connection.execute_wrapper(self._execute):
+                yield self
+        finally:
+            before_task_publish.disconnect(self._before_publish)
+            after_task_publish.disconnect(self._after_publish)
+
+    def per_order(self, orders: int) -> str:
+        """The counts per order, as printed."""
+        publish_ms = self.publish_seconds / max(1, self.publishes) * 1000
+        return (
+            f"{self.statements / orders:.1f} statements and {self.publishes / orders:.2f} "
+            f"broker publishes an order ({publish_ms:.2f} ms a publish)"
+        )
+
+
+def _drain(prefix: str) -> float:
+    """Wait until no ``prefix`` order waits for orchestration; return the seconds waited."""
+    start = time.perf_counter()
+    while Order.objects.filter(backend_id__startswith=prefix, needs_orchestration=True).exists():
+        if time.perf_counter() - start > DRAIN_TIMEOUT_SECONDS:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
+def fulfillment_latencies(prefix: str) -> tuple[list[float], int]:
+    """Per ``prefix`` order that got a fulfilment: seconds from its creation to its first
+    stored fulfilment; and how many orders got none."""
+    rows = (
+        Order.objects.filter(backend_id__startswith=prefix)
+        .annotate(first=Min("fulfillments__created_at"))
+        .values_list("created_at", "first")
+    )
+    latencies, unfulfilled = [], 0
+    for created, first in rows:
+        if first is None:
+            unfulfilled += 1
+        else:
+            latencies.append((first - created).total_seconds())
+    return latencies, unfulfilled
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` quantile (0.95: p95) by the nearest-rank method; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def pipeline(
+    orders: int,
+    spawns: Sequence[int],
+    write: Callable[[str], None],
+    *,
+    concurrency: int = 1,
+    nice: int = 0,
+) -> list[dict[str, float]]:
+    """For each worker count in ``spawns``: orders a second from ``order_create`` to stored
+    fulfilments, and the p50/p95 latency of an order (``spawns`` 0: workers started
+    elsewhere)."""
+    _require_real_pipeline()
+    results = []
+    for spawn in spawns:
+        bench_clean()
+        with transaction.atomic():
+            items = bench_network(warehouses=20, products=3, on_hand=100_000)
+        cost = ProducerCost()
+        with celery_workers(spawn, concurrency=concurrency, nice=nice):
+            start = time.perf_counter()
+            with cost.counting():
+                for number in range(orders):
+                    order_create(
+                        backend_id=f"BENCH-O-{number}",
+                        lines=[{"product": item, "quantity": 1} for item in items],
+                    )
+            created = time.perf_counter() - start
+            _drain("BENCH-O-")
+            elapsed = time.perf_counter() - start
+        latencies, unfulfilled = fulfillment_latencies("BENCH-O-")
+        result = {
+            "workers": spawn,
+            "seconds": elapsed,
+            "orders_per_second": orders / elapsed,
+            "produced_per_second": orders / created,
+            "p50_ms": percentile(latencies, 0.5) * 1000,
+            "p95_ms": percentile(latencies, 0.95) * 1000,
+            "unfulfilled": unfulfilled,
+        }
+        write(
+            f"pipeline: {orders} orders of 3 lines over 20 warehouses, "
+            f"{spawn or 'external'} worker process(es) x {concurrency}"
+            f"{f' at nice {nice}' if nice else ''}, "
+            f"{connection.vendor}, broker {settings.CELERY_BROKER_URL.split('://')[0]}: "
+            f"{elapsed:.1f} s, {result['orders_per_second']:.0f} orders/s end to end "
+            f"(made at {result['produced_per_second']:.0f}/s); created to fulfilled "
+            f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms; "
+            f"{unfulfilled} not fulfilled; making them: {cost.per_order(orders)}"
+        )
+        bench_clean()
+        results.append(result)
+    return results
+
+
+def _load_user() -> str:
+    """An integration user (the role that posts orders) and its API token's key."""
+    roles_ensure()
+    user, _ = User.objects.get_or_create(username=LOAD_USERNAME)
+    user.groups.add(Group.objects.get(name=INTEGRATIONS_GROUP))
+    Token.objects.filter(user=user).delete()
+    return str(Token.objects.create(user=user).key)
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):  # noqa: S310 - our own
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(
+        f"gunicorn did not answer on {url} within {SERVER_START_TIMEOUT_SECONDS:.0f} s"
+    )
+
+
+@contextmanager
+def gunicorn(port: int, processes: int) -> Iterator[tuple[str, int]]:
+    """gunicorn serving the app on 127.0.0.1:``port`` as docs/deployment.md runs it (sync
+    workers, the access log to a file), stopped on leaving; yields its base URL and PID."""
+    url = f"http://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile(prefix="bench-load-access-", suffix=".log", delete=False)  # noqa: SIM115
+    log.close()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "orchestration.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(processes),
+            "--timeout",
+            "60",
+            "--max-requests",
+            "1000",
+            "--max-requests-jitter",
+            "100",
+            "--access-logfile",
+            log.name,
+        ],
+        env={**os.environ},
+    )
+    try:
+        _wait_until_serving(url, process)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
+        Path(log.name).unlink(missing_ok=True)
+
+
+# Orders posted in-process, before the load, to count what one request spends.
+COUNTED_REQUESTS = 30
+
+
+def _request_cost(token: str, items: Sequence[Any]) -> str:
+    """What one ``POST /api/orders/`` spends (statements, publishes), counted in-process
+    through Django's test client over the same database and broker; the orders are
+    removed again."""
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    cost = ProducerCost()
+    with cost.counting():
+        for number in range(COUNTED_REQUESTS):
+            response = client.post(
+                "/api/orders/",
+                {
+                    "backend_id": f"BENCH-C-{number}",
+                    "shipping_address": {"city": "Amsterdam", "country_id": "NL"},
+                    "lines": [{"product": item.backend_id, "quantity": 1} for item in items],
+                },
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=f"BENCH-C-{time.time()}-{number}",
+            )
+            if response.status_code != 201:
+                raise RuntimeError(f"POST /api/orders/ answered {response.status_code}")
+    Order.objects.filter(backend_id__startswith="BENCH-C-").delete()
+    return cost.per_order(COUNTED_REQUESTS)
+
+
+PROC = Path("/proc")
+# The servers whose CPU an order costs is counted too (all their work, other clients'
+# included): by process name, when they run on this machine.
+SERVERS = {"postgresql": "postgres", "redis": "redis-server", "rabbitmq": "beam.smp"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (Linux); [] if gone."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return []
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in PROC.glob("[0-9]*"):
+        fields = _proc_stat(int(entry.name))
+        if fields and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU seconds used by ``root`` and every process under it, reaped ones included
+    (Linux's ``/proc``; 0 elsewhere)."""
+    fields = _proc_stat(root)
+    if not fields:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14 to 17 of stat, 11 to 14 after the name.
+    total = sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return total + sum(_live_cpu(child) for child in _children(root))
+
+
+def _live_cpu(pid: int) -> float:
+    fields = _proc_stat(pid)
+    own = sum(int(value) for value in fields[11:13]) / CLOCK_TICKS if fields else 0.0
+    return own + sum(_live_cpu(child) for child in _children(pid))
+
+
+def server_pid(command: str) -> int | None:
+    """The PID of the server process named ``command`` (the one whose parent has another
+    name: PostgreSQL's postmaster, not its backends), if it runs on this machine."""
+    for entry in PROC.glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() != command:
+                continue
+            parent = _proc_stat(int(entry.name))[1]
+            if (PROC / parent / "comm").read_text().strip() != command:
+                return int(entry.name)
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+def _connections() -> str:
+    """How processes hold their database connection, as printed."""
+    if connection.settings_dict["OPTIONS"].get("pool"):
+        return "pooled"
+    age = connection.settings_dict.get("CONN_MAX_AGE") or 0
+    return f"kept {age} s" if age else "one per request and task"
+
+
+def _locust_stats(prefix: str) -> dict[str, str]:
+    with open(f"{prefix}_stats.csv", newline="") as file:
+        for row in csv.DictReader(file):
+            if row["Name"] == "Aggregated":
+                return row
+    raise RuntimeError("locust wrote no aggregated statistics")
+
+
+def load(
+    *,
+    rate: int,
+    seconds: int,
+    spawn: int,
+    web_processes: int,
+    port: int,
+    write: Callable[[str], None],
+    nice: int = 0,
+) -> dict[str, float]:
+    """``POST /api/orders/`` at ``rate`` orders a second for ``seconds`` through gunicorn,
+    with ``spawn`` workers orchestrating; locust's figures and the latency to fulfilment."""
+    _require_real_pipeline()
+    locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or shutil.which("locust")
+    if locust is None:
+        raise RuntimeError("locust is not installed: pip install -r requirements-dev.txt")
+    bench_clean()
+    with transaction.atomic():
+        items = bench_network(warehouses=20, products=3, on_hand=1_000_000)
+        token = _load_user()
+    write(f"load: one POST /api/orders/ spends {_request_cost(token, items)}")
+    prefix = f"BENCH-L-{int(time.time())}-"
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
+        stats = str(Path(folder) / "load")
+        with (
+            celery_workers(spawn, nice=nice) as workers,
+            gunicorn(port, web_processes) as (url, web),
+        ):
+            roots = {"web": [web], "workers": workers}
+            for name, command in SERVERS.items():
+                pid = server_pid(command)
+                roots[name] = [pid] if pid else []
+            cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in roots.items()}
+            load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            environment = {
+                **os.environ,
+                "LOAD_TOKEN": token,
+                "LOAD_PRODUCTS": ",".join(item.backend_id for item in items),
+                "LOAD_PREFIX": prefix,
+                "LOAD_RATE_PER_USER": str(ORDERS_PER_USER_PER_SECOND),
+            }
+            users = max(1, round(rate / ORDERS_PER_USER_PER_SECOND))
+            subprocess.run(  # noqa: S603 - locust from our own environment
+                [
+                    locust,
+                    "-f",
+                    str(LOCUSTFILE),
+                    "--headless",
+                    "--host",
+                    url,
+                    "--users",
+                    str(users),
+                    "--spawn-rate",
+                    str(users),
+                    "--run-time",
+                    f"{seconds}s",
+                    "--csv",
+                    stats,
+                    "--only-summary",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                env=environment,
+                check=False,
+            )
+            load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            drained = _drain(prefix)
+            cpu = {
+                name: sum(map(cpu_seconds, pids)) - cpu_before[name] for name, pids in roots.items()
+            }
+        cpu["locust"] = (
+            load_after.ru_utime + load_after.ru_stime - load_before.ru_utime - load_before.ru_stime
+        )
+        row = _locust_stats(stats)
+    latencies, unfulfilled = fulfillment_latencies(prefix)
+    posted = int(row["Request Count"])
+    result = {
+        "requests": posted,
+        "failures": int(row["Failure Count"]),
+        "requests_per_second": float(row["Requests/s"]),
+        "p50_ms": float(row["50%"]),
+        "p95_ms": float(row["95%"]),
+        "p99_ms": float(row["99%"]),
+        "orders": len(latencies) + unfulfilled,
+        "unfulfilled": unfulfilled,
+        "fulfilled_p50_ms": percentile(latencies, 0.5) * 1000,
+        "fulfilled_p95_ms": percentile(latencies, 0.95) * 1000,
+        "drain_seconds": drained,
+    }
+    write(
+        f"load: POST /api/orders/ at {rate}/s for {seconds} s, gunicorn x {web_processes}, "
+        f"{spawn} workers{f' at nice {nice}' if nice else ''}, broker "
+        f"{settings.CELERY_BROKER_URL.split('://')[0]}, database connections "
+        f"{_connections()}: "
+        f"{posted} requests ({result['failures']} failed), "
+        f"{result['requests_per_second']:.1f}/s; response p50 {result['p50_ms']:.0f} ms, "
+        f"p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; "
+        f"{result['orders']} orders stored, {unfulfilled} not fulfilled; posted to fulfilled "
+        f"p50 {result['fulfilled_p50_ms']:.0f} ms, p95 {result['fulfilled_p95_ms']:.0f} ms "
+        f"(the last drained {drained:.1f} s after the load stopped); "
+        f"mean {statistics.fmean(latencies) * 1000 if latencies else 0:.0f} ms"
+    )
+    orders = max(1, result["orders"])
+    write(
+        "load: CPU an order (ms): "
+        + ", ".join(f"{name} {used / orders * 1000:.1f}" for name, used in cpu.items())
+        + f"; {sum(cpu.values()):.1f} CPU seconds in all over {seconds + drained:.0f} s"
+    )
+    result.update({f"cpu_{name}_ms": value / orders * 1000 for name, value in cpu.items()})
+    bench_clean()
+    User.objects.filter(username=LOAD_USERNAME).delete()
+    return result

@@ -1,0 +1,2 @@
+"""Settings modules of separate machines running workers, for
+``tests/lifecycle/test_workers_on_many_hosts.py``."""

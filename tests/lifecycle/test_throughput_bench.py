@@ -1,0 +1,91 @@
+"""``manage.py bench pipeline|load``: orders through real processes (gunicorn, Celery
+workers, locust), and their refusals where those cannot run.
+
+The real runs need what the processes share with this one: PostgreSQL and a broker
+(``REAL_WORKERS``); ``.ci/run`` runs them with both set. They post a handful of orders
+only: their figures are for ``docs/performance.md``; here, that every order posted was
+fulfilled and nothing failed.
+"""
+
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from orchestration.benchmarks.throughput import percentile
+from tests.lifecycle.real_workers import REAL_WORKERS, database_url
+
+
+@pytest.fixture(autouse=True)
+def inline_tasks() -> None:
+    """Not inline here (the lifecycle tests' default): the workers run the tasks."""
+
+
+def test_percentiles_are_taken_by_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 1.0)) == (
+        50.0,
+        95.0,
+        100.0,
+    )
+    assert percentile([7.0], 0.95) == 7.0
+    assert percentile([], 0.95) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--spawn", "1,two"], "--spawn takes worker counts, e.g. 2 or 1,2,4"),
+        (["--spawn", "-1"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
+        (["--concurrency", "0"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
+    ],
+)
+def test_a_wrong_worker_count_is_refused_before_anything_runs(
+    arguments: list[str], message: str
+) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("bench", "pipeline", *arguments, stdout=StringIO())
+
+
+def test_a_load_of_nothing_is_refused() -> None:
+    with pytest.raises(CommandError, match="--rate, --seconds and --web must be at least 1"):
+        call_command("bench", "load", "--rate", "0", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_without_a_broker_the_pipeline_says_what_it_needs(settings: Any) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with pytest.raises(CommandError, match="needs CELERY_BROKER_URL set"):
+        call_command("bench", "pipeline", "--orders", "1", stdout=StringIO())
+
+
+@REAL_WORKERS
+@pytest.mark.django_db(transaction=True)
+def test_the_pipeline_fulfils_every_order_through_real_workers(monkeypatch: Any) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url())
+    out = StringIO()
+    call_command("bench", "pipeline", "--orders", "6", "--spawn", "1", stdout=out)
+    assert "0 not fulfilled" in out.getvalue(), out.getvalue()
+    assert re.search(r"making them: 3\.0 statements and 1\.00 broker publishes", out.getvalue())
+
+
+@REAL_WORKERS
+@pytest.mark.django_db(transaction=True)
+def test_the_load_posts_through_gunicorn_and_every_order_is_fulfilled(monkeypatch: Any) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url())
+    out = StringIO()
+    call_command(
+        "bench",
+        "load",
+        *("--rate", "4", "--seconds", "3", "--spawn", "1", "--web", "1", "--port", "8097"),
+        stdout=out,
+    )
+    summary = next(line for line in out.getvalue().splitlines() if "requests (" in line)
+    posted = int(re.search(r"(\d+) requests \(0 failed\)", summary).group(1))  # type: ignore[union-attr]
+    assert posted > 0, summary
+    assert "0 not fulfilled" in summary
+    assert re.search(
+        r"one POST /api/orders/ spends \d+\.\d statements and 1\.00 broker", out.getvalue()
+    )
