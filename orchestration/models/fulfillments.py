@@ -176,7 +176,11 @@ class OrderFulfillment(models.Model):
     """One shipment an orchestration run decided: a supplier OU, an action and
     the order lines (``OrderFulfillmentLine``) it fulfils."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfillments")
+    # Indexed with its supplier (``fulfillment_order_supplier``), which serves the
+    # order's fulfilments as an index on the order alone would.
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="fulfillments", db_index=False
+    )
     sheet = models.ForeignKey(
         Sheet,
         on_delete=models.SET_NULL,
@@ -267,6 +271,43 @@ class OrderFulfillment(models.Model):
             models.Index(
                 fields=["action", "status", "supplier_organization_unit"],
                 name="fulfillment_open_tasks",
+            ),
+            # "Has this order a fulfilment at one of my shops?", asked of the newest
+            # orders one by one for store staff's order list until it has a page:
+            # answered from the index alone, without reading the fulfilments.
+            models.Index(
+                fields=["order", "supplier_organization_unit"], name="fulfillment_order_supplier"
+            ),
+            # The lists over 3,000,000 fulfilments (issue 23): newest first, of a
+            # status, of a supplier; keyset pages walk them from where a page starts.
+            models.Index(fields=["created_at", "id"], name="fulfillment_created"),
+            models.Index(fields=["status", "created_at", "id"], name="fulfillment_status_created"),
+            models.Index(
+                fields=["supplier_organization_unit", "created_at", "id"],
+                name="fulfillment_supplier_created",
+            ),
+            # A shop's task list with its finished tasks (thousands a shop), in its
+            # order: the page reads its rows off the index instead of sorting them all.
+            # (PostgreSQL sorts NULLs last ascending, as the list wants its start
+            # deadlines; SQLite cannot say NULLS LAST in an index and sorts itself.)
+            models.Index(
+                fields=[
+                    "supplier_organization_unit",
+                    "action",
+                    "-priority",
+                    "start_deadline",
+                    "created_at",
+                    "id",
+                ],
+                name="fulfillment_task_list",
+            ),
+            # The exports still to send or failed for good (the failures page, its count
+            # on the order list): a few thousand rows among millions, so only those.
+            # PostgreSQL uses it (the status is a literal in the query); SQLite scans.
+            models.Index(
+                fields=["export_status", "updated_at", "id"],
+                name="fulfillment_exports_open",
+                condition=Q(export_status__in=[ExportStatus.PENDING, ExportStatus.FAILED]),
             ),
         ]
         constraints = [

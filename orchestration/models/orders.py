@@ -144,7 +144,7 @@ class Order(models.Model):
         ),
     )
     custom_fields = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
-    placed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    placed_at = models.DateTimeField(default=timezone.now)
     # --- Orchestration bookkeeping ------------------------------------------------------
     # Set in the same transaction as whatever makes the order need routing (its
     # creation, a decline, an expiry, new stock); the orchestration task clears
@@ -179,7 +179,20 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-placed_at", "-id"]
-        indexes = [models.Index(fields=["status", "intent"], name="order_status_intent")]
+        # The lists over a million orders (issue 23, docs/performance.md): each order the
+        # lists offer walks an index in that order from where the page starts (keyset
+        # pages), filtered by what precedes it. Searching a number or an e-mail uses
+        # trigram indexes on PostgreSQL (migration 0021; SQLite scans).
+        indexes = [
+            models.Index(fields=["status", "intent"], name="order_status_intent"),
+            models.Index(fields=["placed_at", "id"], name="order_placed"),
+            models.Index(fields=["status", "placed_at", "id"], name="order_status_placed"),
+            models.Index(fields=["created_at", "id"], name="order_created"),
+            models.Index(
+                fields=["sold_from_organization_unit", "placed_at", "id"],
+                name="order_sold_from_placed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.backend_id or self.pk} ({self.intent}, {self.status})"

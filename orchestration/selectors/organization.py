@@ -2,10 +2,12 @@
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from ..models import (
     FulfillmentAction,
+    OrderFulfillment,
     OrganizationUnit,
     OrganizationUnitType,
 )
@@ -15,19 +17,29 @@ from ..validators import parse_id
 
 
 def organization_unit_list() -> QuerySet[OrganizationUnit]:
-    """OUs with their sets and active ship-from-store task count."""
+    """OUs with their sets and active ship-from-store task count.
+
+    The count is a subquery per OU that seeks its open tasks in the index
+    ``fulfillment_open_tasks``; a join would group every fulfilment ever made (3 s
+    for 320 OUs over 3,000,000 fulfilments, issue 23)."""
+    open_tasks = (
+        OrderFulfillment.objects.filter(
+            supplier_organization_unit=OuterRef("pk"),
+            action=FulfillmentAction.SHIP_FROM_STORE,
+            status__in=OPEN_FULFILLMENT_STATUSES,
+        )
+        .order_by()
+        .values("supplier_organization_unit")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
     return (
         OrganizationUnit.objects.prefetch_related("sets")
         .annotate(
-            active_ship_from_store_tasks=Count(
-                "supplied_fulfillments",
-                filter=Q(
-                    supplied_fulfillments__action=FulfillmentAction.SHIP_FROM_STORE,
-                    supplied_fulfillments__status__in=OPEN_FULFILLMENT_STATUSES,
-                ),
+            active_ship_from_store_tasks=Coalesce(
+                Subquery(open_tasks, output_field=IntegerField()), 0
             )
         )
-        # An aggregate drops Meta.ordering; pages must stay stable.
         .order_by("name", "id")
     )
 

@@ -9,6 +9,9 @@ sheet ms per order, exact share and shipments per order against the targets
 (``orchestration.benchmarks.allocation``); ``--quick`` routes 5 orders, for tests.
 ``bench suite [--sheets N] [--repeat N]``: the sheets overview with N sheets, through
 the test client, in a transaction that is rolled back (nothing is left behind).
+``bench lists [--repeat N] [--paging keyset|offset] [--only TEXT] [--explain]``: the Suite's and
+the API's lists over 1,000,000 orders and 3,000,000 fulfilments, generated with COPY
+into ``DATABASE_URL`` once and reused (``orchestration.benchmarks.lists``).
 ``bench options [--repeat N]``: ``POST /api/fulfillment-options/`` on the demo
 network, N baskets (200), in a transaction that is rolled back
 (``orchestration.benchmarks.options``).
@@ -46,6 +49,7 @@ from ...benchmarks import broker as broker_bench
 from ...benchmarks import engine as engine_bench
 from ...benchmarks import language as language_bench
 from ...benchmarks import lifecycle as lifecycle_bench
+from ...benchmarks import lists as lists_bench
 from ...benchmarks import national as national_bench
 from ...benchmarks import options as options_bench
 from ...benchmarks import order_imports as bulk_bench
@@ -82,6 +86,7 @@ class Command(BaseCommand):
                 "world",
                 "purge",
                 "broker",
+                "lists",
             ],
         )
         parser.add_argument(
@@ -124,6 +129,16 @@ class Command(BaseCommand):
             type=int,
             default=300_000,
             help="tasks: how many ship-from-store tasks (300,000)",
+        )
+        parser.add_argument(
+            "--paging",
+            choices=["keyset", "offset"],
+            default="keyset",
+            help="lists: how deep pages are asked for (offset: the code before issue 23)",
+        )
+        parser.add_argument("--only", default="", help="lists: the pages whose name has this")
+        parser.add_argument(
+            "--explain", action="store_true", help="lists: EXPLAIN ANALYZE the hot queries"
         )
         parser.add_argument(
             "--processes", type=int, default=8, help="race: orchestrating processes (8)"
@@ -191,6 +206,8 @@ class Command(BaseCommand):
             bulk_bench.run(options["orders"], repeat or bulk_bench.REPEAT, write)
         elif subject == "world":
             self._national(options["subject"], options)
+        elif subject == "lists":
+            self._lists(options)
         elif subject == "persist":
             lifecycle_bench.persist(repeat or 50, write)
         elif subject == "plans":
@@ -266,6 +283,18 @@ class Command(BaseCommand):
                 national_bench.world_load(national_bench.SIZES[options["size"]], self.stdout.write)
         except RuntimeError as error:
             raise CommandError(str(error)) from error
+
+    def _lists(self, options: dict[str, Any]) -> None:
+        try:
+            lists_bench.prepare(lists_bench.WORLD_ORDERS, self.stdout.write)
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+        if options["explain"]:
+            lists_bench.explain(self.stdout.write)
+            return
+        lists_bench.run(
+            options["repeat"] or 30, options["paging"], options["only"], self.stdout.write
+        )
 
     def _engine(self, repeat: int | None, *, quick: bool) -> None:
         bench = engine_bench
