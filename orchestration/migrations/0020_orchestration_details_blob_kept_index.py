@@ -2,14 +2,21 @@
 
 from django.db import migrations, models
 
+from orchestration.migration_operations import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    # The history purge's walk over the details still holding a blob, built without
+    # locking the table against the runs' writes on PostgreSQL (CONCURRENTLY: outside a
+    # transaction, hence not atomic).
+    atomic = False
+
     dependencies = [
         ("orchestration", "0019_plan_after"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="orchestrationdetails",
             index=models.Index(
                 condition=models.Q(("purged_at__isnull", True)),
