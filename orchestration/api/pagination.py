@@ -96,7 +96,8 @@ class Pagination(PageNumberPagination):
     def _check_depth(self, request: Request) -> None:
         """Refuse a page number that starts past ``MAX_PAGE_OFFSET`` (400, not a slow page)."""
         raw = request.query_params.get(self.page_query_param, "1")
-        if not raw.isdigit() or len(raw) > 9:
+        # ASCII digits only: "²" is a digit to str.isdigit() and not to int().
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
             return  # not a number: DRF's "Invalid page." (404) as before
         if (int(raw) - 1) * (self.get_page_size(request) or 0) >= MAX_PAGE_OFFSET:
             raise ValidationError(

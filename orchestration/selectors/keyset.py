@@ -20,11 +20,11 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db.models import BooleanField, GeneratedField, Model, Q, QuerySet
 
 from ..errors import ApplicationError
 
@@ -101,18 +101,36 @@ def _decode(cursor: str, queryset: QuerySet[Any], ordering: list[str], field: st
     meta = queryset.model._meta
     typed = []
     for term, value in zip(ordering, values, strict=True):
-        if value is None or isinstance(value, (list, dict, bool)):
-            raise BadCursor(field)
         model_field = meta.get_field(term.lstrip("-"))
+        if isinstance(model_field, GeneratedField):  # checked as what it stores
+            model_field = model_field.output_field
+        if value is None or isinstance(value, (list, dict)):
+            raise BadCursor(field)
+        if isinstance(value, bool) != isinstance(model_field, BooleanField):
+            raise BadCursor(field)
         try:
             python = model_field.to_python(value)
+            if isinstance(python, datetime) and python.tzinfo is None:
+                raise BadCursor(field)  # this list's cursors carry their UTC offset
             model_field.run_validators(python)  # an ID within the column's range...
-        except (ValidationError, ValueError, TypeError, OverflowError):
+            _storable(model_field.get_prep_value(python))
+        except (ValidationError, ValueError, TypeError, OverflowError, UnicodeError):
             raise BadCursor(field) from None
         if python is None:
             raise BadCursor(field)
         typed.append(python)
     return typed
+
+
+def _storable(value: Any) -> None:
+    """Raise what the database driver would raise for ``value`` (a string with a NUL or
+    a lone surrogate; a moment that has no UTC equivalent), before the query is sent."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL in a string")
+        value.encode()  # UnicodeEncodeError on a lone surrogate
+    elif isinstance(value, datetime):
+        value.astimezone(UTC)  # OverflowError at the calendar's edges
 
 
 def _beyond(ordering: list[str], values: list[Any], *, forward: bool) -> Q:

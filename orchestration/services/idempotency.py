@@ -73,7 +73,9 @@ def idempotency_key_claim(
         return IdempotencyClaim(key=row, attempt=row.attempt, replay=False)
     # The key is known: decide by what it holds.
     with transaction.atomic():
-        row = IdempotencyKey.objects.select_for_update().get(user=user, key=key)
+        row = IdempotencyKey.objects.select_for_update().filter(user=user, key=key).first()
+        if row is None:  # purged (expired) or given back since the INSERT found it
+            return idempotency_key_claim(user=user, key=key, request_hash=request_hash, now=now)
         if row.created_at <= now - KEY_LIFETIME:
             return _claim_again(row, request_hash=request_hash, now=now, created=True)
         if row.request_hash != request_hash:

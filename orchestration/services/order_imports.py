@@ -79,6 +79,11 @@ def orders_create_bulk(
             results[index] = error
         else:
             orders.append((index, order, lines))
+    # Inserted in backend ID order, whatever the order sent: two imports holding the
+    # same IDs then take their unique-index entries in the same order, so one waits
+    # for the other instead of both waiting on each other (a deadlock, PostgreSQL
+    # killing one).
+    orders.sort(key=lambda item: (item[1].backend_id is None, item[1].backend_id or ""))
     try:
         with transaction.atomic():
             _orders_insert(orders, created_by=created_by, via=via, now=now)

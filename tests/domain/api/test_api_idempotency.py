@@ -320,3 +320,23 @@ def test_a_new_key_is_claimed_by_one_statement_that_commits_it_at_once(integrato
     with pytest.raises(ConflictError, match="is still being processed"):
         idempotency_key_claim(user=integrator, key=KEY, request_hash="a", now=now)
     assert IdempotencyKey.objects.get().attempt == 1
+
+
+def test_a_key_purged_between_its_insert_and_its_read_is_claimed_afresh(
+    integrator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The INSERT found the key, then the hourly purge (or a refused request giving it
+    back) deleted it before it was read: the claim starts again instead of failing."""
+    from orchestration.services import idempotency
+
+    real_insert = idempotency._key_insert
+    calls: list[str] = []
+
+    def insert_lost_once(**kwargs: Any) -> Any:
+        calls.append(kwargs["key"])
+        return None if len(calls) == 1 else real_insert(**kwargs)
+
+    monkeypatch.setattr(idempotency, "_key_insert", insert_lost_once)
+    claim = idempotency_key_claim(user=integrator, key=KEY, request_hash="a", now=timezone.now())
+    assert (claim.replay, claim.attempt, calls) == (False, 1, [KEY, KEY])
+    assert IdempotencyKey.objects.get().key == KEY

@@ -178,3 +178,48 @@ def test_the_browsable_api_links_the_next_page_of_a_cursor(integrator) -> None:
     response = client.get("/api/orders/?cursor=&page_size=2", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert "?cursor=a" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        ("/api/organization-units/", _made("a", ["\u0000", 1])),  # NUL in a name
+        ("/api/organization-units/", _made("a", ["\ud800", 1])),  # a lone surrogate
+        ("/api/orders/", _made("a", ["0001-01-01T00:00:00", 1])),  # before UTC's year 1
+        ("/api/stock/?ordering=quantity_available", _made("a", ["abc", 1])),  # generated
+        ("/api/orders/", _made("a", [True, 1])),  # a boolean for a moment
+    ],
+)
+def test_a_cursor_the_database_would_choke_on_is_refused_naming_it(
+    client_for, integrator, path, cursor
+) -> None:
+    _orders(2)
+    separator = "&" if "?" in path else "?"
+    response = client_for(integrator).get(f"{path}{separator}cursor={cursor}")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["code"] == "invalid_cursor"
+
+
+def test_a_page_number_in_other_digits_is_an_invalid_page_not_an_error(
+    client_for, integrator
+) -> None:
+    _orders(2)
+    response = client_for(integrator).get("/api/orders/?page=%C2%B2")
+    assert response.status_code == 404
+    assert response.json()["message"] == "Invalid page."
+
+
+def test_a_list_ordered_by_a_flag_follows_its_next_links(client_for, designer) -> None:
+    from orchestration.services.sheets import sheet_create
+    from tests.conftest import sheet_text
+
+    for number in range(3):
+        sheet_create(
+            fulfillment=f"Flag{number}",
+            name=f"Flag {number}",
+            source=sheet_text(f"Flag{number}"),
+            is_active=number != 1,
+        )
+    ids, links = _walk(client_for(designer), "/api/sheets/?ordering=is_active&page_size=1&cursor=")
+    assert len(ids) == 3 == len(set(ids))
+    assert links[-1] is None
