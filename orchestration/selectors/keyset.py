@@ -9,8 +9,9 @@ which an index on the ordering walks from that point, so page 20,000 costs what
 page 1 costs.
 
 The ordering is the queryset's (its ``order_by``, else the model's); it must be plain
-fields of the model, not nullable, and is completed with the primary key when it does
-not end in it, so that every row has one place. The cursor is the values, as JSON in
+fields of the model or its foreign keys (by their column), not nullable, and is
+completed with the primary key when it does not end in it, so that every row has one
+place. The cursor is the values, as JSON in
 URL-safe base64: opaque to clients, checked when read back (a hand-made cursor is a
 ``BadCursor``, never a 500). It holds no secret: it names a place in a list the user
 may already see, and the list's own filters still apply to what comes after it.
@@ -68,9 +69,11 @@ def keyset_ordering(queryset: QuerySet[Any]) -> list[str] | None:
             field = meta.pk if name == "pk" else meta.get_field(name)
         except FieldDoesNotExist:
             return None
-        if field.is_relation or field.null:
+        if field.null or (field.is_relation and not field.many_to_one):
             return None
-        names.append(("-" if term.startswith("-") else "") + field.name)
+        # A foreign key by its column (``organization_unit_id``): the stock list's order.
+        column = field.attname if field.many_to_one else field.name
+        names.append(("-" if term.startswith("-") else "") + column)
     if not names:
         return None
     if names[-1].lstrip("-") != meta.pk.name:

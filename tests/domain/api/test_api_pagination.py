@@ -223,3 +223,20 @@ def test_a_list_ordered_by_a_flag_follows_its_next_links(client_for, designer) -
     ids, links = _walk(client_for(designer), "/api/sheets/?ordering=is_active&page_size=1&cursor=")
     assert len(ids) == 3 == len(set(ids))
     assert links[-1] is None
+
+
+def test_the_stock_list_pages_by_cursor_in_its_own_order(client_for, integrator) -> None:
+    """Stock is ordered by OU and product (foreign keys), and easily passes the 10,000
+    rows page numbers reach: its cursor pages by their columns."""
+    from orchestration.models import Product, Stock
+
+    units = [OrganizationUnit.objects.create(name=f"U{n}", backend_id=f"U{n}") for n in range(2)]
+    products = [Product.objects.create(backend_id=f"P{n}", name=f"P{n}") for n in range(3)]
+    for unit in reversed(units):
+        for product in reversed(products):
+            Stock.objects.create(organization_unit=unit, product=product, quantity_on_hand=1)
+    ids, links = _walk(client_for(integrator), "/api/stock/?cursor=&page_size=4")
+    assert ids == list(
+        Stock.objects.order_by("organization_unit_id", "product_id").values_list("id", flat=True)
+    )
+    assert len(ids) == 6 and links[-1] is None
