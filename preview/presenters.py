@@ -400,6 +400,8 @@ def blob_view(
             key=lambda u: (u["name"] or "", u["id"]),
         ),
         "whole_order": dict(whole_order),
+        # How many OUs a stored run left out for holding none of the order's products.
+        "without_stock": blob.get("SuppliersWithoutStock", 0),
         # Sheets left out (a parse error, an error in the Order scope); an error for one
         # OU is shown beside that OU.
         "errors": errors,

@@ -317,6 +317,13 @@ def _decide(scenario: Scenario, prepared: Prepared, alternatives: int = 0) -> De
         search=search,
         unexplained=blobs.dropped(prepared.recorder.dropped, prepared.world),
     )
+    if scenario.candidate_units is not None:
+        # Said, not listed: how many OUs the run left out for holding none of the
+        # order's products (``stocked_units``), so that an OU the explanation does not
+        # name is accounted for.
+        units = network_of(scenario).units
+        weighed = sum(1 for unit_id in scenario.candidate_units if unit_id in units)
+        blob["SuppliersWithoutStock"] = len(units) - weighed
     if not alternatives:
         return Decision(kept, blob)
     return Decision(kept, blob, _alone(prepared, search.candidates, alternatives))

@@ -72,7 +72,7 @@ def winners(order: Order) -> list[tuple[str, str]]:
 
 @pytest.mark.django_db
 def test_a_run_explains_only_the_ous_with_stock_and_decides_as_over_all(
-    place: Callable[..., Order],
+    place: Callable[..., Order], client: Any, admin_user: Any
 ) -> None:
     stocked = set(
         Stock.objects.filter(product__backend_id=SILK, quantity_on_hand__gt=0).values_list(
@@ -85,10 +85,21 @@ def test_a_run_explains_only_the_ous_with_stock_and_decides_as_over_all(
     named = suppliers_named(pruned)
     assert named <= stocked
     assert unit("1187").pk in named  # the shop that won it
+    # The others are counted, not listed: the explanation accounts for every OU.
+    left_out = OrganizationUnit.objects.count() - len(stocked)
+    blob = OrchestrationDetails.objects.get(order=pruned).blob
+    assert blob["SuppliersWithoutStock"] == left_out > 0
+    client.force_login(admin_user)
+    page = client.get(f"/orders/{pruned.pk}/runs/1/")
+    assert (
+        f"{left_out} other organization units held none of the order's products in stock "
+        "and were not weighed"
+    ) in page.content.decode()
 
     setting_set(name="Orchestration:ExplainSuppliersWithoutStock", value=True)
     everyone = place(SILK)
     assert unit("1026").pk in suppliers_named(everyone)  # a shop without any: rejected
+    assert "SuppliersWithoutStock" not in OrchestrationDetails.objects.get(order=everyone).blob
     assert suppliers_named(everyone) > named
     assert winners(pruned) == winners(everyone) == [("SHIP_FROM_STORE", "1187")]
 
