@@ -697,6 +697,7 @@ def test_the_api_lists_the_fallout_queue_by_state_and_queue(
     assert response.status_code == 200
     assert response.json() == {
         "count": 1,
+        "count_exact": True,
         "next": None,
         "previous": None,
         "results": [step_body(step)],
