@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from orchestration.api import order_imports as api_order_imports
 from orchestration.api.order_imports import order_bodies_import
+from orchestration.celery import app as celery_app
 from orchestration.models import IdempotencyKey, Order, OrderEvent, OrderLine, OrganizationUnit
 from orchestration.services import order_imports
 from orchestration.services.order_imports import orders_create_bulk
@@ -363,9 +364,10 @@ def test_orchestration_goes_out_in_messages_of_25_orders_after_each_chunk_commit
 
 
 def test_bulk_orders_are_orchestrated_once_the_chunk_commits(
-    client: APIClient, django_capture_on_commit_callbacks: Any
+    client: APIClient, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Eager mode (no broker): the orders' message runs at once, as a single order's does."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)  # whatever the broker
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/api/orders/", _order("ONE"), format="json")
         _bulk(client, _orders(3))
