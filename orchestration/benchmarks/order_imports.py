@@ -43,6 +43,7 @@ from ..engine.limits import BULK_ORDERS
 from ..models import Order, OrganizationUnit, Product
 from ..services.order_imports import ORDERS_PER_CHUNK
 from ..services.roles import INTEGRATIONS_GROUP, roles_ensure
+from .lifecycle import counting
 
 ORDERS = 2_000
 REPEAT = 3
@@ -76,22 +77,6 @@ def _body(number: int, run: str) -> dict[str, Any]:
     }
 
 
-def _counting(statements: list[int]) -> Callable[..., Any]:
-    """An execute wrapper noting each round trip's statements (as ``bench persist``'s):
-    psycopg keeps a result per statement of a query string; SQLite's BEGIN is left out,
-    as PostgreSQL's never passes here."""
-
-    def wrapper(
-        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        result = execute(sql, params, many, context)
-        if not sql.startswith("BEGIN"):
-            statements.append(len(getattr(context["cursor"].cursor, "_results", None) or [0]))
-        return result
-
-    return wrapper
-
-
 @contextmanager
 def _counted() -> Iterator[dict[str, int]]:
     """Round trips to the database and publishes to the broker, while inside."""
@@ -104,7 +89,7 @@ def _counted() -> Iterator[dict[str, int]]:
         return publish(producer, *args, **kwargs)
 
     with (
-        connection.execute_wrapper(_counting(statements)),
+        connection.execute_wrapper(counting(statements)),
         mock.patch.object(messaging.Producer, "publish", counted_publish),
     ):
         yield counts
