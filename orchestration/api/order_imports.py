@@ -27,7 +27,6 @@ from rest_framework.settings import api_settings
 from ..engine.limits import BULK_ORDERS
 from ..errors import ApplicationError
 from ..models import Order, OrganizationUnit, Product
-from ..selectors.orders import order_list
 from ..services.order_imports import ORDERS_PER_CHUNK, orders_create_bulk
 from .exceptions import application_error_body, validation_error_body
 from .schema import ErrorSerializer
@@ -166,19 +165,40 @@ def _hashable(value: Any) -> Any:
     return value if isinstance(value, (int, str)) else None
 
 
-def orders_represented(results: list[OrderImported]) -> list[dict[str, Any]]:
+def orders_represented(
+    results: list[OrderImported], *, minimal: bool = False
+) -> list[dict[str, Any]]:
     """The results as the bulk endpoint answers them: a created order as
-    ``POST /api/orders/`` returns it (read back in one go), a refusal with its body."""
-    created = [result.order.pk for result in results if result.order is not None]
-    stored = list(order_list().filter(pk__in=created))
-    # many=True: the serializer's fields are built once for all the orders.
-    orders = {data["id"]: data for data in OrderSerializer(stored, many=True).data}
+    ``POST /api/orders/`` returns it (as created, with its lines: nothing is read
+    back), or with ``minimal`` its ``id`` and ``backend_id`` only; a refusal with its
+    body."""
+    created = [result.order for result in results if result.order is not None]
+    if minimal:
+        orders = {order.pk: {"id": order.pk, "backend_id": order.backend_id} for order in created}
+    else:
+        # many=True: the serializer's fields are built once for all the orders.
+        orders = {data["id"]: data for data in OrderSerializer(created, many=True).data}
     return [
         {"index": result.index, "status": result.status, "order": orders[result.order.pk]}
         if result.order is not None
         else {"index": result.index, "status": result.status, "error": result.error}
         for result in results
     ]
+
+
+RETURN_MINIMAL = "return=minimal"
+
+
+def return_minimal_preferred(prefer: str | None) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``: preferences
+    separated by commas (several headers arrive joined so), each ``name[=value]`` with
+    ``;`` parameters, the name case-insensitive, the value perhaps quoted. A
+    preference the server does not know is ignored, as the RFC says."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        if name.strip().lower() == "return" and value.strip().strip('"') == "minimal":
+            return True
+    return False
 
 
 # --- The endpoint's request and response, for the schema ---------------------------------
@@ -214,7 +234,13 @@ class OrderBulkResultSerializer(drf.Serializer):
     status = drf.IntegerField(
         help_text="201 created; otherwise what `POST /api/orders/` would have answered."
     )
-    order = OrderSerializer(required=False, help_text="The order created (status 201).")
+    order = OrderSerializer(
+        required=False,
+        help_text=(
+            "The order created (status 201); with `Prefer: return=minimal`, "
+            "its `id` and `backend_id` only."
+        ),
+    )
     error = ErrorSerializer(
         required=False, help_text="The body `POST /api/orders/` would have refused it with."
     )

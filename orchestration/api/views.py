@@ -105,10 +105,12 @@ from .idempotency import (
     idempotent,
 )
 from .order_imports import (
+    RETURN_MINIMAL,
     OrderBulkInputSerializer,
     OrderBulkResponseSerializer,
     order_bodies_import,
     orders_represented,
+    return_minimal_preferred,
 )
 from .permissions import (
     SheetTransferPermission,
@@ -125,6 +127,25 @@ BULK_REPLAYED_PARAMETER = OpenApiParameter(
     response=[200],
     enum=["true"],
     description="Set on a response sent again for a retried Idempotency-Key.",
+)
+PREFER_PARAMETER = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    enum=[RETURN_MINIMAL],
+    description=(
+        "`return=minimal` (RFC 7240): each created order answered with its `id` and "
+        "`backend_id` only, not as `POST /api/orders/` returns it; the response then "
+        "has `Preference-Applied: return=minimal`."
+    ),
+)
+PREFERENCE_APPLIED_PARAMETER = OpenApiParameter(
+    "Preference-Applied",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200],
+    enum=[RETURN_MINIMAL],
+    description="Set when `Prefer: return=minimal` was followed.",
 )
 CHANGE_FULFILLMENTS = requires_permission(CHANGE_FULFILLMENT)
 
@@ -371,7 +392,12 @@ class OrderViewSet(
 
     @extend_schema(
         request=OrderBulkInputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER, BULK_REPLAYED_PARAMETER],
+        parameters=[
+            IDEMPOTENCY_KEY_PARAMETER,
+            BULK_REPLAYED_PARAMETER,
+            PREFER_PARAMETER,
+            PREFERENCE_APPLIED_PARAMETER,
+        ],
         responses={200: OrderBulkResponseSerializer, 422: KEY_REUSED_RESPONSE},
         summary="Create up to 500 orders in one request, each on its own",
     )
@@ -386,7 +412,8 @@ class OrderViewSet(
         would: `results` has one entry per order, in the order sent, with `status` 201
         and the `order`, or the status and `error` body `POST /api/orders/` would have
         answered. The response is a 200 whenever the request itself was valid, even if
-        every order was refused (docs/api.md)."""
+        every order was refused (docs/api.md). With `Prefer: return=minimal`, a created
+        order is its `id` and `backend_id` only."""
         return idempotent(request, lambda: self._bulk(request))
 
     def _bulk(self, request: Request) -> Response:
@@ -401,12 +428,14 @@ class OrderViewSet(
             for result in chunk
         ]
         created = sum(1 for result in results if result.order is not None)
+        minimal = return_minimal_preferred(request.headers.get("Prefer"))
         return Response(
             {
                 "created": created,
                 "refused": len(results) - created,
-                "results": orders_represented(results),
-            }
+                "results": orders_represented(results, minimal=minimal),
+            },
+            headers={"Preference-Applied": RETURN_MINIMAL} if minimal else None,
         )
 
     @extend_schema(

@@ -2,7 +2,8 @@
 
 - ``single``: N calls of ``POST /api/orders/`` (the "before": one order, its lookups,
   INSERTs and its own broker publish per request);
-- ``bulk``: ``POST /api/orders/bulk/`` with 500 orders a request;
+- ``bulk``: ``POST /api/orders/bulk/`` with 500 orders a request, each created order
+  answered in full; ``minimal``: the same with ``Prefer: return=minimal`` (its ID);
 - ``import``: ``manage.py import_orders`` on a JSON Lines file of N orders.
 
 Each through Django's test client (no HTTP: the web server's own cost is not counted,
@@ -12,7 +13,7 @@ order the database round trips (psycopg's results per statement; PostgreSQL's BE
 and COMMIT do not pass Django's execute wrapper and are not counted) and the broker
 publishes, and the CPU time of this process per order (``CPU ms``: the Python side,
 without the database server's; on a machine shared with other work, the wall time
-moves with their load, this much less). The passes alternate (single, bulk, import,
+moves with their load, this much less). The passes alternate (single, bulk, minimal, import,
 single, ...) ``R`` times, as the machine's speed moves; the median pass is printed.
 
 Run it with ``DATABASE_URL`` on PostgreSQL and a real broker not drained by any
@@ -103,14 +104,26 @@ def _single(client: APIClient, bodies: list[dict[str, Any]], _path: str) -> None
             raise RuntimeError(f"POST /api/orders/ answered {response.status_code}")
 
 
-def _bulk(client: APIClient, bodies: list[dict[str, Any]], _path: str) -> None:
+def _bulk(
+    client: APIClient,
+    bodies: list[dict[str, Any]],
+    _path: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     size = BULK_ORDERS.maximum
     for start in range(0, len(bodies), size):
         response = client.post(
-            "/api/orders/bulk/", {"orders": bodies[start : start + size]}, format="json"
+            "/api/orders/bulk/",
+            {"orders": bodies[start : start + size]},
+            format="json",
+            headers=headers,
         )
         if response.status_code != 200 or response.json()["refused"]:
             raise RuntimeError(f"POST /api/orders/bulk/ answered {response.status_code}")
+
+
+def _bulk_minimal(client: APIClient, bodies: list[dict[str, Any]], path: str) -> None:
+    _bulk(client, bodies, path, {"Prefer": "return=minimal"})
 
 
 def _import(_client: APIClient, bodies: list[dict[str, Any]], path: str) -> None:
@@ -123,6 +136,7 @@ def _import(_client: APIClient, bodies: list[dict[str, Any]], path: str) -> None
 PATHS: dict[str, tuple[str, Callable[[APIClient, list[dict[str, Any]], str], None]]] = {
     "single": ("POST /api/orders/, one order a request", _single),
     "bulk": (f"POST /api/orders/bulk/, {BULK_ORDERS.maximum} a request", _bulk),
+    "minimal": ("  the same, Prefer: return=minimal", _bulk_minimal),
     "import": (f"import_orders FILE.jsonl, chunks of {ORDERS_PER_CHUNK}", _import),
 }
 

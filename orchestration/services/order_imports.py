@@ -38,7 +38,7 @@ from ..errors import ApplicationError
 from ..models import Order, OrderEvent, OrderLine
 from ..tasks import orders_orchestrate_task
 from .events import actor_of, event_build, event_stored
-from .orders import CREATED_TRIGGER, order_fields_checked
+from .orders import CREATED_TRIGGER, order_fields_checked, order_lines_attach
 from .sending import broker_errors
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,8 @@ def _orders_insert(
         )
     OrderLine.objects.bulk_create(lines)
     OrderEvent.objects.bulk_create(events)
+    for _, order, order_lines in orders:
+        order_lines_attach(order, order_lines)
     for event in events:
         event_stored(event)
     order_ids = [order.pk for _, order, _ in orders]

@@ -77,7 +77,7 @@ def order_create(
             _created_record(order=order, lines=len(order_lines), user=created_by, via="api", at=now)
             if send_task:
                 order_orchestration_send_on_commit(order_id=order.pk)
-        _lines_attach(order, order_lines)
+        order_lines_attach(order, order_lines)
     except IntegrityError as error:
         if (
             fields.get("backend_id")
@@ -143,8 +143,9 @@ def order_announce(
         order_orchestration_flag(order_ids=[order.pk], trigger=CREATED_TRIGGER, now=now)
 
 
-def _lines_attach(order: Order, lines: list[OrderLine]) -> None:
-    """``order.lines.all()`` gives ``lines`` without a query, as Django's prefetch leaves it."""
+def order_lines_attach(order: Order, lines: list[OrderLine]) -> None:
+    """``order.lines.all()`` gives ``lines`` without a query, as Django's prefetch leaves
+    it: an order just created is answered as created, not read back."""
     queryset = order.lines.all()
     queryset._result_cache = lines
     queryset._prefetch_done = True  # type: ignore[attr-defined]

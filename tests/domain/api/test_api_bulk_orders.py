@@ -63,8 +63,9 @@ def client(client_for: Any, integrator: User, shoe: Any) -> APIClient:
     return client_for(integrator)
 
 
-def _bulk(client: APIClient, orders: Any, key: str | None = None) -> Any:
-    headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+def _bulk(client: APIClient, orders: Any, key: str | None = None, **headers: str) -> Any:
+    if key is not None:
+        headers["HTTP_IDEMPOTENCY_KEY"] = key
     return client.post(BULK, {"orders": orders}, format="json", **headers)
 
 
@@ -86,6 +87,54 @@ def test_each_order_is_created_and_answered_as_post_orders_answers_it(
     ]
     single = client.post("/api/orders/", _order("WEB-3"), format="json").json()
     assert set(single) == set(body["results"][0]["order"])
+
+
+def test_with_prefer_return_minimal_a_created_order_is_its_id_and_backend_id(
+    client: APIClient,
+) -> None:
+    bad = _order("WEB-2", lines=[{"product": "HAT", "quantity": 1}])
+    refusal = _bulk(client, [bad]).json()["results"][0]["error"]
+    response = _bulk(client, [_order("WEB-1"), bad, _order(None)], HTTP_PREFER="return=minimal")
+    assert response.status_code == 200, response.json()
+    assert response["Preference-Applied"] == "return=minimal"
+    first, second = Order.objects.order_by("pk")
+    assert response.json() == {
+        "created": 2,
+        "refused": 1,
+        "results": [
+            {"index": 0, "status": 201, "order": {"id": first.pk, "backend_id": "WEB-1"}},
+            {"index": 1, "status": 400, "error": refusal},
+            {"index": 2, "status": 201, "order": {"id": second.pk, "backend_id": None}},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("prefer", "minimal"),
+    [
+        ("return=minimal", True),
+        ('respond-async, RETURN="minimal"; charset=utf-8', True),
+        ("wait=10,return=minimal", True),
+        ("return=representation", False),
+        ("return=minimalist", False),
+        ("handling=lenient", False),
+        ("", False),
+    ],
+)
+def test_the_prefer_header_is_read_as_rfc_7240_says(
+    client: APIClient, prefer: str, minimal: bool
+) -> None:
+    response = _bulk(client, [_order(None)], HTTP_PREFER=prefer)
+    assert response.status_code == 200
+    order = response.json()["results"][0]["order"]
+    if minimal:
+        assert (set(order), response["Preference-Applied"]) == (
+            {"id", "backend_id"},
+            "return=minimal",
+        )
+    else:
+        assert order == client.get(f"/api/orders/{order['id']}/").json()
+        assert "Preference-Applied" not in response
 
 
 def test_a_bulk_order_is_stored_as_a_single_order_is(client: APIClient) -> None:
@@ -342,7 +391,7 @@ def test_the_statements_of_a_chunk_do_not_grow_with_its_orders(client: APIClient
         ("INSERT", "orchestration_orderevent"): _inserts(OrderEvent, 90),
     }
     if connection.vendor == "postgresql":
-        assert sum(many.values()) == 10  # 2 lookups, savepoint, 3 INSERTs, release, 3 reads
+        assert sum(many.values()) == 7  # 2 lookups, savepoint, 3 INSERTs, release
 
 
 def test_orchestration_goes_out_in_messages_of_25_orders_after_each_chunk_commits(
