@@ -1,4 +1,4 @@
-"""Orders through the whole system, in real processes (``manage.py bench pipeline|load``).
+"""Orders through the whole system, in real processes (``manage.py bench pipeline|load|ingest``).
 
 - ``pipeline``: orders a second from ``order_create`` to stored fulfilments, through
   Celery workers started here, for each worker count asked (``--spawn 1,2,4``); with
@@ -10,6 +10,8 @@
   ``docs/deployment.md`` runs it, while ``--spawn`` workers orchestrate what comes in.
   Prints locust's throughput and response-time percentiles, and the latency from an
   order posted to its fulfilments stored; every order must be fulfilled.
+- ``ingest``: ``POST /api/orders/bulk/`` from ``--clients`` concurrent clients against
+  gunicorn, no worker running: how fast orders are taken in at a marketplace batch.
 
 Both need PostgreSQL and a broker (``DATABASE_URL``, ``CELERY_BROKER_URL``): SQLite
 has one writer, and inline tasks are no pipeline. They write to the configured
@@ -19,6 +21,7 @@ and the broker settings apply to them as set.
 """
 
 import csv
+import json
 import math
 import os
 import resource
@@ -30,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,8 @@ from django.db.models import Min
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from ..celery import app as celery_app
+from ..engine.limits import BULK_ORDERS
 from ..models import Order
 from ..services.orders import order_create
 from ..services.roles import INTEGRATIONS_GROUP, roles_ensure
@@ -520,3 +526,130 @@ def load(
     bench_clean()
     User.objects.filter(username=LOAD_USERNAME).delete()
     return result
+
+
+# Orders per bulk request in ``ingest``: the most one request takes.
+INGEST_BATCH = BULK_ORDERS.maximum
+
+
+def _ingest_bodies(prefix: str, orders: int, items: Sequence[Any]) -> list[bytes]:
+    """The bulk requests' bodies, encoded beforehand (the clients' own cost is not
+    the server's): orders of two lines, ``INGEST_BATCH`` a request."""
+    bodies = [
+        {
+            "backend_id": f"{prefix}{number}",
+            "customer_email": "bench@example.com",
+            "shipping_address": {
+                "street": "Herengracht 182",
+                "city": "Amsterdam",
+                "country_id": "NL",
+            },
+            "lines": [
+                {"product": items[number % len(items)].backend_id, "quantity": 1},
+                {"product": items[(number + 1) % len(items)].backend_id, "quantity": 2},
+            ],
+        }
+        for number in range(orders)
+    ]
+    return [
+        json.dumps({"orders": bodies[start : start + INGEST_BATCH]}).encode()
+        for start in range(0, orders, INGEST_BATCH)
+    ]
+
+
+def _ingest_post(url: str, token: str, body: bytes, *, minimal: bool) -> float:
+    """POST one bulk request; its response time in seconds. A refused order is an error:
+    every order of the benchmark is valid and new."""
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    if minimal:
+        headers["Prefer"] = "return=minimal"
+    request = urllib.request.Request(  # noqa: S310 - our own server
+        f"{url}/api/orders/bulk/", data=body, headers=headers, method="POST"
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+        answer = json.loads(response.read())
+    if answer["refused"]:
+        raise RuntimeError(f"POST /api/orders/bulk/ refused {answer['refused']} orders")
+    return time.perf_counter() - started
+
+
+def ingest(
+    *,
+    orders: int,
+    clients: int,
+    web_processes: int,
+    port: int,
+    write: Callable[[str], None],
+    repeat: int = 3,
+) -> dict[str, dict[str, float]]:
+    """``orders`` posted through ``POST /api/orders/bulk/`` (``INGEST_BATCH`` a request)
+    by ``clients`` concurrent clients, against gunicorn as deployed, with no worker
+    draining the broker (the intake alone); each created order answered in full and
+    with ``Prefer: return=minimal``, alternately ``repeat`` times. Per way: orders a
+    second, the requests' p50 and p95, the CPU per order of gunicorn, PostgreSQL and the
+    broker. The orders and their messages are removed afterwards."""
+    _require_real_pipeline()
+    bench_clean()
+    with transaction.atomic():
+        items = bench_network(warehouses=2, products=10, on_hand=1_000)
+        token = _load_user()
+    passes: dict[str, list[dict[str, float]]] = {"full": [], "minimal": []}
+    with gunicorn(port, web_processes) as (url, web):
+        roots = {"web": [web]}
+        for name, command in SERVERS.items():
+            pid = server_pid(command)
+            roots[name] = [pid] if pid else []
+        warm = _ingest_bodies("BENCH-I-warm-", clients * web_processes * 2, items)
+        for body in warm:  # every gunicorn process has read the user and the products
+            _ingest_post(url, token, body, minimal=True)
+        for attempt in range(repeat):
+            for way in passes:
+                bodies = _ingest_bodies(f"BENCH-I-{attempt}-{way}-", orders, items)
+                cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in roots.items()}
+                started = time.perf_counter()
+                with ThreadPoolExecutor(clients) as pool:
+                    times = list(
+                        pool.map(
+                            lambda body, way=way: _ingest_post(
+                                url, token, body, minimal=way == "minimal"
+                            ),
+                            bodies,
+                        )
+                    )
+                seconds = time.perf_counter() - started
+                cpu = {
+                    name: sum(map(cpu_seconds, pids)) - cpu_before[name]
+                    for name, pids in roots.items()
+                }
+                celery_app.control.purge()
+                passes[way].append(
+                    {
+                        "orders_per_second": orders / seconds,
+                        "p50_ms": percentile(times, 0.5) * 1000,
+                        "p95_ms": percentile(times, 0.95) * 1000,
+                        **{f"cpu_{name}_ms": used * 1000 / orders for name, used in cpu.items()},
+                    }
+                )
+    medians = {}
+    write(
+        f"ingest: {orders:,} orders of 2 lines a pass, {INGEST_BATCH} a request, "
+        f"{clients} clients, gunicorn x {web_processes}, no worker; median of {repeat} passes"
+    )
+    for way, results in passes.items():
+        middle = sorted(results, key=lambda p: p["orders_per_second"])[len(results) // 2]
+        medians[way] = middle
+        label = "Prefer: return=minimal" if way == "minimal" else "orders answered in full"
+        cpu_text = ", ".join(
+            f"{key[4:-3]} {value:.2f}" for key, value in middle.items() if key.startswith("cpu_")
+        )
+        rates = ", ".join(f"{p['orders_per_second']:,.0f}" for p in results)
+        write(
+            f"  {label:<24} {middle['orders_per_second']:>7,.0f} orders/s (passes: {rates}); "
+            f"request p50 {middle['p50_ms']:.0f} ms, p95 {middle['p95_ms']:.0f} ms; "
+            f"CPU an order (ms): {cpu_text}"
+        )
+    write(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    bench_clean()
+    User.objects.filter(username=LOAD_USERNAME).delete()
+    return medians

@@ -1,4 +1,4 @@
-"""``manage.py bench pipeline|load``: orders through real processes (gunicorn, Celery
+"""``manage.py bench pipeline|load|ingest``: orders through real processes (gunicorn, Celery
 workers, locust), and their refusals where those cannot run.
 
 The real runs need what the processes share with this one: PostgreSQL and a broker
@@ -15,6 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from orchestration.benchmarks.throughput import percentile
+from orchestration.models import Order
 from tests.lifecycle.real_workers import REAL_WORKERS, database_url
 
 
@@ -54,6 +55,11 @@ def test_a_load_of_nothing_is_refused() -> None:
         call_command("bench", "load", "--rate", "0", stdout=StringIO())
 
 
+def test_an_ingest_without_clients_is_refused() -> None:
+    with pytest.raises(CommandError, match="--orders, --clients and --web must be at least 1"):
+        call_command("bench", "ingest", "--clients", "0", stdout=StringIO())
+
+
 @pytest.mark.django_db
 def test_without_a_broker_the_pipeline_says_what_it_needs(settings: Any) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = True
@@ -89,3 +95,24 @@ def test_the_load_posts_through_gunicorn_and_every_order_is_fulfilled(monkeypatc
     assert re.search(
         r"one POST /api/orders/ spends \d+\.\d statements and 1\.00 broker", out.getvalue()
     )
+
+
+@REAL_WORKERS
+@pytest.mark.django_db(transaction=True)
+def test_the_ingest_posts_bulk_requests_through_gunicorn_and_leaves_nothing(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url())
+    out = StringIO()
+    call_command(
+        "bench",
+        "ingest",
+        *("--orders", "600", "--clients", "2", "--web", "1", "--repeat", "1", "--port", "8096"),
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "600 orders of 2 lines a pass, 500 a request, 2 clients, gunicorn x 1" in text, text
+    assert re.search(r"orders answered in full +[\d,]+ orders/s", text), text
+    assert re.search(r"Prefer: return=minimal +[\d,]+ orders/s", text), text
+    # Every order of every pass was created (a refusal stops the bench), then removed.
+    assert not Order.objects.filter(backend_id__startswith="BENCH-").exists()

@@ -25,6 +25,8 @@ ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
 [--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
 and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
+``bench ingest [--orders N] [--clients C] [--web P] [--repeat R]``: ``POST /api/orders/bulk/``
+from C concurrent clients through gunicorn, no worker: the intake alone.
 ``bench world [--size national|tiny] [--drop]``: a generated national network loaded
 with COPY (``orchestration.benchmarks.national``); ``bench persist --world national``
 orchestrates orders on it.
@@ -80,6 +82,7 @@ class Command(BaseCommand):
                 "race",
                 "pipeline",
                 "load",
+                "ingest",
                 "options",
                 "plans",
                 "bulk",
@@ -122,7 +125,10 @@ class Command(BaseCommand):
             help="engine: tiny worlds only; allocation: 5 orders (for tests)",
         )
         parser.add_argument(
-            "--orders", type=int, default=500, help="race, pipeline, bulk: how many orders (500)"
+            "--orders",
+            type=int,
+            default=500,
+            help="race, pipeline, bulk, ingest: how many orders (500)",
         )
         parser.add_argument(
             "--fulfillments",
@@ -167,9 +173,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seconds", type=int, default=60, help="load: how long to post (60 s)")
         parser.add_argument(
-            "--web", type=int, default=4, help="load: gunicorn processes (4, as deployed)"
+            "--web", type=int, default=4, help="load, ingest: gunicorn processes (4, as deployed)"
         )
-        parser.add_argument("--port", type=int, default=8099, help="load: gunicorn's port")
+        parser.add_argument("--clients", type=int, default=2, help="ingest: concurrent clients (2)")
+        parser.add_argument("--port", type=int, default=8099, help="load, ingest: gunicorn's port")
 
         parser.add_argument("--rows", type=int, default=1_000_000, help="purge: old events")
         parser.add_argument("--batch", type=int, default=1_000, help="purge: batch size (1,000)")
@@ -218,7 +225,7 @@ class Command(BaseCommand):
             lifecycle_bench.tasks(options["fulfillments"], repeat or 30, write)
         elif subject == "race":
             lifecycle_bench.race(options["processes"], options["orders"], write)
-        elif subject in ("pipeline", "load"):
+        elif subject in ("pipeline", "load", "ingest"):
             self._throughput(subject, options)
         elif subject == "suite":
             self._suite(options["sheets"], repeat or 20)
@@ -251,6 +258,8 @@ class Command(BaseCommand):
             raise CommandError("--spawn counts must be 0 or more, --concurrency 1 or more")
         if subject == "load" and min(options["rate"], options["seconds"], options["web"]) < 1:
             raise CommandError("--rate, --seconds and --web must be at least 1")
+        if subject == "ingest" and min(options["orders"], options["clients"], options["web"]) < 1:
+            raise CommandError("--orders, --clients and --web must be at least 1")
         try:
             if subject == "pipeline":
                 throughput_bench.pipeline(
@@ -259,6 +268,15 @@ class Command(BaseCommand):
                     self.stdout.write,
                     concurrency=options["concurrency"],
                     nice=options["nice"],
+                )
+            elif subject == "ingest":
+                throughput_bench.ingest(
+                    orders=options["orders"],
+                    clients=options["clients"],
+                    web_processes=options["web"],
+                    port=options["port"],
+                    write=self.stdout.write,
+                    repeat=options["repeat"] or 3,
                 )
             else:
                 throughput_bench.load(
