@@ -3,6 +3,7 @@
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from orchestration.api import order_imports as api_order_imports
 from orchestration.management.commands import import_orders
@@ -130,6 +132,66 @@ def test_an_unknown_user_or_file_stops_before_anything(tmp_path: Path) -> None:
     assert _run(str(path), "--user", "ghost")[1:] == ("There is no user 'ghost'.", 1)
     assert _run(str(tmp_path / "none.jsonl"))[1].startswith("Cannot read ")
     assert _run(str(path), "--chunk", "0")[1] == "--chunk is 1 to 10,000 orders."
+
+
+def test_a_wrong_number_of_jobs_stops_before_anything(tmp_path: Path, shoe: Any) -> None:
+    path = _file(tmp_path, [_order("IMP-1")])
+    assert _run(str(path), "--jobs", "0")[1:] == ("--jobs is 1 to 32 processes.", 1)
+    assert _run(str(path), "--jobs", "33")[1:] == ("--jobs is 1 to 32 processes.", 1)
+    if connection.vendor == "sqlite":
+        assert _run(str(path), "--jobs", "2")[1:] == (
+            "--jobs above 1 needs PostgreSQL: sqlite takes one writer at a time, so "
+            "processes side by side would only wait for each other.",
+            1,
+        )
+    assert not Order.objects.exists()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="--jobs above 1 is PostgreSQL's (refused on SQLite, as the test above asserts); "
+    ".ci/run runs this with DATABASE_URL set",
+)
+@pytest.mark.django_db(transaction=True)
+def test_jobs_import_chunks_side_by_side_and_report_in_the_files_order(
+    tmp_path: Path, shoe: Any, integrator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines: list[Any] = [_order(f"IMP-{n}") for n in range(40)]
+    lines[5] = _order("IMP-5", product="HAT")
+    lines[17] = "{not json"
+    lines[33] = _order("IMP-33", product="CAP")
+    path = _file(tmp_path, lines)
+    # Which processes stored the chunks: the forked children inherit this wrapper.
+    pids = tmp_path / "pids"
+    store = import_orders.chunk_outcomes
+
+    def noted(*args: Any) -> Any:
+        with pids.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        return store(*args)
+
+    monkeypatch.setattr(import_orders, "chunk_outcomes", noted)
+    out, err, status = _run(str(path), "--user", "integrator", "--chunk", "3", "--jobs", "3")
+    assert status == 1
+    assert err.splitlines() == [
+        "line 6: lines[0].product: Unknown product 'HAT'.",
+        "line 18: JSON parse error - Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
+        "line 34: lines[0].product: Unknown product 'CAP'.",
+        "3 lines refused.",
+    ]
+    assert out.startswith("37 created, 0 existing, 3 refused: 40 orders in ")
+    stored_by = pids.read_text().split()
+    assert len(stored_by) == 13  # 39 bodies, 3 a chunk
+    assert len(set(stored_by)) > 1 and str(os.getpid()) not in stored_by
+    assert sorted(Order.objects.values_list("backend_id", flat=True)) == sorted(
+        f"IMP-{n}" for n in range(40) if n not in (5, 17, 33)
+    )
+    assert OrderLine.objects.count() == 37
+    assert set(Order.objects.values_list("created_by__username", flat=True)) == {"integrator"}
+    again = _run(str(path), "--chunk", "3", "--jobs", "2")
+    assert again[0].startswith("0 created, 37 existing, 3 refused: 40 orders in ")
+    assert Order.objects.count() == 37
 
 
 def test_progress_is_a_line_now_and_then_when_not_on_a_terminal(

@@ -1,4 +1,4 @@
-"""``manage.py import_orders FILE.jsonl [--user NAME] [--chunk N]``: orders from a file.
+"""``manage.py import_orders FILE.jsonl [--user NAME] [--chunk N] [--jobs J]``: orders from a file.
 
 One order a line, each the JSON body ``POST /api/orders/`` takes, validated and stored
 as ``POST /api/orders/bulk/`` does (``api/order_imports.py``: each order on its own, a
@@ -10,19 +10,26 @@ orders takes no more memory than one chunk.
 - A line whose ``backend_id`` is already stored counts as existing, not refused: an
   import that stopped half-way is run again on the same file and takes up where it
   stopped (orders without a backend ID would be stored twice: give them one).
+- ``--jobs J``: J processes import chunks side by side (PostgreSQL), each chunk its
+  own transaction as in one process; refusals are still reported in the file's order.
 - Progress on stderr: a bar redrawn in place on a terminal, a line every
   ``PROGRESS_EVERY`` seconds otherwise (a log file); a summary at the end.
 """
 
+import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import connection, connections
 from rest_framework.exceptions import ParseError
 
 from ...api.order_imports import OrderImported, order_bodies_import
@@ -34,6 +41,9 @@ PROGRESS_EVERY = 10.0
 BAR_WIDTH = 30
 # The most orders a transaction may hold: a chunk's lookups and INSERTs grow with it.
 MAX_CHUNK = 10_000
+# The most importing processes: each holds a database connection and a chunk's
+# transaction; beyond the cores of the database and of this machine they only queue.
+MAX_JOBS = 32
 
 
 class Command(BaseCommand):
@@ -54,6 +64,13 @@ class Command(BaseCommand):
             default=ORDERS_PER_CHUNK,
             help=f"Orders per transaction (default {ORDERS_PER_CHUNK}).",
         )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="Processes importing chunks side by side (default 1; about one per core "
+            "the database and this machine have to spare; PostgreSQL only).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         chunk: int = options["chunk"]
@@ -64,16 +81,26 @@ class Command(BaseCommand):
             user = User.objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"There is no user {options['user']!r}.")
+        jobs: int = options["jobs"]
+        if not 1 <= jobs <= MAX_JOBS:
+            raise CommandError(f"--jobs is 1 to {MAX_JOBS} processes.")
+        if jobs > 1 and connection.vendor != "postgresql":
+            raise CommandError(
+                f"--jobs above 1 needs PostgreSQL: {connection.vendor} takes one writer at a "
+                "time, so processes side by side would only wait for each other."
+            )
         path: Path = options["file"]
         if str(path) == "-":
-            counts = self._import(sys.stdin.buffer, size=None, user=user, chunk=chunk)
+            counts = self._import(sys.stdin.buffer, size=None, user=user, chunk=chunk, jobs=jobs)
         else:
             try:
                 stream = path.open("rb")
             except OSError as error:
                 raise CommandError(f"Cannot read {path}: {error.strerror}.") from error
             with stream:
-                counts = self._import(stream, size=path.stat().st_size, user=user, chunk=chunk)
+                counts = self._import(
+                    stream, size=path.stat().st_size, user=user, chunk=chunk, jobs=jobs
+                )
         refused = counts["refused"]
         if refused:
             raise CommandError(
@@ -81,46 +108,57 @@ class Command(BaseCommand):
             )
 
     def _import(
-        self, stream: IO[bytes], *, size: int | None, user: User | None, chunk: int
+        self, stream: IO[bytes], *, size: int | None, user: User | None, chunk: int, jobs: int
     ) -> dict[str, int]:
         progress = Progress(self.stderr, size=size)
         counts = {"created": 0, "existing": 0, "refused": 0}
-        numbers: list[int] = []  # the line numbers of the chunk's bodies
         started = time.perf_counter()
 
         def refuse(number: int, message: str) -> None:
             counts["refused"] += 1
             progress.write(f"line {number}: {message}")
 
-        def bodies() -> Iterator[Any]:
+        def chunks() -> Iterator[Chunk]:
+            """The file's bodies a chunk at a time, with their line numbers, and the
+            lines among them that are no body, with their refusal."""
+            chunk_read = Chunk([], [], [])
             for number, line in _lines(stream, progress):
                 if line is TOO_LONG:
                     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-                    refuse(number, str(RequestTooLarge(limit).detail))
+                    chunk_read.unread.append((number, str(RequestTooLarge(limit).detail)))
                     continue
                 if not line.strip():
                     continue
                 try:
                     body = parse_json(line)
                 except ParseError as error:
-                    refuse(number, str(error.detail))
+                    chunk_read.unread.append((number, str(error.detail)))
                     continue
-                numbers.append(number)
-                yield body
+                chunk_read.numbers.append(number)
+                chunk_read.bodies.append(body)
+                if len(chunk_read.bodies) == chunk:
+                    yield chunk_read
+                    chunk_read = Chunk([], [], [])
+            if chunk_read.bodies or chunk_read.unread:
+                yield chunk_read
 
-        for results in order_bodies_import(
-            bodies=bodies(), user=user, via="import_orders", chunk_size=chunk
-        ):
-            first = results[0].index
-            for result in results:
-                outcome = _outcome(result)
+        def stored(chunk_read: Chunk, outcomes: list[Outcome]) -> None:
+            """Count a chunk's outcomes; report its refusals in the file's order."""
+            refusals = list(chunk_read.unread)
+            for number, (outcome, message) in zip(chunk_read.numbers, outcomes, strict=True):
                 if outcome == "refused":
-                    assert result.error is not None
-                    refuse(numbers[result.index - first], result.error["message"])
+                    refusals.append((number, message))
                 else:
                     counts[outcome] += 1
-            del numbers[: len(results)]
+            for number, message in sorted(refusals):
+                refuse(number, message)
             progress.show(counts)
+
+        if jobs == 1:
+            for chunk_read in chunks():
+                stored(chunk_read, chunk_outcomes(chunk_read.bodies, user))
+        else:
+            _in_parallel(chunks(), jobs=jobs, user_id=user.pk if user else None, stored=stored)
         seconds = time.perf_counter() - started
         progress.done(counts)
         done = sum(counts.values())
@@ -130,6 +168,83 @@ class Command(BaseCommand):
             f"({done / seconds if seconds else 0:,.0f} orders/s)."
         )
         return counts
+
+
+# What became of one body: created, existing or refused, and the refusal's message.
+Outcome = tuple[str, str]
+
+
+@dataclass
+class Chunk:
+    """A chunk as read: its bodies and their line numbers, and the lines read with them
+    that are no body (not JSON, too long) with their refusal."""
+
+    numbers: list[int]
+    bodies: list[Any]
+    unread: list[tuple[int, str]]
+
+
+def chunk_outcomes(bodies: list[Any], user: User | None) -> list[Outcome]:
+    """Validate and store one chunk's bodies (one transaction); each body's outcome."""
+    outcomes: list[Outcome] = []
+    if not bodies:
+        return outcomes
+    for results in order_bodies_import(
+        bodies=bodies, user=user, via="import_orders", chunk_size=len(bodies)
+    ):
+        for result in results:
+            outcome = _outcome(result)
+            outcomes.append((outcome, (result.error or {}).get("message", "")))
+    return outcomes
+
+
+# The user of this process's chunks, read once per process (``_in_parallel``'s children).
+_users: dict[int, User] = {}
+
+
+def _child_chunk_outcomes(bodies: list[Any], user_id: int | None) -> list[Outcome]:
+    user = None
+    if user_id is not None:
+        user = _users.get(user_id) or _users.setdefault(user_id, User.objects.get(pk=user_id))
+    return chunk_outcomes(bodies, user)
+
+
+def _in_parallel(
+    chunks: Iterator[Chunk],
+    *,
+    jobs: int,
+    user_id: int | None,
+    stored: Callable[[Chunk, list[Outcome]], None],
+) -> None:
+    """``chunks`` imported by ``jobs`` processes side by side, each chunk in its own
+    transaction as in one process; their outcomes reported in the file's order.
+
+    The children are forked, with this process's settings (a test's database
+    included), after its database connections (and their pool) are closed: a forked
+    connection would be two processes on one socket. Each child opens its own. At most
+    ``jobs * 2`` chunks are read ahead of the last one reported, so memory stays a
+    few chunks whatever the file's size.
+    """
+    for database in connections.all():
+        database.close()
+        if database.vendor == "postgresql" and database.settings_dict["OPTIONS"].get("pool"):
+            database.close_pool()  # type: ignore[attr-defined]  # Django 5.1+'s backend
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+    pending: deque[tuple[Chunk, Future[list[Outcome]]]] = deque()
+    try:
+        for chunk_read in chunks:
+            future = pool.submit(_child_chunk_outcomes, chunk_read.bodies, user_id)
+            pending.append((chunk_read, future))
+            while len(pending) >= jobs * 2:
+                chunk_done, future = pending.popleft()
+                stored(chunk_done, future.result())
+        while pending:
+            chunk_done, future = pending.popleft()
+            stored(chunk_done, future.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 # Stands for a line longer than a request body may be (a real line is never b"").
