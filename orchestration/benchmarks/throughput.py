@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -42,19 +43,20 @@ from celery.signals import after_task_publish, before_task_publish
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from ..celery import app as celery_app
 from ..engine.limits import BULK_ORDERS
-from ..models import Order
+from ..models import ExportStatus, Order, OrderFulfillment
 from ..services.orders import order_create
 from ..services.roles import INTEGRATIONS_GROUP, roles_ensure
 from .lifecycle import bench_clean, bench_network
 
-# Time the spawned workers get to connect to the broker before the clock starts.
-WORKER_WARM_UP_SECONDS = 3.0
+# Time the spawned workers get to settle once they all answer a ping, before the clock
+# starts.
+WORKER_WARM_UP_SECONDS = 1.0
 # How long to wait for the last orders to be orchestrated after the producer stopped;
 # beyond it an order counts as not fulfilled.
 DRAIN_TIMEOUT_SECONDS = 120.0
@@ -110,7 +112,7 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
         for i in range(count)
     ]
     try:
-        time.sleep(WORKER_WARM_UP_SECONDS if count else 0)
+        _wait_for_workers(count)
         yield [child.pid for child in children]
     finally:
         for child in children:
@@ -119,36 +121,59 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
             child.wait(30)
 
 
+def _wait_for_workers(count: int) -> None:
+    """Until ``count`` workers answer a ping (booted, their pool started), then
+    ``WORKER_WARM_UP_SECONDS`` more for them to settle; at most
+    ``SERVER_START_TIMEOUT_SECONDS`` in all. A worker's boot costs a second or two of
+    CPU: counted inside a short run, it would be taken for the orders' cost."""
+    if not count:
+        return
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if len(celery_app.control.ping(timeout=1.0) or []) >= count:
+            break
+    time.sleep(WORKER_WARM_UP_SECONDS)
+
+
 class ProducerCost:
     """What making orders costs the process that makes them: SQL statements, broker
-    publishes and the time spent publishing, counted while it is in use."""
+    publishes and the time spent publishing, counted while it is in use (from any
+    thread: ``execute`` is the execute wrapper a thread installs on its connection)."""
 
     def __init__(self) -> None:
         self.statements = 0
         self.publishes = 0
         self.publish_seconds = 0.0
-        self._publish_started = 0.0
+        self._publish_started: dict[int, float] = {}
+        self._lock = threading.Lock()
 
-    def _execute(
+    def execute(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
-        self.statements += 1
+        with self._lock:
+            self.statements += 1
         return execute(sql, params, many, context)
 
     def _before_publish(self, **kwargs: Any) -> None:
-        self._publish_started = time.perf_counter()
+        self._publish_started[threading.get_ident()] = time.perf_counter()
 
     def _after_publish(self, **kwargs: Any) -> None:
-        self.publishes += 1
-        self.publish_seconds += time.perf_counter() - self._publish_started
+        took = time.perf_counter() - self._publish_started.pop(threading.get_ident(), 0.0)
+        with self._lock:
+            self.publishes += 1
+            self.publish_seconds += took
 
     @contextmanager
-    def counting(self) -> Iterator["ProducerCost"]:
-        """Count while inside."""
+    def counting(self, *, statements: bool = True) -> Iterator["ProducerCost"]:
+        """Count the publishes while inside, and this thread's statements unless
+        ``statements`` is False (other threads wrap their own connection)."""
         before_task_publish.connect(self._before_publish, weak=False)
         after_task_publish.connect(self._after_publish, weak=False)
         try:
-            with connection.execute_wrapper(self._execute):
+            if statements:
+                with connection.execute_wrapper(self.execute):
+                    yield self
+            else:
                 yield self
         finally:
             before_task_publish.disconnect(self._before_publish)
@@ -205,10 +230,21 @@ def pipeline(
     *,
     concurrency: int = 1,
     nice: int = 0,
+    backlog: bool = False,
+    producers: int = 1,
 ) -> list[dict[str, float]]:
     """For each worker count in ``spawns``: orders a second from ``order_create`` to stored
     fulfilments, and the p50/p95 latency of an order (``spawns`` 0: workers started
-    elsewhere)."""
+    elsewhere).
+
+    The rate counts the whole pipeline: until every order's fulfilments are stored and
+    their exports sent (their tasks share the queue and the cores with the runs).
+    With ``backlog``, the orders are all made (and their messages queued) before the
+    workers start: the workers' own rate, from the first order's fulfilment to the
+    last export (the database's timestamps), with no producer beside them on the
+    machine's cores; the latencies are then from the first fulfilment (a queue's
+    position).
+    """
     _require_real_pipeline()
     results = []
     for spawn in spawns:
@@ -216,40 +252,150 @@ def pipeline(
         with transaction.atomic():
             items = bench_network(warehouses=20, products=3, on_hand=100_000)
         cost = ProducerCost()
-        with celery_workers(spawn, concurrency=concurrency, nice=nice):
-            start = time.perf_counter()
-            with cost.counting():
-                for number in range(orders):
-                    order_create(
-                        backend_id=f"BENCH-O-{number}",
-                        lines=[{"product": item, "quantity": 1} for item in items],
-                    )
-            created = time.perf_counter() - start
-            _drain("BENCH-O-")
-            elapsed = time.perf_counter() - start
-        latencies, unfulfilled = fulfillment_latencies("BENCH-O-")
+
+        database = [pid] if (pid := server_pid(SERVERS["postgresql"])) else []
+        if backlog:
+            created = _make(orders, items, cost, producers)
+            with celery_workers(spawn, concurrency=concurrency, nice=nice) as workers:
+                cpu = _CpuUse({"workers": workers, "postgresql": database})
+                _drain("BENCH-O-")
+                _exported("BENCH-O-")
+                cpu.stop()
+            first = _first_fulfilled("BENCH-O-")
+            elapsed = max(_last_export("BENCH-O-") - first, 1e-9)
+            rate = orders / elapsed
+            latencies, unfulfilled = _since(first, "BENCH-O-")
+        else:
+            with celery_workers(spawn, concurrency=concurrency, nice=nice) as workers:
+                cpu = _CpuUse({"workers": workers, "postgresql": database})
+                start = time.perf_counter()
+                own = time.process_time()
+                created = _make(orders, items, cost, producers)
+                own = time.process_time() - own
+                _drain("BENCH-O-")
+                _exported("BENCH-O-")
+                elapsed = time.perf_counter() - start
+                cpu.stop()
+                cpu.used["producer"] = own
+            rate = orders / elapsed
+            latencies, unfulfilled = fulfillment_latencies("BENCH-O-")
         result = {
             "workers": spawn,
             "seconds": elapsed,
-            "orders_per_second": orders / elapsed,
+            "orders_per_second": rate,
             "produced_per_second": orders / created,
             "p50_ms": percentile(latencies, 0.5) * 1000,
             "p95_ms": percentile(latencies, 0.95) * 1000,
             "unfulfilled": unfulfilled,
         }
+        how = (
+            "from a backlog (made first; from the first fulfilment to the last export)"
+            if backlog
+            else "end to end (from the first order made to the last export sent)"
+        )
         write(
             f"pipeline: {orders} orders of 3 lines over 20 warehouses, "
             f"{spawn or 'external'} worker process(es) x {concurrency}"
             f"{f' at nice {nice}' if nice else ''}, "
             f"{connection.vendor}, broker {settings.CELERY_BROKER_URL.split('://')[0]}: "
-            f"{elapsed:.1f} s, {result['orders_per_second']:.0f} orders/s end to end "
-            f"(made at {result['produced_per_second']:.0f}/s); created to fulfilled "
+            f"{elapsed:.1f} s, {result['orders_per_second']:.0f} orders/s {how} "
+            f"(made at {result['produced_per_second']:.0f}/s"
+            f"{f' by {producers} threads' if producers > 1 else ''}); "
+            f"{'fulfilled' if backlog else 'created to fulfilled'} "
             f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms; "
-            f"{unfulfilled} not fulfilled; making them: {cost.per_order(orders)}"
+            f"{unfulfilled} not fulfilled; making them: {cost.per_order(orders)}; "
+            "CPU an order (ms, the exports included): "
+            f"{cpu.per_order(orders)}"
         )
         bench_clean()
         results.append(result)
     return results
+
+
+class _CpuUse:
+    """The CPU seconds process groups (each a list of root PIDs) use from now to
+    ``stop()``, children included (``cpu_seconds``)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self.used = {name: -sum(map(cpu_seconds, pids)) for name, pids in groups.items()}
+
+    def stop(self) -> None:
+        for name, pids in self.groups.items():
+            self.used[name] += sum(map(cpu_seconds, pids))
+
+    def per_order(self, orders: int) -> str:
+        return ", ".join(
+            f"{name} {used / max(1, orders) * 1000:.1f}" for name, used in self.used.items()
+        )
+
+
+def _last_export(prefix: str) -> float:
+    """When the last of the ``prefix`` orders' exports was sent (the fulfilment's last
+    change), in seconds; 0 if none."""
+    last = OrderFulfillment.objects.filter(order__backend_id__startswith=prefix).aggregate(
+        last=Max("updated_at")
+    )["last"]
+    return last.timestamp() if last else 0.0
+
+
+def _exported(prefix: str) -> None:
+    """Wait until the ``prefix`` orders' exports are all sent (or ``DRAIN_TIMEOUT_SECONDS``)."""
+    start = time.perf_counter()
+    pending = OrderFulfillment.objects.filter(
+        order__backend_id__startswith=prefix, export_status=ExportStatus.PENDING
+    )
+    while pending.exists() and time.perf_counter() - start < DRAIN_TIMEOUT_SECONDS:
+        time.sleep(0.05)
+
+
+def _make(orders: int, items: Sequence[Any], cost: ProducerCost, producers: int = 1) -> float:
+    """Make the pipeline's orders from ``producers`` threads (a web tier's concurrent
+    requests: one thread's round trips each wait their turn for a core), counting what
+    that costs; the seconds it took."""
+
+    def part(first: int) -> None:
+        try:
+            with connection.execute_wrapper(cost.execute):
+                for number in range(first, orders, producers):
+                    order_create(
+                        backend_id=f"BENCH-O-{number}",
+                        lines=[{"product": item, "quantity": 1} for item in items],
+                    )
+        finally:
+            if producers > 1:
+                connection.close()  # the thread's own
+
+    start = time.perf_counter()
+    with cost.counting(statements=False):
+        if producers == 1:
+            part(0)
+        else:
+            with ThreadPoolExecutor(producers) as pool:
+                list(pool.map(part, range(producers)))
+    return time.perf_counter() - start
+
+
+def _first_fulfillments(prefix: str) -> list[Any]:
+    """Each ``prefix`` order's first stored fulfilment's time (None: none)."""
+    return list(
+        Order.objects.filter(backend_id__startswith=prefix)
+        .annotate(first=Min("fulfillments__created_at"))
+        .values_list("first", flat=True)
+    )
+
+
+def _first_fulfilled(prefix: str) -> float:
+    """When the first of the ``prefix`` orders got its first fulfilment, in seconds."""
+    times = [moment.timestamp() for moment in _first_fulfillments(prefix) if moment]
+    return min(times) if times else 0.0
+
+
+def _since(start: float, prefix: str) -> tuple[list[float], int]:
+    """Per fulfilled ``prefix`` order: seconds from ``start`` to its first fulfilment; and
+    how many orders got none."""
+    times = _first_fulfillments(prefix)
+    return [moment.timestamp() - start for moment in times if moment], times.count(None)
 
 
 def _load_user() -> str:

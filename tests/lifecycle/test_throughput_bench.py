@@ -41,6 +41,7 @@ def test_percentiles_are_taken_by_nearest_rank() -> None:
         (["--spawn", "1,two"], "--spawn takes worker counts, e.g. 2 or 1,2,4"),
         (["--spawn", "-1"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
         (["--concurrency", "0"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
+        (["--producers", "0"], "--producers must be at least 1"),
     ],
 )
 def test_a_wrong_worker_count_is_refused_before_anything_runs(
@@ -75,6 +76,27 @@ def test_the_pipeline_fulfils_every_order_through_real_workers(monkeypatch: Any)
     call_command("bench", "pipeline", "--orders", "6", "--spawn", "1", stdout=out)
     assert "0 not fulfilled" in out.getvalue(), out.getvalue()
     assert re.search(r"making them: 3\.0 statements and 1\.00 broker publishes", out.getvalue())
+    assert re.search(r"CPU an order \(ms, the exports included\): workers \d", out.getvalue())
+    assert not Order.objects.filter(backend_id__startswith="BENCH-").exists()
+
+
+@REAL_WORKERS
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_made_by_threads_is_drained_by_the_workers(monkeypatch: Any) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url())
+    out = StringIO()
+    call_command(
+        "bench",
+        "pipeline",
+        *("--orders", "8", "--spawn", "2", "--producers", "2", "--backlog"),
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "2 worker process(es) x 1" in text and "0 not fulfilled" in text, text
+    assert "from a backlog (made first; from the first fulfilment to the last export)" in text
+    assert "by 2 threads" in text
+    # Every order's statements and message counted, whichever thread made it.
+    assert re.search(r"making them: 3\.0 statements and 1\.00 broker publishes", text), text
 
 
 @REAL_WORKERS

@@ -22,9 +22,11 @@ network, N baskets (200), in a transaction that is rolled back
 ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
 (``orchestration.benchmarks.broker``).
-``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C]`` and ``bench load [--rate R]
-[--seconds S] [--spawn W] [--web P] [--port N]``: orders through real processes, gunicorn
-and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
+``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C] [--producers P] [--backlog]``
+and
+``bench load [--rate R] [--seconds S] [--spawn W] [--web P] [--port N]``: orders through
+real processes, gunicorn and Celery workers (``orchestration.benchmarks.throughput``);
+PostgreSQL and a broker.
 ``bench ingest [--orders N] [--clients C] [--web P] [--repeat R]``: ``POST /api/orders/bulk/``
 from C concurrent clients through gunicorn, no worker: the intake alone.
 ``bench world [--size national|tiny] [--drop]``: a generated national network loaded
@@ -162,6 +164,18 @@ class Command(BaseCommand):
             help="pipeline: prefork children per worker process (1)",
         )
         parser.add_argument(
+            "--producers",
+            type=int,
+            default=1,
+            help="pipeline: threads making the orders (1; a web tier has several requests at once)",
+        )
+        parser.add_argument(
+            "--backlog",
+            action="store_true",
+            help="pipeline: make every order first, then time the workers draining them "
+            "(no producer beside them)",
+        )
+        parser.add_argument(
             "--nice",
             type=int,
             default=0,
@@ -256,6 +270,8 @@ class Command(BaseCommand):
             raise CommandError("--spawn takes worker counts, e.g. 2 or 1,2,4") from None
         if any(n < 0 for n in spawns) or options["concurrency"] < 1:
             raise CommandError("--spawn counts must be 0 or more, --concurrency 1 or more")
+        if options["producers"] < 1:
+            raise CommandError("--producers must be at least 1")
         if subject == "load" and min(options["rate"], options["seconds"], options["web"]) < 1:
             raise CommandError("--rate, --seconds and --web must be at least 1")
         if subject == "ingest" and min(options["orders"], options["clients"], options["web"]) < 1:
@@ -268,6 +284,8 @@ class Command(BaseCommand):
                     self.stdout.write,
                     concurrency=options["concurrency"],
                     nice=options["nice"],
+                    backlog=options["backlog"],
+                    producers=options["producers"],
                 )
             elif subject == "ingest":
                 throughput_bench.ingest(
