@@ -4,6 +4,7 @@
 import io
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,7 @@ def test_an_unknown_user_or_file_stops_before_anything(tmp_path: Path) -> None:
     assert _run(str(path), "--user", "ghost")[1:] == ("There is no user 'ghost'.", 1)
     assert _run(str(tmp_path / "none.jsonl"))[1].startswith("Cannot read ")
     assert _run(str(path), "--chunk", "0")[1] == "--chunk is 1 to 10,000 orders."
+    assert _run(str(path), "--user", "")[1:] == ("There is no user ''.", 1)
 
 
 def test_a_wrong_number_of_jobs_stops_before_anything(tmp_path: Path, shoe: Any) -> None:
@@ -142,6 +144,12 @@ def test_a_wrong_number_of_jobs_stops_before_anything(tmp_path: Path, shoe: Any)
         assert _run(str(path), "--jobs", "2")[1:] == (
             "--jobs above 1 needs PostgreSQL: sqlite takes one writer at a time, so "
             "processes side by side would only wait for each other.",
+            1,
+        )
+    else:  # this test's transaction
+        assert _run(str(path), "--jobs", "2")[1:] == (
+            "--jobs above 1 cannot run inside a transaction: its processes would not see "
+            "what the transaction holds, and each commits its own chunks.",
             1,
         )
     assert not Order.objects.exists()
@@ -165,10 +173,10 @@ def test_jobs_import_chunks_side_by_side_and_report_in_the_files_order(
     pids = tmp_path / "pids"
     store = import_orders.chunk_outcomes
 
-    def noted(*args: Any) -> Any:
+    def noted(**kwargs: Any) -> Any:
         with pids.open("a") as file:
             file.write(f"{os.getpid()}\n")
-        return store(*args)
+        return store(**kwargs)
 
     monkeypatch.setattr(import_orders, "chunk_outcomes", noted)
     out, err, status = _run(str(path), "--user", "integrator", "--chunk", "3", "--jobs", "3")
@@ -182,8 +190,8 @@ def test_jobs_import_chunks_side_by_side_and_report_in_the_files_order(
     ]
     assert out.startswith("37 created, 0 existing, 3 refused: 40 orders in ")
     stored_by = pids.read_text().split()
-    assert len(stored_by) == 13  # 39 bodies, 3 a chunk
-    assert len(set(stored_by)) > 1 and str(os.getpid()) not in stored_by
+    assert len(stored_by) == 14  # 40 lines, 3 a chunk
+    assert str(os.getpid()) not in stored_by  # the children stored them
     assert sorted(Order.objects.values_list("backend_id", flat=True)) == sorted(
         f"IMP-{n}" for n in range(40) if n not in (5, 17, 33)
     )
@@ -251,3 +259,67 @@ def test_the_file_is_read_a_chunk_at_a_time(
     path = _file(tmp_path, [_order(f"IMP-{n}") for n in range(7)])
     assert _run(str(path), "--chunk", "3")[2] == 0
     assert stored_after == [3, 6, 7]
+
+
+def test_lines_that_are_no_body_are_reported_as_read_not_held(
+    tmp_path: Path, shoe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV given by mistake: its lines count toward a chunk, so they are reported a
+    chunk at a time instead of piling up until the file ends."""
+    read: list[int] = []
+    stored_after: list[int] = []
+    lines = import_orders._lines
+
+    def counted(*args: Any) -> Any:
+        for item in lines(*args):
+            read.append(item[0])
+            yield item
+
+    store = import_orders.chunk_outcomes
+
+    def recorded(**kwargs: Any) -> Any:
+        stored_after.append(len(read))
+        return store(**kwargs)
+
+    monkeypatch.setattr(import_orders, "_lines", counted)
+    monkeypatch.setattr(import_orders, "chunk_outcomes", recorded)
+    path = _file(tmp_path, [*(f"a;b;{n}" for n in range(5)), _order("IMP-1")])
+    out, err, status = _run(str(path), "--chunk", "2")
+    assert status == 1
+    assert stored_after == [2, 4, 6]
+    assert err.splitlines()[0] == (
+        "line 1: JSON parse error - Expecting value: line 1 column 1 (char 0)"
+    )
+    assert out.startswith("1 created, 0 existing, 5 refused: 6 orders in ")
+
+
+def test_sigterm_finishes_the_chunk_under_way_and_says_how_to_go_on(
+    tmp_path: Path, shoe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = import_orders.chunk_outcomes
+    calls: list[int] = []
+
+    def stopped(**kwargs: Any) -> Any:
+        calls.append(1)
+        outcomes = store(**kwargs)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or a service stopping would
+        return outcomes
+
+    monkeypatch.setattr(import_orders, "chunk_outcomes", stopped)
+    path = _file(tmp_path, [_order(f"IMP-{n}") for n in range(7)])
+    out, err, status = _run(str(path), "--chunk", "2")
+    assert status == 130
+    assert err.startswith("Stopped: 2 created, 0 existing, 0 refused: 2 orders in ")
+    assert err.endswith("Run the same command again to go on: what was stored counts as existing.")
+    # The second chunk was under way when the signal came: it is stored, not counted.
+    assert sorted(Order.objects.values_list("backend_id", flat=True)) == [
+        "IMP-0",
+        "IMP-1",
+        "IMP-2",
+        "IMP-3",
+    ]
+    assert signal.getsignal(signal.SIGTERM) is not import_orders._interrupted
+    out, err, status = _run(str(path), "--chunk", "2")
+    assert (status, err) == (0, "")
+    assert out.startswith("3 created, 4 existing, 0 refused: 7 orders in ")

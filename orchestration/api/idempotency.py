@@ -72,21 +72,26 @@ def _checked_key(raw: str) -> str:
     return raw
 
 
-def _request_hash(request: Request) -> str:
+def _request_hash(request: Request, variant: str) -> str:
     body = json.dumps(request.data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+    head = f"{request.method} {request.path}" + (f" {variant}" if variant else "")
+    return hashlib.sha256(f"{head}\n{body}".encode()).hexdigest()
 
 
-def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
+def idempotent(request: Request, handler: Callable[[], Response], *, variant: str = "") -> Response:
     """Answer ``request`` with ``handler()``, once per ``Idempotency-Key``; without the
-    header, simply ``handler()``."""
+    header, simply ``handler()``.
+
+    ``variant`` names what else than the body shapes the response (a ``Prefer``
+    header the endpoint honours): a retry asking for another variant is another
+    request (422), so a replay is always the variant asked for."""
     raw = request.headers.get(HEADER)
     if raw is None or not request.user.is_authenticated:
         return handler()
     claim = idempotency_key_claim(
         user=request.user,
         key=_checked_key(raw),
-        request_hash=_request_hash(request),
+        request_hash=_request_hash(request, variant),
         now=timezone.now(),
     )
     if claim.replay:

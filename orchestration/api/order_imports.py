@@ -11,7 +11,7 @@ a chunk (``ORDERS_PER_CHUNK``) are stored together by
 
 Per chunk: a query per kind of reference (products, OUs, return orders' originals)
 and one for the backend IDs, instead of one per order and line; then the chunk's
-INSERTs; then, for the API, one read of the stored orders to answer with.
+INSERTs; the API answers with the orders as they were stored, nothing read back.
 """
 
 from collections.abc import Iterable, Iterator, Mapping
@@ -190,15 +190,46 @@ RETURN_MINIMAL = "return=minimal"
 
 
 def return_minimal_preferred(prefer: str | None) -> bool:
-    """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``: preferences
-    separated by commas (several headers arrive joined so), each ``name[=value]`` with
-    ``;`` parameters, the name case-insensitive, the value perhaps quoted. A
-    preference the server does not know is ignored, as the RFC says."""
-    for preference in (prefer or "").split(","):
-        name, _, value = preference.split(";", 1)[0].partition("=")
-        if name.strip().lower() == "return" and value.strip().strip('"') == "minimal":
-            return True
+    """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``.
+
+    Preferences are separated by commas (several headers arrive joined so), each
+    ``name[=value]`` followed by ``;`` parameters; a comma or semicolon inside a quoted
+    value separates nothing. The name is case-insensitive, a value quoted or not (one
+    pair of quotes, closed). Only the first ``return`` counts (section 2: a
+    preference given twice is the first one), and a preference the server does not
+    know is ignored. Names and values in any case (RFC 7240's are ABNF literals).
+    """
+    for preference in _unquoted_split(prefer or "", ","):
+        name, equals, value = _unquoted_split(preference, ";")[0].partition("=")
+        if name.strip().lower() != "return":
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        return bool(equals) and value.lower() == "minimal"  # ABNF literals: any case
     return False
+
+
+def _unquoted_split(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is outside double quotes (a backslash
+    escapes the next character inside them, as RFC 9110's quoted-string)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for character in text:
+        if escaped:
+            escaped = False
+        elif quoted and character == "\\":
+            escaped = True
+        elif character == '"':
+            quoted = not quoted
+        elif character == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(character)
+    parts.append("".join(current))
+    return parts
 
 
 # --- The endpoint's request and response, for the schema ---------------------------------
@@ -227,6 +258,32 @@ class OrderBulkInputSerializer(Serializer):
     )
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            # The component of OrderSerializer, which POST /api/orders/ answers with.
+            {"$ref": "#/components/schemas/Order"},
+            {
+                "type": "object",
+                "description": "With `Prefer: return=minimal`: what finds the order again.",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "backend_id": {"type": "string", "nullable": True},
+                },
+                "required": ["id", "backend_id"],
+                # So that a whole order is not this too (oneOf: exactly one).
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
+class OrderCreatedField(drf.Field):
+    """A created order as ``orders_represented`` gives it (whole, or minimal)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class OrderBulkResultSerializer(drf.Serializer):
     """One order's result: created (201, ``order``) or refused (``error``)."""
 
@@ -234,11 +291,11 @@ class OrderBulkResultSerializer(drf.Serializer):
     status = drf.IntegerField(
         help_text="201 created; otherwise what `POST /api/orders/` would have answered."
     )
-    order = OrderSerializer(
+    order = OrderCreatedField(
         required=False,
         help_text=(
-            "The order created (status 201); with `Prefer: return=minimal`, "
-            "its `id` and `backend_id` only."
+            "The order created (status 201), as `POST /api/orders/` returns it; with "
+            "`Prefer: return=minimal`, its `id` and `backend_id` only."
         ),
     )
     error = ErrorSerializer(

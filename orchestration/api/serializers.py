@@ -99,12 +99,31 @@ class RefuseUnwrittenFieldsMixin:
         return refused
 
 
+class DateTimeField(serializers.DateTimeField):
+    """DRF's ``DateTimeField``, refusing a date-time without an offset that exists in the
+    server's time zone but not in UTC (year 1 at midnight in Amsterdam is in year 0 in
+    UTC) with its ``overflow`` message, as it refuses one with an offset, instead of
+    raising ``OverflowError`` (a 500)."""
+
+    def enforce_timezone(self, value: datetime.datetime) -> datetime.datetime:
+        try:
+            return super().enforce_timezone(value)
+        except OverflowError:
+            self.fail("overflow")
+
+
 class Serializer(RefuseUnwrittenFieldsMixin, serializers.Serializer):
     """DRF's ``Serializer``, refusing fields it does not write."""
 
 
 class ModelSerializer(RefuseUnwrittenFieldsMixin, serializers.ModelSerializer):
-    """DRF's ``ModelSerializer``, refusing fields it does not write."""
+    """DRF's ``ModelSerializer``, refusing fields it does not write; a model's date-times
+    are the ``DateTimeField`` above."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }
 
 
 # The serializer context's key of ``PreloadedReferences`` and ``KnownBackendIds``.
@@ -783,7 +802,7 @@ class SheetsFileSerializer(Serializer):
     """
 
     format_version = serializers.IntegerField(help_text="1: the only version there is.")
-    exported_at = serializers.DateTimeField(help_text="The exporting install's time.")
+    exported_at = DateTimeField(help_text="The exporting install's time.")
     sheets = SheetFileEntrySerializer(many=True)
 
 
@@ -861,7 +880,7 @@ class SheetImportResultSerializer(Serializer):
     """What ``POST /api/sheets/import/`` did, or would do (``dry_run``)."""
 
     dry_run = serializers.BooleanField()
-    exported_at = serializers.DateTimeField()
+    exported_at = DateTimeField()
     fingerprint = serializers.CharField(
         help_text="Send it back as `expected` to import only what this dry run showed."
     )
@@ -925,7 +944,7 @@ class OrchestrationDetailsSerializer(Serializer):
             "by an orchestration run."
         ),
     )
-    expires_at = serializers.DateTimeField(allow_null=True)
+    expires_at = DateTimeField(allow_null=True)
     message = serializers.CharField()
     blob = serializers.JSONField(allow_null=True)
 
@@ -1518,7 +1537,7 @@ class OptionShipmentSerializer(Serializer):
     )
     pack_deadline_in_minutes = serializers.FloatField(allow_null=True)
     ship_deadline_in_minutes = serializers.FloatField(allow_null=True)
-    start_deadline = serializers.DateTimeField(
+    start_deadline = DateTimeField(
         allow_null=True, help_text="at + DeadlineInMinutes: when the first deadline passes."
     )
     # A field named data (this serializer only documents the response): not Serializer.data.
@@ -1539,7 +1558,7 @@ class FulfillmentOptionSerializer(Serializer):
 class FulfillmentOptionsSerializer(Serializer):
     """The delivery options of a basket at a moment."""
 
-    at = serializers.DateTimeField()
+    at = DateTimeField()
     options = FulfillmentOptionSerializer(many=True)
 
 
@@ -1554,7 +1573,7 @@ class ApiTokenSerializer(Serializer):
     """An API token: send it as ``Authorization: Token <token>`` until ``expires_at``."""
 
     token = serializers.CharField()
-    expires_at = serializers.DateTimeField()
+    expires_at = DateTimeField()
 
 
 class PlanStepSerializer(ModelSerializer):

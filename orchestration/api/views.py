@@ -139,8 +139,9 @@ PREFER_PARAMETER = OpenApiParameter(
         "has `Preference-Applied: return=minimal`."
     ),
 )
+PREFERENCE_APPLIED = "Preference-Applied"
 PREFERENCE_APPLIED_PARAMETER = OpenApiParameter(
-    "Preference-Applied",
+    PREFERENCE_APPLIED,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     response=[200],
@@ -414,9 +415,17 @@ class OrderViewSet(
         answered. The response is a 200 whenever the request itself was valid, even if
         every order was refused (docs/api.md). With `Prefer: return=minimal`, a created
         order is its `id` and `backend_id` only."""
-        return idempotent(request, lambda: self._bulk(request))
+        minimal = return_minimal_preferred(request.headers.get("Prefer"))
+        response = idempotent(
+            request,
+            lambda: self._bulk(request, minimal=minimal),
+            variant=RETURN_MINIMAL if minimal else "",
+        )
+        if minimal and response.status_code == status.HTTP_200_OK:
+            response[PREFERENCE_APPLIED] = RETURN_MINIMAL  # a replay's too
+        return response
 
-    def _bulk(self, request: Request) -> Response:
+    def _bulk(self, request: Request, *, minimal: bool) -> Response:
         body = OrderBulkInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         results = [
@@ -428,14 +437,12 @@ class OrderViewSet(
             for result in chunk
         ]
         created = sum(1 for result in results if result.order is not None)
-        minimal = return_minimal_preferred(request.headers.get("Prefer"))
         return Response(
             {
                 "created": created,
                 "refused": len(results) - created,
                 "results": orders_represented(results, minimal=minimal),
-            },
-            headers={"Preference-Applied": RETURN_MINIMAL} if minimal else None,
+            }
         )
 
     @extend_schema(

@@ -3,7 +3,7 @@
 One order a line, each the JSON body ``POST /api/orders/`` takes, validated and stored
 as ``POST /api/orders/bulk/`` does (``api/order_imports.py``: each order on its own, a
 chunk per transaction). The file is read a chunk at a time, so a file of millions of
-orders takes no more memory than one chunk.
+orders takes no more memory than a chunk (with ``--jobs J``, 2 x J chunks).
 
 - A refused line is reported on stderr with its line number and the error message
   ``POST /api/orders/`` would answer, and skipped; the exit status is then 1.
@@ -12,11 +12,16 @@ orders takes no more memory than one chunk.
   stopped (orders without a backend ID would be stored twice: give them one).
 - ``--jobs J``: J processes import chunks side by side (PostgreSQL), each chunk its
   own transaction as in one process; refusals are still reported in the file's order.
+  Two lines of one backend ID in chunks stored at the same time: which one is created
+  is not fixed (in one process, the first), the other counts as existing.
+- Ctrl-C or SIGTERM: the chunks under way are finished, the rest not begun; exit
+  status 130 with what was stored, and running it again goes on from there.
 - Progress on stderr: a bar redrawn in place on a terminal, a line every
   ``PROGRESS_EVERY`` seconds otherwise (a log file); a summary at the end.
 """
 
 import multiprocessing
+import signal
 import sys
 import time
 from collections import deque
@@ -77,7 +82,7 @@ class Command(BaseCommand):
         if not 1 <= chunk <= MAX_CHUNK:
             raise CommandError(f"--chunk is 1 to {MAX_CHUNK:,} orders.")
         user = None
-        if options["user"]:
+        if options["user"] is not None:
             user = User.objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"There is no user {options['user']!r}.")
@@ -88,6 +93,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--jobs above 1 needs PostgreSQL: {connection.vendor} takes one writer at a "
                 "time, so processes side by side would only wait for each other."
+            )
+        if jobs > 1 and connection.in_atomic_block:
+            raise CommandError(
+                "--jobs above 1 cannot run inside a transaction: its processes would not "
+                "see what the transaction holds, and each commits its own chunks."
             )
         path: Path = options["file"]
         if str(path) == "-":
@@ -118,30 +128,6 @@ class Command(BaseCommand):
             counts["refused"] += 1
             progress.write(f"line {number}: {message}")
 
-        def chunks() -> Iterator[Chunk]:
-            """The file's bodies a chunk at a time, with their line numbers, and the
-            lines among them that are no body, with their refusal."""
-            chunk_read = Chunk([], [], [])
-            for number, line in _lines(stream, progress):
-                if line is TOO_LONG:
-                    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-                    chunk_read.unread.append((number, str(RequestTooLarge(limit).detail)))
-                    continue
-                if not line.strip():
-                    continue
-                try:
-                    body = parse_json(line)
-                except ParseError as error:
-                    chunk_read.unread.append((number, str(error.detail)))
-                    continue
-                chunk_read.numbers.append(number)
-                chunk_read.bodies.append(body)
-                if len(chunk_read.bodies) == chunk:
-                    yield chunk_read
-                    chunk_read = Chunk([], [], [])
-            if chunk_read.bodies or chunk_read.unread:
-                yield chunk_read
-
         def stored(chunk_read: Chunk, outcomes: list[Outcome]) -> None:
             """Count a chunk's outcomes; report its refusals in the file's order."""
             refusals = list(chunk_read.unread)
@@ -154,20 +140,47 @@ class Command(BaseCommand):
                 refuse(number, message)
             progress.show(counts)
 
-        if jobs == 1:
-            for chunk_read in chunks():
-                stored(chunk_read, chunk_outcomes(chunk_read.bodies, user))
-        else:
-            _in_parallel(chunks(), jobs=jobs, user_id=user.pk if user else None, stored=stored)
-        seconds = time.perf_counter() - started
+        # SIGTERM (kill, timeout, a service stopping) stops the import as Ctrl-C does:
+        # the chunks under way are finished (each is one transaction), the rest not
+        # begun, and every process (with --jobs, the children too) exits.
+        previous = signal.signal(signal.SIGTERM, _interrupted)
+        try:
+            if jobs == 1:
+                for chunk_read in _chunks(stream, progress, chunk):
+                    stored(chunk_read, chunk_outcomes(bodies=chunk_read.bodies, user=user))
+            else:
+                _in_parallel(
+                    _chunks(stream, progress, chunk),
+                    jobs=jobs,
+                    user_id=user.pk if user else None,
+                    stored=stored,
+                )
+        except KeyboardInterrupt:
+            progress.done(counts)
+            raise CommandError(
+                f"Stopped: {_summary(counts, time.perf_counter() - started)} A chunk under "
+                "way then may be stored too. Run the same command again to go on: what "
+                "was stored counts as existing.",
+                returncode=130,
+            ) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         progress.done(counts)
-        done = sum(counts.values())
-        self.stdout.write(
-            f"{counts['created']:,} created, {counts['existing']:,} existing, "
-            f"{counts['refused']:,} refused: {done:,} orders in {seconds:.1f} s "
-            f"({done / seconds if seconds else 0:,.0f} orders/s)."
-        )
+        self.stdout.write(_summary(counts, time.perf_counter() - started))
         return counts
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _summary(counts: dict[str, int], seconds: float) -> str:
+    done = sum(counts.values())
+    return (
+        f"{counts['created']:,} created, {counts['existing']:,} existing, "
+        f"{counts['refused']:,} refused: {done:,} orders in {seconds:.1f} s "
+        f"({done / seconds if seconds else 0:,.0f} orders/s)."
+    )
 
 
 # What became of one body: created, existing or refused, and the refusal's message.
@@ -184,7 +197,7 @@ class Chunk:
     unread: list[tuple[int, str]]
 
 
-def chunk_outcomes(bodies: list[Any], user: User | None) -> list[Outcome]:
+def chunk_outcomes(*, bodies: list[Any], user: User | None) -> list[Outcome]:
     """Validate and store one chunk's bodies (one transaction); each body's outcome."""
     outcomes: list[Outcome] = []
     if not bodies:
@@ -203,10 +216,11 @@ _users: dict[int, User] = {}
 
 
 def _child_chunk_outcomes(bodies: list[Any], user_id: int | None) -> list[Outcome]:
+    """``chunk_outcomes`` in a child of ``_in_parallel``: the user by its ID."""
     user = None
     if user_id is not None:
         user = _users.get(user_id) or _users.setdefault(user_id, User.objects.get(pk=user_id))
-    return chunk_outcomes(bodies, user)
+    return chunk_outcomes(bodies=bodies, user=user)
 
 
 def _in_parallel(
@@ -245,6 +259,33 @@ def _in_parallel(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _chunks(stream: IO[bytes], progress: "Progress", chunk: int) -> Iterator[Chunk]:
+    """The file's bodies a chunk at a time, with their line numbers, and the
+    lines among them that are no body, with their refusal."""
+    chunk_read = Chunk([], [], [])
+    for number, line in _lines(stream, progress):
+        if line is TOO_LONG:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            chunk_read.unread.append((number, str(RequestTooLarge(limit).detail)))
+        elif not line.strip():
+            continue
+        else:
+            try:
+                body = parse_json(line)
+            except ParseError as error:
+                chunk_read.unread.append((number, str(error.detail)))
+            else:
+                chunk_read.numbers.append(number)
+                chunk_read.bodies.append(body)
+        # A chunk is its lines, bodies or not: a file of lines that are no body
+        # (a CSV given by mistake) is reported as it is read, and never held.
+        if len(chunk_read.bodies) + len(chunk_read.unread) >= chunk:
+            yield chunk_read
+            chunk_read = Chunk([], [], [])
+    if chunk_read.bodies or chunk_read.unread:
+        yield chunk_read
 
 
 # Stands for a line longer than a request body may be (a real line is never b"").

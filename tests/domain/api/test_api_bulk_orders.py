@@ -115,7 +115,15 @@ def test_with_prefer_return_minimal_a_created_order_is_its_id_and_backend_id(
         ("return=minimal", True),
         ('respond-async, RETURN="minimal"; charset=utf-8', True),
         ("wait=10,return=minimal", True),
+        ("return = minimal", True),
+        ("RETURN=MINIMAL", True),
+        ("return=minimal, return=representation", True),
         ("return=representation", False),
+        ("return=representation, return=minimal", False),
+        ('foo="a,return=minimal"', False),
+        ('x="a\\",return=minimal"', False),
+        ('return="minimal', False),
+        ("return", False),
         ("return=minimalist", False),
         ("handling=lenient", False),
         ("", False),
@@ -504,6 +512,22 @@ def test_a_backend_id_taken_between_check_and_insert_refuses_that_order_alone(
 # --- Idempotency -----------------------------------------------------------------------------
 
 
+def test_a_retry_gets_the_minimal_answer_it_asked_for_and_another_preference_is_a_422(
+    client: APIClient,
+) -> None:
+    first = _bulk(client, [_order("WEB-1")], key=KEY, HTTP_PREFER="return=minimal")
+    assert first["Preference-Applied"] == "return=minimal"
+    before = table_rows()
+    again = _bulk(client, [_order("WEB-1")], key=KEY, HTTP_PREFER="return=minimal")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (200, "true")
+    assert again["Preference-Applied"] == "return=minimal"
+    assert again.json() == first.json()
+    other = _bulk(client, [_order("WEB-1")], key=KEY)
+    assert other.status_code == 422
+    assert "Preference-Applied" not in other
+    assert table_rows() == before
+
+
 def test_a_retry_with_the_same_key_gets_the_first_response_and_creates_nothing(
     client: APIClient,
 ) -> None:
@@ -596,3 +620,17 @@ def test_a_chunk_takes_its_backend_ids_in_one_order_whatever_the_order_sent(
         "WEB-C",
         None,
     ]
+
+
+def test_a_date_before_the_calendar_in_utc_is_that_orders_own_400(client: APIClient) -> None:
+    """Year 1 at midnight without an offset is in the server's time zone (Amsterdam),
+    before year 1 in UTC: refused as with an offset, never a 500."""
+    early = _order("WEB-2", placed_at="0001-01-01T00:00:00")
+    single = client.post("/api/orders/", early, format="json")
+    assert single.status_code == 400
+    assert single.json()["message"] == "placed_at: Datetime value out of range."
+    response = _bulk(client, [_order("WEB-1"), early])
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["results"]] == [201, 400]
+    assert response.json()["results"][1]["error"] == single.json()
+    assert list(Order.objects.values_list("backend_id", flat=True)) == ["WEB-1"]
