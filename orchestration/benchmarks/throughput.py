@@ -26,6 +26,7 @@ import math
 import os
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -54,9 +55,6 @@ from ..services.orders import order_create
 from ..services.roles import INTEGRATIONS_GROUP, roles_ensure
 from .lifecycle import bench_clean, bench_network
 
-# Time the spawned workers get to settle once they all answer a ping, before the clock
-# starts.
-WORKER_WARM_UP_SECONDS = 1.0
 # How long to wait for the last orders to be orchestrated after the producer stopped;
 # beyond it an order counts as not fulfilled.
 DRAIN_TIMEOUT_SECONDS = 120.0
@@ -83,8 +81,16 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
     """``count`` Celery worker processes (each ``--concurrency`` prefork children) on the
     default queue, at scheduling priority ``nice`` (0: as this process; 10: below the
     web's, as docs/deployment.md advises on a host shared with it), stopped (warm
-    shutdown) on leaving."""
+    shutdown) on leaving.
+
+    They start on a queue of their own that nothing is sent to, and are told to take
+    the default queue once every one of them answers a ping: a worker's boot (a second
+    or two of CPU) never overlaps the work timed, and none starts on a backlog before
+    the others. Yields their PIDs once they all consume it.
+    """
     niced = ["nice", "-n", str(nice)] if nice else []
+    idle_queue = f"bench-idle-{os.getpid()}"
+    names = [f"bench{i}-{os.getpid()}@{socket.gethostname()}" for i in range(count)]
     children = [
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
@@ -101,18 +107,27 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                f"bench{i}@%h",
+                name,
                 "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                idle_queue,
                 "--loglevel",
                 "WARNING",
             ],
             env={**os.environ},
         )
-        for i in range(count)
+        for name in names
     ]
     try:
-        _wait_for_workers(count)
+        if names:
+            _wait_for_workers(names)
+            replies = celery_app.control.add_consumer(
+                settings.CELERY_TASK_DEFAULT_QUEUE, destination=names, reply=True, timeout=10
+            )
+            if len(replies or []) < len(names):
+                raise RuntimeError(
+                    f"{len(names) - len(replies or [])} of {len(names)} workers did not take "
+                    "the queue"
+                )
         yield [child.pid for child in children]
     finally:
         for child in children:
@@ -121,18 +136,20 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
             child.wait(30)
 
 
-def _wait_for_workers(count: int) -> None:
-    """Until ``count`` workers answer a ping (booted, their pool started), then
-    ``WORKER_WARM_UP_SECONDS`` more for them to settle; at most
-    ``SERVER_START_TIMEOUT_SECONDS`` in all. A worker's boot costs a second or two of
-    CPU: counted inside a short run, it would be taken for the orders' cost."""
-    if not count:
-        return
+def _wait_for_workers(names: list[str]) -> None:
+    """Until the workers ``names`` (and no others: the broker may be shared) all answer
+    a ping; ``RuntimeError`` after ``SERVER_START_TIMEOUT_SECONDS``."""
     deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+    answered: set[str] = set()
     while time.monotonic() < deadline:
-        if len(celery_app.control.ping(timeout=1.0) or []) >= count:
-            break
-    time.sleep(WORKER_WARM_UP_SECONDS)
+        for reply in celery_app.control.ping(destination=names, timeout=1.0) or []:
+            answered.update(reply)
+        if answered >= set(names):
+            return
+    raise RuntimeError(
+        f"{len(set(names) - answered)} of {len(names)} workers did not start within "
+        f"{SERVER_START_TIMEOUT_SECONDS:.0f} s"
+    )
 
 
 class ProducerCost:
@@ -262,8 +279,8 @@ def pipeline(
                 _exported("BENCH-O-")
                 cpu.stop()
             first = _first_fulfilled("BENCH-O-")
-            elapsed = max(_last_export("BENCH-O-") - first, 1e-9)
-            rate = orders / elapsed
+            elapsed = max(_last_export("BENCH-O-") - first, 0.0)
+            rate = orders / elapsed if first and elapsed else 0.0
             latencies, unfulfilled = _since(first, "BENCH-O-")
         else:
             with celery_workers(spawn, concurrency=concurrency, nice=nice) as workers:
@@ -345,7 +362,12 @@ def _exported(prefix: str) -> None:
     pending = OrderFulfillment.objects.filter(
         order__backend_id__startswith=prefix, export_status=ExportStatus.PENDING
     )
-    while pending.exists() and time.perf_counter() - start < DRAIN_TIMEOUT_SECONDS:
+    while pending.exists():
+        if time.perf_counter() - start > DRAIN_TIMEOUT_SECONDS:
+            raise RuntimeError(
+                f"{pending.count()} exports still pending {DRAIN_TIMEOUT_SECONDS:.0f} s "
+                "after the last order was routed"
+            )
         time.sleep(0.05)
 
 
@@ -678,9 +700,11 @@ def load(
 INGEST_BATCH = BULK_ORDERS.maximum
 
 
-def _ingest_bodies(prefix: str, orders: int, items: Sequence[Any]) -> list[bytes]:
+def _ingest_bodies(
+    prefix: str, orders: int, items: Sequence[Any], per_request: int = INGEST_BATCH
+) -> list[bytes]:
     """The bulk requests' bodies, encoded beforehand (the clients' own cost is not
-    the server's): orders of two lines, ``INGEST_BATCH`` a request."""
+    the server's): orders of two lines, ``per_request`` a request."""
     bodies = [
         {
             "backend_id": f"{prefix}{number}",
@@ -698,8 +722,8 @@ def _ingest_bodies(prefix: str, orders: int, items: Sequence[Any]) -> list[bytes
         for number in range(orders)
     ]
     return [
-        json.dumps({"orders": bodies[start : start + INGEST_BATCH]}).encode()
-        for start in range(0, orders, INGEST_BATCH)
+        json.dumps({"orders": bodies[start : start + per_request]}).encode()
+        for start in range(0, orders, per_request)
     ]
 
 
@@ -734,7 +758,8 @@ def ingest(
     draining the broker (the intake alone); each created order answered in full and
     with ``Prefer: return=minimal``, alternately ``repeat`` times. Per way: orders a
     second, the requests' p50 and p95, the CPU per order of gunicorn, PostgreSQL and the
-    broker. The orders and their messages are removed afterwards."""
+    broker. The orders are removed afterwards, and the broker's queues purged after
+    each pass: run it on a broker (a Redis database, a vhost) no real worker uses."""
     _require_real_pipeline()
     bench_clean()
     with transaction.atomic():
@@ -746,9 +771,11 @@ def ingest(
         for name, command in SERVERS.items():
             pid = server_pid(command)
             roots[name] = [pid] if pid else []
-        warm = _ingest_bodies("BENCH-I-warm-", clients * web_processes * 2, items)
-        for body in warm:  # every gunicorn process has read the user and the products
-            _ingest_post(url, token, body, minimal=True)
+        # Small requests, several per gunicorn process (which one takes a request is the
+        # kernel's choice), so that every process has read the user and the products.
+        warm = _ingest_bodies("BENCH-I-warm-", web_processes * 8, items, per_request=1)
+        with ThreadPoolExecutor(max(clients, web_processes)) as pool:
+            list(pool.map(lambda body: _ingest_post(url, token, body, minimal=True), warm))
         for attempt in range(repeat):
             for way in passes:
                 bodies = _ingest_bodies(f"BENCH-I-{attempt}-{way}-", orders, items)
