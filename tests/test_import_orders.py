@@ -96,11 +96,11 @@ def test_a_bad_line_is_reported_with_its_number_and_skipped(tmp_path: Path, shoe
 def test_an_import_run_again_counts_what_it_stored_as_existing(tmp_path: Path, shoe: Any) -> None:
     path = _file(tmp_path, [_order("IMP-1"), _order("IMP-2")])
     assert _run(str(path))[2] == 0
-    longer = _file(tmp_path, [_order("IMP-1"), _order("IMP-2"), _order("IMP-3"), _order("IMP-3")])
+    longer = _file(tmp_path, [_order("IMP-1"), _order("IMP-2"), _order("IMP-3")])
     before = Order.objects.count()
     out, err, status = _run(str(longer))
     assert (status, err) == (0, "")
-    assert out.startswith("1 created, 3 existing, 0 refused: 4 orders in ")
+    assert out.startswith("1 created, 2 existing, 0 refused: 3 orders in ")
     assert Order.objects.count() == before + 1
 
 
@@ -323,3 +323,27 @@ def test_sigterm_finishes_the_chunk_under_way_and_says_how_to_go_on(
     out, err, status = _run(str(path), "--chunk", "2")
     assert (status, err) == (0, "")
     assert out.startswith("3 created, 4 existing, 0 refused: 7 orders in ")
+
+
+def test_a_backend_id_an_earlier_line_took_is_refused_with_its_line(
+    tmp_path: Path, shoe: Any
+) -> None:
+    """Not counted as existing (which would drop the line without a word): only what was
+    stored before the import began is."""
+    path = _file(tmp_path, [_order("IMP-0")])
+    assert _run(str(path))[2] == 0
+    path = _file(
+        tmp_path,
+        [_order("IMP-0"), _order("IMP-1"), _order("IMP-2"), _order(" IMP-1 "), _order("IMP-2")],
+    )
+    out, err, status = _run(str(path), "--chunk", "2")
+    assert status == 1
+    assert err.splitlines() == [
+        "line 4: backend_id: An order with backend ID 'IMP-1' was created by an earlier "
+        "line of this file (or by someone else since the import began).",
+        "line 5: backend_id: An order with backend ID 'IMP-2' was created by an earlier "
+        "line of this file (or by someone else since the import began).",
+        "2 lines refused.",
+    ]
+    assert out.startswith("2 created, 1 existing, 2 refused: 5 orders in ")
+    assert Order.objects.count() == 3

@@ -7,9 +7,10 @@ orders takes no more memory than a chunk (with ``--jobs J``, 2 x J chunks).
 
 - A refused line is reported on stderr with its line number and the error message
   ``POST /api/orders/`` would answer, and skipped; the exit status is then 1.
-- A line whose ``backend_id`` is already stored counts as existing, not refused: an
-  import that stopped half-way is run again on the same file and takes up where it
-  stopped (orders without a backend ID would be stored twice: give them one).
+- A line whose ``backend_id`` was stored before the import began counts as existing,
+  not refused: an import that stopped half-way is run again on the same file and takes
+  up where it stopped (orders without a backend ID would be stored twice: give them
+  one). A backend ID an earlier line of the file took is refused, with its line.
 - ``--jobs J``: J processes import chunks side by side (PostgreSQL), each chunk its
   own transaction as in one process; refusals are still reported in the file's order.
   Two lines of one backend ID in chunks stored at the same time: which one is created
@@ -28,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,10 +37,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import connection, connections
+from django.utils import timezone
 from rest_framework.exceptions import ParseError
 
 from ...api.order_imports import OrderImported, order_bodies_import
 from ...api.parsers import RequestTooLarge, parse_json
+from ...models import Order
 from ...services.order_imports import ORDERS_PER_CHUNK
 
 # Seconds between progress lines when stderr is not a terminal.
@@ -123,6 +127,7 @@ class Command(BaseCommand):
         progress = Progress(self.stderr, size=size)
         counts = {"created": 0, "existing": 0, "refused": 0}
         started = time.perf_counter()
+        since = timezone.now()
 
         def refuse(number: int, message: str) -> None:
             counts["refused"] += 1
@@ -147,12 +152,14 @@ class Command(BaseCommand):
         try:
             if jobs == 1:
                 for chunk_read in _chunks(stream, progress, chunk):
-                    stored(chunk_read, chunk_outcomes(bodies=chunk_read.bodies, user=user))
+                    outcomes = chunk_outcomes(bodies=chunk_read.bodies, user=user, since=since)
+                    stored(chunk_read, outcomes)
             else:
                 _in_parallel(
                     _chunks(stream, progress, chunk),
                     jobs=jobs,
                     user_id=user.pk if user else None,
+                    since=since,
                     stored=stored,
                 )
         except KeyboardInterrupt:
@@ -197,8 +204,15 @@ class Chunk:
     unread: list[tuple[int, str]]
 
 
-def chunk_outcomes(*, bodies: list[Any], user: User | None) -> list[Outcome]:
-    """Validate and store one chunk's bodies (one transaction); each body's outcome."""
+def chunk_outcomes(*, bodies: list[Any], user: User | None, since: datetime) -> list[Outcome]:
+    """Validate and store one chunk's bodies (one transaction); each body's outcome.
+
+    A body refused only because its backend ID is stored is *existing* if that order
+    was there before the import began (``since``), so that an import run again goes
+    on; if it was created since, it is refused as a duplicate: an earlier line of the
+    file had the same backend ID (or someone else took it meanwhile), and this line's
+    content would otherwise be dropped without a word.
+    """
     outcomes: list[Outcome] = []
     if not bodies:
         return outcomes
@@ -208,19 +222,39 @@ def chunk_outcomes(*, bodies: list[Any], user: User | None) -> list[Outcome]:
         for result in results:
             outcome = _outcome(result)
             outcomes.append((outcome, (result.error or {}).get("message", "")))
+    existing = {
+        _backend_id(body): index
+        for index, (body, (outcome, _)) in enumerate(zip(bodies, outcomes, strict=True))
+        if outcome == "existing"
+    }
+    if existing:
+        taken_since = Order.objects.filter(
+            backend_id__in=list(existing), created_at__gte=since
+        ).values_list("backend_id", flat=True)
+        for backend_id in taken_since:
+            outcomes[existing[str(backend_id)]] = (
+                "refused",
+                f"backend_id: An order with backend ID {backend_id!r} was created by an "
+                "earlier line of this file (or by someone else since the import began).",
+            )
     return outcomes
+
+
+def _backend_id(body: Any) -> str:
+    """A body's backend ID as the serializer compared it (trimmed)."""
+    return str(body.get("backend_id")).strip()
 
 
 # The user of this process's chunks, read once per process (``_in_parallel``'s children).
 _users: dict[int, User] = {}
 
 
-def _child_chunk_outcomes(bodies: list[Any], user_id: int | None) -> list[Outcome]:
+def _child_chunk_outcomes(bodies: list[Any], user_id: int | None, since: datetime) -> list[Outcome]:
     """``chunk_outcomes`` in a child of ``_in_parallel``: the user by its ID."""
     user = None
     if user_id is not None:
         user = _users.get(user_id) or _users.setdefault(user_id, User.objects.get(pk=user_id))
-    return chunk_outcomes(bodies=bodies, user=user)
+    return chunk_outcomes(bodies=bodies, user=user, since=since)
 
 
 def _in_parallel(
@@ -228,6 +262,7 @@ def _in_parallel(
     *,
     jobs: int,
     user_id: int | None,
+    since: datetime,
     stored: Callable[[Chunk, list[Outcome]], None],
 ) -> None:
     """``chunks`` imported by ``jobs`` processes side by side, each chunk in its own
@@ -247,7 +282,7 @@ def _in_parallel(
     pending: deque[tuple[Chunk, Future[list[Outcome]]]] = deque()
     try:
         for chunk_read in chunks:
-            future = pool.submit(_child_chunk_outcomes, chunk_read.bodies, user_id)
+            future = pool.submit(_child_chunk_outcomes, chunk_read.bodies, user_id, since)
             pending.append((chunk_read, future))
             while len(pending) >= jobs * 2:
                 chunk_done, future = pending.popleft()
