@@ -81,7 +81,8 @@ def idempotency_key_claim(
         if row.request_hash != request_hash:
             raise UnprocessableError(
                 f"The idempotency key {key!r} was first used with another request (another "
-                "body or endpoint) in the last 24 hours; send a new key with a new request.",
+                "body, endpoint or Prefer) in the last 24 hours; send a new key with a new "
+                "request.",
                 code="idempotency_key_reused",
                 field=HEADER,
             )

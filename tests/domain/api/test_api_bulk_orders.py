@@ -524,6 +524,10 @@ def test_a_retry_gets_the_minimal_answer_it_asked_for_and_another_preference_is_
     assert again.json() == first.json()
     other = _bulk(client, [_order("WEB-1")], key=KEY)
     assert other.status_code == 422
+    assert other.json()["message"] == (
+        f"The idempotency key '{KEY}' was first used with another request (another body, "
+        "endpoint or Prefer) in the last 24 hours; send a new key with a new request."
+    )
     assert "Preference-Applied" not in other
     assert table_rows() == before
 
@@ -551,7 +555,8 @@ def test_the_same_key_with_other_orders_is_a_422(client: APIClient) -> None:
         {
             "code": "idempotency_key_reused",
             "message": f"The idempotency key '{KEY}' was first used with another request "
-            "(another body or endpoint) in the last 24 hours; send a new key with a new request.",
+            "(another body, endpoint or Prefer) in the last 24 hours; send a new key with a new "
+            "request.",
             "field": "Idempotency-Key",
         }
     ]

@@ -82,8 +82,8 @@ def test_the_same_key_with_another_body_is_a_422_naming_the_key(client: APIClien
     response = _post(client, _order(quantity=3))
     assert response.status_code == 422
     message = (
-        f"The idempotency key '{KEY}' was first used with another request (another body or "
-        "endpoint) in the last 24 hours; send a new key with a new request."
+        f"The idempotency key '{KEY}' was first used with another request (another body, "
+        "endpoint or Prefer) in the last 24 hours; send a new key with a new request."
     )
     assert response.json() == {
         "code": "idempotency_key_reused",
