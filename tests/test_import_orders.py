@@ -169,16 +169,21 @@ def test_jobs_import_chunks_side_by_side_and_report_in_the_files_order(
     lines[17] = "{not json"
     lines[33] = _order("IMP-33", product="CAP")
     path = _file(tmp_path, lines)
-    # Which processes stored the chunks: the forked children inherit this wrapper.
-    pids = tmp_path / "pids"
-    store = import_orders.chunk_outcomes
+    # The chunks go to a pool of 3 processes (spawned: they run this module afresh).
+    pools: list[Any] = []
+    executor = import_orders.ProcessPoolExecutor
 
-    def noted(**kwargs: Any) -> Any:
-        with pids.open("a") as file:
-            file.write(f"{os.getpid()}\n")
-        return store(**kwargs)
+    class Recorded(executor):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.submitted = 0
+            pools.append((args, kwargs, self))
 
-    monkeypatch.setattr(import_orders, "chunk_outcomes", noted)
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            self.submitted += 1
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(import_orders, "ProcessPoolExecutor", Recorded)
     out, err, status = _run(str(path), "--user", "integrator", "--chunk", "3", "--jobs", "3")
     assert status == 1
     assert err.splitlines() == [
@@ -189,9 +194,9 @@ def test_jobs_import_chunks_side_by_side_and_report_in_the_files_order(
         "3 lines refused.",
     ]
     assert out.startswith("37 created, 0 existing, 3 refused: 40 orders in ")
-    stored_by = pids.read_text().split()
-    assert len(stored_by) == 14  # 40 lines, 3 a chunk
-    assert str(os.getpid()) not in stored_by  # the children stored them
+    [(args, kwargs, pool)] = pools
+    assert (args, kwargs["mp_context"].get_start_method()) == ((3,), "spawn")
+    assert pool.submitted == 14  # 40 lines, 3 a chunk
     assert sorted(Order.objects.values_list("backend_id", flat=True)) == sorted(
         f"IMP-{n}" for n in range(40) if n not in (5, 17, 33)
     )

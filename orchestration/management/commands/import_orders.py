@@ -36,7 +36,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 from rest_framework.exceptions import ParseError
 
@@ -44,6 +44,7 @@ from ...api.order_imports import OrderImported, order_bodies_import
 from ...api.parsers import RequestTooLarge, parse_json
 from ...models import Order
 from ...services.order_imports import ORDERS_PER_CHUNK
+from ..spawned import django_started
 
 # Seconds between progress lines when stderr is not a terminal.
 PROGRESS_EVERY = 10.0
@@ -268,17 +269,20 @@ def _in_parallel(
     """``chunks`` imported by ``jobs`` processes side by side, each chunk in its own
     transaction as in one process; their outcomes reported in the file's order.
 
-    The children are forked, with this process's settings (a test's database
-    included), after its database connections (and their pool) are closed: a forked
-    connection would be two processes on one socket. Each child opens its own. At most
-    ``jobs * 2`` chunks are read ahead of the last one reported, so memory stays a
-    few chunks whatever the file's size.
+    The children are spawned (fresh interpreters), not forked: a process forked while
+    another of its threads holds a lock (logging's, a connection pool's, a broker
+    client's) inherits the lock held and waits for it for ever, inside its chunk's
+    transaction, and so do the tables' other users. Each child sets Django up and opens
+    its own connection to the parent's database. At most ``jobs * 2`` chunks are read
+    ahead of the last one reported, so memory stays a few chunks whatever the file's
+    size.
     """
-    for database in connections.all():
-        database.close()
-        if database.vendor == "postgresql" and database.settings_dict["OPTIONS"].get("pool"):
-            database.close_pool()  # type: ignore[attr-defined]  # Django 5.1+'s backend
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=django_started,
+        initargs=(connection.settings_dict["NAME"],),
+    )
     pending: deque[tuple[Chunk, Future[list[Outcome]]]] = deque()
     try:
         for chunk_read in chunks:
