@@ -239,28 +239,34 @@ def test_on_a_terminal_the_bar_is_redrawn_in_place(
     assert frames[-1].endswith("/s\n")
 
 
-def test_the_file_is_read_a_chunk_at_a_time(
-    tmp_path: Path, shoe: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each chunk is stored before the next is read: a file of millions of orders is
-    never held whole."""
+def _lines_read_when(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """How many lines the import had read each time it called ``module.name`` (a list
+    filled as it runs)."""
     read: list[int] = []
-    stored_after: list[int] = []
+    called_after: list[int] = []
     lines = import_orders._lines
+    call = getattr(module, name)
 
     def counted(*args: Any) -> Any:
         for item in lines(*args):
             read.append(item[0])
             yield item
 
-    store = api_order_imports.orders_create_bulk
-
     def recorded(**kwargs: Any) -> Any:
-        stored_after.append(len(read))
-        return store(**kwargs)
+        called_after.append(len(read))
+        return call(**kwargs)
 
     monkeypatch.setattr(import_orders, "_lines", counted)
-    monkeypatch.setattr(api_order_imports, "orders_create_bulk", recorded)
+    monkeypatch.setattr(module, name, recorded)
+    return called_after
+
+
+def test_the_file_is_read_a_chunk_at_a_time(
+    tmp_path: Path, shoe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is stored before the next is read: a file of millions of orders is
+    never held whole."""
+    stored_after = _lines_read_when(monkeypatch, api_order_imports, "orders_create_bulk")
     path = _file(tmp_path, [_order(f"IMP-{n}") for n in range(7)])
     assert _run(str(path), "--chunk", "3")[2] == 0
     assert stored_after == [3, 6, 7]
@@ -271,23 +277,7 @@ def test_lines_that_are_no_body_are_reported_as_read_not_held(
 ) -> None:
     """A CSV given by mistake: its lines count toward a chunk, so they are reported a
     chunk at a time instead of piling up until the file ends."""
-    read: list[int] = []
-    stored_after: list[int] = []
-    lines = import_orders._lines
-
-    def counted(*args: Any) -> Any:
-        for item in lines(*args):
-            read.append(item[0])
-            yield item
-
-    store = import_orders.chunk_outcomes
-
-    def recorded(**kwargs: Any) -> Any:
-        stored_after.append(len(read))
-        return store(**kwargs)
-
-    monkeypatch.setattr(import_orders, "_lines", counted)
-    monkeypatch.setattr(import_orders, "chunk_outcomes", recorded)
+    stored_after = _lines_read_when(monkeypatch, import_orders, "chunk_outcomes")
     path = _file(tmp_path, [*(f"a;b;{n}" for n in range(5)), _order("IMP-1")])
     out, err, status = _run(str(path), "--chunk", "2")
     assert status == 1
