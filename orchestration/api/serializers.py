@@ -49,6 +49,7 @@ from ..selectors.previews import AS_ASKED, PreviewRequest
 from ..selectors.scenario import SheetDraft, StockOverride
 from ..services.fulfillments.receiving import ReceivedUnits
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
+from .built_fields import BuiltFieldsCache
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -112,13 +113,15 @@ class DateTimeField(serializers.DateTimeField):
             self.fail("overflow")
 
 
-class Serializer(RefuseUnwrittenFieldsMixin, serializers.Serializer):
-    """DRF's ``Serializer``, refusing fields it does not write."""
+class Serializer(RefuseUnwrittenFieldsMixin, BuiltFieldsCache, serializers.Serializer):
+    """DRF's ``Serializer``, refusing fields it does not write; its fields are built
+    once per class (``built_fields``)."""
 
 
-class ModelSerializer(RefuseUnwrittenFieldsMixin, serializers.ModelSerializer):
+class ModelSerializer(RefuseUnwrittenFieldsMixin, BuiltFieldsCache, serializers.ModelSerializer):
     """DRF's ``ModelSerializer``, refusing fields it does not write; a model's date-times
-    are the ``DateTimeField`` above."""
+    are the ``DateTimeField`` above; its fields are built once per class
+    (``built_fields``)."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
