@@ -63,15 +63,12 @@ def export_payload(fulfillment: OrderFulfillment) -> dict[str, Any]:
             },
         },
         "lines": [
-            {
-                "id": line.pk,
-                "order_line": line.order_line_id,
-                "product": line.product.backend_id,
-                "quantity": line.quantity,
-            }
-            for line in fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES)
-            .select_related("product")
+            {"id": pk, "order_line": order_line, "product": product, "quantity": quantity}
+            for pk, order_line, product, quantity in fulfillment.lines.filter(
+                status__in=OPEN_FULFILLMENT_STATUSES
+            )
             .order_by("pk")
+            .values_list("pk", "order_line_id", "product__backend_id", "quantity")
         ],
         "data": fulfillment.data,
     }
