@@ -77,11 +77,13 @@ def _require_real_pipeline() -> None:
 
 
 @contextmanager
-def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterator[list[int]]:
-    """``count`` Celery worker processes (each ``--concurrency`` prefork children) on the
-    default queue, at scheduling priority ``nice`` (0: as this process; 10: below the
-    web's, as docs/deployment.md advises on a host shared with it), stopped (warm
-    shutdown) on leaving.
+def celery_workers(
+    count: int, *, concurrency: int = 1, nice: int = 0, pool: str = "prefork"
+) -> Iterator[list[int]]:
+    """``count`` Celery worker processes (each ``--concurrency`` prefork children, or with
+    ``pool`` "solo" running its tasks itself) on the default queue, at scheduling
+    priority ``nice`` (0: as this process; 10: below the web's, as docs/deployment.md
+    advises on a host shared with it), stopped (warm shutdown) on leaving.
 
     They start on a queue of their own that nothing is sent to, and are told to take
     the default queue once every one of them answers a ping: a worker's boot (a second
@@ -101,6 +103,8 @@ def celery_workers(count: int, *, concurrency: int = 1, nice: int = 0) -> Iterat
                 "-A",
                 "orchestration",
                 "worker",
+                "--pool",
+                pool,
                 "-c",
                 str(concurrency),
                 "--without-heartbeat",
@@ -249,6 +253,7 @@ def pipeline(
     nice: int = 0,
     backlog: bool = False,
     producers: int = 1,
+    pool: str = "prefork",
 ) -> list[dict[str, float]]:
     """For each worker count in ``spawns``: orders a second from ``order_create`` to stored
     fulfilments, and the p50/p95 latency of an order (``spawns`` 0: workers started
@@ -273,7 +278,7 @@ def pipeline(
         database = [pid] if (pid := server_pid(SERVERS["postgresql"])) else []
         if backlog:
             created = _make(orders, items, cost, producers)
-            with celery_workers(spawn, concurrency=concurrency, nice=nice) as workers:
+            with celery_workers(spawn, concurrency=concurrency, nice=nice, pool=pool) as workers:
                 cpu = _CpuUse({"workers": workers, "postgresql": database})
                 _drain("BENCH-O-")
                 _exported("BENCH-O-")
@@ -283,7 +288,7 @@ def pipeline(
             rate = orders / elapsed if first and elapsed else 0.0
             latencies, unfulfilled = _since(first, "BENCH-O-")
         else:
-            with celery_workers(spawn, concurrency=concurrency, nice=nice) as workers:
+            with celery_workers(spawn, concurrency=concurrency, nice=nice, pool=pool) as workers:
                 cpu = _CpuUse({"workers": workers, "postgresql": database})
                 start = time.perf_counter()
                 own = time.process_time()
@@ -591,6 +596,7 @@ def load(
     port: int,
     write: Callable[[str], None],
     nice: int = 0,
+    pool: str = "prefork",
 ) -> dict[str, float]:
     """``POST /api/orders/`` at ``rate`` orders a second for ``seconds`` through gunicorn,
     with ``spawn`` workers orchestrating; locust's figures and the latency to fulfilment."""
@@ -607,7 +613,7 @@ def load(
     with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
         stats = str(Path(folder) / "load")
         with (
-            celery_workers(spawn, nice=nice) as workers,
+            celery_workers(spawn, nice=nice, pool=pool) as workers,
             gunicorn(port, web_processes) as (url, web),
         ):
             roots = {"web": [web], "workers": workers}
@@ -673,7 +679,7 @@ def load(
     }
     write(
         f"load: POST /api/orders/ at {rate}/s for {seconds} s, gunicorn x {web_processes}, "
-        f"{spawn} workers{f' at nice {nice}' if nice else ''}, broker "
+        f"{spawn} workers ({pool}){f' at nice {nice}' if nice else ''}, broker "
         f"{settings.CELERY_BROKER_URL.split('://')[0]}, database connections "
         f"{_connections()}: "
         f"{posted} requests ({result['failures']} failed), "

@@ -182,6 +182,13 @@ class Command(BaseCommand):
             "the web, as docs/deployment.md advises on a shared host)",
         )
         parser.add_argument(
+            "--pool",
+            choices=["prefork", "solo"],
+            default="prefork",
+            help="pipeline, load: the workers' Celery pool (prefork, as deployed before; "
+            "solo: each worker process runs its tasks itself, docs/deployment.md)",
+        )
+        parser.add_argument(
             "--rate", type=int, default=100, help="load: orders posted a second (100)"
         )
         parser.add_argument("--seconds", type=int, default=60, help="load: how long to post (60 s)")
@@ -285,6 +292,7 @@ class Command(BaseCommand):
                     nice=options["nice"],
                     backlog=options["backlog"],
                     producers=options["producers"],
+                    pool=options["pool"],
                 )
             elif subject == "ingest":
                 throughput_bench.ingest(
@@ -304,6 +312,7 @@ class Command(BaseCommand):
                     port=options["port"],
                     write=self.stdout.write,
                     nice=options["nice"],
+                    pool=options["pool"],
                 )
         except RuntimeError as error:
             raise CommandError(str(error)) from error
