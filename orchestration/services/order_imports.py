@@ -35,10 +35,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..errors import ApplicationError
-from ..models import Order, OrderEvent, OrderLine
+from ..models import Order, OrderLine
 from ..tasks import orders_orchestrate_task
-from .events import actor_of, event_build, event_stored
-from .orders import CREATED_TRIGGER, order_fields_checked, order_lines_attach
+from .orders import CREATED_TRIGGER, order_fields_checked, orders_store
 from .sending import broker_errors
 
 logger = logging.getLogger(__name__)
@@ -128,39 +127,22 @@ def _orders_insert(
     via: str,
     now: datetime,
 ) -> None:
-    """INSERT the orders, their lines and their ``order.created`` events (three
-    statements), and send their orchestration once the transaction commits."""
+    """Store the orders, their lines and their ``order.created`` events
+    (``orders_store``: one statement on PostgreSQL, three elsewhere), and send their
+    orchestration once the transaction commits."""
     if not orders:
         return
-    for _, order, _ in orders:
+    for _, order, order_lines in orders:
         order.pk = None  # a retry after a rolled-back chunk inserts afresh
         order._state.adding = True
-    Order.objects.bulk_create([order for _, order, _ in orders])
-    lines = []
-    events = []
-    actor = actor_of(created_by, via)
-    for _, order, order_lines in orders:
         for line in order_lines:
             line.pk = None
-            line.order = order
-            lines.append(line)
-        count = len(order_lines)
-        events.append(
-            event_build(
-                order=order,
-                kind="order.created",
-                message=f"Order created with {count} line{'s' if count != 1 else ''}.",
-                at=now,
-                actor=actor,
-                user=created_by,
-            )
-        )
-    OrderLine.objects.bulk_create(lines)
-    OrderEvent.objects.bulk_create(events)
-    for _, order, order_lines in orders:
-        order_lines_attach(order, order_lines)
-    for event in events:
-        event_stored(event)
+    orders_store(
+        orders=[(order, order_lines) for _, order, order_lines in orders],
+        created_by=created_by,
+        via=via,
+        now=now,
+    )
     order_ids = [order.pk for _, order, _ in orders]
     transaction.on_commit(lambda: orders_orchestration_send(order_ids=order_ids))
 

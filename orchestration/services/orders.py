@@ -10,12 +10,14 @@ from django.utils import timezone
 
 from ..errors import ApplicationError, NotFoundError
 from ..models import Order, OrderLine
-from .events import actor_of, event_record
+from .events import actor_of, event_build, event_record, event_stored
 from .orchestration_requests import (
     order_orchestration_flag,
     order_orchestration_request,
     order_orchestration_send_on_commit,
 )
+from .persistence import store_orders
+from .persistence.plan import NewOrder
 from .plans import plans_for_order_changed
 
 # What a new order's orchestration was asked for by (``Order.orchestration_trigger``).
@@ -60,24 +62,25 @@ def order_create(
     """
     fields = order_fields_checked(lines=lines, fields=fields)
     now = now or timezone.now()
+    # Flagged for orchestration as it is inserted (a new order is never
+    # OrchestrationFailed), rather than by an UPDATE after: one statement fewer.
+    order = Order(
+        created_by=created_by,
+        needs_orchestration=True,
+        orchestration_trigger=CREATED_TRIGGER,
+        orchestration_requested_at=now,
+        **fields,
+    )
     try:
         with transaction.atomic():
-            # Flagged for orchestration as it is inserted (a new order is never
-            # OrchestrationFailed), rather than by an UPDATE after: one statement fewer.
-            order = Order.objects.create(
+            orders_store(
+                orders=[(order, [OrderLine(**line) for line in lines])],
                 created_by=created_by,
-                needs_orchestration=True,
-                orchestration_trigger=CREATED_TRIGGER,
-                orchestration_requested_at=now,
-                **fields,
+                via="api",
+                now=now,
             )
-            order_lines = OrderLine.objects.bulk_create(
-                [OrderLine(order=order, **line) for line in lines]
-            )
-            _created_record(order=order, lines=len(order_lines), user=created_by, via="api", at=now)
             if send_task:
                 order_orchestration_send_on_commit(order_id=order.pk)
-        order_lines_attach(order, order_lines)
     except IntegrityError as error:
         if (
             fields.get("backend_id")
@@ -90,6 +93,37 @@ def order_create(
             ) from error
         raise
     return order
+
+
+def orders_store(
+    *,
+    orders: Sequence[tuple[Order, list[OrderLine]]],
+    created_by: User | None,
+    via: str,
+    now: datetime,
+) -> None:
+    """Store new orders (each checked and flagged, with its unsaved lines) and their
+    ``order.created`` timeline entries in the caller's transaction, in one statement on
+    PostgreSQL (``persistence.store_orders``); each order is left with its lines
+    attached (``order_lines_attach``). Sends nothing: the caller asks for the
+    orchestration after commit. ``order_create`` and the bulk import store through it."""
+    actor = actor_of(created_by, via)
+    new = []
+    for order, lines in orders:
+        count = len(lines)
+        created = event_build(
+            order=order,
+            kind="order.created",
+            message=f"Order created with {count} line{'s' if count != 1 else ''}.",
+            at=now,
+            actor=actor,
+            user=created_by,
+        )
+        new.append(NewOrder(order=order, lines=lines, created=created))
+    store_orders(orders=new)
+    for entry in new:
+        order_lines_attach(entry.order, entry.lines)
+        event_stored(entry.created)
 
 
 def order_fields_checked(

@@ -16,6 +16,9 @@
   a run built (``services/plans.plans_build``): the plans, their steps (each
   pointing at its plan object) and the timeline rows (each with its plan and, for
   a step's, its step object), and leaves them saved, with their IDs.
+- ``store_orders(orders=...)`` writes new orders (``plan.NewOrder``: the order, its
+  lines, its ``order.created`` timeline entry) and leaves them saved, the lines and
+  the entry pointing at their order: ``POST /api/orders/`` and the bulk import.
 - All run in the caller's transaction (the run's ``transaction.atomic``, which
   holds the lock and which a False answer rolls back); neither opens one of its
   own, which would cost a savepoint's round trips per run. Neither sends, mails or
@@ -36,7 +39,7 @@ from django.db import connection
 
 from ...models import Plan, PlanStep, PlanTransition
 from . import orm, postgres
-from .plan import LockedOrder, RunPlan
+from .plan import LockedOrder, NewOrder, RunPlan
 
 
 def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
@@ -68,3 +71,14 @@ def store_plans(
         postgres.store_plans(plans=plans, steps=steps, transitions=transitions)
     else:
         orm.store_plans(plans=plans, steps=steps, transitions=transitions)
+
+
+def store_orders(*, orders: Sequence[NewOrder]) -> None:
+    """Store new orders, their lines and their first timeline entries in the
+    caller's transaction, in the order given."""
+    if not orders:
+        return
+    if connection.vendor == "postgresql":
+        postgres.store_orders(orders=orders)
+    else:
+        orm.store_orders(orders=orders)

@@ -15,6 +15,7 @@ from django.db.models import F, Subquery
 from ...models import (
     NetworkVersion,
     Order,
+    OrderEvent,
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
@@ -24,7 +25,7 @@ from ...models import (
 )
 from ..progress import order_and_lines_update
 from ..stock import stock_reserve_many
-from .plan import LockedOrder, RunPlan
+from .plan import LockedOrder, NewOrder, RunPlan
 
 
 def lock_order(*, order_id: int) -> LockedOrder:
@@ -111,3 +112,14 @@ def store_plans(
         row.step = owner
         rows.append(row)
     PlanTransition.objects.bulk_create(rows)
+
+
+def store_orders(*, orders: Sequence[NewOrder]) -> None:
+    """Three bulk INSERTs: the orders, their lines, their first timeline entries."""
+    Order.objects.bulk_create([new.order for new in orders])
+    for new in orders:
+        for line in new.lines:
+            line.order = new.order
+        new.created.order = new.order
+    OrderLine.objects.bulk_create([line for new in orders for line in new.lines])
+    OrderEvent.objects.bulk_create([new.created for new in orders])

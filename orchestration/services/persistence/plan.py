@@ -1,5 +1,6 @@
 """What one orchestration run stores: the plan ``store_run`` takes, and what
-``lock_order`` gives the run to start from.
+``lock_order`` gives the run to start from; and a new order as ``store_orders``
+takes it (``NewOrder``).
 
 ``services/orchestration.py`` builds a plan from the engine's decision (``Routing``:
 the fulfilments, their lines, the reservations and what a CANCEL sheet cancels),
@@ -85,3 +86,14 @@ class RunPlan:
     order_fields: Mapping[str, Any]
     line_statuses: Mapping[str, list[int]]
     events: tuple[OrderEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """A new order as ``store_orders`` stores it: the unsaved ``order``, its unsaved
+    ``lines`` and its first timeline entry ``created`` (``order.created``), whose
+    order they are once stored."""
+
+    order: Order
+    lines: list[OrderLine]
+    created: OrderEvent
