@@ -33,6 +33,7 @@ from .organization import (
     Stock,
 )
 from .plans import (
+    CLOSED_STEP_STATES,
     Assignment,
     AttemptOutcome,
     DependencyScope,
@@ -59,6 +60,7 @@ from .settings_store import Setting
 from .sheets import Sheet, SheetRevision, UserPreference
 
 __all__ = [
+    "CLOSED_STEP_STATES",
     "Assignment",
     "AttemptOutcome",
     "Backtest",

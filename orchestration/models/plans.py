@@ -101,6 +101,15 @@ class PlanState(models.TextChoices):
     COMPLETED = "COMPLETED", "Completed"
 
 
+# A step in one of these states is done with: no action of its fulfilment completes it.
+CLOSED_STEP_STATES = (
+    StepState.COMPLETED,
+    StepState.SKIPPED,
+    StepState.CANCELED,
+    StepState.DISCARDED,
+)
+
+
 class PlanPurpose(models.TextChoices):
     """Why a plan was built: the fulfilment's own plan, or to undo or adjust a step of
     it in an in-flight change (the step definition's cancel or amend group)."""

@@ -14,11 +14,13 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from ..errors import ApplicationError
 from ..models import (
+    CLOSED_STEP_STATES,
     FalloutRule,
     Order,
     OrderChange,
     OrderChangeStatus,
     Plan,
+    PlanPurpose,
     PlanState,
     PlanStep,
     PlanStepAttempt,
@@ -397,3 +399,14 @@ def orders_with_changes_due(*, limit: int) -> list[int]:
         .values_list("order_id", flat=True)
         .distinct()[:limit]
     )
+
+
+def plan_manual_steps_open(*, fulfillment_id: int, handler: str) -> QuerySet[PlanStep]:
+    """The steps of the fulfilment's own plan (not a cancel or amend plan's) that its
+    action ``handler`` (``start``, ``export``, ...) completes and that are not done
+    with yet."""
+    return PlanStep.objects.filter(
+        plan__fulfillment_id=fulfillment_id,
+        plan__purpose=PlanPurpose.MAIN,
+        definition__handler=handler,
+    ).exclude(state__in=CLOSED_STEP_STATES)

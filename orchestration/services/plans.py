@@ -64,6 +64,7 @@ from ..selectors.plans import (
     group_spec,
     order_record,
     orders_with_changes_due,
+    plan_manual_steps_open,
     plan_steps,
     step_spec,
 )
@@ -967,23 +968,11 @@ def plan_manual_step_done(
     payment) refuses the action with a ``ConflictError`` naming it, and the caller's
     transaction rolls back whole. A plan without such a step is left as it is: the
     action is the fulfilment's own."""
-    # The fulfilment's own plan: a cancel or amend plan's steps are not its actions.
-    open_steps = PlanStep.objects.filter(
-        plan__fulfillment=fulfillment,
-        plan__purpose=PlanPurpose.MAIN,
-        definition__handler=handler,
-    ).exclude(
-        state__in=[
-            StepState.COMPLETED,
-            StepState.SKIPPED,
-            StepState.CANCELED,
-            StepState.DISCARDED,
-        ]
-    )
-    # Most fulfilments have no plan: a bare existence check (no joins to read, no
-    # ordering) answers them for half the locking read's CPU. Plans are made
-    # under the order's lock, which every caller holds, so none appears in between.
-    if not open_steps.order_by().exists():
+    open_steps = plan_manual_steps_open(fulfillment_id=fulfillment.pk, handler=handler)
+    # Most fulfilments have no plan: a bare existence check (no related rows to read,
+    # no lock, no ordering) answers them for half the locking read's CPU. Plans are made under the
+    # order's lock, which every caller holds, so none appears in between.
+    if not open_steps.exists():
         return 0
     steps = list(open_steps.select_for_update().select_related("definition", "plan"))
     waiting = [s for s in steps if s.state not in (StepState.READY, StepState.IN_PROGRESS)]

@@ -28,7 +28,9 @@ from ...models import (
 from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ...selectors.settings import setting_value
 from ...tasks import fulfillment_export_task
-from ..events import actor_of, event_record
+from ..events import actor_of, event_build, event_record, event_stored
+from ..persistence import store_fulfillment_progress
+from ..persistence.plan import FulfillmentProgress
 from ..plans import plan_manual_step_done
 from ..returns import return_documents_send
 from ..sending import task_send_on_commit
@@ -121,21 +123,10 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
 
 
 def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> None:
-    """The export got there: Exported, and its lines InProgress at the warehouse."""
+    """The export got there: Exported, and its lines InProgress at the warehouse (one
+    statement on PostgreSQL, ``store_fulfillment_progress``)."""
     attempts = fulfillment.export_attempts + 1
-    OrderFulfillment.objects.filter(pk=fulfillment.pk).update(
-        export_status=ExportStatus.EXPORTED,
-        export_attempts=attempts,
-        export_next_at=None,
-        export_error="",
-        exported_at=now,
-        status=FulfillmentStatus.IN_PROGRESS,
-        updated_at=now,
-    )
-    fulfillment.lines.filter(status=FulfillmentStatus.NEW).update(
-        status=FulfillmentStatus.IN_PROGRESS, started_at=now, updated_at=now
-    )
-    event_record(
+    event = event_build(
         order=fulfillment.order,
         kind="export.sent",
         message=f"Exported to {target} (attempt {attempts}).",
@@ -143,7 +134,31 @@ def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> N
         actor="system:export",
         fulfillment=fulfillment,
     )
-    plan_manual_step_done(fulfillment=fulfillment, handler="export", user=None, now=now)
+    open_steps = store_fulfillment_progress(
+        progress=FulfillmentProgress(
+            fulfillment_id=fulfillment.pk,
+            fields={
+                "export_status": ExportStatus.EXPORTED,
+                "export_attempts": attempts,
+                "export_next_at": None,
+                "export_error": "",
+                "exported_at": now,
+                "status": FulfillmentStatus.IN_PROGRESS,
+                "updated_at": now,
+            },
+            lines_in=FulfillmentStatus.NEW,
+            line_fields={
+                "status": FulfillmentStatus.IN_PROGRESS,
+                "started_at": now,
+                "updated_at": now,
+            },
+            event=event,
+            handler="export",
+        )
+    )
+    event_stored(event)
+    if open_steps:
+        plan_manual_step_done(fulfillment=fulfillment, handler="export", user=None, now=now)
 
 
 def _record_failed(fulfillment: OrderFulfillment, target: str, error: str, now: datetime) -> None:

@@ -19,6 +19,9 @@
 - ``store_orders(orders=...)`` writes new orders (``plan.NewOrder``: the order, its
   lines, its ``order.created`` timeline entry) and leaves them saved, the lines and
   the entry pointing at their order: ``POST /api/orders/`` and the bulk import.
+- ``store_fulfillment_progress(progress=...)`` writes one step of a fulfilment
+  (``plan.FulfillmentProgress``: an export sent) and answers whether the
+  fulfilment's plan has manual steps of that action still open.
 - All run in the caller's transaction (the run's ``transaction.atomic``, which
   holds the lock and which a False answer rolls back); neither opens one of its
   own, which would cost a savepoint's round trips per run. Neither sends, mails or
@@ -39,7 +42,7 @@ from django.db import connection
 
 from ...models import Plan, PlanStep, PlanTransition
 from . import orm, postgres
-from .plan import LockedOrder, NewOrder, RunPlan
+from .plan import FulfillmentProgress, LockedOrder, NewOrder, RunPlan
 
 
 def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
@@ -82,3 +85,11 @@ def store_orders(*, orders: Sequence[NewOrder]) -> None:
         postgres.store_orders(orders=orders)
     else:
         orm.store_orders(orders=orders)
+
+
+def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
+    """Store a fulfilment's step in the caller's transaction (which holds the order's
+    lock); whether its plan has manual steps of ``progress.handler`` still open."""
+    if connection.vendor == "postgresql":
+        return postgres.store_fulfillment_progress(progress=progress)
+    return orm.store_fulfillment_progress(progress=progress)

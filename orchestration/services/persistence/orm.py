@@ -23,9 +23,10 @@ from ...models import (
     PlanStep,
     PlanTransition,
 )
+from ...selectors.plans import plan_manual_steps_open
 from ..progress import order_and_lines_update
 from ..stock import stock_reserve_many
-from .plan import LockedOrder, NewOrder, RunPlan
+from .plan import FulfillmentProgress, LockedOrder, NewOrder, RunPlan
 
 
 def lock_order(*, order_id: int) -> LockedOrder:
@@ -123,3 +124,15 @@ def store_orders(*, orders: Sequence[NewOrder]) -> None:
         new.created.order = new.order
     OrderLine.objects.bulk_create([line for new in orders for line in new.lines])
     OrderEvent.objects.bulk_create([new.created for new in orders])
+
+
+def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
+    """Two UPDATEs, the timeline entry's INSERT, and the plan's steps looked at."""
+    OrderFulfillment.objects.filter(pk=progress.fulfillment_id).update(**progress.fields)
+    OrderFulfillmentLine.objects.filter(
+        fulfillment_id=progress.fulfillment_id, status=progress.lines_in
+    ).update(**progress.line_fields)
+    progress.event.save(force_insert=True)
+    return plan_manual_steps_open(
+        fulfillment_id=progress.fulfillment_id, handler=progress.handler
+    ).exists()

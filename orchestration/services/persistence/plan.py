@@ -1,6 +1,7 @@
 """What one orchestration run stores: the plan ``store_run`` takes, and what
-``lock_order`` gives the run to start from; and a new order as ``store_orders``
-takes it (``NewOrder``).
+``lock_order`` gives the run to start from; a new order as ``store_orders`` takes
+it (``NewOrder``), and a fulfilment's step as ``store_fulfillment_progress`` does
+(``FulfillmentProgress``).
 
 ``services/orchestration.py`` builds a plan from the engine's decision (``Routing``:
 the fulfilments, their lines, the reservations and what a CANCEL sheet cancels),
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...models import (
+    FulfillmentStatus,
     OrchestrationDetails,
     Order,
     OrderEvent,
@@ -97,3 +99,18 @@ class NewOrder:
     order: Order
     lines: list[OrderLine]
     created: OrderEvent
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentProgress:
+    """One step of a fulfilment, as ``store_fulfillment_progress`` stores it: the
+    fulfilment's new ``fields``, the new ``line_fields`` of its lines in status
+    ``lines_in``, and the unsaved timeline entry ``event``. ``handler`` is the action
+    (``export``) whose open manual plan steps the caller then completes."""
+
+    fulfillment_id: int
+    fields: Mapping[str, Any]
+    lines_in: FulfillmentStatus
+    line_fields: Mapping[str, Any]
+    event: OrderEvent
+    handler: str
