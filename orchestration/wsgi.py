@@ -1,9 +1,19 @@
-"""WSGI entry point (``gunicorn orchestration.wsgi``)."""
+"""WSGI entry point (``gunicorn orchestration.wsgi``).
+
+The URLconf, and with it every view and serializer, is imported here rather than at
+a process's first request. With gunicorn's ``--preload`` (``docs/deployment.md``)
+that happens once, in the master: each worker, and each one started again after
+``--max-requests``, is forked with it loaded, instead of spending 1.5 s of CPU
+importing it (measured: 1.57 s a worker without ``--preload``, 0.71 s with it but
+the URLconf still imported at the first request).
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
 
 application = get_wsgi_application()
+get_resolver().url_patterns  # noqa: B018 - imported for its side effect, see above

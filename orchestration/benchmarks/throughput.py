@@ -452,7 +452,8 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def gunicorn(port: int, processes: int) -> Iterator[tuple[str, int]]:
     """gunicorn serving the app on 127.0.0.1:``port`` as docs/deployment.md runs it (sync
-    workers, the access log to a file), stopped on leaving; yields its base URL and PID."""
+    workers, preloaded, the access log to a file), stopped on leaving; yields its base
+    URL and PID."""
     url = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile(prefix="bench-load-access-", suffix=".log", delete=False)  # noqa: SIM115
     log.close()
@@ -472,6 +473,7 @@ def gunicorn(port: int, processes: int) -> Iterator[tuple[str, int]]:
             "1000",
             "--max-requests-jitter",
             "100",
+            "--preload",
             "--access-logfile",
             log.name,
         ],
