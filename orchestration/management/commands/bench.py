@@ -23,8 +23,9 @@ ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
 (``orchestration.benchmarks.broker``).
 ``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C] [--producers P]
-[--backlog]`` and ``bench load [--rate R] [--seconds S] [--spawn W] [--web P] [--port N]``:
-orders through real processes, gunicorn and Celery workers
+[--backlog] [--pool prefork|solo]`` and ``bench load [--rate R] [--seconds S] [--spawn W]
+[--web P] [--port N] [--pool prefork|solo]``: orders through real processes, gunicorn and
+Celery workers
 (``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
 ``bench ingest [--orders N] [--clients C] [--web P] [--repeat R]``: ``POST /api/orders/bulk/``
 from C concurrent clients through gunicorn, no worker: the intake alone.
