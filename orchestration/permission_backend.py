@@ -12,8 +12,13 @@ The statement is written out (the tables' names from the models), not built by t
 ORM: building it cost 1.4 ms of CPU a request, sending it 0.2 (measured on
 PostgreSQL). It is plain SQL that SQLite and PostgreSQL both run.
 
-Everything else (authentication, ``get_user_permissions``, ``get_group_permissions``,
-``with_perm``, inactive users and superusers) is ``ModelBackend``'s own.
+It answers permissions only, never a sign-in (``authenticate`` gives None): listed
+first in ``AUTHENTICATION_BACKENDS``, before Django's ``ModelBackend``, which signs
+people in as before. So a session keeps naming ``ModelBackend`` (one made before this
+backend existed stays signed in), a wrong password is checked once, and a permission
+this backend denies is denied by ``ModelBackend`` from the same per-request cache,
+without a query. Inactive users and superusers are treated as ``ModelBackend`` treats
+them; ``User.objects.with_perm`` needs its ``backend`` argument (two are listed).
 """
 
 import functools
@@ -26,9 +31,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections
 
 
-class OneQueryModelBackend(ModelBackend):
-    """``ModelBackend`` whose ``get_all_permissions`` reads the user's own and their
-    groups' permissions in one query."""
+class OneQueryPermissionBackend(ModelBackend):
+    """``ModelBackend``'s permissions, the user's own and their groups' read in one
+    query; signs no one in."""
+
+    def authenticate(
+        self, request: Any, username: Any = None, password: Any = None, **kwargs: Any
+    ) -> None:
+        return None  # ModelBackend, listed after this one, signs people in
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:

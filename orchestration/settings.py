@@ -175,8 +175,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 # Django's model permissions, a user's own and their groups' read in one query
-# (orchestration/permission_backend.py) rather than two on every API request.
-AUTHENTICATION_BACKENDS = ["orchestration.permission_backend.OneQueryModelBackend"]
+# (orchestration/permission_backend.py) rather than two on every API request; Django's
+# ModelBackend signs people in, as sessions made before name it.
+AUTHENTICATION_BACKENDS = [
+    "orchestration.permission_backend.OneQueryPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 # Sign-in throttling (orchestration/signin.py): after this many failed sign-ins for
 # one user name, or from one client address, within SIGNIN_LOCKOUT_MINUTES, the
 # Suite's and the admin's login pages and POST /api/auth/token/ answer 429 for

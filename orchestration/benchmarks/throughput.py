@@ -317,7 +317,8 @@ def pipeline(
         )
         write(
             f"pipeline: {orders} orders of 3 lines over 20 warehouses, "
-            f"{spawn or 'external'} worker process(es) x {concurrency}"
+            f"{spawn or 'external'} worker process(es) "
+            f"{'(solo)' if pool == 'solo' else f'x {concurrency} (prefork)'}"
             f"{f' at nice {nice}' if nice else ''}, "
             f"{connection.vendor}, broker {settings.CELERY_BROKER_URL.split('://')[0]}: "
             f"{elapsed:.1f} s, {result['orders_per_second']:.0f} orders/s {how} "

@@ -42,6 +42,10 @@ def test_percentiles_are_taken_by_nearest_rank() -> None:
         (["--spawn", "-1"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
         (["--concurrency", "0"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
         (["--producers", "0"], "--producers must be at least 1"),
+        (
+            ["--pool", "solo", "--concurrency", "2"],
+            "--pool solo runs one task at a time: leave --concurrency out",
+        ),
     ],
 )
 def test_a_wrong_worker_count_is_refused_before_anything_runs(

@@ -277,6 +277,8 @@ class Command(BaseCommand):
             raise CommandError("--spawn takes worker counts, e.g. 2 or 1,2,4") from None
         if any(n < 0 for n in spawns) or options["concurrency"] < 1:
             raise CommandError("--spawn counts must be 0 or more, --concurrency 1 or more")
+        if options["pool"] == "solo" and options["concurrency"] != 1:
+            raise CommandError("--pool solo runs one task at a time: leave --concurrency out")
         if options["producers"] < 1:
             raise CommandError("--producers must be at least 1")
         if subject == "load" and min(options["rate"], options["seconds"], options["web"]) < 1:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers as drf
 from rest_framework.authtoken.models import Token
@@ -156,3 +157,35 @@ def test_a_permission_granted_or_taken_counts_from_the_next_request(shop: Any) -
     user.user_permissions.clear()
     assert client.post("/api/orders/", _body("TWO", "HAT"), format="json").status_code == 403
     assert list(Order.objects.values_list("backend_id", flat=True)) == ["ONE"]
+
+
+def test_a_session_signed_in_through_django_s_backend_stays_signed_in(
+    admin_user: User,
+) -> None:
+    client = Client()
+    # What the sessions made before this backend hold (and what signing in still stores).
+    client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_signing_in_checks_a_password_once_and_stores_django_s_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    User.objects.create_user("clerk", password="right-pass-123")
+    checked: list[str] = []
+    check_password = User.check_password
+
+    def counted(self: User, raw: str) -> bool:
+        checked.append(raw)
+        return check_password(self, raw)
+
+    monkeypatch.setattr(User, "check_password", counted)
+    client = Client()
+    assert (
+        client.post("/accounts/login/", {"username": "clerk", "password": "wrong"}).status_code
+        == 200
+    )
+    assert checked == ["wrong"]
+    response = client.post("/accounts/login/", {"username": "clerk", "password": "right-pass-123"})
+    assert response.status_code == 302
+    assert client.session["_auth_user_backend"] == "django.contrib.auth.backends.ModelBackend"
