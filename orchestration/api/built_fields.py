@@ -27,6 +27,7 @@ sources so): the fields themselves must depend on the class alone, as DRF's do.
 """
 
 import copy
+import weakref
 from typing import ClassVar
 
 from rest_framework import serializers
@@ -56,7 +57,11 @@ def fresh_field(prototype: serializers.Field) -> serializers.Field:
 class BuiltFieldsCache:
     """Mixin for a DRF serializer: its fields are built once per class and copied."""
 
-    _built_fields: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
+    # Weakly keyed: a serializer class made at run time (drf-spectacular's inline ones,
+    # say) takes its prototypes with it when it goes.
+    _built_fields: ClassVar[weakref.WeakKeyDictionary[type, dict[str, serializers.Field]]] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         prototypes = self._built_fields.get(type(self))

@@ -2,6 +2,8 @@
 per class (``api/built_fields.py``), a user's permissions read in one query
 (``permission_backend.py``). Each saving must leave every request its own."""
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -70,10 +72,19 @@ def test_a_serializer_class_builds_its_fields_once(monkeypatch: pytest.MonkeyPat
         return model_fields(self)
 
     monkeypatch.setattr(drf.ModelSerializer, "get_fields", counted)
-    monkeypatch.setattr(BuiltFieldsCache, "_built_fields", {})
+    monkeypatch.setattr(BuiltFieldsCache, "_built_fields", weakref.WeakKeyDictionary())
     for _ in range(3):
         assert list(OrderSerializer().fields)[:3] == ["id", "backend_id", "intent"]
     assert built.count(OrderSerializer) == 1
+
+
+def test_a_serializer_class_made_at_run_time_leaves_no_prototypes_behind() -> None:
+    made = type("Made", (StockLevelInputSerializer,), {})
+    assert list(made().fields) == ["organization_unit", "product", "quantity_on_hand"]
+    kept = len(BuiltFieldsCache._built_fields)
+    del made
+    gc.collect()
+    assert len(BuiltFieldsCache._built_fields) == kept - 1
 
 
 def test_one_serializer_s_changed_fields_are_not_the_next_one_s() -> None:
