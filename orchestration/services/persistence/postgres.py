@@ -291,16 +291,30 @@ def store_plans(
 def store_orders(*, orders: Sequence[NewOrder]) -> None:
     """Store the orders as ``orm.store_orders`` does, in one statement where the ORM
     sends three: the orders' IDs are taken up front, so their lines and timeline
-    entries point at them within the statement. The IDs follow the order given."""
+    entries point at them within the statement. The IDs follow the order given.
+
+    The IDs are one array, each row reading its order's by subscript: a bulk chunk
+    names its orders' IDs three times an order or more, and ``row_of``'s lookup of
+    the numbered row (a scan of the IDs) made that quadratic (500 orders: 440 ms
+    against the ORM's 300; with the array 1 a row)."""
     statement = Statement()
-    statement.ids("new_order_ids", Order, len(orders))
+    table = Order._meta.db_table
+    statement.add(
+        "new_order_ids",
+        # Our own table's name, never input; the count is a parameter.
+        f"SELECT array_agg(nextval(pg_get_serial_sequence('{table}', 'id')) ORDER BY n) "  # noqa: S608
+        "AS ids FROM generate_series(1, %s) AS n",
+        [len(orders)],
+        materialized=True,
+    )
     lines, events = [], []
     for number, new in enumerate(orders, 1):
-        new.order.pk = row_of("new_order_ids", number)
+        order_id = _new_order_id(number)
+        new.order.pk = order_id
         for line in new.lines:
-            line.order_id = row_of("new_order_ids", number)
+            line.order_id = order_id
             lines.append(line)
-        new.created.order_id = row_of("new_order_ids", number)
+        new.created.order_id = order_id
         events.append(new.created)
     sql, params = insert_sql(Order, [new.order for new in orders])
     statement.add("new_orders", f"{sql} RETURNING 1", params)
@@ -310,7 +324,7 @@ def store_orders(*, orders: Sequence[NewOrder]) -> None:
     statement.add("new_events", f"{sql} RETURNING id", params)
     order_ids, line_ids, event_ids = statement.execute(
         [
-            "(SELECT array_agg(id ORDER BY n) FROM new_order_ids)",
+            "(SELECT ids FROM new_order_ids)",
             # One INSERT numbers its rows from the sequence in the order given.
             "(SELECT array_agg(id ORDER BY id) FROM new_lines)",
             "(SELECT array_agg(id ORDER BY id) FROM new_events)",
@@ -332,6 +346,11 @@ def store_orders(*, orders: Sequence[NewOrder]) -> None:
         event.pk = pk
         event._state.adding = False
         event._state.db = connection.alias
+
+
+def _new_order_id(number: int) -> RawSQL:
+    """The ID ``store_orders`` took for its ``number``-th order (from 1)."""
+    return RawSQL("(SELECT ids[%s] FROM new_order_ids)", [number])
 
 
 def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
