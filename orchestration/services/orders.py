@@ -107,19 +107,16 @@ def orders_store(
     PostgreSQL (``persistence.store_orders``); each order is left with its lines
     attached (``order_lines_attach``). Sends nothing: the caller asks for the
     orchestration after commit. ``order_create`` and the bulk import store through it."""
-    actor = actor_of(created_by, via)
-    new = []
-    for order, lines in orders:
-        count = len(lines)
-        created = event_build(
+    new = [
+        NewOrder(
             order=order,
-            kind="order.created",
-            message=f"Order created with {count} line{'s' if count != 1 else ''}.",
-            at=now,
-            actor=actor,
-            user=created_by,
+            lines=lines,
+            created=event_build(
+                order=order, **_created_entry(lines=len(lines), user=created_by, via=via, at=now)
+            ),
         )
-        new.append(NewOrder(order=order, lines=lines, created=created))
+        for order, lines in orders
+    ]
     store_orders(orders=new)
     for entry in new:
         order_lines_attach(entry.order, entry.lines)
@@ -170,7 +167,9 @@ def order_announce(
     Called in the transaction that created the order (the API, the admin, the demo).
     """
     now = now or timezone.now()
-    _created_record(order=order, lines=order.lines.count(), user=user, via=via, at=now)
+    event_record(
+        order=order, **_created_entry(lines=order.lines.count(), user=user, via=via, at=now)
+    )
     if send_task:
         order_orchestration_request(order_id=order.pk, trigger=CREATED_TRIGGER, now=now)
     else:
@@ -186,15 +185,16 @@ def order_lines_attach(order: Order, lines: list[OrderLine]) -> None:
     order._prefetched_objects_cache = {"lines": queryset}  # type: ignore[attr-defined]
 
 
-def _created_record(*, order: Order, lines: int, user: User | None, via: str, at: datetime) -> None:
-    event_record(
-        order=order,
-        kind="order.created",
-        message=f"Order created with {lines} line{'s' if lines != 1 else ''}.",
-        at=at,
-        actor=actor_of(user, via),
-        user=user,
-    )
+def _created_entry(*, lines: int, user: User | None, via: str, at: datetime) -> dict[str, Any]:
+    """A new order's first timeline entry (``order.created``), as ``event_build`` and
+    ``event_record`` take it."""
+    return {
+        "kind": "order.created",
+        "message": f"Order created with {lines} line{'s' if lines != 1 else ''}.",
+        "at": at,
+        "actor": actor_of(user, via),
+        "user": user,
+    }
 
 
 @transaction.atomic

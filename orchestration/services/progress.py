@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Model
 
 from ..models import Order, OrderFulfillmentLine, OrderLine, OrderLineStatus, OrderStatus
 from ..models.fulfillments import OPEN_FULFILLMENT_STATUSES
@@ -140,22 +141,24 @@ def order_and_lines_update_sql(
             )
         )
     if fields:
-        meta = Order._meta
-        columns = []
-        params: list[Any] = []
-        for name, value in fields.items():
-            field = meta.get_field(name)
-            # Concrete fields, each with a column (django-stubs also allows a reverse relation).
-            columns.append(f"{connection.ops.quote_name(field.column)} = %s")  # type: ignore[union-attr, arg-type]
-            params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
-        statements.append(
-            (
-                f"UPDATE {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
-                f"SET {', '.join(columns)} WHERE id = %s",
-                [*params, order_id],
-            )
-        )
+        sql, params = update_sql(Order, fields)
+        statements.append((f"{sql} WHERE id = %s", [*params, order_id]))
     return statements
+
+
+def update_sql(model: type[Model], fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """PostgreSQL: ``UPDATE <model's table> SET`` the ``fields`` (names to values, each
+    converted as the ORM's ``update`` converts it), for a ``WHERE`` to follow."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns, params = [], []
+    for name, value in fields.items():
+        field = meta.get_field(name)
+        # Concrete fields, each with a column (django-stubs also allows a reverse relation).
+        columns.append(f"{quote(field.column)} = %s")  # type: ignore[union-attr, arg-type]
+        params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
+    # Quoted names and placeholders only; every value is a parameter.
+    return f"UPDATE {quote(meta.db_table)} SET {', '.join(columns)}", params  # noqa: S608
 
 
 def order_status_changed(*, order: Order, status: str, now: datetime, actor: str) -> None:

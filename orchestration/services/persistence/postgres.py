@@ -62,7 +62,7 @@ from ...models import (
     StepDefinition,
 )
 from ...selectors.scenario import open_tasks_sql, order_stock_sql
-from ..progress import order_and_lines_update_sql
+from ..progress import order_and_lines_update_sql, update_sql
 from ..stock import stock_reserve_sql
 from .orm import lock_order_without_lines
 from .plan import FulfillmentProgress, LockedOrder, NewOrder, RunPlan
@@ -359,13 +359,13 @@ def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
     handler still open. PostgreSQL reads the plan's steps in the statement's snapshot,
     which its own writes (the fulfilment, its lines and timeline) do not touch."""
     statement = Statement()
-    sql, params = _update_sql(OrderFulfillment, progress.fields)
+    sql, params = update_sql(OrderFulfillment, progress.fields)
     statement.add(
         "progress_fulfillment",
         f"{sql} WHERE id = %s RETURNING 1",
         [*params, progress.fulfillment_id],
     )
-    sql, params = _update_sql(OrderFulfillmentLine, progress.line_fields)
+    sql, params = update_sql(OrderFulfillmentLine, progress.line_fields)
     statement.add(
         "progress_lines",
         f"{sql} WHERE fulfillment_id = %s AND status = %s RETURNING 1",
@@ -386,21 +386,6 @@ def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
     progress.event._state.adding = False
     progress.event._state.db = connection.alias
     return bool(open_steps)
-
-
-def _update_sql(model: type[Model], fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """``UPDATE <model's table> SET`` the ``fields`` (names to values, each converted as
-    the ORM's ``update`` converts it), for a ``WHERE`` to follow."""
-    meta = model._meta
-    quote = connection.ops.quote_name
-    columns, params = [], []
-    for name, value in fields.items():
-        field = meta.get_field(name)
-        # Concrete fields, each with a column (django-stubs also allows a reverse relation).
-        columns.append(f"{quote(field.column)} = %s")  # type: ignore[union-attr, arg-type]
-        params.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
-    # Quoted names and placeholders only; every value is a parameter.
-    return f"UPDATE {quote(meta.db_table)} SET {', '.join(columns)}", params  # noqa: S608
 
 
 @functools.cache
