@@ -25,10 +25,24 @@ class ExportError(Exception):
 
 
 class Exporter:
-    """Sends one export. ``options`` are the rest of its ``ORCHESTRATION_EXPORTERS`` entry."""
+    """Sends one export. ``options`` are the rest of its ``ORCHESTRATION_EXPORTERS`` entry.
+
+    ``inline``: whether an export may be sent by the worker that routed it, right after
+    the run commits, instead of as a task of its own. True for an exporter that waits on
+    no other system (a local folder): a second message and its worker's turn would cost
+    more than the send. An entry's ``"inline"`` option overrides the class's default.
+    """
+
+    inline = False
 
     def __init__(self, name: str, **options: Any) -> None:
+        inline = options.pop("inline", type(self).inline)
+        if not isinstance(inline, bool):
+            raise ExportError(
+                f"Exporter {name}'s inline option must be true or false, not {inline!r}."
+            )
         self.name = name
+        self.inline = inline
         self.options = options
 
     def send(self, payload: dict[str, Any], *, idempotency_key: str) -> None:
@@ -62,8 +76,11 @@ class FolderExporter(Exporter):
 
     The file appears whole or not at all (written aside, then renamed), so a
     warehouse system polling the folder never reads half an export; a retry
-    overwrites the same file instead of adding a second.
+    overwrites the same file instead of adding a second. Sent inline by default: a
+    file is written in milliseconds, without waiting on another system.
     """
+
+    inline = True
 
     def send(self, payload: dict[str, Any], *, idempotency_key: str) -> None:
         folder = Path(self.options.get("folder", ""))
@@ -88,6 +105,15 @@ def _current_path(dotted_path: str) -> str:
     if dotted_path.startswith(_MOVED_FROM):
         return __name__ + "." + dotted_path.removeprefix(_MOVED_FROM)
     return dotted_path
+
+
+def exporter_sends_inline(name: str) -> bool:
+    """Whether the exporter called ``name`` sends inline (``Exporter.inline``); False for
+    one that is not configured or not usable, whose export then fails as a task does."""
+    try:
+        return exporter_for(name).inline
+    except ExportError:
+        return False
 
 
 def exporter_for(name: str) -> Exporter:

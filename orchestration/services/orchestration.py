@@ -64,7 +64,6 @@ from ..selectors.network import network_snapshot, snapshot_reads_active_tasks
 from ..selectors.plans import line_records, order_record
 from ..selectors.scenario import order_scenario
 from ..selectors.settings import setting_value
-from ..tasks import fulfillment_export_task
 from .events import (
     actor_of,
     customer_notify_cancelled,
@@ -72,6 +71,7 @@ from .events import (
     event_record,
     event_stored,
 )
+from .fulfillments.exports import fulfillments_export_on_commit
 from .orchestration_requests import order_orchestration_request
 from .persistence import lock_order, store_run
 from .persistence.plan import PlannedLine, Routing, RunPlan
@@ -83,7 +83,6 @@ from .progress import (
     order_statuses,
     units_in_fulfillment,
 )
-from .sending import task_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -348,11 +347,7 @@ def _orchestrate_once(
                         scenario.order.lines, scenario.products, order_record(order)
                     ),
                 )
-            exports = [
-                f.pk for f in routing.fulfillments if f.export_status == ExportStatus.PENDING
-            ]
-            if exports:
-                task_send_on_commit(task=fulfillment_export_task, ids=exports, noun="fulfillment")
+            fulfillments_export_on_commit(fulfillments=routing.fulfillments)
             return details
     except IntegrityError:
         if (

@@ -416,6 +416,27 @@ def test_an_export_made_by_a_worker_while_the_broker_is_down_is_sent_by_the_swee
     assert len(receiver.received) == 1
 
 
+def test_a_folder_export_made_by_a_worker_while_the_broker_is_down_is_written_at_once(
+    place: Callable[..., Order],
+    broker: Broker,
+    tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A folder exporter sends inline (``Exporter.inline``): the worker that routed the
+    order writes the export itself, needing no broker for it."""
+    broker.down()
+    with caplog.at_level(logging.WARNING, logger=SENDING):
+        order = place("JKT-RAIN-OLV", **PICKUP_POINT)  # the order's own send fails
+        caplog.clear()
+        order_orchestrate_task(order.pk)  # what the worker runs
+
+    export = OrderFulfillment.objects.get(order=order)
+    assert (export.export_status, export.export_attempts) == (ExportStatus.EXPORTED, 1)
+    assert (tmp_path / "ARVATO" / f"fulfillment-{export.pk}.json").exists()
+    assert warnings(caplog) == []
+    assert sweep(now=timezone.now())["exports"] == 0
+
+
 def test_an_export_retried_while_the_broker_is_down_is_queued_and_sent_by_the_sweep(
     place: Callable[..., Order],
     broker: Broker,

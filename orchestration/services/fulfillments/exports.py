@@ -6,8 +6,17 @@ An export is sent at most once at a time: a worker claims it with a conditional 
 outcome under the order's lock. A failure is retried with a doubling delay until
 ``Export:MaxAttempts``; then the export is Failed until a person retries it. What the
 warehouse reports back (shipped, not shipped) is ``steps.fulfillment_ship``.
+
+A run's new exports go out once it commits (``fulfillments_export_on_commit``): as a
+task each, or, where the exporter waits on no other system (``Exporter.inline``, a
+folder), sent at once by the process that routed them. That saves each order a second
+message and a worker's turn (measured in ``docs/performance.md``). Whatever goes wrong
+there is left to the task, sent instead, and the sweep behind it: an inline send never
+fails the run that committed.
 """
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ...errors import ConflictError
-from ...integrations.exporters import ExportError, exporter_for
+from ...integrations.exporters import ExportError, exporter_for, exporter_sends_inline
 from ...models import (
     ExportStatus,
     FulfillmentAction,
@@ -33,8 +42,10 @@ from ..persistence import store_fulfillment_progress
 from ..persistence.plan import FulfillmentProgress
 from ..plans import plan_manual_step_done
 from ..returns import return_documents_send
-from ..sending import task_send_on_commit
+from ..sending import task_send, task_send_on_commit
 from .common import lock_fulfillment, shop_name
+
+logger = logging.getLogger(__name__)
 
 # How long a worker may hold an export before another may try it.
 EXPORT_LEASE = timedelta(minutes=5)
@@ -120,6 +131,37 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
             return True
         _record_failed(fulfillment, target, error, now)
     return False
+
+
+def fulfillments_export_on_commit(*, fulfillments: Sequence[OrderFulfillment]) -> None:
+    """Once the current transaction commits, send the pending exports among
+    ``fulfillments``: at once, here, those whose exporter sends inline; the others (and
+    the return documents, which go out by e-mail) as a ``fulfillment_export_task`` each."""
+    pending = [f for f in fulfillments if f.export_status == ExportStatus.PENDING]
+    inline = [
+        f.pk
+        for f in pending
+        if f.action == FulfillmentAction.EXPORT_ORDER and exporter_sends_inline(f.exporter_name)
+    ]
+    queued = [f.pk for f in pending if f.pk not in inline]
+    if queued:
+        task_send_on_commit(task=fulfillment_export_task, ids=queued, noun="fulfillment")
+    if inline:
+        transaction.on_commit(lambda: _export_inline(inline))
+
+
+def _export_inline(ids: list[int]) -> None:
+    """Send each export here; on an error that is not the exporter's (the database
+    gone), log it and send this one and the rest as tasks, which the sweep backs."""
+    for index, fulfillment_id in enumerate(ids):
+        try:
+            fulfillment_export(fulfillment_id=fulfillment_id)
+        except Exception:
+            logger.exception(
+                "Inline export of fulfillment %s failed; sending it as a task.", fulfillment_id
+            )
+            task_send(task=fulfillment_export_task, ids=ids[index:], noun="fulfillment")
+            return
 
 
 def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> None:
