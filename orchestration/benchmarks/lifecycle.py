@@ -18,11 +18,14 @@ import itertools
 import multiprocessing
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+from django.conf import settings
 from django.db import connection, connections, transaction
+from django.test import override_settings
 
 from ..models import (
     FulfillmentAction,
@@ -111,6 +114,23 @@ def bench_clean() -> None:
         Product.objects.filter(backend_id__startswith="BENCH-").delete()
 
 
+@contextmanager
+def exports_handed_on() -> Iterator[None]:
+    """What a run hands on after commit, its exports, sent as tasks and not run here, so
+    that only the run is timed: every exporter set not inline (a folder's export is
+    otherwise written by the run's own task, ``Exporter.inline``), and the task's send a
+    plain function, not a Mock, whose bookkeeping would be timed with the run."""
+    exporters = {
+        name: {**config, "inline": False}
+        for name, config in settings.ORCHESTRATION_EXPORTERS.items()
+    }
+    with (
+        override_settings(ORCHESTRATION_EXPORTERS=exporters),
+        mock.patch("orchestration.tasks.fulfillment_export_task.delay", lambda *a, **k: None),
+    ):
+        yield
+
+
 def counting(statements: list[int]) -> Callable[..., Any]:
     """An execute wrapper that notes each round trip's number of statements, but
     the transaction's own: PostgreSQL's BEGIN and COMMIT never pass here, SQLite's
@@ -175,18 +195,13 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
             items = bench_network(warehouses=20, products=3, on_hand=10_000)
             order_ids = _orders(items, repeat + 3)
         vacuum()
-        # What the run hands on after commit (the export to the warehouse) is a
-        # message for another worker: sent, not run, here. A plain function, not a
-        # Mock, whose bookkeeping would be timed with the run.
-        sent = mock.patch(
-            "orchestration.tasks.fulfillment_export_task.delay", lambda *args, **kwargs: None
-        )
+        sent = exports_handed_on
         for index, order_id in enumerate(order_ids):
             # Statements counted by an execute wrapper (a function call each), not by
             # Django's debug cursor, which formats every query it records: a worker
             # pays neither, and the debug cursor took about 1 ms of a run.
             statements: list[int] = []
-            with sent, connection.execute_wrapper(counting(statements)):
+            with sent(), connection.execute_wrapper(counting(statements)):
                 start = time.perf_counter()
                 order_orchestrate(order_id=order_id)
                 elapsed = time.perf_counter() - start
@@ -388,10 +403,7 @@ def plans(repeat: int, write: Callable[[str], None], steps: int = 2) -> dict[str
             plan_scenario_set(group_key="BENCH_plan", action="EXPORT_ORDER", priority=1_000_000)
         vacuum()
         orders = iter(order_ids)
-        with (
-            sent,
-            mock.patch("orchestration.tasks.fulfillment_export_task.delay", lambda *a, **k: None),
-        ):
+        with sent, exports_handed_on():
             for _ in range(blocks):
                 for planned, into in ((False, without), (True, with_plan)):
                     PlanScenario.objects.filter(group__key="BENCH_plan").update(is_active=planned)
