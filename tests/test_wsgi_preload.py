@@ -1,6 +1,7 @@
 """``orchestration/wsgi.py`` as gunicorn's ``--preload`` loads it in the master: the
-URLconf, views and serializers imported up front, and no connection opened that the
-forked workers would then share."""
+URLconf, views and serializers imported up front, what they made frozen out of the
+garbage collector's reach, and no connection opened that the forked workers would
+then share."""
 
 import subprocess
 import sys
@@ -17,6 +18,8 @@ print(sorted(m for m in ("orchestration.urls", "orchestration.api.views",
 print([alias for alias in connections if connections[alias].connection is not None])
 from orchestration.celery import app
 print(app.pool._dirty if app._pool is not None else "no broker pool")
+import gc
+print(gc.get_freeze_count() > 100_000)
 """
 
 
@@ -30,4 +33,5 @@ def test_the_wsgi_app_loads_its_views_and_opens_no_connection() -> None:
         "'sheets.views']",
         "[]",
         "no broker pool",
+        "True",
     ]
