@@ -10,13 +10,19 @@ closes a connection that failed or outlived ``DATABASE_CONN_MAX_AGE`` (Django's
 the next task. Celery's own Django fix-up would close them all before and after
 every task (``CELERY_DB_REUSE_MAX`` in ``settings.py`` turns that off). A task run
 inline is left alone: it runs inside the caller's request or transaction.
+
+Once a worker process has loaded everything (a prefork child when forked, a solo
+worker when ready), what it loaded is frozen out of the garbage collector's reach
+(``gc.freeze()``, as ``wsgi.py`` does for the web): its collections then skip the
+objects every process holds from the start.
 """
 
+import gc
 import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
@@ -33,3 +39,11 @@ def connections_tidy(sender: Task | None = None, **kwargs: Any) -> None:
     if sender is None or getattr(sender.request, "is_eager", False):
         return
     close_old_connections()
+
+
+@worker_process_init.connect
+@worker_ready.connect
+def loaded_code_frozen(**kwargs: Any) -> None:
+    """Freeze what this worker process has loaded (see the module's docstring)."""
+    gc.collect()
+    gc.freeze()
