@@ -11,10 +11,12 @@ the next task. Celery's own Django fix-up would close them all before and after
 every task (``CELERY_DB_REUSE_MAX`` in ``settings.py`` turns that off). A task run
 inline is left alone: it runs inside the caller's request or transaction.
 
-Once a worker process has loaded everything (a prefork child when forked, a solo
-worker when ready), what it loaded is frozen out of the garbage collector's reach
-(``gc.freeze()``, as ``wsgi.py`` does for the web): its collections then skip the
-objects every process holds from the start.
+What a worker has loaded is frozen out of the garbage collector's reach
+(``gc.freeze()``, as ``wsgi.py`` does for the web), so its collections skip the
+objects every process holds from the start: collected and frozen in the worker's
+main process before its pool forks (``worker_init``), as Python's documentation
+advises, and what a prefork child (or a solo worker) loaded since frozen too, without
+another collection, when it starts (``worker_process_init``).
 """
 
 import gc
@@ -22,7 +24,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
@@ -41,9 +43,15 @@ def connections_tidy(sender: Task | None = None, **kwargs: Any) -> None:
     close_old_connections()
 
 
-@worker_process_init.connect
-@worker_ready.connect
-def loaded_code_frozen(**kwargs: Any) -> None:
-    """Freeze what this worker process has loaded (see the module's docstring)."""
+@worker_init.connect
+def loaded_code_collected_and_frozen(**kwargs: Any) -> None:
+    """The worker's main process, before its pool forks (see the module's docstring)."""
     gc.collect()
+    gc.freeze()
+
+
+@worker_process_init.connect
+def loaded_code_frozen(**kwargs: Any) -> None:
+    """A pool process starting: what was loaded since frozen too, no collection (which
+    would write to every object the child shares with its parent)."""
     gc.freeze()

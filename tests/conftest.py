@@ -1,6 +1,7 @@
 """Shared fixtures: users of each role, API clients, and small domain objects."""
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +22,16 @@ def _exports_to_a_temporary_folder(settings: Any, tmp_path: Any) -> None:
         }
         for name in ("ARVATO", "BONVER", "WAREHOUSE")
     }
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_frozen() -> Iterator[None]:
+    """A worker started in-process (``start_worker``) freezes what the test process has
+    loaded out of the garbage collector's reach, as a real worker does
+    (``orchestration/celery.py``); the next test starts with nothing frozen."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

@@ -33,7 +33,7 @@ class Exporter:
     more than the send. An entry's ``"inline"`` option overrides the class's default.
     """
 
-    inline = False
+    inline: bool = False
 
     def __init__(self, name: str, **options: Any) -> None:
         inline = options.pop("inline", type(self).inline)
@@ -108,11 +108,16 @@ def _current_path(dotted_path: str) -> str:
 
 
 def exporter_sends_inline(name: str) -> bool:
-    """Whether the exporter called ``name`` sends inline (``Exporter.inline``); False for
-    one that is not configured or not usable, whose export then fails as a task does."""
+    """Whether the exporter called ``name`` sends inline (``Exporter.inline``, or its
+    entry's ``"inline": true``). Decided from the configuration alone, without making the
+    exporter (a run asks this inside its transaction): False for a name not configured
+    or an entry that cannot be used, whose export then fails as a task does, naming why.
+    A misconfigured exporter never fails the run."""
+    config = settings.ORCHESTRATION_EXPORTERS.get(name)
     try:
-        return exporter_for(name).inline
-    except ExportError:
+        default = import_string(_current_path(config["class"])).inline
+        return config.get("inline", default) is True
+    except Exception:  # any misconfiguration: left to the export task, which names it
         return False
 
 
@@ -129,4 +134,12 @@ def exporter_for(name: str) -> Exporter:
         cls = import_string(_current_path(options.pop("class")))
     except (KeyError, ImportError) as error:
         raise ExportError(f"Exporter {name} has no usable class: {error}.") from error
-    return cls(name, **options)
+    try:
+        exporter: Exporter = cls(name, **options)
+    except ExportError:
+        raise
+    except Exception as error:  # a class or options that do not fit: the export names it
+        raise ExportError(
+            f"Exporter {name} could not be made from its settings: {type(error).__name__}: {error}."
+        ) from error
+    return exporter

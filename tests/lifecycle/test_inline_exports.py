@@ -142,3 +142,47 @@ def test_an_inline_export_that_breaks_leaves_the_run_and_is_sent_as_a_task(
     assert [record.getMessage() for record in caplog.records] == [
         f"Inline export of fulfillment {export.pk} failed; sending it as a task."
     ]
+
+
+def test_an_inline_export_that_breaks_after_its_claim_gives_it_back_for_the_task(
+    place: Callable[..., Order],
+    sent_as_tasks: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The file is written, then recording it fails: the claim is given back, so the task
+    sends it again now (same key, same file) instead of after the 5-minute lease."""
+    record = exports._record_sent
+    broken: list[int] = []
+
+    def record_once_broken(fulfillment: Any, target: str, now: Any) -> None:
+        if not broken:
+            broken.append(fulfillment.pk)
+            raise OperationalError("server closed the connection unexpectedly")
+        record(fulfillment, target, now)
+
+    monkeypatch.setattr(exports, "_record_sent", record_once_broken)
+    export = place("JKT-RAIN-OLV", **PICKUP_POINT).fulfillments.get()
+
+    assert broken == sent_as_tasks == [export.pk]
+    assert (export.export_status, export.export_attempts) == (ExportStatus.EXPORTED, 1)
+    assert export.events.filter(kind="export.sent").count() == 1
+    assert (tmp_path / "ARVATO" / f"fulfillment-{export.pk}.json").exists()
+
+
+def test_an_exporter_that_cannot_be_made_fails_its_export_not_the_run(
+    place: Callable[..., Order], sent_as_tasks: list[int], settings: Any
+) -> None:
+    """A class that is no exporter: the run commits; the export, sent as a task, fails
+    saying why."""
+    settings.ORCHESTRATION_EXPORTERS = {"ARVATO": {"class": "builtins.object"}}
+    order = place("JKT-RAIN-OLV", **PICKUP_POINT)
+
+    export = order.fulfillments.get()
+    assert sent_as_tasks == [export.pk]
+    assert order.orchestration_error == ""
+    assert (export.export_status, export.export_attempts) == (ExportStatus.PENDING, 1)
+    assert export.export_error == (
+        "Exporter ARVATO could not be made from its settings: "
+        "TypeError: object() takes no arguments."
+    )

@@ -11,8 +11,10 @@ A run's new exports go out once it commits (``fulfillments_export_on_commit``): 
 task each, or, where the exporter waits on no other system (``Exporter.inline``, a
 folder), sent at once by the process that routed them. That saves each order a second
 message and a worker's turn (measured in ``docs/performance.md``). Whatever goes wrong
-there is left to the task, sent instead, and the sweep behind it: an inline send never
-fails the run that committed.
+there that is not the exporter's (the database gone) gives the claim back and is left
+to the task, sent instead, with the sweep behind it: with a broker, an inline send
+never fails the run that committed. (Without one, in eager mode, that task runs in
+place and its error is its own, as every task's is there.)
 """
 
 import logging
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from ...errors import ConflictError
@@ -152,16 +154,37 @@ def fulfillments_export_on_commit(*, fulfillments: Sequence[OrderFulfillment]) -
 
 def _export_inline(ids: list[int]) -> None:
     """Send each export here; on an error that is not the exporter's (the database
-    gone), log it and send this one and the rest as tasks, which the sweep backs."""
+    gone), log it, give the claim back (so the task need not wait out the lease) and
+    send this one and the rest as tasks, which the sweep backs."""
     for index, fulfillment_id in enumerate(ids):
+        now = timezone.now()
         try:
-            fulfillment_export(fulfillment_id=fulfillment_id)
+            fulfillment_export(fulfillment_id=fulfillment_id, now=now)
         except Exception:
             logger.exception(
                 "Inline export of fulfillment %s failed; sending it as a task.", fulfillment_id
             )
+            _claim_given_back(fulfillment_id, claimed_at=now)
             task_send(task=fulfillment_export_task, ids=ids[index:], noun="fulfillment")
             return
+
+
+def _claim_given_back(fulfillment_id: int, *, claimed_at: datetime) -> None:
+    """Undo ``fulfillment_export``'s claim made at ``claimed_at`` if it still stands (the
+    export still Pending under that lease); best effort: with the database gone, the
+    lease runs out and the sweep sends it then."""
+    try:
+        OrderFulfillment.objects.filter(
+            pk=fulfillment_id,
+            export_status=ExportStatus.PENDING,
+            export_next_at=claimed_at + EXPORT_LEASE,
+        ).update(export_next_at=claimed_at)
+    except DatabaseError:
+        logger.warning(
+            "Could not give back the claim on fulfillment %s; the sweep sends it once "
+            "its lease runs out.",
+            fulfillment_id,
+        )
 
 
 def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> None:
