@@ -10,8 +10,8 @@ the URLconf still imported at the first request).
 What was loaded is then frozen out of the garbage collector's reach (``gc.freeze()``,
 as Python's documentation advises before a fork): a worker's collections skip the
 hundreds of thousands of objects every process holds from the start, and no longer
-write to them (reference counting still does, where they are used). Measured through gunicorn
-(``docs/performance.md``): 8.9 against 9.7 ms of CPU a request, over five pairs.
+write to them (reference counting still does, where they are used). Measured through
+gunicorn (``docs/performance.md``): 8.9 against 9.7 ms of CPU a request, five pairs.
 """
 
 import gc

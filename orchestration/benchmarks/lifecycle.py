@@ -195,13 +195,12 @@ def persist(repeat: int, write: Callable[[str], None]) -> dict[str, float]:
             items = bench_network(warehouses=20, products=3, on_hand=10_000)
             order_ids = _orders(items, repeat + 3)
         vacuum()
-        sent = exports_handed_on
         for index, order_id in enumerate(order_ids):
             # Statements counted by an execute wrapper (a function call each), not by
             # Django's debug cursor, which formats every query it records: a worker
             # pays neither, and the debug cursor took about 1 ms of a run.
             statements: list[int] = []
-            with sent(), connection.execute_wrapper(counting(statements)):
+            with exports_handed_on(), connection.execute_wrapper(counting(statements)):
                 start = time.perf_counter()
                 order_orchestrate(order_id=order_id)
                 elapsed = time.perf_counter() - start

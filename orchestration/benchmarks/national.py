@@ -471,11 +471,13 @@ def persist(repeat: int, write: Callable[[str], None], *, seed: int = 0) -> dict
     statements_per_run: list[int] = []
     trips: list[int] = []
     blobs: list[int] = []
-    sent = lifecycle.exports_handed_on
     try:
         for index, order_id in enumerate(order_ids[: repeat + warm]):
             statements: list[int] = []
-            with sent(), connection.execute_wrapper(lifecycle.counting(statements)):
+            with (
+                lifecycle.exports_handed_on(),
+                connection.execute_wrapper(lifecycle.counting(statements)),
+            ):
                 start = time.perf_counter()
                 cpu = time.process_time()
                 details = order_orchestrate(order_id=order_id)
@@ -492,7 +494,7 @@ def persist(repeat: int, write: Callable[[str], None], *, seed: int = 0) -> dict
         for order_id in order_ids[repeat + warm :]:
             with transaction.atomic():
                 network_changed()
-            with sent():
+            with lifecycle.exports_handed_on():
                 order_orchestrate(order_id=order_id)
         gc.collect()
         rss_after = rss_mb()

@@ -11,6 +11,7 @@ the caller's business (``services.fulfillments.exports.fulfillment_export``).
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,9 @@ class Exporter:
     inline: bool = False
 
     def __init__(self, name: str, **options: Any) -> None:
-        inline = options.pop("inline", type(self).inline)
-        if not isinstance(inline, bool):
-            raise ExportError(
-                f"Exporter {name}'s inline option must be true or false, not {inline!r}."
-            )
         self.name = name
-        self.inline = inline
+        self.inline = _inline_option(name, options, default=type(self).inline)
+        options.pop("inline", None)
         self.options = options
 
     def send(self, payload: dict[str, Any], *, idempotency_key: str) -> None:
@@ -116,9 +113,18 @@ def exporter_sends_inline(name: str) -> bool:
     config = settings.ORCHESTRATION_EXPORTERS.get(name)
     try:
         default = import_string(_current_path(config["class"])).inline
-        return config.get("inline", default) is True
+        return _inline_option(name, config, default=default)
     except Exception:  # any misconfiguration: left to the export task, which names it
         return False
+
+
+def _inline_option(name: str, options: Mapping[str, Any], *, default: bool) -> bool:
+    """The entry's ``"inline"`` option, else ``default``; ``ExportError`` unless it is
+    true or false."""
+    inline = options.get("inline", default)
+    if not isinstance(inline, bool):
+        raise ExportError(f"Exporter {name}'s inline option must be true or false, not {inline!r}.")
+    return inline
 
 
 def exporter_for(name: str) -> Exporter:
