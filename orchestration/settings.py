@@ -154,6 +154,18 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["OPTIONS"].setdefault(
             "pool", {"min_size": 1, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4)}
         )
+    # The hot statements of every order are prepared on their connection once and then
+    # only executed, sparing PostgreSQL their parsing and planning
+    # (services/persistence/postgres.py, docs/performance.md). On by default where
+    # connections are kept (a new connection per request would prepare each of them
+    # for one use: a round trip more each). Off for a pooler that hands a transaction's
+    # statements to any server connection without tracking prepared statements
+    # (PgBouncer in transaction mode before 1.22, or without max_prepared_statements).
+    DATABASE_PREPARED_STATEMENTS = env.bool(
+        "DATABASE_PREPARED_STATEMENTS",
+        default=bool(DATABASES["default"]["CONN_MAX_AGE"])
+        or "pool" in DATABASES["default"]["OPTIONS"],
+    )
     # A server that does not answer fails a request (and /healthz) in seconds, not minutes.
     DATABASES["default"]["OPTIONS"].setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)

@@ -35,6 +35,14 @@ def _nothing_left_frozen() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _prepared_statements_as_deployed(settings: Any) -> None:
+    """On PostgreSQL the hot statements are prepared, as in production, where connections
+    are kept (``DATABASE_CONN_MAX_AGE``), whatever this test run's connection settings
+    (a test may turn it off again)."""
+    settings.DATABASE_PREPARED_STATEMENTS = True
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     """Hash test passwords with a fast hasher; PBKDF2 costs half a second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -84,7 +84,7 @@ def populated(shop, warehouse, shoe, stock_of, admin_user) -> dict[str, Any]:
     Backtest.objects.create(created_by=admin_user, drafts=[], order_count=1)
     plan_rows(order, fulfillment, admin_user)
     claim = idempotency_key_claim(user=admin_user, key="retry-1", request_hash="0" * 64, now=now)
-    idempotency_key_complete(claim=claim, status=201, body={"id": order.pk})
+    idempotency_key_complete(claim=claim, status=201, body=f'{{"id": {order.pk}}}')
     return {"sheet": sheet, "order": order, "fulfillment": fulfillment}
 
 

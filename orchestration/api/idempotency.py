@@ -115,6 +115,7 @@ def idempotent(request: Request, handler: Callable[[], Response], *, variant: st
     return response
 
 
-def _json(data: Any) -> Any:
-    """``data`` as the client gets it (amounts as JSON numbers, not ``Decimal``)."""
-    return json.loads(JSONRenderer().render(data))
+def _json(data: Any) -> str:
+    """``data`` as JSON text, as the client gets it (amounts as JSON numbers, not
+    ``Decimal``)."""
+    return JSONRenderer().render(data).decode()

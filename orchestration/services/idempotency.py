@@ -28,16 +28,18 @@ second order. The contract, after Stripe's:
   so a key never makes two orders, even when a request outlives its lease.
 """
 
-from contextlib import AbstractContextManager, nullcontext
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import connections, transaction
+from django.db.models import Field
 
 from ..errors import ConflictError, UnprocessableError
 from ..models import IdempotencyKey
+from .persistence import prepared_cursor
 
 # Stripe's lifetime: long enough for any client's retries, short enough to keep few rows.
 KEY_LIFETIME = timedelta(hours=24)
@@ -101,21 +103,33 @@ def idempotency_key_claim(
 def _key_insert(*, user: User, key: str, request_hash: str, now: datetime) -> IdempotencyKey | None:
     """The new key's row, committed at once; ``None`` when the key exists already.
 
-    Outside a transaction (the API's case) the INSERT is a transaction of its own: one
-    statement, where a ``BEGIN``, a savepoint and a ``COMMIT`` around it would take four
-    round trips more. Inside one (a caller's, or a test's), a savepoint keeps a duplicate
-    key from breaking it.
+    One written-out ``INSERT ... ON CONFLICT DO NOTHING``: outside a transaction (the
+    API's case) it is a transaction of its own, where a ``BEGIN``, a savepoint and a
+    ``COMMIT`` around it would take four round trips more; inside one (a caller's, or a
+    test's) a duplicate key breaks nothing, so no savepoint is needed either. Every
+    ``POST`` with the header makes it: the ORM's ``create`` cost 0.5 ms of CPU to build.
     """
-    guard: AbstractContextManager[object] = (
-        transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
-    )
-    try:
-        with guard:
-            return IdempotencyKey.objects.create(
-                user=user, key=key, request_hash=request_hash, created_at=now, locked_at=now
-            )
-    except IntegrityError:
+    connection = transaction.get_connection()
+    adapt = connection.ops.adapt_datetimefield_value
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            _statements(connection.alias).insert,
+            [user.pk, key, request_hash, adapt(now), adapt(now)],
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
         return None
+    row = IdempotencyKey(
+        pk=inserted[0],
+        user=user,
+        key=key,
+        request_hash=request_hash,
+        created_at=now,
+        locked_at=now,
+        attempt=1,
+    )
+    row._state.adding, row._state.db = False, connection.alias  # saved, as create() leaves it
+    return row
 
 
 def _claim_again(
@@ -134,16 +148,20 @@ def _claim_again(
     return IdempotencyClaim(key=row, attempt=row.attempt, replay=False)
 
 
-def idempotency_key_complete(*, claim: IdempotencyClaim, status: int, body: Any) -> None:
-    """Store the response of the claimed request; call it in the transaction that did the
-    work, so the work and the stored response are committed together.
+def idempotency_key_complete(*, claim: IdempotencyClaim, status: int, body: str) -> None:
+    """Store the response of the claimed request (``body``: the JSON text the client
+    gets); call it in the transaction that did the work, so the work and the stored
+    response are committed together.
 
     Raises ``ConflictError`` when the claim was taken over meanwhile (the request ran past
     ``IN_FLIGHT_LEASE``): the work must then roll back, as the retry does it.
     """
-    stored = IdempotencyKey.objects.filter(
-        pk=claim.key.pk, attempt=claim.attempt, response_status__isnull=True
-    ).update(response_status=status, response_body=body, locked_at=None)
+    connection = transaction.get_connection()
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            _statements(connection.alias).complete, [status, body, claim.key.pk, claim.attempt]
+        )
+        stored = cursor.rowcount
     if not stored:
         raise ConflictError(
             f"The request with the idempotency key {claim.key.key!r} took too long and was "
@@ -166,3 +184,39 @@ def idempotency_keys_purge(*, now: datetime) -> int:
     with transaction.atomic():
         deleted, _ = IdempotencyKey.objects.filter(created_at__lte=now - KEY_LIFETIME).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert: str
+    complete: str
+
+
+@functools.cache
+def _statements(alias: str) -> _Statements:
+    """The claim's and the completion's statements for the database ``alias``, written
+    with the model's table and column names (plain SQL both SQLite and PostgreSQL run).
+    The completion takes the body as the JSON text rendered for it, stored as it is
+    rather than read back into objects and written again (PostgreSQL reads the text
+    into its ``jsonb`` column)."""
+    name = connections[alias].ops.quote_name
+    meta = IdempotencyKey._meta
+
+    def column(field: str) -> str:
+        return str(name(str(cast(Field, meta.get_field(field)).column)))
+
+    table = name(meta.db_table)
+    body = "CAST(%s AS jsonb)" if connections[alias].vendor == "postgresql" else "%s"
+    # Quoted names and placeholders only; every value is a parameter.
+    insert = (
+        f"INSERT INTO {table} ({column('user')}, {column('key')}, {column('request_hash')}, "  # noqa: S608
+        f"{column('created_at')}, {column('locked_at')}, {column('attempt')}) "
+        f"VALUES (%s, %s, %s, %s, %s, 1) ON CONFLICT DO NOTHING RETURNING {column('id')}"
+    )
+    complete = (
+        f"UPDATE {table} SET {column('response_status')} = %s, "  # noqa: S608
+        f"{column('response_body')} = {body}, {column('locked_at')} = NULL "
+        f"WHERE {column('id')} = %s AND {column('attempt')} = %s "
+        f"AND {column('response_status')} IS NULL"
+    )
+    return _Statements(insert=insert, complete=complete)

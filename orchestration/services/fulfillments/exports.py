@@ -36,12 +36,11 @@ from ...models import (
     Order,
     OrderFulfillment,
 )
-from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ...selectors.settings import setting_value
 from ...tasks import fulfillment_export_task
 from ..events import actor_of, event_build, event_record, event_stored
-from ..persistence import store_fulfillment_progress
-from ..persistence.plan import FulfillmentProgress
+from ..persistence import claim_export, store_fulfillment_progress
+from ..persistence.plan import ExportLine, FulfillmentProgress
 from ..plans import plan_manual_step_done
 from ..returns import return_documents_send
 from ..sending import task_send, task_send_on_commit
@@ -60,8 +59,8 @@ class ExportRetried:
     fulfillment_id: int
 
 
-def export_payload(fulfillment: OrderFulfillment) -> dict[str, Any]:
-    """What a warehouse gets: the fulfilment, its lines and where they go."""
+def export_payload(fulfillment: OrderFulfillment, lines: Sequence[ExportLine]) -> dict[str, Any]:
+    """What a warehouse gets: the fulfilment, its open ``lines`` and where they go."""
     order = fulfillment.order
     unit = fulfillment.supplier_unit
     return {
@@ -79,11 +78,7 @@ def export_payload(fulfillment: OrderFulfillment) -> dict[str, Any]:
         },
         "lines": [
             {"id": pk, "order_line": order_line, "product": product, "quantity": quantity}
-            for pk, order_line, product, quantity in fulfillment.lines.filter(
-                status__in=OPEN_FULFILLMENT_STATUSES
-            )
-            .order_by("pk")
-            .values_list("pk", "order_line_id", "product__backend_id", "quantity")
+            for pk, order_line, product, quantity in lines
         ],
         "data": fulfillment.data,
     }
@@ -98,14 +93,10 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
     ``Export:MaxAttempts`` the export is Failed and listed for a person to retry.
     """
     now = now or timezone.now()
-    claimed = OrderFulfillment.objects.filter(
-        pk=fulfillment_id, export_status=ExportStatus.PENDING, export_next_at__lte=now
-    ).update(export_next_at=now + EXPORT_LEASE)
-    if not claimed:
+    claimed = claim_export(fulfillment_id=fulfillment_id, now=now, lease_until=now + EXPORT_LEASE)
+    if claimed is None:
         return False
-    fulfillment = OrderFulfillment.objects.select_related(
-        "order", "supplier_organization_unit"
-    ).get(pk=fulfillment_id)
+    fulfillment = claimed.fulfillment
     error = ""
     returns = fulfillment.action == FulfillmentAction.EXPORT_RETURN_ORDER
     try:
@@ -113,15 +104,12 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
             return_documents_send(fulfillment)
         else:
             exporter_for(fulfillment.exporter_name).send(
-                export_payload(fulfillment), idempotency_key=f"fulfillment-{fulfillment.pk}"
+                export_payload(fulfillment, claimed.lines),
+                idempotency_key=f"fulfillment-{fulfillment.pk}",
             )
     except ExportError as failure:
         error = str(failure)
     with transaction.atomic():
-        # The order's lock, as every writer of its fulfilments takes it (its ID only).
-        Order.objects.select_for_update().filter(pk=fulfillment.order_id).values_list(
-            "pk", flat=True
-        ).get()
         target = (
             f"the customer {fulfillment.order.customer_email or '(no address)'} "
             f"(return documents for {shop_name(fulfillment)})"
@@ -129,8 +117,12 @@ def fulfillment_export(*, fulfillment_id: int, now: datetime | None = None) -> b
             else f"{fulfillment.exporter_name or '(no exporter)'} for {shop_name(fulfillment)}"
         )
         if not error:
-            _record_sent(fulfillment, target, now)
+            _record_sent(fulfillment, target, now)  # which takes the order's lock first
             return True
+        # The order's lock, as every writer of its fulfilments takes it (its ID only).
+        Order.objects.select_for_update().filter(pk=fulfillment.order_id).values_list(
+            "pk", flat=True
+        ).get()
         _record_failed(fulfillment, target, error, now)
     return False
 
@@ -202,6 +194,7 @@ def _record_sent(fulfillment: OrderFulfillment, target: str, now: datetime) -> N
     open_steps = store_fulfillment_progress(
         progress=FulfillmentProgress(
             fulfillment_id=fulfillment.pk,
+            order_id=fulfillment.order_id,
             fields={
                 "export_status": ExportStatus.EXPORTED,
                 "export_attempts": attempts,

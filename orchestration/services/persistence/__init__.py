@@ -19,30 +19,45 @@
 - ``store_orders(orders=...)`` writes new orders (``plan.NewOrder``: the order, its
   lines, its ``order.created`` timeline entry) and leaves them saved, the lines and
   the entry pointing at their order: ``POST /api/orders/`` and the bulk import.
-- ``store_fulfillment_progress(progress=...)`` writes one step of a fulfilment
-  (``plan.FulfillmentProgress``: an export sent) and answers whether the
-  fulfilment's plan has manual steps of that action still open.
-- All run in the caller's transaction (the run's ``transaction.atomic``, which
-  holds the lock and which a False answer rolls back); neither opens one of its
-  own, which would cost a savepoint's round trips per run. Neither sends, mails or
+- ``store_fulfillment_progress(progress=...)`` takes the lock of the fulfilment's
+  order (as every writer of its fulfilments does, first), writes one step of the
+  fulfilment (``plan.FulfillmentProgress``: an export sent) and answers whether the
+  fulfilment's plan has manual steps of that action still open; the lock is held
+  until the caller's transaction ends, for what it does next (those steps).
+- ``claim_export(fulfillment_id=..., now=..., lease_until=...)`` claims a pending
+  export that is due (its ``export_next_at`` set to the lease's end, so no other
+  worker sends it meanwhile) and returns a ``plan.ClaimedExport``: the fulfilment
+  with its order and supplier, and its open lines; None when it is not pending, not
+  due or claimed by another. It runs outside any transaction (the claim commits at
+  once, before the export leaves the house).
+- ``prepared_cursor()`` is for the statements of a fixed shape that every request
+  or run sends, written out elsewhere (the API token's read, the idempotency
+  key's): on PostgreSQL they are prepared once per connection.
+- The others run in the caller's transaction (the run's ``transaction.atomic``, which
+  holds the lock and which a False answer rolls back); none opens one of its
+  own, which would cost a savepoint's round trips per run. None sends, mails or
   schedules anything: what follows a stored run after commit (the webhook of a
   timeline entry, the customer's mail, exports) is the caller's.
 
 Two implementations, chosen by the connection's vendor: ``orm.py``, the reference
 (the ORM, statement by statement, on any database), and on PostgreSQL
 ``postgres.py``, the same rows in two round trips (14 to 5 ms a run; a run's
-plans in one more, where the ORM sends three), the only
-module that knows psycopg. ``tests/domain/services/test_persistence.py`` stores
-the same plans both ways and compares every row of every table they write.
+plans in one more, where the ORM sends three; an export's claim in one, where the
+ORM sends three), the only module that knows psycopg.
+``tests/domain/services/test_persistence.py`` stores the same plans both ways and
+compares every row of every table they write.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 from ...models import Plan, PlanStep, PlanTransition
 from . import orm, postgres
-from .plan import FulfillmentProgress, LockedOrder, NewOrder, RunPlan
+from .plan import ClaimedExport, FulfillmentProgress, LockedOrder, NewOrder, RunPlan
 
 
 def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
@@ -88,8 +103,33 @@ def store_orders(*, orders: Sequence[NewOrder]) -> None:
 
 
 def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
-    """Store a fulfilment's step in the caller's transaction (which holds the order's
-    lock); whether its plan has manual steps of ``progress.handler`` still open."""
+    """Lock the order and store a fulfilment's step, in the caller's transaction;
+    whether its plan has manual steps of ``progress.handler`` still open."""
     if connection.vendor == "postgresql":
         return postgres.store_fulfillment_progress(progress=progress)
     return orm.store_fulfillment_progress(progress=progress)
+
+
+def claim_export(
+    *, fulfillment_id: int, now: datetime, lease_until: datetime
+) -> ClaimedExport | None:
+    """Claim the pending export of ``fulfillment_id`` if due at ``now``, until
+    ``lease_until``; the fulfilment and its open lines, or None if not claimed."""
+    if connection.vendor == "postgresql":
+        return postgres.claim_export(
+            fulfillment_id=fulfillment_id, now=now, lease_until=lease_until
+        )
+    return orm.claim_export(fulfillment_id=fulfillment_id, now=now, lease_until=lease_until)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[CursorWrapper]:
+    """A cursor for a statement of a fixed shape sent on every request or run (values as
+    parameters): on PostgreSQL prepared on its connection once and then only executed
+    (``postgres.prepared``), elsewhere Django's own cursor."""
+    if connection.vendor == "postgresql":
+        with postgres.prepared() as cursor:
+            yield cursor
+    else:
+        with connection.cursor() as cursor:
+            yield cursor

@@ -9,10 +9,12 @@ right on any database Django supports; it is the path on SQLite.
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.db.models import F, Subquery
 
 from ...models import (
+    ExportStatus,
     NetworkVersion,
     Order,
     OrderEvent,
@@ -23,10 +25,11 @@ from ...models import (
     PlanStep,
     PlanTransition,
 )
+from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ...selectors.plans import plan_manual_steps_open
 from ..progress import order_and_lines_update
 from ..stock import stock_reserve_many
-from .plan import FulfillmentProgress, LockedOrder, NewOrder, RunPlan
+from .plan import ClaimedExport, FulfillmentProgress, LockedOrder, NewOrder, RunPlan
 
 
 def lock_order(*, order_id: int) -> LockedOrder:
@@ -127,7 +130,12 @@ def store_orders(*, orders: Sequence[NewOrder]) -> None:
 
 
 def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
-    """Two UPDATEs, the timeline entry's INSERT, and the plan's steps looked at."""
+    """The order's lock, two UPDATEs, the timeline entry's INSERT, and the plan's steps
+    looked at."""
+    # The order's lock, as every writer of its fulfilments takes it (its ID only).
+    Order.objects.select_for_update().filter(pk=progress.order_id).values_list(
+        "pk", flat=True
+    ).get()
     OrderFulfillment.objects.filter(pk=progress.fulfillment_id).update(**progress.fields)
     OrderFulfillmentLine.objects.filter(
         fulfillment_id=progress.fulfillment_id, status=progress.lines_in
@@ -136,3 +144,24 @@ def store_fulfillment_progress(*, progress: FulfillmentProgress) -> bool:
     return plan_manual_steps_open(
         fulfillment_id=progress.fulfillment_id, handler=progress.handler
     ).exists()
+
+
+def claim_export(
+    *, fulfillment_id: int, now: datetime, lease_until: datetime
+) -> ClaimedExport | None:
+    """The conditional UPDATE that claims the export, then the fulfilment with its
+    order and supplier, then its open lines: three statements."""
+    claimed = OrderFulfillment.objects.filter(
+        pk=fulfillment_id, export_status=ExportStatus.PENDING, export_next_at__lte=now
+    ).update(export_next_at=lease_until)
+    if not claimed:
+        return None
+    fulfillment = OrderFulfillment.objects.select_related(
+        "order", "supplier_organization_unit"
+    ).get(pk=fulfillment_id)
+    lines = list(
+        fulfillment.lines.filter(status__in=OPEN_FULFILLMENT_STATUSES)
+        .order_by("pk")
+        .values_list("pk", "order_line_id", "product__backend_id", "quantity")
+    )
+    return ClaimedExport(fulfillment, lines)

@@ -1,7 +1,8 @@
 """What one orchestration run stores: the plan ``store_run`` takes, and what
 ``lock_order`` gives the run to start from; a new order as ``store_orders`` takes
-it (``NewOrder``), and a fulfilment's step as ``store_fulfillment_progress`` does
-(``FulfillmentProgress``).
+it (``NewOrder``), a fulfilment's step as ``store_fulfillment_progress`` does
+(``FulfillmentProgress``), and an export as ``claim_export`` claims it
+(``ClaimedExport``).
 
 ``services/orchestration.py`` builds a plan from the engine's decision (``Routing``:
 the fulfilments, their lines, the reservations and what a CANCEL sheet cancels),
@@ -105,12 +106,30 @@ class NewOrder:
 class FulfillmentProgress:
     """One step of a fulfilment, as ``store_fulfillment_progress`` stores it: the
     fulfilment's new ``fields``, the new ``line_fields`` of its lines in status
-    ``lines_in``, and the unsaved timeline entry ``event``. ``handler`` is the action
-    (``export``) whose open manual plan steps the caller then completes."""
+    ``lines_in``, and the unsaved timeline entry ``event``, under the lock of its order
+    ``order_id``. ``handler`` is the action (``export``) whose open manual plan steps
+    the caller then completes."""
 
     fulfillment_id: int
+    order_id: int
     fields: Mapping[str, Any]
     lines_in: FulfillmentStatus
     line_fields: Mapping[str, Any]
     event: OrderEvent
     handler: str
+
+
+# An open line of an export, as the warehouse gets it: its ID, its order line's ID, its
+# product's backend ID, its quantity.
+ExportLine = tuple[int, int, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedExport:
+    """A pending export ``claim_export`` claimed: the fulfilment as it now stands (the
+    lease in ``export_next_at``), its ``order`` and ``supplier_organization_unit``
+    attached as objects (the unit None for a fulfilment without one), and its open
+    lines in ID order."""
+
+    fulfillment: OrderFulfillment
+    lines: list[ExportLine]

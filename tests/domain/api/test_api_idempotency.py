@@ -212,9 +212,9 @@ def test_a_request_taken_over_cannot_store_its_response(integrator: User) -> Non
     retry = idempotency_key_claim(user=integrator, key=KEY, request_hash="h", now=later)
     assert (slow.attempt, retry.attempt, retry.replay) == (1, 2, False)
     with pytest.raises(ConflictError) as refused:
-        idempotency_key_complete(claim=slow, status=201, body={"id": 1})
+        idempotency_key_complete(claim=slow, status=201, body='{"id": 1}')
     assert refused.value.code == "idempotency_key_in_use"
-    idempotency_key_complete(claim=retry, status=201, body={"id": 2})
+    idempotency_key_complete(claim=retry, status=201, body='{"id": 2}')
     row = IdempotencyKey.objects.get()
     assert (row.response_status, row.response_body, row.locked_at) == (201, {"id": 2}, None)
 

@@ -198,3 +198,29 @@ def test_the_admin_lists_and_deletes_tokens(admin_user: User, designer: User) ->
     response = client.get("/admin/authtoken/tokenproxy/")
     assert response.status_code == 200
     assert "designer" in response.content.decode()
+
+
+def test_an_inactive_users_token_is_refused_with_drfs_words(designer: User) -> None:
+    key = obtain().json()["token"]
+    User.objects.filter(pk=designer.pk).update(is_active=False)
+    response = token_client(key).get("/api/sheets/")
+    assert response.status_code == 401
+    assert response.json()["message"] == "User inactive or deleted."
+
+
+def test_a_token_is_read_with_its_user_in_one_statement_as_typed_objects(
+    designer: User, django_assert_num_queries: Any
+) -> None:
+    """The written-out read gives what the ORM would: the user and the token's date as
+    objects of their types (SQLite hands back text), the user attached to the token."""
+    from orchestration.api.authentication import ExpiringTokenAuthentication
+
+    with time_machine.travel(MADE, tick=False):
+        key = obtain().json()["token"]
+        with django_assert_num_queries(1):
+            user, token = ExpiringTokenAuthentication().authenticate_credentials(key)
+    assert (user.pk, user.username) == (designer.pk, "designer")
+    assert user.is_active is True and user.is_superuser is False
+    assert token.user is user
+    assert token.created == MADE
+    assert user.date_joined == designer.date_joined

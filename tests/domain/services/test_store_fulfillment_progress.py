@@ -1,7 +1,8 @@
 """An export sent, stored both ways: ``persistence.postgres.store_fulfillment_progress``
-(one statement) writes exactly the rows ``persistence.orm.store_fulfillment_progress``
-writes (two UPDATEs and an INSERT), and both answer alike whether the fulfilment's plan
-has manual ``export`` steps still open.
+(the order's lock, then one statement, both prepared) writes exactly the rows
+``persistence.orm.store_fulfillment_progress`` writes (the lock, two UPDATEs and an
+INSERT), both hold the order's lock, and both answer alike whether the fulfilment's
+plan has manual ``export`` steps still open.
 
 Compared: every column of the fulfilment, its lines and the new timeline entry, as
 PostgreSQL returns them (the entry's ID, taken from a sequence a rolled-back savepoint
@@ -88,6 +89,7 @@ def _progress(export: OrderFulfillment) -> FulfillmentProgress:
     """What ``fulfillment_export`` stores for an export that got there."""
     return FulfillmentProgress(
         fulfillment_id=export.pk,
+        order_id=export.order_id,
         fields={
             "export_status": ExportStatus.EXPORTED,
             "export_attempts": 2,
@@ -147,7 +149,7 @@ def _rows(export: OrderFulfillment, event_id: int) -> list[Any]:
         (("start", StepState.READY, PlanPurpose.MAIN), False),
     ],
 )
-def test_an_export_sent_is_stored_alike_both_ways_in_one_statement_on_postgresql(
+def test_an_export_sent_is_stored_alike_both_ways_in_two_statements_on_postgresql(
     warehouse: OrganizationUnit, plan: tuple[str, str, str] | None, open_steps: bool
 ) -> None:
     export = _export(warehouse)
@@ -170,7 +172,7 @@ def test_an_export_sent_is_stored_alike_both_ways_in_one_statement_on_postgresql
             )
             transaction.set_rollback(True)
     (orm_statements, *orm_result), (pg_statements, *pg_result) = stored
-    assert (orm_statements, pg_statements) == (4, 1)
+    assert (orm_statements, pg_statements) == (5, 2)
     assert pg_result == orm_result
     assert pg_result[0] is open_steps
     fulfillment, *lines, event = pg_result[1]
@@ -193,3 +195,43 @@ def test_an_export_sent_is_stored_alike_both_ways_in_one_statement_on_postgresql
         export.order_id,
     )
     assert pg_result[2] == (False, "default")
+
+
+def _locked_elsewhere(order_id: int) -> bool:
+    """Whether another connection finds the order's row locked."""
+    import psycopg
+
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        user=settings["USER"] or None,
+        password=settings["PASSWORD"] or None,
+        autocommit=True,
+    ) as other:
+        try:
+            other.execute(
+                f"SELECT id FROM {Order._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
+                [order_id],
+            )
+        except psycopg.errors.LockNotAvailable:
+            return True
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_storing_an_export_sent_takes_its_orders_lock_until_the_transaction_ends_both_ways(
+    warehouse: OrganizationUnit,
+) -> None:
+    """Every writer of an order's fulfilments locks the order first: the export's
+    progress takes that lock itself (on PostgreSQL a prepared statement before its writes), and
+    holds it for the plan's steps the caller completes next."""
+    export = _export(warehouse)
+    assert not _locked_elsewhere(export.order_id)
+    for way in (orm, postgres):
+        with transaction.atomic():
+            way.store_fulfillment_progress(progress=_progress(export))
+            assert _locked_elsewhere(export.order_id)
+            transaction.set_rollback(True)
+        assert not _locked_elsewhere(export.order_id)
