@@ -193,14 +193,14 @@ def test_a_run_reads_and_writes_each_thing_once(
         "SELECT",  # open ship-from-store tasks per shop
     ]
     if connection.vendor == "postgresql":
-        # The stock and the open tasks are read in the lock's round trip (three
-        # statements, one query string: the process's snapshot says a sheet reads
-        # the tasks), and every write of the run is one statement.
-        # The run's plans are one more statement (their plans, steps and transitions).
-        assert statements == ["SELECT", "WITH", "WITH"]
-        lock = next(q["sql"] for q in captured.captured_queries if "FOR UPDATE" in q["sql"])
-        assert "FOR UPDATE OF o; SELECT" in lock
-        stock, tasks = lock.split("FOR UPDATE OF o; ", 1)[1].split("; SELECT", 1)
+        # The lock, the stock and the open tasks (the process's snapshot says a sheet
+        # reads them) are three prepared statements, and every write of the run is
+        # one statement. The run's plans are one more (plans, steps and transitions).
+        assert statements == [*reads, "WITH", "WITH"]
+        sent = [q["sql"] for q in captured.captured_queries]
+        first = next(n for n, sql in enumerate(sent) if "FOR UPDATE" in sql)
+        lock, stock, tasks = sent[first : first + 3]
+        assert lock.endswith("FOR UPDATE OF o")
         assert '"orchestration_stock"' in stock
         assert '"orchestration_orderfulfillment"' in tasks and "SHIP_FROM_STORE" in tasks
         write, plans = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH")]

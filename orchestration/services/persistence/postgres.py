@@ -47,7 +47,7 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 from django.db.models.expressions import RawSQL
@@ -460,6 +460,17 @@ class _PreparingCursor(ServerBindingCursor, psycopg.Cursor[Any]):
 # large (an order of hundreds of lines) is one of a kind, not worth keeping prepared.
 PREPARED_MAX_PARAMETERS = 1_000
 
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Django's debug wrapper (query logging, ``CaptureQueriesContext``), logging a
+    prepared statement with its values written in, as Django logs every other: Django
+    reads that text off a client-side binding cursor, which this one is not."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
+            return CursorWrapper.execute(self, sql, params)
+
+
 # psycopg prepares a statement only when asked (``prepare=True``) while a connection's
 # threshold is this high: Django's own cursors, which bind on the client, never prepare.
 _NEVER_BY_COUNT = 2**31
@@ -492,10 +503,16 @@ def prepared() -> Iterator[CursorWrapper]:
     raw.prepare_threshold = _NEVER_BY_COUNT if threshold is None else threshold
     try:
         with connection.wrap_database_errors:
-            # What connection.cursor() does with the cursor it makes (Django's own step,
-            # private): the debug wrapper when queries are logged, else the plain one.
-            # (The session's time zone is the connection's, set when it was opened.)
-            cursor: CursorWrapper = cast(Any, connection)._prepare_cursor(_PreparingCursor(raw))
+            # What connection.cursor() does with the cursor it makes: the debug wrapper
+            # when queries are logged, else the plain one. (The session's time zone is
+            # the connection's, set when it was opened.)
+            connection.validate_thread_sharing()
+            made = _PreparingCursor(raw)
+            cursor: CursorWrapper = (
+                _PreparedDebugWrapper(made, connection)
+                if connection.queries_logged
+                else connection.make_cursor(cast(Any, made))  # the stubs want a wrapper
+            )
         with cursor:
             yield cursor
     finally:

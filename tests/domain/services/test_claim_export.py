@@ -181,3 +181,16 @@ def test_with_prepared_statements_off_nothing_is_prepared(
     claimed = postgres.claim_export(fulfillment_id=export.pk, now=NOW, lease_until=LEASE)
     assert claimed is not None and claimed.fulfillment.export_next_at == LEASE
     assert _claims_prepared_here() == 0
+
+
+def test_a_prepared_statement_is_logged_with_its_values_written_in(
+    warehouse: OrganizationUnit,
+) -> None:
+    """Django's query log (and ``CaptureQueriesContext``) shows the claim as it shows
+    every other statement: the SQL with its values, not placeholders or nothing."""
+    export = _export(warehouse)
+    with CaptureQueriesContext(connection) as queries:
+        postgres.claim_export(fulfillment_id=export.pk, now=NOW, lease_until=LEASE)
+    (logged,) = [query["sql"] for query in queries]
+    assert logged.startswith("WITH claimed AS (UPDATE")
+    assert f"WHERE id = {export.pk} AND" in logged and "'Pending'" in logged
