@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 
 from .services.persistence import prepared_cursor
 
@@ -58,9 +58,7 @@ def _permission_names(user: Any) -> set[str]:
         return {f"{app_label}.{codename}" for app_label, codename in everything}
     connection = connections[Permission.objects.db]
     # Prepared on its connection once on PostgreSQL (its planning was 0.2 ms a request).
-    with (
-        prepared_cursor() if connection.alias == DEFAULT_DB_ALIAS else connection.cursor()
-    ) as cursor:
+    with prepared_cursor(connection.alias) as cursor:
         cursor.execute(_statement(connection.alias), [user.pk, user.pk])
         return {f"{app_label}.{codename}" for app_label, codename in cursor.fetchall()}
 

@@ -18,7 +18,7 @@ import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import connections, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
@@ -53,7 +53,7 @@ def _token_with_user(model: Any, key: str) -> tuple[Any, Any] | None:
     alias = router.db_for_read(model)
     connection = connections[alias]
     statement, token_fields, user_fields, converters = _statement(model, alias)
-    with prepared_cursor() if alias == DEFAULT_DB_ALIAS else connection.cursor() as cursor:
+    with prepared_cursor(alias) as cursor:
         cursor.execute(statement, [key])
         found = cursor.fetchone()
     if found is None:

@@ -164,13 +164,21 @@ def test_open_tasks_are_counted_when_the_process_had_no_snapshot_to_tell_it(
     assert snapshot_reads_active_tasks()
 
 
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "values-written-in"])
 def test_a_run_reads_and_writes_each_thing_once(
-    place: Callable[..., Order], django_capture_on_commit_callbacks: Any
+    place: Callable[..., Order],
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+    prepared: bool,
 ) -> None:
     """Lock with lines and token, stock of its products, the shops' open tasks (the
     demo's sheet reads them), the run, fulfilments, their lines, reservations,
-    statuses with the order, the timeline: the network is not read, nothing twice."""
+    statuses with the order, the timeline: the network is not read, nothing twice.
+    On PostgreSQL the reads are three prepared statements, or, with
+    ``DATABASE_PREPARED_STATEMENTS`` off, one query string of three."""
     from orchestration.services.orchestration import order_orchestrate
+
+    settings.DATABASE_PREPARED_STATEMENTS = prepared
 
     place("SNK-CANVAS-WHT")  # warms the snapshot
     order = place("SNK-CANVAS-WHT", "SCF-WOOL-RED", "HAT-BEANIE-BLK")
@@ -196,11 +204,16 @@ def test_a_run_reads_and_writes_each_thing_once(
         # The lock, the stock and the open tasks (the process's snapshot says a sheet
         # reads them) are three prepared statements, and every write of the run is
         # one statement. The run's plans are one more (plans, steps and transitions).
-        assert statements == [*reads, "WITH", "WITH"]
         sent = [q["sql"] for q in captured.captured_queries]
         first = next(n for n, sql in enumerate(sent) if "FOR UPDATE" in sql)
-        lock, stock, tasks = sent[first : first + 3]
-        assert lock.endswith("FOR UPDATE OF o")
+        if prepared:
+            assert statements == [*reads, "WITH", "WITH"]
+            lock, stock, tasks = sent[first : first + 3]
+            assert lock.endswith("FOR UPDATE OF o")
+        else:
+            assert statements == ["SELECT", "WITH", "WITH"]
+            assert "FOR UPDATE OF o; SELECT" in sent[first]
+            stock, tasks = sent[first].split("FOR UPDATE OF o; ", 1)[1].split("; SELECT", 1)
         assert '"orchestration_stock"' in stock
         assert '"orchestration_orderfulfillment"' in tasks and "SHIP_FROM_STORE" in tasks
         write, plans = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH")]

@@ -52,7 +52,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorWrapper
 
 from ...models import Plan, PlanStep, PlanTransition
@@ -123,13 +123,13 @@ def claim_export(
 
 
 @contextmanager
-def prepared_cursor() -> Iterator[CursorWrapper]:
+def prepared_cursor(alias: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     """A cursor for a statement of a fixed shape sent on every request or run (values as
-    parameters): on PostgreSQL prepared on its connection once and then only executed
-    (``postgres.prepared``), elsewhere Django's own cursor."""
-    if connection.vendor == "postgresql":
+    parameters): on PostgreSQL, for the default database, prepared on its connection
+    once and then only executed (``postgres.prepared``); elsewhere Django's own cursor."""
+    if alias == DEFAULT_DB_ALIAS and connection.vendor == "postgresql":
         with postgres.prepared() as cursor:
             yield cursor
     else:
-        with connection.cursor() as cursor:
+        with connections[alias].cursor() as cursor:
             yield cursor

@@ -106,7 +106,7 @@ def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
     sql, line_fields, order_fields = _lock_sql()
     stock_rows = None
     open_tasks = None
-    if getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
+    if prepared_statements_on():
         # Each statement prepared: a round trip each, but none parsed or planned again.
         with prepared() as cursor:
             cursor.execute(sql, [order_id])
@@ -117,41 +117,29 @@ def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
                 if with_tasks:
                     cursor.execute(*open_tasks_sql(connection.vendor))
                     open_tasks = dict(cursor.fetchall())
-        if not rows:
-            return lock_order_without_lines(order_id=order_id)
-        return _locked(rows, line_fields, order_fields, stock_rows, open_tasks)
-    with connection.cursor() as cursor:
-        if isinstance(cursor.cursor, psycopg.ClientCursor):
-            # Client-side binding sends the statements as one simple query.
-            if with_tasks:
-                tasks_sql, tasks_params = open_tasks_sql(connection.vendor)
-                cursor.execute(
-                    f"{_lock_and_stock_sql()}; {tasks_sql}", [order_id] * 3 + list(tasks_params)
-                )
-            else:
-                cursor.execute(_lock_and_stock_sql(), [order_id] * 3)
-            rows = cursor.fetchall()
-            cursor.nextset()
-            stock_rows = cursor.fetchall()
-            if with_tasks:
+    else:
+        with connection.cursor() as cursor:
+            if isinstance(cursor.cursor, psycopg.ClientCursor):
+                # Client-side binding sends the statements as one simple query.
+                if with_tasks:
+                    tasks_sql, tasks_params = open_tasks_sql(connection.vendor)
+                    cursor.execute(
+                        f"{_lock_and_stock_sql()}; {tasks_sql}",
+                        [order_id] * 3 + list(tasks_params),
+                    )
+                else:
+                    cursor.execute(_lock_and_stock_sql(), [order_id] * 3)
+                rows = cursor.fetchall()
                 cursor.nextset()
-                open_tasks = dict(cursor.fetchall())
-        else:
-            cursor.execute(sql, [order_id])
-            rows = cursor.fetchall()
+                stock_rows = cursor.fetchall()
+                if with_tasks:
+                    cursor.nextset()
+                    open_tasks = dict(cursor.fetchall())
+            else:
+                cursor.execute(sql, [order_id])
+                rows = cursor.fetchall()
     if not rows:
         return lock_order_without_lines(order_id=order_id)
-    return _locked(rows, line_fields, order_fields, stock_rows, open_tasks)
-
-
-def _locked(
-    rows: Sequence[Sequence[Any]],
-    line_fields: tuple[Field, ...],
-    order_fields: tuple[Field, ...],
-    stock_rows: Any,
-    open_tasks: dict[int, int] | None,
-) -> LockedOrder:
-    """The ``LockedOrder`` of the lock query's ``rows`` (a line and its order each)."""
     split = len(line_fields)
     order = from_row(Order, order_fields, rows[0][split:-1])
     lines = []
@@ -452,13 +440,8 @@ class _PreparingCursor(ServerBindingCursor, psycopg.Cursor[Any]):
     stubs know only the mixin), preparing every statement it executes."""
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        return super().execute(query, params, prepare=True)
-
-
-# A statement with more values than this is sent with its values written in, not
-# prepared: the wire protocol takes at most 65,535 parameters a statement, and one this
-# large (an order of hundreds of lines) is one of a kind, not worth keeping prepared.
-PREPARED_MAX_PARAMETERS = 1_000
+        kwargs.setdefault("prepare", True)
+        return super().execute(query, params, **kwargs)
 
 
 class _PreparedDebugWrapper(CursorDebugWrapper):
@@ -476,6 +459,11 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
 _NEVER_BY_COUNT = 2**31
 
 
+def prepared_statements_on() -> bool:
+    """``DATABASE_PREPARED_STATEMENTS`` (set on PostgreSQL only; see ``settings.py``)."""
+    return bool(getattr(settings, "DATABASE_PREPARED_STATEMENTS", True))
+
+
 @contextmanager
 def prepared() -> Iterator[CursorWrapper]:
     """A cursor of the current connection whose statements are prepared on the server
@@ -488,7 +476,7 @@ def prepared() -> Iterator[CursorWrapper]:
     per connection. Django's query logging and execute wrappers see them as any other.
     With ``DATABASE_PREPARED_STATEMENTS`` off (a pooler that does not track them),
     Django's own cursor, binding on the client."""
-    if not getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
+    if not prepared_statements_on():
         with connection.cursor() as plain:
             yield plain
         return
@@ -827,7 +815,6 @@ class Statement:
         ctes = ", ".join(f"{head} ({sql})" for head, sql, _params in self.ctes)
         params = [value for _head, _sql, cte_params in self.ctes for value in cte_params]
         sql = f"WITH {ctes} SELECT {', '.join(results)}"
-        prepare = prepare and len(params) <= PREPARED_MAX_PARAMETERS
         with prepared() if prepare else connection.cursor() as cursor:
             if isinstance(cursor.cursor, psycopg.ClientCursor):
                 query = bind(cursor.cursor, sql, params)
