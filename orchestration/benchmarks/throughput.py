@@ -58,8 +58,9 @@ from .lifecycle import bench_clean, bench_network
 # How long to wait for the last orders to be orchestrated after the producer stopped;
 # beyond it an order counts as not fulfilled.
 DRAIN_TIMEOUT_SECONDS = 120.0
-# Each locust user sends one order a second (a steady arrival rate, not a closed loop
-# that would slow down as the server does).
+# Each locust user sends one order a second on average, at Poisson-distributed times
+# (arrivals.py: an open workload, not a closed loop that would slow down as the server
+# does, nor every user on the same tick).
 ORDERS_PER_USER_PER_SECOND = 1.0
 # gunicorn's processes each import Django and the app (seconds on a busy machine).
 SERVER_START_TIMEOUT_SECONDS = 120.0
