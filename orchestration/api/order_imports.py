@@ -28,12 +28,12 @@ from ..engine.limits import BULK_ORDERS
 from ..errors import ApplicationError
 from ..models import Order, OrganizationUnit, Product
 from ..services.order_imports import ORDERS_PER_CHUNK, orders_create_bulk
+from ..services.persistence import order_references
 from .exceptions import application_error_body, validation_error_body
 from .schema import ErrorSerializer
 from .serializers import (
     KNOWN_BACKEND_IDS,
     MAX_BACKEND_ID_LENGTH,
-    PRELOAD_BATCH,
     PRELOADED,
     KnownBackendIds,
     OrderBulkItemSerializer,
@@ -41,6 +41,7 @@ from .serializers import (
     OrderSerializer,
     PreloadedReferences,
     Serializer,
+    lookup_names,
     safe_lookup_text,
 )
 
@@ -84,7 +85,7 @@ def order_bodies_import(
 def _chunk_import(
     bodies: list[Any], *, start: int, user: User | None, via: str
 ) -> list[OrderImported]:
-    context = _chunk_context(bodies)
+    context = order_references_context(bodies)
     known: KnownBackendIds = context[KNOWN_BACKEND_IDS]
     results: list[OrderImported | None] = [None] * len(bodies)
     drafts: list[dict[str, Any]] = []
@@ -123,8 +124,12 @@ def _as_errors(detail: Any) -> Any:
     return detail
 
 
-def _chunk_context(bodies: list[Any]) -> dict[str, Any]:
-    """The serializer context of a chunk: its references and backend IDs looked up."""
+def order_references_context(bodies: list[Any]) -> dict[str, Any]:
+    """The serializer context of ``OrderBulkItemSerializer`` for ``bodies`` (a bulk
+    chunk, or ``POST /api/orders/``'s one order): their references and backend IDs
+    looked up, the products by backend ID and the backend IDs in one statement on
+    PostgreSQL (``persistence.order_references``), the rest (IDs given as numbers,
+    OUs, original orders: seldom sent) a query per kind named."""
     units: set[Any] = set()
     products: set[Any] = set()
     originals: set[Any] = set()
@@ -146,17 +151,14 @@ def _chunk_context(bodies: list[Any]) -> dict[str, Any]:
                 if isinstance(line, Mapping):
                     products.add(_hashable(line.get("product")))
                     units.add(_hashable(line.get("preferred_fulfillment_organization_unit")))
+    names = sorted(lookup_names(products))
+    found = order_references(product_backend_ids=names, order_backend_ids=sorted(candidates))
     preloaded = PreloadedReferences()
-    preloaded.load(OrganizationUnit, units)
+    preloaded.remember(Product, names, found.products)
     preloaded.load(Product, products)
+    preloaded.load(OrganizationUnit, units)
     preloaded.load(Order, originals)
-    listed = sorted(candidates)
-    taken: set[str] = set()
-    for first in range(0, len(listed), PRELOAD_BATCH):
-        batch = listed[first : first + PRELOAD_BATCH]
-        stored = Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
-        taken.update(backend_id for backend_id in stored if backend_id)
-    known = KnownBackendIds(candidates=candidates, taken=taken)
+    known = KnownBackendIds(candidates=candidates, taken=found.taken_backend_ids)
     return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: known}
 
 

@@ -148,19 +148,14 @@ class PreloadedReferences:
         self._found: dict[tuple[type[models.Model], int | str], models.Model | None] = {}
 
     def load(self, model: type[models.Model], values: set[Any]) -> None:
-        """Look up ``values`` (IDs and backend IDs) of ``model``, a query per kind."""
+        """Look up ``values`` (IDs and backend IDs) of ``model``, a query per kind (none
+        for the values known already)."""
         ids = {
             value
             for value in values
             if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
         }
-        names = {
-            value
-            for value in values
-            if isinstance(value, str)
-            and len(value) <= MAX_BACKEND_ID_LENGTH
-            and safe_lookup_text(value)
-        }
+        names = lookup_names(values)
         for kind, wanted in (("pk", ids), ("backend_id", names)):
             listed = sorted((v for v in wanted if (model, v) not in self._found), key=str)
             for start in range(0, len(listed), PRELOAD_BATCH):
@@ -172,11 +167,31 @@ class PreloadedReferences:
                 for value in batch:
                     self._found[(model, value)] = found.get(value)
 
+    def remember(
+        self, model: type[models.Model], names: Iterable[str], found: Mapping[str, models.Model]
+    ) -> None:
+        """Record what a lookup of backend IDs ``names`` of ``model`` found elsewhere
+        (``persistence.order_references``): those not in ``found`` do not exist."""
+        for name in names:
+            self._found[(model, name)] = found.get(name)
+
     def knows(self, model: type[models.Model], value: int | str) -> bool:
         return (model, value) in self._found
 
     def get(self, model: type[models.Model], value: int | str) -> models.Model | None:
         return self._found[(model, value)]
+
+
+def lookup_names(values: Iterable[Any]) -> set[str]:
+    """The backend IDs among ``values`` that a lookup query may take: strings of a
+    backend ID's length at most, ``safe_lookup_text``."""
+    return {
+        value
+        for value in values
+        if isinstance(value, str)
+        and len(value) <= MAX_BACKEND_ID_LENGTH
+        and safe_lookup_text(value)
+    }
 
 
 def safe_lookup_text(value: str) -> bool:

@@ -30,6 +30,9 @@
   with its order and supplier, and its open lines; None when it is not pending, not
   due or claimed by another. It runs outside any transaction (the claim commits at
   once, before the export leaves the house).
+- ``order_references(product_backend_ids=..., order_backend_ids=...)`` reads what
+  new orders name before they are validated (``plan.OrderReferences``): the products
+  by backend ID, and which of the order backend IDs are taken.
 - ``prepared_cursor()`` is for the statements of a fixed shape that every request
   or run sends, written out elsewhere (the API token's read, the idempotency
   key's): on PostgreSQL they are prepared once per connection.
@@ -57,7 +60,14 @@ from django.db.backends.utils import CursorWrapper
 
 from ...models import Plan, PlanStep, PlanTransition
 from . import orm, postgres
-from .plan import ClaimedExport, FulfillmentProgress, LockedOrder, NewOrder, RunPlan
+from .plan import (
+    ClaimedExport,
+    FulfillmentProgress,
+    LockedOrder,
+    NewOrder,
+    OrderReferences,
+    RunPlan,
+)
 
 
 def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
@@ -120,6 +130,21 @@ def claim_export(
             fulfillment_id=fulfillment_id, now=now, lease_until=lease_until
         )
     return orm.claim_export(fulfillment_id=fulfillment_id, now=now, lease_until=lease_until)
+
+
+def order_references(
+    *, product_backend_ids: Sequence[str], order_backend_ids: Sequence[str]
+) -> OrderReferences:
+    """The products among ``product_backend_ids`` (by backend ID) and the order backend
+    IDs among ``order_backend_ids`` that are taken; one statement on PostgreSQL. The
+    values must be lookup-safe (no NUL, no lone surrogate: ``safe_lookup_text``)."""
+    if connection.vendor == "postgresql":
+        return postgres.order_references(
+            product_backend_ids=product_backend_ids, order_backend_ids=order_backend_ids
+        )
+    return orm.order_references(
+        product_backend_ids=product_backend_ids, order_backend_ids=order_backend_ids
+    )
 
 
 @contextmanager

@@ -24,12 +24,23 @@ from ...models import (
     Plan,
     PlanStep,
     PlanTransition,
+    Product,
 )
 from ...models.fulfillments import OPEN_FULFILLMENT_STATUSES
 from ...selectors.plans import plan_manual_steps_open
 from ..progress import order_and_lines_update
 from ..stock import stock_reserve_many
-from .plan import ClaimedExport, FulfillmentProgress, LockedOrder, NewOrder, RunPlan
+from .plan import (
+    ClaimedExport,
+    FulfillmentProgress,
+    LockedOrder,
+    NewOrder,
+    OrderReferences,
+    RunPlan,
+)
+
+# Values per lookup query (SQLite allows 32,766 parameters a statement).
+LOOKUP_BATCH = 1_000
 
 
 def lock_order(*, order_id: int) -> LockedOrder:
@@ -165,3 +176,23 @@ def claim_export(
         .values_list("pk", "order_line_id", "product__backend_id", "quantity")
     )
     return ClaimedExport(fulfillment, lines)
+
+
+def order_references(
+    *, product_backend_ids: Sequence[str], order_backend_ids: Sequence[str]
+) -> OrderReferences:
+    """The products by backend ID, then the order backend IDs taken: a query each per
+    ``LOOKUP_BATCH`` values (none for an empty list)."""
+    products: dict[str, Product] = {}
+    taken: set[str] = set()
+    for start in range(0, len(product_backend_ids), LOOKUP_BATCH):
+        batch = product_backend_ids[start : start + LOOKUP_BATCH]
+        products.update(
+            (product.backend_id, product)
+            for product in Product.objects.filter(backend_id__in=batch)
+        )
+    for start in range(0, len(order_backend_ids), LOOKUP_BATCH):
+        batch = order_backend_ids[start : start + LOOKUP_BATCH]
+        stored = Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
+        taken.update(backend_id for backend_id in stored if backend_id)
+    return OrderReferences(products, taken)

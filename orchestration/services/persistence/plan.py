@@ -1,8 +1,9 @@
 """What one orchestration run stores: the plan ``store_run`` takes, and what
 ``lock_order`` gives the run to start from; a new order as ``store_orders`` takes
 it (``NewOrder``), a fulfilment's step as ``store_fulfillment_progress`` does
-(``FulfillmentProgress``), and an export as ``claim_export`` claims it
-(``ClaimedExport``).
+(``FulfillmentProgress``), an export as ``claim_export`` claims it
+(``ClaimedExport``), and what a new order names as ``order_references`` reads it
+(``OrderReferences``).
 
 ``services/orchestration.py`` builds a plan from the engine's decision (``Routing``:
 the fulfilments, their lines, the reservations and what a CANCEL sheet cancels),
@@ -26,6 +27,7 @@ from ...models import (
     OrderFulfillment,
     OrderFulfillmentLine,
     OrderLine,
+    Product,
 )
 
 
@@ -133,3 +135,12 @@ class ClaimedExport:
 
     fulfillment: OrderFulfillment
     lines: list[ExportLine]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReferences:
+    """What ``order_references`` read for new orders: the products named by backend ID
+    that exist (by backend ID), and the order backend IDs asked about that are taken."""
+
+    products: dict[str, Product]
+    taken_backend_ids: set[str]

@@ -18,6 +18,9 @@ adapters). What it buys: 14 to 5 ms per stored run (``manage.py bench persist``,
 - ``claim_export``: an export's claim (the conditional UPDATE), the fulfilment
   with its order and supplier, and its open lines in one statement, where the ORM
   sends three, each compiled anew.
+- ``order_references``: a new order's products (by backend ID) and whether its
+  backend ID is taken, in one prepared statement where the ORM sends two, each
+  compiled anew (``POST /api/orders/``, the bulk import's chunks).
 - ``store_run``: every write of the run as the CTEs of one ``WITH`` statement.
   Sent one by one, that is six round trips or more, each waiting for the server
   before the next; as one statement it is one. PostgreSQL runs every
@@ -82,6 +85,7 @@ from .plan import (
     FulfillmentProgress,
     LockedOrder,
     NewOrder,
+    OrderReferences,
     RunPlan,
 )
 
@@ -847,3 +851,48 @@ def bind(cursor: "psycopg.ClientCursor[Any]", sql: str, params: Sequence[Any]) -
         b"NULL" if value is None else transformer.as_literal(value) for value in params
     )
     return (sql.encode() % literals).decode(cursor.connection.info.encoding)
+
+
+def order_references(
+    *, product_backend_ids: Sequence[str], order_backend_ids: Sequence[str]
+) -> OrderReferences:
+    """Read what ``orm.order_references`` reads in one statement, prepared: the
+    products as rows, then a row for each order backend ID taken (its first column,
+    NULL on a product's row). The backend IDs are two arrays, so the statement has
+    one shape whatever their number."""
+    products: dict[str, Product] = {}
+    if not product_backend_ids and not order_backend_ids:
+        return OrderReferences(products, set())  # nothing to ask (as the ORM's way)
+    sql, fields = _order_references_sql()
+    taken: set[str] = set()
+    with prepared() as cursor:
+        cursor.execute(sql, [list(product_backend_ids), list(order_backend_ids)])
+        for row in cursor.fetchall():
+            if row[0] is None:
+                product = from_row(Product, fields, row[1:])
+                products[product.backend_id] = product
+            else:
+                taken.add(row[0])
+    return OrderReferences(products, taken)
+
+
+@functools.cache
+def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
+    """``order_references``' statement and the product's fields in the order it reads
+    their columns (after the first, the taken backend ID). Parameters: the products'
+    backend IDs, the orders'."""
+    quote = connection.ops.quote_name
+    fields = tuple(Product._meta.concrete_fields)
+    backend_id = quote("backend_id")
+    # Concrete fields, each with a column (the stubs allow None for any field).
+    columns = ", ".join(f"p.{quote(f.column)}" for f in fields)  # type: ignore[arg-type]
+    # A product's row gives NULL for the first column, an order's row NULL for the rest.
+    nulls = ", ".join("NULL" for _field in fields)
+    # Quoted names only are formatted in; the backend IDs are the two parameters.
+    sql = (
+        f"SELECT NULL::text, {columns} FROM {quote(Product._meta.db_table)} p "  # noqa: S608
+        f"WHERE p.{backend_id} = ANY(%s::text[]) "
+        f"UNION ALL SELECT o.{backend_id}::text, {nulls} FROM {quote(Order._meta.db_table)} o "
+        f"WHERE o.{backend_id} = ANY(%s::text[])"
+    )
+    return sql, fields

@@ -798,6 +798,47 @@ def test_an_order_names_its_products_in_one_query_however_many_lines_it_has(
     assert counts[1] == counts[2]
 
 
+def test_an_order_s_products_and_backend_id_are_looked_up_before_validation_in_one_statement(
+    client_for, integrator, shoe
+) -> None:
+    """On PostgreSQL one statement reads the products and whether the backend ID is
+    taken (``persistence.order_references``); elsewhere a query each. The refusals are
+    those of a lookup during validation: an unknown product, a backend ID taken."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(integrator)
+    assert client.post("/api/orders/", _order_body()).status_code == 201  # warms the caches
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/orders/", _order_body(backend_id="WEB-2"))
+    assert response.status_code == 201
+    lookups = [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("SELECT")
+        and ('"orchestration_product"' in query["sql"] or '"orchestration_order"' in query["sql"])
+    ]
+    assert len(lookups) == (1 if connection.vendor == "postgresql" else 2), lookups
+    before = table_rows()
+    taken = client.post("/api/orders/", _order_body(backend_id="WEB-2"))
+    assert taken.status_code == 400
+    assert taken.json()["errors"] == [
+        {
+            "code": "unique",
+            "field": "backend_id",
+            "message": "order with this backend ID already exists.",
+        }
+    ]
+    unknown = client.post(
+        "/api/orders/", _order_body(backend_id="WEB-3", lines=[{"product": "HAT", "quantity": 1}])
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"] == [
+        {"code": "does_not_exist", "field": "lines[0].product", "message": "Unknown product 'HAT'."}
+    ]
+    assert table_rows() == before
+
+
 def test_a_sheet_with_problems_is_refused_with_every_position(client_for, designer) -> None:
     before = table_rows()
     source = (
