@@ -27,6 +27,7 @@ sources so): the fields themselves must depend on the class alone, as DRF's do.
 """
 
 import copy
+import copyreg
 import weakref
 from typing import ClassVar
 
@@ -38,7 +39,7 @@ _CHILD_ATTRIBUTES = ("child", "child_relation")
 
 def fresh_field(prototype: serializers.Field) -> serializers.Field:
     """A copy of the unbound ``prototype`` to bind to one serializer instance."""
-    field = copy.copy(prototype)
+    field = _shallow_copy(prototype)
     if isinstance(field, serializers.BaseSerializer):
         # Its own fields are built when it is first used, never carried over.
         field.__dict__.pop("fields", None)
@@ -52,6 +53,43 @@ def fresh_field(prototype: serializers.Field) -> serializers.Field:
             copied.parent = field  # type: ignore[assignment]
             setattr(field, name, copied)
     return field
+
+
+def _shallow_copy(prototype: serializers.Field) -> serializers.Field:
+    """``copy.copy(prototype)``, done directly where that is what ``copy.copy`` would do:
+    a new instance from the class's ``__new__`` given its attributes. ``copy.copy`` gets
+    there through the pickle protocol (``__reduce_ex__``, ``copyreg``): 2.5 µs a field
+    against 1.1 to 1.4, and ``POST /api/orders/`` copies some 85 of them (0.1 ms)."""
+    cls = type(prototype)
+    plain = _PLAINLY_COPIED.get(cls)
+    if plain is None:
+        plain = _PLAINLY_COPIED[cls] = _plainly_copied(cls)
+    if not plain:
+        return copy.copy(prototype)
+    field = cls.__new__(cls)
+    field.__dict__.update(prototype.__dict__)
+    return field
+
+
+# By class, weakly: a serializer class made at run time (a nested one is a field too)
+# takes its answer with it when it goes.
+_PLAINLY_COPIED: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _plainly_copied(cls: type) -> bool:
+    """Whether ``copy.copy`` copies an instance of ``cls`` as ``_shallow_copy`` does: no
+    copier of its own (``__copy__``, ``copyreg``'s table, ``__reduce__``,
+    ``__reduce_ex__``), its state its ``__dict__`` alone (no ``__slots__``, no
+    ``__getstate__`` or ``__setstate__`` of its own). DRF's fields and serializers are."""
+    return (
+        getattr(cls, "__copy__", None) is None
+        and cls not in copyreg.dispatch_table
+        and cls.__reduce_ex__ is object.__reduce_ex__
+        and cls.__reduce__ is object.__reduce__
+        and cls.__getstate__ is object.__getstate__
+        and not hasattr(cls, "__setstate__")
+        and not any("__slots__" in vars(base) for base in cls.__mro__[:-1])
+    )
 
 
 class BuiltFieldsCache:

@@ -200,3 +200,32 @@ def test_signing_in_checks_a_password_once_and_stores_django_s_backend(
     response = client.post("/accounts/login/", {"username": "clerk", "password": "right-pass-123"})
     assert response.status_code == 302
     assert client.session["_auth_user_backend"] == "django.contrib.auth.backends.ModelBackend"
+
+
+def test_a_field_is_copied_as_copy_copy_would_copy_it() -> None:
+    """``built_fields`` copies a field's attributes directly, not through ``copy.copy``'s
+    pickle protocol, where that is what ``copy.copy`` does; a class with a copier of its
+    own gets ``copy.copy``."""
+    import copy
+
+    from orchestration.api.built_fields import _shallow_copy
+
+    for prototype in [
+        *OrderSerializer().fields.values(),
+        *OrderInputSerializer().fields.values(),
+        drf.ListField(child=drf.IntegerField(), max_length=3),
+    ]:
+        copied = _shallow_copy(prototype)
+        assert type(copied) is type(prototype)
+        assert copied is not prototype
+        assert copied.__dict__ == copy.copy(prototype).__dict__
+
+    class Counted(drf.IntegerField):
+        copies = 0
+
+        def __copy__(self) -> "Counted":
+            Counted.copies += 1
+            return Counted()
+
+    _shallow_copy(Counted())
+    assert Counted.copies == 1
