@@ -14,9 +14,10 @@ copies of them. The contract that makes copies enough:
   Each copy is bound to its own serializer instance (``Serializer.fields`` binds), so
   ``parent``, ``root`` and ``context`` are always the request's own.
 - A leaf field is copied shallowly: its options (validators, choices, querysets, error
-  messages) are shared and only read. A field that keeps state for one request assigns
-  it (``BackendReferenceField.prefetched = {...}``), never mutates a shared value in
-  place; a test checks that one request's prefetched products are not another's.
+  messages) are shared and only read. A field that kept state for one request would
+  assign it, never mutate a shared value in place; per-request lookups live in the
+  serializer's context (``PreloadedReferences``), and a test checks that one request's
+  looked-up products are not another's.
 - A field that holds other fields (a nested serializer, a list of them, a ``ListField``'s
   child, a many-relation's child) gets copies of those too, whose parent it is; a nested
   serializer builds its own fields, through this cache, when first used.

@@ -2,16 +2,18 @@
 endpoint ``POST /api/orders/bulk/`` and ``manage.py import_orders`` share this.
 
 Each body is validated on its own with the serializer of ``POST /api/orders/``
-(``OrderBulkItemSerializer``: that serializer, its lookups done for a whole chunk at
-once) and refused on its own, with exactly the 400 body ``POST /api/orders/`` would
-answer for it; an order whose ``backend_id`` an earlier order of the same request
-took is refused as if they had been posted one after the other. The valid orders of
-a chunk (``ORDERS_PER_CHUNK``) are stored together by
+(``OrderInputSerializer``, given the lookups of a whole chunk at once:
+``order_references_context``) and refused on its own, with exactly the 400 body
+``POST /api/orders/`` would answer for it; an order whose ``backend_id`` an earlier
+order of the same request took is refused as if they had been posted one after the
+other. The valid orders of a chunk (``ORDERS_PER_CHUNK``) are stored together by
 ``services.order_imports.orders_create_bulk``, one transaction per chunk.
 
-Per chunk: a query per kind of reference (products, OUs, return orders' originals)
-and one for the backend IDs, instead of one per order and line; then the chunk's
-INSERTs; the API answers with the orders as they were stored, nothing read back.
+Per chunk: the products named by backend ID and the backend IDs taken in one statement
+on PostgreSQL (two queries elsewhere), a query per other kind of reference named (OUs,
+return orders' originals, anything given by ID), instead of one per order and line;
+then the chunk's INSERTs; the API answers with the orders as they were stored, nothing
+read back.
 """
 
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,23 +28,17 @@ from rest_framework.settings import api_settings
 
 from ..engine.limits import BULK_ORDERS
 from ..errors import ApplicationError
-from ..models import Order, OrganizationUnit, Product
+from ..models import Order
 from ..services.order_imports import ORDERS_PER_CHUNK, orders_create_bulk
-from ..services.persistence import order_references
 from .exceptions import application_error_body, validation_error_body
 from .schema import ErrorSerializer
 from .serializers import (
     KNOWN_BACKEND_IDS,
-    MAX_BACKEND_ID_LENGTH,
-    PRELOADED,
     KnownBackendIds,
-    OrderBulkItemSerializer,
     OrderInputSerializer,
     OrderSerializer,
-    PreloadedReferences,
     Serializer,
-    lookup_names,
-    safe_lookup_text,
+    order_references_context,
 )
 
 
@@ -92,7 +88,7 @@ def _chunk_import(
     positions: list[int] = []
     # One serializer for the chunk, run on each body in turn as a ListSerializer runs its
     # child: its fields are built once, not once per order (the most of its cost).
-    serializer = OrderBulkItemSerializer(context=context)
+    serializer = OrderInputSerializer(context=context)
     for position, body in enumerate(bodies):
         try:
             draft = dict(serializer.run_validation(body))
@@ -122,49 +118,6 @@ def _as_errors(detail: Any) -> Any:
     if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
         return {api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
     return detail
-
-
-def order_references_context(bodies: list[Any]) -> dict[str, Any]:
-    """The serializer context of ``OrderBulkItemSerializer`` for ``bodies`` (a bulk
-    chunk, or ``POST /api/orders/``'s one order): their references and backend IDs
-    looked up, the products by backend ID and the backend IDs in one statement on
-    PostgreSQL (``persistence.order_references``), the rest (IDs given as numbers,
-    OUs, original orders: seldom sent) a query per kind named."""
-    units: set[Any] = set()
-    products: set[Any] = set()
-    originals: set[Any] = set()
-    candidates: set[str] = set()
-    for body in bodies:
-        if not isinstance(body, Mapping):
-            continue
-        units.add(_hashable(body.get("sold_from_organization_unit")))
-        originals.add(_hashable(body.get("original_order")))
-        backend_id = body.get("backend_id")
-        if isinstance(backend_id, str):
-            # As the serializer's CharField gives it to the uniqueness check.
-            backend_id = backend_id.strip()
-            if 0 < len(backend_id) <= MAX_BACKEND_ID_LENGTH and safe_lookup_text(backend_id):
-                candidates.add(backend_id)
-        lines = body.get("lines")
-        if isinstance(lines, list):
-            for line in lines:
-                if isinstance(line, Mapping):
-                    products.add(_hashable(line.get("product")))
-                    units.add(_hashable(line.get("preferred_fulfillment_organization_unit")))
-    names = sorted(lookup_names(products))
-    found = order_references(product_backend_ids=names, order_backend_ids=sorted(candidates))
-    preloaded = PreloadedReferences()
-    preloaded.remember(Product, names, found.products)
-    preloaded.load(Product, products)
-    preloaded.load(OrganizationUnit, units)
-    preloaded.load(Order, originals)
-    known = KnownBackendIds(candidates=candidates, taken=found.taken_backend_ids)
-    return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: known}
-
-
-def _hashable(value: Any) -> Any:
-    """A reference as given, or None for one no lookup could take (a list, an object)."""
-    return value if isinstance(value, (int, str)) else None
 
 
 def orders_represented(

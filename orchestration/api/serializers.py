@@ -48,6 +48,7 @@ from ..models import (
 from ..selectors.previews import AS_ASKED, PreviewRequest
 from ..selectors.scenario import SheetDraft, StockOverride
 from ..services.fulfillments.receiving import ReceivedUnits
+from ..services.persistence import LOOKUP_BATCH, order_references, safe_lookup_text
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
 from .built_fields import BuiltFieldsCache
 
@@ -134,15 +135,14 @@ PRELOADED = "preloaded_references"
 KNOWN_BACKEND_IDS = "known_backend_ids"
 # Every backend ID's length (the models' max_length).
 MAX_BACKEND_ID_LENGTH = 100
-# Values per lookup query when preloading (SQLite allows 32,766 parameters a statement).
-PRELOAD_BATCH = 1_000
 
 
 class PreloadedReferences:
-    """Objects that ``BackendReferenceField`` finds here instead of one query each: the
-    bulk import looks up the products and OUs of a whole chunk of orders in one query
-    per model. A value not preloaded (of a shape the query skips) is looked up as ever.
-    Only for fields whose queryset is the model's every row (``.all()``)."""
+    """Objects that ``BackendReferenceField`` finds here instead of one query each:
+    ``order_references_context`` looks up the references of an order, or of a bulk
+    import's whole chunk of orders, at once. A value not preloaded (of a shape the query
+    skips) is looked up as ever. Only for fields whose queryset is the model's every row
+    (``.all()``)."""
 
     def __init__(self) -> None:
         self._found: dict[tuple[type[models.Model], int | str], models.Model | None] = {}
@@ -158,8 +158,8 @@ class PreloadedReferences:
         names = lookup_names(values)
         for kind, wanted in (("pk", ids), ("backend_id", names)):
             listed = sorted((v for v in wanted if (model, v) not in self._found), key=str)
-            for start in range(0, len(listed), PRELOAD_BATCH):
-                batch = listed[start : start + PRELOAD_BATCH]
+            for start in range(0, len(listed), LOOKUP_BATCH):
+                batch = listed[start : start + LOOKUP_BATCH]
                 found = {
                     getattr(obj, kind): obj
                     for obj in model._default_manager.filter(**{f"{kind}__in": batch})
@@ -194,22 +194,10 @@ def lookup_names(values: Iterable[Any]) -> set[str]:
     }
 
 
-def safe_lookup_text(value: str) -> bool:
-    """Whether ``value`` may be one of many in a lookup query: a NUL or a lone surrogate
-    fails the whole query (those are looked up alone, and refused alone)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 class KnownBackendIds:
-    """The order backend IDs taken among those a chunk of bulk orders names: those
-    stored (one query for the chunk) and those of the chunk's orders validated before.
-    ``OrderBulkItemSerializer`` checks them instead of a query per order."""
+    """The order backend IDs taken among those an order or a bulk import's chunk names:
+    those stored (looked up at once) and those of the chunk's orders validated before.
+    ``OrderInputSerializer`` checks them instead of a query per order."""
 
     def __init__(self, *, candidates: set[str], taken: set[str]) -> None:
         self.candidates = candidates
@@ -237,23 +225,7 @@ class BackendReferenceField(serializers.RelatedField):
 
     def __init__(self, kind: str, **kwargs: Any) -> None:
         self.kind = kind
-        self.prefetched: dict[str, models.Model] = {}
         super().__init__(**kwargs)
-
-    def prefetch(self, values: Iterable[Any]) -> None:
-        """Look the backend IDs among ``values`` up in one query, for ``to_internal_value``
-        to find (``ReferencesPrefetchedListSerializer``: an order's lines name their
-        products so). What is not found is looked up again one by one, which gives its
-        error as before."""
-        if self.context.get(PRELOADED) is not None:
-            return  # a bulk import looked the whole chunk's references up already
-        # Every BackendReferenceField is given a queryset.
-        queryset: QuerySet[Any] = self.get_queryset()  # type: ignore[assignment]
-        wanted = {value for value in values if isinstance(value, str) and "\x00" not in value}
-        if len(wanted) > 1:
-            self.prefetched = {
-                item.backend_id: item for item in queryset.filter(backend_id__in=wanted)
-            }
 
     def to_internal_value(self, data: Any) -> models.Model:
         # Every BackendReferenceField is given a queryset.
@@ -266,8 +238,6 @@ class BackendReferenceField(serializers.RelatedField):
             if found is None:
                 self.fail("does_not_exist", kind=self.kind, value=repr(data))
             return found
-        if isinstance(data, str) and data in self.prefetched:
-            return self.prefetched[data]
         lookup = {"pk": data} if isinstance(data, int) else {"backend_id": data}
         try:
             return queryset.get(**lookup)
@@ -519,25 +489,8 @@ class StockUpsertResultSerializer(Serializer):
     updated = serializers.IntegerField()
 
 
-class ReferencesPrefetchedListSerializer(serializers.ListSerializer):
-    """A list of objects whose ``BackendReferenceField`` values are looked up in one query
-    per field for the whole list, not one per item: a 5,000-line order names its
-    products in one ``SELECT`` instead of 5,000."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, list):
-            items = [item for item in data if isinstance(item, Mapping)]
-            for name, field in self.child.fields.items():  # type: ignore[union-attr]
-                if isinstance(field, BackendReferenceField):
-                    field.prefetch(item.get(name) for item in items)
-        return super().to_internal_value(data)
-
-
 class OrderLineInputSerializer(Serializer):
     """One line of a new order."""
-
-    class Meta:
-        list_serializer_class = ReferencesPrefetchedListSerializer
 
     product = BackendReferenceField("product", queryset=Product.objects.all())
     quantity = limited_integer(limits.LINE_QUANTITY, minimum=1)
@@ -575,7 +528,13 @@ class OrderLineInputSerializer(Serializer):
 
 
 class OrderInputSerializer(ModelSerializer):
-    """A new order with all its lines."""
+    """A new order with all its lines.
+
+    Its products, OUs and original order are looked up before validation, not a query
+    each during it: in the context given (``order_references_context``: a bulk import
+    gives a whole chunk's), else for the order itself when it is validated; so is its
+    backend ID's uniqueness (``UniqueAmongKnown``), with the same messages and codes as
+    DRF's own lookups."""
 
     sold_from_organization_unit = BackendReferenceField(
         "organization unit",
@@ -628,12 +587,71 @@ class OrderInputSerializer(ModelSerializer):
             "lines",
         ]
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        backend_id = fields["backend_id"]
+        backend_id.validators = [
+            UniqueAmongKnown(validator) if isinstance(validator, UniqueValidator) else validator
+            for validator in backend_id.validators
+        ]
+        return fields
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        # Its references and backend ID looked up first, unless given (a bulk import's
+        # chunk, looked up at once).
+        if self.parent is None and PRELOADED not in self._context:
+            self._context = {**self._context, **order_references_context([data])}
+        return super().run_validation(data)
+
     def validate_requested_fulfillment_option(self, value: str | None) -> str:
         return value or ""  # stored as "" for none
 
     def validate_backend_id(self, value: str | None) -> str | None:
         # An empty backend ID is no backend ID; "" would clash with the next "".
         return value or None
+
+
+def order_references_context(bodies: list[Any]) -> dict[str, Any]:
+    """The context of ``OrderInputSerializer`` for ``bodies`` (a bulk import's chunk, or
+    ``POST /api/orders/``'s one order): their references and backend IDs looked up
+    before validation, the products by backend ID and the backend IDs in one statement
+    on PostgreSQL (``persistence.order_references``; two queries elsewhere), the rest
+    (IDs given as numbers, OUs, original orders: seldom sent) a query per kind named."""
+    units: set[Any] = set()
+    products: set[Any] = set()
+    originals: set[Any] = set()
+    candidates: set[str] = set()
+    for body in bodies:
+        if not isinstance(body, Mapping):
+            continue
+        units.add(_hashable(body.get("sold_from_organization_unit")))
+        originals.add(_hashable(body.get("original_order")))
+        backend_id = body.get("backend_id")
+        if isinstance(backend_id, str):
+            # As the serializer's CharField gives it to the uniqueness check.
+            backend_id = backend_id.strip()
+            if 0 < len(backend_id) <= MAX_BACKEND_ID_LENGTH and safe_lookup_text(backend_id):
+                candidates.add(backend_id)
+        lines = body.get("lines")
+        if isinstance(lines, list):
+            for line in lines:
+                if isinstance(line, Mapping):
+                    products.add(_hashable(line.get("product")))
+                    units.add(_hashable(line.get("preferred_fulfillment_organization_unit")))
+    names = sorted(lookup_names(products))
+    found = order_references(product_backend_ids=names, order_backend_ids=sorted(candidates))
+    preloaded = PreloadedReferences()
+    preloaded.remember(Product, names, found.products)
+    preloaded.load(Product, products)
+    preloaded.load(OrganizationUnit, units)
+    preloaded.load(Order, originals)
+    known = KnownBackendIds(candidates=candidates, taken=found.taken_backend_ids)
+    return {PRELOADED: preloaded, KNOWN_BACKEND_IDS: known}
+
+
+def _hashable(value: Any) -> Any:
+    """A reference as given, or None for one no lookup could take (a list, an object)."""
+    return value if isinstance(value, (int, str)) else None
 
 
 class UniqueAmongKnown:
@@ -652,21 +670,6 @@ class UniqueAmongKnown:
             self.unique(value, field)
         elif value in known.taken:
             raise serializers.ValidationError(self.unique.message, code="unique")
-
-
-class OrderBulkItemSerializer(OrderInputSerializer):
-    """One order of a bulk import: ``OrderInputSerializer`` itself, whose references and
-    backend ID uniqueness are looked up for a whole chunk at once (the context's
-    ``PreloadedReferences`` and ``KnownBackendIds``) rather than a query each."""
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        backend_id = fields["backend_id"]
-        backend_id.validators = [
-            UniqueAmongKnown(validator) if isinstance(validator, UniqueValidator) else validator
-            for validator in backend_id.validators
-        ]
-        return fields
 
 
 class OrderLineSerializer(ModelSerializer):

@@ -109,7 +109,6 @@ from .order_imports import (
     OrderBulkInputSerializer,
     OrderBulkResponseSerializer,
     order_bodies_import,
-    order_references_context,
     orders_represented,
     return_minimal_preferred,
 )
@@ -381,11 +380,7 @@ class OrderViewSet(
         return idempotent(request, lambda: self._create(request))
 
     def _create(self, request: Request) -> Response:
-        # As one order of a bulk import: its products and its backend ID's uniqueness
-        # looked up in one statement first, not a query each during validation.
-        serializer = serializers.OrderBulkItemSerializer(
-            data=request.data, context=order_references_context([request.data])
-        )
+        serializer = serializers.OrderInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         order = order_create(

@@ -19,6 +19,7 @@ Pure (no locust, no Django): the locustfile imports it, and the tests drive it w
 seeded ``random.Random`` and a clock of their own.
 """
 
+import math
 import random
 
 
@@ -31,8 +32,8 @@ class PoissonArrivals:
     """
 
     def __init__(self, rate: float, *, now: float, rng: random.Random) -> None:
-        if not rate > 0:
-            raise ValueError(f"the rate must be above 0 a second, not {rate!r}")
+        if not 0 < rate < math.inf:
+            raise ValueError(f"the rate must be above 0 a second, and finite, not {rate!r}")
         self._rate = rate
         self._rng = rng
         self._next = now + rng.expovariate(rate)

@@ -58,7 +58,7 @@ def test_a_request_already_due_goes_at_once() -> None:
     assert arrivals.wait(1_000.0) == 0.0
 
 
-@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan"), float("inf")])
 def test_a_rate_that_sends_nothing_is_refused(rate: float) -> None:
     with pytest.raises(ValueError, match="the rate must be above 0 a second"):
         PoissonArrivals(rate, now=0.0, rng=random.Random(1))

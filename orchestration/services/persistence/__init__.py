@@ -46,7 +46,8 @@ Two implementations, chosen by the connection's vendor: ``orm.py``, the referenc
 (the ORM, statement by statement, on any database), and on PostgreSQL
 ``postgres.py``, the same rows in two round trips (14 to 5 ms a run; a run's
 plans in one more, where the ORM sends three; an export's claim in one, where the
-ORM sends three), the only module that knows psycopg.
+ORM sends three; a new order's products and backend ID in one, where it sends two),
+the only module that knows psycopg.
 ``tests/domain/services/test_persistence.py`` stores the same plans both ways and
 compares every row of every table they write.
 """
@@ -60,6 +61,7 @@ from django.db.backends.utils import CursorWrapper
 
 from ...models import Plan, PlanStep, PlanTransition
 from . import orm, postgres
+from .orm import LOOKUP_BATCH as LOOKUP_BATCH  # for the API's lookups of references
 from .plan import (
     ClaimedExport,
     FulfillmentProgress,
@@ -136,8 +138,10 @@ def order_references(
     *, product_backend_ids: Sequence[str], order_backend_ids: Sequence[str]
 ) -> OrderReferences:
     """The products among ``product_backend_ids`` (by backend ID) and the order backend
-    IDs among ``order_backend_ids`` that are taken; one statement on PostgreSQL. The
-    values must be lookup-safe (no NUL, no lone surrogate: ``safe_lookup_text``)."""
+    IDs among ``order_backend_ids`` that are taken; one statement on PostgreSQL. A value
+    no database could store (``safe_lookup_text``) is not looked up: it names nothing."""
+    product_backend_ids = [value for value in product_backend_ids if safe_lookup_text(value)]
+    order_backend_ids = [value for value in order_backend_ids if safe_lookup_text(value)]
     if connection.vendor == "postgresql":
         return postgres.order_references(
             product_backend_ids=product_backend_ids, order_backend_ids=order_backend_ids
@@ -145,6 +149,18 @@ def order_references(
     return orm.order_references(
         product_backend_ids=product_backend_ids, order_backend_ids=order_backend_ids
     )
+
+
+def safe_lookup_text(value: str) -> bool:
+    """Whether ``value`` may be one of many in a lookup query: a NUL or a lone surrogate
+    fails the whole query (those are looked up alone, and refused alone)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @contextmanager

@@ -856,10 +856,10 @@ def bind(cursor: "psycopg.ClientCursor[Any]", sql: str, params: Sequence[Any]) -
 def order_references(
     *, product_backend_ids: Sequence[str], order_backend_ids: Sequence[str]
 ) -> OrderReferences:
-    """Read what ``orm.order_references`` reads in one statement, prepared: the
-    products as rows, then a row for each order backend ID taken (its first column,
-    NULL on a product's row). The backend IDs are two arrays, so the statement has
-    one shape whatever their number."""
+    """Read what ``orm.order_references`` reads in one statement, prepared: a row for
+    each product found and one for each order backend ID taken, told apart by the first
+    column (the backend ID taken; NULL on a product's row). The backend IDs are two
+    arrays, so the statement has one shape whatever their number."""
     products: dict[str, Product] = {}
     if not product_backend_ids and not order_backend_ids:
         return OrderReferences(products, set())  # nothing to ask (as the ORM's way)

@@ -101,10 +101,10 @@ def test_one_request_s_looked_up_products_are_not_the_next_request_s(
 ) -> None:
     Product.objects.bulk_create(Product(backend_id=code, name=code) for code in ("HAT", "CAP"))
     client = _token_client(integrator)
-    # Two products: the lines' products are looked up together, and kept on the field.
+    # Two products: the lines' products are looked up together, before validation.
     assert client.post("/api/orders/", _body("ONE", "HAT", "CAP"), format="json").status_code == 201
     Product.objects.filter(backend_id="CAP").update(backend_id="CAP-RETIRED")
-    # One product is looked up on its own: nothing kept from the request before answers.
+    # Looked up again: nothing kept from the request before answers.
     response = client.post("/api/orders/", _body("TWO", "CAP"), format="json")
     assert response.status_code == 400
     assert response.json()["errors"] == [

@@ -80,3 +80,22 @@ def test_the_statement_is_prepared_once_per_connection_and_then_only_executed() 
             order_backend_ids=[f"WEB-{n}" for n in range(count)],
         )
     assert prepared_here() == 1
+
+
+def test_a_backend_id_no_database_could_store_is_not_looked_up_and_names_nothing() -> None:
+    """A NUL or a lone surrogate would fail the whole statement (and the transaction of
+    the request it is in): such a value names no product and no order."""
+    from orchestration.services.persistence import order_references
+
+    Product.objects.create(backend_id="SHOES", name="Shoes")
+    Order.objects.create(backend_id="WEB-1")
+    with CaptureQueriesContext(connection) as queries:
+        found = order_references(
+            product_backend_ids=["SHO\x00ES", "\ud800", "SHOES"],
+            order_backend_ids=["WEB\x00-1", "WEB-1"],
+        )
+    assert (sorted(found.products), found.taken_backend_ids) == (["SHOES"], {"WEB-1"})
+    assert len(queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        nothing = order_references(product_backend_ids=["\x00"], order_backend_ids=["\ud800"])
+    assert (nothing.products, nothing.taken_backend_ids, len(queries)) == ({}, set(), 0)
