@@ -883,7 +883,10 @@ def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
     backend IDs, the orders'."""
     quote = connection.ops.quote_name
     fields = tuple(Product._meta.concrete_fields)
-    backend_id = quote("backend_id")
+
+    def backend_id(model: type[Model]) -> str:
+        return str(quote(str(cast(Field, model._meta.get_field("backend_id")).column)))
+
     # Concrete fields, each with a column (the stubs allow None for any field).
     columns = ", ".join(f"p.{quote(f.column)}" for f in fields)  # type: ignore[arg-type]
     # A product's row gives NULL for the first column, an order's row NULL for the rest.
@@ -891,8 +894,8 @@ def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
     # Quoted names only are formatted in; the backend IDs are the two parameters.
     sql = (
         f"SELECT NULL::text, {columns} FROM {quote(Product._meta.db_table)} p "  # noqa: S608
-        f"WHERE p.{backend_id} = ANY(%s::text[]) "
-        f"UNION ALL SELECT o.{backend_id}::text, {nulls} FROM {quote(Order._meta.db_table)} o "
-        f"WHERE o.{backend_id} = ANY(%s::text[])"
+        f"WHERE p.{backend_id(Product)} = ANY(%s::text[]) "
+        f"UNION ALL SELECT o.{backend_id(Order)}::text, {nulls} "
+        f"FROM {quote(Order._meta.db_table)} o WHERE o.{backend_id(Order)} = ANY(%s::text[])"
     )
     return sql, fields
