@@ -48,7 +48,8 @@ from ..models import (
 from ..selectors.previews import AS_ASKED, PreviewRequest
 from ..selectors.scenario import SheetDraft, StockOverride
 from ..services.fulfillments.receiving import ReceivedUnits
-from ..services.persistence import LOOKUP_BATCH, order_references, safe_lookup_text
+from ..services.persistence import order_references, safe_lookup_text
+from ..services.persistence.orm import LOOKUP_BATCH
 from ..validators import MAX_ID, validate_country_id, validate_json_object, validate_time_zone
 from .built_fields import BuiltFieldsCache
 

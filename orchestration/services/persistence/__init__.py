@@ -61,7 +61,6 @@ from django.db.backends.utils import CursorWrapper
 
 from ...models import Plan, PlanStep, PlanTransition
 from . import orm, postgres
-from .orm import LOOKUP_BATCH as LOOKUP_BATCH  # for the API's lookups of references
 from .plan import (
     ClaimedExport,
     FulfillmentProgress,
