@@ -543,6 +543,11 @@ def claim_export(
     return ClaimedExport(fulfillment, lines)
 
 
+def _column(model: type[Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name``, as the model names it."""
+    return str(connection.ops.quote_name(str(cast(Field, model._meta.get_field(name)).column)))
+
+
 @functools.cache
 def _claim_export_sql() -> tuple[str, tuple[Field, ...], tuple[Field, ...], tuple[Field, ...]]:
     """``claim_export``'s statement, and the fulfilment's, the order's and the unit's
@@ -558,34 +563,31 @@ def _claim_export_sql() -> tuple[str, tuple[Field, ...], tuple[Field, ...], tupl
         # Concrete fields, each with a column (the stubs allow None for any field).
         return ", ".join(f"{alias}{quote(f.column)}" for f in fields)  # type: ignore[arg-type]
 
-    def column(model: type[Model], name: str) -> str:
-        return str(quote(str(cast(Field, model._meta.get_field(name)).column)))
-
     line = OrderFulfillmentLine
     statuses = ", ".join("%s" for _status in OPEN_FULFILLMENT_STATUSES)
     # Quoted names and placeholders only; every value is a parameter.
     lines = (
-        f"(SELECT json_agg(json_build_array(l.id, l.{column(line, 'order_line')}, "  # noqa: S608
-        f"p.{column(Product, 'backend_id')}, l.{column(line, 'quantity')}) ORDER BY l.id) "
+        f"(SELECT json_agg(json_build_array(l.id, l.{_column(line, 'order_line')}, "  # noqa: S608
+        f"p.{_column(Product, 'backend_id')}, l.{_column(line, 'quantity')}) ORDER BY l.id) "
         f"FROM {quote(line._meta.db_table)} l "
-        f"LEFT JOIN {quote(Product._meta.db_table)} p ON p.id = l.{column(line, 'product')} "
-        f"WHERE l.{column(line, 'fulfillment')} = f.id AND l.{column(line, 'status')} "
+        f"LEFT JOIN {quote(Product._meta.db_table)} p ON p.id = l.{_column(line, 'product')} "
+        f"WHERE l.{_column(line, 'fulfillment')} = f.id AND l.{_column(line, 'status')} "
         f"IN ({statuses}))"
     )
     fulfillments = quote(OrderFulfillment._meta.db_table)
     # Quoted names and placeholders only; every value is a parameter.
     sql = (
         f"WITH claimed AS (UPDATE {fulfillments} "  # noqa: S608
-        f"SET {column(OrderFulfillment, 'export_next_at')} = %s "
-        f"WHERE id = %s AND {column(OrderFulfillment, 'export_status')} = %s "
-        f"AND {column(OrderFulfillment, 'export_next_at')} <= %s "
+        f"SET {_column(OrderFulfillment, 'export_next_at')} = %s "
+        f"WHERE id = %s AND {_column(OrderFulfillment, 'export_status')} = %s "
+        f"AND {_column(OrderFulfillment, 'export_next_at')} <= %s "
         f"RETURNING {columns('', fulfillment_fields)}) "
         f"SELECT {columns('f.', fulfillment_fields)}, {columns('o.', order_fields)}, "
         f"{columns('u.', unit_fields)}, {lines} "
         f"FROM claimed f JOIN {quote(Order._meta.db_table)} o "
-        f"ON o.id = f.{column(OrderFulfillment, 'order')} "
+        f"ON o.id = f.{_column(OrderFulfillment, 'order')} "
         f"LEFT JOIN {quote(OrganizationUnit._meta.db_table)} u "
-        f"ON u.id = f.{column(OrderFulfillment, 'supplier_organization_unit')}"
+        f"ON u.id = f.{_column(OrderFulfillment, 'supplier_organization_unit')}"
     )
     return sql, fulfillment_fields, order_fields, unit_fields
 
@@ -884,9 +886,6 @@ def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
     quote = connection.ops.quote_name
     fields = tuple(Product._meta.concrete_fields)
 
-    def backend_id(model: type[Model]) -> str:
-        return str(quote(str(cast(Field, model._meta.get_field("backend_id")).column)))
-
     # Concrete fields, each with a column (the stubs allow None for any field).
     columns = ", ".join(f"p.{quote(f.column)}" for f in fields)  # type: ignore[arg-type]
     # A product's row gives NULL for the first column, an order's row NULL for the rest.
@@ -894,8 +893,9 @@ def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
     # Quoted names only are formatted in; the backend IDs are the two parameters.
     sql = (
         f"SELECT NULL::text, {columns} FROM {quote(Product._meta.db_table)} p "  # noqa: S608
-        f"WHERE p.{backend_id(Product)} = ANY(%s::text[]) "
-        f"UNION ALL SELECT o.{backend_id(Order)}::text, {nulls} "
-        f"FROM {quote(Order._meta.db_table)} o WHERE o.{backend_id(Order)} = ANY(%s::text[])"
+        f"WHERE p.{_column(Product, 'backend_id')} = ANY(%s::text[]) "
+        f"UNION ALL SELECT o.{_column(Order, 'backend_id')}::text, {nulls} "
+        f"FROM {quote(Order._meta.db_table)} o "
+        f"WHERE o.{_column(Order, 'backend_id')} = ANY(%s::text[])"
     )
     return sql, fields
