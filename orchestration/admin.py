@@ -31,6 +31,7 @@ from .models import (
     IdempotencyKey,
     NetworkVersion,
     OrchestrationDetails,
+    OrchestrationDrain,
     Order,
     OrderChange,
     OrderEvent,
@@ -479,6 +480,21 @@ class NetworkVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(OrchestrationDrain)
+class OrchestrationDrainAdmin(admin.ModelAdmin):
+    """The drains of new orders asked for and not started yet, read-only (new orders
+    take the slots, drains free them: ``docs/lifecycle.md``). The sweep frees a slot
+    held for longer than 2 minutes; deleting one frees it at once."""
+
+    list_display = ["slot", "rung_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -323,6 +323,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.5,
     "interval_max": 0.5,
 }
+# New orders reach the workers through drains (services/orchestration_drains.py): an
+# order sends a message only when it takes one of this many slots, and each drain
+# routes every flagged order it finds. More slots: more drains waiting at once (about
+# one per worker process is enough, as a drain frees its slot when it starts); fewer
+# messages either way than one an order.
+ORCHESTRATION_DRAIN_SLOTS = env.int("ORCHESTRATION_DRAIN_SLOTS", default=2)
+# A drain hands over to the next (rings again) after this many orders, so one task
+# never holds a worker for long and other work in the queue gets its turn.
+ORCHESTRATION_DRAIN_BATCH = env.int("ORCHESTRATION_DRAIN_BATCH", default=200)
 CELERY_BEAT_SCHEDULE = {
     # Deadlines, waiting orders, due export and webhook retries, lost tasks.
     "sweep": {"task": "orchestration.tasks.sweep_task", "schedule": 60},

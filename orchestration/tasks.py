@@ -49,6 +49,16 @@ def orders_orchestrate_task(order_ids: list[int]) -> None:
         order_orchestrate(order_id=order_id)
 
 
+@shared_task(name="orchestration.tasks.orders_drain_task", ignore_result=True)
+def orders_drain_task(slot: int) -> None:
+    """Route every order flagged for orchestration, oldest first, freeing drain slot
+    ``slot`` first (sent after commit by ``orchestration_requests.drain_ask``: a
+    message for many new orders rather than one each)."""
+    from .services.orchestration import orders_drain
+
+    orders_drain(slot=slot)
+
+
 @shared_task(name="orchestration.tasks.fulfillment_export_task", ignore_result=True)
 def fulfillment_export_task(fulfillment_id: int) -> None:
     """Send one pending export to its warehouse (retries are scheduled by the sweep)."""

@@ -12,6 +12,7 @@ from orchestration.models import (
     Backtest,
     FulfillmentAction,
     FulfillmentStatus,
+    OrchestrationDrain,
     Order,
     OrderChange,
     OrderFulfillment,
@@ -114,6 +115,7 @@ def plan_rows(order: Order, fulfillment: OrderFulfillment, user: Any) -> None:
     OrderChange.objects.create(
         order=order, number=1, summary="the shipping address", created_at=now, created_by=user
     )
+    OrchestrationDrain.objects.create(slot=1, rung_at=now)
 
 
 def _admin_models() -> list[Any]:

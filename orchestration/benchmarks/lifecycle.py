@@ -30,6 +30,7 @@ from django.test import override_settings
 from ..models import (
     FulfillmentAction,
     FulfillmentStatus,
+    OrchestrationDrain,
     Order,
     OrderFulfillment,
     OrderLine,
@@ -112,6 +113,9 @@ def bench_clean() -> None:
         # Fulfilments PROTECT their supplier: they went with the orders above.
         OrganizationUnit.objects.filter(backend_id__startswith="BENCH-").delete()
         Product.objects.filter(backend_id__startswith="BENCH-").delete()
+        # Slots an earlier run left taken (stopped before its drains ran, its queue
+        # purged): freed, or new orders would wait for the sweep to free them.
+        OrchestrationDrain.objects.all().delete()
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from .idempotency import IdempotencyKey
 from .network import NetworkVersion
 from .orders import (
     FulfillmentOption,
+    OrchestrationDrain,
     Order,
     OrderIntent,
     OrderLine,
@@ -75,6 +76,7 @@ __all__ = [
     "IdempotencyKey",
     "NetworkVersion",
     "OrchestrationDetails",
+    "OrchestrationDrain",
     "OrchestrationOutcome",
     "Order",
     "OrderChange",

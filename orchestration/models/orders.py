@@ -192,6 +192,13 @@ class Order(models.Model):
                 fields=["sold_from_organization_unit", "placed_at", "id"],
                 name="order_sold_from_placed",
             ),
+            # The orders a drain claims, oldest first (``persistence.claim_order``), and
+            # those the sweep finds lost: only the flagged few, whatever the history.
+            models.Index(
+                fields=["id"],
+                condition=Q(needs_orchestration=True),
+                name="order_to_orchestrate",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -269,3 +276,23 @@ class OrderLine(models.Model):
     def total_amount_in_tax(self) -> Decimal:
         """In-tax total before discounts (``OrderLine.TotalAmountInTax``)."""
         return self.unit_price_in_tax * self.quantity
+
+
+class OrchestrationDrain(models.Model):
+    """A drain of the orchestration queue asked for and not started yet: its slot
+    taken (``services/orchestration_drains.py``).
+
+    A new order rings a free slot after it commits and sends ``orders_drain_task``
+    only if it took one; with every slot taken, a drain already asked for will see
+    the order. A drain frees its slot as it starts. At most ``ORCHESTRATION_DRAIN_SLOTS``
+    drains wait at once, whatever the rate of orders.
+    """
+
+    slot = models.PositiveSmallIntegerField(primary_key=True)
+    rung_at = models.DateTimeField(help_text="When the drain was asked for.")
+
+    class Meta:
+        verbose_name = "orchestration drain"
+
+    def __str__(self) -> str:
+        return f"Drain slot {self.slot} (asked for at {self.rung_at:%Y-%m-%d %H:%M:%S})"

@@ -11,11 +11,8 @@ from django.utils import timezone
 from ..errors import ApplicationError, NotFoundError
 from ..models import Order, OrderLine
 from .events import actor_of, event_build, event_record, event_stored
-from .orchestration_requests import (
-    order_orchestration_flag,
-    order_orchestration_request,
-    order_orchestration_send_on_commit,
-)
+from .orchestration_drains import order_orchestration_drain_on_commit
+from .orchestration_requests import order_orchestration_flag, order_orchestration_request
 from .persistence import store_orders
 from .persistence.plan import NewOrder
 from .plans import plans_for_order_changed
@@ -80,7 +77,7 @@ def order_create(
                 now=now,
             )
             if send_task:
-                order_orchestration_send_on_commit(order_id=order.pk)
+                order_orchestration_drain_on_commit(order_id=order.pk)
     except IntegrityError as error:
         if (
             fields.get("backend_id")

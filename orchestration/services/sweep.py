@@ -2,7 +2,8 @@
 
 Everything time-driven happens here rather than in long-delayed tasks, which a
 broker may lose or a deploy may drop: deadlines that passed, waiting orders due
-for another try, orchestration messages that never arrived, exports and webhook
+for another try, orchestration messages that never arrived (and the drain slots
+they held), exports and webhook
 events due for a retry, backtests whose task never arrived. Each item is handled
 in its own transaction.
 
@@ -20,6 +21,7 @@ from ..tasks import fulfillment_export_task, order_orchestrate_task, webhook_del
 from .backtests import backtests_resend
 from .events import webhooks_due
 from .fulfillments.cancellations import fulfillment_expire_overdue
+from .orchestration_drains import drains_sweep
 from .orchestration_requests import order_orchestration_flag
 from .plans import plans_sweep
 from .sending import task_send
@@ -53,6 +55,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)[:BATCH]
     )
     resent = task_send(task=order_orchestrate_task, ids=lost, noun="order")
+    drains = drains_sweep(now=now, lost_after=LOST_AFTER)
     # Those sent are due again LOST_AFTER from now; those the broker refused, at the
     # next sweep.
     Order.objects.filter(pk__in=lost[:resent], needs_orchestration=True).update(
@@ -72,6 +75,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         "expired": expired,
         "waiting": waiting,
         "resent": resent,
+        "drains": drains,
         "exports": exported,
         "webhooks": webhooks,
         "backtests": backtests,

@@ -179,7 +179,9 @@ def test_an_order_posted_while_the_broker_is_down_is_created_and_orchestrated_la
     ]
     assert list(order.events.values_list("kind", flat=True)) == ["order.created"]
     assert (order.status, order.needs_orchestration) == (OrderStatus.NEW, True)
-    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+    assert_warned(
+        caplog, "orchestration.tasks.orders_drain_task", f"order {order.pk}: drain slot 1"
+    )
 
     # Before LOST_AFTER the sweep leaves it alone: its message may still be on its way.
     broker.up()
@@ -210,7 +212,9 @@ def test_an_order_posted_while_the_broker_hangs_is_answered_without_waiting_on_i
     assert response.status_code == 201, response.content
     order = Order.objects.get(backend_id="WEB-7001")
     assert order.needs_orchestration
-    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+    assert_warned(
+        caplog, "orchestration.tasks.orders_drain_task", f"order {order.pk}: drain slot 1"
+    )
 
 
 class Relay:
@@ -283,7 +287,9 @@ def test_an_order_posted_when_the_connected_broker_stops_answering_is_answered_w
     assert response.status_code == 201, response.content
     order = Order.objects.get(backend_id="WEB-7001")
     assert order.needs_orchestration
-    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {order.pk}")
+    assert_warned(
+        caplog, "orchestration.tasks.orders_drain_task", f"order {order.pk}: drain slot 1"
+    )
 
 
 def test_an_order_added_in_admin_while_the_broker_is_down_is_saved_and_orchestrated_later(
@@ -362,7 +368,9 @@ def test_a_return_posted_while_the_broker_is_down_is_created_and_routed_later(
     assert response.json()["id"] == returned.pk
     assert [(r.original_line_id, r.quantity) for r in returned.lines.all()] == [(line.pk, 1)]
     assert (returned.needs_orchestration, returned.fulfillments.count()) == (True, 0)
-    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {returned.pk}")
+    assert_warned(
+        caplog, "orchestration.tasks.orders_drain_task", f"order {returned.pk}: drain slot 1"
+    )
     broker.up()
     assert sweep(now=later())["resent"] == 1
     returned.refresh_from_db()
@@ -382,7 +390,9 @@ def test_a_return_made_in_the_suite_while_the_broker_is_down_is_created(
     returned = Order.objects.get(original_order=shipped)
     assert (response.status_code, response["Location"]) == (302, f"/orders/{returned.pk}/")
     assert returned.needs_orchestration
-    assert_warned(caplog, "orchestration.tasks.order_orchestrate_task", f"order {returned.pk}")
+    assert_warned(
+        caplog, "orchestration.tasks.orders_drain_task", f"order {returned.pk}: drain slot 1"
+    )
 
 
 def test_an_export_made_by_a_worker_while_the_broker_is_down_is_sent_by_the_sweep(

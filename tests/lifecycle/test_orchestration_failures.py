@@ -158,6 +158,7 @@ def test_an_order_whose_orchestration_keeps_failing_is_retried_then_set_failed(
         "expired": 0,
         "waiting": 0,
         "resent": 0,
+        "drains": 0,
         "exports": 0,
         "webhooks": 0,
         "backtests": 0,

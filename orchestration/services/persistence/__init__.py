@@ -33,6 +33,12 @@
 - ``order_references(product_backend_ids=..., order_backend_ids=...)`` reads what
   new orders name before they are validated (``plan.OrderReferences``): the products
   by backend ID, and which of the order backend IDs are taken.
+- ``claim_order(after=...)`` locks, in the caller's transaction, the oldest order
+  after that ID flagged for orchestration and not failed that no other transaction
+  holds, and returns its ID (None: none is left): a drain's next order.
+- ``drain_ring(slots=..., now=...)`` takes a free drain slot and returns it (None:
+  all taken); ``drain_answer(slot=...)`` frees one (``services/orchestration_drains.py``).
+  Both run outside any transaction: each commits at once.
 - ``prepared_cursor()`` is for the statements of a fixed shape that every request
   or run sends, written out elsewhere (the API token's read, the idempotency
   key's): on PostgreSQL they are prepared once per connection.
@@ -78,6 +84,28 @@ def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
     if connection.vendor == "postgresql":
         return postgres.lock_order(order_id=order_id, with_tasks=with_tasks)
     return orm.lock_order(order_id=order_id)
+
+
+def claim_order(*, after: int) -> int | None:
+    """The next order for a drain, locked in the caller's transaction (see above)."""
+    if connection.vendor == "postgresql":
+        return postgres.claim_order(after=after)
+    return orm.claim_order(after=after)
+
+
+def drain_ring(*, slots: int, now: datetime) -> int | None:
+    """Take a free one of drain slots 1 to ``slots``; its number, or None."""
+    if connection.vendor == "postgresql":
+        return postgres.drain_ring(slots=slots, now=now)
+    return orm.drain_ring(slots=slots, now=now)
+
+
+def drain_answer(*, slot: int) -> None:
+    """Free drain slot ``slot``."""
+    if connection.vendor == "postgresql":
+        postgres.drain_answer(slot=slot)
+    else:
+        orm.drain_answer(slot=slot)
 
 
 def store_run(*, plan: RunPlan) -> bool:

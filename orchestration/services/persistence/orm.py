@@ -11,11 +11,13 @@ right on any database Django supports; it is the path on SQLite.
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.db import IntegrityError, transaction
 from django.db.models import F, Subquery
 
 from ...models import (
     ExportStatus,
     NetworkVersion,
+    OrchestrationDrain,
     Order,
     OrderEvent,
     OrderFulfillment,
@@ -196,3 +198,38 @@ def order_references(
         stored = Order.objects.filter(backend_id__in=batch).values_list("backend_id", flat=True)
         taken.update(backend_id for backend_id in stored if backend_id)
     return OrderReferences(products, taken)
+
+
+def claim_order(*, after: int) -> int | None:
+    """Lock the oldest order after ID ``after`` that is flagged for orchestration, has
+    not failed, and that no other transaction holds; its ID, or None. (SQLite takes no
+    row locks: a writer holds the whole database.)"""
+    return (
+        Order.objects.select_for_update(skip_locked=True)
+        .filter(needs_orchestration=True, orchestration_failures=0, pk__gt=after)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def drain_ring(*, slots: int, now: datetime) -> int | None:
+    """Take the first free one of slots 1 to ``slots`` (``now`` the time it was rung);
+    its number, or None when every slot is taken (one taken meanwhile by another
+    ringer counts as taken)."""
+    taken = set(OrchestrationDrain.objects.values_list("slot", flat=True))
+    for slot in range(1, slots + 1):
+        if slot in taken:
+            continue
+        try:
+            with transaction.atomic():
+                OrchestrationDrain.objects.create(slot=slot, rung_at=now)
+        except IntegrityError:
+            continue  # another ringer took it first
+        return slot
+    return None
+
+
+def drain_answer(*, slot: int) -> None:
+    """Free ``slot``: a drain that starts lets the next order ring again."""
+    OrchestrationDrain.objects.filter(slot=slot).delete()

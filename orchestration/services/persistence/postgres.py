@@ -61,6 +61,7 @@ from ...models import (
     ExportStatus,
     NetworkVersion,
     OrchestrationDetails,
+    OrchestrationDrain,
     Order,
     OrderEvent,
     OrderFulfillment,
@@ -899,3 +900,61 @@ def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
         f"WHERE o.{_column(Order, 'backend_id')} = ANY(%s::text[])"
     )
     return sql, fields
+
+
+def claim_order(*, after: int) -> int | None:
+    """``orm.claim_order`` as one prepared statement (a drain sends it for every order:
+    the ORM takes longer to build it than PostgreSQL to run it). The partial index
+    ``order_to_orchestrate`` holds only the flagged orders, so it is read from ``after``
+    on whatever the history."""
+    with prepared() as cursor:
+        cursor.execute(_claim_order_sql(), [after])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+@functools.cache
+def _claim_order_sql() -> str:
+    quote = connection.ops.quote_name
+    # Quoted names only are formatted in; the ID to start after is the one parameter.
+    return (
+        f"SELECT id FROM {quote(Order._meta.db_table)} "  # noqa: S608
+        f"WHERE {_column(Order, 'needs_orchestration')} "
+        f"AND {_column(Order, 'orchestration_failures')} = 0 AND id > %s "
+        "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+
+
+def drain_ring(*, slots: int, now: datetime) -> int | None:
+    """``orm.drain_ring`` as one prepared statement: the first slot not taken, inserted;
+    two ringers choosing the same slot at once insert it once (the other gets no row,
+    as if every slot were taken, which it may treat so: a drain is asked for)."""
+    with prepared() as cursor:
+        cursor.execute(_drain_ring_sql(), [now, slots])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+@functools.cache
+def _drain_ring_sql() -> str:
+    table = connection.ops.quote_name(OrchestrationDrain._meta.db_table)
+    slot = _column(OrchestrationDrain, "slot")
+    # Quoted names only are formatted in; the time and the number of slots are parameters.
+    return (
+        f"INSERT INTO {table} ({slot}, {_column(OrchestrationDrain, 'rung_at')}) "  # noqa: S608
+        "SELECT s, %s FROM generate_series(1, %s::integer) AS s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} d WHERE d.{slot} = s) "
+        f"ORDER BY s LIMIT 1 ON CONFLICT DO NOTHING RETURNING {slot}"
+    )
+
+
+def drain_answer(*, slot: int) -> None:
+    """``orm.drain_answer`` as one prepared statement."""
+    with prepared() as cursor:
+        cursor.execute(_drain_answer_sql(), [slot])
+
+
+@functools.cache
+def _drain_answer_sql() -> str:
+    table = connection.ops.quote_name(OrchestrationDrain._meta.db_table)
+    return f"DELETE FROM {table} WHERE {_column(OrchestrationDrain, 'slot')} = %s"  # noqa: S608
