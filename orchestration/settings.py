@@ -332,6 +332,10 @@ ORCHESTRATION_DRAIN_SLOTS = env.int("ORCHESTRATION_DRAIN_SLOTS", default=2)
 # A drain hands over to the next (rings again) after this many orders, so one task
 # never holds a worker for long and other work in the queue gets its turn.
 ORCHESTRATION_DRAIN_BATCH = env.int("ORCHESTRATION_DRAIN_BATCH", default=200)
+for _name in ("ORCHESTRATION_DRAIN_SLOTS", "ORCHESTRATION_DRAIN_BATCH"):
+    if globals()[_name] < 1:
+        # 0 slots would send no drain at all, a batch of 0 hand over for ever.
+        raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}.")
 CELERY_BEAT_SCHEDULE = {
     # Deadlines, waiting orders, due export and webhook retries, lost tasks.
     "sweep": {"task": "orchestration.tasks.sweep_task", "schedule": 60},

@@ -52,7 +52,7 @@ def orders_orchestrate_task(order_ids: list[int]) -> None:
 @shared_task(name="orchestration.tasks.orders_drain_task", ignore_result=True)
 def orders_drain_task(slot: int) -> None:
     """Route every order flagged for orchestration, oldest first, freeing drain slot
-    ``slot`` first (sent after commit by ``orchestration_requests.drain_ask``: a
+    ``slot`` first (sent after commit by ``orchestration_drains.drain_ask``: a
     message for many new orders rather than one each)."""
     from .services.orchestration import orders_drain
 

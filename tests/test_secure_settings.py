@@ -216,3 +216,17 @@ def test_every_environment_variable_the_settings_read_is_documented() -> None:
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "CACHE_URL", "API_TOKEN_TTL_HOURS"} <= names
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]*)`", DEPLOYMENT.read_text()))
     assert sorted(names - documented) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ORCHESTRATION_DRAIN_SLOTS", "0"), ("ORCHESTRATION_DRAIN_BATCH", "-1")]
+)
+def test_a_drain_setting_below_one_is_refused_naming_it(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    environment = clean_environment(tmp_path, DJANGO_DEBUG="1", **{name: value})
+    result = run_python("import django; django.setup()", environment)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"django.core.exceptions.ImproperlyConfigured: {name} must be at least 1, not {value}."
+    )

@@ -1,14 +1,12 @@
 from django.conf import settings
 from django.db import migrations, models
 
-from orchestration.migration_operations import AddIndexOnline
-
 
 class Migration(migrations.Migration):
     # Draining the orchestration queue (issue 23): the drains asked for (their slots),
-    # and an index on the few orders flagged for orchestration, which a drain claims
-    # oldest first; made concurrently on PostgreSQL, so no order waits for it.
-    atomic = False
+    # and when a drain last claimed an order. A nullable column with no default: no
+    # rewrite of the orders table. The index a drain claims through is the next
+    # migration's, built concurrently (outside a transaction, so apart from these).
 
     dependencies = [
         ("orchestration", "0022_order_supplier_index"),
@@ -24,12 +22,14 @@ class Migration(migrations.Migration):
             ],
             options={"verbose_name": "orchestration drain"},
         ),
-        AddIndexOnline(
+        migrations.AddField(
             model_name="order",
-            index=models.Index(
-                condition=models.Q(("needs_orchestration", True)),
-                fields=["id"],
-                name="order_to_orchestrate",
+            name="orchestration_claimed_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When a drain last claimed the order to route it; no other drain "
+                "claims it for 2 minutes after (services/orchestration_drains.py).",
+                null=True,
             ),
         ),
     ]

@@ -159,6 +159,12 @@ class Order(models.Model):
     next_orchestration_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When a waiting order is tried again."
     )
+    orchestration_claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a drain last claimed the order to route it; no other drain "
+        "claims it for 2 minutes after (services/orchestration_drains.py).",
+    )
     orchestration_failures = models.PositiveIntegerField(
         default=0,
         help_text="Orchestration runs in a row that failed with an error (reset by a run "

@@ -3,7 +3,9 @@
 Whatever makes an order need routing (its creation, a decline, an expiry, a
 partial pick, new stock) calls ``order_orchestration_request`` in its own
 transaction: that sets ``Order.needs_orchestration`` and sends the Celery task
-after commit. The task (``order_orchestrate``) locks the order row, and does
+after commit; a new order asks for a drain instead (``orchestration_drains.py``),
+which claims the flagged orders one by one and routes each the same way
+(``orders_drain``). The task (``order_orchestrate``) locks the order row, and does
 nothing if the flag is already clear: a redelivered or doubled message is
 harmless. Otherwise it reads a snapshot, calls the engine (the same call as the
 preview), and in one transaction stores the run (``OrchestrationDetails``, unique
@@ -33,7 +35,6 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,7 +75,7 @@ from .events import (
     event_stored,
 )
 from .fulfillments.exports import fulfillments_export_on_commit
-from .orchestration_drains import drain_ask
+from .orchestration_drains import CLAIM_LEASE, drain_ask
 from .orchestration_requests import order_orchestration_request
 from .persistence import claim_order, drain_answer, lock_order, store_run
 from .persistence.plan import PlannedLine, Routing, RunPlan
@@ -99,37 +100,30 @@ class StockTaken(Exception):
     """A reservation failed: someone took the stock since the snapshot."""
 
 
-@dataclass
-class _Target:
-    """The order a run is for: given (``order_id``), or claimed by the run's first
-    transaction as the next flagged order after ``after`` (a drain's), and then kept
-    for its retries and its failure."""
-
-    order_id: int | None
-    after: int = 0
-
-
 def orders_drain(*, slot: int, now: datetime | None = None, route_provider: Any = None) -> int:
     """Free drain slot ``slot``, then route every order flagged for orchestration that
     has not failed, oldest first, each as ``order_orchestrate`` routes one (its own
-    transaction; an error is that order's); return how many were claimed.
+    transaction; an error is that order's); return how many it claimed.
 
-    Each order is claimed with its lock (``persistence.claim_order``), skipping those
-    another drain holds, so drains running at once share the orders between them.
-    Each is tried once a drain, whatever its outcome. After
-    ``ORCHESTRATION_DRAIN_BATCH`` orders the drain asks for the next one and stops, so
-    that other work in the queue gets its turn.
+    Each order is claimed first (``persistence.claim_order``, committed at once):
+    skipping those another transaction holds and those claimed less than
+    ``CLAIM_LEASE`` ago, so drains running at once share the orders, each is tried
+    once a drain whatever its outcome, and an order whose run killed its worker (out
+    of memory) is not claimed again by every drain after it: the sweep sends it on
+    its own (``LOST_AFTER``). After ``ORCHESTRATION_DRAIN_BATCH`` orders the drain asks
+    for the next one and stops, so that other work in the queue gets its turn.
     """
     drain_answer(slot=slot)
     if route_provider is None:
         route_provider = configured_route_provider()
     after = 0
     for claimed in range(django_settings.ORCHESTRATION_DRAIN_BATCH):
-        target = _Target(order_id=None, after=after)
-        _orchestrate(target, now, route_provider)
-        if target.order_id is None:
+        at = now or timezone.now()
+        order_id = claim_order(after=after, now=at, claimed_before=at - CLAIM_LEASE)
+        if order_id is None:
             return claimed
-        after = target.order_id
+        order_orchestrate(order_id=order_id, now=now, route_provider=route_provider)
+        after = order_id
     drain_ask(asker=f"the orders after {after} (a drain handing over)")
     return django_settings.ORCHESTRATION_DRAIN_BATCH
 
@@ -150,20 +144,12 @@ def order_orchestrate(
     ``OrchestrationFailed`` until a person retries it (``order_orchestration_retry``).
     It never propagates: a request that committed the order answers success.
     """
-    return _orchestrate(_Target(order_id=order_id), now, route_provider)
-
-
-def _orchestrate(
-    target: _Target, now: datetime | None, route_provider: Any
-) -> OrchestrationDetails | None:
-    """``order_orchestrate`` for ``target``; a target to claim has its ``order_id`` set
-    by the first attempt (left None when there was none to claim)."""
     try:
         if route_provider is None:
             route_provider = configured_route_provider()
         for _ in range(STOCK_RETRIES):
             try:
-                return _orchestrate_once(target, now or timezone.now(), route_provider)
+                return _orchestrate_once(order_id, now or timezone.now(), route_provider)
             except StockTaken:
                 continue
             except OperationalError as error:
@@ -174,17 +160,13 @@ def _orchestrate(
     except (OperationalError, InterfaceError):
         raise  # the database is unreachable or overloaded: an outage, not this order's fault
     except Exception as error:
-        if target.order_id is None:
-            raise  # not an order's: nothing was claimed
         # The run's transaction has rolled back; the failure is written in its own.
-        logger.exception(
-            "Order %s: orchestration failed with an unexpected error.", target.order_id
-        )
-        _failure_record(target.order_id, error, now or timezone.now())
+        logger.exception("Order %s: orchestration failed with an unexpected error.", order_id)
+        _failure_record(order_id, error, now or timezone.now())
         return None
     logger.warning(
         "Order %s: stock was taken during %s runs in a row; left for the sweep.",
-        target.order_id,
+        order_id,
         STOCK_RETRIES,
     )
     return None
@@ -288,16 +270,11 @@ def order_orchestration_retry(
 
 
 def _orchestrate_once(
-    target: _Target, now: datetime, route_provider: Any
+    order_id: int, now: datetime, route_provider: Any
 ) -> OrchestrationDetails | None:
     attempt = None
     try:
         with transaction.atomic():
-            if target.order_id is None:
-                target.order_id = claim_order(after=target.after)
-                if target.order_id is None:
-                    return None
-            order_id = target.order_id
             locked = lock_order(order_id=order_id, with_tasks=snapshot_reads_active_tasks())
             order, order_lines = locked.order, locked.lines
             if order is None or not order.needs_orchestration:
@@ -407,10 +384,7 @@ def _orchestrate_once(
     except IntegrityError:
         if (
             attempt is not None
-            and target.order_id is not None
-            and OrchestrationDetails.objects.filter(
-                order_id=target.order_id, attempt=attempt
-            ).exists()
+            and OrchestrationDetails.objects.filter(order_id=order_id, attempt=attempt).exists()
         ):
             return None  # another run stored this attempt first: it did the work
         raise

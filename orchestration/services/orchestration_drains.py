@@ -32,7 +32,8 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import Error as DatabaseError
+from django.db import transaction
 from django.utils import timezone
 
 from ..models import OrchestrationDrain
@@ -43,6 +44,14 @@ from .sending import task_send
 
 logger = logging.getLogger(__name__)
 
+# A drain claims an order (``persistence.claim_order``) before its run; no other drain
+# claims it for this long. So an order whose run killed its worker (out of memory) is
+# not claimed first by every drain after it, holding up every new order: the sweep
+# sends it on its own once it has waited as long (``sweep.LOST_AFTER``, the same 2
+# minutes). And two drains never run one order at once, not even while a run whose
+# stock was taken starts over.
+CLAIM_LEASE = timedelta(minutes=2)
+
 
 def order_orchestration_drain_on_commit(*, order_id: int) -> None:
     """Once the caller's transaction commits, see that a drain will route the order
@@ -52,7 +61,9 @@ def order_orchestration_drain_on_commit(*, order_id: int) -> None:
     if orders_drain_task.app.conf.task_always_eager:
         order_orchestration_send_on_commit(order_id=order_id)
     else:
-        transaction.on_commit(lambda: drain_ask(asker=f"order {order_id}"))
+        # Robust: whatever happens here, the order is committed and its request answers
+        # success (the sweep routes it); drain_ask logs what it catches itself.
+        transaction.on_commit(lambda: drain_ask(asker=f"order {order_id}"), robust=True)
 
 
 def drain_ask(*, asker: str) -> bool:
@@ -74,7 +85,8 @@ def drain_ask(*, asker: str) -> bool:
     except DatabaseError:
         # The orders committed; the sweep sends what stays flagged.
         logger.warning(
-            "Could not ask for a drain (the database refused); the sweep sends the orders.",
+            "Could not ask for a drain for %s (the database refused); the sweep sends it.",
+            asker,
             exc_info=True,
         )
         return False
@@ -89,8 +101,11 @@ def drain_ask(*, asker: str) -> bool:
 
 def drains_sweep(*, now: datetime, lost_after: timedelta) -> int:
     """Free the slots taken before ``now - lost_after``: their drain was lost (a
-    message the broker dropped, a send that failed after the slot was taken) or is
-    that late; the orders it was for are flagged and resent by the sweep. Return how
-    many were freed."""
+    message the broker dropped, a send that failed after the slot was taken, a worker
+    of an older release that did not know the task) or is that late. Then ask for a
+    drain, for the orders those slots were holding up that are too recent for the
+    sweep's own resend. Return how many were freed."""
     freed, _ = OrchestrationDrain.objects.filter(rung_at__lte=now - lost_after).delete()
+    if freed:
+        drain_ask(asker="the sweep (slots of lost drains freed)")
     return freed

@@ -53,9 +53,10 @@ def order_create(
     ``selectors.orders.order_list`` prefetches them: it serializes without being
     read back (the API's answer to a new order). ``now`` is when it is announced
     (the demo's clock; else now).
-    ``send_task=False`` flags the order for orchestration without sending the task:
-    the caller routes it itself (the demo, at its own clock), and should it not, the
-    sweep does.
+    Once it commits, it asks for a drain to route it (``orchestration_drains``; in
+    eager mode, its own task inline). ``send_task=False`` flags the order for
+    orchestration without asking: the caller routes it itself (the demo, at its own
+    clock), and should it not, the next drain or the sweep does.
     """
     fields = order_fields_checked(lines=lines, fields=fields)
     now = now or timezone.now()

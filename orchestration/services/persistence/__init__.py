@@ -33,12 +33,14 @@
 - ``order_references(product_backend_ids=..., order_backend_ids=...)`` reads what
   new orders name before they are validated (``plan.OrderReferences``): the products
   by backend ID, and which of the order backend IDs are taken.
-- ``claim_order(after=...)`` locks, in the caller's transaction, the oldest order
-  after that ID flagged for orchestration and not failed that no other transaction
-  holds, and returns its ID (None: none is left): a drain's next order.
+- ``claim_order(after=..., now=..., claimed_before=...)`` claims the oldest order
+  after that ID flagged for orchestration, not failed, not claimed since
+  ``claimed_before``, that no other transaction holds (``SKIP LOCKED`` on
+  PostgreSQL), by setting its ``orchestration_claimed_at``, and returns its ID (None:
+  none is left): a drain's next order.
 - ``drain_ring(slots=..., now=...)`` takes a free drain slot and returns it (None:
   all taken); ``drain_answer(slot=...)`` frees one (``services/orchestration_drains.py``).
-  Both run outside any transaction: each commits at once.
+- These three run outside any transaction: each commits at once.
 - ``prepared_cursor()`` is for the statements of a fixed shape that every request
   or run sends, written out elsewhere (the API token's read, the idempotency
   key's): on PostgreSQL they are prepared once per connection.
@@ -86,11 +88,11 @@ def lock_order(*, order_id: int, with_tasks: bool = False) -> LockedOrder:
     return orm.lock_order(order_id=order_id)
 
 
-def claim_order(*, after: int) -> int | None:
-    """The next order for a drain, locked in the caller's transaction (see above)."""
+def claim_order(*, after: int, now: datetime, claimed_before: datetime) -> int | None:
+    """Claim the next order for a drain (see above)."""
     if connection.vendor == "postgresql":
-        return postgres.claim_order(after=after)
-    return orm.claim_order(after=after)
+        return postgres.claim_order(after=after, now=now, claimed_before=claimed_before)
+    return orm.claim_order(after=after, now=now, claimed_before=claimed_before)
 
 
 def drain_ring(*, slots: int, now: datetime) -> int | None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Subquery
+from django.db.models import F, Q, Subquery
 
 from ...models import (
     ExportStatus,
@@ -200,23 +200,34 @@ def order_references(
     return OrderReferences(products, taken)
 
 
-def claim_order(*, after: int) -> int | None:
-    """Lock the oldest order after ID ``after`` that is flagged for orchestration, has
-    not failed, and that no other transaction holds; its ID, or None. (SQLite takes no
-    row locks: a writer holds the whole database.)"""
-    return (
-        Order.objects.select_for_update(skip_locked=True)
-        .filter(needs_orchestration=True, orchestration_failures=0, pk__gt=after)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
+def claim_order(*, after: int, now: datetime, claimed_before: datetime) -> int | None:
+    """Claim the oldest order after ID ``after`` that is flagged for orchestration, has
+    not failed, was not claimed since ``claimed_before`` and that no other transaction
+    holds: its ``orchestration_claimed_at`` set to ``now``, committed at once; its ID,
+    or None. On SQLite, which takes no row locks (a writer holds the whole database),
+    the claim's own write keeps two drains apart."""
+    with transaction.atomic():
+        order_id = (
+            Order.objects.select_for_update(skip_locked=True, no_key=True)
+            .filter(needs_orchestration=True, orchestration_failures=0, pk__gt=after)
+            .filter(
+                Q(orchestration_claimed_at__isnull=True)
+                | Q(orchestration_claimed_at__lte=claimed_before)
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if order_id is not None:
+            Order.objects.filter(pk=order_id).update(orchestration_claimed_at=now)
+    return order_id
 
 
 def drain_ring(*, slots: int, now: datetime) -> int | None:
     """Take the first free one of slots 1 to ``slots`` (``now`` the time it was rung);
-    its number, or None when every slot is taken (one taken meanwhile by another
-    ringer counts as taken)."""
+    its number, or None when every slot is taken. (A slot another ringer took
+    meanwhile: the next is tried here, where PostgreSQL's one statement answers None;
+    either is right, as a slot taken means a drain asked for.)"""
     taken = set(OrchestrationDrain.objects.values_list("slot", flat=True))
     for slot in range(1, slots + 1):
         if slot in taken:

@@ -902,26 +902,30 @@ def _order_references_sql() -> tuple[str, tuple[Field, ...]]:
     return sql, fields
 
 
-def claim_order(*, after: int) -> int | None:
-    """``orm.claim_order`` as one prepared statement (a drain sends it for every order:
-    the ORM takes longer to build it than PostgreSQL to run it). The partial index
-    ``order_to_orchestrate`` holds only the flagged orders, so it is read from ``after``
-    on whatever the history."""
+def claim_order(*, after: int, now: datetime, claimed_before: datetime) -> int | None:
+    """``orm.claim_order`` as one prepared statement, outside any transaction (it
+    commits at once). The partial index ``order_to_orchestrate`` holds only the
+    flagged orders, so it is read from ``after`` on whatever the history."""
     with prepared() as cursor:
-        cursor.execute(_claim_order_sql(), [after])
+        cursor.execute(_claim_order_sql(), [now, after, claimed_before])
         row = cursor.fetchone()
     return None if row is None else int(row[0])
 
 
 @functools.cache
 def _claim_order_sql() -> str:
-    quote = connection.ops.quote_name
-    # Quoted names only are formatted in; the ID to start after is the one parameter.
+    table = connection.ops.quote_name(Order._meta.db_table)
+    claimed = _column(Order, "orchestration_claimed_at")
+    # Quoted names only are formatted in; every value is a parameter: the claim's
+    # time, the ID to start after, the time before which an earlier claim has lapsed.
     return (
-        f"SELECT id FROM {quote(Order._meta.db_table)} "  # noqa: S608
-        f"WHERE {_column(Order, 'needs_orchestration')} "
+        f"UPDATE {table} SET {claimed} = %s WHERE id = ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE {_column(Order, 'needs_orchestration')} "
         f"AND {_column(Order, 'orchestration_failures')} = 0 AND id > %s "
-        "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        f"AND ({claimed} IS NULL OR {claimed} <= %s) "
+        # NO KEY UPDATE, as the UPDATE itself locks: a row referring to the order,
+        # committing elsewhere (its foreign key's KEY SHARE lock), does not make it skipped.
+        "ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED) RETURNING id"
     )
 
 
