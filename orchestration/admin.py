@@ -30,6 +30,7 @@ from .models import (
     FalloutRule,
     IdempotencyKey,
     NetworkVersion,
+    OrchestrationClaim,
     OrchestrationDetails,
     OrchestrationDrain,
     Order,
@@ -480,6 +481,21 @@ class NetworkVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(OrchestrationClaim)
+class OrchestrationClaimAdmin(admin.ModelAdmin):
+    """The drains' claims on the orders they route, read-only: no other drain claims
+    an order for 2 minutes after (``docs/lifecycle.md``); the sweep drops them then."""
+
+    list_display = ["order", "claimed_at"]
+    list_select_related = ["order"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -12,6 +12,7 @@ from orchestration.models import (
     Backtest,
     FulfillmentAction,
     FulfillmentStatus,
+    OrchestrationClaim,
     OrchestrationDrain,
     Order,
     OrderChange,
@@ -116,6 +117,7 @@ def plan_rows(order: Order, fulfillment: OrderFulfillment, user: Any) -> None:
         order=order, number=1, summary="the shipping address", created_at=now, created_by=user
     )
     OrchestrationDrain.objects.create(slot=1, rung_at=now)
+    OrchestrationClaim.objects.create(order=order, claimed_at=now)
 
 
 def _admin_models() -> list[Any]:

@@ -1,12 +1,12 @@
+import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     # Draining the orchestration queue (issue 23): the drains asked for (their slots),
-    # and when a drain last claimed an order. A nullable column with no default: no
-    # rewrite of the orders table. The index a drain claims through is the next
-    # migration's, built concurrently (outside a transaction, so apart from these).
+    # and the drains' claims on the orders they route. The index a drain claims through
+    # is the next migration's, built concurrently (outside a transaction, so apart).
 
     dependencies = [
         ("orchestration", "0022_order_supplier_index"),
@@ -22,14 +22,21 @@ class Migration(migrations.Migration):
             ],
             options={"verbose_name": "orchestration drain"},
         ),
-        migrations.AddField(
-            model_name="order",
-            name="orchestration_claimed_at",
-            field=models.DateTimeField(
-                blank=True,
-                help_text="When a drain last claimed the order to route it; no other drain "
-                "claims it for 2 minutes after (services/orchestration_drains.py).",
-                null=True,
-            ),
+        migrations.CreateModel(
+            name="OrchestrationClaim",
+            fields=[
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="orchestration.order",
+                    ),
+                ),
+                ("claimed_at", models.DateTimeField()),
+            ],
+            options={"verbose_name": "orchestration claim"},
         ),
     ]

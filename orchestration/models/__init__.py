@@ -18,6 +18,7 @@ from .idempotency import IdempotencyKey
 from .network import NetworkVersion
 from .orders import (
     FulfillmentOption,
+    OrchestrationClaim,
     OrchestrationDrain,
     Order,
     OrderIntent,
@@ -75,6 +76,7 @@ __all__ = [
     "FulfillmentStatus",
     "IdempotencyKey",
     "NetworkVersion",
+    "OrchestrationClaim",
     "OrchestrationDetails",
     "OrchestrationDrain",
     "OrchestrationOutcome",

@@ -159,12 +159,6 @@ class Order(models.Model):
     next_orchestration_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When a waiting order is tried again."
     )
-    orchestration_claimed_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="When a drain last claimed the order to route it; no other drain "
-        "claims it for 2 minutes after (services/orchestration_drains.py).",
-    )
     orchestration_failures = models.PositiveIntegerField(
         default=0,
         help_text="Orchestration runs in a row that failed with an error (reset by a run "
@@ -302,3 +296,22 @@ class OrchestrationDrain(models.Model):
 
     def __str__(self) -> str:
         return f"Drain slot {self.slot} (asked for at {self.rung_at:%Y-%m-%d %H:%M:%S})"
+
+
+class OrchestrationClaim(models.Model):
+    """A drain's claim on an order it is about to route (``persistence.claim_order``),
+    committed before the run: no other drain claims the order for 2 minutes after.
+    A row of its own, not a column of the order: writing the order's row once more
+    a run would write a new version of it into every one of the order's indexes. The
+    sweep drops the claims older than that."""
+
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    claimed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "orchestration claim"
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id} claimed at {self.claimed_at:%Y-%m-%d %H:%M:%S}"

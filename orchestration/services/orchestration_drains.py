@@ -36,7 +36,7 @@ from django.db import Error as DatabaseError
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import OrchestrationDrain
+from ..models import OrchestrationClaim, OrchestrationDrain
 from ..tasks import orders_drain_task
 from .orchestration_requests import order_orchestration_send_on_commit
 from .persistence import drain_answer, drain_ring
@@ -102,10 +102,13 @@ def drain_ask(*, asker: str) -> bool:
 def drains_sweep(*, now: datetime, lost_after: timedelta) -> int:
     """Free the slots taken before ``now - lost_after``: their drain was lost (a
     message the broker dropped, a send that failed after the slot was taken, a worker
-    of an older release that did not know the task) or is that late. Then ask for a
-    drain, for the orders those slots were holding up that are too recent for the
-    sweep's own resend. Return how many were freed."""
+    of an older release that did not know the task) or is that late; drop the claims
+    older than ``CLAIM_LEASE``. Then ask for a drain, for the orders those slots were
+    holding up that are too recent for the sweep's own resend. Return how many slots
+    were freed."""
     freed, _ = OrchestrationDrain.objects.filter(rung_at__lte=now - lost_after).delete()
+    # The claims that lapsed: kept no longer, so the table holds a few minutes' orders.
+    OrchestrationClaim.objects.filter(claimed_at__lte=now - CLAIM_LEASE).delete()
     if freed:
         drain_ask(asker="the sweep (slots of lost drains freed)")
     return freed

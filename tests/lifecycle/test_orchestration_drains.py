@@ -28,6 +28,7 @@ from orchestration import engine
 from orchestration.celery import app as celery_app
 from orchestration.errors import ApplicationError
 from orchestration.models import (
+    OrchestrationClaim,
     OrchestrationDetails,
     OrchestrationDrain,
     Order,
@@ -231,7 +232,8 @@ def test_an_order_claimed_by_a_drain_that_died_waits_out_the_claim_and_others_go
     assert orders_drain(slot=1) == 1
     assert routed_in_order() == ["WEB-2"]
     poison.refresh_from_db()
-    assert (poison.needs_orchestration, poison.orchestration_claimed_at) == (True, now)
+    assert poison.needs_orchestration
+    assert OrchestrationClaim.objects.get(order=poison).claimed_at == now
 
     clock.shift(CLAIM_LEASE - timedelta(seconds=1))
     assert orders_drain(slot=1) == 0
@@ -260,6 +262,20 @@ def test_a_drain_goes_on_past_an_order_whose_run_fails(
     assert first.orchestration_error == "RuntimeError: the route service answered 502 Bad Gateway"
     # Failed once: left to the sweep's resend (and its count of attempts), not to drains.
     assert orders_drain(slot=1) == 0
+
+
+def test_the_sweep_drops_the_claims_once_they_lapsed(
+    place: Callable[..., Order], sent: Sent, clock: Any
+) -> None:
+    order = place("SNK-CANVAS-WHT", backend_id="WEB-1")
+    now = timezone.now()
+    assert claim_order(after=0, now=now, claimed_before=now - CLAIM_LEASE) == order.pk
+    clock.shift(CLAIM_LEASE - timedelta(seconds=1))
+    sweep()
+    assert list(OrchestrationClaim.objects.values_list("order_id", flat=True)) == [order.pk]
+    clock.shift(timedelta(seconds=1))
+    sweep()
+    assert not OrchestrationClaim.objects.exists()
 
 
 def test_without_a_broker_a_new_order_is_routed_inline_and_takes_no_slot(
@@ -387,7 +403,7 @@ def test_a_drain_claims_through_the_index_of_flagged_orders_only(
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # a handful of rows: else it reads them all
         now = timezone.now()
-        cursor.execute(f"EXPLAIN {_claim_order_sql()}", [now, 0, now])
+        cursor.execute(f"EXPLAIN {_claim_order_sql()}", [0, now, now])
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert "order_to_orchestrate" in plan, plan

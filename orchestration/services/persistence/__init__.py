@@ -36,8 +36,8 @@
 - ``claim_order(after=..., now=..., claimed_before=...)`` claims the oldest order
   after that ID flagged for orchestration, not failed, not claimed since
   ``claimed_before``, that no other transaction holds (``SKIP LOCKED`` on
-  PostgreSQL), by setting its ``orchestration_claimed_at``, and returns its ID (None:
-  none is left): a drain's next order.
+  PostgreSQL), by writing its ``OrchestrationClaim``, and returns its ID (None: none
+  is left): a drain's next order.
 - ``drain_ring(slots=..., now=...)`` takes a free drain slot and returns it (None:
   all taken); ``drain_answer(slot=...)`` frees one (``services/orchestration_drains.py``).
 - These three run outside any transaction: each commits at once.

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
 
 from ...models import (
     ExportStatus,
     NetworkVersion,
+    OrchestrationClaim,
     OrchestrationDrain,
     Order,
     OrderEvent,
@@ -202,24 +203,26 @@ def order_references(
 
 def claim_order(*, after: int, now: datetime, claimed_before: datetime) -> int | None:
     """Claim the oldest order after ID ``after`` that is flagged for orchestration, has
-    not failed, was not claimed since ``claimed_before`` and that no other transaction
-    holds: its ``orchestration_claimed_at`` set to ``now``, committed at once; its ID,
-    or None. On SQLite, which takes no row locks (a writer holds the whole database),
-    the claim's own write keeps two drains apart."""
+    not failed, has no claim since ``claimed_before`` and that no other transaction
+    holds: its ``OrchestrationClaim`` at ``now``, committed at once; its ID, or None.
+    On SQLite, which takes no row locks (a writer holds the whole database), the
+    claim's own write keeps two drains apart."""
     with transaction.atomic():
+        claimed = OrchestrationClaim.objects.filter(
+            order=OuterRef("pk"), claimed_at__gt=claimed_before
+        )
         order_id = (
             Order.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(needs_orchestration=True, orchestration_failures=0, pk__gt=after)
-            .filter(
-                Q(orchestration_claimed_at__isnull=True)
-                | Q(orchestration_claimed_at__lte=claimed_before)
-            )
+            .exclude(Exists(claimed))
             .order_by("pk")
             .values_list("pk", flat=True)
             .first()
         )
         if order_id is not None:
-            Order.objects.filter(pk=order_id).update(orchestration_claimed_at=now)
+            OrchestrationClaim.objects.update_or_create(
+                order_id=order_id, defaults={"claimed_at": now}
+            )
     return order_id
 
 

@@ -60,6 +60,7 @@ from ...models import (
     CLOSED_STEP_STATES,
     ExportStatus,
     NetworkVersion,
+    OrchestrationClaim,
     OrchestrationDetails,
     OrchestrationDrain,
     Order,
@@ -907,25 +908,29 @@ def claim_order(*, after: int, now: datetime, claimed_before: datetime) -> int |
     commits at once). The partial index ``order_to_orchestrate`` holds only the
     flagged orders, so it is read from ``after`` on whatever the history."""
     with prepared() as cursor:
-        cursor.execute(_claim_order_sql(), [now, after, claimed_before])
+        cursor.execute(_claim_order_sql(), [after, claimed_before, now])
         row = cursor.fetchone()
     return None if row is None else int(row[0])
 
 
 @functools.cache
 def _claim_order_sql() -> str:
-    table = connection.ops.quote_name(Order._meta.db_table)
-    claimed = _column(Order, "orchestration_claimed_at")
-    # Quoted names only are formatted in; every value is a parameter: the claim's
-    # time, the ID to start after, the time before which an earlier claim has lapsed.
+    orders = connection.ops.quote_name(Order._meta.db_table)
+    claims = connection.ops.quote_name(OrchestrationClaim._meta.db_table)
+    order = _column(OrchestrationClaim, "order")
+    at = _column(OrchestrationClaim, "claimed_at")
+    # Quoted names only are formatted in; every value is a parameter: the ID to start
+    # after, the time before which an earlier claim has lapsed, the claim's time. The
+    # order's lock is NO KEY UPDATE, as an UPDATE's: a row referring to the order,
+    # committing elsewhere (its foreign key's KEY SHARE lock), does not make it skipped.
     return (
-        f"UPDATE {table} SET {claimed} = %s WHERE id = ("  # noqa: S608
-        f"SELECT id FROM {table} WHERE {_column(Order, 'needs_orchestration')} "
-        f"AND {_column(Order, 'orchestration_failures')} = 0 AND id > %s "
-        f"AND ({claimed} IS NULL OR {claimed} <= %s) "
-        # NO KEY UPDATE, as the UPDATE itself locks: a row referring to the order,
-        # committing elsewhere (its foreign key's KEY SHARE lock), does not make it skipped.
-        "ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED) RETURNING id"
+        f"WITH next AS (SELECT o.id FROM {orders} o "  # noqa: S608
+        f"WHERE o.{_column(Order, 'needs_orchestration')} "
+        f"AND o.{_column(Order, 'orchestration_failures')} = 0 AND o.id > %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {claims} c WHERE c.{order} = o.id AND c.{at} > %s) "
+        "ORDER BY o.id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED) "
+        f"INSERT INTO {claims} ({order}, {at}) SELECT id, %s FROM next "
+        f"ON CONFLICT ({order}) DO UPDATE SET {at} = EXCLUDED.{at} RETURNING {order}"
     )
 
 
