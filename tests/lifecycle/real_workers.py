@@ -45,7 +45,6 @@ from kombu import Connection, Exchange, Queue
 
 from orchestration.models import Order, OrganizationUnit, Product
 from orchestration.services.orders import order_create
-from orchestration.tasks import order_orchestrate_task
 from tests.lifecycle.killable_worker import transport_options
 
 BROKER_URL: str = settings.CELERY_BROKER_URL
@@ -315,34 +314,27 @@ def kill(worker: subprocess.Popen[bytes]) -> int:
 
 
 def order_placed_without_routing(
-    monkeypatch: pytest.MonkeyPatch,
     *,
     backend_id: str = "WEB-8001",
     product: str = "SNK-CANVAS-WHT",
     **fields: Any,
 ) -> Order:
-    """Place an order as the API does (committed, flagged for routing), keeping the task
-    the commit sends: the test sends it itself, to its own workers. One unit of
-    ``product`` to Amsterdam; ``fields`` overrides the order's other fields."""
-    sent: list[int] = []
-    with monkeypatch.context() as patch:
-        patch.setattr(order_orchestrate_task, "delay", sent.append)
-        order = order_create(
-            lines=[{"product": Product.objects.get(backend_id=product), "quantity": 1}],
-            **{
-                "backend_id": backend_id,
-                "sold_from_organization_unit": OrganizationUnit.objects.get(
-                    backend_id="webshop_nl"
-                ),
-                "customer_email": "sanne.devries@example.com",
-                "shipping_street": "Herengracht 182",
-                "shipping_zip_code": "1016 BR",
-                "shipping_city": "Amsterdam",
-                "shipping_country_id": "NL",
-                "shipping_latitude": 52.3752,
-                "shipping_longitude": 4.8872,
-                **fields,
-            },
-        )
-    assert sent == [order.pk]
-    return order
+    """Place an order as the API does (committed, flagged for routing), sending nothing:
+    the test sends its task itself, to its own workers. One unit of ``product`` to
+    Amsterdam; ``fields`` overrides the order's other fields."""
+    return order_create(
+        lines=[{"product": Product.objects.get(backend_id=product), "quantity": 1}],
+        send_task=False,
+        **{
+            "backend_id": backend_id,
+            "sold_from_organization_unit": OrganizationUnit.objects.get(backend_id="webshop_nl"),
+            "customer_email": "sanne.devries@example.com",
+            "shipping_street": "Herengracht 182",
+            "shipping_zip_code": "1016 BR",
+            "shipping_city": "Amsterdam",
+            "shipping_country_id": "NL",
+            "shipping_latitude": 52.3752,
+            "shipping_longitude": 4.8872,
+            **fields,
+        },
+    )

@@ -103,7 +103,7 @@ def plan_routed_inline(monkeypatch: pytest.MonkeyPatch) -> tuple[Plan, dict[str,
     """Route a new order in the test process, so its plan is built, keeping what the
     commit sends (the first step's task, exports, webhooks): the test sends the step
     itself, to its own workers."""
-    order = order_placed_without_routing(monkeypatch)
+    order = order_placed_without_routing()
     sent: dict[str, list[int]] = {}
     with monkeypatch.context() as patch:
         for task in (plan_step_run_task, fulfillment_export_task, webhook_deliver_task):

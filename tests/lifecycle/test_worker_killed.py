@@ -61,7 +61,7 @@ def test_a_worker_killed_mid_task_ends_with_exactly_one_set_of_fulfillments(
     broker: Broker, workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     demo_load(stdout=io.StringIO(), password="demo-pass-123")
-    order = order_placed_without_routing(monkeypatch)
+    order = order_placed_without_routing()
     reserved_before = committed(order)[3]
     assert committed(order) == (True, 0, [], reserved_before)
 

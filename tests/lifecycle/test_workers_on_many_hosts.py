@@ -119,7 +119,7 @@ def test_workers_on_two_hosts_route_each_order_once_and_on_the_network_of_now(
         orders = []
         for queue in queues:
             order = order_placed_without_routing(
-                monkeypatch, backend_id=f"WEB-{next(placed)}", product=PRODUCT, **PICKUP_POINT
+                backend_id=f"WEB-{next(placed)}", product=PRODUCT, **PICKUP_POINT
             )
             sent = order_orchestrate_task.apply_async(args=(order.pk,), queue=broker.route(queue))
             task_ids[order.pk] = sent.id
