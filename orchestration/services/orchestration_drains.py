@@ -7,10 +7,11 @@ after it commits (``drain_ask``): it takes one of ``ORCHESTRATION_DRAIN_SLOTS`` 
 (a row of ``OrchestrationDrain``) and sends ``orders_drain_task`` only if it got one.
 If every slot is taken, a drain already sent and not started yet will route it. A
 drain frees its slot as it starts, then claims the flagged orders one by one, oldest
-first, each with its lock and in its own transaction (``services/orchestration.py``,
-``orders_drain``), skipping those another drain holds. So under load one message
-routes many orders, two drains share the queue between them, and at a trickle each
-order still gets its drain at once.
+first (``persistence.claim_order``: a claim committed before the run, which no other
+drain overrides for ``CLAIM_LEASE``), each routed in its own transaction
+(``services/orchestration.py``, ``orders_drain``). So under load one message routes
+many orders, two drains share the queue between them, and at a trickle each order
+still gets its drain at once.
 
 Why nothing is missed: an order commits before it rings. Either it finds a free slot
 and sends a drain itself, or a taken one: a drain that has not started, so has not
@@ -19,7 +20,8 @@ ringer that finds the slot free sends a new one.
 
 When a message cannot be sent, or is lost, the orders stay flagged and the sweep sends
 them one by one as it always has (``LOST_AFTER``); a slot taken longer than that is
-freed by the sweep (``drains_sweep``), so a lost drain does not hold its slot forever.
+freed by the sweep (``drains_sweep``), so a lost drain does not hold its slot forever,
+and a drain is asked for then.
 In eager mode (no broker) an order is routed inline by its own task, as before: there
 is no broker to save messages on, and a request routes its own order.
 
