@@ -49,9 +49,9 @@ logger = logging.getLogger(__name__)
 # A drain claims an order (``persistence.claim_order``) before its run; no other drain
 # claims it for this long. So an order whose run killed its worker (out of memory) is
 # not claimed first by every drain after it, holding up every new order: the sweep
-# sends it on its own once it has waited as long (``sweep.LOST_AFTER``, the same 2
-# minutes). And two drains never run one order at once, not even while a run whose
-# stock was taken starts over.
+# sends it on its own once it has waited as long (``sweep.LOST_AFTER`` is this span).
+# And two drains never run one order at once, not even while a run whose stock was
+# taken starts over.
 CLAIM_LEASE = timedelta(minutes=2)
 
 

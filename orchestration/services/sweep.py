@@ -12,7 +12,7 @@ send its task left the work flagged (``services/sending.py``). While the broker 
 still down, sending stops at the first refusal and the rest waits for the next sweep.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -21,15 +21,17 @@ from ..tasks import fulfillment_export_task, order_orchestrate_task, webhook_del
 from .backtests import backtests_resend
 from .events import webhooks_due
 from .fulfillments.cancellations import fulfillment_expire_overdue
-from .orchestration_drains import drains_sweep
+from .orchestration_drains import CLAIM_LEASE, drains_sweep
 from .orchestration_requests import order_orchestration_flag
 from .plans import plans_sweep
 from .sending import task_send
 
 # An orchestration (or a backtest) asked for this long ago and still not run was
 # lost: send it again. Longer than a busy worker's queue normally takes, so that a
-# message merely waiting is seldom doubled (a doubled one finds nothing to do).
-LOST_AFTER = timedelta(minutes=2)
+# message merely waiting is seldom doubled (a doubled one finds nothing to do). The
+# same span as a drain's claim on an order: when the claim lapses, the order is sent
+# on its own.
+LOST_AFTER = CLAIM_LEASE
 BATCH = 500
 
 
