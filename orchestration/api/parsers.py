@@ -24,8 +24,12 @@ from django.http import QueryDict
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 
-# get_encoding is DRF's, missing from its stubs.
-from rest_framework.parsers import FormParser, JSONParser, get_encoding  # type: ignore[attr-defined]
+# get_encoding is DRF's, missing from its stubs before djangorestframework-stubs 3.18.2.
+from rest_framework.parsers import (  # type: ignore[attr-defined, unused-ignore]
+    FormParser,
+    JSONParser,
+    get_encoding,
+)
 from rest_framework.utils import json
 
 from ..engine.limits import json_integer

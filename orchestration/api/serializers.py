@@ -73,7 +73,8 @@ class RefuseUnwrittenFieldsMixin:
             value = super().to_internal_value(data)  # type: ignore[misc]
         except serializers.ValidationError as error:
             if refused and isinstance(error.detail, dict):
-                raise serializers.ValidationError({**refused, **error.detail}) from None
+                merged: dict[Any, Any] = {**refused, **error.detail}
+                raise serializers.ValidationError(merged) from None
             raise
         if refused:
             raise serializers.ValidationError(refused)
@@ -1032,7 +1033,7 @@ def _line_quantities(lines: list[dict[str, int]]) -> dict[int, int]:
         if line["id"] in result:
             raise serializers.ValidationError(
                 # DRF keys a list's items by index, as its own ListSerializer does.
-                {"lines": {index: {"id": [f"Line {line['id']} is given twice."]}}}  # type: ignore[dict-item]
+                {"lines": {index: {"id": [f"Line {line['id']} is given twice."]}}}  # type: ignore[dict-item, unused-ignore]
             )
         result[line["id"]] = line["quantity"]
     return result
