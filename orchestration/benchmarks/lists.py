@@ -319,40 +319,44 @@ def build(orders: int, write: Callable[[str], None]) -> Loaded:
         # Foreign keys are consistent by construction: their triggers would queue one
         # check a row until the commit (Django's are DEFERRABLE INITIALLY DEFERRED).
         cursor.execute("SET session_replication_role = replica")
-        counts["organization units"] = _copy(
-            cursor,
-            "orchestration_organizationunit",
-            "id, name, backend_id, type, status, country_id, time_zone, address_street, "
-            "address_zip_code, address_city, address_country_id, address_latitude, "
-            "address_longitude, custom_fields, created_at, updated_at",
-            _units(now),
-        )
-        counts["products"] = _copy(
-            cursor,
-            "orchestration_product",
-            "id, backend_id, name, content, created_at, updated_at",
-            _products(now),
-        )
-        batch = 100_000
-        for table in ("orders", "lines", "fulfillments", "fulfillment_lines", "events"):
-            counts[table] = 0
-        for first in range(1, orders + 1, batch):
-            last = min(first + batch - 1, orders)
-            rows = order_rows(first, last, orders, rng)
-            for key, table, columns in (
-                ("orders", "orchestration_order", ORDER_COLUMNS),
-                ("lines", "orchestration_orderline", LINE_COLUMNS),
-                ("fulfillments", "orchestration_orderfulfillment", FULFILLMENT_COLUMNS),
-                (
-                    "fulfillment_lines",
-                    "orchestration_orderfulfillmentline",
-                    FULFILLMENT_LINE_COLUMNS,
-                ),
-                ("events", "orchestration_orderevent", EVENT_COLUMNS),
-            ):
-                counts[key] += _copy(cursor, table, columns, iter(getattr(rows, key)))
-            write(f"  {last:,} orders loaded ({time.perf_counter() - start:.0f} s)")
-        cursor.execute("SET session_replication_role = DEFAULT")
+        try:
+            counts["organization units"] = _copy(
+                cursor,
+                "orchestration_organizationunit",
+                "id, name, backend_id, type, status, country_id, time_zone, address_street, "
+                "address_zip_code, address_city, address_country_id, address_latitude, "
+                "address_longitude, custom_fields, created_at, updated_at",
+                _units(now),
+            )
+            counts["products"] = _copy(
+                cursor,
+                "orchestration_product",
+                "id, backend_id, name, content, created_at, updated_at",
+                _products(now),
+            )
+            batch = 100_000
+            for table in ("orders", "lines", "fulfillments", "fulfillment_lines", "events"):
+                counts[table] = 0
+            for first in range(1, orders + 1, batch):
+                last = min(first + batch - 1, orders)
+                rows = order_rows(first, last, orders, rng)
+                for key, table, columns in (
+                    ("orders", "orchestration_order", ORDER_COLUMNS),
+                    ("lines", "orchestration_orderline", LINE_COLUMNS),
+                    ("fulfillments", "orchestration_orderfulfillment", FULFILLMENT_COLUMNS),
+                    (
+                        "fulfillment_lines",
+                        "orchestration_orderfulfillmentline",
+                        FULFILLMENT_LINE_COLUMNS,
+                    ),
+                    ("events", "orchestration_orderevent", EVENT_COLUMNS),
+                ):
+                    counts[key] += _copy(cursor, table, columns, iter(getattr(rows, key)))
+                write(f"  {last:,} orders loaded ({time.perf_counter() - start:.0f} s)")
+        finally:
+            # Also after a failure: the connection goes on (a test's, a bench's next
+            # step) and must check its foreign keys again.
+            cursor.execute("SET session_replication_role = DEFAULT")
         for table in (
             "orchestration_organizationunit",
             "orchestration_product",

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
-from orchestration.benchmarks.throughput import percentile
-from orchestration.models import Order
+from orchestration.benchmarks.throughput import history_ensure, percentile
+from orchestration.models import OrchestrationDetails, Order, OrganizationUnit
 from tests.lifecycle.real_workers import REAL_WORKERS, database_url
 
 
@@ -42,6 +43,7 @@ def test_percentiles_are_taken_by_nearest_rank() -> None:
         (["--spawn", "-1"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
         (["--concurrency", "0"], "--spawn counts must be 0 or more, --concurrency 1 or more"),
         (["--producers", "0"], "--producers must be at least 1"),
+        (["--history", "-1"], "--history must be 0 or more"),
         (
             ["--pool", "solo", "--concurrency", "2"],
             "--pool solo runs one task at a time: leave --concurrency out",
@@ -77,8 +79,9 @@ def test_without_a_broker_the_pipeline_says_what_it_needs(settings: Any) -> None
 def test_the_pipeline_fulfils_every_order_through_real_workers(monkeypatch: Any) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url())
     out = StringIO()
-    call_command("bench", "pipeline", "--orders", "6", "--spawn", "1", stdout=out)
+    call_command("bench", "pipeline", "--orders", "6", "--spawn", "1", "--history", "0", stdout=out)
     assert "0 not fulfilled" in out.getvalue(), out.getvalue()
+    assert "history: 0 orders besides the benchmark's, vacuumed and analysed" in out.getvalue()
     # On PostgreSQL an order, its lines and its first timeline entry are one statement,
     # its drain slot another; a publish only for an order that found a slot free.
     assert re.search(
@@ -96,7 +99,7 @@ def test_a_backlog_made_by_threads_is_drained_by_the_workers(monkeypatch: Any) -
     call_command(
         "bench",
         "pipeline",
-        *("--orders", "8", "--spawn", "2", "--producers", "2", "--backlog"),
+        *("--orders", "8", "--spawn", "2", "--producers", "2", "--backlog", "--history", "0"),
         stdout=out,
     )
     text = out.getvalue()
@@ -117,8 +120,21 @@ def test_the_load_posts_through_gunicorn_and_every_order_is_fulfilled(monkeypatc
         "bench",
         "load",
         *("--rate", "4", "--seconds", "3", "--spawn", "1", "--web", "1", "--port", "8097"),
+        *("--history", "40"),
         stdout=out,
     )
+    # The empty test database is first given 40 orders of history, then vacuumed.
+    assert "history: generating 40 orders (bench lists' world) with COPY" in out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        off = " (autovacuum is off on this server)" if cursor.fetchone()[0] != "on" else ""
+    assert f"history: 40 orders besides the benchmark's, vacuumed and analysed{off}\n" in (
+        out.getvalue()
+    )
+    # The history stays, each order with its run; the benchmark's orders are gone.
+    assert Order.objects.filter(backend_id__startswith="LST-").count() == 40
+    assert OrchestrationDetails.objects.filter(order__backend_id__startswith="LST-").count() == 40
+    assert not Order.objects.filter(backend_id__startswith="BENCH-").exists()
     summary = next(line for line in out.getvalue().splitlines() if "requests (" in line)
     posted = int(re.search(r"(\d+) requests \(0 failed\)", summary).group(1))  # type: ignore[union-attr]
     assert posted > 0, summary
@@ -128,6 +144,51 @@ def test_the_load_posts_through_gunicorn_and_every_order_is_fulfilled(monkeypatc
         r"one POST /api/orders/ spends \d+\.\d statements and (0\.\d\d|1\.00) broker",
         out.getvalue(),
     ), out.getvalue()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the history is COPY's")
+@pytest.mark.django_db(transaction=True)
+def test_a_database_with_data_of_its_own_gets_no_history_only_its_statistics() -> None:
+    OrganizationUnit.objects.create(name="Own shop", backend_id="OWN-1", type="Shop")
+    lines: list[str] = []
+    history_ensure(100, lines.append)
+    assert lines[0] == "history: none generated, as the database has OUs or products of its own"
+    assert lines[1].startswith("history: 0 orders besides the benchmark's, vacuumed and analysed")
+    assert len(lines) == 2
+    assert not Order.objects.exists()
+    assert list(OrganizationUnit.objects.values_list("backend_id", flat=True)) == ["OWN-1"]
+    with connection.cursor() as cursor:  # its dead rows gone, its statistics taken
+        cursor.execute(
+            "SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+            "WHERE relname = 'orchestration_organizationunit'"
+        )
+        assert cursor.fetchone() == (True, True)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the history is COPY's")
+@pytest.mark.django_db(transaction=True)
+def test_a_history_asked_of_a_role_that_is_no_superuser_is_refused_before_anything_is_written() -> (
+    None
+):
+    role = "bench_history_plain"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
+        cursor.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"SET ROLE {role}")
+    try:
+        with pytest.raises(RuntimeError) as refused:
+            history_ensure(100, [].append)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"DROP OWNED BY {role}")
+            cursor.execute(f"DROP ROLE {role}")
+    assert str(refused.value) == (
+        "--history 100 loads its orders with their foreign-key triggers off, which takes a "
+        "PostgreSQL superuser: give DATABASE_URL a superuser's role, or --history 0"
+    )
+    assert not Order.objects.exists() and not OrganizationUnit.objects.exists()
 
 
 @REAL_WORKERS

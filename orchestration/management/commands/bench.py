@@ -23,10 +23,10 @@ ship-from-store tasks per shop among N tasks (300,000), mostly finished.
 ``bench broker [--repeat ROUNDS]``: ms per task send, with and without publisher confirms
 (``orchestration.benchmarks.broker``).
 ``bench pipeline [--orders N] [--spawn 1,2,4] [--concurrency C] [--producers P]
-[--backlog] [--pool prefork|solo]`` and ``bench load [--rate R] [--seconds S] [--spawn W]
-[--web P] [--port N] [--pool prefork|solo]``: orders through real processes, gunicorn and
-Celery workers
-(``orchestration.benchmarks.throughput``); PostgreSQL and a broker.
+[--backlog] [--pool prefork|solo] [--history H]`` and ``bench load [--rate R] [--seconds S]
+[--spawn W] [--web P] [--port N] [--pool prefork|solo] [--history H]``: orders through real
+processes, gunicorn and Celery workers (``orchestration.benchmarks.throughput``); PostgreSQL
+and a broker; a database without orders of its own first gets H orders of history.
 ``bench ingest [--orders N] [--clients C] [--web P] [--repeat R]``: ``POST /api/orders/bulk/``
 from C concurrent clients through gunicorn, no worker: the intake alone.
 ``bench world [--size national|tiny] [--drop]``: a generated national network loaded
@@ -194,6 +194,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seconds", type=int, default=60, help="load: how long to post (60 s)")
         parser.add_argument(
+            "--history",
+            type=int,
+            default=throughput_bench.LOAD_HISTORY,
+            help="pipeline, load: orders of history generated first into a database without "
+            "orders, OUs or products of its own, so PostgreSQL plans as on a retailer's "
+            "(100,000; 0: none; a superuser's connection)",
+        )
+        parser.add_argument(
             "--web", type=int, default=4, help="load, ingest: gunicorn processes (4, as deployed)"
         )
         parser.add_argument("--clients", type=int, default=2, help="ingest: concurrent clients (2)")
@@ -281,6 +289,8 @@ class Command(BaseCommand):
             raise CommandError("--pool solo runs one task at a time: leave --concurrency out")
         if options["producers"] < 1:
             raise CommandError("--producers must be at least 1")
+        if options["history"] < 0:
+            raise CommandError("--history must be 0 or more")
         if subject == "load" and min(options["rate"], options["seconds"], options["web"]) < 1:
             raise CommandError("--rate, --seconds and --web must be at least 1")
         if subject == "ingest" and min(options["orders"], options["clients"], options["web"]) < 1:
@@ -296,6 +306,7 @@ class Command(BaseCommand):
                     backlog=options["backlog"],
                     producers=options["producers"],
                     pool=options["pool"],
+                    history=options["history"],
                 )
             elif subject == "ingest":
                 throughput_bench.ingest(
@@ -316,6 +327,7 @@ class Command(BaseCommand):
                     write=self.stdout.write,
                     nice=options["nice"],
                     pool=options["pool"],
+                    history=options["history"],
                 )
         except RuntimeError as error:
             raise CommandError(str(error)) from error
