@@ -110,21 +110,32 @@ def orders_drain(*, slot: int, now: datetime | None = None, route_provider: Any 
     ``CLAIM_LEASE`` ago, so drains running at once share the orders, each is tried
     once a drain whatever its outcome, and an order whose run killed its worker (out
     of memory) is not claimed again by every drain after it: the sweep sends it on
-    its own (``LOST_AFTER``). After ``ORCHESTRATION_DRAIN_BATCH`` orders the drain asks
-    for the next one and stops, so that other work in the queue gets its turn.
+    its own (``LOST_AFTER``). Each claim looks on from the newest order the drain has
+    claimed (one step down the index, not over every entry the routed orders left in
+    it); when none is left there, it looks once from the oldest: the web's processes
+    commit their orders out of ID order, and an order that committed just after a
+    newer one was claimed is routed by this drain, not left for the next one. An
+    order the drain has tried already (its claim lapsed during a drain longer than
+    the lease) ends the drain: each order is tried once a drain. After
+    ``ORCHESTRATION_DRAIN_BATCH`` orders the drain asks for the next one and stops,
+    so that other work in the queue gets its turn.
     """
     drain_answer(slot=slot)
     if route_provider is None:
         route_provider = configured_route_provider()
     after = 0
+    tried: set[int] = set()
     for claimed in range(django_settings.ORCHESTRATION_DRAIN_BATCH):
         at = now or timezone.now()
         order_id = claim_order(after=after, now=at, claimed_before=at - CLAIM_LEASE)
-        if order_id is None:
+        if order_id is None and after:
+            order_id = claim_order(after=0, now=at, claimed_before=at - CLAIM_LEASE)
+        if order_id is None or order_id in tried:
             return claimed
+        tried.add(order_id)
         order_orchestrate(order_id=order_id, now=now, route_provider=route_provider)
-        after = order_id
-    drain_ask(asker=f"the orders after {after} (a drain handing over)")
+        after = max(after, order_id)
+    drain_ask(asker=f"the orders left after a batch of {claimed + 1} (a drain handing over)")
     return django_settings.ORCHESTRATION_DRAIN_BATCH
 
 

@@ -8,7 +8,9 @@ after it commits (``drain_ask``): it takes one of ``ORCHESTRATION_DRAIN_SLOTS`` 
 If every slot is taken, a drain already sent and not started yet will route it. A
 drain frees its slot as it starts, then claims the flagged orders one by one, oldest
 first (``persistence.claim_order``: a claim committed before the run, which no other
-drain overrides for ``CLAIM_LEASE``), each routed in its own transaction
+drain overrides for ``CLAIM_LEASE``; on from the last order claimed, then once from
+the oldest, so one that committed after a newer one is not passed over), each routed in
+its own transaction
 (``services/orchestration.py``, ``orders_drain``). So under load one message routes
 many orders, two drains share the queue between them, and at a trickle each order
 still gets its drain at once.

@@ -242,6 +242,46 @@ def test_an_order_claimed_by_a_drain_that_died_waits_out_the_claim_and_others_go
     assert routed_in_order() == ["WEB-2", "WEB-1"]
 
 
+def test_an_older_order_that_commits_while_a_drain_runs_is_routed_by_that_drain(
+    place: Callable[..., Order], sent: Sent
+) -> None:
+    # The web's processes commit out of ID order: WEB-1 got its ID first but commits
+    # (is flagged, as far as a drain sees) only while WEB-2 is being routed.
+    older = place("SNK-CANVAS-WHT", backend_id="WEB-1")
+    Order.objects.filter(pk=older.pk).update(needs_orchestration=False)
+    newer = place("SNK-CANVAS-WHT", backend_id="WEB-2")
+    real_route = engine.route
+
+    def route(scenario: Any, **kwargs: Any) -> Any:
+        if scenario.order.id == newer.pk:
+            Order.objects.filter(pk=older.pk).update(needs_orchestration=True)
+        return real_route(scenario, **kwargs)
+
+    with mock.patch.object(orchestration.engine, "route", route):
+        assert orders_drain(slot=1) == 2
+    # Not left for the next drain (behind the rest of this one's batch).
+    assert routed_in_order() == ["WEB-2", "WEB-1"]
+    assert not Order.objects.filter(backend_id__startswith="WEB-", needs_orchestration=True)
+
+
+def test_a_drain_tries_each_order_once_even_when_it_outlives_the_order_s_claim(
+    place: Callable[..., Order], sent: Sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = place("SNK-CANVAS-WHT", backend_id="WEB-1")
+    runs: list[int] = []
+
+    def orchestrate(*, order_id: int, now: Any, route_provider: Any) -> None:
+        runs.append(order_id)
+        # Left flagged (stock taken in every retry), by a drain that ran past its lease.
+        OrchestrationClaim.objects.filter(order_id=order_id).update(
+            claimed_at=timezone.now() - 2 * CLAIM_LEASE
+        )
+
+    monkeypatch.setattr(orchestration, "order_orchestrate", orchestrate)
+    assert orders_drain(slot=1) == 1
+    assert runs == [order.pk]  # claimed again, but not run again by the same drain
+
+
 def test_a_drain_goes_on_past_an_order_whose_run_fails(
     place: Callable[..., Order], sent: Sent, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
