@@ -127,9 +127,10 @@ def orders_drain(*, slot: int, now: datetime | None = None, route_provider: Any 
     tried: set[int] = set()
     for claimed in range(django_settings.ORCHESTRATION_DRAIN_BATCH):
         at = now or timezone.now()
-        order_id = claim_order(after=after, now=at, claimed_before=at - CLAIM_LEASE)
+        lapsed = at - CLAIM_LEASE
+        order_id = claim_order(after=after, now=at, claimed_before=lapsed)
         if order_id is None and after:
-            order_id = claim_order(after=0, now=at, claimed_before=at - CLAIM_LEASE)
+            order_id = claim_order(after=0, now=at, claimed_before=lapsed)
         if order_id is None or order_id in tried:
             return claimed
         tried.add(order_id)
